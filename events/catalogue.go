@@ -1,0 +1,154 @@
+package events
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Type is an event type's dotted name, e.g. "conn.opened".
+type Type string
+
+// The event catalogue (DESIGN.md, "Events").
+const (
+	TypeTenantCreated       Type = "tenant.created"
+	TypeTokenAdded          Type = "token.added"
+	TypeDeviceEnrolled      Type = "device.enrolled"
+	TypeDeviceRevoked       Type = "device.revoked"
+	TypeAuthFailed          Type = "auth.failed"
+	TypeConnOpened          Type = "conn.opened"
+	TypeConnClosed          Type = "conn.closed"
+	TypeConnBlocked         Type = "conn.blocked"
+	TypeTxObserved          Type = "tx.observed"
+	TypeClockTick           Type = "clock.tick"
+	TypeAlertRaised         Type = "alert.raised"
+	TypeAlertUpdated        Type = "alert.updated"
+	TypeAlertAcknowledged   Type = "alert.acknowledged"
+	TypeAlertResolved       Type = "alert.resolved"
+	TypeLabelRecorded       Type = "label.recorded"
+	TypePolicyChanged       Type = "policy.changed"
+	TypeInterventionApplied Type = "intervention.applied"
+	TypeInterventionLifted  Type = "intervention.lifted"
+	TypeModelDeployed       Type = "model.deployed"
+)
+
+// Payload is the body of an event: one of the generated payload messages
+// (*ConnOpened, *TxObserved, ...). Its type is the event's type.
+type Payload interface {
+	proto.Message
+	EventType() Type
+}
+
+type typeInfo struct {
+	typ   Type
+	field protowire.Number // payload field number in Envelope
+	kind  string           // subject token: the type with '.' as '_'
+	new   func() Payload
+}
+
+// catalogue lists every event type with its Envelope field number. The
+// numbers must match events.proto; TestCatalogueMatchesProto checks them
+// against the generated descriptor.
+var catalogue = []typeInfo{
+	{TypeTenantCreated, 16, "", func() Payload { return new(TenantCreated) }},
+	{TypeTokenAdded, 17, "", func() Payload { return new(TokenAdded) }},
+	{TypeDeviceEnrolled, 18, "", func() Payload { return new(DeviceEnrolled) }},
+	{TypeDeviceRevoked, 19, "", func() Payload { return new(DeviceRevoked) }},
+	{TypeAuthFailed, 20, "", func() Payload { return new(AuthFailed) }},
+	{TypeConnOpened, 21, "", func() Payload { return new(ConnOpened) }},
+	{TypeConnClosed, 22, "", func() Payload { return new(ConnClosed) }},
+	{TypeConnBlocked, 23, "", func() Payload { return new(ConnBlocked) }},
+	{TypeTxObserved, 24, "", func() Payload { return new(TxObserved) }},
+	{TypeClockTick, 25, "", func() Payload { return new(ClockTick) }},
+	{TypeAlertRaised, 26, "", func() Payload { return new(AlertRaised) }},
+	{TypeAlertUpdated, 27, "", func() Payload { return new(AlertUpdated) }},
+	{TypeAlertAcknowledged, 28, "", func() Payload { return new(AlertAcknowledged) }},
+	{TypeAlertResolved, 29, "", func() Payload { return new(AlertResolved) }},
+	{TypeLabelRecorded, 30, "", func() Payload { return new(LabelRecorded) }},
+	{TypePolicyChanged, 31, "", func() Payload { return new(PolicyChanged) }},
+	{TypeInterventionApplied, 32, "", func() Payload { return new(InterventionApplied) }},
+	{TypeInterventionLifted, 33, "", func() Payload { return new(InterventionLifted) }},
+	{TypeModelDeployed, 34, "", func() Payload { return new(ModelDeployed) }},
+}
+
+var (
+	byType  = map[Type]*typeInfo{}
+	byField = map[protowire.Number]*typeInfo{}
+	byKind  = map[string]*typeInfo{}
+)
+
+func init() {
+	for i := range catalogue {
+		ti := &catalogue[i]
+		ti.kind = kindOf(ti.typ)
+		byType[ti.typ] = ti
+		byField[ti.field] = ti
+		byKind[ti.kind] = ti
+	}
+}
+
+func kindOf(t Type) string {
+	b := []byte(t)
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Types returns every event type of the catalogue, in catalogue order.
+func Types() []Type {
+	out := make([]Type, len(catalogue))
+	for i, ti := range catalogue {
+		out[i] = ti.typ
+	}
+	return out
+}
+
+// Valid reports whether t is a type of the catalogue.
+func (t Type) Valid() bool { _, ok := byType[t]; return ok }
+
+// Kind is the type as one NATS subject token: "conn.opened" -> "conn_opened".
+func (t Type) Kind() string {
+	if ti, ok := byType[t]; ok {
+		return ti.kind
+	}
+	return kindOf(t)
+}
+
+// TypeOfKind maps a subject token back to its type.
+func TypeOfKind(kind string) (Type, bool) {
+	ti, ok := byKind[kind]
+	if !ok {
+		return "", false
+	}
+	return ti.typ, true
+}
+
+// NewPayload returns an empty payload of type t, or nil for an unknown type.
+func NewPayload(t Type) Payload {
+	if ti, ok := byType[t]; ok {
+		return ti.new()
+	}
+	return nil
+}
+
+func (*TenantCreated) EventType() Type       { return TypeTenantCreated }
+func (*TokenAdded) EventType() Type          { return TypeTokenAdded }
+func (*DeviceEnrolled) EventType() Type      { return TypeDeviceEnrolled }
+func (*DeviceRevoked) EventType() Type       { return TypeDeviceRevoked }
+func (*AuthFailed) EventType() Type          { return TypeAuthFailed }
+func (*ConnOpened) EventType() Type          { return TypeConnOpened }
+func (*ConnClosed) EventType() Type          { return TypeConnClosed }
+func (*ConnBlocked) EventType() Type         { return TypeConnBlocked }
+func (*TxObserved) EventType() Type          { return TypeTxObserved }
+func (*ClockTick) EventType() Type           { return TypeClockTick }
+func (*AlertRaised) EventType() Type         { return TypeAlertRaised }
+func (*AlertUpdated) EventType() Type        { return TypeAlertUpdated }
+func (*AlertAcknowledged) EventType() Type   { return TypeAlertAcknowledged }
+func (*AlertResolved) EventType() Type       { return TypeAlertResolved }
+func (*LabelRecorded) EventType() Type       { return TypeLabelRecorded }
+func (*PolicyChanged) EventType() Type       { return TypePolicyChanged }
+func (*InterventionApplied) EventType() Type { return TypeInterventionApplied }
+func (*InterventionLifted) EventType() Type  { return TypeInterventionLifted }
+func (*ModelDeployed) EventType() Type       { return TypeModelDeployed }
