@@ -41,59 +41,62 @@ type Payload interface {
 type typeInfo struct {
 	typ   Type
 	field protowire.Number // payload field number in Envelope
-	kind  string           // subject token: the type with '.' as '_'
+	kind  string           // subject token of the type's family (see Kind)
 	new   func() Payload
 }
+
+// Kinds are the event families that name log subjects
+// (halo.<tenant>.<kind>.<partition>). A family groups the types one producer
+// writes together and one consumer reads together, so that events of one
+// device keep their order inside a log message batch and type filters still
+// select few subjects.
+const (
+	KindTraffic  = "traffic"  // conn.*, tx.observed, auth.failed: the edge
+	KindIdentity = "identity" // tenant.created, token.added, device.*
+	KindClock    = "clock"    // clock.tick
+	KindAlert    = "alert"    // alert.*
+	KindLabel    = "label"    // label.recorded
+	KindControl  = "control"  // policy.changed, intervention.*, model.deployed
+)
 
 // catalogue lists every event type with its Envelope field number. The
 // numbers must match events.proto; TestCatalogueMatchesProto checks them
 // against the generated descriptor.
 var catalogue = []typeInfo{
-	{TypeTenantCreated, 16, "", func() Payload { return new(TenantCreated) }},
-	{TypeTokenAdded, 17, "", func() Payload { return new(TokenAdded) }},
-	{TypeDeviceEnrolled, 18, "", func() Payload { return new(DeviceEnrolled) }},
-	{TypeDeviceRevoked, 19, "", func() Payload { return new(DeviceRevoked) }},
-	{TypeAuthFailed, 20, "", func() Payload { return new(AuthFailed) }},
-	{TypeConnOpened, 21, "", func() Payload { return new(ConnOpened) }},
-	{TypeConnClosed, 22, "", func() Payload { return new(ConnClosed) }},
-	{TypeConnBlocked, 23, "", func() Payload { return new(ConnBlocked) }},
-	{TypeTxObserved, 24, "", func() Payload { return new(TxObserved) }},
-	{TypeClockTick, 25, "", func() Payload { return new(ClockTick) }},
-	{TypeAlertRaised, 26, "", func() Payload { return new(AlertRaised) }},
-	{TypeAlertUpdated, 27, "", func() Payload { return new(AlertUpdated) }},
-	{TypeAlertAcknowledged, 28, "", func() Payload { return new(AlertAcknowledged) }},
-	{TypeAlertResolved, 29, "", func() Payload { return new(AlertResolved) }},
-	{TypeLabelRecorded, 30, "", func() Payload { return new(LabelRecorded) }},
-	{TypePolicyChanged, 31, "", func() Payload { return new(PolicyChanged) }},
-	{TypeInterventionApplied, 32, "", func() Payload { return new(InterventionApplied) }},
-	{TypeInterventionLifted, 33, "", func() Payload { return new(InterventionLifted) }},
-	{TypeModelDeployed, 34, "", func() Payload { return new(ModelDeployed) }},
+	{TypeTenantCreated, 16, KindIdentity, func() Payload { return new(TenantCreated) }},
+	{TypeTokenAdded, 17, KindIdentity, func() Payload { return new(TokenAdded) }},
+	{TypeDeviceEnrolled, 18, KindIdentity, func() Payload { return new(DeviceEnrolled) }},
+	{TypeDeviceRevoked, 19, KindIdentity, func() Payload { return new(DeviceRevoked) }},
+	{TypeAuthFailed, 20, KindTraffic, func() Payload { return new(AuthFailed) }},
+	{TypeConnOpened, 21, KindTraffic, func() Payload { return new(ConnOpened) }},
+	{TypeConnClosed, 22, KindTraffic, func() Payload { return new(ConnClosed) }},
+	{TypeConnBlocked, 23, KindTraffic, func() Payload { return new(ConnBlocked) }},
+	{TypeTxObserved, 24, KindTraffic, func() Payload { return new(TxObserved) }},
+	{TypeClockTick, 25, KindClock, func() Payload { return new(ClockTick) }},
+	{TypeAlertRaised, 26, KindAlert, func() Payload { return new(AlertRaised) }},
+	{TypeAlertUpdated, 27, KindAlert, func() Payload { return new(AlertUpdated) }},
+	{TypeAlertAcknowledged, 28, KindAlert, func() Payload { return new(AlertAcknowledged) }},
+	{TypeAlertResolved, 29, KindAlert, func() Payload { return new(AlertResolved) }},
+	{TypeLabelRecorded, 30, KindLabel, func() Payload { return new(LabelRecorded) }},
+	{TypePolicyChanged, 31, KindControl, func() Payload { return new(PolicyChanged) }},
+	{TypeInterventionApplied, 32, KindControl, func() Payload { return new(InterventionApplied) }},
+	{TypeInterventionLifted, 33, KindControl, func() Payload { return new(InterventionLifted) }},
+	{TypeModelDeployed, 34, KindControl, func() Payload { return new(ModelDeployed) }},
 }
 
 var (
 	byType  = map[Type]*typeInfo{}
 	byField = map[protowire.Number]*typeInfo{}
-	byKind  = map[string]*typeInfo{}
+	byKind  = map[string][]Type{}
 )
 
 func init() {
 	for i := range catalogue {
 		ti := &catalogue[i]
-		ti.kind = kindOf(ti.typ)
 		byType[ti.typ] = ti
 		byField[ti.field] = ti
-		byKind[ti.kind] = ti
+		byKind[ti.kind] = append(byKind[ti.kind], ti.typ)
 	}
-}
-
-func kindOf(t Type) string {
-	b := []byte(t)
-	for i, c := range b {
-		if c == '.' {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // Types returns every event type of the catalogue, in catalogue order.
@@ -108,21 +111,29 @@ func Types() []Type {
 // Valid reports whether t is a type of the catalogue.
 func (t Type) Valid() bool { _, ok := byType[t]; return ok }
 
-// Kind is the type as one NATS subject token: "conn.opened" -> "conn_opened".
+// Kind is the type's family, the subject token of its log messages
+// ("conn.opened" -> "traffic"); "" for an unknown type.
 func (t Type) Kind() string {
 	if ti, ok := byType[t]; ok {
 		return ti.kind
 	}
-	return kindOf(t)
+	return ""
 }
 
-// TypeOfKind maps a subject token back to its type.
-func TypeOfKind(kind string) (Type, bool) {
-	ti, ok := byKind[kind]
-	if !ok {
-		return "", false
+// TypesOfKind lists the types of one family, in catalogue order.
+func TypesOfKind(kind string) []Type { return append([]Type(nil), byKind[kind]...) }
+
+// Kinds lists every family, in the order of their first type in the catalogue.
+func Kinds() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ti := range catalogue {
+		if !seen[ti.kind] {
+			seen[ti.kind] = true
+			out = append(out, ti.kind)
+		}
 	}
-	return ti.typ, true
+	return out
 }
 
 // NewPayload returns an empty payload of type t, or nil for an unknown type.

@@ -1897,8 +1897,8 @@ type AlertRaised struct {
 	Evidence      [][]byte               `protobuf:"bytes,7,rep,name=evidence,proto3" json:"evidence,omitempty"` // event ids
 	Summary       string                 `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
 	Explanation   string                 `protobuf:"bytes,9,opt,name=explanation,proto3" json:"explanation,omitempty"`
-	Key           string                 `protobuf:"bytes,10,opt,name=key,proto3" json:"key,omitempty"` // what the alert is about (destination, fingerprint)
-	Features      map[string]float64     `protobuf:"bytes,11,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Key           string                 `protobuf:"bytes,10,opt,name=key,proto3" json:"key,omitempty"`           // what the alert is about (destination, fingerprint)
+	Features      []*Feature             `protobuf:"bytes,11,rep,name=features,proto3" json:"features,omitempty"` // the features that explain the alert
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2003,11 +2003,72 @@ func (x *AlertRaised) GetKey() string {
 	return ""
 }
 
-func (x *AlertRaised) GetFeatures() map[string]float64 {
+func (x *AlertRaised) GetFeatures() []*Feature {
 	if x != nil {
 		return x.Features
 	}
 	return nil
+}
+
+// Feature is one feature value with the baseline it was judged against.
+type Feature struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	Baseline      float64                `protobuf:"fixed64,3,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Feature) Reset() {
+	*x = Feature{}
+	mi := &file_halo_events_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Feature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Feature) ProtoMessage() {}
+
+func (x *Feature) ProtoReflect() protoreflect.Message {
+	mi := &file_halo_events_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Feature.ProtoReflect.Descriptor instead.
+func (*Feature) Descriptor() ([]byte, []int) {
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Feature) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Feature) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Feature) GetBaseline() float64 {
+	if x != nil {
+		return x.Baseline
+	}
+	return 0
 }
 
 type AlertUpdated struct {
@@ -2023,7 +2084,7 @@ type AlertUpdated struct {
 
 func (x *AlertUpdated) Reset() {
 	*x = AlertUpdated{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[13]
+	mi := &file_halo_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2096,7 @@ func (x *AlertUpdated) String() string {
 func (*AlertUpdated) ProtoMessage() {}
 
 func (x *AlertUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[13]
+	mi := &file_halo_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2109,7 @@ func (x *AlertUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertUpdated.ProtoReflect.Descriptor instead.
 func (*AlertUpdated) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AlertUpdated) GetAlertId() string {
@@ -2097,7 +2158,7 @@ type AlertAcknowledged struct {
 
 func (x *AlertAcknowledged) Reset() {
 	*x = AlertAcknowledged{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[14]
+	mi := &file_halo_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2170,7 @@ func (x *AlertAcknowledged) String() string {
 func (*AlertAcknowledged) ProtoMessage() {}
 
 func (x *AlertAcknowledged) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[14]
+	mi := &file_halo_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2183,7 @@ func (x *AlertAcknowledged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertAcknowledged.ProtoReflect.Descriptor instead.
 func (*AlertAcknowledged) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AlertAcknowledged) GetAlertId() string {
@@ -2158,7 +2219,7 @@ type AlertResolved struct {
 
 func (x *AlertResolved) Reset() {
 	*x = AlertResolved{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[15]
+	mi := &file_halo_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2231,7 @@ func (x *AlertResolved) String() string {
 func (*AlertResolved) ProtoMessage() {}
 
 func (x *AlertResolved) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[15]
+	mi := &file_halo_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2244,7 @@ func (x *AlertResolved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertResolved.ProtoReflect.Descriptor instead.
 func (*AlertResolved) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AlertResolved) GetAlertId() string {
@@ -2230,7 +2291,7 @@ type LabelRecorded struct {
 
 func (x *LabelRecorded) Reset() {
 	*x = LabelRecorded{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[16]
+	mi := &file_halo_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2303,7 @@ func (x *LabelRecorded) String() string {
 func (*LabelRecorded) ProtoMessage() {}
 
 func (x *LabelRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[16]
+	mi := &file_halo_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2316,7 @@ func (x *LabelRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelRecorded.ProtoReflect.Descriptor instead.
 func (*LabelRecorded) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LabelRecorded) GetLabel() string {
@@ -2326,7 +2387,7 @@ type PolicyChanged struct {
 
 func (x *PolicyChanged) Reset() {
 	*x = PolicyChanged{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[17]
+	mi := &file_halo_events_v1_events_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2399,7 @@ func (x *PolicyChanged) String() string {
 func (*PolicyChanged) ProtoMessage() {}
 
 func (x *PolicyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[17]
+	mi := &file_halo_events_v1_events_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2412,7 @@ func (x *PolicyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChanged.ProtoReflect.Descriptor instead.
 func (*PolicyChanged) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{17}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PolicyChanged) GetVersion() uint32 {
@@ -2394,7 +2455,7 @@ type Match struct {
 
 func (x *Match) Reset() {
 	*x = Match{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[18]
+	mi := &file_halo_events_v1_events_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2467,7 @@ func (x *Match) String() string {
 func (*Match) ProtoMessage() {}
 
 func (x *Match) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[18]
+	mi := &file_halo_events_v1_events_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2480,7 @@ func (x *Match) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Match.ProtoReflect.Descriptor instead.
 func (*Match) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Match) GetHostGlob() string {
@@ -2466,7 +2527,7 @@ type InterventionApplied struct {
 
 func (x *InterventionApplied) Reset() {
 	*x = InterventionApplied{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[19]
+	mi := &file_halo_events_v1_events_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2539,7 @@ func (x *InterventionApplied) String() string {
 func (*InterventionApplied) ProtoMessage() {}
 
 func (x *InterventionApplied) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[19]
+	mi := &file_halo_events_v1_events_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2552,7 @@ func (x *InterventionApplied) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterventionApplied.ProtoReflect.Descriptor instead.
 func (*InterventionApplied) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{19}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InterventionApplied) GetInterventionId() string {
@@ -2561,7 +2622,7 @@ type InterventionLifted struct {
 
 func (x *InterventionLifted) Reset() {
 	*x = InterventionLifted{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[20]
+	mi := &file_halo_events_v1_events_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2634,7 @@ func (x *InterventionLifted) String() string {
 func (*InterventionLifted) ProtoMessage() {}
 
 func (x *InterventionLifted) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[20]
+	mi := &file_halo_events_v1_events_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2647,7 @@ func (x *InterventionLifted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterventionLifted.ProtoReflect.Descriptor instead.
 func (*InterventionLifted) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{20}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InterventionLifted) GetInterventionId() string {
@@ -2627,7 +2688,7 @@ type ModelDeployed struct {
 
 func (x *ModelDeployed) Reset() {
 	*x = ModelDeployed{}
-	mi := &file_halo_events_v1_events_proto_msgTypes[21]
+	mi := &file_halo_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +2700,7 @@ func (x *ModelDeployed) String() string {
 func (*ModelDeployed) ProtoMessage() {}
 
 func (x *ModelDeployed) ProtoReflect() protoreflect.Message {
-	mi := &file_halo_events_v1_events_proto_msgTypes[21]
+	mi := &file_halo_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +2713,7 @@ func (x *ModelDeployed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelDeployed.ProtoReflect.Descriptor instead.
 func (*ModelDeployed) Descriptor() ([]byte, []int) {
-	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ModelDeployed) GetModelId() string {
@@ -2846,7 +2907,7 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x02 \x01(\rR\n" +
-	"partitions\"\xc0\x03\n" +
+	"partitions\"\xf1\x02\n" +
 	"\vAlertRaised\x12\x19\n" +
 	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x1a\n" +
 	"\bdetector\x18\x02 \x01(\tR\bdetector\x124\n" +
@@ -2859,11 +2920,12 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\asummary\x18\b \x01(\tR\asummary\x12 \n" +
 	"\vexplanation\x18\t \x01(\tR\vexplanation\x12\x10\n" +
 	"\x03key\x18\n" +
-	" \x01(\tR\x03key\x12E\n" +
-	"\bfeatures\x18\v \x03(\v2).halo.events.v1.AlertRaised.FeaturesEntryR\bfeatures\x1a;\n" +
-	"\rFeaturesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8e\x01\n" +
+	" \x01(\tR\x03key\x123\n" +
+	"\bfeatures\x18\v \x03(\v2\x17.halo.events.v1.FeatureR\bfeatures\"O\n" +
+	"\aFeature\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1a\n" +
+	"\bbaseline\x18\x03 \x01(\x01R\bbaseline\"\x8e\x01\n" +
 	"\fAlertUpdated\x12\x19\n" +
 	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x1b\n" +
@@ -3020,16 +3082,16 @@ var file_halo_events_v1_events_proto_goTypes = []any{
 	(*TxObserved)(nil),          // 20: halo.events.v1.TxObserved
 	(*ClockTick)(nil),           // 21: halo.events.v1.ClockTick
 	(*AlertRaised)(nil),         // 22: halo.events.v1.AlertRaised
-	(*AlertUpdated)(nil),        // 23: halo.events.v1.AlertUpdated
-	(*AlertAcknowledged)(nil),   // 24: halo.events.v1.AlertAcknowledged
-	(*AlertResolved)(nil),       // 25: halo.events.v1.AlertResolved
-	(*LabelRecorded)(nil),       // 26: halo.events.v1.LabelRecorded
-	(*PolicyChanged)(nil),       // 27: halo.events.v1.PolicyChanged
-	(*Match)(nil),               // 28: halo.events.v1.Match
-	(*InterventionApplied)(nil), // 29: halo.events.v1.InterventionApplied
-	(*InterventionLifted)(nil),  // 30: halo.events.v1.InterventionLifted
-	(*ModelDeployed)(nil),       // 31: halo.events.v1.ModelDeployed
-	nil,                         // 32: halo.events.v1.AlertRaised.FeaturesEntry
+	(*Feature)(nil),             // 23: halo.events.v1.Feature
+	(*AlertUpdated)(nil),        // 24: halo.events.v1.AlertUpdated
+	(*AlertAcknowledged)(nil),   // 25: halo.events.v1.AlertAcknowledged
+	(*AlertResolved)(nil),       // 26: halo.events.v1.AlertResolved
+	(*LabelRecorded)(nil),       // 27: halo.events.v1.LabelRecorded
+	(*PolicyChanged)(nil),       // 28: halo.events.v1.PolicyChanged
+	(*Match)(nil),               // 29: halo.events.v1.Match
+	(*InterventionApplied)(nil), // 30: halo.events.v1.InterventionApplied
+	(*InterventionLifted)(nil),  // 31: halo.events.v1.InterventionLifted
+	(*ModelDeployed)(nil),       // 32: halo.events.v1.ModelDeployed
 }
 var file_halo_events_v1_events_proto_depIdxs = []int32{
 	12, // 0: halo.events.v1.Envelope.tenant_created:type_name -> halo.events.v1.TenantCreated
@@ -3043,14 +3105,14 @@ var file_halo_events_v1_events_proto_depIdxs = []int32{
 	20, // 8: halo.events.v1.Envelope.tx_observed:type_name -> halo.events.v1.TxObserved
 	21, // 9: halo.events.v1.Envelope.clock_tick:type_name -> halo.events.v1.ClockTick
 	22, // 10: halo.events.v1.Envelope.alert_raised:type_name -> halo.events.v1.AlertRaised
-	23, // 11: halo.events.v1.Envelope.alert_updated:type_name -> halo.events.v1.AlertUpdated
-	24, // 12: halo.events.v1.Envelope.alert_acknowledged:type_name -> halo.events.v1.AlertAcknowledged
-	25, // 13: halo.events.v1.Envelope.alert_resolved:type_name -> halo.events.v1.AlertResolved
-	26, // 14: halo.events.v1.Envelope.label_recorded:type_name -> halo.events.v1.LabelRecorded
-	27, // 15: halo.events.v1.Envelope.policy_changed:type_name -> halo.events.v1.PolicyChanged
-	29, // 16: halo.events.v1.Envelope.intervention_applied:type_name -> halo.events.v1.InterventionApplied
-	30, // 17: halo.events.v1.Envelope.intervention_lifted:type_name -> halo.events.v1.InterventionLifted
-	31, // 18: halo.events.v1.Envelope.model_deployed:type_name -> halo.events.v1.ModelDeployed
+	24, // 11: halo.events.v1.Envelope.alert_updated:type_name -> halo.events.v1.AlertUpdated
+	25, // 12: halo.events.v1.Envelope.alert_acknowledged:type_name -> halo.events.v1.AlertAcknowledged
+	26, // 13: halo.events.v1.Envelope.alert_resolved:type_name -> halo.events.v1.AlertResolved
+	27, // 14: halo.events.v1.Envelope.label_recorded:type_name -> halo.events.v1.LabelRecorded
+	28, // 15: halo.events.v1.Envelope.policy_changed:type_name -> halo.events.v1.PolicyChanged
+	30, // 16: halo.events.v1.Envelope.intervention_applied:type_name -> halo.events.v1.InterventionApplied
+	31, // 17: halo.events.v1.Envelope.intervention_lifted:type_name -> halo.events.v1.InterventionLifted
+	32, // 18: halo.events.v1.Envelope.model_deployed:type_name -> halo.events.v1.ModelDeployed
 	10, // 19: halo.events.v1.Batch.events:type_name -> halo.events.v1.Envelope
 	0,  // 20: halo.events.v1.TokenAdded.role:type_name -> halo.events.v1.Role
 	1,  // 21: halo.events.v1.DeviceEnrolled.method:type_name -> halo.events.v1.EnrollMethod
@@ -3059,11 +3121,11 @@ var file_halo_events_v1_events_proto_depIdxs = []int32{
 	4,  // 24: halo.events.v1.ConnClosed.reason:type_name -> halo.events.v1.CloseReason
 	5,  // 25: halo.events.v1.TxObserved.outcome:type_name -> halo.events.v1.TxOutcome
 	6,  // 26: halo.events.v1.AlertRaised.severity:type_name -> halo.events.v1.Severity
-	32, // 27: halo.events.v1.AlertRaised.features:type_name -> halo.events.v1.AlertRaised.FeaturesEntry
+	23, // 27: halo.events.v1.AlertRaised.features:type_name -> halo.events.v1.Feature
 	7,  // 28: halo.events.v1.AlertResolved.verdict:type_name -> halo.events.v1.Verdict
 	8,  // 29: halo.events.v1.LabelRecorded.source:type_name -> halo.events.v1.LabelSource
 	9,  // 30: halo.events.v1.InterventionApplied.kind:type_name -> halo.events.v1.InterventionKind
-	28, // 31: halo.events.v1.InterventionApplied.match:type_name -> halo.events.v1.Match
+	29, // 31: halo.events.v1.InterventionApplied.match:type_name -> halo.events.v1.Match
 	32, // [32:32] is the sub-list for method output_type
 	32, // [32:32] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name

@@ -1,0 +1,19 @@
+// Package natsstore is the NATS JetStream backend of events.Store, embedded
+// (nats-server in-process, file storage under the data directory, loopback
+// only, nkey authentication with the seed in a 0600 file) or external
+// (--nats nats://…, the same code against a server or cluster run by others).
+//
+// All events live in one stream, HALO, on subjects
+// halo.<tenant>.<kind>.<partition>. Append groups consecutive events of one
+// (tenant, partition) and one kind into a single message (a events.Batch),
+// publishes asynchronously and waits for every acknowledgement. A message
+// carries a Nats-Msg-Id derived from its events' ids, so JetStream drops a
+// retried message inside its de-duplication window; readers drop repeated
+// event ids beyond it (Read exactly, subscriptions within a bounded memory).
+//
+// Time ranges are in event time. JetStream indexes messages by the time it
+// stored them, which is never much earlier than the event time of what they
+// carry (Append refuses events stamped more than MaxFutureSkew ahead), so a
+// read starts at the stored time From - MaxFutureSkew - ClockSlack and
+// filters on event time from there to the end of the log.
+package natsstore

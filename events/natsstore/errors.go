@@ -1,0 +1,18 @@
+package natsstore
+
+import "errors"
+
+var (
+	// ErrDataDirInUse is returned by Open in ModeServe when another process
+	// already serves the event log of the data directory.
+	ErrDataDirInUse = errors.New("data directory is served by another process")
+	// ErrNoServer is returned when no event log can be reached: the
+	// external URL does not answer, or the data directory's server does not
+	// answer and cannot be started here.
+	ErrNoServer = errors.New("event log unreachable")
+	// ErrFutureEvent is returned by Append for an event stamped more than
+	// MaxFutureSkew after the current time.
+	ErrFutureEvent = errors.New("event time is in the future")
+	// ErrConfig is returned for an invalid Config.
+	ErrConfig = errors.New("invalid event log configuration")
+)

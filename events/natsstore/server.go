@@ -1,0 +1,251 @@
+package natsstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+)
+
+// Files under DataDir/nats.
+const (
+	natsDirName    = "nats"
+	seedFileName   = "client.nk"   // nkey seed of Halo's NATS user, mode 0600
+	serverFileName = "server.json" // address of the running embedded server
+	lockFileName   = "lock"        // held by the process that serves the data directory
+	storeDirName   = "jetstream"
+)
+
+// SeedFile returns the path of the credentials file (an nkey seed, mode
+// 0600) that clients of the data directory's embedded server use.
+func SeedFile(dataDir string) string { return filepath.Join(dataDir, natsDirName, seedFileName) }
+
+// serverInfo is DataDir/nats/server.json.
+type serverInfo struct {
+	URL string `json:"url"`
+	PID int    `json:"pid"`
+}
+
+// embedded is a nats-server running in this process on a data directory.
+type embedded struct {
+	srv  *server.Server
+	lock *os.File
+	file string
+	url  string
+}
+
+// loadOrCreateSeed returns the user nkey seed of dataDir, creating it with
+// mode 0600 on first use. A seed readable by others is refused.
+func loadOrCreateSeed(natsDir string) (seed []byte, pub string, err error) {
+	path := filepath.Join(natsDir, seedFileName)
+	seed, err = os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, "", fmt.Errorf("creating event log credentials: %w", err)
+		}
+		seed, err = kp.Seed()
+		if err != nil {
+			return nil, "", fmt.Errorf("creating event log credentials: %w", err)
+		}
+		if err := writeFileAtomic(path, seed, 0o600); err != nil {
+			return nil, "", fmt.Errorf("writing event log credentials: %w", err)
+		}
+	} else if err != nil {
+		return nil, "", fmt.Errorf("reading event log credentials: %w", err)
+	} else if err := checkPrivate(path); err != nil {
+		return nil, "", err
+	}
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, "", fmt.Errorf("event log credentials %s: %w", path, err)
+	}
+	defer kp.Wipe()
+	pub, err = kp.PublicKey()
+	if err != nil {
+		return nil, "", fmt.Errorf("event log credentials %s: %w", path, err)
+	}
+	return seed, pub, nil
+}
+
+func checkPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("credentials file %s has mode %04o: it must be readable by its owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory,
+// syncs it and renames it over path.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// startEmbedded starts the data directory's server in this process.
+func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
+	natsDir := filepath.Join(cfg.DataDir, natsDirName)
+	if err := os.MkdirAll(natsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", natsDir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(natsDir, lockFileName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
+		}
+		return nil, fmt.Errorf("locking %s: %w", natsDir, err)
+	}
+	e := &embedded{lock: lock, file: filepath.Join(natsDir, serverFileName)}
+	ok := false
+	defer func() {
+		if !ok {
+			e.shutdown()
+		}
+	}()
+	_, pub, err := loadOrCreateSeed(natsDir)
+	if err != nil {
+		return nil, err
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen address %q: %v", ErrConfig, cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen port %q", ErrConfig, portStr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:             "halo",
+		Host:                   host,
+		Port:                   port,
+		NoSigs:                 true,
+		JetStream:              true,
+		StoreDir:               filepath.Join(natsDir, storeDirName),
+		Nkeys:                  []*server.NkeyUser{{Nkey: pub}},
+		DisableJetStreamBanner: true,
+		MaxPayload:             2 << 20,
+	}
+	if cfg.SyncInterval < 0 {
+		opts.SyncAlways = true
+	} else {
+		opts.SyncInterval = cfg.SyncInterval
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the embedded event log: %w", err)
+	}
+	srv.SetLoggerV2(&serverLogger{l: logger.With("component", "nats")}, false, false, false)
+	e.srv = srv
+	go srv.Start()
+	if !srv.ReadyForConnections(60 * time.Second) {
+		return nil, fmt.Errorf("%w: the embedded server did not start listening on %s within 60s", ErrNoServer, cfg.Listen)
+	}
+	e.url = srv.ClientURL()
+	info, _ := json.Marshal(serverInfo{URL: e.url, PID: os.Getpid()})
+	if err := writeFileAtomic(e.file, info, 0o600); err != nil {
+		return nil, fmt.Errorf("advertising the event log: %w", err)
+	}
+	ok = true
+	logger.Debug("embedded event log started", "url", e.url, "data_dir", cfg.DataDir)
+	return e, nil
+}
+
+// shutdown stops the server and releases the data directory. Safe to call
+// twice.
+func (e *embedded) shutdown() {
+	if e.srv != nil {
+		if e.url != "" {
+			// Only remove the advertisement we wrote.
+			if b, err := os.ReadFile(e.file); err == nil {
+				var si serverInfo
+				if json.Unmarshal(b, &si) == nil && si.PID == os.Getpid() {
+					os.Remove(e.file)
+				}
+			}
+		}
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+		e.srv = nil
+	}
+	if e.lock != nil {
+		syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
+		e.lock.Close()
+		e.lock = nil
+	}
+}
+
+// readServerInfo returns the advertised address of dataDir's server, if any.
+func readServerInfo(dataDir string) (serverInfo, bool) {
+	b, err := os.ReadFile(filepath.Join(dataDir, natsDirName, serverFileName))
+	if err != nil {
+		return serverInfo{}, false
+	}
+	var si serverInfo
+	if json.Unmarshal(b, &si) != nil || si.URL == "" {
+		return serverInfo{}, false
+	}
+	return si, true
+}
+
+// waitCtx sleeps d or until ctx ends.
+func waitCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// serverLogger adapts nats-server's logger to slog. Notices are debug
+// messages for Halo: the server's banner is not the user's business.
+type serverLogger struct{ l *slog.Logger }
+
+func (s *serverLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Tracef(format string, v ...any)  {}

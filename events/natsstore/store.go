@@ -1,0 +1,492 @@
+package natsstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// metaPartitions is the stream metadata key holding P.
+const metaPartitions = "halo.partitions"
+
+// Stats counts what a Store has done and skipped since it was opened.
+type Stats struct {
+	Appended   uint64 // events acknowledged by the log
+	Messages   uint64 // log messages published (one carries one or more events)
+	Corrupt    uint64 // log messages that did not decode, skipped by readers
+	Unknown    uint64 // events of types this build does not know, skipped
+	Duplicates uint64 // repeated event ids dropped by readers
+}
+
+// Store is events.Store on NATS JetStream.
+type Store struct {
+	cfg        Config
+	logger     *slog.Logger
+	emb        *embedded
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	partitions int
+	url        string
+
+	appended, messages, corrupt, unknown, duplicates atomic.Uint64
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	bufs      sync.Pool
+}
+
+var _ events.Store = (*Store)(nil)
+
+// Open connects to (or starts) the event log described by cfg and makes sure
+// its stream exists. logger may be nil.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, logger: logger}
+	if err := s.connect(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	js, err := jetstream.New(s.nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	s.js = js
+	if err := s.ensureStream(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) connect(ctx context.Context) error {
+	cfg := &s.cfg
+	if cfg.URL != "" {
+		var opts []nats.Option
+		if cfg.CredsFile != "" {
+			o, err := credsOption(cfg.CredsFile)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, o)
+		}
+		return s.dial(cfg.URL, opts...)
+	}
+	seedOpt := func() (nats.Option, error) {
+		path := SeedFile(cfg.DataDir)
+		if err := checkPrivate(path); err != nil {
+			return nil, fmt.Errorf("event log credentials: %w", err)
+		}
+		return nats.NkeyOptionFromSeed(path)
+	}
+	if cfg.Mode == ModeAuto {
+		if si, ok := readServerInfo(cfg.DataDir); ok {
+			o, err := seedOpt()
+			if err == nil {
+				if err = s.dial(si.URL, o); err == nil {
+					return nil
+				}
+			}
+			s.logger.Debug("advertised event log did not answer; starting one", "url", si.URL, "error", err)
+		}
+	}
+	emb, err := startEmbedded(cfg, s.logger)
+	if errors.Is(err, ErrDataDirInUse) && cfg.Mode == ModeAuto {
+		// Another process holds the directory: it is starting or serving.
+		deadline := time.Now().Add(cfg.ConnectTimeout + 10*time.Second)
+		for time.Now().Before(deadline) {
+			if si, ok := readServerInfo(cfg.DataDir); ok {
+				o, oerr := seedOpt()
+				if oerr != nil {
+					return oerr
+				}
+				if err = s.dial(si.URL, o); err == nil {
+					return nil
+				}
+			}
+			if werr := waitCtx(ctx, 100*time.Millisecond); werr != nil {
+				return werr
+			}
+		}
+		return fmt.Errorf("%w: %s is held by another process (pid in %s) that does not answer: %v",
+			ErrNoServer, cfg.DataDir, SeedFile(cfg.DataDir), err)
+	}
+	if err != nil {
+		return err
+	}
+	s.emb = emb
+	o, err := seedOpt()
+	if err != nil {
+		return err
+	}
+	return s.dial(emb.url, o)
+}
+
+func credsOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading NATS credentials: %w", err)
+	}
+	if strings.Contains(string(b), "BEGIN NATS USER JWT") {
+		return nats.UserCredentials(path), nil
+	}
+	return nats.NkeyOptionFromSeed(path)
+}
+
+func (s *Store) dial(url string, opts ...nats.Option) error {
+	logger := s.logger
+	opts = append(opts,
+		nats.Name("halo"),
+		nats.Timeout(s.cfg.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil && !s.closed.Load() {
+				logger.Warn("event log connection lost", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("event log connection restored", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Warn("event log error", "error", err)
+		}),
+	)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("%w: connecting to %s: %w", ErrNoServer, redact(url), err)
+	}
+	s.nc = nc
+	s.url = nc.ConnectedUrlRedacted()
+	return nil
+}
+
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "***" + url[i:]
+		}
+	}
+	return url
+}
+
+func (s *Store) streamConfig(partitions int) jetstream.StreamConfig {
+	maxBytes := s.cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "Halo event log",
+		Subjects:    []string{events.SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.cfg.MaxAge,
+		MaxBytes:    maxBytes,
+		MaxMsgs:     -1,
+		Discard:     jetstream.DiscardOld,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+		Duplicates:  s.cfg.DuplicateWindow,
+		MaxMsgSize:  int32(events.MaxBatchSize + 64<<10),
+		AllowDirect: true,
+		Metadata:    map[string]string{metaPartitions: strconv.Itoa(partitions)},
+	}
+}
+
+func (s *Store) ensureStream(ctx context.Context) error {
+	st, err := s.js.Stream(ctx, StreamName)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		st, err = s.js.CreateStream(ctx, s.streamConfig(s.cfg.Partitions))
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = s.js.Stream(ctx, StreamName)
+		}
+		if err != nil {
+			return fmt.Errorf("creating the event stream: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("%w: looking up the event stream: %w", ErrNoServer, err)
+	}
+	p, err := strconv.Atoi(st.CachedInfo().Config.Metadata[metaPartitions])
+	if err != nil || p < 1 {
+		return fmt.Errorf("event stream %s has no valid %s metadata (%q): it was not created by Halo", StreamName, metaPartitions, st.CachedInfo().Config.Metadata[metaPartitions])
+	}
+	s.partitions = p
+	if s.cfg.ManageStream {
+		if p != s.cfg.Partitions {
+			s.logger.Warn("the event log keeps the partition count it was created with", "partitions", p, "requested", s.cfg.Partitions)
+		}
+		st, err = s.js.UpdateStream(ctx, s.streamConfig(p))
+		if err != nil {
+			return fmt.Errorf("updating the event stream settings: %w", err)
+		}
+	}
+	s.stream = st
+	return nil
+}
+
+// Partitions returns P, the partition count of the log.
+func (s *Store) Partitions() int { return s.partitions }
+
+// ClientURL returns the URL of the server the store is connected to, without
+// credentials.
+func (s *Store) ClientURL() string { return s.url }
+
+// Embedded reports whether this process runs the log's server.
+func (s *Store) Embedded() bool { return s.emb != nil }
+
+// Ping returns nil when the log answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return events.ErrClosed
+	}
+	if _, err := s.stream.Info(ctx); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Appended: s.appended.Load(), Messages: s.messages.Load(), Corrupt: s.corrupt.Load(),
+		Unknown: s.unknown.Load(), Duplicates: s.duplicates.Load(),
+	}
+}
+
+// Close closes the connection and, when this process serves the log, stops
+// the server. Safe to call twice.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.nc != nil {
+			s.nc.Close()
+		}
+		if s.emb != nil {
+			s.emb.shutdown()
+		}
+	})
+	return nil
+}
+
+// laneKey is one (tenant, partition): the unit inside which Append keeps
+// order.
+type laneKey struct {
+	tenant    string
+	partition int
+}
+
+type pendingBatch struct {
+	subject string
+	kind    string
+	buf     *[]byte
+	n       int
+	first   events.ID
+	ids     []byte
+}
+
+func (s *Store) getBuf() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 64<<10)
+	return &b
+}
+
+// Append implements events.Store. Consecutive events of one (tenant,
+// partition) and one kind travel in one message of at most MaxBatchEvents
+// events and events.MaxBatchSize bytes; messages of one (tenant, partition)
+// are published in order.
+func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
+	if s.closed.Load() {
+		return events.ErrClosed
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	limit := time.Now().Add(s.cfg.MaxFutureSkew)
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			return err
+		}
+		if evs[i].Time.After(limit) {
+			return fmt.Errorf("%w: %s %s at %s is more than %v ahead of this clock", ErrFutureEvent, evs[i].Type(), evs[i].ID, evs[i].Time.Format(time.RFC3339Nano), s.cfg.MaxFutureSkew)
+		}
+	}
+
+	var (
+		open    = map[laneKey]*pendingBatch{}
+		futures = make([]jetstream.PubAckFuture, 0, 8)
+		counts  = make([]int, 0, 8)
+		bufs    = make([]*[]byte, 0, 8)
+	)
+	defer func() {
+		for _, b := range bufs {
+			s.bufs.Put(b)
+		}
+	}()
+	publish := func(b *pendingBatch) error {
+		msgID := b.first.String()
+		if b.n > 1 {
+			sum := sha256.Sum256(b.ids)
+			msgID = "b-" + hex.EncodeToString(sum[:16])
+		}
+		m := &nats.Msg{Subject: b.subject, Data: *b.buf, Header: nats.Header{}}
+		f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(msgID), jetstream.WithStallWait(s.cfg.AckTimeout))
+		if err != nil {
+			return fmt.Errorf("publishing %d events to %s: %w", b.n, b.subject, err)
+		}
+		futures = append(futures, f)
+		counts = append(counts, b.n)
+		bufs = append(bufs, b.buf)
+		return nil
+	}
+	var order []laneKey
+	for i := range evs {
+		ev := &evs[i]
+		kind := ev.Type().Kind()
+		key := laneKey{ev.Tenant, events.Partition(ev.Device, s.partitions)}
+		b := open[key]
+		if b != nil && (b.kind != kind || b.n >= s.cfg.MaxBatchEvents) {
+			if err := publish(b); err != nil {
+				return err
+			}
+			b = nil
+		}
+		if b == nil {
+			b = &pendingBatch{subject: events.SubjectOf(ev.Tenant, kind, key.partition), kind: kind, buf: s.getBuf()}
+			if _, ok := open[key]; !ok {
+				order = append(order, key)
+			}
+			open[key] = b
+		}
+		before := len(*b.buf)
+		nb, err := events.AppendBatch(*b.buf, ev)
+		if err != nil {
+			return err
+		}
+		if len(nb) > events.MaxBatchSize && b.n > 0 {
+			// This event does not fit: send the batch without it.
+			*b.buf = nb[:before]
+			if err := publish(b); err != nil {
+				return err
+			}
+			b = &pendingBatch{subject: b.subject, kind: kind, buf: s.getBuf()}
+			open[key] = b
+			nb, err = events.AppendBatch(*b.buf, ev)
+			if err != nil {
+				return err
+			}
+		}
+		*b.buf = nb
+		if b.n == 0 {
+			b.first = ev.ID
+		}
+		b.ids = append(b.ids, ev.ID[:]...)
+		b.n++
+	}
+	for _, key := range order {
+		if b := open[key]; b != nil && b.n > 0 {
+			if err := publish(b); err != nil {
+				return err
+			}
+		}
+	}
+	var errs []error
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			s.appended.Add(uint64(counts[i]))
+			s.messages.Add(1)
+		case err := <-f.Err():
+			errs = append(errs, fmt.Errorf("appending %d events to %s: %w", counts[i], f.Msg().Subject, err))
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the log to acknowledge %d messages: %w", len(futures)-i, ctx.Err())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// filters returns the subject filters that select tenant, device and types.
+func (s *Store) filters(tenant, device string, types []events.Type) ([]string, error) {
+	if tenant != "" {
+		if err := events.ValidateTenant(tenant); err != nil {
+			return nil, err
+		}
+	} else {
+		tenant = "*"
+	}
+	part := -1
+	if device != "" {
+		if err := events.ValidateDevice(device); err != nil {
+			return nil, err
+		}
+		part = events.Partition(device, s.partitions)
+	}
+	if len(types) == 0 {
+		return []string{events.SubjectOf(tenant, "*", part)}, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range types {
+		k := t.Kind()
+		if k == "" {
+			return nil, fmt.Errorf("%w %q", events.ErrUnknownType, t)
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, events.SubjectOf(tenant, k, part))
+		}
+	}
+	return out, nil
+}
+
+// decode decodes one log message, counting and logging what it skips.
+func (s *Store) decode(dst []events.Event, msg jetstream.Msg) ([]events.Event, uint64, time.Time, bool) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		s.corrupt.Add(1)
+		s.logger.Warn("skipping a log message without metadata", "subject", msg.Subject(), "error", err)
+		return dst, 0, time.Time{}, false
+	}
+	seq := meta.Sequence.Stream
+	start := len(dst)
+	dst, unknown, err := events.DecodeBatch(dst, msg.Data())
+	if err != nil {
+		s.corrupt.Add(1)
+		s.logger.Warn("skipping a corrupt log message", "subject", msg.Subject(), "seq", seq, "error", err)
+		return dst, seq, meta.Timestamp, false
+	}
+	if unknown > 0 {
+		s.unknown.Add(uint64(unknown))
+		s.logger.Warn("skipping events of unknown types (written by a newer Halo?)", "subject", msg.Subject(), "seq", seq, "count", unknown)
+	}
+	rec := meta.Timestamp.UTC()
+	for i := start; i < len(dst); i++ {
+		dst[i].Seq = seq
+		dst[i].Recorded = rec
+	}
+	return dst, seq, rec, true
+}
