@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/halo-sec/halo/internal/fsutil"
 )
 
 // Files under DataDir/nats.
@@ -58,12 +60,12 @@ func loadOrCreateSeed(natsDir string) (seed []byte, pub string, err error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("creating event log credentials: %w", err)
 		}
-		if err := writeFileAtomic(path, seed, 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(path, seed, 0o600); err != nil {
 			return nil, "", fmt.Errorf("writing event log credentials: %w", err)
 		}
 	} else if err != nil {
 		return nil, "", fmt.Errorf("reading event log credentials: %w", err)
-	} else if err := checkPrivate(path); err != nil {
+	} else if err := fsutil.CheckPrivate(path); err != nil {
 		return nil, "", err
 	}
 	kp, err := nkeys.FromSeed(seed)
@@ -76,43 +78,6 @@ func loadOrCreateSeed(natsDir string) (seed []byte, pub string, err error) {
 		return nil, "", fmt.Errorf("event log credentials %s: %w", path, err)
 	}
 	return seed, pub, nil
-}
-
-func checkPrivate(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("credentials file %s has mode %04o: it must be readable by its owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file in path's directory,
-// syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // startEmbedded starts the data directory's server in this process.
@@ -182,7 +147,7 @@ func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
 	}
 	e.url = srv.ClientURL()
 	info, _ := json.Marshal(serverInfo{URL: e.url, PID: os.Getpid()})
-	if err := writeFileAtomic(e.file, info, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(e.file, info, 0o600); err != nil {
 		return nil, fmt.Errorf("advertising the event log: %w", err)
 	}
 	ok = true

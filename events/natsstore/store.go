@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/fsutil"
 )
 
 // metaPartitions is the stream metadata key holding P.
@@ -97,7 +98,7 @@ func (s *Store) connect(ctx context.Context) error {
 	}
 	seedOpt := func() (nats.Option, error) {
 		path := SeedFile(cfg.DataDir)
-		if err := checkPrivate(path); err != nil {
+		if err := fsutil.CheckPrivate(path); err != nil {
 			return nil, fmt.Errorf("event log credentials: %w", err)
 		}
 		return nats.NkeyOptionFromSeed(path)
