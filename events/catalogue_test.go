@@ -1,12 +1,18 @@
 package events_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/halo-sec/halo/events"
 )
@@ -225,5 +231,52 @@ func TestNewPayloadIsFresh(t *testing.T) {
 		if proto.Size(a) != 0 {
 			t.Errorf("NewPayload(%s) is not empty", typ)
 		}
+	}
+}
+
+// TestGeneratedCodeIsFresh compiles events.proto with protoc (when it is
+// installed) and compares the result with the descriptor embedded in
+// events.pb.go, so a schema change without regenerating fails here and not in
+// production. Regenerate with protoc-gen-go (see the header of events.pb.go).
+func TestGeneratedCodeIsFresh(t *testing.T) {
+	protoc, err := exec.LookPath("protoc")
+	if err != nil {
+		t.Skip("protoc not installed")
+	}
+	out := filepath.Join(t.TempDir(), "events.pb")
+	cmd := exec.Command(protoc, "-I", "proto", "--descriptor_set_out="+out, "halo/events/v1/events.proto")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("protoc: %v\n%s", err, msg)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(raw, &set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.File) != 1 {
+		t.Fatalf("protoc produced %d files", len(set.File))
+	}
+	fromProto := set.File[0]
+	generated := protodesc.ToFileDescriptorProto(events.File_halo_events_v1_events_proto)
+	for _, fd := range []*descriptorpb.FileDescriptorProto{fromProto, generated} {
+		fd.SourceCodeInfo = nil
+		clearJSONNames(fd.MessageType)
+	}
+	if !proto.Equal(fromProto, generated) {
+		t.Errorf("events.pb.go is stale: regenerate it from proto/halo/events/v1/events.proto\nproto:     %v\ngenerated: %v",
+			prototext.Format(fromProto), prototext.Format(generated))
+	}
+}
+
+// clearJSONNames drops json_name, which protoc fills in for plugins only.
+func clearJSONNames(msgs []*descriptorpb.DescriptorProto) {
+	for _, m := range msgs {
+		for _, f := range m.Field {
+			f.JsonName = nil
+		}
+		clearJSONNames(m.NestedType)
 	}
 }

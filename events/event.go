@@ -68,8 +68,8 @@ func (e *Event) Validate() error {
 		return fmt.Errorf("%w %s: no payload", ErrInvalidEvent, e.ID)
 	}
 	t := e.Payload.EventType()
-	if e.Time.IsZero() || e.Time.UnixNano() <= 0 {
-		return fmt.Errorf("%w %s (%s): event time %v is not after 1970", ErrInvalidEvent, e.ID, t, e.Time)
+	if e.Time.Year() < 1970 || e.Time.Year() > 2261 || e.Time.UnixNano() <= 0 {
+		return fmt.Errorf("%w %s (%s): event time %v is not between 1970 and 2261", ErrInvalidEvent, e.ID, t, e.Time)
 	}
 	if e.Tenant == "" {
 		if !tenantOptional[t] {

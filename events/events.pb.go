@@ -590,7 +590,7 @@ func (InterventionKind) EnumDescriptor() ([]byte, []int) {
 // name with '_' read as '.' (conn_opened -> conn.opened).
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 16-byte UUID: time-ordered (v7) for live events, name-based (v8, SHA-256)
+	// 16-byte UUID: time-ordered (v7) for live events, name-based (v5)
 	// for events that must come out the same when produced twice.
 	Id []byte `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Payload schema version of this envelope (currently 1).
@@ -1001,7 +1001,8 @@ func (*Envelope_ModelDeployed) isEnvelope_Payload() {}
 
 // Batch is the body of one log message: several events that share a subject.
 // Its wire form is the concatenation of length-delimited envelopes, so a
-// one-event batch costs three bytes more than the envelope alone.
+// one-event batch costs four bytes more than the envelope alone (events.AppendBatch
+// writes a fixed-width length).
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*Envelope            `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`

@@ -348,7 +348,7 @@ func TestJSONStringEscaping(t *testing.T) {
 		{"line\u2028para\u2029", "line\u2028para\u2029", `"line\u2028para\u2029"`},
 		{"bad\xffutf8", "bad\ufffdutf8", `"bad\ufffdutf8"`},
 		{"cut\xe2\x82", "cut\ufffd\ufffd", `"cut\ufffd\ufffd"`},
-		{"\xc0\xaf", "\ufffd\ufffd", `"\ufffd\ufffd"`}, // overlong '/'
+		{"\xc0\xaf", "\ufffd\ufffd", `"\ufffd\ufffd"`},                 // overlong '/'
 		{"\xed\xa0\x80", "\ufffd\ufffd\ufffd", `"\ufffd\ufffd\ufffd"`}, // surrogate half
 		{"café ☕ 𝄞", "café ☕ 𝄞", `"café ☕ 𝄞"`},
 		{"\ufffd", "\ufffd", "\"\ufffd\""},
