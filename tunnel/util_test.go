@@ -1,11 +1,13 @@
 package tunnel
 
 import (
-	"crypto/tls"
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +90,19 @@ func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func tlsDial(addr string, cfg *tls.Config) (*tls.Conn, error) {
 	return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+}
+
+type (
+	responseWriter  = http.ResponseWriter
+	request         = http.Request
+	httpHandlerFunc = http.HandlerFunc
+	url0            = url.URL
+)
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }
