@@ -11,9 +11,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/halo-sec/halo/events"

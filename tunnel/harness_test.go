@@ -46,21 +46,21 @@ func (s *syncEmitter) Emit(ev events.Event) error {
 // env is a running edge with its event log, CA, a tenant and an enrolled
 // device whose files are on disk for curl.
 type env struct {
-	t        *testing.T
-	dir      string
-	store    *natsstore.Store
-	ca       *identity.CA
-	reg      *identity.Registry
-	ivs      *intervention.Set
-	pols     *policy.Set
-	edge     *Edge
-	addr     string
-	files    deviceFiles
-	emitter  *syncEmitter
-	cancel   context.CancelFunc
-	runDone  chan error
-	metrics  *Metrics
-	cfgMod   func(*Config)
+	t       *testing.T
+	dir     string
+	store   *natsstore.Store
+	ca      *identity.CA
+	reg     *identity.Registry
+	ivs     *intervention.Set
+	pols    *policy.Set
+	edge    *Edge
+	addr    string
+	files   deviceFiles
+	emitter *syncEmitter
+	cancel  context.CancelFunc
+	runDone chan error
+	metrics *Metrics
+	cfgMod  func(*Config)
 }
 
 type deviceFiles struct{ cert, key, ca string }
