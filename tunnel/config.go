@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -61,6 +62,8 @@ type Config struct {
 	// StaticHosts resolves these names to these addresses instead of
 	// DNS (like curl --resolve); for private deployments and the simulator.
 	StaticHosts map[string]netip.Addr
+	// Resolve, when set, replaces DNS for names not in StaticHosts.
+	Resolve func(ctx context.Context, host string) (netip.Addr, error)
 
 	// HandshakeTimeout bounds the device's TLS handshake. Default 10s.
 	HandshakeTimeout time.Duration

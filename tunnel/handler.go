@@ -95,6 +95,9 @@ func (e *Edge) resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if a, ok := e.cfg.StaticHosts[host]; ok {
 		return a, nil
 	}
+	if e.cfg.Resolve != nil {
+		return e.cfg.Resolve(ctx, host)
+	}
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return netip.Addr{}, err

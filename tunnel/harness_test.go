@@ -46,7 +46,7 @@ func (s *syncEmitter) Emit(ev events.Event) error {
 // env is a running edge with its event log, CA, a tenant and an enrolled
 // device whose files are on disk for curl.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	store   *natsstore.Store
 	ca      *identity.CA
@@ -65,18 +65,21 @@ type env struct {
 
 type deviceFiles struct{ cert, key, ca string }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t *testing.T, mod func(*Config)) *env { return newEnvTB(t, mod) }
+
+// newEnvTB is newEnv for benchmarks and fuzz targets.
+func newEnvTB(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -156,7 +159,11 @@ func (e *env) start() {
 	if e.cfgMod != nil {
 		e.cfgMod(&cfg)
 	}
-	edge, err := New(cfg, testLogger(t))
+	logger := testLogger(t)
+	if _, fuzz := t.(*testing.F); fuzz {
+		logger = slog.New(slog.DiscardHandler) // f.Log is not allowed inside a fuzz target
+	}
+	edge, err := New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +245,7 @@ type payServer struct {
 	bodies  []string
 }
 
-func newPayServer(t *testing.T, tlsOn bool) *payServer {
+func newPayServer(t testing.TB, tlsOn bool) *payServer {
 	p := &payServer{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -274,7 +281,7 @@ func (p *payServer) port() string {
 }
 
 // deviceTLS is a Go client TLS config for the edge as device f.
-func deviceTLS(t *testing.T, f deviceFiles) *tls.Config {
+func deviceTLS(t testing.TB, f deviceFiles) *tls.Config {
 	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +292,7 @@ func deviceTLS(t *testing.T, f deviceFiles) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "127.0.0.1"}
 }
 
-func decodeJSON(t *testing.T, s string) map[string]any {
+func decodeJSON(t testing.TB, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
