@@ -24,7 +24,10 @@ import (
 
 type tw struct{ t *testing.T }
 
-func (w tw) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w tw) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // TestEdgeSpoolsThroughALogOutage runs the edge role against a separate
 // nats-server, stops the server in the middle of steady device traffic,
