@@ -57,23 +57,7 @@ func (s *Store) Subscribe(ctx context.Context, o events.SubscribeOptions) (event
 		cc.InactiveThreshold = 5 * time.Minute
 		cons, err = s.stream.CreateConsumer(ctx, cc)
 	} else {
-		cons, err = s.stream.Consumer(ctx, o.Name)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			cons, err = s.stream.CreateConsumer(ctx, cc)
-		}
-		if err == nil {
-			ci := cons.CachedInfo().Config
-			have := append([]string{}, ci.FilterSubjects...)
-			if ci.FilterSubject != "" {
-				have = append(have, ci.FilterSubject)
-			}
-			slices.Sort(have)
-			want := slices.Clone(filters)
-			slices.Sort(want)
-			if !slices.Equal(have, want) {
-				return nil, fmt.Errorf("subscription %q exists with filters %v, asked for %v: use another name", o.Name, have, want)
-			}
-		}
+		cons, err = s.resumeDurable(ctx, o.Name, cc, filters)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to the event log: %w", s.readErr(err))
@@ -83,6 +67,43 @@ func (s *Store) Subscribe(ctx context.Context, o events.SubscribeOptions) (event
 		return nil, fmt.Errorf("subscribing to the event log: %w", err)
 	}
 	return &subscription{s: s, mc: mc, device: o.Device, types: o.Types, recent: newRecentIDs(s.cfg.SubscriptionDedup)}, nil
+}
+
+// resumeDurable (re)creates the durable consumer name so that it delivers,
+// in log order, everything after the last position acknowledged under that
+// name. JetStream would otherwise leave messages that a previous subscriber
+// had pulled but not acknowledged for redelivery after the ack wait, out of
+// order, and a cumulative acknowledgement of later messages would skip them.
+// One subscriber per name at a time.
+func (s *Store) resumeDurable(ctx context.Context, name string, cc jetstream.ConsumerConfig, filters []string) (jetstream.Consumer, error) {
+	old, err := s.stream.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return s.stream.CreateConsumer(ctx, cc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := old.CachedInfo()
+	have := append([]string{}, info.Config.FilterSubjects...)
+	if info.Config.FilterSubject != "" {
+		have = append(have, info.Config.FilterSubject)
+	}
+	slices.Sort(have)
+	want := slices.Clone(filters)
+	slices.Sort(want)
+	if !slices.Equal(have, want) {
+		return nil, fmt.Errorf("subscription %q exists with filters %v, asked for %v: use another name", name, have, want)
+	}
+	next := info.Config
+	if info.AckFloor.Stream > 0 {
+		next.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		next.OptStartSeq = info.AckFloor.Stream + 1
+		next.OptStartTime = nil
+	}
+	if err := s.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	return s.stream.CreateConsumer(ctx, next)
 }
 
 type subscription struct {
