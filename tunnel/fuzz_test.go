@@ -64,7 +64,9 @@ func FuzzServeRequest(f *testing.F) {
 
 func newFuzzEdge(f *testing.F) *deviceConn {
 	env := newEnvTB(f, func(c *Config) {
-		c.Resolve = func(context.Context, string) (netip.Addr, error) { return netip.Addr{}, errors.New("no DNS in the fuzzer") }
+		c.Resolve = func(context.Context, string) (netip.Addr, error) {
+			return netip.Addr{}, errors.New("no DNS in the fuzzer")
+		}
 		c.StaticHosts = nil
 	})
 	return &deviceConn{e: env.edge, dev: identity.Device{ID: "POS-1", Tenant: "acme"}, remote: "127.0.0.1:1"}

@@ -1,0 +1,290 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"iter"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// run runs Main with args and returns its exit code and outputs.
+func run(ctx context.Context, t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	// A cancelled context: should a case pass validation by mistake, the
+	// command stops at once instead of running.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	data := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want []string // substrings of standard error
+	}{
+		{[]string{"events", "ls", "--type", "conn.bogus"}, []string{`invalid argument "conn.bogus" for "--type" flag`, "unknown event type", "conn.opened, conn.closed"}},
+		{[]string{"events", "ls", "--type", "conn_opened"}, []string{`did you mean "conn.opened"`}},
+		{[]string{"events", "tail", "--type", "alert.raised,nope"}, []string{`unknown event type "nope"`}},
+		{[]string{"events", "ls", "--from", "yesterday"}, []string{`"--from" flag`, "RFC 3339", "duration ago"}},
+		{[]string{"events", "ls", "--to", "-2h"}, []string{`"--to" flag`, "negative"}},
+		{[]string{"events", "ls", "--from", "2026-11-28", "--to", "2026-11-27"}, []string{"--from 2026-11-28T00:00:00Z is not before --to 2026-11-27T00:00:00Z"}},
+		{[]string{"events", "ls", "--tenant", "acme corp"}, []string{"invalid tenant name"}},
+		{[]string{"events", "ls", "--device", "pos/1"}, []string{"invalid device id"}},
+		{[]string{"events", "ls", "--nats", "http://nats:4222"}, []string{"invalid --nats", "nats://HOST:PORT"}},
+		{[]string{"events", "ls", "--data", data, "--nats-creds", "/etc/halo.creds"}, []string{"--nats-creds needs --nats"}},
+		{[]string{"events", "tail", "--to", "1h"}, []string{"unknown flag: --to"}},
+		{[]string{"events", "ls", "extra"}, []string{"takes no arguments"}},
+		{[]string{"events", "list"}, []string{`unknown command "list" for "halo events"`}},
+		{[]string{"events", "tial"}, []string{`did you mean tail`}},
+		{[]string{"evnets"}, []string{`unknown command "evnets" for "halo"`, "did you mean events"}},
+		{[]string{"up", "--data", data, "--api-addr", "localhost"}, []string{`invalid argument "localhost" for "--api-addr" flag`, "HOST:PORT"}},
+		{[]string{"up", "--data", data, "--edge-addr", "127.0.0.1:99999"}, []string{`"--edge-addr" flag`, "1 to 65535"}},
+		{[]string{"up", "--data", data, "--edge-addr", "127.0.0.1:0"}, []string{`"--edge-addr" flag`, "port 0 is not allowed"}},
+		{[]string{"up", "--data", data, "--edge-addr", "not a host:80"}, []string{`"--edge-addr" flag`, "neither an IP address nor a host name"}},
+		{[]string{"up", "--data", data, "--edge-addr", "127.0.0.1:9000", "--api-addr", "127.0.0.1:9000"}, []string{"give them different ports"}},
+		{[]string{"up", "--data", data, "--partitions", "0", "--sync-interval", "10s"}, []string{"invalid --partitions 0"}},
+		{[]string{"up", "--data", data, "--sync-interval", "never"}, []string{`"--sync-interval" flag`, `"always"`}},
+		{[]string{"up", "--data", data, "--retention-bytes", "lots"}, []string{`"--retention-bytes" flag`, "10GiB"}},
+		{[]string{"--log-level", "loud", "version"}, []string{`"--log-level" flag`, "debug, info, warn, error"}},
+		{[]string{"--log-format", "xml", "version"}, []string{`"--log-format" flag`, "text, json"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := run(ctx, t, tc.args...)
+			if code != ExitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, ExitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("standard output %q, want nothing", stdout)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("standard error lacks %q:\n%s", w, stderr)
+				}
+			}
+			if !strings.Contains(stderr, "--help' for usage") {
+				t.Errorf("standard error does not point to --help:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func TestInterruptedExitCodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// ls runs to completion: interrupted is a failure of its own (130).
+	if code, stdout, stderr := run(ctx, t, "events", "ls", "--data", t.TempDir()); code != ExitInterrupted || stdout != "" {
+		t.Errorf("events ls: exit %d, stdout %q, stderr:\n%s; want %d and nothing", code, stdout, stderr, ExitInterrupted)
+	}
+	// tail and up run until interrupted: that is a clean stop (0).
+	if code, _, stderr := run(ctx, t, "events", "tail", "--data", t.TempDir()); code != ExitOK {
+		t.Errorf("events tail: exit %d, stderr:\n%s", code, stderr)
+	}
+	if code, _, stderr := run(ctx, t, "up", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0"); code != ExitOK {
+		t.Errorf("up: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, stderr := run(context.Background(), t, args...)
+		if code != 0 || !strings.HasPrefix(stdout, "halo ") || !strings.Contains(stdout, "go1.") || stderr != "" {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestHelpEverywhere checks that every command has help with examples and
+// every flag a description with an example.
+func TestHelpEverywhere(t *testing.T) {
+	root := newRootCmd(&app{})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() == "help" {
+			return
+		}
+		if c.Short == "" || c.Long == "" || c.Example == "" {
+			t.Errorf("%s: missing Short, Long or Example", c.CommandPath())
+		}
+		check := func(f *pflag.Flag) {
+			if f.Name == "help" || f.Name == "version" {
+				return
+			}
+			if !strings.Contains(f.Usage, "e.g.") {
+				t.Errorf("%s --%s: usage %q has no example", c.CommandPath(), f.Name, f.Usage)
+			}
+		}
+		c.LocalFlags().VisitAll(check)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		code, stdout, _ := run(context.Background(), t, append(strings.Fields(c.CommandPath())[1:], "--help")...)
+		if code != 0 || !strings.Contains(stdout, "Examples:") {
+			t.Errorf("%s --help: exit %d, output:\n%s", c.CommandPath(), code, stdout)
+		}
+	}
+	walk(root)
+}
+
+func testEvent(tenant, device string, p events.Payload, at time.Time) events.Event {
+	ev := events.New(tenant, device, p)
+	ev.Time = at
+	return ev
+}
+
+func TestWriteEvents(t *testing.T) {
+	now := time.Now().UTC()
+	evs := []events.Event{
+		testEvent("acme", "pos-1", &events.ConnOpened{ConnId: "c1", DstHost: "pay.example.com", DstPort: 443}, now),
+		testEvent("acme", "pos-1", &events.ConnClosed{ConnId: "c1"}, now),
+	}
+	boom := errors.New("boom")
+	seq := func(fail bool) iter.Seq2[events.Event, error] {
+		return func(yield func(events.Event, error) bool) {
+			for _, ev := range evs {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if fail {
+				yield(events.Event{}, boom)
+			}
+		}
+	}
+
+	var out bytes.Buffer
+	n, err := writeEvents(&out, seq(false))
+	if err != nil || n != 2 {
+		t.Fatalf("writeEvents = %d, %v", n, err)
+	}
+	checkLines(t, out.String(), evs)
+
+	out.Reset()
+	n, err = writeEvents(&out, seq(true))
+	if !errors.Is(err, boom) || n != 2 {
+		t.Fatalf("failing read: writeEvents = %d, %v; want 2 and boom", n, err)
+	}
+	checkLines(t, out.String(), evs) // what was read before the error is out
+}
+
+// checkLines asserts that out is exactly one JSON object per line, the
+// events evs in order.
+func checkLines(t *testing.T, out string, evs []events.Event) {
+	t.Helper()
+	if len(evs) == 0 {
+		if out != "" {
+			t.Fatalf("output %q, want nothing", out)
+		}
+		return
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Fatalf("output does not end with a newline: %q", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(evs) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(evs), out)
+	}
+	for i, line := range lines {
+		// The log stamps Recorded and Seq: take them from the line.
+		var stamped struct {
+			Recorded *time.Time `json:"recorded"`
+			Seq      uint64     `json:"seq"`
+		}
+		if err := json.Unmarshal([]byte(line), &stamped); err != nil {
+			t.Fatalf("line %d is not a JSON object: %v\n%s", i+1, err, line)
+		}
+		ev := evs[i]
+		if stamped.Recorded != nil {
+			ev.Recorded = *stamped.Recorded
+		}
+		ev.Seq = stamped.Seq
+		if want := string(ev.AppendJSON(nil)); line != want {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, line, want)
+		}
+	}
+}
+
+// fakeSub hands out deliveries, then blocks until its context ends. Before
+// each delivery after the first, it checks that the previous one was
+// written out already.
+type fakeSub struct {
+	t          *testing.T
+	deliveries [][]events.Event
+	out        *syncBuffer
+	next       int
+	acked      int
+	wantBefore int // lines expected on out before the next delivery
+}
+
+func (s *fakeSub) Next(ctx context.Context) (events.Delivery, error) {
+	if got := strings.Count(s.out.String(), "\n"); got != s.wantBefore {
+		s.t.Errorf("before delivery %d: %d lines written, want %d (not flushed?)", s.next, got, s.wantBefore)
+	}
+	if s.next == len(s.deliveries) {
+		<-ctx.Done()
+		return events.Delivery{}, ctx.Err()
+	}
+	evs := s.deliveries[s.next]
+	s.next++
+	s.wantBefore += len(evs)
+	return events.NewDelivery(evs, uint64(s.next), func(context.Context) error { s.acked++; return nil }), nil
+}
+
+func (s *fakeSub) Close() error { return nil }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestFollow(t *testing.T) {
+	now := time.Now().UTC()
+	a := testEvent("acme", "pos-1", &events.ConnOpened{ConnId: "c1"}, now)
+	b := testEvent("acme", "pos-2", &events.ConnOpened{ConnId: "c2"}, now)
+	c := testEvent("acme", "pos-1", &events.ConnClosed{ConnId: "c1"}, now)
+	out := &syncBuffer{}
+	sub := &fakeSub{t: t, deliveries: [][]events.Event{{a, b}, {}, {c}}, out: out}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var n int
+	var err error
+	go func() { n, err = follow(ctx, sub, out); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out.String(), "\n") < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err != nil || n != 3 {
+		t.Fatalf("follow = %d, %v; want 3, nil after cancel", n, err)
+	}
+	if sub.acked != 3 {
+		t.Errorf("%d deliveries acknowledged, want 3", sub.acked)
+	}
+	checkLines(t, out.String(), []events.Event{a, b, c})
+}

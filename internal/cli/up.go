@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/internal/health"
+)
+
+// Roles of the `halo up` process, as reported by GET /healthz.
+const roleEventLog = "eventlog"
+
+// Timeouts of `halo up`.
+const (
+	shutdownTimeout = 5 * time.Second  // HTTP server drain on stop
+	pingInterval    = 5 * time.Second  // event log readiness probe
+	pingTimeout     = 2 * time.Second  // one probe
+	readHeaderLimit = 5 * time.Second  // http.Server.ReadHeaderTimeout
+	idleLimit       = 60 * time.Second // http.Server.IdleTimeout
+)
+
+type upCmd struct {
+	app   *app
+	store storeFlags
+
+	edgeAddr       addrFlag
+	apiAddr        addrFlag
+	syncInterval   syncFlag
+	retentionAge   durationFlag
+	retentionBytes bytesFlag
+	partitions     int
+}
+
+func newUpCmd(a *app) *cobra.Command {
+	u := &upCmd{
+		app:          a,
+		edgeAddr:     addrFlag{value: "127.0.0.1:8443"},
+		apiAddr:      addrFlag{value: "127.0.0.1:8080", allowZeroPort: true},
+		syncInterval: syncFlag{value: 2 * time.Minute},
+	}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run Halo on this machine: the event log and the health endpoint",
+		Long: `Run every Halo role in one process, on embedded defaults.
+
+Today that is:
+  - the event log: an embedded NATS JetStream server keeping its files in
+    DIR/nats (or, with --nats, a connection to an external NATS), advertised
+    in the data directory so that other halo commands (halo events ...) use
+    it while it runs;
+  - on --api-addr, an HTTP server with GET /healthz: 503 with
+    {"status":"starting","roles":{...}} until every role is ready, then 200
+    with {"status":"ok","roles":{"eventlog":"ready"}}.
+
+The edge (the mTLS proxy devices connect to) is not served yet: --edge-addr
+is validated and reserved for it, nothing listens there. The pipeline and
+the API come in later releases.
+
+When ready, halo up prints one line to standard error with the addresses and
+the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: it drains
+the HTTP server (up to 5s), closes the event log and exits with status 0.
+A second signal stops it at once.
+
+Durability: the event log fsyncs every --sync-interval (default 2m, as
+JetStream). An acknowledged event survives a crash of any Halo process; an
+operating system crash or power loss can lose up to the last interval.
+--sync-interval always fsyncs every write, at about 100 times lower
+throughput. Replicated streams on an external NATS cluster survive the loss
+of a machine.`,
+		Example: `  # Embedded defaults: data in ~/.local/share/halo, API on 127.0.0.1:8080
+  halo up
+
+  # Another data directory and addresses
+  halo up --data /var/lib/halo --api-addr 0.0.0.0:8080 --edge-addr 0.0.0.0:8443
+
+  # Keep 30 days or 50 GiB of events, fsync every 10 seconds
+  halo up --retention-age 30d --retention-bytes 50GiB --sync-interval 10s
+
+  # Use an external NATS cluster
+  halo up --nats nats://nats-1:4222,nats://nats-2:4222 --nats-creds halo.creds
+
+  # Wait until it is ready
+  curl -fsS http://127.0.0.1:8080/healthz`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return u.run(cmd.Context()) },
+	}
+	fs := cmd.Flags()
+	u.store.register(fs, dataDirHelp)
+	fs.Var(&u.edgeAddr, "edge-addr", "address reserved for the edge, where devices will connect over mTLS; validated, not served yet (e.g. --edge-addr 0.0.0.0:8443)")
+	fs.Var(&u.apiAddr, "api-addr", "address of the HTTP API, serving GET /healthz; port 0 picks a free port, shown in the ready line (e.g. --api-addr 127.0.0.1:9090)")
+	fs.Var(&u.syncInterval, "sync-interval", "how often the embedded event log fsyncs to disk, or \"always\" to fsync every write (~100x slower); a crash of the machine can lose up to this interval (e.g. --sync-interval 10s)")
+	fs.Var(&u.retentionAge, "retention-age", "drop events older than this (log time); 0 keeps them forever (e.g. --retention-age 30d, --retention-age 720h)")
+	fs.Var(&u.retentionBytes, "retention-bytes", "drop the oldest events when the log exceeds this size; 0 is unlimited (e.g. --retention-bytes 50GiB, 500MB)")
+	fs.IntVar(&u.partitions, "partitions", events.DefaultPartitions, "number of partitions P when the log is created: a device's events go to partition FNV-1a(device) mod P (e.g. --partitions 64)")
+	return cmd
+}
+
+// config validates the flags together and returns the event log
+// configuration.
+func (u *upCmd) config() (natsstore.Config, error) {
+	var errs []error
+	// halo up serves the data directory's embedded log, or with --nats
+	// uses the external one; either way it owns the stream settings.
+	mode := natsstore.ModeServe
+	if u.store.natsURL != "" {
+		mode = natsstore.ModeAuto
+	}
+	cfg, err := u.store.config(mode)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if u.partitions < 1 || u.partitions > 1024 {
+		errs = append(errs, fmt.Errorf("invalid --partitions %d: want 1 to 1024", u.partitions))
+	}
+	if sameAddr(u.edgeAddr.value, u.apiAddr.value) {
+		errs = append(errs, fmt.Errorf("--edge-addr and --api-addr are both %s: give them different ports", u.apiAddr.value))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return natsstore.Config{}, &usageError{err}
+	}
+	cfg.ManageStream = true
+	cfg.Partitions = u.partitions
+	cfg.SyncInterval = u.syncInterval.value
+	cfg.MaxAge = u.retentionAge.value
+	cfg.MaxBytes = u.retentionBytes.value
+	return cfg, nil
+}
+
+// sameAddr reports whether two listen addresses would collide: the same
+// port on the same host, or on all interfaces.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || ha == "" || hb == "" || ha == "0.0.0.0" || hb == "0.0.0.0" || ha == "::" || hb == "::"
+}
+
+func (u *upCmd) run(ctx context.Context) error {
+	cfg, err := u.config()
+	if err != nil {
+		return err
+	}
+	log := u.app.logger
+
+	// The API listens first, so that /healthz answers "starting" while the
+	// event log opens.
+	ln, err := net.Listen("tcp", u.apiAddr.value)
+	if err != nil {
+		return fmt.Errorf("listening on --api-addr: %w", err)
+	}
+	reg := health.NewRegistry(roleEventLog)
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", reg)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderLimit,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleLimit,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Debug("api listening", "api_addr", ln.Addr().String())
+
+	stopHTTP := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("stopping the API server: %w", err)
+		}
+		return nil
+	}
+
+	log.Debug("opening the event log", "data_dir", cfg.DataDir, "nats_url", redactURLs(cfg.URL),
+		"partitions", cfg.Partitions, "sync_interval", u.syncInterval.String(),
+		"retention_age", u.retentionAge.String(), "retention_bytes", u.retentionBytes.String())
+	store, err := natsstore.Open(ctx, cfg, log)
+	if err != nil {
+		herr := stopHTTP()
+		if ctx.Err() != nil { // stopped while starting: a clean stop
+			log.Info("stopped before the event log was ready")
+			return herr
+		}
+		if errors.Is(err, natsstore.ErrConfig) {
+			return &usageError{err}
+		}
+		if errors.Is(err, natsstore.ErrDataDirInUse) {
+			return fmt.Errorf("another halo up serves this data directory (stop it, or give another --data): %w", err)
+		}
+		return errors.Join(fmt.Errorf("opening the event log: %w", err), herr)
+	}
+
+	// Readiness: the event log is ready once it answers a ping, and is
+	// watched for as long as the process runs.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { watchEventLog(watchCtx, store, pingInterval, reg, log) })
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-reg.WhenReady():
+		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (GET /healthz), edge %s (reserved, not served yet), data %s, event log %s\n",
+			ln.Addr(), u.edgeAddr.value, cfg.DataDir, store.ClientURL())
+		select {
+		case <-ctx.Done():
+		case err := <-served:
+			runErr = fmt.Errorf("API server: %w", err)
+		}
+	case err := <-served:
+		runErr = fmt.Errorf("API server: %w", err)
+	}
+
+	log.Info("stopping")
+	reg.SetAll(health.Stopping)
+	herr := stopHTTP()
+	stopWatch()
+	wg.Wait()
+	if err := store.Close(); err != nil {
+		herr = errors.Join(herr, fmt.Errorf("closing the event log: %w", err))
+	}
+	if err := errors.Join(runErr, herr); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// pinger is what readiness needs from the event log.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// watchEventLog pings the event log at once and then every interval until
+// ctx ends: the role becomes Ready at the first answer, Unavailable when a
+// ready log stops answering, Ready again when it answers.
+func watchEventLog(ctx context.Context, p pinger, interval time.Duration, reg *health.Registry, log *slog.Logger) {
+	ready, warned := false, false
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err := p.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && !ready:
+			reg.Set(roleEventLog, health.Ready)
+			if warned {
+				log.Info("event log answering again")
+			}
+			warned = false
+		case err != nil && ready:
+			reg.Set(roleEventLog, health.Unavailable)
+			log.Warn("event log not answering", "error", err)
+			warned = true
+		case err != nil && !warned:
+			log.Warn("event log not answering yet", "error", err)
+			warned = true
+		}
+		ready = err == nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
