@@ -85,24 +85,26 @@ func TestUpEndToEnd(t *testing.T) {
 			Status string            `json:"status"`
 			Roles  map[string]string `json:"roles"`
 		}
-		if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(b, &rep) != nil || rep.Status != "starting" || rep.Roles["eventlog"] != "starting" {
-			t.Fatalf("before ready: %d %q, want 503 with status and eventlog starting", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(b, &rep) != nil || rep.Status != "starting" ||
+			rep.Roles["eventlog"] == "" || rep.Roles["edge"] == "" || rep.Roles["eventlog"] == "ready" && rep.Roles["edge"] == "ready" {
+			t.Fatalf("before ready: %d %q, want 503 with status starting and a role not ready", resp.StatusCode, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if want := `{"status":"ok","roles":{"eventlog":"ready"}}` + "\n"; body != want {
+	if want := `{"status":"ok","roles":{"edge":"ready","eventlog":"ready"}}` + "\n"; body != want {
 		t.Errorf("ready body %q, want %q", body, want)
 	}
 	waitFor(t, func() bool { return strings.Contains(upErr.String(), "halo is up:") }, upErr)
-	for _, want := range []string{"http://" + apiAddr, edgeAddr + " (reserved, not served yet)", "data " + data} {
+	for _, want := range []string{"http://" + apiAddr, "edge " + edgeAddr, "data " + data} {
 		if !strings.Contains(upErr.String(), want) {
 			t.Errorf("ready line lacks %q:\n%s", want, upErr)
 		}
 	}
-	if c, err := net.DialTimeout("tcp", edgeAddr, time.Second); err == nil {
-		c.Close()
-		t.Errorf("something listens on the edge address %s; nothing should yet", edgeAddr)
+	c, err := net.DialTimeout("tcp", edgeAddr, time.Second)
+	if err != nil {
+		t.Fatalf("the edge does not listen on %s: %v", edgeAddr, err)
 	}
+	c.Close()
 
 	// halo events ls while halo up runs: it finds the running log through
 	// the data directory; the log is empty.

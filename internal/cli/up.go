@@ -10,15 +10,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/health"
+	"github.com/halo-sec/halo/internal/roles"
 )
 
 // Roles of the `halo up` process, as reported by GET /healthz.
-const roleEventLog = "eventlog"
+const (
+	roleEventLog = "eventlog"
+	roleEdge     = "edge"
+)
 
 // Timeouts of `halo up`.
 const (
@@ -39,6 +46,7 @@ type upCmd struct {
 	retentionAge   durationFlag
 	retentionBytes bytesFlag
 	partitions     int
+	edge           edgeFlags
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -50,7 +58,7 @@ func newUpCmd(a *app) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run Halo on this machine: the event log and the health endpoint",
+		Short: "Run Halo on this machine: the event log, the edge, health and metrics",
 		Long: `Run every Halo role in one process, on embedded defaults.
 
 Today that is:
@@ -58,17 +66,22 @@ Today that is:
     DIR/nats (or, with --nats, a connection to an external NATS), advertised
     in the data directory so that other halo commands (halo events ...) use
     it while it runs;
+  - the edge on --edge-addr: the mTLS proxy devices send all their traffic
+    through (see halo edge --help), with its events spooled to DIR/spool/edge
+    while the log is unreachable;
   - on --api-addr, an HTTP server with GET /healthz: 503 with
     {"status":"starting","roles":{...}} until every role is ready, then 200
-    with {"status":"ok","roles":{"eventlog":"ready"}}.
+    with {"status":"ok","roles":{"edge":"ready","eventlog":"ready"}}; and
+    GET /metrics (Prometheus: the edge's refusals by reason, handshakes,
+    streams, bytes, events).
 
-The edge (the mTLS proxy devices connect to) is not served yet: --edge-addr
-is validated and reserved for it, nothing listens there. The pipeline and
-the API come in later releases.
+The pipeline and the alert API come in later releases.
 
 When ready, halo up prints one line to standard error with the addresses and
-the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: it drains
-the HTTP server (up to 5s), closes the event log and exits with status 0.
+the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: the edge
+stops accepting, lets connections finish (up to 10s) and flushes its events,
+the HTTP server drains (up to 5s), the event log closes, and it exits with
+status 0.
 A second signal stops it at once.
 
 Durability: the event log fsyncs every --sync-interval (default 2m, as
@@ -96,7 +109,8 @@ of a machine.`,
 	}
 	fs := cmd.Flags()
 	u.store.register(fs, dataDirHelp)
-	fs.Var(&u.edgeAddr, "edge-addr", "address reserved for the edge, where devices will connect over mTLS; validated, not served yet (e.g. --edge-addr 0.0.0.0:8443)")
+	fs.Var(&u.edgeAddr, "edge-addr", "address of the edge, where devices connect over mTLS (e.g. --edge-addr 0.0.0.0:8443)")
+	u.edge.register(fs)
 	fs.Var(&u.apiAddr, "api-addr", "address of the HTTP API, serving GET /healthz; port 0 picks a free port, shown in the ready line (e.g. --api-addr 127.0.0.1:9090)")
 	fs.Var(&u.syncInterval, "sync-interval", "how often the embedded event log fsyncs to disk, or \"always\" to fsync every write (~100x slower); a crash of the machine can lose up to this interval (e.g. --sync-interval 10s)")
 	fs.Var(&u.retentionAge, "retention-age", "drop events older than this (log time); 0 keeps them forever (e.g. --retention-age 30d, --retention-age 720h)")
@@ -160,9 +174,17 @@ func (u *upCmd) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on --api-addr: %w", err)
 	}
-	reg := health.NewRegistry(roleEventLog)
+	static, err := u.edge.staticHosts()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	reg := health.NewRegistry(roleEventLog, roleEdge)
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", reg)
+	mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderLimit,
@@ -211,23 +233,51 @@ func (u *upCmd) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { watchEventLog(watchCtx, store, pingInterval, reg, log) })
 
+	// The edge, on the same event log.
+	edgeCtx, stopEdge := context.WithCancel(ctx)
+	defer stopEdge()
+	edgeAddr := make(chan string, 1)
+	edgeDone := make(chan error, 1)
+	go func() {
+		edgeDone <- roles.Edge(edgeCtx, store, roles.EdgeOptions{
+			DataDir: cfg.DataDir, Addr: u.edgeAddr.value, Hosts: u.edge.hosts, FailClosed: u.edge.failClosed,
+			StaticHosts: static, Registerer: promReg,
+		}, log, func(a string) {
+			edgeAddr <- a
+			reg.Set(roleEdge, health.Ready)
+		})
+	}()
+
 	var runErr error
+	edgeStopped := false
 	select {
 	case <-ctx.Done():
 	case <-reg.WhenReady():
-		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (GET /healthz), edge %s (reserved, not served yet), data %s, event log %s\n",
-			ln.Addr(), u.edgeAddr.value, cfg.DataDir, store.ClientURL())
+		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (GET /healthz, /metrics), edge %s, data %s, event log %s\n",
+			ln.Addr(), <-edgeAddr, cfg.DataDir, store.ClientURL())
 		select {
 		case <-ctx.Done():
 		case err := <-served:
 			runErr = fmt.Errorf("API server: %w", err)
+		case err := <-edgeDone:
+			edgeStopped = true
+			runErr = fmt.Errorf("edge: %w", err)
 		}
 	case err := <-served:
 		runErr = fmt.Errorf("API server: %w", err)
+	case err := <-edgeDone:
+		edgeStopped = true
+		runErr = fmt.Errorf("edge: %w", err)
 	}
 
 	log.Info("stopping")
 	reg.SetAll(health.Stopping)
+	stopEdge()
+	if !edgeStopped {
+		if err := <-edgeDone; err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("edge: %w", err))
+		}
+	}
 	herr := stopHTTP()
 	stopWatch()
 	wg.Wait()
