@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEdgeEndToEnd drives the edge as its users do, with real processes:
+// halo up, halo tenants create, halo devices enroll, curl through the edge as
+// the device, halo events ls, halo devices quarantine/release, halo block
+// add, halo devices revoke — each command against the running halo up.
+func TestEdgeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildHalo(t)
+	data := filepath.Join(t.TempDir(), "data")
+	apiAddr, edgeAddr := freeAddr(t), freeAddr(t)
+	up := exec.Command(bin, "up", "--data", data, "--api-addr", apiAddr, "--edge-addr", edgeAddr, "--edge-resolve", "pay.example=127.0.0.1", "--edge-resolve", "updates.example=127.0.0.1")
+	upErr := &syncBuffer{}
+	up.Stderr = upErr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	defer func() {
+		if up.ProcessState == nil {
+			up.Process.Kill()
+			<-exited
+		}
+	}()
+	waitFor(t, func() bool { return strings.Contains(upErr.String(), "halo is up:") }, upErr)
+
+	halo := func(args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--data", data)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := runWithin(cmd, 30*time.Second); err != nil {
+			t.Fatalf("halo %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, &out, &errb)
+		}
+		return out.String(), errb.String()
+	}
+	out, _ := halo("tenants", "create", "acme")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if token := lines[len(lines)-1]; !strings.HasPrefix(token, "halo_") || strings.Contains(token, " ") {
+		t.Fatalf("the token is not alone on the last line:\n%s", out)
+	}
+	certs := filepath.Join(t.TempDir(), "certs")
+	halo("devices", "enroll", "--tenant", "acme", "--device", "POS-00012", "--model", "P2", "--firmware", "1.4.2", "--out", certs)
+	for name, mode := range map[string]os.FileMode{"POS-00012.crt": 0o644, "POS-00012.key": 0o600, "ca.crt": 0o644} {
+		fi, err := os.Stat(filepath.Join(certs, name))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Fatalf("%s: %v mode %v, want %v", name, err, fi.Mode().Perm(), mode)
+		}
+	}
+
+	var charged atomic.Int64
+	dst := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		charged.Add(1)
+		fmt.Fprint(w, `{"status":"approved"}`)
+	}))
+	defer dst.Close()
+	_, port, _ := net.SplitHostPort(dst.Listener.Addr().String())
+	curl := func(args ...string) (string, int) {
+		t.Helper()
+		base := []string{"-sS", "--max-time", "10", "--proxy", "https://" + edgeAddr, "--proxy-cacert", filepath.Join(certs, "ca.crt"),
+			"--proxy-cert", filepath.Join(certs, "POS-00012.crt"), "--proxy-key", filepath.Join(certs, "POS-00012.key"), "-w", "\n%{http_code}"}
+		b, _ := exec.Command("curl", append(base, args...)...).CombinedOutput()
+		s := strings.TrimSpace(string(b))
+		i := strings.LastIndex(s, "\n")
+		var code int
+		fmt.Sscanf(s[i+1:], "%d", &code)
+		return s[:max(i, 0)], code
+	}
+	payment := `{"merchant":"M-1","terminal":"T-9","amount":"25.00","currency":"EUR","nonce":"e2e-1"}`
+	if body, code := curl("-H", "Content-Type: application/json", "-d", payment, "http://pay.example:"+port+"/v1/charge"); code != 200 {
+		t.Fatalf("payment through the edge: %d %s\nhalo up:\n%s", code, body, upErr)
+	}
+	if body, code := curl("-d", payment, "http://pay.example:"+port+"/v1/charge"); code != 403 || !strings.Contains(body, "replay_refused") {
+		t.Fatalf("replayed payment: %d %s", code, body)
+	}
+	if charged.Load() != 1 {
+		t.Fatalf("charged %d times", charged.Load())
+	}
+
+	// The events are in the log, read by another process.
+	var txs []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for len(txs) < 2 && time.Now().Before(deadline) {
+		out, _ = halo("events", "ls", "--type", "tx.observed", "--device", "POS-00012")
+		txs = txs[:0]
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("events ls line %q: %v", l, err)
+			}
+			txs = append(txs, m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(txs) != 2 || txs[0]["payload"].(map[string]any)["outcome"] != "forwarded" || txs[1]["payload"].(map[string]any)["outcome"] != "refused-replay" {
+		t.Fatalf("tx.observed events: %v", txs)
+	}
+
+	// Quarantine by hand: refused with the intervention's id; released: fine.
+	out, _ = halo("devices", "quarantine", "--device", "POS-00012", "--reason", "e2e", "--expiry", "1h")
+	qid := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	waitCode := func(want int, args ...string) string {
+		t.Helper()
+		var body string
+		var code int
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if body, code = curl(args...); code == want {
+				return body
+			}
+		}
+		t.Fatalf("%v: %d %s, want %d", args, code, body, want)
+		return ""
+	}
+	if body := waitCode(403, "http://pay.example:"+port+"/x"); !strings.Contains(body, qid) {
+		t.Fatalf("quarantine refusal does not name %s: %s", qid, body)
+	}
+	halo("devices", "release", "--device", "POS-00012")
+	waitCode(200, "http://pay.example:"+port+"/x")
+
+	// A block by host glob.
+	out, _ = halo("block", "add", "--tenant", "acme", "--host", "pay.example", "--reason", "e2e block")
+	bid := strings.TrimSpace(out)
+	if body := waitCode(403, "http://pay.example:"+port+"/y"); !strings.Contains(body, bid) {
+		t.Fatalf("block refusal does not name %s: %s", bid, body)
+	}
+	if ls, _ := halo("block", "ls"); !strings.Contains(ls, bid) {
+		t.Fatalf("block ls lacks %s:\n%s", bid, ls)
+	}
+	halo("block", "rm", bid)
+	waitCode(200, "http://pay.example:"+port+"/y")
+
+	// Revocation: refused from then on.
+	halo("devices", "revoke", "--device", "POS-00012", "--reason", "e2e")
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, code := curl("http://pay.example:" + port + "/z"); code != 200 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the revoked device still gets through")
+		}
+	}
+	if ls, _ := halo("devices", "ls"); !strings.Contains(ls, "revoked") {
+		t.Fatalf("devices ls:\n%s", ls)
+	}
+	// Metrics count the refusals by reason.
+	resp, err := http.Get("http://" + apiAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`halo_edge_refusals_total{reason="replay"} 1`, `halo_edge_handshakes_total{result="revoked"}`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	up.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("halo up: %v\n%s", err, upErr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("halo up did not stop\n%s", upErr)
+	}
+}
+
+func buildHalo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "halo")
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
