@@ -161,20 +161,25 @@ func (f *httpForwarder) serve(w http.ResponseWriter, r *http.Request, dc *device
 		return
 	}
 	var body io.Reader = bytes.NewReader(buf)
-	var strict, loose [fingerprint.FingerprintSize]byte
+	var strict [fingerprint.FingerprintSize]byte
 	if len(buf) > limit {
 		tx.Oversize = true
 		strict = keyer.StrictOversize(r.Method, r.URL.Host, path)
-		loose = keyer.Loose(r.URL.Host, path, fingerprint.LooseFields{})
 		body = io.MultiReader(body, r.Body)
 		tx.BodySize = uint64(max(r.ContentLength, int64(len(buf))))
 	} else {
 		canon, kind, _ := fingerprint.AppendCanonical(nil, r.Header.Get("Content-Type"), buf, limit)
 		strict = keyer.Strict(r.Method, r.URL.Host, path, canon)
-		loose = keyer.Loose(r.URL.Host, path, fingerprint.Fields(canon, kind))
+		if lf := fingerprint.Fields(canon, kind); lf != (fingerprint.LooseFields{}) {
+			loose := keyer.Loose(r.URL.Host, path, lf)
+			tx.LooseFp = loose[:]
+		}
 		tx.BodySize = uint64(len(buf))
 	}
-	tx.StrictFp, tx.LooseFp = strict[:], loose[:]
+	// The loose fingerprint is recorded only when the body names the
+	// payment (amount, currency, merchant or terminal): a loose key of host
+	// and path alone would group every request to the URL.
+	tx.StrictFp = strict[:]
 	t := intervention.Target{Host: host, Port: port, StrictFP: tx.StrictFp}
 
 	refuse := func(outcome events.TxOutcome, reason events.CloseReason) {
