@@ -1,0 +1,110 @@
+package detect
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// Finding is something a detector noticed: the raw material of an alert.
+type Finding struct {
+	Detector string
+	Tenant   string
+	Device   string
+	Severity events.Severity
+	// Score in [0, 1]: how sure or how anomalous.
+	Score float64
+	// Key says what the finding is about within the device (a fingerprint,
+	// a destination); findings with the same key update one alert.
+	Key string
+	// Time is the event time of the finding: the triggering event's time,
+	// or the end of the window.
+	Time time.Time
+	// Window the finding belongs to.
+	WindowStart, WindowEnd time.Time
+	// Evidence: the ids of the events that show it.
+	Evidence []events.ID
+	// Summary is one line; Explanation says which features, against which
+	// baseline.
+	Summary     string
+	Explanation string
+	Features    []*events.Feature
+	// Fingerprint (strict) the finding is about, for block-fingerprint.
+	Fingerprint []byte
+	// Destination the finding is about, for block-destination.
+	DstHost string
+	DstIP   string
+	DstPort uint32
+}
+
+// EventDetector reacts to single events at once, in log order.
+type EventDetector interface {
+	Name() string
+	// Event returns the findings ev causes (often none).
+	Event(ev *events.Event) []Finding
+}
+
+// Factory builds a detector from its options; nil options mean defaults.
+type Factory func(opts map[string]string) (any, error)
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Factory{}
+	docs     = map[string]string{}
+)
+
+// Register adds a detector factory under name, with its documentation.
+// It panics on a duplicate name: registration happens in init functions.
+func Register(name, doc string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("detect: detector %q registered twice", name))
+	}
+	registry[name] = f
+	docs[name] = doc
+}
+
+// Names lists the registered detectors, sorted.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Doc returns a detector's documentation.
+func Doc(name string) string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return docs[name]
+}
+
+// New builds the named detectors (all registered ones when names is empty).
+func New(names []string, opts map[string]map[string]string) ([]any, error) {
+	if len(names) == 0 {
+		names = Names()
+	}
+	out := make([]any, 0, len(names))
+	for _, n := range names {
+		regMu.RLock()
+		f, ok := registry[n]
+		regMu.RUnlock()
+		if !ok {
+			return nil, fmt.Errorf("unknown detector %q (known: %v)", n, Names())
+		}
+		d, err := f(opts[n])
+		if err != nil {
+			return nil, fmt.Errorf("detector %s: %w", n, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

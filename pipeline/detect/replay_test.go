@@ -1,0 +1,105 @@
+package detect
+
+import (
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+func tx(tenant, device string, at time.Time, strict, loose string, status uint32, outcome events.TxOutcome) events.Event {
+	p := &events.TxObserved{Method: "POST", Host: "pay.example", Path: "/v1/charge", StrictFp: []byte(strict), Status: status, Outcome: outcome}
+	if loose != "" {
+		p.LooseFp = []byte(loose)
+	}
+	return events.Event{ID: events.NewID(), Tenant: tenant, Device: device, Time: at, Payload: p}
+}
+
+const fwd = events.TxOutcome_TX_OUTCOME_FORWARDED
+
+func TestReplayDetector(t *testing.T) {
+	d := NewReplay(ReplayOptions{})
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	run := func(evs ...events.Event) []Finding {
+		var out []Finding
+		for i := range evs {
+			out = append(out, d.Event(&evs[i])...)
+		}
+		return out
+	}
+	// Legitimate retries after failures: never a finding.
+	if f := run(
+		tx("acme", "pos-1", t0, "A", "LA", 503, fwd),
+		tx("acme", "pos-1", t0.Add(2*time.Second), "A", "LA", 504, fwd),
+		tx("acme", "pos-1", t0.Add(5*time.Second), "A", "LA", 0, events.TxOutcome_TX_OUTCOME_ERROR),
+		tx("acme", "pos-1", t0.Add(9*time.Second), "A", "LA", 200, fwd),
+	); len(f) != 0 {
+		t.Fatalf("retries flagged: %+v", f)
+	}
+	// The same transaction again after its success, from another device.
+	first := tx("acme", "pos-1", t0.Add(time.Minute), "B", "LB", 200, fwd)
+	again := tx("acme", "pos-7", t0.Add(90*time.Minute), "B", "LB", 200, fwd)
+	f := run(first, again)
+	if len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_CRITICAL || f[0].Device != "pos-7" ||
+		len(f[0].Evidence) != 2 || f[0].Evidence[0] != first.ID || f[0].Evidence[1] != again.ID || string(f[0].Fingerprint) != "B" {
+		t.Fatalf("replay: %+v", f)
+	}
+	// Refused in-line by the edge: still reported.
+	if f := run(tx("acme", "pos-7", t0.Add(91*time.Minute), "B", "", 403, events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY)); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_CRITICAL {
+		t.Fatalf("refused replay: %+v", f)
+	}
+	// Another tenant's identical fingerprint is not a replay.
+	if f := run(tx("globex", "pos-9", t0.Add(92*time.Minute), "B", "LB", 200, fwd)); len(f) != 0 {
+		t.Fatalf("cross-tenant: %+v", f)
+	}
+	// A fresh nonce: new strict, same loose: a possible duplicate.
+	if f := run(tx("acme", "pos-1", t0.Add(93*time.Minute), "B2", "LB", 200, fwd)); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_MEDIUM || f[0].Fingerprint != nil {
+		t.Fatalf("loose duplicate: %+v", f)
+	}
+	// Beyond the horizon the memory is gone.
+	if f := run(tx("acme", "pos-1", t0.Add(26*time.Hour), "B", "LB", 200, fwd)); len(f) != 0 {
+		t.Fatalf("beyond horizon: %+v", f)
+	}
+	if d.Size() > 4 {
+		t.Fatalf("memory not evicted: %d entries", d.Size())
+	}
+}
+
+func TestReplayFalsePositivesOnRetries(t *testing.T) {
+	// 10,000 payments, each failing 0-3 times before succeeding once, on
+	// 50 devices: zero findings.
+	d := NewReplay(ReplayOptions{})
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	n := 0
+	for i := 0; i < 10000; i++ {
+		fp := string(rune(i)) + "-fp"
+		dev := "pos-" + string(rune('a'+i%50))
+		at := t0.Add(time.Duration(i) * 3 * time.Second)
+		for k := 0; k < i%4; k++ {
+			ev := tx("acme", dev, at, fp, "", 502, fwd)
+			n += len(d.Event(&ev))
+			at = at.Add(time.Second)
+		}
+		ev := tx("acme", dev, at, fp, "", 201, fwd)
+		n += len(d.Event(&ev))
+	}
+	if n != 0 {
+		t.Fatalf("%d false positives on legitimate retries", n)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	ds, err := New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"horizon": "1h"}})
+	if err != nil || len(ds) != 1 {
+		t.Fatal(err)
+	}
+	if ds[0].(*Replay).opts.Horizon != time.Hour {
+		t.Fatal("option not applied")
+	}
+	if _, err := New([]string{"nope"}, nil); err == nil {
+		t.Fatal("unknown detector accepted")
+	}
+	if Doc("replay-attack") == "" {
+		t.Fatal("no doc")
+	}
+}
