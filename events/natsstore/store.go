@@ -47,6 +47,7 @@ type Store struct {
 	appended, messages, corrupt, unknown, duplicates atomic.Uint64
 
 	closed    atomic.Bool
+	dlqReady  atomic.Bool
 	closeOnce sync.Once
 	bufs      sync.Pool
 }

@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"strings"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/intervention"
+	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/policy"
+)
+
+// alertKey is what one open alert is about.
+type alertKey struct {
+	tenant, device, detector, key string
+}
+
+type openAlert struct {
+	id    string
+	count uint32
+	first time.Time
+	last  time.Time
+	score float64
+}
+
+// alerter turns findings into alert.raised and alert.updated events, with
+// deterministic ids, suppressing repeats within an interval of event time.
+// Its memory is bounded: alerts quiet for longer than the interval are
+// forgotten.
+type alerter struct {
+	suppress time.Duration
+	open     map[alertKey]*openAlert
+	lastGC   time.Time
+}
+
+func newAlerter(suppress time.Duration) *alerter {
+	return &alerter{suppress: suppress, open: map[alertKey]*openAlert{}}
+}
+
+// AlertID is the deterministic id of the alert a finding raises.
+func AlertID(f *detect.Finding) string {
+	return "al-" + events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, f.WindowStart.UTC().Format(time.RFC3339Nano)).String()
+}
+
+// finding returns the alert event for f and whether it raised a new alert.
+func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
+	a.gc(f.Time)
+	k := alertKey{f.Tenant, f.Device, f.Detector, f.Key}
+	if st, ok := a.open[k]; ok && f.Time.Sub(st.last) <= a.suppress {
+		st.count++
+		if f.Time.After(st.last) {
+			st.last = f.Time
+		}
+		st.score = max(st.score, f.Score)
+		ev := events.Event{
+			ID: events.DerivedID("alert.updated", st.id, itoa(int(st.count))), Schema: events.SchemaVersion,
+			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
+			Payload: &events.AlertUpdated{AlertId: st.id, Count: st.count, LastSeen: st.last.UnixNano(), Score: st.score, Evidence: ids(f.Evidence)},
+		}
+		return ev, st.id, false
+	}
+	id := AlertID(f)
+	a.open[k] = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
+	ev := events.Event{
+		ID: events.DerivedID("alert.raised", id), Schema: events.SchemaVersion,
+		Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
+		Payload: &events.AlertRaised{
+			AlertId: id, Detector: f.Detector, Severity: f.Severity, Score: f.Score,
+			WindowStart: f.WindowStart.UnixNano(), WindowEnd: f.WindowEnd.UnixNano(),
+			Evidence: ids(f.Evidence), Summary: f.Summary, Explanation: f.Explanation, Key: f.Key, Features: f.Features,
+		},
+	}
+	return ev, id, true
+}
+
+// gc forgets alerts quiet for longer than the suppression interval, at most
+// once per interval of event time.
+func (a *alerter) gc(now time.Time) {
+	if now.Sub(a.lastGC) < a.suppress {
+		return
+	}
+	a.lastGC = now
+	for k, st := range a.open {
+		if now.Sub(st.last) > a.suppress {
+			delete(a.open, k)
+		}
+	}
+}
+
+func ids(in []events.ID) [][]byte {
+	out := make([][]byte, len(in))
+	for i := range in {
+		b := in[i]
+		out[i] = b[:]
+	}
+	return out
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// decide applies the tenant's policy to a new alert: the interventions it
+// calls for, with ids derived from the alert so that re-processing records
+// each once.
+func decide(doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
+	rule, ok := doc.RuleFor(f.Detector, f.Severity)
+	if !ok {
+		return nil
+	}
+	var out []events.Event
+	for _, action := range rule.Actions {
+		req := intervention.Request{
+			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
+			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
+			ID: "iv-" + events.DerivedID("intervention", alertID, action).String(),
+		}
+		switch action {
+		case policy.ActionBlockFingerprint:
+			if len(f.Fingerprint) == 0 {
+				continue
+			}
+			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			req.Match = &events.Match{StrictFp: f.Fingerprint}
+		case policy.ActionBlockDestination:
+			if f.DstHost == "" && f.DstIP == "" {
+				continue
+			}
+			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			req.Match = &events.Match{HostGlob: strings.ToLower(f.DstHost), Port: f.DstPort}
+			if f.DstHost == "" {
+				req.Match.Cidr = f.DstIP
+			}
+			req.Device = f.Device
+		case policy.ActionQuarantine:
+			if f.Device == "" {
+				continue
+			}
+			req.Kind = events.InterventionKind_INTERVENTION_KIND_QUARANTINE
+			req.Device = f.Device
+		default:
+			continue
+		}
+		ev, err := intervention.NewEvent(req)
+		if err != nil {
+			continue
+		}
+		ev.ID = events.DerivedID("intervention.applied", req.ID)
+		out = append(out, ev)
+	}
+	return out
+}

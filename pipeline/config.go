@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrConfig is returned for an invalid Config.
+var ErrConfig = errors.New("invalid pipeline configuration")
+
+// Config configures the pipeline. Zero values are defaults.
+type Config struct {
+	// Name of the durable subscription: the pipeline resumes after the
+	// last position acknowledged under it. Default "pipeline".
+	Name string
+	// Detectors to run, by name; empty: every registered detector.
+	Detectors []string
+	// DetectorOptions per detector name.
+	DetectorOptions map[string]map[string]string
+	// WindowSize of the event-time tumbling windows. Default 60s.
+	WindowSize time.Duration
+	// Lateness: how long after a window's end (in event time) its events
+	// may still arrive. Default 5s.
+	Lateness time.Duration
+	// Suppression: a finding for an open alert (same tenant, device,
+	// detector and key) within this long updates it. Default 10m.
+	Suppression time.Duration
+	// Warmup: on start, the pipeline rebuilds its state by re-reading this
+	// much history (event time) before its resume position, without
+	// emitting. Default 24h (the replay detector's horizon).
+	Warmup time.Duration
+	// TickInterval: an idle partition with open windows gets a clock.tick
+	// after this long without events (wall time). Default 1s.
+	TickInterval time.Duration
+	// Retries of a failing delivery before it goes to the dead letters.
+	// Default 5.
+	Retries int
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "pipeline"
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = time.Minute
+	}
+	if c.Lateness == 0 {
+		c.Lateness = 5 * time.Second
+	}
+	if c.Suppression == 0 {
+		c.Suppression = 10 * time.Minute
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 24 * time.Hour
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Second
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.WindowSize < time.Second || c.WindowSize > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("window size %v: must be between 1s and 24h", c.WindowSize))
+	}
+	if c.Lateness < 0 || c.Lateness >= c.WindowSize*10 {
+		errs = append(errs, fmt.Errorf("lateness %v: must be between 0 and 10 windows", c.Lateness))
+	}
+	if c.Suppression < 0 {
+		errs = append(errs, fmt.Errorf("suppression %v is negative", c.Suppression))
+	}
+	if c.TickInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("tick interval %v: must be at least 10ms", c.TickInterval))
+	}
+	if c.Retries < 0 {
+		errs = append(errs, fmt.Errorf("retries %d is negative", c.Retries))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+}

@@ -1,0 +1,208 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	wm "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/middleware"
+)
+
+// Store is what the live pipeline needs from the event log
+// (natsstore.Store).
+type Store interface {
+	events.Store
+	// Position is the last position acknowledged under a subscription name.
+	Position(ctx context.Context, name string) (uint64, error)
+	deadLetterer
+}
+
+// InputTypes are the event types the pipeline consumes.
+var InputTypes = []events.Type{
+	events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed,
+	events.TypeClockTick, events.TypePolicyChanged,
+	events.TypeTenantCreated, events.TypeTokenAdded, events.TypeDeviceEnrolled, events.TypeDeviceRevoked,
+}
+
+// Live is the pipeline running against the log.
+type Live struct {
+	cfg    Config
+	store  Store
+	logger *slog.Logger
+	proc   *Processor
+	reg    prometheus.Registerer
+
+	mu      sync.Mutex
+	lastSeq uint64         // last log position processed
+	lastOut []events.Event // outputs of lastSeq, re-sent if it comes again
+	known   map[events.ID]struct{}
+	warmTo  uint64
+
+	processed  prometheus.Counter
+	outputs    *prometheus.CounterVec
+	duplicates prometheus.Counter
+	ready      chan struct{}
+}
+
+// NewLive prepares the pipeline; Run starts it.
+func NewLive(cfg Config, store Store, reg prometheus.Registerer, logger *slog.Logger) (*Live, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	proc, err := NewProcessor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = proc.cfg
+	l := &Live{cfg: cfg, store: store, logger: logger, proc: proc, reg: reg, known: map[events.ID]struct{}{}, ready: make(chan struct{}),
+		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "halo_pipeline_events_total", Help: "Events the pipeline processed."}),
+		outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "halo_pipeline_outputs_total",
+			Help: "Events the pipeline wrote, by type."}, []string{"type"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "halo_pipeline_duplicates_total", Help: "Repeated event ids dropped."}),
+	}
+	if reg != nil {
+		reg.MustRegister(l.processed, l.outputs, l.duplicates)
+	}
+	return l, nil
+}
+
+// Ready is closed once the pipeline has rebuilt its state and consumes live.
+func (l *Live) Ready() <-chan struct{} { return l.ready }
+
+// Stats returns the processor's counters.
+func (l *Live) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.proc.Stats()
+}
+
+// Run rebuilds the pipeline's state from the log (warm-up), then consumes
+// live until ctx ends.
+func (l *Live) Run(ctx context.Context) error {
+	pos, err := l.store.Position(ctx, l.cfg.Name)
+	if err != nil {
+		return err
+	}
+	if err := l.warmUp(ctx, pos); err != nil {
+		return err
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(l.logger.With("component", "pipeline"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
+	if err != nil {
+		return err
+	}
+	dead, err := middleware.DeadLetters(&dlq{to: l.store, logger: l.logger}, "pipeline")
+	if err != nil {
+		return err
+	}
+	metrics := middleware.NewMetrics(l.reg, "halo_pipeline")
+	router.AddMiddleware(
+		metrics.Middleware,
+		middleware.Dedup(1<<20, middleware.EventsFunc{
+			Get: EventsOf,
+			Set: func(m *message.Message, evs []events.Event) { m.SetContext(context.WithValue(m.Context(), eventsKey{}, evs)) },
+		}, func(n int) { l.duplicates.Add(float64(n)) }),
+		dead,
+		middleware.Retry(l.cfg.Retries, 100*time.Millisecond, wlog),
+		wm.Recoverer,
+	)
+	src := &source{store: l.store, logger: l.logger, opts: events.SubscribeOptions{Name: l.cfg.Name, Types: InputTypes, StartSeq: pos + 1}}
+	router.AddHandler("pipeline", "halo", src, "halo", &sink{store: l.store, timeout: 30 * time.Second}, l.handle)
+	go func() {
+		<-router.Running()
+		close(l.ready)
+		l.logger.Info("pipeline consuming the log", "from_seq", pos+1)
+	}()
+	return router.Run(ctx)
+}
+
+// warmUp replays the history before pos without emitting, and remembers the
+// outputs already in the log so they are not written twice.
+func (l *Live) warmUp(ctx context.Context, pos uint64) error {
+	start := time.Now()
+	from := start.Add(-l.cfg.Warmup)
+	n := 0
+	for ev, err := range l.store.Read(ctx, events.Query{From: from}) {
+		if err != nil {
+			return fmt.Errorf("pipeline warm-up: %w", err)
+		}
+		if IsOutput(ev.Type()) {
+			l.known[ev.ID] = struct{}{}
+			continue
+		}
+		if ev.Seq <= pos {
+			l.proc.Process(&ev)
+			l.lastSeq = ev.Seq
+			n++
+		}
+		if ev.Seq > l.warmTo {
+			l.warmTo = ev.Seq
+		}
+	}
+	l.lastSeq = pos
+	l.logger.Info("pipeline state rebuilt from the log", "events", n, "known_outputs", len(l.known), "resume_seq", pos+1, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// handle processes one delivery. A delivery it has already processed (a
+// retry or a redelivery after a failed append) is not processed again: its
+// outputs are sent again, and the log de-duplicates them by id.
+func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
+	seq, err := strconv.ParseUint(msg.Metadata.Get(MetaSeq), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("message without a log position: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var outs []events.Event
+	switch {
+	case seq < l.lastSeq:
+		return nil, nil
+	case seq == l.lastSeq:
+		outs = l.lastOut
+	default:
+		evs, err := EventsOf(msg)
+		if err != nil {
+			return nil, fmt.Errorf("decoding delivery %d: %w", seq, err)
+		}
+		for i := range evs {
+			if IsOutput(evs[i].Type()) {
+				continue
+			}
+			outs = append(outs, l.proc.Process(&evs[i])...)
+			l.processed.Inc()
+		}
+		if seq <= l.warmTo {
+			kept := outs[:0]
+			for _, o := range outs {
+				if _, done := l.known[o.ID]; !done {
+					kept = append(kept, o)
+				}
+			}
+			outs = kept
+		} else if len(l.known) > 0 {
+			l.known = map[events.ID]struct{}{}
+		}
+		l.lastSeq, l.lastOut = seq, outs
+	}
+	if len(outs) == 0 {
+		return nil, nil
+	}
+	for _, o := range outs {
+		l.outputs.WithLabelValues(string(o.Type())).Inc()
+	}
+	out, err := NewMessage(outs, seq)
+	if err != nil {
+		return nil, err
+	}
+	return []*message.Message{out}, nil
+}
