@@ -13,7 +13,10 @@ import (
 
 type tw struct{ t *testing.T }
 
-func (w tw) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w tw) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 func payment(device string, at time.Time, strict string, status uint32) events.Event {
 	return events.Event{ID: events.NewID(), Tenant: "acme", Device: device, Time: at.UTC(), Payload: &events.TxObserved{

@@ -109,7 +109,9 @@ func (l *Live) Run(ctx context.Context) error {
 		metrics.Middleware,
 		middleware.Dedup(1<<20, middleware.EventsFunc{
 			Get: EventsOf,
-			Set: func(m *message.Message, evs []events.Event) { m.SetContext(context.WithValue(m.Context(), eventsKey{}, evs)) },
+			Set: func(m *message.Message, evs []events.Event) {
+				m.SetContext(context.WithValue(m.Context(), eventsKey{}, evs))
+			},
 		}, func(n int) { l.duplicates.Add(float64(n)) }),
 		dead,
 		middleware.Retry(l.cfg.Retries, 100*time.Millisecond, wlog),

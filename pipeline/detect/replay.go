@@ -146,7 +146,7 @@ func (r *Replay) finding(ev *events.Event, tx *events.TxObserved, prior success,
 		Detector: "replay-attack", Tenant: ev.Tenant, Device: ev.Device, Severity: sev, Score: score,
 		Key: kind + ":" + hex.EncodeToString(tx.StrictFp), Time: ev.Time, WindowStart: start, WindowEnd: start.Add(r.opts.WindowSize),
 		Summary: summary + " (" + tx.Method + " " + tx.Host + tx.Path + ")", Fingerprint: tx.StrictFp,
-		DstHost: tx.Host,
+		DstHost:  tx.Host,
 		Features: []*events.Feature{{Name: "repeats", Value: 1}},
 	}
 	if kind == "loose" {

@@ -17,7 +17,9 @@ import (
 type ctxKey struct{}
 
 var evf = EventsFunc{
-	Get: func(m *message.Message) ([]events.Event, error) { return m.Context().Value(ctxKey{}).([]events.Event), nil },
+	Get: func(m *message.Message) ([]events.Event, error) {
+		return m.Context().Value(ctxKey{}).([]events.Event), nil
+	},
 	Set: func(m *message.Message, evs []events.Event) { m.SetContext(WithEvents(m.Context(), ctxKey{}, evs)) },
 }
 
@@ -111,8 +113,11 @@ func TestRetry(t *testing.T) {
 
 type capture struct{ msgs []*message.Message }
 
-func (c *capture) Publish(_ string, m ...*message.Message) error { c.msgs = append(c.msgs, m...); return nil }
-func (c *capture) Close() error                                  { return nil }
+func (c *capture) Publish(_ string, m ...*message.Message) error {
+	c.msgs = append(c.msgs, m...)
+	return nil
+}
+func (c *capture) Close() error { return nil }
 
 func TestDeadLetters(t *testing.T) {
 	pub := &capture{}
