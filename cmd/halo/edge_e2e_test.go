@@ -121,9 +121,6 @@ func TestEdgeEndToEnd(t *testing.T) {
 		t.Fatalf("tx.observed events: %v", txs)
 	}
 
-	// Quarantine by hand: refused with the intervention's id; released: fine.
-	out, _ = halo("devices", "quarantine", "--device", "POS-00012", "--reason", "e2e", "--expiry", "1h")
-	qid := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	waitCode := func(want int, args ...string) string {
 		t.Helper()
 		var body string
@@ -136,6 +133,38 @@ func TestEdgeEndToEnd(t *testing.T) {
 		t.Fatalf("%v: %d %s, want %d", args, code, body, want)
 		return ""
 	}
+	// The pipeline reports the replay (critical) and blocks its fingerprint
+	// at the edge: a third attempt is refused by that block.
+	var alert, block map[string]any
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && (alert == nil || block == nil); time.Sleep(50 * time.Millisecond) {
+		out, _ = halo("events", "ls", "--type", "alert.raised,intervention.applied")
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) != nil {
+				continue
+			}
+			switch m["type"] {
+			case "alert.raised":
+				alert = m
+			case "intervention.applied":
+				block = m
+			}
+		}
+	}
+	if alert == nil || block == nil {
+		t.Fatalf("no alert or intervention from the pipeline:\n%s", out)
+	}
+	ap, bp := alert["payload"].(map[string]any), block["payload"].(map[string]any)
+	if ap["detector"] != "replay-attack" || ap["severity"] != "critical" || bp["alert_id"] != ap["alert_id"] {
+		t.Fatalf("alert %v / intervention %v", ap, bp)
+	}
+	if body := waitCode(403, "-d", payment, "http://pay.example:"+port+"/v1/charge"); !strings.Contains(body, bp["intervention_id"].(string)) {
+		t.Fatalf("the pipeline's block did not reach the edge: %s", body)
+	}
+
+	// Quarantine by hand: refused with the intervention's id; released: fine.
+	out, _ = halo("devices", "quarantine", "--device", "POS-00012", "--reason", "e2e", "--expiry", "1h")
+	qid := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	if body := waitCode(403, "http://pay.example:"+port+"/x"); !strings.Contains(body, qid) {
 		t.Fatalf("quarantine refusal does not name %s: %s", qid, body)
 	}

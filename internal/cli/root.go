@@ -82,9 +82,10 @@ that records every connection and payment fingerprint as an immutable event;
 a pipeline turns events into features, scores and alerts, and any detector
 can be re-run over the past.
 
-Today the binary runs the event log (embedded NATS JetStream) and the edge
-(halo up, halo edge), manages tenants, devices, blocks and policies, and reads
-the log (halo events). The pipeline and the alert API come in later releases.
+Today the binary runs the event log (embedded NATS JetStream), the edge and
+the detection pipeline (halo up, or halo edge / halo pipeline alone), manages
+tenants, devices, blocks and policies, and reads the log (halo events). The
+alert API comes in a later release.
 
 Logs go to standard error; results go to standard output.`,
 		Example: `  # Run Halo on this machine with embedded defaults
@@ -110,7 +111,7 @@ Logs go to standard error; results go to standard output.`,
 	pf.Var(a.logLevel, "log-level", "minimum level of the logs written to standard error: debug, info, warn or error (e.g. --log-level debug)")
 	pf.Var(a.logFormat, "log-format", "log format on standard error: text (key=value pairs) or json (one object per line, for log shippers; e.g. --log-format json)")
 
-	root.AddCommand(newUpCmd(a), newEdgeCmd(a), newTenantsCmd(a), newDevicesCmd(a), newBlockCmd(a), newPolicyCmd(a), newEventsCmd(a), newVersionCmd(a))
+	root.AddCommand(newUpCmd(a), newEdgeCmd(a), newPipelineCmd(a), newTenantsCmd(a), newDevicesCmd(a), newBlockCmd(a), newPolicyCmd(a), newEventsCmd(a), newVersionCmd(a))
 	return root
 }
 

@@ -25,6 +25,7 @@ import (
 const (
 	roleEventLog = "eventlog"
 	roleEdge     = "edge"
+	rolePipeline = "pipeline"
 )
 
 // Timeouts of `halo up`.
@@ -47,6 +48,7 @@ type upCmd struct {
 	retentionBytes bytesFlag
 	partitions     int
 	edge           edgeFlags
+	pipe           pipelineFlags
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -69,13 +71,15 @@ Today that is:
   - the edge on --edge-addr: the mTLS proxy devices send all their traffic
     through (see halo edge --help), with its events spooled to DIR/spool/edge
     while the log is unreachable;
+  - the detection pipeline (see halo pipeline --help): alerts and, as each
+    tenant's policy says, interventions the edge enforces;
   - on --api-addr, an HTTP server with GET /healthz: 503 with
     {"status":"starting","roles":{...}} until every role is ready, then 200
-    with {"status":"ok","roles":{"edge":"ready","eventlog":"ready"}}; and
+    with {"status":"ok","roles":{"edge":"ready","eventlog":"ready","pipeline":"ready"}}; and
     GET /metrics (Prometheus: the edge's refusals by reason, handshakes,
     streams, bytes, events).
 
-The pipeline and the alert API come in later releases.
+The alert API comes in a later release.
 
 When ready, halo up prints one line to standard error with the addresses and
 the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: the edge
@@ -111,6 +115,7 @@ of a machine.`,
 	u.store.register(fs, dataDirHelp)
 	fs.Var(&u.edgeAddr, "edge-addr", "address of the edge, where devices connect over mTLS (e.g. --edge-addr 0.0.0.0:8443)")
 	u.edge.register(fs)
+	u.pipe.register(fs)
 	fs.Var(&u.apiAddr, "api-addr", "address of the HTTP API, serving GET /healthz; port 0 picks a free port, shown in the ready line (e.g. --api-addr 127.0.0.1:9090)")
 	fs.Var(&u.syncInterval, "sync-interval", "how often the embedded event log fsyncs to disk, or \"always\" to fsync every write (~100x slower); a crash of the machine can lose up to this interval (e.g. --sync-interval 10s)")
 	fs.Var(&u.retentionAge, "retention-age", "drop events older than this (log time); 0 keeps them forever (e.g. --retention-age 30d, --retention-age 720h)")
@@ -179,7 +184,12 @@ func (u *upCmd) run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
-	reg := health.NewRegistry(roleEventLog, roleEdge)
+	pcfg, err := u.pipe.config()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	reg := health.NewRegistry(roleEventLog, roleEdge, rolePipeline)
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -248,8 +258,14 @@ func (u *upCmd) run(ctx context.Context) error {
 		})
 	}()
 
+	// The pipeline, on the same event log.
+	pipeDone := make(chan error, 1)
+	go func() {
+		pipeDone <- roles.Pipeline(edgeCtx, store, pcfg, promReg, log, func() { reg.Set(rolePipeline, health.Ready) })
+	}()
+
 	var runErr error
-	edgeStopped := false
+	edgeStopped, pipeStopped := false, false
 	select {
 	case <-ctx.Done():
 	case <-reg.WhenReady():
@@ -262,7 +278,13 @@ func (u *upCmd) run(ctx context.Context) error {
 		case err := <-edgeDone:
 			edgeStopped = true
 			runErr = fmt.Errorf("edge: %w", err)
+		case err := <-pipeDone:
+			pipeStopped = true
+			runErr = fmt.Errorf("pipeline: %w", err)
 		}
+	case err := <-pipeDone:
+		pipeStopped = true
+		runErr = fmt.Errorf("pipeline: %w", err)
 	case err := <-served:
 		runErr = fmt.Errorf("API server: %w", err)
 	case err := <-edgeDone:
@@ -276,6 +298,11 @@ func (u *upCmd) run(ctx context.Context) error {
 	if !edgeStopped {
 		if err := <-edgeDone; err != nil {
 			runErr = errors.Join(runErr, fmt.Errorf("edge: %w", err))
+		}
+	}
+	if !pipeStopped {
+		if err := <-pipeDone; err != nil && !errors.Is(err, context.Canceled) {
+			runErr = errors.Join(runErr, fmt.Errorf("pipeline: %w", err))
 		}
 	}
 	herr := stopHTTP()

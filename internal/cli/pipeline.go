@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/internal/roles"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/pipeline/detect"
+)
+
+// pipelineFlags are the pipeline's flags, shared by halo pipeline and halo up.
+type pipelineFlags struct {
+	detectors   []string
+	window      durationFlag
+	lateness    durationFlag
+	suppression durationFlag
+	warmup      durationFlag
+}
+
+func (f *pipelineFlags) register(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.detectors, "detectors", nil, "detectors to run, comma-separated (default every one: "+strings.Join(detect.Names(), ", ")+"; e.g. --detectors replay-attack)")
+	fs.Var(&f.window, "window", "event-time window size (default 60s; e.g. --window 5m)")
+	fs.Var(&f.lateness, "lateness", "how late an event may arrive after its window's end, in event time (default 5s; e.g. --lateness 30s)")
+	fs.Var(&f.suppression, "suppression", "repeats of an open alert within this long update it instead of raising a new one (default 10m; e.g. --suppression 1h)")
+	fs.Var(&f.warmup, "warmup", "history re-read on start to rebuild the detectors' state (default 24h; e.g. --warmup 72h)")
+}
+
+func (f *pipelineFlags) config() (pipeline.Config, error) {
+	for _, d := range f.detectors {
+		if detect.Doc(d) == "" {
+			return pipeline.Config{}, usageErrorf("--detectors: unknown detector %q (known: %s)", d, strings.Join(detect.Names(), ", "))
+		}
+	}
+	return pipeline.Config{Detectors: f.detectors, WindowSize: f.window.value, Lateness: f.lateness.value, Suppression: f.suppression.value, Warmup: f.warmup.value}, nil
+}
+
+func newPipelineCmd(a *app) *cobra.Command {
+	var (
+		sf    storeFlags
+		pf    pipelineFlags
+		maddr = addrFlag{allowZeroPort: true}
+	)
+	cmd := &cobra.Command{
+		Use:   "pipeline",
+		Short: "Run the detection pipeline alone: events in, alerts and interventions out",
+		Long: `Run only the detection pipeline against the event log of --data (the running
+halo up's, or one started here) or of --nats. It consumes the edge's events
+in log order through a watermill router, runs the detectors, and writes
+alert.raised / alert.updated and, as the tenant's policy says,
+intervention.applied, which the edge enforces.
+
+On start it rebuilds its state by re-reading --warmup of history without
+emitting, then resumes after the last position it acknowledged: killing and
+restarting it loses no alert and writes none twice. A delivery that keeps
+failing goes to the dead letters (stream HALO_DLQ) with the reason.
+
+Detectors:
+` + detectorList(),
+		Example: `  halo pipeline --data /var/lib/halo
+  halo pipeline --nats nats://nats-1:4222 --nats-creds halo.creds --detectors replay-attack --metrics-addr 127.0.0.1:9102`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pcfg, err := pf.config()
+			if err != nil {
+				return err
+			}
+			cfg, err := sf.config(natsstore.ModeAuto)
+			if err != nil {
+				return err
+			}
+			store, err := natsstore.Open(ctx, cfg, a.logger)
+			if err != nil {
+				return openError(ctx, err)
+			}
+			defer store.Close()
+			reg := prometheus.NewRegistry()
+			if maddr.value != "" {
+				ln, err := net.Listen("tcp", maddr.value)
+				if err != nil {
+					return fmt.Errorf("--metrics-addr: %w", err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit}
+				go srv.Serve(ln)
+				defer srv.Close()
+			}
+			err = roles.Pipeline(ctx, store, pcfg, reg, a.logger, func() {
+				fmt.Fprintf(a.stderr, "halo pipeline is up: consuming %s, data %s\n", store.ClientURL(), cfg.DataDir)
+			})
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	sf.register(fs, dataDirHelp)
+	pf.register(fs)
+	fs.Var(&maddr, "metrics-addr", "serve Prometheus metrics on GET http://ADDR/metrics (e.g. --metrics-addr 127.0.0.1:9102)")
+	return cmd
+}
+
+func detectorList() string {
+	var b strings.Builder
+	for _, n := range detect.Names() {
+		doc := detect.Doc(n)
+		first, _, _ := strings.Cut(doc, "\n")
+		fmt.Fprintf(&b, "  %s\n", first)
+	}
+	return b.String()
+}

@@ -1,0 +1,29 @@
+package roles
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/halo-sec/halo/pipeline"
+)
+
+// Pipeline runs the detection pipeline until ctx ends: it rebuilds its state
+// from the log, then consumes live. ready is called once it consumes.
+func Pipeline(ctx context.Context, store pipeline.Store, cfg pipeline.Config, reg prometheus.Registerer, logger *slog.Logger, ready func()) error {
+	live, err := pipeline.NewLive(cfg, store, reg, logger.With("component", "pipeline"))
+	if err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-live.Ready():
+			if ready != nil {
+				ready()
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return live.Run(ctx)
+}
