@@ -334,7 +334,7 @@ func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 			return err
 		}
 		if evs[i].Time.After(limit) {
-			return fmt.Errorf("%w: %s %s at %s is more than %v ahead of this clock", ErrFutureEvent, evs[i].Type(), evs[i].ID, evs[i].Time.Format(time.RFC3339Nano), s.cfg.MaxFutureSkew)
+			return fmt.Errorf("%w (%w): %s %s at %s is more than %v ahead of this clock", ErrFutureEvent, events.ErrInvalidEvent, evs[i].Type(), evs[i].ID, evs[i].Time.Format(time.RFC3339Nano), s.cfg.MaxFutureSkew)
 		}
 	}
 
