@@ -203,7 +203,7 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`halo_edge_refusals_total{reason="replay"} 1`, `halo_edge_handshakes_total{result="revoked"}`} {
+	for _, want := range []string{`halo_edge_refusals_total{reason="replay"} 1`, `halo_edge_handshakes_total{result="revoked"}`, `halo_edge_publisher_spool_files 0`, `halo_pipeline_outputs_total{type="alert.raised"}`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

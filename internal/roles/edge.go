@@ -66,6 +66,11 @@ func Edge(ctx context.Context, store events.Store, o EdgeOptions, logger *slog.L
 	if err != nil {
 		return err
 	}
+	if o.Registerer != nil {
+		if err := pub.Register(o.Registerer, "halo_edge_publisher"); err != nil {
+			return err
+		}
+	}
 	var keyMu sync.Mutex
 	keyers := map[string]*fingerprint.Keyer{}
 	cfg := tunnel.Config{
