@@ -151,16 +151,32 @@ func TestUpEndToEnd(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, never one it returned before in this test binary (the kernel may hand
+// the same free port to two quick calls).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		usedMu.Lock()
+		dup := used[addr]
+		used[addr] = true
+		usedMu.Unlock()
+		if !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
+
+var (
+	usedMu sync.Mutex
+	used   = map[string]bool{}
+)
 
 // runWithin runs cmd and kills it if it takes longer than d.
 func runWithin(cmd *exec.Cmd, d time.Duration) error {
