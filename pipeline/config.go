@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/halo-sec/halo/events"
 )
 
 // ErrConfig is returned for an invalid Config.
@@ -33,6 +35,9 @@ type Config struct {
 	// TickInterval: an idle partition with open windows gets a clock.tick
 	// after this long without events (wall time). Default 1s.
 	TickInterval time.Duration
+	// Partitions of the log (P); clock ticks name a partition. Default
+	// events.DefaultPartitions.
+	Partitions int
 	// Retries of a failing delivery before it goes to the dead letters.
 	// Default 5.
 	Retries int
@@ -59,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Retries == 0 {
 		c.Retries = 5
+	}
+	if c.Partitions == 0 {
+		c.Partitions = events.DefaultPartitions
 	}
 }
 

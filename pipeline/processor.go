@@ -1,11 +1,15 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/window"
 	"github.com/halo-sec/halo/policy"
 )
 
@@ -17,6 +21,9 @@ import (
 type Processor struct {
 	cfg       Config
 	eventDets []detect.EventDetector
+	winDets   []detect.WindowDetector
+	windows   *window.Assembler
+	detCtx    *detect.Context
 	alerts    *alerter
 	policies  *policy.Set
 	registry  *identity.Registry
@@ -30,6 +37,8 @@ type Stats struct {
 	AlertsRaised  uint64
 	AlertsUpdated uint64
 	Interventions uint64
+	Windows       uint64 // (partition, window) pairs closed
+	LateEvents    uint64
 	LastEventTime time.Time
 }
 
@@ -48,9 +57,30 @@ func NewProcessor(cfg Config) (*Processor, error) {
 		if ed, ok := d.(detect.EventDetector); ok {
 			p.eventDets = append(p.eventDets, ed)
 		}
+		if wd, ok := d.(detect.WindowDetector); ok {
+			p.winDets = append(p.winDets, wd)
+		}
 	}
+	p.windows, err = window.New(window.Config{Size: cfg.WindowSize, Lateness: cfg.Lateness}, cfg.Partitions, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline windows: %w", err)
+	}
+	p.detCtx = &detect.Context{Cohort: p.cohort}
 	return p, nil
 }
+
+// cohort is a device's cohort key: tenant/model/firmware as enrolled (empty
+// model and firmware for devices Halo did not enrol, such as imported
+// history).
+func (p *Processor) cohort(tenant, device string) string {
+	if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
+		return d.Cohort()
+	}
+	return tenant + "//"
+}
+
+// Close releases the processor's memory (open windows).
+func (p *Processor) Close() { p.windows.Release() }
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats { return p.stats }
@@ -71,12 +101,51 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 		return nil
 	}
 	var out []events.Event
+	if tick, ok := ev.Payload.(*events.ClockTick); ok {
+		if int(tick.Partition) < p.cfg.Partitions {
+			p.windows.Tick(int(tick.Partition), ev.Time)
+		}
+		return p.closeWindows(out)
+	}
 	for _, d := range p.eventDets {
 		for _, f := range d.Event(ev) {
 			out = append(out, p.emit(&f)...)
 		}
 	}
+	if !p.windows.Add(ev) && isWindowed(ev.Type()) {
+		p.stats.LateEvents++
+	}
+	return p.closeWindows(out)
+}
+
+func isWindowed(t events.Type) bool {
+	switch t {
+	case events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed:
+		return true
+	}
+	return false
+}
+
+// closeWindows runs the window detectors on every window the last event
+// closed, in (start, partition) order, and releases them.
+func (p *Processor) closeWindows(out []events.Event) []events.Event {
+	for _, w := range p.windows.Closed() {
+		p.stats.Windows++
+		for _, d := range p.winDets {
+			for _, f := range d.Window(w, p.detCtx) {
+				out = append(out, p.emit(&f)...)
+			}
+		}
+		w.Release()
+	}
 	return out
+}
+
+// Flush closes every open window (the end of a replay) and returns what
+// they cause.
+func (p *Processor) Flush() []events.Event {
+	p.windows.Flush()
+	return p.closeWindows(nil)
 }
 
 // emit turns a finding into its alert event and, for a new alert, the

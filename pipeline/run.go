@@ -47,6 +47,9 @@ type Live struct {
 	known   map[events.ID]struct{}
 	warmTo  uint64
 
+	activeMu sync.Mutex
+	active   map[int]time.Time // partition → wall time of its last event
+
 	processed  prometheus.Counter
 	outputs    *prometheus.CounterVec
 	duplicates prometheus.Counter
@@ -63,7 +66,7 @@ func NewLive(cfg Config, store Store, reg prometheus.Registerer, logger *slog.Lo
 		return nil, err
 	}
 	cfg = proc.cfg
-	l := &Live{cfg: cfg, store: store, logger: logger, proc: proc, reg: reg, known: map[events.ID]struct{}{}, ready: make(chan struct{}),
+	l := &Live{cfg: cfg, store: store, logger: logger, proc: proc, reg: reg, known: map[events.ID]struct{}{}, ready: make(chan struct{}), active: map[int]time.Time{},
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "halo_pipeline_events_total", Help: "Events the pipeline processed."}),
 		outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "halo_pipeline_outputs_total",
 			Help: "Events the pipeline wrote, by type."}, []string{"type"}),
@@ -124,7 +127,49 @@ func (l *Live) Run(ctx context.Context) error {
 		close(l.ready)
 		l.logger.Info("pipeline consuming the log", "from_seq", pos+1)
 	}()
+	tickCtx, stopTicks := context.WithCancel(ctx)
+	defer stopTicks()
+	go l.tick(tickCtx)
 	return router.Run(ctx)
+}
+
+// tick appends a clock.tick for every partition that had events recently
+// but none for TickInterval, so its windows close on time. The ticks are
+// log events: the processor advances watermarks only when it reads them, so
+// a replay closes the same windows at the same points.
+func (l *Live) tick(ctx context.Context) {
+	t := time.NewTicker(l.cfg.TickInterval)
+	defer t.Stop()
+	keep := 2 * (l.cfg.WindowSize + l.cfg.Lateness)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			var ticks []events.Event
+			l.activeMu.Lock()
+			for p, last := range l.active {
+				idle := now.Sub(last)
+				if idle > keep {
+					delete(l.active, p)
+					continue
+				}
+				if idle >= l.cfg.TickInterval {
+					ticks = append(ticks, events.Event{ID: events.NewID(), Schema: events.SchemaVersion, Time: now.UTC(),
+						Payload: &events.ClockTick{Partition: uint32(p), Partitions: uint32(l.cfg.Partitions)}})
+				}
+			}
+			l.activeMu.Unlock()
+			if len(ticks) == 0 {
+				continue
+			}
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := l.store.Append(actx, ticks...); err != nil && ctx.Err() == nil {
+				l.logger.Warn("pipeline: recording clock ticks failed", "error", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // warmUp replays the history before pos without emitting, and remembers the
@@ -176,6 +221,14 @@ func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decoding delivery %d: %w", seq, err)
 		}
+		now := time.Now()
+		l.activeMu.Lock()
+		for i := range evs {
+			if isWindowed(evs[i].Type()) {
+				l.active[events.Partition(evs[i].Device, l.cfg.Partitions)] = now
+			}
+		}
+		l.activeMu.Unlock()
 		for i := range evs {
 			if IsOutput(evs[i].Type()) {
 				continue

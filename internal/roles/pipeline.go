@@ -12,6 +12,9 @@ import (
 // Pipeline runs the detection pipeline until ctx ends: it rebuilds its state
 // from the log, then consumes live. ready is called once it consumes.
 func Pipeline(ctx context.Context, store pipeline.Store, cfg pipeline.Config, reg prometheus.Registerer, logger *slog.Logger, ready func()) error {
+	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Partitions == 0 {
+		cfg.Partitions = ps.Partitions()
+	}
 	live, err := pipeline.NewLive(cfg, store, reg, logger.With("component", "pipeline"))
 	if err != nil {
 		return err

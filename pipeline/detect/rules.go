@@ -1,0 +1,365 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+func intOpt(opts map[string]string, name string, def int) (int, error) {
+	v, ok := opts[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s %q: want a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func floatOpt(opts map[string]string, name string, def float64) (float64, error) {
+	v, ok := opts[name]
+	if !ok {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || math.IsNaN(f) {
+		return 0, fmt.Errorf("%s %q: want a positive number", name, v)
+	}
+	return f, nil
+}
+
+func baseFinding(name string, w *window.Window, d window.DeviceRows) Finding {
+	return Finding{Detector: name, Tenant: d.Tenant, Device: d.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
+}
+
+// ---- scan ----
+
+const scanDoc = `scan: many distinct destinations or ports in one window, mostly failing.
+
+Catches: Mirai-style horizontal scans (one port, many addresses) and vertical
+scans (one address, many ports) from a device: in one window, at least
+min_targets distinct (destination, port) pairs (default 20) with at least
+min_fail_ratio of its closed connections failed or refused (default 0.5).
+Severity high from 4x min_targets, else medium.
+
+False-positive risks: a device behind a broken DNS or a flapping network that
+retries many hosts (failures without breadth rarely pass min_targets); a
+legitimate discovery protocol (the POS looking for printers on the LAN) —
+raise min_targets for that tenant.`
+
+// Scan is the scan detector.
+type Scan struct {
+	minTargets int
+	minFail    float64
+}
+
+func init() {
+	Register("scan", scanDoc, func(o map[string]string) (any, error) {
+		t, err := intOpt(o, "min_targets", 20)
+		if err != nil {
+			return nil, err
+		}
+		f, err := floatOpt(o, "min_fail_ratio", 0.5)
+		if err != nil {
+			return nil, err
+		}
+		return &Scan{minTargets: t, minFail: f}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*Scan) Name() string { return "scan" }
+
+// Window implements WindowDetector.
+func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
+	c := colsOf(w)
+	var out []Finding
+	type target struct {
+		dst  string
+		port uint32
+	}
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		targets := map[target]struct{}{}
+		hosts, ports := map[string]struct{}{}, map[uint32]struct{}{}
+		closed, failed := 0, 0
+		var ev []events.ID
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			switch c.typ[i] {
+			case window.TypeConnOpened:
+				t := target{c.dst(i), c.port.Value(i)}
+				if _, ok := targets[t]; !ok {
+					targets[t] = struct{}{}
+					if len(ev) < 16 {
+						ev = append(ev, c.id(i))
+					}
+				}
+				hosts[t.dst] = struct{}{}
+				ports[t.port] = struct{}{}
+			case window.TypeConnClosed:
+				closed++
+				if c.failed(i) {
+					failed++
+				}
+			}
+		}
+		if len(targets) < s.minTargets || closed == 0 {
+			continue
+		}
+		ratio := float64(failed) / float64(closed)
+		if ratio < s.minFail {
+			continue
+		}
+		f := baseFinding("scan", w, d)
+		f.Severity = events.Severity_SEVERITY_MEDIUM
+		if len(targets) >= 4*s.minTargets {
+			f.Severity = events.Severity_SEVERITY_HIGH
+		}
+		f.Score = math.Min(1, float64(len(targets))/float64(4*s.minTargets)) * ratio
+		f.Key = "scan"
+		f.Evidence = ev
+		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", len(targets), len(hosts), len(ports), 100*ratio)
+		f.Explanation = fmt.Sprintf("distinct (destination, port) pairs %d ≥ %d and failed/refused connections %d of %d (%.2f ≥ %.2f) in the window",
+			len(targets), s.minTargets, failed, closed, ratio, s.minFail)
+		f.Features = []*events.Feature{
+			{Name: "distinct_targets", Value: float64(len(targets)), Baseline: float64(s.minTargets)},
+			{Name: "distinct_hosts", Value: float64(len(hosts))},
+			{Name: "distinct_ports", Value: float64(len(ports))},
+			{Name: "failed_ratio", Value: ratio, Baseline: s.minFail},
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// ---- flood ----
+
+const floodDoc = `flood: a burst of connections or bytes towards one destination (DDoS participation).
+
+Catches: in one window, a device opening at least min_conns connections
+(default 100) to one destination, or sending at least min_mb megabytes
+(default 50) to it. Severity high.
+
+False-positive risks: a device syncing a large backlog to its own backend
+after an outage (many connections to a known host) — such hosts are usually
+seen by the whole cohort; raise the thresholds or allow-list them in policy.`
+
+// Flood is the flood detector.
+type Flood struct {
+	minConns int
+	minBytes uint64
+}
+
+func init() {
+	Register("flood", floodDoc, func(o map[string]string) (any, error) {
+		n, err := intOpt(o, "min_conns", 100)
+		if err != nil {
+			return nil, err
+		}
+		mb, err := floatOpt(o, "min_mb", 50)
+		if err != nil {
+			return nil, err
+		}
+		return &Flood{minConns: n, minBytes: uint64(mb * 1e6)}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*Flood) Name() string { return "flood" }
+
+// Window implements WindowDetector.
+func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
+	c := colsOf(w)
+	var out []Finding
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		conns := map[string]int{}
+		bytes := map[string]uint64{}
+		first := map[string][]events.ID{}
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			switch c.typ[i] {
+			case window.TypeConnOpened:
+				k := c.dst(i)
+				conns[k]++
+				if len(first[k]) < 16 {
+					first[k] = append(first[k], c.id(i))
+				}
+			case window.TypeConnClosed:
+				bytes[c.dst(i)] += c.bytesUp.Value(i)
+			}
+		}
+		dsts := make([]string, 0, len(conns))
+		for k := range conns {
+			dsts = append(dsts, k)
+		}
+		for k := range bytes {
+			if _, ok := conns[k]; !ok {
+				dsts = append(dsts, k)
+			}
+		}
+		sort.Strings(dsts)
+		for _, dst := range dsts {
+			if dst == "" || (conns[dst] < fl.minConns && bytes[dst] < fl.minBytes) {
+				continue
+			}
+			f := baseFinding("flood", w, d)
+			f.Severity = events.Severity_SEVERITY_HIGH
+			f.Score = math.Min(1, math.Max(float64(conns[dst])/float64(2*fl.minConns), float64(bytes[dst])/float64(2*fl.minBytes)))
+			f.Key = "flood:" + dst
+			f.Evidence = first[dst]
+			f.DstHost = dst
+			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", conns[dst], float64(bytes[dst])/1e6, dst)
+			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", conns[dst], fl.minConns, bytes[dst], fl.minBytes)
+			f.Features = []*events.Feature{
+				{Name: "connections_to_destination", Value: float64(conns[dst]), Baseline: float64(fl.minConns)},
+				{Name: "bytes_up_to_destination", Value: float64(bytes[dst]), Baseline: float64(fl.minBytes)},
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ---- auth-failures ----
+
+const authDoc = `auth-failures: a burst of refused handshakes from one device.
+
+Catches: at least min_failures auth.failed events (default 5) for one device
+in one window: a stolen or cloned device trying old, revoked or foreign
+certificates, or credential stuffing against the edge. Severity high.
+Refusals without a tenant (certificates from an unknown CA) are counted by
+the edge's metrics, not alerted to any tenant.
+
+False-positive risks: a device whose certificate expired keeps retrying —
+a true problem, but an operational one; the alert's explanation names the
+reasons seen.`
+
+// AuthFailures is the auth-failures detector.
+type AuthFailures struct{ min int }
+
+func init() {
+	Register("auth-failures", authDoc, func(o map[string]string) (any, error) {
+		n, err := intOpt(o, "min_failures", 5)
+		if err != nil {
+			return nil, err
+		}
+		return &AuthFailures{min: n}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*AuthFailures) Name() string { return "auth-failures" }
+
+// Window implements WindowDetector.
+func (a *AuthFailures) Window(w *window.Window, _ *Context) []Finding {
+	c := colsOf(w)
+	var out []Finding
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		n := 0
+		reasons := map[string]int{}
+		var ev []events.ID
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] != window.TypeAuthFailed {
+				continue
+			}
+			n++
+			reasons[window.AuthReasonNames[c.auth[i]]]++
+			if len(ev) < 16 {
+				ev = append(ev, c.id(i))
+			}
+		}
+		if n < a.min {
+			continue
+		}
+		f := baseFinding("auth-failures", w, d)
+		f.Severity = events.Severity_SEVERITY_HIGH
+		f.Score = math.Min(1, float64(n)/float64(4*a.min))
+		f.Key = "auth"
+		f.Evidence = ev
+		f.Summary = fmt.Sprintf("%d refused handshakes in one window", n)
+		f.Explanation = fmt.Sprintf("auth.failed %d ≥ %d; reasons %v", n, a.min, reasons)
+		f.Features = []*events.Feature{{Name: "auth_failures", Value: float64(n), Baseline: float64(a.min)}}
+		out = append(out, f)
+	}
+	return out
+}
+
+// ---- blocked-attempts ----
+
+const blockedDoc = `blocked-attempts: a device keeps trying what is blocked.
+
+Catches: at least min_attempts conn.blocked events (default 3) for one device
+in one window — malware retrying its C&C after a block, or a quarantined
+device insisting. Severity medium; the key is the intervention, so repeated
+windows update one alert.
+
+False-positive risks: an app retrying a blocked host by design (a blocked
+ad server) — tune min_attempts or lift the block.`
+
+// BlockedAttempts is the blocked-attempts detector.
+type BlockedAttempts struct{ min int }
+
+func init() {
+	Register("blocked-attempts", blockedDoc, func(o map[string]string) (any, error) {
+		n, err := intOpt(o, "min_attempts", 3)
+		if err != nil {
+			return nil, err
+		}
+		return &BlockedAttempts{min: n}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*BlockedAttempts) Name() string { return "blocked-attempts" }
+
+// Window implements WindowDetector.
+func (b *BlockedAttempts) Window(w *window.Window, _ *Context) []Finding {
+	c := colsOf(w)
+	var out []Finding
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		byIV := map[string][]events.ID{}
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] == window.TypeConnBlocked {
+				k := c.ivID.Value(i)
+				byIV[k] = append(byIV[k], c.id(i))
+			}
+		}
+		keys := make([]string, 0, len(byIV))
+		for k := range byIV {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			n := len(byIV[k])
+			if n < b.min {
+				continue
+			}
+			f := baseFinding("blocked-attempts", w, d)
+			f.Severity = events.Severity_SEVERITY_MEDIUM
+			f.Score = math.Min(1, float64(n)/float64(4*b.min))
+			f.Key = "blocked:" + k
+			f.Evidence = capIDs(byIV[k], 16)
+			f.Summary = fmt.Sprintf("%d attempts at a blocked destination (intervention %s)", n, k)
+			f.Explanation = fmt.Sprintf("conn.blocked %d ≥ %d for intervention %s", n, b.min, k)
+			f.Features = []*events.Feature{{Name: "blocked_attempts", Value: float64(n), Baseline: float64(b.min)}}
+			out = append(out, f)
+		}
+	}
+	return out
+}

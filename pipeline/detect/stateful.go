@@ -1,0 +1,381 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+func durOpt(opts map[string]string, name string, def time.Duration) (time.Duration, error) {
+	v, ok := opts[name]
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q: want a positive duration", name, v)
+	}
+	return d, nil
+}
+
+// ---- new-destination ----
+
+const newDstDoc = `new-destination: a device reaches a destination its cohort has never used.
+
+Catches: a destination (host, else IP) that no device of the cohort (tenant,
+model, firmware) contacted within the horizon (default 7 days), contacted by
+exactly one device in the window — malware phoning a new host, a tampered app.
+Severity low (a weak signal alone; the anomaly and beaconing detectors weigh
+it with others). Nothing fires during the first learning period (default 1h
+of event time) of a cohort, while its baseline forms.
+
+False-positive risks: an app update rolling out to the cohort — the first
+device to update fires before the others follow (when several devices of the
+cohort adopt the destination in the same window, nothing fires); devices
+browsing freely (not a POS profile).`
+
+// NewDestination is the new-destination detector.
+type NewDestination struct {
+	horizon, learning time.Duration
+	seen              map[string]map[string]time.Time // cohort → destination → last seen
+	firstSeen         map[string]time.Time            // cohort → first window end
+	lastGC            time.Time
+}
+
+func init() {
+	Register("new-destination", newDstDoc, func(o map[string]string) (any, error) {
+		h, err := durOpt(o, "horizon", 7*24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		l, err := durOpt(o, "learning", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		return &NewDestination{horizon: h, learning: l, seen: map[string]map[string]time.Time{}, firstSeen: map[string]time.Time{}}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*NewDestination) Name() string { return "new-destination" }
+
+// Window implements WindowDetector.
+func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
+	c := colsOf(w)
+	type hit struct {
+		cohort  string
+		devices map[int]events.ID // index in w.Devices → first event
+	}
+	news := map[string]*hit{} // cohort|dst → devices that reached it
+	var keys []string
+	for di, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		cohort := ctx.Cohort(d.Tenant, d.Device)
+		if _, ok := n.firstSeen[cohort]; !ok {
+			n.firstSeen[cohort] = w.End
+		}
+		seen := n.seen[cohort]
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] != window.TypeConnOpened {
+				continue
+			}
+			dst := c.dst(i)
+			if dst == "" {
+				continue
+			}
+			if t, ok := seen[dst]; ok && w.End.Sub(t) <= n.horizon {
+				continue
+			}
+			k := cohort + "|" + dst
+			h := news[k]
+			if h == nil {
+				h = &hit{cohort: cohort, devices: map[int]events.ID{}}
+				news[k] = h
+				keys = append(keys, k)
+			}
+			if _, ok := h.devices[di]; !ok {
+				h.devices[di] = c.id(i)
+			}
+		}
+	}
+	sort.Strings(keys)
+	var out []Finding
+	for _, k := range keys {
+		h := news[k]
+		dst := k[len(h.cohort)+1:]
+		learning := w.End.Sub(n.firstSeen[h.cohort]) < n.learning
+		if len(h.devices) == 1 && !learning {
+			for di, id := range h.devices {
+				d := w.Devices[di]
+				f := baseFinding("new-destination", w, d)
+				f.Severity = events.Severity_SEVERITY_LOW
+				f.Score = 0.3
+				f.Key = "dst:" + dst
+				f.Evidence = []events.ID{id}
+				f.DstHost = dst
+				f.Summary = "first contact of the cohort with " + dst
+				f.Explanation = fmt.Sprintf("no device of cohort %s reached %s in the last %v", h.cohort, dst, n.horizon)
+				f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
+				out = append(out, f)
+			}
+		}
+		if n.seen[h.cohort] == nil {
+			n.seen[h.cohort] = map[string]time.Time{}
+		}
+		n.seen[h.cohort][dst] = w.End
+	}
+	// Known destinations seen again refresh their time (a bounded pass).
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		seen := n.seen[ctx.Cohort(d.Tenant, d.Device)]
+		if seen == nil {
+			continue
+		}
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] == window.TypeConnOpened {
+				if dst := c.dst(i); dst != "" {
+					seen[dst] = w.End
+				}
+			}
+		}
+	}
+	n.gc(w.End)
+	return out
+}
+
+func (n *NewDestination) gc(now time.Time) {
+	if now.Sub(n.lastGC) < time.Hour {
+		return
+	}
+	n.lastGC = now
+	for _, m := range n.seen {
+		for dst, t := range m {
+			if now.Sub(t) > n.horizon {
+				delete(m, dst)
+			}
+		}
+	}
+}
+
+// ---- beaconing ----
+
+const beaconDoc = `beaconing: periodic connections from one device to one rare destination (C&C).
+
+Catches: at least min_count connections (default 8) from a device to one
+destination, spanning at least 3 windows, with a mean interval of at least
+min_interval (default 10s) and a coefficient of variation of the intervals
+at most max_cv (default 0.2), to a destination reached by at most
+max(1, 10%) of the cohort's devices over the horizon (default 6h). Severity
+high when max_cv/2 and 2x min_count are met, else medium.
+
+False-positive risks: legitimate heartbeats are periodic too — they go to
+destinations the whole cohort uses, which the prevalence condition excludes;
+a device alone in its cohort (or the only one of its model and firmware)
+has no peers to compare with, so its periodic traffic can fire.`
+
+type beaconKey struct{ tenant, device, dst string }
+
+type beaconState struct {
+	times   []int64 // unix nanos of connection starts, last 64
+	windows map[int64]struct{}
+	first   events.ID
+	last    events.ID
+	fired   bool
+}
+
+// Beaconing is the beaconing detector.
+type Beaconing struct {
+	minCount    int
+	minInterval time.Duration
+	maxCV       float64
+	horizon     time.Duration
+	flows       map[beaconKey]*beaconState
+	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
+	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
+	lastGC      time.Time
+}
+
+func init() {
+	Register("beaconing", beaconDoc, func(o map[string]string) (any, error) {
+		n, err := intOpt(o, "min_count", 8)
+		if err != nil {
+			return nil, err
+		}
+		iv, err := durOpt(o, "min_interval", 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		cv, err := floatOpt(o, "max_cv", 0.2)
+		if err != nil {
+			return nil, err
+		}
+		h, err := durOpt(o, "horizon", 6*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
+			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{}}, nil
+	})
+}
+
+// Name implements WindowDetector.
+func (*Beaconing) Name() string { return "beaconing" }
+
+// Window implements WindowDetector.
+func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
+	c := colsOf(w)
+	touched := map[beaconKey]string{} // → cohort
+	var order []beaconKey
+	for _, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" {
+			continue
+		}
+		cohort := ctx.Cohort(d.Tenant, d.Device)
+		if b.cohortDevs[cohort] == nil {
+			b.cohortDevs[cohort] = map[string]time.Time{}
+		}
+		b.cohortDevs[cohort][d.Device] = w.End
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] != window.TypeConnOpened {
+				continue
+			}
+			dst := c.dst(i)
+			if dst == "" {
+				continue
+			}
+			k := beaconKey{d.Tenant, d.Device, dst}
+			st := b.flows[k]
+			if st == nil {
+				st = &beaconState{windows: map[int64]struct{}{}, first: c.id(i)}
+				b.flows[k] = st
+			}
+			st.times = append(st.times, int64(c.times[i]))
+			if len(st.times) > 64 {
+				st.times = st.times[len(st.times)-64:]
+			}
+			if len(st.windows) < 8 {
+				st.windows[w.Start.UnixNano()] = struct{}{}
+			}
+			st.last = c.id(i)
+			if _, ok := touched[k]; !ok {
+				touched[k] = cohort
+				order = append(order, k)
+			}
+			pd := b.prevalence[cohort]
+			if pd == nil {
+				pd = map[string]map[string]time.Time{}
+				b.prevalence[cohort] = pd
+			}
+			if pd[dst] == nil {
+				pd[dst] = map[string]time.Time{}
+			}
+			if len(pd[dst]) < 1024 {
+				pd[dst][d.Device] = w.End
+			}
+		}
+	}
+	var out []Finding
+	for _, k := range order {
+		st := b.flows[k]
+		if st.fired || len(st.times) < b.minCount || len(st.windows) < 3 {
+			continue
+		}
+		mean, cv := intervalStats(st.times)
+		if mean < float64(b.minInterval) || cv > b.maxCV {
+			continue
+		}
+		cohort := touched[k]
+		peers := len(b.prevalence[cohort][k.dst])
+		devs := len(b.cohortDevs[cohort])
+		if peers > max(1, devs/10) {
+			continue
+		}
+		st.fired = true
+		f := Finding{Detector: "beaconing", Tenant: k.tenant, Device: k.device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
+		f.Severity = events.Severity_SEVERITY_MEDIUM
+		if cv <= b.maxCV/2 && len(st.times) >= 2*b.minCount {
+			f.Severity = events.Severity_SEVERITY_HIGH
+		}
+		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
+		f.Key = "beacon:" + k.dst
+		f.Evidence = []events.ID{st.first, st.last}
+		f.DstHost = k.dst
+		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
+		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
+			len(st.times), len(st.windows), time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
+		f.Features = []*events.Feature{
+			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
+			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
+			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
+			{Name: "cohort_prevalence", Value: float64(peers), Baseline: float64(devs)},
+		}
+		out = append(out, f)
+	}
+	b.gc(w.End)
+	return out
+}
+
+// intervalStats returns the mean and coefficient of variation of the
+// intervals between sorted times.
+func intervalStats(ts []int64) (mean, cv float64) {
+	s := append([]int64(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	n := len(s) - 1
+	if n < 1 {
+		return 0, math.Inf(1)
+	}
+	var sum float64
+	for i := 1; i < len(s); i++ {
+		sum += float64(s[i] - s[i-1])
+	}
+	mean = sum / float64(n)
+	if mean == 0 {
+		return 0, math.Inf(1)
+	}
+	var v float64
+	for i := 1; i < len(s); i++ {
+		d := float64(s[i]-s[i-1]) - mean
+		v += d * d
+	}
+	return mean, math.Sqrt(v/float64(n)) / mean
+}
+
+func (b *Beaconing) gc(now time.Time) {
+	if now.Sub(b.lastGC) < 10*time.Minute {
+		return
+	}
+	b.lastGC = now
+	cut := now.Add(-b.horizon).UnixNano()
+	for k, st := range b.flows {
+		if st.times[len(st.times)-1] < cut {
+			delete(b.flows, k)
+		}
+	}
+	for _, dsts := range b.prevalence {
+		for dst, devs := range dsts {
+			for d, t := range devs {
+				if now.Sub(t) > b.horizon {
+					delete(devs, d)
+				}
+			}
+			if len(devs) == 0 {
+				delete(dsts, dst)
+			}
+		}
+	}
+	for _, devs := range b.cohortDevs {
+		for d, t := range devs {
+			if now.Sub(t) > b.horizon {
+				delete(devs, d)
+			}
+		}
+	}
+}

@@ -1,0 +1,434 @@
+package window
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// Assembler cuts traffic events into event-time windows per partition and
+// builds each closed window into an Arrow record batch. See the package
+// documentation for the rules; it is not safe for concurrent use.
+type Assembler struct {
+	cfg                     Config
+	size, lateness, horizon int64
+	mem                     memory.Allocator
+	dicts                   *dictionaries
+	parts                   []partition
+	closed                  []*Window
+	stats                   Stats
+	released                bool
+	lastKey                 devKey // the device of the previous Add, and its state
+	lastDev                 *devState
+	lastPart                int
+}
+
+// Stats counts what an Assembler did.
+type Stats struct {
+	// Added counts the events that became rows.
+	Added uint64
+	// Late counts the events dropped because their window had already
+	// closed on their partition.
+	Late uint64
+	// Ignored counts the events that are not traffic (or have no payload, or
+	// an event time at or before the Unix epoch).
+	Ignored uint64
+	// OpenWindows is the number of (partition, window) pairs holding rows
+	// that have not closed yet.
+	OpenWindows int
+	// ClosedWindows counts the windows closed so far.
+	ClosedWindows uint64
+	// Joined counts the conn.closed rows that found their conn.opened;
+	// Unjoined those that did not (opened before the log range, forgotten by
+	// the horizon, or never recorded).
+	Joined, Unjoined uint64
+	// OpenConns is the number of connections waiting for their conn.closed.
+	OpenConns int
+	// ForgottenConns counts the open connections dropped unjoined by
+	// JoinHorizon or MaxOpenPerDevice.
+	ForgottenConns uint64
+}
+
+type partition struct {
+	id        int
+	wm        int64 // watermark; math.MinInt64 until the first event or tick
+	open      []*pending
+	devs      map[devKey]*devState
+	openConns int
+	hint      int // rows of the last window closed: the next one's first reservation
+}
+
+type devKey struct{ tenant, device string }
+
+// devState is what an Assembler remembers of one device of a partition.
+type devState struct {
+	key   devKey // owned copies
+	conns map[string]openConn
+	slots []slot // the open windows holding rows of the device
+}
+
+type slot struct {
+	w *pending
+	g int32 // index in w.groups
+}
+
+type openConn struct {
+	opened int64
+	dest   dest
+}
+
+// pending is an open (partition, window).
+type pending struct {
+	part       int
+	start, end int64
+	b          *rowBuilders
+	rows       int32
+	next       []int32 // per row: the next row of the same device, -1 at the end
+	groups     []group
+}
+
+// group links the rows of one device in a pending window.
+type group struct {
+	dev        *devState
+	head, tail int32
+	n          int32
+}
+
+// New returns an Assembler for a log of the given number of partitions
+// (events.Partition(device, partitions) places events). A nil mem means
+// memory.DefaultAllocator.
+func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if partitions < 1 {
+		return nil, fmt.Errorf("%w: %d partitions, need at least 1", ErrPartition, partitions)
+	}
+	cfg.setDefaults()
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	a := &Assembler{
+		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
+		mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+	}
+	for i := range a.parts {
+		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[devKey]*devState)}
+	}
+	return a, nil
+}
+
+// Config returns the configuration in use, defaults applied.
+func (a *Assembler) Config() Config { return a.cfg }
+
+// Add appends ev as a row of its (partition, window) and reports whether it
+// did: it is false for an event whose window has already closed on its
+// partition (counted in Stats.Late) and for events that are not traffic
+// (conn.opened, conn.closed, conn.blocked, tx.observed, auth.failed) or have
+// no payload or an event time at or before 1970 (Stats.Ignored). Adding an
+// event raises its partition's watermark and closes the windows it passes;
+// collect them with Closed. The assembler keeps references to the strings of
+// conn.opened payloads until the connection closes or is forgotten.
+func (a *Assembler) Add(ev *events.Event) bool {
+	if ev == nil || ev.Payload == nil || a.released {
+		a.stats.Ignored++
+		return false
+	}
+	switch ev.Payload.(type) {
+	case *events.ConnOpened, *events.ConnClosed, *events.ConnBlocked, *events.TxObserved, *events.AuthFailed:
+	default:
+		a.stats.Ignored++
+		return false
+	}
+	t := ev.Time.UnixNano()
+	if t <= 0 {
+		a.stats.Ignored++
+		return false
+	}
+	var (
+		d *devState
+		p *partition
+	)
+	if a.lastDev != nil && ev.Device == a.lastKey.device && ev.Tenant == a.lastKey.tenant {
+		d, p = a.lastDev, &a.parts[a.lastPart]
+	} else {
+		pi := events.Partition(ev.Device, len(a.parts))
+		p = &a.parts[pi]
+		d = p.devs[devKey{ev.Tenant, ev.Device}]
+		if d == nil {
+			d = &devState{key: devKey{strings.Clone(ev.Tenant), strings.Clone(ev.Device)}}
+			p.devs[d.key] = d
+		}
+		a.lastKey, a.lastDev, a.lastPart = d.key, d, pi
+	}
+	start := t - t%a.size
+	if start+a.size <= p.wm {
+		a.stats.Late++
+		return false
+	}
+	w := a.window(p, start)
+	g := w.group(d)
+	row := w.rows
+	switch pl := ev.Payload.(type) {
+	case *events.ConnOpened:
+		w.b.opened(ev, t, pl)
+		a.remember(p, d, pl, t)
+	case *events.ConnClosed:
+		var dst dest
+		if oc, ok := d.conns[pl.ConnId]; ok {
+			dst = oc.dest
+			delete(d.conns, pl.ConnId)
+			p.openConns--
+			a.stats.Joined++
+		} else {
+			a.stats.Unjoined++
+		}
+		w.b.closed(ev, t, pl, &dst)
+	case *events.ConnBlocked:
+		w.b.blocked(ev, t, pl)
+	case *events.TxObserved:
+		w.b.tx(ev, t, pl)
+	case *events.AuthFailed:
+		w.b.authFailed(ev, t, pl)
+	}
+	w.rows++
+	w.next = append(w.next, -1)
+	gr := &w.groups[g]
+	if gr.n == 0 {
+		gr.head = row
+	} else {
+		w.next[gr.tail] = row
+	}
+	gr.tail = row
+	gr.n++
+	a.stats.Added++
+	if t-a.lateness > p.wm {
+		a.advance(p, t-a.lateness)
+	}
+	return true
+}
+
+// Tick raises partition p's watermark to t − Lateness when that is higher
+// (a clock.tick of the log: the partition has seen no event for a while) and
+// closes the windows it passes.
+func (a *Assembler) Tick(p int, t time.Time) error {
+	if p < 0 || p >= len(a.parts) {
+		return fmt.Errorf("%w: tick for partition %d of %d", ErrPartition, p, len(a.parts))
+	}
+	if wm := t.UnixNano() - a.lateness; wm > a.parts[p].wm {
+		a.advance(&a.parts[p], wm)
+	}
+	return nil
+}
+
+// Closed returns the windows closed since the previous call, in the order
+// they closed: a window closes at the Add or Tick that moves its partition's
+// watermark to its end, so this order is a function of the events alone and
+// the concatenation of the results of several calls does not depend on when
+// they were made. Windows closed by one Add or Tick (one partition) come in
+// start order; those closed by Flush in (start, partition) order. The caller
+// owns the windows and must Release them.
+func (a *Assembler) Closed() []*Window {
+	out := a.closed
+	a.closed = nil
+	return out
+}
+
+// Flush closes every open window, in (start, partition) order (the end of a
+// replay), and raises each partition's watermark to the end of its last
+// window, so that later events for those windows are late.
+func (a *Assembler) Flush() {
+	var all []*pending
+	for i := range a.parts {
+		all = append(all, a.parts[i].open...)
+	}
+	slices.SortFunc(all, func(x, y *pending) int {
+		return cmp.Or(cmp.Compare(x.start, y.start), cmp.Compare(x.part, y.part))
+	})
+	for _, w := range all {
+		p := &a.parts[w.part]
+		p.wm = max(p.wm, w.end)
+		a.close(p, w)
+	}
+	for i := range a.parts {
+		a.parts[i].open = a.parts[i].open[:0]
+		a.sweep(&a.parts[i])
+	}
+}
+
+// Stats returns the counters.
+func (a *Assembler) Stats() Stats {
+	s := a.stats
+	for i := range a.parts {
+		s.OpenWindows += len(a.parts[i].open)
+		s.OpenConns += a.parts[i].openConns
+	}
+	return s
+}
+
+// Watermark returns partition p's watermark (the zero time before its first
+// event or tick).
+func (a *Assembler) Watermark(p int) time.Time {
+	if p < 0 || p >= len(a.parts) || a.parts[p].wm == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, a.parts[p].wm).UTC()
+}
+
+// Release frees the Arrow memory of open windows and of closed windows not
+// yet collected; the Assembler must not be used afterwards.
+func (a *Assembler) Release() {
+	if a.released {
+		return
+	}
+	a.released = true
+	for i := range a.parts {
+		for _, w := range a.parts[i].open {
+			w.b.release()
+		}
+		a.parts[i].open = nil
+		a.parts[i].devs = nil
+	}
+	for _, w := range a.closed {
+		w.Release()
+	}
+	a.closed = nil
+	a.dicts.release()
+	a.lastDev = nil
+}
+
+// window finds or opens the pending window of p starting at start.
+func (a *Assembler) window(p *partition, start int64) *pending {
+	for i := len(p.open) - 1; i >= 0; i-- {
+		switch w := p.open[i]; {
+		case w.start == start:
+			return w
+		case w.start < start:
+			return p.insert(i+1, a.newPending(p.id, start))
+		}
+	}
+	return p.insert(0, a.newPending(p.id, start))
+}
+
+func (a *Assembler) newPending(part int, start int64) *pending {
+	p := &a.parts[part]
+	return &pending{part: part, start: start, end: start + a.size, b: newRowBuilders(a.mem, p.hint)}
+}
+
+func (p *partition) insert(i int, w *pending) *pending {
+	p.open = slices.Insert(p.open, i, w)
+	return w
+}
+
+// group returns the index of d's group in w, adding it when new.
+func (w *pending) group(d *devState) int32 {
+	for _, s := range d.slots {
+		if s.w == w {
+			return s.g
+		}
+	}
+	g := int32(len(w.groups))
+	w.groups = append(w.groups, group{dev: d})
+	d.slots = append(d.slots, slot{w: w, g: g})
+	return g
+}
+
+// remember records an open connection for the join.
+func (a *Assembler) remember(p *partition, d *devState, pl *events.ConnOpened, t int64) {
+	if pl.ConnId == "" {
+		return
+	}
+	if d.conns == nil {
+		d.conns = make(map[string]openConn)
+	}
+	if _, dup := d.conns[pl.ConnId]; !dup {
+		if len(d.conns) >= a.cfg.MaxOpenPerDevice {
+			a.forgetOldest(p, d)
+		}
+		p.openConns++
+	}
+	d.conns[pl.ConnId] = openConn{opened: t, dest: dest{
+		host: pl.DstHost, ip: pl.DstIp, port: pl.DstPort, mode: enumIndex(int32(pl.Mode), ModeNames), hasMode: true,
+		sni: pl.Sni, tlsFp: pl.TlsFp, ok: true,
+	}}
+}
+
+// forgetOldest drops the oldest eighth (at least one) of d's open
+// connections, by open time then id, so the choice does not depend on map
+// order.
+func (a *Assembler) forgetOldest(p *partition, d *devState) {
+	type kv struct {
+		id     string
+		opened int64
+	}
+	all := make([]kv, 0, len(d.conns))
+	for id, c := range d.conns {
+		all = append(all, kv{id, c.opened})
+	}
+	slices.SortFunc(all, func(x, y kv) int { return cmp.Or(cmp.Compare(x.opened, y.opened), strings.Compare(x.id, y.id)) })
+	n := max(1, len(all)/8)
+	for _, c := range all[:n] {
+		delete(d.conns, c.id)
+	}
+	p.openConns -= n
+	a.stats.ForgottenConns += uint64(n)
+}
+
+// advance raises p's watermark to wm and closes the windows it passes.
+func (a *Assembler) advance(p *partition, wm int64) {
+	p.wm = wm
+	n := 0
+	for n < len(p.open) && p.open[n].end <= wm {
+		a.close(p, p.open[n])
+		n++
+	}
+	if n > 0 {
+		p.open = append(p.open[:0], p.open[n:]...)
+		a.sweep(p)
+	}
+}
+
+// close builds w and queues it for Closed.
+func (a *Assembler) close(p *partition, w *pending) {
+	for _, g := range w.groups {
+		d := g.dev
+		for i, s := range d.slots {
+			if s.w == w {
+				d.slots = slices.Delete(d.slots, i, i+1)
+				break
+			}
+		}
+	}
+	p.hint = int(w.rows) + int(w.rows)/8
+	a.closed = append(a.closed, a.build(w))
+	a.stats.ClosedWindows++
+}
+
+// sweep forgets the open connections of p older than the join horizon and
+// the devices that hold nothing any more. It runs when windows close, so
+// what it forgets is a function of the events alone.
+func (a *Assembler) sweep(p *partition) {
+	cut := p.wm - a.horizon
+	for k, d := range p.devs {
+		for id, c := range d.conns {
+			if c.opened < cut {
+				delete(d.conns, id)
+				p.openConns--
+				a.stats.ForgottenConns++
+			}
+		}
+		if len(d.conns) == 0 && len(d.slots) == 0 {
+			delete(p.devs, k)
+			if d == a.lastDev {
+				a.lastDev = nil
+			}
+		}
+	}
+}

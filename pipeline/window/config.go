@@ -1,0 +1,77 @@
+package window
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures an Assembler. The zero value is valid: every field has a
+// default, set by New.
+type Config struct {
+	// Size is the length of a window; windows are [k·Size, (k+1)·Size) in
+	// Unix time, so every partition and every replay cuts the same windows.
+	// At least one millisecond, at most 24 hours. Default 60s.
+	Size time.Duration
+	// Lateness is how far behind the largest event time seen on a partition
+	// an event may still arrive: the partition's watermark is that time minus
+	// Lateness, and a window closes when the watermark reaches its end. Zero
+	// is allowed (events must arrive in time order per partition); negative
+	// is not. Default 5s.
+	Lateness time.Duration
+	// JoinHorizon is how long a conn.opened waits for its conn.closed: an
+	// open connection whose open time is more than JoinHorizon behind the
+	// partition's watermark is forgotten, and its conn.closed, if it ever
+	// comes, is counted unjoined and carries no destination. Default 24h.
+	JoinHorizon time.Duration
+	// MaxOpenPerDevice bounds the open connections remembered per device for
+	// the join: when a device has more, the oldest eighth (by open time, then
+	// connection id) is forgotten. Default 1024.
+	MaxOpenPerDevice int
+}
+
+// Defaults of Config.
+const (
+	DefaultSize             = 60 * time.Second
+	DefaultLateness         = 5 * time.Second
+	DefaultJoinHorizon      = 24 * time.Hour
+	DefaultMaxOpenPerDevice = 1024
+)
+
+func (c *Config) setDefaults() {
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.Lateness == 0 {
+		c.Lateness = DefaultLateness
+	}
+	if c.JoinHorizon == 0 {
+		c.JoinHorizon = DefaultJoinHorizon
+	}
+	if c.MaxOpenPerDevice == 0 {
+		c.MaxOpenPerDevice = DefaultMaxOpenPerDevice
+	}
+}
+
+// Validate reports every problem of c at once (after defaults: zero fields
+// are fine). The errors wrap ErrInvalidConfig.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.Size < time.Millisecond || c.Size > 24*time.Hour {
+		bad("Size %v must be between 1ms and 24h", c.Size)
+	}
+	if c.Lateness < 0 {
+		bad("Lateness %v must not be negative", c.Lateness)
+	}
+	if c.JoinHorizon < 0 {
+		bad("JoinHorizon %v must not be negative", c.JoinHorizon)
+	}
+	if c.MaxOpenPerDevice < 0 {
+		bad("MaxOpenPerDevice %d must not be negative", c.MaxOpenPerDevice)
+	}
+	return errors.Join(errs...)
+}
