@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,6 +200,13 @@ func (be *benchEdge) deviceConfig(tb testing.TB, i int) *tls.Config {
 	}
 }
 
+// benchCPU is the CPU time this process has used (user and system).
+func benchCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func benchGauge(g interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
 	g.Write(&m)
@@ -267,7 +275,7 @@ func newBulkSink(tb testing.TB, cert tls.Certificate) *bulkSink {
 			if err != nil {
 				return
 			}
-			go func() {
+			go pprof.Do(context.Background(), pprof.Labels("role", "sink"), func(context.Context) {
 				defer c.Close()
 				tc := tls.Server(c, cfg)
 				var hdr [8]byte
@@ -280,7 +288,7 @@ func newBulkSink(tb testing.TB, cert tls.Certificate) *bulkSink {
 				}
 				tc.Write([]byte{1})
 				io.Copy(io.Discard, tc)
-			}()
+			})
 		}
 	}()
 	return &bulkSink{addr: ln.Addr().String()}
@@ -303,7 +311,7 @@ func newTLSRelay(tb testing.TB, cert tls.Certificate, dst string) string {
 			if err != nil {
 				return
 			}
-			go func() {
+			go pprof.Do(context.Background(), pprof.Labels("role", "relay"), func(context.Context) {
 				tc := tls.Server(c, cfg)
 				defer tc.Close()
 				up, err := net.Dial("tcp", dst)
@@ -316,7 +324,7 @@ func newTLSRelay(tb testing.TB, cert tls.Certificate, dst string) string {
 					tc.Close()
 				}()
 				io.CopyBuffer(up, tc, make([]byte, 32<<10))
-			}()
+			})
 		}
 	}()
 	return ln.Addr().String()
@@ -384,6 +392,16 @@ func BenchmarkConnectBulk(b *testing.B) {
 	relayCfg := innerCfg.Clone()
 
 	last := map[string]float64{} // MB/s of the latest run of each path
+	outerOK := func(c net.Conn) error {
+		if bc, ok := c.(*bufConn); ok {
+			c = bc.Conn
+		}
+		if cs := c.(*tls.Conn).ConnectionState().CipherSuite; cs != tls.TLS_AES_128_GCM_SHA256 {
+			c.Close()
+			return fmt.Errorf("outer TLS negotiated %s, want TLS_AES_128_GCM_SHA256", tls.CipherSuiteName(cs))
+		}
+		return nil
+	}
 	inner := func(c net.Conn) (net.Conn, error) {
 		tc := tls.Client(c, innerCfg)
 		if err := tc.Handshake(); err != nil {
@@ -411,11 +429,17 @@ func BenchmarkConnectBulk(b *testing.B) {
 			if err != nil {
 				return nil, err
 			}
+			if err := outerOK(c); err != nil {
+				return nil, err
+			}
 			return inner(c)
 		}},
 		{"edge", func() (net.Conn, error) {
 			c, err := connectThrough(be.addr, devCfg, sink.addr)
 			if err != nil {
+				return nil, err
+			}
+			if err := outerOK(c); err != nil {
 				return nil, err
 			}
 			return inner(c)
@@ -427,6 +451,11 @@ func BenchmarkConnectBulk(b *testing.B) {
 			b.SetBytes(bulkSize)
 			buf := make([]byte, 64<<10)
 			rand.Read(buf)
+			// Profile labels split a -cpuprofile by role (client, sink,
+			// relay; the edge's goroutines carry none).
+			defer pprof.SetGoroutineLabels(context.Background())
+			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("role", "client")))
+			cpu0 := benchCPU()
 			for b.Loop() {
 				c, err := p.dial()
 				if err != nil {
@@ -437,8 +466,11 @@ func BenchmarkConnectBulk(b *testing.B) {
 				}
 				c.Close()
 			}
+			cpu := benchCPU() - cpu0
 			mbs := float64(bulkSize) * float64(b.N) / b.Elapsed().Seconds() / 1e6
 			last[p.name] = mbs
+			b.ReportMetric(cpu.Seconds()/b.Elapsed().Seconds(), "cores")
+			b.ReportMetric(cpu.Seconds()*1e9/(float64(bulkSize)*float64(b.N)/1e3), "cpu-µs/MB")
 			if p.name != "direct" && last["direct"] > 0 {
 				b.ReportMetric(mbs/last["direct"], "x-direct")
 			}
@@ -452,18 +484,30 @@ func BenchmarkConnectBulk(b *testing.B) {
 // ---------------------------------------------------------------------------
 // 2 and 3. Small JSON POSTs.
 
-// smallDest is a JSON API on loopback (plain HTTP) answering a small body.
-func newSmallDest(tb testing.TB) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// smallDest is a JSON API on loopback (plain HTTP) answering a small body;
+// it counts the connections it accepted.
+type smallDest struct {
+	*httptest.Server
+	conns atomic.Int64
+}
+
+func newSmallDest(tb testing.TB) *smallDest {
+	d := &smallDest{}
+	d.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", "0") // replaced below
 		body := `{"status":"approved","bytes":` + strconv.FormatInt(n, 10) + `}`
+		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		io.WriteString(w, body)
 	}))
-	tb.Cleanup(srv.Close)
-	return srv
+	d.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			d.conns.Add(1)
+		}
+	}
+	d.Start()
+	tb.Cleanup(d.Close)
+	return d
 }
 
 // nonces keep every POST body distinct: the replay shield (on by default
@@ -514,6 +558,42 @@ func benchClient(proxy *url.URL, tlsCfg *tls.Config, conns int) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
+// procCPU is the CPU time (user and system) process pid has used, from
+// /proc/pid/stat (clock ticks of 10ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 on
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// procSyscalls counts the read and write system calls (sockets included)
+// process pid has made, from /proc/pid/io; pid 0 is this process.
+func procSyscalls(pid int) uint64 {
+	name := "/proc/self/io"
+	if pid != 0 {
+		name = fmt.Sprintf("/proc/%d/io", pid)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		if k == "syscr" || k == "syscw" {
+			x, _ := strconv.ParseUint(v, 10, 64)
+			n += x
+		}
+	}
+	return n
+}
+
 // squid runs Debian's squid as a plain forward proxy on a loopback port:
 // its own squid.conf in a temp dir, no cache, no access log.
 type squid struct {
@@ -522,7 +602,7 @@ type squid struct {
 	dir string
 }
 
-func startSquid(tb testing.TB) *squid {
+func startSquid(tb testing.TB, extraConf string) *squid {
 	tb.Helper()
 	bin, err := exec.LookPath("squid")
 	if err != nil {
@@ -562,7 +642,7 @@ forwarded_for delete
 client_persistent_connections on
 server_persistent_connections on
 shutdown_lifetime 0 seconds
-`, port, dir)
+`, port, dir) + extraConf
 	confPath := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
@@ -622,13 +702,21 @@ func BenchmarkSmallPOST(b *testing.B) {
 	const workers = 16
 	be := newBenchEdge(b, 1, nil)
 	dest := newSmallDest(b)
-	sq := startSquid(b)
+	// squid as Debian ships it (cache off) opens a new connection to the
+	// destination for every POST: by default it reuses server connections
+	// only for requests it can retry (server_pconn_for_nonretriable). The
+	// second instance reuses them, as the edge does.
+	squids := map[string]*squid{
+		"squid":       startSquid(b, ""),
+		"squid-pconn": startSquid(b, "server_pconn_for_nonretriable allow all\n"),
+	}
 	target := dest.URL + "/v1/charge"
 	edgeURL := &url.URL{Scheme: "https", Host: be.addr}
 	clients := map[string]*http.Client{
-		"direct": benchClient(nil, nil, workers),
-		"squid":  benchClient(sq.url, nil, workers),
-		"edge":   benchClient(edgeURL, be.deviceConfig(b, 0), workers),
+		"direct":      benchClient(nil, nil, workers),
+		"squid":       benchClient(squids["squid"].url, nil, workers),
+		"squid-pconn": benchClient(squids["squid-pconn"].url, nil, workers),
+		"edge":        benchClient(edgeURL, be.deviceConfig(b, 0), workers),
 	}
 	for _, c := range clients {
 		b.Cleanup(c.CloseIdleConnections)
@@ -649,13 +737,24 @@ func BenchmarkSmallPOST(b *testing.B) {
 			b.FailNow()
 		}
 	}
-	last := map[string]float64{}
-	for _, name := range []string{"direct", "squid", "edge"} {
+	last, lastCPU, lastSys := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	for _, name := range []string{"direct", "squid", "squid-pconn", "edge"} {
 		c := clients[name]
+		pid := 0 // the squid process, if any
+		if sq := squids[name]; sq != nil {
+			pid = sq.cmd.Process.Pid
+		}
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(workers / runtime.GOMAXPROCS(0))
 			emitted0 := be.pub.Stats().Emitted
+			cpu0, sys0 := benchCPU(), procSyscalls(0)
+			var sqCPU0 time.Duration
+			var sqSys0 uint64
+			if pid != 0 {
+				sqCPU0, sqSys0 = procCPU(pid), procSyscalls(pid)
+			}
+			conns0 := dest.conns.Load()
 			var failed atomic.Int64
 			var firstErr atomic.Pointer[error]
 			b.ResetTimer()
@@ -668,15 +767,35 @@ func BenchmarkSmallPOST(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			cpu, sys := benchCPU()-cpu0, procSyscalls(0)-sys0
+			if pid != 0 {
+				cpu += procCPU(pid) - sqCPU0
+				sys += procSyscalls(pid) - sqSys0
+			}
 			if n := failed.Load(); n > 0 {
 				b.Fatalf("%d of %d requests failed; first: %v", n, b.N, *firstErr.Load())
 			}
 			rps := float64(b.N) / b.Elapsed().Seconds()
 			last[name] = rps
 			b.ReportMetric(rps, "req/s")
+			b.ReportMetric(float64(dest.conns.Load()-conns0)/float64(b.N), "dest-conns/req")
+			// CPU per request of every process involved (this one: clients,
+			// destination, edge and its log; squid's own), and the proxy's
+			// share: the same minus the direct path's.
+			cpuPer, sysPer := float64(cpu.Microseconds())/float64(b.N), float64(sys)/float64(b.N)
+			lastCPU[name], lastSys[name] = cpuPer, sysPer
+			b.ReportMetric(cpuPer, "cpu-µs/req")
+			b.ReportMetric(sysPer, "rw-syscalls/req")
+			if name != "direct" && lastCPU["direct"] > 0 {
+				b.ReportMetric(cpuPer-lastCPU["direct"], "proxy-cpu-µs/req")
+				b.ReportMetric(sysPer-lastSys["direct"], "proxy-rw-syscalls/req")
+			}
 			if name == "edge" {
 				if last["squid"] > 0 {
 					b.ReportMetric(rps/last["squid"], "x-squid")
+				}
+				if last["squid-pconn"] > 0 {
+					b.ReportMetric(rps/last["squid-pconn"], "x-squid-pconn")
 				}
 				// Every request must have given its three events
 				// (conn.opened, tx.observed, conn.closed), none refused.
@@ -749,7 +868,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 const (
 	idleChildEnv = "HALO_BENCH_IDLE_CHILD"
 	idleConns    = 5000
-	idleDevices  = 500 // idleConns/idleDevices connections per device
+	idleDevices  = 5000 // idleConns/idleDevices connections per device
 )
 
 // benchRaiseNoFile lifts the soft open-files limit to the hard one when it is
@@ -791,8 +910,8 @@ func benchRSS(tb testing.TB) uint64 {
 }
 
 type memSnap struct {
-	heapStack, rss uint64
-	goroutines     int
+	heap, stack, rss uint64
+	goroutines       int
 }
 
 // benchSettle collects garbage, returns freed memory to the OS and reads the
@@ -803,7 +922,7 @@ func benchSettle(tb testing.TB) memSnap {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSnap{heapStack: ms.HeapInuse + ms.StackInuse, rss: benchRSS(tb), goroutines: runtime.NumGoroutine()}
+	return memSnap{heap: ms.HeapInuse, stack: ms.StackInuse, rss: benchRSS(tb), goroutines: runtime.NumGoroutine()}
 }
 
 // BenchmarkIdleConns opens idleConns device connections to the edge from a
@@ -816,7 +935,12 @@ func benchSettle(tb testing.TB) memSnap {
 // keep-alive pool of at most 64 connections, shared by all devices).
 func BenchmarkIdleConns(b *testing.B) {
 	benchRaiseNoFile(b, idleConns+1024)
+	if os.Getenv("HALO_BENCH_IDLE_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 512 // a finer heap profile than the default 512 KiB
+	}
+	t0 := time.Now()
 	be := newBenchEdge(b, idleDevices, func(c *Config) { c.IdleTimeout = 10 * time.Minute })
+	b.Logf("edge with %d enrolled devices ready in %v", idleDevices, time.Since(t0))
 	dest := newSmallDest(b)
 	devFile := filepath.Join(b.TempDir(), "devices.json")
 	js, _ := json.Marshal(be.devices)
@@ -878,17 +1002,33 @@ func BenchmarkIdleConns(b *testing.B) {
 	time.Sleep(200 * time.Millisecond)
 
 	b.ReportAllocs()
-	var heapPer, rssPer, gPer float64
+	b.ResetTimer()
+	var heapPer, stackPer, rssPer, gPer float64
 	for i := 0; i < b.N; i++ {
 		before := benchSettle(b)
 		var after memSnap
-		runChild(idleConns, func() { time.Sleep(100 * time.Millisecond); after = benchSettle(b) })
-		heapPer += (float64(after.heapStack) - float64(before.heapStack)) / idleConns
+		runChild(idleConns, func() {
+			time.Sleep(100 * time.Millisecond)
+			after = benchSettle(b)
+			if path := os.Getenv("HALO_BENCH_IDLE_HEAPPROFILE"); path != "" {
+				// What the idle connections hold: go tool pprof -sample_index=inuse_space.
+				f, err := os.Create(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		})
+		heapPer += (float64(after.heap) - float64(before.heap)) / idleConns
+		stackPer += (float64(after.stack) - float64(before.stack)) / idleConns
 		rssPer += (float64(after.rss) - float64(before.rss)) / idleConns
 		gPer += float64(after.goroutines-before.goroutines) / idleConns
 	}
 	n := float64(b.N)
-	b.ReportMetric(heapPer/n/1024, "heap+stack-KiB/conn")
+	b.ReportMetric((heapPer+stackPer)/n/1024, "heap+stack-KiB/conn")
+	b.ReportMetric(heapPer/n/1024, "heap-KiB/conn")
+	b.ReportMetric(stackPer/n/1024, "stack-KiB/conn")
 	b.ReportMetric(rssPer/n/1024, "rss-KiB/conn")
 	b.ReportMetric(gPer/n, "goroutines/conn")
 }
@@ -990,5 +1130,3 @@ func idleOpen(cfg *tls.Config, edgeAddr string, target *url.URL) (net.Conn, erro
 	c.SetDeadline(time.Time{})
 	return c, nil
 }
-
-
