@@ -492,3 +492,7 @@ func (s *Store) decode(dst []events.Event, msg jetstream.Msg) ([]events.Event, u
 	}
 	return dst, seq, rec, true
 }
+
+// DataDir is the data directory of the store's configuration (empty for an
+// external server without one).
+func (s *Store) DataDir() string { return s.cfg.DataDir }
