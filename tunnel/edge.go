@@ -40,9 +40,11 @@ type Edge struct {
 	ln       net.Listener
 	conns    map[string]map[*deviceConn]struct{} // by device
 	streams  map[string]map[*stream]struct{}     // by device
+	idleNew  map[*deviceConn]struct{}            // handshaken, waiting for a first request
 	closing  bool
 	wg       sync.WaitGroup // handshakes, tunnels and requests in progress
 	done     chan struct{}
+	shutDone chan struct{}
 	shutOnce sync.Once
 	addr     atomic.Pointer[string]
 }
@@ -64,13 +66,15 @@ func New(cfg Config, logger *slog.Logger) (*Edge, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	e := &Edge{
-		cfg:     cfg,
-		logger:  logger,
-		m:       cfg.Metrics,
-		conns:   map[string]map[*deviceConn]struct{}{},
-		streams: map[string]map[*stream]struct{}{},
-		done:    make(chan struct{}),
-		shield:  newShield(),
+		cfg:      cfg,
+		logger:   logger,
+		m:        cfg.Metrics,
+		conns:    map[string]map[*deviceConn]struct{}{},
+		streams:  map[string]map[*stream]struct{}{},
+		idleNew:  map[*deviceConn]struct{}{},
+		done:     make(chan struct{}),
+		shutDone: make(chan struct{}),
+		shield:   newShield(),
 	}
 	e.tlsCfg = &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -157,6 +161,7 @@ func (e *Edge) Run(ctx context.Context) error {
 			if e.isClosing() {
 				hs.Close()
 				<-serveErr
+				<-e.shutDone // Shutdown (ours on ctx, or the caller's) has finished
 				return nil
 			}
 			var ne net.Error
@@ -221,7 +226,7 @@ func (e *Edge) handshake(raw net.Conn, hs *chanListener) {
 		// The handshake is done (TLS 1.3 clients learn of a refused
 		// certificate only now): say why in HTTP terms, then close.
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(tc, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		fmt.Fprintf(tc, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nHalo-Error: unauthorized\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 			len(authBody(reason)), authBody(reason))
 		tc.Close()
 		return
@@ -233,13 +238,47 @@ func (e *Edge) handshake(raw net.Conn, hs *chanListener) {
 		e.logger.Warn("device over its connection limit", "device_id", dev.ID, "tenant", dev.Tenant, "limit", e.cfg.MaxConnsPerDevice)
 		body := `{"error":"too_many_connections","message":"this device has too many open connections to the edge"}`
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(tc, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		fmt.Fprintf(tc, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nHalo-Error: too_many_connections\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		tc.Close()
+		return
+	}
+	// Wait for the first request with the idle timeout (http.Server would
+	// give a new connection only ReadHeaderTimeout, too short for agents
+	// that keep connections warm), then hand the connection over.
+	if !e.waitFirstByte(dc) {
+		dc.Close()
 		return
 	}
 	if !hs.put(dc) {
 		dc.Close()
 	}
+}
+
+// waitFirstByte reads the first byte of a new connection, within
+// IdleTimeout, and keeps it for the HTTP server. It is false when the
+// connection closed, idled out, or the edge is shutting down.
+func (e *Edge) waitFirstByte(dc *deviceConn) bool {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return false
+	}
+	e.idleNew[dc] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.idleNew, dc)
+		e.mu.Unlock()
+	}()
+	dc.Conn.SetReadDeadline(time.Now().Add(e.cfg.IdleTimeout))
+	var b [1]byte
+	n, err := dc.Conn.Read(b[:])
+	if n == 0 || err != nil {
+		return false
+	}
+	dc.pre = append(dc.pre[:0], b[0])
+	dc.Conn.SetReadDeadline(time.Time{})
+	return true
 }
 
 func authBody(r events.AuthFailReason) string {
@@ -332,6 +371,17 @@ type deviceConn struct {
 	cut       atomic.Int32 // events.CloseReason set when the edge cut it
 	closeOnce sync.Once
 	closeErr  error
+	pre       []byte // bytes read before the HTTP server took over
+}
+
+// Read returns the bytes read ahead first.
+func (c *deviceConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // Close closes the connection once and forgets it.
@@ -485,9 +535,15 @@ func (e *Edge) forbidden(c *deviceConn, t intervention.Target, now time.Time) (e
 // ctx), cuts what remains, and waits for their events to be emitted.
 func (e *Edge) Shutdown(ctx context.Context) error {
 	e.shutOnce.Do(func() {
+		defer close(e.shutDone)
 		e.mu.Lock()
 		e.closing = true
 		ln := e.ln
+		// Connections that never sent a request are closed at once: a
+		// request arriving on them during the grace would be dropped.
+		for dc := range e.idleNew {
+			dc.Conn.Close()
+		}
 		e.mu.Unlock()
 		close(e.done)
 		if ln != nil {

@@ -62,6 +62,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string, extra map[s
 	b, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Halo-Error", code) // marks an answer of the edge itself, not of the destination
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))

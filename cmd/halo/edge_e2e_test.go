@@ -171,6 +171,25 @@ func TestEdgeEndToEnd(t *testing.T) {
 	halo("devices", "release", "--device", "POS-00012")
 	waitCode(200, "http://pay.example:"+port+"/x")
 
+	// halo agent on the device: a plain local proxy carried to the edge.
+	agentAddr := freeAddr(t)
+	ag := exec.Command(bin, "agent", "--edge", edgeAddr, "--cert", filepath.Join(certs, "POS-00012.crt"),
+		"--key", filepath.Join(certs, "POS-00012.key"), "--ca", filepath.Join(certs, "ca.crt"), "--listen", agentAddr, "--server-name", "127.0.0.1")
+	agErr := &syncBuffer{}
+	ag.Stderr = agErr
+	if err := ag.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(agErr.String(), "halo agent is up") }, agErr)
+	b, err := exec.Command("curl", "-sS", "--max-time", "10", "--proxy", "http://"+agentAddr, "-w", "\n%{http_code}", "http://pay.example:"+port+"/via-agent").CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(b)), "200") {
+		t.Fatalf("curl through halo agent: %v %s\nagent:\n%s", err, b, agErr)
+	}
+	ag.Process.Signal(syscall.SIGTERM)
+	if err := ag.Wait(); err != nil {
+		t.Fatalf("halo agent after SIGTERM: %v\n%s", err, agErr)
+	}
+
 	// A block by host glob.
 	out, _ = halo("block", "add", "--tenant", "acme", "--host", "pay.example", "--reason", "e2e block")
 	bid := strings.TrimSpace(out)
