@@ -479,6 +479,45 @@ func BenchmarkConnectBulk(b *testing.B) {
 			}
 		})
 	}
+	// The same three paths taking turns within each operation (the order
+	// rotating), so that a change in the machine's load between
+	// sub-benchmarks cannot skew the ratios: on a shared machine these are
+	// the ratios to quote.
+	b.Run("paired", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 64<<10)
+		rand.Read(buf)
+		defer pprof.SetGoroutineLabels(context.Background())
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("role", "client")))
+		took := make([]time.Duration, len(paths))
+		cpu := make([]time.Duration, len(paths))
+		round := 0
+		for b.Loop() {
+			for k := range paths {
+				i := (k + round) % len(paths)
+				t0, c0 := time.Now(), benchCPU()
+				c, err := paths[i].dial()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := streamBulk(c, bulkSize, buf); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+				took[i] += time.Since(t0)
+				cpu[i] += benchCPU() - c0
+			}
+			round++
+		}
+		mbs := func(i int) float64 { return float64(bulkSize) * float64(b.N) / took[i].Seconds() / 1e6 }
+		for i, p := range paths {
+			b.ReportMetric(mbs(i), p.name+"-MB/s")
+			b.ReportMetric(cpu[i].Seconds()*1e12/(float64(bulkSize)*float64(b.N)), p.name+"-cpu-µs/MB")
+		}
+		b.ReportMetric(mbs(1)/mbs(0), "relay-x-direct")
+		b.ReportMetric(mbs(2)/mbs(0), "edge-x-direct")
+		b.ReportMetric(mbs(2)/mbs(1), "edge-x-relay")
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -542,6 +581,30 @@ func benchPost(c *http.Client, target string) error {
 		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return nil
+}
+
+// benchBlock sends n small POSTs from workers concurrent goroutines and
+// returns how long they took.
+func benchBlock(c *http.Client, target string, n, workers int) (time.Duration, error) {
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if err := benchPost(c, target); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return 0, *p
+	}
+	return time.Since(t0), nil
 }
 
 func benchClient(proxy *url.URL, tlsCfg *tls.Config, conns int) *http.Client {
@@ -808,6 +871,35 @@ func BenchmarkSmallPOST(b *testing.B) {
 			}
 		})
 	}
+	// The same load taking turns: each operation is a round in which every
+	// path carries pairedBlock requests from the same workers (the order
+	// rotating), so that the machine's load changing between sub-benchmarks
+	// cannot skew the ratios: on a shared machine these are the ratios to
+	// quote.
+	b.Run("paired", func(b *testing.B) {
+		const pairedBlock = 1000
+		names := []string{"direct", "squid", "squid-pconn", "edge"}
+		b.ReportAllocs()
+		took := make([]time.Duration, len(names))
+		round := 0
+		for b.Loop() {
+			for k := range names {
+				i := (k + round) % len(names)
+				d, err := benchBlock(clients[names[i]], target, pairedBlock, workers)
+				if err != nil {
+					b.Fatalf("%s: %v", names[i], err)
+				}
+				took[i] += d
+			}
+			round++
+		}
+		rps := func(i int) float64 { return float64(pairedBlock*b.N) / took[i].Seconds() }
+		for i, n := range names {
+			b.ReportMetric(rps(i), n+"-req/s")
+		}
+		b.ReportMetric(rps(3)/rps(1), "edge-x-squid")
+		b.ReportMetric(rps(3)/rps(2), "edge-x-squid-pconn")
+	})
 	// Every event reached the log.
 	if !benchWaitFor(5*time.Second, func() bool { st := be.pub.Stats(); return st.Buffered == 0 && st.Appended == st.Emitted }) {
 		b.Errorf("publisher did not catch up: %+v", be.pub.Stats())

@@ -62,7 +62,8 @@ type partition struct {
 	open      []*pending
 	devs      map[devKey]*devState
 	openConns int
-	hint      int // rows of the last window closed: the next one's first reservation
+	hint      int          // rows of the last window closed: the next one's first reservation
+	dataHint  [NumCols]int // and the bytes of its string and binary columns
 }
 
 type devKey struct{ tenant, device string }
@@ -70,18 +71,13 @@ type devKey struct{ tenant, device string }
 // devState is what an Assembler remembers of one device of a partition.
 type devState struct {
 	key   devKey // owned copies
-	conns map[string]openConn
+	conns connTable
 	slots []slot // the open windows holding rows of the device
 }
 
 type slot struct {
 	w *pending
 	g int32 // index in w.groups
-}
-
-type openConn struct {
-	opened int64
-	dest   dest
 }
 
 // pending is an open (partition, window).
@@ -182,9 +178,8 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.remember(p, d, pl, t)
 	case *events.ConnClosed:
 		var dst dest
-		if oc, ok := d.conns[pl.ConnId]; ok {
+		if oc, ok := d.conns.take(pl.ConnId); ok {
 			dst = oc.dest
-			delete(d.conns, pl.ConnId)
 			p.openConns--
 			a.stats.Joined++
 		} else {
@@ -319,7 +314,7 @@ func (a *Assembler) window(p *partition, start int64) *pending {
 
 func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
-	return &pending{part: part, start: start, end: start + a.size, b: newRowBuilders(a.mem, p.hint)}
+	return &pending{part: part, start: start, end: start + a.size, b: newRowBuilders(a.mem, p.hint, &p.dataHint)}
 }
 
 func (p *partition) insert(i int, w *pending) *pending {
@@ -345,37 +340,30 @@ func (a *Assembler) remember(p *partition, d *devState, pl *events.ConnOpened, t
 	if pl.ConnId == "" {
 		return
 	}
-	if d.conns == nil {
-		d.conns = make(map[string]openConn)
-	}
-	if _, dup := d.conns[pl.ConnId]; !dup {
-		if len(d.conns) >= a.cfg.MaxOpenPerDevice {
+	if d.conns.len() >= a.cfg.MaxOpenPerDevice {
+		if _, ok := d.conns.take(pl.ConnId); ok {
+			p.openConns--
+		} else {
 			a.forgetOldest(p, d)
 		}
-		p.openConns++
 	}
-	d.conns[pl.ConnId] = openConn{opened: t, dest: dest{
+	if d.conns.put(openConn{id: pl.ConnId, opened: t, dest: dest{
 		host: pl.DstHost, ip: pl.DstIp, port: pl.DstPort, mode: enumIndex(int32(pl.Mode), ModeNames), hasMode: true,
 		sni: pl.Sni, tlsFp: pl.TlsFp, ok: true,
-	}}
+	}}) {
+		p.openConns++
+	}
 }
 
 // forgetOldest drops the oldest eighth (at least one) of d's open
 // connections, by open time then id, so the choice does not depend on map
 // order.
 func (a *Assembler) forgetOldest(p *partition, d *devState) {
-	type kv struct {
-		id     string
-		opened int64
-	}
-	all := make([]kv, 0, len(d.conns))
-	for id, c := range d.conns {
-		all = append(all, kv{id, c.opened})
-	}
-	slices.SortFunc(all, func(x, y kv) int { return cmp.Or(cmp.Compare(x.opened, y.opened), strings.Compare(x.id, y.id)) })
+	all := d.conns.all()
+	slices.SortFunc(all, func(x, y openConn) int { return cmp.Or(cmp.Compare(x.opened, y.opened), strings.Compare(x.id, y.id)) })
 	n := max(1, len(all)/8)
 	for _, c := range all[:n] {
-		delete(d.conns, c.id)
+		d.conns.take(c.id)
 	}
 	p.openConns -= n
 	a.stats.ForgottenConns += uint64(n)
@@ -407,7 +395,7 @@ func (a *Assembler) close(p *partition, w *pending) {
 		}
 	}
 	p.hint = int(w.rows) + int(w.rows)/8
-	a.closed = append(a.closed, a.build(w))
+	a.closed = append(a.closed, a.build(w, &p.dataHint))
 	a.stats.ClosedWindows++
 }
 
@@ -417,14 +405,11 @@ func (a *Assembler) close(p *partition, w *pending) {
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
 	for k, d := range p.devs {
-		for id, c := range d.conns {
-			if c.opened < cut {
-				delete(d.conns, id)
-				p.openConns--
-				a.stats.ForgottenConns++
-			}
+		if n := d.conns.removeIf(func(c *openConn) bool { return c.opened < cut }); n > 0 {
+			p.openConns -= n
+			a.stats.ForgottenConns += uint64(n)
 		}
-		if len(d.conns) == 0 && len(d.slots) == 0 {
+		if d.conns.len() == 0 && len(d.slots) == 0 {
 			delete(p.devs, k)
 			if d == a.lastDev {
 				a.lastDev = nil

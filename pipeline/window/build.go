@@ -16,9 +16,15 @@ import (
 // build turns a pending window into a Window: the builders become arrays in
 // arrival order, the per-device row lists give the permutation to (tenant,
 // device, time, id) order, and every column is gathered through it.
-func (a *Assembler) build(w *pending) *Window {
+func (a *Assembler) build(w *pending, dataHint *[NumCols]int) *Window {
 	cols := w.b.finish()
 	w.b = nil
+	for i, c := range cols {
+		if b, ok := c.(interface{ ValueBytes() []byte }); ok {
+			n := len(b.ValueBytes())
+			dataHint[i] = n + n/8
+		}
+	}
 	defer func() {
 		for _, c := range cols {
 			if c != nil {

@@ -42,8 +42,8 @@ type rowBuilders struct {
 	hint   int // rows to reserve at first: the previous window's size
 }
 
-func newRowBuilders(mem memory.Allocator, hint int) *rowBuilders {
-	return &rowBuilders{
+func newRowBuilders(mem memory.Allocator, hint int, dataHint *[NumCols]int) *rowBuilders {
+	b := &rowBuilders{
 		hint:        hint,
 		time:        array.NewTimestampBuilder(mem, timestampType),
 		id:          array.NewFixedSizeBinaryBuilder(mem, idType),
@@ -69,6 +69,17 @@ func newRowBuilders(mem memory.Allocator, hint int) *rowBuilders {
 		authReason:  array.NewInt8Builder(mem),
 		ivID:        array.NewStringBuilder(mem),
 	}
+	for i, bl := range b.builders() {
+		if dataHint[i] > 0 {
+			switch bl := bl.(type) {
+			case *array.StringBuilder:
+				bl.ReserveData(dataHint[i])
+			case *array.BinaryBuilder:
+				bl.ReserveData(dataHint[i])
+			}
+		}
+	}
+	return b
 }
 
 // builders lists the builders in column order (tenant and device excluded).

@@ -10,21 +10,22 @@ import (
 
 // BuildPlain is the baseline of the window benchmarks: it appends every
 // event's values to one set of Arrow builders of the 25-column window
-// layout (plain Append / AppendNull calls, strings and enums as utf8, no
-// windows, join or sort) and builds a record batch every batch rows. It
+// layout (plain Append / AppendNull calls; enums and the type as int8
+// codes; no windows, join or sort) and builds a record batch every batch rows. It
 // returns the number of rows built.
 func BuildPlain(evs []events.Event, batch int) int {
 	mem := memory.DefaultAllocator
 	str := func() *array.StringBuilder { return array.NewStringBuilder(mem) }
+	i8 := func() *array.Int8Builder { return array.NewInt8Builder(mem) }
 	var (
-		tenant, device, typ, connID, host, ip, mode, sni, tlsFp = str(), str(), str(), str(), str(), str(), str(), str(), str()
-		closeReason, state, method, outcome, authReason, ivID    = str(), str(), str(), str(), str(), str()
-		tm                                                       = array.NewInt64Builder(mem)
-		id                                                       = array.NewFixedSizeBinaryBuilder(mem, &arrow.FixedSizeBinaryType{ByteWidth: 16})
-		port, status                                             = array.NewUint32Builder(mem), array.NewUint32Builder(mem)
-		up, down                                                 = array.NewUint64Builder(mem), array.NewUint64Builder(mem)
-		dur, lat                                                 = array.NewInt64Builder(mem), array.NewInt64Builder(mem)
-		strict, loose                                            = array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary), array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+		tenant, device, connID, host, ip, sni, tlsFp, state, method, ivID = str(), str(), str(), str(), str(), str(), str(), str(), str(), str()
+		typ, mode, closeReason, outcome, authReason                       = i8(), i8(), i8(), i8(), i8()
+		tm                                                                = array.NewInt64Builder(mem)
+		id                                                                = array.NewFixedSizeBinaryBuilder(mem, &arrow.FixedSizeBinaryType{ByteWidth: 16})
+		port, status                                                      = array.NewUint32Builder(mem), array.NewUint32Builder(mem)
+		up, down                                                          = array.NewUint64Builder(mem), array.NewUint64Builder(mem)
+		dur, lat                                                          = array.NewInt64Builder(mem), array.NewInt64Builder(mem)
+		strict, loose                                                     = array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary), array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	)
 	all := []array.Builder{tenant, device, tm, id, typ, connID, host, ip, port, mode, sni, tlsFp, up, down, dur, closeReason, state, method, status, outcome, strict, loose, lat, authReason, ivID}
 	nulls := func(bs ...array.Builder) {
@@ -49,14 +50,14 @@ func BuildPlain(evs []events.Event, batch int) int {
 		device.Append(ev.Device)
 		tm.Append(ev.Time.UnixNano())
 		id.Append(ev.ID[:])
-		typ.Append(string(ev.Type()))
+		typ.Append(int8(len(ev.Type())))
 		switch p := ev.Payload.(type) {
 		case *events.ConnOpened:
 			connID.Append(p.ConnId)
 			host.Append(p.DstHost)
 			ip.Append(p.DstIp)
 			port.Append(p.DstPort)
-			mode.Append(p.Mode.String())
+			mode.Append(int8(p.Mode))
 			sni.Append(p.Sni)
 			tlsFp.Append(p.TlsFp)
 			nulls(up, down, dur, closeReason, state, method, status, outcome, strict, loose, lat, authReason, ivID)
@@ -66,7 +67,7 @@ func BuildPlain(evs []events.Event, batch int) int {
 			up.Append(p.BytesUp)
 			down.Append(p.BytesDown)
 			dur.Append(p.DurationNs)
-			closeReason.Append(p.Reason.String())
+			closeReason.Append(int8(p.Reason))
 			state.Append(p.State)
 			nulls(method, status, outcome, strict, loose, lat, authReason, ivID)
 		case *events.TxObserved:
@@ -75,7 +76,7 @@ func BuildPlain(evs []events.Event, batch int) int {
 			nulls(ip, port, mode, sni, tlsFp, up, down, dur, closeReason, state)
 			method.Append(p.Method)
 			status.Append(p.Status)
-			outcome.Append(p.Outcome.String())
+			outcome.Append(int8(p.Outcome))
 			strict.Append(p.StrictFp)
 			loose.Append(p.LooseFp)
 			lat.Append(p.LatencyNs)
@@ -92,7 +93,7 @@ func BuildPlain(evs []events.Event, batch int) int {
 		default:
 			p2, _ := ev.Payload.(*events.AuthFailed)
 			nulls(connID, host, ip, port, mode, sni, tlsFp, up, down, dur, closeReason, state, method, status, outcome, strict, loose, lat)
-			authReason.Append(p2.GetReason().String())
+			authReason.Append(int8(p2.GetReason()))
 			ivID.AppendNull()
 		}
 		if (i+1)%batch == 0 {

@@ -107,3 +107,27 @@ func Synthetic(n, devices int, span time.Duration, seed uint64) []events.Event {
 	}
 	return out
 }
+
+// LogOrder reorders evs the way the event log stores them: the store takes
+// events in appends of chunk events and writes the events of one (tenant,
+// partition) lane of an append into one message, so a reader sees runs of
+// one partition, each in the original order. chunk 1 keeps evs as they are.
+func LogOrder(evs []events.Event, partitions, chunk int) []events.Event {
+	out := make([]events.Event, 0, len(evs))
+	for lo := 0; lo < len(evs); lo += chunk {
+		part := evs[lo:min(lo+chunk, len(evs))]
+		lanes := map[string][]events.Event{}
+		var order []string
+		for _, e := range part {
+			k := e.Tenant + "\x00" + fmt.Sprint(events.Partition(e.Device, partitions))
+			if _, ok := lanes[k]; !ok {
+				order = append(order, k)
+			}
+			lanes[k] = append(lanes[k], e)
+		}
+		for _, k := range order {
+			out = append(out, lanes[k]...)
+		}
+	}
+	return out
+}
