@@ -2,7 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -170,6 +176,22 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 	halo("devices", "release", "--device", "POS-00012")
 	waitCode(200, "http://pay.example:"+port+"/x")
+
+	// A factory device enrolled from its own certificate request: the key
+	// never leaves it.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "factory"}}, key)
+	csrFile := filepath.Join(certs, "POS-00077.csr")
+	os.WriteFile(csrFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER}), 0o644)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(certs, "POS-00077.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	halo("devices", "enroll", "--tenant", "acme", "--device", "POS-00077", "--csr", csrFile, "--out", certs)
+	csrCurl, _ := exec.Command("curl", "-sS", "--max-time", "10", "--proxy", "https://"+edgeAddr, "--proxy-cacert", filepath.Join(certs, "ca.crt"),
+		"--proxy-cert", filepath.Join(certs, "POS-00077.crt"), "--proxy-key", filepath.Join(certs, "POS-00077.key"),
+		"-w", "\n%{http_code}", "http://pay.example:"+port+"/csr").CombinedOutput()
+	if !strings.HasSuffix(strings.TrimSpace(string(csrCurl)), "200") {
+		t.Fatalf("CSR-enrolled device: %s", csrCurl)
+	}
 
 	// halo agent on the device: a plain local proxy carried to the edge.
 	agentAddr := freeAddr(t)
