@@ -15,7 +15,8 @@ import (
 
 // Assembler cuts traffic events into event-time windows per partition and
 // builds each closed window into an Arrow record batch. See the package
-// documentation for the rules; it is not safe for concurrent use.
+// documentation for the rules and the layout; it is not safe for concurrent
+// use.
 type Assembler struct {
 	cfg                     Config
 	size, lateness, horizon int64
@@ -28,6 +29,13 @@ type Assembler struct {
 	lastKey                 devKey // the device of the previous Add, and its state
 	lastDev                 *devState
 	lastPart                int
+	free                    []spare // buffers of closed windows, for new ones
+}
+
+type spare struct {
+	rows      []row
+	chunkNext []int32
+	arena     []byte
 }
 
 // Stats counts what an Assembler did.
@@ -54,25 +62,30 @@ type Stats struct {
 	// ForgottenConns counts the open connections dropped unjoined by
 	// JoinHorizon or MaxOpenPerDevice.
 	ForgottenConns uint64
+	// Oversize counts the events dropped because their window's strings
+	// would pass 2 GiB (Arrow utf8 offsets are int32): about 20 million
+	// events in one partition and window.
+	Oversize uint64
 }
 
 type partition struct {
 	id        int
 	wm        int64 // watermark; math.MinInt64 until the first event or tick
 	open      []*pending
-	devs      map[devKey]*devState
+	devs      map[string]*devState // by device id; devices of other tenants with the same id chain through sameID
 	openConns int
-	hint      int          // rows of the last window closed: the next one's first reservation
-	dataHint  [NumCols]int // and the bytes of its string and binary columns
+	hint      int // row slots of the last window closed: the next one's first reservation
+	arenaHint int // and the bytes of its strings
 }
 
 type devKey struct{ tenant, device string }
 
 // devState is what an Assembler remembers of one device of a partition.
 type devState struct {
-	key   devKey // owned copies
-	conns connTable
-	slots []slot // the open windows holding rows of the device
+	key    devKey    // owned copies
+	sameID *devState // the next device with this id in another tenant
+	conns  connTable
+	slots  []slot // the open windows holding rows of the device
 }
 
 type slot struct {
@@ -80,21 +93,52 @@ type slot struct {
 	g int32 // index in w.groups
 }
 
-// pending is an open (partition, window).
+// pending is an open (partition, window): its rows, linked per device.
 type pending struct {
 	part       int
 	start, end int64
-	b          *rowBuilders
-	rows       int32
-	next       []int32 // per row: the next row of the same device, -1 at the end
+	rows       []row       // in chunks of chunkRows rows of one device
+	chunkNext  []int32     // per chunk: the device's next chunk, -1 at the end
+	arena      []byte      // the rows' strings
+	strBytes   [numStr]int // string bytes per column
+	strTotal   int         // and all together
 	groups     []group
+	n          int // rows
 }
 
-// group links the rows of one device in a pending window.
+// chunkRows is the number of rows of one device stored together: a
+// device's rows are read back at close chunk by chunk, mostly sequentially.
+const chunkRows = 8
+
+// group lists the row chunks of one device in a pending window.
 type group struct {
 	dev        *devState
-	head, tail int32
-	n          int32
+	head, tail int32 // first and last chunk
+	n          int32 // rows
+}
+
+// newRow returns a new row slot at the end of g's chunk list.
+func (w *pending) newRow(gi int32) *row {
+	g := &w.groups[gi]
+	k := g.n % chunkRows
+	if k == 0 {
+		c := int32(len(w.chunkNext))
+		w.chunkNext = append(w.chunkNext, -1)
+		if cap(w.rows)-len(w.rows) < chunkRows {
+			grown := make([]row, len(w.rows), max(2*cap(w.rows), 64*chunkRows))
+			copy(grown, w.rows)
+			w.rows = grown
+		}
+		w.rows = w.rows[:len(w.rows)+chunkRows]
+		if g.n == 0 {
+			g.head = c
+		} else {
+			w.chunkNext[g.tail] = c
+		}
+		g.tail = c
+	}
+	g.n++
+	return &w.rows[int(g.tail)*chunkRows+int(k)]
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -116,7 +160,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 		mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
 	}
 	for i := range a.parts {
-		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[devKey]*devState)}
+		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
 	}
 	return a, nil
 }
@@ -157,10 +201,14 @@ func (a *Assembler) Add(ev *events.Event) bool {
 	} else {
 		pi := events.Partition(ev.Device, len(a.parts))
 		p = &a.parts[pi]
-		d = p.devs[devKey{ev.Tenant, ev.Device}]
+		head := p.devs[ev.Device]
+		d = head
+		for d != nil && d.key.tenant != ev.Tenant {
+			d = d.sameID
+		}
 		if d == nil {
-			d = &devState{key: devKey{strings.Clone(ev.Tenant), strings.Clone(ev.Device)}}
-			p.devs[d.key] = d
+			d = &devState{key: devKey{strings.Clone(ev.Tenant), strings.Clone(ev.Device)}, sameID: head}
+			p.devs[d.key.device] = d
 		}
 		a.lastKey, a.lastDev, a.lastPart = d.key, d, pi
 	}
@@ -170,14 +218,18 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		return false
 	}
 	w := a.window(p, start)
-	g := w.group(d)
-	row := w.rows
+	// A window's strings must stay below 2 GiB; one event's are far below
+	// 1 GiB (a log batch is at most 1 MiB), so only a window past half of
+	// that needs the exact check.
+	if w.strTotal > maxStrBytes/2 && a.oversize(w, d, ev) {
+		a.stats.Oversize++
+		return false
+	}
+	var dst dest
 	switch pl := ev.Payload.(type) {
 	case *events.ConnOpened:
-		w.b.opened(ev, t, pl)
 		a.remember(p, d, pl, t)
 	case *events.ConnClosed:
-		var dst dest
 		if oc, ok := d.conns.take(pl.ConnId); ok {
 			dst = oc.dest
 			p.openConns--
@@ -185,29 +237,28 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		} else {
 			a.stats.Unjoined++
 		}
-		w.b.closed(ev, t, pl, &dst)
-	case *events.ConnBlocked:
-		w.b.blocked(ev, t, pl)
-	case *events.TxObserved:
-		w.b.tx(ev, t, pl)
-	case *events.AuthFailed:
-		w.b.authFailed(ev, t, pl)
 	}
-	w.rows++
-	w.next = append(w.next, -1)
-	gr := &w.groups[g]
-	if gr.n == 0 {
-		gr.head = row
-	} else {
-		w.next[gr.tail] = row
-	}
-	gr.tail = row
-	gr.n++
+	r := w.newRow(w.group(d))
+	r.t, r.id, r.valid, r.used, r.str = t, ev.ID, 0, 0, [numStr]strRef{}
+	w.fill(r, ev, &dst)
+	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
+	w.n++
 	a.stats.Added++
 	if t-a.lateness > p.wm {
 		a.advance(p, t-a.lateness)
 	}
 	return true
+}
+
+// oversize reports whether ev's strings would take w's past maxStrBytes.
+func (a *Assembler) oversize(w *pending, d *devState, ev *events.Event) bool {
+	var dst dest
+	if cl, ok := ev.Payload.(*events.ConnClosed); ok {
+		if oc, ok := d.conns.get(cl.ConnId); ok {
+			dst = oc.dest
+		}
+	}
+	return w.strTotal+rowSize(ev, &dst) > maxStrBytes
 }
 
 // Tick raises partition p's watermark to t − Lateness when that is higher
@@ -277,17 +328,15 @@ func (a *Assembler) Watermark(p int) time.Time {
 	return time.Unix(0, a.parts[p].wm).UTC()
 }
 
-// Release frees the Arrow memory of open windows and of closed windows not
-// yet collected; the Assembler must not be used afterwards.
+// Release frees the Arrow memory of the closed windows not yet collected
+// (open windows hold none: their rows are Go memory until they close) and
+// drops everything else; the Assembler must not be used afterwards.
 func (a *Assembler) Release() {
 	if a.released {
 		return
 	}
 	a.released = true
 	for i := range a.parts {
-		for _, w := range a.parts[i].open {
-			w.b.release()
-		}
 		a.parts[i].open = nil
 		a.parts[i].devs = nil
 	}
@@ -314,7 +363,20 @@ func (a *Assembler) window(p *partition, start int64) *pending {
 
 func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
-	return &pending{part: part, start: start, end: start + a.size, b: newRowBuilders(a.mem, p.hint, &p.dataHint)}
+	w := &pending{part: part, start: start, end: start + a.size}
+	if n := len(a.free); n > 0 {
+		w.rows, w.chunkNext, w.arena = a.free[n-1].rows, a.free[n-1].chunkNext, a.free[n-1].arena
+		a.free = a.free[:n-1]
+	}
+	// Size the buffers for the partition's previous window and a quarter
+	// more, so that the steady state allocates nothing.
+	if h := p.hint + p.hint/4; cap(w.rows) < p.hint {
+		w.rows = make([]row, 0, h)
+	}
+	if h := p.arenaHint + p.arenaHint/4; cap(w.arena) < p.arenaHint {
+		w.arena = make([]byte, 0, h)
+	}
+	return w
 }
 
 func (p *partition) insert(i int, w *pending) *pending {
@@ -394,8 +456,13 @@ func (a *Assembler) close(p *partition, w *pending) {
 			}
 		}
 	}
-	p.hint = int(w.rows) + int(w.rows)/8
-	a.closed = append(a.closed, a.build(w, &p.dataHint))
+	p.hint, p.arenaHint = len(w.rows), len(w.arena)
+	a.closed = append(a.closed, a.build(w))
+	// Keep the row and string buffers for the next window.
+	if len(a.free) < len(a.parts)+1 {
+		a.free = append(a.free, spare{w.rows[:0], w.chunkNext[:0], w.arena[:0]})
+	}
+	w.rows, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
 	a.stats.ClosedWindows++
 }
 
@@ -404,16 +471,34 @@ func (a *Assembler) close(p *partition, w *pending) {
 // what it forgets is a function of the events alone.
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
-	for k, d := range p.devs {
-		if n := d.conns.removeIf(func(c *openConn) bool { return c.opened < cut }); n > 0 {
-			p.openConns -= n
-			a.stats.ForgottenConns += uint64(n)
-		}
-		if d.conns.len() == 0 && len(d.slots) == 0 {
-			delete(p.devs, k)
-			if d == a.lastDev {
-				a.lastDev = nil
+	for id, head := range p.devs {
+		var kept *devState // rebuilt chain, in the same order
+		var last *devState
+		for d := head; d != nil; {
+			next := d.sameID
+			if n := d.conns.removeIf(func(c *openConn) bool { return c.opened < cut }); n > 0 {
+				p.openConns -= n
+				a.stats.ForgottenConns += uint64(n)
 			}
+			if d.conns.len() == 0 && len(d.slots) == 0 {
+				if d == a.lastDev {
+					a.lastDev = nil
+				}
+			} else {
+				d.sameID = nil
+				if last == nil {
+					kept = d
+				} else {
+					last.sameID = d
+				}
+				last = d
+			}
+			d = next
+		}
+		if kept == nil {
+			delete(p.devs, id)
+		} else if kept != head {
+			p.devs[id] = kept
 		}
 	}
 }

@@ -13,68 +13,68 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// build turns a pending window into a Window: the builders become arrays in
-// arrival order, the per-device row lists give the permutation to (tenant,
-// device, time, id) order, and every column is gathered through it.
-func (a *Assembler) build(w *pending, dataHint *[NumCols]int) *Window {
-	cols := w.b.finish()
-	w.b = nil
-	for i, c := range cols {
-		if b, ok := c.(interface{ ValueBytes() []byte }); ok {
-			n := len(b.ValueBytes())
-			dataHint[i] = n + n/8
-		}
-	}
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+// build turns a pending window into a Window: the devices sorted by
+// (tenant, device), each device's rows walked chunk by chunk (and sorted by
+// (time, id) when they did not arrive in that order), and every row written
+// into the Arrow buffers of the batch. The sizes are known exactly (rows,
+// string bytes per column), so the buffers are allocated once and filled
+// with plain stores: no builder bookkeeping per value.
+func (a *Assembler) build(w *pending) *Window {
 	slices.SortFunc(w.groups, func(x, y group) int {
 		return cmp.Or(strings.Compare(x.dev.key.tenant, y.dev.key.tenant), strings.Compare(x.dev.key.device, y.dev.key.device))
 	})
-	n := int(w.rows)
-	times := cols[ColTime].(*array.Timestamp).TimestampValues()
-	idBytes := cols[ColID].Data().Buffers()[1].Bytes()
-	perm := make([]int32, n)
+	c := newColumns(a.mem, w.n, &w.strBytes)
 	devs := make([]DeviceRows, len(w.groups))
-	pos := 0
-	for gi, g := range w.groups {
-		lo := pos
+	var tmp []row
+	i := 0
+	for gi := range w.groups {
+		g := &w.groups[gi]
+		lo := i
+		// Rows usually arrive in (time, id) order per device; check.
 		sorted := true
-		for r := g.head; r >= 0; r = w.next[r] {
-			perm[pos] = r
-			if pos > lo && sorted && cmpRow(times, idBytes, perm[pos-1], r) > 0 {
-				sorted = false
+		var prev *row
+		for k, ch := int32(0), g.head; k < g.n; k++ {
+			if k > 0 && k%chunkRows == 0 {
+				ch = w.chunkNext[ch]
 			}
-			pos++
+			x := &w.rows[int(ch)*chunkRows+int(k%chunkRows)]
+			if prev != nil && cmpRows(prev, x) > 0 {
+				sorted = false
+				break
+			}
+			prev = x
 		}
-		if !sorted {
-			slices.SortStableFunc(perm[lo:pos], func(x, y int32) int { return cmpRow(times, idBytes, x, y) })
-		}
-		devs[gi] = DeviceRows{Tenant: g.dev.key.tenant, Device: g.dev.key.device, Rows: [2]int{lo, pos}}
-	}
-
-	out := make([]arrow.Array, NumCols)
-	out[ColTenant] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Tenant })
-	out[ColDevice] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Device })
-	for i, c := range cols {
-		if c == nil {
-			continue
-		}
-		if a.dicts[i] != nil {
-			idx := take(a.mem, c, perm)
-			out[i] = array.NewDictionaryArray(Schema.Field(i).Type, idx, a.dicts[i])
-			idx.Release()
+		if sorted {
+			for k, ch := int32(0), g.head; k < g.n; k++ {
+				if k > 0 && k%chunkRows == 0 {
+					ch = w.chunkNext[ch]
+				}
+				c.put(i, &w.rows[int(ch)*chunkRows+int(k%chunkRows)], w.arena)
+				i++
+			}
 		} else {
-			out[i] = take(a.mem, c, perm)
+			tmp = tmp[:0]
+			for k, ch := int32(0), g.head; k < g.n; k++ {
+				if k > 0 && k%chunkRows == 0 {
+					ch = w.chunkNext[ch]
+				}
+				tmp = append(tmp, w.rows[int(ch)*chunkRows+int(k%chunkRows)])
+			}
+			// Stable: duplicates of one event keep their log order.
+			slices.SortStableFunc(tmp, func(x, y row) int { return cmpRows(&x, &y) })
+			for k := range tmp {
+				c.put(i, &tmp[k], w.arena)
+				i++
+			}
 		}
+		devs[gi] = DeviceRows{Tenant: g.dev.key.tenant, Device: g.dev.key.device, Rows: [2]int{lo, i}}
 	}
-	batch := array.NewRecordBatch(Schema, out, int64(n))
-	for _, c := range out {
-		c.Release()
+	cols := c.finish(a.dicts)
+	cols[ColTenant] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Tenant })
+	cols[ColDevice] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Device })
+	batch := array.NewRecordBatch(Schema, cols, int64(w.n))
+	for _, col := range cols {
+		col.Release()
 	}
 	return &Window{
 		Partition: w.part,
@@ -85,12 +85,186 @@ func (a *Assembler) build(w *pending, dataHint *[NumCols]int) *Window {
 	}
 }
 
-// cmpRow orders rows x and y by (time, id).
-func cmpRow(times []arrow.Timestamp, ids []byte, x, y int32) int {
-	if c := cmp.Compare(times[x], times[y]); c != 0 {
+// columns holds the buffers of a batch being written, with typed views.
+type columns struct {
+	mem   memory.Allocator
+	n     int
+	bufs  []*memory.Buffer        // every buffer, released by finish
+	fixed [NumCols]*memory.Buffer // the data buffer of each fixed-width column
+
+	time                             []arrow.Timestamp
+	id                               []byte
+	typ, mode, reason, outcome, auth []int8
+	port, status                     []uint32
+	up, down                         []uint64
+	dur, lat                         []int64
+	// validity of the nullable fixed-width groups (vPort, vMode, vClosed,
+	// vTx, vAuth), shared by the columns of a group, and their null counts
+	valid      [5]*memory.Buffer
+	validBits  [5][]byte
+	validNulls [5]int
+	// string and binary columns
+	offs   [numStr][]int32
+	data   [numStr][]byte
+	pos    [numStr]int32
+	sBuf   [numStr][3]*memory.Buffer // validity, offsets, data
+	sBits  [numStr][]byte
+	sNulls [numStr]int
+}
+
+func (c *columns) buf(size int, zero bool) *memory.Buffer {
+	b := newBuf(c.mem, size, zero)
+	c.bufs = append(c.bufs, b)
+	return b
+}
+
+func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int) *columns {
+	c := &columns{mem: mem, n: n}
+	fixed := func(col, width int) []byte {
+		c.fixed[col] = c.buf(width*n, false)
+		return c.fixed[col].Bytes()
+	}
+	c.time = arrow.TimestampTraits.CastFromBytes(fixed(ColTime, 8))
+	c.id = fixed(ColID, 16)
+	c.typ = arrow.Int8Traits.CastFromBytes(fixed(ColType, 1))
+	c.mode = arrow.Int8Traits.CastFromBytes(fixed(ColMode, 1))
+	c.reason = arrow.Int8Traits.CastFromBytes(fixed(ColCloseReason, 1))
+	c.outcome = arrow.Int8Traits.CastFromBytes(fixed(ColOutcome, 1))
+	c.auth = arrow.Int8Traits.CastFromBytes(fixed(ColAuthReason, 1))
+	c.port = arrow.Uint32Traits.CastFromBytes(fixed(ColDstPort, 4))
+	c.status = arrow.Uint32Traits.CastFromBytes(fixed(ColStatus, 4))
+	c.up = arrow.Uint64Traits.CastFromBytes(fixed(ColBytesUp, 8))
+	c.down = arrow.Uint64Traits.CastFromBytes(fixed(ColBytesDown, 8))
+	c.dur = arrow.Int64Traits.CastFromBytes(fixed(ColDurationNs, 8))
+	c.lat = arrow.Int64Traits.CastFromBytes(fixed(ColLatencyNs, 8))
+	bitmap := int(bitutil.BytesForBits(int64(n)))
+	for g := range c.valid {
+		c.valid[g] = c.buf(bitmap, true)
+		c.validBits[g] = c.valid[g].Bytes()
+	}
+	for s := range numStr {
+		c.sBuf[s] = [3]*memory.Buffer{c.buf(bitmap, true), c.buf(4*(n+1), false), c.buf(strBytes[s], false)}
+		c.sBits[s] = c.sBuf[s][0].Bytes()
+		c.offs[s] = arrow.Int32Traits.CastFromBytes(c.sBuf[s][1].Bytes())
+		c.data[s] = c.sBuf[s][2].Bytes()
+	}
+	return c
+}
+
+func setBit(b []byte, i int) { b[i>>3] |= 1 << (i & 7) }
+
+// put writes row x as row i. Null slots get zeros, so the batch's bytes are
+// a function of the rows alone.
+func (c *columns) put(i int, x *row, arena []byte) {
+	c.time[i] = arrow.Timestamp(x.t)
+	copy(c.id[16*i:16*i+16], x.id[:])
+	c.typ[i] = x.typ
+	v := x.valid
+	if v&vPort != 0 {
+		c.port[i] = x.port
+		setBit(c.validBits[0], i)
+	} else {
+		c.port[i] = 0
+		c.validNulls[0]++
+	}
+	if v&vMode != 0 {
+		c.mode[i] = x.mode
+		setBit(c.validBits[1], i)
+	} else {
+		c.mode[i] = 0
+		c.validNulls[1]++
+	}
+	if v&vClosed != 0 {
+		c.up[i], c.down[i], c.dur[i], c.reason[i] = x.up, x.down, x.dur, x.reason
+		setBit(c.validBits[2], i)
+	} else {
+		c.up[i], c.down[i], c.dur[i], c.reason[i] = 0, 0, 0, 0
+		c.validNulls[2]++
+	}
+	if v&vTx != 0 {
+		c.status[i], c.outcome[i], c.lat[i] = x.status, x.outcome, x.lat
+		setBit(c.validBits[3], i)
+	} else {
+		c.status[i], c.outcome[i], c.lat[i] = 0, 0, 0
+		c.validNulls[3]++
+	}
+	if v&vAuth != 0 {
+		c.auth[i] = x.auth
+		setBit(c.validBits[4], i)
+	} else {
+		c.auth[i] = 0
+		c.validNulls[4]++
+	}
+	for s := range numStr {
+		ref := x.str[s]
+		p := c.pos[s]
+		c.offs[s][i] = p
+		if ref.n == 0 {
+			c.sNulls[s]++
+			continue
+		}
+		copy(c.data[s][p:], strOf(x, ref, arena))
+		c.pos[s] = p + int32(ref.n)
+		setBit(c.sBits[s], i)
+	}
+}
+
+// finish makes the arrays (tenant and device left nil) and releases the
+// buffers' own references.
+func (c *columns) finish(dicts *dictionaries) []arrow.Array {
+	n := c.n
+	cols := make([]arrow.Array, NumCols)
+	mk := func(col, group int) {
+		var valid *memory.Buffer
+		nulls := 0
+		if group >= 0 && c.validNulls[group] > 0 {
+			valid, nulls = c.valid[group], c.validNulls[group]
+		}
+		bufs := []*memory.Buffer{valid, c.fixed[col]}
+		var d *array.Data
+		if dict := dicts[col]; dict != nil {
+			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
+		} else {
+			d = array.NewData(Schema.Field(col).Type, n, bufs, nil, nulls, 0)
+		}
+		cols[col] = array.MakeFromData(d)
+		d.Release()
+	}
+	mk(ColTime, -1)
+	mk(ColID, -1)
+	mk(ColType, -1)
+	mk(ColDstPort, 0)
+	mk(ColMode, 1)
+	for _, col := range []int{ColBytesUp, ColBytesDown, ColDurationNs, ColCloseReason} {
+		mk(col, 2)
+	}
+	for _, col := range []int{ColStatus, ColOutcome, ColLatencyNs} {
+		mk(col, 3)
+	}
+	mk(ColAuthReason, 4)
+	for s := range numStr {
+		c.offs[s][n] = c.pos[s]
+		var valid *memory.Buffer
+		if c.sNulls[s] > 0 {
+			valid = c.sBuf[s][0]
+		}
+		col := strCols[s]
+		d := array.NewData(Schema.Field(col).Type, n, []*memory.Buffer{valid, c.sBuf[s][1], c.sBuf[s][2]}, nil, c.sNulls[s], 0)
+		cols[col] = array.MakeFromData(d)
+		d.Release()
+	}
+	for _, x := range c.bufs {
+		x.Release()
+	}
+	return cols
+}
+
+// cmpRows orders rows by (time, id).
+func cmpRows(x, y *row) int {
+	if c := cmp.Compare(x.t, y.t); c != 0 {
 		return c
 	}
-	return bytes.Compare(ids[16*int(x):16*int(x)+16], ids[16*int(y):16*int(y)+16])
+	return bytes.Compare(x.id[:], y.id[:])
 }
 
 // newBuf returns a buffer of n bytes from mem, zeroed when zero is set (the
@@ -102,94 +276,6 @@ func newBuf(mem memory.Allocator, n int, zero bool) *memory.Buffer {
 		clear(b.Buf())
 	}
 	return b
-}
-
-// take gathers the rows perm of src (no offset, as builders make them) into
-// a new array of the same type. It handles the types of Schema's builder
-// columns: fixed-width primitives and binary/utf8.
-func take(mem memory.Allocator, src arrow.Array, perm []int32) arrow.Array {
-	d := src.Data()
-	n := len(perm)
-	var valid *memory.Buffer
-	nulls := src.NullN()
-	if nulls > 0 {
-		valid = newBuf(mem, int(bitutil.BytesForBits(int64(n))), true)
-		sb, vb := d.Buffers()[0].Bytes(), valid.Bytes()
-		for i, r := range perm {
-			if bitutil.BitIsSet(sb, int(r)) {
-				bitutil.SetBit(vb, i)
-			}
-		}
-	}
-	var bufs []*memory.Buffer
-	switch a := src.(type) {
-	case *array.String:
-		bufs = takeBinary(mem, a.ValueOffsets(), d.Buffers()[2], perm)
-	case *array.Binary:
-		bufs = takeBinary(mem, a.ValueOffsets(), d.Buffers()[2], perm)
-	default:
-		w := d.DataType().(arrow.FixedWidthDataType).BitWidth() / 8
-		data := newBuf(mem, n*w, false)
-		takeFixed(data.Bytes(), d.Buffers()[1].Bytes(), w, perm)
-		bufs = []*memory.Buffer{data}
-	}
-	bufs = append([]*memory.Buffer{valid}, bufs...)
-	out := array.NewData(d.DataType(), n, bufs, nil, nulls, 0)
-	for _, b := range bufs {
-		if b != nil {
-			b.Release()
-		}
-	}
-	arr := array.MakeFromData(out)
-	out.Release()
-	return arr
-}
-
-func takeFixed(dst, src []byte, w int, perm []int32) {
-	switch w {
-	case 1:
-		for i, r := range perm {
-			dst[i] = src[r]
-		}
-	case 4:
-		s, d := arrow.Uint32Traits.CastFromBytes(src), arrow.Uint32Traits.CastFromBytes(dst)
-		for i, r := range perm {
-			d[i] = s[r]
-		}
-	case 8:
-		s, d := arrow.Uint64Traits.CastFromBytes(src), arrow.Uint64Traits.CastFromBytes(dst)
-		for i, r := range perm {
-			d[i] = s[r]
-		}
-	default:
-		for i, r := range perm {
-			copy(dst[i*w:(i+1)*w], src[int(r)*w:(int(r)+1)*w])
-		}
-	}
-}
-
-// takeBinary gathers the values perm of an offsets+data binary layout and
-// returns the new offsets and data buffers.
-func takeBinary(mem memory.Allocator, offs []int32, data *memory.Buffer, perm []int32) []*memory.Buffer {
-	total := 0
-	for _, r := range perm {
-		total += int(offs[r+1] - offs[r])
-	}
-	ob := newBuf(mem, (len(perm)+1)*4, false)
-	db := newBuf(mem, total, false)
-	o := arrow.Int32Traits.CastFromBytes(ob.Bytes())
-	var src []byte
-	if data != nil {
-		src = data.Bytes()
-	}
-	dst := db.Bytes()
-	pos := int32(0)
-	for i, r := range perm {
-		o[i] = pos
-		pos += int32(copy(dst[pos:], src[offs[r]:offs[r+1]]))
-	}
-	o[len(perm)] = pos
-	return []*memory.Buffer{ob, db}
 }
 
 // runStrings builds a utf8 column that repeats f(d) over each device's rows

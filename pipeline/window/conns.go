@@ -23,6 +23,20 @@ func (c *connTable) len() int {
 	return len(c.small)
 }
 
+// get returns the connection id.
+func (c *connTable) get(id string) (openConn, bool) {
+	if c.m != nil {
+		oc, ok := c.m[id]
+		return oc, ok
+	}
+	for i := range c.small {
+		if c.small[i].id == id {
+			return c.small[i], true
+		}
+	}
+	return openConn{}, false
+}
+
 // take removes and returns the connection id.
 func (c *connTable) take(id string) (openConn, bool) {
 	if c.m != nil {

@@ -1,164 +1,140 @@
 package window
 
 import (
+	"math"
 	"unsafe"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
 )
 
-// rowBuilders holds the Arrow builders of one (partition, window), one per
-// column except tenant and device: those are written at close from the
-// per-device row lists, since the rows come out grouped by device anyway.
-type rowBuilders struct {
-	time        *array.TimestampBuilder
-	id          *array.FixedSizeBinaryBuilder
-	typ         *array.Int8Builder
-	connID      *array.StringBuilder
-	dstHost     *array.StringBuilder
-	dstIP       *array.StringBuilder
-	dstPort     *array.Uint32Builder
-	mode        *array.Int8Builder
-	sni         *array.StringBuilder
-	tlsFp       *array.StringBuilder
-	bytesUp     *array.Uint64Builder
-	bytesDown   *array.Uint64Builder
-	durationNs  *array.Int64Builder
-	closeReason *array.Int8Builder
-	connState   *array.StringBuilder
-	method      *array.StringBuilder
-	status      *array.Uint32Builder
-	outcome     *array.Int8Builder
-	strictFp    *array.BinaryBuilder
-	looseFp     *array.BinaryBuilder
-	latencyNs   *array.Int64Builder
-	authReason  *array.Int8Builder
-	ivID        *array.StringBuilder
+// The string and binary columns, in the order of row.str.
+const (
+	sConnID = iota
+	sDstHost
+	sDstIP
+	sSNI
+	sTLSFp
+	sConnState
+	sMethod
+	sStrictFp
+	sLooseFp
+	sInterventionID
+	numStr
+)
 
-	n, cap int // rows appended, rows reserved
-	hint   int // rows to reserve at first: the previous window's size
+// strCols maps row.str positions to columns.
+var strCols = [numStr]int{
+	sConnID: ColConnID, sDstHost: ColDstHost, sDstIP: ColDstIP, sSNI: ColSNI, sTLSFp: ColTLSFp,
+	sConnState: ColConnState, sMethod: ColMethod, sStrictFp: ColStrictFp, sLooseFp: ColLooseFp,
+	sInterventionID: ColInterventionID,
 }
 
-func newRowBuilders(mem memory.Allocator, hint int, dataHint *[NumCols]int) *rowBuilders {
-	b := &rowBuilders{
-		hint:        hint,
-		time:        array.NewTimestampBuilder(mem, timestampType),
-		id:          array.NewFixedSizeBinaryBuilder(mem, idType),
-		typ:         array.NewInt8Builder(mem),
-		connID:      array.NewStringBuilder(mem),
-		dstHost:     array.NewStringBuilder(mem),
-		dstIP:       array.NewStringBuilder(mem),
-		dstPort:     array.NewUint32Builder(mem),
-		mode:        array.NewInt8Builder(mem),
-		sni:         array.NewStringBuilder(mem),
-		tlsFp:       array.NewStringBuilder(mem),
-		bytesUp:     array.NewUint64Builder(mem),
-		bytesDown:   array.NewUint64Builder(mem),
-		durationNs:  array.NewInt64Builder(mem),
-		closeReason: array.NewInt8Builder(mem),
-		connState:   array.NewStringBuilder(mem),
-		method:      array.NewStringBuilder(mem),
-		status:      array.NewUint32Builder(mem),
-		outcome:     array.NewInt8Builder(mem),
-		strictFp:    array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary),
-		looseFp:     array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary),
-		latencyNs:   array.NewInt64Builder(mem),
-		authReason:  array.NewInt8Builder(mem),
-		ivID:        array.NewStringBuilder(mem),
-	}
-	for i, bl := range b.builders() {
-		if dataHint[i] > 0 {
-			switch bl := bl.(type) {
-			case *array.StringBuilder:
-				bl.ReserveData(dataHint[i])
-			case *array.BinaryBuilder:
-				bl.ReserveData(dataHint[i])
-			}
-		}
-	}
-	return b
+// Validity bits of row.valid: which groups of nullable fixed-width columns
+// the row has.
+const (
+	vPort   = 1 << iota // dst_port
+	vMode               // mode
+	vClosed             // bytes_up, bytes_down, duration_ns, close_reason
+	vTx                 // status, outcome, latency_ns
+	vAuth               // auth_reason
+)
+
+// strRef locates a string of a row, in the row's buf (inline bit set) or in
+// its window's arena; n == 0 is null (empty strings are stored as null).
+type strRef struct{ off, n uint32 }
+
+// row is one event of a pending window: the per-device row lists hold
+// these, and the batch's columns are written from them in (tenant, device,
+// time, id) order when the window closes. Only the fields of the row's type
+// are set (valid says which); the others keep whatever a recycled slot held
+// and are never read.
+type row struct {
+	t        int64
+	id       events.ID
+	up, down uint64
+	dur, lat int64
+	port     uint32
+	status   uint32
+	typ      int8
+	mode     int8
+	reason   int8
+	outcome  int8
+	auth     int8
+	valid    uint8
+	used     uint8 // bytes of buf in use
+	str      [numStr]strRef
+	buf      [rowBuf]byte
 }
 
-// builders lists the builders in column order (tenant and device excluded).
-func (b *rowBuilders) builders() [NumCols]array.Builder {
-	return [NumCols]array.Builder{
-		ColTime: b.time, ColID: b.id, ColType: b.typ, ColConnID: b.connID,
-		ColDstHost: b.dstHost, ColDstIP: b.dstIP, ColDstPort: b.dstPort, ColMode: b.mode,
-		ColSNI: b.sni, ColTLSFp: b.tlsFp, ColBytesUp: b.bytesUp, ColBytesDown: b.bytesDown,
-		ColDurationNs: b.durationNs, ColCloseReason: b.closeReason, ColConnState: b.connState,
-		ColMethod: b.method, ColStatus: b.status, ColOutcome: b.outcome, ColStrictFp: b.strictFp,
-		ColLooseFp: b.looseFp, ColLatencyNs: b.latencyNs, ColAuthReason: b.authReason, ColInterventionID: b.ivID,
-	}
-}
+// maxStrBytes bounds a window's string bytes (all columns together, so each
+// column's too): Arrow utf8 and binary columns have int32 offsets.
+var maxStrBytes = math.MaxInt32 // a variable so that a test can lower it
 
-// finish turns the builders into arrays (tenant and device left nil) and
-// releases the builders.
-func (b *rowBuilders) finish() [NumCols]arrow.Array {
-	var out [NumCols]arrow.Array
-	for i, bl := range b.builders() {
-		if bl != nil {
-			out[i] = bl.NewArray()
-			bl.Release()
-		}
-	}
-	return out
-}
+// Strings of a row live in the row itself while they fit in rowBuf bytes
+// (the common case: connection id, host, IP, fingerprint) and in the
+// window's arena beyond; a reference with the inline bit set points into
+// row.buf. Either way they are read back with the row at close, so the copy
+// into the batch reads memory that is already in cache.
+const (
+	rowBuf = 112
+	inline = 1 << 31
+)
 
-func (b *rowBuilders) release() {
-	for _, bl := range b.builders() {
-		if bl != nil {
-			bl.Release()
-		}
-	}
-}
-
-// reserve makes room for one more row in every builder. Builders grow in
-// steps (doubling, from the size hint), so rows are written with the
-// builders' unchecked appends: fixed-width values with UnsafeAppend, nulls
-// with UnsafeAppendBoolToBitmap(false), strings with UnsafeAppend after a
-// data-capacity check.
-func (b *rowBuilders) reserve() {
-	if b.n < b.cap {
-		b.n++
+// putStr stores s as string column col of r.
+func (w *pending) putStr(r *row, col int, s string) {
+	if s == "" {
 		return
 	}
-	grow := max(b.cap, b.hint, 64)
-	for _, bl := range b.builders() {
-		if bl != nil {
-			bl.Reserve(b.cap + grow - b.n)
-		}
-	}
-	b.cap += grow
-	b.n++
-}
-
-// bytesOf views s as bytes without copying; the builders copy what they get.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// appendBytes appends v (null when empty) to a binary or utf8 builder whose
-// row capacity reserve has ensured.
-func appendBytes(b *array.BinaryBuilder, v []byte) {
-	if len(v) == 0 {
-		b.AppendNull()
+	w.strBytes[col] += len(s)
+	w.strTotal += len(s)
+	if u := int(r.used); u+len(s) <= rowBuf {
+		copy(r.buf[u:], s)
+		r.used += uint8(len(s))
+		r.str[col] = strRef{inline | uint32(u), uint32(len(s))}
 		return
 	}
-	if b.DataCap()-b.DataLen() < len(v) {
-		b.ReserveData(max(len(v), b.DataCap(), 256))
-	}
-	b.UnsafeAppend(v)
+	off := len(w.arena)
+	w.grow(len(s))
+	w.arena = append(w.arena, s...)
+	r.str[col] = strRef{uint32(off), uint32(len(s))}
 }
 
-func appendStr(b *array.StringBuilder, s string) { appendBytes(b.BinaryBuilder, bytesOf(s)) }
+func (w *pending) putBytes(r *row, col int, b []byte) {
+	w.putStr(r, col, unsafe.String(unsafe.SliceData(b), len(b)))
+}
 
-// common appends the columns every row has.
-func (b *rowBuilders) common(ev *events.Event, t int64, typ int8) {
-	b.reserve()
-	b.time.UnsafeAppend(arrow.Timestamp(t))
-	b.id.UnsafeAppend(ev.ID[:])
-	b.typ.UnsafeAppend(typ)
+// strOf returns the bytes of string column col of x.
+func strOf(x *row, ref strRef, arena []byte) []byte {
+	if ref.off&inline != 0 {
+		o := ref.off &^ inline
+		return x.buf[o : o+ref.n]
+	}
+	return arena[ref.off : ref.off+ref.n]
+}
+
+// grow makes room for n more arena bytes, doubling.
+func (w *pending) grow(n int) {
+	if cap(w.arena)-len(w.arena) < n {
+		grown := make([]byte, len(w.arena), max(2*cap(w.arena), len(w.arena)+n, 4096))
+		copy(grown, w.arena)
+		w.arena = grown
+	}
+}
+
+// rowSize is an upper bound of the arena bytes an event adds.
+func rowSize(ev *events.Event, d *dest) int {
+	n := 0
+	switch p := ev.Payload.(type) {
+	case *events.ConnOpened:
+		n = len(p.ConnId) + len(p.DstHost) + len(p.DstIp) + len(p.Sni) + len(p.TlsFp)
+	case *events.ConnClosed:
+		n = len(p.ConnId) + len(p.State) + len(d.host) + len(d.ip) + len(d.sni) + len(d.tlsFp)
+	case *events.ConnBlocked:
+		n = len(p.ConnId) + len(p.DstHost) + len(p.DstIp) + len(p.StrictFp) + len(p.InterventionId)
+	case *events.TxObserved:
+		n = len(p.ConnId) + len(p.Host) + len(p.Method) + len(p.StrictFp) + len(p.LooseFp)
+	}
+	return n
 }
 
 // dest carries the destination columns of a row.
@@ -170,110 +146,58 @@ type dest struct {
 	hasMode              bool
 }
 
-func (b *rowBuilders) appendDest(d *dest) {
+func (w *pending) putDest(r *row, d *dest) {
 	if !d.ok {
-		b.dstHost.AppendNull()
-		b.dstIP.AppendNull()
-		b.dstPort.UnsafeAppendBoolToBitmap(false)
-		b.mode.UnsafeAppendBoolToBitmap(false)
-		b.sni.AppendNull()
-		b.tlsFp.AppendNull()
 		return
 	}
-	appendStr(b.dstHost, d.host)
-	appendStr(b.dstIP, d.ip)
-	b.dstPort.UnsafeAppend(d.port)
+	w.putStr(r, sDstHost, d.host)
+	w.putStr(r, sDstIP, d.ip)
+	w.putStr(r, sSNI, d.sni)
+	w.putStr(r, sTLSFp, d.tlsFp)
+	r.port = d.port
+	r.valid |= vPort
 	if d.hasMode {
-		b.mode.UnsafeAppend(d.mode)
-	} else {
-		b.mode.UnsafeAppendBoolToBitmap(false)
+		r.mode = d.mode
+		r.valid |= vMode
 	}
-	appendStr(b.sni, d.sni)
-	appendStr(b.tlsFp, d.tlsFp)
 }
 
-func (b *rowBuilders) nullClosed() {
-	b.bytesUp.UnsafeAppendBoolToBitmap(false)
-	b.bytesDown.UnsafeAppendBoolToBitmap(false)
-	b.durationNs.UnsafeAppendBoolToBitmap(false)
-	b.closeReason.UnsafeAppendBoolToBitmap(false)
-	b.connState.AppendNull()
-}
-
-func (b *rowBuilders) nullTx() {
-	b.method.AppendNull()
-	b.status.UnsafeAppendBoolToBitmap(false)
-	b.outcome.UnsafeAppendBoolToBitmap(false)
-	b.strictFp.AppendNull()
-	b.looseFp.AppendNull()
-	b.latencyNs.UnsafeAppendBoolToBitmap(false)
-}
-
-func (b *rowBuilders) opened(ev *events.Event, t int64, p *events.ConnOpened) {
-	b.common(ev, t, TypeConnOpened)
-	appendStr(b.connID, p.ConnId)
-	b.appendDest(&dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, mode: enumIndex(int32(p.Mode), ModeNames), hasMode: true, sni: p.Sni, tlsFp: p.TlsFp, ok: true})
-	b.nullClosed()
-	b.nullTx()
-	b.authReason.UnsafeAppendBoolToBitmap(false)
-	b.ivID.AppendNull()
-}
-
-func (b *rowBuilders) closed(ev *events.Event, t int64, p *events.ConnClosed, d *dest) {
-	b.common(ev, t, TypeConnClosed)
-	appendStr(b.connID, p.ConnId)
-	b.appendDest(d)
-	b.bytesUp.UnsafeAppend(p.BytesUp)
-	b.bytesDown.UnsafeAppend(p.BytesDown)
-	b.durationNs.UnsafeAppend(p.DurationNs)
-	b.closeReason.UnsafeAppend(enumIndex(int32(p.Reason), CloseReasonNames))
-	appendStr(b.connState, p.State)
-	b.nullTx()
-	b.authReason.UnsafeAppendBoolToBitmap(false)
-	b.ivID.AppendNull()
-}
-
-func (b *rowBuilders) blocked(ev *events.Event, t int64, p *events.ConnBlocked) {
-	b.common(ev, t, TypeConnBlocked)
-	appendStr(b.connID, p.ConnId)
-	b.appendDest(&dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, ok: true})
-	b.nullClosed()
-	b.method.AppendNull()
-	b.status.UnsafeAppendBoolToBitmap(false)
-	b.outcome.UnsafeAppendBoolToBitmap(false)
-	appendBytes(b.strictFp, p.StrictFp)
-	b.looseFp.AppendNull()
-	b.latencyNs.UnsafeAppendBoolToBitmap(false)
-	b.authReason.UnsafeAppendBoolToBitmap(false)
-	appendStr(b.ivID, p.InterventionId)
-}
-
-func (b *rowBuilders) tx(ev *events.Event, t int64, p *events.TxObserved) {
-	b.common(ev, t, TypeTxObserved)
-	appendStr(b.connID, p.ConnId)
-	appendStr(b.dstHost, p.Host)
-	b.dstIP.AppendNull()
-	b.dstPort.UnsafeAppendBoolToBitmap(false)
-	b.mode.UnsafeAppendBoolToBitmap(false)
-	b.sni.AppendNull()
-	b.tlsFp.AppendNull()
-	b.nullClosed()
-	appendStr(b.method, p.Method)
-	b.status.UnsafeAppend(p.Status)
-	b.outcome.UnsafeAppend(enumIndex(int32(p.Outcome), OutcomeNames))
-	appendBytes(b.strictFp, p.StrictFp)
-	appendBytes(b.looseFp, p.LooseFp)
-	b.latencyNs.UnsafeAppend(p.LatencyNs)
-	b.authReason.UnsafeAppendBoolToBitmap(false)
-	b.ivID.AppendNull()
-}
-
-func (b *rowBuilders) authFailed(ev *events.Event, t int64, p *events.AuthFailed) {
-	b.common(ev, t, TypeAuthFailed)
-	b.connID.AppendNull()
-	b.appendDest(&dest{})
-	b.nullClosed()
-	b.nullTx()
-	b.authReason.UnsafeAppend(enumIndex(int32(p.Reason), AuthReasonNames))
-	b.ivID.AppendNull()
+// fill sets the columns of r from ev (the payload already type-checked)
+// and the joined destination d of a conn.closed.
+func (w *pending) fill(r *row, ev *events.Event, d *dest) {
+	switch p := ev.Payload.(type) {
+	case *events.ConnOpened:
+		r.typ = TypeConnOpened
+		w.putStr(r, sConnID, p.ConnId)
+		w.putDest(r, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, mode: enumIndex(int32(p.Mode), ModeNames), hasMode: true, sni: p.Sni, tlsFp: p.TlsFp, ok: true})
+	case *events.ConnClosed:
+		r.typ = TypeConnClosed
+		w.putStr(r, sConnID, p.ConnId)
+		w.putDest(r, d)
+		r.up, r.down, r.dur = p.BytesUp, p.BytesDown, p.DurationNs
+		r.reason = enumIndex(int32(p.Reason), CloseReasonNames)
+		w.putStr(r, sConnState, p.State)
+		r.valid |= vClosed
+	case *events.ConnBlocked:
+		r.typ = TypeConnBlocked
+		w.putStr(r, sConnID, p.ConnId)
+		w.putDest(r, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, ok: true})
+		w.putBytes(r, sStrictFp, p.StrictFp)
+		w.putStr(r, sInterventionID, p.InterventionId)
+	case *events.TxObserved:
+		r.typ = TypeTxObserved
+		w.putStr(r, sConnID, p.ConnId)
+		w.putStr(r, sDstHost, p.Host)
+		w.putStr(r, sMethod, p.Method)
+		r.status = p.Status
+		r.outcome = enumIndex(int32(p.Outcome), OutcomeNames)
+		w.putBytes(r, sStrictFp, p.StrictFp)
+		w.putBytes(r, sLooseFp, p.LooseFp)
+		r.lat = p.LatencyNs
+		r.valid |= vTx
+	case *events.AuthFailed:
+		r.typ = TypeAuthFailed
+		r.auth = enumIndex(int32(p.Reason), AuthReasonNames)
+		r.valid |= vAuth
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +430,26 @@ func TestReleaseOpen(t *testing.T) {
 	}
 }
 
-var _ = rand.IntN
+func TestFlushOrder(t *testing.T) {
+	mem := checked(t)
+	a := newAssembler(t, window.Config{Lateness: time.Hour}, 4, mem) // nothing closes before Flush
+	evs := fleet(12, 200, time.Second)                               // 200 s: four windows per device
+	for i := range evs {
+		a.Add(&evs[i])
+	}
+	if ws := a.Closed(); len(ws) != 0 {
+		t.Fatalf("%d windows closed before Flush", len(ws))
+	}
+	a.Flush()
+	ws := a.Closed()
+	defer releaseAll(ws)
+	for i := 1; i < len(ws); i++ {
+		p, w := ws[i-1], ws[i]
+		if p.Start.After(w.Start) || (p.Start.Equal(w.Start) && p.Partition >= w.Partition) {
+			t.Fatalf("window %d (%v, %d) after (%v, %d)", i, w.Start, w.Partition, p.Start, p.Partition)
+		}
+	}
+	if st := a.Stats(); st.OpenWindows != 0 || st.ClosedWindows != uint64(len(ws)) {
+		t.Errorf("stats %+v", st)
+	}
+}

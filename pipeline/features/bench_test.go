@@ -1,0 +1,170 @@
+package features_test
+
+import (
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/pipeline/window"
+	"github.com/halo-sec/halo/pipeline/window/windowtest"
+)
+
+// The benchmarks share one synthetic log: 1M traffic events of 5000 devices
+// over 5 minutes (five 60 s windows), 16 partitions. Compare them in one run:
+//
+//	go test ./pipeline/features -run '^$' -bench . -cpu 1 -benchtime 5x
+const (
+	benchEvents  = 1_000_000
+	benchDevices = 5000
+	benchParts   = 16
+)
+
+// benchLog is in log order: the store writes each append's events of one
+// (tenant, partition) lane as one message, so a reader sees runs of one
+// partition (appends of 1024 events here: runs of about 64).
+var benchLog = sync.OnceValue(func() []events.Event {
+	return windowtest.LogOrder(windowtest.Synthetic(benchEvents, benchDevices, 5*time.Minute, 1), benchParts, 1024)
+})
+
+// benchInterleaved has the same events one partition after another at
+// random, the worst case for the assembler's memory locality.
+var benchInterleaved = sync.OnceValue(func() []events.Event {
+	return windowtest.Synthetic(benchEvents, benchDevices, 5*time.Minute, 1)
+})
+
+// perSecond reports events per second of wall time and per second of CPU
+// time of the process (user + system, all threads: the GC too). On a
+// shared machine the second is the steadier figure: other processes take
+// wall time, not CPU time.
+func perSecond(b *testing.B, n int, cpu0 time.Duration) {
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+}
+
+// cpuTime returns the CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func assemble(b *testing.B, evs []events.Event) []*window.Window {
+	a, err := window.New(window.Config{}, benchParts, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Release()
+	for i := range evs {
+		a.Add(&evs[i])
+	}
+	a.Flush()
+	return a.Closed()
+}
+
+// BenchmarkAssemble: Add every event and close every window.
+func BenchmarkAssemble(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		evs  func() []events.Event
+	}{{"log-order", benchLog}, {"interleaved", benchInterleaved}} {
+		b.Run(c.name, func(b *testing.B) {
+			evs := c.evs()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for _, w := range assemble(b, evs) {
+					w.Release()
+				}
+			}
+			perSecond(b, len(evs), cpu0)
+		})
+	}
+}
+
+// BenchmarkCompute: features of the closed windows (assembled once), with a
+// fresh State per run.
+func BenchmarkCompute(b *testing.B) {
+	evs := benchLog()
+	ws := assemble(b, evs)
+	defer func() {
+		for _, w := range ws {
+			w.Release()
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	vectors := 0
+	for b.Loop() {
+		st, _ := features.NewState(features.StateConfig{})
+		vectors = 0
+		for _, w := range ws {
+			vectors += len(features.Compute(w, nil, st))
+		}
+	}
+	perSecond(b, len(evs), cpu0)
+	b.ReportMetric(float64(vectors), "vectors")
+}
+
+// BenchmarkWindowAndFeatures: both, as the pipeline runs them.
+func BenchmarkWindowAndFeatures(b *testing.B) {
+	evs := benchLog()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		a, err := window.New(window.Config{}, benchParts, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, _ := features.NewState(features.StateConfig{})
+		compute := func() {
+			for _, w := range a.Closed() {
+				features.Compute(w, nil, st)
+				w.Release()
+			}
+		}
+		for i := range evs {
+			a.Add(&evs[i])
+			if i%4096 == 0 {
+				compute()
+			}
+		}
+		a.Flush()
+		compute()
+		a.Release()
+	}
+	perSecond(b, len(evs), cpu0)
+}
+
+// BenchmarkBaselineBuilders: the same values appended to one set of Arrow
+// builders with plain Append calls (no windows, join or sort), a record
+// batch every 100k rows.
+func BenchmarkBaselineBuilders(b *testing.B) {
+	evs := benchLog()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		windowtest.BuildPlain(evs, 100_000)
+	}
+	perSecond(b, len(evs), cpu0)
+}
+
+// BenchmarkBaselineMapGroupBy: count and sum bytes per device with a Go map.
+func BenchmarkBaselineMapGroupBy(b *testing.B) {
+	evs := benchLog()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		windowtest.MapGroupBy(evs)
+	}
+	perSecond(b, len(evs), cpu0)
+}

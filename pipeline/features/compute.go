@@ -1,0 +1,311 @@
+package features
+
+import (
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// scratch holds the reusable sets of Compute.
+type scratch struct {
+	hosts, ips, ports, dsts, tls, strict, loose set
+}
+
+// columns are the typed value slices and arrays of a window's batch.
+type columns struct {
+	typ, mode, reason, outcome []int8
+	port, status               []uint32
+	up, down                   []uint64
+	dur                        []int64
+	host, ip, tls, state       *array.String
+	strict, loose              *array.Binary
+}
+
+func bind(w *window.Window) (*columns, bool) {
+	b := w.Batch
+	if b == nil || !b.Schema().Equal(window.Schema) {
+		return nil, false
+	}
+	idx := func(col int) []int8 {
+		return b.Column(col).(*array.Dictionary).Indices().(*array.Int8).Int8Values()
+	}
+	return &columns{
+		typ: idx(window.ColType), mode: idx(window.ColMode), reason: idx(window.ColCloseReason), outcome: idx(window.ColOutcome),
+		port:   b.Column(window.ColDstPort).(*array.Uint32).Uint32Values(),
+		status: b.Column(window.ColStatus).(*array.Uint32).Uint32Values(),
+		up:     b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values(),
+		down:   b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values(),
+		dur:    b.Column(window.ColDurationNs).(*array.Int64).Int64Values(),
+		host:   b.Column(window.ColDstHost).(*array.String),
+		ip:     b.Column(window.ColDstIP).(*array.String),
+		tls:    b.Column(window.ColTLSFp).(*array.String),
+		state:  b.Column(window.ColConnState).(*array.String),
+		strict: b.Column(window.ColStrictFp).(*array.Binary),
+		loose:  b.Column(window.ColLooseFp).(*array.Binary),
+	}, true
+}
+
+// Row type, mode, close reason and outcome codes as stored in the window's
+// dictionary columns (index = protobuf enum number).
+const (
+	tOpened  = window.TypeConnOpened
+	tClosed  = window.TypeConnClosed
+	tBlocked = window.TypeConnBlocked
+	tTx      = window.TypeTxObserved
+	tAuth    = window.TypeAuthFailed
+
+	modeHTTP      = int8(events.ConnMode_CONN_MODE_HTTP)
+	reasonBlocked = int8(events.CloseReason_CLOSE_REASON_BLOCKED)
+	reasonError   = int8(events.CloseReason_CLOSE_REASON_ERROR)
+	reasonTimeout = int8(events.CloseReason_CLOSE_REASON_TIMEOUT)
+	reasonRefused = int8(events.CloseReason_CLOSE_REASON_REFUSED)
+	reasonRevoked = int8(events.CloseReason_CLOSE_REASON_REVOKED)
+	outcomeError  = int8(events.TxOutcome_TX_OUTCOME_ERROR)
+	outcomeReplay = int8(events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY)
+)
+
+// Compute returns the feature vector of every device of w, in (tenant,
+// device) order, judging novelty against st and then recording the window
+// in st. cohort names a device's cohort (nil: one cohort per tenant); st
+// nil judges against an empty memory (every destination is new) and keeps
+// nothing. w must come from a window.Assembler or window.FromBatch; a window
+// whose batch does not have window.Schema gives nil.
+//
+// Windows must be computed in the order the assembler closed them
+// (window.Assembler.Closed): then the same events in the same log order give
+// the same vectors whatever the batch boundaries.
+func Compute(w *window.Window, cohort func(tenant, device string) string, st *State) []Vector {
+	if w == nil {
+		return nil
+	}
+	c, ok := bind(w)
+	if !ok {
+		return nil
+	}
+	if st == nil {
+		st, _ = NewState(StateConfig{})
+	}
+	start := w.Start.UnixNano()
+	st.advance(start)
+	vals := make([]float64, len(w.Devices)*NumFeatures)
+	out := make([]Vector, len(w.Devices))
+	for i, d := range w.Devices {
+		v := vals[i*NumFeatures : (i+1)*NumFeatures : (i+1)*NumFeatures]
+		name := ""
+		if cohort != nil {
+			name = cohort(d.Tenant, d.Device)
+		}
+		c.device(d.Rows[0], d.Rows[1], v, &st.sc)
+		st.novelty(d.Tenant, d.Device, name, start, v)
+		out[i] = Vector{Tenant: d.Tenant, Device: d.Device, Cohort: name, Start: w.Start, End: w.End, Values: v, Rows: d.Rows}
+	}
+	return out
+}
+
+// str returns value i of a utf8 column, "" when null (Arrow allows a null
+// slot to have bytes; the window's own batches never do).
+func str(a *array.String, i int) string {
+	if a.IsNull(i) {
+		return ""
+	}
+	return a.Value(i)
+}
+
+func bin(a *array.Binary, i int) []byte {
+	if a.IsNull(i) {
+		return nil
+	}
+	return a.Value(i)
+}
+
+// device computes the features of rows [lo, hi) into v, leaving the
+// distinct destinations and TLS fingerprints in sc.dsts and sc.tls for
+// novelty.
+func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
+	typ := c.typ[lo:hi]
+	var nOpened, nClosed, nBlocked, nTx, nAuth int
+	for _, t := range typ {
+		switch t {
+		case tOpened:
+			nOpened++
+		case tClosed:
+			nClosed++
+		case tBlocked:
+			nBlocked++
+		case tTx:
+			nTx++
+		case tAuth:
+			nAuth++
+		}
+	}
+	v[Connections] = float64(nOpened)
+	v[Transactions] = float64(nTx)
+	v[AuthFailures] = float64(nAuth)
+
+	// Destinations: conn.opened and conn.blocked rows.
+	sc.dsts.reset(nOpened + nBlocked)
+	sc.tls.reset(nOpened)
+	if k := nOpened + nBlocked; k > 0 {
+		sc.hosts.reset(k)
+		sc.ips.reset(k)
+		sc.ports.reset(k)
+		http := 0
+		for i := lo; i < hi; i++ {
+			t := c.typ[i]
+			if t != tOpened && t != tBlocked {
+				continue
+			}
+			host, ip, port := str(c.host, i), str(c.ip, i), c.port[i]
+			var hh uint64
+			if host != "" {
+				hh = hashString(host)
+				sc.hosts.add(hh)
+			}
+			if ip != "" {
+				ih := hashString(ip)
+				sc.ips.add(ih)
+				if host == "" {
+					hh = ih
+				}
+			}
+			sc.ports.add(uint64(port) + 1)
+			if hh != 0 {
+				sc.dsts.add(hashPair(hh, uint64(port)))
+			}
+			if t == tOpened {
+				if c.mode[i] == modeHTTP {
+					http++
+				}
+				if fp := str(c.tls, i); fp != "" {
+					sc.tls.add(hashString(fp))
+				}
+			}
+		}
+		v[DstHosts] = float64(sc.hosts.n)
+		v[DstIPs] = float64(sc.ips.n)
+		v[DstPorts] = float64(sc.ports.n)
+		if nOpened > 0 {
+			v[PlainHTTPShare] = float64(http) / float64(nOpened)
+		}
+	}
+	v[BlockedConns] = float64(nBlocked)
+
+	// Connections that ended: conn.closed rows.
+	if nClosed > 0 {
+		var up, down uint64
+		var durSum, durMax int64
+		failed, refused, cut := 0, 0, 0
+		for i := lo; i < hi; i++ {
+			if c.typ[i] != tClosed {
+				continue
+			}
+			up += c.up[i]
+			down += c.down[i]
+			d := c.dur[i]
+			durSum += d
+			durMax = max(durMax, d)
+			switch r := c.reason[i]; r {
+			case reasonRefused:
+				failed++
+				refused++
+				continue
+			case reasonError, reasonTimeout:
+				failed++
+				continue
+			case reasonBlocked, reasonRevoked:
+				cut++
+			}
+			switch str(c.state, i) {
+			case "REJ":
+				failed++
+				refused++
+			case "S0", "RSTOS0", "SH":
+				failed++
+			}
+		}
+		v[BytesUp] = float64(up)
+		v[BytesDown] = float64(down)
+		if up+down > 0 {
+			v[BytesUpShare] = float64(up) / (float64(up) + float64(down))
+		}
+		v[DurationMean] = float64(durSum) / float64(nClosed) / 1e9
+		v[DurationMax] = float64(durMax) / 1e9
+		v[FailedConns] = float64(failed)
+		v[RefusedConns] = float64(refused)
+		v[BlockedConns] += float64(cut)
+	}
+
+	// Transactions.
+	if nTx > 0 {
+		sc.strict.reset(nTx)
+		sc.loose.reset(nTx)
+		errs, replays, withStrict, withLoose := 0, 0, 0, 0
+		for i := lo; i < hi; i++ {
+			if c.typ[i] != tTx {
+				continue
+			}
+			if s := c.status[i]; (s >= 500 && s <= 599) || c.outcome[i] == outcomeError {
+				errs++
+			}
+			if c.outcome[i] == outcomeReplay {
+				replays++
+			}
+			if fp := bin(c.strict, i); len(fp) > 0 {
+				withStrict++
+				sc.strict.add(hashBytes(fp))
+			}
+			if fp := bin(c.loose, i); len(fp) > 0 {
+				withLoose++
+				sc.loose.add(hashBytes(fp))
+			}
+		}
+		v[TxErrors] = float64(errs)
+		v[TxReplaysRefused] = float64(replays)
+		v[RepeatedStrict] = float64(withStrict - sc.strict.n)
+		v[RepeatedLoose] = float64(withLoose - sc.loose.n)
+	}
+}
+
+// novelty sets the novelty features of a device from the distinct values
+// left in st.sc, then records them.
+func (st *State) novelty(tenant, device, cohort string, start int64, v []float64) {
+	sc := &st.sc
+	if sc.dsts.n == 0 && sc.tls.n == 0 {
+		return
+	}
+	dm := st.device(tenant, device)
+	cm := st.cohort(tenant, cohort)
+	// Judge everything first, then record: an eviction while recording
+	// must not change the judgement of the values after it.
+	newDev, newCohort, newTLS := 0, 0, 0
+	for _, k := range sc.dsts.slots {
+		if k != 0 {
+			if st.isNew(dm, k, start) {
+				newDev++
+			}
+			if st.isNew(&cm.dsts, k, start) {
+				newCohort++
+			}
+		}
+	}
+	for _, k := range sc.tls.slots {
+		if k != 0 && st.isNew(&cm.tls, k, start) {
+			newTLS++
+		}
+	}
+	for _, k := range sc.dsts.slots {
+		if k != 0 {
+			st.note(dm, k, start, st.cfg.MaxPerDevice)
+			st.note(&cm.dsts, k, start, st.cfg.MaxPerCohort)
+		}
+	}
+	for _, k := range sc.tls.slots {
+		if k != 0 {
+			st.note(&cm.tls, k, start, st.cfg.MaxPerCohort)
+		}
+	}
+	v[NewDstsDevice] = float64(newDev)
+	v[NewDstsCohort] = float64(newCohort)
+	v[NewTLSFpsCohort] = float64(newTLS)
+}

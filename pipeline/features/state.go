@@ -1,0 +1,225 @@
+package features
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrInvalidConfig wraps every problem StateConfig.Validate finds.
+var ErrInvalidConfig = errors.New("features: invalid state config")
+
+// StateConfig bounds what a State remembers. The zero value is valid.
+type StateConfig struct {
+	// Forget is how long a destination or fingerprint is remembered after
+	// the last window it was seen in: one last seen more than Forget before
+	// a window's start is new again in that window. Default 30 days.
+	Forget time.Duration
+	// MaxPerDevice bounds the destinations remembered per device. Default 256.
+	MaxPerDevice int
+	// MaxPerCohort bounds the destinations, and separately the TLS
+	// fingerprints, remembered per cohort. Default 65536.
+	MaxPerCohort int
+}
+
+// Defaults of StateConfig.
+const (
+	DefaultForget       = 30 * 24 * time.Hour
+	DefaultMaxPerDevice = 256
+	DefaultMaxPerCohort = 65536
+)
+
+func (c *StateConfig) setDefaults() {
+	if c.Forget == 0 {
+		c.Forget = DefaultForget
+	}
+	if c.MaxPerDevice == 0 {
+		c.MaxPerDevice = DefaultMaxPerDevice
+	}
+	if c.MaxPerCohort == 0 {
+		c.MaxPerCohort = DefaultMaxPerCohort
+	}
+}
+
+// Validate reports every problem of c (after defaults); errors wrap
+// ErrInvalidConfig.
+func (c StateConfig) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.Forget < 0 {
+		errs = append(errs, fmt.Errorf("%w: Forget %v must not be negative", ErrInvalidConfig, c.Forget))
+	}
+	if c.MaxPerDevice < 0 {
+		errs = append(errs, fmt.Errorf("%w: MaxPerDevice %d must not be negative", ErrInvalidConfig, c.MaxPerDevice))
+	}
+	if c.MaxPerCohort < 0 {
+		errs = append(errs, fmt.Errorf("%w: MaxPerCohort %d must not be negative", ErrInvalidConfig, c.MaxPerCohort))
+	}
+	return errors.Join(errs...)
+}
+
+// State is what the novelty features remember across windows: per device,
+// the destinations it contacted; per cohort (tenant + cohort name), the
+// destinations and the TLS ClientHello fingerprints its devices presented.
+// Each remembered value is a 64-bit hash with the first and last window
+// start it was seen in.
+//
+// Memory is bounded three ways: a value not seen for Forget is forgotten
+// (judged new again at once, dropped by a sweep every Forget/8 of event
+// time, with the devices and cohorts left empty); a device remembers at most
+// MaxPerDevice destinations and a cohort MaxPerCohort destinations and as
+// many fingerprints — when a set is full, the eighth with the oldest last
+// window (then the smallest hash) is dropped. So memory is at most about
+// 48 bytes × (MaxPerDevice × devices active within Forget + 2 ×
+// MaxPerCohort × cohorts): 5000 devices with the defaults, 61 MB in the
+// worst case; a payment terminal talking to ten hosts uses 500 bytes.
+//
+// Novelty is judged against the windows that start before the one being
+// computed: a value first seen in a window with the same start (another
+// partition's window, or this one) is still new. So the devices of one
+// window, and the windows of one start on different partitions, do not
+// depend on each other's order; only evictions of full sets do.
+//
+// A State is not safe for concurrent use. It is rebuilt on restart by
+// computing the windows of the log again (from Forget back).
+type State struct {
+	cfg       StateConfig
+	forget    int64
+	devices   map[stateKey]*memo
+	cohorts   map[stateKey]*cohortMemo
+	nextSweep int64
+	evicted   uint64
+	sc        scratch
+}
+
+type stateKey struct{ tenant, name string }
+
+type cohortMemo struct{ dsts, tls memo }
+
+// seen is the first and last window start (Unix ns) a value was seen in.
+type seen struct{ first, last int64 }
+
+// memo remembers hashed values.
+type memo struct{ m map[uint64]seen }
+
+// NewState returns an empty State.
+func NewState(cfg StateConfig) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &State{
+		cfg: cfg, forget: int64(cfg.Forget),
+		devices: make(map[stateKey]*memo), cohorts: make(map[stateKey]*cohortMemo),
+	}, nil
+}
+
+// StateStats describes what a State holds.
+type StateStats struct {
+	Devices, Cohorts int    // devices and cohorts remembered
+	Values           int    // values remembered, all sets together
+	Evicted          uint64 // values dropped because their set was full
+}
+
+// Stats counts what s holds.
+func (s *State) Stats() StateStats {
+	st := StateStats{Devices: len(s.devices), Cohorts: len(s.cohorts), Evicted: s.evicted}
+	for _, m := range s.devices {
+		st.Values += len(m.m)
+	}
+	for _, c := range s.cohorts {
+		st.Values += len(c.dsts.m) + len(c.tls.m)
+	}
+	return st
+}
+
+func (s *State) device(tenant, device string) *memo {
+	m := s.devices[stateKey{tenant, device}]
+	if m == nil {
+		m = &memo{m: make(map[uint64]seen)}
+		s.devices[stateKey{strings.Clone(tenant), strings.Clone(device)}] = m
+	}
+	return m
+}
+
+func (s *State) cohort(tenant, cohort string) *cohortMemo {
+	c := s.cohorts[stateKey{tenant, cohort}]
+	if c == nil {
+		c = &cohortMemo{dsts: memo{m: make(map[uint64]seen)}, tls: memo{m: make(map[uint64]seen)}}
+		s.cohorts[stateKey{strings.Clone(tenant), strings.Clone(cohort)}] = c
+	}
+	return c
+}
+
+// isNew reports whether k counts as new in the window starting at start.
+func (s *State) isNew(m *memo, k uint64, start int64) bool {
+	e, ok := m.m[k]
+	return !ok || e.first >= start || e.last < start-s.forget
+}
+
+// note records k as seen in the window starting at start.
+func (s *State) note(m *memo, k uint64, start int64, limit int) {
+	e, ok := m.m[k]
+	switch {
+	case !ok:
+		if len(m.m) >= limit {
+			s.evict(m)
+		}
+		m.m[k] = seen{start, start}
+	case e.last < start-s.forget:
+		m.m[k] = seen{start, start}
+	default:
+		m.m[k] = seen{min(e.first, start), max(e.last, start)}
+	}
+}
+
+// evict drops the oldest eighth of a full set.
+func (s *State) evict(m *memo) {
+	type kv struct {
+		k    uint64
+		last int64
+	}
+	all := make([]kv, 0, len(m.m))
+	for k, e := range m.m {
+		all = append(all, kv{k, e.last})
+	}
+	slices.SortFunc(all, func(x, y kv) int { return cmp.Or(cmp.Compare(x.last, y.last), cmp.Compare(x.k, y.k)) })
+	n := max(1, len(all)/8)
+	for _, e := range all[:n] {
+		delete(m.m, e.k)
+	}
+	s.evicted += uint64(n)
+}
+
+// advance sweeps forgotten values when the window starting at start is
+// Forget/8 past the previous sweep.
+func (s *State) advance(start int64) {
+	if start < s.nextSweep {
+		return
+	}
+	s.nextSweep = start + max(s.forget/8, 1)
+	cut := start - s.forget
+	sweep := func(m *memo) {
+		for k, e := range m.m {
+			if e.last < cut {
+				delete(m.m, k)
+			}
+		}
+	}
+	for k, m := range s.devices {
+		sweep(m)
+		if len(m.m) == 0 {
+			delete(s.devices, k)
+		}
+	}
+	for k, c := range s.cohorts {
+		sweep(&c.dsts)
+		sweep(&c.tls)
+		if len(c.dsts.m) == 0 && len(c.tls.m) == 0 {
+			delete(s.cohorts, k)
+		}
+	}
+}
