@@ -35,6 +35,9 @@ type Config struct {
 	// TickInterval: an idle partition with open windows gets a clock.tick
 	// after this long without events (wall time). Default 1s.
 	TickInterval time.Duration
+	// ModelDir keeps the artifacts of the models the pipeline trains
+	// (model.deployed names them). Empty: models live in memory only.
+	ModelDir string
 	// Partitions of the log (P); clock ticks name a partition. Default
 	// events.DefaultPartitions.
 	Partitions int

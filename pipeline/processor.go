@@ -9,6 +9,7 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
 	"github.com/halo-sec/halo/policy"
 )
@@ -22,6 +23,9 @@ type Processor struct {
 	cfg       Config
 	eventDets []detect.EventDetector
 	winDets   []detect.WindowDetector
+	vecDets   []detect.VectorDetector
+	modelPubs []detect.ModelPublisher
+	featState *features.State
 	windows   *window.Assembler
 	detCtx    *detect.Context
 	alerts    *alerter
@@ -39,6 +43,8 @@ type Stats struct {
 	Interventions uint64
 	Windows       uint64 // (partition, window) pairs closed
 	LateEvents    uint64
+	ModelErrors   uint64 // model trainings that failed
+	LastModelErr  string
 	LastEventTime time.Time
 }
 
@@ -48,7 +54,18 @@ func NewProcessor(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ds, err := detect.New(cfg.Detectors, cfg.DetectorOptions)
+	opts := map[string]map[string]string{}
+	for k, v := range cfg.DetectorOptions {
+		opts[k] = v
+	}
+	if cfg.ModelDir != "" {
+		o := map[string]string{"model_dir": cfg.ModelDir}
+		for k, v := range opts["anomaly"] {
+			o[k] = v
+		}
+		opts["anomaly"] = o
+	}
+	ds, err := detect.New(cfg.Detectors, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +77,15 @@ func NewProcessor(cfg Config) (*Processor, error) {
 		if wd, ok := d.(detect.WindowDetector); ok {
 			p.winDets = append(p.winDets, wd)
 		}
+		if vd, ok := d.(detect.VectorDetector); ok {
+			p.vecDets = append(p.vecDets, vd)
+		}
+		if mp, ok := d.(detect.ModelPublisher); ok {
+			p.modelPubs = append(p.modelPubs, mp)
+		}
+	}
+	if p.featState, err = features.NewState(features.StateConfig{}); err != nil {
+		return nil, err
 	}
 	p.windows, err = window.New(window.Config{Size: cfg.WindowSize, Lateness: cfg.Lateness}, cfg.Partitions, memory.DefaultAllocator)
 	if err != nil {
@@ -112,9 +138,8 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 			out = append(out, p.emit(&f)...)
 		}
 	}
-	if !p.windows.Add(ev) && isWindowed(ev.Type()) {
-		p.stats.LateEvents++
-	}
+	p.windows.Add(ev)
+	p.stats.LateEvents = p.windows.Stats().Late
 	return p.closeWindows(out)
 }
 
@@ -134,6 +159,23 @@ func (p *Processor) closeWindows(out []events.Event) []events.Event {
 		for _, d := range p.winDets {
 			for _, f := range d.Window(w, p.detCtx) {
 				out = append(out, p.emit(&f)...)
+			}
+		}
+		if len(p.vecDets) > 0 {
+			vecs := features.Compute(w, p.cohort, p.featState)
+			for _, d := range p.vecDets {
+				for _, f := range d.Vectors(w, vecs, p.detCtx) {
+					out = append(out, p.emit(&f)...)
+				}
+			}
+			for _, mp := range p.modelPubs {
+				out = append(out, mp.Deployed()...)
+				if e, ok := mp.(interface{ Errors() []error }); ok {
+					for _, err := range e.Errors() {
+						p.stats.ModelErrors++
+						p.stats.LastModelErr = err.Error()
+					}
+				}
 			}
 		}
 		w.Release()

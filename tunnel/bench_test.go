@@ -55,9 +55,10 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// A running edge for benchmarks: the harness's newEnv takes *testing.T, so
-// this is its testing.TB variant, with the production emitter
-// (events/publish) instead of the harness's synchronous one.
+// A running edge for benchmarks. Unlike the harness's env (newEnvTB), it
+// publishes events as production does (events/publish, batched and
+// asynchronous, instead of one synchronous append per event) and can
+// enrol many devices.
 
 type benchEdge struct {
 	dir     string
@@ -848,6 +849,7 @@ func BenchmarkSmallPOST(b *testing.B) {
 			cpuPer, sysPer := float64(cpu.Microseconds())/float64(b.N), float64(sys)/float64(b.N)
 			lastCPU[name], lastSys[name] = cpuPer, sysPer
 			b.ReportMetric(cpuPer, "cpu-µs/req")
+			b.ReportMetric(cpu.Seconds()/b.Elapsed().Seconds(), "cores")
 			b.ReportMetric(sysPer, "rw-syscalls/req")
 			if name != "direct" && lastCPU["direct"] > 0 {
 				b.ReportMetric(cpuPer-lastCPU["direct"], "proxy-cpu-µs/req")
@@ -1017,22 +1019,23 @@ func benchSettle(tb testing.TB) memSnap {
 	return memSnap{heap: ms.HeapInuse, stack: ms.StackInuse, rss: benchRSS(tb), goroutines: runtime.NumGoroutine()}
 }
 
-// BenchmarkIdleConns opens idleConns device connections to the edge from a
-// child process (this test binary, re-run as TestIdleClientsChild), each
-// mTLS-handshaken and carrying one small POST to a destination in this
-// process, then left idle; it reports this process's memory growth per
-// connection: Go heap in use plus goroutine stacks, and resident set size.
+// BenchmarkIdleConns opens idleConns device connections to the edge, one
+// per enrolled device, from a child process (this test binary, re-run as
+// TestIdleClientsChild), each mTLS-handshaken and carrying one small POST
+// to a destination in this process, then left idle; it reports this
+// process's memory growth per connection: Go heap in use plus goroutine
+// stacks, and resident set size.
 // Between the two snapshots the process holds the same edge, event log and
 // destination; the difference is the idle connections (and the upstream
-// keep-alive pool of at most 64 connections, shared by all devices).
+// keep-alive pool of at most 64 connections, shared by all devices). With
+// HALO_BENCH_IDLE_HEAPPROFILE=FILE it also writes a heap profile taken
+// while the connections are idle.
 func BenchmarkIdleConns(b *testing.B) {
 	benchRaiseNoFile(b, idleConns+1024)
 	if os.Getenv("HALO_BENCH_IDLE_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 512 // a finer heap profile than the default 512 KiB
 	}
-	t0 := time.Now()
 	be := newBenchEdge(b, idleDevices, func(c *Config) { c.IdleTimeout = 10 * time.Minute })
-	b.Logf("edge with %d enrolled devices ready in %v", idleDevices, time.Since(t0))
 	dest := newSmallDest(b)
 	devFile := filepath.Join(b.TempDir(), "devices.json")
 	js, _ := json.Marshal(be.devices)
@@ -1041,8 +1044,6 @@ func BenchmarkIdleConns(b *testing.B) {
 	}
 	caFile := filepath.Join(b.TempDir(), "ca.crt")
 	os.WriteFile(caFile, be.ca.CertPEM(), 0o644)
-	// Warm the edge: a first round of connections grows its pools, maps and
-	// the log's caches, so the measured growth is what connections hold.
 	runChild := func(n int, measure func()) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientsChild$", "-test.bench=^$", "-test.count=1")
 		cmd.Env = append(os.Environ(), idleChildEnv+"=1",
@@ -1090,6 +1091,8 @@ func BenchmarkIdleConns(b *testing.B) {
 			b.Fatalf("edge still holds %v connections after the clients left", benchGauge(be.metrics.ActiveConns))
 		}
 	}
+	// Warm the edge: a first round of connections grows its pools, maps and
+	// the log's caches, so the measured growth is what connections hold.
 	runChild(idleConns/5, nil)
 	time.Sleep(200 * time.Millisecond)
 

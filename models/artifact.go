@@ -1,0 +1,329 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// Kind is the kind of model an artifact holds.
+type Kind string
+
+const (
+	// KindIForest is an isolation forest trained without labels; its score
+	// is an anomaly score in [0, 1].
+	KindIForest Kind = "iforest"
+	// KindForest is a random forest of decision trees trained on labelled
+	// rows; its score is the mean over its trees of the share of positive
+	// training rows in the leaf a row reaches, in [0, 1].
+	KindForest Kind = "forest"
+)
+
+const (
+	// FormatName is the artifact's "format" field, telling a Halo model
+	// from any other JSON document.
+	FormatName = "halo.model"
+	// FormatVersion is the artifact format version this build writes and
+	// reads.
+	FormatVersion = 1
+	// MaxArtifactSize bounds what Load reads.
+	MaxArtifactSize = 256 << 20
+)
+
+// Span is the event-time range of the feature windows a model was trained
+// on. The trainers take it from their options (the rows carry no time) and
+// store it in UTC.
+type Span struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Params are the training parameters an artifact was built with.
+type Params struct {
+	// Trees in the model.
+	Trees int `json:"trees"`
+	// Depth (iforest) is the depth limit of each tree.
+	Depth int `json:"depth,omitempty"`
+	// Sample (iforest) is ψ, the rows drawn (with replacement, as golearn
+	// does) for each tree; scores are normalised by c(ψ).
+	Sample int `json:"sample,omitempty"`
+	// FPR (iforest) is the target false-positive rate the threshold was
+	// calibrated for on the training scores.
+	FPR float64 `json:"fpr,omitempty"`
+	// FeaturesPerTree (forest) is the size of each tree's random feature
+	// subset.
+	FeaturesPerTree int `json:"features_per_tree,omitempty"`
+	// Holdout (forest) is the share of rows of each class held out of
+	// training to measure the model.
+	Holdout float64 `json:"holdout,omitempty"`
+}
+
+// TrainMetrics describe a model on its own data.
+type TrainMetrics struct {
+	// Scores summarises the model's scores on its training rows.
+	Scores Quantiles `json:"scores"`
+	// Flagged is the share of training rows scored above the threshold
+	// (iforest: at most the target FPR).
+	Flagged float64 `json:"flagged"`
+	// Holdout (forest) measures the model on the held-out rows.
+	Holdout *Metrics `json:"holdout,omitempty"`
+	// HoldoutRows (forest) is how many rows were held out.
+	HoldoutRows int `json:"holdout_rows,omitempty"`
+}
+
+// Artifact is a trained model with what is needed to use and audit it:
+// the features it reads, in order, with their training baselines; the
+// threshold above which a score is flagged; the training span, rows and
+// seed; metrics; and the trees. It is JSON (Save, Load) and its ID is the
+// SHA-256 of its content, so the same training gives the same ID.
+//
+// An Artifact returned by a trainer or Load is immutable: do not change
+// its fields (Score and Explain use a compiled copy of Trees). Its methods
+// are safe for concurrent use.
+type Artifact struct {
+	// Format is FormatName.
+	Format string `json:"format"`
+	// Version is the format version, FormatVersion.
+	Version int `json:"version"`
+	// ID is "sha256:" and the hex SHA-256 of the artifact's JSON encoding
+	// with ID empty.
+	ID string `json:"id"`
+	// Kind of model.
+	Kind Kind `json:"kind"`
+	// Features are the feature names; a row's value j is Features[j].
+	Features []string `json:"features"`
+	// Baselines holds each feature's training median and spread, the
+	// baseline explanations compare a row with.
+	Baselines []Baseline `json:"baselines"`
+	// Threshold: a row is flagged when its score is above it.
+	Threshold float64 `json:"threshold"`
+	// Span is the event-time range of the training windows.
+	Span Span `json:"span"`
+	// Rows is how many rows the model was given (for a forest, training and
+	// held-out rows together).
+	Rows int `json:"rows"`
+	// Seed that training was run with.
+	Seed int64 `json:"seed"`
+	// CreatedBy names what trained the model (a command, a pipeline).
+	CreatedBy string `json:"created_by"`
+	// Trainer is the golearn module version that trained it.
+	Trainer string `json:"trainer"`
+	// Params are the training parameters.
+	Params Params `json:"params"`
+	// Metrics describe the model on its own data.
+	Metrics TrainMetrics `json:"metrics"`
+	// Trees is the model.
+	Trees []Tree `json:"trees"`
+
+	m *compiled
+}
+
+// contentID computes the artifact's ID from its content.
+func (a *Artifact) contentID() (string, error) {
+	c := *a
+	c.ID = ""
+	c.m = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// seal validates a freshly trained artifact, sets its ID and attaches m,
+// the compiled form of its trees.
+func (a *Artifact) seal(m *compiled) error {
+	a.Format, a.Version = FormatName, FormatVersion
+	a.Span.Start, a.Span.End = a.Span.Start.UTC(), a.Span.End.UTC()
+	if err := a.check(); err != nil {
+		return fmt.Errorf("trained artifact is invalid: %w", err)
+	}
+	id, err := a.contentID()
+	if err != nil {
+		return fmt.Errorf("encoding artifact: %w", err)
+	}
+	a.ID = id
+	a.m = m
+	return nil
+}
+
+// Save writes the artifact as one line of JSON.
+func (a *Artifact) Save(w io.Writer) error {
+	if a == nil || a.m == nil {
+		return errors.New("models: Save of an artifact that was not trained or loaded")
+	}
+	bw := bufio.NewWriter(w)
+	if err := json.NewEncoder(bw).Encode(a); err != nil {
+		return fmt.Errorf("writing model artifact: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing model artifact: %w", err)
+	}
+	return nil
+}
+
+// Load reads an artifact written by Save and checks it: ErrForeign for
+// data that is not a Halo model artifact, ErrVersion for another format
+// version, ErrCorrupt for a damaged or altered one (including an ID that
+// does not match the content).
+func Load(r io.Reader) (*Artifact, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxArtifactSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading model artifact: %w", err)
+	}
+	if len(data) > MaxArtifactSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, MaxArtifactSize)
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrForeign)
+	}
+	var head struct {
+		Format  string `json:"format"`
+		Version int    `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		// Valid JSON whose "format" or "version" has another type.
+		if !bytes.Contains(data, []byte(`"`+FormatName+`"`)) {
+			return nil, fmt.Errorf("%w: %v", ErrForeign, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if head.Format != FormatName {
+		return nil, fmt.Errorf("%w: format %q, want %q", ErrForeign, head.Format, FormatName)
+	}
+	if head.Version != FormatVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, head.Version, FormatVersion)
+	}
+	a := new(Artifact)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(a); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the artifact", ErrCorrupt)
+	}
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	id, err := a.contentID()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if id != a.ID {
+		return nil, fmt.Errorf("%w: id %q does not match its content (%s): the file was altered", ErrCorrupt, a.ID, id)
+	}
+	a.m = compile(a.Kind, len(a.Features), a.Trees, a.Params.Sample)
+	return a, nil
+}
+
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// check validates everything but the ID.
+func (a *Artifact) check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	forest := false
+	switch a.Kind {
+	case KindIForest:
+	case KindForest:
+		forest = true
+	default:
+		bad("unknown kind %q", a.Kind)
+	}
+	if err := checkNames(a.Features); err != nil {
+		bad("features: %v", strings.TrimPrefix(err.Error(), ErrInput.Error()+": "))
+	}
+	width := len(a.Features)
+	if len(a.Baselines) != width {
+		bad("%d baselines for %d features", len(a.Baselines), width)
+	}
+	for j, b := range a.Baselines {
+		if !finite(b.Median, b.MAD, b.Scale) || b.MAD < 0 || b.Scale <= 0 {
+			bad("baseline %d: median %v, mad %v, scale %v", j, b.Median, b.MAD, b.Scale)
+		}
+	}
+	if !finite(a.Threshold) {
+		bad("threshold is not finite")
+	}
+	if !a.Span.Start.IsZero() && a.Span.End.Before(a.Span.Start) {
+		bad("span ends (%s) before it starts (%s)", a.Span.End, a.Span.Start)
+	}
+	if a.Rows < MinRows {
+		bad("%d rows, at least %d", a.Rows, MinRows)
+	}
+	p := a.Params
+	if p.Trees < 1 || p.Trees > maxTrees || p.Trees != len(a.Trees) {
+		bad("params say %d trees, the model has %d (1..%d)", p.Trees, len(a.Trees), maxTrees)
+	}
+	if forest {
+		if p.FeaturesPerTree < 1 || p.FeaturesPerTree > width {
+			bad("features per tree %d outside [1, %d]", p.FeaturesPerTree, width)
+		}
+		if !(p.Holdout > 0 && p.Holdout <= 0.5) {
+			bad("holdout %v outside (0, 0.5]", p.Holdout)
+		}
+		if p.Depth != 0 || p.Sample != 0 || p.FPR != 0 {
+			bad("forest with isolation forest parameters")
+		}
+	} else {
+		if p.Depth < 1 || p.Depth > 64 {
+			bad("depth %d outside [1, 64]", p.Depth)
+		}
+		if p.Sample < 2 || p.Sample > 1<<24 {
+			bad("sample %d outside [2, 2^24]", p.Sample)
+		}
+		if !(p.FPR > 0 && p.FPR <= 0.5) {
+			bad("fpr %v outside (0, 0.5]", p.FPR)
+		}
+		if p.FeaturesPerTree != 0 || p.Holdout != 0 {
+			bad("isolation forest with forest parameters")
+		}
+	}
+	q := a.Metrics.Scores
+	if !finite(q.Min, q.P50, q.P90, q.P99, q.P999, q.Max, a.Metrics.Flagged) {
+		bad("metrics are not finite")
+	}
+	if h := a.Metrics.Holdout; h != nil && !finite(h.ROCAUC, h.PRAUC, h.Precision, h.Recall) {
+		bad("holdout metrics are not finite")
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	total := 0
+	for i := range a.Trees {
+		if err := a.Trees[i].check(width, forest); err != nil {
+			return fmt.Errorf("tree %d: %w", i, err)
+		}
+		total += a.Trees[i].len()
+		if total > maxNodes {
+			return fmt.Errorf("more than %d nodes", maxNodes)
+		}
+	}
+	return nil
+}
+
+// Flag reports whether score is above the artifact's threshold.
+func (a *Artifact) Flag(score float64) bool { return score > a.Threshold }

@@ -1,0 +1,215 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smallIForest and smallForest are quick artifacts for format tests.
+func smallIForest(t testing.TB) *Artifact {
+	t.Helper()
+	rows, _, names := synth(1, 300, 3, 4, 1, 2, 6)
+	span := Span{Start: time.Date(2026, 11, 27, 10, 0, 0, 0, time.FixedZone("CET", 3600)), End: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	a, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 1, Trees: 10, Depth: 4, Sample: 32, Span: span, CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func smallForest(t testing.TB) *Artifact {
+	t.Helper()
+	rows, labels, names := synth(2, 200, 40, 4, 1, 2, 3)
+	a, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 1, Trees: 5, CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func save(t testing.TB, a *Artifact) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := a.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestArtifactRoundTrip(t *testing.T) {
+	for _, a := range []*Artifact{smallIForest(t), smallForest(t)} {
+		t.Run(string(a.Kind), func(t *testing.T) {
+			data := save(t, a)
+			b, err := Load(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.ID != a.ID || !strings.HasPrefix(a.ID, "sha256:") {
+				t.Fatalf("loaded id %s, saved %s", b.ID, a.ID)
+			}
+			if again := save(t, b); !bytes.Equal(again, data) {
+				t.Fatal("saving the loaded artifact gives other bytes")
+			}
+			if a.Kind == KindIForest && b.Span.Start != time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) {
+				t.Errorf("span start %v, want 09:00 UTC", b.Span.Start)
+			}
+			rows, _, _ := synth(9, 500, 20, 4, 1, 2, 6)
+			rows = append(rows, []float64{0, 0, 0, 0}, []float64{-1e99, 1e99, 0, 1})
+			sa, err := a.Score(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := b.Score(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range sa {
+				if math.Float64bits(sa[i]) != math.Float64bits(sb[i]) {
+					t.Fatalf("row %d: loaded artifact scores %v, trained one %v", i, sb[i], sa[i])
+				}
+				if sa[i] < 0 || sa[i] > 1 {
+					t.Fatalf("row %d: score %v outside [0, 1]", i, sa[i])
+				}
+			}
+			ea, _ := a.Explain(rows[0])
+			eb, _ := b.Explain(rows[0])
+			if len(ea) != len(eb) || ea[0] != eb[0] {
+				t.Fatalf("explanations differ: %+v, %+v", ea, eb)
+			}
+		})
+	}
+}
+
+// rewrite decodes an artifact's JSON into a map, lets f change it, and
+// encodes it again; reseal recomputes the id as a forger would.
+func rewrite(t *testing.T, data []byte, reseal bool, f func(m map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reseal {
+		return out
+	}
+	var a Artifact
+	if err := json.Unmarshal(out, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID, err = a.contentID(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = json.Marshal(&a); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLoadRejects(t *testing.T) {
+	good := save(t, smallIForest(t))
+	goodForest := save(t, smallForest(t))
+	tree0 := func(m map[string]any) map[string]any { return m["trees"].([]any)[0].(map[string]any) }
+	cases := []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrForeign},
+		{"binary", []byte("\x89PNG\r\n\x1a\n"), ErrForeign},
+		{"JSON array", []byte("[1,2]"), ErrForeign},
+		{"other JSON", []byte(`{"name":"x","version":1}`), ErrForeign},
+		{"format of another type", []byte(`{"format":3}`), ErrForeign},
+		{"truncated", good[:len(good)/2], ErrCorrupt},
+		{"trailing data", append(append([]byte{}, good...), []byte(`{"x":1}`)...), ErrCorrupt},
+		{"newer version", rewrite(t, good, false, func(m map[string]any) { m["version"] = 2 }), ErrVersion},
+		{"unknown field", rewrite(t, good, false, func(m map[string]any) { m["extra"] = true }), ErrCorrupt},
+		{"threshold altered", rewrite(t, good, false, func(m map[string]any) { m["threshold"] = 0.99 }), ErrCorrupt},
+		{"id altered", rewrite(t, good, false, func(m map[string]any) { m["id"] = "sha256:00" }), ErrCorrupt},
+		{"split altered", rewrite(t, good, false, func(m map[string]any) { tree0(m)["split"].([]any)[0] = 1e9 }), ErrCorrupt},
+		// Forged: the id is recomputed, the structure checks still fail.
+		{"child out of range", rewrite(t, good, true, func(m map[string]any) { tree0(m)["left"].([]any)[0] = 100000 }), ErrCorrupt},
+		{"cycle", rewrite(t, good, true, func(m map[string]any) { tree0(m)["left"].([]any)[0] = 0 }), ErrCorrupt},
+		{"feature out of range", rewrite(t, good, true, func(m map[string]any) { tree0(m)["feature"].([]any)[0] = 4 }), ErrCorrupt},
+		{"ragged tree", rewrite(t, good, true, func(m map[string]any) { tree0(m)["size"] = []any{1} }), ErrCorrupt},
+		{"unknown kind", rewrite(t, good, true, func(m map[string]any) { m["kind"] = "svm" }), ErrCorrupt},
+		{"tree count", rewrite(t, good, true, func(m map[string]any) { m["trees"] = m["trees"].([]any)[:3] }), ErrCorrupt},
+		{"duplicate features", rewrite(t, good, true, func(m map[string]any) { m["features"] = []any{"a", "a", "b", "c"} }), ErrCorrupt},
+		{"baselines", rewrite(t, good, true, func(m map[string]any) { m["baselines"] = []any{} }), ErrCorrupt},
+		{"forest without counts", rewrite(t, goodForest, true, func(m map[string]any) { delete(tree0(m), "positive") }), ErrCorrupt},
+		{"iforest as forest", rewrite(t, good, true, func(m map[string]any) { m["kind"] = "forest" }), ErrCorrupt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := Load(bytes.NewReader(c.data))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, %v; want %v", a, err, c.want)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
+func TestScoreInputs(t *testing.T) {
+	a := smallIForest(t)
+	if _, err := a.Score([][]float64{{1, 2, 3, 4}, {1, 2, 3}}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "row 1") {
+		t.Errorf("short row: %v", err)
+	}
+	big, _, _ := synth(3, 5000, 0, 4, 0, 1, 1)
+	big[4321] = []float64{1, math.NaN(), 3, 4}
+	big[4999] = []float64{1}
+	if _, err := a.Score(big); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "row 4321") {
+		t.Errorf("NaN in a parallel chunk: %v", err)
+	}
+	if err := a.ScoreInto(make([]float64, 1), big); !errors.Is(err, ErrInput) {
+		t.Errorf("dst too short: %v", err)
+	}
+	if _, err := a.Explain([]float64{1}); !errors.Is(err, ErrInput) {
+		t.Errorf("Explain short row: %v", err)
+	}
+	var zero Artifact
+	if _, err := zero.Score(nil); err == nil {
+		t.Error("Score on a zero artifact: no error")
+	}
+	if err := zero.Save(&bytes.Buffer{}); err == nil {
+		t.Error("Save of a zero artifact: no error")
+	}
+	if s, err := a.Score(nil); err != nil || len(s) != 0 {
+		t.Errorf("no rows: %v, %v", s, err)
+	}
+}
+
+// A row's score does not depend on the rows scored with it or on the
+// number of goroutines.
+func TestScoreIndependentOfParallelism(t *testing.T) {
+	a := smallIForest(t)
+	rows, _, _ := synth(4, 20000, 200, 4, 1, 2, 6)
+	all, err := a.Score(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	one, err := a.Score(rows)
+	runtime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := make([]float64, 1)
+	for i := 0; i < len(rows); i += 97 {
+		if err := a.ScoreInto(single, rows[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+		if math.Float64bits(single[0]) != math.Float64bits(all[i]) || math.Float64bits(one[i]) != math.Float64bits(all[i]) {
+			t.Fatalf("row %d: alone %v, one core %v, in bulk %v", i, single[0], one[i], all[i])
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sjwhitworth/golearn/trees"
+)
+
+// The detection scenario: 5000 benign windows of 20 features and, as in
+// real traffic, a few attacks among them (25, 0.5 %), each raising
+// features f03..f07 together by 6-9 standard deviations; fresh windows to
+// score: 2000 benign, 100 attacks.
+func detectionData() (train [][]float64, test [][]float64, labels []bool, names []string) {
+	train, _, names = synth(1, 5000, 25, 20, 3, 5, 6)
+	test, labels, _ = synth(2, 2000, 100, 20, 3, 5, 6)
+	return train, test, labels, names
+}
+
+func TestIsolationForestDetects(t *testing.T) {
+	train, test, labels, names := detectionData()
+	for _, seed := range []int64{1, 2, 3} {
+		a, err := TrainIsolationForest(train, names, IForestOptions{Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Metrics.Flagged > 0.01 {
+			t.Errorf("seed %d: %.4f of the training rows flagged, above the 1%% target", seed, a.Metrics.Flagged)
+		}
+		scores, err := a.Score(test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Evaluate(scores, labels, a.Threshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("seed %d: threshold %.4f, precision %.3f, recall %.3f, ROC-AUC %.4f, PR-AUC %.3f, FP %d of 2000 benign",
+			seed, a.Threshold, m.Precision, m.Recall, m.ROCAUC, m.PRAUC, m.FP)
+		if m.Recall < 0.9 || m.Precision < 0.8 || m.ROCAUC < 0.99 {
+			t.Errorf("seed %d: precision %.3f recall %.3f ROC-AUC %.4f, want >= 0.8, 0.9, 0.99", seed, m.Precision, m.Recall, m.ROCAUC)
+		}
+		if fpr := float64(m.FP) / 2000; fpr > 0.02 {
+			t.Errorf("seed %d: false-positive rate on fresh benign rows %.4f, want <= 0.02", seed, fpr)
+		}
+	}
+}
+
+func TestIsolationForestExplain(t *testing.T) {
+	train, test, labels, names := detectionData()
+	a, err := TrainIsolationForest(train, names, IForestOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot := []string{"f03", "f04", "f05", "f06", "f07"}
+	attacks, explained := 0, 0
+	for i, row := range test {
+		if !labels[i] {
+			continue
+		}
+		attacks++
+		cs, err := a.Explain(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != len(names) {
+			t.Fatalf("%d contributions for %d features", len(cs), len(names))
+		}
+		sum := 0.0
+		for _, c := range cs {
+			sum += c.Weight
+			if c.Baseline != a.Baselines[c.Index].Median || c.Value != row[c.Index] || c.Feature != names[c.Index] {
+				t.Fatalf("contribution %+v does not match row and baselines", c)
+			}
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("row %d: weights sum to %v, want 1", i, sum)
+		}
+		// The top two features are among the ones the attack raised, far
+		// above their baselines.
+		if slices.Contains(hot, cs[0].Feature) && slices.Contains(hot, cs[1].Feature) && cs[0].Deviation > 3 && cs[1].Deviation > 3 {
+			explained++
+		} else {
+			t.Logf("row %d: top contributions %+v, %+v", i, cs[0], cs[1])
+		}
+	}
+	if explained < attacks*95/100 {
+		t.Errorf("%d of %d attacks have their top two contributions on raised features, want 95%%", explained, attacks)
+	}
+}
+
+// The scores are golearn's IsolationForest.Predict, bit for bit, on the
+// trees read out of it.
+func TestIsolationForestMatchesGolearn(t *testing.T) {
+	rows, _, names := synth(5, 3000, 30, 12, 2, 3, 6)
+	grid, err := isolationGrid(rows, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float64
+	var ts []Tree
+	err = withSeededGlobalRand(11, func(reseed func()) error {
+		reseed()
+		f := trees.NewIsolationForest(100, 8, 256)
+		f.Fit(grid)
+		want = f.Predict(grid)
+		ts, err = readIsolationTrees(&f, 256)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, len(rows))
+	compile(KindIForest, len(names), ts, 256).scoreRange(got, rows)
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("row %d: score %v, golearn %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestIsolationForestReproducible(t *testing.T) {
+	rows, _, names := synth(1, 2000, 10, 20, 3, 5, 6)
+	var ids []string
+	var saved [][]byte
+	for range 2 {
+		a, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 42})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := a.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+		saved = append(saved, buf.Bytes())
+	}
+	if ids[0] != ids[1] || !bytes.Equal(saved[0], saved[1]) {
+		t.Fatalf("same seed, different artifacts: %s, %s", ids[0], ids[1])
+	}
+	other, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 43})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.ID == ids[0] {
+		t.Fatal("another seed gave the same artifact")
+	}
+}
+
+// reproChildEnv makes the test binary print the ID of the artifact
+// TestIsolationForestReproducibleAcrossProcesses trains.
+const reproChildEnv = "HALO_MODELS_REPRO_CHILD"
+
+// A fresh process (other runtime seeds, other map orders) trains the same
+// artifact.
+func TestIsolationForestReproducibleAcrossProcesses(t *testing.T) {
+	rows, _, names := synth(7, 1000, 5, 10, 2, 3, 6)
+	a, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 9, Trees: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv(reproChildEnv) == "1" {
+		os.Stdout.WriteString("artifact-id " + a.ID + "\n")
+		return
+	}
+	if testing.Short() {
+		t.Skip("-short: no subprocess")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestIsolationForestReproducibleAcrossProcesses$", "-test.count=1")
+	cmd.Env = append(os.Environ(), reproChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "artifact-id "); ok {
+			if id != a.ID {
+				t.Fatalf("child process trained %s, this one %s", id, a.ID)
+			}
+			return
+		}
+	}
+	t.Fatalf("child printed no artifact id:\n%s", out)
+}
+
+func TestIsolationForestSeedIgnored(t *testing.T) {
+	t.Setenv("GODEBUG", "randseednop=1")
+	rows, _, names := synth(1, 100, 0, 3, 0, 1, 6)
+	_, err := TrainIsolationForest(rows, names, IForestOptions{})
+	if !errors.Is(err, ErrSeedIgnored) {
+		t.Fatalf("with randseednop=1: %v, want ErrSeedIgnored", err)
+	}
+}
+
+// Another goroutine drawing from the global source while golearn trains
+// either changes nothing or is caught: training never silently returns
+// another model.
+func TestIsolationForestInterference(t *testing.T) {
+	rows, _, names := synth(1, 3000, 10, 20, 3, 5, 6)
+	opts := IForestOptions{Seed: 5}
+	clean, err := TrainIsolationForest(rows, names, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				rand.Int63()
+			}
+		}
+	})
+	disturbed, err := TrainIsolationForest(rows, names, opts)
+	close(stop)
+	wg.Wait()
+	switch {
+	case errors.Is(err, ErrNotReproducible):
+		t.Logf("interference detected: %v", err)
+	case err != nil:
+		t.Fatal(err)
+	case disturbed.ID != clean.ID:
+		t.Fatalf("interference went unnoticed: %s, want %s", disturbed.ID, clean.ID)
+	}
+}
+
+func TestIsolationForestEdgeShapes(t *testing.T) {
+	// One feature (golearn's class attribute is the only attribute).
+	rows := make([][]float64, 50)
+	for i := range rows {
+		rows[i] = []float64{float64(i % 7)}
+	}
+	a, err := TrainIsolationForest(rows, []string{"only"}, IForestOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.Score([][]float64{{3}, {1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(s[1] > s[0]) {
+		t.Errorf("one feature: an outlier scores %v, a typical row %v", s[1], s[0])
+	}
+
+	// Constant data: golearn cannot split, every row has path length 1.
+	for i := range rows {
+		rows[i] = []float64{5, 5}
+	}
+	a, err = TrainIsolationForest(rows, []string{"a", "b"}, IForestOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = a.Score([][]float64{{5, 5}, {-1, 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s[0] != s[1] || a.Threshold != s[0] {
+		t.Errorf("constant data: scores %v, threshold %v", s, a.Threshold)
+	}
+	cs, err := a.Explain([]float64{-1, 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs[0].Deviation == 0 {
+		t.Errorf("constant data: deviation of a changed value is 0: %+v", cs)
+	}
+
+	// Fewer rows than the sample size: ψ is lowered to the row count.
+	rows, _, names := synth(3, MinRows, 0, 4, 0, 1, 1)
+	a, err = TrainIsolationForest(rows, names, IForestOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Params.Sample != MinRows {
+		t.Errorf("sample %d, want %d", a.Params.Sample, MinRows)
+	}
+}
+
+func TestTrainBadInput(t *testing.T) {
+	rows, labels, names := synth(1, 40, 10, 3, 0, 1, 6)
+	ragged := slices.Clone(rows)
+	ragged[7] = []float64{1, 2}
+	withNaN := slices.Clone(rows)
+	withNaN[3] = []float64{1, math.NaN(), 3}
+	withInf := slices.Clone(rows)
+	withInf[4] = []float64{math.Inf(-1), 2, 3}
+	huge := slices.Clone(rows)
+	huge[5] = []float64{1, 2, 1e200}
+	cases := []struct {
+		name  string
+		rows  [][]float64
+		names []string
+		iopts IForestOptions
+		fopts ForestOptions
+		want  error
+	}{
+		{"no rows", nil, names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"too few rows", rows[:MinRows-1], names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"ragged", ragged, names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"NaN", withNaN, names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"Inf", withInf, names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"huge", huge, names, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"no names", rows, nil, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"names mismatch", rows, names[:2], IForestOptions{}, ForestOptions{}, ErrInput},
+		{"duplicate name", rows, []string{"a", "b", "a"}, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"empty name", rows, []string{"a", "", "c"}, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"reserved name", rows, []string{"a", classAttrName, "c"}, IForestOptions{}, ForestOptions{}, ErrInput},
+		{"bad options", rows, names, IForestOptions{Trees: -1, FPR: 0.7, Depth: 40, Sample: 1}, ForestOptions{Trees: -1, FeaturesPerTree: 4, Holdout: 0.9, Threshold: 1}, ErrOptions},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := TrainIsolationForest(c.rows, c.names, c.iopts); !errors.Is(err, c.want) {
+				t.Errorf("iforest: %v, want %v", err, c.want)
+			}
+			lab := labels
+			if len(c.rows) < len(lab) {
+				lab = lab[:len(c.rows)]
+			}
+			if _, err := TrainRandomForest(c.rows, lab, c.names, c.fopts); !errors.Is(err, c.want) {
+				t.Errorf("forest: %v, want %v", err, c.want)
+			}
+		})
+	}
+	t.Run("bad options are all reported", func(t *testing.T) {
+		_, err := TrainIsolationForest(rows, names, IForestOptions{Trees: -1, FPR: 0.7})
+		if err == nil || !strings.Contains(err.Error(), "trees") || !strings.Contains(err.Error(), "fpr") {
+			t.Errorf("got %v, want both problems", err)
+		}
+	})
+}
+
+func TestProtectRecoversGolearnPanics(t *testing.T) {
+	err := protect("probe", func() error {
+		var f trees.IsolationForest
+		f.Fit(nil) // golearn dereferences the nil grid
+		return nil
+	})
+	if !errors.Is(err, ErrGolearn) {
+		t.Fatalf("got %v, want ErrGolearn", err)
+	}
+}

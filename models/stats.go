@@ -1,0 +1,90 @@
+package models
+
+import (
+	"math"
+	"slices"
+)
+
+// Baseline is a feature's training distribution as explanations quote it.
+type Baseline struct {
+	// Median of the feature over the baseline rows (all training rows for
+	// an isolation forest, the negative training rows for a forest).
+	Median float64 `json:"median"`
+	// MAD is the median absolute deviation from Median.
+	MAD float64 `json:"mad"`
+	// Scale is the robust spread deviations are measured in: 1.4826·MAD
+	// (the standard deviation for normal data); when MAD is 0 (a feature
+	// that is mostly one value, such as a count that is usually 0),
+	// 1.2533 × the mean absolute deviation from the median; when that is 0
+	// too (a constant feature), 1 in the feature's own unit.
+	Scale float64 `json:"scale"`
+}
+
+// baselines computes each feature's Baseline over rows.
+func baselines(rows [][]float64, width int) []Baseline {
+	out := make([]Baseline, width)
+	col := make([]float64, len(rows))
+	dev := make([]float64, len(rows))
+	for j := range width {
+		for i, r := range rows {
+			col[i] = r[j]
+		}
+		slices.Sort(col)
+		med := median(col)
+		sum := 0.0
+		for i, v := range col {
+			dev[i] = math.Abs(v - med)
+			sum += dev[i]
+		}
+		slices.Sort(dev)
+		mad := median(dev)
+		scale := 1.4826 * mad
+		if scale == 0 {
+			scale = 1.2533 * sum / float64(len(dev))
+		}
+		if scale == 0 || math.IsInf(scale, 0) {
+			scale = 1
+		}
+		out[j] = Baseline{Median: med, MAD: mad, Scale: scale}
+	}
+	return out
+}
+
+// median of sorted values (at least one).
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return sorted[n/2-1]/2 + sorted[n/2]/2
+}
+
+// upperQuantile returns the smallest value v of sorted such that at most
+// (1−q)·n values are greater than v, i.e. the ⌈q·n⌉-th smallest value.
+func upperQuantile(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	k := int(math.Ceil(q*float64(n)-1e-9)) - 1
+	k = max(0, min(k, n-1))
+	return sorted[k]
+}
+
+// Quantiles summarises a distribution of scores.
+type Quantiles struct {
+	Min  float64 `json:"min"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+func quantiles(sorted []float64) Quantiles {
+	return Quantiles{
+		Min:  sorted[0],
+		P50:  upperQuantile(sorted, 0.5),
+		P90:  upperQuantile(sorted, 0.9),
+		P99:  upperQuantile(sorted, 0.99),
+		P999: upperQuantile(sorted, 0.999),
+		Max:  sorted[len(sorted)-1],
+	}
+}

@@ -1,0 +1,258 @@
+package models
+
+import (
+	"fmt"
+	"math"
+)
+
+// Tree is one tree of a model as an artifact stores it: parallel arrays
+// indexed by node, node 0 the root. Every node but the root is the child
+// of exactly one node, and a child's index is greater than its parent's.
+type Tree struct {
+	// Feature is the index into Artifact.Features that an internal node
+	// tests, -1 for a leaf.
+	Feature []int `json:"feature"`
+	// Split is an internal node's split value: a row goes to the left
+	// child when row[Feature] <= Split, else to the right one. 0 on leaves.
+	Split []float64 `json:"split"`
+	// Left and Right are an internal node's children; -1 on leaves.
+	Left  []int `json:"left"`
+	Right []int `json:"right"`
+	// Size is how many training rows reached the node: for an isolation
+	// tree, rows of the tree's sample (with repeats); for a forest tree,
+	// rows of its bootstrap sample.
+	Size []int `json:"size"`
+	// Positive (forest trees only) is how many of those rows were labelled
+	// positive.
+	Positive []int `json:"positive,omitempty"`
+}
+
+func (t *Tree) len() int { return len(t.Feature) }
+
+// add appends a node and returns its index.
+func (t *Tree) add(feature int, split float64, size, positive int, forest bool) int {
+	t.Feature = append(t.Feature, feature)
+	t.Split = append(t.Split, split)
+	t.Left = append(t.Left, -1)
+	t.Right = append(t.Right, -1)
+	t.Size = append(t.Size, size)
+	if forest {
+		t.Positive = append(t.Positive, positive)
+	}
+	return len(t.Feature) - 1
+}
+
+// Limits on what Load accepts, well above what the trainers produce.
+const (
+	maxTrees     = 10_000
+	maxTreeNodes = 1 << 20
+	maxNodes     = 1 << 24
+)
+
+// check validates a tree's structure for a model of width features.
+func (t *Tree) check(width int, forest bool) error {
+	n := t.len()
+	if n == 0 {
+		return fmt.Errorf("no nodes")
+	}
+	if n > maxTreeNodes {
+		return fmt.Errorf("%d nodes, at most %d", n, maxTreeNodes)
+	}
+	if len(t.Split) != n || len(t.Left) != n || len(t.Right) != n || len(t.Size) != n {
+		return fmt.Errorf("node arrays of different lengths")
+	}
+	if forest != (t.Positive != nil) {
+		if forest {
+			return fmt.Errorf("forest tree without positive counts")
+		}
+		return fmt.Errorf("isolation tree with positive counts")
+	}
+	if forest && len(t.Positive) != n {
+		return fmt.Errorf("node arrays of different lengths")
+	}
+	parents := make([]int32, n)
+	for i := 0; i < n; i++ {
+		if t.Size[i] < 0 {
+			return fmt.Errorf("node %d: negative size", i)
+		}
+		if forest && (t.Positive[i] < 0 || t.Positive[i] > t.Size[i]) {
+			return fmt.Errorf("node %d: positive count %d outside [0, size %d]", i, t.Positive[i], t.Size[i])
+		}
+		f := t.Feature[i]
+		if f == -1 {
+			if t.Left[i] != -1 || t.Right[i] != -1 || t.Split[i] != 0 {
+				return fmt.Errorf("node %d: leaf with children or a split", i)
+			}
+			if forest && t.Size[i] == 0 {
+				return fmt.Errorf("node %d: empty forest leaf", i)
+			}
+			continue
+		}
+		if f < 0 || f >= width {
+			return fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, width)
+		}
+		if math.IsNaN(t.Split[i]) || math.IsInf(t.Split[i], 0) {
+			return fmt.Errorf("node %d: split is not finite", i)
+		}
+		for _, c := range [2]int{t.Left[i], t.Right[i]} {
+			if c <= i || c >= n {
+				return fmt.Errorf("node %d: child %d out of range (%d, %d)", i, c, i, n)
+			}
+			parents[c]++
+		}
+	}
+	for i := 1; i < n; i++ {
+		if parents[i] != 1 {
+			return fmt.Errorf("node %d has %d parents, want 1", i, parents[i])
+		}
+	}
+	return nil
+}
+
+// node is one node of a compiled model.
+type node struct {
+	v    float64 // internal: split value; leaf: the leaf's value
+	f    int32   // split feature, -1 on a leaf
+	l, r int32   // children, as indices into compiled.nodes
+}
+
+// compiled is a model laid out for scoring: every tree's nodes in one
+// slice, leaves holding their final contribution.
+type compiled struct {
+	kind  Kind
+	width int
+	nodes []node
+	roots []int32
+	// norm is c(ψ), the average path length normalising isolation scores.
+	norm float64
+	// size is each node's training size; value each forest node's share
+	// of positives. Explain uses them.
+	size  []float64
+	value []float64
+}
+
+// eulerGamma is the constant golearn uses in cFactor, to the digits it uses
+// (scores must match golearn's bit for bit).
+const eulerGamma = 0.5772156649
+
+// cFactor is the average path length of an unsuccessful search in a binary
+// search tree of n points, c(n) = 2(ln(n−1) + γ) − 2(n−1)/n, computed
+// exactly as golearn computes it.
+func cFactor(n int) float64 {
+	return 2.0*(math.Log(float64(n-1))+eulerGamma) - (float64(2.0*(n-1)) / float64(n))
+}
+
+// compile lays trees out for scoring. The trees must have passed check.
+func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
+	total := 0
+	for i := range trees {
+		total += trees[i].len()
+	}
+	m := &compiled{
+		kind:  kind,
+		width: width,
+		nodes: make([]node, 0, total),
+		roots: make([]int32, 0, len(trees)),
+		size:  make([]float64, 0, total),
+	}
+	if kind == KindForest {
+		m.value = make([]float64, 0, total)
+	} else {
+		m.norm = cFactor(sample)
+	}
+	for ti := range trees {
+		t := &trees[ti]
+		base := int32(len(m.nodes))
+		m.roots = append(m.roots, base)
+		// Nodes keep their order (depth first, as the trainers write
+		// them: a left child follows its parent).
+		for i := 0; i < t.len(); i++ {
+			nd := node{v: t.Split[i], f: int32(t.Feature[i]), l: -1, r: -1}
+			if nd.f >= 0 {
+				nd.l, nd.r = base+int32(t.Left[i]), base+int32(t.Right[i])
+			}
+			m.size = append(m.size, float64(t.Size[i]))
+			if kind == KindForest {
+				// check guarantees Size > 0 on leaves; guard the division
+				// on internal nodes all the same.
+				share := 0.0
+				if t.Size[i] > 0 {
+					share = float64(t.Positive[i]) / float64(t.Size[i])
+				}
+				m.value = append(m.value, share)
+				if nd.f < 0 {
+					nd.v = share
+				}
+			}
+			m.nodes = append(m.nodes, nd)
+		}
+		if kind == KindIForest {
+			// An isolation leaf's path length: the split nodes above it
+			// (golearn counts one per node visited) plus c(size) for the
+			// points the depth limit left unseparated.
+			var walk func(i int32, depth int)
+			walk = func(i int32, depth int) {
+				nd := &m.nodes[i]
+				if nd.f < 0 {
+					path := float64(depth)
+					if s := t.Size[i-base]; s > 1 {
+						path += cFactor(s)
+					}
+					nd.v = path
+					return
+				}
+				walk(nd.l, depth+1)
+				walk(nd.r, depth+1)
+			}
+			walk(base, 0)
+		}
+	}
+	return m
+}
+
+// block is how many rows the scorer walks through one tree before moving
+// to the next, so that a tree's nodes stay in cache.
+const block = 512
+
+// scoreRange scores rows into dst (same length); rows must be valid. Each
+// row's leaves are summed in tree order, so a row's score does not depend
+// on which rows it is scored with.
+func (m *compiled) scoreRange(dst []float64, rows [][]float64) {
+	var acc [block]float64
+	nodes := m.nodes
+	for lo := 0; lo < len(rows); lo += block {
+		b := rows[lo:min(lo+block, len(rows))]
+		a := acc[:len(b)]
+		clear(a)
+		for _, root := range m.roots {
+			for k, x := range b {
+				i := root
+				for {
+					nd := &nodes[i]
+					if nd.f < 0 {
+						a[k] += nd.v
+						break
+					}
+					if x[nd.f] <= nd.v {
+						i = nd.l
+					} else {
+						i = nd.r
+					}
+				}
+			}
+		}
+		for k, s := range a {
+			dst[lo+k] = m.finish(s)
+		}
+	}
+}
+
+// finish turns the sum of a row's leaf values into its score.
+func (m *compiled) finish(sum float64) float64 {
+	e := sum / float64(len(m.roots))
+	if m.kind == KindIForest {
+		// golearn: math.Pow(2, (-1 * E / c)).
+		return math.Pow(2, (-1 * e / m.norm))
+	}
+	return e
+}

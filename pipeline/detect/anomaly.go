@@ -1,0 +1,319 @@
+package detect
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/fsutil"
+	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// VectorDetector looks at every closed window's device feature vectors.
+type VectorDetector interface {
+	Name() string
+	Vectors(w *window.Window, vecs []features.Vector, c *Context) []Finding
+}
+
+// ModelPublisher is the optional capability of recording model.deployed
+// events; the pipeline drains them after each window.
+type ModelPublisher interface {
+	Deployed() []events.Event
+}
+
+const anomalyDoc = `anomaly: a device window unlike its cohort's, by a learned model.
+
+Catches: per cohort (tenant, model, firmware), a golearn IsolationForest
+trained on the cohort's own feature windows (see docs/features.md) scores
+every device window; a score above the threshold calibrated at a target
+false-positive rate on the training windows (default 0.5%) is an anomaly —
+medium, high when the score exceeds the threshold by 0.1. A window with at
+least two features beyond far_sd (default 8) robust standard deviations of
+the cohort's training medians is flagged too: with few or near-constant
+training windows the forest isolates poorly at the edges of the data. The
+explanation names the features that isolated the window and their cohort
+baselines.
+
+Learning: until a cohort has min_train windows (default 200) it is covered
+by cold-start fleet-percentile rules: a window with at least two features
+above their cohort p99.5 (by 50% and 1 unit) is reported (medium), once the
+cohort has min_cold windows (default 30). Then the pipeline trains the
+cohort's model itself, by event time, and retrains every retrain interval
+(default 1h), recording model.deployed; a replay trains the same model at
+the same point. Twelve devices give 200 windows in under 17 minutes.
+
+False-positive risks: a cohort-wide change (an app update) looks anomalous
+until the next retraining absorbs it; a cohort of one or two devices has
+little to learn from.`
+
+func init() {
+	Register("anomaly", anomalyDoc, func(o map[string]string) (any, error) {
+		a := &Anomaly{minCold: 30, minTrain: 200, retrain: time.Hour, keep: 2000, fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
+		var err error
+		if a.minCold, err = intOpt(o, "min_cold", a.minCold); err != nil {
+			return nil, err
+		}
+		if a.minTrain, err = intOpt(o, "min_train", a.minTrain); err != nil {
+			return nil, err
+		}
+		if a.retrain, err = durOpt(o, "retrain", a.retrain); err != nil {
+			return nil, err
+		}
+		if a.fpr, err = floatOpt(o, "fpr", a.fpr); err != nil {
+			return nil, err
+		}
+		if a.farSD, err = floatOpt(o, "far_sd", a.farSD); err != nil {
+			return nil, err
+		}
+		a.modelDir = o["model_dir"]
+		return a, nil
+	})
+}
+
+// Anomaly is the anomaly detector.
+type Anomaly struct {
+	minCold, minTrain, keep int
+	retrain                 time.Duration
+	fpr                     float64
+	farSD                   float64
+	modelDir                string
+	cohorts                 map[string]*cohortModel
+	deployed                []events.Event
+	errors                  []error
+}
+
+// Errors returns and forgets the training errors since the last call.
+func (a *Anomaly) Errors() []error {
+	out := a.errors
+	a.errors = nil
+	return out
+}
+
+type cohortModel struct {
+	tenant    string
+	rows      [][]float64 // the last keep windows, oldest first
+	first     time.Time
+	model     *models.Artifact
+	version   uint32
+	trainedAt time.Time
+}
+
+// Name implements VectorDetector.
+func (*Anomaly) Name() string { return "anomaly" }
+
+// Deployed implements ModelPublisher.
+func (a *Anomaly) Deployed() []events.Event {
+	out := a.deployed
+	a.deployed = nil
+	return out
+}
+
+// Model returns the model in force for a cohort, if any (for tests and
+// tools).
+func (a *Anomaly) Model(cohort string) *models.Artifact {
+	if cm := a.cohorts[cohort]; cm != nil {
+		return cm.model
+	}
+	return nil
+}
+
+// Vectors implements VectorDetector.
+func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) []Finding {
+	var out []Finding
+	var touched []string
+	cold := map[string][]float64{} // cohort → per-feature p99.5, computed once per window
+	for i := range vecs {
+		v := &vecs[i]
+		if v.Tenant == "" || v.Device == "" {
+			continue
+		}
+		key := v.Tenant + "|" + v.Cohort
+		cm := a.cohorts[key]
+		if cm == nil {
+			cm = &cohortModel{tenant: v.Tenant, first: w.End}
+			a.cohorts[key] = cm
+		}
+		if len(touched) == 0 || touched[len(touched)-1] != key {
+			touched = append(touched, key)
+		}
+		if cm.model != nil {
+			if f, ok := a.scoreModel(w, v, cm); ok {
+				out = append(out, f)
+			}
+		} else if len(cm.rows) >= a.minCold {
+			q, ok := cold[key]
+			if !ok {
+				q = quantiles(cm.rows, 0.995)
+				cold[key] = q
+			}
+			if f, ok := coldStart(w, v, q); ok {
+				out = append(out, f)
+			}
+		}
+		row := append([]float64(nil), v.Values...)
+		cm.rows = append(cm.rows, row)
+		if len(cm.rows) > a.keep {
+			cm.rows = cm.rows[len(cm.rows)-a.keep:]
+		}
+	}
+	sort.Strings(touched)
+	for i, key := range touched {
+		if i > 0 && touched[i-1] == key {
+			continue
+		}
+		cm := a.cohorts[key]
+		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain) {
+			a.train(key, cm, w.End)
+		}
+	}
+	return out
+}
+
+func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortModel) (Finding, bool) {
+	scores, err := cm.model.Score([][]float64{v.Values})
+	if err != nil {
+		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
+		return Finding{}, false
+	}
+	// The model decides; a window far outside the cohort's baseline on
+	// at least two features (robust deviations from the training medians)
+	// is flagged too: with few or near-constant training windows the
+	// forest's isolation is weak at the edges of the data.
+	far := 0
+	for j, b := range cm.model.Baselines {
+		if j < len(v.Values) && b.Scale > 0 && (v.Values[j]-b.Median)/b.Scale >= a.farSD {
+			far++
+		}
+	}
+	if !cm.model.Flag(scores[0]) && far < 2 {
+		return Finding{}, false
+	}
+	s := scores[0]
+	f := Finding{Detector: "anomaly", Tenant: v.Tenant, Device: v.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End,
+		Severity: events.Severity_SEVERITY_MEDIUM, Score: s, Key: "anomaly"}
+	if s > cm.model.Threshold+0.1 {
+		f.Severity = events.Severity_SEVERITY_HIGH
+	}
+	f.Evidence = rowIDs(w, v)
+	contribs, _ := cm.model.Explain(v.Values)
+	sort.SliceStable(contribs, func(i, j int) bool { return contribs[i].Weight > contribs[j].Weight })
+	var parts []string
+	for i, c := range contribs {
+		if i == 3 {
+			break
+		}
+		f.Features = append(f.Features, &events.Feature{Name: c.Feature, Value: c.Value, Baseline: c.Baseline})
+		parts = append(parts, fmt.Sprintf("%s %.4g (cohort median %.4g, %.1f robust sd)", c.Feature, c.Value, c.Baseline, c.Deviation))
+	}
+	f.Summary = fmt.Sprintf("window unlike its cohort's (model score %.3f, threshold %.3f; %d features beyond %.0f robust sd)", s, cm.model.Threshold, far, a.farSD)
+	f.Score = math.Max(s, math.Min(1, 0.5+0.1*float64(far)))
+	f.Explanation = fmt.Sprintf("model %s v%d of cohort %s: %s", shortID(cm.model.ID), cm.version, v.Cohort, strings.Join(parts, "; "))
+	return f, true
+}
+
+func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool) {
+	var feats []*events.Feature
+	var parts []string
+	for j, x := range v.Values {
+		if x > q[j]*1.5+1 {
+			feats = append(feats, &events.Feature{Name: features.Names[j], Value: x, Baseline: q[j]})
+			parts = append(parts, fmt.Sprintf("%s %.4g > cohort p99.5 %.4g", features.Names[j], x, q[j]))
+		}
+	}
+	if len(feats) < 2 {
+		return Finding{}, false
+	}
+	return Finding{Detector: "anomaly", Tenant: v.Tenant, Device: v.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End,
+		Severity: events.Severity_SEVERITY_MEDIUM, Score: math.Min(1, 0.5+0.1*float64(len(feats))), Key: "anomaly",
+		Evidence: rowIDs(w, v), Features: feats,
+		Summary:     fmt.Sprintf("%d features far above the cohort's (cold start)", len(feats)),
+		Explanation: "cold-start fleet-percentile rule, no model yet: " + strings.Join(parts, "; "),
+	}, true
+}
+
+// train fits the cohort's IsolationForest on its windows, deterministically
+// (the seed is derived from the cohort), and records model.deployed.
+func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	art, err := models.TrainIsolationForest(cm.rows, features.Names, models.IForestOptions{
+		Seed: int64(h.Sum64() >> 1), FPR: a.fpr, CreatedBy: "halo pipeline",
+		Span: models.Span{Start: cm.first, End: at},
+	})
+	if err != nil {
+		a.errors = append(a.errors, fmt.Errorf("training the model of %s: %w", key, err))
+		cm.trainedAt = at // try again after the retrain interval, not every window
+		return
+	}
+	cm.model, cm.trainedAt = art, at
+	cm.version++
+	var buf bytes.Buffer
+	if err := art.Save(&buf); err != nil {
+		return
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	path := ""
+	if a.modelDir != "" {
+		path = filepath.Join(a.modelDir, strings.TrimPrefix(art.ID, "sha256:")+".json")
+		if _, err := os.Stat(path); err != nil {
+			if os.MkdirAll(a.modelDir, 0o755) == nil {
+				fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
+			}
+		}
+	}
+	cohort := strings.TrimPrefix(key, cm.tenant+"|")
+	ev := events.Event{
+		ID: events.DerivedID("model.deployed", key, fmt.Sprint(cm.version), at.UTC().Format(time.RFC3339Nano)), Schema: events.SchemaVersion,
+		Tenant: cm.tenant, Time: at.UTC(),
+		Payload: &events.ModelDeployed{ModelId: art.ID, Kind: "iforest", Version: cm.version, Features: art.Features, Threshold: art.Threshold,
+			Cohort: cohort, ArtifactSha256: sum[:], Artifact: path, Actor: "pipeline"},
+	}
+	a.deployed = append(a.deployed, ev)
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// rowIDs returns up to 8 event ids of a device's rows in the window.
+func rowIDs(w *window.Window, v *features.Vector) []events.ID {
+	c := colsOf(w)
+	var out []events.ID
+	for i := v.Rows[0]; i < v.Rows[1] && len(out) < 8; i++ {
+		out = append(out, c.id(i))
+	}
+	return out
+}
+
+// quantiles returns, per column, the q quantile of rows.
+func quantiles(rows [][]float64, q float64) []float64 {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows[0])
+	out := make([]float64, n)
+	col := make([]float64, len(rows))
+	for j := 0; j < n; j++ {
+		for i, r := range rows {
+			col[i] = r[j]
+		}
+		sort.Float64s(col)
+		k := int(math.Ceil(q*float64(len(col)))) - 1
+		out[j] = col[max(0, min(k, len(col)-1))]
+	}
+	return out
+}
