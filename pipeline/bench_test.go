@@ -173,3 +173,53 @@ func BenchmarkReplayAlertLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkWindowAlertLatency measures, for a window detector (scan), how
+// long after its window's end plus the lateness the alert is in the log,
+// with the live pipeline's own clock ticks closing idle windows. Goal: p99
+// under 1 s (the "window + lateness + 1 s" from the first event).
+// Run: go test ./pipeline -run '^$' -bench WindowAlertLatency -benchtime 20x
+func BenchmarkWindowAlertLatency(b *testing.B) {
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	const size, lateness = time.Second, 100 * time.Millisecond
+	live, err := NewLive(Config{WindowSize: size, Lateness: lateness, TickInterval: 50 * time.Millisecond, Detectors: []string{"scan"}}, store, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go live.Run(lctx)
+	<-live.Ready()
+	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: []events.Type{events.TypeAlertRaised}, NewOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now := time.Now()
+		if err := store.Append(ctx, scanEvents(fmt.Sprintf("pos-%d", i), now, 30)...); err != nil {
+			b.Fatal(err)
+		}
+		due := now.Truncate(size).Add(size + lateness)
+		for got := false; !got; {
+			d, err := sub.Next(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got = len(d.Events) > 0
+			d.Ack(ctx)
+		}
+		lat = append(lat, time.Since(due))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms-after-close")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms-after-close")
+}

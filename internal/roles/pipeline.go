@@ -3,6 +3,7 @@ package roles
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +15,9 @@ import (
 func Pipeline(ctx context.Context, store pipeline.Store, cfg pipeline.Config, reg prometheus.Registerer, logger *slog.Logger, ready func()) error {
 	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Partitions == 0 {
 		cfg.Partitions = ps.Partitions()
+	}
+	if ds, ok := store.(interface{ DataDir() string }); ok && cfg.ModelDir == "" && ds.DataDir() != "" {
+		cfg.ModelDir = filepath.Join(ds.DataDir(), "models")
 	}
 	live, err := pipeline.NewLive(cfg, store, reg, logger.With("component", "pipeline"))
 	if err != nil {
