@@ -365,9 +365,11 @@ func (s *Set) For(tenant string) *Document {
 	if ok {
 		return d
 	}
-	def := Default()
-	return &def
+	return defaultDoc
 }
+
+// defaultDoc is the shared default policy For returns (not to be modified).
+var defaultDoc = func() *Document { d := Default(); return &d }()
 
 // Record validates a YAML document and records it as the tenant's policy,
 // returning the new version.

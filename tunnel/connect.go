@@ -125,8 +125,8 @@ func (e *Edge) serveConnect(w http.ResponseWriter, r *http.Request, dc *deviceCo
 	up.Close()
 	dc.Close()
 	reason, errText := tn.reason(upErr, downErr)
-	e.m.Bytes.WithLabelValues("up").Add(float64(tn.sent.Load()))
-	e.m.Bytes.WithLabelValues("down").Add(float64(tn.recv.Load()))
+	e.m.BytesUp.Add(float64(tn.sent.Load()))
+	e.m.BytesDown.Add(float64(tn.recv.Load()))
 	e.m.Requests.WithLabelValues("connect", events.EnumName(reason.Descriptor(), reason.Number())).Inc()
 	e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: time.Now().UTC(), Payload: &events.ConnClosed{
 		ConnId: connID, BytesUp: uint64(tn.sent.Load()), BytesDown: uint64(tn.recv.Load()), DurationNs: int64(time.Since(start)), Reason: reason, Error: errText,

@@ -9,6 +9,8 @@ type Metrics struct {
 	Refusals      *prometheus.CounterVec // reason
 	Requests      *prometheus.CounterVec // mode (connect, http), outcome
 	Bytes         *prometheus.CounterVec // direction: up, down
+	BytesUp       prometheus.Counter     // Bytes{direction="up"}, looked up once
+	BytesDown     prometheus.Counter
 	ActiveConns   prometheus.Gauge
 	ActiveStreams prometheus.Gauge
 	EmitErrors    prometheus.Counter
@@ -36,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Cuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "halo_edge_cuts_total",
 			Help: "Open connections or streams the edge cut, by reason."}, []string{"reason"}),
 	}
+	m.BytesUp, m.BytesDown = m.Bytes.WithLabelValues("up"), m.Bytes.WithLabelValues("down")
 	if reg != nil {
 		reg.MustRegister(m.Handshakes, m.Refusals, m.Requests, m.Bytes, m.ActiveConns, m.ActiveStreams, m.EmitErrors, m.Cuts)
 	}

@@ -43,8 +43,12 @@ var errInflightTimeout = errors.New("an identical request is still in progress")
 // when the request is a replay; otherwise a finish function the caller must
 // call with whether the request succeeded (2xx).
 func (s *shield) begin(ctx context.Context, key shieldKey, horizon, wait time.Duration) (prior time.Time, replay bool, finish func(bool), err error) {
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
+	var deadline *time.Timer // made only if there is something to wait for
+	defer func() {
+		if deadline != nil {
+			deadline.Stop()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if t, ok := s.ok[key]; ok && time.Since(t) < horizon {
@@ -70,6 +74,9 @@ func (s *shield) begin(ctx context.Context, key shieldKey, horizon, wait time.Du
 			}, nil
 		}
 		s.mu.Unlock()
+		if deadline == nil {
+			deadline = time.NewTimer(wait)
+		}
 		select {
 		case <-f.done:
 		case <-deadline.C:

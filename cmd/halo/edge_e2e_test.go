@@ -63,7 +63,8 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 	out, _ := halo("tenants", "create", "acme")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if token := lines[len(lines)-1]; !strings.HasPrefix(token, "halo_") || strings.Contains(token, " ") {
+	token := lines[len(lines)-1]
+	if !strings.HasPrefix(token, "halo_") || strings.Contains(token, " ") {
 		t.Fatalf("the token is not alone on the last line:\n%s", out)
 	}
 	certs := filepath.Join(t.TempDir(), "certs")
@@ -166,6 +167,41 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 	if body := waitCode(403, "-d", payment, "http://pay.example:"+port+"/v1/charge"); !strings.Contains(body, bp["intervention_id"].(string)) {
 		t.Fatalf("the pipeline's block did not reach the edge: %s", body)
+	}
+
+	// The service provider sees and acknowledges it through the API.
+	apiGet := func(path, tok string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", "http://"+apiAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, list := apiGet("/v1/alerts?detector=replay-attack", token)
+	if code != 200 || len(list["alerts"].([]any)) != 1 {
+		t.Fatalf("GET /v1/alerts: %d %v", code, list)
+	}
+	req, _ := http.NewRequest("POST", "http://"+apiAddr+"/v1/alerts/"+ap["alert_id"].(string)+"/ack", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ack: %v %v", err, resp)
+	}
+	if code, a := apiGet("/v1/alerts/"+ap["alert_id"].(string), token); code != 200 || a["status"] != "acknowledged" {
+		t.Fatalf("after ack: %d %v", code, a)
+	}
+	out, _ = halo("tenants", "create", "globex")
+	other := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	deadline = time.Now().Add(3 * time.Second)
+	for code, _ = apiGet("/v1/alerts/"+ap["alert_id"].(string), other); code == 401 && time.Now().Before(deadline); code, _ = apiGet("/v1/alerts/"+ap["alert_id"].(string), other) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code != 404 {
+		t.Fatalf("another tenant's token reading acme's alert: %d, want 404", code)
 	}
 
 	// Quarantine by hand: refused with the intervention's id; released: fine.

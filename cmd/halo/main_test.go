@@ -98,7 +98,7 @@ func TestUpEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if want := `{"status":"ok","roles":{"edge":"ready","eventlog":"ready","pipeline":"ready"}}` + "\n"; body != want {
+	if want := `{"status":"ok","roles":{"api":"ready","edge":"ready","eventlog":"ready","pipeline":"ready"}}` + "\n"; body != want {
 		t.Errorf("ready body %q, want %q", body, want)
 	}
 	waitFor(t, func() bool { return strings.Contains(upErr.String(), "halo is up:") }, upErr)

@@ -26,6 +26,7 @@ const (
 	roleEventLog = "eventlog"
 	roleEdge     = "edge"
 	rolePipeline = "pipeline"
+	roleAPI      = "api"
 )
 
 // Timeouts of `halo up`.
@@ -75,11 +76,12 @@ Today that is:
     tenant's policy says, interventions the edge enforces;
   - on --api-addr, an HTTP server with GET /healthz: 503 with
     {"status":"starting","roles":{...}} until every role is ready, then 200
-    with {"status":"ok","roles":{"edge":"ready","eventlog":"ready","pipeline":"ready"}}; and
+    with {"status":"ok","roles":{"api":"ready","edge":"ready","eventlog":"ready","pipeline":"ready"}}; and
     GET /metrics (Prometheus: the edge's refusals by reason, handshakes,
     streams, bytes, events).
 
-The alert API comes in a later release.
+and the alert API under /v1/ (Bearer tokens from halo tenants create; the
+OpenAPI document at /v1/openapi.json).
 
 When ready, halo up prints one line to standard error with the addresses and
 the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: the edge
@@ -189,7 +191,7 @@ func (u *upCmd) run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
-	reg := health.NewRegistry(roleEventLog, roleEdge, rolePipeline)
+	reg := health.NewRegistry(roleEventLog, roleEdge, rolePipeline, roleAPI)
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -258,6 +260,21 @@ func (u *upCmd) run(ctx context.Context) error {
 		})
 	}()
 
+	// The API, on the same event log.
+	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log)
+	if err != nil {
+		stopEdge()
+		<-edgeDone
+		stopWatch()
+		wg.Wait()
+		herr := stopHTTP()
+		store.Close()
+		return errors.Join(fmt.Errorf("starting the API: %w", err), herr)
+	}
+	defer apiWait()
+	mux.Handle("/v1/", apiSrv)
+	reg.Set(roleAPI, health.Ready)
+
 	// The pipeline, on the same event log.
 	pipeDone := make(chan error, 1)
 	go func() {
@@ -269,7 +286,7 @@ func (u *upCmd) run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-reg.WhenReady():
-		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (GET /healthz, /metrics), edge %s, data %s, event log %s\n",
+		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (/v1/, /healthz, /metrics), edge %s, data %s, event log %s\n",
 			ln.Addr(), <-edgeAddr, cfg.DataDir, store.ClientURL())
 		select {
 		case <-ctx.Done():

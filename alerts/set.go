@@ -1,0 +1,363 @@
+package alerts
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// Types are the event types the set folds.
+var Types = []events.Type{events.TypeAlertRaised, events.TypeAlertUpdated, events.TypeAlertAcknowledged, events.TypeAlertResolved}
+
+// tenantAlerts holds one tenant's alerts.
+type tenantAlerts struct {
+	byID  map[string]*Alert
+	order []*Alert       // by (Time, ID), oldest first
+	open  map[string]int // device -> alerts not resolved
+}
+
+// Set is the fold of the alert events. It is safe for concurrent use.
+//
+// Apply is idempotent: an event applied twice (once by Ack or Resolve right
+// after appending it, once more when Follow reads it back) changes the set
+// once. Hooks registered with OnChange are called outside the lock.
+type Set struct {
+	mu       sync.RWMutex
+	tenants  map[string]*tenantAlerts
+	seq      uint64
+	onChange []func(Alert)
+
+	opMu sync.Mutex // serializes Ack and Resolve (check, then append)
+}
+
+// NewSet returns an empty set.
+func NewSet() *Set { return &Set{tenants: map[string]*tenantAlerts{}} }
+
+// Load folds every alert event of the log into a new set.
+func Load(ctx context.Context, store events.Store) (*Set, error) {
+	s := NewSet()
+	for ev, err := range store.Read(ctx, events.Query{Types: Types}) {
+		if err != nil {
+			return nil, fmt.Errorf("loading alerts: %w", err)
+		}
+		s.Apply(&ev)
+	}
+	return s, nil
+}
+
+// Follow applies alert events appended after the set's last position until
+// ctx ends; it returns nil when ctx ends.
+func (s *Set) Follow(ctx context.Context, store events.Store) error {
+	start := s.Seq() + 1
+	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: Types, StartSeq: start})
+	if err != nil {
+		return fmt.Errorf("following alerts: %w", err)
+	}
+	defer sub.Close()
+	for {
+		d, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("following alerts: %w", err)
+		}
+		for i := range d.Events {
+			s.Apply(&d.Events[i])
+		}
+		d.Ack(ctx)
+	}
+}
+
+// OnChange registers fn, called outside the lock with a copy of the alert
+// after every change applied from now on (raised, updated, acknowledged,
+// resolved).
+func (s *Set) OnChange(fn func(Alert)) {
+	s.mu.Lock()
+	s.onChange = append(s.onChange, fn)
+	s.mu.Unlock()
+}
+
+// Seq is the log position of the last event applied.
+func (s *Set) Seq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
+}
+
+// Apply folds one event; events of other types, updates of unknown alerts
+// and events naming another tenant's alert are ignored.
+func (s *Set) Apply(ev *events.Event) {
+	s.mu.Lock()
+	if ev.Seq > s.seq {
+		s.seq = ev.Seq
+	}
+	changed := s.apply(ev)
+	var out Alert
+	if changed != nil {
+		out = changed.clone()
+	}
+	hooks := s.onChange
+	s.mu.Unlock()
+	if changed != nil {
+		for _, fn := range hooks {
+			fn(out)
+		}
+	}
+}
+
+func (s *Set) tenant(name string) *tenantAlerts {
+	ta, ok := s.tenants[name]
+	if !ok {
+		ta = &tenantAlerts{byID: map[string]*Alert{}, open: map[string]int{}}
+		s.tenants[name] = ta
+	}
+	return ta
+}
+
+// lookup returns the tenant's alert id, or nil.
+func (s *Set) lookup(tenant, id string) *Alert {
+	if ta, ok := s.tenants[tenant]; ok {
+		return ta.byID[id]
+	}
+	return nil
+}
+
+// apply folds ev under the lock and returns the alert it changed, if any.
+func (s *Set) apply(ev *events.Event) *Alert {
+	switch p := ev.Payload.(type) {
+	case *events.AlertRaised:
+		if p.AlertId == "" || ev.Tenant == "" {
+			return nil
+		}
+		ta := s.tenant(ev.Tenant)
+		if a, ok := ta.byID[p.AlertId]; ok {
+			if a.Seq == 0 && ev.Seq != 0 {
+				a.Seq = ev.Seq
+			}
+			return nil // raised once; a repeat changes nothing
+		}
+		a := &Alert{
+			ID: p.AlertId, Tenant: ev.Tenant, Device: ev.Device, Detector: p.Detector, Severity: p.Severity,
+			Score: p.Score, Status: StatusOpen, Time: ev.Time.UTC(), LastSeen: ev.Time.UTC(), Count: 1,
+			Summary: p.Summary, Explanation: p.Explanation, Evidence: evidenceIDs(p.Evidence), Key: p.Key,
+			WindowStart: nanos(p.WindowStart), WindowEnd: nanos(p.WindowEnd), Seq: ev.Seq,
+		}
+		if len(a.Evidence) > MaxEvidence {
+			a.Evidence = a.Evidence[:MaxEvidence]
+		}
+		for _, f := range p.Features {
+			a.Features = append(a.Features, Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline})
+		}
+		ta.byID[a.ID] = a
+		i := sort.Search(len(ta.order), func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
+		ta.order = slices.Insert(ta.order, i, a)
+		ta.open[a.Device]++
+		return a
+	case *events.AlertUpdated:
+		a := s.lookup(ev.Tenant, p.AlertId)
+		if a == nil {
+			return nil
+		}
+		changed := false
+		if p.Count > a.Count {
+			a.Count, changed = p.Count, true
+		}
+		if ls := nanos(p.LastSeen); ls.After(a.LastSeen) {
+			a.LastSeen, changed = ls, true
+		}
+		if p.Score > a.Score {
+			a.Score, changed = p.Score, true
+		}
+		for _, id := range evidenceIDs(p.Evidence) {
+			if len(a.Evidence) >= MaxEvidence {
+				break
+			}
+			if !slices.Contains(a.Evidence, id) {
+				a.Evidence, changed = append(a.Evidence, id), true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return a
+	case *events.AlertAcknowledged:
+		a := s.lookup(ev.Tenant, p.AlertId)
+		if a == nil || a.Status != StatusOpen {
+			return nil
+		}
+		a.Status, a.AcknowledgedBy, a.AcknowledgedAt, a.Note = StatusAcknowledged, p.Actor, ev.Time.UTC(), p.Note
+		return a
+	case *events.AlertResolved:
+		a := s.lookup(ev.Tenant, p.AlertId)
+		if a == nil || a.Status == StatusResolved {
+			return nil
+		}
+		a.Status, a.Verdict, a.ResolvedBy, a.ResolvedAt = StatusResolved, verdictOf(p.Verdict), p.Actor, ev.Time.UTC()
+		if p.Note != "" {
+			a.Note = p.Note
+		}
+		ta := s.tenants[ev.Tenant]
+		if ta.open[a.Device]--; ta.open[a.Device] <= 0 {
+			delete(ta.open, a.Device)
+		}
+		return a
+	}
+	return nil
+}
+
+// Get returns the tenant's alert id. An alert of another tenant is not
+// found.
+func (s *Set) Get(tenant, id string) (Alert, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.lookup(tenant, id)
+	if a == nil {
+		return Alert{}, false
+	}
+	return a.clone(), true
+}
+
+// OpenCounts returns, for each device of the tenant with any, how many of
+// its alerts are not resolved (open or acknowledged).
+func (s *Set) OpenCounts(tenant string) map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[string]int{}
+	if ta, ok := s.tenants[tenant]; ok {
+		for d, n := range ta.open {
+			out[d] = n
+		}
+	}
+	return out
+}
+
+// Filter selects alerts for List. Zero fields match everything.
+type Filter struct {
+	// Status, when set, selects alerts in one of these statuses.
+	Status []Status
+	// Severity, when set, selects alerts of one of these severities.
+	Severity []events.Severity
+	// Device and Detector select one device's or one detector's alerts.
+	Device   string
+	Detector string
+	// Since and Until bound the raise time: Since <= Time < Until.
+	Since, Until time.Time
+	// Limit is the most alerts returned; DefaultLimit when <= 0.
+	Limit int
+	// Cursor continues a previous List (its next value).
+	Cursor string
+}
+
+// DefaultLimit is the page size of a List whose Filter has no Limit.
+const DefaultLimit = 100
+
+func (f *Filter) match(a *Alert) bool {
+	if len(f.Status) > 0 && !slices.Contains(f.Status, a.Status) {
+		return false
+	}
+	if len(f.Severity) > 0 && !slices.Contains(f.Severity, a.Severity) {
+		return false
+	}
+	if f.Device != "" && a.Device != f.Device {
+		return false
+	}
+	if f.Detector != "" && a.Detector != f.Detector {
+		return false
+	}
+	return true
+}
+
+// List returns a page of the tenant's alerts matching f, newest first by
+// (Time, ID), and the cursor of the next page ("" when this one is the
+// last). Pages are stable: walking the cursors returns every matching alert
+// that existed when the walk began once, with no gaps, however the alerts
+// change meanwhile (new alerts raised later than the first page appear only
+// in a new walk). Errors wrap ErrBadCursor.
+func (s *Set) List(tenant string, f Filter) ([]Alert, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	var (
+		cur    cursor
+		hasCur bool
+	)
+	if f.Cursor != "" {
+		c, err := parseCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		cur, hasCur = c, true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ta, ok := s.tenants[tenant]
+	if !ok {
+		return []Alert{}, "", nil
+	}
+	hi := len(ta.order)
+	if !f.Until.IsZero() {
+		hi = sort.Search(len(ta.order), func(i int) bool { return !ta.order[i].Time.Before(f.Until) })
+	}
+	if hasCur {
+		hi = min(hi, sort.Search(len(ta.order), func(i int) bool { return !ta.order[i].before(cur.t, cur.id) }))
+	}
+	out := make([]Alert, 0, min(limit, hi))
+	for i := hi - 1; i >= 0; i-- {
+		a := ta.order[i]
+		if !f.Since.IsZero() && a.Time.Before(f.Since) {
+			break
+		}
+		if !f.match(a) {
+			continue
+		}
+		if len(out) == limit {
+			last := out[len(out)-1]
+			return out, cursor{last.Time, last.ID}.String(), nil
+		}
+		out = append(out, a.clone())
+	}
+	return out, "", nil
+}
+
+// cursor is a position in a tenant's list: the (Time, ID) of the last alert
+// of a page. The next page holds the alerts strictly before it.
+type cursor struct {
+	t  time.Time
+	id string
+}
+
+const cursorVersion = "c1"
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + "." + strconv.FormatInt(c.t.UnixNano(), 10) + "." + c.id))
+}
+
+func parseCursor(s string) (cursor, error) {
+	if len(s) > 512 {
+		return cursor{}, fmt.Errorf("%w: too long", ErrBadCursor)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("%w: not a cursor returned by this API", ErrBadCursor)
+	}
+	v, rest, ok := strings.Cut(string(b), ".")
+	if !ok || v != cursorVersion {
+		return cursor{}, fmt.Errorf("%w: not a cursor returned by this API", ErrBadCursor)
+	}
+	ns, id, ok := strings.Cut(rest, ".")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return cursor{}, fmt.Errorf("%w: not a cursor returned by this API", ErrBadCursor)
+	}
+	return cursor{time.Unix(0, n).UTC(), id}, nil
+}

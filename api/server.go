@@ -1,0 +1,338 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/halo-sec/halo/alerts"
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/identity"
+	"github.com/halo-sec/halo/intervention"
+	"github.com/halo-sec/halo/policy"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store is the event log writes are appended to. Required.
+	Store events.Store
+	// Registry authenticates tokens and lists devices. Required; it must
+	// follow the log (identity.Registry.Follow) for new tokens and
+	// devices to be seen.
+	Registry *identity.Registry
+	// Alerts is the alert fold reads come from. Required; it must follow
+	// the log (alerts.Set.Follow).
+	Alerts *alerts.Set
+	// Interventions is the intervention fold. Required; it must follow the
+	// log (intervention.Set.Follow), or writes wait WriteWait in vain.
+	Interventions *intervention.Set
+	// Policies is the tenants' policies. Optional; not consulted yet (kept
+	// for the console's quarantine allow-list view).
+	Policies *policy.Set
+	// CA signs certificate requests. Optional; reserved for POST
+	// /v1/devices (CSR enrolment), which is not served yet.
+	CA *identity.CA
+	// Logger receives one debug line per request (never a token) and
+	// warnings for failures. Default: discard.
+	Logger *slog.Logger
+	// Metrics is where halo_api_requests_total and
+	// halo_api_request_duration_seconds are registered. Default: not
+	// registered.
+	Metrics prometheus.Registerer
+	// MaxLimit is the largest page GET /v1/alerts returns; larger limits
+	// are clamped to it. Default 500.
+	MaxLimit int
+	// DefaultLimit is the page size when a request names none. Default 100
+	// (at most MaxLimit).
+	DefaultLimit int
+	// MaxBody is the largest request body accepted (413 above). Default
+	// 64 KiB.
+	MaxBody int64
+	// WriteWait is how long a write handler waits for the fold to apply
+	// its event before answering 202 Accepted instead of 201/200. Default
+	// 1 s.
+	WriteWait time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxLimit <= 0 {
+		c.MaxLimit = 500
+	}
+	if c.DefaultLimit <= 0 {
+		c.DefaultLimit = 100
+	}
+	c.DefaultLimit = min(c.DefaultLimit, c.MaxLimit)
+	if c.MaxBody <= 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.WriteWait <= 0 {
+		c.WriteWait = time.Second
+	}
+}
+
+// Validate reports every missing dependency.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("api: Store is required"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("api: Registry is required"))
+	}
+	if c.Alerts == nil {
+		errs = append(errs, errors.New("api: Alerts is required"))
+	}
+	if c.Interventions == nil {
+		errs = append(errs, errors.New("api: Interventions is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the /v1/ routes. It is an http.Handler, safe for concurrent
+// use; mount it on "/v1/" next to /healthz and /metrics.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []*route
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	changed  notifier
+}
+
+// principal is the authenticated caller.
+type principal struct {
+	tenant  string
+	role    events.Role
+	tokenID string
+}
+
+func (p principal) actor() string { return "token:" + p.tokenID }
+
+// handlerFunc answers one request: a status and a body to encode as JSON,
+// or an error.
+type handlerFunc func(r *http.Request, p principal) (int, any, *Error)
+
+// route is one served method and path.
+type route struct {
+	method, path string
+	write        bool // needs an operator token
+	public       bool // needs no token
+	h            handlerFunc
+}
+
+func (rt *route) pattern() string { return rt.method + " " + rt.path }
+
+// New returns a Server over the folds in cfg.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.changed.ch = make(chan struct{})
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "halo_api_requests_total", Help: "API requests by route and HTTP status.",
+	}, []string{"route", "code"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "halo_api_request_duration_seconds", Help: "API request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{s.requests, s.duration} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cfg.Alerts.OnChange(func(alerts.Alert) { s.changed.signal() })
+	cfg.Interventions.OnChange(func(intervention.Intervention, bool) { s.changed.signal() })
+
+	s.routes = []*route{
+		{method: "GET", path: "/v1/openapi.json", public: true, h: s.openAPI},
+		{method: "GET", path: "/v1/alerts", h: s.listAlerts},
+		{method: "GET", path: "/v1/alerts/{id}", h: s.getAlert},
+		{method: "POST", path: "/v1/alerts/{id}/ack", write: true, h: s.ackAlert},
+		{method: "POST", path: "/v1/alerts/{id}/resolve", write: true, h: s.resolveAlert},
+		{method: "GET", path: "/v1/devices", h: s.listDevices},
+		{method: "GET", path: "/v1/devices/{id}", h: s.getDevice},
+		{method: "POST", path: "/v1/devices/{id}/quarantine", write: true, h: s.quarantine},
+		{method: "DELETE", path: "/v1/devices/{id}/quarantine", write: true, h: s.release},
+		{method: "GET", path: "/v1/interventions", h: s.listInterventions},
+		{method: "POST", path: "/v1/interventions", write: true, h: s.createBlock},
+		{method: "DELETE", path: "/v1/interventions/{id}", write: true, h: s.liftIntervention},
+	}
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.pattern(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) }))
+	}
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) }))
+	return s, nil
+}
+
+// Routes lists the served routes as "METHOD /path" patterns.
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.pattern()
+	}
+	return out
+}
+
+// ServeHTTP serves a /v1/ request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// serve runs the common part of every request: authentication, the role
+// check, the body limit, the handler, the JSON answer, metrics and the log
+// line. rt is nil when no route matched.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
+	start := time.Now()
+	label := "unmatched"
+	public := r.URL.Path == "/v1/openapi.json"
+	if rt != nil {
+		label, public = rt.pattern(), rt.public
+	}
+	var (
+		p      principal
+		status int
+		body   any
+		apiErr *Error
+	)
+	if !public {
+		p, apiErr = s.authenticate(r)
+	}
+	switch {
+	case apiErr != nil:
+	case rt == nil:
+		apiErr = s.unmatched(r)
+	case rt.write && p.role != events.Role_ROLE_OPERATOR:
+		apiErr = errorf(http.StatusForbidden, CodeForbidden, "this token is read-only (role %s): %s needs an operator token", roleName(p.role), rt.pattern())
+	default:
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		status, body, apiErr = rt.h(r, p)
+	}
+	if apiErr != nil {
+		status = apiErr.Status
+		if allow := apiErr.allow; allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, apiErr)
+	} else {
+		writeJSON(w, status, body)
+	}
+	s.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+	s.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	lvl := slog.LevelDebug
+	if status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	if s.log.Enabled(r.Context(), lvl) {
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", label), slog.Int("status", status),
+			slog.Duration("duration", time.Since(start))}
+		if p.tenant != "" {
+			attrs = append(attrs, slog.String("tenant", p.tenant), slog.String("token_id", p.tokenID))
+		}
+		if apiErr != nil && status >= 500 {
+			attrs = append(attrs, slog.String("error", apiErr.Message))
+		}
+		s.log.LogAttrs(r.Context(), lvl, "api request", attrs...)
+	}
+}
+
+// maxTokenLen bounds the Authorization value looked at.
+const maxTokenLen = 512
+
+func (s *Server) authenticate(r *http.Request) (principal, *Error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: send Authorization: Bearer TOKEN")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxTokenLen {
+		return principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "malformed Authorization header: send Authorization: Bearer TOKEN")
+	}
+	tok, err := s.cfg.Registry.Authenticate(strings.TrimSpace(token))
+	if err != nil {
+		return principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "unknown or malformed token")
+	}
+	return principal{tenant: tok.Tenant, role: tok.Role, tokenID: tok.ID}, nil
+}
+
+func roleName(r events.Role) string {
+	switch r {
+	case events.Role_ROLE_OPERATOR:
+		return "operator"
+	case events.Role_ROLE_VIEWER:
+		return "viewer"
+	}
+	return "unspecified"
+}
+
+// unmatched tells 405 (the path is served, with other methods) from 404.
+func (s *Server) unmatched(r *http.Request) *Error {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		e := errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
+		e.allow = strings.Join(allow, ", ")
+		return e
+	}
+	return errorf(http.StatusNotFound, CodeNotFound, "no route %s %s (see /v1/openapi.json)", r.Method, r.URL.Path)
+}
+
+// notifier wakes writers waiting for a fold to apply their event.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (n *notifier) signal() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+// await returns once cond holds (true), or after WriteWait or when ctx
+// ends (cond's last answer). cond is checked after every fold change.
+func (s *Server) await(ctx context.Context, cond func() bool) bool {
+	t := time.NewTimer(s.cfg.WriteWait)
+	defer t.Stop()
+	for {
+		ch := s.changed.wait()
+		if cond() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return cond()
+		case <-ctx.Done():
+			return cond()
+		}
+	}
+}

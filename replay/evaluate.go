@@ -1,0 +1,231 @@
+package replay
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// Label is a labeled span of one device's traffic: an injected attack of
+// the simulator, an imported label, an analyst's verdict.
+type Label struct {
+	Tenant    string    `json:"tenant"`
+	Device    string    `json:"device"`
+	Label     string    `json:"label"`
+	Detail    string    `json:"detail,omitempty"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Malicious bool      `json:"-"`
+}
+
+// Name is the label's reporting name: the detailed label when there is
+// one (C&C, DDoS, PartOfAHorizontalPortScan), else the label.
+func (l *Label) Name() string {
+	if l.Detail != "" {
+		return l.Detail
+	}
+	return l.Label
+}
+
+// LabelsFromEvents turns label.recorded events into labels (malicious ones
+// only matter for scoring).
+func LabelsFromEvents(evs []events.Event) []Label {
+	var out []Label
+	for i := range evs {
+		p, ok := evs[i].Payload.(*events.LabelRecorded)
+		if !ok {
+			continue
+		}
+		l := Label{Tenant: evs[i].Tenant, Device: evs[i].Device, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+			Start: time.Unix(0, p.Start).UTC(), End: time.Unix(0, p.End).UTC()}
+		if p.Start == 0 {
+			l.Start = evs[i].Time
+		}
+		if p.End == 0 {
+			l.End = l.Start
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Scores are precision, recall and F1 with their counts; always numbers (0
+// where undefined).
+type Scores struct {
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	TP        int     `json:"tp"`
+	FP        int     `json:"fp"`
+	FN        int     `json:"fn"`
+}
+
+// LabelScore is how well one label was caught.
+type LabelScore struct {
+	Recall       float64 `json:"recall"`
+	Positives    int     `json:"positives"`
+	TimeToDetect float64 `json:"time_to_detect_s"`
+}
+
+// Report is the backtest report (report.json).
+type Report struct {
+	Overall                 Scores                `json:"overall"`
+	ByDetector              map[string]Scores     `json:"by_detector"`
+	ByLabel                 map[string]LabelScore `json:"by_label"`
+	FalseAlertsPerDeviceDay float64               `json:"false_alerts_per_device_day"`
+	Alerts                  int                   `json:"alerts"`
+	DeviceDays              int                   `json:"device_days"`
+	WindowSeconds           float64               `json:"window_s"`
+}
+
+type pair struct {
+	tenant, device string
+	window         int64
+}
+
+// Evaluate scores alerts (alert.raised events) against labels over
+// (device, window) pairs: a pair is positive when a malicious labeled event
+// falls in it; an alert predicts the pairs its window covers. deviceDays
+// counts the devices with at least one event per UTC day.
+func Evaluate(alerts []events.Event, labels []Label, window time.Duration, deviceDays int) Report {
+	w := int64(window)
+	positive := map[pair]string{} // → label name of the first label in it
+	firstLabel := map[string]time.Time{}
+	labelPairs := map[string][]pair{}
+	for _, l := range labels {
+		if !l.Malicious {
+			continue
+		}
+		for k := floorDiv(l.Start.UnixNano(), w); k <= floorDiv(l.End.UnixNano(), w); k++ {
+			p := pair{l.Tenant, l.Device, k}
+			if _, ok := positive[p]; !ok {
+				positive[p] = l.Name()
+				labelPairs[l.Name()] = append(labelPairs[l.Name()], p)
+			}
+		}
+		if t, ok := firstLabel[l.Name()]; !ok || l.Start.Before(t) {
+			firstLabel[l.Name()] = l.Start
+		}
+	}
+	predicted := map[pair]bool{}
+	byDet := map[string]map[pair]bool{}
+	firstAlert := map[pair]time.Time{} // device-window → first alert time
+	n := 0
+	falseAlerts := 0
+	for i := range alerts {
+		a, ok := alerts[i].Payload.(*events.AlertRaised)
+		if !ok {
+			continue
+		}
+		n++
+		start, end := a.WindowStart, a.WindowEnd
+		if end <= start {
+			end = start + 1
+		}
+		hit := false
+		for k := floorDiv(start, w); k <= floorDiv(end-1, w); k++ {
+			p := pair{alerts[i].Tenant, alerts[i].Device, k}
+			predicted[p] = true
+			if byDet[a.Detector] == nil {
+				byDet[a.Detector] = map[pair]bool{}
+			}
+			byDet[a.Detector][p] = true
+			if t, ok := firstAlert[p]; !ok || alerts[i].Time.Before(t) {
+				firstAlert[p] = alerts[i].Time
+			}
+			if _, pos := positive[p]; pos {
+				hit = true
+			}
+		}
+		if !hit {
+			falseAlerts++
+		}
+	}
+	r := Report{ByDetector: map[string]Scores{}, ByLabel: map[string]LabelScore{}, Alerts: n, DeviceDays: deviceDays, WindowSeconds: window.Seconds()}
+	r.Overall = score(predicted, positive)
+	for det, pred := range byDet {
+		r.ByDetector[det] = score(pred, positive)
+	}
+	for name, pairs := range labelPairs {
+		caught := 0
+		var first time.Time
+		for _, p := range pairs {
+			if predicted[p] {
+				caught++
+				if t := firstAlert[p]; first.IsZero() || t.Before(first) {
+					first = t
+				}
+			}
+		}
+		ls := LabelScore{Positives: len(pairs), Recall: ratio(caught, len(pairs))}
+		if !first.IsZero() {
+			ls.TimeToDetect = math.Max(0, first.Sub(firstLabel[name]).Seconds())
+		}
+		r.ByLabel[name] = ls
+	}
+	if deviceDays > 0 {
+		r.FalseAlertsPerDeviceDay = float64(falseAlerts) / float64(deviceDays)
+	}
+	return r
+}
+
+func score(pred map[pair]bool, positive map[pair]string) Scores {
+	var s Scores
+	for p := range pred {
+		if _, ok := positive[p]; ok {
+			s.TP++
+		} else {
+			s.FP++
+		}
+	}
+	for p := range positive {
+		if !pred[p] {
+			s.FN++
+		}
+	}
+	s.Precision = ratio(s.TP, s.TP+s.FP)
+	s.Recall = ratio(s.TP, s.TP+s.FN)
+	if s.Precision+s.Recall > 0 {
+		s.F1 = 2 * s.Precision * s.Recall / (s.Precision + s.Recall)
+	}
+	return s
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// DeviceDays counts (device, UTC day) pairs with at least one event.
+func DeviceDays(evs []events.Event) int {
+	seen := map[[3]string]bool{}
+	for i := range evs {
+		if evs[i].Device == "" {
+			continue
+		}
+		seen[[3]string{evs[i].Tenant, evs[i].Device, evs[i].Time.UTC().Format("2006-01-02")}] = true
+	}
+	return len(seen)
+}
+
+// sortedDetectors lists a report's detectors, for printing.
+func (r *Report) sortedDetectors() []string {
+	out := make([]string, 0, len(r.ByDetector))
+	for d := range r.ByDetector {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,61 @@
+package replay
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+func alert(dev, det string, start time.Time, w time.Duration) events.Event {
+	return events.Event{ID: events.NewID(), Tenant: "t", Device: dev, Time: start.Add(w), Payload: &events.AlertRaised{
+		Detector: det, WindowStart: start.UnixNano(), WindowEnd: start.Add(w).UnixNano()}}
+}
+
+func TestEvaluateByHand(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := time.Minute
+	labels := []Label{
+		{Tenant: "t", Device: "a", Label: "Malicious", Detail: "C&C", Start: t0.Add(30 * time.Second), End: t0.Add(150 * time.Second), Malicious: true}, // windows 0,1,2
+		{Tenant: "t", Device: "b", Label: "Malicious", Detail: "DDoS", Start: t0.Add(10 * time.Minute), End: t0.Add(10 * time.Minute), Malicious: true}, // window 10
+		{Tenant: "t", Device: "c", Label: "Benign", Start: t0, End: t0},
+	}
+	alerts := []events.Event{
+		alert("a", "beaconing", t0.Add(time.Minute), w), // TP (window 1)
+		alert("a", "anomaly", t0.Add(2*time.Minute), w), // TP (window 2)
+		alert("c", "anomaly", t0, w),                    // FP
+		alert("b", "flood", t0.Add(20*time.Minute), w),  // FP (wrong window)
+	}
+	r := Evaluate(alerts, labels, w, 4)
+	o := r.Overall
+	if o.TP != 2 || o.FP != 2 || o.FN != 2 || o.Precision != 0.5 || o.Recall != 0.5 || math.Abs(o.F1-0.5) > 1e-12 {
+		t.Fatalf("overall %+v", o)
+	}
+	if d := r.ByDetector["anomaly"]; d.TP != 1 || d.FP != 1 || d.FN != 3 {
+		t.Fatalf("anomaly %+v", d)
+	}
+	if l := r.ByLabel["C&C"]; l.Positives != 3 || math.Abs(l.Recall-2.0/3) > 1e-12 || l.TimeToDetect != 90 {
+		t.Fatalf("C&C %+v", l)
+	}
+	if l := r.ByLabel["DDoS"]; l.Recall != 0 || l.TimeToDetect != 0 {
+		t.Fatalf("DDoS %+v", l)
+	}
+	if r.FalseAlertsPerDeviceDay != 0.5 {
+		t.Fatalf("false alerts per device-day %v", r.FalseAlertsPerDeviceDay)
+	}
+	// Always numbers, never null or NaN.
+	empty := Evaluate(nil, nil, w, 0)
+	b, err := json.Marshal(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for _, k := range []string{"precision", "recall", "f1"} {
+		if v, ok := m["overall"].(map[string]any)[k].(float64); !ok || v != 0 {
+			t.Fatalf("empty report %s = %v", k, m["overall"])
+		}
+	}
+}
