@@ -60,7 +60,7 @@ func sampleEvents() []events.Event {
 		{"acme", "pos-00012", &events.ConnOpened{
 			ConnId: "c-7f3a9e", SrcAddr: "10.20.0.17:51234", DstHost: "pay.example.com", DstIp: "203.0.113.10", DstPort: 443,
 			Mode: events.ConnMode_CONN_MODE_CONNECT, Sni: "pay.example.com", TlsFp: "t13d1516h2_8daaf6152771_b0da82dd1658",
-			Transport: "tcp", Service: "tls",
+			Transport: "tcp", Service: "tls", Inbound: true,
 		}},
 		{"acme", "pos-00012", &events.ConnClosed{
 			ConnId: "c-7f3a9e", BytesUp: 4821, BytesDown: 13370, DurationNs: int64(2345 * time.Millisecond),

@@ -1407,6 +1407,7 @@ type ConnOpened struct {
 	TlsFp         string                 `protobuf:"bytes,8,opt,name=tls_fp,json=tlsFp,proto3" json:"tls_fp,omitempty"` // ClientHello fingerprint (JA4 style)
 	Transport     string                 `protobuf:"bytes,9,opt,name=transport,proto3" json:"transport,omitempty"`      // tcp, udp, icmp
 	Service       string                 `protobuf:"bytes,10,opt,name=service,proto3" json:"service,omitempty"`         // application protocol if known (http, tls, dns)
+	Inbound       bool                   `protobuf:"varint,11,opt,name=inbound,proto3" json:"inbound,omitempty"`        // the peer opened it (imported history): dst is the remote originator
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1509,6 +1510,13 @@ func (x *ConnOpened) GetService() string {
 		return x.Service
 	}
 	return ""
+}
+
+func (x *ConnOpened) GetInbound() bool {
+	if x != nil {
+		return x.Inbound
+	}
+	return false
 }
 
 type ConnClosed struct {
@@ -2853,7 +2861,7 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\vcert_sha256\x18\x03 \x01(\fR\n" +
 	"certSha256\x12!\n" +
 	"\fcert_subject\x18\x04 \x01(\tR\vcertSubject\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x9c\x02\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xb6\x02\n" +
 	"\n" +
 	"ConnOpened\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\tR\x06connId\x12\x19\n" +
@@ -2866,7 +2874,8 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\x06tls_fp\x18\b \x01(\tR\x05tlsFp\x12\x1c\n" +
 	"\ttransport\x18\t \x01(\tR\ttransport\x12\x18\n" +
 	"\aservice\x18\n" +
-	" \x01(\tR\aservice\"\xa3\x02\n" +
+	" \x01(\tR\aservice\x12\x18\n" +
+	"\ainbound\x18\v \x01(\bR\ainbound\"\xa3\x02\n" +
 	"\n" +
 	"ConnClosed\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\tR\x06connId\x12\x19\n" +

@@ -41,11 +41,11 @@ func SortByTime(evs []events.Event) {
 	})
 }
 
-// AlertsOf keeps the alert.raised events of outputs.
+// AlertsOf keeps the alert.raised and alert.updated events of outputs.
 func AlertsOf(outs []events.Event) []events.Event {
 	var a []events.Event
 	for _, o := range outs {
-		if o.Type() == events.TypeAlertRaised {
+		if t := o.Type(); t == events.TypeAlertRaised || t == events.TypeAlertUpdated {
 			a = append(a, o)
 		}
 	}

@@ -85,7 +85,8 @@ type pair struct {
 	window         int64
 }
 
-// Evaluate scores alerts (alert.raised events) against labels over
+// Evaluate scores alerts (alert.raised, and alert.updated for the windows
+// of the repeats they fold in) against labels over
 // (device, window) pairs: a pair is positive when a malicious labeled event
 // falls in it; an alert predicts the pairs its window covers. deviceDays
 // counts the devices with at least one event per UTC day.
@@ -114,12 +115,26 @@ func Evaluate(alerts []events.Event, labels []Label, window time.Duration, devic
 	firstAlert := map[pair]time.Time{} // device-window → first alert time
 	n := 0
 	falseAlerts := 0
+	detectorOf := map[string]string{} // alert id → detector
 	for i := range alerts {
-		a, ok := alerts[i].Payload.(*events.AlertRaised)
-		if !ok {
+		var a *events.AlertRaised
+		switch p := alerts[i].Payload.(type) {
+		case *events.AlertRaised:
+			a = p
+			detectorOf[p.AlertId] = p.Detector
+			n++
+		case *events.AlertUpdated:
+			// A repeat folded into an open alert predicts the window it
+			// happened in.
+			det, known := detectorOf[p.AlertId]
+			if !known {
+				continue
+			}
+			k := floorDiv(alerts[i].Time.UnixNano(), w) * w
+			a = &events.AlertRaised{Detector: det, WindowStart: k, WindowEnd: k + w}
+		default:
 			continue
 		}
-		n++
 		start, end := a.WindowStart, a.WindowEnd
 		if end <= start {
 			end = start + 1

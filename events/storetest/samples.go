@@ -20,7 +20,7 @@ func Samples(tenant, device string, t time.Time) []events.Event {
 		&events.DeviceEnrolled{Model: "P2", Firmware: "1.4.2", CertSha256: fp("cert"), CertSerial: "0a1b", NotAfter: at(365 * 24 * time.Hour), Method: events.EnrollMethod_ENROLL_METHOD_CSR, Actor: "factory"},
 		&events.DeviceRevoked{CertSha256: fp("cert"), Reason: "stolen", Actor: "sp"},
 		&events.AuthFailed{RemoteAddr: "127.0.0.1:50000", Reason: events.AuthFailReason_AUTH_FAIL_REASON_REVOKED, CertSha256: fp("cert"), CertSubject: "CN=" + device, Detail: "revoked"},
-		&events.ConnOpened{ConnId: "c1", SrcAddr: "127.0.0.1:50001", DstHost: "pay.example.com", DstIp: "127.0.0.1", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT, Sni: "pay.example.com", TlsFp: "t13d1516h2_8daaf6152771_b186095e22b6", Transport: "tcp", Service: "tls"},
+		&events.ConnOpened{ConnId: "c1", SrcAddr: "127.0.0.1:50001", DstHost: "pay.example.com", DstIp: "127.0.0.1", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT, Sni: "pay.example.com", TlsFp: "t13d1516h2_8daaf6152771_b186095e22b6", Transport: "tcp", Service: "tls", Inbound: true},
 		&events.ConnClosed{ConnId: "c1", BytesUp: 1200, BytesDown: 5400, DurationNs: int64(1500 * time.Millisecond), Reason: events.CloseReason_CLOSE_REASON_CLIENT, Error: "none", PacketsUp: 9, PacketsDown: 11, State: "SF"},
 		&events.ConnBlocked{ConnId: "c2", DstHost: "evil.example", DstIp: "10.0.0.9", DstPort: 8080, InterventionId: "iv-1", Reason: "blocked host", StrictFp: fp("strict")},
 		&events.TxObserved{ConnId: "c3", Method: "POST", Host: "pay.example.com", Path: "/v1/charge", BodySize: 212, StrictFp: fp("strict"), LooseFp: fp("loose"), Status: 200, LatencyNs: int64(35 * time.Millisecond), Outcome: events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY, Oversize: true},

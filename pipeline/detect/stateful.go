@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -172,9 +173,14 @@ const beaconDoc = `beaconing: periodic connections from one device to one rare d
 Catches: at least min_count connections (default 8) from a device to one
 destination, spanning at least 3 windows, with a mean interval of at least
 min_interval (default 10s) and a coefficient of variation of the intervals
-at most max_cv (default 0.2), to a destination reached by at most
-max(1, 10%) of the cohort's devices over the horizon (default 6h). Severity
-high when max_cv/2 and 2x min_count are met, else medium.
+at most max_cv (default 0.2) — or, irregular but persistent, at least
+min_count attempts of which 80% failed (a C&C client retrying a dead
+server) — to a destination reached by at most max(1, 10%) of the cohort's
+devices over the horizon (default 6h). Multicast, broadcast, link-local
+and loopback destinations are never C&C (LAN discovery chatter is periodic
+too). Severity high when max_cv/2 and 2x min_count are met, else medium.
+Once found, every later window the flow is
+active in repeats the finding (the alert's count follows).
 
 False-positive risks: legitimate heartbeats are periodic too — they go to
 destinations the whole cohort uses, which the prevalence condition excludes;
@@ -189,6 +195,8 @@ type beaconState struct {
 	first   events.ID
 	last    events.ID
 	fired   bool
+	closed  int // conn.closed seen for the flow
+	failed  int // of them, failed or refused
 }
 
 // Beaconing is the beaconing detector.
@@ -244,6 +252,15 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] == window.TypeConnClosed {
+				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
+					st.closed++
+					if c.failed(i) {
+						st.failed++
+					}
+				}
+				continue
+			}
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
@@ -285,11 +302,16 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	var out []Finding
 	for _, k := range order {
 		st := b.flows[k]
-		if st.fired || len(st.times) < b.minCount || len(st.windows) < 3 {
+		if len(st.times) < b.minCount || len(st.windows) < 3 || !routable(k.dst) {
 			continue
 		}
 		mean, cv := intervalStats(st.times)
-		if mean < float64(b.minInterval) || cv > b.maxCV {
+		periodic := mean >= float64(b.minInterval) && cv <= b.maxCV
+		// A C&C client whose server is gone keeps retrying: regular or
+		// not, mostly failing attempts to one rare host over several
+		// windows.
+		retrying := st.closed >= b.minCount && float64(st.failed) >= 0.8*float64(st.closed) && mean >= float64(100*time.Millisecond)
+		if !periodic && !retrying {
 			continue
 		}
 		cohort := touched[k]
@@ -298,6 +320,8 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		if peers > max(1, devs/10) {
 			continue
 		}
+		// After the first finding, every window the flow is still active
+		// in repeats it (the alert's count and last seen follow).
 		st.fired = true
 		f := Finding{Detector: "beaconing", Tenant: k.tenant, Device: k.device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
 		f.Severity = events.Severity_SEVERITY_MEDIUM
@@ -309,6 +333,9 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		f.Evidence = []events.ID{st.first, st.last}
 		f.DstHost = k.dst
 		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
+		if !periodic {
+			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
+		}
 		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
 			len(st.times), len(st.windows), time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
 		f.Features = []*events.Feature{
@@ -321,6 +348,20 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	}
 	b.gc(w.End)
 	return out
+}
+
+// routable reports whether a destination can be a C&C server: not a
+// multicast, broadcast, link-local, loopback or unspecified address (LAN
+// discovery chatter — mDNS, SSDP, neighbour discovery — is periodic too).
+// Host names are routable.
+func routable(dst string) bool {
+	a, err := netip.ParseAddr(dst)
+	if err != nil {
+		return true
+	}
+	a = a.Unmap()
+	return !(a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() ||
+		a.IsLoopback() || a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}))
 }
 
 // intervalStats returns the mean and coefficient of variation of the

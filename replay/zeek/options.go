@@ -28,6 +28,11 @@ type Options struct {
 	UncertainLabels []string
 	// MaxErrors is how many skip reasons Stats.Errors keeps. Default 10.
 	MaxErrors int
+	// LocalDevice attributes an inbound record (local_orig F, local_resp T:
+	// a remote host reaching a local one) to the local host, recorded from
+	// its side (the peer is the remote originator, bytes up are what the
+	// local host sent). Default false: the originator is the device.
+	LocalDevice bool
 	// MaxLineBytes is the longest line read; longer lines are skipped.
 	// Default 1 MiB.
 	MaxLineBytes int

@@ -341,6 +341,7 @@ func (p *parser) splitTSV(line string) error {
 		respH: get("id.resp_h"), respP: get("id.resp_p"), proto: get("proto"), service: get("service"),
 		duration: get("duration"), origBytes: get("orig_bytes"), respBytes: get("resp_bytes"),
 		state: get("conn_state"), history: get("history"), origPkts: get("orig_pkts"), respPkts: get("resp_pkts"),
+		inbound: get("local_orig") == "F" && get("local_resp") == "T",
 	}
 	for _, c := range []string{"label"} {
 		if _, ok := p.cols[c]; ok {
@@ -403,6 +404,8 @@ type jsonConn struct {
 	RespBytes json.Number     `json:"resp_bytes"`
 	State     string          `json:"conn_state"`
 	History   string          `json:"history"`
+	LocalOrig *bool           `json:"local_orig"`
+	LocalResp *bool           `json:"local_resp"`
 	OrigPkts  json.Number     `json:"orig_pkts"`
 	RespPkts  json.Number     `json:"resp_pkts"`
 	Label     *string         `json:"label"`
@@ -435,6 +438,7 @@ func decodeJSON(b []byte, r *record) error {
 		proto: j.Proto, service: clean(j.Service), duration: j.Duration.String(),
 		origBytes: j.OrigBytes.String(), respBytes: j.RespBytes.String(), state: j.State, history: j.History,
 		origPkts: j.OrigPkts.String(), respPkts: j.RespPkts.String(),
+		inbound: j.LocalOrig != nil && !*j.LocalOrig && j.LocalResp != nil && *j.LocalResp,
 	}
 	if j.Label != nil {
 		r.labeled, r.label = true, clean(*j.Label)

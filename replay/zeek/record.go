@@ -18,6 +18,7 @@ type record struct {
 	origBytes, respBytes, state, history, origPkts, respPkts      string
 	label, detail                                                 string
 	labeled                                                       bool // the log has a label column
+	inbound                                                       bool // local_orig F and local_resp T
 }
 
 // conn is a record parsed and checked.
@@ -154,28 +155,39 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	device := c.orig.Addr().String()
+	// The device is the originator; with LocalDevice, an inbound record
+	// (remote originator, local responder) belongs to the local host, and
+	// is recorded from its side: the peer is the remote originator.
+	local, peer := c.orig, c.resp
+	upBytes, downBytes, upPkts, downPkts := c.origBytes, c.respBytes, c.origPkts, c.respPkts
+	peerPort := c.resp.Port()
+	if p.opts.LocalDevice && r.inbound {
+		local, peer = c.resp, c.orig
+		upBytes, downBytes, upPkts, downPkts = c.respBytes, c.origBytes, c.respPkts, c.origPkts
+	}
+	device := local.Addr().String()
 	if err := events.ValidateDevice(device); err != nil {
-		return nil, fmt.Errorf("id.orig_h: %w", err)
+		return nil, fmt.Errorf("device %s: %w", device, err)
 	}
 	ln := strconv.Itoa(line)
 	openedID := events.DerivedID("zeek", p.opts.Source, ln, "opened")
 	end := c.ts.Add(c.dur)
-	dst := c.resp.Addr().String()
+	dst := peer.Addr().String()
 	evs := p.evs[:0]
 	evs = append(evs,
 		events.Event{
 			ID: openedID, Schema: events.SchemaVersion, Tenant: p.opts.Tenant, Device: device, Time: c.ts,
 			Payload: &events.ConnOpened{
-				ConnId: r.uid, SrcAddr: c.orig.String(), DstIp: dst, DstHost: dst, DstPort: uint32(c.resp.Port()),
+				ConnId: r.uid, SrcAddr: c.orig.String(), DstIp: dst, DstHost: dst, DstPort: uint32(peerPort),
 				Mode: events.ConnMode_CONN_MODE_IMPORTED, Transport: r.proto, Service: r.service,
+				Inbound: p.opts.LocalDevice && r.inbound,
 			},
 		},
 		events.Event{
 			ID: events.DerivedID("zeek", p.opts.Source, ln, "closed"), Schema: events.SchemaVersion,
 			Tenant: p.opts.Tenant, Device: device, Time: end,
 			Payload: &events.ConnClosed{
-				ConnId: r.uid, BytesUp: c.origBytes, BytesDown: c.respBytes, PacketsUp: c.origPkts, PacketsDown: c.respPkts,
+				ConnId: r.uid, BytesUp: upBytes, BytesDown: downBytes, PacketsUp: upPkts, PacketsDown: downPkts,
 				DurationNs: int64(c.dur), State: r.state, Reason: Reason(r.state, r.history),
 			},
 		})

@@ -1,0 +1,55 @@
+package detect
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+const inboundDoc = `inbound: a remote host opened a connection to the device.
+
+Catches: conn.opened events marked inbound — a payment terminal serves
+nothing, so any connection a remote host opens to it is an attack or a
+misconfiguration: scans and exploitation attempts against the device, remote
+administration left open. Severity high. The edge only carries connections
+the device opens, so live traffic never has inbound connections; imported
+history does (halo import zeek --local-device attributes inbound records to
+the local host).
+
+False-positive risks: devices that legitimately accept connections (a
+management agent listening on the LAN) — scope it with detectors in the
+tenant's policy.`
+
+func init() {
+	Register("inbound", inboundDoc, func(o map[string]string) (any, error) {
+		w, err := durOpt(o, "window", time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		return &Inbound{window: w}, nil
+	})
+}
+
+// Inbound is the inbound detector.
+type Inbound struct{ window time.Duration }
+
+// Name implements EventDetector.
+func (*Inbound) Name() string { return "inbound" }
+
+// Event implements EventDetector.
+func (d *Inbound) Event(ev *events.Event) []Finding {
+	c, ok := ev.Payload.(*events.ConnOpened)
+	if !ok || !c.Inbound || ev.Tenant == "" || ev.Device == "" {
+		return nil
+	}
+	start := ev.Time.Truncate(d.window)
+	return []Finding{{
+		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,
+		Key: "inbound", Time: ev.Time, WindowStart: start, WindowEnd: start.Add(d.window),
+		Evidence: []events.ID{ev.ID}, DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
+		Summary:     fmt.Sprintf("%s opened a connection to the device (port %d)", c.DstHost, c.DstPort),
+		Explanation: "a remote host connected to the device; payment terminals accept no inbound connections",
+		Features:    []*events.Feature{{Name: "inbound_connections", Value: 1, Baseline: 0}},
+	}}
+}
