@@ -338,6 +338,10 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		}
 		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
 			len(st.times), len(st.windows), time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
+		if !periodic {
+			f.Explanation = fmt.Sprintf("%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s",
+				len(st.times), len(st.windows), st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
+		}
 		f.Features = []*events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
