@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/console"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/health"
 	"github.com/halo-sec/halo/internal/roles"
@@ -62,6 +63,7 @@ log.`,
 			hreg.Set(roleAPI, health.Ready)
 			mux := http.NewServeMux()
 			mux.Handle("/v1/", srv)
+			mux.Handle("/", console.Handler())
 			mux.Handle("/healthz", hreg)
 			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 			hs := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit, IdleTimeout: idleLimit, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}

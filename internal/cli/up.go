@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/console"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/health"
 	"github.com/halo-sec/halo/internal/roles"
@@ -273,6 +274,7 @@ func (u *upCmd) run(ctx context.Context) error {
 	}
 	defer apiWait()
 	mux.Handle("/v1/", apiSrv)
+	mux.Handle("/", console.Handler())
 	reg.Set(roleAPI, health.Ready)
 
 	// The pipeline, on the same event log.

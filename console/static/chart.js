@@ -1,0 +1,49 @@
+// A small SVG chart of a device's alerts over time: one bar per hour with
+// the number of alerts raised in it, and a dot per alert at its severity.
+
+const NS = "http://www.w3.org/2000/svg";
+const SEVERITIES = ["info", "low", "medium", "high", "critical"];
+
+function el(name, attrs = {}, text) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** alertChart returns an <svg> of alerts over the last `hours` hours. */
+export function alertChart(alerts, { hours = 24, now = Date.now() } = {}) {
+  const W = 720, H = 200, L = 40, R = 12, T = 12, B = 28;
+  const start = now - hours * 3600e3;
+  const bins = new Array(hours).fill(0);
+  const inRange = alerts.filter((a) => Date.parse(a.time) >= start);
+  for (const a of inRange) bins[Math.min(hours - 1, Math.floor((Date.parse(a.time) - start) / 3600e3))]++;
+  const max = Math.max(1, ...bins);
+  const x = (t) => L + ((t - start) / (now - start)) * (W - L - R);
+  const y = (n) => H - B - (n / max) * (H - T - B);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
+    "aria-label": `${inRange.length} alerts in the last ${hours} hours` });
+  svg.append(el("title", {}, `Alerts per hour, last ${hours} hours`));
+  for (const n of [0, max / 2, max]) {
+    svg.append(el("line", { x1: L, x2: W - R, y1: y(n), y2: y(n), class: "grid-line" }));
+    svg.append(el("text", { x: L - 6, y: y(n) + 4, "text-anchor": "end" }, Number.isInteger(n) ? n : n.toFixed(1)));
+  }
+  const bw = (W - L - R) / hours;
+  bins.forEach((n, i) => {
+    if (n) svg.append(el("rect", { x: L + i * bw + 1, y: y(n), width: bw - 2, height: H - B - y(n), class: "bar" }));
+  });
+  for (const a of inRange) {
+    const sev = SEVERITIES.includes(a.severity) ? a.severity : "info";
+    const level = SEVERITIES.indexOf(sev) + 1;
+    const dot = el("circle", { cx: x(Date.parse(a.time)), cy: H - B - level * ((H - T - B) / 6), r: 4.5, class: "dot-" + sev });
+    dot.append(el("title", {}, `${sev} ${a.detector}: ${a.summary} (${new Date(a.time).toLocaleString()})`));
+    svg.append(dot);
+  }
+  svg.append(el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
+  for (let h = 0; h <= hours; h += 6) {
+    const t = start + h * 3600e3;
+    svg.append(el("text", { x: x(t), y: H - 8, "text-anchor": "middle" },
+      h === hours ? "now" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+  }
+  return svg;
+}
