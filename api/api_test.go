@@ -28,7 +28,7 @@ var t0 = time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 // (operator and viewer tokens, devices pos-1 and pos-2) and globex
 // (operator token, device gx-1).
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	store   events.Store
 	reg     *identity.Registry
@@ -42,7 +42,7 @@ type env struct {
 	globex  string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -76,6 +76,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go e.srv.Run(ctx)
 	e.http = httptest.NewServer(e.srv)
 	t.Cleanup(e.http.Close)
 	return e

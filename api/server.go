@@ -17,6 +17,7 @@ import (
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/intervention"
 	"github.com/halo-sec/halo/policy"
+	"github.com/halo-sec/halo/webhooks"
 )
 
 // Config configures a Server.
@@ -59,6 +60,23 @@ type Config struct {
 	// its event before answering 202 Accepted instead of 201/200. Default
 	// 1 s.
 	WriteWait time.Duration
+	// StreamHeartbeat is how often GET /v1/alerts/stream sends a ": ping"
+	// comment. Default 15 s.
+	StreamHeartbeat time.Duration
+	// StreamBuffer is how many changes a stream subscriber may fall behind
+	// before it is disconnected as a slow consumer (it resumes with
+	// Last-Event-ID). Default 1024.
+	StreamBuffer int
+	// StreamHistory is how many recent alert changes are kept to resume
+	// streams exactly; an older Last-Event-ID is served from the log, one
+	// event per changed alert (its latest state). Default 10000.
+	StreamHistory int
+	// StreamWriteTimeout bounds one write to a stream; a client that
+	// accepts nothing for that long is disconnected. Default 10 s.
+	StreamWriteTimeout time.Duration
+	// Webhooks is the webhook registry and delivery engine behind
+	// /v1/webhooks. Optional: without it those routes answer 503.
+	Webhooks *webhooks.Engine
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +95,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteWait <= 0 {
 		c.WriteWait = time.Second
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = 15 * time.Second
+	}
+	if c.StreamBuffer <= 0 {
+		c.StreamBuffer = 1024
+	}
+	if c.StreamHistory <= 0 {
+		c.StreamHistory = 10000
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 10 * time.Second
 	}
 }
 
@@ -108,6 +138,7 @@ type Server struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	changed  notifier
+	hub      *hub
 }
 
 // principal is the authenticated caller.
@@ -129,6 +160,9 @@ type route struct {
 	write        bool // needs an operator token
 	public       bool // needs no token
 	h            handlerFunc
+	// stream, instead of h, writes the response itself (Server-Sent
+	// Events); it returns an error only before writing anything.
+	stream func(w http.ResponseWriter, r *http.Request, p principal) *Error
 }
 
 func (rt *route) pattern() string { return rt.method + " " + rt.path }
@@ -141,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	s.changed.ch = make(chan struct{})
+	s.hub = newHub(cfg.Store, cfg.StreamHistory, cfg.StreamBuffer)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "halo_api_requests_total", Help: "API requests by route and HTTP status.",
 	}, []string{"route", "code"})
@@ -149,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
 	if cfg.Metrics != nil {
-		for _, c := range []prometheus.Collector{s.requests, s.duration} {
+		for _, c := range []prometheus.Collector{s.requests, s.duration, s.hub.subscribers, s.hub.dropped} {
 			if err := cfg.Metrics.Register(c); err != nil {
 				return nil, err
 			}
@@ -161,6 +196,7 @@ func New(cfg Config) (*Server, error) {
 	s.routes = []*route{
 		{method: "GET", path: "/v1/openapi.json", public: true, h: s.openAPI},
 		{method: "GET", path: "/v1/alerts", h: s.listAlerts},
+		{method: "GET", path: "/v1/alerts/stream", stream: s.streamAlerts},
 		{method: "GET", path: "/v1/alerts/{id}", h: s.getAlert},
 		{method: "POST", path: "/v1/alerts/{id}/ack", write: true, h: s.ackAlert},
 		{method: "POST", path: "/v1/alerts/{id}/resolve", write: true, h: s.resolveAlert},
@@ -171,12 +207,35 @@ func New(cfg Config) (*Server, error) {
 		{method: "GET", path: "/v1/interventions", h: s.listInterventions},
 		{method: "POST", path: "/v1/interventions", write: true, h: s.createBlock},
 		{method: "DELETE", path: "/v1/interventions/{id}", write: true, h: s.liftIntervention},
+		{method: "GET", path: "/v1/webhooks", h: s.listWebhooks},
+		{method: "POST", path: "/v1/webhooks", write: true, h: s.createWebhook},
+		{method: "DELETE", path: "/v1/webhooks/{id}", write: true, h: s.deleteWebhook},
+		{method: "GET", path: "/v1/webhooks/{id}/deliveries", h: s.listDeliveries},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) }))
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) }))
 	return s, nil
+}
+
+// Run feeds GET /v1/alerts/stream (and the webhooks, when configured)
+// from the log until ctx ends, then disconnects every stream with a final
+// comment. Run it once, next to the folds' Follow; streams answer 503
+// until it has loaded the log.
+func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.Webhooks == nil {
+		return s.hub.run(ctx)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.followWebhooks(ctx)
+	}()
+	err := s.hub.run(ctx)
+	wg.Wait()
+	return err
 }
 
 // Routes lists the served routes as "METHOD /path" patterns.
@@ -216,6 +275,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		apiErr = s.unmatched(r)
 	case rt.write && p.role != events.Role_ROLE_OPERATOR:
 		apiErr = errorf(http.StatusForbidden, CodeForbidden, "this token is read-only (role %s): %s needs an operator token", roleName(p.role), rt.pattern())
+	case rt.stream != nil:
+		status = http.StatusOK
+		apiErr = rt.stream(w, r, p)
 	default:
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		status, body, apiErr = rt.h(r, p)
@@ -226,7 +288,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 			w.Header().Set("Allow", allow)
 		}
 		writeError(w, apiErr)
-	} else {
+	} else if rt == nil || rt.stream == nil {
 		writeJSON(w, status, body)
 	}
 	s.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()

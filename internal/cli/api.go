@@ -21,8 +21,9 @@ import (
 
 func newAPICmd(a *app) *cobra.Command {
 	var (
-		sf   storeFlags
-		addr = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
+		sf          storeFlags
+		addr        = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
+		denyPrivate bool
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -50,7 +51,7 @@ log.`,
 			reg := prometheus.NewRegistry()
 			fctx, stop := context.WithCancel(ctx)
 			defer stop()
-			srv, wait, err := roles.API(fctx, store, cfg.DataDir, reg, a.logger)
+			srv, wait, err := roles.API(fctx, store, cfg.DataDir, reg, a.logger, roles.APIOptions{WebhookDenyPrivate: denyPrivate})
 			if err != nil {
 				return err
 			}
@@ -84,6 +85,7 @@ log.`,
 		},
 	}
 	sf.register(cmd.Flags(), dataDirHelp)
+	cmd.Flags().BoolVar(&denyPrivate, "webhook-deny-private", false, "refuse webhook URLs that resolve to loopback, private or link-local addresses (e.g. --webhook-deny-private)")
 	cmd.Flags().Var(&addr, "addr", "address to serve on; port 0 picks a free port, shown in the ready line (e.g. --addr 0.0.0.0:8080)")
 	return cmd
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/console"
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/health"
 	"github.com/halo-sec/halo/internal/roles"
@@ -51,6 +51,8 @@ type upCmd struct {
 	partitions     int
 	edge           edgeFlags
 	pipe           pipelineFlags
+
+	webhookDenyPrivate bool
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -119,6 +121,7 @@ of a machine.`,
 	fs.Var(&u.edgeAddr, "edge-addr", "address of the edge, where devices connect over mTLS (e.g. --edge-addr 0.0.0.0:8443)")
 	u.edge.register(fs)
 	u.pipe.register(fs)
+	fs.BoolVar(&u.webhookDenyPrivate, "webhook-deny-private", false, "refuse webhook URLs that resolve to loopback, private or link-local addresses (default: allowed, SPs often receive on internal hosts; e.g. --webhook-deny-private)")
 	fs.Var(&u.apiAddr, "api-addr", "address of the HTTP API, serving GET /healthz; port 0 picks a free port, shown in the ready line (e.g. --api-addr 127.0.0.1:9090)")
 	fs.Var(&u.syncInterval, "sync-interval", "how often the embedded event log fsyncs to disk, or \"always\" to fsync every write (~100x slower); a crash of the machine can lose up to this interval (e.g. --sync-interval 10s)")
 	fs.Var(&u.retentionAge, "retention-age", "drop events older than this (log time); 0 keeps them forever (e.g. --retention-age 30d, --retention-age 720h)")
@@ -262,7 +265,7 @@ func (u *upCmd) run(ctx context.Context) error {
 	}()
 
 	// The API, on the same event log.
-	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log)
+	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log, roles.APIOptions{WebhookDenyPrivate: u.webhookDenyPrivate})
 	if err != nil {
 		stopEdge()
 		<-edgeDone

@@ -3,6 +3,7 @@ package roles
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,12 +15,27 @@ import (
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/intervention"
 	"github.com/halo-sec/halo/policy"
+	"github.com/halo-sec/halo/webhooks"
 )
+
+// APIOptions are the optional settings of the API role.
+type APIOptions struct {
+	// WebhookDenyPrivate refuses webhook URLs resolving to loopback,
+	// private or link-local addresses (--webhook-deny-private). Default
+	// false.
+	WebhookDenyPrivate bool
+}
 
 // API builds the /v1/ API on the log: it loads the folds it reads
 // (identities, alerts, interventions, policies) and follows them until ctx
-// ends. The returned wait function blocks until the followers stopped.
-func API(ctx context.Context, store events.Store, dataDir string, reg prometheus.Registerer, logger *slog.Logger) (*api.Server, func(), error) {
+// ends, and runs the alert stream and, with a data directory, the webhook
+// engine (state in DATA/webhooks). The returned wait function blocks until
+// the followers stopped.
+func API(ctx context.Context, store events.Store, dataDir string, reg prometheus.Registerer, logger *slog.Logger, opts ...APIOptions) (*api.Server, func(), error) {
+	var opt APIOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
 	ids, err := identity.Load(ctx, store)
 	if err != nil {
 		return nil, nil, err
@@ -42,9 +58,20 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 			return nil, nil, err
 		}
 	}
+	var hooks *webhooks.Engine
+	if dataDir != "" {
+		hooks, err = webhooks.New(webhooks.Config{Dir: filepath.Join(dataDir, "webhooks"), DenyPrivate: opt.WebhookDenyPrivate,
+			Logger: logger.With("component", "webhooks"), Metrics: reg})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	srv, err := api.New(api.Config{Store: store, Registry: ids, Alerts: als, Interventions: ivs, Policies: pols, CA: ca,
-		Logger: logger.With("component", "api"), Metrics: reg})
+		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks})
 	if err != nil {
+		if hooks != nil {
+			hooks.Close()
+		}
 		return nil, nil, err
 	}
 	var wg sync.WaitGroup
@@ -67,5 +94,20 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 	follow("alerts", als.Follow)
 	follow("interventions", ivs.Follow)
 	follow("policies", pols.Follow)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Run(ctx); err != nil {
+			logger.Warn("api: the alert stream stopped", "error", err)
+		}
+	}()
+	if hooks != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hooks.Run(ctx)
+			hooks.Close()
+		}()
+	}
 	return srv, wg.Wait, nil
 }

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/halo-sec/halo/alerts"
+	"github.com/halo-sec/halo/webhooks"
+)
+
+type webhookRequest struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret"`
+	Filter struct {
+		Severity []string `json:"severity"`
+		Detector []string `json:"detector"`
+		Device   []string `json:"device"`
+	} `json:"filter"`
+}
+
+type webhookJSON struct {
+	ID      string          `json:"id"`
+	URL     string          `json:"url"`
+	Filter  webhooks.Filter `json:"filter"`
+	Created time.Time       `json:"created"`
+}
+
+type deliveryJSON struct {
+	ID          string     `json:"id"`
+	Webhook     string     `json:"webhook"`
+	Seq         uint64     `json:"seq"`
+	Type        string     `json:"type"`
+	Alert       string     `json:"alert"`
+	Status      string     `json:"status"`
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"last_error,omitempty"`
+	Created     time.Time  `json:"created"`
+	LastAttempt *time.Time `json:"last_attempt,omitempty"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+}
+
+func webhookView(w webhooks.Webhook) webhookJSON {
+	if w.Filter.Severity == nil {
+		w.Filter.Severity = []string{}
+	}
+	if w.Filter.Detector == nil {
+		w.Filter.Detector = []string{}
+	}
+	if w.Filter.Device == nil {
+		w.Filter.Device = []string{}
+	}
+	return webhookJSON{ID: w.ID, URL: w.URL, Filter: w.Filter, Created: w.Created}
+}
+
+func (s *Server) webhooksEngine() (*webhooks.Engine, *Error) {
+	if s.cfg.Webhooks == nil {
+		return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "webhooks are not configured on this server (it has no data directory)")
+	}
+	return s.cfg.Webhooks, nil
+}
+
+func webhookError(err error) *Error {
+	switch {
+	case errors.Is(err, webhooks.ErrNotFound):
+		return errorf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, webhooks.ErrInvalid):
+		return badRequest("%v", err)
+	}
+	return errorf(http.StatusInternalServerError, CodeInternal, "webhook store: %v", err)
+}
+
+func (s *Server) createWebhook(r *http.Request, p principal) (int, any, *Error) {
+	eng, aerr := s.webhooksEngine()
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	var req webhookRequest
+	if aerr := decodeBody(r, &req, false); aerr != nil {
+		return 0, nil, aerr
+	}
+	for i, sev := range req.Filter.Severity {
+		v, err := alerts.ParseSeverity(sev)
+		if err != nil {
+			return 0, nil, badRequest("filter.severity: %v", err)
+		}
+		req.Filter.Severity[i] = alerts.SeverityName(v)
+	}
+	w, err := eng.Create(r.Context(), p.tenant, req.URL, req.Secret, webhooks.Filter{
+		Severity: req.Filter.Severity, Detector: req.Filter.Detector, Device: req.Filter.Device})
+	if err != nil {
+		return 0, nil, webhookError(err)
+	}
+	s.log.Info("webhook registered", "tenant", p.tenant, "webhook_id", w.ID, "token_id", p.tokenID)
+	return http.StatusCreated, webhookView(w), nil
+}
+
+func (s *Server) listWebhooks(r *http.Request, p principal) (int, any, *Error) {
+	eng, aerr := s.webhooksEngine()
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	list := eng.List(p.tenant)
+	out := make([]webhookJSON, len(list))
+	for i, w := range list {
+		out[i] = webhookView(w)
+	}
+	return http.StatusOK, map[string]any{"webhooks": out}, nil
+}
+
+func (s *Server) deleteWebhook(r *http.Request, p principal) (int, any, *Error) {
+	eng, aerr := s.webhooksEngine()
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	id, aerr := pathID(r, "webhook")
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	if err := eng.Delete(p.tenant, id); err != nil {
+		return 0, nil, webhookError(err)
+	}
+	return http.StatusOK, map[string]any{"id": id, "deleted": true}, nil
+}
+
+func (s *Server) listDeliveries(r *http.Request, p principal) (int, any, *Error) {
+	eng, aerr := s.webhooksEngine()
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	id, aerr := pathID(r, "webhook")
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	limit := s.cfg.DefaultLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return 0, nil, badRequest("limit: %q is not a positive integer", truncate(v, 20))
+		}
+		limit = min(n, s.cfg.MaxLimit)
+	}
+	list, err := eng.Deliveries(p.tenant, id, limit)
+	if err != nil {
+		return 0, nil, webhookError(err)
+	}
+	out := make([]deliveryJSON, len(list))
+	for i, d := range list {
+		out[i] = deliveryJSON{ID: d.ID, Webhook: d.Webhook, Seq: d.Seq, Type: d.Type, Alert: d.AlertID, Status: string(d.Status),
+			Attempts: d.Attempts, LastError: d.LastError, Created: d.Created, LastAttempt: timePtr(d.LastAttempt), NextAttempt: timePtr(d.NextAttempt)}
+	}
+	return http.StatusOK, map[string]any{"deliveries": out}, nil
+}
+
+// followWebhooks hands every alert change after the engine's cursor to it,
+// in log order, until ctx ends. It subscribes to the hub like a stream (all
+// tenants, a large buffer); if it falls behind it resubscribes from its
+// cursor, so nothing is skipped.
+func (s *Server) followWebhooks(ctx context.Context) {
+	eng := s.cfg.Webhooks
+	select {
+	case <-s.hub.ready:
+	case <-s.hub.stopped:
+		return
+	case <-ctx.Done():
+		return
+	}
+	for ctx.Err() == nil {
+		select {
+		case <-s.hub.stopped:
+			return
+		default:
+		}
+		if err := s.feedWebhooks(ctx, eng); err != nil && ctx.Err() == nil {
+			s.log.Warn("webhooks: following alert changes failed; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (s *Server) feedWebhooks(ctx context.Context, eng *webhooks.Engine) error {
+	after, resume := eng.Cursor()
+	sub, err := s.hub.subscribe(ctx, "", after, resume, 1<<16)
+	if err != nil {
+		return err
+	}
+	defer s.hub.unsubscribe(sub.subscriber)
+	backlog, err := s.hub.replay(ctx, sub)
+	if err != nil {
+		return err
+	}
+	handle := func(c *change) error {
+		return eng.Handle(ctx, webhooks.Change{Seq: c.seq, Tenant: c.tenant, Type: string(c.typ), AlertID: c.alert.ID,
+			Device: c.alert.Device, Detector: c.alert.Detector, Severity: alerts.SeverityName(c.alert.Severity), Alert: c.data})
+	}
+	for _, c := range backlog {
+		if err := handle(c); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case c := <-sub.ch:
+			if err := handle(c); err != nil {
+				return err
+			}
+		case <-sub.done:
+			return nil // slow (resubscribe from the cursor) or shutting down
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
