@@ -37,8 +37,8 @@ type Config struct {
 	// Policies is the tenants' policies. Optional; not consulted yet (kept
 	// for the console's quarantine allow-list view).
 	Policies *policy.Set
-	// CA signs certificate requests. Optional; reserved for POST
-	// /v1/devices (CSR enrolment), which is not served yet.
+	// CA signs certificate requests for POST /v1/devices (CSR
+	// enrolment). Optional: without it that route answers 503.
 	CA *identity.CA
 	// Logger receives one debug line per request (never a token) and
 	// warnings for failures. Default: discard.
@@ -74,6 +74,14 @@ type Config struct {
 	// StreamWriteTimeout bounds one write to a stream; a client that
 	// accepts nothing for that long is disconnected. Default 10 s.
 	StreamWriteTimeout time.Duration
+	// RateLimit is how many requests a second one token may make on
+	// average (a token bucket per token id, checked after authentication;
+	// a stream counts once, when it connects). Default 50; negative: no
+	// limit.
+	RateLimit float64
+	// RateBurst is how many requests one token may make at once above
+	// RateLimit. Default 100.
+	RateBurst int
 	// Webhooks is the webhook registry and delivery engine behind
 	// /v1/webhooks. Optional: without it those routes answer 503.
 	Webhooks *webhooks.Engine
@@ -108,6 +116,12 @@ func (c *Config) setDefaults() {
 	if c.StreamWriteTimeout <= 0 {
 		c.StreamWriteTimeout = 10 * time.Second
 	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 50
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 100
+	}
 }
 
 // Validate reports every missing dependency.
@@ -139,6 +153,8 @@ type Server struct {
 	duration *prometheus.HistogramVec
 	changed  notifier
 	hub      *hub
+	limiter  *tokenLimiter // nil: no rate limit
+	enrollMu sync.Mutex    // serializes POST /v1/devices (check, then append)
 }
 
 // principal is the authenticated caller.
@@ -173,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newTokenLimiter(cfg.RateLimit, cfg.RateBurst)}
 	s.changed.ch = make(chan struct{})
 	s.hub = newHub(cfg.Store, cfg.StreamHistory, cfg.StreamBuffer)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -201,7 +217,9 @@ func New(cfg Config) (*Server, error) {
 		{method: "POST", path: "/v1/alerts/{id}/ack", write: true, h: s.ackAlert},
 		{method: "POST", path: "/v1/alerts/{id}/resolve", write: true, h: s.resolveAlert},
 		{method: "GET", path: "/v1/devices", h: s.listDevices},
+		{method: "POST", path: "/v1/devices", write: true, h: s.enrollDevice},
 		{method: "GET", path: "/v1/devices/{id}", h: s.getDevice},
+		{method: "GET", path: "/v1/devices/{id}/timeline", h: s.deviceTimeline},
 		{method: "POST", path: "/v1/devices/{id}/quarantine", write: true, h: s.quarantine},
 		{method: "DELETE", path: "/v1/devices/{id}/quarantine", write: true, h: s.release},
 		{method: "GET", path: "/v1/interventions", h: s.listInterventions},
@@ -268,6 +286,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	)
 	if !public {
 		p, apiErr = s.authenticate(r)
+		if apiErr == nil {
+			apiErr = s.rateLimit(w, p)
+		}
 	}
 	switch {
 	case apiErr != nil:

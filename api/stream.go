@@ -64,7 +64,8 @@ type hub struct {
 	buffer  int
 
 	mu      sync.Mutex
-	pos     uint64 // last log position folded
+	pos     uint64 // last stream position folded (see streamPos)
+	counter posCounter
 	ring    []*change
 	head    int    // index of the oldest change in ring once full
 	evicted uint64 // seq of the newest change dropped from ring (0: none)
@@ -74,7 +75,8 @@ type hub struct {
 	ready   chan struct{}
 	stopped chan struct{} // closed when run returns
 
-	cur *events.Event // the event being applied (hub goroutine only)
+	cur    *events.Event // the event being applied (hub goroutine only)
+	curPos uint64        // its stream position
 
 	subscribers prometheus.Gauge
 	dropped     *prometheus.CounterVec
@@ -130,7 +132,7 @@ func (h *hub) run(ctx context.Context) error {
 }
 
 func (h *hub) follow(ctx context.Context) error {
-	sub, err := h.store.Subscribe(ctx, events.SubscribeOptions{Types: alerts.Types, StartSeq: h.position() + 1})
+	sub, err := h.store.Subscribe(ctx, events.SubscribeOptions{Types: alerts.Types, StartSeq: h.position()>>posShift + 1})
 	if err != nil {
 		return fmt.Errorf("following the alert stream: %w", err)
 	}
@@ -149,6 +151,27 @@ func (h *hub) follow(ctx context.Context) error {
 	}
 }
 
+// Stream positions: several events of one log message share its Seq, so a
+// stream position is the Seq in the high bits and the event's index within
+// its message in the low 16 bits (a message carries at most 256 events).
+// Positions grow strictly, so Last-Event-ID tells every change apart.
+const posShift = 16
+
+// posCounter gives consecutive events their stream positions; events of
+// one message arrive together, in order.
+type posCounter struct {
+	seq, idx uint64
+}
+
+func (c *posCounter) next(seq uint64) uint64 {
+	if seq == c.seq {
+		c.idx++
+	} else {
+		c.seq, c.idx = seq, 0
+	}
+	return seq<<posShift | c.idx
+}
+
 func (h *hub) position() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -157,14 +180,15 @@ func (h *hub) position() uint64 {
 
 // apply folds ev; onChange runs inside, synchronously, with h.cur = ev.
 func (h *hub) apply(ev *events.Event) {
-	if ev.Seq != 0 && ev.Seq <= h.position() {
+	pos := h.counter.next(ev.Seq)
+	if ev.Seq != 0 && pos <= h.position() {
 		return // a redelivery
 	}
-	h.cur = ev
+	h.cur, h.curPos = ev, pos
 	h.fold.Apply(ev)
 	h.cur = nil
 	h.mu.Lock()
-	h.pos = max(h.pos, ev.Seq)
+	h.pos = max(h.pos, pos)
 	h.mu.Unlock()
 }
 
@@ -177,7 +201,7 @@ func (h *hub) onChange(a alerts.Alert) {
 	if err != nil {
 		return
 	}
-	c := &change{seq: ev.Seq, tenant: a.Tenant, typ: ev.Type(), alert: a, data: data}
+	c := &change{seq: h.curPos, tenant: a.Tenant, typ: ev.Type(), alert: a, data: data}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ring) < h.history {
@@ -293,20 +317,26 @@ func (h *hub) unsubscribe(s *subscriber) {
 // order. Intermediate states are compacted into the latest one.
 func (h *hub) rebuild(ctx context.Context, s *subscription) ([]*change, error) {
 	last := map[string]*events.Event{}
-	for ev, err := range h.store.Read(ctx, events.Query{Tenant: s.tenant, Types: alerts.Types}) {
+	lastPos := map[string]uint64{}
+	var counter posCounter
+	for ev, err := range h.store.Read(ctx, events.Query{Types: alerts.Types}) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the log to resume the stream: %w", err)
 		}
-		if ev.Seq <= s.after || ev.Seq > s.upTo {
+		// Positions count every alert event of a message, of any tenant,
+		// as the hub does; then the tenant filter applies.
+		pos := counter.next(ev.Seq)
+		if pos <= s.after || pos > s.upTo || (s.tenant != "" && ev.Tenant != s.tenant) {
 			continue
 		}
 		if id := alertID(&ev); id != "" {
 			e := ev
 			last[ev.Tenant+"\x00"+id] = &e
+			lastPos[ev.Tenant+"\x00"+id] = pos
 		}
 	}
 	out := make([]*change, 0, len(last))
-	for _, ev := range last {
+	for k, ev := range last {
 		a, ok := h.fold.Get(ev.Tenant, alertID(ev))
 		if !ok {
 			continue
@@ -315,7 +345,7 @@ func (h *hub) rebuild(ctx context.Context, s *subscription) ([]*change, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, &change{seq: ev.Seq, tenant: ev.Tenant, typ: ev.Type(), alert: a, data: data})
+		out = append(out, &change{seq: lastPos[k], tenant: ev.Tenant, typ: ev.Type(), alert: a, data: data})
 	}
 	slices.SortFunc(out, func(a, b *change) int { return cmpSeq(a.seq, b.seq) })
 	return out, nil
