@@ -51,6 +51,7 @@ type Live struct {
 	active   map[int]time.Time // partition → wall time of its last event
 
 	processed  prometheus.Counter
+	lag        prometheus.Gauge
 	outputs    *prometheus.CounterVec
 	duplicates prometheus.Counter
 	ready      chan struct{}
@@ -71,9 +72,11 @@ func NewLive(cfg Config, store Store, reg prometheus.Registerer, logger *slog.Lo
 		outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "halo_pipeline_outputs_total",
 			Help: "Events the pipeline wrote, by type."}, []string{"type"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "halo_pipeline_duplicates_total", Help: "Repeated event ids dropped."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "halo_pipeline_lag_seconds",
+			Help: "How long the last processed delivery waited in the log (now minus the time the log recorded it)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(l.processed, l.outputs, l.duplicates)
+		reg.MustRegister(l.processed, l.outputs, l.duplicates, l.lag)
 	}
 	return l, nil
 }
@@ -222,6 +225,9 @@ func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
 			return nil, fmt.Errorf("decoding delivery %d: %w", seq, err)
 		}
 		now := time.Now()
+		if len(evs) > 0 && !evs[len(evs)-1].Recorded.IsZero() {
+			l.lag.Set(now.Sub(evs[len(evs)-1].Recorded).Seconds())
+		}
 		l.activeMu.Lock()
 		for i := range evs {
 			if isWindowed(evs[i].Type()) {
