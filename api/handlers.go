@@ -144,7 +144,13 @@ func (s *Server) deviceView(d identity.Device, open int, now time.Time) deviceJS
 	if iv, ok := s.cfg.Interventions.Quarantine(d.Tenant, d.ID, now); ok {
 		q = &iv
 	}
-	return deviceView(d, open, q)
+	v := deviceView(d, open, q)
+	if s.cfg.LastSeen != nil {
+		if t, ok := s.cfg.LastSeen(d.ID); ok {
+			v.LastSeen = timePtr(t)
+		}
+	}
+	return v
 }
 
 func (s *Server) listDevices(r *http.Request, p principal) (int, any, *Error) {

@@ -40,6 +40,9 @@ type Config struct {
 	// CA signs certificate requests for POST /v1/devices (CSR
 	// enrolment). Optional: without it that route answers 503.
 	CA *identity.CA
+	// LastSeen, when set, gives a device's last event time (the devices'
+	// last_seen). Optional.
+	LastSeen func(device string) (time.Time, bool)
 	// Logger receives one debug line per request (never a token) and
 	// warnings for failures. Default: discard.
 	Logger *slog.Logger

@@ -84,6 +84,7 @@ type deviceJSON struct {
 	Enrolled   time.Time         `json:"enrolled"`
 	RevokedAt  *time.Time        `json:"revoked_at,omitempty"`
 	OpenAlerts int               `json:"open_alerts"`
+	LastSeen   *time.Time        `json:"last_seen,omitempty"`
 	Quarantine *interventionJSON `json:"quarantine,omitempty"`
 }
 

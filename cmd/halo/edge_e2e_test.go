@@ -194,6 +194,16 @@ func TestEdgeEndToEnd(t *testing.T) {
 	if code, a := apiGet("/v1/alerts/"+ap["alert_id"].(string), token); code != 200 || a["status"] != "acknowledged" {
 		t.Fatalf("after ack: %d %v", code, a)
 	}
+	// The device's last activity shows in the API.
+	var dev map[string]any
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, dev = apiGet("/v1/devices/POS-00012", token); dev["last_seen"] != nil {
+			break
+		}
+	}
+	if dev["last_seen"] == nil || dev["model"] != "P2" {
+		t.Fatalf("GET /v1/devices/POS-00012: %v", dev)
+	}
 	out, _ = halo("tenants", "create", "globex")
 	other := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	deadline = time.Now().Add(3 * time.Second)

@@ -66,8 +66,9 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 			return nil, nil, err
 		}
 	}
+	seen := &lastSeen{at: map[string]time.Time{}}
 	srv, err := api.New(api.Config{Store: store, Registry: ids, Alerts: als, Interventions: ivs, Policies: pols, CA: ca,
-		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks})
+		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks, LastSeen: seen.get})
 	if err != nil {
 		if hooks != nil {
 			hooks.Close()
@@ -75,6 +76,11 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 		return nil, nil, err
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seen.follow(ctx, store, logger)
+	}()
 	follow := func(name string, fn func(context.Context, events.Store) error) {
 		wg.Add(1)
 		go func() {
