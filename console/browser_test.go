@@ -11,6 +11,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -155,6 +156,21 @@ func testConsole(t *testing.T, wantMode string, screenshot bool) {
 		t.Fatalf("live feed mode is %q, want %q: %v", text("#live"), wantMode, err)
 	}
 
+	// The device's traffic of the last hours, for its activity chart.
+	var traffic []events.Event
+	for i := 0; i < 240; i++ {
+		t0 := time.Now().UTC().Add(-time.Duration(240-i) * 5 * time.Minute)
+		conn := fmt.Sprintf("c%d", i)
+		o := events.New(s.tenant, s.device, &events.ConnOpened{ConnId: conn, DstHost: "pay.example", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT})
+		o.Time = t0
+		c := events.New(s.tenant, s.device, &events.ConnClosed{ConnId: conn, BytesUp: uint64(2000 + 50*(i%17)), BytesDown: uint64(9000 + 300*(i%11)), Reason: events.CloseReason_CLOSE_REASON_CLIENT})
+		c.Time = t0.Add(time.Second)
+		traffic = append(traffic, o, c)
+	}
+	if err := s.store.Append(ctx, traffic...); err != nil {
+		t.Fatal(err)
+	}
+
 	// The pipeline raises an alert: it appears without a reload.
 	at := time.Now().UTC().Add(-3 * time.Minute)
 	ev := events.New(s.tenant, s.device, &events.AlertRaised{
@@ -186,6 +202,8 @@ func testConsole(t *testing.T, wantMode string, screenshot bool) {
 	if got := text("#device-status"); got != "active" {
 		t.Fatalf("device status before quarantine = %q, want active", got)
 	}
+	// The activity chart is drawn from the device's timeline.
+	do("activity chart", chromedp.WaitVisible(chromedp.ID("activity-chart")))
 	do("quarantine",
 		chromedp.SendKeys(chromedp.ID("reason"), "beacon to c2.evil.example"),
 		chromedp.Click(chromedp.ID("quarantine")),

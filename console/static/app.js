@@ -3,7 +3,7 @@
 // API returns is ever parsed as markup.
 
 import { api, ApiError, clearToken, getToken, setToken, setUnauthorizedHandler, watchAlerts } from "./api.js";
-import { alertChart } from "./chart.js";
+import { activityChart, alertChart } from "./chart.js";
 
 const SEVERITIES = ["critical", "high", "medium", "low", "info"];
 const STATUSES = ["open", "acknowledged", "resolved"];
@@ -304,6 +304,18 @@ function fmt(n) {
 async function deviceView(id) {
   const [d, list] = await Promise.all([api.device(id), api.alerts({ device: id, limit: 500 })]);
   const alerts = list.alerts;
+  // The timeline (connections, bytes) loads after the page; the alert-only
+  // chart stays if it cannot be read.
+  api.timeline(id, new Date(Date.now() - 24 * 3600e3).toISOString()).then((tl) => {
+    const slot = document.getElementById("chart-slot"), note = document.getElementById("timeline-note");
+    if (!slot || !note) return;
+    slot.replaceChildren(activityChart(tl, alerts));
+    note.textContent = "Bars: connections per hour; line: bytes per hour (right scale); dots: alerts at their score, colored by severity." +
+      (tl.truncated ? " The timeline was truncated to its first 10,000 events." : "");
+  }).catch(() => {
+    const note = document.getElementById("timeline-note");
+    if (note) note.textContent = "Bars count alerts per hour; dots are alerts, higher for more severe. (The timeline could not be loaded.)";
+  });
   const quarantined = d.status === "quarantined";
   const qBtn = h("button", { type: "button", class: "danger", id: "quarantine", disabled: quarantined || d.status === "revoked" }, "Quarantine");
   const rBtn = h("button", { type: "button", id: "release", disabled: !quarantined }, "Release");
@@ -344,11 +356,10 @@ async function deviceView(id) {
             d.quarantine.expires && [h("dt", {}, "Expires"), h("dd", {}, time(d.quarantine.expires))]]),
         h("div", { class: "actions" }, reason, qBtn, rBtn)),
       h("section", { class: "card", "aria-labelledby": "dev-chart" },
-        h("h2", { id: "dev-chart" }, "Alerts, last 24 hours"),
-        alertChart(alerts),
+        h("h2", { id: "dev-chart" }, "Activity, last 24 hours"),
+        h("div", { id: "chart-slot" }, alertChart(alerts)),
         h("p", { class: "note", id: "timeline-note" },
-          "Bars count alerts per hour; dots are alerts, higher for more severe. ",
-          "Connections, bytes and scores over time are not shown yet: the device timeline API does not exist yet."))),
+          "Loading the device's timeline…"))),
     h("h2", {}, `Unresolved alerts (${open.length})`),
     open.length
       ? h("table", { id: "device-alerts" },
