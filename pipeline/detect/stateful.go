@@ -176,7 +176,8 @@ min_interval (default 10s) and a coefficient of variation of the intervals
 at most max_cv (default 0.2) — or, irregular but persistent, at least
 min_count attempts of which 80% failed (a C&C client retrying a dead
 server) — to a destination reached by at most max(1, 10%) of the cohort's
-devices over the horizon (default 6h). Multicast, broadcast, link-local
+devices over the horizon (default 6h). A storm of failed attempts (3x
+min_count in the flow) needs no 3 windows. Multicast, broadcast, link-local
 and loopback destinations are never C&C (LAN discovery chatter is periodic
 too). Severity high when max_cv/2 and 2x min_count are met, else medium.
 Once found, every later window the flow is
@@ -302,7 +303,10 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	var out []Finding
 	for _, k := range order {
 		st := b.flows[k]
-		if len(st.times) < b.minCount || len(st.windows) < 3 || !routable(k.dst) {
+		// Three windows of evidence, or one storm of failed attempts (at
+		// least 3x min_count) — a retry loop shows itself at once.
+		storm := st.failed >= 3*b.minCount
+		if len(st.times) < b.minCount || (len(st.windows) < 3 && !storm) || !routable(k.dst) {
 			continue
 		}
 		mean, cv := intervalStats(st.times)
