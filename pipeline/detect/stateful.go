@@ -176,7 +176,8 @@ min_interval (default 10s) and a coefficient of variation of the intervals
 at most max_cv (default 0.2) — or, irregular but persistent, at least
 min_count attempts of which 80% failed (a C&C client retrying a dead
 server) — to a destination reached by at most max(1, 10%) of the cohort's
-devices over the horizon (default 6h). A storm of failed attempts (3x
+devices over the horizon (default 6h), on at most 2 ports (many ports on
+one host is a scan, not a beacon). A storm of failed attempts (3x
 min_count in the flow) needs no 3 windows. Multicast, broadcast, link-local
 and loopback destinations are never C&C (LAN discovery chatter is periodic
 too). Severity high when max_cv/2 and 2x min_count are met, else medium.
@@ -198,6 +199,7 @@ type beaconState struct {
 	fired   bool
 	closed  int // conn.closed seen for the flow
 	failed  int // of them, failed or refused
+	ports   map[uint32]struct{}
 }
 
 // Beaconing is the beaconing detector.
@@ -272,7 +274,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{windows: map[int64]struct{}{}, first: c.id(i)}
+				st = &beaconState{windows: map[int64]struct{}{}, first: c.id(i), ports: map[uint32]struct{}{}}
 				b.flows[k] = st
 			}
 			st.times = append(st.times, int64(c.times[i]))
@@ -281,6 +283,9 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			}
 			if len(st.windows) < 8 {
 				st.windows[w.Start.UnixNano()] = struct{}{}
+			}
+			if len(st.ports) < 8 {
+				st.ports[c.port.Value(i)] = struct{}{}
 			}
 			st.last = c.id(i)
 			if _, ok := touched[k]; !ok {
@@ -306,7 +311,9 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		// Three windows of evidence, or one storm of failed attempts (at
 		// least 3x min_count) — a retry loop shows itself at once.
 		storm := st.failed >= 3*b.minCount
-		if len(st.times) < b.minCount || (len(st.windows) < 3 && !storm) || !routable(k.dst) {
+		// A C&C client talks to one service; many ports on one host is a
+		// scan (the scan detector's business), not a beacon.
+		if len(st.times) < b.minCount || (len(st.windows) < 3 && !storm) || !routable(k.dst) || len(st.ports) > 2 {
 			continue
 		}
 		mean, cv := intervalStats(st.times)
