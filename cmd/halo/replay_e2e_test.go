@@ -55,6 +55,9 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if len(a1) == 0 || !bytes.Equal(a1, a2) {
 		t.Fatalf("alerts.jsonl differs between two replays of the same range (%d vs %d bytes)", len(a1), len(a2))
 	}
+	if page, err := os.ReadFile(filepath.Join(out1, "report.html")); err != nil || !bytes.Contains(page, []byte("<svg")) {
+		t.Fatalf("report.html: %v", err)
+	}
 	var rep struct {
 		Overall struct {
 			Precision, Recall float64

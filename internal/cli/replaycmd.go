@@ -35,14 +35,15 @@ func newReplayCmd(a *app) *cobra.Command {
 		Long: `Read a range of the event log (everything without --from/--to), run the
 pipeline over it in (event time, id) order into a sandbox — nothing reaches
 the live alert feed or the edge — and write OUTDIR/alerts.jsonl (one alert
-per line, the API's JSON) and OUTDIR/report.json: precision, recall, F1 and
+per line, the API's JSON), OUTDIR/report.json and OUTDIR/report.html (the
+same figures with charts, viewable offline): precision, recall, F1 and
 their counts over (device, window) pairs, per detector and per label, time to
 detect, and false alerts per device-day. Labels come from label.recorded
 events in the range (imports, verdicts) and from --labels (JSON lines
 {"tenant","device","label","start","end"}, the simulator's format). The same
 range and options give byte-identical alerts.jsonl.
 
-Not yet: --warmup, --baseline, --policy/--model, report.html.`,
+Not yet: --warmup, --baseline, --policy/--model.`,
 		Example: `  halo import zeek --tenant lab --local-device conn.log.labeled
   halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json`,
 		Args: noArgs,
@@ -123,6 +124,13 @@ Not yet: --warmup, --baseline, --policy/--model, report.html.`,
 				return err
 			}
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "report.json"), append(rb, '\n'), 0o644); err != nil {
+				return err
+			}
+			var page bytes.Buffer
+			if err := replay.WriteHTML(&page, rep, replay.AlertsOf(outs), labels, window); err != nil {
+				return err
+			}
+			if err := fsutil.WriteFileAtomic(filepath.Join(out, "report.html"), page.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts in %v: precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d); %s\n",

@@ -1,0 +1,42 @@
+package replay
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/replay/zeek"
+)
+
+func TestReportHTMLSelfContained(t *testing.T) {
+	var evs []events.Event
+	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "001-zeek-scenario-malicious/labeled-conn.log"), zeek.Options{Tenant: "lab", LocalDevice: true},
+		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	labels := LabelsFromEvents(evs)
+	outs, _, err := Run(evs, pipeline.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Evaluate(AlertsOf(outs), labels, time.Minute, DeviceDays(evs))
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r, AlertsOf(outs), labels, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{"<svg", "Backtest report", "beaconing", `class="tp"`, "CC"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"http://", "https://", "<script", "NaN"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("report.html contains %q: it must be self-contained and numeric", bad)
+		}
+	}
+}
