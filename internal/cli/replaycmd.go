@@ -69,15 +69,27 @@ Not yet: --warmup, --baseline, --policy/--model.`,
 			defer store.Close()
 			q := events.Query{From: from.value, To: to.value, Tenant: tenant.value, Device: device.value}
 			var evs []events.Event
+			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
+			var firstSeq uint64
 			for ev, err := range store.Read(ctx, q) {
 				if err != nil {
 					return fmt.Errorf("reading the log after %d events: %w", len(evs), err)
 				}
+				if firstSeq == 0 {
+					firstSeq = ev.Seq
+				}
 				evs = append(evs, ev)
 				if time.Since(last) > time.Second {
 					last = time.Now()
-					fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s)", len(evs), float64(len(evs))/time.Since(start).Seconds())
+					rate := float64(len(evs)) / time.Since(start).Seconds()
+					eta := "?"
+					if done := float64(ev.Seq-firstSeq+1) / float64(max(1, lastSeq-firstSeq+1)); done > 0 && done <= 1 {
+						eta = (time.Duration(float64(time.Since(start)) * (1 - done) / done)).Round(time.Second).String()
+						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s), %3.0f%% of the log, ETA %s   ", len(evs), rate, 100*done, eta)
+					} else {
+						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s)   ", len(evs), rate)
+					}
 				}
 			}
 			fmt.Fprintf(a.stderr, "\rread %d events in %v; replaying\n", len(evs), time.Since(start).Round(time.Millisecond))
