@@ -2,6 +2,7 @@ package replay
 
 import (
 	"slices"
+	"time"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
@@ -50,4 +51,45 @@ func AlertsOf(outs []events.Event) []events.Event {
 		}
 	}
 	return a
+}
+
+// Since keeps the outputs of a replay that belong to the reported range
+// starting at from: outputs timed before it came from the warm-up (the
+// history replayed only to build baselines) and are dropped, and so are
+// updates of alerts raised during the warm-up. A zero from keeps all.
+func Since(outs []events.Event, from time.Time) []events.Event {
+	if from.IsZero() {
+		return outs
+	}
+	raised := map[string]bool{}
+	var kept []events.Event
+	for _, o := range outs {
+		if o.Time.Before(from) {
+			continue
+		}
+		switch p := o.Payload.(type) {
+		case *events.AlertRaised:
+			raised[p.AlertId] = true
+		case *events.AlertUpdated:
+			if !raised[p.AlertId] {
+				continue
+			}
+		}
+		kept = append(kept, o)
+	}
+	return kept
+}
+
+// InRange keeps the events timed at or after from (all when from is zero).
+func InRange(evs []events.Event, from time.Time) []events.Event {
+	if from.IsZero() {
+		return evs
+	}
+	var kept []events.Event
+	for _, e := range evs {
+		if !e.Time.Before(from) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }

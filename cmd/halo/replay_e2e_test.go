@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestImportAndReplayEndToEnd imports a labeled Zeek log with the binary,
@@ -55,6 +56,7 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if len(a1) == 0 || !bytes.Equal(a1, a2) {
 		t.Fatalf("alerts.jsonl differs between two replays of the same range (%d vs %d bytes)", len(a1), len(a2))
 	}
+	checkWarmup(t, run, a1)
 	if page, err := os.ReadFile(filepath.Join(out1, "report.html")); err != nil || !bytes.Contains(page, []byte("<svg")) {
 		t.Fatalf("report.html: %v", err)
 	}
@@ -72,5 +74,34 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	}
 	if rep.Overall.Precision < 0.9 || rep.Overall.Recall < 0.9 || rep.ByLabel["CC"].Recall < 0.9 {
 		t.Fatalf("report %s", b)
+	}
+}
+
+// checkWarmup replays from the time of the middle alert of a full replay,
+// with a warm-up covering everything before it: the detectors then hold the
+// same state at --from, so alerts.jsonl must be exactly the full replay's
+// alerts raised at or after --from, and nothing earlier.
+func checkWarmup(t *testing.T, run func(...string) string, full []byte) {
+	t.Helper()
+	lines := strings.SplitAfter(strings.TrimSuffix(string(full), "\n"), "\n")
+	timeOf := func(line string) time.Time {
+		var a struct{ Time time.Time }
+		if err := json.Unmarshal([]byte(line), &a); err != nil || a.Time.IsZero() {
+			t.Fatalf("alert line %q: %v", line, err)
+		}
+		return a.Time
+	}
+	from := timeOf(lines[len(lines)/2])
+	var want strings.Builder
+	for _, l := range lines {
+		if !timeOf(l).Before(from) {
+			want.WriteString(strings.TrimSuffix(l, "\n") + "\n")
+		}
+	}
+	out := t.TempDir()
+	run("replay", "--tenant", "lab", "--from", from.Format(time.RFC3339Nano), "--warmup", "87600h", "--out", out)
+	got, _ := os.ReadFile(filepath.Join(out, "alerts.jsonl"))
+	if len(got) == 0 || string(got) != want.String() {
+		t.Fatalf("replay --from %v with a full warm-up: %d bytes of alerts, want the full replay's %d bytes from then on", from, len(got), want.Len())
 	}
 }

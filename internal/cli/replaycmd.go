@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,9 +42,11 @@ their counts over (device, window) pairs, per detector and per label, time to
 detect, and false alerts per device-day. Labels come from label.recorded
 events in the range (imports, verdicts) and from --labels (JSON lines
 {"tenant","device","label","start","end"}, the simulator's format). The same
-range and options give byte-identical alerts.jsonl.
+range and options give byte-identical alerts.jsonl. With --from, the
+--warmup period before it (default 24h, the detectors' baseline horizon) is
+replayed first to build baselines; nothing in it is reported.
 
-Not yet: --warmup, --baseline, --policy/--model.`,
+Not yet: --baseline, --policy/--model.`,
 		Example: `  halo import zeek --tenant lab --local-device conn.log.labeled
   halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json`,
 		Args: noArgs,
@@ -67,7 +70,13 @@ Not yet: --warmup, --baseline, --policy/--model.`,
 				return err
 			}
 			defer store.Close()
-			q := events.Query{From: from.value, To: to.value, Tenant: tenant.value, Device: device.value}
+			// --warmup: the history before --from is replayed first to build
+			// baselines; nothing timed before --from is reported.
+			readFrom := from.value
+			if !readFrom.IsZero() {
+				readFrom = readFrom.Add(-pcfg.Warmup)
+			}
+			q := events.Query{From: readFrom, To: to.value, Tenant: tenant.value, Device: device.value}
 			var evs []events.Event
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
@@ -93,13 +102,21 @@ Not yet: --warmup, --baseline, --policy/--model.`,
 				}
 			}
 			fmt.Fprintf(a.stderr, "\rread %d events in %v; replaying\n", len(evs), time.Since(start).Round(time.Millisecond))
-			labels := append(replay.LabelsFromEvents(evs), fileLabels...)
-			deviceDays := replay.DeviceDays(evs)
+			inRange := replay.InRange(evs, from.value)
+			if !from.value.IsZero() { // labels wholly inside the warm-up are not scored
+				fileLabels = slices.DeleteFunc(fileLabels, func(l replay.Label) bool { return l.End.Before(from.value) })
+			}
+			labels := append(replay.LabelsFromEvents(inRange), fileLabels...)
+			deviceDays := replay.DeviceDays(inRange)
+			if len(inRange) < len(evs) {
+				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", len(evs)-len(inRange), from.value.UTC().Format(time.RFC3339))
+			}
 			pstart := time.Now()
 			outs, stats, err := replay.Run(evs, pcfg)
 			if err != nil {
 				return err
 			}
+			outs = replay.Since(outs, from.value)
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
