@@ -28,3 +28,24 @@ func TestSinceDropsWarmup(t *testing.T) {
 		t.Fatal("zero from must keep everything; InRange keeps events at or after from")
 	}
 }
+
+// TestCompareBaseline: matching ids count as both; the rest are added or
+// missed, per detector too.
+func TestCompareBaseline(t *testing.T) {
+	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	raised := func(id, det string) events.Event {
+		return events.Event{ID: events.NewID(), Tenant: "t", Device: "d", Time: at, Payload: &events.AlertRaised{AlertId: id, Detector: det}}
+	}
+	live := []events.Event{raised("a", "scan"), raised("b", "scan"), raised("c", "flood")}
+	cand := []events.Event{raised("a", "scan"), raised("c", "flood"), raised("d", "beaconing"), {Time: at, Payload: &events.AlertUpdated{AlertId: "a"}}}
+	d := CompareBaseline(live, cand)
+	if d.Live != 3 || d.Candidate != 3 || d.Both != 2 || len(d.Added) != 1 || d.Added[0].ID != "d" || len(d.Missed) != 1 || d.Missed[0].ID != "b" {
+		t.Fatalf("diff %+v", d)
+	}
+	if s := d.ByDet["scan"]; s != (BaselineDet{Live: 2, Candidate: 1, Both: 1, Missed: 1}) {
+		t.Fatalf("scan %+v", s)
+	}
+	if got := LiveAlerts(append(live, raised("e", "scan")), at.Add(time.Second)); len(got) != 0 {
+		t.Fatalf("LiveAlerts before from: %v", got)
+	}
+}

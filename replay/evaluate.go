@@ -78,6 +78,9 @@ type Report struct {
 	Alerts                  int                   `json:"alerts"`
 	DeviceDays              int                   `json:"device_days"`
 	WindowSeconds           float64               `json:"window_s"`
+	// Baseline: the comparison with the live pipeline's alerts over the
+	// same range (halo replay --baseline); absent otherwise.
+	Baseline *BaselineDiff `json:"baseline,omitempty"`
 }
 
 type pair struct {

@@ -57,6 +57,20 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 		t.Fatalf("alerts.jsonl differs between two replays of the same range (%d vs %d bytes)", len(a1), len(a2))
 	}
 	checkWarmup(t, run, a1)
+	// No live pipeline ran over the imported log: against that baseline,
+	// every candidate alert is added and none is missed.
+	out3 := t.TempDir()
+	run("replay", "--tenant", "lab", "--baseline", "--out", out3)
+	var base struct {
+		Baseline struct {
+			Live, Candidate, Both int
+			Added, Missed         []struct{ ID string }
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(out3, "report.json")); json.Unmarshal(b, &base) != nil || base.Baseline.Live != 0 ||
+		base.Baseline.Candidate != bytes.Count(a1, []byte("\n")) || len(base.Baseline.Added) != base.Baseline.Candidate || len(base.Baseline.Missed) != 0 {
+		t.Fatalf("--baseline without live alerts: %+v (alerts.jsonl has %d)", base.Baseline, bytes.Count(a1, []byte("\n")))
+	}
 	if page, err := os.ReadFile(filepath.Join(out1, "report.html")); err != nil || !bytes.Contains(page, []byte("<svg")) {
 		t.Fatalf("report.html: %v", err)
 	}

@@ -29,6 +29,7 @@ func newReplayCmd(a *app) *cobra.Command {
 		device    deviceFlag
 		labelFile string
 		out       string
+		baseline  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
@@ -44,9 +45,12 @@ events in the range (imports, verdicts) and from --labels (JSON lines
 {"tenant","device","label","start","end"}, the simulator's format). The same
 range and options give byte-identical alerts.jsonl. With --from, the
 --warmup period before it (default 24h, the detectors' baseline horizon) is
-replayed first to build baselines; nothing in it is reported.
+replayed first to build baselines; nothing in it is reported. --baseline
+compares the candidate's alerts with those the live pipeline raised over the
+same range (alerts match on their derived id: detector, key and window):
+what the candidate adds and what it misses, overall and per detector.
 
-Not yet: --baseline, --policy/--model.`,
+Not yet: --policy/--model.`,
 		Example: `  halo import zeek --tenant lab --local-device conn.log.labeled
   halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json`,
 		Args: noArgs,
@@ -108,6 +112,10 @@ Not yet: --baseline, --policy/--model.`,
 			}
 			labels := append(replay.LabelsFromEvents(inRange), fileLabels...)
 			deviceDays := replay.DeviceDays(inRange)
+			var live []events.Event
+			if baseline {
+				live = replay.LiveAlerts(inRange, from.value)
+			}
 			if len(inRange) < len(evs) {
 				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", len(evs)-len(inRange), from.value.UTC().Format(time.RFC3339))
 			}
@@ -148,6 +156,11 @@ Not yet: --baseline, --policy/--model.`,
 				window = time.Minute
 			}
 			rep := replay.Evaluate(replay.AlertsOf(outs), labels, window, deviceDays)
+			if baseline {
+				d := replay.CompareBaseline(live, outs)
+				rep.Baseline = &d
+				fmt.Fprintf(a.stdout, "baseline: %d live alerts, %d candidate; %d in both, %d added, %d missed (report.json .baseline)\n", d.Live, d.Candidate, d.Both, len(d.Added), len(d.Missed))
+			}
 			rb, err := json.MarshalIndent(rep, "", "  ")
 			if err != nil {
 				return err
@@ -176,6 +189,7 @@ Not yet: --baseline, --policy/--model.`,
 	fs.Var(&tenant, "tenant", "only this tenant's events (e.g. --tenant lab)")
 	fs.Var(&device, "device", "only this device's events (e.g. --device 192.168.1.115)")
 	fs.StringVar(&labelFile, "labels", "", "labels `FILE`, JSON lines {\"tenant\",\"device\",\"label\",\"start\",\"end\"} (e.g. --labels attacks.jsonl)")
+	fs.BoolVar(&baseline, "baseline", false, "compare with the alerts the live pipeline raised over the same range: report.json .baseline lists what the candidate adds and misses")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for alerts.jsonl and report.json (required; e.g. --out /tmp/backtest)")
 	return cmd
 }
