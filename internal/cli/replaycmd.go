@@ -189,7 +189,7 @@ Not yet: --policy/--model.`,
 	fs.Var(&tenant, "tenant", "only this tenant's events (e.g. --tenant lab)")
 	fs.Var(&device, "device", "only this device's events (e.g. --device 192.168.1.115)")
 	fs.StringVar(&labelFile, "labels", "", "labels `FILE`, JSON lines {\"tenant\",\"device\",\"label\",\"start\",\"end\"} (e.g. --labels attacks.jsonl)")
-	fs.BoolVar(&baseline, "baseline", false, "compare with the alerts the live pipeline raised over the same range: report.json .baseline lists what the candidate adds and misses")
+	fs.BoolVar(&baseline, "baseline", false, "compare with the alerts the live pipeline raised over the same range: report.json .baseline lists what the candidate adds and misses (e.g. --from 2026-11-01 --baseline)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for alerts.jsonl and report.json (required; e.g. --out /tmp/backtest)")
 	return cmd
 }
