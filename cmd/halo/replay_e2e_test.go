@@ -48,6 +48,22 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if n := strings.Count(ls, "\n"); n != 244 {
 		t.Fatalf("%d labels after importing twice, want 244", n)
 	}
+	// The import appends in event-time order, so each device's events reach
+	// the live pipeline in time order (Zeek writes connections when they end).
+	last := map[string]time.Time{}
+	for _, line := range strings.Split(strings.TrimSpace(run("events", "ls", "--tenant", "lab", "--type", "conn.opened")), "\n") {
+		var e struct {
+			Device string
+			Time   time.Time
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("events ls line %q: %v", line, err)
+		}
+		if e.Time.Before(last[e.Device]) {
+			t.Fatalf("device %s: conn.opened at %v stored after one at %v", e.Device, e.Time, last[e.Device])
+		}
+		last[e.Device] = e.Time
+	}
 	out1, out2 := t.TempDir(), t.TempDir()
 	run("replay", "--tenant", "lab", "--out", out1)
 	run("replay", "--tenant", "lab", "--out", out2)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/replay"
 	"github.com/halo-sec/halo/replay/zeek"
 )
 
@@ -53,27 +54,17 @@ ago is found by its dates. The device is the originating host, or with
 				return err
 			}
 			defer store.Close()
+			// Zeek writes a connection when it ends, so files are not in
+			// time order: the events of all files are appended in (event
+			// time, id) order, the order replay uses, so that the live
+			// pipeline consuming the import and a replay of it agree.
+			var all []events.Event
 			for _, path := range args {
 				start := time.Now()
-				var batch []events.Event
-				flush := func() error {
-					if len(batch) == 0 {
-						return nil
-					}
-					err := store.Append(ctx, batch...)
-					batch = batch[:0]
-					return err
-				}
 				st, err := zeek.ImportFile(path, zeek.Options{Tenant: tenant.value, LocalDevice: local}, func(ev events.Event) error {
-					batch = append(batch, ev)
-					if len(batch) >= 4096 {
-						return flush()
-					}
+					all = append(all, ev)
 					return nil
 				})
-				if err == nil {
-					err = flush()
-				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}
@@ -82,6 +73,14 @@ ago is found by its dates. The device is the originating host, or with
 				}
 				fmt.Fprintf(a.stdout, "%s: %d records, %d events (%d labels, %d malicious), %d devices, %s to %s, %d skipped, in %v\n",
 					path, st.Records, st.Emitted, st.Labels, st.Malicious, st.Devices, st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339), st.Skipped, time.Since(start).Round(time.Millisecond))
+			}
+			replay.SortByTime(all)
+			for len(all) > 0 {
+				n := min(len(all), 4096)
+				if err := store.Append(ctx, all[:n]...); err != nil {
+					return fmt.Errorf("appending to the log: %w", err)
+				}
+				all = all[n:]
 			}
 			return nil
 		},
