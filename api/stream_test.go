@@ -277,7 +277,13 @@ func TestStreamResumeBeyondHistory(t *testing.T) {
 	for i := 1; i < 5; i++ {
 		e.raise(alertEvent("acme", "pos-1", fmt.Sprintf("old-%d", i), "replay-attack", events.Severity_SEVERITY_HIGH, t0.Add(time.Duration(i)*time.Second)))
 	}
+	// A live subscriber sees the acknowledgement once the stream has folded
+	// it; only then is the old-cursor resume below deterministic.
+	live := stream(t, hs.URL, e.acme, "")
 	e.expect(200, "POST", "/v1/alerts/old-1/ack", e.acme, "")
+	for a := alertOf(t, live.next(t, false)); a["id"] != "old-1" || a["status"] != "acknowledged"; a = alertOf(t, live.next(t, false)) {
+	}
+	live.cancel()
 	e.raise(alertEvent("globex", "gx-1", "gx-0", "replay-attack", events.Severity_SEVERITY_HIGH, t0))
 	r := stream(t, hs.URL, e.acme, first.id)
 	var got []string
