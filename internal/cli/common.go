@@ -3,11 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/user"
 
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/identity"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // openStore opens the event log for a command that reads and writes it:
@@ -24,13 +28,19 @@ func openStore(ctx context.Context, a *app, f *storeFlags) (*natsstore.Store, er
 	return store, nil
 }
 
-// loadRegistry folds the identities of the log.
-func loadRegistry(ctx context.Context, store *natsstore.Store) (*identity.Registry, error) {
+// openRegistry opens the log and folds its tenants and devices; the caller
+// closes the store.
+func openRegistry(ctx context.Context, a *app, f *storeFlags) (*natsstore.Store, *identity.Registry, error) {
+	store, err := openStore(ctx, a, f)
+	if err != nil {
+		return nil, nil, err
+	}
 	reg, err := identity.Load(ctx, store)
 	if err != nil {
-		return nil, fmt.Errorf("reading tenants and devices: %w", err)
+		store.Close()
+		return nil, nil, fmt.Errorf("reading tenants and devices: %w", err)
 	}
-	return reg, nil
+	return store, reg, nil
 }
 
 // actor names who did something from the command line, for the log.
@@ -42,4 +52,21 @@ func actor() string {
 		return "cli@" + h
 	}
 	return "cli"
+}
+
+// serveMetrics serves reg's Prometheus metrics on addr (--metrics-addr)
+// until the returned stop is called; nothing when addr is empty.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }

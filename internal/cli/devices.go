@@ -87,15 +87,11 @@ expire or the device is revoked. Writes the same files as enroll.`
 				csrBytes = b
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			cfg, _ := sf.config(0)
 			ca, err := identity.LoadOrCreateCA(cfg.DataDir)
 			if err != nil {
@@ -165,15 +161,11 @@ new certificate.`,
 				return usageErrorf("--device is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			if err := identity.Revoke(ctx, store, reg, device.value, reason, actor()); err != nil {
 				return err
 			}
@@ -207,15 +199,11 @@ the intervention id.`,
 				return usageErrorf("--device is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			d, ok := reg.Device(device.value)
 			if !ok {
 				return fmt.Errorf("%w: %s", identity.ErrUnknownDevice, device.value)
@@ -255,15 +243,11 @@ func newReleaseCmd(a *app) *cobra.Command {
 				return usageErrorf("--device is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			d, ok := reg.Device(device.value)
 			if !ok {
 				return fmt.Errorf("%w: %s", identity.ErrUnknownDevice, device.value)
@@ -303,15 +287,11 @@ and when their newest valid certificate expires.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			ivs, err := intervention.Load(ctx, store)
 			if err != nil {
 				return err

@@ -2,17 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/roles"
 )
 
@@ -80,31 +76,21 @@ events.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := sf.config(natsstore.ModeAuto)
+			store, err := openStore(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
-			store, err := natsstore.Open(ctx, cfg, a.logger)
-			if err != nil {
-				return openError(ctx, err)
-			}
 			defer store.Close()
 			promReg := prometheus.NewRegistry()
-			if maddr.value != "" {
-				ln, err := net.Listen("tcp", maddr.value)
-				if err != nil {
-					return fmt.Errorf("--metrics-addr: %w", err)
-				}
-				mux := http.NewServeMux()
-				mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
-				srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit}
-				go srv.Serve(ln)
-				defer srv.Close()
+			stopMetrics, err := serveMetrics(maddr.value, promReg)
+			if err != nil {
+				return err
 			}
+			defer stopMetrics()
 			err = roles.Edge(ctx, store, roles.EdgeOptions{
-				DataDir: cfg.DataDir, Addr: addr.value, Hosts: ef.hosts, FailClosed: ef.failClosed, StaticHosts: static, Registerer: promReg,
+				DataDir: store.DataDir(), Addr: addr.value, Hosts: ef.hosts, FailClosed: ef.failClosed, StaticHosts: static, Registerer: promReg,
 			}, a.logger, func(bound string) {
-				fmt.Fprintf(a.stderr, "halo edge is up: devices connect to %s, event log %s, data %s\n", bound, store.ClientURL(), cfg.DataDir)
+				fmt.Fprintf(a.stderr, "halo edge is up: devices connect to %s, event log %s, data %s\n", bound, store.ClientURL(), store.DataDir())
 			})
 			if err != nil && ctx.Err() == nil {
 				return err

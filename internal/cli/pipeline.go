@@ -2,16 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/roles"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/detect"
@@ -74,29 +70,19 @@ Detectors:
 			if err != nil {
 				return err
 			}
-			cfg, err := sf.config(natsstore.ModeAuto)
+			store, err := openStore(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
-			store, err := natsstore.Open(ctx, cfg, a.logger)
-			if err != nil {
-				return openError(ctx, err)
-			}
 			defer store.Close()
 			reg := prometheus.NewRegistry()
-			if maddr.value != "" {
-				ln, err := net.Listen("tcp", maddr.value)
-				if err != nil {
-					return fmt.Errorf("--metrics-addr: %w", err)
-				}
-				mux := http.NewServeMux()
-				mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-				srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit}
-				go srv.Serve(ln)
-				defer srv.Close()
+			stopMetrics, err := serveMetrics(maddr.value, reg)
+			if err != nil {
+				return err
 			}
+			defer stopMetrics()
 			err = roles.Pipeline(ctx, store, pcfg, reg, a.logger, func() {
-				fmt.Fprintf(a.stderr, "halo pipeline is up: consuming %s, data %s\n", store.ClientURL(), cfg.DataDir)
+				fmt.Fprintf(a.stderr, "halo pipeline is up: consuming %s, data %s\n", store.ClientURL(), store.DataDir())
 			})
 			if ctx.Err() != nil {
 				return nil

@@ -48,15 +48,11 @@ hash.`,
 				return &usageError{err}
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			cfg, _ := sf.config(0)
 			token, err := identity.CreateTenant(ctx, store, reg, cfg.DataDir, args[0], display, actor())
 			if err != nil {
@@ -81,15 +77,11 @@ func newTenantsLsCmd(a *app) *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TENANT\tDISPLAY NAME\tDEVICES\tCREATED")
 			for _, t := range reg.Tenants() {
@@ -123,15 +115,11 @@ once, alone on the last line of standard output.`,
 				return usageErrorf("--tenant is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			reg, err := loadRegistry(ctx, store)
-			if err != nil {
-				return err
-			}
 			r := events.Role_ROLE_OPERATOR
 			if role.value == "viewer" {
 				r = events.Role_ROLE_VIEWER
