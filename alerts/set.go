@@ -44,11 +44,8 @@ func NewSet() *Set { return &Set{tenants: map[string]*tenantAlerts{}} }
 // Load folds every alert event of the log into a new set.
 func Load(ctx context.Context, store events.Store) (*Set, error) {
 	s := NewSet()
-	for ev, err := range store.Read(ctx, events.Query{Types: Types}) {
-		if err != nil {
-			return nil, fmt.Errorf("loading alerts: %w", err)
-		}
-		s.Apply(&ev)
+	if err := events.FoldAll(ctx, store, Types, "alerts", s.Apply); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -57,24 +54,7 @@ func Load(ctx context.Context, store events.Store) (*Set, error) {
 // ctx ends; it returns nil when ctx ends.
 func (s *Set) Follow(ctx context.Context, store events.Store) error {
 	start := s.Seq() + 1
-	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: Types, StartSeq: start})
-	if err != nil {
-		return fmt.Errorf("following alerts: %w", err)
-	}
-	defer sub.Close()
-	for {
-		d, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("following alerts: %w", err)
-		}
-		for i := range d.Events {
-			s.Apply(&d.Events[i])
-		}
-		d.Ack(ctx)
-	}
+	return events.FollowFrom(ctx, store, Types, start, "alerts", s.Apply)
 }
 
 // OnChange registers fn, called outside the lock with a copy of the alert

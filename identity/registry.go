@@ -75,11 +75,8 @@ var IdentityTypes = []events.Type{events.TypeTenantCreated, events.TypeTokenAdde
 // Load folds every identity event of the log into a new registry.
 func Load(ctx context.Context, store events.Store) (*Registry, error) {
 	r := NewRegistry()
-	for ev, err := range store.Read(ctx, events.Query{Types: IdentityTypes}) {
-		if err != nil {
-			return nil, fmt.Errorf("loading identities: %w", err)
-		}
-		r.Apply(&ev)
+	if err := events.FoldAll(ctx, store, IdentityTypes, "identities", r.Apply); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -90,24 +87,7 @@ func (r *Registry) Follow(ctx context.Context, store events.Store) error {
 	r.mu.RLock()
 	start := r.seq + 1
 	r.mu.RUnlock()
-	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: IdentityTypes, StartSeq: start})
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		d, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("following identities: %w", err)
-		}
-		for i := range d.Events {
-			r.Apply(&d.Events[i])
-		}
-		d.Ack(ctx)
-	}
+	return events.FollowFrom(ctx, store, IdentityTypes, start, "identities", r.Apply)
 }
 
 // OnRevoke registers a function called (outside the registry's lock) for

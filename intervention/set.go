@@ -147,11 +147,8 @@ func NewSet() *Set { return &Set{byID: map[string]*Intervention{}} }
 // Load folds every intervention event of the log.
 func Load(ctx context.Context, store events.Store) (*Set, error) {
 	s := NewSet()
-	for ev, err := range store.Read(ctx, events.Query{Types: Types}) {
-		if err != nil {
-			return nil, fmt.Errorf("loading interventions: %w", err)
-		}
-		s.Apply(&ev)
+	if err := events.FoldAll(ctx, store, Types, "interventions", s.Apply); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -162,24 +159,7 @@ func (s *Set) Follow(ctx context.Context, store events.Store) error {
 	s.mu.RLock()
 	start := s.seq + 1
 	s.mu.RUnlock()
-	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: Types, StartSeq: start})
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		d, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("following interventions: %w", err)
-		}
-		for i := range d.Events {
-			s.Apply(&d.Events[i])
-		}
-		d.Ack(ctx)
-	}
+	return events.FollowFrom(ctx, store, Types, start, "interventions", s.Apply)
 }
 
 // OnChange registers fn, called outside the lock after each applied (true)

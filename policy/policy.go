@@ -301,11 +301,8 @@ func NewSet() *Set { return &Set{docs: map[string]*Document{}} }
 // Load folds every policy.changed of the log.
 func Load(ctx context.Context, store events.Store) (*Set, error) {
 	s := NewSet()
-	for ev, err := range store.Read(ctx, events.Query{Types: []events.Type{events.TypePolicyChanged}}) {
-		if err != nil {
-			return nil, fmt.Errorf("loading policies: %w", err)
-		}
-		s.Apply(&ev)
+	if err := events.FoldAll(ctx, store, []events.Type{events.TypePolicyChanged}, "policies", s.Apply); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -316,24 +313,7 @@ func (s *Set) Follow(ctx context.Context, store events.Store) error {
 	s.mu.RLock()
 	start := s.seq + 1
 	s.mu.RUnlock()
-	sub, err := store.Subscribe(ctx, events.SubscribeOptions{Types: []events.Type{events.TypePolicyChanged}, StartSeq: start})
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		d, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("following policies: %w", err)
-		}
-		for i := range d.Events {
-			s.Apply(&d.Events[i])
-		}
-		d.Ack(ctx)
-	}
+	return events.FollowFrom(ctx, store, []events.Type{events.TypePolicyChanged}, start, "policies", s.Apply)
 }
 
 // Apply folds one event; a document that does not parse is ignored (the
