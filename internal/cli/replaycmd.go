@@ -155,9 +155,10 @@ Not yet: --policy/--model.`,
 			if window == 0 {
 				window = time.Minute
 			}
-			rep := replay.Evaluate(replay.AlertsOf(outs), labels, window, deviceDays)
+			candidate := replay.AlertsOf(outs)
+			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
-				d := replay.CompareBaseline(live, outs)
+				d := replay.CompareBaseline(live, candidate)
 				rep.Baseline = &d
 				fmt.Fprintf(a.stdout, "baseline: %d live alerts, %d candidate; %d in both, %d added, %d missed (report.json .baseline)\n", d.Live, d.Candidate, d.Both, len(d.Added), len(d.Missed))
 			}
@@ -169,7 +170,7 @@ Not yet: --policy/--model.`,
 				return err
 			}
 			var page bytes.Buffer
-			if err := replay.WriteHTML(&page, rep, replay.AlertsOf(outs), labels, window); err != nil {
+			if err := replay.WriteHTML(&page, rep, candidate, labels, window); err != nil {
 				return err
 			}
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "report.html"), page.Bytes(), 0o644); err != nil {
