@@ -40,6 +40,7 @@ func TestZeekPortScan(t *testing.T) {
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	SortByTime(evs)
 	outs, _, err := Run(evs, pipeline.Config{Detectors: []string{"scan"}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +85,7 @@ func TestZeekBacktest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			SortByTime(evs)
 			labels := LabelsFromEvents(evs)
 			dd := DeviceDays(evs)
 			outs, stats, err := Run(evs, cfg)
