@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"slices"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -16,7 +15,7 @@ import (
 // any order that is at most the window lateness out of event-time order
 // across partitions (see window.Assembler.Closed); events collected from
 // elsewhere (a Zeek file is written as connections end) must be put in
-// time order first, with SortByTime, as halo import does before appending.
+// time order first, with events.SortByTime, as halo import does before appending.
 // Outputs of an earlier run found among the events (alerts,
 // interventions, models) are not fed back.
 func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stats, error) {
@@ -34,16 +33,6 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 	}
 	out = append(out, proc.Flush()...)
 	return out, proc.Stats(), nil
-}
-
-// SortByTime orders events by (event time, id), stably.
-func SortByTime(evs []events.Event) {
-	slices.SortStableFunc(evs, func(a, b events.Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return a.ID.Compare(b.ID)
-	})
 }
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.

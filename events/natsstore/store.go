@@ -317,7 +317,7 @@ func (s *Store) getBuf() *[]byte {
 		*b = (*b)[:0]
 		return b
 	}
-	b := make([]byte, 0, 64<<10)
+	b := make([]byte, 0, 4<<10) // grows; a sparse import sends thousands of one-event messages per Append
 	return &b
 }
 

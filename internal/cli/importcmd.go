@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
-	"github.com/halo-sec/halo/replay"
 	"github.com/halo-sec/halo/replay/zeek"
 )
 
@@ -74,15 +73,7 @@ ago is found by its dates. The device is the originating host, or with
 				fmt.Fprintf(a.stdout, "%s: %d records, %d events (%d labels, %d malicious), %d devices, %s to %s, %d skipped, in %v\n",
 					path, st.Records, st.Emitted, st.Labels, st.Malicious, st.Devices, st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339), st.Skipped, time.Since(start).Round(time.Millisecond))
 			}
-			replay.SortByTime(all)
-			for len(all) > 0 {
-				n := min(len(all), 4096)
-				if err := store.Append(ctx, all[:n]...); err != nil {
-					return fmt.Errorf("appending to the log: %w", err)
-				}
-				all = all[n:]
-			}
-			return nil
+			return zeek.Append(ctx, store, all)
 		},
 	}
 	sf.register(zk.Flags(), dataDirHelp)

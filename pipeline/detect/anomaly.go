@@ -49,8 +49,10 @@ Learning: until a cohort has min_train windows (default 200) it is covered
 by cold-start fleet-percentile rules: a window with at least two features
 above their cohort p99.5 (by 50% and 1 unit) is reported (medium), once the
 cohort has min_cold windows (default 30). Then the pipeline trains the
-cohort's model itself, by event time, and retrains every retrain interval
-(default 1h), recording model.deployed; a replay trains the same model at
+cohort's model itself, by event time, and retrains after the retrain
+interval (default 1h) once the cohort has added a quarter as many windows
+as the model was trained on (a small cohort retrains less often: a model of
+2000 windows is not refitted for 60 new ones), recording model.deployed; a replay trains the same model at
 the same point. Twelve devices give 200 windows in under 17 minutes.
 
 False-positive risks: a cohort-wide change (an app update) looks anomalous
@@ -141,6 +143,8 @@ type cohortModel struct {
 	model     *models.Artifact
 	version   uint32
 	trainedAt time.Time
+	trainRows int // windows the model in force was trained on
+	fresh     int // windows added since
 }
 
 // Name implements VectorDetector.
@@ -207,6 +211,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		}
 		row := append([]float64(nil), v.Values...)
 		cm.rows = append(cm.rows, row)
+		cm.fresh++
 		if len(cm.rows) > a.keep {
 			cm.rows = cm.rows[len(cm.rows)-a.keep:]
 		}
@@ -217,7 +222,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		cm := a.cohorts[key]
-		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain) {
+		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain && 4*cm.fresh >= cm.trainRows) {
 			a.train(key, cm, w.End)
 		}
 	}
@@ -308,6 +313,7 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		return
 	}
 	cm.model, cm.trainedAt = art, at
+	cm.trainRows, cm.fresh = len(cm.rows), 0
 	cm.version++
 	var buf bytes.Buffer
 	if err := art.Save(&buf); err != nil {
