@@ -28,6 +28,13 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	run := haloRunner(t, bin, data)
 	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
 	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
+	// The import created the tenant, once.
+	if ten := run("events", "ls", "--type", "tenant.created"); strings.Count(ten, "\n") != 1 || !strings.Contains(ten, `"tenant":"lab"`) {
+		t.Fatalf("tenant.created after two imports:\n%s", ten)
+	}
+	if tl := run("tenants", "ls"); !strings.Contains(tl, "lab") {
+		t.Fatalf("halo tenants ls does not list the imported tenant:\n%s", tl)
+	}
 	ls := run("events", "ls", "--tenant", "lab", "--type", "label.recorded")
 	if n := strings.Count(ls, "\n"); n != 244 {
 		t.Fatalf("%d labels after importing twice, want 244", n)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/replay/zeek"
 )
 
@@ -48,11 +49,19 @@ ago is found by its dates. The device is the originating host, or with
 				return usageErrorf("--tenant is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			cfg, _ := sf.config(0)
+			created, err := identity.EnsureTenant(ctx, store, reg, cfg.DataDir, tenant.value, actor())
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(a.stderr, "created tenant %s (no API token yet: halo tenants token add --tenant %s)\n", tenant.value, tenant.value)
+			}
 			// Zeek writes a connection when it ends, so files are not in
 			// time order: the events of all files are appended in (event
 			// time, id) order, the order replay uses, so that the live
