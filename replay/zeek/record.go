@@ -17,7 +17,7 @@ type record struct {
 	ts, uid, origH, origP, respH, respP, proto, service, duration string
 	origBytes, respBytes, state, history, origPkts, respPkts      string
 	label, detail                                                 string
-	labeled                                                       bool // the log has a label column
+	labeled                                                       bool   // the log has a label column
 	localOrig, localResp                                          string // T, F or "" (unset)
 }
 
