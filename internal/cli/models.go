@@ -1,12 +1,19 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/models"
 )
 
@@ -29,8 +36,223 @@ that was in force.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: runGroup,
 	}
-	cmd.AddCommand(newModelsDeployCmd(a), newModelsRollbackCmd(a), newModelsLsCmd(a))
+	cmd.AddCommand(newModelsTrainCmd(a), newModelsEvalCmd(a), newModelsDeployCmd(a), newModelsRollbackCmd(a), newModelsLsCmd(a))
 	return cmd
+}
+
+func newModelsTrainCmd(a *app) *cobra.Command {
+	var (
+		dir, out string
+		feats    []string
+		seed     int64
+		fpr      float64
+		trees    int
+	)
+	kind := newChoice("iforest", "iforest", "forest")
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a golearn model on an export's feature windows and write its artifact",
+		Long: `Train a model on the features table of a Parquet export (halo export): an
+IsolationForest (--kind iforest, unsupervised: every window, the threshold
+calibrated so that --fpr of them are flagged) or a random forest (--kind
+forest, supervised by the windows' malicious labels, with a holdout
+measured). The same export, options and seed give the same artifact, bit
+for bit. The artifact (versioned JSON: features, baselines, threshold,
+metrics, trees) is what halo models eval, halo models deploy and halo
+replay --model take.`,
+		Example: `  halo export --data /var/lib/halo --out /tmp/export
+  halo models train --data /tmp/export --kind iforest --out iforest.json
+  halo models train --data /tmp/export --kind forest --features connections,dst_ports,bytes_up --seed 7 --out forest.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || out == "" {
+				return usageErrorf("--data EXPORTDIR and --out FILE are required")
+			}
+			start := time.Now()
+			fset, err := models.ReadFeatureSet(cmd.Context(), dir, nilIfEmpty(feats))
+			if err != nil {
+				return err
+			}
+			pos := 0
+			for _, m := range fset.Malicious {
+				if m {
+					pos++
+				}
+			}
+			fmt.Fprintf(a.stderr, "read %d windows (%d malicious) with %d features from %d files in %v; training %s\n",
+				len(fset.Rows), pos, len(fset.Names), fset.Files, time.Since(start).Round(time.Millisecond), kind.value)
+			tstart := time.Now()
+			var art *models.Artifact
+			switch kind.value {
+			case "iforest":
+				art, err = models.TrainIsolationForest(fset.Rows, fset.Names, models.IForestOptions{Trees: trees, Seed: seed, FPR: fpr, CreatedBy: "halo models train"})
+			default:
+				if pos == 0 || pos == len(fset.Rows) {
+					return fmt.Errorf("--kind forest needs labeled windows of both classes; the export has %d malicious of %d (import labels, or train --kind iforest)", pos, len(fset.Rows))
+				}
+				art, err = models.TrainRandomForest(fset.Rows, fset.Malicious, fset.Names, models.ForestOptions{Trees: trees, Seed: seed, CreatedBy: "halo models train"})
+			}
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if err := art.Save(&buf); err != nil {
+				return err
+			}
+			if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "trained %s %s on %d windows in %v: threshold %.4g; wrote %s\n", art.Kind, shortModelID(art.ID), art.Rows, time.Since(tstart).Round(time.Millisecond), art.Threshold, out)
+			if h := art.Metrics.Holdout; h != nil {
+				fmt.Fprintf(a.stdout, "holdout (%d windows): ROC-AUC %.3f, PR-AUC %.3f, precision %.3f, recall %.3f\n", art.Metrics.HoldoutRows, zeroNaN(h.ROCAUC), zeroNaN(h.PRAUC), h.Precision, h.Recall)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "data", "", "the export `DIR` of halo export (its features table; required; e.g. --data /tmp/export)")
+	f.Var(kind, "kind", "iforest (IsolationForest, no labels) or forest (random forest on the malicious labels; e.g. --kind forest)")
+	f.StringSliceVar(&feats, "features", nil, "the feature columns to train on, comma-separated (default all; e.g. --features connections,dst_ports,bytes_up)")
+	f.Int64Var(&seed, "seed", 1, "random seed: the same export, options and seed give the same model (e.g. --seed 7)")
+	f.Float64Var(&fpr, "fpr", 0.01, "iforest: the share of training windows above the calibrated threshold (e.g. --fpr 0.005)")
+	f.IntVar(&trees, "trees", 0, "trees in the forest (default 100 for iforest, 50 for forest; e.g. --trees 200)")
+	f.StringVar(&out, "out", "", "the artifact `FILE` to write (required; e.g. --out iforest.json)")
+	return cmd
+}
+
+// EvalReport is the JSON of halo models eval --json.
+type EvalReport struct {
+	Model     string               `json:"model"`
+	Kind      string               `json:"kind"`
+	Windows   int                  `json:"windows"`
+	Malicious int                  `json:"malicious"`
+	Threshold float64              `json:"threshold"`
+	ROCAUC    float64              `json:"roc_auc"`
+	PRAUC     float64              `json:"pr_auc"`
+	Precision float64              `json:"precision"`
+	Recall    float64              `json:"recall"`
+	TP        int                  `json:"tp"`
+	FP        int                  `json:"fp"`
+	FN        int                  `json:"fn"`
+	TN        int                  `json:"tn"`
+	ByLabel   map[string]LabelEval `json:"by_label"`
+}
+
+// LabelEval is the recall of one label's windows.
+type LabelEval struct {
+	Windows int     `json:"windows"`
+	Flagged int     `json:"flagged"`
+	Recall  float64 `json:"recall"`
+}
+
+func newModelsEvalCmd(a *app) *cobra.Command {
+	var (
+		dir, model string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure a model on an export's labeled feature windows",
+		Long: `Score every feature window of an export (halo export) with a model artifact
+and measure it against the windows' malicious labels: ROC-AUC, PR-AUC
+(average precision, as scikit-learn's), precision and recall at the model's
+threshold with the confusion matrix, and the recall of each label. Undefined
+figures (one class only) are 0. --json prints one object (roc_auc, pr_auc,
+precision, recall, by_label, ...).`,
+		Example: `  halo models eval --model iforest.json --data /tmp/export
+  halo models eval --model forest.json --data /tmp/export --json | jq .roc_auc`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || model == "" {
+				return usageErrorf("--model FILE and --data EXPORTDIR are required")
+			}
+			f, err := os.Open(model)
+			if err != nil {
+				return err
+			}
+			art, err := models.Load(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", model, err)
+			}
+			fset, err := models.ReadFeatureSet(cmd.Context(), dir, art.Features)
+			if err != nil {
+				return err
+			}
+			scores, err := art.Score(fset.Rows)
+			if err != nil {
+				return err
+			}
+			m, err := models.Evaluate(scores, fset.Malicious, art.Threshold)
+			if err != nil {
+				return err
+			}
+			rep := EvalReport{Model: art.ID, Kind: string(art.Kind), Windows: len(scores), Threshold: art.Threshold,
+				ROCAUC: zeroNaN(m.ROCAUC), PRAUC: zeroNaN(m.PRAUC), Precision: m.Precision, Recall: m.Recall,
+				TP: m.TP, FP: m.FP, FN: m.FN, TN: m.TN, ByLabel: map[string]LabelEval{}}
+			for i, mal := range fset.Malicious {
+				if !mal {
+					continue
+				}
+				rep.Malicious++
+				name := fset.Labels[i]
+				if name == "" {
+					name = "malicious"
+				}
+				le := rep.ByLabel[name]
+				le.Windows++
+				if art.Flag(scores[i]) {
+					le.Flagged++
+				}
+				rep.ByLabel[name] = le
+			}
+			for k, le := range rep.ByLabel {
+				le.Recall = float64(le.Flagged) / float64(le.Windows)
+				rep.ByLabel[k] = le
+			}
+			if asJSON {
+				b, err := json.Marshal(rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "model %s (%s), threshold %.4g, on %d windows (%d malicious)\n", shortModelID(art.ID), art.Kind, art.Threshold, rep.Windows, rep.Malicious)
+			fmt.Fprintf(a.stdout, "ROC-AUC %.3f  PR-AUC %.3f  precision %.3f  recall %.3f  (tp %d fp %d fn %d tn %d)\n", rep.ROCAUC, rep.PRAUC, rep.Precision, rep.Recall, rep.TP, rep.FP, rep.FN, rep.TN)
+			names := make([]string, 0, len(rep.ByLabel))
+			for k := range rep.ByLabel {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "LABEL\tWINDOWS\tFLAGGED\tRECALL")
+			for _, k := range names {
+				le := rep.ByLabel[k]
+				fmt.Fprintf(w, "%s\t%d\t%d\t%.3f\n", k, le.Windows, le.Flagged, le.Recall)
+			}
+			return w.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", "", "the model artifact `FILE` (halo models train; required; e.g. --model iforest.json)")
+	f.StringVar(&dir, "data", "", "the export `DIR` of halo export (required; e.g. --data /tmp/export)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object (e.g. --json)")
+	return cmd
+}
+
+func zeroNaN(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func newModelsDeployCmd(a *app) *cobra.Command {
