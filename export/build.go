@@ -1,0 +1,203 @@
+package export
+
+import (
+	"time"
+
+	"github.com/halo-sec/halo/alerts"
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// partKey names one partition of a table: a tenant and a UTC day.
+type partKey struct {
+	Tenant string
+	Day    int64 // days since 1970-01-01, UTC
+}
+
+// Date is the partition's date= value, YYYY-MM-DD.
+func (k partKey) Date() string { return time.Unix(k.Day*86400, 0).UTC().Format(time.DateOnly) }
+
+func keyOf(tenant string, t int64) partKey {
+	d := t / int64(24*time.Hour)
+	if t < 0 && t%int64(24*time.Hour) != 0 {
+		d--
+	}
+	return partKey{Tenant: tenant, Day: d}
+}
+
+// parts holds one table's rows by partition.
+type parts[T any] map[partKey][]T
+
+func (p parts[T]) add(k partKey, r T) { p[k] = append(p[k], r) }
+
+func (p parts[T]) rows() int {
+	n := 0
+	for _, rs := range p {
+		n += len(rs)
+	}
+	return n
+}
+
+// tables holds the rows of the event tables (connections, transactions,
+// alerts, labels), partitioned.
+type tables struct {
+	conns  parts[Connection]
+	txs    parts[Transaction]
+	alerts parts[Alert]
+	labels parts[Label]
+}
+
+type connKey struct{ tenant, device, conn string }
+
+type opened struct {
+	time int64
+	p    *events.ConnOpened
+}
+
+// inRange reports whether t is in [from, to) (zero bounds are open).
+func inRange(t time.Time, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
+// buildTables turns evs (in (time, id) order; those before from are the
+// warm-up, whose conn.opened still join and whose alerts still fold) into
+// rows. Events with no tenant belong to no tenant's export and are skipped.
+func buildTables(evs []events.Event, from, to time.Time) *tables {
+	t := &tables{conns: parts[Connection]{}, txs: parts[Transaction]{}, alerts: parts[Alert]{}, labels: parts[Label]{}}
+	// A connection's conn.opened and conn.closed may share a timestamp (a
+	// zero-length Zeek record) and then sort by id, either way round: index
+	// every conn.opened first.
+	open := map[connKey]opened{}
+	for i := range evs {
+		if p, ok := evs[i].Payload.(*events.ConnOpened); ok && evs[i].Tenant != "" {
+			open[connKey{evs[i].Tenant, evs[i].Device, p.ConnId}] = opened{evs[i].Time.UnixNano(), p}
+		}
+	}
+	set := alerts.NewSet()
+	var raised []*events.Event
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Tenant == "" {
+			continue
+		}
+		in := inRange(ev.Time, from, to)
+		switch p := ev.Payload.(type) {
+		case *events.ConnClosed:
+			if !in {
+				continue
+			}
+			end := ev.Time.UnixNano()
+			r := Connection{
+				Device: ev.Device, ConnID: p.ConnId, EventID: ev.ID.String(),
+				Start: end - p.DurationNs, End: end, DurationNs: p.DurationNs,
+				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
+				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
+			}
+			if o, ok := open[connKey{ev.Tenant, ev.Device, p.ConnId}]; ok {
+				op := o.p
+				r.Opened, r.Start = true, o.time
+				r.SrcAddr, r.DstHost, r.DstIP, r.DstPort = op.SrcAddr, op.DstHost, op.DstIp, int32(op.DstPort)
+				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
+				r.SNI, r.TLSFp = op.Sni, op.TlsFp
+			}
+			t.conns.add(keyOf(ev.Tenant, end), r)
+		case *events.TxObserved:
+			if !in {
+				continue
+			}
+			ts := ev.Time.UnixNano()
+			t.txs.add(keyOf(ev.Tenant, ts), Transaction{
+				Device: ev.Device, EventID: ev.ID.String(), Time: ts, ConnID: p.ConnId,
+				Method: p.Method, Host: p.Host, Path: p.Path, BodySize: int64(p.BodySize),
+				StrictFp: p.StrictFp, LooseFp: p.LooseFp, Status: int32(p.Status), LatencyNs: p.LatencyNs,
+				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
+			})
+		case *events.LabelRecorded:
+			if !in {
+				continue
+			}
+			ts := ev.Time.UnixNano()
+			start, end := p.Start, p.End
+			if start == 0 {
+				start = ts
+			}
+			if end == 0 {
+				end = start
+			}
+			t.labels.add(keyOf(ev.Tenant, ts), Label{
+				Device: ev.Device, EventID: ev.ID.String(), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
+			})
+		case *events.AlertRaised:
+			set.Apply(ev)
+			if in {
+				raised = append(raised, ev)
+			}
+		case *events.AlertUpdated, *events.AlertAcknowledged, *events.AlertResolved:
+			set.Apply(ev)
+		}
+	}
+	seen := map[[2]string]bool{}
+	for _, ev := range raised {
+		id := ev.Payload.(*events.AlertRaised).AlertId
+		a, ok := set.Get(ev.Tenant, id)
+		if !ok || seen[[2]string{ev.Tenant, id}] {
+			continue // a repeated alert.raised of the same id folds into the first
+		}
+		seen[[2]string{ev.Tenant, id}] = true
+		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), alertRow(&a))
+	}
+	return t
+}
+
+func alertRow(a *alerts.Alert) Alert {
+	r := Alert{
+		Device: a.Device, AlertID: a.ID, Time: a.Time.UnixNano(), LastSeen: a.LastSeen.UnixNano(),
+		Detector: a.Detector, Severity: alerts.SeverityName(a.Severity), Score: a.Score, Count: int32(a.Count),
+		Status: string(a.Status), Verdict: string(a.Verdict), WindowStart: nanosOrZero(a.WindowStart), WindowEnd: nanosOrZero(a.WindowEnd),
+		Key: a.Key, Summary: a.Summary, Explanation: a.Explanation, Evidence: int32(len(a.Evidence)),
+		AcknowledgedBy: a.AcknowledgedBy, ResolvedBy: a.ResolvedBy, Note: a.Note,
+		Features: []AlertFeature{},
+	}
+	for _, f := range a.Features {
+		r.Features = append(r.Features, AlertFeature{Name: f.Name, Value: f.Value, Baseline: f.Baseline})
+	}
+	if !a.AcknowledgedAt.IsZero() {
+		n := a.AcknowledgedAt.UnixNano()
+		r.AcknowledgedAt = &n
+	}
+	if !a.ResolvedAt.IsZero() {
+		n := a.ResolvedAt.UnixNano()
+		r.ResolvedAt = &n
+	}
+	return r
+}
+
+func nanosOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// enumName is the short name of an enum value ("refused"), as in the
+// pipeline's window batches; "unspecified" for a number this build does not
+// know.
+func enumName(n int32, names []string) string {
+	if n < 0 || int(n) >= len(names) {
+		return names[0]
+	}
+	return names[n]
+}
+
+func labelSource(s events.LabelSource) string {
+	switch s {
+	case events.LabelSource_LABEL_SOURCE_IMPORT:
+		return "import"
+	case events.LabelSource_LABEL_SOURCE_VERDICT:
+		return "verdict"
+	case events.LabelSource_LABEL_SOURCE_SIMULATOR:
+		return "simulator"
+	}
+	return "unspecified"
+}
