@@ -229,7 +229,7 @@ func checkOut(cfg *Config) error {
 	}
 	for _, t := range Tables {
 		if _, err := os.Stat(filepath.Join(cfg.Out, t)); err == nil {
-			return fmt.Errorf("%w: %s (use overwrite to replace it)", ErrExists, filepath.Join(cfg.Out, t))
+			return fmt.Errorf("%w: %s", ErrExists, filepath.Join(cfg.Out, t))
 		}
 	}
 	return nil
