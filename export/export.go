@@ -255,7 +255,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	}
 	tabs := buildTables(evs, cfg.From, cfg.To)
 	// Features: every window of the range (the warm-up's only build state).
-	labels := newWindowLabels(replay.LabelsFromEvents(evs), cfg.Pipeline.WindowSize)
+	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
 	feats := parts[FeatureRow]{}
 	last := time.Now()
 	var fr *featureRunner

@@ -186,11 +186,24 @@ type spanLabel struct {
 	name        string
 }
 
-func newWindowLabels(labels []replay.Label, size time.Duration) *windowLabels {
+// newWindowLabels indexes the label.recorded events of evs, with the spans
+// replay.LabelsFromEvents gives them. A label's name is its reporting name
+// (replay.Label.Name: the detailed label, else the label), except for an
+// analyst's verdict, named by the verdict (its detail is the detector).
+func newWindowLabels(evs []events.Event, size time.Duration) *windowLabels {
 	wl := &windowLabels{size: int64(size), byDev: map[[2]string][]spanLabel{}}
-	for _, l := range labels {
+	for i := range evs {
+		p, ok := evs[i].Payload.(*events.LabelRecorded)
+		if !ok {
+			continue
+		}
+		l := replay.LabelsFromEvents(evs[i : i+1])[0]
+		name := l.Name()
+		if p.Source == events.LabelSource_LABEL_SOURCE_VERDICT {
+			name = p.Label
+		}
 		k := [2]string{l.Tenant, l.Device}
-		wl.byDev[k] = append(wl.byDev[k], spanLabel{floorDiv(l.Start.UnixNano(), wl.size), floorDiv(l.End.UnixNano(), wl.size), l.Malicious, l.Name()})
+		wl.byDev[k] = append(wl.byDev[k], spanLabel{floorDiv(l.Start.UnixNano(), wl.size), floorDiv(l.End.UnixNano(), wl.size), l.Malicious, name})
 	}
 	for _, ls := range wl.byDev {
 		sort.SliceStable(ls, func(i, j int) bool { return ls[i].first < ls[j].first })

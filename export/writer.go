@@ -151,3 +151,13 @@ func writeFeatures(w io.Writer, rows []FeatureRow, meta map[string]string) error
 	}
 	return pw.Close()
 }
+
+// columnsOf lists the columns of a fixed-schema row type in file order.
+func columnsOf[T any]() []string {
+	t := reflect.TypeFor[T]()
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i], _, _ = strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
+	}
+	return out
+}
