@@ -25,33 +25,128 @@ func keyOf(tenant string, t int64) partKey {
 	return partKey{Tenant: tenant, Day: d}
 }
 
-// parts holds one table's rows by partition.
-type parts[T any] map[partKey][]T
+// chunkRows is the capacity of one chunk of rows: rows are appended to
+// fixed-size chunks, never copied to grow a slice.
+const chunkRows = 8192
 
-func (p parts[T]) add(k partKey, r T) { p[k] = append(p[k], r) }
+// rowChunks holds the rows of one partition, in order, in chunks.
+type rowChunks[T any] struct {
+	chunks [][]T
+	n      int
+}
 
-func (p parts[T]) rows() int {
-	n := 0
-	for _, rs := range p {
-		n += len(rs)
+func (c *rowChunks[T]) add(r T) {
+	if k := len(c.chunks); k == 0 || len(c.chunks[k-1]) == chunkRows {
+		c.chunks = append(c.chunks, make([]T, 0, chunkRows))
 	}
-	return n
+	k := len(c.chunks) - 1
+	c.chunks[k] = append(c.chunks[k], r)
+	c.n++
+}
+
+// split cuts the rows into runs of at most n rows, each a list of slices.
+func (c *rowChunks[T]) split(n int) [][][]T {
+	var out [][][]T
+	var cur [][]T
+	left := n
+	for _, ch := range c.chunks {
+		for len(ch) > 0 {
+			take := min(left, len(ch))
+			cur = append(cur, ch[:take])
+			ch = ch[take:]
+			if left -= take; left == 0 {
+				out = append(out, cur)
+				cur, left = nil, n
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// parts holds one table's rows by partition.
+type parts[T any] struct {
+	m     map[partKey]*rowChunks[T]
+	lastK partKey
+	last  *rowChunks[T]
+}
+
+func newParts[T any]() *parts[T] { return &parts[T]{m: map[partKey]*rowChunks[T]{}} }
+
+func (p *parts[T]) add(k partKey, r T) {
+	if p.last == nil || k != p.lastK {
+		c, ok := p.m[k]
+		if !ok {
+			c = &rowChunks[T]{}
+			p.m[k] = c
+		}
+		p.lastK, p.last = k, c
+	}
+	p.last.add(r)
+}
+
+// of returns the rows of one partition in one slice.
+func (p *parts[T]) of(k partKey) []T {
+	var out []T
+	if c, ok := p.m[k]; ok {
+		for _, ch := range c.chunks {
+			out = append(out, ch...)
+		}
+	}
+	return out
 }
 
 // tables holds the rows of the event tables (connections, transactions,
 // alerts, labels), partitioned.
 type tables struct {
-	conns  parts[Connection]
-	txs    parts[Transaction]
-	alerts parts[Alert]
-	labels parts[Label]
+	conns  *parts[Connection]
+	txs    *parts[Transaction]
+	alerts *parts[Alert]
+	labels *parts[Label]
 }
 
 type connKey struct{ tenant, device, conn string }
 
-type opened struct {
-	time int64
-	p    *events.ConnOpened
+// openIndex finds a connection's conn.opened among the events. Connection
+// ids are unique per sensor, so the index is by id alone (one short string
+// to hash), with the full (tenant, device, id) key for the rare ids that
+// two devices share.
+type openIndex struct {
+	evs  []events.Event
+	byID map[string]int32
+	dups map[connKey]int32
+}
+
+func newOpenIndex(evs []events.Event) *openIndex {
+	x := &openIndex{evs: evs, byID: map[string]int32{}, dups: map[connKey]int32{}}
+	for i := range evs {
+		p, ok := evs[i].Payload.(*events.ConnOpened)
+		if !ok || evs[i].Tenant == "" {
+			continue
+		}
+		j, seen := x.byID[p.ConnId]
+		switch {
+		case !seen:
+			x.byID[p.ConnId] = int32(i)
+		case evs[j].Tenant == evs[i].Tenant && evs[j].Device == evs[i].Device:
+			x.byID[p.ConnId] = int32(i) // the later one, as a map by full key keeps
+		default:
+			x.dups[connKey{evs[i].Tenant, evs[i].Device, p.ConnId}] = int32(i)
+		}
+	}
+	return x
+}
+
+func (x *openIndex) find(tenant, device, id string) (*events.Event, *events.ConnOpened) {
+	if j, ok := x.byID[id]; ok && x.evs[j].Tenant == tenant && x.evs[j].Device == device {
+		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+	}
+	if j, ok := x.dups[connKey{tenant, device, id}]; ok {
+		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+	}
+	return nil, nil
 }
 
 // inRange reports whether t is in [from, to) (zero bounds are open).
@@ -63,16 +158,11 @@ func inRange(t time.Time, from, to time.Time) bool {
 // warm-up, whose conn.opened still join and whose alerts still fold) into
 // rows. Events with no tenant belong to no tenant's export and are skipped.
 func buildTables(evs []events.Event, from, to time.Time) *tables {
-	t := &tables{conns: parts[Connection]{}, txs: parts[Transaction]{}, alerts: parts[Alert]{}, labels: parts[Label]{}}
+	t := &tables{conns: newParts[Connection](), txs: newParts[Transaction](), alerts: newParts[Alert](), labels: newParts[Label]()}
 	// A connection's conn.opened and conn.closed may share a timestamp (a
 	// zero-length Zeek record) and then sort by id, either way round: index
 	// every conn.opened first.
-	open := map[connKey]opened{}
-	for i := range evs {
-		if p, ok := evs[i].Payload.(*events.ConnOpened); ok && evs[i].Tenant != "" {
-			open[connKey{evs[i].Tenant, evs[i].Device, p.ConnId}] = opened{evs[i].Time.UnixNano(), p}
-		}
-	}
+	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
 	for i := range evs {
@@ -93,9 +183,8 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
 			}
-			if o, ok := open[connKey{ev.Tenant, ev.Device, p.ConnId}]; ok {
-				op := o.p
-				r.Opened, r.Start = true, o.time
+			if oe, op := open.find(ev.Tenant, ev.Device, p.ConnId); op != nil {
+				r.Opened, r.Start = true, oe.Time.UnixNano()
 				r.SrcAddr, r.DstHost, r.DstIP, r.DstPort = op.SrcAddr, op.DstHost, op.DstIp, int32(op.DstPort)
 				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
 				r.SNI, r.TLSFp = op.Sni, op.TlsFp

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ type Config struct {
 	// (24h): with From, the history this long before it is read to build
 	// the features' and the anomaly models' state, as a replay does.
 	Pipeline pipeline.Config
+	// Tables to write, by name; empty: every table. Without features, no
+	// windows are computed (much faster).
+	Tables []string
 	// NoScores skips the anomaly models: anomaly_score and
 	// anomaly_threshold are then null.
 	NoScores bool
@@ -133,7 +137,12 @@ func (c *Config) setDefaults() {
 		c.ProgressEvery = time.Second
 	}
 	c.Pipeline = withPipelineDefaults(c.Pipeline)
+	if len(c.Tables) == 0 {
+		c.Tables = Tables
+	}
 }
+
+func (c *Config) wants(table string) bool { return slices.Contains(c.Tables, table) }
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
@@ -147,6 +156,11 @@ func (c *Config) Validate() error {
 	if c.Tenant != "" {
 		if err := events.ValidateTenant(c.Tenant); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for _, t := range c.Tables {
+		if !slices.Contains(Tables, t) {
+			errs = append(errs, fmt.Errorf("unknown table %q (tables: %s)", t, strings.Join(Tables, ", ")))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -227,7 +241,7 @@ func checkOut(cfg *Config) error {
 	if cfg.Overwrite {
 		return nil
 	}
-	for _, t := range Tables {
+	for _, t := range cfg.Tables {
 		if _, err := os.Stat(filepath.Join(cfg.Out, t)); err == nil {
 			return fmt.Errorf("%w: %s", ErrExists, filepath.Join(cfg.Out, t))
 		}
@@ -256,7 +270,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	tabs := buildTables(evs, cfg.From, cfg.To)
 	// Features: every window of the range (the warm-up's only build state).
 	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
-	feats := parts[FeatureRow]{}
+	feats := newParts[FeatureRow]()
 	last := time.Now()
 	var fr *featureRunner
 	fr, err := newFeatureRunner(cfg.Pipeline, !cfg.NoScores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
@@ -279,6 +293,9 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	}
 	defer fr.release()
 	for i := range evs {
+		if !cfg.wants(TableFeatures) {
+			break
+		}
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return st, err
@@ -305,6 +322,18 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		}
 	}
 	defer os.RemoveAll(tmp)
+	if !cfg.wants(TableConnections) {
+		tabs.conns = nil
+	}
+	if !cfg.wants(TableTransactions) {
+		tabs.txs = nil
+	}
+	if !cfg.wants(TableAlerts) {
+		tabs.alerts = nil
+	}
+	if !cfg.wants(TableLabels) {
+		tabs.labels = nil
+	}
 	var jobs []job
 	jobs = addJobs(jobs, tmp, TableConnections, tabs.conns, cfg.RowsPerFile, writeRows[Connection])
 	jobs = addJobs(jobs, tmp, TableTransactions, tabs.txs, cfg.RowsPerFile, writeRows[Transaction])
@@ -312,12 +341,12 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		"halo.window_ns": strconv.FormatInt(int64(cfg.Pipeline.WindowSize), 10),
 		"halo.features":  strings.Join(features.Names, ","),
 	}
-	jobs = addJobs(jobs, tmp, TableFeatures, feats, cfg.RowsPerFile, func(w io.Writer, _ string, rows []FeatureRow) error {
+	jobs = addJobs(jobs, tmp, TableFeatures, feats, cfg.RowsPerFile, func(w io.Writer, _ string, rows [][]FeatureRow) error {
 		return writeFeatures(w, rows, meta)
 	})
 	jobs = addJobs(jobs, tmp, TableAlerts, tabs.alerts, cfg.RowsPerFile, writeRows[Alert])
 	jobs = addJobs(jobs, tmp, TableLabels, tabs.labels, cfg.RowsPerFile, writeRows[Label])
-	for _, t := range Tables {
+	for _, t := range cfg.Tables {
 		st.Tables[t] = &TableStats{Partitions: []string{}}
 		if err := os.MkdirAll(filepath.Join(tmp, t), 0o755); err != nil {
 			return st, err
@@ -331,7 +360,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		return st, err
 	}
 	// Swap the finished tables into place, then the manifest.
-	for _, t := range Tables {
+	for _, t := range cfg.Tables {
 		dst := filepath.Join(cfg.Out, t)
 		if _, err := os.Stat(dst); err == nil {
 			if !cfg.Overwrite {
@@ -365,9 +394,12 @@ type job struct {
 	write                  func(io.Writer) error
 }
 
-func addJobs[T any](jobs []job, root, table string, p parts[T], perFile int, write func(io.Writer, string, []T) error) []job {
-	keys := make([]partKey, 0, len(p))
-	for k := range p {
+func addJobs[T any](jobs []job, root, table string, p *parts[T], perFile int, write func(io.Writer, string, [][]T) error) []job {
+	if p == nil {
+		return jobs
+	}
+	keys := make([]partKey, 0, len(p.m))
+	for k := range p.m {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -377,14 +409,15 @@ func addJobs[T any](jobs []job, root, table string, p parts[T], perFile int, wri
 		return keys[i].Day < keys[j].Day
 	})
 	for _, k := range keys {
-		rows := p[k]
 		part := "tenant=" + k.Tenant + "/date=" + k.Date()
-		for n := 0; len(rows) > 0; n++ {
-			chunk := rows[:min(perFile, len(rows))]
-			rows = rows[len(chunk):]
-			jobs = append(jobs, job{table: table, partition: part, rows: len(chunk),
+		for n, segs := range p.m[k].split(perFile) {
+			rows := 0
+			for _, s := range segs {
+				rows += len(s)
+			}
+			jobs = append(jobs, job{table: table, partition: part, rows: rows,
 				path:  filepath.Join(root, table, filepath.FromSlash(part), fmt.Sprintf("part-%d.parquet", n)),
-				write: func(w io.Writer) error { return write(w, table, chunk) }})
+				write: func(w io.Writer) error { return write(w, table, segs) }})
 		}
 	}
 	return jobs

@@ -219,7 +219,7 @@ func TestConnectionJoin(t *testing.T) {
 	}
 	replay.SortByTime(evs)
 	tabs := buildTables(evs, time.Time{}, time.Time{})
-	rows := tabs.conns[keyOf("t1", at.UnixNano())]
+	rows := tabs.conns.of(keyOf("t1", at.UnixNano()))
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}

@@ -42,8 +42,8 @@ func connRows(b *testing.B) []Connection {
 		f := &fleet{Tenant: "bench", Devices: 2000, Start: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Step: 40 * time.Millisecond, TxPerHTTP: 2, Seed: 7}
 		evs := f.Events(benchConns)
 		t := buildTables(evs, time.Time{}, time.Time{})
-		for _, rs := range t.conns {
-			benchRows = append(benchRows, rs...)
+		for k := range t.conns.m {
+			benchRows = append(benchRows, t.conns.of(k)...)
 		}
 	})
 	if len(benchRows) != benchConns {
@@ -121,7 +121,7 @@ func BenchmarkParquetLibs(b *testing.B) {
 // rows/s and file size.
 func pyarrowWrite(b *testing.B, path string, n int) (rate, size float64) {
 	script := filepath.Join("..", "bench", "pyarrow_write.py")
-	out, err := exec.Command("python3", script, path, strconv.Itoa(n)).CombinedOutput()
+	out, err := exec.Command("python3", script, strconv.Itoa(n), path).CombinedOutput()
 	if err != nil {
 		b.Fatalf("python3 %s (pip install -r notebooks/requirements.txt): %v\n%s", script, err, out)
 	}

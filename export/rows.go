@@ -18,7 +18,7 @@ type Connection struct {
 	End         int64  `parquet:"end,timestamp(nanosecond:utc)"`
 	DurationNs  int64  `parquet:"duration_ns"`
 	Opened      bool   `parquet:"opened"`
-	SrcAddr     string `parquet:"src_addr,dict"`
+	SrcAddr     string `parquet:"src_addr"`
 	DstHost     string `parquet:"dst_host,dict"`
 	DstIP       string `parquet:"dst_ip,dict"`
 	DstPort     int32  `parquet:"dst_port"`

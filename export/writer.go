@@ -79,10 +79,12 @@ func writeFile(path string, write func(io.Writer) error) (size int64, err error)
 }
 
 // writeRows writes rows of a fixed-schema table as one Parquet file.
-func writeRows[T any](w io.Writer, table string, rows []T) error {
+func writeRows[T any](w io.Writer, table string, rows [][]T) error {
 	pw := pgo.NewGenericWriter[T](w, writerOptions(table, nil)...)
-	if _, err := pw.Write(rows); err != nil {
-		return err
+	for _, rs := range rows {
+		if _, err := pw.Write(rs); err != nil {
+			return err
+		}
 	}
 	return pw.Close()
 }
@@ -123,33 +125,39 @@ func FeatureColumns() []string {
 	return out
 }
 
-func writeFeatures(w io.Writer, rows []FeatureRow, meta map[string]string) error {
+func writeFeatures(w io.Writer, segs [][]FeatureRow, meta map[string]string) error {
 	schema := pgo.SchemaOf(reflect.New(featureType).Interface())
 	pw := pgo.NewWriter(w, append(writerOptions(TableFeatures, meta), schema)...)
 	v := reflect.New(featureType).Elem()
 	nf := len(features.Names)
-	for i := range rows {
-		r := &rows[i]
-		v.Field(0).SetString(r.Device)
-		v.Field(1).SetString(r.Cohort)
-		v.Field(2).SetInt(r.Start)
-		v.Field(3).SetInt(r.End)
-		for j := range nf {
-			x := 0.0
-			if j < len(r.Values) {
-				x = r.Values[j]
+	for _, rows := range segs {
+		for i := range rows {
+			if err := writeFeature(pw, v, &rows[i], nf); err != nil {
+				return err
 			}
-			v.Field(4 + j).SetFloat(x)
-		}
-		v.Field(4 + nf).Set(reflect.ValueOf(r.Score))
-		v.Field(5 + nf).Set(reflect.ValueOf(r.Threshold))
-		v.Field(6 + nf).SetBool(r.Malicious)
-		v.Field(7 + nf).Set(reflect.ValueOf(r.Label))
-		if err := pw.Write(v.Addr().Interface()); err != nil {
-			return err
 		}
 	}
 	return pw.Close()
+}
+
+// writeFeature fills v, a featureType value, from r and writes it.
+func writeFeature(pw *pgo.Writer, v reflect.Value, r *FeatureRow, nf int) error {
+	v.Field(0).SetString(r.Device)
+	v.Field(1).SetString(r.Cohort)
+	v.Field(2).SetInt(r.Start)
+	v.Field(3).SetInt(r.End)
+	for j := range nf {
+		x := 0.0
+		if j < len(r.Values) {
+			x = r.Values[j]
+		}
+		v.Field(4 + j).SetFloat(x)
+	}
+	v.Field(4 + nf).Set(reflect.ValueOf(r.Score))
+	v.Field(5 + nf).Set(reflect.ValueOf(r.Threshold))
+	v.Field(6 + nf).SetBool(r.Malicious)
+	v.Field(7 + nf).Set(reflect.ValueOf(r.Label))
+	return pw.Write(v.Addr().Interface())
 }
 
 // columnsOf lists the columns of a fixed-schema row type in file order.

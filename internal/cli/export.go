@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ func newExportCmd(a *app) *cobra.Command {
 		out                    string
 		noScores, overwrite    bool
 		rowsPerFile            int
+		tables                 []string
 	)
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -65,7 +67,7 @@ does; nothing before --from is exported.`,
 			defer store.Close()
 			progress := false // a progress line is on stderr
 			cfg := export.Config{
-				Out: out, From: from.value, To: to.value, Tenant: tenant.value, NoScores: noScores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
+				Out: out, From: from.value, To: to.value, Tenant: tenant.value, Tables: tables, NoScores: noScores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
 				Pipeline: pipeline.Config{WindowSize: window.value, Lateness: lateness.value, Warmup: warm.value},
 				Progress: func(p export.Progress) { progress = true; printExportProgress(a, p) },
 			}
@@ -112,6 +114,7 @@ does; nothing before --from is exported.`,
 	fs.Var(&window, "window", "event-time window of the features, as the pipeline's (default 60s; e.g. --window 5m)")
 	fs.Var(&lateness, "lateness", "how late an event may arrive after its window's end, as the pipeline's (default 5s; e.g. --lateness 30s)")
 	fs.Var(&warm, "warmup", "history before --from read to build the features' state (default 24h; e.g. --warmup 72h)")
+	fs.StringSliceVar(&tables, "tables", nil, "tables to write, comma-separated (default every one: "+strings.Join(export.Tables, ", ")+"; without features no windows are computed; e.g. --tables connections,transactions)")
 	fs.BoolVar(&noScores, "no-scores", false, "skip the anomaly models: anomaly_score and anomaly_threshold are null (e.g. --no-scores)")
 	fs.BoolVar(&overwrite, "overwrite", false, "replace tables already in OUTDIR (e.g. --overwrite)")
 	fs.IntVar(&rowsPerFile, "rows-per-file", 0, "most rows in one file of a partition (default 1000000; e.g. --rows-per-file 250000)")
