@@ -109,42 +109,57 @@ type tables struct {
 
 type connKey struct{ tenant, device, conn string }
 
-// openIndex finds a connection's conn.opened among the events. Connection
-// ids are unique per sensor, so the index is by id alone (one short string
-// to hash), with the full (tenant, device, id) key for the rare ids that
-// two devices share.
+// openIndex joins a connection's conn.closed to its conn.opened in one pass
+// over events in time order: it holds the connections opened and not yet
+// closed (a small map, however long the range), keyed by connection id
+// alone (one short string to hash; ids are unique per sensor), with the
+// full (tenant, device, id) key for the rare ids that two devices share.
 type openIndex struct {
-	evs  []events.Event
-	byID map[string]int32
-	dups map[connKey]int32
+	evs      []events.Event
+	byID     map[string]int32
+	dups     map[connKey]int32
+	consumed map[int32]bool // conn.opened found ahead of their position
 }
 
 func newOpenIndex(evs []events.Event) *openIndex {
-	x := &openIndex{evs: evs, byID: map[string]int32{}, dups: map[connKey]int32{}}
-	for i := range evs {
-		p, ok := evs[i].Payload.(*events.ConnOpened)
-		if !ok || evs[i].Tenant == "" {
-			continue
-		}
-		j, seen := x.byID[p.ConnId]
-		switch {
-		case !seen:
-			x.byID[p.ConnId] = int32(i)
-		case evs[j].Tenant == evs[i].Tenant && evs[j].Device == evs[i].Device:
-			x.byID[p.ConnId] = int32(i) // the later one, as a map by full key keeps
-		default:
-			x.dups[connKey{evs[i].Tenant, evs[i].Device, p.ConnId}] = int32(i)
-		}
-	}
-	return x
+	return &openIndex{evs: evs, byID: map[string]int32{}, dups: map[connKey]int32{}, consumed: map[int32]bool{}}
 }
 
-func (x *openIndex) find(tenant, device, id string) (*events.Event, *events.ConnOpened) {
-	if j, ok := x.byID[id]; ok && x.evs[j].Tenant == tenant && x.evs[j].Device == device {
+// opened records evs[i], a conn.opened.
+func (x *openIndex) opened(i int, p *events.ConnOpened) {
+	if x.consumed[int32(i)] {
+		delete(x.consumed, int32(i))
+		return
+	}
+	j, seen := x.byID[p.ConnId]
+	if !seen || (x.evs[j].Tenant == x.evs[i].Tenant && x.evs[j].Device == x.evs[i].Device) {
+		x.byID[p.ConnId] = int32(i)
+		return
+	}
+	x.dups[connKey{x.evs[i].Tenant, x.evs[i].Device, p.ConnId}] = int32(i)
+}
+
+// closed finds and forgets the conn.opened of evs[i], a conn.closed: one
+// seen before, or one later at the same time (a zero-length Zeek record's
+// events share a time and then sort by id, either way round).
+func (x *openIndex) closed(i int, id string) (*events.Event, *events.ConnOpened) {
+	ev := &x.evs[i]
+	if j, ok := x.byID[id]; ok && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
+		delete(x.byID, id)
 		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
 	}
-	if j, ok := x.dups[connKey{tenant, device, id}]; ok {
-		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+	if len(x.dups) > 0 {
+		k := connKey{ev.Tenant, ev.Device, id}
+		if j, ok := x.dups[k]; ok {
+			delete(x.dups, k)
+			return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+		}
+	}
+	for j := i + 1; j < len(x.evs) && x.evs[j].Time.Equal(ev.Time); j++ {
+		if p, ok := x.evs[j].Payload.(*events.ConnOpened); ok && p.ConnId == id && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
+			x.consumed[int32(j)] = true
+			return &x.evs[j], p
+		}
 	}
 	return nil, nil
 }
@@ -157,11 +172,20 @@ func inRange(t time.Time, from, to time.Time) bool {
 // buildTables turns evs (in (time, id) order; those before from are the
 // warm-up, whose conn.opened still join and whose alerts still fold) into
 // rows. Events with no tenant belong to no tenant's export and are skipped.
-func buildTables(evs []events.Event, from, to time.Time) *tables {
-	t := &tables{conns: newParts[Connection](), txs: newParts[Transaction](), alerts: newParts[Alert](), labels: newParts[Label]()}
-	// A connection's conn.opened and conn.closed may share a timestamp (a
-	// zero-length Zeek record) and then sort by id, either way round: index
-	// every conn.opened first.
+func buildTables(evs []events.Event, from, to time.Time, want func(table string) bool) *tables {
+	t := &tables{}
+	if want(TableConnections) {
+		t.conns = newParts[Connection]()
+	}
+	if want(TableTransactions) {
+		t.txs = newParts[Transaction]()
+	}
+	if want(TableAlerts) {
+		t.alerts = newParts[Alert]()
+	}
+	if want(TableLabels) {
+		t.labels = newParts[Label]()
+	}
 	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
@@ -172,7 +196,15 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 		}
 		in := inRange(ev.Time, from, to)
 		switch p := ev.Payload.(type) {
+		case *events.ConnOpened:
+			if t.conns != nil {
+				open.opened(i, p)
+			}
 		case *events.ConnClosed:
+			if t.conns == nil {
+				continue
+			}
+			oe, op := open.closed(i, p.ConnId)
 			if !in {
 				continue
 			}
@@ -183,7 +215,7 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
 			}
-			if oe, op := open.find(ev.Tenant, ev.Device, p.ConnId); op != nil {
+			if op != nil {
 				r.Opened, r.Start = true, oe.Time.UnixNano()
 				r.SrcAddr, r.DstHost, r.DstIP, r.DstPort = op.SrcAddr, op.DstHost, op.DstIp, int32(op.DstPort)
 				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
@@ -191,7 +223,7 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 			}
 			t.conns.add(keyOf(ev.Tenant, end), r)
 		case *events.TxObserved:
-			if !in {
+			if !in || t.txs == nil {
 				continue
 			}
 			ts := ev.Time.UnixNano()
@@ -202,7 +234,7 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
 			})
 		case *events.LabelRecorded:
-			if !in {
+			if !in || t.labels == nil {
 				continue
 			}
 			ts := ev.Time.UnixNano()
@@ -218,12 +250,17 @@ func buildTables(evs []events.Event, from, to time.Time) *tables {
 				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
 			})
 		case *events.AlertRaised:
+			if t.alerts == nil {
+				continue
+			}
 			set.Apply(ev)
 			if in {
 				raised = append(raised, ev)
 			}
 		case *events.AlertUpdated, *events.AlertAcknowledged, *events.AlertResolved:
-			set.Apply(ev)
+			if t.alerts != nil {
+				set.Apply(ev)
+			}
 		}
 	}
 	seen := map[[2]string]bool{}

@@ -260,58 +260,14 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		t := cfg.To.UTC()
 		st.To = &t
 	}
-	cstart := time.Now()
-	replay.SortByTime(evs)
+	if !slices.IsSortedFunc(evs, byTime) {
+		replay.SortByTime(evs)
+	}
 	for i := range evs {
 		if !cfg.From.IsZero() && evs[i].Time.Before(cfg.From) {
 			st.WarmupEvents++
 		}
 	}
-	tabs := buildTables(evs, cfg.From, cfg.To)
-	// Features: every window of the range (the warm-up's only build state).
-	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
-	feats := newParts[FeatureRow]()
-	last := time.Now()
-	var fr *featureRunner
-	fr, err := newFeatureRunner(cfg.Pipeline, !cfg.NoScores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
-		if !inRange(w.Start, cfg.From, cfg.To) {
-			return
-		}
-		for i := range vecs {
-			v := &vecs[i]
-			if v.Tenant == "" || (cfg.Tenant != "" && v.Tenant != cfg.Tenant) {
-				continue // installation-wide auth failures belong to no tenant
-			}
-			s := w.Start.UnixNano()
-			mal, label := labels.of(v.Tenant, v.Device, s)
-			feats.add(keyOf(v.Tenant, s), FeatureRow{Tenant: v.Tenant, Device: v.Device, Cohort: v.Cohort, Start: s, End: w.End.UnixNano(),
-				Values: v.Values, Score: scores[i], Threshold: thresholds[i], Malicious: mal, Label: label})
-		}
-	})
-	if err != nil {
-		return st, err
-	}
-	defer fr.release()
-	for i := range evs {
-		if !cfg.wants(TableFeatures) {
-			break
-		}
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return st, err
-			}
-			if cfg.Progress != nil && time.Since(last) >= cfg.ProgressEvery {
-				last = time.Now()
-				cfg.Progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: fr.nwin, Elapsed: time.Since(start)})
-			}
-		}
-		fr.process(&evs[i])
-	}
-	fr.flush()
-	st.Windows = fr.nwin
-	st.Compute = time.Since(cstart)
-
-	wstart := time.Now()
 	tmp, err := os.MkdirTemp(cfg.Out, ".export-tmp-")
 	if err != nil {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -322,41 +278,65 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		}
 	}
 	defer os.RemoveAll(tmp)
-	if !cfg.wants(TableConnections) {
-		tabs.conns = nil
-	}
-	if !cfg.wants(TableTransactions) {
-		tabs.txs = nil
-	}
-	if !cfg.wants(TableAlerts) {
-		tabs.alerts = nil
-	}
-	if !cfg.wants(TableLabels) {
-		tabs.labels = nil
-	}
-	var jobs []job
-	jobs = addJobs(jobs, tmp, TableConnections, tabs.conns, cfg.RowsPerFile, writeRows[Connection])
-	jobs = addJobs(jobs, tmp, TableTransactions, tabs.txs, cfg.RowsPerFile, writeRows[Transaction])
-	meta := map[string]string{
-		"halo.window_ns": strconv.FormatInt(int64(cfg.Pipeline.WindowSize), 10),
-		"halo.features":  strings.Join(features.Names, ","),
-	}
-	jobs = addJobs(jobs, tmp, TableFeatures, feats, cfg.RowsPerFile, func(w io.Writer, _ string, rows [][]FeatureRow) error {
-		return writeFeatures(w, rows, meta)
-	})
-	jobs = addJobs(jobs, tmp, TableAlerts, tabs.alerts, cfg.RowsPerFile, writeRows[Alert])
-	jobs = addJobs(jobs, tmp, TableLabels, tabs.labels, cfg.RowsPerFile, writeRows[Label])
 	for _, t := range cfg.Tables {
 		st.Tables[t] = &TableStats{Partitions: []string{}}
 		if err := os.MkdirAll(filepath.Join(tmp, t), 0o755); err != nil {
 			return st, err
 		}
 	}
-	total := 0
-	for _, j := range jobs {
-		total += j.rows
+
+	// Three producers build the tables' rows side by side: the connections,
+	// the other event tables, and the features (the long pole: windows,
+	// features and anomaly models, one event at a time). The writers write
+	// each table's files as soon as its rows are built, while the features
+	// are still being computed.
+	var pmu sync.Mutex // Progress is called from one goroutine at a time
+	progress := func(p Progress) {
+		if cfg.Progress != nil {
+			pmu.Lock()
+			defer pmu.Unlock()
+			cfg.Progress(p)
+		}
 	}
-	if err := runJobs(ctx, jobs, cfg, &st, total, start); err != nil {
+	w := newWriters(ctx, cfg, &st, start, progress)
+	cstart := time.Now()
+	var bwg sync.WaitGroup
+	build := func(tables ...string) {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			want := func(t string) bool { return slices.Contains(tables, t) && cfg.wants(t) }
+			tabs := buildTables(evs, cfg.From, cfg.To, want)
+			var jobs []job
+			jobs = addJobs(jobs, tmp, TableConnections, tabs.conns, cfg.RowsPerFile, writeRows[Connection])
+			jobs = addJobs(jobs, tmp, TableTransactions, tabs.txs, cfg.RowsPerFile, writeRows[Transaction])
+			jobs = addJobs(jobs, tmp, TableAlerts, tabs.alerts, cfg.RowsPerFile, writeRows[Alert])
+			jobs = addJobs(jobs, tmp, TableLabels, tabs.labels, cfg.RowsPerFile, writeRows[Label])
+			w.submit(jobs)
+		}()
+	}
+	build(TableConnections)
+	build(TableTransactions, TableAlerts, TableLabels)
+	if cfg.wants(TableFeatures) {
+		feats, windows, err := computeFeatures(ctx, evs, cfg, start, progress)
+		st.Windows = windows
+		if err != nil {
+			bwg.Wait()
+			w.close()
+			return st, err
+		}
+		meta := map[string]string{
+			"halo.window_ns": strconv.FormatInt(int64(cfg.Pipeline.WindowSize), 10),
+			"halo.features":  strings.Join(features.Names, ","),
+		}
+		w.submit(addJobs(nil, tmp, TableFeatures, feats, cfg.RowsPerFile, func(w io.Writer, _ string, rows [][]FeatureRow) error {
+			return writeFeatures(w, rows, meta)
+		}))
+	}
+	bwg.Wait()
+	st.Compute = time.Since(cstart)
+	wstart := time.Now()
+	if err := w.close(); err != nil {
 		return st, err
 	}
 	// Swap the finished tables into place, then the manifest.
@@ -383,8 +363,51 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	if err := fsutil.WriteFileAtomic(filepath.Join(cfg.Out, ManifestFile), append(mb, '\n'), 0o644); err != nil {
 		return st, err
 	}
+	// Write is the time the files took beyond the building of the rows
+	// (writing overlaps it).
 	st.Write = time.Since(wstart)
 	return st, nil
+}
+
+// computeFeatures runs the windows and features over evs and returns the
+// rows of the windows that start in the range, and the windows closed.
+func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start time.Time, progress func(Progress)) (*parts[FeatureRow], int, error) {
+	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
+	feats := newParts[FeatureRow]()
+	fr, err := newFeatureRunner(cfg.Pipeline, !cfg.NoScores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
+		if !inRange(w.Start, cfg.From, cfg.To) {
+			return
+		}
+		for i := range vecs {
+			v := &vecs[i]
+			if v.Tenant == "" || (cfg.Tenant != "" && v.Tenant != cfg.Tenant) {
+				continue // installation-wide auth failures belong to no tenant
+			}
+			s := w.Start.UnixNano()
+			mal, label := labels.of(v.Tenant, v.Device, s)
+			feats.add(keyOf(v.Tenant, s), FeatureRow{Tenant: v.Tenant, Device: v.Device, Cohort: v.Cohort, Start: s, End: w.End.UnixNano(),
+				Values: v.Values, Score: scores[i], Threshold: thresholds[i], Malicious: mal, Label: label})
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer fr.release()
+	last := time.Now()
+	for i := range evs {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fr.nwin, err
+			}
+			if time.Since(last) >= cfg.ProgressEvery {
+				last = time.Now()
+				progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: fr.nwin, Elapsed: time.Since(start)})
+			}
+		}
+		fr.process(&evs[i])
+	}
+	fr.flush()
+	return feats, fr.nwin, nil
 }
 
 // job writes one file.
@@ -423,77 +446,107 @@ func addJobs[T any](jobs []job, root, table string, p *parts[T], perFile int, wr
 	return jobs
 }
 
-// runJobs writes the files with cfg.Workers goroutines, the biggest first.
-func runJobs(ctx context.Context, jobs []job, cfg Config, st *Stats, total int, start time.Time) error {
-	order := make([]int, len(jobs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return jobs[order[a]].rows > jobs[order[b]].rows })
-	next := make(chan int)
-	done := make(chan struct {
-		i    int
-		size int64
-		err  error
-	})
-	var wg sync.WaitGroup
-	for range min(cfg.Workers, max(1, len(jobs))) {
-		wg.Add(1)
+// writers write the submitted files with cfg.Workers goroutines and
+// account for them in st.
+type writers struct {
+	ctx      context.Context
+	cfg      Config
+	st       *Stats
+	start    time.Time
+	progress func(Progress)
+	jobs     chan job
+	wg       sync.WaitGroup
+
+	mu          sync.Mutex
+	err         error
+	rows, files int
+	total       int
+	last        time.Time
+	seen        map[string]bool
+}
+
+func newWriters(ctx context.Context, cfg Config, st *Stats, start time.Time, progress func(Progress)) *writers {
+	w := &writers{ctx: ctx, cfg: cfg, st: st, start: start, progress: progress, jobs: make(chan job, 1<<16), seen: map[string]bool{}, last: time.Now()}
+	for range cfg.Workers {
+		w.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := range next {
-				size, err := writeFile(jobs[i].path, jobs[i].write)
-				done <- struct {
-					i    int
-					size int64
-					err  error
-				}{i, size, err}
+			defer w.wg.Done()
+			for j := range w.jobs {
+				if w.ctx.Err() != nil || w.failed() {
+					continue // drain
+				}
+				size, err := writeFile(j.path, j.write)
+				w.done(&j, size, err)
 			}
 		}()
 	}
-	go func() {
-		defer close(next)
-		for _, i := range order {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(done) }()
-	var firstErr error
-	rows, files := 0, 0
-	last := time.Now()
-	seen := map[string]bool{}
-	for d := range done {
-		if d.err != nil {
-			if firstErr == nil {
-				firstErr = d.err
-			}
-			continue
-		}
-		j := &jobs[d.i]
-		ts := st.Tables[j.table]
-		ts.Rows += j.rows
-		ts.Files++
-		ts.Bytes += d.size
-		if !seen[j.table+"/"+j.partition] {
-			seen[j.table+"/"+j.partition] = true
-			ts.Partitions = append(ts.Partitions, j.partition)
-		}
-		rows += j.rows
-		files++
-		if cfg.Progress != nil && time.Since(last) >= cfg.ProgressEvery {
-			last = time.Now()
-			cfg.Progress(Progress{Stage: "write", Rows: rows, Files: files, TotalRows: total, Elapsed: time.Since(start)})
-		}
+	return w
+}
+
+func (w *writers) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
+}
+
+// submit queues jobs, the biggest files first.
+func (w *writers) submit(jobs []job) {
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].rows > jobs[b].rows })
+	w.mu.Lock()
+	for _, j := range jobs {
+		w.total += j.rows
 	}
-	if firstErr != nil {
-		return firstErr
+	w.mu.Unlock()
+	for _, j := range jobs {
+		w.jobs <- j
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+}
+
+func (w *writers) done(j *job, size int64, err error) {
+	w.mu.Lock()
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+		return
 	}
-	return nil
+	ts := w.st.Tables[j.table]
+	ts.Rows += j.rows
+	ts.Files++
+	ts.Bytes += size
+	if !w.seen[j.table+"/"+j.partition] {
+		w.seen[j.table+"/"+j.partition] = true
+		ts.Partitions = append(ts.Partitions, j.partition)
+	}
+	w.rows += j.rows
+	w.files++
+	p := Progress{Stage: "write", Rows: w.rows, Files: w.files, TotalRows: w.total, Elapsed: time.Since(w.start)}
+	report := time.Since(w.last) >= w.cfg.ProgressEvery
+	if report {
+		w.last = time.Now()
+	}
+	w.mu.Unlock()
+	if report {
+		w.progress(p)
+	}
+}
+
+// close waits for every submitted file and returns the first error (or the
+// context's).
+func (w *writers) close() error {
+	close(w.jobs)
+	w.wg.Wait()
+	if w.err != nil {
+		return w.err
+	}
+	return w.ctx.Err()
+}
+
+// byTime is replay.SortByTime's order.
+func byTime(a, b events.Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return a.ID.Compare(b.ID)
 }

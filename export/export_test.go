@@ -218,7 +218,7 @@ func TestConnectionJoin(t *testing.T) {
 		ev("c-closed", at.Add(time.Second), &events.ConnClosed{ConnId: "c2", DurationNs: int64(3 * time.Second)}),
 	}
 	replay.SortByTime(evs)
-	tabs := buildTables(evs, time.Time{}, time.Time{})
+	tabs := buildTables(evs, time.Time{}, time.Time{}, func(string) bool { return true })
 	rows := tabs.conns.of(keyOf("t1", at.UnixNano()))
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))

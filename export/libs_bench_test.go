@@ -41,7 +41,7 @@ func connRows(b *testing.B) []Connection {
 	benchOnce.Do(func() {
 		f := &fleet{Tenant: "bench", Devices: 2000, Start: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Step: 40 * time.Millisecond, TxPerHTTP: 2, Seed: 7}
 		evs := f.Events(benchConns)
-		t := buildTables(evs, time.Time{}, time.Time{})
+		t := buildTables(evs, time.Time{}, time.Time{}, func(string) bool { return true })
 		for k := range t.conns.m {
 			benchRows = append(benchRows, t.conns.of(k)...)
 		}

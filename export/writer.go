@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	pgo "github.com/parquet-go/parquet-go"
 	pgozstd "github.com/parquet-go/parquet-go/compress/zstd"
@@ -128,37 +129,67 @@ func FeatureColumns() []string {
 func writeFeatures(w io.Writer, segs [][]FeatureRow, meta map[string]string) error {
 	schema := pgo.SchemaOf(reflect.New(featureType).Interface())
 	pw := pgo.NewWriter(w, append(writerOptions(TableFeatures, meta), schema)...)
-	v := reflect.New(featureType).Elem()
+	// Rows are built as Parquet values directly: the struct is flat, so
+	// its i-th field is the i-th leaf column.
 	nf := len(features.Names)
+	ncol := featureType.NumField()
+	batch := make([]pgo.Row, 0, 1024)
+	vals := make([]pgo.Value, 0, 1024*ncol)
+	flush := func() error {
+		if _, err := pw.WriteRows(batch); err != nil {
+			return err
+		}
+		batch, vals = batch[:0], vals[:0]
+		return nil
+	}
 	for _, rows := range segs {
 		for i := range rows {
-			if err := writeFeature(pw, v, &rows[i], nf); err != nil {
-				return err
+			r := &rows[i]
+			at := len(vals)
+			vals = append(vals,
+				pgo.ByteArrayValue(unsafeBytes(r.Device)).Level(0, 0, 0),
+				pgo.ByteArrayValue(unsafeBytes(r.Cohort)).Level(0, 0, 1),
+				pgo.Int64Value(r.Start).Level(0, 0, 2),
+				pgo.Int64Value(r.End).Level(0, 0, 3))
+			for j := range nf {
+				x := 0.0
+				if j < len(r.Values) {
+					x = r.Values[j]
+				}
+				vals = append(vals, pgo.DoubleValue(x).Level(0, 0, 4+j))
 			}
+			vals = append(vals, optionalDouble(r.Score, 4+nf), optionalDouble(r.Threshold, 5+nf), pgo.BooleanValue(r.Malicious).Level(0, 0, 6+nf))
+			if r.Label != nil {
+				vals = append(vals, pgo.ByteArrayValue(unsafeBytes(*r.Label)).Level(0, 1, 7+nf))
+			} else {
+				vals = append(vals, pgo.NullValue().Level(0, 0, 7+nf))
+			}
+			batch = append(batch, pgo.Row(vals[at:len(vals):len(vals)]))
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(batch) > 0 {
+		if err := flush(); err != nil {
+			return err
 		}
 	}
 	return pw.Close()
 }
 
-// writeFeature fills v, a featureType value, from r and writes it.
-func writeFeature(pw *pgo.Writer, v reflect.Value, r *FeatureRow, nf int) error {
-	v.Field(0).SetString(r.Device)
-	v.Field(1).SetString(r.Cohort)
-	v.Field(2).SetInt(r.Start)
-	v.Field(3).SetInt(r.End)
-	for j := range nf {
-		x := 0.0
-		if j < len(r.Values) {
-			x = r.Values[j]
-		}
-		v.Field(4 + j).SetFloat(x)
+func optionalDouble(x *float64, col int) pgo.Value {
+	if x == nil {
+		return pgo.NullValue().Level(0, 0, col)
 	}
-	v.Field(4 + nf).Set(reflect.ValueOf(r.Score))
-	v.Field(5 + nf).Set(reflect.ValueOf(r.Threshold))
-	v.Field(6 + nf).SetBool(r.Malicious)
-	v.Field(7 + nf).Set(reflect.ValueOf(r.Label))
-	return pw.Write(v.Addr().Interface())
+	return pgo.DoubleValue(*x).Level(0, 1, col)
 }
+
+// unsafeBytes views s as bytes for a Parquet value, which the writer copies
+// and never modifies.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // columnsOf lists the columns of a fixed-schema row type in file order.
 func columnsOf[T any]() []string {
