@@ -59,18 +59,21 @@ does; nothing before --from is exported.`,
 			if rowsPerFile < 0 {
 				return usageErrorf("--rows-per-file %d: must be positive", rowsPerFile)
 			}
-			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
 			progress := false // a progress line is on stderr
 			cfg := export.Config{
 				Out: out, From: from.value, To: to.value, Tenant: tenant.value, Tables: tables, NoScores: noScores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
 				Pipeline: pipeline.Config{WindowSize: window.value, Lateness: lateness.value, Warmup: warm.value},
 				Progress: func(p export.Progress) { progress = true; printExportProgress(a, p) },
 			}
+			if err := cfg.Validate(); err != nil {
+				return &usageError{err}
+			}
+			ctx := cmd.Context()
+			store, err := openStore(ctx, a, &sf)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
 			st, err := export.Run(ctx, store, cfg)
 			if progress {
 				fmt.Fprintf(a.stderr, "\r%-78s\r", "")
