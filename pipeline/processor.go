@@ -32,6 +32,7 @@ type Processor struct {
 	policies  *policy.Set
 	registry  *identity.Registry
 	stats     Stats
+	observe   func(DeviceWindow) // ObserveWindows
 }
 
 // Stats counts what a processor did.
@@ -161,8 +162,11 @@ func (p *Processor) closeWindows(out []events.Event) []events.Event {
 				out = append(out, p.emit(&f)...)
 			}
 		}
-		if len(p.vecDets) > 0 {
+		if len(p.vecDets) > 0 || p.observe != nil {
 			vecs := features.Compute(w, p.cohort, p.featState)
+			if p.observe != nil {
+				p.observeWindow(vecs)
+			}
 			for _, d := range p.vecDets {
 				for _, f := range d.Vectors(w, vecs, p.detCtx) {
 					out = append(out, p.emit(&f)...)

@@ -25,6 +25,15 @@ type VectorDetector interface {
 	Vectors(w *window.Window, vecs []features.Vector, c *Context) []Finding
 }
 
+// Scorer is the optional capability of a VectorDetector that scores every
+// device window, flagged or not, with a threshold above which it flags one:
+// timelines show the score of each window next to the threshold. Score has
+// no side effects; ok is false when the detector has nothing to score by
+// yet (no model for the device's cohort).
+type Scorer interface {
+	Score(v *features.Vector) (score, threshold float64, ok bool)
+}
+
 // ModelPublisher is the optional capability of recording model.deployed
 // events; the pipeline drains them after each window.
 type ModelPublisher interface {
@@ -177,6 +186,20 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		}
 	}
 	return out
+}
+
+// Score implements Scorer: the model score of the vector's cohort model in
+// force and its calibrated threshold; not ok before the cohort has a model.
+func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
+	cm := a.cohorts[v.Tenant+"|"+v.Cohort]
+	if cm == nil || cm.model == nil {
+		return 0, 0, false
+	}
+	scores, err := cm.model.Score([][]float64{v.Values})
+	if err != nil || len(scores) != 1 {
+		return 0, 0, false
+	}
+	return scores[0], cm.model.Threshold, true
 }
 
 func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortModel) (Finding, bool) {
