@@ -109,6 +109,9 @@ func (p *Processor) cohort(tenant, device string) string {
 // Close releases the processor's memory (open windows).
 func (p *Processor) Close() { p.windows.Release() }
 
+// Config returns the processor's configuration, defaults filled in.
+func (p *Processor) Config() Config { return p.cfg }
+
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats { return p.stats }
 
