@@ -220,7 +220,7 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 		if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
 			continue
 		}
-		if !pipeline.IsOutput(ev.Type()) {
+		if slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
 			feed = append(feed, ev)
 		}
 		if ev.Device != req.Device || ev.Time.Before(req.From) || !ev.Time.Before(req.To) {
