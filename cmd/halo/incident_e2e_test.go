@@ -287,7 +287,7 @@ func checkTimelinePage(t *testing.T, path, alertID string, nEvents, nWindows int
 	}
 	count := func(sel string) int {
 		t.Helper()
-		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll(` + jsString(sel) + `).length`))
+		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll(`+jsString(sel)+`).length`))
 		if err != nil {
 			t.Fatalf("counting %s: %v", sel, err)
 		}
