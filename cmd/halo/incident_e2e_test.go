@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,6 +237,8 @@ func TestIncidentEndToEnd(t *testing.T) {
 		}
 	}
 
+	checkSameAsAPI(t, bin, data, tl.Device, from, to, raw)
+
 	page, err := os.ReadFile(filepath.Join(wide, "timeline.html"))
 	if err != nil {
 		t.Fatal(err)
@@ -316,4 +321,63 @@ func checkTimelinePage(t *testing.T, path, alertID string, nEvents, nWindows int
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// checkSameAsAPI serves the log with halo api and checks GET
+// /v1/devices/{id}/timeline answers timeline.json's bytes for its range.
+func checkSameAsAPI(t *testing.T, bin, data, device string, from, to time.Time, want []byte) {
+	t.Helper()
+	// The import names the tenant and devices without creating them; the
+	// API serves enrolled devices of existing tenants. Both are recorded
+	// now, after the timeline's range: they change nothing in it.
+	tok, err := exec.Command(bin, "tenants", "create", "lab", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("halo tenants create: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(tok)), "\n")
+	token := strings.TrimSpace(lines[len(lines)-1])
+	if out, err := exec.Command(bin, "devices", "enroll", "--tenant", "lab", "--device", device, "--out", t.TempDir(), "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("halo devices enroll: %v\n%s", err, out)
+	}
+	srv := exec.Command(bin, "api", "--data", data, "--addr", "127.0.0.1:0")
+	logs := &syncBuffer{}
+	srv.Stderr = logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = srv.Process.Kill()
+			<-exited
+		}
+	}()
+	var base string
+	for deadline := time.Now().Add(60 * time.Second); base == ""; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("halo api did not come up:\n%s", logs.String())
+		}
+		if _, rest, ok := strings.Cut(logs.String(), "halo api is up: "); ok {
+			base, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	q := url.Values{"from": {from.Format(time.RFC3339Nano)}, "to": {to.Format(time.RFC3339Nano)}}
+	req, _ := http.NewRequest("GET", base+"/v1/devices/"+url.PathEscape(device)+"/timeline?"+q.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET timeline: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	if !bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(want)) {
+		t.Fatalf("the API's timeline differs from halo incident's timeline.json:\nAPI      %.400s\nincident %.400s", body, want)
+	}
 }
