@@ -121,7 +121,7 @@ func TestDeviceTimeline(t *testing.T) {
 
 // traffic appends minutes of ordinary traffic of the devices from t0 on: a
 // few connections a minute to shared hosts, and returns the events.
-func traffic(t *testing.T, e *env, devices []string, t0 time.Time, minutes int) []events.Event {
+func traffic(t testing.TB, e *env, devices []string, t0 time.Time, minutes int) []events.Event {
 	t.Helper()
 	var out []events.Event
 	for m := 0; m < minutes; m++ {
@@ -137,8 +137,10 @@ func traffic(t *testing.T, e *env, devices []string, t0 time.Time, minutes int) 
 			}
 		}
 	}
-	if err := e.store.Append(e.ctx, out...); err != nil {
-		t.Fatal(err)
+	for i := 0; i < len(out); i += 10000 {
+		if err := e.store.Append(e.ctx, out[i:min(i+10000, len(out))]...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out
 }
