@@ -28,15 +28,17 @@ const (
 	defaultTimelineSpan  = time.Hour
 )
 
-var timelineParams = map[string]bool{"from": true, "to": true, "limit": true}
+var timelineParams = map[string]bool{"from": true, "to": true, "limit": true, "windows": true}
 
 type timelineQuery struct {
-	from, to time.Time
-	limit    int
+	from, to  time.Time
+	limit     int
+	noWindows bool
 }
 
 // parseTimelineQuery reads from, to (RFC 3339; default the hour before
-// now, or before to) and limit (default 1000, clamped to 10000).
+// now, or before to), limit (default 1000, clamped to 10000) and windows
+// (default true; false leaves the feature windows out).
 func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) {
 	tq := timelineQuery{limit: defaultTimelineLimit}
 	q, err := url.ParseQuery(rawQuery)
@@ -45,7 +47,7 @@ func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) 
 	}
 	for k, vs := range q {
 		if !timelineParams[k] {
-			return tq, badRequest("unknown query parameter %q (use from, to, limit)", k)
+			return tq, badRequest("unknown query parameter %q (use from, to, limit, windows)", k)
 		}
 		if len(vs) > 1 {
 			return tq, badRequest("query parameter %q given %d times (give it once)", k, len(vs))
@@ -74,6 +76,13 @@ func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) 
 			return tq, badRequest("limit: %q is not a positive integer", v)
 		}
 		tq.limit = min(n, maxTimelineLimit)
+	}
+	if q.Has("windows") {
+		v, err := strconv.ParseBool(q.Get("windows"))
+		if err != nil {
+			return tq, badRequest("windows: %q is not true or false", q.Get("windows"))
+		}
+		tq.noWindows = !v
 	}
 	return tq, nil
 }
@@ -148,6 +157,10 @@ type TimelineRequest struct {
 	// detectors' baselines and cohort models are those the live pipeline
 	// had at From.
 	Pipeline pipeline.Config
+	// NoWindows leaves the windows out (an empty list) and reads only the
+	// device's events: no warm-up, no replay. For callers that chart
+	// events only (the console's device page).
+	NoWindows bool
 }
 
 // ErrTimelineRequest is returned for an invalid TimelineRequest.
@@ -200,19 +213,23 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 	// The tenant's devices enrolled before the warm-up: a pipeline that has
 	// been running since knows their cohorts.
 	readFrom := req.From.Add(-pcfg.Warmup)
-	for ev, err := range store.Read(ctx, events.Query{To: readFrom, Tenant: req.Tenant, Types: identity.IdentityTypes}) {
-		if err != nil {
-			return nil, fmt.Errorf("reading the log: %w", err)
-		}
-		if ev.Tenant == req.Tenant {
-			proc.Process(&ev)
+	q := events.Query{From: readFrom, To: req.To.Add(pcfg.WindowSize + pcfg.Lateness), Tenant: req.Tenant}
+	if req.NoWindows {
+		q = events.Query{From: req.From, To: req.To, Tenant: req.Tenant, Device: req.Device}
+	} else {
+		for ev, err := range store.Read(ctx, events.Query{To: readFrom, Tenant: req.Tenant, Types: identity.IdentityTypes}) {
+			if err != nil {
+				return nil, fmt.Errorf("reading the log: %w", err)
+			}
+			if ev.Tenant == req.Tenant {
+				proc.Process(&ev)
+			}
 		}
 	}
 	// One read of the tenant's history: the device's events in the range
 	// for the list, everything the pipeline consumes for the windows.
 	h := make(latestHeap, 0, min(limit, 1024))
 	var feed []events.Event
-	q := events.Query{From: readFrom, To: req.To.Add(pcfg.WindowSize + pcfg.Lateness), Tenant: req.Tenant}
 	for ev, err := range store.Read(ctx, q) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the log: %w", err)
@@ -220,7 +237,7 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 		if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
 			continue
 		}
-		if slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
+		if !req.NoWindows && slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
 			feed = append(feed, ev)
 		}
 		if ev.Device != req.Device || ev.Time.Before(req.From) || !ev.Time.Before(req.To) {
@@ -352,7 +369,7 @@ func (s *Server) deviceTimeline(r *http.Request, p principal) (int, any, *Error)
 		return 0, nil, perr
 	}
 	tl, err := BuildTimeline(r.Context(), s.cfg.Store, s.cfg.Alerts, TimelineRequest{Tenant: p.tenant, Device: id,
-		From: tq.from, To: tq.to, Limit: tq.limit, Pipeline: s.cfg.Pipeline})
+		From: tq.from, To: tq.to, Limit: tq.limit, Pipeline: s.cfg.Pipeline, NoWindows: tq.noWindows})
 	if err != nil {
 		return 0, nil, s.unavailable(r, "the timeline", err)
 	}

@@ -228,6 +228,18 @@ func TestBuildTimelineIsTheAPIs(t *testing.T) {
 		t.Fatalf("the processor's windows differ:\n%+v\n%+v", direct, tl.Windows)
 	}
 
+	// windows=false: the same events and alerts, no windows.
+	q.Set("windows", "false")
+	var bare Timeline
+	if err := json.Unmarshal(e.expect(200, "GET", "/v1/devices/pos-7/timeline?"+q.Encode(), e.acme, "").raw, &bare); err != nil {
+		t.Fatal(err)
+	}
+	if len(bare.Windows) != 0 || !reflect.DeepEqual(bare.Events, tl.Events) || len(bare.Alerts) != 1 {
+		t.Fatalf("windows=false: %d windows, %d events (want %d)", len(bare.Windows), len(bare.Events), len(tl.Events))
+	}
+	q.Set("windows", "maybe")
+	e.expect(400, "GET", "/v1/devices/pos-7/timeline?"+q.Encode(), e.acme, "")
+
 	// Without the warm-up there is no model yet: windows, no scores.
 	short, err := BuildTimeline(e.ctx, e.store, e.alerts, TimelineRequest{Tenant: "acme", Device: "pos-7", From: from, To: to, Pipeline: pipeline.Config{Warmup: time.Minute}})
 	if err != nil {
