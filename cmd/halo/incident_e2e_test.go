@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,8 +94,11 @@ func TestIncidentEndToEnd(t *testing.T) {
 	}
 	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
 
-	// The live pipeline over the imported log, until its alerts settle.
-	pipe := exec.Command(bin, "pipeline", "--data", data)
+	// The live pipeline over the imported log, until it has processed every
+	// connection event (its metrics say) and its alerts settle.
+	conns := strings.Count(run("events", "ls", "--tenant", "lab", "--type", "conn.opened,conn.closed"), "\n")
+	maddr := freeAddr(t)
+	pipe := exec.Command(bin, "pipeline", "--data", data, "--metrics-addr", maddr)
 	pipeErr := &syncBuffer{}
 	pipe.Stderr = pipeErr
 	if err := pipe.Start(); err != nil {
@@ -110,11 +114,14 @@ func TestIncidentEndToEnd(t *testing.T) {
 	}()
 	var raised string
 	stable, last := 0, -1
-	for deadline := time.Now().Add(90 * time.Second); stable < 3; {
+	for deadline := time.Now().Add(120 * time.Second); stable < 3; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the pipeline's alerts did not settle in 90s (%d alert events)\n%s", last, pipeErr.String())
+			t.Fatalf("the pipeline's alerts did not settle in 120s (%d of %d events processed, %d alert events)\n%s", pipelineProcessed(maddr), conns, last, pipeErr.String())
 		}
 		time.Sleep(time.Second)
+		if processed := pipelineProcessed(maddr); processed < conns {
+			continue
+		}
 		all := run("events", "ls", "--tenant", "lab", "--type", "alert.raised,alert.updated")
 		n := strings.Count(all, "\n")
 		if n > 0 && n == last {
@@ -380,4 +387,24 @@ func checkSameAsAPI(t *testing.T, bin, data, device string, from, to time.Time, 
 	if !bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(want)) {
 		t.Fatalf("the API's timeline differs from halo incident's timeline.json:\nAPI      %.400s\nincident %.400s", body, want)
 	}
+}
+
+// pipelineProcessed reads halo_pipeline_events_total from the pipeline's
+// metrics endpoint; -1 when it cannot be read yet.
+func pipelineProcessed(addr string) int {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "halo_pipeline_events_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return int(f)
+			}
+		}
+	}
+	return -1
 }
