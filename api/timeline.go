@@ -175,10 +175,10 @@ var ErrTimelineRequest = errors.New("invalid timeline request")
 // The windows and scores are recomputed by the pipeline's own processor
 // (pipeline.Processor, as the live pipeline and halo replay run it) over
 // the tenant's events from From minus the warm-up to To plus a window and
-// the lateness (so the windows starting before To are whole), in (event
-// time, id) order; the detectors' baselines and models are therefore those
-// of a replay of that history, the live pipeline's when the warm-up covers
-// its own. Only the tenant's events are read: cohorts never span tenants.
+// the lateness (so the windows starting before To are whole), in log order
+// (the order the live pipeline consumed them in, as halo replay does); the
+// detectors' baselines and models are therefore those of the live pipeline
+// when the warm-up covers the history it learned from. Only the tenant's events are read: cohorts never span tenants.
 // The tenant's identity events before the warm-up (enrolments) are folded
 // first, so devices are judged in their enrolled cohorts. Events the store
 // returns for another tenant are ignored.
@@ -264,8 +264,8 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			Summary: eventSummary(&evs[i]), Payload: payload}
 	}
 
-	// The windows, by the pipeline's processor in (event time, id) order,
-	// as halo replay feeds it.
+	// The windows, by the pipeline's processor in log order: the order
+	// the live pipeline consumed the events in, as halo replay feeds them.
 	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
 		if w.Tenant != req.Tenant || w.Device != req.Device || w.Start.Before(req.From) || !w.Start.Before(req.To) {
 			return
@@ -275,12 +275,6 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			return
 		}
 		out.Windows = append(out.Windows, windowView(w))
-	})
-	slices.SortStableFunc(feed, func(a, b events.Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return a.ID.Compare(b.ID)
 	})
 	for i := range feed {
 		if i%4096 == 0 && ctx.Err() != nil {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -124,4 +125,14 @@ func ValidateDevice(id string) error {
 		}
 	}
 	return nil
+}
+
+// SortByTime orders events by (event time, id), stably.
+func SortByTime(evs []Event) {
+	slices.SortStableFunc(evs, func(a, b Event) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return a.ID.Compare(b.ID)
+	})
 }

@@ -76,6 +76,30 @@ func CreateTenant(ctx context.Context, store events.Store, reg *Registry, dataDi
 	return token, nil
 }
 
+// EnsureTenant records tenant name, without any API token, unless it
+// exists (an import names the tenant its history belongs to; tokens are
+// added with AddToken). It reports whether it created the tenant.
+func EnsureTenant(ctx context.Context, store events.Store, reg *Registry, dataDir, name, actor string) (bool, error) {
+	if err := events.ValidateTenant(name); err != nil {
+		return false, err
+	}
+	if _, ok := reg.Tenant(name); ok {
+		return false, nil
+	}
+	if dataDir != "" {
+		if _, err := TenantSecret(dataDir, name); err != nil {
+			return false, err
+		}
+	}
+	created := events.New(name, "", &events.TenantCreated{DisplayName: name, Actor: actor})
+	created.ID = events.DerivedID("tenant.created", name)
+	if err := store.Append(ctx, created); err != nil {
+		return false, fmt.Errorf("recording tenant %s: %w", name, err)
+	}
+	reg.Apply(&created)
+	return true, nil
+}
+
 // AddToken records a new token of role for an existing tenant.
 func AddToken(ctx context.Context, store events.Store, reg *Registry, tenant string, role events.Role, actor string) (string, error) {
 	if _, ok := reg.Tenant(tenant); !ok {

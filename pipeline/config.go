@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/policy"
 )
 
 // ErrConfig is returned for an invalid Config.
@@ -41,6 +42,10 @@ type Config struct {
 	// Partitions of the log (P); clock ticks name a partition. Default
 	// events.DefaultPartitions.
 	Partitions int
+	// Policy, when set, is the policy of every tenant and policy.changed
+	// events are ignored (a replay's --policy: backtest a candidate
+	// policy).
+	Policy *policy.Document
 	// Retries of a failing delivery before it goes to the dead letters.
 	// Default 5.
 	Retries int

@@ -124,7 +124,9 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 	}
 	switch ev.Payload.(type) {
 	case *events.PolicyChanged:
-		p.policies.Apply(ev)
+		if p.cfg.Policy == nil {
+			p.policies.Apply(ev)
+		}
 		return nil
 	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
 		p.registry.Apply(ev)
@@ -208,7 +210,11 @@ func (p *Processor) emit(f *detect.Finding) []events.Event {
 		return out
 	}
 	p.stats.AlertsRaised++
-	ivs := decide(p.policies.For(f.Tenant), f, id)
+	pol := p.cfg.Policy
+	if pol == nil {
+		pol = p.policies.For(f.Tenant)
+	}
+	ivs := decide(pol, f, id)
 	p.stats.Interventions += uint64(len(ivs))
 	return append(out, ivs...)
 }

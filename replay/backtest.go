@@ -1,26 +1,29 @@
 package replay
 
 import (
-	"slices"
 	"time"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
 )
 
-// Run feeds events through a fresh pipeline processor in (event time, id)
-// order — the order that makes outputs independent of how the events were
-// appended (imports write connections when they end, not when they start)
-// — and returns every output, closing the last windows at the end. The
-// events slice is sorted in place. Outputs of an earlier run found among
-// the events (alerts, interventions, models) are not fed back.
+// Run feeds events through a fresh pipeline processor in the order given —
+// for a replay of the log, the log's order, which is the order the live
+// pipeline consumed them in, so a replay raises exactly what the live
+// pipeline raised — and returns every output, closing the last windows at
+// the end. Windows and everything computed from them come out the same for
+// any order that is at most the window lateness out of event-time order
+// across partitions (see window.Assembler.Closed); events collected from
+// elsewhere (a Zeek file is written as connections end) must be put in
+// time order first, with events.SortByTime, as halo import does before appending.
+// Outputs of an earlier run found among the events (alerts,
+// interventions, models) are not fed back.
 func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
 		return nil, pipeline.Stats{}, err
 	}
 	defer proc.Close()
-	SortByTime(evs)
 	var out []events.Event
 	for i := range evs {
 		if pipeline.IsOutput(evs[i].Type()) {
@@ -30,16 +33,6 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 	}
 	out = append(out, proc.Flush()...)
 	return out, proc.Stats(), nil
-}
-
-// SortByTime orders events by (event time, id), stably.
-func SortByTime(evs []events.Event) {
-	slices.SortStableFunc(evs, func(a, b events.Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return a.ID.Compare(b.ID)
-	})
 }
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.

@@ -18,6 +18,7 @@ func TestReportHTMLSelfContained(t *testing.T) {
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	events.SortByTime(evs)
 	labels := LabelsFromEvents(evs)
 	outs, _, err := Run(evs, pipeline.Config{})
 	if err != nil {

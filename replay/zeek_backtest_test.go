@@ -12,7 +12,7 @@ import (
 )
 
 // zeekDir finds ../shared/data/zeek/stratosphere above the working directory.
-func zeekDir(t *testing.T) string {
+func zeekDir(t testing.TB) string {
 	dir, _ := os.Getwd()
 	for d := dir; d != "/"; d = filepath.Dir(d) {
 		p := filepath.Join(d, "shared", "data", "zeek", "stratosphere")
@@ -40,6 +40,7 @@ func TestZeekPortScan(t *testing.T) {
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	events.SortByTime(evs)
 	outs, _, err := Run(evs, pipeline.Config{Detectors: []string{"scan"}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +85,7 @@ func TestZeekBacktest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			events.SortByTime(evs)
 			labels := LabelsFromEvents(evs)
 			dd := DeviceDays(evs)
 			outs, stats, err := Run(evs, cfg)

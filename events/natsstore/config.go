@@ -81,6 +81,15 @@ type Config struct {
 	ClockSlack time.Duration
 	// MaxBatchEvents bounds the events in one log message. Default 256.
 	MaxBatchEvents int
+	// MaxBatchSpan bounds how far apart in event time the events packed
+	// into the messages of one Append may be before the older messages are
+	// sent: when an event comes more than MaxBatchSpan after the first event
+	// of another partition's pending message, that message goes out first.
+	// With time-ordered input (an import), the log is then never more than
+	// MaxBatchSpan out of event-time order across partitions, which keeps a
+	// bulk Append inside the pipeline's lateness (default 5s), so the live
+	// pipeline and a replay close windows in the same order. Default 1s.
+	MaxBatchSpan time.Duration
 	// MaxPending bounds unacknowledged asynchronous publishes. Default 4096.
 	MaxPending int
 	// AckTimeout bounds the wait for an acknowledgement. Default 30s.
@@ -117,6 +126,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatchEvents == 0 {
 		c.MaxBatchEvents = 256
+	}
+	if c.MaxBatchSpan == 0 {
+		c.MaxBatchSpan = time.Second
 	}
 	if c.MaxPending == 0 {
 		c.MaxPending = 4096
@@ -163,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas %d: must be 1-5", c.Replicas))
+	}
+	if c.MaxBatchSpan < 0 {
+		errs = append(errs, fmt.Errorf("max batch span %v: must not be negative", c.MaxBatchSpan))
 	}
 	if c.MaxBatchEvents < 1 {
 		errs = append(errs, fmt.Errorf("max batch events %d: must be positive", c.MaxBatchEvents))

@@ -3,6 +3,7 @@ package natsstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -190,4 +191,42 @@ func TestStats(t *testing.T) {
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBulkAppendStaysNearTimeOrder: one Append of time-ordered traffic of
+// many devices over half a minute (an import) reaches the log at most
+// MaxBatchSpan out of event-time order across partitions, although events
+// of one partition are packed into shared messages.
+func TestBulkAppendStaysNearTimeOrder(t *testing.T) {
+	log := newEmbeddedLog(t, storetest.Options{})
+	s := log.Open(t).(*Store)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var evs []events.Event
+	for i := 0; i < 3000; i++ { // one event every 10 ms, round-robin over 40 devices
+		evs = append(evs, storetest.Traffic("acme", fmt.Sprintf("pos-%d", i%40), t0.Add(time.Duration(i)*10*time.Millisecond), 1)...)
+	}
+	if err := s.Append(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	got := storetest.ReadAll(t, s, events.Query{})
+	if len(got) != len(evs) {
+		t.Fatalf("read %d events, appended %d", len(got), len(evs))
+	}
+	span := s.cfg.MaxBatchSpan
+	var latest time.Time
+	msgs := map[uint64]bool{}
+	for _, e := range got {
+		msgs[e.Seq] = true
+		if latest.Sub(e.Time) > span {
+			t.Fatalf("event at %v came after one at %v: %v out of order, bound %v", e.Time.Sub(t0), latest.Sub(t0), latest.Sub(e.Time), span)
+		}
+		if e.Time.After(latest) {
+			latest = e.Time
+		}
+	}
+	// Still packed: far fewer messages than events.
+	if len(msgs) > len(evs)/4 {
+		t.Errorf("%d messages for %d events: the batching is lost", len(msgs), len(evs))
+	}
+	t.Logf("%d events in %d messages", len(evs), len(msgs))
 }

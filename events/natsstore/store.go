@@ -1,13 +1,16 @@
 package natsstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,6 +308,7 @@ type pendingBatch struct {
 	buf     *[]byte
 	n       int
 	first   events.ID
+	since   int64 // event time of the first event, Unix ns
 	ids     []byte
 }
 
@@ -313,7 +317,7 @@ func (s *Store) getBuf() *[]byte {
 		*b = (*b)[:0]
 		return b
 	}
-	b := make([]byte, 0, 64<<10)
+	b := make([]byte, 0, 4<<10) // grows; a sparse import sends thousands of one-event messages per Append
 	return &b
 }
 
@@ -366,8 +370,33 @@ func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 		return nil
 	}
 	var order []laneKey
+	span := int64(s.cfg.MaxBatchSpan)
+	oldest := int64(math.MaxInt64) // the earliest since of the pending batches
 	for i := range evs {
 		ev := &evs[i]
+		if t := ev.Time.UnixNano(); t-oldest > span {
+			// Send the pending batches that started more than span before
+			// this event, oldest first, so that the log stays within span
+			// of event-time order across partitions.
+			var due []laneKey
+			oldest = math.MaxInt64
+			for _, key := range order {
+				if b := open[key]; b != nil && b.n > 0 {
+					if t-b.since > span {
+						due = append(due, key)
+					} else {
+						oldest = min(oldest, b.since)
+					}
+				}
+			}
+			slices.SortStableFunc(due, func(x, y laneKey) int { return cmp.Compare(open[x].since, open[y].since) })
+			for _, key := range due {
+				if err := publish(open[key]); err != nil {
+					return err
+				}
+				open[key] = nil
+			}
+		}
 		kind := ev.Type().Kind()
 		key := laneKey{ev.Tenant, events.Partition(ev.Device, s.partitions)}
 		b := open[key]
@@ -404,7 +433,8 @@ func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 		}
 		*b.buf = nb
 		if b.n == 0 {
-			b.first = ev.ID
+			b.first, b.since = ev.ID, ev.Time.UnixNano()
+			oldest = min(oldest, b.since)
 		}
 		b.ids = append(b.ids, ev.ID[:]...)
 		b.n++

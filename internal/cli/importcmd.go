@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
-	"github.com/halo-sec/halo/replay"
+	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/replay/zeek"
 )
 
@@ -49,11 +49,19 @@ ago is found by its dates. The device is the originating host, or with
 				return usageErrorf("--tenant is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			cfg, _ := sf.config(0)
+			created, err := identity.EnsureTenant(ctx, store, reg, cfg.DataDir, tenant.value, actor())
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(a.stderr, "created tenant %s (no API token yet: halo tenants token add --tenant %s)\n", tenant.value, tenant.value)
+			}
 			// Zeek writes a connection when it ends, so files are not in
 			// time order: the events of all files are appended in (event
 			// time, id) order, the order replay uses, so that the live
@@ -74,15 +82,7 @@ ago is found by its dates. The device is the originating host, or with
 				fmt.Fprintf(a.stdout, "%s: %d records, %d events (%d labels, %d malicious), %d devices, %s to %s, %d skipped, in %v\n",
 					path, st.Records, st.Emitted, st.Labels, st.Malicious, st.Devices, st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339), st.Skipped, time.Since(start).Round(time.Millisecond))
 			}
-			replay.SortByTime(all)
-			for len(all) > 0 {
-				n := min(len(all), 4096)
-				if err := store.Append(ctx, all[:n]...); err != nil {
-					return fmt.Errorf("appending to the log: %w", err)
-				}
-				all = all[n:]
-			}
-			return nil
+			return zeek.Append(ctx, store, all)
 		},
 	}
 	sf.register(zk.Flags(), dataDirHelp)

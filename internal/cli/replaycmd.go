@@ -17,6 +17,8 @@ import (
 	"github.com/halo-sec/halo/api"
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/internal/fsutil"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/policy"
 	"github.com/halo-sec/halo/replay"
 )
 
@@ -30,14 +32,19 @@ func newReplayCmd(a *app) *cobra.Command {
 		labelFile string
 		out       string
 		baseline  bool
+		polFile   string
+		modelFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Backtest the detectors over a range of the log into a sandbox",
 		Long: `Read a range of the event log (everything without --from/--to), run the
-pipeline over it in (event time, id) order into a sandbox — nothing reaches
-the live alert feed or the edge — and write OUTDIR/alerts.jsonl (one alert
-per line, the API's JSON), OUTDIR/report.json and OUTDIR/report.html (the
+pipeline over it in log order (the order the live pipeline consumed it) into
+a sandbox — nothing reaches the live alert feed or the edge — and write
+OUTDIR/alerts.jsonl (one alert per line, the API's JSON),
+OUTDIR/interventions.jsonl (what the policy would have done, as
+intervention.applied events: dry run), OUTDIR/report.json and
+OUTDIR/report.html (the
 same figures with charts, viewable offline): precision, recall, F1 and
 their counts over (device, window) pairs, per detector and per label, time to
 detect, and false alerts per device-day. Labels come from label.recorded
@@ -50,9 +57,16 @@ compares the candidate's alerts with those the live pipeline raised over the
 same range (alerts match on their derived id: detector, key and window):
 what the candidate adds and what it misses, overall and per detector.
 
-Not yet: --policy/--model.`,
+--policy FILE backtests a candidate policy (the YAML of halo policy set): it
+is every tenant's policy for the replay, and the policies recorded in the log
+are ignored. --model FILE backtests a candidate model (an artifact of halo
+models train): the anomaly detector scores every cohort with it instead of
+training its own.`,
 		Example: `  halo import zeek --tenant lab --local-device conn.log.labeled
-  halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json`,
+  halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json
+
+  # A candidate policy and model over last week, against what ran live
+  halo replay --from 168h --policy strict.yaml --model iforest.json --baseline --out /tmp/candidate`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -61,6 +75,26 @@ Not yet: --policy/--model.`,
 			pcfg, err := pf.config()
 			if err != nil {
 				return err
+			}
+			if polFile != "" {
+				b, err := os.ReadFile(polFile)
+				if err != nil {
+					return &usageError{fmt.Errorf("--policy: %w", err)}
+				}
+				doc, err := policy.Parse(b)
+				if err != nil {
+					return &usageError{fmt.Errorf("--policy %s: %w", polFile, err)}
+				}
+				pcfg.Policy = &doc
+			}
+			if modelFile != "" {
+				if len(pcfg.Detectors) > 0 && !slices.Contains(pcfg.Detectors, "anomaly") {
+					return usageErrorf("--model scores with the anomaly detector, which --detectors leaves out")
+				}
+				pcfg.DetectorOptions = map[string]map[string]string{"anomaly": {"model": modelFile}}
+				if _, err := pipeline.NewProcessor(pcfg); err != nil { // a bad artifact is reported before reading the log
+					return &usageError{fmt.Errorf("--model: %w", err)}
+				}
 			}
 			var fileLabels []replay.Label
 			if labelFile != "" {
@@ -130,11 +164,20 @@ Not yet: --policy/--model.`,
 			}
 			set := alerts.NewSet()
 			var raised []events.Event
+			var ivs []byte
+			nIvs := 0
 			for i := range outs {
 				set.Apply(&outs[i])
-				if outs[i].Type() == events.TypeAlertRaised {
+				switch outs[i].Type() {
+				case events.TypeAlertRaised:
 					raised = append(raised, outs[i])
+				case events.TypeInterventionApplied:
+					ivs = append(outs[i].AppendJSON(ivs), '\n')
+					nIvs++
 				}
+			}
+			if err := fsutil.WriteFileAtomic(filepath.Join(out, "interventions.jsonl"), ivs, 0o644); err != nil {
+				return err
 			}
 			var buf []byte
 			for _, r := range raised {
@@ -176,8 +219,8 @@ Not yet: --policy/--model.`,
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "report.html"), page.Bytes(), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts in %v: precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d); %s\n",
-				stats.Events, stats.Windows, len(raised), time.Since(pstart).Round(time.Millisecond),
+			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts, %d interventions (dry run) in %v: precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d); %s\n",
+				stats.Events, stats.Windows, len(raised), nIvs, time.Since(pstart).Round(time.Millisecond),
 				rep.Overall.Precision, rep.Overall.Recall, rep.Overall.F1, rep.Overall.TP, rep.Overall.FP, rep.Overall.FN, out)
 			return nil
 		},
@@ -191,6 +234,8 @@ Not yet: --policy/--model.`,
 	fs.Var(&device, "device", "only this device's events (e.g. --device 192.168.1.115)")
 	fs.StringVar(&labelFile, "labels", "", "labels `FILE`, JSON lines {\"tenant\",\"device\",\"label\",\"start\",\"end\"} (e.g. --labels attacks.jsonl)")
 	fs.BoolVar(&baseline, "baseline", false, "compare with the alerts the live pipeline raised over the same range: report.json .baseline lists what the candidate adds and misses (e.g. --from 2026-11-01 --baseline)")
+	fs.StringVar(&polFile, "policy", "", "backtest this candidate policy `FILE` (YAML, as for halo policy set) for every tenant instead of the recorded ones (e.g. --policy strict.yaml)")
+	fs.StringVar(&modelFile, "model", "", "backtest this model artifact `FILE` (halo models train): the anomaly detector scores every cohort with it (e.g. --model iforest.json)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for alerts.jsonl and report.json (required; e.g. --out /tmp/backtest)")
 	return cmd
 }

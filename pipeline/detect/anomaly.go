@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,13 +58,18 @@ Learning: until a cohort has min_train windows (default 200) it is covered
 by cold-start fleet-percentile rules: a window with at least two features
 above their cohort p99.5 (by 50% and 1 unit) is reported (medium), once the
 cohort has min_cold windows (default 30). Then the pipeline trains the
-cohort's model itself, by event time, and retrains every retrain interval
-(default 1h), recording model.deployed; a replay trains the same model at
+cohort's model itself, by event time, and retrains after the retrain
+interval (default 1h) once the cohort has added a quarter as many windows
+as the model was trained on (a small cohort retrains less often: a model of
+2000 windows is not refitted for 60 new ones), recording model.deployed; a replay trains the same model at
 the same point. Twelve devices give 200 windows in under 17 minutes.
 
 False-positive risks: a cohort-wide change (an app update) looks anomalous
 until the next retraining absorbs it; a cohort of one or two devices has
-little to learn from.`
+little to learn from.
+
+Option model (a replay's --model FILE): a model artifact (halo models train)
+scores every cohort instead; nothing is trained and no cold-start rule runs.`
 
 func init() {
 	Register("anomaly", anomalyDoc, func(o map[string]string) (any, error) {
@@ -85,6 +91,11 @@ func init() {
 			return nil, err
 		}
 		a.modelDir = o["model_dir"]
+		if path := o["model"]; path != "" {
+			if err := a.useModel(path); err != nil {
+				return nil, err
+			}
+		}
 		return a, nil
 	})
 }
@@ -99,6 +110,32 @@ type Anomaly struct {
 	cohorts                 map[string]*cohortModel
 	deployed                []events.Event
 	errors                  []error
+	fixed                   *models.Artifact // option model: one model for every cohort, no training
+	fixedIdx                []int            // the index in features.Names of each of its features
+}
+
+// useModel loads the artifact at path as the model of every cohort (a
+// replay's --model: backtest a candidate model). Its features must be
+// features the pipeline computes.
+func (a *Anomaly) useModel(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("anomaly model: %w", err)
+	}
+	defer f.Close()
+	art, err := models.Load(f)
+	if err != nil {
+		return fmt.Errorf("anomaly model %s: %w", path, err)
+	}
+	idx := make([]int, len(art.Features))
+	for i, name := range art.Features {
+		idx[i] = slices.Index(features.Names, name)
+		if idx[i] < 0 {
+			return fmt.Errorf("anomaly model %s: feature %q is not one the pipeline computes (%s)", path, name, strings.Join(features.Names, ", "))
+		}
+	}
+	a.fixed, a.fixedIdx = art, idx
+	return nil
 }
 
 // Errors returns and forgets the training errors since the last call.
@@ -115,6 +152,8 @@ type cohortModel struct {
 	model     *models.Artifact
 	version   uint32
 	trainedAt time.Time
+	trainRows int // windows the model in force was trained on
+	fresh     int // windows added since
 }
 
 // Name implements VectorDetector.
@@ -146,6 +185,16 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		if v.Tenant == "" || v.Device == "" {
 			continue
 		}
+		if a.fixed != nil {
+			row := make([]float64, len(a.fixedIdx))
+			for j, k := range a.fixedIdx {
+				row[j] = v.Values[k]
+			}
+			if f, ok := a.scoreModel(w, v, row, a.fixed, 0); ok {
+				out = append(out, f)
+			}
+			continue
+		}
 		key := v.Tenant + "|" + v.Cohort
 		cm := a.cohorts[key]
 		if cm == nil {
@@ -156,7 +205,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			touched = append(touched, key)
 		}
 		if cm.model != nil {
-			if f, ok := a.scoreModel(w, v, cm); ok {
+			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version); ok {
 				out = append(out, f)
 			}
 		} else if len(cm.rows) >= a.minCold {
@@ -171,6 +220,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		}
 		row := append([]float64(nil), v.Values...)
 		cm.rows = append(cm.rows, row)
+		cm.fresh++
 		if len(cm.rows) > a.keep {
 			cm.rows = cm.rows[len(cm.rows)-a.keep:]
 		}
@@ -181,29 +231,41 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		cm := a.cohorts[key]
-		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain) {
+		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain && 4*cm.fresh >= cm.trainRows) {
 			a.train(key, cm, w.End)
 		}
 	}
 	return out
 }
 
-// Score implements Scorer: the model score of the vector's cohort model in
-// force and its calibrated threshold; not ok before the cohort has a model.
+// Score implements Scorer: the model score of the model in force for the
+// vector's cohort (the given model, with the model option) and its
+// calibrated threshold; not ok before the cohort has a model.
 func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
-	cm := a.cohorts[v.Tenant+"|"+v.Cohort]
-	if cm == nil || cm.model == nil {
+	model, row := a.fixed, v.Values
+	if model != nil {
+		row = make([]float64, len(a.fixedIdx))
+		for j, k := range a.fixedIdx {
+			row[j] = v.Values[k]
+		}
+	} else if cm := a.cohorts[v.Tenant+"|"+v.Cohort]; cm != nil {
+		model = cm.model
+	}
+	if model == nil {
 		return 0, 0, false
 	}
-	scores, err := cm.model.Score([][]float64{v.Values})
+	scores, err := model.Score([][]float64{row})
 	if err != nil || len(scores) != 1 {
 		return 0, 0, false
 	}
-	return scores[0], cm.model.Threshold, true
+	return scores[0], model.Threshold, true
 }
 
-func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortModel) (Finding, bool) {
-	scores, err := cm.model.Score([][]float64{v.Values})
+// scoreModel scores v's values (row, in the model's feature order) with
+// model, version v<version> of the cohort's models (0: a model given with
+// the model option).
+func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32) (Finding, bool) {
+	scores, err := model.Score([][]float64{row})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
 		return Finding{}, false
@@ -213,22 +275,22 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortMod
 	// is flagged too: with few or near-constant training windows the
 	// forest's isolation is weak at the edges of the data.
 	far := 0
-	for j, b := range cm.model.Baselines {
-		if j < len(v.Values) && b.Scale > 0 && (v.Values[j]-b.Median)/b.Scale >= a.farSD {
+	for j, b := range model.Baselines {
+		if j < len(row) && b.Scale > 0 && (row[j]-b.Median)/b.Scale >= a.farSD {
 			far++
 		}
 	}
-	if !cm.model.Flag(scores[0]) && far < 2 {
+	if !model.Flag(scores[0]) && far < 2 {
 		return Finding{}, false
 	}
 	s := scores[0]
 	f := Finding{Detector: "anomaly", Tenant: v.Tenant, Device: v.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End,
 		Severity: events.Severity_SEVERITY_MEDIUM, Score: s, Key: "anomaly"}
-	if s > cm.model.Threshold+0.1 {
+	if s > model.Threshold+0.1 {
 		f.Severity = events.Severity_SEVERITY_HIGH
 	}
 	f.Evidence = rowIDs(w, v)
-	contribs, _ := cm.model.Explain(v.Values)
+	contribs, _ := model.Explain(row)
 	sort.SliceStable(contribs, func(i, j int) bool { return contribs[i].Weight > contribs[j].Weight })
 	var parts []string
 	for i, c := range contribs {
@@ -238,9 +300,13 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortMod
 		f.Features = append(f.Features, &events.Feature{Name: c.Feature, Value: c.Value, Baseline: c.Baseline})
 		parts = append(parts, fmt.Sprintf("%s %.4g (cohort median %.4g, %.1f robust sd)", c.Feature, c.Value, c.Baseline, c.Deviation))
 	}
-	f.Summary = fmt.Sprintf("window unlike its cohort's (model score %.3f, threshold %.3f; %d features beyond %.0f robust sd)", s, cm.model.Threshold, far, a.farSD)
+	f.Summary = fmt.Sprintf("window unlike its cohort's (model score %.3f, threshold %.3f; %d features beyond %.0f robust sd)", s, model.Threshold, far, a.farSD)
 	f.Score = math.Max(s, math.Min(1, 0.5+0.1*float64(far)))
-	f.Explanation = fmt.Sprintf("model %s v%d of cohort %s: %s", shortID(cm.model.ID), cm.version, v.Cohort, strings.Join(parts, "; "))
+	if version == 0 {
+		f.Explanation = fmt.Sprintf("model %s (given, for every cohort) on cohort %s: %s", shortID(model.ID), v.Cohort, strings.Join(parts, "; "))
+	} else {
+		f.Explanation = fmt.Sprintf("model %s v%d of cohort %s: %s", shortID(model.ID), version, v.Cohort, strings.Join(parts, "; "))
+	}
 	return f, true
 }
 
@@ -279,6 +345,7 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		return
 	}
 	cm.model, cm.trainedAt = art, at
+	cm.trainRows, cm.fresh = len(cm.rows), 0
 	cm.version++
 	var buf bytes.Buffer
 	if err := art.Save(&buf); err != nil {

@@ -20,10 +20,12 @@ import (
 type Assembler struct {
 	cfg                     Config
 	size, lateness, horizon int64
+	idle                    int64
+	top                     int64 // the largest watermark of any partition
 	mem                     memory.Allocator
 	dicts                   *dictionaries
 	parts                   []partition
-	closed                  []*Window
+	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
 	released                bool
 	lastKey                 devKey // the device of the previous Add, and its state
@@ -157,7 +159,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
 	}
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
@@ -246,8 +248,40 @@ func (a *Assembler) Add(ev *events.Event) bool {
 	a.stats.Added++
 	if t-a.lateness > p.wm {
 		a.advance(p, t-a.lateness)
+		a.raiseTop(p.wm)
 	}
 	return true
+}
+
+// raiseTop records wm as a partition's new watermark and, when it raises the
+// largest watermark into a new window, closes the windows of the partitions
+// that have fallen more than Idle behind it (see Config.Idle). The quiet
+// partitions' watermarks move to a window boundary, so where they land does
+// not depend on which event crossed it.
+func (a *Assembler) raiseTop(wm int64) {
+	if wm <= a.top {
+		return
+	}
+	crossed := a.top == math.MinInt64 || floorDiv(wm, a.size) != floorDiv(a.top, a.size)
+	a.top = wm
+	if !crossed {
+		return
+	}
+	cut := floorDiv(wm-a.idle, a.size) * a.size
+	for i := range a.parts {
+		q := &a.parts[i]
+		if len(q.open) > 0 && q.open[0].end <= cut && q.wm < cut {
+			a.advance(q, cut)
+		}
+	}
+}
+
+func floorDiv(x, y int64) int64 {
+	d := x / y
+	if x%y != 0 && (x < 0) != (y < 0) {
+		d--
+	}
+	return d
 }
 
 // oversize reports whether ev's strings would take w's past maxStrBytes.
@@ -270,22 +304,55 @@ func (a *Assembler) Tick(p int, t time.Time) error {
 	}
 	if wm := t.UnixNano() - a.lateness; wm > a.parts[p].wm {
 		a.advance(&a.parts[p], wm)
+		a.raiseTop(wm)
 	}
 	return nil
 }
 
-// Closed returns the windows closed since the previous call, in the order
-// they closed: a window closes at the Add or Tick that moves its partition's
-// watermark to its end, so this order is a function of the events alone and
-// the concatenation of the results of several calls does not depend on when
-// they were made. Windows closed by one Add or Tick (one partition) come in
-// start order; those closed by Flush in (start, partition) order. The caller
-// owns the windows and must Release them.
+// Closed returns the closed windows that no partition can precede any more,
+// in (start, partition) order. A window closes on its partition when that
+// partition's watermark reaches its end, but it is released here only once
+// every partition that still has an open window has its watermark at or
+// past that end too: from then on no partition can close an earlier window
+// (as long as events arrive at most Lateness out of event-time order across
+// partitions, which the edge's timestamps and the importers' time-ordered
+// batches give). So the order of the windows, and of whatever state their
+// consumer carries from one window to the next across partitions (cohort
+// baselines, cohort models), is a function of the events alone, not of how
+// the partitions interleave in the log, and the concatenation of the
+// results of several calls does not depend on when they were made. Flush
+// releases everything. The caller owns the windows and must Release them.
 func (a *Assembler) Closed() []*Window {
-	out := a.closed
-	a.closed = nil
+	if len(a.closed) == 0 {
+		return nil
+	}
+	frontier := int64(math.MaxInt64)
+	for i := range a.parts {
+		if q := &a.parts[i]; len(q.open) > 0 && q.wm < frontier {
+			frontier = q.wm
+		}
+	}
+	var out, kept []*Window
+	for _, w := range a.closed {
+		if w.End.UnixNano() <= frontier {
+			out = append(out, w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	a.closed = kept
+	slices.SortStableFunc(out, func(x, y *Window) int {
+		return cmp.Or(x.Start.Compare(y.Start), cmp.Compare(x.Partition, y.Partition))
+	})
 	return out
 }
+
+// Held is the number of closed windows waiting for a slower partition (see
+// Closed).
+func (a *Assembler) Held() int { return len(a.closed) }
 
 // Flush closes every open window, in (start, partition) order (the end of a
 // replay), and raises each partition's watermark to the end of its last
@@ -301,6 +368,7 @@ func (a *Assembler) Flush() {
 	for _, w := range all {
 		p := &a.parts[w.part]
 		p.wm = max(p.wm, w.end)
+		a.top = max(a.top, p.wm)
 		a.close(p, w)
 	}
 	for i := range a.parts {

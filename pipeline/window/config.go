@@ -28,6 +28,15 @@ type Config struct {
 	// the join: when a device has more, the oldest eighth (by open time, then
 	// connection id) is forgotten. Default 1024.
 	MaxOpenPerDevice int
+	// Idle closes the windows of a quiet partition by the others' clock: when
+	// the largest watermark of any partition is more than Idle past the end
+	// of a partition's oldest open window, that partition's watermark is
+	// raised to the window boundary Idle behind it. Without it a partition
+	// whose devices went silent would hold its last window (and, through the
+	// canonical close order, every later window of every partition) until a
+	// clock tick or the end of the replay. It must be at least Lateness.
+	// Default Size + Lateness.
+	Idle time.Duration
 }
 
 // Defaults of Config.
@@ -51,6 +60,9 @@ func (c *Config) setDefaults() {
 	if c.MaxOpenPerDevice == 0 {
 		c.MaxOpenPerDevice = DefaultMaxOpenPerDevice
 	}
+	if c.Idle == 0 {
+		c.Idle = c.Size + c.Lateness
+	}
 }
 
 // Validate reports every problem of c at once (after defaults: zero fields
@@ -72,6 +84,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOpenPerDevice < 0 {
 		bad("MaxOpenPerDevice %d must not be negative", c.MaxOpenPerDevice)
+	}
+	if c.Idle < c.Lateness {
+		bad("Idle %v must not be shorter than Lateness %v", c.Idle, c.Lateness)
 	}
 	return errors.Join(errs...)
 }

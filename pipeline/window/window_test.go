@@ -259,8 +259,9 @@ func TestTick(t *testing.T) {
 	if ws := a.Closed(); len(ws) != 0 {
 		t.Fatal("closed before end + lateness")
 	}
-	// A tick of the other partition changes nothing here.
-	if err := a.Tick(1-p, t0.Add(time.Hour)); err != nil {
+	// A tick of the other partition less than Idle (Size + Lateness) past
+	// the window's end changes nothing here.
+	if err := a.Tick(1-p, t0.Add(100*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if ws := a.Closed(); len(ws) != 0 {
@@ -282,6 +283,84 @@ func TestTick(t *testing.T) {
 	if got := a.Watermark(p); !got.Equal(t0.Add(60 * time.Second)) {
 		t.Errorf("watermark went back to %v", got)
 	}
+}
+
+// TestIdleAndCanonicalOrder: a partition that goes quiet has its window
+// closed by the others' clock once they are Idle past its end, and windows
+// are released in (start, partition) order whatever order the partitions
+// closed them in.
+func TestIdleAndCanonicalOrder(t *testing.T) {
+	mem := checked(t)
+	a := newAssembler(t, window.Config{Size: time.Minute, Lateness: 5 * time.Second}, 2, mem)
+	// Two devices on different partitions.
+	devA, devB := "pos-1", ""
+	for i := 2; devB == ""; i++ {
+		if d := fmt.Sprintf("pos-%d", i); events.Partition(d, 2) != events.Partition(devA, 2) {
+			devB = d
+		}
+	}
+	pa, pb := events.Partition(devA, 2), events.Partition(devB, 2)
+	add := func(dev string, at time.Duration) {
+		evs := storetest.Traffic("acme", dev, t0.Add(at), 1)
+		if !a.Add(&evs[0]) {
+			t.Fatalf("%s at %v not added", dev, at)
+		}
+	}
+	// B runs ahead: its window [0,60) closes on B, but A still has [0,60)
+	// open, so nothing is released.
+	add(devB, time.Second)
+	add(devA, 2*time.Second)
+	add(devB, 100*time.Second)
+	if ws := a.Closed(); len(ws) != 0 {
+		t.Fatalf("released %d windows while partition %d still had an earlier one open", len(ws), pa)
+	}
+	if a.Held() != 1 {
+		t.Fatalf("held %d windows, want B's first", a.Held())
+	}
+	// A catches up: A's [0,60) closes and both come out in (start,
+	// partition) order.
+	add(devA, 66*time.Second)
+	ws := a.Closed()
+	defer releaseAll(ws)
+	type key struct {
+		start time.Duration
+		part  int
+	}
+	var got []key
+	for _, w := range ws {
+		got = append(got, key{w.Start.Sub(t0), w.Partition})
+	}
+	want := []key{{0, min(pa, pb)}, {0, max(pa, pb)}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("released %v, want %v", got, want)
+	}
+	// A goes quiet with [60,120) open; B's clock passing its end by Idle
+	// (65 s) closes it on the boundary, and later A events are late.
+	add(devB, 180*time.Second) // B's watermark 175 s: cut 60 s
+	if a.Held() != 1 || len(a.Closed()) != 0 {
+		t.Fatal("A's window closed before B was Idle past its end")
+	}
+	add(devB, 250*time.Second) // B's watermark 245 s: cut 180 s
+	ws2 := a.Closed()
+	defer releaseAll(ws2)
+	got = got[:0]
+	for _, w := range ws2 {
+		got = append(got, key{w.Start.Sub(t0), w.Partition})
+	}
+	want = []key{{time.Minute, min(pa, pb)}, {time.Minute, max(pa, pb)}, {3 * time.Minute, pb}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("idle close released %v, want %v", got, want)
+	}
+	if got := a.Watermark(pa); !got.Equal(t0.Add(180 * time.Second)) {
+		t.Errorf("quiet partition's watermark %v, want the window boundary 180s", got.Sub(t0))
+	}
+	late := a.Stats().Late
+	evs := storetest.Traffic("acme", devA, t0.Add(170*time.Second), 1)
+	if a.Add(&evs[0]) || a.Stats().Late != late+1 {
+		t.Error("an event behind the idle-closed watermark was not counted late")
+	}
+	a.Flush()
+	releaseAll(a.Closed())
 }
 
 func TestJoinHorizon(t *testing.T) {

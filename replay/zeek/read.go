@@ -3,6 +3,7 @@ package zeek
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -443,6 +444,24 @@ func decodeJSON(b []byte, r *record) error {
 	if j.Label != nil {
 		r.labeled, r.label = true, clean(*j.Label)
 		r.detail = clean(j.Detail1 + j.Detail2 + j.Detail3)
+	}
+	return nil
+}
+
+// Append puts the events of an import in (event time, id) order — Zeek
+// writes a connection when it ends, so files are not in time order — and
+// appends them to the log in chunks, so that each device's events reach the
+// live pipeline in time order and the log stays within the store's batch
+// span of time order across partitions: the live pipeline consuming the
+// import and a replay of it then agree. The slice is sorted in place.
+func Append(ctx context.Context, store events.Store, evs []events.Event) error {
+	events.SortByTime(evs)
+	for len(evs) > 0 {
+		n := min(len(evs), 4096)
+		if err := store.Append(ctx, evs[:n]...); err != nil {
+			return fmt.Errorf("appending to the log: %w", err)
+		}
+		evs = evs[n:]
 	}
 	return nil
 }

@@ -1,0 +1,87 @@
+package replay
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/replay/zeek"
+)
+
+// benchLog imports every labeled Zeek log into an embedded log on disk.
+func benchLog(b *testing.B) (*natsstore.Store, int) {
+	b.Helper()
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	var all []events.Event
+	for _, f := range []string{
+		"001-zeek-scenario-malicious/labeled-conn.log",
+		"008-zeek-mixed/data/conn.log.labeled",
+		"010-zeek-mixed/data/conn.log.labeled",
+		"011-zeek-mixed/data/conn.log.labeled",
+		"012-zeek-mixed/data/conn.log.labeled",
+		"slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled",
+	} {
+		if _, err := zeek.ImportFile(filepath.Join(zeekDir(b), f), zeek.Options{Tenant: "lab", LocalDevice: true}, func(ev events.Event) error {
+			all = append(all, ev)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := len(all)
+	if err := zeek.Append(ctx, store, all); err != nil {
+		b.Fatal(err)
+	}
+	return store, n
+}
+
+// BenchmarkReplay compares, over the same range of one log (every labeled
+// Zeek log, about 72k events), the raw read — Store.Read, decoding every
+// event — with the full replay: the same read, then windows, features and
+// every detector, as halo replay runs it. The goal is full ≥ 0.5×
+// raw.
+func BenchmarkReplay(b *testing.B) {
+	store, n := benchLog(b)
+	ctx := context.Background()
+	read := func(b *testing.B) []events.Event {
+		evs := make([]events.Event, 0, n)
+		for ev, err := range store.Read(ctx, events.Query{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		if len(evs) != n {
+			b.Fatalf("read %d of %d events", len(evs), n)
+		}
+		return evs
+	}
+	b.Run("raw-read", func(b *testing.B) {
+		for b.Loop() {
+			read(b)
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("full-replay", func(b *testing.B) {
+		alerts := 0
+		for b.Loop() {
+			outs, _, err := Run(read(b), pipeline.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			alerts = len(AlertsOf(outs))
+		}
+		if alerts == 0 {
+			b.Fatal("no alerts: the detectors did not run")
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
