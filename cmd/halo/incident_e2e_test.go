@@ -40,8 +40,14 @@ type incidentTimeline struct {
 		}
 	}
 	Alerts []struct {
-		ID   string
-		Time time.Time
+		ID       string
+		Time     time.Time
+		Detector string
+		Features []struct {
+			Name  string
+			Value float64
+		}
+		Window struct{ Start, End time.Time }
 	}
 }
 
@@ -222,6 +228,32 @@ func TestIncidentEndToEnd(t *testing.T) {
 	if scored == 0 {
 		t.Fatalf("none of the %d windows over the whole log is scored", len(all.Windows))
 	}
+	// The live pipeline's anomaly alerts name the features of their window:
+	// the recomputed window has the same values.
+	anomalies := 0
+	for _, a := range all.Alerts {
+		if a.Detector != "anomaly" || len(a.Features) == 0 {
+			continue
+		}
+		anomalies++
+		var win map[string]float64
+		for _, w := range all.Windows {
+			if w.End.Equal(a.Window.End) {
+				win = w.Features
+			}
+		}
+		if win == nil {
+			t.Fatalf("no window ends at %v, the end of alert %s's", a.Window.End, a.ID)
+		}
+		for _, f := range a.Features {
+			if got, ok := win[f.Name]; !ok || got != f.Value {
+				t.Errorf("alert %s: %s = %v live, %v in the timeline's window", a.ID, f.Name, f.Value, got)
+			}
+		}
+	}
+	if anomalies == 0 {
+		t.Fatalf("no anomaly alert with features among %s's %d alerts: nothing to compare the windows with", al.Device, len(all.Alerts))
+	}
 	wantWin, _ := json.Marshal(tl.Windows)
 	var overlap []any
 	for i, w := range all.Windows {
@@ -334,12 +366,12 @@ func jsString(s string) string {
 // /v1/devices/{id}/timeline answers timeline.json's bytes for its range.
 func checkSameAsAPI(t *testing.T, bin, data, device string, from, to time.Time, want []byte) {
 	t.Helper()
-	// The import names the tenant and devices without creating them; the
-	// API serves enrolled devices of existing tenants. Both are recorded
-	// now, after the timeline's range: they change nothing in it.
-	tok, err := exec.Command(bin, "tenants", "create", "lab", "--data", data).Output()
+	// The import creates the tenant but enrols no device; the API serves
+	// enrolled devices. The token and the enrolment are recorded now, after
+	// the timeline's range: they change nothing in it.
+	tok, err := exec.Command(bin, "tenants", "token", "add", "--tenant", "lab", "--role", "viewer", "--data", data).Output()
 	if err != nil {
-		t.Fatalf("halo tenants create: %v", err)
+		t.Fatalf("halo tenants token add: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(tok)), "\n")
 	token := strings.TrimSpace(lines[len(lines)-1])
