@@ -226,19 +226,34 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			}
 		}
 	}
+	// The windows, by the pipeline's processor in log order: the order
+	// the live pipeline consumed the events in, as halo replay feeds them.
+	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
+		if w.Tenant != req.Tenant || w.Device != req.Device || w.Start.Before(req.From) || !w.Start.Before(req.To) {
+			return
+		}
+		if len(out.Windows) == limit {
+			out.Truncated = true
+			return
+		}
+		out.Windows = append(out.Windows, windowView(w))
+	})
 	// One read of the tenant's history: the device's events in the range
-	// for the list, everything the pipeline consumes for the windows.
+	// for the list, everything the pipeline consumes through the processor.
 	h := make(latestHeap, 0, min(limit, 1024))
-	var feed []events.Event
+	n := 0
 	for ev, err := range store.Read(ctx, q) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the log: %w", err)
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
 			continue
 		}
 		if !req.NoWindows && slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
-			feed = append(feed, ev)
+			proc.Process(&ev)
 		}
 		if ev.Device != req.Device || ev.Time.Before(req.From) || !ev.Time.Before(req.To) {
 			continue
@@ -264,24 +279,6 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			Summary: eventSummary(&evs[i]), Payload: payload}
 	}
 
-	// The windows, by the pipeline's processor in log order: the order
-	// the live pipeline consumed the events in, as halo replay feeds them.
-	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
-		if w.Tenant != req.Tenant || w.Device != req.Device || w.Start.Before(req.From) || !w.Start.Before(req.To) {
-			return
-		}
-		if len(out.Windows) == limit {
-			out.Truncated = true
-			return
-		}
-		out.Windows = append(out.Windows, windowView(w))
-	})
-	for i := range feed {
-		if i%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		proc.Process(&feed[i])
-	}
 	proc.Flush()
 	slices.SortStableFunc(out.Windows, func(a, b TimelineWindow) int { return a.Start.Compare(b.Start) })
 
