@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/features"
 )
 
@@ -89,5 +91,69 @@ func TestObserveWindows(t *testing.T) {
 		return ok && a.Detector == "anomaly" && e.Device == "pos-04" && e.Time.Equal(exfil.End)
 	}) {
 		t.Fatal("no anomaly alert for the exfiltration window")
+	}
+}
+
+// TestObserveWindowsGivenModel: with a given model (halo replay --model),
+// every window is scored from the first, by that model: the observed score
+// is the artifact's own score of the window's features.
+func TestObserveWindowsGivenModel(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	seq := 0
+	evs := fleet(10, 20, t0, &seq)
+	dir := t.TempDir()
+	proc, err := NewProcessor(Config{ModelDir: dir, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var artifact string
+	for i := range evs {
+		for _, o := range proc.Process(&evs[i]) {
+			if d, ok := o.Payload.(*events.ModelDeployed); ok && artifact == "" {
+				artifact = d.Artifact
+			}
+		}
+	}
+	proc.Close()
+	if artifact == "" {
+		t.Fatal("no model trained")
+	}
+	f, err := os.Open(artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := models.Load(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	given, err := NewProcessor(Config{Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"model": artifact}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer given.Close()
+	var seen []DeviceWindow
+	given.ObserveWindows(func(w DeviceWindow) { seen = append(seen, w) })
+	more := fleet(10, 3, t0.Add(30*time.Minute), &seq)
+	for i := range more {
+		given.Process(&more[i])
+	}
+	given.Flush()
+	if len(seen) != 30 {
+		t.Fatalf("%d windows observed, want 30", len(seen))
+	}
+	for _, w := range seen {
+		row := make([]float64, len(art.Features))
+		for j, name := range art.Features {
+			row[j] = w.Features[slices.Index(features.Names, name)]
+		}
+		want, err := art.Score([][]float64{row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Scores) != 1 || w.Scores[0].Score != want[0] || w.Scores[0].Threshold != art.Threshold {
+			t.Fatalf("window %s %v: scores %+v, want %v (threshold %v)", w.Device, w.Start, w.Scores, want[0], art.Threshold)
+		}
 	}
 }
