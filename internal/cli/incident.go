@@ -50,8 +50,8 @@ the pipeline's own for the same scores.
 
 An unknown alert id is an error (exit code 1); an alert id found in several
 tenants needs --tenant.`,
-		Example: `  halo incident 3f1c9a0d2b7e4c51 --out /tmp/incident
-  halo incident 3f1c9a0d2b7e4c51 --before 1h --after 10m --out /tmp/incident && xdg-open /tmp/incident/timeline.html`,
+		Example: `  halo incident al-c03b6a08-1846-5702-9dfa-597fa966d709 --out /tmp/incident
+  halo incident al-c03b6a08-1846-5702-9dfa-597fa966d709 --before 1h --after 10m --out /tmp/incident && xdg-open /tmp/incident/timeline.html`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("%s takes one alert id, got %d arguments", cmd.CommandPath(), len(args))
