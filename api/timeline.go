@@ -163,6 +163,10 @@ type TimelineRequest struct {
 	NoWindows bool
 }
 
+// preludeTypes are the events BuildTimeline folds from before the warm-up:
+// identities (cohorts) and operators' model deployments.
+var preludeTypes = append(slices.Clone(identity.IdentityTypes), events.TypeModelDeployed)
+
 // ErrTimelineRequest is returned for an invalid TimelineRequest.
 var ErrTimelineRequest = errors.New("invalid timeline request")
 
@@ -179,8 +183,9 @@ var ErrTimelineRequest = errors.New("invalid timeline request")
 // (the order the live pipeline consumed them in, as halo replay does); the
 // detectors' baselines and models are therefore those of the live pipeline
 // when the warm-up covers the history it learned from. Only the tenant's events are read: cohorts never span tenants.
-// The tenant's identity events before the warm-up (enrolments) are folded
-// first, so devices are judged in their enrolled cohorts. Events the store
+// The tenant's identity events and operators' model deployments before the
+// warm-up are folded first, so devices are judged in their enrolled cohorts
+// by the models in force. Events the store
 // returns for another tenant are ignored.
 func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req TimelineRequest) (*Timeline, error) {
 	var errs []error
@@ -210,14 +215,14 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 	out := &Timeline{Tenant: req.Tenant, Device: req.Device, From: req.From.UTC(), To: req.To.UTC(), WindowSeconds: pcfg.WindowSize.Seconds(),
 		Events: []TimelineEvent{}, Windows: []TimelineWindow{}, Alerts: []AlertView{}}
 
-	// The tenant's devices enrolled before the warm-up: a pipeline that has
-	// been running since knows their cohorts.
+	// The tenant's devices enrolled and models an operator deployed before
+	// the warm-up: a pipeline that has been running since knows them.
 	readFrom := req.From.Add(-pcfg.Warmup)
 	q := events.Query{From: readFrom, To: req.To.Add(pcfg.WindowSize + pcfg.Lateness), Tenant: req.Tenant}
 	if req.NoWindows {
 		q = events.Query{From: req.From, To: req.To, Tenant: req.Tenant, Device: req.Device}
 	} else {
-		for ev, err := range store.Read(ctx, events.Query{To: readFrom, Tenant: req.Tenant, Types: identity.IdentityTypes}) {
+		for ev, err := range store.Read(ctx, events.Query{To: readFrom, Tenant: req.Tenant, Types: preludeTypes}) {
 			if err != nil {
 				return nil, fmt.Errorf("reading the log: %w", err)
 			}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"slices"
@@ -94,9 +95,10 @@ func TestObserveWindows(t *testing.T) {
 	}
 }
 
-// TestObserveWindowsGivenModel: with a given model (halo replay --model),
-// every window is scored from the first, by that model: the observed score
-// is the artifact's own score of the window's features.
+// TestObserveWindowsGivenModel: with a given model (halo replay --model) or
+// one an operator deployed (halo models deploy), every window is scored from
+// the first, by that model: the observed score is the artifact's own score
+// of the window's features.
 func TestObserveWindowsGivenModel(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	seq := 0
@@ -128,18 +130,42 @@ func TestObserveWindowsGivenModel(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	given, err := NewProcessor(Config{Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"model": artifact}}})
+	b, err := os.ReadFile(artifact)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer given.Close()
-	var seen []DeviceWindow
-	given.ObserveWindows(func(w DeviceWindow) { seen = append(seen, w) })
-	more := fleet(10, 3, t0.Add(30*time.Minute), &seq)
-	for i := range more {
-		given.Process(&more[i])
+	sum := sha256.Sum256(b)
+	deployed := events.Event{ID: events.DerivedID("deploy", artifact), Tenant: "acme", Time: t0.Add(29 * time.Minute),
+		Payload: &events.ModelDeployed{ModelId: art.ID, Kind: "iforest", Version: 1, Features: art.Features, Threshold: art.Threshold,
+			ArtifactSha256: sum[:], Artifact: artifact, Actor: "operator"}}
+	for name, cfg := range map[string]Config{
+		"given":    {Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"model": artifact}}},
+		"deployed": {Detectors: []string{"anomaly"}}, // by an operator's model.deployed
+	} {
+		t.Run(name, func(t *testing.T) {
+			checkScoredBy(t, cfg, name == "deployed", deployed, art, fleet(10, 3, t0.Add(30*time.Minute), &seq))
+		})
 	}
-	given.Flush()
+}
+
+func checkScoredBy(t *testing.T, cfg Config, deploy bool, deployed events.Event, art *models.Artifact, evs []events.Event) {
+	proc, err := NewProcessor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	if deploy {
+		proc.Process(&deployed)
+		if st := proc.Stats(); st.ModelErrors > 0 {
+			t.Fatalf("deploying: %s", st.LastModelErr)
+		}
+	}
+	var seen []DeviceWindow
+	proc.ObserveWindows(func(w DeviceWindow) { seen = append(seen, w) })
+	for i := range evs {
+		proc.Process(&evs[i])
+	}
+	proc.Flush()
 	if len(seen) != 30 {
 		t.Fatalf("%d windows observed, want 30", len(seen))
 	}

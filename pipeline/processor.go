@@ -1,13 +1,17 @@
 package pipeline
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
+	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/detect"
 	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
@@ -122,7 +126,7 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 	if ev.Time.After(p.stats.LastEventTime) {
 		p.stats.LastEventTime = ev.Time
 	}
-	switch ev.Payload.(type) {
+	switch pl := ev.Payload.(type) {
 	case *events.PolicyChanged:
 		if p.cfg.Policy == nil {
 			p.policies.Apply(ev)
@@ -130,6 +134,11 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 		return nil
 	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
 		p.registry.Apply(ev)
+		return nil
+	case *events.ModelDeployed:
+		if pl.Actor != models.PipelineActor {
+			p.deploy(ev.Tenant, pl)
+		}
 		return nil
 	}
 	var out []events.Event
@@ -219,7 +228,54 @@ func (p *Processor) emit(f *detect.Finding) []events.Event {
 	return append(out, ivs...)
 }
 
-// IsOutput reports whether an event is one the pipeline writes.
+// deployer is a detector that takes models operators deploy.
+type deployer interface {
+	Deploy(tenant, cohort string, art *models.Artifact, version uint32) error
+}
+
+// deploy applies an operator's model.deployed: the artifact it names (its
+// SHA-256 checked) replaces the detectors' own models for the tenant or
+// cohort; an empty model id returns to them (a rollback). A missing or
+// altered artifact is counted in ModelErrors and changes nothing.
+func (p *Processor) deploy(tenant string, d *events.ModelDeployed) {
+	var art *models.Artifact
+	if d.ModelId != "" {
+		b, err := os.ReadFile(d.Artifact)
+		if err == nil {
+			if sum := sha256.Sum256(b); !bytes.Equal(sum[:], d.ArtifactSha256) {
+				err = fmt.Errorf("its SHA-256 is not the one recorded")
+			} else {
+				art, err = models.Load(bytes.NewReader(b))
+			}
+		}
+		if err != nil {
+			p.stats.ModelErrors++
+			p.stats.LastModelErr = fmt.Sprintf("deployed model %s of %s: %v", d.ModelId, tenant, err)
+			return
+		}
+	}
+	for _, vd := range p.vecDets {
+		if dp, ok := vd.(deployer); ok {
+			if err := dp.Deploy(tenant, d.Cohort, art, d.Version); err != nil {
+				p.stats.ModelErrors++
+				p.stats.LastModelErr = fmt.Sprintf("deployed model %s of %s: %v", d.ModelId, tenant, err)
+			}
+		}
+	}
+}
+
+// IsPipelineOutput reports whether ev is one the pipeline writes (and so
+// never consumes): alerts, interventions, and the model.deployed of the
+// models it trains.
+func IsPipelineOutput(ev *events.Event) bool {
+	if d, ok := ev.Payload.(*events.ModelDeployed); ok {
+		return d.Actor == models.PipelineActor
+	}
+	return IsOutput(ev.Type())
+}
+
+// IsOutput reports whether an event is of a type the pipeline writes (for
+// model.deployed, see IsPipelineOutput).
 func IsOutput(t events.Type) bool {
 	switch t {
 	case events.TypeAlertRaised, events.TypeAlertUpdated, events.TypeInterventionApplied, events.TypeModelDeployed:

@@ -31,6 +31,7 @@ var InputTypes = []events.Type{
 	events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed,
 	events.TypeClockTick, events.TypePolicyChanged,
 	events.TypeTenantCreated, events.TypeTokenAdded, events.TypeDeviceEnrolled, events.TypeDeviceRevoked,
+	events.TypeModelDeployed, // an operator's deployment; the pipeline's own are outputs
 }
 
 // Live is the pipeline running against the log.
@@ -185,7 +186,7 @@ func (l *Live) warmUp(ctx context.Context, pos uint64) error {
 		if err != nil {
 			return fmt.Errorf("pipeline warm-up: %w", err)
 		}
-		if IsOutput(ev.Type()) {
+		if IsPipelineOutput(&ev) {
 			l.known[ev.ID] = struct{}{}
 			continue
 		}
@@ -236,7 +237,7 @@ func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
 		}
 		l.activeMu.Unlock()
 		for i := range evs {
-			if IsOutput(evs[i].Type()) {
+			if IsPipelineOutput(&evs[i]) {
 				continue
 			}
 			outs = append(outs, l.proc.Process(&evs[i])...)

@@ -26,7 +26,7 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 	defer proc.Close()
 	var out []events.Event
 	for i := range evs {
-		if pipeline.IsOutput(evs[i].Type()) {
+		if pipeline.IsPipelineOutput(&evs[i]) {
 			continue
 		}
 		out = append(out, proc.Process(&evs[i])...)

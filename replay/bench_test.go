@@ -29,7 +29,7 @@ func benchLog(b *testing.B) (*natsstore.Store, int) {
 		"012-zeek-mixed/data/conn.log.labeled",
 		"slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled",
 	} {
-		if _, err := zeek.ImportFile(filepath.Join(zeekDir(b), f), zeek.Options{Tenant: "lab", LocalDevice: true}, func(ev events.Event) error {
+		if _, err := zeek.ImportFile(filepath.Join(zeekDir(b), f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
 			all = append(all, ev)
 			return nil
 		}); err != nil {

@@ -14,7 +14,7 @@ import (
 
 func TestReportHTMLSelfContained(t *testing.T) {
 	var evs []events.Event
-	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "001-zeek-scenario-malicious/labeled-conn.log"), zeek.Options{Tenant: "lab", LocalDevice: true},
+	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "001-zeek-scenario-malicious/labeled-conn.log"), zeek.Options{Tenant: "lab"},
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}

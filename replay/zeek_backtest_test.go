@@ -36,7 +36,7 @@ func zeekDir(t testing.TB) string {
 // running Nmap, per its README); the scan detector must find it and only it.
 func TestZeekPortScan(t *testing.T) {
 	var evs []events.Event
-	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "002-zeek-scenario-port-scanning/conn.log"), zeek.Options{Tenant: "lab", LocalDevice: true},
+	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "002-zeek-scenario-port-scanning/conn.log"), zeek.Options{Tenant: "lab"},
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestZeekBacktest(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Dir(f), func(t *testing.T) {
 			var evs []events.Event
-			st, err := zeek.ImportFile(filepath.Join(base, f), zeek.Options{Tenant: "lab", LocalDevice: true}, func(ev events.Event) error {
+			st, err := zeek.ImportFile(filepath.Join(base, f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
 				evs = append(evs, ev)
 				return nil
 			})

@@ -26,8 +26,19 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	bin := buildHalo(t)
 	data := t.TempDir()
 	run := haloRunner(t, bin, data)
-	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
-	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
+	labelsFile := filepath.Join(t.TempDir(), "labels.jsonl")
+	run("import", "zeek", "--tenant", "lab", "--labels-out", labelsFile, zeekLog)
+	run("import", "zeek", "--tenant", "lab", zeekLog)
+	if lb, err := os.ReadFile(labelsFile); err != nil || bytes.Count(lb, []byte("\n")) != 244 || !bytes.Contains(lb, []byte(`"detail":"C&C"`)) && !bytes.Contains(lb, []byte(`"label":"Malicious"`)) {
+		t.Fatalf("--labels-out: %v\n%.400s", err, lb)
+	}
+	// A bad --local-net is a usage error.
+	cmd := exec.Command(bin, "import", "zeek", "--data", data, "--tenant", "lab", "--local-net", "10.0.0.0/33", zeekLog)
+	var ierr bytes.Buffer
+	cmd.Stderr = &ierr
+	if err := runWithin(cmd, 60e9); err == nil || !strings.Contains(ierr.String(), "--local-net") {
+		t.Fatalf("import with --local-net 10.0.0.0/33: %v %s", err, &ierr)
+	}
 	// The import created the tenant, once.
 	if ten := run("events", "ls", "--type", "tenant.created"); strings.Count(ten, "\n") != 1 || !strings.Contains(ten, `"tenant":"lab"`) {
 		t.Fatalf("tenant.created after two imports:\n%s", ten)
@@ -57,7 +68,7 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	}
 	out1, out2 := t.TempDir(), t.TempDir()
 	run("replay", "--tenant", "lab", "--out", out1)
-	run("replay", "--tenant", "lab", "--out", out2)
+	run("replay", "--tenant", "lab", "--labels", labelsFile, "--out", out2) // the same labels again: same figures
 	a1, _ := os.ReadFile(filepath.Join(out1, "alerts.jsonl"))
 	a2, _ := os.ReadFile(filepath.Join(out2, "alerts.jsonl"))
 	if len(a1) == 0 || !bytes.Equal(a1, a2) {
@@ -140,7 +151,7 @@ func TestReplayCandidatePolicyAndModel(t *testing.T) {
 	bin := buildHalo(t)
 	data := t.TempDir()
 	run := haloRunner(t, bin, data)
-	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog001(t))
+	run("import", "zeek", "--tenant", "lab", zeekLog001(t))
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "strict.yaml")
 	if err := os.WriteFile(pol, []byte("rules:\n  - {detector: \"*\", actions: [quarantine], expiry: 1h}\n"), 0o644); err != nil {

@@ -62,7 +62,7 @@ is every tenant's policy for the replay, and the policies recorded in the log
 are ignored. --model FILE backtests a candidate model (an artifact of halo
 models train): the anomaly detector scores every cohort with it instead of
 training its own.`,
-		Example: `  halo import zeek --tenant lab --local-device conn.log.labeled
+		Example: `  halo import zeek --tenant lab conn.log.labeled
   halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json
 
   # A candidate policy and model over last week, against what ran live

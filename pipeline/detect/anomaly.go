@@ -68,6 +68,11 @@ False-positive risks: a cohort-wide change (an app update) looks anomalous
 until the next retraining absorbs it; a cohort of one or two devices has
 little to learn from.
 
+An operator can deploy a model (halo models deploy: model.deployed by a
+person, for a tenant or one cohort): it then scores in place of the
+detector's own, which keep training so that halo models rollback returns to
+them at once.
+
 Option model (a replay's --model FILE): a model artifact (halo models train)
 scores every cohort instead; nothing is trained and no cold-start rule runs.`
 
@@ -110,8 +115,58 @@ type Anomaly struct {
 	cohorts                 map[string]*cohortModel
 	deployed                []events.Event
 	errors                  []error
-	fixed                   *models.Artifact // option model: one model for every cohort, no training
-	fixedIdx                []int            // the index in features.Names of each of its features
+	fixed                   *models.Artifact          // option model: one model for every cohort, no training
+	fixedIdx                []int                     // the index in features.Names of each of its features
+	operator                map[string]*deployedModel // by tenant + "|" + cohort ("" cohort: the whole tenant)
+}
+
+// deployedModel is a model an operator deployed (halo models deploy).
+type deployedModel struct {
+	art     *models.Artifact
+	idx     []int // the index in features.Names of each of its features
+	version uint32
+}
+
+// featureIndex maps a model's features to their index in features.Names.
+func featureIndex(art *models.Artifact) ([]int, error) {
+	idx := make([]int, len(art.Features))
+	for i, name := range art.Features {
+		idx[i] = slices.Index(features.Names, name)
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("feature %q is not one the pipeline computes (%s)", name, strings.Join(features.Names, ", "))
+		}
+	}
+	return idx, nil
+}
+
+// Deploy makes art the model of a tenant's cohort (cohort "": of every
+// cohort of the tenant without a cohort-specific one), in place of the
+// models the detector trains itself, which it keeps training so that a
+// rollback (art nil) returns to them at once.
+func (a *Anomaly) Deploy(tenant, cohort string, art *models.Artifact, version uint32) error {
+	key := tenant + "|" + cohort
+	if art == nil {
+		delete(a.operator, key)
+		return nil
+	}
+	idx, err := featureIndex(art)
+	if err != nil {
+		return err
+	}
+	if a.operator == nil {
+		a.operator = map[string]*deployedModel{}
+	}
+	a.operator[key] = &deployedModel{art: art, idx: idx, version: version}
+	return nil
+}
+
+// project picks a model's features out of a full feature vector.
+func project(values []float64, idx []int) []float64 {
+	row := make([]float64, len(idx))
+	for j, k := range idx {
+		row[j] = values[k]
+	}
+	return row
 }
 
 // useModel loads the artifact at path as the model of every cohort (a
@@ -127,12 +182,9 @@ func (a *Anomaly) useModel(path string) error {
 	if err != nil {
 		return fmt.Errorf("anomaly model %s: %w", path, err)
 	}
-	idx := make([]int, len(art.Features))
-	for i, name := range art.Features {
-		idx[i] = slices.Index(features.Names, name)
-		if idx[i] < 0 {
-			return fmt.Errorf("anomaly model %s: feature %q is not one the pipeline computes (%s)", path, name, strings.Join(features.Names, ", "))
-		}
+	idx, err := featureIndex(art)
+	if err != nil {
+		return fmt.Errorf("anomaly model %s: %w", path, err)
 	}
 	a.fixed, a.fixedIdx = art, idx
 	return nil
@@ -186,16 +238,16 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		if a.fixed != nil {
-			row := make([]float64, len(a.fixedIdx))
-			for j, k := range a.fixedIdx {
-				row[j] = v.Values[k]
-			}
-			if f, ok := a.scoreModel(w, v, row, a.fixed, 0); ok {
+			if f, ok := a.scoreModel(w, v, project(v.Values, a.fixedIdx), a.fixed, 0); ok {
 				out = append(out, f)
 			}
 			continue
 		}
 		key := v.Tenant + "|" + v.Cohort
+		op := a.operator[key]
+		if op == nil {
+			op = a.operator[v.Tenant+"|"]
+		}
 		cm := a.cohorts[key]
 		if cm == nil {
 			cm = &cohortModel{tenant: v.Tenant, first: w.End}
@@ -204,7 +256,11 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		if len(touched) == 0 || touched[len(touched)-1] != key {
 			touched = append(touched, key)
 		}
-		if cm.model != nil {
+		if op != nil {
+			if f, ok := a.scoreModel(w, v, project(v.Values, op.idx), op.art, op.version|deployedBit); ok {
+				out = append(out, f)
+			}
+		} else if cm.model != nil {
 			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version); ok {
 				out = append(out, f)
 			}
@@ -238,20 +294,28 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 	return out
 }
 
-// Score implements Scorer: the model score of the model in force for the
-// vector's cohort (the given model, with the model option) and its
-// calibrated threshold; not ok before the cohort has a model.
+// Score implements Scorer: the score of the model Vectors judges the
+// vector's window by — the given model (the model option), else the model
+// an operator deployed for the cohort or the tenant, else the cohort's own —
+// and its calibrated threshold; not ok before there is one.
 func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
-	model, row := a.fixed, v.Values
-	if model != nil {
-		row = make([]float64, len(a.fixedIdx))
-		for j, k := range a.fixedIdx {
-			row[j] = v.Values[k]
-		}
-	} else if cm := a.cohorts[v.Tenant+"|"+v.Cohort]; cm != nil {
-		model = cm.model
+	var (
+		model *models.Artifact
+		row   []float64
+	)
+	key := v.Tenant + "|" + v.Cohort
+	op := a.operator[key]
+	if op == nil {
+		op = a.operator[v.Tenant+"|"]
 	}
-	if model == nil {
+	switch {
+	case a.fixed != nil:
+		model, row = a.fixed, project(v.Values, a.fixedIdx)
+	case op != nil:
+		model, row = op.art, project(v.Values, op.idx)
+	case a.cohorts[key] != nil && a.cohorts[key].model != nil:
+		model, row = a.cohorts[key].model, v.Values
+	default:
 		return 0, 0, false
 	}
 	scores, err := model.Score([][]float64{row})
@@ -260,6 +324,9 @@ func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) 
 	}
 	return scores[0], model.Threshold, true
 }
+
+// deployedBit marks, in scoreModel's version, a model an operator deployed.
+const deployedBit = 1 << 31
 
 // scoreModel scores v's values (row, in the model's feature order) with
 // model, version v<version> of the cohort's models (0: a model given with
@@ -302,9 +369,12 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64
 	}
 	f.Summary = fmt.Sprintf("window unlike its cohort's (model score %.3f, threshold %.3f; %d features beyond %.0f robust sd)", s, model.Threshold, far, a.farSD)
 	f.Score = math.Max(s, math.Min(1, 0.5+0.1*float64(far)))
-	if version == 0 {
+	switch {
+	case version == 0:
 		f.Explanation = fmt.Sprintf("model %s (given, for every cohort) on cohort %s: %s", shortID(model.ID), v.Cohort, strings.Join(parts, "; "))
-	} else {
+	case version&deployedBit != 0:
+		f.Explanation = fmt.Sprintf("model %s (deployed, deployment %d) on cohort %s: %s", shortID(model.ID), version&^deployedBit, v.Cohort, strings.Join(parts, "; "))
+	default:
 		f.Explanation = fmt.Sprintf("model %s v%d of cohort %s: %s", shortID(model.ID), version, v.Cohort, strings.Join(parts, "; "))
 	}
 	return f, true
@@ -366,7 +436,7 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		ID: events.DerivedID("model.deployed", key, fmt.Sprint(cm.version), at.UTC().Format(time.RFC3339Nano)), Schema: events.SchemaVersion,
 		Tenant: cm.tenant, Time: at.UTC(),
 		Payload: &events.ModelDeployed{ModelId: art.ID, Kind: "iforest", Version: cm.version, Features: art.Features, Threshold: art.Threshold,
-			Cohort: cohort, ArtifactSha256: sum[:], Artifact: path, Actor: "pipeline"},
+			Cohort: cohort, ArtifactSha256: sum[:], Artifact: path, Actor: models.PipelineActor},
 	}
 	a.deployed = append(a.deployed, ev)
 }

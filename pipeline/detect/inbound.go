@@ -14,7 +14,7 @@ nothing, so any connection a remote host opens to it is an attack or a
 misconfiguration: scans and exploitation attempts against the device, remote
 administration left open. Severity high. The edge only carries connections
 the device opens, so live traffic never has inbound connections; imported
-history does (halo import zeek --local-device attributes inbound records to
+history does (halo import zeek attributes inbound records to
 the local host).
 
 False-positive risks: devices that legitimately accept connections (a

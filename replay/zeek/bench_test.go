@@ -65,7 +65,7 @@ func benchImport(b *testing.B, rel string) {
 		}
 		b.StartTimer()
 		var evs []events.Event
-		st, err := zeek.ImportFile(path, zeek.Options{Tenant: "bench", LocalDevice: true}, func(ev events.Event) error {
+		st, err := zeek.ImportFile(path, zeek.Options{Tenant: "bench"}, func(ev events.Event) error {
 			evs = append(evs, ev)
 			return nil
 		})

@@ -3,6 +3,7 @@ package zeek
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/halo-sec/halo/events"
 )
@@ -28,14 +29,27 @@ type Options struct {
 	UncertainLabels []string
 	// MaxErrors is how many skip reasons Stats.Errors keeps. Default 10.
 	MaxErrors int
-	// LocalDevice attributes an inbound record (local_orig F, local_resp T:
-	// a remote host reaching a local one) to the local host, recorded from
-	// its side (the peer is the remote originator, bytes up are what the
-	// local host sent). Default false: the originator is the device.
-	LocalDevice bool
+	// LocalNets are the networks of the monitored devices. The device of a
+	// record is its local endpoint: the originator when it is local (Zeek's
+	// local_orig is T, or its address is in LocalNets), else the responder
+	// when that is local (local_resp T, or in LocalNets: a remote host
+	// reaching a device — an inbound attack belongs to the device, and is
+	// recorded from its side: the peer is the remote originator, bytes up
+	// are what the device sent), else the originator. nil means
+	// DefaultLocalNets; an empty non-nil slice trusts local_orig and
+	// local_resp alone.
+	LocalNets []netip.Prefix
 	// MaxLineBytes is the longest line read; longer lines are skipped.
 	// Default 1 MiB.
 	MaxLineBytes int
+}
+
+// DefaultLocalNets are the private and link-local ranges: RFC 1918,
+// carrier-grade NAT, IPv4 and IPv6 link-local, IPv6 unique local.
+var DefaultLocalNets = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"),
 }
 
 // DefaultBenignLabels is the default of Options.BenignLabels.
@@ -53,6 +67,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxErrors == 0 {
 		o.MaxErrors = 10
+	}
+	if o.LocalNets == nil {
+		o.LocalNets = DefaultLocalNets
 	}
 	if o.MaxLineBytes == 0 {
 		o.MaxLineBytes = 1 << 20

@@ -342,7 +342,7 @@ func (p *parser) splitTSV(line string) error {
 		respH: get("id.resp_h"), respP: get("id.resp_p"), proto: get("proto"), service: get("service"),
 		duration: get("duration"), origBytes: get("orig_bytes"), respBytes: get("resp_bytes"),
 		state: get("conn_state"), history: get("history"), origPkts: get("orig_pkts"), respPkts: get("resp_pkts"),
-		inbound: get("local_orig") == "F" && get("local_resp") == "T",
+		localOrig: get("local_orig"), localResp: get("local_resp"),
 	}
 	for _, c := range []string{"label"} {
 		if _, ok := p.cols[c]; ok {
@@ -439,7 +439,7 @@ func decodeJSON(b []byte, r *record) error {
 		proto: j.Proto, service: clean(j.Service), duration: j.Duration.String(),
 		origBytes: j.OrigBytes.String(), respBytes: j.RespBytes.String(), state: j.State, history: j.History,
 		origPkts: j.OrigPkts.String(), respPkts: j.RespPkts.String(),
-		inbound: j.LocalOrig != nil && !*j.LocalOrig && j.LocalResp != nil && *j.LocalResp,
+		localOrig: tf(j.LocalOrig), localResp: tf(j.LocalResp),
 	}
 	if j.Label != nil {
 		r.labeled, r.label = true, clean(*j.Label)
@@ -464,4 +464,15 @@ func Append(ctx context.Context, store events.Store, evs []events.Event) error {
 		evs = evs[n:]
 	}
 	return nil
+}
+
+// tf turns a JSON boolean into conn.log's T, F or "" (unset).
+func tf(b *bool) string {
+	switch {
+	case b == nil:
+		return ""
+	case *b:
+		return "T"
+	}
+	return "F"
 }

@@ -17,8 +17,8 @@ type record struct {
 	ts, uid, origH, origP, respH, respP, proto, service, duration string
 	origBytes, respBytes, state, history, origPkts, respPkts      string
 	label, detail                                                 string
-	labeled                                                       bool // the log has a label column
-	inbound                                                       bool // local_orig F and local_resp T
+	labeled                                                       bool   // the log has a label column
+	localOrig, localResp                                          string // T, F or "" (unset)
 }
 
 // conn is a record parsed and checked.
@@ -155,13 +155,15 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The device is the originator; with LocalDevice, an inbound record
-	// (remote originator, local responder) belongs to the local host, and
-	// is recorded from its side: the peer is the remote originator.
+	// The device is the local endpoint (see Options.LocalNets): an inbound
+	// record (remote originator, local responder) belongs to the local
+	// host, and is recorded from its side: the peer is the remote
+	// originator.
 	local, peer := c.orig, c.resp
 	upBytes, downBytes, upPkts, downPkts := c.origBytes, c.respBytes, c.origPkts, c.respPkts
 	peerPort := c.resp.Port()
-	if p.opts.LocalDevice && r.inbound {
+	inbound := !p.isLocal(r.localOrig, c.orig.Addr()) && p.isLocal(r.localResp, c.resp.Addr())
+	if inbound {
 		local, peer = c.resp, c.orig
 		upBytes, downBytes, upPkts, downPkts = c.respBytes, c.origBytes, c.respPkts, c.origPkts
 	}
@@ -180,7 +182,7 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 			Payload: &events.ConnOpened{
 				ConnId: r.uid, SrcAddr: c.orig.String(), DstIp: dst, DstHost: dst, DstPort: uint32(peerPort),
 				Mode: events.ConnMode_CONN_MODE_IMPORTED, Transport: r.proto, Service: r.service,
-				Inbound: p.opts.LocalDevice && r.inbound,
+				Inbound: inbound,
 			},
 		},
 		events.Event{
@@ -223,6 +225,21 @@ func (p *parser) uncertain(label string) bool { return inFold(p.opts.UncertainLa
 func inFold(list []string, s string) bool {
 	for _, l := range list {
 		if strings.EqualFold(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocal reports whether an endpoint is a monitored device's: Zeek's
+// local_orig/local_resp flag says T, or its address is in LocalNets.
+func (p *parser) isLocal(flag string, a netip.Addr) bool {
+	if flag == "T" {
+		return true
+	}
+	a = a.Unmap()
+	for _, n := range p.opts.LocalNets {
+		if n.Contains(a) {
 			return true
 		}
 	}

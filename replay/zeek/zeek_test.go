@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,10 +82,30 @@ func independentCount(tb testing.TB, path string) (records int, devices map[stri
 	}
 	defer f.Close()
 	devices, byDetail = map[string]bool{}, map[string]int{}
+	// The device is the local endpoint: Zeek's flag, else a private,
+	// link-local or carrier-grade NAT address (checked here with the
+	// standard library's predicates, not the importer's prefix list).
+	cgnat := netip.MustParsePrefix("100.64.0.0/10")
+	local := func(flag, addr string) bool {
+		a, err := netip.ParseAddr(addr)
+		return flag == "T" || err == nil && (a.IsPrivate() || a.IsLinkLocalUnicast() || cgnat.Contains(a))
+	}
+	device := func(lo, origH, lr, respH string) string {
+		if !local(lo, origH) && local(lr, respH) {
+			return respH
+		}
+		return origH
+	}
+	col := map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
+		if strings.HasPrefix(l, "#fields\t") {
+			for i, name := range strings.Split(l, "\t")[1:] {
+				col[name] = i
+			}
+		}
 		if l == "" || l[0] == '#' {
 			continue
 		}
@@ -94,11 +115,23 @@ func independentCount(tb testing.TB, path string) (records int, devices map[stri
 			if err := json.Unmarshal([]byte(l), &m); err != nil {
 				tb.Fatal(err)
 			}
-			devices[m["id.orig_h"].(string)] = true
+			flag := func(k string) string {
+				if b, ok := m[k].(bool); ok && b {
+					return "T"
+				}
+				return "F"
+			}
+			devices[device(flag("local_orig"), m["id.orig_h"].(string), flag("local_resp"), m["id.resp_h"].(string))] = true
 			continue
 		}
 		c := strings.Split(l, "\t")
-		devices[c[2]] = true
+		at := func(name string) string {
+			if i, ok := col[name]; ok && i < len(c) {
+				return c[i]
+			}
+			return "-"
+		}
+		devices[device(at("local_orig"), c[2], at("local_resp"), c[4])] = true
 		k := c[len(c)-2]
 		if d := c[len(c)-1]; d != "(empty)" && d != "-" {
 			k += "/" + d
@@ -503,4 +536,34 @@ func ExampleRead() {
 	// conn.closed 193.201.9.232 22:00:31.749558
 	// label.recorded 193.201.9.232 22:00:31.749548
 	// 1 3 1 <nil>
+}
+
+// TestLocalNets: the device is the endpoint inside LocalNets, so a site
+// whose devices have public addresses attributes an inbound connection to
+// the device, seen from its side.
+func TestLocalNets(t *testing.T) {
+	in := `{"ts":1664462456.5,"uid":"Cout","id.orig_h":"203.0.113.5","id.orig_p":40000,"id.resp_h":"8.8.8.8","id.resp_p":53,"proto":"udp","duration":0.1,"orig_bytes":10,"resp_bytes":90,"conn_state":"SF"}
+{"ts":1664462457.5,"uid":"Cin","id.orig_h":"198.51.100.9","id.orig_p":51000,"id.resp_h":"203.0.113.5","id.resp_p":23,"proto":"tcp","duration":1,"orig_bytes":300,"resp_bytes":20,"conn_state":"SF"}
+`
+	read := func(nets []netip.Prefix) []events.Event {
+		var evs []events.Event
+		if _, err := zeek.Read(strings.NewReader(in), zeek.Options{Tenant: "site", Source: "t", LocalNets: nets}, func(e events.Event) error {
+			evs = append(evs, e)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	// Default (private ranges): neither endpoint is local, so each record
+	// stays with its originator.
+	if evs := read(nil); evs[0].Device != "203.0.113.5" || evs[2].Device != "198.51.100.9" {
+		t.Fatalf("default attribution: %s, %s", evs[0].Device, evs[2].Device)
+	}
+	evs := read([]netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")})
+	op := evs[2].Payload.(*events.ConnOpened)
+	cl := evs[3].Payload.(*events.ConnClosed)
+	if evs[0].Device != "203.0.113.5" || evs[2].Device != "203.0.113.5" || !op.Inbound || op.DstIp != "198.51.100.9" || cl.BytesUp != 20 || cl.BytesDown != 300 {
+		t.Fatalf("with --local-net: device %s inbound %v peer %s up %d down %d", evs[2].Device, op.Inbound, op.DstIp, cl.BytesUp, cl.BytesDown)
+	}
 }

@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline/features"
+)
+
+// quietModel writes an IsolationForest trained on idle windows: any window
+// with traffic is unlike them.
+func quietModel(t *testing.T, dir string) string {
+	t.Helper()
+	var rows [][]float64
+	for i := 0; i < 300; i++ {
+		r := make([]float64, len(features.Names))
+		r[0] = float64(i % 2) // connections 0 or 1
+		rows = append(rows, r)
+	}
+	art, err := models.TrainIsolationForest(rows, features.Names, models.IForestOptions{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := art.Save(&b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "quiet.json")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// busyWindow: n connections of a device to shared hosts at t.
+func busyWindow(device string, t time.Time, n int) []events.Event {
+	var out []events.Event
+	for c := 0; c < n; c++ {
+		conn := fmt.Sprintf("%s-%d-%d", device, t.UnixNano(), c)
+		at := t.Add(time.Duration(c) * time.Millisecond)
+		out = append(out,
+			events.Event{ID: events.NewID(), Tenant: "acme", Device: device, Time: at, Payload: &events.ConnOpened{ConnId: conn, DstHost: fmt.Sprintf("h%d.example", c%7), DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT}},
+			events.Event{ID: events.NewID(), Tenant: "acme", Device: device, Time: at.Add(time.Millisecond), Payload: &events.ConnClosed{ConnId: conn, BytesUp: 90_000, BytesDown: 100, DurationNs: int64(time.Millisecond), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
+		)
+	}
+	return out
+}
+
+// TestDeployedModelSwitchesWithoutRestart: a running pipeline scores with a
+// model an operator deploys (halo models deploy) from its next window on,
+// and a rollback returns to its own models; replaying the log gives the
+// same outputs, deployment included.
+func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := Config{WindowSize: time.Second, Lateness: 100 * time.Millisecond, TickInterval: 50 * time.Millisecond, Detectors: []string{"anomaly"}}
+	logger := slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	live, err := NewLive(cfg, store, nil, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- live.Run(lctx) }()
+	<-live.Ready()
+
+	// Before any deployment: too few windows for the detector's own models
+	// or cold-start rules, so a busy window raises nothing.
+	if err := store.Append(ctx, busyWindow("pos-1", time.Now(), 40)...); err != nil {
+		t.Fatal(err)
+	}
+	waitWindows := func(n uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); live.Stats().Windows < n; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d windows closed, waited for %d", live.Stats().Windows, n)
+			}
+		}
+	}
+	waitWindows(1)
+	deps := models.NewDeployments()
+	dep, err := deps.Deploy(ctx, store, dir, quietModel(t, dir), "acme", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dep.Version != 1 {
+		t.Fatalf("first deployment is version %d", dep.Version)
+	}
+	if err := store.Append(ctx, busyWindow("pos-2", time.Now(), 40)...); err != nil {
+		t.Fatal(err)
+	}
+	alerts := waitOutputs(t, store, events.TypeAlertRaised, 1)
+	a := alerts[0].Payload.(*events.AlertRaised)
+	if alerts[0].Device != "pos-2" || !strings.Contains(a.Explanation, "(deployed, deployment 1)") {
+		t.Fatalf("alert on %s: %s", alerts[0].Device, a.Explanation)
+	}
+	if _, err := deps.Rollback(ctx, store, "acme", "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := deps.Current("acme", ""); ok {
+		t.Fatal("after rolling back the only deployment, one is still in force")
+	}
+	if err := store.Append(ctx, busyWindow("pos-3", time.Now(), 40)...); err != nil {
+		t.Fatal(err)
+	}
+	waitWindows(live.Stats().Windows + 1) // pos-3's window closed
+	cancel()
+	<-done
+	if got := outputs(t, store, events.TypeAlertRaised); len(got) != 1 {
+		t.Fatalf("%d alerts; want only pos-2's, scored by the deployed model", len(got))
+	}
+	// A replay of the log raises the same.
+	proc, err := NewProcessor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	var replayed []events.Event
+	for ev, err := range store.Read(ctx, events.Query{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !IsPipelineOutput(&ev) {
+			replayed = append(replayed, proc.Process(&ev)...)
+		}
+	}
+	var ra []events.Event
+	for _, o := range replayed {
+		if o.Type() == events.TypeAlertRaised {
+			ra = append(ra, o)
+		}
+	}
+	if len(ra) != 1 || ra[0].ID != alerts[0].ID {
+		t.Fatalf("the replay raised %d alerts, not the live one", len(ra))
+	}
+}
+
+// TestDeploymentsFold: versions, rollbacks to the previous version and to
+// the pipeline's own models, a tampered artifact counted and ignored.
+func TestDeploymentsFold(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	deps := models.NewDeployments()
+	path := quietModel(t, dir)
+	d1, err := deps.Deploy(ctx, store, dir, path, "acme", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := deps.Deploy(ctx, store, dir, path, "acme", "", "test")
+	if err != nil || d2.Version != 2 {
+		t.Fatalf("second deployment: %+v %v", d2, err)
+	}
+	r, err := deps.Rollback(ctx, store, "acme", "", "test")
+	if err != nil || r.Version != 1 || !r.Rollback {
+		t.Fatalf("rollback: %+v %v", r, err)
+	}
+	if cur, _ := deps.Current("acme", ""); cur.Version != 1 {
+		t.Fatalf("in force after rollback: v%d", cur.Version)
+	}
+	if r, err = deps.Rollback(ctx, store, "acme", "", "test"); err != nil || r.ModelID != "" {
+		t.Fatalf("rollback to the pipeline's own: %+v %v", r, err)
+	}
+	if _, err := deps.Rollback(ctx, store, "acme", "", "test"); err == nil {
+		t.Fatal("a rollback with nothing deployed succeeded")
+	}
+	// Deploying again continues the numbering.
+	d3, err := deps.Deploy(ctx, store, dir, path, "acme", "", "test")
+	if err != nil || d3.Version != 3 {
+		t.Fatalf("third deployment: %+v %v", d3, err)
+	}
+	// The fold from the log agrees.
+	loaded, err := models.LoadDeployments(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := loaded.History("acme"); len(h) != 5 {
+		t.Fatalf("history of %d, want 5", len(h))
+	}
+	if cur, _ := loaded.Current("acme", ""); cur.Version != 3 {
+		t.Fatalf("loaded: in force v%d", cur.Version)
+	}
+	// A tampered artifact: counted, and the processor keeps what it had.
+	if err := os.WriteFile(d1.Artifact, []byte(`{"format":"halo.model"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := NewProcessor(Config{Detectors: []string{"anomaly"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	for ev, err := range store.Read(ctx, events.Query{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		proc.Process(&ev)
+	}
+	if st := proc.Stats(); st.ModelErrors == 0 || !strings.Contains(st.LastModelErr, "SHA-256") {
+		t.Fatalf("tampered artifact: %+v", st)
+	}
+}
