@@ -98,7 +98,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 		}
 		return out
 	}
-	run("import", "zeek", "--tenant", "lab", "--local-device", zeekLog)
+	run("import", "zeek", "--tenant", "lab", zeekLog)
 
 	// The live pipeline over the imported log, until it has processed every
 	// connection event (its metrics say) and its alerts settle.
