@@ -283,11 +283,15 @@ func growID3(rows [][]float64, labels []bool, train []int, names []string, k int
 	return id3, g, index, nil
 }
 
-// orderedInformationGain is golearn's InformationGainRuleGenerator with
-// the candidate attributes in the grid's order. golearn's own
-// GenerateSplitRule lists them by ranging over a map, so when two features
-// split a node equally well (common in small nodes) the one chosen changes
-// from run to run, and so does the tree.
+// orderedInformationGain is golearn's InformationGainRuleGenerator made
+// deterministic. golearn lists the candidate attributes by ranging over a
+// map, and sums the node's class entropy over a map too: when two features
+// split a node equally well (common in small nodes) the one chosen changed
+// from run to run, by the candidates' order or by a last-bit difference of
+// the base entropy. Here golearn still finds each candidate's best split
+// value, one candidate at a time, but the gains are computed from the
+// class counts in a fixed order and gains within 1e-9 of the best count as
+// a tie, won by the first candidate in the grid's order.
 type orderedInformationGain struct{}
 
 func (orderedInformationGain) GenerateSplitRule(f base.FixedDataGrid) *trees.DecisionTreeRule {
@@ -298,7 +302,66 @@ func (orderedInformationGain) GenerateSplitRule(f base.FixedDataGrid) *trees.Dec
 		}
 	}
 	var ig trees.InformationGainRuleGenerator
-	return ig.GetSplitRuleFromSelection(candidates, f)
+	var best *trees.DecisionTreeRule
+	bestGain := math.Inf(-1)
+	for _, c := range candidates {
+		r := ig.GetSplitRuleFromSelection([]base.Attribute{c}, f)
+		if r == nil || r.SplitAttr == nil {
+			continue
+		}
+		g := splitGain(f, r)
+		if best == nil || g > bestGain+1e-9 {
+			best, bestGain = r, g
+		}
+	}
+	if best == nil {
+		return ig.GetSplitRuleFromSelection(candidates, f)
+	}
+	return best
+}
+
+// splitGain is the information gain of splitting f at rule r (value <=
+// SplitVal left), from the class counts, summed in a fixed order.
+func splitGain(f base.FixedDataGrid, r *trees.DecisionTreeRule) float64 {
+	spec, err := f.GetAttribute(r.SplitAttr)
+	if err != nil {
+		return math.Inf(-1)
+	}
+	var counts [2][2]float64 // side × class ("0", "1")
+	_ = f.MapOverRows([]base.AttributeSpec{spec}, func(v [][]byte, row int) (bool, error) {
+		side := 0
+		if base.UnpackBytesToFloat(v[0]) > r.SplitVal {
+			side = 1
+		}
+		class := 0
+		if base.GetClass(f, row) == "1" {
+			class = 1
+		}
+		counts[side][class]++
+		return true, nil
+	})
+	entropy := func(a, b float64) float64 {
+		n, h := a+b, 0.0
+		for _, x := range [2]float64{a, b} {
+			if x > 0 {
+				h -= x / n * math.Log2(x/n)
+			}
+		}
+		return h
+	}
+	l, rr := counts[0][0]+counts[0][1], counts[1][0]+counts[1][1]
+	n := l + rr
+	if n == 0 {
+		return math.Inf(-1)
+	}
+	split := 0.0
+	if l > 0 {
+		split += l / n * entropy(counts[0][0], counts[0][1])
+	}
+	if rr > 0 {
+		split += rr / n * entropy(counts[1][0], counts[1][1])
+	}
+	return entropy(counts[0][0]+counts[1][0], counts[0][1]+counts[1][1]) - split
 }
 
 // readID3 converts a golearn ID3 tree. A split node's children are "0"

@@ -1,0 +1,329 @@
+package export
+
+import (
+	"time"
+
+	"github.com/halo-sec/halo/alerts"
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// partKey names one partition of a table: a tenant and a UTC day.
+type partKey struct {
+	Tenant string
+	Day    int64 // days since 1970-01-01, UTC
+}
+
+// Date is the partition's date= value, YYYY-MM-DD.
+func (k partKey) Date() string { return time.Unix(k.Day*86400, 0).UTC().Format(time.DateOnly) }
+
+func keyOf(tenant string, t int64) partKey {
+	d := t / int64(24*time.Hour)
+	if t < 0 && t%int64(24*time.Hour) != 0 {
+		d--
+	}
+	return partKey{Tenant: tenant, Day: d}
+}
+
+// chunkRows is the capacity of one chunk of rows: rows are appended to
+// fixed-size chunks, never copied to grow a slice.
+const chunkRows = 8192
+
+// rowChunks holds the rows of one partition, in order, in chunks.
+type rowChunks[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+func (c *rowChunks[T]) add(r T) {
+	if k := len(c.chunks); k == 0 || len(c.chunks[k-1]) == chunkRows {
+		c.chunks = append(c.chunks, make([]T, 0, chunkRows))
+	}
+	k := len(c.chunks) - 1
+	c.chunks[k] = append(c.chunks[k], r)
+	c.n++
+}
+
+// split cuts the rows into runs of at most n rows, each a list of slices.
+func (c *rowChunks[T]) split(n int) [][][]T {
+	var out [][][]T
+	var cur [][]T
+	left := n
+	for _, ch := range c.chunks {
+		for len(ch) > 0 {
+			take := min(left, len(ch))
+			cur = append(cur, ch[:take])
+			ch = ch[take:]
+			if left -= take; left == 0 {
+				out = append(out, cur)
+				cur, left = nil, n
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// parts holds one table's rows by partition.
+type parts[T any] struct {
+	m     map[partKey]*rowChunks[T]
+	lastK partKey
+	last  *rowChunks[T]
+}
+
+func newParts[T any]() *parts[T] { return &parts[T]{m: map[partKey]*rowChunks[T]{}} }
+
+func (p *parts[T]) add(k partKey, r T) {
+	if p.last == nil || k != p.lastK {
+		c, ok := p.m[k]
+		if !ok {
+			c = &rowChunks[T]{}
+			p.m[k] = c
+		}
+		p.lastK, p.last = k, c
+	}
+	p.last.add(r)
+}
+
+// of returns the rows of one partition in one slice.
+func (p *parts[T]) of(k partKey) []T {
+	var out []T
+	if c, ok := p.m[k]; ok {
+		for _, ch := range c.chunks {
+			out = append(out, ch...)
+		}
+	}
+	return out
+}
+
+// tables holds the rows of the event tables (connections, transactions,
+// alerts, labels), partitioned.
+type tables struct {
+	conns  *parts[Connection]
+	txs    *parts[Transaction]
+	alerts *parts[Alert]
+	labels *parts[Label]
+}
+
+type connKey struct{ tenant, device, conn string }
+
+// openIndex joins a connection's conn.closed to its conn.opened in one pass
+// over events in time order: it holds the connections opened and not yet
+// closed (a small map, however long the range), keyed by connection id
+// alone (one short string to hash; ids are unique per sensor), with the
+// full (tenant, device, id) key for the rare ids that two devices share.
+type openIndex struct {
+	evs      []events.Event
+	byID     map[string]int32
+	dups     map[connKey]int32
+	consumed map[int32]bool // conn.opened found ahead of their position
+}
+
+func newOpenIndex(evs []events.Event) *openIndex {
+	return &openIndex{evs: evs, byID: map[string]int32{}, dups: map[connKey]int32{}, consumed: map[int32]bool{}}
+}
+
+// opened records evs[i], a conn.opened.
+func (x *openIndex) opened(i int, p *events.ConnOpened) {
+	if x.consumed[int32(i)] {
+		delete(x.consumed, int32(i))
+		return
+	}
+	j, seen := x.byID[p.ConnId]
+	if !seen || (x.evs[j].Tenant == x.evs[i].Tenant && x.evs[j].Device == x.evs[i].Device) {
+		x.byID[p.ConnId] = int32(i)
+		return
+	}
+	x.dups[connKey{x.evs[i].Tenant, x.evs[i].Device, p.ConnId}] = int32(i)
+}
+
+// closed finds and forgets the conn.opened of evs[i], a conn.closed: one
+// seen before, or one later at the same time (a zero-length Zeek record's
+// events share a time and then sort by id, either way round).
+func (x *openIndex) closed(i int, id string) (*events.Event, *events.ConnOpened) {
+	ev := &x.evs[i]
+	if j, ok := x.byID[id]; ok && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
+		delete(x.byID, id)
+		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+	}
+	if len(x.dups) > 0 {
+		k := connKey{ev.Tenant, ev.Device, id}
+		if j, ok := x.dups[k]; ok {
+			delete(x.dups, k)
+			return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+		}
+	}
+	for j := i + 1; j < len(x.evs) && x.evs[j].Time.Equal(ev.Time); j++ {
+		if p, ok := x.evs[j].Payload.(*events.ConnOpened); ok && p.ConnId == id && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
+			x.consumed[int32(j)] = true
+			return &x.evs[j], p
+		}
+	}
+	return nil, nil
+}
+
+// inRange reports whether t is in [from, to) (zero bounds are open).
+func inRange(t time.Time, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
+// buildTables turns evs (in (time, id) order; those before from are the
+// warm-up, whose conn.opened still join and whose alerts still fold) into
+// rows. Events with no tenant belong to no tenant's export and are skipped.
+func buildTables(evs []events.Event, from, to time.Time, want func(table string) bool) *tables {
+	t := &tables{}
+	if want(TableConnections) {
+		t.conns = newParts[Connection]()
+	}
+	if want(TableTransactions) {
+		t.txs = newParts[Transaction]()
+	}
+	if want(TableAlerts) {
+		t.alerts = newParts[Alert]()
+	}
+	if want(TableLabels) {
+		t.labels = newParts[Label]()
+	}
+	open := newOpenIndex(evs)
+	set := alerts.NewSet()
+	var raised []*events.Event
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Tenant == "" {
+			continue
+		}
+		in := inRange(ev.Time, from, to)
+		switch p := ev.Payload.(type) {
+		case *events.ConnOpened:
+			if t.conns != nil {
+				open.opened(i, p)
+			}
+		case *events.ConnClosed:
+			if t.conns == nil {
+				continue
+			}
+			oe, op := open.closed(i, p.ConnId)
+			if !in {
+				continue
+			}
+			end := ev.Time.UnixNano()
+			r := Connection{
+				Device: ev.Device, ConnID: p.ConnId, EventID: ev.ID.String(),
+				Start: end - p.DurationNs, End: end, DurationNs: p.DurationNs,
+				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
+				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
+			}
+			if op != nil {
+				r.Opened, r.Start = true, oe.Time.UnixNano()
+				r.SrcAddr, r.DstHost, r.DstIP, r.DstPort = op.SrcAddr, op.DstHost, op.DstIp, int32(op.DstPort)
+				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
+				r.SNI, r.TLSFp = op.Sni, op.TlsFp
+			}
+			t.conns.add(keyOf(ev.Tenant, end), r)
+		case *events.TxObserved:
+			if !in || t.txs == nil {
+				continue
+			}
+			ts := ev.Time.UnixNano()
+			t.txs.add(keyOf(ev.Tenant, ts), Transaction{
+				Device: ev.Device, EventID: ev.ID.String(), Time: ts, ConnID: p.ConnId,
+				Method: p.Method, Host: p.Host, Path: p.Path, BodySize: int64(p.BodySize),
+				StrictFp: p.StrictFp, LooseFp: p.LooseFp, Status: int32(p.Status), LatencyNs: p.LatencyNs,
+				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
+			})
+		case *events.LabelRecorded:
+			if !in || t.labels == nil {
+				continue
+			}
+			ts := ev.Time.UnixNano()
+			start, end := p.Start, p.End
+			if start == 0 {
+				start = ts
+			}
+			if end == 0 {
+				end = start
+			}
+			t.labels.add(keyOf(ev.Tenant, ts), Label{
+				Device: ev.Device, EventID: ev.ID.String(), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
+			})
+		case *events.AlertRaised:
+			if t.alerts == nil {
+				continue
+			}
+			set.Apply(ev)
+			if in {
+				raised = append(raised, ev)
+			}
+		case *events.AlertUpdated, *events.AlertAcknowledged, *events.AlertResolved:
+			if t.alerts != nil {
+				set.Apply(ev)
+			}
+		}
+	}
+	seen := map[[2]string]bool{}
+	for _, ev := range raised {
+		id := ev.Payload.(*events.AlertRaised).AlertId
+		a, ok := set.Get(ev.Tenant, id)
+		if !ok || seen[[2]string{ev.Tenant, id}] {
+			continue // a repeated alert.raised of the same id folds into the first
+		}
+		seen[[2]string{ev.Tenant, id}] = true
+		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), alertRow(&a))
+	}
+	return t
+}
+
+func alertRow(a *alerts.Alert) Alert {
+	r := Alert{
+		Device: a.Device, AlertID: a.ID, Time: a.Time.UnixNano(), LastSeen: a.LastSeen.UnixNano(),
+		Detector: a.Detector, Severity: alerts.SeverityName(a.Severity), Score: a.Score, Count: int32(a.Count),
+		Status: string(a.Status), Verdict: string(a.Verdict), WindowStart: nanosOrZero(a.WindowStart), WindowEnd: nanosOrZero(a.WindowEnd),
+		Key: a.Key, Summary: a.Summary, Explanation: a.Explanation, Evidence: int32(len(a.Evidence)),
+		AcknowledgedBy: a.AcknowledgedBy, ResolvedBy: a.ResolvedBy, Note: a.Note,
+		Features: []AlertFeature{},
+	}
+	for _, f := range a.Features {
+		r.Features = append(r.Features, AlertFeature{Name: f.Name, Value: f.Value, Baseline: f.Baseline})
+	}
+	if !a.AcknowledgedAt.IsZero() {
+		n := a.AcknowledgedAt.UnixNano()
+		r.AcknowledgedAt = &n
+	}
+	if !a.ResolvedAt.IsZero() {
+		n := a.ResolvedAt.UnixNano()
+		r.ResolvedAt = &n
+	}
+	return r
+}
+
+func nanosOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// enumName is the short name of an enum value ("refused"), as in the
+// pipeline's window batches; "unspecified" for a number this build does not
+// know.
+func enumName(n int32, names []string) string {
+	if n < 0 || int(n) >= len(names) {
+		return names[0]
+	}
+	return names[n]
+}
+
+func labelSource(s events.LabelSource) string {
+	switch s {
+	case events.LabelSource_LABEL_SOURCE_IMPORT:
+		return "import"
+	case events.LabelSource_LABEL_SOURCE_VERDICT:
+		return "verdict"
+	case events.LabelSource_LABEL_SOURCE_SIMULATOR:
+		return "simulator"
+	}
+	return "unspecified"
+}

@@ -1,0 +1,551 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/fsutil"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// The tables, each a Hive-partitioned dataset rooted at OUTDIR/<table>/.
+const (
+	TableConnections  = "connections"
+	TableTransactions = "transactions"
+	TableFeatures     = "features"
+	TableAlerts       = "alerts"
+	TableLabels       = "labels"
+)
+
+// Tables lists the tables in the order they are written.
+var Tables = []string{TableConnections, TableTransactions, TableFeatures, TableAlerts, TableLabels}
+
+// ManifestFile is the name of the manifest in OUTDIR: what was exported,
+// from which range, and each table's rows and files.
+const ManifestFile = "export.json"
+
+// Config configures an export. Zero values are defaults.
+type Config struct {
+	// Out is the output directory (required). Each table is written to
+	// Out/<table>/, replacing one already there only with Overwrite.
+	Out string
+	// From and To bound the event time of the exported rows: From <= t <
+	// To; zero bounds are open.
+	From, To time.Time
+	// Tenant, when set, exports that tenant's rows only.
+	Tenant string
+	// Pipeline sets what the features depend on, as for the live pipeline
+	// and replays: WindowSize (default 60s), Lateness (5s), Partitions
+	// (events.DefaultPartitions), DetectorOptions["anomaly"], and Warmup
+	// (24h): with From, the history this long before it is read to build
+	// the features' and the anomaly models' state, as a replay does.
+	Pipeline pipeline.Config
+	// Tables to write, by name; empty: every table. Without features, no
+	// windows are computed (much faster).
+	Tables []string
+	// NoScores skips the anomaly models: anomaly_score and
+	// anomaly_threshold are then null.
+	NoScores bool
+	// RowsPerFile bounds the rows of one file (part-N.parquet) of a
+	// partition. Default 1,000,000.
+	RowsPerFile int
+	// Workers write files in parallel. Default GOMAXPROCS.
+	Workers int
+	// Overwrite replaces tables already in Out.
+	Overwrite bool
+	// Progress, when set, is called from one goroutine as the export
+	// advances, at most about once per ProgressEvery.
+	Progress func(Progress)
+	// ProgressEvery: default 1s.
+	ProgressEvery time.Duration
+}
+
+// Progress says how far an export is.
+type Progress struct {
+	// Stage is "read" (reading the log), "features" (windows and features)
+	// or "write" (writing files).
+	Stage string
+	// Events read so far; Fraction of the log read (0 when unknown).
+	Events   int
+	Fraction float64
+	// Windows closed so far (features stage).
+	Windows int
+	// Rows and Files written so far, of TotalRows (write stage).
+	Rows, Files, TotalRows int
+	// Elapsed since the export started.
+	Elapsed time.Duration
+}
+
+// TableStats is what was written for one table.
+type TableStats struct {
+	Rows       int      `json:"rows"`
+	Files      int      `json:"files"`
+	Bytes      int64    `json:"bytes"`
+	Partitions []string `json:"partitions"` // "tenant=…/date=…", sorted
+}
+
+// Stats is what an export did; it is also the manifest (export.json).
+type Stats struct {
+	SchemaVersion int                    `json:"schema_version"`
+	From          *time.Time             `json:"from,omitempty"`
+	To            *time.Time             `json:"to,omitempty"`
+	Tenant        string                 `json:"tenant,omitempty"`
+	WindowSeconds float64                `json:"window_s"`
+	Features      []string               `json:"features"`
+	Events        int                    `json:"events_read"`
+	WarmupEvents  int                    `json:"warmup_events"`
+	Windows       int                    `json:"windows"`
+	Tables        map[string]*TableStats `json:"tables"`
+	// Elapsed times of the stages (not in the manifest, which is
+	// deterministic).
+	Read, Compute, Write time.Duration `json:"-"`
+}
+
+// Rows is the total of rows written.
+func (s *Stats) Rows() int {
+	n := 0
+	for _, t := range s.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+func (c *Config) setDefaults() {
+	if c.RowsPerFile <= 0 {
+		c.RowsPerFile = 1_000_000
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = time.Second
+	}
+	c.Pipeline = withPipelineDefaults(c.Pipeline)
+	if len(c.Tables) == 0 {
+		c.Tables = Tables
+	}
+}
+
+func (c *Config) wants(table string) bool { return slices.Contains(c.Tables, table) }
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Out == "" {
+		errs = append(errs, errors.New("no output directory"))
+	}
+	if !c.From.IsZero() && !c.To.IsZero() && !c.From.Before(c.To) {
+		errs = append(errs, fmt.Errorf("from %v is not before to %v", c.From, c.To))
+	}
+	if c.Tenant != "" {
+		if err := events.ValidateTenant(c.Tenant); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range c.Tables {
+		if !slices.Contains(Tables, t) {
+			errs = append(errs, fmt.Errorf("unknown table %q (tables: %s)", t, strings.Join(Tables, ", ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// Run reads the range of the log that cfg names (and the warm-up before it)
+// from store and exports it.
+func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
+	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Pipeline.Partitions == 0 {
+		cfg.Pipeline.Partitions = ps.Partitions()
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Stats{}, err
+	}
+	if err := checkOut(&cfg); err != nil {
+		return Stats{}, err
+	}
+	start := time.Now()
+	readFrom := cfg.From
+	if !readFrom.IsZero() {
+		readFrom = readFrom.Add(-cfg.Pipeline.Warmup)
+	}
+	q := events.Query{From: readFrom, To: cfg.To, Tenant: cfg.Tenant}
+	var lastSeq uint64
+	if ls, ok := store.(interface {
+		LastSeq(context.Context) (uint64, error)
+	}); ok {
+		lastSeq, _ = ls.LastSeq(ctx)
+	}
+	var evs []events.Event
+	var firstSeq uint64
+	last := time.Now()
+	for ev, err := range store.Read(ctx, q) {
+		if err != nil {
+			return Stats{}, fmt.Errorf("%w after %d events: %w", ErrRead, len(evs), err)
+		}
+		if firstSeq == 0 {
+			firstSeq = ev.Seq
+		}
+		evs = append(evs, ev)
+		if cfg.Progress != nil && time.Since(last) >= cfg.ProgressEvery {
+			last = time.Now()
+			p := Progress{Stage: "read", Events: len(evs), Elapsed: time.Since(start)}
+			if lastSeq >= firstSeq && firstSeq > 0 {
+				p.Fraction = min(1, float64(ev.Seq-firstSeq+1)/float64(lastSeq-firstSeq+1))
+			}
+			cfg.Progress(p)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	read := time.Since(start)
+	st, err := export(ctx, evs, cfg, start)
+	st.Read = read
+	return st, err
+}
+
+// Write exports evs (the events of the range and of the warm-up before it;
+// sorted in place by time and id) as Run does.
+func Write(ctx context.Context, evs []events.Event, cfg Config) (Stats, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Stats{}, err
+	}
+	if err := checkOut(&cfg); err != nil {
+		return Stats{}, err
+	}
+	return export(ctx, evs, cfg, time.Now())
+}
+
+// checkOut fails when a table is in the way and Overwrite is not set.
+func checkOut(cfg *Config) error {
+	if cfg.Overwrite {
+		return nil
+	}
+	for _, t := range cfg.Tables {
+		if _, err := os.Stat(filepath.Join(cfg.Out, t)); err == nil {
+			return fmt.Errorf("%w: %s", ErrExists, filepath.Join(cfg.Out, t))
+		}
+	}
+	return nil
+}
+
+func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time) (Stats, error) {
+	st := Stats{SchemaVersion: SchemaVersion, Tenant: cfg.Tenant, WindowSeconds: cfg.Pipeline.WindowSize.Seconds(),
+		Features: features.Names, Events: len(evs), Tables: map[string]*TableStats{}}
+	if !cfg.From.IsZero() {
+		f := cfg.From.UTC()
+		st.From = &f
+	}
+	if !cfg.To.IsZero() {
+		t := cfg.To.UTC()
+		st.To = &t
+	}
+	if !slices.IsSortedFunc(evs, byTime) {
+		events.SortByTime(evs)
+	}
+	for i := range evs {
+		if !cfg.From.IsZero() && evs[i].Time.Before(cfg.From) {
+			st.WarmupEvents++
+		}
+	}
+	tmp, err := os.MkdirTemp(cfg.Out, ".export-tmp-")
+	if err != nil {
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return st, err
+		}
+		if tmp, err = os.MkdirTemp(cfg.Out, ".export-tmp-"); err != nil {
+			return st, err
+		}
+	}
+	defer os.RemoveAll(tmp)
+	for _, t := range cfg.Tables {
+		st.Tables[t] = &TableStats{Partitions: []string{}}
+		if err := os.MkdirAll(filepath.Join(tmp, t), 0o755); err != nil {
+			return st, err
+		}
+	}
+
+	// Three producers build the tables' rows side by side: the connections,
+	// the other event tables, and the features (the long pole: windows,
+	// features and anomaly models, one event at a time). The writers write
+	// each table's files as soon as its rows are built, while the features
+	// are still being computed.
+	var pmu sync.Mutex // Progress is called from one goroutine at a time
+	progress := func(p Progress) {
+		if cfg.Progress != nil {
+			pmu.Lock()
+			defer pmu.Unlock()
+			cfg.Progress(p)
+		}
+	}
+	w := newWriters(ctx, cfg, &st, start, progress)
+	cstart := time.Now()
+	var bwg sync.WaitGroup
+	build := func(tables ...string) {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			want := func(t string) bool { return slices.Contains(tables, t) && cfg.wants(t) }
+			tabs := buildTables(evs, cfg.From, cfg.To, want)
+			var jobs []job
+			jobs = addJobs(jobs, tmp, TableConnections, tabs.conns, cfg.RowsPerFile, writeRows[Connection])
+			jobs = addJobs(jobs, tmp, TableTransactions, tabs.txs, cfg.RowsPerFile, writeRows[Transaction])
+			jobs = addJobs(jobs, tmp, TableAlerts, tabs.alerts, cfg.RowsPerFile, writeRows[Alert])
+			jobs = addJobs(jobs, tmp, TableLabels, tabs.labels, cfg.RowsPerFile, writeRows[Label])
+			w.submit(jobs)
+		}()
+	}
+	build(TableConnections)
+	build(TableTransactions, TableAlerts, TableLabels)
+	if cfg.wants(TableFeatures) {
+		feats, windows, err := computeFeatures(ctx, evs, cfg, start, progress)
+		st.Windows = windows
+		if err != nil {
+			bwg.Wait()
+			w.close()
+			return st, err
+		}
+		meta := map[string]string{
+			"halo.window_ns": strconv.FormatInt(int64(cfg.Pipeline.WindowSize), 10),
+			"halo.features":  strings.Join(features.Names, ","),
+		}
+		w.submit(addJobs(nil, tmp, TableFeatures, feats, cfg.RowsPerFile, func(w io.Writer, _ string, rows [][]FeatureRow) error {
+			return writeFeatures(w, rows, meta)
+		}))
+	}
+	bwg.Wait()
+	st.Compute = time.Since(cstart)
+	wstart := time.Now()
+	if err := w.close(); err != nil {
+		return st, err
+	}
+	// Swap the finished tables into place, then the manifest.
+	for _, t := range cfg.Tables {
+		dst := filepath.Join(cfg.Out, t)
+		if _, err := os.Stat(dst); err == nil {
+			if !cfg.Overwrite {
+				return st, fmt.Errorf("%w: %s", ErrExists, dst)
+			}
+			old := filepath.Join(tmp, "old-"+t)
+			if err := os.Rename(dst, old); err != nil {
+				return st, err
+			}
+		}
+		if err := os.Rename(filepath.Join(tmp, t), dst); err != nil {
+			return st, err
+		}
+		sort.Strings(st.Tables[t].Partitions)
+	}
+	mb, err := json.MarshalIndent(&st, "", "  ")
+	if err != nil {
+		return st, err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(cfg.Out, ManifestFile), append(mb, '\n'), 0o644); err != nil {
+		return st, err
+	}
+	// Write is the time the files took beyond the building of the rows
+	// (writing overlaps it).
+	st.Write = time.Since(wstart)
+	return st, nil
+}
+
+// computeFeatures runs the windows and features over evs and returns the
+// rows of the windows that start in the range, and the windows closed.
+func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start time.Time, progress func(Progress)) (*parts[FeatureRow], int, error) {
+	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
+	feats := newParts[FeatureRow]()
+	fr, err := newFeatureRunner(cfg.Pipeline, !cfg.NoScores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
+		if !inRange(w.Start, cfg.From, cfg.To) {
+			return
+		}
+		for i := range vecs {
+			v := &vecs[i]
+			if v.Tenant == "" || (cfg.Tenant != "" && v.Tenant != cfg.Tenant) {
+				continue // installation-wide auth failures belong to no tenant
+			}
+			s := w.Start.UnixNano()
+			mal, label := labels.of(v.Tenant, v.Device, s)
+			feats.add(keyOf(v.Tenant, s), FeatureRow{Tenant: v.Tenant, Device: v.Device, Cohort: v.Cohort, Start: s, End: w.End.UnixNano(),
+				Values: v.Values, Score: scores[i], Threshold: thresholds[i], Malicious: mal, Label: label})
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer fr.release()
+	last := time.Now()
+	for i := range evs {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fr.nwin, err
+			}
+			if time.Since(last) >= cfg.ProgressEvery {
+				last = time.Now()
+				progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: fr.nwin, Elapsed: time.Since(start)})
+			}
+		}
+		fr.process(&evs[i])
+	}
+	fr.flush()
+	return feats, fr.nwin, nil
+}
+
+// job writes one file.
+type job struct {
+	table, partition, path string
+	rows                   int
+	write                  func(io.Writer) error
+}
+
+func addJobs[T any](jobs []job, root, table string, p *parts[T], perFile int, write func(io.Writer, string, [][]T) error) []job {
+	if p == nil {
+		return jobs
+	}
+	keys := make([]partKey, 0, len(p.m))
+	for k := range p.m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Tenant != keys[j].Tenant {
+			return keys[i].Tenant < keys[j].Tenant
+		}
+		return keys[i].Day < keys[j].Day
+	})
+	for _, k := range keys {
+		part := "tenant=" + k.Tenant + "/date=" + k.Date()
+		for n, segs := range p.m[k].split(perFile) {
+			rows := 0
+			for _, s := range segs {
+				rows += len(s)
+			}
+			jobs = append(jobs, job{table: table, partition: part, rows: rows,
+				path:  filepath.Join(root, table, filepath.FromSlash(part), fmt.Sprintf("part-%d.parquet", n)),
+				write: func(w io.Writer) error { return write(w, table, segs) }})
+		}
+	}
+	return jobs
+}
+
+// writers write the submitted files with cfg.Workers goroutines and
+// account for them in st.
+type writers struct {
+	ctx      context.Context
+	cfg      Config
+	st       *Stats
+	start    time.Time
+	progress func(Progress)
+	jobs     chan job
+	wg       sync.WaitGroup
+
+	mu          sync.Mutex
+	err         error
+	rows, files int
+	total       int
+	last        time.Time
+	seen        map[string]bool
+}
+
+func newWriters(ctx context.Context, cfg Config, st *Stats, start time.Time, progress func(Progress)) *writers {
+	w := &writers{ctx: ctx, cfg: cfg, st: st, start: start, progress: progress, jobs: make(chan job, 1<<16), seen: map[string]bool{}, last: time.Now()}
+	for range cfg.Workers {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := range w.jobs {
+				if w.ctx.Err() != nil || w.failed() {
+					continue // drain
+				}
+				size, err := writeFile(j.path, j.write)
+				w.done(&j, size, err)
+			}
+		}()
+	}
+	return w
+}
+
+func (w *writers) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
+}
+
+// submit queues jobs, the biggest files first.
+func (w *writers) submit(jobs []job) {
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].rows > jobs[b].rows })
+	w.mu.Lock()
+	for _, j := range jobs {
+		w.total += j.rows
+	}
+	w.mu.Unlock()
+	for _, j := range jobs {
+		w.jobs <- j
+	}
+}
+
+func (w *writers) done(j *job, size int64, err error) {
+	w.mu.Lock()
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+		return
+	}
+	ts := w.st.Tables[j.table]
+	ts.Rows += j.rows
+	ts.Files++
+	ts.Bytes += size
+	if !w.seen[j.table+"/"+j.partition] {
+		w.seen[j.table+"/"+j.partition] = true
+		ts.Partitions = append(ts.Partitions, j.partition)
+	}
+	w.rows += j.rows
+	w.files++
+	p := Progress{Stage: "write", Rows: w.rows, Files: w.files, TotalRows: w.total, Elapsed: time.Since(w.start)}
+	report := time.Since(w.last) >= w.cfg.ProgressEvery
+	if report {
+		w.last = time.Now()
+	}
+	w.mu.Unlock()
+	if report {
+		w.progress(p)
+	}
+}
+
+// close waits for every submitted file and returns the first error (or the
+// context's).
+func (w *writers) close() error {
+	close(w.jobs)
+	w.wg.Wait()
+	if w.err != nil {
+		return w.err
+	}
+	return w.ctx.Err()
+}
+
+// byTime is events.SortByTime's order.
+func byTime(a, b events.Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return a.ID.Compare(b.ID)
+}
