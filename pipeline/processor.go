@@ -36,6 +36,7 @@ type Processor struct {
 	policies  *policy.Set
 	registry  *identity.Registry
 	stats     Stats
+	observe   func(DeviceWindow) // ObserveWindows
 }
 
 // Stats counts what a processor did.
@@ -112,6 +113,9 @@ func (p *Processor) cohort(tenant, device string) string {
 // Close releases the processor's memory (open windows).
 func (p *Processor) Close() { p.windows.Release() }
 
+// Config returns the processor's configuration, defaults filled in.
+func (p *Processor) Config() Config { return p.cfg }
+
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats { return p.stats }
 
@@ -172,8 +176,11 @@ func (p *Processor) closeWindows(out []events.Event) []events.Event {
 				out = append(out, p.emit(&f)...)
 			}
 		}
-		if len(p.vecDets) > 0 {
+		if len(p.vecDets) > 0 || p.observe != nil {
 			vecs := features.Compute(w, p.cohort, p.featState)
+			if p.observe != nil {
+				p.observeWindow(vecs)
+			}
 			for _, d := range p.vecDets {
 				for _, f := range d.Vectors(w, vecs, p.detCtx) {
 					out = append(out, p.emit(&f)...)

@@ -265,7 +265,7 @@ func (u *upCmd) run(ctx context.Context) error {
 	}()
 
 	// The API, on the same event log.
-	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log, roles.APIOptions{WebhookDenyPrivate: u.webhookDenyPrivate})
+	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log, roles.APIOptions{WebhookDenyPrivate: u.webhookDenyPrivate, Pipeline: pcfg})
 	if err != nil {
 		stopEdge()
 		<-edgeDone

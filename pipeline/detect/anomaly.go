@@ -26,6 +26,15 @@ type VectorDetector interface {
 	Vectors(w *window.Window, vecs []features.Vector, c *Context) []Finding
 }
 
+// Scorer is the optional capability of a VectorDetector that scores every
+// device window, flagged or not, with a threshold above which it flags one:
+// timelines show the score of each window next to the threshold. Score has
+// no side effects; ok is false when the detector has nothing to score by
+// yet (no model for the device's cohort).
+type Scorer interface {
+	Score(v *features.Vector) (score, threshold float64, ok bool)
+}
+
 // ModelPublisher is the optional capability of recording model.deployed
 // events; the pipeline drains them after each window.
 type ModelPublisher interface {
@@ -283,6 +292,37 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		}
 	}
 	return out
+}
+
+// Score implements Scorer: the score of the model Vectors judges the
+// vector's window by — the given model (the model option), else the model
+// an operator deployed for the cohort or the tenant, else the cohort's own —
+// and its calibrated threshold; not ok before there is one.
+func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
+	var (
+		model *models.Artifact
+		row   []float64
+	)
+	key := v.Tenant + "|" + v.Cohort
+	op := a.operator[key]
+	if op == nil {
+		op = a.operator[v.Tenant+"|"]
+	}
+	switch {
+	case a.fixed != nil:
+		model, row = a.fixed, project(v.Values, a.fixedIdx)
+	case op != nil:
+		model, row = op.art, project(v.Values, op.idx)
+	case a.cohorts[key] != nil && a.cohorts[key].model != nil:
+		model, row = a.cohorts[key].model, v.Values
+	default:
+		return 0, 0, false
+	}
+	scores, err := model.Score([][]float64{row})
+	if err != nil || len(scores) != 1 {
+		return 0, 0, false
+	}
+	return scores[0], model.Threshold, true
 }
 
 // deployedBit marks, in scoreModel's version, a model an operator deployed.
