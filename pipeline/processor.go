@@ -48,6 +48,7 @@ type Stats struct {
 	Interventions uint64
 	Windows       uint64 // (partition, window) pairs closed
 	LateEvents    uint64
+	HeldWindows   int    // closed windows waiting for a slower partition (window.Assembler.Held)
 	ModelErrors   uint64 // model trainings that failed
 	LastModelErr  string
 	LastEventTime time.Time
@@ -117,7 +118,11 @@ func (p *Processor) Close() { p.windows.Release() }
 func (p *Processor) Config() Config { return p.cfg }
 
 // Stats returns the processor's counters.
-func (p *Processor) Stats() Stats { return p.stats }
+func (p *Processor) Stats() Stats {
+	st := p.stats
+	st.HeldWindows = p.windows.Held()
+	return st
+}
 
 // Process consumes one event and returns the events it causes, in a
 // deterministic order.
