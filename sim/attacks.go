@@ -363,11 +363,13 @@ func (s *Sim) badcert(ctx context.Context, d *device) error {
 		}
 		s.stats.answered.Add(1)
 	}
-	for i := range 10 {
-		if i > 0 && !waitCtx(ctx, 200*time.Millisecond) {
+	// Ten revoked handshakes in a quick burst: wherever a window boundary
+	// cuts it, one side has the auth-failures detector's 5.
+	for i := range 12 {
+		if i > 0 && !waitCtx(ctx, 20*time.Millisecond) {
 			break
 		}
-		if i < 8 {
+		if i < 10 {
 			try(*d.oldCert)
 		} else {
 			try(foreign)

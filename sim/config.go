@@ -140,7 +140,9 @@ type Config struct {
 	ExfilBytes int64
 	// ScanTargets distinct address:port pairs per scan. Default 100.
 	ScanTargets int
-	// FloodConns connections per flood. Default 150.
+	// FloodConns connections per flood. Default 250: wherever a window
+	// boundary cuts the burst, one side holds at least 125, above the
+	// flood detector's 100.
 	FloodConns int
 	// Actor recorded on enrolments. Default "sim".
 	Actor string
@@ -178,7 +180,7 @@ func (c *Config) setDefaults() {
 		c.ScanTargets = 100
 	}
 	if c.FloodConns == 0 {
-		c.FloodConns = 150
+		c.FloodConns = 250
 	}
 	if c.Actor == "" {
 		c.Actor = "sim"

@@ -57,7 +57,7 @@ device-3, or an id; without it the seed picks one):
            times (beaconing)
   exfil    upload --exfil-bytes to a new host in one connection (flood, bytes)
   scan     CONNECT to 100 loopback addresses and telnet-like ports (scan)
-  flood    150 connections to one host in a burst (flood)
+  flood    250 connections to one host in a burst (flood)
   badcert  handshakes with the device's revoked certificate and a foreign one
            (auth-failures)
 Each injected attack is written to --labels-out as one JSON line per device
