@@ -323,7 +323,9 @@ func testSimAttacks(t *testing.T, bin string) {
 		}
 		var a alertSeen
 		waitUntil(t, bound+5*time.Second, func() bool { var ok bool; a, ok = alerts.get(l.Device, det); return ok },
-			func() string { return fmt.Sprintf("no %s alert for %s's %s; alerts:\n%s", det, l.Device, l.Label, alerts) })
+			func() string {
+				return fmt.Sprintf("no %s alert for %s's %s; alerts:\n%s", det, l.Device, l.Label, alerts)
+			})
 		if took := a.At.Sub(from); took > bound {
 			t.Errorf("%s by %s: %s alert %v after the attack, bound %v", l.Label, l.Device, det, took.Round(time.Millisecond), bound)
 		} else {
