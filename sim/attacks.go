@@ -357,10 +357,12 @@ func (s *Sim) badcert(ctx context.Context, d *device) error {
 		// TLS 1.3: the edge's verdict on the certificate arrives after the
 		// client's handshake, on the first read.
 		fmt.Fprintf(c, "GET http://%s/v1/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n", s.dst.host("mgmt", s.dst.mgmtPort))
-		if _, err := c.r.ReadByte(); err != nil {
-			s.stats.refused.Add(1)
+		resp, err := http.ReadResponse(c.r, nil)
+		if err != nil || resp.StatusCode >= 400 || resp.Header.Get("Halo-Error") != "" {
+			s.stats.refused.Add(1) // a TLS alert or the edge's refusal
 			return
 		}
+		resp.Body.Close()
 		s.stats.answered.Add(1)
 	}
 	// Ten revoked handshakes in a quick burst: wherever a window boundary
