@@ -59,8 +59,9 @@ type device struct {
 	currency string
 	cert     tls.Certificate
 	oldCert  *tls.Certificate // revoked: the badcert attack presents it
-	client   *http.Client
-	rng      *mrand.Rand // the device's loop only
+	client   *http.Client // plain HTTP, kept alive
+	tlsCl    *http.Client // TLS destinations through CONNECT
+	rng      *mrand.Rand  // the device's loop only
 
 	mu    sync.Mutex
 	paid  [][]byte // recent approved payment bodies
@@ -70,9 +71,14 @@ type device struct {
 	up    atomic.Bool
 }
 
-func (d *device) transport() *http.Transport {
+// transport is the device's client through the edge. keepAlive keeps the
+// connection for the next request (the device's one persistent connection
+// for plain HTTP); TLS destinations (CONNECT) are rare and get a tunnel
+// each, closed after use.
+func (d *device) transport(keepAlive bool) *http.Transport {
 	proxy := &url.URL{Scheme: "https", Host: d.s.cfg.Edge}
 	return &http.Transport{
+		DisableKeepAlives: !keepAlive,
 		Proxy: http.ProxyURL(proxy),
 		TLSClientConfig: &tls.Config{
 			Certificates: []tls.Certificate{d.cert},
@@ -92,12 +98,16 @@ func (d *device) run(ctx context.Context) {
 	jitter := func(mean time.Duration) time.Duration {
 		return time.Duration(float64(mean) / rate * (0.5 + d.rng.Float64()))
 	}
-	now := time.Now()
 	// Devices boot over the first heartbeat period, not all at once.
-	nextHB := now.Add(time.Duration(d.rng.Float64() * float64(heartbeatEvery) / rate))
+	if !waitCtx(ctx, time.Duration(d.rng.Float64()*float64(heartbeatEvery)/rate)) {
+		return
+	}
+	d.heartbeat(ctx)
+	d.updateCheck(ctx)
+	now := time.Now()
+	nextHB := now.Add(jitter(heartbeatEvery))
 	nextPay := now.Add(d.payInterval(now))
 	nextUpd := now.Add(jitter(updateEvery))
-	d.updateCheck(ctx) // at boot
 	for {
 		next := nextHB
 		if nextPay.Before(next) {
@@ -147,11 +157,15 @@ func (d *device) payInterval(now time.Time) time.Duration {
 // do sends one request through the edge and reads the answer. plain marks
 // an absolute-form HTTP request (one tx.observed at the edge).
 func (d *device) do(ctx context.Context, req *http.Request, plain bool, timeout time.Duration) (status int, haloErr string, body []byte, err error) {
+	return d.doWith(ctx, d.client, req, plain, timeout)
+}
+
+func (d *device) doWith(ctx context.Context, client *http.Client, req *http.Request, plain bool, timeout time.Duration) (status int, haloErr string, body []byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st := &d.s.stats
 	st.requests.Add(1)
-	resp, err := d.client.Do(req.WithContext(ctx))
+	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		if ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
 			st.errors.Add(1)
@@ -249,7 +263,7 @@ func (d *device) send(ctx context.Context, body []byte, retries int) (int, strin
 func (d *device) updateCheck(ctx context.Context) {
 	get := func(host, path string, timeout time.Duration) {
 		req, _ := http.NewRequest(http.MethodGet, "https://"+d.s.dst.host(host, d.s.dst.updatesPort)+path, nil)
-		d.do(ctx, req, false, timeout)
+		d.doWith(ctx, d.tlsCl, req, false, timeout)
 	}
 	get("updates", "/v1/check?model="+d.model+"&firmware="+d.firmware, 10*time.Second)
 	if d.rng.Float64() < downloadShare {

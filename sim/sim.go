@@ -294,7 +294,9 @@ func (s *Sim) enrolOne(ctx context.Context, reg *identity.Registry, ca *identity
 	if err != nil {
 		return err
 	}
-	d.client = &http.Client{Transport: d.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	d.client = &http.Client{Transport: d.transport(true), CheckRedirect: noRedirect}
+	d.tlsCl = &http.Client{Transport: d.transport(false), CheckRedirect: noRedirect}
 	if s.cfg.CertsDir != "" {
 		if err := os.WriteFile(filepath.Join(s.cfg.CertsDir, d.id+".crt"), iss.CertPEM, 0o644); err != nil {
 			return err
