@@ -59,9 +59,9 @@ type device struct {
 	currency string
 	cert     tls.Certificate
 	oldCert  *tls.Certificate // revoked: the badcert attack presents it
-	client   *http.Client // plain HTTP, kept alive
-	tlsCl    *http.Client // TLS destinations through CONNECT
-	rng      *mrand.Rand  // the device's loop only
+	client   *http.Client     // plain HTTP, kept alive
+	tlsCl    *http.Client     // TLS destinations through CONNECT
+	rng      *mrand.Rand      // the device's loop only
 
 	mu    sync.Mutex
 	paid  [][]byte // recent approved payment bodies
@@ -79,7 +79,7 @@ func (d *device) transport(keepAlive bool) *http.Transport {
 	proxy := &url.URL{Scheme: "https", Host: d.s.cfg.Edge}
 	return &http.Transport{
 		DisableKeepAlives: !keepAlive,
-		Proxy: http.ProxyURL(proxy),
+		Proxy:             http.ProxyURL(proxy),
 		TLSClientConfig: &tls.Config{
 			Certificates: []tls.Certificate{d.cert},
 			RootCAs:      d.s.pool,
