@@ -182,8 +182,7 @@ func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, 
 	if err := json.Unmarshal(simOut.Bytes(), &r.sim); err != nil {
 		b.Fatalf("sim output %q: %v", simOut.String(), err)
 	}
-	lines := strings.Split(strings.TrimSpace(simErr.String()), "\n")
-	r.simLine = lines[len(lines)-1]
+	r.simLine = "halo sim: " + strings.TrimSpace(simOut.String())
 	r.maxRSS = maxRSS
 	if len(samples) >= 4 {
 		half := samples[len(samples)/2:]

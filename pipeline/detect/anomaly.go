@@ -39,7 +39,8 @@ every device window; a score above the threshold calibrated at a target
 false-positive rate on the training windows (default 0.5%) is an anomaly —
 medium, high when the score exceeds the threshold by 0.1. A window with at
 least two features beyond far_sd (default 8) robust standard deviations of
-the cohort's training medians is flagged too: with few or near-constant
+the cohort's training medians, and above the largest value of the training
+windows, is flagged too: with few or near-constant
 training windows the forest isolates poorly at the edges of the data. The
 explanation names the features that isolated the window and their cohort
 baselines.
@@ -104,6 +105,7 @@ type cohortModel struct {
 	rows      [][]float64 // the last keep windows, oldest first
 	first     time.Time
 	model     *models.Artifact
+	trainMax  []float64 // per feature, the largest value of the training windows
 	version   uint32
 	trainedAt time.Time
 }
@@ -189,9 +191,12 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, cm *cohortMod
 	// at least two features (robust deviations from the training medians)
 	// is flagged too: with few or near-constant training windows the
 	// forest's isolation is weak at the edges of the data.
+	// A value the training windows reached is not far, however spread
+	// the cohort's usual values are: a rare benign event (an update
+	// download) recurs in the training windows, an attack's extremes don't.
 	far := 0
 	for j, b := range cm.model.Baselines {
-		if j < len(v.Values) && b.Scale > 0 && (v.Values[j]-b.Median)/b.Scale >= a.farSD {
+		if j < len(v.Values) && b.Scale > 0 && (v.Values[j]-b.Median)/b.Scale >= a.farSD && (j >= len(cm.trainMax) || v.Values[j] > cm.trainMax[j]) {
 			far++
 		}
 	}
@@ -256,6 +261,15 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		return
 	}
 	cm.model, cm.trainedAt = art, at
+	cm.trainMax = make([]float64, len(features.Names))
+	for j := range cm.trainMax {
+		cm.trainMax[j] = math.Inf(-1)
+	}
+	for _, r := range cm.rows {
+		for j := range min(len(r), len(cm.trainMax)) {
+			cm.trainMax[j] = max(cm.trainMax[j], r[j])
+		}
+	}
 	cm.version++
 	var buf bytes.Buffer
 	if err := art.Save(&buf); err != nil {
