@@ -64,6 +64,15 @@ func NewProcessor(cfg Config) (*Processor, error) {
 	for k, v := range cfg.DetectorOptions {
 		opts[k] = v
 	}
+	// The replay detector's findings belong to the pipeline's windows, so
+	// that an alert and a label meet in the same (device, window) pair.
+	if _, set := opts["replay-attack"]["window"]; !set {
+		o := map[string]string{"window": cfg.WindowSize.String()}
+		for k, v := range opts["replay-attack"] {
+			o[k] = v
+		}
+		opts["replay-attack"] = o
+	}
 	if cfg.ModelDir != "" {
 		o := map[string]string{"model_dir": cfg.ModelDir}
 		for k, v := range opts["anomaly"] {

@@ -49,7 +49,8 @@ every device window; a score above the threshold calibrated at a target
 false-positive rate on the training windows (default 0.5%) is an anomaly —
 medium, high when the score exceeds the threshold by 0.1. A window with at
 least two features beyond far_sd (default 8) robust standard deviations of
-the cohort's training medians is flagged too: with few or near-constant
+the cohort's training medians, and above the largest value of the training
+windows, is flagged too: with few or near-constant
 training windows the forest isolates poorly at the edges of the data. The
 explanation names the features that isolated the window and their cohort
 baselines.
@@ -202,6 +203,7 @@ type cohortModel struct {
 	rows      [][]float64 // the last keep windows, oldest first
 	first     time.Time
 	model     *models.Artifact
+	trainMax  []float64 // per feature, the largest value of the training windows
 	version   uint32
 	trainedAt time.Time
 	trainRows int // windows the model in force was trained on
@@ -238,7 +240,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		if a.fixed != nil {
-			if f, ok := a.scoreModel(w, v, project(v.Values, a.fixedIdx), a.fixed, 0); ok {
+			if f, ok := a.scoreModel(w, v, project(v.Values, a.fixedIdx), a.fixed, 0, nil); ok {
 				out = append(out, f)
 			}
 			continue
@@ -257,11 +259,11 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			touched = append(touched, key)
 		}
 		if op != nil {
-			if f, ok := a.scoreModel(w, v, project(v.Values, op.idx), op.art, op.version|deployedBit); ok {
+			if f, ok := a.scoreModel(w, v, project(v.Values, op.idx), op.art, op.version|deployedBit, nil); ok {
 				out = append(out, f)
 			}
 		} else if cm.model != nil {
-			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version); ok {
+			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version, cm.trainMax); ok {
 				out = append(out, f)
 			}
 		} else if len(cm.rows) >= a.minCold {
@@ -330,8 +332,9 @@ const deployedBit = 1 << 31
 
 // scoreModel scores v's values (row, in the model's feature order) with
 // model, version v<version> of the cohort's models (0: a model given with
-// the model option).
-func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32) (Finding, bool) {
+// the model option); trainMax, for the cohort's own models, holds the
+// largest value of each feature in the training windows.
+func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32, trainMax []float64) (Finding, bool) {
 	scores, err := model.Score([][]float64{row})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
@@ -341,9 +344,12 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64
 	// at least two features (robust deviations from the training medians)
 	// is flagged too: with few or near-constant training windows the
 	// forest's isolation is weak at the edges of the data.
+	// A value the training windows reached is not far, however spread
+	// the cohort's usual values are: a rare benign event (an update
+	// download) recurs in the training windows, an attack's extremes don't.
 	far := 0
 	for j, b := range model.Baselines {
-		if j < len(row) && b.Scale > 0 && (row[j]-b.Median)/b.Scale >= a.farSD {
+		if j < len(row) && b.Scale > 0 && (row[j]-b.Median)/b.Scale >= a.farSD && (j >= len(trainMax) || row[j] > trainMax[j]) {
 			far++
 		}
 	}
@@ -416,6 +422,15 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	}
 	cm.model, cm.trainedAt = art, at
 	cm.trainRows, cm.fresh = len(cm.rows), 0
+	cm.trainMax = make([]float64, len(features.Names))
+	for j := range cm.trainMax {
+		cm.trainMax[j] = math.Inf(-1)
+	}
+	for _, r := range cm.rows {
+		for j := range min(len(r), len(cm.trainMax)) {
+			cm.trainMax[j] = max(cm.trainMax[j], r[j])
+		}
+	}
 	cm.version++
 	var buf bytes.Buffer
 	if err := art.Save(&buf); err != nil {
