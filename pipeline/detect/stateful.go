@@ -212,6 +212,12 @@ type Beaconing struct {
 	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
 	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
 	lastGC      time.Time
+	// flowFloor and seenFloor are at most the oldest last time kept in
+	// flows and in prevalence/cohortDevs (exact after a gc; entries only
+	// get newer, windows come in start order): gc skips a map nothing in
+	// which can have expired.
+	flowFloor int64
+	seenFloor time.Time
 }
 
 func init() {
@@ -412,17 +418,28 @@ func (b *Beaconing) gc(now time.Time) {
 		return
 	}
 	b.lastGC = now
-	cut := now.Add(-b.horizon).UnixNano()
-	for k, st := range b.flows {
-		if st.times[len(st.times)-1] < cut {
-			delete(b.flows, k)
+	if cut := now.Add(-b.horizon).UnixNano(); b.flowFloor < cut {
+		floor := int64(math.MaxInt64)
+		for k, st := range b.flows {
+			if last := st.times[len(st.times)-1]; last < cut {
+				delete(b.flows, k)
+			} else {
+				floor = min(floor, last)
+			}
 		}
+		b.flowFloor = floor
 	}
+	if !b.seenFloor.Before(now.Add(-b.horizon)) {
+		return
+	}
+	floor := now
 	for _, dsts := range b.prevalence {
 		for dst, devs := range dsts {
 			for d, t := range devs {
 				if now.Sub(t) > b.horizon {
 					delete(devs, d)
+				} else if t.Before(floor) {
+					floor = t
 				}
 			}
 			if len(devs) == 0 {
@@ -434,7 +451,10 @@ func (b *Beaconing) gc(now time.Time) {
 		for d, t := range devs {
 			if now.Sub(t) > b.horizon {
 				delete(devs, d)
+			} else if t.Before(floor) {
+				floor = t
 			}
 		}
 	}
+	b.seenFloor = floor
 }

@@ -544,7 +544,7 @@ func (a *Assembler) sweep(p *partition) {
 		var last *devState
 		for d := head; d != nil; {
 			next := d.sameID
-			if n := d.conns.removeIf(func(c *openConn) bool { return c.opened < cut }); n > 0 {
+			if n := d.conns.dropOlder(cut); n > 0 {
 				p.openConns -= n
 				a.stats.ForgottenConns += uint64(n)
 			}

@@ -1,11 +1,17 @@
 package window
 
+import "math"
+
 // connTable holds the open connections of one device, waiting for their
 // conn.closed. Most devices have a handful open, so it is a slice searched
 // linearly; past smallConns it switches to a map.
 type connTable struct {
 	small []openConn
 	m     map[string]openConn
+	// floor is at most the open time of every connection held (exact after
+	// dropOlder, lowered by put): dropOlder skips the scan when nothing
+	// can be older than its cut, which is nearly always.
+	floor int64
 }
 
 const smallConns = 8
@@ -61,6 +67,9 @@ func (c *connTable) take(id string) (openConn, bool) {
 
 // put adds or replaces a connection and reports whether it was new.
 func (c *connTable) put(oc openConn) bool {
+	if c.len() == 0 || oc.opened < c.floor {
+		c.floor = oc.opened
+	}
 	if c.m != nil {
 		_, dup := c.m[oc.id]
 		c.m[oc.id] = oc
@@ -108,6 +117,24 @@ func (c *connTable) removeIf(drop func(*openConn) bool) int {
 	}
 	clear(c.small[len(kept):])
 	c.small = kept
+	return n
+}
+
+// dropOlder drops the connections opened before cut and returns how many
+// it dropped.
+func (c *connTable) dropOlder(cut int64) int {
+	if c.len() == 0 || c.floor >= cut {
+		return 0
+	}
+	floor := int64(math.MaxInt64)
+	n := c.removeIf(func(oc *openConn) bool {
+		if oc.opened < cut {
+			return true
+		}
+		floor = min(floor, oc.opened)
+		return false
+	})
+	c.floor = floor
 	return n
 }
 
