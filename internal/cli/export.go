@@ -76,6 +76,7 @@ does; nothing before --from is exported.`,
 			}
 			defer store.Close()
 			st, err := export.Run(ctx, store, cfg)
+			reportSkipped(a, store.Stats()) // corrupt log messages are skipped and counted, never exported
 			if progress {
 				fmt.Fprintf(a.stderr, "\r%-78s\r", "")
 			}
