@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -409,6 +410,14 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 		fr.process(&evs[i])
 	}
 	fr.flush()
+	// Windows close partition by partition, as the watermark of each
+	// passes them; the table is in (start, device) order.
+	feats.sortEach(func(a, b FeatureRow) int {
+		if a.Start != b.Start {
+			return cmp.Compare(a.Start, b.Start)
+		}
+		return strings.Compare(a.Device, b.Device)
+	})
 	return feats, fr.nwin, nil
 }
 
