@@ -40,7 +40,7 @@ func exportEvents(b *testing.B) []events.Event {
 //   - tables: connections and transactions (the row tables), from the
 //     events to zstd files on disk, with 1 and 2 workers;
 //   - all: every table, features (windows, features, anomaly models)
-//     included, 2 workers;
+//     included, 2 workers, without and with the anomaly scores;
 //   - pyarrow: pq.write_table of the same connections and transactions
 //     rows with zstd level 1, from Arrow tables already in memory.
 func BenchmarkExport(b *testing.B) {
@@ -71,6 +71,9 @@ func BenchmarkExport(b *testing.B) {
 	b.Run("all/workers=2", func(b *testing.B) {
 		st := run(b, Config{Workers: 2})
 		b.ReportMetric(float64(st.Windows), "windows")
+	})
+	b.Run("all-scores/workers=2", func(b *testing.B) {
+		run(b, Config{Workers: 2, Scores: true})
 	})
 	b.Run("pyarrow", func(b *testing.B) {
 		out := b.TempDir()

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"slices"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
@@ -85,6 +86,20 @@ func (p *parts[T]) add(k partKey, r T) {
 		p.lastK, p.last = k, c
 	}
 	p.last.add(r)
+}
+
+// sortEach sorts every partition's rows by cmp, stably.
+func (p *parts[T]) sortEach(cmp func(a, b T) int) {
+	for k := range p.m {
+		rows := p.of(k)
+		slices.SortStableFunc(rows, cmp)
+		s := &rowChunks[T]{}
+		for _, r := range rows {
+			s.add(r)
+		}
+		p.m[k] = s
+	}
+	p.last = nil
 }
 
 // of returns the rows of one partition in one slice.

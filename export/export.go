@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,9 +59,11 @@ type Config struct {
 	// Tables to write, by name; empty: every table. Without features, no
 	// windows are computed (much faster).
 	Tables []string
-	// NoScores skips the anomaly models: anomaly_score and
-	// anomaly_threshold are then null.
-	NoScores bool
+	// Scores runs the anomaly detector's per-cohort models over the
+	// windows, as the pipeline does, to fill anomaly_score and
+	// anomaly_threshold (null otherwise). It costs: the export is several
+	// times slower (bench/RESULTS.md).
+	Scores bool
 	// RowsPerFile bounds the rows of one file (part-N.parquet) of a
 	// partition. Default 1,000,000.
 	RowsPerFile int
@@ -373,7 +376,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start time.Time, progress func(Progress)) (*parts[FeatureRow], int, error) {
 	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
 	feats := newParts[FeatureRow]()
-	fr, err := newFeatureRunner(cfg.Pipeline, !cfg.NoScores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
+	fr, err := newFeatureRunner(cfg.Pipeline, cfg.Scores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
 		if !inRange(w.Start, cfg.From, cfg.To) {
 			return
 		}
@@ -406,6 +409,14 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 		fr.process(&evs[i])
 	}
 	fr.flush()
+	// Windows close partition by partition, as the watermark of each
+	// passes them; the table is in (start, device) order.
+	feats.sortEach(func(a, b FeatureRow) int {
+		if a.Start != b.Start {
+			return cmp.Compare(a.Start, b.Start)
+		}
+		return strings.Compare(a.Device, b.Device)
+	})
 	return feats, fr.nwin, nil
 }
 

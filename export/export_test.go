@@ -81,7 +81,7 @@ func TestRangeAndTenant(t *testing.T) {
 			}
 		}
 	}
-	if mal, _ := checkFeatureRows(t, views[TableFeatures].Rows, captured); mal != 0 {
+	if mal, _ := checkFeatureRows(t, views[TableFeatures].Rows, captured, false); mal != 0 {
 		t.Errorf("%d of shop's windows labeled malicious: it has no label", mal)
 	}
 }
@@ -176,7 +176,7 @@ func TestDeterministic(t *testing.T) {
 	store, _ := shopLog(t)
 	a, b := t.TempDir(), t.TempDir()
 	for _, out := range []string{a, b} {
-		if _, err := Run(context.Background(), store, Config{Out: out, Workers: 2}); err != nil {
+		if _, err := Run(context.Background(), store, Config{Out: out, Workers: 2, Scores: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,9 @@
 package export
 
 // The row types of the fixed-schema tables. Each field's parquet tag gives
-// the column name and encoding; timestamps are int64 nanoseconds since the
+// the column name and encoding (dict: dictionary encoding, for columns with
+// few distinct values; delta: delta encoding, for the time columns of the
+// big tables, in time order); timestamps are int64 nanoseconds since the
 // Unix epoch, UTC (Parquet TIMESTAMP(NANOS, isAdjustedToUTC)). The tenant
 // and date of a row are not columns of the files: they are the partition
 // directories (tenant=…/date=…), as Hive-partitioned datasets expect.
@@ -14,8 +16,8 @@ type Connection struct {
 	Device      string `parquet:"device,dict"`
 	ConnID      string `parquet:"conn_id"`
 	EventID     string `parquet:"event_id"`
-	Start       int64  `parquet:"start,timestamp(nanosecond:utc)"`
-	End         int64  `parquet:"end,timestamp(nanosecond:utc)"`
+	Start       int64  `parquet:"start,timestamp(nanosecond:utc),delta"`
+	End         int64  `parquet:"end,timestamp(nanosecond:utc),delta"`
 	DurationNs  int64  `parquet:"duration_ns"`
 	Opened      bool   `parquet:"opened"`
 	SrcAddr     string `parquet:"src_addr"`
@@ -41,7 +43,7 @@ type Connection struct {
 type Transaction struct {
 	Device    string `parquet:"device,dict"`
 	EventID   string `parquet:"event_id"`
-	Time      int64  `parquet:"time,timestamp(nanosecond:utc)"`
+	Time      int64  `parquet:"time,timestamp(nanosecond:utc),delta"`
 	ConnID    string `parquet:"conn_id"`
 	Method    string `parquet:"method,dict"`
 	Host      string `parquet:"host,dict"`
@@ -99,8 +101,8 @@ type Label struct {
 	Label     string `parquet:"label,dict"`
 	Detail    string `parquet:"detail,dict"`
 	Malicious bool   `parquet:"malicious"`
-	Start     int64  `parquet:"start,timestamp(nanosecond:utc)"`
-	End       int64  `parquet:"end,timestamp(nanosecond:utc)"`
+	Start     int64  `parquet:"start,timestamp(nanosecond:utc),delta"`
+	End       int64  `parquet:"end,timestamp(nanosecond:utc),delta"`
 	Source    string `parquet:"source,dict"`
 	AlertID   string `parquet:"alert_id"`
 	Events    int32  `parquet:"events"`

@@ -102,8 +102,8 @@ var featureType = func() reflect.Type {
 	fields := []reflect.StructField{
 		f("Device", str, "device,dict"),
 		f("Cohort", str, "cohort,dict"),
-		f("Start", i64, "start,timestamp(nanosecond:utc)"),
-		f("End", i64, "end,timestamp(nanosecond:utc)"),
+		f("Start", i64, "start,timestamp(nanosecond:utc),delta"),
+		f("End", i64, "end,timestamp(nanosecond:utc),delta"),
 	}
 	for i, n := range features.Names {
 		fields = append(fields, f("F"+strconv.Itoa(i), f64, n))

@@ -20,7 +20,7 @@ func newExportCmd(a *app) *cobra.Command {
 		tenant                 tenantFlag
 		window, lateness, warm durationFlag
 		out                    string
-		noScores, overwrite    bool
+		scores, overwrite      bool
 		rowsPerFile            int
 		tables                 []string
 	)
@@ -35,8 +35,9 @@ Parquet tables, each a Hive-partitioned dataset rooted at OUTDIR/<table>/
   transactions  one row per tx.observed
   features      one row per device window: the pipeline's feature vector,
                 computed by the same code as the live pipeline and halo
-                replay, the cohort's anomaly model score, and the window's
-                label (malicious, label) from label.recorded events
+                replay, the window's label (malicious, label) from
+                label.recorded events and, with --scores, the score of the
+                cohort's anomaly model
   alerts        one row per alert raised in the range, as folded from its events
   labels        one row per label.recorded (imports, analysts' verdicts)
 
@@ -61,7 +62,7 @@ does; nothing before --from is exported.`,
 			}
 			progress := false // a progress line is on stderr
 			cfg := export.Config{
-				Out: out, From: from.value, To: to.value, Tenant: tenant.value, Tables: tables, NoScores: noScores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
+				Out: out, From: from.value, To: to.value, Tenant: tenant.value, Tables: tables, Scores: scores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
 				Pipeline: pipeline.Config{WindowSize: window.value, Lateness: lateness.value, Warmup: warm.value},
 				Progress: func(p export.Progress) { progress = true; printExportProgress(a, p) },
 			}
@@ -75,6 +76,7 @@ does; nothing before --from is exported.`,
 			}
 			defer store.Close()
 			st, err := export.Run(ctx, store, cfg)
+			reportSkipped(a, store.Stats()) // corrupt log messages are skipped and counted, never exported
 			if progress {
 				fmt.Fprintf(a.stderr, "\r%-78s\r", "")
 			}
@@ -118,7 +120,7 @@ does; nothing before --from is exported.`,
 	fs.Var(&lateness, "lateness", "how late an event may arrive after its window's end, as the pipeline's (default 5s; e.g. --lateness 30s)")
 	fs.Var(&warm, "warmup", "history before --from read to build the features' state (default 24h; e.g. --warmup 72h)")
 	fs.StringSliceVar(&tables, "tables", nil, "tables to write, comma-separated (default every one: "+strings.Join(export.Tables, ", ")+"; without features no windows are computed; e.g. --tables connections,transactions)")
-	fs.BoolVar(&noScores, "no-scores", false, "skip the anomaly models: anomaly_score and anomaly_threshold are null (e.g. --no-scores)")
+	fs.BoolVar(&scores, "scores", false, "score every window with the pipeline's per-cohort anomaly models into anomaly_score (several times slower; e.g. --scores)")
 	fs.BoolVar(&overwrite, "overwrite", false, "replace tables already in OUTDIR (e.g. --overwrite)")
 	fs.IntVar(&rowsPerFile, "rows-per-file", 0, "most rows in one file of a partition (default 1000000; e.g. --rows-per-file 250000)")
 	return cmd
