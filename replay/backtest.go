@@ -7,23 +7,25 @@ import (
 	"github.com/halo-sec/halo/pipeline"
 )
 
-// Run feeds events through a fresh pipeline processor in the order given —
-// for a replay of the log, the log's order, which is the order the live
-// pipeline consumed them in, so a replay raises exactly what the live
-// pipeline raised — and returns every output, closing the last windows at
-// the end. Windows and everything computed from them come out the same for
-// any order that is at most the window lateness out of event-time order
-// across partitions (see window.Assembler.Closed); events collected from
-// elsewhere (a Zeek file is written as connections end) must be put in
-// time order first, with events.SortByTime, as halo import does before appending.
-// Outputs of an earlier run found among the events (alerts,
-// interventions, models) are not fed back.
+// Run feeds events through a fresh pipeline processor in (event time, id)
+// order, the order every output is defined by, and returns every output,
+// closing the last windows at the end. The events slice is sorted in place.
+// The live pipeline consumes the log in log order, which is within the
+// window lateness of that order across partitions (the edge appends as it
+// goes, bulk appends keep to the store's batch span), and windows are
+// released in (start, partition) order (window.Assembler.Closed): so a
+// replay raises what the live pipeline raised. History appended after newer
+// events (an import into a log that already holds live traffic) was late
+// for the live pipeline; a replay still scores it. Outputs of an earlier
+// run found among the events (alerts, interventions, models) are not fed
+// back.
 func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
 		return nil, pipeline.Stats{}, err
 	}
 	defer proc.Close()
+	events.SortByTime(evs)
 	var out []events.Event
 	for i := range evs {
 		if pipeline.IsPipelineOutput(&evs[i]) {

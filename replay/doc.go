@@ -1,7 +1,6 @@
 // Package replay re-runs the past: it feeds a range of the event log, in
-// log order (the order the live pipeline consumed it), through the same
-// pipeline processor as the live path, into a sandbox instead of the real
-// alert feed and edge.
+// (event time, id) order, through the same pipeline processor as the live
+// path, into a sandbox instead of the real alert feed and edge.
 //
 // Run is the backtest halo replay stands on; Evaluate scores its alerts
 // against labels (label.recorded events, the simulator's labels file) over

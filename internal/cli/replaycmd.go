@@ -39,8 +39,8 @@ func newReplayCmd(a *app) *cobra.Command {
 		Use:   "replay",
 		Short: "Backtest the detectors over a range of the log into a sandbox",
 		Long: `Read a range of the event log (everything without --from/--to), run the
-pipeline over it in log order (the order the live pipeline consumed it) into
-a sandbox — nothing reaches the live alert feed or the edge — and write
+pipeline over it in (event time, id) order into a sandbox — nothing reaches
+the live alert feed or the edge — and write
 OUTDIR/alerts.jsonl (one alert per line, the API's JSON),
 OUTDIR/interventions.jsonl (what the policy would have done, as
 intervention.applied events: dry run), OUTDIR/report.json and
