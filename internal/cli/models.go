@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/export"
 	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline/features"
 )
 
 func newModelsCmd(a *app) *cobra.Command {
@@ -71,7 +74,11 @@ replay --model take.`,
 				return usageErrorf("--data EXPORTDIR and --out FILE are required")
 			}
 			start := time.Now()
-			fset, err := models.ReadFeatureSet(cmd.Context(), dir, nilIfEmpty(feats))
+			names := features.Names
+			if len(feats) > 0 {
+				names = feats
+			}
+			fset, err := readTrainingSet(dir, names)
 			if err != nil {
 				return err
 			}
@@ -177,7 +184,7 @@ precision, recall, by_label, ...).`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", model, err)
 			}
-			fset, err := models.ReadFeatureSet(cmd.Context(), dir, art.Features)
+			fset, err := readTrainingSet(dir, art.Features)
 			if err != nil {
 				return err
 			}
@@ -243,18 +250,53 @@ precision, recall, by_label, ...).`,
 	return cmd
 }
 
+// trainingSet is an export's feature windows, projected on some features.
+type trainingSet struct {
+	Names     []string
+	Rows      [][]float64
+	Malicious []bool
+	Labels    []string // the covering label's name, "" when none
+	Files     int
+}
+
+// readTrainingSet reads the features table of an export (export.ReadFeatures)
+// and keeps the named features, in that order.
+func readTrainingSet(dir string, names []string) (*trainingSet, error) {
+	idx := make([]int, len(names))
+	for i, n := range names {
+		if idx[i] = slices.Index(features.Names, n); idx[i] < 0 {
+			return nil, fmt.Errorf("unknown feature %q (the features: %s)", n, strings.Join(features.Names, ", "))
+		}
+	}
+	rows, err := export.ReadFeatures(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("the export in %s holds no feature windows (export them with: halo export --tables features --out %s)", dir, dir)
+	}
+	ts := &trainingSet{Names: names}
+	for _, r := range rows {
+		v := make([]float64, len(idx))
+		for j, k := range idx {
+			v[j] = r.Values[k]
+		}
+		label := ""
+		if r.Label != nil {
+			label = *r.Label
+		}
+		ts.Rows, ts.Malicious, ts.Labels = append(ts.Rows, v), append(ts.Malicious, r.Malicious), append(ts.Labels, label)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, export.TableFeatures, "tenant=*", "date=*", "*.parquet"))
+	ts.Files = len(files)
+	return ts, nil
+}
+
 func zeroNaN(x float64) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return 0
 	}
 	return x
-}
-
-func nilIfEmpty(s []string) []string {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }
 
 func newModelsDeployCmd(a *app) *cobra.Command {
