@@ -377,8 +377,10 @@ func testSimRestart(t *testing.T, bin string) {
 	go func() { simDone <- sim.Wait() }()
 	t.Cleanup(func() { sim.Process.Kill() })
 	time.Sleep(12 * time.Second)
+	stopped := time.Now()
 	up.stop()
 	up = startUp(t, bin, api, args...)
+	restarted := time.Now()
 	select {
 	case err := <-simDone:
 		if err != nil {
@@ -399,11 +401,12 @@ func testSimRestart(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatalf("events ls: %v", err)
 	}
-	total, ok2xx := 0, 0
+	total, ok2xx, before, after := 0, 0, 0, 0
 	ids := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var ev struct {
-			ID      string `json:"id"`
+			ID      string    `json:"id"`
+			Time    time.Time `json:"time"`
 			Payload struct {
 				Status  int    `json:"status"`
 				Outcome string `json:"outcome"`
@@ -417,6 +420,12 @@ func testSimRestart(t *testing.T, bin string) {
 		}
 		ids[ev.ID] = true
 		total++
+		switch {
+		case ev.Time.Before(stopped):
+			before++
+		case ev.Time.After(restarted):
+			after++
+		}
 		if ev.Payload.Status >= 200 && ev.Payload.Status <= 299 && strings.Contains(strings.ToLower(ev.Payload.Outcome), "forwarded") {
 			ok2xx++
 		}
@@ -425,8 +434,11 @@ func testSimRestart(t *testing.T, bin string) {
 	if ok2xx != st.Plain2xx || total < st.PlainAnswered {
 		t.Fatalf("the log holds %d tx.observed (%d forwarded 2xx); the simulator saw %d answers (%d 2xx)", total, ok2xx, st.PlainAnswered, st.Plain2xx)
 	}
-	if st.Errors == 0 {
-		t.Fatalf("no request failed while halo up restarted: the restart did not happen under traffic")
+	// The restart happened under traffic: payments went through before the
+	// stop and after the new halo up was up. (Requests in flight at the
+	// stop fail, but a quick restart between two requests fails none.)
+	if before == 0 || after == 0 {
+		t.Fatalf("tx.observed before the stop: %d, after the restart: %d; the fleet did not run across the restart", before, after)
 	}
 	up.stop()
 }
