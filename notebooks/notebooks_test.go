@@ -78,17 +78,7 @@ func TestNotebooksRun(t *testing.T) {
 	halo(ctx, t, bin, "export", "--data", data, "--out", exp)
 
 	env := []string{"HALO_BIN=" + bin, "HALO_DATA=" + data, "HALO_EXPORT=" + exp, "MPLBACKEND=Agg"}
-	for _, nb := range notebooks {
-		t.Run(strings.TrimSuffix(nb, ".ipynb"), func(t *testing.T) {
-			code, out := runNotebook(ctx, t, nb, executed, append(env, "HALO_WORK="+t.TempDir()))
-			if code != 0 {
-				t.Fatalf("%s failed:\n%s", nb, out)
-			}
-			checkExecuted(t, filepath.Join(executed, nb), plotsAtLeast[nb])
-		})
-	}
-
-	// Bad inputs stop the first notebook at its first cells, saying why.
+	// A notebook with a broken export: its features files are gone.
 	broken := filepath.Join(t.TempDir(), "export")
 	copyDir(t, exp, broken)
 	if err := os.RemoveAll(filepath.Join(broken, "features")); err != nil {
@@ -97,22 +87,38 @@ func TestNotebooksRun(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(broken, "features"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name string
-		env  []string
-		want string
-	}{
-		{"missing HALO_EXPORT", []string{"MPLBACKEND=Agg"}, "HALO_EXPORT is not set"},
-		{"not an export", []string{"HALO_EXPORT=" + data, "MPLBACKEND=Agg"}, "has no export.json"},
-		{"features files missing", []string{"HALO_EXPORT=" + broken, "MPLBACKEND=Agg"}, "features: read 0 rows, export.json says"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, out := runNotebook(ctx, t, notebooks[0], t.TempDir(), tc.env)
-			if code == 0 || !strings.Contains(out, tc.want) || !strings.Contains(out, "a cell failed") {
-				t.Fatalf("exit %d, want a failed cell mentioning %q:\n%s", code, tc.want, out)
-			}
-		})
-	}
+	// Kernels run in parallel, as many as -parallel allows (GOMAXPROCS).
+	t.Run("run", func(t *testing.T) {
+		for _, nb := range notebooks {
+			t.Run(strings.TrimSuffix(nb, ".ipynb"), func(t *testing.T) {
+				t.Parallel()
+				code, out := runNotebook(ctx, t, nb, executed, append(env, "HALO_WORK="+t.TempDir()))
+				if code != 0 {
+					t.Fatalf("%s failed:\n%s", nb, out)
+				}
+				checkExecuted(t, filepath.Join(executed, nb), plotsAtLeast[nb])
+				checkStrip(t, filepath.Join(executed, nb), nb)
+			})
+		}
+		// Bad inputs stop the first notebook at its first cells, saying why.
+		for _, tc := range []struct {
+			name string
+			env  []string
+			want string
+		}{
+			{"missing HALO_EXPORT", []string{"MPLBACKEND=Agg"}, "HALO_EXPORT is not set"},
+			{"not an export", []string{"HALO_EXPORT=" + data, "MPLBACKEND=Agg"}, "has no export.json"},
+			{"features files missing", []string{"HALO_EXPORT=" + broken, "MPLBACKEND=Agg"}, "features: read 0 rows, export.json says"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				code, out := runNotebook(ctx, t, notebooks[0], t.TempDir(), tc.env)
+				if code == 0 || !strings.Contains(out, tc.want) || !strings.Contains(out, "a cell failed") {
+					t.Fatalf("exit %d, want a failed cell mentioning %q:\n%s", code, tc.want, out)
+				}
+			})
+		}
+	})
 }
 
 // TestNotebooksHaveNoOutputs fails when a committed notebook carries outputs
@@ -128,36 +134,103 @@ func TestNotebooksHaveNoOutputs(t *testing.T) {
 		t.Fatalf("notebooks here: %v; CI runs %v (add a new one to the notebooks list)", found, notebooks)
 	}
 	for _, name := range found {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var nb struct {
-			NBFormat int `json:"nbformat"`
-			Metadata struct {
-				KernelSpec struct {
-					Name string `json:"name"`
-				} `json:"kernelspec"`
-			} `json:"metadata"`
-			Cells []struct {
-				CellType       string            `json:"cell_type"`
-				ExecutionCount *int              `json:"execution_count"`
-				Outputs        []json.RawMessage `json:"outputs"`
-				Metadata       map[string]any    `json:"metadata"`
-			} `json:"cells"`
-		}
-		if err := json.Unmarshal(b, &nb); err != nil {
-			t.Errorf("%s: not a notebook: %v", name, err)
-			continue
-		}
+		nb := readNotebook(t, name)
 		if nb.NBFormat != 4 || nb.Metadata.KernelSpec.Name != "python3" || len(nb.Cells) == 0 {
 			t.Errorf("%s: nbformat %d, kernel %q, %d cells; want nbformat 4, python3, some cells", name, nb.NBFormat, nb.Metadata.KernelSpec.Name, len(nb.Cells))
 		}
-		for i, c := range nb.Cells {
-			if len(c.Outputs) > 0 || c.ExecutionCount != nil || c.Metadata["execution"] != nil {
-				t.Errorf("%s: cell %d has outputs or an execution count: run go tool task notebooks-strip", name, i)
-			}
+		for _, i := range nb.withOutputs() {
+			t.Errorf("%s: cell %d has outputs or an execution count: run go tool task notebooks-strip", name, i)
 		}
+	}
+}
+
+// notebook is what the tests read of an .ipynb file.
+type notebook struct {
+	NBFormat int `json:"nbformat"`
+	Metadata struct {
+		KernelSpec struct {
+			Name string `json:"name"`
+		} `json:"kernelspec"`
+	} `json:"metadata"`
+	Cells []struct {
+		CellType       string          `json:"cell_type"`
+		Source         json.RawMessage `json:"source"` // a string or a list of lines
+		ExecutionCount *int            `json:"execution_count"`
+		Outputs        []struct {
+			OutputType string         `json:"output_type"`
+			Data       map[string]any `json:"data"`
+		} `json:"outputs"`
+		Metadata map[string]any `json:"metadata"`
+	} `json:"cells"`
+}
+
+func readNotebook(t *testing.T, path string) notebook {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb notebook
+	if err := json.Unmarshal(b, &nb); err != nil {
+		t.Fatalf("%s: not a notebook: %v", path, err)
+	}
+	return nb
+}
+
+// withOutputs lists the cells holding outputs, an execution count or
+// execution timings.
+func (nb *notebook) withOutputs() []int {
+	var cells []int
+	for i, c := range nb.Cells {
+		if len(c.Outputs) > 0 || c.ExecutionCount != nil || c.Metadata["execution"] != nil {
+			cells = append(cells, i)
+		}
+	}
+	return cells
+}
+
+// sources returns the cells' sources, whichever JSON form they are in.
+func (nb *notebook) sources(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, c := range nb.Cells {
+		var one string
+		if err := json.Unmarshal(c.Source, &one); err != nil {
+			var lines []string
+			if err := json.Unmarshal(c.Source, &lines); err != nil {
+				t.Fatalf("cell source %s: %v", c.Source, err)
+			}
+			one = strings.Join(lines, "")
+		}
+		out = append(out, c.CellType+":"+one)
+	}
+	return out
+}
+
+// checkStrip runs strip_outputs.py on a copy of an executed notebook: --check
+// must refuse it, stripping must leave exactly the committed cells.
+func checkStrip(t *testing.T, executed, committed string) {
+	t.Helper()
+	cp := filepath.Join(t.TempDir(), filepath.Base(executed))
+	b, err := os.ReadFile(executed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("python3", "strip_outputs.py", "--check", cp).CombinedOutput(); err == nil || !strings.Contains(string(out), "notebooks-strip") {
+		t.Errorf("strip_outputs.py --check on an executed notebook: %v %s; want exit 1 naming the task", err, out)
+	}
+	if out, err := exec.Command("python3", "strip_outputs.py", cp).CombinedOutput(); err != nil {
+		t.Fatalf("strip_outputs.py: %v\n%s", err, out)
+	}
+	got, want := readNotebook(t, cp), readNotebook(t, committed)
+	if cells := got.withOutputs(); len(cells) > 0 {
+		t.Errorf("stripped notebook still has outputs in cells %v", cells)
+	}
+	if !slices.Equal(got.sources(t), want.sources(t)) {
+		t.Errorf("stripping changed the cells' sources")
 	}
 }
 
@@ -261,23 +334,7 @@ func runNotebook(ctx context.Context, t *testing.T, nb, outDir string, env []str
 // an error, and it drew at least plots inline PNG images.
 func checkExecuted(t *testing.T, path string, plots int) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nb struct {
-		Cells []struct {
-			CellType       string `json:"cell_type"`
-			ExecutionCount *int   `json:"execution_count"`
-			Outputs        []struct {
-				OutputType string         `json:"output_type"`
-				Data       map[string]any `json:"data"`
-			} `json:"outputs"`
-		} `json:"cells"`
-	}
-	if err := json.Unmarshal(b, &nb); err != nil {
-		t.Fatal(err)
-	}
+	nb := readNotebook(t, path)
 	images, code := 0, 0
 	for i, c := range nb.Cells {
 		if c.CellType != "code" {

@@ -15,22 +15,30 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import time
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run(path: str, timeout: int, out: str) -> bool:
+def run(path: str, timeout: int, out: str, sockets: str) -> bool:
     nb = nbformat.read(path, as_version=4)
+    # The kernel talks over Unix sockets in a private directory, not
+    # unencrypted TCP on loopback.
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(sockets, "kernel")
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
+        config=config,
     )
     started = time.monotonic()
     ok = True
@@ -61,7 +69,8 @@ def main() -> int:
     p.add_argument("--out", default="", help="write the executed notebooks to this directory")
     p.add_argument("notebooks", nargs="+")
     args = p.parse_args()
-    failed = [nb for nb in args.notebooks if not run(nb, args.timeout, args.out)]
+    with tempfile.TemporaryDirectory(prefix="halo-kernel-") as sockets:
+        failed = [nb for nb in args.notebooks if not run(nb, args.timeout, args.out, sockets)]
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         return 1
