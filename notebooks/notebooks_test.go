@@ -18,8 +18,8 @@ import (
 	"github.com/halo-sec/halo/replay"
 )
 
-// The notebooks CI executes, in order. Every *.ipynb of this directory must
-// be one of them (TestNotebooksHaveNoOutputs checks).
+// notebooks are the notebooks CI executes. Every *.ipynb of this directory
+// must be one of them (TestNotebooksHaveNoOutputs checks).
 var notebooks = []string{"01-explore.ipynb", "02-train-compare.ipynb", "03-backtest.ipynb"}
 
 // plotsAtLeast is how many inline PNG plots an executed notebook must hold:
@@ -70,7 +70,9 @@ func TestNotebooksRun(t *testing.T) {
 	bin := buildHalo(ctx, t)
 	data, exp, executed := t.TempDir(), filepath.Join(t.TempDir(), "export"), t.TempDir()
 	for _, s := range exportSources {
+		start := time.Now()
 		s.add(ctx, t, bin, data)
+		t.Logf("traffic from %s in %v", s.name, time.Since(start).Round(time.Millisecond))
 	}
 	if n := raiseAlerts(ctx, t, data); n == 0 {
 		t.Fatal("the pipeline raised no alert over the test traffic: the notebooks need some")
