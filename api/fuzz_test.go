@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halo-sec/halo/alerts"
 )
@@ -75,5 +76,27 @@ func FuzzBodies(f *testing.F) {
 		}
 		var ar ackRequest
 		check(decodeBody(req(), &ar, true))
+	})
+}
+
+// FuzzTimelineQuery: any query string gives a range with from before to
+// and a limit within bounds, or a 400; never a panic.
+func FuzzTimelineQuery(f *testing.F) {
+	for _, s := range []string{"", "limit=10", "limit=99999999999999999999", "from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
+		"windows=false", "windows=1&limit=5", "windows=maybe", "to=2026-01-01T00:00:00Z", "from=9999-12-31T23:59:59Z", "%zz", "a=1", "limit=1&limit=2"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		tq, perr := parseTimelineQuery(raw, now)
+		if perr != nil {
+			if perr.Status != http.StatusBadRequest || perr.Message == "" {
+				t.Fatalf("error %+v", perr)
+			}
+			return
+		}
+		if !tq.from.Before(tq.to) || tq.limit < 1 || tq.limit > maxTimelineLimit {
+			t.Fatalf("query %q gave %+v", raw, tq)
+		}
 	})
 }

@@ -29,12 +29,12 @@ func (s *Server) listAlerts(r *http.Request, p principal) (int, any, *Error) {
 	if err != nil {
 		return 0, nil, badRequest("cursor: %v", err)
 	}
-	out := make([]alertJSON, len(list))
+	out := make([]AlertView, len(list))
 	for i, a := range list {
 		out[i] = alertView(a)
 	}
 	return http.StatusOK, struct {
-		Alerts []alertJSON `json:"alerts"`
+		Alerts []AlertView `json:"alerts"`
 		Next   string      `json:"next"`
 	}{out, next}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/intervention"
+	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/policy"
 	"github.com/halo-sec/halo/webhooks"
 )
@@ -85,6 +86,11 @@ type Config struct {
 	// RateBurst is how many requests one token may make at once above
 	// RateLimit. Default 100.
 	RateBurst int
+	// Pipeline is the pipeline configuration GET /v1/devices/{id}/timeline
+	// recomputes a device's feature windows and scores with (see
+	// TimelineRequest.Pipeline). Default: the pipeline's defaults, as halo
+	// pipeline runs without flags.
+	Pipeline pipeline.Config
 	// Webhooks is the webhook registry and delivery engine behind
 	// /v1/webhooks. Optional: without it those routes answer 503.
 	Webhooks *webhooks.Engine

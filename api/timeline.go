@@ -3,8 +3,11 @@ package api
 import (
 	"cmp"
 	"container/heap"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +16,9 @@ import (
 
 	"github.com/halo-sec/halo/alerts"
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/identity"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/pipeline/features"
 )
 
 // Timeline limits.
@@ -22,15 +28,17 @@ const (
 	defaultTimelineSpan  = time.Hour
 )
 
-var timelineParams = map[string]bool{"from": true, "to": true, "limit": true}
+var timelineParams = map[string]bool{"from": true, "to": true, "limit": true, "windows": true}
 
 type timelineQuery struct {
-	from, to time.Time
-	limit    int
+	from, to  time.Time
+	limit     int
+	noWindows bool
 }
 
 // parseTimelineQuery reads from, to (RFC 3339; default the hour before
-// now, or before to) and limit (default 1000, clamped to 10000).
+// now, or before to), limit (default 1000, clamped to 10000) and windows
+// (default true; false leaves the feature windows out).
 func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) {
 	tq := timelineQuery{limit: defaultTimelineLimit}
 	q, err := url.ParseQuery(rawQuery)
@@ -39,7 +47,7 @@ func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) 
 	}
 	for k, vs := range q {
 		if !timelineParams[k] {
-			return tq, badRequest("unknown query parameter %q (use from, to, limit)", k)
+			return tq, badRequest("unknown query parameter %q (use from, to, limit, windows)", k)
 		}
 		if len(vs) > 1 {
 			return tq, badRequest("query parameter %q given %d times (give it once)", k, len(vs))
@@ -69,11 +77,18 @@ func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) 
 		}
 		tq.limit = min(n, maxTimelineLimit)
 	}
+	if q.Has("windows") {
+		v, err := strconv.ParseBool(q.Get("windows"))
+		if err != nil {
+			return tq, badRequest("windows: %q is not true or false", q.Get("windows"))
+		}
+		tq.noWindows = !v
+	}
 	return tq, nil
 }
 
-// timelineEventJSON is one event of a device's timeline.
-type timelineEventJSON struct {
+// TimelineEvent is one event of a device's timeline.
+type TimelineEvent struct {
 	Time    time.Time       `json:"time"`
 	Type    string          `json:"type"`
 	ID      string          `json:"id"`
@@ -81,10 +96,219 @@ type timelineEventJSON struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-type timelineJSON struct {
-	Events    []timelineEventJSON `json:"events"`
-	Alerts    []alertJSON         `json:"alerts"`
-	Truncated bool                `json:"truncated"`
+// TimelineWindow is one of the device's feature windows as the pipeline
+// closed it: its feature vector and the scores of the detectors that score
+// every window (anomaly, once the device's cohort has a model).
+type TimelineWindow struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Cohort the device was judged in (tenant/model/firmware as enrolled).
+	Cohort string `json:"cohort"`
+	// Events is how many of the device's events the window holds.
+	Events int `json:"events"`
+	// Features by name (docs/features.md); a non-finite value is given as 0.
+	Features map[string]float64 `json:"features"`
+	Scores   []TimelineScore    `json:"scores"`
+}
+
+// TimelineScore is a detector's score of a window and the threshold above
+// which it flags one.
+type TimelineScore struct {
+	Detector  string  `json:"detector"`
+	Score     float64 `json:"score"`
+	Threshold float64 `json:"threshold"`
+}
+
+// Timeline is a device's timeline over [From, To): what GET
+// /v1/devices/{id}/timeline answers and halo incident writes to
+// timeline.json.
+type Timeline struct {
+	Tenant string    `json:"tenant"`
+	Device string    `json:"device"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// WindowSeconds is the size of the feature windows.
+	WindowSeconds float64 `json:"window_seconds"`
+	// Events in (time, id) order.
+	Events []TimelineEvent `json:"events"`
+	// Windows starting in the range, by start.
+	Windows []TimelineWindow `json:"windows"`
+	// Alerts raised in the range, oldest first.
+	Alerts []AlertView `json:"alerts"`
+	// Truncated says more events, windows or alerts are in the range than
+	// the limit.
+	Truncated bool `json:"truncated"`
+}
+
+// TimelineRequest selects a device's timeline.
+type TimelineRequest struct {
+	// Tenant and Device name the device. Required.
+	Tenant, Device string
+	// From and To bound the range [From, To) in event time. Required, From
+	// before To.
+	From, To time.Time
+	// Limit is the most events, windows and alerts returned (the earliest
+	// of each). Default 1000; above 10000 clamped to 10000.
+	Limit int
+	// Pipeline is the configuration the feature windows and scores are
+	// recomputed with (detectors, window size, lateness; zero: the
+	// pipeline's defaults). Its Warmup (default 24h) is how much of the
+	// tenant's history before From is replayed first, so that the
+	// detectors' baselines and cohort models are those the live pipeline
+	// had at From.
+	Pipeline pipeline.Config
+	// NoWindows leaves the windows out (an empty list) and reads only the
+	// device's events: no warm-up, no replay. For callers that chart
+	// events only (the console's device page).
+	NoWindows bool
+}
+
+// preludeTypes are the events BuildTimeline folds from before the warm-up:
+// identities (cohorts) and operators' model deployments.
+var preludeTypes = append(slices.Clone(identity.IdentityTypes), events.TypeModelDeployed)
+
+// ErrTimelineRequest is returned for an invalid TimelineRequest.
+var ErrTimelineRequest = errors.New("invalid timeline request")
+
+// BuildTimeline builds a device's timeline: its events in [From, To) in
+// (time, id) order, its feature windows and their scores, and its alerts
+// raised in the range (from the alert fold set). It is the one place a
+// timeline is made: GET /v1/devices/{id}/timeline and halo incident both
+// call it, so the same range gives the same JSON.
+//
+// The windows and scores are recomputed by the pipeline's own processor
+// (pipeline.Processor, as the live pipeline and halo replay run it) over
+// the tenant's events from From minus the warm-up to To plus a window and
+// the lateness (so the windows starting before To are whole), in log order
+// (the order the live pipeline consumed them in, as halo replay does); the
+// detectors' baselines and models are therefore those of the live pipeline
+// when the warm-up covers the history it learned from. Only the tenant's events are read: cohorts never span tenants.
+// The tenant's identity events and operators' model deployments before the
+// warm-up are folded first, so devices are judged in their enrolled cohorts
+// by the models in force. Events the store
+// returns for another tenant are ignored.
+func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req TimelineRequest) (*Timeline, error) {
+	var errs []error
+	if store == nil || set == nil {
+		errs = append(errs, errors.New("a store and an alert set are required"))
+	}
+	if req.Tenant == "" || req.Device == "" {
+		errs = append(errs, errors.New("tenant and device are required"))
+	}
+	if req.From.IsZero() || req.To.IsZero() || !req.From.Before(req.To) {
+		errs = append(errs, fmt.Errorf("from (%s) must be before to (%s)", req.From.Format(time.RFC3339Nano), req.To.Format(time.RFC3339Nano)))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrTimelineRequest, errors.Join(errs...))
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = defaultTimelineLimit
+	}
+	limit = min(limit, maxTimelineLimit)
+	proc, err := pipeline.NewProcessor(req.Pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimelineRequest, err)
+	}
+	defer proc.Close()
+	pcfg := proc.Config()
+	out := &Timeline{Tenant: req.Tenant, Device: req.Device, From: req.From.UTC(), To: req.To.UTC(), WindowSeconds: pcfg.WindowSize.Seconds(),
+		Events: []TimelineEvent{}, Windows: []TimelineWindow{}, Alerts: []AlertView{}}
+
+	// The tenant's devices enrolled and models an operator deployed before
+	// the warm-up: a pipeline that has been running since knows them.
+	readFrom := req.From.Add(-pcfg.Warmup)
+	q := events.Query{From: readFrom, To: req.To.Add(pcfg.WindowSize + pcfg.Lateness), Tenant: req.Tenant}
+	if req.NoWindows {
+		q = events.Query{From: req.From, To: req.To, Tenant: req.Tenant, Device: req.Device}
+	} else {
+		for ev, err := range store.Read(ctx, events.Query{To: readFrom, Tenant: req.Tenant, Types: preludeTypes}) {
+			if err != nil {
+				return nil, fmt.Errorf("reading the log: %w", err)
+			}
+			if ev.Tenant == req.Tenant {
+				proc.Process(&ev)
+			}
+		}
+	}
+	// The windows, by the pipeline's processor in log order: the order
+	// the live pipeline consumed the events in, as halo replay feeds them.
+	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
+		if w.Tenant != req.Tenant || w.Device != req.Device || w.Start.Before(req.From) || !w.Start.Before(req.To) {
+			return
+		}
+		if len(out.Windows) == limit {
+			out.Truncated = true
+			return
+		}
+		out.Windows = append(out.Windows, windowView(w))
+	})
+	// One read of the tenant's history: the device's events in the range
+	// for the list, everything the pipeline consumes through the processor.
+	h := make(latestHeap, 0, min(limit, 1024))
+	n := 0
+	for ev, err := range store.Read(ctx, q) {
+		if err != nil {
+			return nil, fmt.Errorf("reading the log: %w", err)
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
+			continue
+		}
+		if !req.NoWindows && slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
+			proc.Process(&ev)
+		}
+		if ev.Device != req.Device || ev.Time.Before(req.From) || !ev.Time.Before(req.To) {
+			continue
+		}
+		if h.Len() < limit {
+			heap.Push(&h, ev)
+			continue
+		}
+		out.Truncated = true
+		if eventOrder(&ev, &h[0]) < 0 {
+			h[0] = ev
+			heap.Fix(&h, 0)
+		}
+	}
+	evs := []events.Event(h)
+	slices.SortFunc(evs, func(a, b events.Event) int { return eventOrder(&a, &b) })
+	out.Events = make([]TimelineEvent, len(evs))
+	var buf []byte
+	for i := range evs {
+		var payload json.RawMessage
+		buf, payload = payloadJSON(buf[:0], &evs[i])
+		out.Events[i] = TimelineEvent{Time: evs[i].Time.UTC(), Type: string(evs[i].Type()), ID: evs[i].ID.String(),
+			Summary: eventSummary(&evs[i]), Payload: payload}
+	}
+
+	proc.Flush()
+	slices.SortStableFunc(out.Windows, func(a, b TimelineWindow) int { return a.Start.Compare(b.Start) })
+
+	var all []alerts.Alert
+	f := alerts.Filter{Device: req.Device, Since: req.From, Until: req.To, Limit: 1000}
+	for {
+		page, next, err := set.List(req.Tenant, f)
+		if err != nil {
+			return nil, fmt.Errorf("listing alerts: %w", err)
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	slices.Reverse(all) // List is newest first
+	if len(all) > limit {
+		all, out.Truncated = all[:limit], true
+	}
+	out.Alerts = make([]AlertView, len(all))
+	for i, a := range all {
+		out.Alerts[i] = alertView(a)
+	}
+	return out, nil
 }
 
 // eventOrder orders events by (Time, ID).
@@ -109,10 +333,25 @@ func (h *latestHeap) Pop() any {
 	return x
 }
 
-// deviceTimeline answers GET /v1/devices/{id}/timeline: the device's events
-// in [from, to) in (time, id) order, at most limit of them (the earliest;
-// truncated says some were left out), and its alerts raised in the range,
-// oldest first, at most limit too.
+func windowView(w pipeline.DeviceWindow) TimelineWindow {
+	tw := TimelineWindow{Start: w.Start.UTC(), End: w.End.UTC(), Cohort: w.Cohort, Events: w.Rows, Features: make(map[string]float64, len(w.Features)),
+		Scores: make([]TimelineScore, len(w.Scores))}
+	for j, v := range w.Features {
+		if j < len(features.Names) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				v = 0
+			}
+			tw.Features[features.Names[j]] = v
+		}
+	}
+	for j, s := range w.Scores {
+		tw.Scores[j] = TimelineScore{Detector: s.Detector, Score: s.Score, Threshold: s.Threshold}
+	}
+	return tw
+}
+
+// deviceTimeline answers GET /v1/devices/{id}/timeline with BuildTimeline
+// over [from, to) (default: the hour before now).
 func (s *Server) deviceTimeline(r *http.Request, p principal) (int, any, *Error) {
 	id, perr := pathDevice(r)
 	if perr != nil {
@@ -125,59 +364,12 @@ func (s *Server) deviceTimeline(r *http.Request, p principal) (int, any, *Error)
 	if _, perr := s.device(p, id); perr != nil {
 		return 0, nil, perr
 	}
-	out := timelineJSON{Events: []timelineEventJSON{}, Alerts: []alertJSON{}}
-
-	h := make(latestHeap, 0, min(tq.limit, 1024))
-	for ev, err := range s.cfg.Store.Read(r.Context(), events.Query{From: tq.from, To: tq.to, Tenant: p.tenant, Device: id}) {
-		if err != nil {
-			return 0, nil, s.unavailable(r, "the timeline", fmt.Errorf("reading the log: %w", err))
-		}
-		if ev.Tenant != p.tenant || ev.Device != id { // the store filters; never trust it with another tenant's data
-			continue
-		}
-		if h.Len() < tq.limit {
-			heap.Push(&h, ev)
-			continue
-		}
-		out.Truncated = true
-		if eventOrder(&ev, &h[0]) < 0 {
-			h[0] = ev
-			heap.Fix(&h, 0)
-		}
+	tl, err := BuildTimeline(r.Context(), s.cfg.Store, s.cfg.Alerts, TimelineRequest{Tenant: p.tenant, Device: id,
+		From: tq.from, To: tq.to, Limit: tq.limit, Pipeline: s.cfg.Pipeline, NoWindows: tq.noWindows})
+	if err != nil {
+		return 0, nil, s.unavailable(r, "the timeline", err)
 	}
-	evs := []events.Event(h)
-	slices.SortFunc(evs, func(a, b events.Event) int { return eventOrder(&a, &b) })
-	out.Events = make([]timelineEventJSON, len(evs))
-	var buf []byte
-	for i := range evs {
-		var payload json.RawMessage
-		buf, payload = payloadJSON(buf[:0], &evs[i])
-		out.Events[i] = timelineEventJSON{Time: evs[i].Time.UTC(), Type: string(evs[i].Type()), ID: evs[i].ID.String(),
-			Summary: eventSummary(&evs[i]), Payload: payload}
-	}
-
-	var all []alerts.Alert
-	f := alerts.Filter{Device: id, Since: tq.from, Until: tq.to, Limit: 1000}
-	for {
-		page, next, err := s.cfg.Alerts.List(p.tenant, f)
-		if err != nil {
-			return 0, nil, s.unavailable(r, "the timeline", err)
-		}
-		all = append(all, page...)
-		if next == "" {
-			break
-		}
-		f.Cursor = next
-	}
-	slices.Reverse(all) // List is newest first
-	if len(all) > tq.limit {
-		all, out.Truncated = all[:tq.limit], true
-	}
-	out.Alerts = make([]alertJSON, len(all))
-	for i, a := range all {
-		out.Alerts[i] = alertView(a)
-	}
-	return http.StatusOK, out, nil
+	return http.StatusOK, tl, nil
 }
 
 // payloadJSON renders ev's payload as Event.AppendJSON does, appending to

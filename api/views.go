@@ -13,7 +13,8 @@ import (
 // The JSON views. Field names are the API's contract, documented in
 // openapi.json; TestOpenAPIDocumentsResponses checks they agree.
 
-type alertJSON struct {
+// AlertView is an alert as the API renders it (GET /v1/alerts/{id}).
+type AlertView struct {
 	ID             string        `json:"id"`
 	Tenant         string        `json:"tenant"`
 	Device         string        `json:"device"`
@@ -56,8 +57,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func alertView(a alerts.Alert) alertJSON {
-	v := alertJSON{
+func alertView(a alerts.Alert) AlertView {
+	v := AlertView{
 		ID: a.ID, Tenant: a.Tenant, Device: a.Device, Detector: a.Detector, Severity: alerts.SeverityName(a.Severity),
 		Score: a.Score, Status: string(a.Status), Time: a.Time, LastSeen: a.LastSeen, Count: a.Count,
 		Summary: a.Summary, Explanation: a.Explanation, Evidence: make([]string, len(a.Evidence)), Key: a.Key,

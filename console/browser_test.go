@@ -7,10 +7,12 @@ package console_test
 // Setup (Debian): apt-get install -y chromium
 // Run:            go test ./console/ -run TestBrowser -v
 // In CI set HALO_REQUIRE_BROWSER=1 so a missing Chromium fails the test
-// instead of skipping it. The test writes docs/console.png.
+// instead of skipping it. With -update-screenshot it rewrites docs/console.png.
 
 import (
+	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,6 +37,8 @@ const chromiumPath = "/usr/bin/chromium"
 // screenshotPath is where the README's screenshot is written, relative to
 // this package's directory (where go test runs).
 const screenshotPath = "../docs/console.png"
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "rewrite docs/console.png, the README's screenshot of the console")
 
 func requireChromium(t *testing.T) {
 	t.Helper()
@@ -234,13 +238,17 @@ func testConsole(t *testing.T, wantMode string, screenshot bool) {
 		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(screenshotPath), 0o755); err != nil {
-			t.Fatal(err)
+		if len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+			t.Fatalf("screenshot: %d bytes, not a PNG", len(png))
 		}
-		if err := os.WriteFile(screenshotPath, png, 0o644); err != nil {
-			t.Fatal(err)
+		// The README's copy is rewritten on request only, so that a test
+		// run leaves the working tree as it was.
+		if *updateScreenshot {
+			if err := os.WriteFile(screenshotPath, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s (%d bytes)", screenshotPath, len(png))
 		}
-		t.Logf("wrote %s (%d bytes)", screenshotPath, len(png))
 	}
 
 	// Sign out returns to sign-in; an unknown token gets a message.

@@ -36,6 +36,7 @@ type Processor struct {
 	policies  *policy.Set
 	registry  *identity.Registry
 	stats     Stats
+	observe   func(DeviceWindow) // ObserveWindows
 }
 
 // Stats counts what a processor did.
@@ -47,6 +48,7 @@ type Stats struct {
 	Interventions uint64
 	Windows       uint64 // (partition, window) pairs closed
 	LateEvents    uint64
+	HeldWindows   int    // closed windows waiting for a slower partition (window.Assembler.Held)
 	ModelErrors   uint64 // model trainings that failed
 	LastModelErr  string
 	LastEventTime time.Time
@@ -61,6 +63,15 @@ func NewProcessor(cfg Config) (*Processor, error) {
 	opts := map[string]map[string]string{}
 	for k, v := range cfg.DetectorOptions {
 		opts[k] = v
+	}
+	// The replay detector's findings belong to the pipeline's windows, so
+	// that an alert and a label meet in the same (device, window) pair.
+	if _, set := opts["replay-attack"]["window"]; !set {
+		o := map[string]string{"window": cfg.WindowSize.String()}
+		for k, v := range opts["replay-attack"] {
+			o[k] = v
+		}
+		opts["replay-attack"] = o
 	}
 	if cfg.ModelDir != "" {
 		o := map[string]string{"model_dir": cfg.ModelDir}
@@ -112,8 +123,15 @@ func (p *Processor) cohort(tenant, device string) string {
 // Close releases the processor's memory (open windows).
 func (p *Processor) Close() { p.windows.Release() }
 
+// Config returns the processor's configuration, defaults filled in.
+func (p *Processor) Config() Config { return p.cfg }
+
 // Stats returns the processor's counters.
-func (p *Processor) Stats() Stats { return p.stats }
+func (p *Processor) Stats() Stats {
+	st := p.stats
+	st.HeldWindows = p.windows.Held()
+	return st
+}
 
 // Process consumes one event and returns the events it causes, in a
 // deterministic order.
@@ -172,8 +190,11 @@ func (p *Processor) closeWindows(out []events.Event) []events.Event {
 				out = append(out, p.emit(&f)...)
 			}
 		}
-		if len(p.vecDets) > 0 {
+		if len(p.vecDets) > 0 || p.observe != nil {
 			vecs := features.Compute(w, p.cohort, p.featState)
+			if p.observe != nil {
+				p.observeWindow(vecs)
+			}
 			for _, d := range p.vecDets {
 				for _, f := range d.Vectors(w, vecs, p.detCtx) {
 					out = append(out, p.emit(&f)...)

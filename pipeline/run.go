@@ -77,7 +77,13 @@ func NewLive(cfg Config, store Store, reg prometheus.Registerer, logger *slog.Lo
 			Help: "How long the last processed delivery waited in the log (now minus the time the log recorded it)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(l.processed, l.outputs, l.duplicates, l.lag)
+		reg.MustRegister(l.processed, l.outputs, l.duplicates, l.lag,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "halo_pipeline_late_events_total",
+				Help: "Events dropped because their window had already closed on their partition."}, func() float64 { return float64(l.Stats().LateEvents) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "halo_pipeline_held_windows",
+				Help: "Closed windows waiting for a slower partition before the detectors see them (in (start, partition) order)."}, func() float64 { return float64(l.Stats().HeldWindows) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "halo_pipeline_model_errors_total",
+				Help: "Model trainings and deployments that failed (the last error is logged)."}, func() float64 { return float64(l.Stats().ModelErrors) }))
 	}
 	return l, nil
 }
@@ -236,12 +242,16 @@ func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
 			}
 		}
 		l.activeMu.Unlock()
+		modelErrs := l.proc.stats.ModelErrors
 		for i := range evs {
 			if IsPipelineOutput(&evs[i]) {
 				continue
 			}
 			outs = append(outs, l.proc.Process(&evs[i])...)
 			l.processed.Inc()
+		}
+		if st := l.proc.stats; st.ModelErrors > modelErrs {
+			l.logger.Warn("pipeline: a model training or deployment failed", "errors", st.ModelErrors-modelErrs, "last", st.LastModelErr)
 		}
 		if seq <= l.warmTo {
 			kept := outs[:0]

@@ -1,14 +1,18 @@
-// Package replay will re-run the past: it feeds a time range of the event
-// log (read in event time, ordered by event time and id) through the same
-// pipeline handlers as the live path, into a sandbox instead of the real
-// alert feed and edge. On it stand `halo replay` (backtest chosen detectors
-// and, given label.recorded events, report precision, recall and time to
-// detect), an analyst's incident timeline for one device (connections,
-// transactions, features, scores, alerts), `halo export` (Parquet files of
-// connections, transactions, features and alerts, partitioned by tenant and
-// date, computed with the live feature code) and `halo import zeek` (Zeek
-// conn.log files as conn.* events with derived ids, so importing a file
-// twice stores it once).
+// Package replay re-runs the past: it feeds a range of the event log, in
+// log order (the order the live pipeline consumed it), through the same
+// pipeline processor as the live path, into a sandbox instead of the real
+// alert feed and edge.
 //
-// Nothing is implemented yet; this paragraph is the package's contract.
+// Run is the backtest halo replay stands on; Evaluate scores its alerts
+// against labels (label.recorded events, the simulator's labels file) over
+// (device, window) pairs — precision, recall, F1 per detector and per
+// label, time to detect, false alerts per device-day — and WriteHTML draws
+// the offline report. BaselineDiff compares a candidate run with the
+// alerts the live pipeline raised. WriteTimelineHTML draws an incident
+// timeline (halo incident; the timeline itself is api.BuildTimeline, the
+// same as GET /v1/devices/{id}/timeline). Package replay/zeek imports Zeek
+// conn.log files as events with derived ids.
+//
+// docs/zeek-figures.md holds what a replay gives on each labeled Zeek log;
+// TestZeekFiguresDocument keeps it current.
 package replay

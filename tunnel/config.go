@@ -61,6 +61,8 @@ type Config struct {
 	FailClosed bool
 	// StaticHosts resolves these names to these addresses instead of
 	// DNS (like curl --resolve); for private deployments and the simulator.
+	// A key "*.example" covers every name under example (not example
+	// itself); an exact name wins over a wildcard.
 	StaticHosts map[string]netip.Addr
 	// Resolve, when set, replaces DNS for names not in StaticHosts.
 	Resolve func(ctx context.Context, host string) (netip.Addr, error)

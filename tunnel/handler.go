@@ -96,6 +96,17 @@ func (e *Edge) resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if a, ok := e.cfg.StaticHosts[host]; ok {
 		return a, nil
 	}
+	// A wildcard entry "*.example" covers every name under example.
+	for i := strings.IndexByte(host, '.'); i >= 0 && len(e.cfg.StaticHosts) > 0; {
+		if a, ok := e.cfg.StaticHosts["*"+host[i:]]; ok {
+			return a, nil
+		}
+		j := strings.IndexByte(host[i+1:], '.')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
 	if e.cfg.Resolve != nil {
 		return e.cfg.Resolve(ctx, host)
 	}

@@ -161,7 +161,7 @@ func TestUpEndToEnd(t *testing.T) {
 // freeAddr returns a loopback address with a port that was free a moment
 // ago, never one it returned before in this test binary (the kernel may hand
 // the same free port to two quick calls).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	for {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

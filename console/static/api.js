@@ -59,7 +59,7 @@ export const api = {
   resolve: (id, verdict, note) => request("POST", "/v1/alerts/" + encodeURIComponent(id) + "/resolve", { verdict, note }),
   devices: () => request("GET", "/v1/devices"),
   device: (id) => request("GET", "/v1/devices/" + encodeURIComponent(id)),
-  timeline: (id, from) => request("GET", "/v1/devices/" + encodeURIComponent(id) + "/timeline?limit=10000&from=" + encodeURIComponent(from)),
+  timeline: (id, from) => request("GET", "/v1/devices/" + encodeURIComponent(id) + "/timeline?limit=10000&windows=false&from=" + encodeURIComponent(from)),
   quarantine: (id, reason) => request("POST", "/v1/devices/" + encodeURIComponent(id) + "/quarantine", reason ? { reason } : {}),
   release: (id) => request("DELETE", "/v1/devices/" + encodeURIComponent(id) + "/quarantine"),
   interventions: () => request("GET", "/v1/interventions"),

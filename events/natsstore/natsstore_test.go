@@ -230,3 +230,43 @@ func TestBulkAppendStaysNearTimeOrder(t *testing.T) {
 	}
 	t.Logf("%d events in %d messages", len(evs), len(msgs))
 }
+
+// TestSparseImportStillPacked: one device's history, an event every 10 s
+// with a label after every other record (a labeled Zeek log), is packed
+// into few messages — a lone partition's batch may outgrow the span, and
+// labels travel apart — while the device's traffic keeps its order.
+func TestSparseImportStillPacked(t *testing.T) {
+	log := newEmbeddedLog(t, storetest.Options{})
+	s := log.Open(t).(*Store)
+	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	var evs []events.Event
+	for i := 0; i < 1000; i++ {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		evs = append(evs, storetest.Traffic("acme", "10.0.0.7", at, 1)...)
+		if i%2 == 0 {
+			evs = append(evs, events.Event{ID: events.NewID(), Tenant: "acme", Device: "10.0.0.7", Time: at,
+				Payload: &events.LabelRecorded{Label: "Malicious", Malicious: true, Start: at.UnixNano(), End: at.UnixNano() + 1}})
+		}
+	}
+	if err := s.Append(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	got := storetest.ReadAll(t, s, events.Query{})
+	if len(got) != len(evs) {
+		t.Fatalf("read %d of %d", len(got), len(evs))
+	}
+	msgs := map[uint64]bool{}
+	var last time.Time
+	for _, e := range got {
+		msgs[e.Seq] = true
+		if e.Type() != events.TypeLabelRecorded {
+			if e.Time.Before(last) {
+				t.Fatalf("traffic out of order: %v after %v", e.Time, last)
+			}
+			last = e.Time
+		}
+	}
+	if len(msgs) > len(evs)/50 {
+		t.Fatalf("%d messages for %d events", len(msgs), len(evs))
+	}
+}

@@ -300,6 +300,7 @@ func (s *Store) Close() error {
 type laneKey struct {
 	tenant    string
 	partition int
+	labels    bool // label.recorded events, packed apart
 }
 
 type pendingBatch struct {
@@ -324,7 +325,9 @@ func (s *Store) getBuf() *[]byte {
 // Append implements events.Store. Consecutive events of one (tenant,
 // partition) and one kind travel in one message of at most MaxBatchEvents
 // events and events.MaxBatchSize bytes; messages of one (tenant, partition)
-// are published in order.
+// are published in order, except label.recorded events, packed apart
+// (nothing consumes labels in order with a device's other events); across
+// partitions the messages stay within MaxBatchSpan of event-time order.
 func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 	if s.closed.Load() {
 		return events.ErrClosed
@@ -374,31 +377,43 @@ func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 	oldest := int64(math.MaxInt64) // the earliest since of the pending batches
 	for i := range evs {
 		ev := &evs[i]
-		if t := ev.Time.UnixNano(); t-oldest > span {
+		kind := ev.Type().Kind()
+		// Labels travel apart: nothing consumes them in order with a
+		// device's other events (the pipeline does not read them), so
+		// their messages neither cut the traffic's nor keep to the span.
+		ordered := kind != events.KindLabel
+		key := laneKey{ev.Tenant, events.Partition(ev.Device, s.partitions), !ordered}
+		if t := ev.Time.UnixNano(); ordered && t-oldest > span {
 			// Send the pending batches that started more than span before
 			// this event, oldest first, so that the log stays within span
-			// of event-time order across partitions.
+			// of event-time order across partitions and kinds. A batch that
+			// is the only one pending may keep growing: nothing can
+			// overtake it until another starts, and then it is sent.
 			var due []laneKey
+			pending := 0
 			oldest = math.MaxInt64
-			for _, key := range order {
-				if b := open[key]; b != nil && b.n > 0 {
+			for _, k := range order {
+				if b := open[k]; b != nil && b.n > 0 && !k.labels {
+					pending++
 					if t-b.since > span {
-						due = append(due, key)
+						due = append(due, k)
 					} else {
 						oldest = min(oldest, b.since)
 					}
 				}
 			}
+			if pending == 1 && len(due) == 1 && due[0] == key {
+				oldest = open[key].since
+				due = nil
+			}
 			slices.SortStableFunc(due, func(x, y laneKey) int { return cmp.Compare(open[x].since, open[y].since) })
-			for _, key := range due {
-				if err := publish(open[key]); err != nil {
+			for _, k := range due {
+				if err := publish(open[k]); err != nil {
 					return err
 				}
-				open[key] = nil
+				open[k] = nil
 			}
 		}
-		kind := ev.Type().Kind()
-		key := laneKey{ev.Tenant, events.Partition(ev.Device, s.partitions)}
 		b := open[key]
 		if b != nil && (b.kind != kind || b.n >= s.cfg.MaxBatchEvents) {
 			if err := publish(b); err != nil {
@@ -434,7 +449,9 @@ func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
 		*b.buf = nb
 		if b.n == 0 {
 			b.first, b.since = ev.ID, ev.Time.UnixNano()
-			oldest = min(oldest, b.since)
+			if ordered {
+				oldest = min(oldest, b.since)
+			}
 		}
 		b.ids = append(b.ids, ev.ID[:]...)
 		b.n++

@@ -22,6 +22,7 @@ import (
 func newAPICmd(a *app) *cobra.Command {
 	var (
 		sf          storeFlags
+		pf          pipelineFlags
 		addr        = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
 		denyPrivate bool
 	)
@@ -33,12 +34,17 @@ halo up's, or one started here) or of --nats: /v1/ (Bearer tokens from halo
 tenants create / halo tenants token add; the OpenAPI 3 document at
 /v1/openapi.json), /healthz and /metrics. Every write goes through the log;
 reads come from folds that follow it, so several API processes can serve one
-log.`,
+log. The pipeline flags say how GET /v1/devices/{id}/timeline recomputes
+feature windows and scores: give the pipeline's own.`,
 		Example: `  halo api --data /var/lib/halo --addr 0.0.0.0:8080
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/alerts?status=open`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			pcfg, err := pf.config()
+			if err != nil {
+				return err
+			}
 			cfg, err := sf.config(natsstore.ModeAuto)
 			if err != nil {
 				return err
@@ -51,7 +57,7 @@ log.`,
 			reg := prometheus.NewRegistry()
 			fctx, stop := context.WithCancel(ctx)
 			defer stop()
-			srv, wait, err := roles.API(fctx, store, cfg.DataDir, reg, a.logger, roles.APIOptions{WebhookDenyPrivate: denyPrivate})
+			srv, wait, err := roles.API(fctx, store, cfg.DataDir, reg, a.logger, roles.APIOptions{WebhookDenyPrivate: denyPrivate, Pipeline: pcfg})
 			if err != nil {
 				return err
 			}
@@ -85,6 +91,7 @@ log.`,
 		},
 	}
 	sf.register(cmd.Flags(), dataDirHelp)
+	pf.register(cmd.Flags())
 	cmd.Flags().BoolVar(&denyPrivate, "webhook-deny-private", false, "refuse webhook URLs that resolve to loopback, private or link-local addresses (e.g. --webhook-deny-private)")
 	cmd.Flags().Var(&addr, "addr", "address to serve on; port 0 picks a free port, shown in the ready line (e.g. --addr 0.0.0.0:8080)")
 	return cmd

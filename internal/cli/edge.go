@@ -21,7 +21,7 @@ type edgeFlags struct {
 
 func (f *edgeFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.hosts, "edge-host", nil, "extra DNS `NAME` or IP in the edge's certificate, as devices dial it (repeatable; localhost, 127.0.0.1 and ::1 are always in; e.g. --edge-host edge.example.com)")
-	fs.StringArrayVar(&f.resolve, "edge-resolve", nil, "resolve `NAME=IP` at the edge without DNS, like curl --resolve (repeatable; e.g. --edge-resolve pay.example=10.0.0.5)")
+	fs.StringArrayVar(&f.resolve, "edge-resolve", nil, "resolve `NAME=IP` at the edge without DNS, like curl --resolve; *.DOMAIN covers every name under DOMAIN (repeatable; e.g. --edge-resolve pay.example=10.0.0.5, --edge-resolve '*.sim.halo.test=127.0.0.1')")
 	fs.BoolVar(&f.failClosed, "fail-closed", false, "refuse new device connections while the event log is unreachable, instead of forwarding and spooling events to disk (e.g. --fail-closed)")
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/models"
 )
@@ -321,15 +323,11 @@ pipeline trains itself.`,
 				return usageErrorf("--tenant is required")
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, deps, err := openDeployments(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			deps, err := models.LoadDeployments(ctx, store)
-			if err != nil {
-				return err
-			}
 			d, err := deps.Rollback(ctx, store, tenant.value, cohort, actor())
 			if err != nil {
 				return err
@@ -361,15 +359,11 @@ func newModelsLsCmd(a *app) *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, deps, err := openDeployments(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			deps, err := models.LoadDeployments(ctx, store)
-			if err != nil {
-				return err
-			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\tTENANT\tCOHORT\tVERSION\tMODEL\tKIND\tTHRESHOLD\tAT\tBY")
 			hist := deps.History(tenant.value)
@@ -402,6 +396,20 @@ func newModelsLsCmd(a *app) *cobra.Command {
 	sf.register(cmd.Flags(), dataDirHelp)
 	cmd.Flags().Var(&tenant, "tenant", "only this tenant's deployments (e.g. --tenant acme)")
 	return cmd
+}
+
+// openDeployments opens the log and folds its model deployments.
+func openDeployments(ctx context.Context, a *app, sf *storeFlags) (*natsstore.Store, *models.Deployments, error) {
+	store, err := openStore(ctx, a, sf)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps, err := models.LoadDeployments(ctx, store)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, deps, nil
 }
 
 func scope(d models.Deployment) string {

@@ -20,6 +20,7 @@ type pipelineFlags struct {
 	lateness    durationFlag
 	suppression durationFlag
 	warmup      durationFlag
+	options     []string
 }
 
 func (f *pipelineFlags) register(fs *pflag.FlagSet) {
@@ -28,6 +29,34 @@ func (f *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.lateness, "lateness", "how late an event may arrive after its window's end, in event time (default 5s; e.g. --lateness 30s)")
 	fs.Var(&f.suppression, "suppression", "repeats of an open alert within this long update it instead of raising a new one (default 10m; e.g. --suppression 1h)")
 	fs.Var(&f.warmup, "warmup", "history re-read on start to rebuild the detectors' state (default 24h; e.g. --warmup 72h)")
+	fs.StringArrayVar(&f.options, "detector-option", nil, "set a detector's option, `DETECTOR.OPTION=VALUE`, as its documentation names them (repeatable; e.g. --detector-option beaconing.min_interval=2s)")
+}
+
+// detectorOptions parses --detector-option values.
+func (f *pipelineFlags) detectorOptions() (map[string]map[string]string, error) {
+	if len(f.options) == 0 {
+		return nil, nil
+	}
+	out := map[string]map[string]string{}
+	for _, o := range f.options {
+		kv, val, ok := strings.Cut(o, "=")
+		det, name, ok2 := strings.Cut(kv, ".")
+		if !ok || !ok2 || det == "" || name == "" || val == "" {
+			return nil, usageErrorf("--detector-option %q: want DETECTOR.OPTION=VALUE (e.g. beaconing.min_interval=2s)", o)
+		}
+		if detect.Doc(det) == "" {
+			return nil, usageErrorf("--detector-option %q: unknown detector %q (known: %s)", o, det, strings.Join(detect.Names(), ", "))
+		}
+		if out[det] == nil {
+			out[det] = map[string]string{}
+		}
+		out[det][name] = val
+	}
+	// Build the detectors once so that a bad option is a usage error now.
+	if _, err := detect.New(nil, out); err != nil {
+		return nil, usageErrorf("--detector-option: %v", err)
+	}
+	return out, nil
 }
 
 func (f *pipelineFlags) config() (pipeline.Config, error) {
@@ -36,7 +65,11 @@ func (f *pipelineFlags) config() (pipeline.Config, error) {
 			return pipeline.Config{}, usageErrorf("--detectors: unknown detector %q (known: %s)", d, strings.Join(detect.Names(), ", "))
 		}
 	}
-	return pipeline.Config{Detectors: f.detectors, WindowSize: f.window.value, Lateness: f.lateness.value, Suppression: f.suppression.value, Warmup: f.warmup.value}, nil
+	opts, err := f.detectorOptions()
+	if err != nil {
+		return pipeline.Config{}, err
+	}
+	return pipeline.Config{Detectors: f.detectors, DetectorOptions: opts, WindowSize: f.window.value, Lateness: f.lateness.value, Suppression: f.suppression.value, Warmup: f.warmup.value}, nil
 }
 
 func newPipelineCmd(a *app) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type upCmd struct {
 	pipe           pipelineFlags
 
 	webhookDenyPrivate bool
+	demo               demoFlags
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -114,7 +116,15 @@ of a machine.`,
   # Wait until it is ready
   curl -fsS http://127.0.0.1:8080/healthz`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return u.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := u.demo.prepare(cmd.Flags(), u); err != nil {
+				return err
+			}
+			if u.demo.tempDir != "" {
+				defer os.RemoveAll(u.demo.tempDir)
+			}
+			return u.run(cmd.Context())
+		},
 	}
 	fs := cmd.Flags()
 	u.store.register(fs, dataDirHelp)
@@ -126,6 +136,7 @@ of a machine.`,
 	fs.Var(&u.syncInterval, "sync-interval", "how often the embedded event log fsyncs to disk, or \"always\" to fsync every write (~100x slower); a crash of the machine can lose up to this interval (e.g. --sync-interval 10s)")
 	fs.Var(&u.retentionAge, "retention-age", "drop events older than this (log time); 0 keeps them forever (e.g. --retention-age 30d, --retention-age 720h)")
 	fs.Var(&u.retentionBytes, "retention-bytes", "drop the oldest events when the log exceeds this size; 0 is unlimited (e.g. --retention-bytes 50GiB, 500MB)")
+	u.demo.register(fs)
 	fs.IntVar(&u.partitions, "partitions", events.DefaultPartitions, "number of partitions P when the log is created: a device's events go to partition FNV-1a(device) mod P (e.g. --partitions 64)")
 	return cmd
 }
@@ -265,7 +276,7 @@ func (u *upCmd) run(ctx context.Context) error {
 	}()
 
 	// The API, on the same event log.
-	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log, roles.APIOptions{WebhookDenyPrivate: u.webhookDenyPrivate})
+	apiSrv, apiWait, err := roles.API(edgeCtx, store, cfg.DataDir, promReg, log, roles.APIOptions{WebhookDenyPrivate: u.webhookDenyPrivate, Pipeline: pcfg})
 	if err != nil {
 		stopEdge()
 		<-edgeDone
@@ -291,8 +302,18 @@ func (u *upCmd) run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-reg.WhenReady():
+		boundEdge := <-edgeAddr
 		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (/v1/, /healthz, /metrics), edge %s, data %s, event log %s\n",
-			ln.Addr(), <-edgeAddr, cfg.DataDir, store.ClientURL())
+			ln.Addr(), boundEdge, cfg.DataDir, store.ClientURL())
+		if u.demo.on {
+			wg.Go(func() {
+				err := runDemo(edgeCtx, store, cfg.DataDir, ln.Addr(), boundEdge, u.demo.devices,
+					func(s string) { fmt.Fprint(u.app.stderr, s) }, log)
+				if err != nil && edgeCtx.Err() == nil {
+					log.Error("the demo stopped", "error", err)
+				}
+			})
+		}
 		select {
 		case <-ctx.Done():
 		case err := <-served:

@@ -14,6 +14,7 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/intervention"
+	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/policy"
 	"github.com/halo-sec/halo/webhooks"
 )
@@ -24,6 +25,10 @@ type APIOptions struct {
 	// private or link-local addresses (--webhook-deny-private). Default
 	// false.
 	WebhookDenyPrivate bool
+	// Pipeline is the pipeline configuration device timelines recompute
+	// feature windows and scores with (api.Config.Pipeline): the running
+	// pipeline's. Default: the pipeline's defaults.
+	Pipeline pipeline.Config
 }
 
 // API builds the /v1/ API on the log: it loads the folds it reads
@@ -68,7 +73,7 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 	}
 	seen := &lastSeen{at: map[string]time.Time{}}
 	srv, err := api.New(api.Config{Store: store, Registry: ids, Alerts: als, Interventions: ivs, Policies: pols, CA: ca,
-		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks, LastSeen: seen.get})
+		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks, LastSeen: seen.get, Pipeline: opt.Pipeline})
 	if err != nil {
 		if hooks != nil {
 			hooks.Close()

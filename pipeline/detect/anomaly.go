@@ -26,6 +26,15 @@ type VectorDetector interface {
 	Vectors(w *window.Window, vecs []features.Vector, c *Context) []Finding
 }
 
+// Scorer is the optional capability of a VectorDetector that scores every
+// device window, flagged or not, with a threshold above which it flags one:
+// timelines show the score of each window next to the threshold. Score has
+// no side effects; ok is false when the detector has nothing to score by
+// yet (no model for the device's cohort).
+type Scorer interface {
+	Score(v *features.Vector) (score, threshold float64, ok bool)
+}
+
 // ModelPublisher is the optional capability of recording model.deployed
 // events; the pipeline drains them after each window.
 type ModelPublisher interface {
@@ -40,7 +49,8 @@ every device window; a score above the threshold calibrated at a target
 false-positive rate on the training windows (default 0.5%) is an anomaly —
 medium, high when the score exceeds the threshold by 0.1. A window with at
 least two features beyond far_sd (default 8) robust standard deviations of
-the cohort's training medians is flagged too: with few or near-constant
+the cohort's training medians, and above the largest value of the training
+windows, is flagged too: with few or near-constant
 training windows the forest isolates poorly at the edges of the data. The
 explanation names the features that isolated the window and their cohort
 baselines.
@@ -193,6 +203,7 @@ type cohortModel struct {
 	rows      [][]float64 // the last keep windows, oldest first
 	first     time.Time
 	model     *models.Artifact
+	trainMax  []float64 // per feature, the largest value of the training windows
 	version   uint32
 	trainedAt time.Time
 	trainRows int // windows the model in force was trained on
@@ -229,7 +240,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		if a.fixed != nil {
-			if f, ok := a.scoreModel(w, v, project(v.Values, a.fixedIdx), a.fixed, 0); ok {
+			if f, ok := a.scoreModel(w, v, project(v.Values, a.fixedIdx), a.fixed, 0, nil); ok {
 				out = append(out, f)
 			}
 			continue
@@ -248,11 +259,11 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			touched = append(touched, key)
 		}
 		if op != nil {
-			if f, ok := a.scoreModel(w, v, project(v.Values, op.idx), op.art, op.version|deployedBit); ok {
+			if f, ok := a.scoreModel(w, v, project(v.Values, op.idx), op.art, op.version|deployedBit, nil); ok {
 				out = append(out, f)
 			}
 		} else if cm.model != nil {
-			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version); ok {
+			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version, cm.trainMax); ok {
 				out = append(out, f)
 			}
 		} else if len(cm.rows) >= a.minCold {
@@ -285,13 +296,45 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 	return out
 }
 
+// Score implements Scorer: the score of the model Vectors judges the
+// vector's window by — the given model (the model option), else the model
+// an operator deployed for the cohort or the tenant, else the cohort's own —
+// and its calibrated threshold; not ok before there is one.
+func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
+	var (
+		model *models.Artifact
+		row   []float64
+	)
+	key := v.Tenant + "|" + v.Cohort
+	op := a.operator[key]
+	if op == nil {
+		op = a.operator[v.Tenant+"|"]
+	}
+	switch {
+	case a.fixed != nil:
+		model, row = a.fixed, project(v.Values, a.fixedIdx)
+	case op != nil:
+		model, row = op.art, project(v.Values, op.idx)
+	case a.cohorts[key] != nil && a.cohorts[key].model != nil:
+		model, row = a.cohorts[key].model, v.Values
+	default:
+		return 0, 0, false
+	}
+	scores, err := model.Score([][]float64{row})
+	if err != nil || len(scores) != 1 {
+		return 0, 0, false
+	}
+	return scores[0], model.Threshold, true
+}
+
 // deployedBit marks, in scoreModel's version, a model an operator deployed.
 const deployedBit = 1 << 31
 
 // scoreModel scores v's values (row, in the model's feature order) with
 // model, version v<version> of the cohort's models (0: a model given with
-// the model option).
-func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32) (Finding, bool) {
+// the model option); trainMax, for the cohort's own models, holds the
+// largest value of each feature in the training windows.
+func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32, trainMax []float64) (Finding, bool) {
 	scores, err := model.Score([][]float64{row})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
@@ -301,9 +344,12 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64
 	// at least two features (robust deviations from the training medians)
 	// is flagged too: with few or near-constant training windows the
 	// forest's isolation is weak at the edges of the data.
+	// A value the training windows reached is not far, however spread
+	// the cohort's usual values are: a rare benign event (an update
+	// download) recurs in the training windows, an attack's extremes don't.
 	far := 0
 	for j, b := range model.Baselines {
-		if j < len(row) && b.Scale > 0 && (row[j]-b.Median)/b.Scale >= a.farSD {
+		if j < len(row) && b.Scale > 0 && (row[j]-b.Median)/b.Scale >= a.farSD && (j >= len(trainMax) || row[j] > trainMax[j]) {
 			far++
 		}
 	}
@@ -376,6 +422,15 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	}
 	cm.model, cm.trainedAt = art, at
 	cm.trainRows, cm.fresh = len(cm.rows), 0
+	cm.trainMax = make([]float64, len(features.Names))
+	for j := range cm.trainMax {
+		cm.trainMax[j] = math.Inf(-1)
+	}
+	for _, r := range cm.rows {
+		for j := range min(len(r), len(cm.trainMax)) {
+			cm.trainMax[j] = max(cm.trainMax[j], r[j])
+		}
+	}
 	cm.version++
 	var buf bytes.Buffer
 	if err := art.Save(&buf); err != nil {

@@ -19,6 +19,9 @@ the attempt is still an attack). Repeats of the loose fingerprint (same host,
 path, amount, currency, merchant, terminal; different nonce or timestamp)
 after a success are reported as possible duplicates (medium).
 
+Options: horizon (default 24h); window, the windows findings belong to
+(the pipeline passes its own window size).
+
 Not a replay: a repeat after a failure (non-2xx, timeout, error) is a
 legitimate retry, however soon and from whichever device: only a success is
 remembered.
@@ -38,6 +41,13 @@ func init() {
 				return nil, fmt.Errorf("horizon %q: want a positive duration", v)
 			}
 			d.opts.Horizon = h
+		}
+		if v, ok := opts["window"]; ok {
+			w, err := time.ParseDuration(v)
+			if err != nil || w <= 0 {
+				return nil, fmt.Errorf("window %q: want a positive duration", v)
+			}
+			d.opts.WindowSize = w
 		}
 		return d, nil
 	})

@@ -103,3 +103,23 @@ func TestRegistry(t *testing.T) {
 		t.Fatal("no doc")
 	}
 }
+
+// TestReplayWindowOption: the pipeline passes its window size, so a replay
+// finding's window is the pipeline's window around the repeat.
+func TestReplayWindowOption(t *testing.T) {
+	ds, err := New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"window": "10s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ds[0].(*Replay)
+	t0 := time.Date(2026, 11, 27, 10, 0, 7, 0, time.UTC)
+	first, again := tx("acme", "a", t0, "fp", "", 200, fwd), tx("acme", "b", t0.Add(5*time.Second), "fp", "", 200, fwd)
+	d.Event(&first)
+	f := d.Event(&again)
+	if len(f) != 1 || !f[0].WindowStart.Equal(t0.Add(3*time.Second)) || f[0].WindowEnd.Sub(f[0].WindowStart) != 10*time.Second {
+		t.Fatalf("findings %+v", f)
+	}
+	if _, err := New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"window": "soon"}}); err == nil {
+		t.Fatal("a bad window option is accepted")
+	}
+}

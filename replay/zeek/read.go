@@ -415,7 +415,16 @@ type jsonConn struct {
 	Detail3   string          `json:"detailed_label"`
 }
 
+// decodeJSON decodes one JSON record: the common flat shape by
+// decodeJSONFast, anything else by encoding/json (decodeJSONStd).
 func decodeJSON(b []byte, r *record) error {
+	if decodeJSONFast(b, r) {
+		return nil
+	}
+	return decodeJSONStd(b, r)
+}
+
+func decodeJSONStd(b []byte, r *record) error {
 	var j jsonConn
 	if err := json.Unmarshal(b, &j); err != nil {
 		return fmt.Errorf("bad JSON record: %w", err)
