@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,13 +35,12 @@ type exportSource struct {
 	add  func(ctx context.Context, t *testing.T, bin, data string)
 }
 
-// exportSources is what the notebooks run against: labeled Zeek logs
-// imported with halo import zeek. The issue also wants simulator traffic
-// with injected attacks; when halo sim is in main, it is one more entry here
-// (a function running `halo sim` into data, whose label.recorded events
-// carry source simulator) and the notebooks see it as one more tenant.
+// exportSources is what the notebooks run against, each source its own
+// tenant: labeled Zeek logs imported with halo import zeek, and a fleet
+// simulated by halo sim through a real halo edge, with injected attacks.
 var exportSources = []exportSource{
 	{"zeek", importZeekLogs},
+	{"sim", simulatedFleet},
 }
 
 // importZeekLogs imports two labeled Stratosphere logs as two tenants: lab
@@ -53,8 +55,85 @@ func importZeekLogs(ctx context.Context, t *testing.T, bin, data string) {
 	}
 }
 
+// simulatedFleet runs halo sim's payment terminals (tenant shop, 8 devices
+// in cohorts by model and firmware) through a real halo edge for 20 s with
+// one attack of every kind, then records each injected attack from
+// --labels-out as a label.recorded event of source simulator, which is how
+// the export's labels and features see the simulator's attacks (halo sim
+// writes them to the file only, for halo replay --labels).
+func simulatedFleet(ctx context.Context, t *testing.T, bin, data string) {
+	addr := freeAddr(t)
+	var stderr syncBuffer
+	edge := exec.Command(bin, "edge", "--data", data, "--addr", addr, "--edge-resolve", "*.sim.halo.test=127.0.0.1")
+	edge.Stderr = &stderr
+	if err := edge.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- edge.Wait() }()
+	defer func() {
+		edge.Process.Kill() // after a clean stop, a no-op
+		<-exited
+	}()
+	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(stderr.String(), "halo edge is up"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("halo edge not up after 90s:\n%s", stderr.String())
+		}
+	}
+	labels := filepath.Join(t.TempDir(), "attacks.jsonl")
+	out := halo(ctx, t, bin, "sim", "--data", data, "--edge", addr, "--tenant", "shop", "--devices", "8", "--duration", "20s",
+		"--attacks", "beacon@1s,replay@3s,scan@5s,flood@8s,badcert@11s,exfil@14s", "--beacon-interval", "1500ms", "--beacon-count", "10",
+		"--exfil-bytes", "4MB", "--labels-out", labels, "--seed", "7", "--no-progress")
+	var st struct {
+		AttacksSent int `json:"attacks_sent"`
+		DevicesUp   int `json:"devices_up"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.AttacksSent != 6 || st.DevicesUp != 8 {
+		t.Fatalf("halo sim's summary %q (%v): want 6 attacks sent by 8 devices", out, err)
+	}
+	edge.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("halo edge after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("halo edge did not stop within 60s of SIGINT:\n%s", stderr.String())
+	}
+
+	b, err := os.ReadFile(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []events.Event
+	for line := range strings.Lines(string(b)) {
+		var l struct {
+			Tenant, Device, Label string
+			Start, End            time.Time
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%s: %q: %v", labels, line, err)
+		}
+		evs = append(evs, events.Event{
+			ID:     events.DerivedID("sim-label", l.Tenant, l.Device, l.Label, l.Start.Format(time.RFC3339Nano)),
+			Schema: events.SchemaVersion, Tenant: l.Tenant, Device: l.Device, Time: l.Start,
+			Payload: &events.LabelRecorded{Label: l.Label, Malicious: true, Start: l.Start.UnixNano(), End: l.End.UnixNano(),
+				Source: events.LabelSource_LABEL_SOURCE_SIMULATOR},
+		})
+	}
+	if len(evs) < 6 {
+		t.Fatalf("%d labels for 6 attacks:\n%s", len(evs), b)
+	}
+	store := openStore(ctx, t, data)
+	defer store.Close()
+	if err := store.Append(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestNotebooksRun is the notebooks' CI: it builds halo, fills a data
-// directory from exportSources, appends the alerts a live pipeline raises
+// directory from exportSources (Zeek logs and a simulated fleet), appends the alerts a live pipeline raises
 // over it, exports it, and executes every notebook against the export
 // with nbclient. A failing cell fails the test with its source and error;
 // each executed notebook must have run every cell and drawn its plots. It
@@ -277,10 +356,7 @@ func halo(ctx context.Context, t *testing.T, bin string, args ...string) string 
 // already in the log are not doubled.
 func raiseAlerts(ctx context.Context, t *testing.T, data string) int {
 	t.Helper()
-	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(ctx, t, data)
 	defer store.Close()
 	var evs []events.Event
 	for ev, err := range store.Read(ctx, events.Query{}) {
@@ -308,6 +384,45 @@ func raiseAlerts(ctx context.Context, t *testing.T, data string) int {
 		evs = evs[k:]
 	}
 	return n
+}
+
+// openStore opens the embedded event log of data, as the halo commands do.
+func openStore(ctx context.Context, t *testing.T, data string) *natsstore.Store {
+	t.Helper()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // runNotebook executes one notebook with run_notebooks.py, the executed copy
