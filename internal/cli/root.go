@@ -111,7 +111,7 @@ Logs go to standard error; results go to standard output.`,
 	pf.Var(a.logLevel, "log-level", "minimum level of the logs written to standard error: debug, info, warn or error (e.g. --log-level debug)")
 	pf.Var(a.logFormat, "log-format", "log format on standard error: text (key=value pairs) or json (one object per line, for log shippers; e.g. --log-format json)")
 
-	root.AddCommand(newUpCmd(a), newEdgeCmd(a), newPipelineCmd(a), newAPICmd(a), newAgentCmd(a), newTenantsCmd(a), newDevicesCmd(a), newBlockCmd(a), newPolicyCmd(a), newImportCmd(a), newReplayCmd(a), newIncidentCmd(a), newSimCmd(a), newExportCmd(a), newModelsCmd(a), newEventsCmd(a), newVersionCmd(a))
+	root.AddCommand(newUpCmd(a), newEdgeCmd(a), newPipelineCmd(a), newAPICmd(a), newAgentCmd(a), newTenantsCmd(a), newDevicesCmd(a), newBlockCmd(a), newPolicyCmd(a), newImportCmd(a), newReplayCmd(a), newIncidentCmd(a), newSimCmd(a), newExportCmd(a), newModelsCmd(a), newLabelsCmd(a), newEventsCmd(a), newVersionCmd(a))
 	return root
 }
 

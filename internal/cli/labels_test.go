@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLabelsImport records a simulator labels file in the log, once however
+// often it is imported; a malformed file records nothing.
+func TestLabelsImport(t *testing.T) {
+	ctx := context.Background()
+	data, dir := t.TempDir(), t.TempDir()
+	file := filepath.Join(dir, "attacks.jsonl")
+	if err := os.WriteFile(file, []byte(`{"tenant":"shop","device":"pos-1","label":"replay","start":"2026-11-27T08:00:00Z","end":"2026-11-27T08:00:05Z"}
+{"tenant":"shop","device":"pos-2","label":"scan","start":"2026-11-27T08:01:00Z","end":"2026-11-27T08:01:00Z"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code, out, stderr := run(ctx, t, "labels", "import", file, "--data", data); code != ExitOK || !strings.Contains(out, "recorded 2 labels") {
+			t.Fatalf("labels import: %d %s %s", code, out, stderr)
+		}
+	}
+	code, out, stderr := run(ctx, t, "events", "ls", "--data", data, "--type", "label.recorded")
+	if code != ExitOK || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"source":"LABEL_SOURCE_SIMULATOR"`) && !strings.Contains(out, `"source":"simulator"`) || !strings.Contains(out, `"malicious":true`) {
+		t.Fatalf("label.recorded after importing twice:\n%s%s", out, stderr)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	_ = os.WriteFile(bad, []byte("{\"tenant\":\"shop\",\"device\":\"pos-3\",\"label\":\"x\",\"start\":\"2026-11-27T08:00:00Z\"}\nnot json\n"), 0o644)
+	if code, _, stderr := run(ctx, t, "labels", "import", bad, "--data", data); code != ExitUsage || !strings.Contains(stderr, "line 2") {
+		t.Fatalf("malformed file: %d %s", code, stderr)
+	}
+	if _, out, _ := run(ctx, t, "events", "ls", "--data", data, "--type", "label.recorded"); strings.Count(out, "\n") != 2 {
+		t.Fatalf("a malformed file recorded labels:\n%s", out)
+	}
+}
