@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -20,6 +21,13 @@ import (
 // run found among the events (alerts, interventions, models) are not fed
 // back.
 func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stats, error) {
+	return RunContext(context.Background(), evs, cfg, nil)
+}
+
+// RunContext is Run that stops with ctx's error when ctx ends and calls
+// progress, when not nil, with the number of events processed so far every
+// 4096 events (from the goroutine that called RunContext).
+func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
 		return nil, pipeline.Stats{}, err
@@ -28,6 +36,14 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 	events.SortByTime(evs)
 	var out []events.Event
 	for i := range evs {
+		if i%4096 == 0 && i > 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, proc.Stats(), err
+			}
+			if progress != nil {
+				progress(i)
+			}
+		}
 		if pipeline.IsPipelineOutput(&evs[i]) {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -121,6 +122,10 @@ training its own.`,
 			var firstSeq uint64
 			for ev, err := range store.Read(ctx, q) {
 				if err != nil {
+					if ctx.Err() != nil {
+						fmt.Fprintln(a.stderr)
+						return errInterrupted
+					}
 					return fmt.Errorf("reading the log after %d events: %w", len(evs), err)
 				}
 				if firstSeq == 0 {
@@ -154,9 +159,25 @@ training its own.`,
 				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", len(evs)-len(inRange), from.value.UTC().Format(time.RFC3339))
 			}
 			pstart := time.Now()
-			outs, stats, err := replay.Run(evs, pcfg)
+			plast := pstart
+			outs, stats, err := replay.RunContext(ctx, evs, pcfg, func(done int) {
+				if time.Since(plast) < time.Second {
+					return
+				}
+				plast = time.Now()
+				el := time.Since(pstart)
+				eta := time.Duration(float64(el) * float64(len(evs)-done) / float64(done)).Round(time.Second)
+				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, len(evs), float64(done)/el.Seconds(), 100*float64(done)/float64(len(evs)), eta)
+			})
+			if ctx.Err() != nil {
+				fmt.Fprintln(a.stderr)
+				return errInterrupted
+			}
 			if err != nil {
 				return err
+			}
+			if time.Since(pstart) >= time.Second {
+				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", len(evs), time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
 			outs = replay.Since(outs, from.value)
 			if err := os.MkdirAll(out, 0o755); err != nil {
