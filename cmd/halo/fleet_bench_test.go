@@ -67,7 +67,7 @@ func BenchmarkFleet(b *testing.B) {
 // with the default windows and every detector, and reports the alerts
 // raised per 100 device-hours (budget: 1). Size HALO_FP_DEVICES (default
 // 200), duration HALO_FP_DURATION (default 10m): 33 device-hours. Run with
-// -benchtime 1x.
+// -benchtime 1x. HALO_UP_ARGS adds flags to halo up (both benchmarks).
 func BenchmarkFalsePositives(b *testing.B) {
 	n, dur := 200, 10*time.Minute
 	if s := os.Getenv("HALO_FP_DEVICES"); s != "" {
@@ -108,7 +108,9 @@ func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, 
 	b.Helper()
 	data := filepath.Join(b.TempDir(), "data")
 	api, edge := freeAddr(b), freeAddr(b)
-	up := exec.Command(bin, "up", "--data", data, "--api-addr", api, "--edge-addr", edge, "--edge-resolve", "*.sim.halo.test=127.0.0.1")
+	upArgs := []string{"up", "--data", data, "--api-addr", api, "--edge-addr", edge, "--edge-resolve", "*.sim.halo.test=127.0.0.1"}
+	upArgs = append(upArgs, strings.Fields(os.Getenv("HALO_UP_ARGS"))...) // e.g. --detector-option anomaly.fpr=0.0002
+	up := exec.Command(bin, upArgs...)
 	upErr := &syncBuffer{}
 	up.Stderr = upErr
 	if err := up.Start(); err != nil {
