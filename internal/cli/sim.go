@@ -75,6 +75,9 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 			if tenant.value == "" {
 				return usageErrorf("--tenant is required")
 			}
+			if devices < 1 {
+				return usageErrorf("--devices %d: want at least 1", devices)
+			}
 			list, err := sim.ParseAttacks(attacks)
 			if err != nil {
 				return &usageError{fmt.Errorf("--attacks: %w", err)}
