@@ -130,8 +130,9 @@ type Config struct {
 	// CertsDir, when set, receives each device's ID.crt, ID.key and
 	// ca.crt (for driving a simulated device with curl).
 	CertsDir string
-	// BeaconInterval between two C&C check-ins. Default 10s (the
-	// beaconing detector's minimum interval).
+	// BeaconInterval between two C&C check-ins. Default 12s: above the
+	// beaconing detector's default minimum mean interval (10s), with room
+	// for the edge's timing of the connections.
 	BeaconInterval time.Duration
 	// BeaconCount check-ins per beacon attack. Default 12.
 	BeaconCount int
@@ -168,7 +169,7 @@ func (c *Config) setDefaults() {
 	}
 	c.Domain = strings.ToLower(strings.Trim(c.Domain, "."))
 	if c.BeaconInterval == 0 {
-		c.BeaconInterval = 10 * time.Second
+		c.BeaconInterval = 12 * time.Second
 	}
 	if c.BeaconCount == 0 {
 		c.BeaconCount = 12

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,6 +134,15 @@ func (s *Sim) Stats() Stats {
 // duration or until ctx ends. A clean end (duration reached or ctx
 // cancelled) returns nil.
 func (s *Sim) Run(ctx context.Context) error {
+	// Nothing is enrolled when no edge listens.
+	var nd net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c, err := nd.DialContext(dctx, "tcp", s.cfg.Edge)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoEdge, err)
+	}
+	c.Close()
 	dst, err := startDestinations(s.cfg.Domain, s.cfg.Seed)
 	if err != nil {
 		return err

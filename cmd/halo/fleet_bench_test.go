@@ -27,6 +27,7 @@ import (
 // not grow. Sizes: HALO_FLEET_DEVICES (default 1000,5000,10000); duration:
 // HALO_FLEET_DURATION (default 2m). Run with -benchtime 1x.
 func BenchmarkFleet(b *testing.B) {
+	longBench(b)
 	sizes := []int{1000, 5000, 10000}
 	if s := os.Getenv("HALO_FLEET_DEVICES"); s != "" {
 		sizes = nil
@@ -67,8 +68,9 @@ func BenchmarkFleet(b *testing.B) {
 // with the default windows and every detector, and reports the alerts
 // raised per 100 device-hours (budget: 1). Size HALO_FP_DEVICES (default
 // 200), duration HALO_FP_DURATION (default 10m): 33 device-hours. Run with
-// -benchtime 1x.
+// -benchtime 1x. HALO_UP_ARGS adds flags to halo up (both benchmarks).
 func BenchmarkFalsePositives(b *testing.B) {
+	longBench(b)
 	n, dur := 200, 10*time.Minute
 	if s := os.Getenv("HALO_FP_DEVICES"); s != "" {
 		n, _ = strconv.Atoi(s)
@@ -108,7 +110,9 @@ func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, 
 	b.Helper()
 	data := filepath.Join(b.TempDir(), "data")
 	api, edge := freeAddr(b), freeAddr(b)
-	up := exec.Command(bin, "up", "--data", data, "--api-addr", api, "--edge-addr", edge, "--edge-resolve", "*.sim.halo.test=127.0.0.1")
+	upArgs := []string{"up", "--data", data, "--api-addr", api, "--edge-addr", edge, "--edge-resolve", "*.sim.halo.test=127.0.0.1"}
+	upArgs = append(upArgs, strings.Fields(os.Getenv("HALO_UP_ARGS"))...) // e.g. --detector-option anomaly.fpr=0.0002
+	up := exec.Command(bin, upArgs...)
 	upErr := &syncBuffer{}
 	up.Stderr = upErr
 	if err := up.Start(); err != nil {
@@ -219,6 +223,14 @@ func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, 
 		}
 	}
 	return r
+}
+
+// longBench skips the long runs unless HALO_LONG_BENCH=1 (go tool task
+// bench-fleet): they take minutes each, too long for go tool task bench.
+func longBench(b *testing.B) {
+	if os.Getenv("HALO_LONG_BENCH") != "1" {
+		b.Skip("a long run: set HALO_LONG_BENCH=1 or use go tool task bench-fleet")
+	}
 }
 
 // scrape reads Prometheus text metrics without labels.

@@ -75,6 +75,9 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 			if tenant.value == "" {
 				return usageErrorf("--tenant is required")
 			}
+			if devices < 1 {
+				return usageErrorf("--devices %d: want at least 1", devices)
+			}
 			list, err := sim.ParseAttacks(attacks)
 			if err != nil {
 				return &usageError{fmt.Errorf("--attacks: %w", err)}
@@ -170,7 +173,7 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 	fs.Uint64Var(&seed, "seed", 1, "seed of every random choice: devices, schedule, amounts (e.g. --seed 42)")
 	fs.StringVar(&domain, "domain", "sim.halo.test", "domain of the destinations' names, which the edge must resolve to 127.0.0.1 (e.g. --domain sim.example)")
 	fs.StringVar(&certsOut, "certs-out", "", "write each device's ID.crt, ID.key and ca.crt to `DIR`, to drive a device with curl (e.g. --certs-out ./certs)")
-	fs.Var(&beaconInterval, "beacon-interval", "time between two C&C check-ins of a beacon attack (default 10s; e.g. --beacon-interval 2s)")
+	fs.Var(&beaconInterval, "beacon-interval", "time between two C&C check-ins of a beacon attack (default 12s; the beaconing detector wants a mean of at least its min_interval, 10s by default; e.g. --beacon-interval 2s)")
 	fs.IntVar(&beaconCount, "beacon-count", 12, "check-ins per beacon attack (e.g. --beacon-count 8)")
 	fs.Var(&exfilBytes, "exfil-bytes", "bytes one exfil attack uploads (default 64MiB; e.g. --exfil-bytes 100MB)")
 	fs.BoolVar(&noProgress, "no-progress", false, "no progress line on standard error (e.g. --no-progress)")
