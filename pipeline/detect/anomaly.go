@@ -51,13 +51,17 @@ medium, high when the score exceeds the threshold by 0.1. A window with at
 least two features beyond far_sd (default 8) robust standard deviations of
 the cohort's training medians, and above the largest value of the training
 windows, is flagged too: with few or near-constant
-training windows the forest isolates poorly at the edges of the data. The
-explanation names the features that isolated the window and their cohort
-baselines.
+training windows the forest isolates poorly at the edges of the data. With
+the cohort's own model a window is reported only when at least one of its
+features is above every training window's: the threshold flags fpr of the
+training windows themselves (one in 200 by default), far more than the
+budget of about one false alert per 100 device-hours allows, while an
+attack's extremes are new to its cohort. The explanation names the features
+that isolated the window and their cohort baselines.
 
 Learning: until a cohort has min_train windows (default 200) it is covered
-by cold-start fleet-percentile rules: a window with at least two features
-above their cohort p99.5 (by 50% and 1 unit) is reported (medium), once the
+by a cold-start rule: a window with at least two features above 1.5 times
+the largest value the cohort has had, plus 1, is reported (medium), once the
 cohort has min_cold windows (default 30). Then the pipeline trains the
 cohort's model itself, by event time, and retrains after the retrain
 interval (default 1h) once the cohort has added a quarter as many windows
@@ -233,7 +237,7 @@ func (a *Anomaly) Model(cohort string) *models.Artifact {
 func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) []Finding {
 	var out []Finding
 	var touched []string
-	cold := map[string][]float64{} // cohort → per-feature p99.5, computed once per window
+	cold := map[string][]float64{} // cohort → per-feature max, computed once per window
 	for i := range vecs {
 		v := &vecs[i]
 		if v.Tenant == "" || v.Device == "" {
@@ -269,7 +273,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 		} else if len(cm.rows) >= a.minCold {
 			q, ok := cold[key]
 			if !ok {
-				q = quantiles(cm.rows, 0.995)
+				q = columnMax(cm.rows)
 				cold[key] = q
 			}
 			if f, ok := coldStart(w, v, q); ok {
@@ -356,6 +360,14 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64
 	if !model.Flag(scores[0]) && far < 2 {
 		return Finding{}, false
 	}
+	// With the cohort's own model, a window is reported only when at least
+	// one feature is beyond every training window's: the threshold is
+	// calibrated to flag fpr of the training windows themselves (about one
+	// window in 200 of ordinary traffic), while the alert budget is about
+	// one window in 6 000, and an attack's extremes are new to the cohort.
+	if trainMax != nil && !beyondAll(row, trainMax) {
+		return Finding{}, false
+	}
 	s := scores[0]
 	f := Finding{Detector: "anomaly", Tenant: v.Tenant, Device: v.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End,
 		Severity: events.Severity_SEVERITY_MEDIUM, Score: s, Key: "anomaly"}
@@ -392,7 +404,7 @@ func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool
 	for j, x := range v.Values {
 		if x > q[j]*1.5+1 {
 			feats = append(feats, &events.Feature{Name: features.Names[j], Value: x, Baseline: q[j]})
-			parts = append(parts, fmt.Sprintf("%s %.4g > cohort p99.5 %.4g", features.Names[j], x, q[j]))
+			parts = append(parts, fmt.Sprintf("%s %.4g > 1.5 × cohort max %.4g + 1", features.Names[j], x, q[j]))
 		}
 	}
 	if len(feats) < 2 {
@@ -402,7 +414,7 @@ func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool
 		Severity: events.Severity_SEVERITY_MEDIUM, Score: math.Min(1, 0.5+0.1*float64(len(feats))), Key: "anomaly",
 		Evidence: rowIDs(w, v), Features: feats,
 		Summary:     fmt.Sprintf("%d features far above the cohort's (cold start)", len(feats)),
-		Explanation: "cold-start fleet-percentile rule, no model yet: " + strings.Join(parts, "; "),
+		Explanation: "cold-start rule, no model yet: " + strings.Join(parts, "; "),
 	}, true
 }
 
@@ -470,6 +482,31 @@ func rowIDs(w *window.Window, v *features.Vector) []events.ID {
 	var out []events.ID
 	for i := v.Rows[0]; i < v.Rows[1] && len(out) < 8; i++ {
 		out = append(out, c.id(i))
+	}
+	return out
+}
+
+// beyondAll reports whether some value of row is above the largest value
+// of its feature in the training windows.
+func beyondAll(row, trainMax []float64) bool {
+	for j := range min(len(row), len(trainMax)) {
+		if row[j] > trainMax[j] {
+			return true
+		}
+	}
+	return false
+}
+
+// columnMax returns, per column, the largest value of rows.
+func columnMax(rows [][]float64) []float64 {
+	if len(rows) == 0 {
+		return nil
+	}
+	out := slices.Clone(rows[0])
+	for _, r := range rows[1:] {
+		for j := range min(len(r), len(out)) {
+			out[j] = max(out[j], r[j])
+		}
 	}
 	return out
 }
