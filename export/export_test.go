@@ -176,7 +176,7 @@ func TestDeterministic(t *testing.T) {
 	store, _ := shopLog(t)
 	a, b := t.TempDir(), t.TempDir()
 	for _, out := range []string{a, b} {
-		if _, err := Run(context.Background(), store, Config{Out: out, Workers: 2, Scores: true}); err != nil {
+		if _, err := Run(context.Background(), store, Config{Out: out, Workers: 2, Scores: true, Pipeline: shortSpan}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,3 +230,7 @@ func TestConnectionJoin(t *testing.T) {
 		t.Errorf("row without conn.opened %+v", r)
 	}
 }
+
+// shortSpan lets the anomaly detector train its cohort models on the test
+// logs, which span less than its default min_span of an hour.
+var shortSpan = pipeline.Config{DetectorOptions: map[string]map[string]string{"anomaly": {"min_span": "10m"}}}

@@ -245,7 +245,7 @@ func TestInterop(t *testing.T) {
 	}
 	store, all, resolved, acked := interopLog(t)
 	out := t.TempDir()
-	st, err := Run(context.Background(), store, Config{Out: out, Scores: true})
+	st, err := Run(context.Background(), store, Config{Out: out, Scores: true, Pipeline: shortSpan})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 func TestReadFeatures(t *testing.T) {
 	store, _ := shopLog(t)
 	out := t.TempDir()
-	st, err := Run(context.Background(), store, Config{Out: out, Scores: true, RowsPerFile: 100})
+	st, err := Run(context.Background(), store, Config{Out: out, Scores: true, RowsPerFile: 100, Pipeline: shortSpan})
 	if err != nil {
 		t.Fatal(err)
 	}

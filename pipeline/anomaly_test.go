@@ -40,7 +40,7 @@ func fleet(n, minutes int, t0 time.Time, seq *int) []events.Event {
 // the cold-start rules; the same history trains the same model.
 func TestPipelineTrainsCohortModels(t *testing.T) {
 	run := func(dir string) ([]events.Event, *Processor) {
-		proc, err := NewProcessor(Config{ModelDir: dir, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_cold": "20"}}})
+		proc, err := NewProcessor(Config{ModelDir: dir, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m", "min_cold": "20"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func TestOutputsIndependentOfInterleaving(t *testing.T) {
 	}
 	evs = append(evs, fleet(12, 3, t0.Add(22*time.Minute), &seq)...)
 	slices.SortStableFunc(evs, func(a, b events.Event) int { return a.Time.Compare(b.Time) })
-	cfg := Config{Detectors: []string{"anomaly", "new-destination"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_cold": "20"}}}
+	cfg := Config{Detectors: []string{"anomaly", "new-destination"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m", "min_cold": "20"}}}
 
 	process := func(in []events.Event) []byte {
 		t.Helper()

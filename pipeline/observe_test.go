@@ -31,7 +31,7 @@ func TestObserveWindows(t *testing.T) {
 	}
 	evs = append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
 	run := func(observe func(DeviceWindow)) []events.Event {
-		proc, err := NewProcessor(Config{DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_cold": "20"}}})
+		proc, err := NewProcessor(Config{DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m", "min_cold": "20"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestObserveWindowsGivenModel(t *testing.T) {
 	seq := 0
 	evs := fleet(10, 20, t0, &seq)
 	dir := t.TempDir()
-	proc, err := NewProcessor(Config{ModelDir: dir, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150"}}})
+	proc, err := NewProcessor(Config{ModelDir: dir, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

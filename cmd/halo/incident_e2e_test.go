@@ -104,7 +104,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	// connection event (its metrics say) and its alerts settle.
 	conns := strings.Count(run("events", "ls", "--tenant", "lab", "--type", "conn.opened,conn.closed"), "\n")
 	maddr := freeAddr(t)
-	pipe := exec.Command(bin, "pipeline", "--data", data, "--metrics-addr", maddr)
+	pipe := exec.Command(bin, "pipeline", "--data", data, "--metrics-addr", maddr, "--detector-option", shortSpan)
 	pipeErr := &syncBuffer{}
 	pipe.Stderr = pipeErr
 	if err := pipe.Start(); err != nil {
@@ -165,7 +165,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	al := alerts[len(alerts)-1]
 
 	out := t.TempDir()
-	stdout := run("incident", al.Payload.AlertID, "--out", out)
+	stdout := run("incident", al.Payload.AlertID, "--out", out, "--detector-option", shortSpan)
 	if !strings.Contains(stdout, "lab/"+al.Device) {
 		t.Errorf("halo incident said %q", stdout)
 	}
@@ -203,7 +203,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	}
 	// The same alert gives the same bytes again.
 	out2 := t.TempDir()
-	run("incident", al.Payload.AlertID, "--out", out2)
+	run("incident", al.Payload.AlertID, "--out", out2, "--detector-option", shortSpan)
 	if raw2, _ := os.ReadFile(filepath.Join(out2, "timeline.json")); !bytes.Equal(raw, raw2) {
 		t.Fatal("timeline.json differs between two runs")
 	}
@@ -211,7 +211,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	// Over the whole log, the cohort model scores the later windows; the
 	// windows of the first range are the same there.
 	wide := t.TempDir()
-	run("incident", al.Payload.AlertID, "--before", "2h", "--after", "2h", "--out", wide)
+	run("incident", al.Payload.AlertID, "--before", "2h", "--after", "2h", "--out", wide, "--detector-option", shortSpan)
 	var all incidentTimeline
 	if b, err := os.ReadFile(filepath.Join(wide, "timeline.json")); err != nil || json.Unmarshal(b, &all) != nil {
 		t.Fatalf("wide timeline.json: %v", err)
@@ -378,7 +378,7 @@ func checkSameAsAPI(t *testing.T, bin, data, device string, from, to time.Time, 
 	if out, err := exec.Command(bin, "devices", "enroll", "--tenant", "lab", "--device", device, "--out", t.TempDir(), "--data", data).CombinedOutput(); err != nil {
 		t.Fatalf("halo devices enroll: %v\n%s", err, out)
 	}
-	srv := exec.Command(bin, "api", "--data", data, "--addr", "127.0.0.1:0")
+	srv := exec.Command(bin, "api", "--data", data, "--addr", "127.0.0.1:0", "--detector-option", shortSpan)
 	logs := &syncBuffer{}
 	srv.Stderr = logs
 	if err := srv.Start(); err != nil {
@@ -440,3 +440,7 @@ func pipelineProcessed(addr string) int {
 	}
 	return -1
 }
+
+// shortSpan lets the anomaly detector train on the 001 log, which spans 50
+// minutes, less than its default min_span of an hour.
+const shortSpan = "anomaly.min_span=10m"

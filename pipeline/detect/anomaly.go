@@ -59,15 +59,16 @@ budget of about one false alert per 100 device-hours allows, while an
 attack's extremes are new to its cohort. The explanation names the features
 that isolated the window and their cohort baselines.
 
-Learning: until a cohort has min_train windows (default 200) it is covered
-by a cold-start rule: a window with at least two features above 1.5 times
+Learning: until a cohort has min_train windows (default 200) spanning
+min_span of event time (default 1h: a model of a fleet's first minutes
+knows too little of its day) it is covered by a cold-start rule: a window with at least two features above 1.5 times
 the largest value the cohort has had, plus 1, is reported (medium), once the
 cohort has min_cold windows (default 30). Then the pipeline trains the
 cohort's model itself, by event time, and retrains after the retrain
 interval (default 1h) once the cohort has added a quarter as many windows
 as the model was trained on (a small cohort retrains less often: a model of
 2000 windows is not refitted for 60 new ones), recording model.deployed; a replay trains the same model at
-the same point. Twelve devices give 200 windows in under 17 minutes.
+the same point.
 
 False-positive risks: a cohort-wide change (an app update) looks anomalous
 until the next retraining absorbs it; a cohort of one or two devices has
@@ -83,12 +84,15 @@ scores every cohort instead; nothing is trained and no cold-start rule runs.`
 
 func init() {
 	Register("anomaly", anomalyDoc, func(o map[string]string) (any, error) {
-		a := &Anomaly{minCold: 30, minTrain: 200, retrain: time.Hour, keep: 2000, fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
+		a := &Anomaly{minCold: 30, minTrain: 200, minSpan: time.Hour, retrain: time.Hour, keep: 2000, fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
 		var err error
 		if a.minCold, err = intOpt(o, "min_cold", a.minCold); err != nil {
 			return nil, err
 		}
 		if a.minTrain, err = intOpt(o, "min_train", a.minTrain); err != nil {
+			return nil, err
+		}
+		if a.minSpan, err = durOpt(o, "min_span", a.minSpan); err != nil {
 			return nil, err
 		}
 		if a.retrain, err = durOpt(o, "retrain", a.retrain); err != nil {
@@ -113,6 +117,7 @@ func init() {
 // Anomaly is the anomaly detector.
 type Anomaly struct {
 	minCold, minTrain, keep int
+	minSpan                 time.Duration // event time a cohort's windows must span before its first model
 	retrain                 time.Duration
 	fpr                     float64
 	farSD                   float64
@@ -293,7 +298,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			continue
 		}
 		cm := a.cohorts[key]
-		if len(cm.rows) >= a.minTrain && (cm.model == nil || w.End.Sub(cm.trainedAt) >= a.retrain && 4*cm.fresh >= cm.trainRows) {
+		if len(cm.rows) >= a.minTrain && (cm.model == nil && w.End.Sub(cm.first) >= a.minSpan || cm.model != nil && w.End.Sub(cm.trainedAt) >= a.retrain && 4*cm.fresh >= cm.trainRows) {
 			a.train(key, cm, w.End)
 		}
 	}
