@@ -74,7 +74,7 @@ func goldenEvents() []events.Event {
 }
 
 func runGolden(t *testing.T, evs []events.Event) []byte {
-	proc, err := NewProcessor(Config{DetectorOptions: map[string]map[string]string{"new-destination": {"learning": "2m"}}})
+	proc, err := NewProcessor(Config{DetectorOptions: map[string]map[string]string{"new-destination": {"learning": "2m"}, "anomaly": {"min_cold_span": "1m"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

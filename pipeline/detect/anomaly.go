@@ -63,7 +63,8 @@ Learning: until a cohort has min_train windows (default 200) spanning
 min_span of event time (default 1h: a model of a fleet's first minutes
 knows too little of its day) it is covered by a cold-start rule: a window with at least two features above 1.5 times
 the largest value the cohort has had, plus 1, is reported (medium), once the
-cohort has min_cold windows (default 30). Then the pipeline trains the
+cohort has min_cold windows (default 30) spanning min_cold_span (default
+10m: a fleet's first minute holds no update download, say). Then the pipeline trains the
 cohort's model itself, by event time, and retrains after the retrain
 interval (default 1h) once the cohort has added a quarter as many windows
 as the model was trained on (a small cohort retrains less often: a model of
@@ -84,7 +85,7 @@ scores every cohort instead; nothing is trained and no cold-start rule runs.`
 
 func init() {
 	Register("anomaly", anomalyDoc, func(o map[string]string) (any, error) {
-		a := &Anomaly{minCold: 30, minTrain: 200, minSpan: time.Hour, retrain: time.Hour, keep: 2000, fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
+		a := &Anomaly{minCold: 30, minTrain: 200, minSpan: time.Hour, minColdSpan: 10 * time.Minute, retrain: time.Hour, keep: 2000, fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
 		var err error
 		if a.minCold, err = intOpt(o, "min_cold", a.minCold); err != nil {
 			return nil, err
@@ -93,6 +94,9 @@ func init() {
 			return nil, err
 		}
 		if a.minSpan, err = durOpt(o, "min_span", a.minSpan); err != nil {
+			return nil, err
+		}
+		if a.minColdSpan, err = durOpt(o, "min_cold_span", a.minColdSpan); err != nil {
 			return nil, err
 		}
 		if a.retrain, err = durOpt(o, "retrain", a.retrain); err != nil {
@@ -118,6 +122,7 @@ func init() {
 type Anomaly struct {
 	minCold, minTrain, keep int
 	minSpan                 time.Duration // event time a cohort's windows must span before its first model
+	minColdSpan             time.Duration // and before the cold-start rule judges by them
 	retrain                 time.Duration
 	fpr                     float64
 	farSD                   float64
@@ -275,7 +280,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			if f, ok := a.scoreModel(w, v, v.Values, cm.model, cm.version, cm.trainMax); ok {
 				out = append(out, f)
 			}
-		} else if len(cm.rows) >= a.minCold {
+		} else if len(cm.rows) >= a.minCold && w.End.Sub(cm.first) >= a.minColdSpan {
 			q, ok := cold[key]
 			if !ok {
 				q = columnMax(cm.rows)
