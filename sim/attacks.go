@@ -162,8 +162,8 @@ func (s *Sim) tunnelTo(ctx context.Context, d *device, target string) (*edgeConn
 	}
 	if _, err := connect(c, target); err != nil {
 		c.Close()
-		if _, ok := err.(*errRefused); ok {
-			s.stats.refused.Add(1)
+		if r, ok := err.(*errRefused); ok {
+			s.stats.refuse(r.code)
 		} else {
 			s.stats.errors.Add(1)
 		}
@@ -274,7 +274,11 @@ func (s *Sim) scan(ctx context.Context, d *device) error {
 					c = nil
 					continue
 				}
-				s.stats.refused.Add(1)
+				if r, ok := err.(*errRefused); ok {
+					s.stats.refuse(r.code)
+				} else {
+					s.stats.errors.Add(1)
+				}
 				if !reusable {
 					c.Close()
 					c = nil
@@ -349,7 +353,7 @@ func (s *Sim) badcert(ctx context.Context, d *device) error {
 		s.stats.requests.Add(1)
 		c, err := s.dialEdge(ctx, cert)
 		if err != nil {
-			s.stats.refused.Add(1)
+			s.stats.refuse("tls")
 			return
 		}
 		defer c.Close()
@@ -358,8 +362,13 @@ func (s *Sim) badcert(ctx context.Context, d *device) error {
 		// client's handshake, on the first read.
 		fmt.Fprintf(c, "GET http://%s/v1/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n", s.dst.host("mgmt", s.dst.mgmtPort))
 		resp, err := http.ReadResponse(c.r, nil)
-		if err != nil || resp.StatusCode >= 400 || resp.Header.Get("Halo-Error") != "" {
-			s.stats.refused.Add(1) // a TLS alert or the edge's refusal
+		if err != nil {
+			s.stats.refuse("tls") // the edge's verdict on the certificate
+			return
+		}
+		if code := resp.Header.Get("Halo-Error"); code != "" || resp.StatusCode >= 400 {
+			resp.Body.Close()
+			s.stats.refuse(code)
 			return
 		}
 		resp.Body.Close()

@@ -180,7 +180,7 @@ func (d *device) doWith(ctx context.Context, client *http.Client, req *http.Requ
 	}
 	haloErr = resp.Header.Get("Halo-Error")
 	if haloErr != "" {
-		st.refused.Add(1)
+		st.refuse(haloErr)
 	} else {
 		st.answered.Add(1)
 		if d.up.CompareAndSwap(false, true) {

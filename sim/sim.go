@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -35,7 +36,11 @@ type Stats struct {
 	Requests int64 `json:"requests"`
 	Answered int64 `json:"answered"`
 	Refused  int64 `json:"refused"`
-	Errors   int64 `json:"errors"`
+	// RefusedBy counts the refusals by the edge's Halo-Error code
+	// (blocked, replay_refused, replay_in_progress, ...; tls: a refused
+	// handshake).
+	RefusedBy map[string]int64 `json:"refused_by,omitempty"`
+	Errors    int64            `json:"errors"`
 	// PlainAnswered: absolute-form HTTP requests that got any answer — the
 	// edge records one tx.observed for each. Plain2xx: of them, 2xx
 	// answers of the destination.
@@ -63,6 +68,24 @@ type counters struct {
 	requests, answered, refused, errors, plainAnswered, plain2xx atomic.Int64
 	payments, approved, retries                                  atomic.Int64
 	attacks                                                      atomic.Int64
+
+	refusedMu sync.Mutex
+	refusedBy map[string]int64 // the edge's Halo-Error codes
+}
+
+// refuse counts an answer the edge refused, by its Halo-Error code ("tls"
+// for a handshake refused).
+func (c *counters) refuse(code string) {
+	c.refused.Add(1)
+	if code == "" {
+		code = "other"
+	}
+	c.refusedMu.Lock()
+	if c.refusedBy == nil {
+		c.refusedBy = map[string]int64{}
+	}
+	c.refusedBy[code]++
+	c.refusedMu.Unlock()
 }
 
 // Sim is one simulation. Create it with New, run it once with Run.
@@ -123,6 +146,11 @@ func (s *Sim) Stats() Stats {
 		Payments: c.payments.Load(), Approved: c.approved.Load(), Retries: c.retries.Load(),
 		AttacksSent: int(c.attacks.Load()), AttacksPlanned: len(s.cfg.Attacks),
 	}
+	c.refusedMu.Lock()
+	if len(c.refusedBy) > 0 {
+		st.RefusedBy = maps.Clone(c.refusedBy)
+	}
+	c.refusedMu.Unlock()
 	if t := s.started.Load(); t != 0 {
 		st.Elapsed = time.Since(time.Unix(0, t))
 	}

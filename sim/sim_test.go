@@ -67,7 +67,10 @@ func TestFleetThroughTheEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := s.Stats()
-	t.Logf("%s (plain answers %d, 2xx %d)", st, st.PlainAnswered, st.Plain2xx)
+	t.Logf("%s (plain answers %d, 2xx %d, refused %v)", st, st.PlainAnswered, st.Plain2xx, st.RefusedBy)
+	if st.RefusedBy["replay_refused"] != 2 || st.RefusedBy["unauthorized"] != 12 {
+		t.Fatalf("refusals by code %v: want 2 replay_refused, 12 unauthorized (10 revoked and 2 foreign certificates)", st.RefusedBy)
+	}
 	if s.Token() == "" || st.DevicesUp != 4 || st.AttacksSent != 2 || st.PlainAnswered == 0 || st.Approved == 0 {
 		t.Fatalf("token %q, stats %+v", s.Token(), st)
 	}
