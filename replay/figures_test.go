@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
-	"github.com/halo-sec/halo/replay/zeek"
 )
 
 var updateFigures = flag.Bool("update-figures", false, "rewrite docs/zeek-figures.md with the figures measured now")
@@ -24,7 +22,6 @@ var updateFigures = flag.Bool("update-figures", false, "rewrite docs/zeek-figure
 // docs/zeek-figures.md states them: a detector change that moves a figure
 // fails here until the document is regenerated with -update-figures.
 func TestZeekFiguresDocument(t *testing.T) {
-	base := zeekDir(t)
 	logs := []string{
 		"001-zeek-scenario-malicious/labeled-conn.log",
 		"002-zeek-scenario-port-scanning/conn.log",
@@ -54,15 +51,7 @@ malicious record, per device-day. The logs are Stratosphere Lab's (see
 	var perLabel bytes.Buffer
 	perLabel.WriteString("\n## Per label\n\n| log | label | labeled windows | recall | time to detect |\n|---|---|---|---|---|\n")
 	for _, f := range logs {
-		var evs []events.Event
-		st, err := zeek.ImportFile(filepath.Join(base, f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
-			evs = append(evs, ev)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		events.SortByTime(evs)
+		evs, st := importLog(t, f)
 		outs, _, err := Run(evs, pipeline.Config{})
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,22 @@ import (
 )
 
 // zeekDir finds ../shared/data/zeek/stratosphere above the working directory.
+// importLog reads one Zeek log of ../shared/data/zeek/stratosphere (rel)
+// as halo import zeek does for tenant lab: its events in (time, id) order.
+func importLog(t testing.TB, rel string) ([]events.Event, zeek.Stats) {
+	t.Helper()
+	var evs []events.Event
+	st, err := zeek.ImportFile(filepath.Join(zeekDir(t), rel), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
+		evs = append(evs, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.SortByTime(evs)
+	return evs, st
+}
+
 func zeekDir(t testing.TB) string {
 	dir, _ := os.Getwd()
 	for d := dir; d != "/"; d = filepath.Dir(d) {
@@ -56,7 +72,6 @@ func TestZeekPortScan(t *testing.T) {
 }
 
 func TestZeekBacktest(t *testing.T) {
-	base := zeekDir(t)
 	files := []string{
 		"001-zeek-scenario-malicious/labeled-conn.log",
 		"008-zeek-mixed/data/conn.log.labeled",
@@ -77,15 +92,7 @@ func TestZeekBacktest(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Dir(f), func(t *testing.T) {
-			var evs []events.Event
-			st, err := zeek.ImportFile(filepath.Join(base, f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
-				evs = append(evs, ev)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			events.SortByTime(evs)
+			evs, st := importLog(t, f)
 			labels := LabelsFromEvents(evs)
 			dd := DeviceDays(evs)
 			outs, stats, err := Run(evs, cfg)
