@@ -21,7 +21,6 @@ import (
 	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/features"
-	"github.com/halo-sec/halo/pipeline/window"
 )
 
 // The tables, each a Hive-partitioned dataset rooted at OUTDIR/<table>/.
@@ -371,44 +370,54 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	return st, nil
 }
 
-// computeFeatures runs the windows and features over evs and returns the
+// computeFeatures runs the pipeline's processor over evs — windows and
+// features only, and the anomaly detector too with scores — and returns the
 // rows of the windows that start in the range, and the windows closed.
 func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start time.Time, progress func(Progress)) (*parts[FeatureRow], int, error) {
 	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
 	feats := newParts[FeatureRow]()
-	fr, err := newFeatureRunner(cfg.Pipeline, cfg.Scores, func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64) {
-		if !inRange(w.Start, cfg.From, cfg.To) {
-			return
-		}
-		for i := range vecs {
-			v := &vecs[i]
-			if v.Tenant == "" || (cfg.Tenant != "" && v.Tenant != cfg.Tenant) {
-				continue // installation-wide auth failures belong to no tenant
-			}
-			s := w.Start.UnixNano()
-			mal, label := labels.of(v.Tenant, v.Device, s)
-			feats.add(keyOf(v.Tenant, s), FeatureRow{Tenant: v.Tenant, Device: v.Device, Cohort: v.Cohort, Start: s, End: w.End.UnixNano(),
-				Values: v.Values, Score: scores[i], Threshold: thresholds[i], Malicious: mal, Label: label})
-		}
-	})
+	pcfg := cfg.Pipeline
+	pcfg.Detectors, pcfg.FeaturesOnly = nil, true
+	if cfg.Scores {
+		pcfg.Detectors = []string{"anomaly"}
+	}
+	proc, err := pipeline.NewProcessor(pcfg)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer fr.release()
+	defer proc.Close()
+	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
+		if w.Tenant == "" || (cfg.Tenant != "" && w.Tenant != cfg.Tenant) || !inRange(w.Start, cfg.From, cfg.To) {
+			return // installation-wide auth failures belong to no tenant
+		}
+		s := w.Start.UnixNano()
+		mal, label := labels.of(w.Tenant, w.Device, s)
+		row := FeatureRow{Tenant: w.Tenant, Device: w.Device, Cohort: w.Cohort, Start: s, End: w.End.UnixNano(),
+			Values: w.Features, Malicious: mal, Label: label}
+		for _, sc := range w.Scores {
+			if sc.Detector == "anomaly" {
+				score, threshold := sc.Score, sc.Threshold
+				row.Score, row.Threshold = &score, &threshold
+			}
+		}
+		feats.add(keyOf(w.Tenant, s), row)
+	})
 	last := time.Now()
 	for i := range evs {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, fr.nwin, err
+				return nil, int(proc.Stats().Windows), err
 			}
 			if time.Since(last) >= cfg.ProgressEvery {
 				last = time.Now()
-				progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: fr.nwin, Elapsed: time.Since(start)})
+				progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: int(proc.Stats().Windows), Elapsed: time.Since(start)})
 			}
 		}
-		fr.process(&evs[i])
+		if !pipeline.IsPipelineOutput(&evs[i]) {
+			proc.Process(&evs[i])
+		}
 	}
-	fr.flush()
+	proc.Flush()
 	// Windows close partition by partition, as the watermark of each
 	// passes them; the table is in (start, device) order.
 	feats.sortEach(func(a, b FeatureRow) int {
@@ -417,7 +426,7 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 		}
 		return strings.Compare(a.Device, b.Device)
 	})
-	return feats, fr.nwin, nil
+	return feats, int(proc.Stats().Windows), nil
 }
 
 // job writes one file.

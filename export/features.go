@@ -1,18 +1,11 @@
 package export
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/halo-sec/halo/events"
-	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/pipeline"
-	"github.com/halo-sec/halo/pipeline/detect"
-	"github.com/halo-sec/halo/pipeline/features"
-	"github.com/halo-sec/halo/pipeline/window"
 	"github.com/halo-sec/halo/replay"
 )
 
@@ -32,44 +25,6 @@ type FeatureRow struct {
 	Label     *string
 }
 
-// featureRunner computes feature vectors exactly as pipeline.Processor
-// does: the same window assembler, the same features.State, the same
-// cohorts (folded from the log's identity events), windows computed in the
-// order the assembler closes them. With scores, the anomaly detector runs
-// too (as in the pipeline) and its cohort models score every vector before
-// the detector sees it, as its own scoring does.
-type featureRunner struct {
-	windows  *window.Assembler
-	state    *features.State
-	registry *identity.Registry
-	anomaly  *detect.Anomaly
-	ctx      *detect.Context
-	emit     func(w *window.Window, vecs []features.Vector, scores, thresholds []*float64)
-	parts    int
-	nwin     int
-}
-
-func newFeatureRunner(cfg pipeline.Config, scores bool, emit func(*window.Window, []features.Vector, []*float64, []*float64)) (*featureRunner, error) {
-	cfg = withPipelineDefaults(cfg)
-	r := &featureRunner{registry: identity.NewRegistry(), emit: emit, parts: cfg.Partitions}
-	var err error
-	if r.state, err = features.NewState(features.StateConfig{}); err != nil {
-		return nil, err
-	}
-	if r.windows, err = window.New(window.Config{Size: cfg.WindowSize, Lateness: cfg.Lateness}, cfg.Partitions, memory.DefaultAllocator); err != nil {
-		return nil, fmt.Errorf("feature windows: %w", err)
-	}
-	if scores {
-		ds, err := detect.New([]string{"anomaly"}, cfg.DetectorOptions)
-		if err != nil {
-			return nil, err
-		}
-		r.anomaly = ds[0].(*detect.Anomaly)
-	}
-	r.ctx = &detect.Context{Cohort: r.cohort}
-	return r, nil
-}
-
 // withPipelineDefaults fills the pipeline defaults that features depend on.
 func withPipelineDefaults(c pipeline.Config) pipeline.Config {
 	if c.WindowSize == 0 {
@@ -85,91 +40,6 @@ func withPipelineDefaults(c pipeline.Config) pipeline.Config {
 		c.Warmup = 24 * time.Hour
 	}
 	return c
-}
-
-// cohort is pipeline.Processor's cohort function.
-func (r *featureRunner) cohort(tenant, device string) string {
-	if d, ok := r.registry.Device(device); ok && d.Tenant == tenant {
-		return d.Cohort()
-	}
-	return tenant + "//"
-}
-
-// process consumes one event, as pipeline.Processor.Process does for the
-// windows.
-func (r *featureRunner) process(ev *events.Event) {
-	if pipeline.IsPipelineOutput(ev) {
-		return // replay.Run does not feed a run's outputs back
-	}
-	switch p := ev.Payload.(type) {
-	case *events.PolicyChanged:
-		return
-	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
-		r.registry.Apply(ev)
-		return
-	case *events.ClockTick:
-		if int(p.Partition) < r.parts {
-			r.windows.Tick(int(p.Partition), ev.Time)
-		}
-		r.closeWindows()
-		return
-	}
-	r.windows.Add(ev)
-	r.closeWindows()
-}
-
-func (r *featureRunner) flush() {
-	r.windows.Flush()
-	r.closeWindows()
-}
-
-func (r *featureRunner) release() { r.windows.Release() }
-
-func (r *featureRunner) closeWindows() {
-	for _, w := range r.windows.Closed() {
-		r.nwin++
-		vecs := features.Compute(w, r.cohort, r.state)
-		scores := make([]*float64, len(vecs))
-		thresholds := make([]*float64, len(vecs))
-		if r.anomaly != nil {
-			r.score(vecs, scores, thresholds)
-			r.anomaly.Vectors(w, vecs, r.ctx)
-			r.anomaly.Deployed()
-			r.anomaly.Errors()
-		}
-		r.emit(w, vecs, scores, thresholds)
-		w.Release()
-	}
-}
-
-// score scores every vector with its cohort's model, one call per cohort.
-func (r *featureRunner) score(vecs []features.Vector, scores, thresholds []*float64) {
-	byCohort := map[string][]int{}
-	for i := range vecs {
-		if vecs[i].Tenant == "" || vecs[i].Device == "" {
-			continue // the detector skips them too
-		}
-		k := vecs[i].Tenant + "|" + vecs[i].Cohort
-		byCohort[k] = append(byCohort[k], i)
-	}
-	for k, idx := range byCohort {
-		m := r.anomaly.Model(k)
-		if m == nil {
-			continue
-		}
-		rows := make([][]float64, len(idx))
-		for j, i := range idx {
-			rows[j] = vecs[i].Values
-		}
-		s, err := m.Score(rows)
-		if err != nil {
-			continue // the detector reports the same error as a model error
-		}
-		th := m.Threshold
-		for j, i := range idx {
-			scores[i], thresholds[i] = &s[j], &th
-		}
-	}
 }
 
 // windowLabels finds the labels that cover a device window, by the rule of

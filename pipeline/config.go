@@ -17,8 +17,13 @@ type Config struct {
 	// Name of the durable subscription: the pipeline resumes after the
 	// last position acknowledged under it. Default "pipeline".
 	Name string
-	// Detectors to run, by name; empty: every registered detector.
+	// Detectors to run, by name; empty: every registered detector, unless
+	// FeaturesOnly.
 	Detectors []string
+	// FeaturesOnly with no Detectors runs none: the processor only closes
+	// windows and computes their features, for ObserveWindows (halo
+	// export).
+	FeaturesOnly bool
 	// DetectorOptions per detector name.
 	DetectorOptions map[string]map[string]string
 	// WindowSize of the event-time tumbling windows. Default 60s.

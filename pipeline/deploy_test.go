@@ -81,7 +81,10 @@ func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
 
 	// Before any deployment: too few windows for the detector's own models
 	// or cold-start rules, so a busy window raises nothing.
-	if err := store.Append(ctx, busyWindow("pos-1", time.Now(), 40)...); err != nil {
+	// Each device's traffic starts on a window boundary, so that it lies in
+	// one window (40 ms of events could straddle two).
+	nextWindow := func() time.Time { return time.Now().Truncate(time.Second).Add(time.Second) }
+	if err := store.Append(ctx, busyWindow("pos-1", nextWindow(), 40)...); err != nil {
 		t.Fatal(err)
 	}
 	waitWindows := func(n uint64) {
@@ -101,7 +104,7 @@ func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
 	if dep.Version != 1 {
 		t.Fatalf("first deployment is version %d", dep.Version)
 	}
-	if err := store.Append(ctx, busyWindow("pos-2", time.Now(), 40)...); err != nil {
+	if err := store.Append(ctx, busyWindow("pos-2", nextWindow(), 40)...); err != nil {
 		t.Fatal(err)
 	}
 	alerts := waitOutputs(t, store, events.TypeAlertRaised, 1)
@@ -115,7 +118,7 @@ func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
 	if _, ok := deps.Current("acme", ""); ok {
 		t.Fatal("after rolling back the only deployment, one is still in force")
 	}
-	if err := store.Append(ctx, busyWindow("pos-3", time.Now(), 40)...); err != nil {
+	if err := store.Append(ctx, busyWindow("pos-3", nextWindow(), 40)...); err != nil {
 		t.Fatal(err)
 	}
 	waitWindows(live.Stats().Windows + 1) // pos-3's window closed

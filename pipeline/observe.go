@@ -44,8 +44,8 @@ func (p *Processor) ObserveWindows(fn func(DeviceWindow)) { p.observe = fn }
 func (p *Processor) observeWindow(vecs []features.Vector) {
 	for i := range vecs {
 		v := &vecs[i]
-		if v.Device == "" {
-			continue
+		if v.Tenant == "" && v.Device == "" {
+			continue // auth failures that named neither
 		}
 		dw := DeviceWindow{Tenant: v.Tenant, Device: v.Device, Cohort: v.Cohort, Start: v.Start, End: v.End,
 			Features: slices.Clone(v.Values), Rows: v.Rows[1] - v.Rows[0]}

@@ -80,9 +80,14 @@ func NewProcessor(cfg Config) (*Processor, error) {
 		}
 		opts["anomaly"] = o
 	}
-	ds, err := detect.New(cfg.Detectors, opts)
-	if err != nil {
-		return nil, err
+	var (
+		ds  []any
+		err error
+	)
+	if !cfg.FeaturesOnly || len(cfg.Detectors) > 0 {
+		if ds, err = detect.New(cfg.Detectors, opts); err != nil {
+			return nil, err
+		}
 	}
 	p := &Processor{cfg: cfg, alerts: newAlerter(cfg.Suppression), policies: policy.NewSet(), registry: identity.NewRegistry()}
 	for _, d := range ds {

@@ -315,6 +315,9 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 // an operator deployed for the cohort or the tenant, else the cohort's own —
 // and its calibrated threshold; not ok before there is one.
 func (a *Anomaly) Score(v *features.Vector) (score, threshold float64, ok bool) {
+	if v.Tenant == "" || v.Device == "" {
+		return 0, 0, false // Vectors skips them too
+	}
 	var (
 		model *models.Artifact
 		row   []float64
