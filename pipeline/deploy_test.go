@@ -221,3 +221,93 @@ func TestDeploymentsFold(t *testing.T) {
 		t.Fatalf("tampered artifact: %+v", st)
 	}
 }
+
+// TestDeployedRandomForest: a supervised model (halo models train --kind
+// forest) deployed for a tenant scores its windows as the IsolationForests
+// do: a busy window like the forest's positives is reported, a quiet one
+// is not.
+func TestDeployedRandomForest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	// Training windows: the pipeline's own feature vectors of quiet
+	// windows (1–3 connections) and of busy ones (30–49), as an export
+	// would hold them with their labels.
+	var rows [][]float64
+	var labels []bool
+	fp, err := NewProcessor(Config{FeaturesOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	fp.ObserveWindows(func(w DeviceWindow) {
+		rows = append(rows, w.Features)
+		labels = append(labels, w.Features[0] >= 30)
+	})
+	tt := time.Now().Add(-3 * time.Hour).Truncate(time.Minute)
+	for i := 0; i < 400; i++ {
+		n := 1 + i%3
+		if i%4 == 0 {
+			n = 30 + i%20
+		}
+		for _, ev := range busyWindow(fmt.Sprintf("train-%d", i%10), tt.Add(time.Duration(i/10)*time.Minute), n) {
+			fp.Process(&ev)
+		}
+	}
+	fp.Flush()
+	art, err := models.TrainRandomForest(rows, labels, features.Names, models.ForestOptions{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := art.Save(&b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "forest.json")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.NewDeployments().Deploy(ctx, store, dir, path, "acme", "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	if err := store.Append(ctx, busyWindow("pos-1", t0, 40)...); err != nil {
+		t.Fatal(err)
+	}
+	quiet := busyWindow("pos-2", t0.Add(time.Minute), 1)
+	if err := store.Append(ctx, quiet...); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := NewProcessor(Config{Detectors: []string{"anomaly"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	var outs []events.Event
+	for ev, err := range store.Read(ctx, events.Query{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, proc.Process(&ev)...)
+	}
+	outs = append(outs, proc.Flush()...)
+	var flagged []string
+	for _, o := range outs {
+		if a, ok := o.Payload.(*events.AlertRaised); ok {
+			if !strings.Contains(a.Explanation, "(deployed, deployment 1)") {
+				t.Fatalf("alert not by the deployed forest: %s", a.Explanation)
+			}
+			flagged = append(flagged, o.Device)
+		}
+	}
+	if st := proc.Stats(); st.ModelErrors != 0 {
+		t.Fatalf("model errors: %s", st.LastModelErr)
+	}
+	if len(flagged) != 1 || flagged[0] != "pos-1" {
+		t.Fatalf("flagged %v, want the busy pos-1 only", flagged)
+	}
+}
