@@ -82,13 +82,19 @@ that records every connection and payment fingerprint as an immutable event;
 a pipeline turns events into features, scores and alerts, and any detector
 can be re-run over the past.
 
-Today the binary runs the event log (embedded NATS JetStream), the edge and
-the detection pipeline (halo up, or halo edge / halo pipeline alone), manages
-tenants, devices, blocks and policies, and reads the log (halo events). The
-alert API comes in a later release.
+The binary runs every role in one process (halo up; halo up --demo adds a
+simulated fleet under attack) or each alone: the event log (embedded NATS
+JetStream), the edge, the detection pipeline and the alert API with its web
+console. It manages tenants, devices, blocks, policies and models; backtests
+detectors over history (halo replay), writes incident timelines (halo
+incident), imports Zeek logs and labels, exports Parquet for data science
+(halo export) and trains and evaluates models (halo models).
 
 Logs go to standard error; results go to standard output.`,
-		Example: `  # Run Halo on this machine with embedded defaults
+		Example: `  # Run Halo on this machine with a simulated fleet under attack
+  halo up --demo
+
+  # Run Halo on this machine with embedded defaults
   halo up
 
   # Print every event of the last hour, one JSON object per line

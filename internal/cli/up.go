@@ -66,7 +66,7 @@ func newUpCmd(a *app) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run Halo on this machine: the event log, the edge, health and metrics",
+		Short: "Run Halo on this machine: the event log, the edge, the pipeline, the API and console (--demo: with a simulated fleet)",
 		Long: `Run every Halo role in one process, on embedded defaults.
 
 Today that is:
@@ -86,7 +86,12 @@ Today that is:
     streams, bytes, events).
 
 and the alert API under /v1/ (Bearer tokens from halo tenants create; the
-OpenAPI document at /v1/openapi.json).
+OpenAPI document at /v1/openapi.json) with the web console at /.
+
+With --demo it also creates a tenant demo and runs a simulated fleet against
+its own edge, with attacks in its first minute and 10 s windows, and prints
+the console URL and a token (also in DATA/demo.json); the data directory is
+a temporary one unless --data is given.
 
 When ready, halo up prints one line to standard error with the addresses and
 the data directory. It stops cleanly on SIGINT (Ctrl-C) or SIGTERM: the edge
