@@ -270,3 +270,56 @@ func TestSparseImportStillPacked(t *testing.T) {
 		t.Fatalf("%d messages for %d events", len(msgs), len(evs))
 	}
 }
+
+// TestJoinedProcessTakesOver: a store that joined another process's
+// embedded log (ModeAuto on the same data directory) takes over serving
+// it when that process goes away, on the same address, and nothing
+// acknowledged before is lost.
+func TestJoinedProcessTakesOver(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := Open(ctx, Config{DataDir: dir}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, Config{DataDir: dir}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.joined == "" {
+		t.Fatal("the second store did not join the first one's server")
+	}
+	before := storetest.Traffic("acme", "pos-1", time.Now().Add(-time.Minute), 30)
+	if err := b.Append(ctx, before...); err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // the serving process goes away
+	after := storetest.Traffic("acme", "pos-2", time.Now(), 30)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := b.Append(actx, after...)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no append succeeded within 30 s of the server's process going away: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := storetest.ReadAll(t, b, events.Query{})
+	if len(got) != len(before)+len(after) {
+		t.Fatalf("read %d events after the takeover, want %d", len(got), len(before)+len(after))
+	}
+	// A new process joins the store that took over.
+	c, err := Open(ctx, Config{DataDir: dir}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := len(storetest.ReadAll(t, c, events.Query{})); n != len(got) {
+		t.Fatalf("a process joining after the takeover reads %d events, want %d", n, len(got))
+	}
+}
