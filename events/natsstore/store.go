@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -41,10 +40,7 @@ type Stats struct {
 type Store struct {
 	cfg        Config
 	logger     *slog.Logger
-	embMu      sync.Mutex
-	emb        *embedded // the server this process runs, if any (embMu)
-	joined     string    // the advertised URL of another process's server this store joined
-	takingOver atomic.Bool
+	emb        *embedded
 	nc         *nats.Conn
 	js         jetstream.JetStream
 	stream     jetstream.Stream
@@ -116,7 +112,6 @@ func (s *Store) connect(ctx context.Context) error {
 			o, err := seedOpt()
 			if err == nil {
 				if err = s.dial(si.URL, o); err == nil {
-					s.joined = si.URL
 					return nil
 				}
 			}
@@ -134,7 +129,6 @@ func (s *Store) connect(ctx context.Context) error {
 					return oerr
 				}
 				if err = s.dial(si.URL, o); err == nil {
-					s.joined = si.URL
 					return nil
 				}
 			}
@@ -177,9 +171,6 @@ func (s *Store) dial(url string, opts ...nats.Option) error {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil && !s.closed.Load() {
 				logger.Warn("event log connection lost", "error", err)
-			}
-			if s.joined != "" && !s.closed.Load() && s.takingOver.CompareAndSwap(false, true) {
-				go s.takeOver()
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("event log connection restored", "url", nc.ConnectedUrlRedacted()) }),
@@ -297,48 +288,11 @@ func (s *Store) Close() error {
 		if s.nc != nil {
 			s.nc.Close()
 		}
-		s.embMu.Lock()
 		if s.emb != nil {
 			s.emb.shutdown()
 		}
-		s.embMu.Unlock()
 	})
 	return nil
-}
-
-// takeOver runs when this store lost the server of another process it had
-// joined (ModeAuto on a data directory): when that process is gone, the
-// first of the joined processes to take the data directory's lock starts
-// the embedded server on the same address, so that every client's own
-// reconnection finds it; the others keep reconnecting. Nothing acknowledged
-// is lost: the server's files are the data directory's.
-func (s *Store) takeOver() {
-	defer s.takingOver.Store(false)
-	u, err := url.Parse(s.joined)
-	if err != nil {
-		return
-	}
-	cfg := s.cfg
-	cfg.Listen = u.Host
-	for !s.closed.Load() && !s.nc.IsConnected() {
-		emb, err := startEmbedded(&cfg, s.logger)
-		if err == nil {
-			s.embMu.Lock()
-			if s.closed.Load() {
-				s.embMu.Unlock()
-				emb.shutdown()
-				return
-			}
-			s.emb = emb
-			s.embMu.Unlock()
-			s.logger.Warn("the process serving the event log is gone; this one serves it now", "url", emb.url, "data_dir", s.cfg.DataDir)
-			return
-		}
-		if !errors.Is(err, ErrDataDirInUse) {
-			s.logger.Warn("taking over the event log failed; retrying", "error", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 // laneKey is one (tenant, partition): the unit inside which Append keeps
