@@ -135,14 +135,25 @@ func followAlerts(t *testing.T, api, token string) *alertStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/v1/alerts/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("alert stream: %s", resp.Status)
+	// A token recorded a moment ago is valid once the API has read it
+	// from the log: 401 until then.
+	var resp *http.Response
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/v1/alerts/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.StatusCode == http.StatusUnauthorized && time.Now().Before(deadline) {
+			r.Body.Close()
+			continue
+		}
+		if r.StatusCode != 200 {
+			t.Fatalf("alert stream: %s", r.Status)
+		}
+		resp = r
+		break
 	}
 	s := &alertStream{first: map[string]alertSeen{}}
 	go func() {
