@@ -31,11 +31,17 @@ func quietModel(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := saveArtifact(t, art, filepath.Join(dir, "quiet.json"))
+	return path
+}
+
+// saveArtifact writes a model artifact to path and returns path.
+func saveArtifact(t *testing.T, art *models.Artifact, path string) string {
+	t.Helper()
 	var b bytes.Buffer
 	if err := art.Save(&b); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "quiet.json")
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -263,14 +269,7 @@ func TestDeployedRandomForest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := art.Save(&b); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "forest.json")
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := saveArtifact(t, art, filepath.Join(dir, "forest.json"))
 	if _, err := models.NewDeployments().Deploy(ctx, store, dir, path, "acme", "", "test"); err != nil {
 		t.Fatal(err)
 	}

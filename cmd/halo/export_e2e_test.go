@@ -19,18 +19,7 @@ func TestExportEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	var zeekLog string
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", "001-zeek-scenario-malicious", "labeled-conn.log")
-		if _, err := os.Stat(p); err == nil {
-			zeekLog = p
-			break
-		}
-	}
-	if zeekLog == "" {
-		t.Fatal("shared/data/zeek not found above " + wd)
-	}
+	zeekLog := zeekLog001(t)
 	bin := buildHalo(t)
 	data, out := t.TempDir(), filepath.Join(t.TempDir(), "export")
 	run := func(args ...string) (stdout, stderr string, err error) {

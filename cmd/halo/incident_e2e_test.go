@@ -61,18 +61,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	var zeekLog string
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", "001-zeek-scenario-malicious", "labeled-conn.log")
-		if _, err := os.Stat(p); err == nil {
-			zeekLog = p
-			break
-		}
-	}
-	if zeekLog == "" {
-		t.Fatal("shared/data/zeek not found above " + wd)
-	}
+	zeekLog := zeekLog001(t)
 	bin := buildHalo(t)
 	data := t.TempDir()
 	exec1 := func(args ...string) (string, string, int) {
