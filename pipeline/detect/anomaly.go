@@ -53,7 +53,8 @@ the cohort's training medians, and above the largest value of the training
 windows, is flagged too: with few or near-constant
 training windows the forest isolates poorly at the edges of the data. With
 the cohort's own model a window is reported only when at least one of its
-features is above every training window's: the threshold flags fpr of the
+features is above 1.25 times every training window's, plus 1 (one payment
+retry more than the training hour held is not an attack): the threshold flags fpr of the
 training windows themselves (one in 200 by default), far more than the
 budget of about one false alert per 100 device-hours allows, while an
 attack's extremes are new to its cohort. The explanation names the features
@@ -499,16 +500,23 @@ func rowIDs(w *window.Window, v *features.Vector) []events.ID {
 	return out
 }
 
-// beyondAll reports whether some value of row is above the largest value
-// of its feature in the training windows.
+// beyondAll reports whether some value of row is clearly above the largest
+// value of its feature in the training windows: above beyondFactor times it
+// plus 1. One more than the largest count is not new behaviour (a
+// legitimate payment retry repeats a strict fingerprint that an hour of
+// training windows may never have repeated); an attack's extremes are far
+// beyond.
 func beyondAll(row, trainMax []float64) bool {
 	for j := range min(len(row), len(trainMax)) {
-		if row[j] > trainMax[j] {
+		if row[j] > beyondFactor*trainMax[j]+1 {
 			return true
 		}
 	}
 	return false
 }
+
+// beyondFactor: see beyondAll.
+const beyondFactor = 1.25
 
 // columnMax returns, per column, the largest value of rows.
 func columnMax(rows [][]float64) []float64 {
