@@ -88,7 +88,7 @@ func sampleEvents() []events.Event {
 				{Name: "bytes_up_z", Value: -3.5, Baseline: 1e-7},
 			},
 		}},
-		{"acme", "pos-00012", &events.AlertUpdated{AlertId: "al-replay-7d1c", Count: 3, LastSeen: at(30 * time.Second), Score: 0.99, Evidence: [][]byte{h(0xa0, 16)}}},
+		{"acme", "pos-00012", &events.AlertUpdated{AlertId: "al-replay-7d1c", Count: 3, LastSeen: at(30 * time.Second), Score: 0.99, Evidence: [][]byte{h(0xa0, 16)}, WindowStart: at(0), WindowEnd: at(60 * time.Second)}},
 		{"acme", "pos-00012", &events.AlertAcknowledged{AlertId: "al-replay-7d1c", Actor: "analyst@sp.example", Note: "looking"}},
 		{"acme", "pos-00012", &events.AlertResolved{AlertId: "al-replay-7d1c", Verdict: events.Verdict_VERDICT_TRUE_POSITIVE, Actor: "analyst@sp.example", Note: "confirmed with merchant"}},
 		{"acme", "pos-00012", &events.LabelRecorded{

@@ -2081,12 +2081,16 @@ func (x *Feature) GetBaseline() float64 {
 }
 
 type AlertUpdated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AlertId       string                 `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
-	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	LastSeen      int64                  `protobuf:"fixed64,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Score         float64                `protobuf:"fixed64,4,opt,name=score,proto3" json:"score,omitempty"`
-	Evidence      [][]byte               `protobuf:"bytes,5,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AlertId  string                 `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	Count    uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	LastSeen int64                  `protobuf:"fixed64,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Score    float64                `protobuf:"fixed64,4,opt,name=score,proto3" json:"score,omitempty"`
+	Evidence [][]byte               `protobuf:"bytes,5,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	// The window of the repeat (unix ns; both 0 for a repeat of an event-time
+	// detector, such as replay-attack, whose time is the event's).
+	WindowStart   int64 `protobuf:"fixed64,6,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd     int64 `protobuf:"fixed64,7,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2154,6 +2158,20 @@ func (x *AlertUpdated) GetEvidence() [][]byte {
 		return x.Evidence
 	}
 	return nil
+}
+
+func (x *AlertUpdated) GetWindowStart() int64 {
+	if x != nil {
+		return x.WindowStart
+	}
+	return 0
+}
+
+func (x *AlertUpdated) GetWindowEnd() int64 {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return 0
 }
 
 type AlertAcknowledged struct {
@@ -2935,13 +2953,16 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\aFeature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1a\n" +
-	"\bbaseline\x18\x03 \x01(\x01R\bbaseline\"\x8e\x01\n" +
+	"\bbaseline\x18\x03 \x01(\x01R\bbaseline\"\xd0\x01\n" +
 	"\fAlertUpdated\x12\x19\n" +
 	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x1b\n" +
 	"\tlast_seen\x18\x03 \x01(\x10R\blastSeen\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x01R\x05score\x12\x1a\n" +
-	"\bevidence\x18\x05 \x03(\fR\bevidence\"X\n" +
+	"\bevidence\x18\x05 \x03(\fR\bevidence\x12!\n" +
+	"\fwindow_start\x18\x06 \x01(\x10R\vwindowStart\x12\x1d\n" +
+	"\n" +
+	"window_end\x18\a \x01(\x10R\twindowEnd\"X\n" +
 	"\x11AlertAcknowledged\x12\x19\n" +
 	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x12\n" +

@@ -55,7 +55,8 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		ev := events.Event{
 			ID: events.DerivedID("alert.updated", st.id, itoa(int(st.count))), Schema: events.SchemaVersion,
 			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
-			Payload: &events.AlertUpdated{AlertId: st.id, Count: st.count, LastSeen: st.last.UnixNano(), Score: st.score, Evidence: ids(f.Evidence)},
+			Payload: &events.AlertUpdated{AlertId: st.id, Count: st.count, LastSeen: st.last.UnixNano(), Score: st.score, Evidence: ids(f.Evidence),
+				WindowStart: f.WindowStart.UnixNano(), WindowEnd: f.WindowEnd.UnixNano()},
 		}
 		return ev, st.id, false
 	}

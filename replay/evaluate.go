@@ -128,10 +128,16 @@ func Evaluate(alerts []events.Event, labels []Label, window time.Duration, devic
 			n++
 		case *events.AlertUpdated:
 			// A repeat folded into an open alert predicts the window it
-			// happened in.
+			// happened in: the repeat's own window, or for updates recorded
+			// without one (before alert.updated carried it), the window
+			// holding its time.
 			det, known := detectorOf[p.AlertId]
 			if !known {
 				continue
+			}
+			if p.WindowEnd > p.WindowStart {
+				a = &events.AlertRaised{Detector: det, WindowStart: p.WindowStart, WindowEnd: p.WindowEnd}
+				break
 			}
 			k := floorDiv(alerts[i].Time.UnixNano(), w) * w
 			a = &events.AlertRaised{Detector: det, WindowStart: k, WindowEnd: k + w}

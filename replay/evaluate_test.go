@@ -59,3 +59,34 @@ func TestEvaluateByHand(t *testing.T) {
 		}
 	}
 }
+
+// A window detector's repeat is folded into its open alert as alert.updated
+// at its window's end: it predicts its own window, not the one starting at
+// that instant (the Slips test18 log lost its second window and gained one
+// after the labeled span that way).
+func TestEvaluateUpdatesPredictTheirWindow(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := time.Minute
+	labels := []Label{{Tenant: "t", Device: "a", Label: "Malicious", Start: t0, End: t0.Add(179 * time.Second), Malicious: true}} // windows 0,1,2
+	raised := alert("a", "beaconing", t0, w)
+	id := "al-1"
+	raised.Payload.(*events.AlertRaised).AlertId = id
+	update := func(k int) events.Event {
+		start := t0.Add(time.Duration(k) * w)
+		return events.Event{ID: events.NewID(), Tenant: "t", Device: "a", Time: start.Add(w), Payload: &events.AlertUpdated{
+			AlertId: id, Count: uint32(k + 1), WindowStart: start.UnixNano(), WindowEnd: start.Add(w).UnixNano()}}
+	}
+	r := Evaluate([]events.Event{raised, update(1), update(2)}, labels, w, 1)
+	if o := r.Overall; o.TP != 3 || o.FP != 0 || o.FN != 0 {
+		t.Fatalf("overall %+v, want 3 true positives (windows 0, 1, 2) and nothing else", o)
+	}
+	// An update recorded without its window predicts the window holding its
+	// time.
+	legacy := update(1)
+	legacy.Time = t0.Add(90 * time.Second)
+	p := legacy.Payload.(*events.AlertUpdated)
+	p.WindowStart, p.WindowEnd = 0, 0
+	if o := Evaluate([]events.Event{raised, legacy}, labels, w, 1).Overall; o.TP != 2 || o.FN != 1 || o.FP != 0 {
+		t.Fatalf("legacy update: overall %+v, want windows 0 and 1", o)
+	}
+}
