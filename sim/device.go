@@ -211,8 +211,8 @@ func (d *device) heartbeat(ctx context.Context) {
 // newPayment makes a fresh payment body.
 func (d *device) newPayment() []byte {
 	// Amounts spread widely: two genuine payments of one terminal with the
-	// same amount within a day are what the replay detector's loose
-	// fingerprint reports as possible duplicates.
+	// same amount within minutes are what the replay detector's loose
+	// fingerprint reports as possible duplicates (loose_horizon).
 	cents := 100 + d.rng.IntN(40000)
 	var nonce [12]byte
 	rand.Read(nonce[:])

@@ -17,10 +17,12 @@ again — from the same or any other device of the tenant — within the horizon
 the edge's replay shield already refused it in-line (outcome refused-replay:
 the attempt is still an attack). Repeats of the loose fingerprint (same host,
 path, amount, currency, merchant, terminal; different nonce or timestamp)
-after a success are reported as possible duplicates (medium).
+soon after a success (within loose_horizon, default 2m: a double submission,
+a terminal that re-sent with a fresh nonce) are reported as possible
+duplicates (medium).
 
-Options: horizon (default 24h); window, the windows findings belong to
-(the pipeline passes its own window size).
+Options: horizon (default 24h); loose_horizon (default 2m); window, the
+windows findings belong to (the pipeline passes its own window size).
 
 Not a replay: a repeat after a failure (non-2xx, timeout, error) is a
 legitimate retry, however soon and from whichever device: only a success is
@@ -30,7 +32,8 @@ False-positive risks: an API whose legitimate requests are byte-identical
 after success (idempotent "status" POSTs, polling with a fixed body) — scope
 the detector to payment paths, or set the tenant's shield methods; loose
 duplicates fire on two genuine identical payments (same amount, merchant and
-terminal) within the horizon, which is why they are medium severity.`
+terminal) within loose_horizon — common at a busy counter over hours, which
+is why the loose horizon is short and the severity medium.`
 
 func init() {
 	Register("replay-attack", replayDoc, func(opts map[string]string) (any, error) {
@@ -41,6 +44,13 @@ func init() {
 				return nil, fmt.Errorf("horizon %q: want a positive duration", v)
 			}
 			d.opts.Horizon = h
+		}
+		if v, ok := opts["loose_horizon"]; ok {
+			h, err := time.ParseDuration(v)
+			if err != nil || h <= 0 {
+				return nil, fmt.Errorf("loose_horizon %q: want a positive duration", v)
+			}
+			d.opts.LooseHorizon = h
 		}
 		if v, ok := opts["window"]; ok {
 			w, err := time.ParseDuration(v)
@@ -58,6 +68,9 @@ type ReplayOptions struct {
 	// Horizon: how long a successful fingerprint is remembered (event
 	// time). Default 24h.
 	Horizon time.Duration
+	// LooseHorizon: how long a successful loose fingerprint is remembered.
+	// Default 2m.
+	LooseHorizon time.Duration
 	// WindowSize aligns the findings' windows (the alert id uses the
 	// window start). Default 60s.
 	WindowSize time.Duration
@@ -77,23 +90,26 @@ type success struct {
 // Replay is the replay-attack detector. Its memory is bounded by the
 // horizon: entries older than it (event time) are forgotten.
 type Replay struct {
-	opts    ReplayOptions
-	strict  map[fpKey]success
-	loose   map[fpKey]success
-	order   []expiry // in insertion order, for eviction by time
-	maxSeen time.Time
+	opts       ReplayOptions
+	strict     map[fpKey]success
+	loose      map[fpKey]success
+	order      []expiry // strict entries in insertion order, for eviction by time
+	looseOrder []expiry // and loose ones
+	maxSeen    time.Time
 }
 
 type expiry struct {
-	at    time.Time
-	key   fpKey
-	loose bool
+	at  time.Time
+	key fpKey
 }
 
 // NewReplay returns the detector.
 func NewReplay(o ReplayOptions) *Replay {
 	if o.Horizon == 0 {
 		o.Horizon = 24 * time.Hour
+	}
+	if o.LooseHorizon == 0 {
+		o.LooseHorizon = 2 * time.Minute
 	}
 	if o.WindowSize == 0 {
 		o.WindowSize = time.Minute
@@ -128,7 +144,7 @@ func (r *Replay) Event(ev *events.Event) []Finding {
 				"replayed payment reached the payment server"))
 		} else if len(tx.LooseFp) > 0 && ok2xx {
 			lk := fpKey{ev.Tenant, string(tx.LooseFp)}
-			if prior, known := r.loose[lk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon {
+			if prior, known := r.loose[lk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.LooseHorizon {
 				out = append(out, r.finding(ev, tx, prior, true, "loose", events.Severity_SEVERITY_MEDIUM, 0.6,
 					"possible duplicate payment (same amount, merchant and terminal)"))
 			}
@@ -136,13 +152,15 @@ func (r *Replay) Event(ev *events.Event) []Finding {
 		if ok2xx {
 			if _, known := r.strict[sk]; !known {
 				r.strict[sk] = success{at: ev.Time, id: ev.ID, device: ev.Device}
-				r.order = append(r.order, expiry{ev.Time, sk, false})
+				r.order = append(r.order, expiry{ev.Time, sk})
 			}
 			if len(tx.LooseFp) > 0 {
 				lk := fpKey{ev.Tenant, string(tx.LooseFp)}
-				if _, known := r.loose[lk]; !known {
+				// The latest success counts: the next duplicate is judged
+				// against the payment before it.
+				if prior, known := r.loose[lk]; !known || ev.Time.After(prior.at) {
 					r.loose[lk] = success{at: ev.Time, id: ev.ID, device: ev.Device}
-					r.order = append(r.order, expiry{ev.Time, lk, true})
+					r.looseOrder = append(r.looseOrder, expiry{ev.Time, lk})
 				}
 			}
 		}
@@ -175,23 +193,26 @@ func (r *Replay) finding(ev *events.Event, tx *events.TxObserved, prior success,
 	return f
 }
 
-// evict forgets successes older than the horizon.
+// evict forgets successes older than their horizon.
 func (r *Replay) evict() {
-	cut := r.maxSeen.Add(-r.opts.Horizon)
+	r.order = evictOlder(r.order, r.strict, r.maxSeen.Add(-r.opts.Horizon))
+	r.looseOrder = evictOlder(r.looseOrder, r.loose, r.maxSeen.Add(-r.opts.LooseHorizon))
+}
+
+// evictOlder deletes from m the entries of order before cut that were not
+// renewed since, and returns the rest of order.
+func evictOlder(order []expiry, m map[fpKey]success, cut time.Time) []expiry {
 	i := 0
-	for ; i < len(r.order) && r.order[i].at.Before(cut); i++ {
-		e := r.order[i]
-		m := r.strict
-		if e.loose {
-			m = r.loose
-		}
+	for ; i < len(order) && order[i].at.Before(cut); i++ {
+		e := order[i]
 		if s, ok := m[e.key]; ok && !s.at.After(e.at) {
 			delete(m, e.key)
 		}
 	}
 	if i > 0 {
-		r.order = append(r.order[:0], r.order[i:]...)
+		order = append(order[:0], order[i:]...)
 	}
+	return order
 }
 
 // Size reports the fingerprints remembered (strict + loose).

@@ -52,9 +52,15 @@ func TestReplayDetector(t *testing.T) {
 	if f := run(tx("globex", "pos-9", t0.Add(92*time.Minute), "B", "LB", 200, fwd)); len(f) != 0 {
 		t.Fatalf("cross-tenant: %+v", f)
 	}
-	// A fresh nonce: new strict, same loose: a possible duplicate.
-	if f := run(tx("acme", "pos-1", t0.Add(93*time.Minute), "B2", "LB", 200, fwd)); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_MEDIUM || f[0].Fingerprint != nil {
+	// A fresh nonce: new strict, same loose, 90 s after the last success
+	// of that loose key (the repeat at 90 min): a possible duplicate.
+	if f := run(tx("acme", "pos-1", t0.Add(91*time.Minute+30*time.Second), "B2", "LB", 200, fwd)); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_MEDIUM || f[0].Fingerprint != nil {
 		t.Fatalf("loose duplicate: %+v", f)
+	}
+	// The same amount at the same terminal half an hour later is another
+	// customer's payment, not a duplicate (loose_horizon, default 2m).
+	if f := run(tx("acme", "pos-1", t0.Add(125*time.Minute), "B3", "LB", 200, fwd)); len(f) != 0 {
+		t.Fatalf("a genuine identical payment 33 min later: %+v", f)
 	}
 	// Beyond the horizon the memory is gone.
 	if f := run(tx("acme", "pos-1", t0.Add(26*time.Hour), "B", "LB", 200, fwd)); len(f) != 0 {
@@ -95,6 +101,13 @@ func TestRegistry(t *testing.T) {
 	}
 	if ds[0].(*Replay).opts.Horizon != time.Hour {
 		t.Fatal("option not applied")
+	}
+	ds, err = New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"loose_horizon": "24h"}})
+	if err != nil || ds[0].(*Replay).opts.LooseHorizon != 24*time.Hour {
+		t.Fatalf("loose_horizon not applied: %v", err)
+	}
+	if _, err := New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"loose_horizon": "-1m"}}); err == nil {
+		t.Fatal("a negative loose_horizon is accepted")
 	}
 	if _, err := New([]string{"nope"}, nil); err == nil {
 		t.Fatal("unknown detector accepted")
