@@ -28,29 +28,14 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 // progress, when not nil, with the number of events processed so far every
 // 4096 events (from the goroutine that called RunContext).
 func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
-	proc, err := pipeline.NewProcessor(cfg)
-	if err != nil {
-		return nil, pipeline.Stats{}, err
-	}
-	defer proc.Close()
 	events.SortByTime(evs)
-	var out []events.Event
-	for i := range evs {
-		if i%4096 == 0 && i > 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, proc.Stats(), err
-			}
-			if progress != nil {
-				progress(i)
+	return RunSorted(ctx, func(yield func(events.Event, error) bool) {
+		for i := range evs {
+			if !yield(evs[i], nil) {
+				return
 			}
 		}
-		if pipeline.IsPipelineOutput(&evs[i]) {
-			continue
-		}
-		out = append(out, proc.Process(&evs[i])...)
-	}
-	out = append(out, proc.Flush()...)
-	return out, proc.Stats(), nil
+	}, cfg, progress)
 }
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.
@@ -87,20 +72,6 @@ func Since(outs []events.Event, from time.Time) []events.Event {
 			}
 		}
 		kept = append(kept, o)
-	}
-	return kept
-}
-
-// InRange keeps the events timed at or after from (all when from is zero).
-func InRange(evs []events.Event, from time.Time) []events.Event {
-	if from.IsZero() {
-		return evs
-	}
-	var kept []events.Event
-	for _, e := range evs {
-		if !e.Time.Before(from) {
-			kept = append(kept, e)
-		}
 	}
 	return kept
 }

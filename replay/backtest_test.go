@@ -24,8 +24,8 @@ func TestSinceDropsWarmup(t *testing.T) {
 	if len(got) != 2 || got[0].Payload.(*events.AlertRaised).AlertId != "new" || got[1].Payload.(*events.AlertUpdated).AlertId != "new" {
 		t.Fatalf("Since kept %v", got)
 	}
-	if len(Since(outs, time.Time{})) != 4 || len(InRange(outs, from)) != 3 {
-		t.Fatal("zero from must keep everything; InRange keeps events at or after from")
+	if len(Since(outs, time.Time{})) != 4 {
+		t.Fatal("zero from must keep everything")
 	}
 }
 
@@ -45,7 +45,37 @@ func TestCompareBaseline(t *testing.T) {
 	if s := d.ByDet["scan"]; s != (BaselineDet{Live: 2, Candidate: 1, Both: 1, Missed: 1}) {
 		t.Fatalf("scan %+v", s)
 	}
-	if got := LiveAlerts(append(live, raised("e", "scan")), at.Add(time.Second)); len(got) != 0 {
-		t.Fatalf("LiveAlerts before from: %v", got)
+}
+
+// TestRangeTally: events before From are warm-up; in range, labels, live
+// alerts and device-days are gathered.
+func TestRangeTally(t *testing.T) {
+	from := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	ev := func(at time.Duration, dev string, p events.Payload) events.Event {
+		return events.Event{ID: events.NewID(), Tenant: "t", Device: dev, Time: from.Add(at), Payload: p}
+	}
+	tally := &RangeTally{From: from}
+	for _, e := range []events.Event{
+		ev(-time.Hour, "a", &events.AlertRaised{AlertId: "warm"}),
+		ev(-time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Malicious: true}),
+		ev(time.Minute, "a", &events.AlertRaised{AlertId: "live"}),
+		ev(2*time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Detail: "C&C", Malicious: true}),
+		ev(3*time.Minute, "b", &events.ConnOpened{ConnId: "c"}),
+		ev(25*time.Hour, "b", &events.ConnOpened{ConnId: "d"}),
+		ev(4*time.Minute, "", &events.AuthFailed{}),
+	} {
+		tally.Add(&e)
+	}
+	if tally.WarmUp != 2 || tally.InRange != 5 {
+		t.Fatalf("warm-up %d, in range %d", tally.WarmUp, tally.InRange)
+	}
+	if len(tally.Live) != 1 || tally.Live[0].Payload.(*events.AlertRaised).AlertId != "live" {
+		t.Fatalf("live alerts %v", tally.Live)
+	}
+	if len(tally.Labels) != 1 || tally.Labels[0].Detail != "C&C" || !tally.Labels[0].Start.Equal(from.Add(2*time.Minute)) {
+		t.Fatalf("labels %+v", tally.Labels)
+	}
+	if tally.DeviceDays() != 3 { // a on day 2, b on days 2 and 3
+		t.Fatalf("device-days %d", tally.DeviceDays())
 	}
 }

@@ -38,18 +38,6 @@ type AlertRef struct {
 	Time     time.Time `json:"time"`
 }
 
-// LiveAlerts picks the alert.raised events of the log at or after from
-// (all when from is zero): what the live pipeline raised over the range.
-func LiveAlerts(evs []events.Event, from time.Time) []events.Event {
-	var live []events.Event
-	for _, e := range evs {
-		if e.Type() == events.TypeAlertRaised && !e.Time.Before(from) {
-			live = append(live, e)
-		}
-	}
-	return live
-}
-
 // CompareBaseline diffs the alert.raised events of a candidate with the
 // live ones. Lists are ordered by (time, id); nothing is nil.
 func CompareBaseline(live, candidate []events.Event) BaselineDiff {

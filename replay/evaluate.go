@@ -239,7 +239,7 @@ func DeviceDays(evs []events.Event) int {
 		if evs[i].Device == "" {
 			continue
 		}
-		seen[[3]string{evs[i].Tenant, evs[i].Device, evs[i].Time.UTC().Format("2006-01-02")}] = true
+		seen[deviceDay(&evs[i])] = true
 	}
 	return len(seen)
 }

@@ -74,6 +74,19 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if len(a1) == 0 || !bytes.Equal(a1, a2) {
 		t.Fatalf("alerts.jsonl differs between two replays of the same range (%d vs %d bytes)", len(a1), len(a2))
 	}
+	// A range larger than --sort-buffer is sorted in runs on disk: the
+	// same alerts and report, and no run left behind.
+	out4 := t.TempDir()
+	run("replay", "--tenant", "lab", "--sort-buffer", "200", "--out", out4)
+	a4, _ := os.ReadFile(filepath.Join(out4, "alerts.jsonl"))
+	r1, _ := os.ReadFile(filepath.Join(out1, "report.json"))
+	r4, _ := os.ReadFile(filepath.Join(out4, "report.json"))
+	if !bytes.Equal(a1, a4) || len(r1) == 0 || !bytes.Equal(r1, r4) {
+		t.Fatalf("--sort-buffer 200 changed the outputs: alerts %d vs %d bytes, report %d vs %d bytes", len(a1), len(a4), len(r1), len(r4))
+	}
+	if left, _ := filepath.Glob(filepath.Join(out4, "halo-sort-*")); len(left) != 0 {
+		t.Fatalf("sorted runs left behind: %v", left)
+	}
 	checkWarmup(t, run, a1)
 	// No live pipeline ran over the imported log: against that baseline,
 	// every candidate alert is added and none is missed.

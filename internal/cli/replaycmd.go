@@ -25,16 +25,17 @@ import (
 
 func newReplayCmd(a *app) *cobra.Command {
 	var (
-		sf        storeFlags
-		pf        pipelineFlags
-		from, to  timeFlag
-		tenant    tenantFlag
-		device    deviceFlag
-		labelFile string
-		out       string
-		baseline  bool
-		polFile   string
-		modelFile string
+		sf         storeFlags
+		pf         pipelineFlags
+		from, to   timeFlag
+		tenant     tenantFlag
+		device     deviceFlag
+		labelFile  string
+		out        string
+		baseline   bool
+		polFile    string
+		modelFile  string
+		sortBuffer int
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
@@ -57,6 +58,9 @@ replayed first to build baselines; nothing in it is reported. --baseline
 compares the candidate's alerts with those the live pipeline raised over the
 same range (alerts match on their derived id: detector, key and window):
 what the candidate adds and what it misses, overall and per detector.
+A range of any size replays in bounded memory: beyond --sort-buffer events
+it is sorted by event time in runs on disk under OUTDIR (removed at the
+end), and only the pipeline's state and its outputs stay in memory.
 
 --policy FILE backtests a candidate policy (the YAML of halo policy set): it
 is every tenant's policy for the replay, and the policies recorded in the log
@@ -116,7 +120,15 @@ training its own.`,
 				readFrom = readFrom.Add(-pcfg.Warmup)
 			}
 			q := events.Query{From: readFrom, To: to.value, Tenant: tenant.value, Device: device.value}
-			var evs []events.Event
+			// The log is in append order: sort by (time, id) in bounded
+			// memory, spilling sorted runs next to the output when the
+			// range is larger than --sort-buffer events.
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			sorter := events.NewTimeSorter(out, sortBuffer)
+			defer sorter.Close()
+			tally := &replay.RangeTally{From: from.value}
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
@@ -126,48 +138,59 @@ training its own.`,
 						fmt.Fprintln(a.stderr)
 						return errInterrupted
 					}
-					return fmt.Errorf("reading the log after %d events: %w", len(evs), err)
+					return fmt.Errorf("reading the log after %d events: %w", sorter.Len(), err)
 				}
 				if firstSeq == 0 {
 					firstSeq = ev.Seq
 				}
-				evs = append(evs, ev)
+				tally.Add(&ev)
+				if err := sorter.Add(ev); err != nil {
+					return err
+				}
 				if time.Since(last) > time.Second {
 					last = time.Now()
-					rate := float64(len(evs)) / time.Since(start).Seconds()
-					eta := "?"
+					n := sorter.Len()
+					rate := float64(n) / time.Since(start).Seconds()
+					spill := ""
+					if sorter.Runs() > 0 {
+						spill = fmt.Sprintf(", %d sorted to disk", sorter.Spilled())
+					}
 					if done := float64(ev.Seq-firstSeq+1) / float64(max(1, lastSeq-firstSeq+1)); done > 0 && done <= 1 {
-						eta = (time.Duration(float64(time.Since(start)) * (1 - done) / done)).Round(time.Second).String()
-						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s), %3.0f%% of the log, ETA %s   ", len(evs), rate, 100*done, eta)
+						eta := (time.Duration(float64(time.Since(start)) * (1 - done) / done)).Round(time.Second).String()
+						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s%s), %3.0f%% of the log, ETA %s   ", n, rate, spill, 100*done, eta)
 					} else {
-						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s)   ", len(evs), rate)
+						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s%s)   ", n, rate, spill)
 					}
 				}
 			}
-			fmt.Fprintf(a.stderr, "\rread %d events in %v; replaying\n", len(evs), time.Since(start).Round(time.Millisecond))
-			inRange := replay.InRange(evs, from.value)
+			total := sorter.Len()
+			spilled := ""
+			if sorter.Runs() > 0 {
+				spilled = fmt.Sprintf(" (sorted in %d runs on disk: more than --sort-buffer %d)", sorter.Runs(), sortBuffer)
+			}
+			fmt.Fprintf(a.stderr, "\rread %d events in %v%s; replaying\n", total, time.Since(start).Round(time.Millisecond), spilled)
 			if !from.value.IsZero() { // labels wholly inside the warm-up are not scored
 				fileLabels = slices.DeleteFunc(fileLabels, func(l replay.Label) bool { return l.End.Before(from.value) })
 			}
-			labels := append(replay.LabelsFromEvents(inRange), fileLabels...)
-			deviceDays := replay.DeviceDays(inRange)
+			labels := append(tally.Labels, fileLabels...)
+			deviceDays := tally.DeviceDays()
 			var live []events.Event
 			if baseline {
-				live = replay.LiveAlerts(inRange, from.value)
+				live = tally.Live
 			}
-			if len(inRange) < len(evs) {
-				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", len(evs)-len(inRange), from.value.UTC().Format(time.RFC3339))
+			if tally.WarmUp > 0 {
+				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", tally.WarmUp, from.value.UTC().Format(time.RFC3339))
 			}
 			pstart := time.Now()
 			plast := pstart
-			outs, stats, err := replay.RunContext(ctx, evs, pcfg, func(done int) {
+			outs, stats, err := replay.RunSorted(ctx, sorter.Sorted(), pcfg, func(done int) {
 				if time.Since(plast) < time.Second {
 					return
 				}
 				plast = time.Now()
 				el := time.Since(pstart)
-				eta := time.Duration(float64(el) * float64(len(evs)-done) / float64(done)).Round(time.Second)
-				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, len(evs), float64(done)/el.Seconds(), 100*float64(done)/float64(len(evs)), eta)
+				eta := time.Duration(float64(el) * float64(total-done) / float64(done)).Round(time.Second)
+				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, total, float64(done)/el.Seconds(), 100*float64(done)/float64(total), eta)
 			})
 			if ctx.Err() != nil {
 				fmt.Fprintln(a.stderr)
@@ -177,12 +200,9 @@ training its own.`,
 				return err
 			}
 			if time.Since(pstart) >= time.Second {
-				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", len(evs), time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
+				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
 			outs = replay.Since(outs, from.value)
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
 			set := alerts.NewSet()
 			var raised []events.Event
 			var ivs []byte
@@ -257,6 +277,7 @@ training its own.`,
 	fs.BoolVar(&baseline, "baseline", false, "compare with the alerts the live pipeline raised over the same range: report.json .baseline lists what the candidate adds and misses (e.g. --from 2026-11-01 --baseline)")
 	fs.StringVar(&polFile, "policy", "", "backtest this candidate policy `FILE` (YAML, as for halo policy set) for every tenant instead of the recorded ones (e.g. --policy strict.yaml)")
 	fs.StringVar(&modelFile, "model", "", "backtest this model artifact `FILE` (halo models train): the anomaly detector scores every cohort with it (e.g. --model iforest.json)")
+	fs.IntVar(&sortBuffer, "sort-buffer", events.DefaultSortEvents, "events held in memory to sort the range by event time; a larger range is sorted in runs on disk under OUTDIR, removed at the end (e.g. --sort-buffer 500000)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for alerts.jsonl and report.json (required; e.g. --out /tmp/backtest)")
 	return cmd
 }

@@ -1,0 +1,259 @@
+package events
+
+import (
+	"bufio"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// TimeSorter orders any number of events by (event time, id), stably (as
+// SortByTime), in bounded memory: it holds up to a set number of events,
+// and when that fills it sorts them and spills them to a run file in a
+// temporary directory; Sorted then merges the runs. A range that fits is
+// sorted in memory, with no file. A replay of a month of history uses it:
+// the log is in append order, which an import of old history breaks.
+//
+// Add, Sorted and Close are not safe for concurrent use.
+type TimeSorter struct {
+	dir     string // where run files go; created on the first spill
+	parent  string
+	max     int
+	buf     []Event
+	runs    []string
+	counts  []int // events per run
+	n       int
+	spilled int
+	scratch []byte
+}
+
+// DefaultSortEvents is the number of events a TimeSorter holds in memory by
+// default: about 0.5–1 GiB of decoded events.
+const DefaultSortEvents = 2 << 20
+
+// NewTimeSorter returns a sorter that holds up to maxEvents events in
+// memory (DefaultSortEvents when maxEvents < 1) and spills runs to a new
+// temporary directory under dir (the system's when dir is "").
+func NewTimeSorter(dir string, maxEvents int) *TimeSorter {
+	if maxEvents < 1 {
+		maxEvents = DefaultSortEvents
+	}
+	return &TimeSorter{parent: dir, max: maxEvents}
+}
+
+// Add adds ev (its Seq is kept). It fails only when a run cannot be
+// written.
+func (s *TimeSorter) Add(ev Event) error {
+	s.buf = append(s.buf, ev)
+	s.n++
+	if len(s.buf) >= s.max {
+		return s.spill()
+	}
+	return nil
+}
+
+// Len is the number of events added.
+func (s *TimeSorter) Len() int { return s.n }
+
+// Runs is the number of run files written so far.
+func (s *TimeSorter) Runs() int { return len(s.runs) }
+
+// Spilled is the number of events written to run files.
+func (s *TimeSorter) Spilled() int { return s.spilled }
+
+// A run file is a sequence of records: uvarint(seq), uvarint(len), the
+// event's Encode. Seq is not part of the encoding.
+func (s *TimeSorter) spill() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if s.dir == "" {
+		d, err := os.MkdirTemp(s.parent, "halo-sort-")
+		if err != nil {
+			return fmt.Errorf("sorting events: %w", err)
+		}
+		s.dir = d
+	}
+	SortByTime(s.buf)
+	path := filepath.Join(s.dir, fmt.Sprintf("run-%06d", len(s.runs)))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("sorting events: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var head [2 * binary.MaxVarintLen64]byte
+	for i := range s.buf {
+		body, err := AppendEncode(s.scratch[:0], &s.buf[i])
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("sorting events: %w", err)
+		}
+		s.scratch = body
+		h := binary.AppendUvarint(head[:0], s.buf[i].Seq)
+		h = binary.AppendUvarint(h, uint64(len(body)))
+		if _, err := w.Write(h); err != nil {
+			f.Close()
+			return fmt.Errorf("sorting events: writing a run: %w", err)
+		}
+		if _, err := w.Write(body); err != nil {
+			f.Close()
+			return fmt.Errorf("sorting events: writing a run: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("sorting events: writing a run: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sorting events: writing a run: %w", err)
+	}
+	s.runs = append(s.runs, path)
+	s.counts = append(s.counts, len(s.buf))
+	s.spilled += len(s.buf)
+	clear(s.buf)
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// Sorted yields every added event in (time, id) order; events equal in
+// both come in the order they were added. Call it once, after the last Add.
+// With runs on disk the events held in memory are spilled too, and the runs
+// are merged, reading each sequentially.
+func (s *TimeSorter) Sorted() iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if len(s.runs) == 0 {
+			SortByTime(s.buf)
+			for i := range s.buf {
+				if !yield(s.buf[i], nil) {
+					return
+				}
+			}
+			return
+		}
+		if err := s.spill(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		h := make(runHeap, 0, len(s.runs))
+		for i, path := range s.runs {
+			f, err := os.Open(path)
+			if err != nil {
+				h.close()
+				yield(Event{}, fmt.Errorf("sorting events: %w", err))
+				return
+			}
+			r := &runReader{f: f, r: bufio.NewReaderSize(f, 256<<10), idx: i, want: s.counts[i]}
+			if err := r.next(); err != nil {
+				f.Close()
+				if errors.Is(err, io.EOF) {
+					continue
+				}
+				h.close()
+				yield(Event{}, err)
+				return
+			}
+			h = append(h, r)
+		}
+		defer h.close()
+		heap.Init(&h)
+		for len(h) > 0 {
+			r := h[0]
+			if !yield(r.ev, nil) {
+				return
+			}
+			switch err := r.next(); {
+			case errors.Is(err, io.EOF):
+				r.f.Close()
+				heap.Pop(&h)
+			case err != nil:
+				yield(Event{}, err)
+				return
+			default:
+				heap.Fix(&h, 0)
+			}
+		}
+	}
+}
+
+// Close removes the run files. The sorter is empty afterwards.
+func (s *TimeSorter) Close() error {
+	s.buf, s.runs, s.counts = nil, nil, nil
+	if s.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(s.dir)
+	s.dir = ""
+	return err
+}
+
+type runReader struct {
+	f   *os.File
+	r   *bufio.Reader
+	idx int // the run's index: ties go to the earlier run (stability)
+	want, got int // events written to the run, and read so far
+	ev  Event
+	b   []byte
+}
+
+func (r *runReader) next() error {
+	seq, err := binary.ReadUvarint(r.r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			if r.got != r.want {
+				return fmt.Errorf("%w: sorting events: run %d ended after %d of its %d events", ErrCorrupt, r.idx, r.got, r.want)
+			}
+			return io.EOF
+		}
+		return fmt.Errorf("sorting events: reading run %d: %w", r.idx, err)
+	}
+	n, err := binary.ReadUvarint(r.r)
+	if err != nil || n > MaxEventSize {
+		return fmt.Errorf("%w: sorting events: run %d has a bad record", ErrCorrupt, r.idx)
+	}
+	r.b = slices.Grow(r.b[:0], int(n))[:n]
+	if _, err := io.ReadFull(r.r, r.b); err != nil {
+		return fmt.Errorf("sorting events: reading run %d: %w", r.idx, err)
+	}
+	ev, err := Decode(r.b)
+	if err != nil {
+		return fmt.Errorf("sorting events: run %d: %w", r.idx, err)
+	}
+	ev.Seq = seq
+	r.ev = ev
+	r.got++
+	return nil
+}
+
+type runHeap []*runReader
+
+func (h runHeap) Len() int { return len(h) }
+func (h runHeap) Less(i, j int) bool {
+	a, b := &h[i].ev, &h[j].ev
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c < 0
+	}
+	if c := a.ID.Compare(b.ID); c != 0 {
+		return c < 0
+	}
+	return h[i].idx < h[j].idx
+}
+func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runReader)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (h runHeap) close() {
+	for _, r := range h {
+		r.f.Close()
+	}
+}

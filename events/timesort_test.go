@@ -1,0 +1,154 @@
+package events_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// shuffledEvents returns n traffic events over a few minutes, with repeated
+// times and a few exact (time, id) duplicates, in a seeded random order.
+func shuffledEvents(n int) []events.Event {
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs := make([]events.Event, n)
+	for i := range evs {
+		evs[i] = events.Event{ID: events.NewID(), Schema: events.SchemaVersion, Tenant: "t", Device: "d" + string(rune('a'+i%7)),
+			Time: sampleBase.Add(time.Duration(rng.IntN(300)) * time.Second), Seq: uint64(i + 1),
+			Payload: &events.ConnOpened{ConnId: "c", DstHost: "h.example", DstPort: uint32(i)}}
+		if i%50 == 49 { // an exact duplicate of an earlier event: stability decides
+			evs[i] = evs[i-1]
+			evs[i].Seq = uint64(i + 1)
+		}
+	}
+	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	return evs
+}
+
+func TestTimeSorterMatchesSortByTime(t *testing.T) {
+	for _, max := range []int{1, 7, 100, 10_000} { // spills every event … fits in memory
+		evs := shuffledEvents(2000)
+		dir := t.TempDir()
+		s := events.NewTimeSorter(dir, max)
+		for _, ev := range evs {
+			if err := s.Add(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := append([]events.Event(nil), evs...)
+		events.SortByTime(want)
+		i := 0
+		for ev, err := range s.Sorted() {
+			if err != nil {
+				t.Fatalf("max %d: %v", max, err)
+			}
+			if d := diffEvent(ev, want[i]); d != "" || ev.Seq != want[i].Seq {
+				t.Fatalf("max %d: event %d: %s (seq %d, want %d)", max, i, d, ev.Seq, want[i].Seq)
+			}
+			i++
+		}
+		if i != len(want) || s.Len() != len(want) {
+			t.Fatalf("max %d: %d events out, %d in (Len %d)", max, i, len(want), s.Len())
+		}
+		if spilled := s.Runs() > 0; spilled != (max < len(evs)) {
+			t.Fatalf("max %d: %d runs", max, s.Runs())
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("max %d: Close left %v", max, left)
+		}
+	}
+}
+
+func TestTimeSorterStopsEarlyAndReportsCorruptRuns(t *testing.T) {
+	dir := t.TempDir()
+	s := events.NewTimeSorter(dir, 10)
+	defer s.Close()
+	for _, ev := range shuffledEvents(100) {
+		if err := s.Add(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Break the second run in the middle of a record.
+	sub, _ := os.ReadDir(dir)
+	if len(sub) != 1 {
+		t.Fatalf("want one temporary directory, got %v", sub)
+	}
+	run := filepath.Join(dir, sub[0].Name(), "run-000001")
+	b, err := os.ReadFile(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(run, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var got error
+	for _, err := range s.Sorted() {
+		if err != nil {
+			got = err
+			break
+		}
+		n++
+	}
+	if !errors.Is(got, events.ErrCorrupt) || n >= 100 {
+		t.Fatalf("a run truncated at a record boundary gave %d events and error %v, want ErrCorrupt", n, got)
+	}
+	// Cut inside a record.
+	if err := os.WriteFile(run, b[:len(b)/2+3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, err := range s.Sorted() {
+		if err != nil {
+			got = err
+			break
+		}
+	}
+	if got == nil {
+		t.Fatal("a run cut inside a record gave no error")
+	}
+	// Garbage inside a record is ErrCorrupt.
+	s2 := events.NewTimeSorter(dir, 10)
+	defer s2.Close()
+	for _, ev := range shuffledEvents(30) {
+		s2.Add(ev)
+	}
+	sub2, _ := filepath.Glob(filepath.Join(dir, "halo-sort-*", "run-000000"))
+	for _, p := range sub2 {
+		b, _ := os.ReadFile(p)
+		if len(b) > 40 {
+			for i := 2; i < 40; i++ {
+				b[i] = 0xff
+			}
+			os.WriteFile(p, b, 0o600)
+		}
+	}
+	got = nil
+	for _, err := range s2.Sorted() {
+		if err != nil {
+			got = err
+			break
+		}
+	}
+	if got == nil {
+		t.Fatal("a corrupt run gave no error")
+	}
+	// Stopping early closes every run; Close removes them.
+	s3 := events.NewTimeSorter(dir, 5)
+	for _, ev := range shuffledEvents(50) {
+		s3.Add(ev)
+	}
+	for range s3.Sorted() {
+		break
+	}
+	if err := s3.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,90 @@
+package replay
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline"
+)
+
+// RunSorted is RunContext over events already in (event time, id) order (a
+// TimeSorter's output, say), so that a range larger than memory can be
+// replayed: only the pipeline's state and its outputs are held. It stops
+// at the first error of seq.
+func RunSorted(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
+	proc, err := pipeline.NewProcessor(cfg)
+	if err != nil {
+		return nil, pipeline.Stats{}, err
+	}
+	defer proc.Close()
+	var (
+		out []events.Event
+		cur events.Event // the processor keeps no pointer to it
+	)
+	i := 0
+	for ev, err := range seq {
+		if err != nil {
+			return nil, proc.Stats(), err
+		}
+		cur = ev
+		if i%4096 == 0 && i > 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, proc.Stats(), err
+			}
+			if progress != nil {
+				progress(i)
+			}
+		}
+		i++
+		if pipeline.IsPipelineOutput(&cur) {
+			continue
+		}
+		out = append(out, proc.Process(&cur)...)
+	}
+	out = append(out, proc.Flush()...)
+	return out, proc.Stats(), nil
+}
+
+// RangeTally gathers, one event at a time in the order the log yields
+// them, what a report needs of a range besides the replay's outputs: the
+// labels recorded in it, the live pipeline's alerts (for --baseline) and
+// its device-days, counting only events at or after From (the rest is
+// warm-up).
+type RangeTally struct {
+	From   time.Time
+	Labels []Label
+	Live   []events.Event // alert.raised events
+	// InRange and WarmUp count the events at or after From and before it.
+	InRange, WarmUp int
+	days            map[[3]string]bool
+}
+
+// Add counts ev.
+func (t *RangeTally) Add(ev *events.Event) {
+	if !t.From.IsZero() && ev.Time.Before(t.From) {
+		t.WarmUp++
+		return
+	}
+	t.InRange++
+	switch ev.Type() {
+	case events.TypeLabelRecorded:
+		t.Labels = append(t.Labels, LabelsFromEvents([]events.Event{*ev})...)
+	case events.TypeAlertRaised:
+		t.Live = append(t.Live, *ev)
+	}
+	if ev.Device != "" {
+		if t.days == nil {
+			t.days = map[[3]string]bool{}
+		}
+		t.days[deviceDay(ev)] = true
+	}
+}
+
+// DeviceDays is DeviceDays of the events counted in range.
+func (t *RangeTally) DeviceDays() int { return len(t.days) }
+
+func deviceDay(ev *events.Event) [3]string {
+	return [3]string{ev.Tenant, ev.Device, ev.Time.UTC().Format("2006-01-02")}
+}
