@@ -193,12 +193,12 @@ func (s *TimeSorter) Close() error {
 }
 
 type runReader struct {
-	f   *os.File
-	r   *bufio.Reader
-	idx int // the run's index: ties go to the earlier run (stability)
+	f         *os.File
+	r         *bufio.Reader
+	idx       int // the run's index: ties go to the earlier run (stability)
 	want, got int // events written to the run, and read so far
-	ev  Event
-	b   []byte
+	ev        Event
+	b         []byte
 }
 
 func (r *runReader) next() error {

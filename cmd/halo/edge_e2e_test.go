@@ -307,7 +307,7 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 }
 
-func buildHalo(t *testing.T) string {
+func buildHalo(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "halo")
 	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -47,7 +47,7 @@ func BenchmarkFleet(b *testing.B) {
 		}
 		dur = d
 	}
-	bin := buildHaloB(b)
+	bin := buildHalo(b)
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			for range b.N {
@@ -78,7 +78,7 @@ func BenchmarkFalsePositives(b *testing.B) {
 	if s := os.Getenv("HALO_FP_DURATION"); s != "" {
 		dur, _ = time.ParseDuration(s)
 	}
-	bin := buildHaloB(b)
+	bin := buildHalo(b)
 	for range b.N {
 		r := runFleet(b, bin, n, dur, 1, "")
 		hours := float64(n) * dur.Hours()
@@ -106,7 +106,7 @@ type fleetResult struct {
 	alerts                      []string // detectors of the alerts raised
 }
 
-func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, attacks string) fleetResult {
+func runFleet(b testing.TB, bin string, n int, dur time.Duration, rate float64, attacks string) fleetResult {
 	b.Helper()
 	data := filepath.Join(b.TempDir(), "data")
 	api, edge := freeAddr(b), freeAddr(b)
@@ -211,14 +211,14 @@ func runFleet(b *testing.B, bin string, n int, dur time.Duration, rate float64, 
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		var al struct {
-			Alerts []struct{ Detector, Summary, Device string } `json:"alerts"`
+			Alerts []struct{ Detector, Summary, Explanation, Device string } `json:"alerts"`
 		}
 		json.NewDecoder(resp.Body).Decode(&al)
 		resp.Body.Close()
 		for i, a := range al.Alerts {
 			r.alerts = append(r.alerts, a.Detector)
-			if i < 5 {
-				b.Logf("alert: %s %s %s", a.Device, a.Detector, a.Summary)
+			if i < 20 {
+				b.Logf("alert: %s %s %s: %s", a.Device, a.Detector, a.Summary, a.Explanation)
 			}
 		}
 	}
@@ -264,13 +264,4 @@ func tailB(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func buildHaloB(b *testing.B) string {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "halo")
-	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
