@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -127,12 +128,56 @@ func ValidateDevice(id string) error {
 	return nil
 }
 
-// SortByTime orders events by (event time, id), stably.
+// SortByTime orders events by (event time, id), stably. It sorts small
+// keys and then moves each event once: sorting the events themselves moved
+// every one of them O(log n) times.
 func SortByTime(evs []Event) {
-	slices.SortStableFunc(evs, func(a, b Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
+	if len(evs) < 2 {
+		return
+	}
+	type key struct {
+		t  int64 // event time in Unix nanoseconds (years 1678 to 2262)
+		id ID
+		i  int // position before sorting: equal events keep their order
+	}
+	keys := make([]key, len(evs))
+	sorted := true
+	for i := range evs {
+		keys[i] = key{evs[i].Time.UnixNano(), evs[i].ID, i}
+		if i > 0 && sorted {
+			p := &keys[i-1]
+			sorted = p.t < keys[i].t || p.t == keys[i].t && p.id.Compare(keys[i].id) <= 0
+		}
+	}
+	if sorted {
+		return
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
+		}
+		if c := a.id.Compare(b.id); c != 0 {
 			return c
 		}
-		return a.ID.Compare(b.ID)
+		return cmp.Compare(a.i, b.i)
 	})
+	// Apply the permutation in place, cycle by cycle: position j takes the
+	// event at keys[j].i; done positions are marked with i = -1.
+	for j := range keys {
+		if keys[j].i < 0 || keys[j].i == j {
+			continue
+		}
+		tmp := evs[j]
+		k := j
+		for {
+			src := keys[k].i
+			keys[k].i = -1
+			if src == j {
+				evs[k] = tmp
+				break
+			}
+			evs[k] = evs[src]
+			k = src
+		}
+	}
 }

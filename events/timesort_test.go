@@ -2,9 +2,11 @@ package events_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +29,33 @@ func shuffledEvents(n int) []events.Event {
 	}
 	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
 	return evs
+}
+
+// SortByTime is a stable sort by (time, id): the same order as the
+// standard library's stable sort.
+func TestSortByTimeIsStable(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 100, 5000} {
+		evs := shuffledEvents(n)
+		want := append([]events.Event(nil), evs...)
+		slices.SortStableFunc(want, func(a, b events.Event) int {
+			if c := a.Time.Compare(b.Time); c != 0 {
+				return c
+			}
+			return a.ID.Compare(b.ID)
+		})
+		events.SortByTime(evs)
+		for i := range evs {
+			if evs[i].ID != want[i].ID || evs[i].Seq != want[i].Seq {
+				t.Fatalf("n %d: position %d holds seq %d, want seq %d", n, i, evs[i].Seq, want[i].Seq)
+			}
+		}
+		events.SortByTime(evs) // sorted already
+		for i := range evs {
+			if evs[i].Seq != want[i].Seq {
+				t.Fatalf("n %d: sorting sorted events moved position %d", n, i)
+			}
+		}
+	}
 }
 
 func TestTimeSorterMatchesSortByTime(t *testing.T) {
@@ -150,5 +179,49 @@ func TestTimeSorterStopsEarlyAndReportsCorruptRuns(t *testing.T) {
 	}
 	if err := s3.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkTimeSorter: 1M shuffled events sorted by (time, id) with
+// SortByTime in memory (the baseline), and through a TimeSorter that fits
+// them in memory or spills runs of 100k events to disk and merges them.
+//
+//	go test ./events -run '^$' -bench TimeSorter -benchtime 3x
+func BenchmarkTimeSorter(b *testing.B) {
+	const n = 1_000_000
+	evs := shuffledEvents(n)
+	b.Run("SortByTime", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			cp := append([]events.Event(nil), evs...)
+			b.StartTimer()
+			events.SortByTime(cp)
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	for _, max := range []int{n, events.DefaultSortEvents, 100_000} {
+		b.Run(fmt.Sprintf("buffer=%d", max), func(b *testing.B) {
+			dir := b.TempDir()
+			for b.Loop() {
+				s := events.NewTimeSorter(dir, max)
+				for i := range evs {
+					if err := s.Add(evs[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				k := 0
+				for _, err := range s.Sorted() {
+					if err != nil {
+						b.Fatal(err)
+					}
+					k++
+				}
+				if k != n {
+					b.Fatalf("%d events out", k)
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }
