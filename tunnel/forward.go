@@ -43,6 +43,8 @@ type reqState struct {
 	status  int
 	err     error
 	emitted bool
+	closed  bool // conn.closed recorded
+	lost    bool // the device went away before the response was delivered
 }
 
 func newHTTPForwarder(e *Edge) *httpForwarder {
@@ -273,17 +275,44 @@ func (f *httpForwarder) forward(w http.ResponseWriter, r *http.Request, dc *devi
 		out.Body = http.NoBody
 		out.ContentLength = 0
 	}
+	// The reverse proxy panics with http.ErrAbortHandler when it cannot copy
+	// the response to the device (the device went away mid-response); the
+	// server recovers that panic and closes the device's connection. The
+	// request is still accounted for, as closed by the client, before the
+	// panic goes on.
+	defer func() {
+		if !st.closed {
+			p := recover()
+			st.lost = true
+			f.closeRequest(dc, st, connID, start, events.CloseReason_CLOSE_REASON_CLIENT, "the device went away before the response was delivered", &cutReason)
+			if p != nil {
+				panic(p)
+			}
+		}
+	}()
 	f.rp.ServeHTTP(w, out)
-	f.emitStart(st)
 	reason := events.CloseReason_CLOSE_REASON_SERVER
 	errText := ""
 	if st.err != nil {
 		reason, errText = dialReason(st.err), st.err.Error()
 	}
+	f.closeRequest(dc, st, connID, start, reason, errText, &cutReason)
+}
+
+// closeRequest records the end of a forwarded request: tx.observed (when
+// not yet), the request counters and conn.closed. A cut (an intervention,
+// a revocation) overrides reason.
+func (f *httpForwarder) closeRequest(dc *deviceConn, st *reqState, connID string, start time.Time, reason events.CloseReason, errText string, cutReason *atomic.Int32) {
+	e := f.e
+	st.closed = true
+	f.emitStart(st)
 	if cr := events.CloseReason(cutReason.Load()); cr != 0 {
 		reason = cr
 	}
 	outcome := strconv.Itoa(st.status)
+	if st.lost {
+		outcome = "client_gone"
+	}
 	e.m.Requests.WithLabelValues("http", outcome).Inc()
 	e.m.BytesUp.Add(float64(st.sent.Load()))
 	e.m.BytesDown.Add(float64(st.recv.Load()))
