@@ -328,6 +328,10 @@ const (
 	TxOutcome_TX_OUTCOME_REFUSED_REPLAY TxOutcome = 2
 	TxOutcome_TX_OUTCOME_BLOCKED        TxOutcome = 3
 	TxOutcome_TX_OUTCOME_ERROR          TxOutcome = 4
+	// The replay shield refused a repeat of a success whose response never
+	// reached the device that sent it (it went away first): that device's
+	// retry, not a replay. The payment was charged once.
+	TxOutcome_TX_OUTCOME_REFUSED_RETRY TxOutcome = 5
 )
 
 // Enum value maps for TxOutcome.
@@ -338,6 +342,7 @@ var (
 		2: "TX_OUTCOME_REFUSED_REPLAY",
 		3: "TX_OUTCOME_BLOCKED",
 		4: "TX_OUTCOME_ERROR",
+		5: "TX_OUTCOME_REFUSED_RETRY",
 	}
 	TxOutcome_value = map[string]int32{
 		"TX_OUTCOME_UNSPECIFIED":    0,
@@ -345,6 +350,7 @@ var (
 		"TX_OUTCOME_REFUSED_REPLAY": 2,
 		"TX_OUTCOME_BLOCKED":        3,
 		"TX_OUTCOME_ERROR":          4,
+		"TX_OUTCOME_REFUSED_RETRY":  5,
 	}
 )
 
@@ -3046,13 +3052,14 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\x14CLOSE_REASON_TIMEOUT\x10\x05\x12\x18\n" +
 	"\x14CLOSE_REASON_REFUSED\x10\x06\x12\x19\n" +
 	"\x15CLOSE_REASON_SHUTDOWN\x10\a\x12\x18\n" +
-	"\x14CLOSE_REASON_REVOKED\x10\b*\x8e\x01\n" +
+	"\x14CLOSE_REASON_REVOKED\x10\b*\xac\x01\n" +
 	"\tTxOutcome\x12\x1a\n" +
 	"\x16TX_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TX_OUTCOME_FORWARDED\x10\x01\x12\x1d\n" +
 	"\x19TX_OUTCOME_REFUSED_REPLAY\x10\x02\x12\x16\n" +
 	"\x12TX_OUTCOME_BLOCKED\x10\x03\x12\x14\n" +
-	"\x10TX_OUTCOME_ERROR\x10\x04*\x88\x01\n" +
+	"\x10TX_OUTCOME_ERROR\x10\x04\x12\x1c\n" +
+	"\x18TX_OUTCOME_REFUSED_RETRY\x10\x05*\x88\x01\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x10\n" +

@@ -235,18 +235,30 @@ func (f *httpForwarder) serve(w http.ResponseWriter, r *http.Request, dc *device
 			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
 			writeError(w, http.StatusConflict, "replay_in_progress", serr.Error(), nil)
 			return
+		case replay && prior.lost && prior.device == dc.dev.ID:
+			// The device never got the answer to the success it repeats:
+			// its retry. Refused all the same (the payment was charged
+			// once), and told so plainly; not a replay.
+			e.m.Refusals.WithLabelValues("retry_of_lost_response").Inc()
+			e.m.Requests.WithLabelValues("http", "refused_retry").Inc()
+			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_RETRY, http.StatusConflict, int64(time.Since(start))
+			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
+			writeError(w, http.StatusConflict, "already_succeeded",
+				fmt.Sprintf("this exact transaction already succeeded at %s, but its response never reached this device; the edge did not send it again", prior.at.UTC().Format(time.RFC3339)),
+				map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
+			return
 		case replay:
 			e.m.Refusals.WithLabelValues("replay").Inc()
 			e.m.Requests.WithLabelValues("http", "refused_replay").Inc()
 			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY, http.StatusForbidden, int64(time.Since(start))
 			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
 			writeError(w, http.StatusForbidden, "replay_refused",
-				fmt.Sprintf("this exact transaction already succeeded at %s; the edge refused to send it again", prior.UTC().Format(time.RFC3339)),
-				map[string]string{"first_seen": prior.UTC().Format(time.RFC3339Nano)})
+				fmt.Sprintf("this exact transaction already succeeded at %s; the edge refused to send it again", prior.at.UTC().Format(time.RFC3339)),
+				map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
 			return
 		}
 		st := &reqState{}
-		defer func() { finish(st.status >= 200 && st.status <= 299 && st.err == nil) }()
+		defer func() { finish(st.status >= 200 && st.status <= 299 && st.err == nil, dc.dev.ID, st.lost) }()
 		f.forward(w, r, dc, body, start, connID, ip, port, t, opened, tx, st)
 		return
 	}

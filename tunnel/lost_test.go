@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,4 +52,74 @@ func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
 	if n := testutilValue(env.metrics.Requests.WithLabelValues("http", "client_gone")); n != 1 {
 		t.Fatalf("requests{outcome=client_gone} = %v, want 1", n)
 	}
+}
+
+// The device whose approval was lost retries the same payment: the shield
+// refuses it (it was charged once) as that device's retry, 409
+// already_succeeded and outcome refused-retry, not as a replay; the same
+// body from another device is a replay. A restarted edge knows which
+// successes were lost from the log.
+func TestRetryOfALostResponseIsNotAReplay(t *testing.T) {
+	env := newEnv(t, nil)
+	var charges atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		charges.Add(1)
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 100 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}))
+	defer up.Close()
+	const body = `{"amount":"12.50","currency":"EUR","nonce":"n-lost","terminal":"POS-1"}`
+	post := func(f deviceFiles, readAll bool) (int, string) {
+		proxy, _ := url.Parse("https://" + env.addr)
+		tr := &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: deviceTLS(t, f)}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Post(up.URL+"/v1/charge", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if !readAll {
+			resp.Body.Read(make([]byte, 1000))
+			return resp.StatusCode, ""
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post(env.files, false); code != http.StatusOK { // the device goes away mid-response
+		t.Fatalf("first attempt: %d", code)
+	}
+	env.waitEvents(1, events.TypeConnClosed)
+	check := func(when string) {
+		t.Helper()
+		code, msg := post(env.files, true)
+		if code != http.StatusConflict || !strings.Contains(msg, "already_succeeded") || !strings.Contains(msg, "never reached this device") {
+			t.Fatalf("%s: the device's retry got %d %s, want 409 already_succeeded", when, code, msg)
+		}
+		if charges.Load() != 1 {
+			t.Fatalf("%s: the payment server was charged %d times", when, charges.Load())
+		}
+	}
+	check("live")
+	var outcomes []events.TxOutcome
+	for _, ev := range env.waitEvents(2, events.TypeTxObserved) {
+		outcomes = append(outcomes, ev.Payload.(*events.TxObserved).Outcome)
+	}
+	if outcomes[1] != events.TxOutcome_TX_OUTCOME_REFUSED_RETRY {
+		t.Fatalf("tx.observed outcomes %v, want forwarded then refused-retry", outcomes)
+	}
+	other := env.enroll("POS-2")
+	if code, msg := post(other, true); code != http.StatusForbidden || !strings.Contains(msg, "replay_refused") {
+		t.Fatalf("another device sending the same payment got %d %s, want 403 replay_refused", code, msg)
+	}
+	env.stop()
+	env.start()
+	check("after a restart")
 }

@@ -26,7 +26,11 @@ windows findings belong to (the pipeline passes its own window size).
 
 Not a replay: a repeat after a failure (non-2xx, timeout, error) is a
 legitimate retry, however soon and from whichever device: only a success is
-remembered.
+remembered. Nor is a device's repeat of a success whose response never
+reached it (the device went away mid-response: conn.closed reason client),
+which is that device's retry: the edge's shield refuses it as refused-retry
+(no finding); with the shield off it reaches the payment server again and
+is reported as a possible double charge (medium), not a replay.
 
 False-positive risks: an API whose legitimate requests are byte-identical
 after success (idempotent "status" POSTs, polling with a fixed body) — scope
@@ -85,6 +89,8 @@ type success struct {
 	at     time.Time
 	id     events.ID
 	device string
+	conn   string // the connection it came on
+	lost   bool   // its response never reached the device
 }
 
 // Replay is the replay-attack detector. Its memory is bounded by the
@@ -93,8 +99,9 @@ type Replay struct {
 	opts       ReplayOptions
 	strict     map[fpKey]success
 	loose      map[fpKey]success
-	order      []expiry // strict entries in insertion order, for eviction by time
-	looseOrder []expiry // and loose ones
+	byConn     map[string]fpKey // connection of a strict success → its key, until conn.closed
+	order      []expiry         // strict entries in insertion order, for eviction by time
+	looseOrder []expiry         // and loose ones
 	maxSeen    time.Time
 }
 
@@ -114,7 +121,7 @@ func NewReplay(o ReplayOptions) *Replay {
 	if o.WindowSize == 0 {
 		o.WindowSize = time.Minute
 	}
-	return &Replay{opts: o, strict: map[fpKey]success{}, loose: map[fpKey]success{}}
+	return &Replay{opts: o, strict: map[fpKey]success{}, loose: map[fpKey]success{}, byConn: map[string]fpKey{}}
 }
 
 // Name implements EventDetector.
@@ -122,6 +129,16 @@ func (*Replay) Name() string { return "replay-attack" }
 
 // Event implements EventDetector.
 func (r *Replay) Event(ev *events.Event) []Finding {
+	if cl, ok := ev.Payload.(*events.ConnClosed); ok {
+		if k, ok := r.byConn[cl.ConnId]; ok {
+			delete(r.byConn, cl.ConnId)
+			if s, ok := r.strict[k]; ok && cl.Reason == events.CloseReason_CLOSE_REASON_CLIENT && s.conn == cl.ConnId && s.device == ev.Device {
+				s.lost = true
+				r.strict[k] = s
+			}
+		}
+		return nil
+	}
 	tx, ok := ev.Payload.(*events.TxObserved)
 	if !ok || len(tx.StrictFp) == 0 || tx.Oversize {
 		return nil
@@ -139,7 +156,10 @@ func (r *Replay) Event(ev *events.Event) []Finding {
 		out = append(out, r.finding(ev, tx, prior, known, "strict", events.Severity_SEVERITY_CRITICAL, 1.0,
 			"replayed payment refused by the edge"))
 	case tx.Outcome == events.TxOutcome_TX_OUTCOME_FORWARDED:
-		if prior, known := r.strict[sk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon {
+		if prior, known := r.strict[sk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon && prior.lost && prior.device == ev.Device {
+			out = append(out, r.finding(ev, tx, prior, true, "retry", events.Severity_SEVERITY_MEDIUM, 0.6,
+				"payment sent again after its approval never reached the terminal: possible double charge"))
+		} else if prior, known := r.strict[sk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon {
 			out = append(out, r.finding(ev, tx, prior, true, "strict", events.Severity_SEVERITY_CRITICAL, 1.0,
 				"replayed payment reached the payment server"))
 		} else if len(tx.LooseFp) > 0 && ok2xx {
@@ -151,8 +171,11 @@ func (r *Replay) Event(ev *events.Event) []Finding {
 		}
 		if ok2xx {
 			if _, known := r.strict[sk]; !known {
-				r.strict[sk] = success{at: ev.Time, id: ev.ID, device: ev.Device}
+				r.strict[sk] = success{at: ev.Time, id: ev.ID, device: ev.Device, conn: tx.ConnId}
 				r.order = append(r.order, expiry{ev.Time, sk})
+				if tx.ConnId != "" {
+					r.byConn[tx.ConnId] = sk
+				}
 			}
 			if len(tx.LooseFp) > 0 {
 				lk := fpKey{ev.Tenant, string(tx.LooseFp)}
@@ -196,6 +219,15 @@ func (r *Replay) finding(ev *events.Event, tx *events.TxObserved, prior success,
 // evict forgets successes older than their horizon.
 func (r *Replay) evict() {
 	r.order = evictOlder(r.order, r.strict, r.maxSeen.Add(-r.opts.Horizon))
+	// A success whose conn.closed never came (an edge that crashed) is
+	// forgotten with its fingerprint.
+	if len(r.byConn) > len(r.strict) {
+		for c, k := range r.byConn {
+			if s, ok := r.strict[k]; !ok || s.conn != c {
+				delete(r.byConn, c)
+			}
+		}
+	}
 	r.looseOrder = evictOlder(r.looseOrder, r.loose, r.maxSeen.Add(-r.opts.LooseHorizon))
 }
 
@@ -216,4 +248,4 @@ func evictOlder(order []expiry, m map[fpKey]success, cut time.Time) []expiry {
 }
 
 // Size reports the fingerprints remembered (strict + loose).
-func (r *Replay) Size() int { return len(r.strict) + len(r.loose) }
+func (r *Replay) Size() int { return len(r.strict) + len(r.loose) + len(r.byConn) }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,57 @@ func TestReplayWindowOption(t *testing.T) {
 	}
 	if _, err := New([]string{"replay-attack"}, map[string]map[string]string{"replay-attack": {"window": "soon"}}); err == nil {
 		t.Fatal("a bad window option is accepted")
+	}
+}
+
+// A device's repeat of a success whose response never reached it (its
+// connection closed by the client mid-response) is its retry: refused by
+// the shield, no finding; forwarded again (shield off), a possible double
+// charge (medium), not a replay. Another device's repeat stays a replay.
+func TestReplayRetryOfALostResponse(t *testing.T) {
+	d := NewReplay(ReplayOptions{})
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	withConn := func(ev events.Event, conn string) events.Event {
+		ev.Payload.(*events.TxObserved).ConnId = conn
+		return ev
+	}
+	closed := func(device, conn string, at time.Time, reason events.CloseReason) events.Event {
+		return events.Event{ID: events.NewID(), Tenant: "acme", Device: device, Time: at, Payload: &events.ConnClosed{ConnId: conn, Reason: reason}}
+	}
+	run := func(evs ...events.Event) []Finding {
+		var out []Finding
+		for i := range evs {
+			out = append(out, d.Event(&evs[i])...)
+		}
+		return out
+	}
+	if f := run(
+		withConn(tx("acme", "pos-1", t0, "P", "", 200, fwd), "c1"),
+		closed("pos-1", "c1", t0.Add(time.Second), events.CloseReason_CLOSE_REASON_CLIENT),
+		tx("acme", "pos-1", t0.Add(12*time.Second), "P", "", 409, events.TxOutcome_TX_OUTCOME_REFUSED_RETRY),
+	); len(f) != 0 {
+		t.Fatalf("a retry the shield refused as such: %+v", f)
+	}
+	f := run(tx("acme", "pos-1", t0.Add(20*time.Second), "P", "", 200, fwd))
+	if len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_MEDIUM || !strings.HasPrefix(f[0].Key, "retry:") {
+		t.Fatalf("a retry forwarded again: %+v, want one medium retry finding", f)
+	}
+	if f := run(tx("acme", "pos-2", t0.Add(30*time.Second), "P", "", 200, fwd)); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_CRITICAL {
+		t.Fatalf("another device's repeat: %+v, want a critical replay", f)
+	}
+	// A response that was delivered (closed by the server): a repeat is a
+	// replay, even from the same device.
+	if f := run(
+		withConn(tx("acme", "pos-1", t0.Add(time.Minute), "Q", "", 200, fwd), "c2"),
+		closed("pos-1", "c2", t0.Add(61*time.Second), events.CloseReason_CLOSE_REASON_SERVER),
+		tx("acme", "pos-1", t0.Add(70*time.Second), "Q", "", 200, fwd),
+	); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_CRITICAL {
+		t.Fatalf("a repeat after a delivered success: %+v", f)
+	}
+	// A success whose conn.closed never came is forgotten with it.
+	run(withConn(tx("acme", "pos-1", t0.Add(2*time.Minute), "R", "", 200, fwd), "c3"))
+	run(tx("acme", "pos-9", t0.Add(30*time.Hour), "S", "", 500, fwd))
+	if d.Size() != 0 {
+		t.Fatalf("%d entries left after the horizon", d.Size())
 	}
 }
