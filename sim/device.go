@@ -246,6 +246,13 @@ func (d *device) send(ctx context.Context, body []byte, retries int) (int, strin
 			d.mu.Unlock()
 			return status, ""
 		}
+		if err == nil && haloErr == "already_succeeded" {
+			// The edge says an earlier attempt was charged but its answer
+			// never arrived: the payment is done, as a real terminal
+			// would conclude.
+			d.s.stats.approved.Add(1)
+			return status, haloErr
+		}
 		retryable := haloErr == "" && (err != nil || status >= 500)
 		if !retryable || attempt >= retries || ctx.Err() != nil {
 			return status, haloErr
