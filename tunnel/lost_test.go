@@ -1,10 +1,10 @@
 package tunnel
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
