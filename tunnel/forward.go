@@ -241,9 +241,9 @@ func (f *httpForwarder) serve(w http.ResponseWriter, r *http.Request, dc *device
 			// once), and told so plainly; not a replay.
 			e.m.Refusals.WithLabelValues("retry_of_lost_response").Inc()
 			e.m.Requests.WithLabelValues("http", "refused_retry").Inc()
-			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_RETRY, http.StatusConflict, int64(time.Since(start))
+			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_RETRY, http.StatusForbidden, int64(time.Since(start))
 			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
-			writeError(w, http.StatusConflict, "already_succeeded",
+			writeError(w, http.StatusForbidden, "already_succeeded",
 				fmt.Sprintf("this exact transaction already succeeded at %s, but its response never reached this device; the edge did not send it again", prior.at.UTC().Format(time.RFC3339)),
 				map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
 			return

@@ -55,7 +55,7 @@ func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
 }
 
 // The device whose approval was lost retries the same payment: the shield
-// refuses it (it was charged once) as that device's retry, 409
+// refuses it (it was charged once) as that device's retry, 403
 // already_succeeded and outcome refused-retry, not as a replay; the same
 // body from another device is a replay. A restarted edge knows which
 // successes were lost from the log.
@@ -100,8 +100,8 @@ func TestRetryOfALostResponseIsNotAReplay(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		code, msg := post(env.files, true)
-		if code != http.StatusConflict || !strings.Contains(msg, "already_succeeded") || !strings.Contains(msg, "never reached this device") {
-			t.Fatalf("%s: the device's retry got %d %s, want 409 already_succeeded", when, code, msg)
+		if code != http.StatusForbidden || !strings.Contains(msg, "already_succeeded") || !strings.Contains(msg, "never reached this device") {
+			t.Fatalf("%s: the device's retry got %d %s, want 403 already_succeeded", when, code, msg)
 		}
 		if charges.Load() != 1 {
 			t.Fatalf("%s: the payment server was charged %d times", when, charges.Load())

@@ -162,7 +162,7 @@ func TestReplayRetryOfALostResponse(t *testing.T) {
 	if f := run(
 		withConn(tx("acme", "pos-1", t0, "P", "", 200, fwd), "c1"),
 		closed("pos-1", "c1", t0.Add(time.Second), events.CloseReason_CLOSE_REASON_CLIENT),
-		tx("acme", "pos-1", t0.Add(12*time.Second), "P", "", 409, events.TxOutcome_TX_OUTCOME_REFUSED_RETRY),
+		tx("acme", "pos-1", t0.Add(12*time.Second), "P", "", 403, events.TxOutcome_TX_OUTCOME_REFUSED_RETRY),
 	); len(f) != 0 {
 		t.Fatalf("a retry the shield refused as such: %+v", f)
 	}
