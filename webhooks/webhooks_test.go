@@ -172,12 +172,22 @@ func TestReceiverDownThenBack(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	rcv.down.Store(false)
-	waitFor(t, "every delivery after the receiver came back", 10*time.Second, func() bool { return rcv.count() == 20 })
-	ds, _ := e2.Deliveries("acme", w.ID, 0)
-	for _, d := range ds {
-		if d.Status != StatusDelivered {
-			t.Fatalf("delivery %s: %s", d.ID, d.Status)
+	// The receiver counts a delivery when it arrives; the engine records
+	// it delivered when the answer is back: wait for both.
+	waitFor(t, "every delivery after the receiver came back", 10*time.Second, func() bool {
+		if rcv.count() != 20 {
+			return false
 		}
+		ds, _ := e2.Deliveries("acme", w.ID, 0)
+		for _, d := range ds {
+			if d.Status != StatusDelivered {
+				return false
+			}
+		}
+		return len(ds) == 20
+	})
+	if rcv.count() != 20 {
+		t.Fatalf("the receiver got %d deliveries, want 20 (no duplicates)", rcv.count())
 	}
 	if rcv.bad.Load() != 0 {
 		t.Fatalf("%d bad signatures", rcv.bad.Load())
