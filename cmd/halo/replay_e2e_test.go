@@ -87,6 +87,23 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(out4, "halo-sort-*")); len(left) != 0 {
 		t.Fatalf("sorted runs left behind: %v", left)
 	}
+	// An import larger than its --sort-buffer is sorted in runs on disk:
+	// the same labels, the same log for a replay.
+	data2 := t.TempDir()
+	run2 := haloRunner(t, bin, data2)
+	labels2 := filepath.Join(t.TempDir(), "labels.jsonl")
+	run2("import", "zeek", "--tenant", "lab", "--sort-buffer", "100", "--labels-out", labels2, zeekLog)
+	l1, _ := os.ReadFile(labelsFile)
+	l2, _ := os.ReadFile(labels2)
+	out5 := t.TempDir()
+	run2("replay", "--tenant", "lab", "--out", out5)
+	a5, _ := os.ReadFile(filepath.Join(out5, "alerts.jsonl"))
+	if !bytes.Equal(l1, l2) || !bytes.Equal(a1, a5) {
+		t.Fatalf("an import sorted in runs differs: labels %d vs %d bytes, replayed alerts %d vs %d bytes", len(l1), len(l2), len(a1), len(a5))
+	}
+	if left, _ := filepath.Glob(filepath.Join(data2, "tmp", "halo-sort-*")); len(left) != 0 {
+		t.Fatalf("the import left sorted runs behind: %v", left)
+	}
 	checkWarmup(t, run, a1)
 	// No live pipeline ran over the imported log: against that baseline,
 	// every candidate alert is added and none is missed.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,11 +28,12 @@ func newImportCmd(a *app) *cobra.Command {
 		RunE:    runGroup,
 	}
 	var (
-		sf        storeFlags
-		tenant    tenantFlag
-		local     bool
-		localNets []string
-		labelsOut string
+		sf         storeFlags
+		tenant     tenantFlag
+		local      bool
+		localNets  []string
+		labelsOut  string
+		sortBuffer int
 	)
 	zk := &cobra.Command{
 		Use:   "zeek FILE...",
@@ -95,13 +97,26 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 			// Zeek writes a connection when it ends, so files are not in
 			// time order: the events of all files are appended in (event
 			// time, id) order, the order replay uses, so that the live
-			// pipeline consuming the import and a replay of it agree.
-			var all []events.Event
+			// pipeline consuming the import and a replay of it agree. They
+			// are sorted in bounded memory: beyond --sort-buffer events, in
+			// runs on disk under the data directory, removed at the end.
+			spillDir := os.TempDir()
+			if cfg.DataDir != "" {
+				spillDir = filepath.Join(cfg.DataDir, "tmp")
+				if err := os.MkdirAll(spillDir, 0o700); err != nil {
+					return err
+				}
+			}
+			sorter := events.NewTimeSorter(spillDir, sortBuffer)
+			defer sorter.Close()
+			var labels []replay.Label
 			for _, path := range args {
 				start := time.Now()
 				st, err := zeek.ImportFile(path, zeek.Options{Tenant: tenant.value, LocalNets: nets}, func(ev events.Event) error {
-					all = append(all, ev)
-					return nil
+					if labelsOut != "" && ev.Type() == events.TypeLabelRecorded {
+						labels = append(labels, replay.LabelsFromEvents([]events.Event{ev})...)
+					}
+					return sorter.Add(ev)
 				})
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
@@ -114,7 +129,7 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 			}
 			if labelsOut != "" {
 				var buf []byte
-				for _, l := range replay.LabelsFromEvents(all) {
+				for _, l := range labels {
 					if !l.Malicious {
 						continue
 					}
@@ -128,12 +143,17 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 					return fmt.Errorf("--labels-out: %w", err)
 				}
 			}
-			return zeek.Append(ctx, store, all)
+			if sorter.Runs() > 0 {
+				fmt.Fprintf(a.stderr, "sorted %d events in %d runs on disk (more than --sort-buffer %d); appending\n", sorter.Len(), sorter.Runs(), sortBuffer)
+			}
+			_, err = zeek.AppendSorted(ctx, store, sorter.Sorted())
+			return err
 		},
 	}
 	sf.register(zk.Flags(), dataDirHelp)
 	zk.Flags().Var(&tenant, "tenant", "the tenant `NAME` the history belongs to (required; e.g. --tenant lab)")
 	zk.Flags().StringSliceVar(&localNets, "local-net", nil, "the devices' networks, CIDR, comma-separated: a record's device is its endpoint inside them (default the private and link-local ranges; e.g. --local-net 203.0.113.0/24)")
+	zk.Flags().IntVar(&sortBuffer, "sort-buffer", events.DefaultSortEvents, "events held in memory to sort the import by event time; more are sorted in runs on disk under the data directory (e.g. --sort-buffer 1000000)")
 	zk.Flags().StringVar(&labelsOut, "labels-out", "", "also write the malicious labels to `FILE` as JSON lines, the format of halo replay --labels (e.g. --labels-out labels.jsonl)")
 	zk.Flags().BoolVar(&local, "local-device", false, "no effect: inbound records always belong to the local host now (e.g. --local-device)")
 	_ = zk.Flags().MarkDeprecated("local-device", "records are attributed to their local endpoint by default; see --local-net")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strconv"
 	"strings"
@@ -459,20 +460,52 @@ func decodeJSONStd(b []byte, r *record) error {
 
 // Append puts the events of an import in (event time, id) order — Zeek
 // writes a connection when it ends, so files are not in time order — and
-// appends them to the log in chunks, so that each device's events reach the
-// live pipeline in time order and the log stays within the store's batch
-// span of time order across partitions: the live pipeline consuming the
-// import and a replay of it then agree. The slice is sorted in place.
+// appends them to the log (AppendSorted). The slice is sorted in place.
 func Append(ctx context.Context, store events.Store, evs []events.Event) error {
 	events.SortByTime(evs)
-	for len(evs) > 0 {
-		n := min(len(evs), 4096)
-		if err := store.Append(ctx, evs[:n]...); err != nil {
+	_, err := AppendSorted(ctx, store, func(yield func(events.Event, error) bool) {
+		for i := range evs {
+			if !yield(evs[i], nil) {
+				return
+			}
+		}
+	})
+	return err
+}
+
+// AppendSorted appends events already in (event time, id) order (a
+// TimeSorter's, for an import larger than memory) to the log in chunks, so
+// that each device's events reach the live pipeline in time order and the
+// log stays within the store's batch span of time order across partitions:
+// the live pipeline consuming the import and a replay of it then agree. It
+// returns how many events it appended.
+func AppendSorted(ctx context.Context, store events.Store, seq iter.Seq2[events.Event, error]) (int, error) {
+	const chunk = 4096
+	buf := make([]events.Event, 0, chunk)
+	n := 0
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := store.Append(ctx, buf...); err != nil {
 			return fmt.Errorf("appending to the log: %w", err)
 		}
-		evs = evs[n:]
+		n += len(buf)
+		clear(buf)
+		buf = buf[:0]
+		return nil
 	}
-	return nil
+	for ev, err := range seq {
+		if err != nil {
+			return n, err
+		}
+		if buf = append(buf, ev); len(buf) == chunk {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
 }
 
 // tf turns a JSON boolean into conn.log's T, F or "" (unset).
