@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,12 +215,15 @@ func TestReplayShield(t *testing.T) {
 	}
 }
 
+// newFailServer is a payment server that answers every request 503. Its
+// handler is set before it starts (changing a running server's handler is a
+// data race).
 func newFailServer(t *testing.T) *payServer {
-	p := newPayServer(t, false)
-	p.Config.Handler = httpHandlerFunc(func(w responseWriter, r *request) {
+	p := &payServer{Server: httptest.NewServer(httpHandlerFunc(func(w responseWriter, r *request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(503)
-	})
+	}))}
+	t.Cleanup(p.Close)
 	return p
 }
 
