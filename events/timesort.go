@@ -212,7 +212,7 @@ func (r *runReader) next() error {
 			}
 			return io.EOF
 		}
-		return fmt.Errorf("sorting events: reading run %d: %w", r.idx, err)
+		return fmt.Errorf("%w: sorting events: reading run %d: %v", ErrCorrupt, r.idx, err)
 	}
 	n, err := binary.ReadUvarint(r.r)
 	if err != nil || n > MaxEventSize {
@@ -220,7 +220,10 @@ func (r *runReader) next() error {
 	}
 	r.b = slices.Grow(r.b[:0], int(n))[:n]
 	if _, err := io.ReadFull(r.r, r.b); err != nil {
-		return fmt.Errorf("sorting events: reading run %d: %w", r.idx, err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // a header without its record: never a clean end
+			return fmt.Errorf("%w: sorting events: run %d ends inside a record", ErrCorrupt, r.idx)
+		}
+		return fmt.Errorf("sorting events: reading run %d: %v", r.idx, err)
 	}
 	ev, err := Decode(r.b)
 	if err != nil {
