@@ -83,8 +83,9 @@ func (s *Sim) replayAttack(ctx context.Context, d *device) error {
 		}
 		body = o.lastPaid()
 	}
-	for tries := 0; body == nil && tries < 10; tries++ { // nothing recorded yet: make one
-		if status, _ := d.send(ctx, d.newPayment(), 0); status == http.StatusOK {
+	rng := mrand.New(mrand.NewPCG(s.cfg.Seed, uint64(d.idx)<<8|0x9a)) // not the device's: its loop runs meanwhile
+	for tries := 0; body == nil && tries < 10; tries++ {              // nothing recorded yet: make one
+		if status, _ := d.send(ctx, d.newPayment(rng), 0); status == http.StatusOK {
 			body = d.lastPaid()
 		}
 	}

@@ -208,12 +208,13 @@ func (d *device) heartbeat(ctx context.Context) {
 	d.do(ctx, req, true, 10*time.Second)
 }
 
-// newPayment makes a fresh payment body.
-func (d *device) newPayment() []byte {
+// newPayment makes a fresh payment body, drawing from rng (the device's
+// own in its loop: a rand.Rand is not safe for concurrent use).
+func (d *device) newPayment(rng *mrand.Rand) []byte {
 	// Amounts spread widely: two genuine payments of one terminal with the
 	// same amount within minutes are what the replay detector's loose
 	// fingerprint reports as possible duplicates (loose_horizon).
-	cents := 100 + d.rng.IntN(40000)
+	cents := 100 + rng.IntN(40000)
 	var nonce [12]byte
 	rand.Read(nonce[:])
 	b, _ := json.Marshal(payment{
@@ -227,7 +228,7 @@ func (d *device) newPayment() []byte {
 // timeout (a legitimate retry: nothing succeeded).
 func (d *device) pay(ctx context.Context) {
 	d.s.stats.payments.Add(1)
-	d.send(ctx, d.newPayment(), paymentRetries)
+	d.send(ctx, d.newPayment(d.rng), paymentRetries)
 }
 
 // send posts a payment body; it returns the final status and edge error.
