@@ -29,6 +29,13 @@ var benchLog = sync.OnceValue(func() []events.Event {
 	return windowtest.LogOrder(windowtest.Synthetic(benchEvents, benchDevices, 5*time.Minute, 1), benchParts, 1024)
 })
 
+// benchSparse is a sparse log, as imported history often is: 100k events
+// of 500 devices over 2 hours, about 50 events per (partition, window),
+// where the cost of each window counts more than the cost of each event.
+var benchSparse = sync.OnceValue(func() []events.Event {
+	return windowtest.LogOrder(windowtest.Synthetic(100_000, 500, 2*time.Hour, 1), benchParts, 1024)
+})
+
 // benchInterleaved has the same events one partition after another at
 // random, the worst case for the assembler's memory locality.
 var benchInterleaved = sync.OnceValue(func() []events.Event {
@@ -71,7 +78,7 @@ func BenchmarkAssemble(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		evs  func() []events.Event
-	}{{"log-order", benchLog}, {"interleaved", benchInterleaved}} {
+	}{{"log-order", benchLog}, {"interleaved", benchInterleaved}, {"sparse", benchSparse}} {
 		b.Run(c.name, func(b *testing.B) {
 			evs := c.evs()
 			b.ReportAllocs()

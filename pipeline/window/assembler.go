@@ -38,6 +38,7 @@ type spare struct {
 	rows      []row
 	chunkNext []int32
 	arena     []byte
+	groups    []group
 }
 
 // Stats counts what an Assembler did.
@@ -88,6 +89,7 @@ type devState struct {
 	sameID *devState // the next device with this id in another tenant
 	conns  connTable
 	slots  []slot // the open windows holding rows of the device
+	last   int64  // start of the latest window the device had rows in
 }
 
 type slot struct {
@@ -107,6 +109,10 @@ type pending struct {
 	groups     []group
 	n          int // rows
 }
+
+// devIdleWindows is how many windows a device that holds nothing is kept
+// after its last rows (see sweep).
+const devIdleWindows = 4
 
 // chunkRows is the number of rows of one device stored together: a
 // device's rows are read back at close chunk by chunk, mostly sequentially.
@@ -220,6 +226,7 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		return false
 	}
 	w := a.window(p, start)
+	d.last = max(d.last, start)
 	// A window's strings must stay below 2 GiB; one event's are far below
 	// 1 GiB (a log batch is at most 1 MiB), so only a window past half of
 	// that needs the exact check.
@@ -433,7 +440,7 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
 	w := &pending{part: part, start: start, end: start + a.size}
 	if n := len(a.free); n > 0 {
-		w.rows, w.chunkNext, w.arena = a.free[n-1].rows, a.free[n-1].chunkNext, a.free[n-1].arena
+		w.rows, w.chunkNext, w.arena, w.groups = a.free[n-1].rows, a.free[n-1].chunkNext, a.free[n-1].arena, a.free[n-1].groups
 		a.free = a.free[:n-1]
 	}
 	// Size the buffers for the partition's previous window and a quarter
@@ -528,17 +535,21 @@ func (a *Assembler) close(p *partition, w *pending) {
 	a.closed = append(a.closed, a.build(w))
 	// Keep the row and string buffers for the next window.
 	if len(a.free) < len(a.parts)+1 {
-		a.free = append(a.free, spare{w.rows[:0], w.chunkNext[:0], w.arena[:0]})
+		clear(w.groups) // no devState kept alive by a spare
+		a.free = append(a.free, spare{w.rows[:0], w.chunkNext[:0], w.arena[:0], w.groups[:0]})
 	}
 	w.rows, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
 	a.stats.ClosedWindows++
 }
 
 // sweep forgets the open connections of p older than the join horizon and
-// the devices that hold nothing any more. It runs when windows close, so
-// what it forgets is a function of the events alone.
+// the devices that hold nothing any more and had no rows for devIdleWindows
+// windows (a sparse device comes back: keeping it a while saves making it
+// again). It runs when windows close, so what it forgets is a function of
+// the events alone.
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
+	idle := p.wm - devIdleWindows*a.size
 	for id, head := range p.devs {
 		var kept *devState // rebuilt chain, in the same order
 		var last *devState
@@ -548,7 +559,7 @@ func (a *Assembler) sweep(p *partition) {
 				p.openConns -= n
 				a.stats.ForgottenConns += uint64(n)
 			}
-			if d.conns.len() == 0 && len(d.slots) == 0 {
+			if d.conns.len() == 0 && len(d.slots) == 0 && d.last < idle {
 				if d == a.lastDev {
 					a.lastDev = nil
 				}

@@ -89,6 +89,8 @@ func (a *Assembler) build(w *pending) *Window {
 type columns struct {
 	mem   memory.Allocator
 	n     int
+	slab  *memory.Buffer          // every buffer's bytes
+	off   int                     // the next free byte of slab
 	bufs  []*memory.Buffer        // every buffer, released by finish
 	fixed [NumCols]*memory.Buffer // the data buffer of each fixed-width column
 
@@ -112,14 +114,34 @@ type columns struct {
 	sNulls [numStr]int
 }
 
+// buf cuts the next size bytes of the window's slab (zeroed when zero is
+// set; the other buffers are overwritten entirely). Every buffer of a
+// window's columns comes from one allocation: a sparse window of a few
+// dozen rows used to cost some fifty.
 func (c *columns) buf(size int, zero bool) *memory.Buffer {
-	b := newBuf(c.mem, size, zero)
+	b := memory.SliceBuffer(c.slab, c.off, size)
+	c.off += align(size)
+	if zero {
+		clear(b.Buf())
+	}
 	c.bufs = append(c.bufs, b)
 	return b
 }
 
+// align rounds n up to Arrow's recommended 64-byte alignment.
+func align(n int) int { return (n + 63) &^ 63 }
+
 func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int) *columns {
-	c := &columns{mem: mem, n: n}
+	c := &columns{mem: mem, n: n, bufs: make([]*memory.Buffer, 0, NumCols+5+3*numStr)}
+	// The slab holds every buffer below, each at a 64-byte boundary.
+	bitmap := int(bitutil.BytesForBits(int64(n)))
+	size := align(8*n)*5 + align(16*n) + align(n)*5 + align(4*n)*2 + align(bitmap)*5
+	for s := range numStr {
+		size += align(bitmap) + align(4*(n+1)) + align(strBytes[s])
+	}
+	c.slab = memory.NewResizableBuffer(mem)
+	c.slab.Resize(size)
+	defer func() { c.slab.Release() }() // the buffers cut from it hold it now
 	fixed := func(col, width int) []byte {
 		c.fixed[col] = c.buf(width*n, false)
 		return c.fixed[col].Bytes()
@@ -137,7 +159,6 @@ func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int) *columns {
 	c.down = arrow.Uint64Traits.CastFromBytes(fixed(ColBytesDown, 8))
 	c.dur = arrow.Int64Traits.CastFromBytes(fixed(ColDurationNs, 8))
 	c.lat = arrow.Int64Traits.CastFromBytes(fixed(ColLatencyNs, 8))
-	bitmap := int(bitutil.BytesForBits(int64(n)))
 	for g := range c.valid {
 		c.valid[g] = c.buf(bitmap, true)
 		c.validBits[g] = c.valid[g].Bytes()
