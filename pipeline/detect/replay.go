@@ -232,7 +232,9 @@ func (r *Replay) evict() {
 }
 
 // evictOlder deletes from m the entries of order before cut that were not
-// renewed since, and returns the rest of order.
+// renewed since, and returns the rest of order. The slice is compacted only
+// once half of it is spent, so that evicting a few entries per event (a
+// short horizon) does not copy the rest every time.
 func evictOlder(order []expiry, m map[fpKey]success, cut time.Time) []expiry {
 	i := 0
 	for ; i < len(order) && order[i].at.Before(cut); i++ {
@@ -241,10 +243,16 @@ func evictOlder(order []expiry, m map[fpKey]success, cut time.Time) []expiry {
 			delete(m, e.key)
 		}
 	}
-	if i > 0 {
-		order = append(order[:0], order[i:]...)
+	if i == 0 {
+		return order
 	}
-	return order
+	rest := order[i:]
+	if len(rest) < cap(order)/2 {
+		n := copy(order, rest)
+		clear(order[n:])
+		return order[:n]
+	}
+	return rest
 }
 
 // Size reports the fingerprints remembered (strict + loose).

@@ -1,0 +1,71 @@
+package replay
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/pipeline/window/windowtest"
+	"github.com/halo-sec/halo/replay/zeek"
+)
+
+// BenchmarkReplayFleet is BenchmarkReplay over a fleet's traffic instead of
+// imported Zeek logs: 600k edge events of 500 terminals over 2 hours
+// (windowtest.Synthetic: connections, transactions, some failures, blocked
+// attempts and repeats), about 10 events per device and minute, so the
+// cohort's model trains after the first hour. The Zeek logs are sparse
+// (16 events per window of a partition); a fleet's windows are full.
+//
+//	go test ./replay -run '^$' -bench ReplayFleet -benchtime 3x -count 3
+func BenchmarkReplayFleet(b *testing.B) {
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	all := windowtest.Synthetic(600_000, 500, 2*time.Hour, 7)
+	for i := range all { // two days ago: the log refuses events from the future
+		all[i].Time = all[i].Time.Add(-48 * time.Hour)
+	}
+	n := len(all)
+	if err := zeek.Append(ctx, store, all); err != nil {
+		b.Fatal(err)
+	}
+	read := func(b *testing.B) []events.Event {
+		evs := make([]events.Event, 0, n)
+		for ev, err := range store.Read(ctx, events.Query{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		if len(evs) != n {
+			b.Fatalf("read %d of %d events", len(evs), n)
+		}
+		return evs
+	}
+	b.Run("raw-read", func(b *testing.B) {
+		for b.Loop() {
+			read(b)
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("full-replay", func(b *testing.B) {
+		var st pipeline.Stats
+		for b.Loop() {
+			var err error
+			if _, st, err = Run(read(b), pipeline.Config{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if st.Windows == 0 {
+			b.Fatal("no windows: the pipeline did not run")
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(st.Windows), "windows")
+	})
+}
