@@ -99,7 +99,7 @@ type Replay struct {
 	opts       ReplayOptions
 	strict     map[fpKey]success
 	loose      map[fpKey]success
-	byConn     map[string]fpKey // connection of a strict success → its key, until conn.closed
+	byConn     map[string]fpKey // connection of a strict success → its key, until a client close or eviction
 	order      []expiry         // strict entries in insertion order, for eviction by time
 	looseOrder []expiry         // and loose ones
 	maxSeen    time.Time
@@ -130,9 +130,14 @@ func (*Replay) Name() string { return "replay-attack" }
 // Event implements EventDetector.
 func (r *Replay) Event(ev *events.Event) []Finding {
 	if cl, ok := ev.Payload.(*events.ConnClosed); ok {
+		// Only a close by the client matters; the other entries go with
+		// their fingerprints (evict).
+		if cl.Reason != events.CloseReason_CLOSE_REASON_CLIENT {
+			return nil
+		}
 		if k, ok := r.byConn[cl.ConnId]; ok {
 			delete(r.byConn, cl.ConnId)
-			if s, ok := r.strict[k]; ok && cl.Reason == events.CloseReason_CLOSE_REASON_CLIENT && s.conn == cl.ConnId && s.device == ev.Device {
+			if s, ok := r.strict[k]; ok && s.conn == cl.ConnId && s.device == ev.Device {
 				s.lost = true
 				r.strict[k] = s
 			}
@@ -219,9 +224,10 @@ func (r *Replay) finding(ev *events.Event, tx *events.TxObserved, prior success,
 // evict forgets successes older than their horizon.
 func (r *Replay) evict() {
 	r.order = evictOlder(r.order, r.strict, r.maxSeen.Add(-r.opts.Horizon))
-	// A success whose conn.closed never came (an edge that crashed) is
-	// forgotten with its fingerprint.
-	if len(r.byConn) > len(r.strict) {
+	// A success's connection is forgotten with its fingerprint: swept once
+	// the map holds twice as many entries as there are fingerprints, so
+	// that the sweep costs O(1) per event.
+	if len(r.byConn) > 2*len(r.strict)+1024 {
 		for c, k := range r.byConn {
 			if s, ok := r.strict[k]; !ok || s.conn != c {
 				delete(r.byConn, c)
@@ -256,4 +262,4 @@ func evictOlder(order []expiry, m map[fpKey]success, cut time.Time) []expiry {
 }
 
 // Size reports the fingerprints remembered (strict + loose).
-func (r *Replay) Size() int { return len(r.strict) + len(r.loose) + len(r.byConn) }
+func (r *Replay) Size() int { return len(r.strict) + len(r.loose) }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -182,10 +183,19 @@ func TestReplayRetryOfALostResponse(t *testing.T) {
 	); len(f) != 1 || f[0].Severity != events.Severity_SEVERITY_CRITICAL {
 		t.Fatalf("a repeat after a delivered success: %+v", f)
 	}
-	// A success whose conn.closed never came is forgotten with it.
+	// A success whose conn.closed never came is forgotten with it; the
+	// connections of forgotten successes are swept in bulk.
 	run(withConn(tx("acme", "pos-1", t0.Add(2*time.Minute), "R", "", 200, fwd), "c3"))
 	run(tx("acme", "pos-9", t0.Add(30*time.Hour), "S", "", 500, fwd))
 	if d.Size() != 0 {
-		t.Fatalf("%d entries left after the horizon", d.Size())
+		t.Fatalf("%d fingerprints left after the horizon", d.Size())
+	}
+	for i := range 3000 {
+		at := t0.Add(31*time.Hour + time.Duration(i)*time.Second)
+		run(withConn(tx("acme", "pos-1", at, fmt.Sprint("T", i), "", 200, fwd), fmt.Sprint("k", i)))
+	}
+	run(tx("acme", "pos-9", t0.Add(60*time.Hour), "U", "", 500, fwd))
+	if len(d.byConn) > 2*len(d.strict)+1024 {
+		t.Fatalf("%d connections remembered for %d fingerprints", len(d.byConn), len(d.strict))
 	}
 }
