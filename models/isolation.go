@@ -1,0 +1,150 @@
+package models
+
+import "math/rand"
+
+// fitIsolation fits an isolation forest on rows exactly as golearn's
+// IsolationForest.Fit does after rand.Seed(seed) — the same algorithm
+// drawing the same values in the same order from a math/rand source seeded
+// with seed — and returns its trees as readIsolationTrees reads golearn's
+// (TestFitIsolationMatchesGolearn compares the two on many shapes). It
+// draws from its own source: no lock, no GODEBUG setting, nothing another
+// goroutine can disturb, and no allocation per node beyond the tree's.
+//
+// golearn's algorithm: each tree draws sample rows with replacement
+// (rand.Intn(len(rows)) each), then grows from the root: a node at depth d
+// (the root at 1) splits when d <= depth, it holds more than one row and
+// its rows are not all equal; it draws a feature (rand.Intn(width)) and a
+// value between the feature's minimum and maximum over its rows (min +
+// rand.Float64()·(max − min), nudged by 1e-6 off either end), drawing both
+// again until the feature is not constant on its rows; rows with value <=
+// split go left. The left subtree is grown before the right one. A root
+// that does not split is kept as Feature 0, Threshold 0 with two empty
+// leaves.
+func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tree {
+	b := isoBuilder{
+		rows:  rows,
+		width: len(rows[0]),
+		depth: depth,
+		rng:   rand.New(rand.NewSource(seed)),
+		data:  make([]int32, sample),
+	}
+	out := make([]Tree, nTrees)
+	for i := range out {
+		for k := range b.data {
+			b.data[k] = int32(b.rng.Intn(len(rows)))
+		}
+		t := &out[i]
+		// A full tree of this depth has at most 2^depth − 1 internal
+		// nodes and as many leaves plus one; most trees stop far
+		// earlier (ψ rows, leaves of size 1).
+		capacity := min(2*sample, 1<<min(depth+1, 20))
+		*t = Tree{
+			Feature: make([]int, 0, capacity),
+			Split:   make([]float64, 0, capacity),
+			Left:    make([]int, 0, capacity),
+			Right:   make([]int, 0, capacity),
+			Size:    make([]int, 0, capacity),
+		}
+		if !b.splits(b.data, 1) {
+			root := t.add(0, 0, sample, 0, false)
+			t.Left[root] = t.add(-1, 0, 0, 0, false)
+			t.Right[root] = t.add(-1, 0, 0, 0, false)
+			continue
+		}
+		b.grow(t, b.data, 1)
+	}
+	return out
+}
+
+type isoBuilder struct {
+	rows  [][]float64
+	width int
+	depth int
+	rng   *rand.Rand
+	data  []int32 // the current tree's sample, as indices into rows
+}
+
+// splits reports whether golearn splits a node at depth d holding data.
+func (b *isoBuilder) splits(data []int32, d int) bool {
+	if d > b.depth || len(data) <= 1 {
+		return false
+	}
+	first := b.rows[data[0]]
+	for _, i := range data[1:] {
+		r := b.rows[i]
+		for j, v := range r {
+			if v != first[j] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grow adds the node for data at depth d, which splits, and its subtrees,
+// reordering data in place; it returns the node's index.
+func (b *isoBuilder) grow(t *Tree, data []int32, d int) int {
+	var (
+		feature int
+		split   float64
+		lo, hi  float64
+	)
+	for lo == hi {
+		feature = b.rng.Intn(b.width)
+		lo, hi = b.minMax(feature, data)
+		split = selectValue(b.rng, lo, hi)
+	}
+	// Partition: rows going left first. golearn keeps both sides in
+	// order; nothing it computes from a node's rows depends on their
+	// order (minimum, maximum, all equal, counts), so the trees are the
+	// same.
+	l := 0
+	for k, i := range data {
+		if b.rows[i][feature] <= split {
+			data[l], data[k] = data[k], data[l]
+			l++
+		}
+	}
+	left, right := data[:l], data[l:]
+	idx := t.add(feature, split, len(data), 0, false)
+	var c int
+	if b.splits(left, d+1) {
+		c = b.grow(t, left, d+1)
+	} else {
+		c = t.add(-1, 0, len(left), 0, false)
+	}
+	t.Left[idx] = c
+	if b.splits(right, d+1) {
+		c = b.grow(t, right, d+1)
+	} else {
+		c = t.add(-1, 0, len(right), 0, false)
+	}
+	t.Right[idx] = c
+	return idx
+}
+
+// minMax is golearn's minMax over the rows of data.
+func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
+	lo, hi := b.rows[data[0]][feature], b.rows[data[0]][feature]
+	for _, i := range data[1:] {
+		v := b.rows[i][feature]
+		if v > hi {
+			hi = v
+		}
+		if v < lo {
+			lo = v
+		}
+	}
+	return lo, hi
+}
+
+// selectValue is golearn's selectValue, drawing from rng.
+func selectValue(rng *rand.Rand, lo, hi float64) float64 {
+	val := lo + (rng.Float64() * (hi - lo))
+	if val == lo {
+		val += 0.000001
+	} else if val == hi {
+		val -= 0.000001
+	}
+	return val
+}
