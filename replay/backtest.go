@@ -26,7 +26,9 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 
 // RunContext is Run that stops with ctx's error when ctx ends and calls
 // progress, when not nil, with the number of events processed so far every
-// 4096 events (from the goroutine that called RunContext).
+// 4096 events (from the goroutine that called RunContext). The pipeline
+// runs on several cores (pipeline.Processor.ProcessAll), with the same
+// outputs as one event at a time.
 func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
@@ -34,23 +36,8 @@ func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, pr
 	}
 	defer proc.Close()
 	events.SortByTime(evs)
-	var out []events.Event
-	for i := range evs {
-		if i%4096 == 0 && i > 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, proc.Stats(), err
-			}
-			if progress != nil {
-				progress(i)
-			}
-		}
-		if pipeline.IsPipelineOutput(&evs[i]) {
-			continue
-		}
-		out = append(out, proc.Process(&evs[i])...)
-	}
-	out = append(out, proc.Flush()...)
-	return out, proc.Stats(), nil
+	out, err := proc.ProcessAll(ctx, evs, pipeline.IsPipelineOutput, progress)
+	return out, proc.Stats(), err
 }
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.
