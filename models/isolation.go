@@ -29,31 +29,43 @@ func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tre
 		data:  make([]int32, sample),
 	}
 	out := make([]Tree, nTrees)
+	var scratch Tree // grown once, copied out at each tree's size
 	for i := range out {
 		for k := range b.data {
 			b.data[k] = int32(b.rng.Intn(len(rows)))
 		}
-		t := &out[i]
-		// A full tree of this depth has at most 2^depth − 1 internal
-		// nodes and as many leaves plus one; most trees stop far
-		// earlier (ψ rows, leaves of size 1).
-		capacity := min(2*sample, 1<<min(depth+1, 20))
-		*t = Tree{
-			Feature: make([]int, 0, capacity),
-			Split:   make([]float64, 0, capacity),
-			Left:    make([]int, 0, capacity),
-			Right:   make([]int, 0, capacity),
-			Size:    make([]int, 0, capacity),
-		}
+		t := &scratch
+		t.Feature, t.Split, t.Left, t.Right, t.Size = t.Feature[:0], t.Split[:0], t.Left[:0], t.Right[:0], t.Size[:0]
 		if !b.splits(b.data, 1) {
 			root := t.add(0, 0, sample, 0, false)
 			t.Left[root] = t.add(-1, 0, 0, 0, false)
 			t.Right[root] = t.add(-1, 0, 0, 0, false)
-			continue
+		} else {
+			b.grow(t, b.data, 1)
 		}
-		b.grow(t, b.data, 1)
+		out[i] = t.clone()
 	}
 	return out
+}
+
+// clone copies an isolation tree into arrays of its size, one allocation
+// for the four int arrays.
+func (t *Tree) clone() Tree {
+	n := t.len()
+	ints := make([]int, 4*n)
+	c := Tree{
+		Feature: ints[0*n : 1*n : 1*n],
+		Left:    ints[1*n : 2*n : 2*n],
+		Right:   ints[2*n : 3*n : 3*n],
+		Size:    ints[3*n : 4*n : 4*n],
+		Split:   make([]float64, n),
+	}
+	copy(c.Feature, t.Feature)
+	copy(c.Left, t.Left)
+	copy(c.Right, t.Right)
+	copy(c.Size, t.Size)
+	copy(c.Split, t.Split)
+	return c
 }
 
 type isoBuilder struct {
