@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -212,12 +213,24 @@ type Beaconing struct {
 	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
 	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
 	lastGC      time.Time
-	// flowFloor and seenFloor are at most the oldest last time kept in
-	// flows and in prevalence/cohortDevs (exact after a gc; entries only
-	// get newer, windows come in start order): gc skips a map nothing in
-	// which can have expired.
+	// flowFloor is at most the oldest last time kept in flows (exact after
+	// a gc; entries only get newer, windows come in start order): gc skips
+	// the flows when none can have expired.
 	flowFloor int64
-	seenFloor time.Time
+	// seen records every time set in prevalence and cohortDevs, in the
+	// order set, which is time order (windows come in start order): gc
+	// forgets expired entries by walking its expired front instead of
+	// every entry (a scan of every destination was 4% of a replay).
+	seen     []seenAt
+	seenHead int
+}
+
+// seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
+// with device1, in Beaconing.cohortDevs (cohort, device).
+type seenAt struct {
+	cohort, dst, device string
+	at                  time.Time
+	device1             bool
 }
 
 func init() {
@@ -260,6 +273,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			b.cohortDevs[cohort] = map[string]time.Time{}
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
+		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: w.End, device1: true})
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
 				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
@@ -287,16 +301,17 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
-			if len(st.windows) < 8 {
-				st.windows[w.Start.UnixNano()] = struct{}{}
-			}
 			if len(st.ports) < 8 {
 				st.ports[c.port.Value(i)] = struct{}{}
 			}
 			st.last = c.id(i)
-			if _, ok := touched[k]; !ok {
-				touched[k] = cohort
-				order = append(order, k)
+			if _, ok := touched[k]; ok {
+				continue // the rest is once per flow and window
+			}
+			touched[k] = cohort
+			order = append(order, k)
+			if len(st.windows) < 8 {
+				st.windows[w.Start.UnixNano()] = struct{}{}
 			}
 			pd := b.prevalence[cohort]
 			if pd == nil {
@@ -308,6 +323,9 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			}
 			if len(pd[dst]) < 1024 {
 				pd[dst][d.Device] = w.End
+				// dst aliases the window's buffer: the record, kept for a
+				// horizon, holds a copy.
+				b.seen = append(b.seen, seenAt{cohort: cohort, dst: strings.Clone(dst), device: d.Device, at: w.End})
 			}
 		}
 	}
@@ -429,32 +447,32 @@ func (b *Beaconing) gc(now time.Time) {
 		}
 		b.flowFloor = floor
 	}
-	if !b.seenFloor.Before(now.Add(-b.horizon)) {
-		return
-	}
-	floor := now
-	for _, dsts := range b.prevalence {
-		for dst, devs := range dsts {
-			for d, t := range devs {
-				if now.Sub(t) > b.horizon {
-					delete(devs, d)
-				} else if t.Before(floor) {
-					floor = t
+	// An entry expires when its last time is more than the horizon ago;
+	// a record of an older time than the entry's is stale.
+	for ; b.seenHead < len(b.seen); b.seenHead++ {
+		r := &b.seen[b.seenHead]
+		if now.Sub(r.at) <= b.horizon {
+			break
+		}
+		if r.device1 {
+			devs := b.cohortDevs[r.cohort]
+			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+				delete(devs, r.device)
+			}
+		} else {
+			dsts := b.prevalence[r.cohort]
+			devs := dsts[r.dst]
+			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+				delete(devs, r.device)
+				if len(devs) == 0 {
+					delete(dsts, r.dst)
 				}
 			}
-			if len(devs) == 0 {
-				delete(dsts, dst)
-			}
 		}
+		*r = seenAt{}
 	}
-	for _, devs := range b.cohortDevs {
-		for d, t := range devs {
-			if now.Sub(t) > b.horizon {
-				delete(devs, d)
-			} else if t.Before(floor) {
-				floor = t
-			}
-		}
+	if b.seenHead > len(b.seen)/2 {
+		b.seen = append(b.seen[:0], b.seen[b.seenHead:]...)
+		b.seenHead = 0
 	}
-	b.seenFloor = floor
 }
