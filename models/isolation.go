@@ -21,9 +21,21 @@ import "math/rand"
 // that does not split is kept as Feature 0, Threshold 0 with two empty
 // leaves.
 func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tree {
+	width := len(rows[0])
+	// Column-major copy: the walks over a node's rows read one feature at
+	// a time.
+	flat := make([]float64, width*len(rows))
+	cols := make([][]float64, width)
+	for j := range cols {
+		col := flat[j*len(rows) : (j+1)*len(rows) : (j+1)*len(rows)]
+		for i, r := range rows {
+			col[i] = r[j]
+		}
+		cols[j] = col
+	}
 	b := isoBuilder{
-		rows:  rows,
-		width: len(rows[0]),
+		cols:  cols,
+		width: width,
 		depth: depth,
 		rng:   rand.New(rand.NewSource(seed)),
 		data:  make([]int32, sample),
@@ -69,23 +81,23 @@ func (t *Tree) clone() Tree {
 }
 
 type isoBuilder struct {
-	rows  [][]float64
+	cols  [][]float64 // by feature, then row
 	width int
 	depth int
 	rng   *rand.Rand
 	data  []int32 // the current tree's sample, as indices into rows
 }
 
-// splits reports whether golearn splits a node at depth d holding data.
+// splits reports whether golearn splits a node at depth d holding data:
+// within the depth limit, more than one row, and not all rows equal.
 func (b *isoBuilder) splits(data []int32, d int) bool {
 	if d > b.depth || len(data) <= 1 {
 		return false
 	}
-	first := b.rows[data[0]]
-	for _, i := range data[1:] {
-		r := b.rows[i]
-		for j, v := range r {
-			if v != first[j] {
+	for _, col := range b.cols {
+		first := col[data[0]]
+		for _, i := range data[1:] {
+			if col[i] != first {
 				return true
 			}
 		}
@@ -111,8 +123,9 @@ func (b *isoBuilder) grow(t *Tree, data []int32, d int) int {
 	// order (minimum, maximum, all equal, counts), so the trees are the
 	// same.
 	l := 0
+	col := b.cols[feature]
 	for k, i := range data {
-		if b.rows[i][feature] <= split {
+		if col[i] <= split {
 			data[l], data[k] = data[k], data[l]
 			l++
 		}
@@ -137,9 +150,10 @@ func (b *isoBuilder) grow(t *Tree, data []int32, d int) int {
 
 // minMax is golearn's minMax over the rows of data.
 func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
-	lo, hi := b.rows[data[0]][feature], b.rows[data[0]][feature]
+	col := b.cols[feature]
+	lo, hi := col[data[0]], col[data[0]]
 	for _, i := range data[1:] {
-		v := b.rows[i][feature]
+		v := col[i]
 		if v > hi {
 			hi = v
 		}
