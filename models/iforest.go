@@ -90,7 +90,8 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		return nil, err
 	}
 	sample := min(opts.Sample, len(rows))
-	model := fitIsolation(rows, opts.Trees, opts.Depth, sample, opts.Seed)
+	cols := columns(rows)
+	model := fitIsolationColumns(cols, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
 	a := &Artifact{
 		Kind:      KindIForest,
@@ -106,7 +107,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreAll(scores, rows)
+	m.scoreColumns(scores, cols, len(rows))
 	slices.Sort(scores)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)

@@ -363,3 +363,38 @@ func TestProtectRecoversGolearnPanics(t *testing.T) {
 		t.Fatalf("got %v, want ErrGolearn", err)
 	}
 }
+
+// Scoring rows column-major, all rows down each tree at once, gives
+// scoreAll's scores bit for bit, for isolation forests and random forests,
+// on more rows than one chunk and fewer.
+func TestScoreColumnsMatchesScoreAll(t *testing.T) {
+	rows, labels, names := synth(21, 3000, 60, 12, 2, 4, 6)
+	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 8, Trees: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ties := make([][]float64, 500)
+	for i := range ties {
+		ties[i] = make([]float64, len(names))
+		for j := range ties[i] {
+			ties[i][j] = float64((i * (j + 3)) % 4)
+		}
+	}
+	for _, a := range []*Artifact{ifo, rf} {
+		for _, rs := range [][][]float64{rows, rows[:7], ties} {
+			want := make([]float64, len(rs))
+			a.m.scoreAll(want, rs)
+			got := make([]float64, len(rs))
+			a.m.scoreColumns(got, columns(rs), len(rs))
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s, %d rows: row %d scores %v, scoreAll %v", a.Kind, len(rs), i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -21,18 +21,13 @@ import "math/rand"
 // that does not split is kept as Feature 0, Threshold 0 with two empty
 // leaves.
 func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tree {
-	width := len(rows[0])
-	// Column-major copy: the walks over a node's rows read one feature at
-	// a time.
-	flat := make([]float64, width*len(rows))
-	cols := make([][]float64, width)
-	for j := range cols {
-		col := flat[j*len(rows) : (j+1)*len(rows) : (j+1)*len(rows)]
-		for i, r := range rows {
-			col[i] = r[j]
-		}
-		cols[j] = col
-	}
+	return fitIsolationColumns(columns(rows), len(rows), nTrees, depth, sample, seed)
+}
+
+// fitIsolationColumns is fitIsolation on the n rows held column-major in
+// cols (columns).
+func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed int64) []Tree {
+	width := len(cols)
 	b := isoBuilder{
 		cols:  cols,
 		width: width,
@@ -44,7 +39,7 @@ func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tre
 	var scratch Tree // grown once, copied out at each tree's size
 	for i := range out {
 		for k := range b.data {
-			b.data[k] = int32(b.rng.Intn(len(rows)))
+			b.data[k] = int32(b.rng.Intn(n))
 		}
 		t := &scratch
 		t.Feature, t.Split, t.Left, t.Right, t.Size = t.Feature[:0], t.Split[:0], t.Left[:0], t.Right[:0], t.Size[:0]
