@@ -135,6 +135,7 @@ func (p *Processor) Config() Config { return p.cfg }
 func (p *Processor) Stats() Stats {
 	st := p.stats
 	st.HeldWindows = p.windows.Held()
+	st.LateEvents = p.windows.Stats().Late
 	return st
 }
 
@@ -199,7 +200,6 @@ func (p *Processor) window(ev *events.Event) {
 		return
 	}
 	p.windows.Add(ev)
-	p.stats.LateEvents = p.windows.Stats().Late
 }
 
 func isWindowed(t events.Type) bool {
