@@ -14,6 +14,10 @@ import (
 // ProcessAll.
 const stageDepth = 64
 
+// outChunk is about how many outputs ProcessAll gathers in one slice (a
+// variable for the tests).
+var outChunk = 4096
+
 // ProcessAll processes evs in order, skipping those skip reports (when not
 // nil), then closes the last windows (Flush), and returns every output: the
 // outputs Process and Flush would return, concatenated, in the same order
@@ -31,8 +35,9 @@ const stageDepth = 64
 // changes what the stages decide by (a policy, the registry, an operator's
 // model) waits for every stage to finish what came before it.
 //
-// The processor must not be used concurrently meanwhile; afterwards it can
-// go on with Process.
+// The observer (ObserveWindows) is called from the features stage's
+// goroutine, in window order. The processor must not be used concurrently
+// meanwhile; afterwards it can go on with Process.
 func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
 	s := p.startStages()
 	var err error
@@ -95,7 +100,10 @@ type stages struct {
 	fromWin chan [][]detect.Finding
 	fromVec chan vectorResult
 	wg      sync.WaitGroup
-	out     []events.Event
+	// The outputs, in chunks of about outChunk events (done, then out),
+	// copied once into one slice at the end instead of regrown.
+	done [][]events.Event
+	out  []events.Event
 	// panics of the stages, reported once they have all stopped.
 	mu     sync.Mutex
 	panics []any
@@ -142,6 +150,10 @@ func (p *Processor) startStages() *stages {
 				winFs, vr := <-s.fromWin, <-s.fromVec
 				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
 			}
+			if len(s.out) >= outChunk {
+				s.done = append(s.done, s.out)
+				s.out = make([]events.Event, 0, outChunk+outChunk/4)
+			}
 			if j.barrier != nil {
 				close(j.barrier)
 			}
@@ -187,5 +199,16 @@ func (s *stages) stop() ([]events.Event, error) {
 	if len(s.panics) > 0 {
 		return nil, fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
 	}
-	return s.out, nil
+	if len(s.done) == 0 {
+		return s.out, nil
+	}
+	n := len(s.out)
+	for _, c := range s.done {
+		n += len(c)
+	}
+	all := make([]events.Event, 0, n)
+	for _, c := range s.done {
+		all = append(all, c...)
+	}
+	return append(all, s.out...), nil
 }

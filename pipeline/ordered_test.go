@@ -108,7 +108,9 @@ func testProcessAll(t *testing.T, partitions int) {
 		}
 	}
 	wantJSON := encodeAll(want)
+	defer func(n int) { outChunk = n }(outChunk)
 	for run := range 5 {
+		outChunk = []int{4096, 5, 1, 64, 1000}[run] // outputs gathered in chunks of these sizes
 		p, err := NewProcessor(orderedConfig(partitions))
 		if err != nil {
 			t.Fatal(err)

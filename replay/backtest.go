@@ -42,10 +42,23 @@ func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, pr
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.
 func AlertsOf(outs []events.Event) []events.Event {
-	var a []events.Event
-	for _, o := range outs {
-		if t := o.Type(); t == events.TypeAlertRaised || t == events.TypeAlertUpdated {
-			a = append(a, o)
+	isAlert := func(o *events.Event) bool {
+		t := o.Type()
+		return t == events.TypeAlertRaised || t == events.TypeAlertUpdated
+	}
+	n := 0
+	for i := range outs {
+		if isAlert(&outs[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	a := make([]events.Event, 0, n)
+	for i := range outs {
+		if isAlert(&outs[i]) {
+			a = append(a, outs[i])
 		}
 	}
 	return a
