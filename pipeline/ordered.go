@@ -40,6 +40,12 @@ var outChunk = 4096
 // meanwhile; afterwards it can go on with Process.
 func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
 	s := p.startStages()
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop() // this goroutine panicked: let the stages end
+		}
+	}()
 	var err error
 	for i := range evs {
 		if i%4096 == 0 {
@@ -75,6 +81,7 @@ func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip fun
 		s.windows(p.windows.Closed())
 	}
 	out, serr := s.stop()
+	stopped = true
 	if err == nil {
 		err = serr
 	}
@@ -119,8 +126,8 @@ func (p *Processor) startStages() *stages {
 	}
 	vectors := p.vectors()
 	// A stage that panics on one window goes on with the next ones (with
-	// nothing found in that one), so that no stage waits for ever; the
-	// panic is raised again once all have stopped.
+	// nothing found in that one), so that no stage waits for ever; stop
+	// reports the panic once all have stopped.
 	s.wg.Go(func() {
 		defer close(s.fromWin)
 		for w := range s.toWin {

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/window"
 )
 
 // orderedHistory mixes every kind of input ProcessAll handles: traffic
@@ -154,5 +157,32 @@ func TestProcessAllCancelled(t *testing.T) {
 	cancel()
 	if _, err := p.ProcessAll(ctx, evs, nil, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v, want context.Canceled", err)
+	}
+}
+
+// panicky is a window detector that panics on the nth window it sees.
+type panicky struct{ n, seen int }
+
+func (*panicky) Name() string { return "panicky" }
+
+func (d *panicky) Window(*window.Window, *detect.Context) []detect.Finding {
+	if d.seen++; d.seen == d.n {
+		panic("panicky detector")
+	}
+	return nil
+}
+
+// A detector that panics makes ProcessAll return an error naming the panic,
+// after the other stages are done; nothing hangs.
+func TestProcessAllDetectorPanics(t *testing.T) {
+	p, err := NewProcessor(orderedConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.winDets = append(p.winDets, &panicky{n: 3})
+	_, err = p.ProcessAll(context.Background(), orderedHistory(), IsPipelineOutput, nil)
+	if err == nil || !strings.Contains(err.Error(), "panicky detector") {
+		t.Fatalf("a detector panicked: %v, want an error naming the panic", err)
 	}
 }
