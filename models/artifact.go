@@ -114,7 +114,10 @@ type Artifact struct {
 	Seed int64 `json:"seed"`
 	// CreatedBy names what trained the model (a command, a pipeline).
 	CreatedBy string `json:"created_by"`
-	// Trainer is the golearn module version that trained it.
+	// Trainer is the golearn module version whose trees these are: golearn
+	// trains a random forest's trees; an isolation forest's are the trees
+	// golearn's IsolationForest grows from the seed, which Halo grows
+	// itself (fitIsolation, tested against golearn).
 	Trainer string `json:"trainer"`
 	// Params are the training parameters.
 	Params Params `json:"params"`

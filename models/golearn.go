@@ -21,7 +21,8 @@ func protect(what string, f func() error) (err error) {
 // each artifact.
 const golearnModule = "github.com/sjwhitworth/golearn"
 
-// trainer returns "golearn@<version>" as linked into this binary.
+// trainer returns "golearn@<version>" as linked into this binary: the
+// golearn whose trees an artifact holds (see Artifact.Trainer).
 var trainer = sync.OnceValue(func() string {
 	v := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -5,8 +5,9 @@ import "math/rand"
 // fitIsolation fits an isolation forest on rows exactly as golearn's
 // IsolationForest.Fit does after rand.Seed(seed) — the same algorithm
 // drawing the same values in the same order from a math/rand source seeded
-// with seed — and returns its trees as readIsolationTrees reads golearn's
-// (TestFitIsolationMatchesGolearn compares the two on many shapes). It
+// with seed — and returns its trees laid out as the golearn reference of
+// the tests reads golearn's (golearn_ref_test.go;
+// TestFitIsolationMatchesGolearn compares the two on many shapes). It
 // draws from its own source: no lock, no GODEBUG setting, nothing another
 // goroutine can disturb, and no allocation per node beyond the tree's.
 //
