@@ -92,6 +92,9 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 				continue
 			}
 			if t, ok := seen[dst]; ok && w.End.Sub(t) <= n.horizon {
+				// Known: seen again now. (Later rows of the window find
+				// it known either way.)
+				seen[dst] = w.End
 				continue
 			}
 			k := cohort + "|" + dst
@@ -131,23 +134,6 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			n.seen[h.cohort] = map[string]time.Time{}
 		}
 		n.seen[h.cohort][dst] = w.End
-	}
-	// Known destinations seen again refresh their time (a bounded pass).
-	for _, d := range w.Devices {
-		if d.Tenant == "" || d.Device == "" {
-			continue
-		}
-		seen := n.seen[ctx.Cohort(d.Tenant, d.Device)]
-		if seen == nil {
-			continue
-		}
-		for i := d.Rows[0]; i < d.Rows[1]; i++ {
-			if c.typ[i] == window.TypeConnOpened {
-				if dst := c.dst(i); dst != "" {
-					seen[dst] = w.End
-				}
-			}
-		}
 	}
 	n.gc(w.End)
 	return out
