@@ -35,6 +35,11 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 		depth: depth,
 		rng:   rand.New(rand.NewSource(seed)),
 		data:  make([]int32, sample),
+		tmp:   make([]int32, sample),
+		// node numbers start at 1: 0 in scanned is no node.
+		scanned: make([]uint64, width),
+		lo:      make([]float64, width),
+		hi:      make([]float64, width),
 	}
 	out := make([]Tree, nTrees)
 	var scratch Tree // grown once, copied out at each tree's size
@@ -49,7 +54,7 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 			t.Left[root] = t.add(-1, 0, 0, 0, false)
 			t.Right[root] = t.add(-1, 0, 0, 0, false)
 		} else {
-			b.grow(t, b.data, 1)
+			b.grow(t, b.data, b.tmp, 1)
 		}
 		out[i] = t.clone()
 	}
@@ -82,6 +87,12 @@ type isoBuilder struct {
 	depth int
 	rng   *rand.Rand
 	data  []int32 // the current tree's sample, as indices into rows
+	tmp   []int32 // scratch for partitions
+	// lo and hi hold the minimum and maximum of each feature over the
+	// rows of node number scanned[feature].
+	node    uint64
+	scanned []uint64
+	lo, hi  []float64
 }
 
 // splits reports whether golearn splits a node at depth d holding data:
@@ -101,42 +112,52 @@ func (b *isoBuilder) splits(data []int32, d int) bool {
 	return false
 }
 
-// grow adds the node for data at depth d, which splits, and its subtrees,
-// reordering data in place; it returns the node's index.
-func (b *isoBuilder) grow(t *Tree, data []int32, d int) int {
+// grow adds the node for data at depth d, which splits, and its subtrees;
+// it returns the node's index. tmp is scratch as long as data; both are
+// reordered.
+func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	var (
 		feature int
 		split   float64
 		lo, hi  float64
 	)
+	// A feature drawn again at this node (golearn draws until one is not
+	// constant on the node's rows) is not scanned again.
+	b.node++
 	for lo == hi {
 		feature = b.rng.Intn(b.width)
-		lo, hi = b.minMax(feature, data)
+		if b.scanned[feature] == b.node {
+			lo, hi = b.lo[feature], b.hi[feature]
+		} else {
+			lo, hi = b.minMax(feature, data)
+			b.scanned[feature], b.lo[feature], b.hi[feature] = b.node, lo, hi
+		}
 		split = selectValue(b.rng, lo, hi)
 	}
-	// Partition: rows going left first. golearn keeps both sides in
-	// order; nothing it computes from a node's rows depends on their
-	// order (minimum, maximum, all equal, counts), so the trees are the
-	// same.
-	l := 0
+	// Partition into tmp, rows going left from the front, the others
+	// from the back, without branches (as compiled.route). golearn keeps
+	// both sides in order; nothing it computes from a node's rows
+	// depends on their order (minimum, maximum, all equal, counts), so
+	// the trees are the same.
 	col := b.cols[feature]
-	for k, i := range data {
-		if col[i] <= split {
-			data[l], data[k] = data[k], data[l]
-			l++
-		}
+	l, r := 0, len(data)
+	for _, i := range data {
+		tmp[l] = i
+		tmp[r-1] = i
+		left := b2i(col[i] <= split)
+		l += left
+		r -= 1 - left
 	}
-	left, right := data[:l], data[l:]
 	idx := t.add(feature, split, len(data), 0, false)
 	var c int
-	if b.splits(left, d+1) {
-		c = b.grow(t, left, d+1)
+	if left := tmp[:l]; b.splits(left, d+1) {
+		c = b.grow(t, left, data[:l], d+1)
 	} else {
 		c = t.add(-1, 0, len(left), 0, false)
 	}
 	t.Left[idx] = c
-	if b.splits(right, d+1) {
-		c = b.grow(t, right, d+1)
+	if right := tmp[l:]; b.splits(right, d+1) {
+		c = b.grow(t, right, data[l:], d+1)
 	} else {
 		c = t.add(-1, 0, len(right), 0, false)
 	}
