@@ -125,3 +125,20 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		t.Errorf("%d records kept for %d entries", len(b.seen)-b.seenHead, len(lastPrev)+len(lastDev))
 	}
 }
+
+// smallSet counts distinct values, up to 8.
+func TestSmallSet(t *testing.T) {
+	var s smallSet[uint32]
+	for _, x := range []uint32{443, 443, 80, 443, 80} {
+		s.add(x)
+	}
+	if s.n != 2 {
+		t.Fatalf("2 distinct ports counted as %d", s.n)
+	}
+	for x := range uint32(20) {
+		s.add(x)
+	}
+	if s.n != 8 {
+		t.Fatalf("22 distinct ports counted as %d, want the cap of 8", s.n)
+	}
+}

@@ -180,13 +180,33 @@ type beaconKey struct{ tenant, device, dst string }
 
 type beaconState struct {
 	times   []int64 // unix nanos of connection starts, last 64
-	windows map[int64]struct{}
+	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
 	fired   bool
 	closed  int // conn.closed seen for the flow
 	failed  int // of them, failed or refused
-	ports   map[uint32]struct{}
+	ports   smallSet[uint32]
+}
+
+// smallSet holds up to 8 distinct values: the first 8 added (a flow's
+// windows and ports, where only "fewer than 3" and "more than 2" matter).
+type smallSet[T comparable] struct {
+	v [8]T
+	n int
+}
+
+func (s *smallSet[T]) add(x T) {
+	if s.n == len(s.v) {
+		return
+	}
+	for _, y := range s.v[:s.n] {
+		if y == x {
+			return
+		}
+	}
+	s.v[s.n] = x
+	s.n++
 }
 
 // Beaconing is the beaconing detector.
@@ -280,25 +300,21 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{windows: map[int64]struct{}{}, first: c.id(i), ports: map[uint32]struct{}{}}
+				st = &beaconState{first: c.id(i)}
 				b.flows[k] = st
 			}
 			st.times = append(st.times, int64(c.times[i]))
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
-			if len(st.ports) < 8 {
-				st.ports[c.port.Value(i)] = struct{}{}
-			}
+			st.ports.add(c.port.Value(i))
 			st.last = c.id(i)
 			if _, ok := touched[k]; ok {
 				continue // the rest is once per flow and window
 			}
 			touched[k] = cohort
 			order = append(order, k)
-			if len(st.windows) < 8 {
-				st.windows[w.Start.UnixNano()] = struct{}{}
-			}
+			st.windows.add(w.Start.UnixNano())
 			pd := b.prevalence[cohort]
 			if pd == nil {
 				pd = map[string]map[string]time.Time{}
@@ -323,7 +339,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		storm := st.failed >= 3*b.minCount
 		// A C&C client talks to one service; many ports on one host is a
 		// scan (the scan detector's business), not a beacon.
-		if len(st.times) < b.minCount || (len(st.windows) < 3 && !storm) || !routable(k.dst) || len(st.ports) > 2 {
+		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !routable(k.dst) || st.ports.n > 2 {
 			continue
 		}
 		mean, cv := intervalStats(st.times)
@@ -358,10 +374,10 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
 		}
 		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
-			len(st.times), len(st.windows), time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
+			len(st.times), st.windows.n, time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
 		if !periodic {
 			f.Explanation = fmt.Sprintf("%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s",
-				len(st.times), len(st.windows), st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
+				len(st.times), st.windows.n, st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
 		}
 		f.Features = []*events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
