@@ -68,7 +68,11 @@ func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip fun
 		}
 		var fs []detect.Finding
 		for _, d := range p.eventDets {
-			fs = append(fs, d.Event(ev)...)
+			if f := d.Event(ev); fs == nil {
+				fs = f[:len(f):len(f)] // the caller keeps it (EventDetector)
+			} else {
+				fs = append(fs, f...)
+			}
 		}
 		if len(fs) > 0 {
 			s.jobs <- stageJob{findings: fs}

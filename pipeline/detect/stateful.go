@@ -223,6 +223,8 @@ type Beaconing struct {
 	// a gc; entries only get newer, windows come in start order): gc skips
 	// the flows when none can have expired.
 	flowFloor int64
+	touched   map[beaconKey]string // scratch for Window
+	order     []beaconKey          // scratch for Window
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -258,7 +260,8 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{}}, nil
+			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
+			touched: map[beaconKey]string{}}, nil
 	})
 }
 
@@ -268,8 +271,17 @@ func (*Beaconing) Name() string { return "beaconing" }
 // Window implements WindowDetector.
 func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	touched := map[beaconKey]string{} // → cohort
-	var order []beaconKey
+	// The flows the window touched (→ cohort), in order; kept across
+	// windows to reuse their memory.
+	touched, order := b.touched, b.order[:0]
+	if len(touched) > 512 {
+		// Clearing costs what the map once held: start small again.
+		touched = map[beaconKey]string{}
+		b.touched = touched
+	} else {
+		clear(touched)
+	}
+	defer func() { b.order = order }()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
