@@ -114,7 +114,10 @@ type Artifact struct {
 	Seed int64 `json:"seed"`
 	// CreatedBy names what trained the model (a command, a pipeline).
 	CreatedBy string `json:"created_by"`
-	// Trainer is the golearn module version that trained it.
+	// Trainer is the golearn module version whose trees these are: golearn
+	// trains a random forest's trees; an isolation forest's are the trees
+	// golearn's IsolationForest grows from the seed, which Halo grows
+	// itself (fitIsolation, tested against golearn).
 	Trainer string `json:"trainer"`
 	// Params are the training parameters.
 	Params Params `json:"params"`
@@ -123,36 +126,47 @@ type Artifact struct {
 	// Trees is the model.
 	Trees []Tree `json:"trees"`
 
-	m *compiled
+	m     *compiled
+	saved []byte // what Save writes, for an artifact a trainer sealed
 }
 
 // contentID computes the artifact's ID from its content.
 func (a *Artifact) contentID() (string, error) {
+	id, _, err := a.content()
+	return id, err
+}
+
+// content returns the artifact's ID and its JSON encoding with ID empty.
+func (a *Artifact) content() (string, []byte, error) {
 	c := *a
 	c.ID = ""
 	c.m = nil
+	c.saved = nil
 	b, err := json.Marshal(&c)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return "sha256:" + hex.EncodeToString(sum[:]), b, nil
 }
 
 // seal validates a freshly trained artifact, sets its ID and attaches m,
-// the compiled form of its trees.
+// the compiled form of its trees, and what Save writes: the content it
+// hashed with the ID filled in (the "id" member follows "format" and
+// "version", whose values hold no quote, so it is the first `"id":""`).
 func (a *Artifact) seal(m *compiled) error {
 	a.Format, a.Version = FormatName, FormatVersion
 	a.Span.Start, a.Span.End = a.Span.Start.UTC(), a.Span.End.UTC()
 	if err := a.check(); err != nil {
 		return fmt.Errorf("trained artifact is invalid: %w", err)
 	}
-	id, err := a.contentID()
+	id, b, err := a.content()
 	if err != nil {
 		return fmt.Errorf("encoding artifact: %w", err)
 	}
 	a.ID = id
 	a.m = m
+	a.saved = append(bytes.Replace(b, []byte(`"id":""`), []byte(`"id":"`+id+`"`), 1), '\n')
 	return nil
 }
 
@@ -160,6 +174,12 @@ func (a *Artifact) seal(m *compiled) error {
 func (a *Artifact) Save(w io.Writer) error {
 	if a == nil || a.m == nil {
 		return errors.New("models: Save of an artifact that was not trained or loaded")
+	}
+	if a.saved != nil {
+		if _, err := w.Write(a.saved); err != nil {
+			return fmt.Errorf("writing model artifact: %w", err)
+		}
+		return nil
 	}
 	bw := bufio.NewWriter(w)
 	if err := json.NewEncoder(bw).Encode(a); err != nil {

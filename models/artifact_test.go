@@ -213,3 +213,41 @@ func TestScoreIndependentOfParallelism(t *testing.T) {
 		}
 	}
 }
+
+// Save writes what a trainer sealed: exactly the JSON encoding of the
+// artifact, as it writes a loaded one.
+func TestSaveIsTheJSONEncoding(t *testing.T) {
+	rows, labels, names := synth(4, 400, 40, 6, 1, 2, 6)
+	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 3, Trees: 20, Span: Span{Start: time.Date(2026, 11, 27, 8, 0, 0, 0, time.FixedZone("x", 3600)), End: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 3, Trees: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*Artifact{ifo, rf} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(a); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := a.Save(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("%s: Save wrote %d bytes, not the %d of its JSON encoding", a.Kind, got.Len(), want.Len())
+		}
+		loaded, err := Load(bytes.NewReader(got.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again bytes.Buffer
+		if err := loaded.Save(&again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again.Bytes(), want.Bytes()) {
+			t.Fatalf("%s: a loaded artifact saves differently", a.Kind)
+		}
+	}
+}

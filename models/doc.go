@@ -21,14 +21,15 @@
 // recall against labels.
 //
 // Training is deterministic: the same rows, options and seed give the same
-// artifact, bit for bit. golearn's IsolationForest draws from the global
-// math/rand source, which rand.Seed only seeds when the process runs with
-// GODEBUG=randseednop=0: a "godebug randseednop=0" line in Halo's go.mod
-// sets it for the module's binaries and tests, and without it training
-// fails with ErrSeedIgnored. Training holds a package lock, seeds the
-// source, trains twice to catch other goroutines drawing from it meanwhile
-// (ErrNotReproducible), and re-seeds it unpredictably afterwards. The random forest
-// draws from its own seeded sources and needs none of this.
+// artifact, bit for bit. The isolation forest's trees are golearn's: Halo
+// grows exactly the trees golearn's IsolationForest.Fit grows after
+// rand.Seed(seed), drawing the same values from its own math/rand source
+// seeded with the artifact's seed (the tests fit golearn itself, on the
+// global source under GODEBUG=randseednop=0, and compare tree for tree), so
+// training needs no process-wide lock, no GODEBUG setting and no second fit
+// to rule out other goroutines drawing meanwhile, and it allocates per tree
+// instead of per node. The random forest draws from its own seeded sources
+// too.
 //
 // Training from Arrow record batches or pipeline/features vectors is an
 // adapter still to write over these functions.

@@ -17,16 +17,6 @@ var (
 	// ErrGolearn is returned when golearn panics or returns something this
 	// package cannot read (the panic is recovered at the package boundary).
 	ErrGolearn = errors.New("golearn failed")
-	// ErrSeedIgnored is returned by TrainIsolationForest when math/rand.Seed
-	// has no effect, i.e. the process does not run with
-	// GODEBUG=randseednop=0 (see the package documentation): training would
-	// not be reproducible.
-	ErrSeedIgnored = errors.New("math/rand.Seed is a no-op: run with GODEBUG=randseednop=0 (go.mod: godebug randseednop=0)")
-	// ErrNotReproducible is returned by TrainIsolationForest when repeated
-	// trainings with the same seed disagree, which happens when another
-	// goroutine of the process draws from the global math/rand source while
-	// golearn trains.
-	ErrNotReproducible = errors.New("training with the same seed gave different models")
 	// ErrForeign is returned by Load for data that is not a Halo model
 	// artifact at all.
 	ErrForeign = errors.New("not a Halo model artifact")

@@ -197,48 +197,55 @@ func TestIsolationForestReproducibleAcrossProcesses(t *testing.T) {
 	t.Fatalf("child printed no artifact id:\n%s", out)
 }
 
-func TestIsolationForestSeedIgnored(t *testing.T) {
-	t.Setenv("GODEBUG", "randseednop=1")
-	rows, _, names := synth(1, 100, 0, 3, 0, 1, 6)
-	_, err := TrainIsolationForest(rows, names, IForestOptions{})
-	if !errors.Is(err, ErrSeedIgnored) {
-		t.Fatalf("with randseednop=1: %v, want ErrSeedIgnored", err)
-	}
-}
-
-// Another goroutine drawing from the global source while golearn trains
-// either changes nothing or is caught: training never silently returns
-// another model.
-func TestIsolationForestInterference(t *testing.T) {
+// Training draws from its own seeded source: the GODEBUG setting that
+// golearn's global source needs changes nothing, and neither does another
+// goroutine drawing from the global source meanwhile.
+func TestIsolationForestIndependentOfGlobalRand(t *testing.T) {
 	rows, _, names := synth(1, 3000, 10, 20, 3, 5, 6)
 	opts := IForestOptions{Seed: 5}
 	clean, err := TrainIsolationForest(rows, names, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				rand.Int63()
+	t.Run("randseednop=1", func(t *testing.T) {
+		t.Setenv("GODEBUG", "randseednop=1")
+		a, err := TrainIsolationForest(rows, names, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ID != clean.ID {
+			t.Fatalf("with randseednop=1: %s, want %s", a.ID, clean.ID)
+		}
+	})
+	t.Run("interference", func(t *testing.T) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					rand.Int63()
+				}
+			}
+		})
+		var ids []string
+		for range 3 {
+			a, err := TrainIsolationForest(rows, names, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, a.ID)
+		}
+		close(stop)
+		wg.Wait()
+		for _, id := range ids {
+			if id != clean.ID {
+				t.Fatalf("trained %s while another goroutine drew from math/rand, want %s", id, clean.ID)
 			}
 		}
 	})
-	disturbed, err := TrainIsolationForest(rows, names, opts)
-	close(stop)
-	wg.Wait()
-	switch {
-	case errors.Is(err, ErrNotReproducible):
-		t.Logf("interference detected: %v", err)
-	case err != nil:
-		t.Fatal(err)
-	case disturbed.ID != clean.ID:
-		t.Fatalf("interference went unnoticed: %s, want %s", disturbed.ID, clean.ID)
-	}
 }
 
 func TestIsolationForestEdgeShapes(t *testing.T) {
@@ -354,5 +361,40 @@ func TestProtectRecoversGolearnPanics(t *testing.T) {
 	})
 	if !errors.Is(err, ErrGolearn) {
 		t.Fatalf("got %v, want ErrGolearn", err)
+	}
+}
+
+// Scoring rows column-major, all rows down each tree at once, gives
+// scoreAll's scores bit for bit, for isolation forests and random forests,
+// on more rows than one chunk and fewer.
+func TestScoreColumnsMatchesScoreAll(t *testing.T) {
+	rows, labels, names := synth(21, 3000, 60, 12, 2, 4, 6)
+	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 8, Trees: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ties := make([][]float64, 500)
+	for i := range ties {
+		ties[i] = make([]float64, len(names))
+		for j := range ties[i] {
+			ties[i][j] = float64((i * (j + 3)) % 4)
+		}
+	}
+	for _, a := range []*Artifact{ifo, rf} {
+		for _, rs := range [][][]float64{rows, rows[:7], ties} {
+			want := make([]float64, len(rs))
+			a.m.scoreAll(want, rs)
+			got := make([]float64, len(rs))
+			a.m.scoreColumns(got, columns(rs), len(rs))
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s, %d rows: row %d scores %v, scoreAll %v", a.Kind, len(rs), i, got[i], want[i])
+				}
+			}
+		}
 	}
 }

@@ -90,9 +90,11 @@ func (a *alerter) gc(now time.Time) {
 
 func ids(in []events.ID) [][]byte {
 	out := make([][]byte, len(in))
+	all := make([]byte, len(in)*len(events.ID{})) // one allocation for every id
 	for i := range in {
-		b := in[i]
-		out[i] = b[:]
+		b := all[i*len(in[i]) : (i+1)*len(in[i]) : (i+1)*len(in[i])]
+		copy(b, in[i][:])
+		out[i] = b
 	}
 	return out
 }

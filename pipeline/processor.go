@@ -135,46 +135,71 @@ func (p *Processor) Config() Config { return p.cfg }
 func (p *Processor) Stats() Stats {
 	st := p.stats
 	st.HeldWindows = p.windows.Held()
+	st.LateEvents = p.windows.Stats().Late
 	return st
 }
 
 // Process consumes one event and returns the events it causes, in a
 // deterministic order.
 func (p *Processor) Process(ev *events.Event) []events.Event {
-	p.stats.Events++
-	if ev.Time.After(p.stats.LastEventTime) {
-		p.stats.LastEventTime = ev.Time
-	}
-	switch pl := ev.Payload.(type) {
-	case *events.PolicyChanged:
-		if p.cfg.Policy == nil {
-			p.policies.Apply(ev)
-		}
-		return nil
-	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
-		p.registry.Apply(ev)
-		return nil
-	case *events.ModelDeployed:
-		if pl.Actor != models.PipelineActor {
-			p.deploy(ev.Tenant, pl)
-		}
+	p.count(ev)
+	if isStateEvent(ev) {
+		p.applyState(ev)
 		return nil
 	}
 	var out []events.Event
-	if tick, ok := ev.Payload.(*events.ClockTick); ok {
-		if int(tick.Partition) < p.cfg.Partitions {
-			p.windows.Tick(int(tick.Partition), ev.Time)
-		}
-		return p.closeWindows(out)
-	}
 	for _, d := range p.eventDets {
 		for _, f := range d.Event(ev) {
 			out = append(out, p.emit(&f)...)
 		}
 	}
-	p.windows.Add(ev)
-	p.stats.LateEvents = p.windows.Stats().Late
+	p.window(ev)
 	return p.closeWindows(out)
+}
+
+// count counts ev in the processor's stats.
+func (p *Processor) count(ev *events.Event) {
+	p.stats.Events++
+	if ev.Time.After(p.stats.LastEventTime) {
+		p.stats.LastEventTime = ev.Time
+	}
+}
+
+// isStateEvent reports whether ev is one that changes what the processor
+// decides by (policies, the registry, deployed models) rather than traffic.
+func isStateEvent(ev *events.Event) bool {
+	switch ev.Payload.(type) {
+	case *events.PolicyChanged, *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked, *events.ModelDeployed:
+		return true
+	}
+	return false
+}
+
+// applyState applies a state event (isStateEvent).
+func (p *Processor) applyState(ev *events.Event) {
+	switch pl := ev.Payload.(type) {
+	case *events.PolicyChanged:
+		if p.cfg.Policy == nil {
+			p.policies.Apply(ev)
+		}
+	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
+		p.registry.Apply(ev)
+	case *events.ModelDeployed:
+		if pl.Actor != models.PipelineActor {
+			p.deploy(ev.Tenant, pl)
+		}
+	}
+}
+
+// window adds a traffic event or a partition's clock tick to the windows.
+func (p *Processor) window(ev *events.Event) {
+	if tick, ok := ev.Payload.(*events.ClockTick); ok {
+		if int(tick.Partition) < p.cfg.Partitions {
+			p.windows.Tick(int(tick.Partition), ev.Time)
+		}
+		return
+	}
+	p.windows.Add(ev)
 }
 
 func isWindowed(t events.Type) bool {
@@ -189,34 +214,85 @@ func isWindowed(t events.Type) bool {
 // closed, in (start, partition) order, and releases them.
 func (p *Processor) closeWindows(out []events.Event) []events.Event {
 	for _, w := range p.windows.Closed() {
-		p.stats.Windows++
-		for _, d := range p.winDets {
-			for _, f := range d.Window(w, p.detCtx) {
-				out = append(out, p.emit(&f)...)
-			}
+		var vr vectorResult
+		winFs := p.windowFindings(w)
+		if p.vectors() {
+			vr = p.vectorFindings(w)
 		}
-		if len(p.vecDets) > 0 || p.observe != nil {
-			vecs := features.Compute(w, p.cohort, p.featState)
-			if p.observe != nil {
-				p.observeWindow(vecs)
-			}
-			for _, d := range p.vecDets {
-				for _, f := range d.Vectors(w, vecs, p.detCtx) {
-					out = append(out, p.emit(&f)...)
-				}
-			}
-			for _, mp := range p.modelPubs {
-				out = append(out, mp.Deployed()...)
-				if e, ok := mp.(interface{ Errors() []error }); ok {
-					for _, err := range e.Errors() {
-						p.stats.ModelErrors++
-						p.stats.LastModelErr = err.Error()
-					}
-				}
-			}
-		}
-		w.Release()
+		out = p.finishWindow(out, w, winFs, vr)
 	}
+	return out
+}
+
+// vectors reports whether windows get feature vectors: for vector
+// detectors or an observer.
+func (p *Processor) vectors() bool { return len(p.vecDets) > 0 || p.observe != nil }
+
+// windowFindings runs the window detectors on w: their findings, by
+// detector. It touches only the window detectors' state (and reads the
+// registry).
+func (p *Processor) windowFindings(w *window.Window) [][]detect.Finding {
+	var fs [][]detect.Finding
+	for _, d := range p.winDets {
+		if f := d.Window(w, p.detCtx); len(f) > 0 {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// vectorResult is what the vector detectors made of a window.
+type vectorResult struct {
+	findings [][]detect.Finding // by detector
+	deployed []events.Event     // the models they trained
+	errs     []error            // failed trainings
+}
+
+// vectorFindings computes w's feature vectors, hands them to the observer,
+// runs the vector detectors on them and collects the models they trained.
+// It touches only the feature state and the vector detectors' (and reads
+// the registry).
+func (p *Processor) vectorFindings(w *window.Window) vectorResult {
+	var r vectorResult
+	vecs := features.Compute(w, p.cohort, p.featState)
+	if p.observe != nil {
+		p.observeWindow(vecs)
+	}
+	for _, d := range p.vecDets {
+		if f := d.Vectors(w, vecs, p.detCtx); len(f) > 0 {
+			r.findings = append(r.findings, f)
+		}
+	}
+	for _, mp := range p.modelPubs {
+		r.deployed = append(r.deployed, mp.Deployed()...)
+		if e, ok := mp.(interface{ Errors() []error }); ok {
+			r.errs = append(r.errs, e.Errors()...)
+		}
+	}
+	return r
+}
+
+// finishWindow emits a closed window's findings — the window detectors',
+// then the vector detectors', then the models they deployed — and
+// releases it.
+func (p *Processor) finishWindow(out []events.Event, w *window.Window, winFs [][]detect.Finding, vr vectorResult) []events.Event {
+	p.stats.Windows++
+	for _, fs := range winFs {
+		for i := range fs {
+			out = append(out, p.emit(&fs[i])...)
+		}
+	}
+	for _, fs := range vr.findings {
+		for i := range fs {
+			out = append(out, p.emit(&fs[i])...)
+		}
+	}
+	out = append(out, vr.deployed...)
+	for _, err := range vr.errs {
+		p.stats.ModelErrors++
+		p.stats.LastModelErr = err.Error()
+	}
+	w.Release()
 	return out
 }
 

@@ -26,24 +26,33 @@ func Run(evs []events.Event, cfg pipeline.Config) ([]events.Event, pipeline.Stat
 
 // RunContext is Run that stops with ctx's error when ctx ends and calls
 // progress, when not nil, with the number of events processed so far every
-// 4096 events (from the goroutine that called RunContext).
+// 4096 events (from the goroutine that called RunContext). The pipeline
+// runs on several cores (pipeline.Processor.ProcessAll), with the same
+// outputs as one event at a time.
 func RunContext(ctx context.Context, evs []events.Event, cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
 	events.SortByTime(evs)
-	return RunSorted(ctx, func(yield func(events.Event, error) bool) {
-		for i := range evs {
-			if !yield(evs[i], nil) {
-				return
-			}
-		}
-	}, cfg, progress)
+	return RunSorted(ctx, events.Values(evs), cfg, progress)
 }
 
 // AlertsOf keeps the alert.raised and alert.updated events of outputs.
 func AlertsOf(outs []events.Event) []events.Event {
-	var a []events.Event
-	for _, o := range outs {
-		if t := o.Type(); t == events.TypeAlertRaised || t == events.TypeAlertUpdated {
-			a = append(a, o)
+	isAlert := func(o *events.Event) bool {
+		t := o.Type()
+		return t == events.TypeAlertRaised || t == events.TypeAlertUpdated
+	}
+	n := 0
+	for i := range outs {
+		if isAlert(&outs[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	a := make([]events.Event, 0, n)
+	for i := range outs {
+		if isAlert(&outs[i]) {
+			a = append(a, outs[i])
 		}
 	}
 	return a

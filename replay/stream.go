@@ -19,32 +19,8 @@ func RunSorted(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipe
 		return nil, pipeline.Stats{}, err
 	}
 	defer proc.Close()
-	var (
-		out []events.Event
-		cur events.Event // the processor keeps no pointer to it
-	)
-	i := 0
-	for ev, err := range seq {
-		if err != nil {
-			return nil, proc.Stats(), err
-		}
-		cur = ev
-		if i%4096 == 0 && i > 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, proc.Stats(), err
-			}
-			if progress != nil {
-				progress(i)
-			}
-		}
-		i++
-		if pipeline.IsPipelineOutput(&cur) {
-			continue
-		}
-		out = append(out, proc.Process(&cur)...)
-	}
-	out = append(out, proc.Flush()...)
-	return out, proc.Stats(), nil
+	out, err := proc.ProcessSeq(ctx, seq, pipeline.IsPipelineOutput, progress)
+	return out, proc.Stats(), err
 }
 
 // RangeTally gathers, one event at a time in the order the log yields

@@ -43,7 +43,8 @@ type Finding struct {
 // EventDetector reacts to single events at once, in log order.
 type EventDetector interface {
 	Name() string
-	// Event returns the findings ev causes (often none).
+	// Event returns the findings ev causes (often none), in a slice the
+	// caller keeps (a replay emits them after later events).
 	Event(ev *events.Event) []Finding
 }
 

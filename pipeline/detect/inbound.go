@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -48,7 +48,7 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,
 		Key: "inbound", Time: ev.Time, WindowStart: start, WindowEnd: start.Add(d.window),
 		Evidence: []events.ID{ev.ID}, DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
-		Summary:     fmt.Sprintf("%s opened a connection to the device (port %d)", c.DstHost, c.DstPort),
+		Summary:     c.DstHost + " opened a connection to the device (port " + strconv.FormatUint(uint64(c.DstPort), 10) + ")",
 		Explanation: "a remote host connected to the device; payment terminals accept no inbound connections",
 		Features:    []*events.Feature{{Name: "inbound_connections", Value: 1, Baseline: 0}},
 	}}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline/window"
@@ -217,7 +218,7 @@ func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 			f.Score = math.Min(1, math.Max(float64(conns[dst])/float64(2*fl.minConns), float64(bytes[dst])/float64(2*fl.minBytes)))
 			f.Key = "flood:" + dst
 			f.Evidence = first[dst]
-			f.DstHost = dst
+			f.DstHost = strings.Clone(dst) // dst aliases the window's buffers
 			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", conns[dst], float64(bytes[dst])/1e6, dst)
 			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", conns[dst], fl.minConns, bytes[dst], fl.minBytes)
 			f.Features = []*events.Feature{

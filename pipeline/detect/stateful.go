@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -42,8 +43,8 @@ browsing freely (not a POS profile).`
 // NewDestination is the new-destination detector.
 type NewDestination struct {
 	horizon, learning time.Duration
-	seen              map[string]map[string]time.Time // cohort → destination → last seen
-	firstSeen         map[string]time.Time            // cohort → first window end
+	seen              map[string]map[string]*time.Time // cohort → destination → last seen
+	firstSeen         map[string]time.Time             // cohort → first window end
 	lastGC            time.Time
 }
 
@@ -57,7 +58,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &NewDestination{horizon: h, learning: l, seen: map[string]map[string]time.Time{}, firstSeen: map[string]time.Time{}}, nil
+		return &NewDestination{horizon: h, learning: l, seen: map[string]map[string]*time.Time{}, firstSeen: map[string]time.Time{}}, nil
 	})
 }
 
@@ -90,7 +91,12 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			if dst == "" {
 				continue
 			}
-			if t, ok := seen[dst]; ok && w.End.Sub(t) <= n.horizon {
+			if t, ok := seen[dst]; ok && w.End.Sub(*t) <= n.horizon {
+				// Known: seen again now. (Later rows of the window find
+				// it known either way.) Updated through the pointer: a
+				// map assignment would replace the key with dst, which
+				// aliases the window's buffers and would keep them alive.
+				*t = w.End
 				continue
 			}
 			k := cohort + "|" + dst
@@ -127,26 +133,10 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			}
 		}
 		if n.seen[h.cohort] == nil {
-			n.seen[h.cohort] = map[string]time.Time{}
+			n.seen[h.cohort] = map[string]*time.Time{}
 		}
-		n.seen[h.cohort][dst] = w.End
-	}
-	// Known destinations seen again refresh their time (a bounded pass).
-	for _, d := range w.Devices {
-		if d.Tenant == "" || d.Device == "" {
-			continue
-		}
-		seen := n.seen[ctx.Cohort(d.Tenant, d.Device)]
-		if seen == nil {
-			continue
-		}
-		for i := d.Rows[0]; i < d.Rows[1]; i++ {
-			if c.typ[i] == window.TypeConnOpened {
-				if dst := c.dst(i); dst != "" {
-					seen[dst] = w.End
-				}
-			}
-		}
+		end := w.End
+		n.seen[h.cohort][strings.Clone(dst)] = &end
 	}
 	n.gc(w.End)
 	return out
@@ -159,7 +149,7 @@ func (n *NewDestination) gc(now time.Time) {
 	n.lastGC = now
 	for _, m := range n.seen {
 		for dst, t := range m {
-			if now.Sub(t) > n.horizon {
+			if now.Sub(*t) > n.horizon {
 				delete(m, dst)
 			}
 		}
@@ -193,13 +183,33 @@ type beaconKey struct{ tenant, device, dst string }
 
 type beaconState struct {
 	times   []int64 // unix nanos of connection starts, last 64
-	windows map[int64]struct{}
+	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
 	fired   bool
 	closed  int // conn.closed seen for the flow
 	failed  int // of them, failed or refused
-	ports   map[uint32]struct{}
+	ports   smallSet[uint32]
+}
+
+// smallSet holds up to 8 distinct values: the first 8 added (a flow's
+// windows and ports, where only "fewer than 3" and "more than 2" matter).
+type smallSet[T comparable] struct {
+	v [8]T
+	n int
+}
+
+func (s *smallSet[T]) add(x T) {
+	if s.n == len(s.v) {
+		return
+	}
+	for _, y := range s.v[:s.n] {
+		if y == x {
+			return
+		}
+	}
+	s.v[s.n] = x
+	s.n++
 }
 
 // Beaconing is the beaconing detector.
@@ -212,12 +222,26 @@ type Beaconing struct {
 	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
 	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
 	lastGC      time.Time
-	// flowFloor and seenFloor are at most the oldest last time kept in
-	// flows and in prevalence/cohortDevs (exact after a gc; entries only
-	// get newer, windows come in start order): gc skips a map nothing in
-	// which can have expired.
+	// flowFloor is at most the oldest last time kept in flows (exact after
+	// a gc; entries only get newer, windows come in start order): gc skips
+	// the flows when none can have expired.
 	flowFloor int64
-	seenFloor time.Time
+	touched   map[beaconKey]string // scratch for Window
+	order     []beaconKey          // scratch for Window
+	// seen records every time set in prevalence and cohortDevs, in the
+	// order set, which is time order (windows come in start order): gc
+	// forgets expired entries by walking its expired front instead of
+	// every entry (a scan of every destination was 4% of a replay).
+	seen     []seenAt
+	seenHead int
+}
+
+// seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
+// with device1, in Beaconing.cohortDevs (cohort, device).
+type seenAt struct {
+	cohort, dst, device string
+	at                  time.Time
+	device1             bool
 }
 
 func init() {
@@ -239,7 +263,8 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{}}, nil
+			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
+			touched: map[beaconKey]string{}}, nil
 	})
 }
 
@@ -249,8 +274,17 @@ func (*Beaconing) Name() string { return "beaconing" }
 // Window implements WindowDetector.
 func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	touched := map[beaconKey]string{} // → cohort
-	var order []beaconKey
+	// The flows the window touched (→ cohort), in order; kept across
+	// windows to reuse their memory.
+	touched, order := b.touched, b.order[:0]
+	if len(touched) > 512 {
+		// Clearing costs what the map once held: start small again.
+		touched = map[beaconKey]string{}
+		b.touched = touched
+	} else {
+		clear(touched)
+	}
+	defer func() { b.order = order }()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
@@ -260,6 +294,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			b.cohortDevs[cohort] = map[string]time.Time{}
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
+		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: w.End, device1: true})
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
 				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
@@ -280,34 +315,35 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{windows: map[int64]struct{}{}, first: c.id(i), ports: map[uint32]struct{}{}}
+				st = &beaconState{first: c.id(i)}
+				k.dst = strings.Clone(dst) // dst aliases the window's buffers
 				b.flows[k] = st
 			}
 			st.times = append(st.times, int64(c.times[i]))
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
-			if len(st.windows) < 8 {
-				st.windows[w.Start.UnixNano()] = struct{}{}
-			}
-			if len(st.ports) < 8 {
-				st.ports[c.port.Value(i)] = struct{}{}
-			}
+			st.ports.add(c.port.Value(i))
 			st.last = c.id(i)
-			if _, ok := touched[k]; !ok {
-				touched[k] = cohort
-				order = append(order, k)
+			if _, ok := touched[k]; ok {
+				continue // the rest is once per flow and window
 			}
+			touched[k] = cohort
+			order = append(order, k)
+			st.windows.add(w.Start.UnixNano())
 			pd := b.prevalence[cohort]
 			if pd == nil {
 				pd = map[string]map[string]time.Time{}
 				b.prevalence[cohort] = pd
 			}
 			if pd[dst] == nil {
-				pd[dst] = map[string]time.Time{}
+				pd[strings.Clone(dst)] = map[string]time.Time{}
 			}
 			if len(pd[dst]) < 1024 {
 				pd[dst][d.Device] = w.End
+				// dst aliases the window's buffer: the record, kept for a
+				// horizon, holds a copy.
+				b.seen = append(b.seen, seenAt{cohort: cohort, dst: strings.Clone(dst), device: d.Device, at: w.End})
 			}
 		}
 	}
@@ -319,7 +355,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		storm := st.failed >= 3*b.minCount
 		// A C&C client talks to one service; many ports on one host is a
 		// scan (the scan detector's business), not a beacon.
-		if len(st.times) < b.minCount || (len(st.windows) < 3 && !storm) || !routable(k.dst) || len(st.ports) > 2 {
+		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !routable(k.dst) || st.ports.n > 2 {
 			continue
 		}
 		mean, cv := intervalStats(st.times)
@@ -348,16 +384,16 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
 		f.Evidence = []events.ID{st.first, st.last}
-		f.DstHost = k.dst
+		f.DstHost = strings.Clone(k.dst) // k.dst may alias the window's buffers
 		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
 		if !periodic {
 			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
 		}
 		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
-			len(st.times), len(st.windows), time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
+			len(st.times), st.windows.n, time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
 		if !periodic {
 			f.Explanation = fmt.Sprintf("%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s",
-				len(st.times), len(st.windows), st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
+				len(st.times), st.windows.n, st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
 		}
 		f.Features = []*events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
@@ -429,32 +465,32 @@ func (b *Beaconing) gc(now time.Time) {
 		}
 		b.flowFloor = floor
 	}
-	if !b.seenFloor.Before(now.Add(-b.horizon)) {
-		return
-	}
-	floor := now
-	for _, dsts := range b.prevalence {
-		for dst, devs := range dsts {
-			for d, t := range devs {
-				if now.Sub(t) > b.horizon {
-					delete(devs, d)
-				} else if t.Before(floor) {
-					floor = t
+	// An entry expires when its last time is more than the horizon ago;
+	// a record of an older time than the entry's is stale.
+	for ; b.seenHead < len(b.seen); b.seenHead++ {
+		r := &b.seen[b.seenHead]
+		if now.Sub(r.at) <= b.horizon {
+			break
+		}
+		if r.device1 {
+			devs := b.cohortDevs[r.cohort]
+			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+				delete(devs, r.device)
+			}
+		} else {
+			dsts := b.prevalence[r.cohort]
+			devs := dsts[r.dst]
+			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+				delete(devs, r.device)
+				if len(devs) == 0 {
+					delete(dsts, r.dst)
 				}
 			}
-			if len(devs) == 0 {
-				delete(dsts, dst)
-			}
 		}
+		*r = seenAt{}
 	}
-	for _, devs := range b.cohortDevs {
-		for d, t := range devs {
-			if now.Sub(t) > b.horizon {
-				delete(devs, d)
-			} else if t.Before(floor) {
-				floor = t
-			}
-		}
+	if b.seenHead > len(b.seen)/2 {
+		b.seen = append(b.seen[:0], b.seen[b.seenHead:]...)
+		b.seenHead = 0
 	}
-	b.seenFloor = floor
 }

@@ -463,13 +463,7 @@ func decodeJSONStd(b []byte, r *record) error {
 // appends them to the log (AppendSorted). The slice is sorted in place.
 func Append(ctx context.Context, store events.Store, evs []events.Event) error {
 	events.SortByTime(evs)
-	_, err := AppendSorted(ctx, store, func(yield func(events.Event, error) bool) {
-		for i := range evs {
-			if !yield(evs[i], nil) {
-				return
-			}
-		}
-	})
+	_, err := AppendSorted(ctx, store, events.Values(evs))
 	return err
 }
 

@@ -1,0 +1,28 @@
+package models
+
+import "testing"
+
+// BenchmarkFitIsolation2k fits the trees alone (100, depth 8, ψ 256) on
+// 2 000 rows like the pipeline's cohort models: continuous values, and
+// values with many ties and constant stretches like most feature windows.
+func BenchmarkFitIsolation2k(b *testing.B) {
+	train, _, _ := synth(11, 2000, 20, benchFeatures, 3, 5, 6)
+	ties := make([][]float64, 2000)
+	for i := range ties {
+		ties[i] = make([]float64, benchFeatures)
+		for j := range ties[i] {
+			ties[i][j] = float64((i * (j + 3) / 7) % (j + 2))
+		}
+	}
+	for _, c := range []struct {
+		name string
+		rows [][]float64
+	}{{"continuous", train}, {"ties", ties}} {
+		b.Run(c.name, func(b *testing.B) {
+			cols := columns(c.rows)
+			for b.Loop() {
+				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
+			}
+		})
+	}
+}

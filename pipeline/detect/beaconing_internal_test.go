@@ -1,0 +1,144 @@
+package detect
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// Beaconing forgets a device's destination (and a cohort's device) exactly
+// when it was last seen more than the horizon before a gc, and keeps
+// everything else: what a full scan of the maps at each gc would keep.
+func TestBeaconingForgetsExactly(t *testing.T) {
+	ds, err := New([]string{"beaconing"}, map[string]map[string]string{"beaconing": {"horizon": "1h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ds[0].(*Beaconing)
+	asm, err := window.New(window.Config{Size: time.Minute, Lateness: time.Second}, 1, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Release()
+	ctx := &Context{Cohort: func(tenant, device string) string { return tenant + "/" + device[len(device)-1:] }}
+	type prevKey struct{ cohort, dst, device string }
+	type devKey struct{ cohort, device string }
+	lastPrev := map[prevKey]time.Time{}
+	lastDev := map[devKey]time.Time{}
+	r := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var evs []events.Event
+	for m := range 5 * 60 {
+		for d := range 24 {
+			// Devices go quiet for hours at a time; a few destinations
+			// are shared, most are rare.
+			if (m/(40+7*d))%3 == 2 {
+				continue
+			}
+			for k := range 1 + r.IntN(3) {
+				dst := fmt.Sprintf("h%d.example", r.IntN(60))
+				at := t0.Add(time.Duration(m)*time.Minute + time.Duration(d*1000+k*7000)*time.Millisecond)
+				evs = append(evs, events.Event{ID: events.DerivedID("b", fmt.Sprint(m, d, k)), Tenant: "acme", Device: fmt.Sprintf("pos-%02d", d), Time: at,
+					Payload: &events.ConnOpened{ConnId: fmt.Sprint(m, d, k), DstHost: dst, DstPort: 443}})
+			}
+		}
+	}
+	events.SortByTime(evs)
+	gcs := 0
+	check := func(w *window.Window) {
+		c := colsOf(w)
+		for _, d := range w.Devices {
+			cohort := ctx.Cohort(d.Tenant, d.Device)
+			lastDev[devKey{cohort, d.Device}] = w.End
+			for i := d.Rows[0]; i < d.Rows[1]; i++ {
+				if c.typ[i] == window.TypeConnOpened {
+					lastPrev[prevKey{cohort, c.dst(i), d.Device}] = w.End
+				}
+			}
+		}
+		b.Window(w, ctx)
+		if b.lastGC.Equal(w.End) {
+			gcs++
+		}
+		kept := func(at time.Time) bool { return b.lastGC.Sub(at) <= b.horizon }
+		n := 0
+		for k, at := range lastPrev {
+			got, ok := b.prevalence[k.cohort][k.dst][k.device]
+			if ok != kept(at) || ok && !got.Equal(at) {
+				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, got)
+			}
+			if ok {
+				n++
+			}
+		}
+		total := 0
+		for _, dsts := range b.prevalence {
+			for _, devs := range dsts {
+				if len(devs) == 0 {
+					t.Fatalf("window ending %s: an empty destination is kept", w.End)
+				}
+				total += len(devs)
+			}
+		}
+		if total != n {
+			t.Fatalf("window ending %s: %d destinations kept, want %d", w.End, total, n)
+		}
+		n, total = 0, 0
+		for k, at := range lastDev {
+			_, ok := b.cohortDevs[k.cohort][k.device]
+			if ok != kept(at) {
+				t.Fatalf("window ending %s: device %v last seen %s: kept %v", w.End, k, at, ok)
+			}
+			if ok {
+				n++
+			}
+		}
+		for _, devs := range b.cohortDevs {
+			total += len(devs)
+		}
+		if total != n {
+			t.Fatalf("window ending %s: %d devices kept, want %d", w.End, total, n)
+		}
+	}
+	for i := range evs {
+		asm.Add(&evs[i])
+		for _, w := range asm.Closed() {
+			check(w)
+			w.Release()
+		}
+	}
+	asm.Flush()
+	for _, w := range asm.Closed() {
+		check(w)
+		w.Release()
+	}
+	if gcs < 10 {
+		t.Fatalf("%d gcs over 5 hours", gcs)
+	}
+	if len(b.seen)-b.seenHead > 3*len(lastPrev)+len(lastDev) {
+		t.Errorf("%d records kept for %d entries", len(b.seen)-b.seenHead, len(lastPrev)+len(lastDev))
+	}
+}
+
+// smallSet counts distinct values, up to 8.
+func TestSmallSet(t *testing.T) {
+	var s smallSet[uint32]
+	for _, x := range []uint32{443, 443, 80, 443, 80} {
+		s.add(x)
+	}
+	if s.n != 2 {
+		t.Fatalf("2 distinct ports counted as %d", s.n)
+	}
+	for x := range uint32(20) {
+		s.add(x)
+	}
+	if s.n != 8 {
+		t.Fatalf("22 distinct ports counted as %d, want the cap of 8", s.n)
+	}
+}

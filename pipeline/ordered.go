@@ -1,0 +1,243 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// stageDepth is how many windows (and jobs) may wait between the stages of
+// ProcessAll.
+const stageDepth = 64
+
+// outChunk is about how many outputs ProcessAll gathers in one slice (a
+// variable for the tests).
+var outChunk = 4096
+
+// ProcessAll processes evs in order, skipping those skip reports (when not
+// nil), then closes the last windows (Flush), and returns every output: the
+// outputs Process and Flush would return, concatenated, in the same order
+// (TestProcessAllMatchesProcess). It stops with ctx's error when ctx ends
+// and calls progress, when not nil, with the number of events consumed so
+// far every 4096 events, from the calling goroutine. A detector that panics
+// gives an error instead (after the other windows are done).
+//
+// It uses more than one core: the calling goroutine runs the event
+// detectors and assembles the windows; one goroutine runs the window
+// detectors on each closed window, another the features and vector
+// detectors; a third emits their findings in the order Process would. Each
+// stage handles windows one at a time, in order, and keeps to its own
+// state, so the outputs do not depend on the scheduling. An event that
+// changes what the stages decide by (a policy, the registry, an operator's
+// model) waits for every stage to finish what came before it.
+//
+// The observer (ObserveWindows) is called from the features stage's
+// goroutine, in window order. The processor must not be used concurrently
+// meanwhile; afterwards it can go on with Process.
+func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
+	return p.ProcessSeq(ctx, events.Values(evs), skip, progress)
+}
+
+// ProcessSeq is ProcessAll over a sequence of events (a sorted merge read
+// from disk, say, for a range larger than memory); it stops at the first
+// error of seq.
+func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
+	s := p.startStages()
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop() // this goroutine panicked: let the stages end
+		}
+	}()
+	var (
+		err error
+		cur events.Event // nothing keeps a pointer to it past its turn
+	)
+	i := -1
+	for e, serr := range seq {
+		i++
+		if serr != nil {
+			err = serr
+			break
+		}
+		if i%4096 == 0 {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			if progress != nil && i > 0 {
+				progress(i)
+			}
+		}
+		cur = e
+		ev := &cur
+		if skip != nil && skip(ev) {
+			continue
+		}
+		p.count(ev)
+		if isStateEvent(ev) {
+			s.barrier()
+			p.applyState(ev)
+			continue
+		}
+		var fs []detect.Finding
+		for _, d := range p.eventDets {
+			if f := d.Event(ev); fs == nil {
+				fs = f[:len(f):len(f)] // the caller keeps it (EventDetector)
+			} else {
+				fs = append(fs, f...)
+			}
+		}
+		if len(fs) > 0 {
+			s.jobs <- stageJob{findings: fs}
+		}
+		p.window(ev)
+		s.windows(p.windows.Closed())
+	}
+	if err == nil {
+		p.windows.Flush()
+		s.windows(p.windows.Closed())
+	}
+	out, serr := s.stop()
+	stopped = true
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stageJob is one step of the emitting stage, in order: findings of the
+// event detectors, then (when w is set) a closed window whose results the
+// other stages deliver in window order, or a barrier to close.
+type stageJob struct {
+	findings []detect.Finding
+	w        *window.Window
+	barrier  chan struct{}
+}
+
+type stages struct {
+	jobs    chan stageJob
+	toWin   chan *window.Window
+	toVec   chan *window.Window
+	fromWin chan [][]detect.Finding
+	fromVec chan vectorResult
+	wg      sync.WaitGroup
+	// The outputs, in chunks of about outChunk events (done, then out),
+	// copied once into one slice at the end instead of regrown.
+	done [][]events.Event
+	out  []events.Event
+	// panics of the stages, reported once they have all stopped.
+	mu     sync.Mutex
+	panics []any
+}
+
+func (p *Processor) startStages() *stages {
+	s := &stages{
+		jobs:    make(chan stageJob, stageDepth),
+		toWin:   make(chan *window.Window, stageDepth),
+		toVec:   make(chan *window.Window, stageDepth),
+		fromWin: make(chan [][]detect.Finding, stageDepth),
+		fromVec: make(chan vectorResult, stageDepth),
+	}
+	vectors := p.vectors()
+	// A stage that panics on one window goes on with the next ones (with
+	// nothing found in that one), so that no stage waits for ever; stop
+	// reports the panic once all have stopped.
+	s.wg.Go(func() {
+		defer close(s.fromWin)
+		for w := range s.toWin {
+			var fs [][]detect.Finding
+			s.guard(func() { fs = p.windowFindings(w) })
+			s.fromWin <- fs
+		}
+	})
+	s.wg.Go(func() {
+		defer close(s.fromVec)
+		for w := range s.toVec {
+			var r vectorResult
+			if vectors {
+				s.guard(func() { r = p.vectorFindings(w) })
+			}
+			s.fromVec <- r
+		}
+	})
+	s.wg.Go(func() {
+		for j := range s.jobs {
+			s.guard(func() {
+				for i := range j.findings {
+					s.out = append(s.out, p.emit(&j.findings[i])...)
+				}
+			})
+			if j.w != nil {
+				winFs, vr := <-s.fromWin, <-s.fromVec
+				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
+			}
+			if len(s.out) >= outChunk {
+				s.done = append(s.done, s.out)
+				s.out = make([]events.Event, 0, outChunk+outChunk/4)
+			}
+			if j.barrier != nil {
+				close(j.barrier)
+			}
+		}
+	})
+	return s
+}
+
+func (s *stages) guard(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.mu.Lock()
+			s.panics = append(s.panics, r)
+			s.mu.Unlock()
+		}
+	}()
+	f()
+}
+
+// windows hands closed windows to the stages.
+func (s *stages) windows(ws []*window.Window) {
+	for _, w := range ws {
+		s.toWin <- w
+		s.toVec <- w
+		s.jobs <- stageJob{w: w}
+	}
+}
+
+// barrier waits until every stage has finished with everything sent so far.
+func (s *stages) barrier() {
+	done := make(chan struct{})
+	s.jobs <- stageJob{barrier: done}
+	<-done
+}
+
+// stop lets the stages finish and returns the outputs, or the first panic
+// of a stage.
+func (s *stages) stop() ([]events.Event, error) {
+	close(s.toWin)
+	close(s.toVec)
+	close(s.jobs)
+	s.wg.Wait()
+	if len(s.panics) > 0 {
+		return nil, fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
+	}
+	if len(s.done) == 0 {
+		return s.out, nil
+	}
+	n := len(s.out)
+	for _, c := range s.done {
+		n += len(c)
+	}
+	all := make([]events.Event, 0, n)
+	for _, c := range s.done {
+		all = append(all, c...)
+	}
+	return append(all, s.out...), nil
+}

@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// orderedHistory mixes every kind of input ProcessAll handles: traffic
+// that trains cohort models and raises alerts of every window and event
+// detector, a policy change, enrolments that move devices into another
+// cohort, clock ticks, and outputs of an earlier run to skip.
+func orderedHistory() []events.Event {
+	seq := 0
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	evs := fleet(10, 20, t0, &seq)
+	evs = append(evs, goldenEvents()...)
+	for k := 0; k < 30; k++ {
+		at := t0.Add(21*time.Minute + time.Duration(k)*time.Second)
+		c := fmt.Sprint("x", k)
+		evs = append(evs,
+			events.Event{ID: events.DerivedID("x", c), Tenant: "acme", Device: "pos-04", Time: at, Payload: &events.ConnOpened{ConnId: c, DstHost: "drop.evil.example", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT}},
+			events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
+		)
+	}
+	evs = append(evs, scanEvents("pos-02", t0.Add(12*time.Minute), 40)...)
+	evs = append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
+	// A payment replayed from another device after a scan: the replay both
+	// raises an alert and (with one partition) closes the scan's window,
+	// whose findings come after its own.
+	fp := []byte("fedcba9876543210")
+	evs = append(evs, scanEvents("pos-07", t0.Add(28*time.Minute+10*time.Second), 40)...)
+	for i, dev := range []string{"pos-05", "pos-06"} {
+		evs = append(evs, events.Event{ID: events.DerivedID("late-replay", dev), Tenant: "acme", Device: dev, Time: t0.Add(27*time.Minute + time.Duration(i)*150*time.Second),
+			Payload: &events.TxObserved{Method: "POST", Host: "pay.example", Path: "/v1/charge", StrictFp: fp, Status: 200, Outcome: events.TxOutcome_TX_OUTCOME_FORWARDED}})
+	}
+	state := func(at time.Time, dev string, p events.Payload) events.Event {
+		seq++
+		return events.Event{ID: events.DerivedID("state", fmt.Sprint(seq)), Tenant: "acme", Device: dev, Time: at, Payload: p}
+	}
+	evs = append(evs,
+		state(t0.Add(-time.Minute), "", &events.TenantCreated{DisplayName: "Acme"}),
+		state(t0.Add(10*time.Minute), "", &events.PolicyChanged{Version: 2, Document: []byte("rules:\n- detector: \"*\"\n  min_severity: info\n  actions: [quarantine]\n")}),
+		state(t0.Add(11*time.Minute), "pos-01", &events.DeviceEnrolled{Model: "t650", Firmware: "2.1"}),
+		state(t0.Add(11*time.Minute), "pos-02", &events.DeviceEnrolled{Model: "t650", Firmware: "2.1"}),
+		state(t0.Add(15*time.Minute), "", &events.ClockTick{Partition: 0}),
+		state(t0.Add(16*time.Minute), "pos-03", &events.AlertRaised{AlertId: "earlier-run", Detector: "scan"}),
+	)
+	events.SortByTime(evs)
+	return evs
+}
+
+func orderedConfig(partitions int) Config {
+	return Config{Partitions: partitions, DetectorOptions: map[string]map[string]string{
+		"new-destination": {"learning": "2m"},
+		"anomaly":         {"min_train": "150", "min_span": "1m", "min_cold": "20", "min_cold_span": "1m"},
+	}}
+}
+
+func encodeAll(outs []events.Event) []byte {
+	var b bytes.Buffer
+	for _, o := range outs {
+		b.Write(o.AppendJSON(nil))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// ProcessAll, on several goroutines, gives the outputs and counts of
+// Process one event at a time, every time.
+// With one partition, the late replayed payment closes the window of the
+// scan before it.
+func TestProcessAllMatchesProcess(t *testing.T) {
+	for _, partitions := range []int{0, 1} {
+		t.Run(fmt.Sprint("partitions-", partitions), func(t *testing.T) { testProcessAll(t, partitions) })
+	}
+}
+
+func testProcessAll(t *testing.T, partitions int) {
+	evs := orderedHistory()
+	serial, err := NewProcessor(orderedConfig(partitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serial.Close()
+	var want []events.Event
+	for i := range evs {
+		if IsPipelineOutput(&evs[i]) {
+			continue
+		}
+		want = append(want, serial.Process(&evs[i])...)
+	}
+	want = append(want, serial.Flush()...)
+	kinds := map[events.Type]int{}
+	for _, o := range want {
+		kinds[o.Type()]++
+	}
+	// The history exercises what the stages must keep in order.
+	for _, k := range []events.Type{events.TypeAlertRaised, events.TypeAlertUpdated, events.TypeInterventionApplied, events.TypeModelDeployed} {
+		if kinds[k] == 0 {
+			t.Fatalf("the history gives no %s (outputs by type: %v)", k, kinds)
+		}
+	}
+	wantJSON := encodeAll(want)
+	defer func(n int) { outChunk = n }(outChunk)
+	for run := range 5 {
+		outChunk = []int{4096, 5, 1, 64, 1000}[run] // outputs gathered in chunks of these sizes
+		p, err := NewProcessor(orderedConfig(partitions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var progress []int
+		got, err := p.ProcessAll(context.Background(), slices.Clone(evs), IsPipelineOutput, func(n int) { progress = append(progress, n) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := encodeAll(got); !bytes.Equal(g, wantJSON) {
+			t.Fatalf("run %d: ProcessAll gave %d outputs, Process %d; first difference at byte %d", run, len(got), len(want), firstDiff(g, wantJSON))
+		}
+		if gs, ws := p.Stats(), serial.Stats(); gs != ws {
+			t.Fatalf("run %d: stats %+v, want %+v", run, gs, ws)
+		}
+		if len(progress) != (len(evs)-1)/4096 {
+			t.Errorf("run %d: progress called %d times for %d events", run, len(progress), len(evs))
+		}
+		p.Close()
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// A cancelled context stops ProcessAll with its error.
+func TestProcessAllCancelled(t *testing.T) {
+	evs := orderedHistory()
+	p, err := NewProcessor(orderedConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.ProcessAll(ctx, evs, nil, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v, want context.Canceled", err)
+	}
+}
+
+// panicky is a window detector that panics on the nth window it sees.
+type panicky struct{ n, seen int }
+
+func (*panicky) Name() string { return "panicky" }
+
+func (d *panicky) Window(*window.Window, *detect.Context) []detect.Finding {
+	if d.seen++; d.seen == d.n {
+		panic("panicky detector")
+	}
+	return nil
+}
+
+// A detector that panics makes ProcessAll return an error naming the panic,
+// after the other stages are done; nothing hangs.
+func TestProcessAllDetectorPanics(t *testing.T) {
+	p, err := NewProcessor(orderedConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.winDets = append(p.winDets, &panicky{n: 3})
+	_, err = p.ProcessAll(context.Background(), orderedHistory(), IsPipelineOutput, nil)
+	if err == nil || !strings.Contains(err.Error(), "panicky detector") {
+		t.Fatalf("a detector panicked: %v, want an error naming the panic", err)
+	}
+}
