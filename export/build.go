@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -113,13 +114,13 @@ func (p *parts[T]) of(k partKey) []T {
 	return out
 }
 
-// tables holds the rows of the event tables (connections, transactions,
-// alerts, labels), partitioned.
-type tables struct {
-	conns  *parts[Connection]
-	txs    *parts[Transaction]
-	alerts *parts[Alert]
-	labels *parts[Label]
+// sinks receive the rows of the event tables (connections, transactions,
+// alerts, labels); a nil sink: the table is not wanted.
+type sinks struct {
+	conns  rowSink[Connection]
+	txs    rowSink[Transaction]
+	alerts rowSink[Alert]
+	labels rowSink[Label]
 }
 
 type connKey struct{ tenant, device, conn string }
@@ -186,25 +187,19 @@ func inRange(t time.Time, from, to time.Time) bool {
 
 // buildTables turns evs (in (time, id) order; those before from are the
 // warm-up, whose conn.opened still join and whose alerts still fold) into
-// rows. Events with no tenant belong to no tenant's export and are skipped.
-func buildTables(evs []events.Event, from, to time.Time, want func(table string) bool) *tables {
-	t := &tables{}
-	if want(TableConnections) {
-		t.conns = newParts[Connection]()
-	}
-	if want(TableTransactions) {
-		t.txs = newParts[Transaction]()
-	}
-	if want(TableAlerts) {
-		t.alerts = newParts[Alert]()
-	}
-	if want(TableLabels) {
-		t.labels = newParts[Label]()
-	}
+// rows, handed to t's sinks in event order. Events with no tenant belong
+// to no tenant's export and are skipped. It stops early when ctx is done.
+func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t sinks) error {
+	var ids idTexts
 	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
 	for i := range evs {
+		if i%8192 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		ev := &evs[i]
 		if ev.Tenant == "" {
 			continue
@@ -225,7 +220,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			}
 			end := ev.Time.UnixNano()
 			r := Connection{
-				Device: ev.Device, ConnID: p.ConnId, EventID: ev.ID.String(),
+				Device: ev.Device, ConnID: p.ConnId, EventID: ids.of(ev.ID),
 				Start: end - p.DurationNs, End: end, DurationNs: p.DurationNs,
 				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
@@ -243,7 +238,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			}
 			ts := ev.Time.UnixNano()
 			t.txs.add(keyOf(ev.Tenant, ts), Transaction{
-				Device: ev.Device, EventID: ev.ID.String(), Time: ts, ConnID: p.ConnId,
+				Device: ev.Device, EventID: ids.of(ev.ID), Time: ts, ConnID: p.ConnId,
 				Method: p.Method, Host: p.Host, Path: p.Path, BodySize: int64(p.BodySize),
 				StrictFp: p.StrictFp, LooseFp: p.LooseFp, Status: int32(p.Status), LatencyNs: p.LatencyNs,
 				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
@@ -261,7 +256,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 				end = start
 			}
 			t.labels.add(keyOf(ev.Tenant, ts), Label{
-				Device: ev.Device, EventID: ev.ID.String(), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+				Device: ev.Device, EventID: ids.of(ev.ID), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
 				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
 			})
 		case *events.AlertRaised:
@@ -288,7 +283,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 		seen[[2]string{ev.Tenant, id}] = true
 		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), alertRow(&a))
 	}
-	return t
+	return nil
 }
 
 func alertRow(a *alerts.Alert) Alert {

@@ -288,9 +288,11 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 
 	// Three producers build the tables' rows side by side: the connections,
 	// the other event tables, and the features (the long pole: windows,
-	// features and anomaly models, one event at a time). The writers write
-	// each table's files as soon as its rows are built, while the features
-	// are still being computed.
+	// features and anomaly models, one event at a time). The connections,
+	// transactions and labels go to their files' writers a chunk at a time
+	// as they are built (rowStream); the alerts (folded to the end) and
+	// the features (sorted) are written once built, while the features are
+	// still being computed.
 	var pmu sync.Mutex // Progress is called from one goroutine at a time
 	progress := func(p Progress) {
 		if cfg.Progress != nil {
@@ -307,13 +309,32 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		go func() {
 			defer bwg.Done()
 			want := func(t string) bool { return slices.Contains(tables, t) && cfg.wants(t) }
-			tabs := buildTables(evs, cfg.From, cfg.To, want)
-			var jobs []job
-			jobs = addJobs(jobs, tmp, TableConnections, tabs.conns, cfg.RowsPerFile, writeRows[Connection])
-			jobs = addJobs(jobs, tmp, TableTransactions, tabs.txs, cfg.RowsPerFile, writeRows[Transaction])
-			jobs = addJobs(jobs, tmp, TableAlerts, tabs.alerts, cfg.RowsPerFile, writeRows[Alert])
-			jobs = addJobs(jobs, tmp, TableLabels, tabs.labels, cfg.RowsPerFile, writeRows[Label])
-			w.submit(jobs)
+			var sk sinks
+			var ends []func()
+			if want(TableConnections) {
+				s := newRowStream[Connection](w, tmp, TableConnections, cfg.RowsPerFile)
+				sk.conns, ends = s, append(ends, s.close)
+			}
+			if want(TableTransactions) {
+				s := newRowStream[Transaction](w, tmp, TableTransactions, cfg.RowsPerFile)
+				sk.txs, ends = s, append(ends, s.close)
+			}
+			if want(TableLabels) {
+				s := newRowStream[Label](w, tmp, TableLabels, cfg.RowsPerFile)
+				sk.labels, ends = s, append(ends, s.close)
+			}
+			var alerts *parts[Alert]
+			if want(TableAlerts) {
+				alerts = newParts[Alert]()
+				sk.alerts = alerts
+			}
+			err := buildTables(ctx, evs, cfg.From, cfg.To, sk)
+			for _, end := range ends {
+				end() // after an error too: the writers see it and abandon their files
+			}
+			if err == nil {
+				w.submit(addJobs(nil, tmp, TableAlerts, alerts, cfg.RowsPerFile, writeRows[Alert]))
+			}
 		}()
 	}
 	build(TableConnections)
@@ -474,6 +495,7 @@ type writers struct {
 	start    time.Time
 	progress func(Progress)
 	jobs     chan job
+	slots    chan struct{}
 	wg       sync.WaitGroup
 
 	mu          sync.Mutex
@@ -485,16 +507,19 @@ type writers struct {
 }
 
 func newWriters(ctx context.Context, cfg Config, st *Stats, start time.Time, progress func(Progress)) *writers {
-	w := &writers{ctx: ctx, cfg: cfg, st: st, start: start, progress: progress, jobs: make(chan job, 1<<16), seen: map[string]bool{}, last: time.Now()}
+	w := &writers{ctx: ctx, cfg: cfg, st: st, start: start, progress: progress, jobs: make(chan job, 1<<16),
+		slots: make(chan struct{}, cfg.Workers), seen: map[string]bool{}, last: time.Now()}
 	for range cfg.Workers {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			for j := range w.jobs {
-				if w.ctx.Err() != nil || w.failed() {
+				if w.stopped() != nil {
 					continue // drain
 				}
+				w.acquire()
 				size, err := writeFile(j.path, j.write)
+				w.release()
 				w.done(&j, size, err)
 			}
 		}()
@@ -502,10 +527,29 @@ func newWriters(ctx context.Context, cfg Config, st *Stats, start time.Time, pro
 	return w
 }
 
-func (w *writers) failed() bool {
+// acquire takes one of the cfg.Workers slots that bound the files being
+// encoded at once (whole files, or one chunk of a streamed file);
+// release returns it.
+func (w *writers) acquire() { w.slots <- struct{}{} }
+func (w *writers) release() { <-w.slots }
+
+// stopped is the first error of a file, or the context's: the files not
+// yet written are then abandoned.
+func (w *writers) stopped() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err != nil
+	err := w.err
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return w.ctx.Err()
+}
+
+// queued accounts for rows handed to a streamed file.
+func (w *writers) queued(rows int) {
+	w.mu.Lock()
+	w.total += rows
+	w.mu.Unlock()
 }
 
 // submit queues jobs, the biggest files first.

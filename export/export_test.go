@@ -218,8 +218,11 @@ func TestConnectionJoin(t *testing.T) {
 		ev("c-closed", at.Add(time.Second), &events.ConnClosed{ConnId: "c2", DurationNs: int64(3 * time.Second)}),
 	}
 	events.SortByTime(evs)
-	tabs := buildTables(evs, time.Time{}, time.Time{}, func(string) bool { return true })
-	rows := tabs.conns.of(keyOf("t1", at.UnixNano()))
+	conns := newParts[Connection]()
+	if err := buildTables(context.Background(), evs, time.Time{}, time.Time{}, sinks{conns: conns}); err != nil {
+		t.Fatal(err)
+	}
+	rows := conns.of(keyOf("t1", at.UnixNano()))
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}

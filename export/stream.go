@@ -1,0 +1,204 @@
+package export
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"unsafe"
+
+	pgo "github.com/parquet-go/parquet-go"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// rowSink receives one table's rows as they are built, in event order.
+type rowSink[T any] interface {
+	add(k partKey, r T)
+}
+
+// streamChunkRows is how many rows of a partition are handed to its file's
+// writer at a time.
+const streamChunkRows = 4096
+
+// rowStream writes one table's rows while they are built: each partition's
+// rows go, a chunk at a time, to a goroutine that writes the partition's
+// current file, so that building the rows and encoding them run on
+// different cores and the rows are never all in memory. A file is closed
+// when it has RowsPerFile rows (the partition goes on in part-N+1), and
+// every file of a day is closed when the rows reach a later day (rows come
+// in event-time order, and the partition date is the date of that time).
+type rowStream[T any] struct {
+	w           *writers
+	root, table string
+	perFile     int
+	files       map[partKey]*fileStream[T]
+	lastK       partKey
+	last        *fileStream[T]
+	day         int64
+	started     bool
+	free        chan []T // chunks the file writers are done with
+}
+
+// fileStream is one partition of a rowStream.
+type fileStream[T any] struct {
+	k    partKey
+	part string   // tenant=…/date=…
+	next int      // the number of the next file (part-N)
+	rows int      // rows sent to the open file
+	buf  []T      // the chunk being filled
+	ch   chan []T // the open file's chunks; nil when no file is open
+}
+
+func newRowStream[T any](w *writers, root, table string, perFile int) *rowStream[T] {
+	return &rowStream[T]{w: w, root: root, table: table, perFile: perFile, files: map[partKey]*fileStream[T]{}, free: make(chan []T, 8)}
+}
+
+func (s *rowStream[T]) add(k partKey, r T) {
+	if s.last == nil || k != s.lastK {
+		if !s.started || k.Day > s.day {
+			s.endDaysBefore(k.Day)
+			s.day, s.started = k.Day, true
+		}
+		f, ok := s.files[k]
+		if !ok {
+			f = &fileStream[T]{k: k, part: "tenant=" + k.Tenant + "/date=" + k.Date()}
+			s.files[k] = f
+		}
+		s.lastK, s.last = k, f
+	}
+	f := s.last
+	if f.ch == nil {
+		s.open(f)
+	}
+	if f.buf == nil {
+		f.buf = s.chunk()
+	}
+	f.buf = append(f.buf, r)
+	f.rows++
+	if len(f.buf) == cap(f.buf) || f.rows == s.perFile {
+		s.send(f)
+	}
+	if f.rows == s.perFile {
+		s.end(f)
+	}
+}
+
+// endDaysBefore closes the files of the partitions before day.
+func (s *rowStream[T]) endDaysBefore(day int64) {
+	for k, f := range s.files {
+		if k.Day < day && f.ch != nil {
+			s.send(f)
+			s.end(f)
+		}
+	}
+}
+
+// close ends every file; the writers' close waits for them.
+func (s *rowStream[T]) close() {
+	for _, f := range s.files {
+		if f.ch != nil {
+			s.send(f)
+			s.end(f)
+		}
+	}
+}
+
+func (s *rowStream[T]) chunk() []T {
+	select {
+	case c := <-s.free:
+		return c[:0]
+	default:
+		return make([]T, 0, streamChunkRows)
+	}
+}
+
+func (s *rowStream[T]) recycle(c []T) {
+	select {
+	case s.free <- c:
+	default:
+	}
+}
+
+func (s *rowStream[T]) send(f *fileStream[T]) {
+	if len(f.buf) == 0 {
+		return
+	}
+	s.w.queued(len(f.buf))
+	f.ch <- f.buf
+	f.buf = nil
+}
+
+func (s *rowStream[T]) end(f *fileStream[T]) {
+	close(f.ch)
+	f.ch, f.rows = nil, 0
+}
+
+// open starts the partition's next file: a goroutine that writes the
+// chunks sent to it, taking a writer's slot for each, and then the file's
+// footer, atomically (writeFile).
+func (s *rowStream[T]) open(f *fileStream[T]) {
+	ch := make(chan []T, 2)
+	f.ch = ch
+	j := job{table: s.table, partition: f.part,
+		path: filepath.Join(s.root, s.table, filepath.FromSlash(f.part), fmt.Sprintf("part-%d.parquet", f.next))}
+	f.next++
+	s.w.wg.Add(1)
+	go func() {
+		defer s.w.wg.Done()
+		size, err := writeFile(j.path, func(out io.Writer) error {
+			pw := pgo.NewGenericWriter[T](out, writerOptions(s.table, nil)...)
+			var err error
+			for c := range ch {
+				if err == nil {
+					err = s.w.stopped()
+				}
+				if err == nil {
+					s.w.acquire()
+					_, err = pw.Write(c)
+					s.w.release()
+					j.rows += len(c)
+				}
+				s.recycle(c)
+			}
+			if err == nil {
+				err = s.w.stopped()
+			}
+			if err != nil {
+				return err
+			}
+			s.w.acquire()
+			defer s.w.release()
+			return pw.Close()
+		})
+		s.w.done(&j, size, err)
+	}()
+}
+
+// idTexts formats event ids as text into shared blocks of bytes, one
+// allocation per 2048 ids instead of one per id. The strings are never
+// modified once made.
+type idTexts struct{ buf []byte }
+
+const idTextLen = 36
+
+func (a *idTexts) of(id events.ID) string {
+	if len(a.buf)+idTextLen > cap(a.buf) {
+		a.buf = make([]byte, 0, idTextLen*2048)
+	}
+	at := len(a.buf)
+	a.buf = appendID(a.buf, id)
+	return unsafe.String(&a.buf[at], idTextLen)
+}
+
+// appendID appends id as events.ID.String formats it:
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, lower-case hex.
+func appendID(b []byte, id events.ID) []byte {
+	const digits = "0123456789abcdef"
+	for i, x := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[x>>4], digits[x&15])
+	}
+	return b
+}
