@@ -78,7 +78,10 @@ type parts[T any] struct {
 
 func newParts[T any]() *parts[T] { return &parts[T]{m: map[partKey]*rowChunks[T]{}} }
 
-func (p *parts[T]) add(k partKey, r T) {
+func (p *parts[T]) add(k partKey, id events.ID, r T) {
+	if !id.IsZero() {
+		setEventID(&r, id.String())
+	}
 	if p.last == nil || k != p.lastK {
 		c, ok := p.m[k]
 		if !ok {
@@ -231,7 +234,6 @@ func warm(evs []events.Event, t *sinks) byte {
 // rows, handed to t's sinks in event order. Events with no tenant belong
 // to no tenant's export and are skipped. It stops early when ctx is done.
 func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t sinks) error {
-	var ids idTexts
 	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
@@ -265,7 +267,7 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			}
 			end := ev.Time.UnixNano()
 			r := Connection{
-				Device: ev.Device, ConnID: p.ConnId, EventID: ids.of(ev.ID),
+				Device: ev.Device, ConnID: p.ConnId,
 				Start: end - p.DurationNs, End: end, DurationNs: p.DurationNs,
 				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
@@ -276,14 +278,14 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
 				r.SNI, r.TLSFp = op.Sni, op.TlsFp
 			}
-			t.conns.add(keyOf(ev.Tenant, end), r)
+			t.conns.add(keyOf(ev.Tenant, end), ev.ID, r)
 		case *events.TxObserved:
 			if !in || t.txs == nil {
 				continue
 			}
 			ts := ev.Time.UnixNano()
-			t.txs.add(keyOf(ev.Tenant, ts), Transaction{
-				Device: ev.Device, EventID: ids.of(ev.ID), Time: ts, ConnID: p.ConnId,
+			t.txs.add(keyOf(ev.Tenant, ts), ev.ID, Transaction{
+				Device: ev.Device, Time: ts, ConnID: p.ConnId,
 				Method: p.Method, Host: p.Host, Path: p.Path, BodySize: int64(p.BodySize),
 				StrictFp: p.StrictFp, LooseFp: p.LooseFp, Status: int32(p.Status), LatencyNs: p.LatencyNs,
 				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
@@ -300,8 +302,8 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			if end == 0 {
 				end = start
 			}
-			t.labels.add(keyOf(ev.Tenant, ts), Label{
-				Device: ev.Device, EventID: ids.of(ev.ID), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+			t.labels.add(keyOf(ev.Tenant, ts), ev.ID, Label{
+				Device: ev.Device, Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
 				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
 			})
 		case *events.AlertRaised:
@@ -327,7 +329,7 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			continue // a repeated alert.raised of the same id folds into the first
 		}
 		seen[[2]string{ev.Tenant, id}] = true
-		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), alertRow(&a))
+		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), events.ID{}, alertRow(&a))
 	}
 	return nil
 }

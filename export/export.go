@@ -421,7 +421,7 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 				row.Score, row.Threshold = &score, &threshold
 			}
 		}
-		feats.add(keyOf(w.Tenant, s), row)
+		feats.add(keyOf(w.Tenant, s), events.ID{}, row)
 	})
 	last := time.Now()
 	for i := range evs {

@@ -13,7 +13,31 @@ import (
 
 // rowSink receives one table's rows as they are built, in event order.
 type rowSink[T any] interface {
-	add(k partKey, r T)
+	// add appends r to partition k; a row of an event table gets the
+	// text of id, its event's id, in its event_id column.
+	add(k partKey, id events.ID, r T)
+}
+
+// setEventID sets the event_id column of a row of an event table.
+func setEventID[T any](r *T, id string) {
+	switch r := any(r).(type) {
+	case *Connection:
+		r.EventID = id
+	case *Transaction:
+		r.EventID = id
+	case *Label:
+		r.EventID = id
+	}
+}
+
+// chunk is a run of one partition's rows, handed to its file's writer.
+type chunk[T any] struct {
+	rows []T
+	// ids holds the text of the rows' event ids, which their EventID
+	// strings point into: one block per chunk, reused with it once the
+	// writer has copied the rows (an id string per row was 40 % of the
+	// export's allocations).
+	ids []byte
 }
 
 // streamChunkRows is how many rows of a partition are handed to its file's
@@ -36,24 +60,24 @@ type rowStream[T any] struct {
 	last        *fileStream[T]
 	day         int64
 	started     bool
-	free        chan []T // chunks the file writers are done with
+	free        chan *chunk[T] // chunks the file writers are done with
 }
 
 // fileStream is one partition of a rowStream.
 type fileStream[T any] struct {
 	k    partKey
-	part string   // tenant=…/date=…
-	next int      // the number of the next file (part-N)
-	rows int      // rows sent to the open file
-	buf  []T      // the chunk being filled
-	ch   chan []T // the open file's chunks; nil when no file is open
+	part string         // tenant=…/date=…
+	next int            // the number of the next file (part-N)
+	rows int            // rows sent to the open file
+	buf  *chunk[T]      // the chunk being filled
+	ch   chan *chunk[T] // the open file's chunks; nil when no file is open
 }
 
 func newRowStream[T any](w *writers, root, table string, perFile int) *rowStream[T] {
-	return &rowStream[T]{w: w, root: root, table: table, perFile: perFile, files: map[partKey]*fileStream[T]{}, free: make(chan []T, 8)}
+	return &rowStream[T]{w: w, root: root, table: table, perFile: perFile, files: map[partKey]*fileStream[T]{}, free: make(chan *chunk[T], 8)}
 }
 
-func (s *rowStream[T]) add(k partKey, r T) {
+func (s *rowStream[T]) add(k partKey, id events.ID, r T) {
 	if s.last == nil || k != s.lastK {
 		if !s.started || k.Day > s.day {
 			s.endDaysBefore(k.Day)
@@ -73,9 +97,13 @@ func (s *rowStream[T]) add(k partKey, r T) {
 	if f.buf == nil {
 		f.buf = s.chunk()
 	}
-	f.buf = append(f.buf, r)
+	c := f.buf
+	at := len(c.ids)
+	c.ids = appendID(c.ids, id)
+	setEventID(&r, unsafe.String(&c.ids[at], idTextLen))
+	c.rows = append(c.rows, r)
 	f.rows++
-	if len(f.buf) == cap(f.buf) || f.rows == s.perFile {
+	if len(c.rows) == streamChunkRows || f.rows == s.perFile {
 		s.send(f)
 	}
 	if f.rows == s.perFile {
@@ -103,16 +131,19 @@ func (s *rowStream[T]) close() {
 	}
 }
 
-func (s *rowStream[T]) chunk() []T {
+func (s *rowStream[T]) chunk() *chunk[T] {
 	select {
 	case c := <-s.free:
-		return c[:0]
+		return c
 	default:
-		return make([]T, 0, streamChunkRows)
+		return &chunk[T]{rows: make([]T, 0, streamChunkRows), ids: make([]byte, 0, streamChunkRows*idTextLen)}
 	}
 }
 
-func (s *rowStream[T]) recycle(c []T) {
+// recycle takes back a chunk the writer has written: parquet-go copied its
+// values, strings included.
+func (s *rowStream[T]) recycle(c *chunk[T]) {
+	c.rows, c.ids = c.rows[:0], c.ids[:0]
 	select {
 	case s.free <- c:
 	default:
@@ -120,10 +151,10 @@ func (s *rowStream[T]) recycle(c []T) {
 }
 
 func (s *rowStream[T]) send(f *fileStream[T]) {
-	if len(f.buf) == 0 {
+	if f.buf == nil || len(f.buf.rows) == 0 {
 		return
 	}
-	s.w.queued(len(f.buf))
+	s.w.queued(len(f.buf.rows))
 	f.ch <- f.buf
 	f.buf = nil
 }
@@ -137,7 +168,7 @@ func (s *rowStream[T]) end(f *fileStream[T]) {
 // chunks sent to it, taking a writer's slot for each, and then the file's
 // footer, atomically (writeFile).
 func (s *rowStream[T]) open(f *fileStream[T]) {
-	ch := make(chan []T, 2)
+	ch := make(chan *chunk[T], 2)
 	f.ch = ch
 	j := job{table: s.table, partition: f.part,
 		path: filepath.Join(s.root, s.table, filepath.FromSlash(f.part), fmt.Sprintf("part-%d.parquet", f.next))}
@@ -154,9 +185,9 @@ func (s *rowStream[T]) open(f *fileStream[T]) {
 				}
 				if err == nil {
 					s.w.acquire()
-					_, err = pw.Write(c)
+					_, err = pw.Write(c.rows)
 					s.w.release()
-					j.rows += len(c)
+					j.rows += len(c.rows)
 				}
 				s.recycle(c)
 			}
@@ -174,21 +205,7 @@ func (s *rowStream[T]) open(f *fileStream[T]) {
 	}()
 }
 
-// idTexts formats event ids as text into shared blocks of bytes, one
-// allocation per 2048 ids instead of one per id. The strings are never
-// modified once made.
-type idTexts struct{ buf []byte }
-
 const idTextLen = 36
-
-func (a *idTexts) of(id events.ID) string {
-	if len(a.buf)+idTextLen > cap(a.buf) {
-		a.buf = make([]byte, 0, idTextLen*2048)
-	}
-	at := len(a.buf)
-	a.buf = appendID(a.buf, id)
-	return unsafe.String(&a.buf[at], idTextLen)
-}
 
 // appendID appends id as events.ID.String formats it:
 // xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, lower-case hex.
