@@ -87,7 +87,10 @@ type Progress struct {
 	Fraction float64
 	// Windows closed so far (features stage).
 	Windows int
-	// Rows and Files written so far, of TotalRows (write stage).
+	// Rows and Files written so far, of TotalRows (write stage). The
+	// connections, transactions and labels are written while they are
+	// built: TotalRows counts the rows built so far, and grows until the
+	// last event is read.
 	Rows, Files, TotalRows int
 	// Elapsed since the export started.
 	Elapsed time.Duration
@@ -455,6 +458,7 @@ type job struct {
 	table, partition, path string
 	rows                   int
 	write                  func(io.Writer) error
+	streamed               bool // a rowStream's file
 }
 
 func addJobs[T any](jobs []job, root, table string, p *parts[T], perFile int, write func(io.Writer, string, [][]T) error) []job {
@@ -582,8 +586,22 @@ func (w *writers) done(j *job, size int64, err error) {
 		w.seen[j.table+"/"+j.partition] = true
 		ts.Partitions = append(ts.Partitions, j.partition)
 	}
-	w.rows += j.rows
+	if !j.streamed {
+		w.rows += j.rows // a streamed file's rows are counted as they are written
+	}
 	w.files++
+	w.report()
+}
+
+// wrote counts rows of a streamed file written (encoded, not yet on disk).
+func (w *writers) wrote(rows int) {
+	w.mu.Lock()
+	w.rows += rows
+	w.report()
+}
+
+// report unlocks w.mu, calling Progress at most once per ProgressEvery.
+func (w *writers) report() {
 	p := Progress{Stage: "write", Rows: w.rows, Files: w.files, TotalRows: w.total, Elapsed: time.Since(w.start)}
 	report := time.Since(w.last) >= w.cfg.ProgressEvery
 	if report {

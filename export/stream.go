@@ -170,7 +170,7 @@ func (s *rowStream[T]) end(f *fileStream[T]) {
 func (s *rowStream[T]) open(f *fileStream[T]) {
 	ch := make(chan *chunk[T], 2)
 	f.ch = ch
-	j := job{table: s.table, partition: f.part,
+	j := job{table: s.table, partition: f.part, streamed: true,
 		path: filepath.Join(s.root, s.table, filepath.FromSlash(f.part), fmt.Sprintf("part-%d.parquet", f.next))}
 	f.next++
 	s.w.wg.Add(1)
@@ -187,7 +187,10 @@ func (s *rowStream[T]) open(f *fileStream[T]) {
 					s.w.acquire()
 					_, err = pw.Write(c.rows)
 					s.w.release()
-					j.rows += len(c.rows)
+					if err == nil {
+						j.rows += len(c.rows)
+						s.w.wrote(len(c.rows))
+					}
 				}
 				s.recycle(c)
 			}
