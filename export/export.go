@@ -444,7 +444,7 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 	proc.Flush()
 	// Windows close partition by partition, as the watermark of each
 	// passes them; the table is in (start, device) order.
-	feats.sortEach(func(a, b FeatureRow) int {
+	feats.sortEach(func(a, b *FeatureRow) int {
 		if a.Start != b.Start {
 			return cmp.Compare(a.Start, b.Start)
 		}
