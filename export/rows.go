@@ -53,7 +53,7 @@ type Transaction struct {
 	Path      string `parquet:"path,dict"`
 	BodySize  int64  `parquet:"body_size,delta"`
 	StrictFp  []byte `parquet:"strict_fp"`
-	LooseFp   []byte `parquet:"loose_fp"`
+	LooseFp   []byte `parquet:"loose_fp,dict"`
 	Status    int32  `parquet:"status,delta"`
 	LatencyNs int64  `parquet:"latency_ns,delta"`
 	Outcome   string `parquet:"outcome,dict"`
