@@ -1,8 +1,8 @@
 package export
 
 // The row types of the fixed-schema tables. Each field's parquet tag gives
-// the column name and encoding (dict: dictionary encoding, for columns with
-// few distinct values; delta: DELTA_BINARY_PACKED, for the time columns of
+// the column name and encoding (dict: dictionary encoding, for columns whose
+// values repeat; delta: DELTA_BINARY_PACKED, for the time columns of
 // the big tables, in time order, and for their small integers — counts,
 // sizes, ports, statuses, latencies —, which it bit-packs to a few bits
 // each: zstd then has a quarter of the bytes to compress, for files of
