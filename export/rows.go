@@ -4,9 +4,9 @@ package export
 // the column name and encoding (dict: dictionary encoding, for columns whose
 // values repeat; delta: DELTA_BINARY_PACKED, for the time columns of
 // the big tables, in time order, and for their small integers — counts,
-// sizes, ports, statuses, latencies —, which it bit-packs to a few bits
-// each: zstd then has a quarter of the bytes to compress, for files of
-// the same size); timestamps are int64 nanoseconds since the
+// sizes, ports, statuses —, which it bit-packs to a few bits each: zstd
+// then has a quarter of the bytes to compress, for files of the same
+// size; durations stay plain, which zstd compresses better); timestamps are int64 nanoseconds since the
 // Unix epoch, UTC (Parquet TIMESTAMP(NANOS, isAdjustedToUTC)). The tenant
 // and date of a row are not columns of the files: they are the partition
 // directories (tenant=…/date=…), as Hive-partitioned datasets expect.
@@ -55,7 +55,7 @@ type Transaction struct {
 	StrictFp  []byte `parquet:"strict_fp"`
 	LooseFp   []byte `parquet:"loose_fp,dict"`
 	Status    int32  `parquet:"status,delta"`
-	LatencyNs int64  `parquet:"latency_ns,delta"`
+	LatencyNs int64  `parquet:"latency_ns"`
 	Outcome   string `parquet:"outcome,dict"`
 	Oversize  bool   `parquet:"oversize"`
 }
