@@ -600,7 +600,8 @@ func (w *writers) wrote(rows int) {
 	w.report()
 }
 
-// report unlocks w.mu, calling Progress at most once per ProgressEvery.
+// report is called with w.mu held and unlocks it; it calls Progress at
+// most once per ProgressEvery.
 func (w *writers) report() {
 	p := Progress{Stage: "write", Rows: w.rows, Files: w.files, TotalRows: w.total, Elapsed: time.Since(w.start)}
 	report := time.Since(w.last) >= w.cfg.ProgressEvery
