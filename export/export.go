@@ -289,13 +289,15 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		}
 	}
 
-	// Three producers build the tables' rows side by side: the connections,
-	// the other event tables, and the features (the long pole: windows,
-	// features and anomaly models, one event at a time). The connections,
-	// transactions and labels go to their files' writers a chunk at a time
-	// as they are built (rowStream); the alerts (folded to the end) and
-	// the features (sorted) are written once built, while the features are
-	// still being computed.
+	// Two producers build the tables' rows side by side: the event tables,
+	// in one pass over the events (two passes, one for the connections and
+	// one for the rest, cost 30 % more CPU to build: the payloads' cache
+	// misses overlap better in one), and the features (the long pole:
+	// windows, features and anomaly models, one event at a time). The
+	// connections, transactions and labels go to their files' writers a
+	// chunk at a time as they are built (rowStream), on the other core;
+	// the alerts (folded to the end) and the features (sorted) are written
+	// once built, while the features are still being computed.
 	var pmu sync.Mutex // Progress is called from one goroutine at a time
 	progress := func(p Progress) {
 		if cfg.Progress != nil {
@@ -340,8 +342,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 			}
 		}()
 	}
-	build(TableConnections)
-	build(TableTransactions, TableAlerts, TableLabels)
+	build(TableConnections, TableTransactions, TableAlerts, TableLabels)
 	if cfg.wants(TableFeatures) {
 		feats, windows, err := computeFeatures(ctx, evs, cfg, start, progress)
 		st.Windows = windows
