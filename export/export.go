@@ -291,7 +291,7 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 
 	// Two producers build the tables' rows side by side: the event tables,
 	// in one pass over the events (two passes, one for the connections and
-	// one for the rest, cost 30 % more CPU to build: the payloads' cache
+	// one for the rest, cost 40 % more CPU to build: the payloads' cache
 	// misses overlap better in one), and the features (the long pole:
 	// windows, features and anomaly models, one event at a time). The
 	// connections, transactions and labels go to their files' writers a
