@@ -47,10 +47,11 @@ const streamChunkRows = 4096
 // rowStream writes one table's rows while they are built: each partition's
 // rows go, a chunk at a time, to a goroutine that writes the partition's
 // current file, so that building the rows and encoding them run on
-// different cores and the rows are never all in memory. A file is closed
+// different cores and the rows are never all in memory. A file is started
+// with its first full chunk (or at its end, if it has fewer rows); it ends
 // when it has RowsPerFile rows (the partition goes on in part-N+1), and
-// every file of a day is closed when the rows reach a later day (rows come
-// in event-time order, and the partition date is the date of that time).
+// every file of a day ends when the rows reach a later day (rows come in
+// event-time order, and the partition date is the date of that time).
 type rowStream[T any] struct {
 	w           *writers
 	root, table string
@@ -68,13 +69,13 @@ type fileStream[T any] struct {
 	k    partKey
 	part string         // tenant=…/date=…
 	next int            // the number of the next file (part-N)
-	rows int            // rows sent to the open file
+	rows int            // rows of the current file, sent or in buf
 	buf  *chunk[T]      // the chunk being filled
-	ch   chan *chunk[T] // the open file's chunks; nil when no file is open
+	ch   chan *chunk[T] // the current file's chunks; nil until its first is sent
 }
 
 func newRowStream[T any](w *writers, root, table string, perFile int) *rowStream[T] {
-	return &rowStream[T]{w: w, root: root, table: table, perFile: perFile, files: map[partKey]*fileStream[T]{}, free: make(chan *chunk[T], 8)}
+	return &rowStream[T]{w: w, root: root, table: table, perFile: perFile, files: map[partKey]*fileStream[T]{}, free: make(chan *chunk[T], 16)}
 }
 
 func (s *rowStream[T]) add(k partKey, id events.ID, r T) {
@@ -91,11 +92,8 @@ func (s *rowStream[T]) add(k partKey, id events.ID, r T) {
 		s.lastK, s.last = k, f
 	}
 	f := s.last
-	if f.ch == nil {
-		s.open(f)
-	}
 	if f.buf == nil {
-		f.buf = s.chunk()
+		f.buf = s.chunk(f.ch != nil)
 	}
 	c := f.buf
 	at := len(c.ids)
@@ -103,19 +101,17 @@ func (s *rowStream[T]) add(k partKey, id events.ID, r T) {
 	setEventID(&r, unsafe.String(&c.ids[at], idTextLen))
 	c.rows = append(c.rows, r)
 	f.rows++
-	if len(c.rows) == streamChunkRows || f.rows == s.perFile {
-		s.send(f)
-	}
 	if f.rows == s.perFile {
 		s.end(f)
+	} else if len(c.rows) == streamChunkRows {
+		s.send(f)
 	}
 }
 
-// endDaysBefore closes the files of the partitions before day.
+// endDaysBefore ends the files of the partitions before day.
 func (s *rowStream[T]) endDaysBefore(day int64) {
 	for k, f := range s.files {
-		if k.Day < day && f.ch != nil {
-			s.send(f)
+		if k.Day < day && f.rows > 0 {
 			s.end(f)
 		}
 	}
@@ -124,25 +120,34 @@ func (s *rowStream[T]) endDaysBefore(day int64) {
 // close ends every file; the writers' close waits for them.
 func (s *rowStream[T]) close() {
 	for _, f := range s.files {
-		if f.ch != nil {
-			s.send(f)
+		if f.rows > 0 {
 			s.end(f)
 		}
 	}
 }
 
-func (s *rowStream[T]) chunk() *chunk[T] {
+// chunk returns an empty chunk: a recycled one, or a new one, full-sized
+// for a partition already streaming (full), else small, growing as rows
+// come: a partition of a few rows (a small tenant's day) costs a few rows.
+func (s *rowStream[T]) chunk(full bool) *chunk[T] {
 	select {
 	case c := <-s.free:
 		return c
 	default:
-		return &chunk[T]{rows: make([]T, 0, streamChunkRows), ids: make([]byte, 0, streamChunkRows*idTextLen)}
 	}
+	n := 64
+	if full {
+		n = streamChunkRows
+	}
+	return &chunk[T]{rows: make([]T, 0, n), ids: make([]byte, 0, n*idTextLen)}
 }
 
 // recycle takes back a chunk the writer has written: parquet-go copied its
 // values, strings included.
 func (s *rowStream[T]) recycle(c *chunk[T]) {
+	if cap(c.rows) < streamChunkRows {
+		return // a small partition's: let it go
+	}
 	c.rows, c.ids = c.rows[:0], c.ids[:0]
 	select {
 	case s.free <- c:
@@ -150,17 +155,29 @@ func (s *rowStream[T]) recycle(c *chunk[T]) {
 	}
 }
 
+// send hands the partition's chunk to its file's writer, starting the
+// file with its first chunk: a file of fewer rows than a chunk is written
+// in one go when it ends, and has no writer (megabytes of column buffers)
+// before.
 func (s *rowStream[T]) send(f *fileStream[T]) {
 	if f.buf == nil || len(f.buf.rows) == 0 {
 		return
+	}
+	if f.ch == nil {
+		s.open(f)
 	}
 	s.w.queued(len(f.buf.rows))
 	f.ch <- f.buf
 	f.buf = nil
 }
 
+// end finishes the partition's current file: its last rows, then its
+// footer.
 func (s *rowStream[T]) end(f *fileStream[T]) {
-	close(f.ch)
+	s.send(f)
+	if f.ch != nil {
+		close(f.ch)
+	}
 	f.ch, f.rows = nil, 0
 }
 
@@ -177,32 +194,50 @@ func (s *rowStream[T]) open(f *fileStream[T]) {
 	go func() {
 		defer s.w.wg.Done()
 		size, err := writeFile(j.path, func(out io.Writer) error {
-			pw := pgo.NewGenericWriter[T](out, writerOptions(s.table, nil)...)
-			var err error
-			for c := range ch {
-				if err == nil {
-					err = s.w.stopped()
+			// The writer is made in a slot, with the first chunk, and the
+			// last chunk and the footer are written in one slot: a file of
+			// one chunk (a small partition's) has a writer, megabytes of
+			// column buffers, only while it holds a slot.
+			var pw *pgo.GenericWriter[T]
+			write := func(c *chunk[T], last bool) error {
+				if err := s.w.stopped(); err != nil {
+					return err
 				}
-				if err == nil {
-					s.w.acquire()
-					_, err = pw.Write(c.rows)
-					s.w.release()
-					if err == nil {
-						j.rows += len(c.rows)
-						s.w.wrote(len(c.rows))
+				s.w.acquire()
+				defer s.w.release()
+				if pw == nil {
+					pw = pgo.NewGenericWriter[T](out, writerOptions(s.table, nil)...)
+				}
+				if c != nil {
+					if _, err := pw.Write(c.rows); err != nil {
+						return err
 					}
+					j.rows += len(c.rows)
+					s.w.wrote(len(c.rows))
 				}
-				s.recycle(c)
+				if last {
+					return pw.Close()
+				}
+				return nil
+			}
+			var err error
+			var held *chunk[T] // written when the next comes, or with the footer
+			for c := range ch {
+				if held != nil {
+					if err == nil {
+						err = write(held, false)
+					}
+					s.recycle(held)
+				}
+				held = c
 			}
 			if err == nil {
-				err = s.w.stopped()
+				err = write(held, true)
 			}
-			if err != nil {
-				return err
+			if held != nil {
+				s.recycle(held)
 			}
-			s.w.acquire()
-			defer s.w.release()
-			return pw.Close()
+			return err
 		})
 		s.w.done(&j, size, err)
 	}()

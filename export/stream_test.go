@@ -13,20 +13,27 @@ import (
 	"github.com/halo-sec/halo/events"
 )
 
-// TestStreamedFiles exports two tenants' fleets over midnight in files of
-// at most 3000 rows, and reads every file back: each partition's files,
-// part-0, part-1, … in turn, hold exactly the partition's conn.closed and
-// tx.observed events, in event order, with their ids, connection ids,
-// devices and times, each file as full as RowsPerFile allows. The rows
-// went to the writers a chunk at a time, from chunks and id texts reused
-// as the writers finished with them.
+// TestStreamedFiles exports two tenants' fleets over midnight, in files of
+// at most 3000 rows (each smaller than a chunk: written when it ends) and
+// of at most a million (a partition per file, streamed chunk by chunk,
+// some partitions smaller than a chunk), and reads every file back: each
+// partition's files, part-0, part-1, … in turn, hold exactly the
+// partition's conn.closed and tx.observed events, in event order, with
+// their ids, connection ids, devices and times, each file as full as
+// RowsPerFile allows. The rows went to the writers from chunks and id
+// texts reused as the writers finished with them.
 func TestStreamedFiles(t *testing.T) {
 	start := time.Date(2026, 11, 2, 23, 50, 0, 0, time.UTC)
 	a := &fleet{Tenant: "alpha", Devices: 30, Start: start, Step: 40 * time.Millisecond, TxPerHTTP: 3, Seed: 5}
 	b := &fleet{Tenant: "beta", Devices: 7, Start: start.Add(time.Second), Step: 90 * time.Millisecond, TxPerHTTP: 2, Seed: 6}
 	evs := append(a.Events(24000), b.Events(11000)...) // 16 and 16.5 minutes, over midnight
 	events.SortByTime(evs)
-	const perFile = 3000
+	for _, perFile := range []int{3000, 1_000_000} {
+		t.Run(fmt.Sprintf("rows-per-file=%d", perFile), func(t *testing.T) { checkStreamedFiles(t, evs, perFile) })
+	}
+}
+
+func checkStreamedFiles(t *testing.T, evs []events.Event, perFile int) {
 	out := t.TempDir()
 	st, err := Write(context.Background(), evs, Config{Out: out, Tables: []string{TableConnections, TableTransactions}, RowsPerFile: perFile, Workers: 2})
 	if err != nil {
