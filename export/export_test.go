@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,8 +220,11 @@ func TestConnectionJoin(t *testing.T) {
 		ev("c-closed", at.Add(time.Second), &events.ConnClosed{ConnId: "c2", DurationNs: int64(3 * time.Second)}),
 	}
 	events.SortByTime(evs)
-	tabs := buildTables(evs, time.Time{}, time.Time{}, func(string) bool { return true })
-	rows := tabs.conns.of(keyOf("t1", at.UnixNano()))
+	conns := newParts[Connection]()
+	if err := buildTables(context.Background(), evs, time.Time{}, time.Time{}, sinks{conns: conns}); err != nil {
+		t.Fatal(err)
+	}
+	rows := conns.of(keyOf("t1", at.UnixNano()))
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}
@@ -234,3 +239,25 @@ func TestConnectionJoin(t *testing.T) {
 // shortSpan lets the anomaly detector train its cohort models on the test
 // logs, which span less than its default min_span of an hour.
 var shortSpan = pipeline.Config{DetectorOptions: map[string]map[string]string{"anomaly": {"min_span": "10m"}}}
+
+// TestSortedByTime: the check split across cores finds an out-of-order
+// pair anywhere, at the boundary between two pieces too.
+func TestSortedByTime(t *testing.T) {
+	at := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	evs := make([]events.Event, 1<<17+3)
+	for i := range evs {
+		evs[i] = events.Event{ID: events.DerivedID("t", strconv.Itoa(i)), Time: at.Add(time.Duration(i) * time.Millisecond)}
+	}
+	if !sortedByTime(evs) {
+		t.Fatal("sorted events reported out of order")
+	}
+	n := runtime.GOMAXPROCS(0)
+	piece := (len(evs) + n - 1) / n
+	for _, i := range []int{0, piece - 1, piece, len(evs) / 3, len(evs) - 2} {
+		evs[i], evs[i+1] = evs[i+1], evs[i]
+		if sortedByTime(evs) {
+			t.Errorf("events %d and %d swapped (pieces of %d): reported sorted", i, i+1, piece)
+		}
+		evs[i], evs[i+1] = evs[i+1], evs[i]
+	}
+}

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -41,9 +42,12 @@ func connRows(b *testing.B) []Connection {
 	benchOnce.Do(func() {
 		f := &fleet{Tenant: "bench", Devices: 2000, Start: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Step: 40 * time.Millisecond, TxPerHTTP: 2, Seed: 7}
 		evs := f.Events(benchConns)
-		t := buildTables(evs, time.Time{}, time.Time{}, func(string) bool { return true })
-		for k := range t.conns.m {
-			benchRows = append(benchRows, t.conns.of(k)...)
+		conns := newParts[Connection]()
+		if err := buildTables(context.Background(), evs, time.Time{}, time.Time{}, sinks{conns: conns}); err != nil {
+			b.Fatal(err)
+		}
+		for k := range conns.m {
+			benchRows = append(benchRows, conns.of(k)...)
 		}
 	})
 	if len(benchRows) != benchConns {

@@ -26,13 +26,22 @@ const SchemaVersion = 1
 // column statistics, small enough to bound the writer's memory.
 const rowGroupRows = 256 << 10
 
+// zstdCodec compresses every file's pages. One codec for all the files:
+// it keeps a pool of encoders, which are costly to make (a codec per file
+// made new ones, megabytes of tables each, for every file).
+var zstdCodec = &pgozstd.Codec{Level: pgozstd.SpeedFastest}
+
 // writerOptions are the options of every file: zstd at its fastest level
 // (the ratio is close to the default level's on these tables, at twice the
 // speed), and the metadata that names the table and its schema version.
 func writerOptions(table string, meta map[string]string) []pgo.WriterOption {
 	opts := []pgo.WriterOption{
-		pgo.Compression(&pgozstd.Codec{Level: pgozstd.SpeedFastest}),
+		pgo.Compression(zstdCodec),
 		pgo.MaxRowsPerRowGroup(rowGroupRows),
+		// The column chunks' statistics and the column index hold each
+		// page's bounds; repeating them in every page header would
+		// compute them twice.
+		pgo.DataPageStatistics(false),
 		pgo.CreatedBy("halo export", strconv.Itoa(SchemaVersion), ""),
 		pgo.KeyValueMetadata("halo.table", table),
 		pgo.KeyValueMetadata("halo.schema_version", strconv.Itoa(SchemaVersion)),
