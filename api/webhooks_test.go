@@ -84,7 +84,9 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		ds, _ := d.body["deliveries"].([]any)
 		if len(ds) == 1 && ds[0].(map[string]any)["status"] == "delivered" {
 			dl := ds[0].(map[string]any)
-			if dl["alert"] != "hi-al" || dl["type"] != "alert.raised" || dl["attempts"].(float64) != 1 {
+			// At least once: under load a slow first attempt may time out
+			// and be retried.
+			if dl["alert"] != "hi-al" || dl["type"] != "alert.raised" || dl["attempts"].(float64) < 1 {
 				t.Fatalf("delivery %v", dl)
 			}
 			break
@@ -95,8 +97,13 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mu.Lock()
-	if len(got) != 1 || got[0]["alert"].(map[string]any)["id"] != "hi-al" || got[0]["alert"].(map[string]any)["tenant"] != "acme" {
-		t.Fatalf("receiver got %v", got)
+	if len(got) == 0 {
+		t.Fatal("the receiver got nothing")
+	}
+	for _, g := range got { // only the high-severity acme alert, maybe more than once (at least once)
+		if g["alert"].(map[string]any)["id"] != "hi-al" || g["alert"].(map[string]any)["tenant"] != "acme" {
+			t.Fatalf("receiver got %v", got)
+		}
 	}
 	mu.Unlock()
 	e.expect(200, "DELETE", "/v1/webhooks/"+id, e.acme, "")
