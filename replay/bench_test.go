@@ -44,6 +44,22 @@ func benchLog(b *testing.B) (*natsstore.Store, int) {
 	return store, n
 }
 
+// readAll reads the whole log, decoding every event: the raw read the
+// replay benchmarks compare with.
+func readAll(b *testing.B, store events.Store, n int) []events.Event {
+	evs := make([]events.Event, 0, n)
+	for ev, err := range store.Read(context.Background(), events.Query{}) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) != n {
+		b.Fatalf("read %d of %d events", len(evs), n)
+	}
+	return evs
+}
+
 // BenchmarkReplay compares, over the same range of one log (every labeled
 // Zeek log, about 72k events), the raw read — Store.Read, decoding every
 // event — with the full replay: the same read, then windows, features and
@@ -51,20 +67,7 @@ func benchLog(b *testing.B) (*natsstore.Store, int) {
 // raw.
 func BenchmarkReplay(b *testing.B) {
 	store, n := benchLog(b)
-	ctx := context.Background()
-	read := func(b *testing.B) []events.Event {
-		evs := make([]events.Event, 0, n)
-		for ev, err := range store.Read(ctx, events.Query{}) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			evs = append(evs, ev)
-		}
-		if len(evs) != n {
-			b.Fatalf("read %d of %d events", len(evs), n)
-		}
-		return evs
-	}
+	read := func(b *testing.B) []events.Event { return readAll(b, store, n) }
 	// cpu-ms/op is the process's CPU time (all threads, the garbage
 	// collector included) per operation: on a shared machine, wall time
 	// also counts the time other processes held the cores.

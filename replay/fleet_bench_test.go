@@ -35,19 +35,7 @@ func BenchmarkReplayFleet(b *testing.B) {
 	if err := zeek.Append(ctx, store, all); err != nil {
 		b.Fatal(err)
 	}
-	read := func(b *testing.B) []events.Event {
-		evs := make([]events.Event, 0, n)
-		for ev, err := range store.Read(ctx, events.Query{}) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			evs = append(evs, ev)
-		}
-		if len(evs) != n {
-			b.Fatalf("read %d of %d events", len(evs), n)
-		}
-		return evs
-	}
+	read := func(b *testing.B) []events.Event { return readAll(b, store, n) }
 	b.Run("raw-read", func(b *testing.B) {
 		for b.Loop() {
 			read(b)

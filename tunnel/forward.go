@@ -239,22 +239,12 @@ func (f *httpForwarder) serve(w http.ResponseWriter, r *http.Request, dc *device
 			// The device never got the answer to the success it repeats:
 			// its retry. Refused all the same (the payment was charged
 			// once), and told so plainly; not a replay.
-			e.m.Refusals.WithLabelValues("retry_of_lost_response").Inc()
-			e.m.Requests.WithLabelValues("http", "refused_retry").Inc()
-			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_RETRY, http.StatusForbidden, int64(time.Since(start))
-			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
-			writeError(w, http.StatusForbidden, "already_succeeded",
-				fmt.Sprintf("this exact transaction already succeeded at %s, but its response never reached this device; the edge did not send it again", prior.at.UTC().Format(time.RFC3339)),
-				map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
+			f.refuseRepeat(w, dc, tx, start, prior, events.TxOutcome_TX_OUTCOME_REFUSED_RETRY, "retry_of_lost_response", "refused_retry", "already_succeeded",
+				"this exact transaction already succeeded at %s, but its response never reached this device; the edge did not send it again")
 			return
 		case replay:
-			e.m.Refusals.WithLabelValues("replay").Inc()
-			e.m.Requests.WithLabelValues("http", "refused_replay").Inc()
-			tx.Outcome, tx.Status, tx.LatencyNs = events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY, http.StatusForbidden, int64(time.Since(start))
-			e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
-			writeError(w, http.StatusForbidden, "replay_refused",
-				fmt.Sprintf("this exact transaction already succeeded at %s; the edge refused to send it again", prior.at.UTC().Format(time.RFC3339)),
-				map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
+			f.refuseRepeat(w, dc, tx, start, prior, events.TxOutcome_TX_OUTCOME_REFUSED_REPLAY, "replay", "refused_replay", "replay_refused",
+				"this exact transaction already succeeded at %s; the edge refused to send it again")
 			return
 		}
 		st := &reqState{}
@@ -263,6 +253,20 @@ func (f *httpForwarder) serve(w http.ResponseWriter, r *http.Request, dc *device
 		return
 	}
 	f.forward(w, r, dc, body, start, connID, ip, port, t, opened, tx, &reqState{})
+}
+
+// refuseRepeat answers 403 to a repeat of a success the shield remembers
+// (prior), records its tx.observed with outcome and counts it; message
+// takes the time of the success.
+func (f *httpForwarder) refuseRepeat(w http.ResponseWriter, dc *deviceConn, tx *events.TxObserved, start time.Time, prior success,
+	outcome events.TxOutcome, refusal, request, code, message string) {
+	e := f.e
+	e.m.Refusals.WithLabelValues(refusal).Inc()
+	e.m.Requests.WithLabelValues("http", request).Inc()
+	tx.Outcome, tx.Status, tx.LatencyNs = outcome, http.StatusForbidden, int64(time.Since(start))
+	e.emit(events.Event{ID: events.NewID(), Tenant: dc.dev.Tenant, Device: dc.dev.ID, Time: start.UTC(), Payload: tx})
+	writeError(w, http.StatusForbidden, code, fmt.Sprintf(message, prior.at.UTC().Format(time.RFC3339)),
+		map[string]string{"first_seen": prior.at.UTC().Format(time.RFC3339Nano)})
 }
 
 func (f *httpForwarder) forward(w http.ResponseWriter, r *http.Request, dc *deviceConn, body io.Reader, start time.Time, connID string,

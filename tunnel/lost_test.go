@@ -13,13 +13,13 @@ import (
 	"github.com/halo-sec/halo/events"
 )
 
-// A device that goes away in the middle of a response (a terminal that
-// timed out) still gets its request recorded: tx.observed with the
-// destination's status, and conn.closed with reason client. The reverse
-// proxy aborts such a request with a panic that used to skip conn.closed.
-func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
-	env := newEnv(t, nil)
+// newSlowServer answers 200 at once, then streams 6.4 MB over a second: a
+// device has time to go away in the middle. It counts requests in n.
+func newSlowServer(t *testing.T, n *atomic.Int32) *httptest.Server {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n != nil {
+			n.Add(1)
+		}
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 		chunk := []byte(strings.Repeat("x", 64<<10))
@@ -31,7 +31,17 @@ func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close)
+	return up
+}
+
+// A device that goes away in the middle of a response (a terminal that
+// timed out) still gets its request recorded: tx.observed with the
+// destination's status, and conn.closed with reason client. The reverse
+// proxy aborts such a request with a panic that used to skip conn.closed.
+func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
+	env := newEnv(t, nil)
+	up := newSlowServer(t, nil)
 	proxy, _ := url.Parse("https://" + env.addr)
 	tr := &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: deviceTLS(t, env.files)}
 	resp, err := (&http.Client{Transport: tr}).Post(up.URL+"/v1/charge", "application/json", strings.NewReader(`{"amount":"1.00","nonce":"n1"}`))
@@ -62,20 +72,7 @@ func TestDeviceGoneMidResponseIsRecorded(t *testing.T) {
 func TestRetryOfALostResponseIsNotAReplay(t *testing.T) {
 	env := newEnv(t, nil)
 	var charges atomic.Int32
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		charges.Add(1)
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		chunk := []byte(strings.Repeat("x", 64<<10))
-		for range 100 {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			time.Sleep(10 * time.Millisecond)
-		}
-	}))
-	defer up.Close()
+	up := newSlowServer(t, &charges)
 	const body = `{"amount":"12.50","currency":"EUR","nonce":"n-lost","terminal":"POS-1"}`
 	post := func(f deviceFiles, readAll bool) (int, string) {
 		proxy, _ := url.Parse("https://" + env.addr)

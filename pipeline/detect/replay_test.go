@@ -19,16 +19,19 @@ func tx(tenant, device string, at time.Time, strict, loose string, status uint32
 
 const fwd = events.TxOutcome_TX_OUTCOME_FORWARDED
 
+// feed gives d the events in order and returns its findings.
+func feed(d *Replay, evs ...events.Event) []Finding {
+	var out []Finding
+	for i := range evs {
+		out = append(out, d.Event(&evs[i])...)
+	}
+	return out
+}
+
 func TestReplayDetector(t *testing.T) {
 	d := NewReplay(ReplayOptions{})
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	run := func(evs ...events.Event) []Finding {
-		var out []Finding
-		for i := range evs {
-			out = append(out, d.Event(&evs[i])...)
-		}
-		return out
-	}
+	run := func(evs ...events.Event) []Finding { return feed(d, evs...) }
 	// Legitimate retries after failures: never a finding.
 	if f := run(
 		tx("acme", "pos-1", t0, "A", "LA", 503, fwd),
@@ -153,13 +156,7 @@ func TestReplayRetryOfALostResponse(t *testing.T) {
 	closed := func(device, conn string, at time.Time, reason events.CloseReason) events.Event {
 		return events.Event{ID: events.NewID(), Tenant: "acme", Device: device, Time: at, Payload: &events.ConnClosed{ConnId: conn, Reason: reason}}
 	}
-	run := func(evs ...events.Event) []Finding {
-		var out []Finding
-		for i := range evs {
-			out = append(out, d.Event(&evs[i])...)
-		}
-		return out
-	}
+	run := func(evs ...events.Event) []Finding { return feed(d, evs...) }
 	if f := run(
 		withConn(tx("acme", "pos-1", t0, "P", "", 200, fwd), "c1"),
 		closed("pos-1", "c1", t0.Add(time.Second), events.CloseReason_CLOSE_REASON_CLIENT),
