@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -35,12 +36,25 @@ func DerivedID(source string, parts ...string) ID {
 	for _, p := range parts {
 		n += len(p) + 4
 	}
-	b := make([]byte, 0, n)
+	// uuid.NewSHA1(idNamespace, b), without its hasher and sum allocations:
+	// the namespace and the parts hashed at once from one buffer (on the
+	// stack when small). TestDerivedIDIsUUIDv5 checks they agree.
+	var stack [256]byte
+	b := stack[:0]
+	if 16+n > len(stack) {
+		b = make([]byte, 0, 16+n)
+	}
+	b = append(b, idNamespace[:]...)
 	b = appendLP(b, source)
 	for _, p := range parts {
 		b = appendLP(b, p)
 	}
-	return ID(uuid.NewSHA1(idNamespace, b))
+	sum := sha1.Sum(b)
+	var id ID
+	copy(id[:], sum[:16])
+	id[6] = id[6]&0x0f | 5<<4 // version 5
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
 }
 
 func appendLP(b []byte, s string) []byte {
