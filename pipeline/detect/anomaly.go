@@ -134,6 +134,10 @@ type Anomaly struct {
 	fixed                   *models.Artifact          // option model: one model for every cohort, no training
 	fixedIdx                []int                     // the index in features.Names of each of its features
 	operator                map[string]*deployedModel // by tenant + "|" + cohort ("" cohort: the whole tenant)
+	// scoreModel's one-row batch and its score, reused: Vectors runs on
+	// one goroutine.
+	row   [1][]float64
+	score [1]float64
 }
 
 // deployedModel is a model an operator deployed (halo models deploy).
@@ -353,11 +357,14 @@ const deployedBit = 1 << 31
 // the model option); trainMax, for the cohort's own models, holds the
 // largest value of each feature in the training windows.
 func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32, trainMax []float64) (Finding, bool) {
-	scores, err := model.Score([][]float64{row})
+	a.row[0] = row
+	err := model.ScoreInto(a.score[:], a.row[:])
+	a.row[0] = nil
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
 		return Finding{}, false
 	}
+	scores := a.score[:]
 	// The model decides; a window far outside the cohort's baseline on
 	// at least two features (robust deviations from the training medians)
 	// is flagged too: with few or near-constant training windows the
