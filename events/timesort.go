@@ -41,7 +41,8 @@ const DefaultSortEvents = 1 << 18
 
 // NewTimeSorter returns a sorter that holds up to maxEvents events in
 // memory (DefaultSortEvents when maxEvents < 1) and spills runs to a new
-// temporary directory under dir (the system's when dir is "").
+// temporary directory under dir (created when needed; the system's when dir
+// is "").
 func NewTimeSorter(dir string, maxEvents int) *TimeSorter {
 	if maxEvents < 1 {
 		maxEvents = DefaultSortEvents
@@ -76,6 +77,11 @@ func (s *TimeSorter) spill() error {
 		return nil
 	}
 	if s.dir == "" {
+		if s.parent != "" {
+			if err := os.MkdirAll(s.parent, 0o700); err != nil {
+				return fmt.Errorf("sorting events: %w", err)
+			}
+		}
 		d, err := os.MkdirTemp(s.parent, "halo-sort-")
 		if err != nil {
 			return fmt.Errorf("sorting events: %w", err)

@@ -35,6 +35,17 @@ func quietModel(t *testing.T, dir string) string {
 	return path
 }
 
+// openLog opens an embedded log in dir/log, closed when the test ends.
+func openLog(t *testing.T, dir string) *natsstore.Store {
+	t.Helper()
+	store, err := natsstore.Open(context.Background(), natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // saveArtifact writes a model artifact to path and returns path.
 func saveArtifact(t *testing.T, art *models.Artifact, path string) string {
 	t.Helper()
@@ -69,11 +80,7 @@ func busyWindow(device string, t time.Time, n int) []events.Event {
 func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLog(t, dir)
 	cfg := Config{WindowSize: time.Second, Lateness: 100 * time.Millisecond, TickInterval: 50 * time.Millisecond, Detectors: []string{"anomaly"}}
 	logger := slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	live, err := NewLive(cfg, store, nil, logger)
@@ -164,11 +171,7 @@ func TestDeployedModelSwitchesWithoutRestart(t *testing.T) {
 func TestDeploymentsFold(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLog(t, dir)
 	deps := models.NewDeployments()
 	path := quietModel(t, dir)
 	d1, err := deps.Deploy(ctx, store, dir, path, "acme", "", "test")
@@ -235,11 +238,7 @@ func TestDeploymentsFold(t *testing.T) {
 func TestDeployedRandomForest(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: filepath.Join(dir, "log")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLog(t, dir)
 	// Training windows: the pipeline's own feature vectors of quiet
 	// windows (1–3 connections) and of busy ones (30–49), as an export
 	// would hold them with their labels.

@@ -54,7 +54,7 @@ func TestRangeTally(t *testing.T) {
 	ev := func(at time.Duration, dev string, p events.Payload) events.Event {
 		return events.Event{ID: events.NewID(), Tenant: "t", Device: dev, Time: from.Add(at), Payload: p}
 	}
-	tally := &RangeTally{From: from}
+	tally := &RangeTally{From: from, KeepLive: true}
 	for _, e := range []events.Event{
 		ev(-time.Hour, "a", &events.AlertRaised{AlertId: "warm"}),
 		ev(-time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Malicious: true}),

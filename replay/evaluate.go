@@ -234,14 +234,11 @@ func floorDiv(a, b int64) int64 {
 
 // DeviceDays counts (device, UTC day) pairs with at least one event.
 func DeviceDays(evs []events.Event) int {
-	seen := map[[3]string]bool{}
+	var s deviceDays
 	for i := range evs {
-		if evs[i].Device == "" {
-			continue
-		}
-		seen[deviceDay(&evs[i])] = true
+		s.add(&evs[i])
 	}
-	return len(seen)
+	return len(s)
 }
 
 // sortedDetectors lists a report's detectors, for printing.

@@ -31,10 +31,12 @@ func RunSorted(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipe
 type RangeTally struct {
 	From   time.Time
 	Labels []Label
-	Live   []events.Event // alert.raised events
+	Live   []events.Event // alert.raised events, when KeepLive
+	// KeepLive keeps the live alerts (--baseline needs them).
+	KeepLive bool
 	// InRange and WarmUp count the events at or after From and before it.
 	InRange, WarmUp int
-	days            map[[3]string]bool
+	days            deviceDays
 }
 
 // Add counts ev.
@@ -48,19 +50,31 @@ func (t *RangeTally) Add(ev *events.Event) {
 	case events.TypeLabelRecorded:
 		t.Labels = append(t.Labels, LabelsFromEvents([]events.Event{*ev})...)
 	case events.TypeAlertRaised:
-		t.Live = append(t.Live, *ev)
-	}
-	if ev.Device != "" {
-		if t.days == nil {
-			t.days = map[[3]string]bool{}
+		if t.KeepLive {
+			t.Live = append(t.Live, *ev)
 		}
-		t.days[deviceDay(ev)] = true
 	}
+	t.days.add(ev)
 }
 
 // DeviceDays is DeviceDays of the events counted in range.
 func (t *RangeTally) DeviceDays() int { return len(t.days) }
 
-func deviceDay(ev *events.Event) [3]string {
-	return [3]string{ev.Tenant, ev.Device, ev.Time.UTC().Format("2006-01-02")}
+// deviceDays is a set of (tenant, device, UTC day) of events that name a
+// device.
+type deviceDays map[deviceDay]struct{}
+
+type deviceDay struct {
+	tenant, device string
+	day            int64 // days since the Unix epoch, UTC
+}
+
+func (s *deviceDays) add(ev *events.Event) {
+	if ev.Device == "" {
+		return
+	}
+	if *s == nil {
+		*s = deviceDays{}
+	}
+	(*s)[deviceDay{ev.Tenant, ev.Device, floorDiv(ev.Time.Unix(), 86400)}] = struct{}{}
 }

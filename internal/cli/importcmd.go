@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -100,12 +99,9 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 			// pipeline consuming the import and a replay of it agree. They
 			// are sorted in bounded memory: beyond --sort-buffer events, in
 			// runs on disk under the data directory, removed at the end.
-			spillDir := os.TempDir()
+			spillDir := "" // the system's
 			if cfg.DataDir != "" {
 				spillDir = filepath.Join(cfg.DataDir, "tmp")
-				if err := os.MkdirAll(spillDir, 0o700); err != nil {
-					return err
-				}
 			}
 			sorter := events.NewTimeSorter(spillDir, sortBuffer)
 			defer sorter.Close()

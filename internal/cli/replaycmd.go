@@ -128,7 +128,7 @@ training its own.`,
 			}
 			sorter := events.NewTimeSorter(out, sortBuffer)
 			defer sorter.Close()
-			tally := &replay.RangeTally{From: from.value}
+			tally := &replay.RangeTally{From: from.value, KeepLive: baseline}
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
