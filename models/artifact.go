@@ -142,7 +142,7 @@ func (a *Artifact) content() (string, []byte, error) {
 	c.ID = ""
 	c.m = nil
 	c.saved = nil
-	b, err := json.Marshal(&c)
+	b, err := marshalContent(&c)
 	if err != nil {
 		return "", nil, err
 	}

@@ -1,0 +1,123 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// marshalContent is json.Marshal(c) with the trees written by appendTrees:
+// the same bytes (TestMarshalContentMatchesJSON), without reflection over
+// the bulk of an artifact, its hundreds of node arrays. Trees is the last
+// member, so the header is encoded with no trees (`"trees":null}`) and the
+// node arrays replace that null.
+func marshalContent(c *Artifact) ([]byte, error) {
+	trees := c.Trees
+	h := *c
+	h.Trees = nil
+	head, err := json.Marshal(&h)
+	if err != nil {
+		return nil, err
+	}
+	const tail = `null}`
+	if trees == nil || !bytes.HasSuffix(head, []byte(tail)) {
+		if trees == nil {
+			return head, nil
+		}
+		return json.Marshal(c) // not the layout assumed above: the slow, certain way
+	}
+	out := make([]byte, 0, len(head)+treesSize(trees))
+	out = append(out, head[:len(head)-len(tail)]...)
+	out, err = appendTrees(out, trees)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
+}
+
+// treesSize estimates the encoded size of trees, to allocate once.
+func treesSize(trees []Tree) int {
+	n := 2
+	for i := range trees {
+		n += 80 + 40*trees[i].len()
+	}
+	return n
+}
+
+// appendTrees appends trees as encoding/json encodes []Tree.
+func appendTrees(b []byte, trees []Tree) ([]byte, error) {
+	b = append(b, '[')
+	for i := range trees {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		t := &trees[i]
+		b = appendInts(append(b, `{"feature":`...), t.Feature)
+		var err error
+		if b, err = appendFloats(append(b, `,"split":`...), t.Split); err != nil {
+			return nil, err
+		}
+		b = appendInts(append(b, `,"left":`...), t.Left)
+		b = appendInts(append(b, `,"right":`...), t.Right)
+		b = appendInts(append(b, `,"size":`...), t.Size)
+		if len(t.Positive) > 0 { // omitempty
+			b = appendInts(append(b, `,"positive":`...), t.Positive)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+func appendInts(b []byte, v []int) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(x), 10)
+	}
+	return append(b, ']')
+}
+
+func appendFloats(b []byte, v []float64) ([]byte, error) {
+	if v == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendFloat(b, f); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// appendFloat appends f as encoding/json writes a float64: the shortest
+// representation, in exponent form only below 1e-6 or from 1e21 on, with
+// a two-digit negative exponent shortened ("1e-07" → "1e-7").
+func appendFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, 64))
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}

@@ -1,0 +1,64 @@
+package models
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"testing"
+)
+
+// edgeFloats are split values at every boundary of encoding/json's float
+// format: exponent form below 1e-6 and from 1e21, shortened negative
+// exponents, signed zero, subnormals, the extremes.
+var edgeFloats = []float64{
+	0, math.Copysign(0, -1), 1, -1, 0.5, 1e-6, 9.99999e-7, 1e-7, -1e-7, 1e-10, 1.5e-300,
+	5e-324, math.SmallestNonzeroFloat64, 1e20, 1e21, -1e21, 9.999999999999999e20, 1.7976931348623157e308,
+	123456789.125, 0.1, 1.0 / 3, 2.5e-5,
+}
+
+func TestMarshalContentMatchesJSON(t *testing.T) {
+	trees := []Tree{
+		{Feature: []int{0, -1, -1}, Split: edgeFloats[:3], Left: []int{1, -1, -1}, Right: []int{2, -1, -1}, Size: []int{10, 4, 6}},
+		{Feature: []int{}, Split: []float64{}, Left: nil, Right: []int{}, Size: nil, Positive: []int{}},
+		{Feature: []int{-1}, Split: edgeFloats, Left: []int{-1}, Right: []int{-1}, Size: []int{math.MaxInt64, math.MinInt64}, Positive: []int{3}},
+	}
+	for _, a := range []*Artifact{smallIForest(t), smallForest(t), {Kind: KindIForest, Trees: trees}, {Kind: KindForest}, {Trees: []Tree{}}} {
+		want, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := marshalContent(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("marshalContent differs from json.Marshal:\n got %s\nwant %s", got, want)
+		}
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		a := &Artifact{Trees: []Tree{{Split: []float64{1, bad}}}}
+		if _, err := marshalContent(a); err == nil {
+			t.Fatalf("split %v encoded without an error", bad)
+		}
+	}
+}
+
+// FuzzTreeJSON: any split value encodes as encoding/json encodes it.
+func FuzzTreeJSON(f *testing.F) {
+	for _, x := range edgeFloats {
+		f.Add(math.Float64bits(x), int64(x))
+	}
+	f.Fuzz(func(t *testing.T, bits uint64, n int64) {
+		x := math.Float64frombits(bits)
+		tree := []Tree{{Feature: []int{int(n)}, Split: []float64{x, -x}, Left: []int{-1}, Right: []int{int(n >> 3)}, Size: []int{1}}}
+		want, werr := json.Marshal(tree)
+		got, gerr := appendTrees(nil, tree)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%v (%x): json error %v, appendTrees error %v", x, binary.BigEndian.AppendUint64(nil, bits), werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", x, got, want)
+		}
+	})
+}
