@@ -66,6 +66,8 @@ func readAll(b *testing.B, store events.Store, n int) []events.Event {
 // every detector, as halo replay runs it. The goal is full ≥ 0.5×
 // raw.
 func BenchmarkReplay(b *testing.B) {
+	// As halo replay runs (the raw read too: one setting for both).
+	defer BatchGC()()
 	store, n := benchLog(b)
 	read := func(b *testing.B) []events.Event { return readAll(b, store, n) }
 	// cpu-ms/op is the process's CPU time (all threads, the garbage

@@ -21,6 +21,7 @@ import (
 //
 //	go test ./replay -run '^$' -bench ReplayFleet -benchtime 3x -count 3
 func BenchmarkReplayFleet(b *testing.B) {
+	defer BatchGC()() // as halo replay runs (the raw read too)
 	ctx := context.Background()
 	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: b.TempDir()}, nil)
 	if err != nil {

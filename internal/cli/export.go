@@ -11,6 +11,7 @@ import (
 
 	"github.com/halo-sec/halo/export"
 	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/replay"
 )
 
 func newExportCmd(a *app) *cobra.Command {
@@ -54,6 +55,7 @@ does; nothing before --from is exported.`,
   duckdb -c "select tenant, date, count(*) from read_parquet('/tmp/export/connections/**/*.parquet', hive_partitioning=true) group by all"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer replay.BatchGC()()
 			if out == "" {
 				return usageErrorf("--out is required")
 			}

@@ -65,6 +65,7 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer replay.BatchGC()()
 			if tenant.value == "" {
 				return usageErrorf("--tenant is required")
 			}

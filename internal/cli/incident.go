@@ -59,6 +59,7 @@ tenants needs --tenant.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer replay.BatchGC()()
 			id := args[0]
 			if out == "" {
 				return usageErrorf("--out is required")

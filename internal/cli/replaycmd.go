@@ -74,6 +74,7 @@ training its own.`,
   halo replay --from 168h --policy strict.yaml --model iforest.json --baseline --out /tmp/candidate`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer replay.BatchGC()()
 			if out == "" {
 				return usageErrorf("--out is required")
 			}

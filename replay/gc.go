@@ -1,0 +1,26 @@
+package replay
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// BatchGCPercent is the garbage collector's target that batch commands
+// (replay, import, export, incident) run with: a replay allocates a little
+// per event and per window and keeps little, so at Go's default of 100 the
+// collector runs every few megabytes and takes about a quarter of the
+// CPU; at 200 it takes half as much for about a quarter more peak memory
+// (measured on the labeled Zeek logs: 0.61 → 0.45 s of user CPU, 165 →
+// 203 MB peak RSS; bench/RESULTS.md).
+const BatchGCPercent = 200
+
+// BatchGC sets the collector's target to BatchGCPercent for a batch
+// command, unless the GOGC environment variable chose one, and returns
+// the function that restores the previous target.
+func BatchGC() (restore func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(BatchGCPercent)
+	return func() { debug.SetGCPercent(prev) }
+}
