@@ -142,59 +142,69 @@ type sinks struct {
 
 type connKey struct{ tenant, device, conn string }
 
+// openRef is a conn.opened waiting for its conn.closed: what the join
+// needs of the event, not the event (which would keep its whole chunk of
+// the range alive for as long as the connection stays open).
+type openRef struct {
+	tenant, device string
+	opened         int64 // event time, Unix ns
+	p              *events.ConnOpened
+}
+
 // openIndex joins a connection's conn.closed to its conn.opened in one pass
 // over events in time order: it holds the connections opened and not yet
 // closed (a small map, however long the range), keyed by connection id
 // alone (one short string to hash; ids are unique per sensor), with the
 // full (tenant, device, id) key for the rare ids that two devices share.
 type openIndex struct {
-	evs      []events.Event
-	byID     map[string]int32
-	dups     map[connKey]int32
-	consumed map[int32]bool // conn.opened found ahead of their position
+	byID     map[string]openRef
+	dups     map[connKey]openRef
+	consumed map[*events.ConnOpened]bool // conn.opened found ahead of their position
 }
 
-func newOpenIndex(evs []events.Event) *openIndex {
-	return &openIndex{evs: evs, byID: map[string]int32{}, dups: map[connKey]int32{}, consumed: map[int32]bool{}}
+func newOpenIndex() *openIndex {
+	return &openIndex{byID: map[string]openRef{}, dups: map[connKey]openRef{}, consumed: map[*events.ConnOpened]bool{}}
 }
 
-// opened records evs[i], a conn.opened.
-func (x *openIndex) opened(i int, p *events.ConnOpened) {
-	if x.consumed[int32(i)] {
-		delete(x.consumed, int32(i))
+// opened records ev, a conn.opened with payload p.
+func (x *openIndex) opened(ev *events.Event, p *events.ConnOpened) {
+	if x.consumed[p] {
+		delete(x.consumed, p)
 		return
 	}
+	ref := openRef{ev.Tenant, ev.Device, ev.Time.UnixNano(), p}
 	j, seen := x.byID[p.ConnId]
-	if !seen || (x.evs[j].Tenant == x.evs[i].Tenant && x.evs[j].Device == x.evs[i].Device) {
-		x.byID[p.ConnId] = int32(i)
+	if !seen || (j.tenant == ev.Tenant && j.device == ev.Device) {
+		x.byID[p.ConnId] = ref
 		return
 	}
-	x.dups[connKey{x.evs[i].Tenant, x.evs[i].Device, p.ConnId}] = int32(i)
+	x.dups[connKey{ev.Tenant, ev.Device, p.ConnId}] = ref
 }
 
-// closed finds and forgets the conn.opened of evs[i], a conn.closed: one
+// closed finds and forgets the conn.opened of chunk[i], a conn.closed: one
 // seen before, or one later at the same time (a zero-length Zeek record's
-// events share a time and then sort by id, either way round).
-func (x *openIndex) closed(i int, id string) (*events.Event, *events.ConnOpened) {
-	ev := &x.evs[i]
-	if j, ok := x.byID[id]; ok && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
+// events share a time and then sort by id, either way round; a chunk
+// holds every event of its last instant, see chunkEvents).
+func (x *openIndex) closed(chunk []events.Event, i int, id string) (int64, *events.ConnOpened) {
+	ev := &chunk[i]
+	if j, ok := x.byID[id]; ok && j.tenant == ev.Tenant && j.device == ev.Device {
 		delete(x.byID, id)
-		return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+		return j.opened, j.p
 	}
 	if len(x.dups) > 0 {
 		k := connKey{ev.Tenant, ev.Device, id}
 		if j, ok := x.dups[k]; ok {
 			delete(x.dups, k)
-			return &x.evs[j], x.evs[j].Payload.(*events.ConnOpened)
+			return j.opened, j.p
 		}
 	}
-	for j := i + 1; j < len(x.evs) && x.evs[j].Time.Equal(ev.Time); j++ {
-		if p, ok := x.evs[j].Payload.(*events.ConnOpened); ok && p.ConnId == id && x.evs[j].Tenant == ev.Tenant && x.evs[j].Device == ev.Device {
-			x.consumed[int32(j)] = true
-			return &x.evs[j], p
+	for j := i + 1; j < len(chunk) && chunk[j].Time.Equal(ev.Time); j++ {
+		if p, ok := chunk[j].Payload.(*events.ConnOpened); ok && p.ConnId == id && chunk[j].Tenant == ev.Tenant && chunk[j].Device == ev.Device {
+			x.consumed[p] = true
+			return chunk[j].Time.UnixNano(), p
 		}
 	}
-	return nil, nil
+	return 0, nil
 }
 
 // inRange reports whether t is in [from, to) (zero bounds are open).
@@ -208,12 +218,12 @@ const warmBlock = 64
 // warmth keeps the loads of warm from being optimised away.
 var warmth atomic.Uint32
 
-// warm reads, a block of events ahead of buildTables, the payloads it will
+// warm reads, a block of events ahead of tableBuilder.add, the payloads it will
 // read and the connection ids it will hash. The loop itself waits for each
 // of these cache misses in turn (they are behind pointers: the payloads
 // were allocated one by one as the log was decoded); here they are
 // independent loads, which the processor overlaps. It reads one field in
-// each 64-byte line of the generated structs that buildTables reads
+// each 64-byte line of the generated structs that tableBuilder.add reads
 // (ConnOpened and TxObserved: 192 bytes; ConnClosed: 144): building the
 // connections took 30 % less CPU, the transactions 25 % less.
 func warm(evs []events.Event, t *sinks) byte {
@@ -242,15 +252,28 @@ func warm(evs []events.Event, t *sinks) byte {
 	return x
 }
 
-// buildTables turns evs (in (time, id) order; those before from are the
-// warm-up, whose conn.opened still join and whose alerts still fold) into
-// rows, handed to t's sinks in event order. Events with no tenant belong
-// to no tenant's export and are skipped. It stops early when ctx is done.
-func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t sinks) error {
-	open := newOpenIndex(evs)
-	set := alerts.NewSet()
-	var raised []*events.Event
-	var warmed byte
+// tableBuilder turns events, handed to it chunk by chunk in (time, id)
+// order (those before from are the warm-up, whose conn.opened still join
+// and whose alerts still fold), into rows for its sinks, in event order.
+// Events with no tenant belong to no tenant's export and are skipped. It
+// keeps what the joins and folds need (open connections, alerts), not the
+// events.
+type tableBuilder struct {
+	from, to time.Time
+	t        sinks
+	open     *openIndex
+	set      *alerts.Set
+	raised   [][2]string // (tenant, alert id) of the alert.raised in the range
+	warmed   byte
+}
+
+func newTableBuilder(from, to time.Time, t sinks) *tableBuilder {
+	return &tableBuilder{from: from, to: to, t: t, open: newOpenIndex(), set: alerts.NewSet()}
+}
+
+// add builds the rows of a chunk; it stops early when ctx is done.
+func (b *tableBuilder) add(ctx context.Context, evs []events.Event) error {
+	t := &b.t
 	for i := range evs {
 		if i%8192 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -258,23 +281,23 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			}
 		}
 		if i%warmBlock == 0 {
-			warmed += warm(evs[i:min(i+warmBlock, len(evs))], &t)
+			b.warmed += warm(evs[i:min(i+warmBlock, len(evs))], t)
 		}
 		ev := &evs[i]
 		if ev.Tenant == "" {
 			continue
 		}
-		in := inRange(ev.Time, from, to)
+		in := inRange(ev.Time, b.from, b.to)
 		switch p := ev.Payload.(type) {
 		case *events.ConnOpened:
 			if t.conns != nil {
-				open.opened(i, p)
+				b.open.opened(ev, p)
 			}
 		case *events.ConnClosed:
 			if t.conns == nil {
 				continue
 			}
-			oe, op := open.closed(i, p.ConnId)
+			opened, op := b.open.closed(evs, i, p.ConnId)
 			if !in {
 				continue
 			}
@@ -286,7 +309,7 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 				CloseReason: enumName(int32(p.Reason), window.CloseReasonNames), State: p.State, Error: p.Error,
 			}
 			if op != nil {
-				r.Opened, r.Start = true, oe.Time.UnixNano()
+				r.Opened, r.Start = true, opened
 				r.SrcAddr, r.DstHost, r.DstIP, r.DstPort = op.SrcAddr, op.DstHost, op.DstIp, int32(op.DstPort)
 				r.Transport, r.Service, r.Mode, r.Inbound = op.Transport, op.Service, enumName(int32(op.Mode), window.ModeNames), op.Inbound
 				r.SNI, r.TLSFp = op.Sni, op.TlsFp
@@ -323,28 +346,44 @@ func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t 
 			if t.alerts == nil {
 				continue
 			}
-			set.Apply(ev)
+			b.set.Apply(ev)
 			if in {
-				raised = append(raised, ev)
+				b.raised = append(b.raised, [2]string{ev.Tenant, p.AlertId})
 			}
 		case *events.AlertUpdated, *events.AlertAcknowledged, *events.AlertResolved:
 			if t.alerts != nil {
-				set.Apply(ev)
+				b.set.Apply(ev)
 			}
 		}
 	}
-	warmth.Add(uint32(warmed))
+	return nil
+}
+
+// buildTables builds the rows of evs (in (time, id) order) in one go.
+func buildTables(ctx context.Context, evs []events.Event, from, to time.Time, t sinks) error {
+	b := newTableBuilder(from, to, t)
+	if err := b.add(ctx, evs); err != nil {
+		return err
+	}
+	b.finish()
+	return nil
+}
+
+// finish hands the alerts, folded to the end of the range, to their sink.
+func (b *tableBuilder) finish() {
+	warmth.Add(uint32(b.warmed))
+	if b.t.alerts == nil {
+		return
+	}
 	seen := map[[2]string]bool{}
-	for _, ev := range raised {
-		id := ev.Payload.(*events.AlertRaised).AlertId
-		a, ok := set.Get(ev.Tenant, id)
-		if !ok || seen[[2]string{ev.Tenant, id}] {
+	for _, k := range b.raised {
+		a, ok := b.set.Get(k[0], k[1])
+		if !ok || seen[k] {
 			continue // a repeated alert.raised of the same id folds into the first
 		}
-		seen[[2]string{ev.Tenant, id}] = true
-		t.alerts.add(keyOf(ev.Tenant, a.Time.UnixNano()), events.ID{}, alertRow(&a))
+		seen[k] = true
+		b.t.alerts.add(keyOf(k[0], a.Time.UnixNano()), events.ID{}, alertRow(&a))
 	}
-	return nil
 }
 
 func alertRow(a *alerts.Alert) Alert {

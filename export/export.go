@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,6 +71,13 @@ type Config struct {
 	Workers int
 	// Overwrite replaces tables already in Out.
 	Overwrite bool
+	// SortBuffer is how many events Run holds in memory to put the range
+	// in (time, id) order (default events.DefaultSortEvents); a larger
+	// range is sorted in runs on disk under TempDir and merged, so an
+	// export of any range runs in bounded memory.
+	SortBuffer int
+	// TempDir is where those runs go (default Out).
+	TempDir string
 	// Progress, when set, is called from one goroutine as the export
 	// advances, at most about once per ProgressEvery.
 	Progress func(Progress)
@@ -85,6 +93,9 @@ type Progress struct {
 	// Events read so far; Fraction of the log read (0 when unknown).
 	Events   int
 	Fraction float64
+	// SortedToDisk (read stage) is how many of the events read went to
+	// sorted runs on disk: a range larger than Config.SortBuffer.
+	SortedToDisk int
 	// Windows closed so far (features stage).
 	Windows int
 	// Rows and Files written so far, of TotalRows (write stage). The
@@ -174,7 +185,10 @@ func (c *Config) Validate() error {
 }
 
 // Run reads the range of the log that cfg names (and the warm-up before it)
-// from store and exports it.
+// from store and exports it, in bounded memory: the events are put in
+// (time, id) order by an events.TimeSorter (beyond SortBuffer events, in
+// runs on disk) and then go through the tables and the features a chunk at
+// a time.
 func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
 	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Pipeline.Partitions == 0 {
 		cfg.Pipeline.Partitions = ps.Partitions()
@@ -198,20 +212,27 @@ func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
 	}); ok {
 		lastSeq, _ = ls.LastSeq(ctx)
 	}
-	var evs []events.Event
+	tmp := cfg.TempDir
+	if tmp == "" {
+		tmp = cfg.Out
+	}
+	sorter := events.NewTimeSorter(tmp, cfg.SortBuffer)
+	defer sorter.Close()
 	var firstSeq uint64
 	last := time.Now()
 	for ev, err := range store.Read(ctx, q) {
 		if err != nil {
-			return Stats{}, fmt.Errorf("%w after %d events: %w", ErrRead, len(evs), err)
+			return Stats{}, fmt.Errorf("%w after %d events: %w", ErrRead, sorter.Len(), err)
 		}
 		if firstSeq == 0 {
 			firstSeq = ev.Seq
 		}
-		evs = append(evs, ev)
+		if err := sorter.Add(ev); err != nil {
+			return Stats{}, err
+		}
 		if cfg.Progress != nil && time.Since(last) >= cfg.ProgressEvery {
 			last = time.Now()
-			p := Progress{Stage: "read", Events: len(evs), Elapsed: time.Since(start)}
+			p := Progress{Stage: "read", Events: sorter.Len(), SortedToDisk: sorter.Spilled(), Elapsed: time.Since(start)}
 			if lastSeq >= firstSeq && firstSeq > 0 {
 				p.Fraction = min(1, float64(ev.Seq-firstSeq+1)/float64(lastSeq-firstSeq+1))
 			}
@@ -222,7 +243,7 @@ func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
 		return Stats{}, err
 	}
 	read := time.Since(start)
-	st, err := export(ctx, evs, cfg, start)
+	st, err := export(ctx, sorter.Sorted(), sorter.Len(), cfg, start)
 	st.Read = read
 	return st, err
 }
@@ -237,7 +258,10 @@ func Write(ctx context.Context, evs []events.Event, cfg Config) (Stats, error) {
 	if err := checkOut(&cfg); err != nil {
 		return Stats{}, err
 	}
-	return export(ctx, evs, cfg, time.Now())
+	if !sortedByTime(evs) {
+		events.SortByTime(evs)
+	}
+	return export(ctx, events.Values(evs), len(evs), cfg, time.Now())
 }
 
 // checkOut fails when a table is in the way and Overwrite is not set.
@@ -253,9 +277,22 @@ func checkOut(cfg *Config) error {
 	return nil
 }
 
-func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time) (Stats, error) {
+// chunkEvents is about how many events go to the tables and the features
+// at a time. A chunk is cut only where the event time changes, so every
+// event of one instant is in one chunk (the join of a zero-length
+// connection's conn.closed looks ahead within the instant).
+const chunkEvents = 4096
+
+// chunkDepth is how many chunks may wait for each consumer: with the chunk
+// being read, the most an export holds of the range at once.
+const chunkDepth = 4
+
+// export reads seq (total events in (time, id) order) once, cutting it in
+// chunks that two consumers take in turn: the event tables and the
+// features.
+func export(ctx context.Context, seq iter.Seq2[events.Event, error], total int, cfg Config, start time.Time) (Stats, error) {
 	st := Stats{SchemaVersion: SchemaVersion, Tenant: cfg.Tenant, WindowSeconds: cfg.Pipeline.WindowSize.Seconds(),
-		Features: features.Names, Events: len(evs), Tables: map[string]*TableStats{}}
+		Features: features.Names, Tables: map[string]*TableStats{}}
 	if !cfg.From.IsZero() {
 		f := cfg.From.UTC()
 		st.From = &f
@@ -263,14 +300,6 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	if !cfg.To.IsZero() {
 		t := cfg.To.UTC()
 		st.To = &t
-	}
-	if !sortedByTime(evs) {
-		events.SortByTime(evs)
-	}
-	for i := range evs {
-		if !cfg.From.IsZero() && evs[i].Time.Before(cfg.From) {
-			st.WarmupEvents++
-		}
 	}
 	tmp, err := os.MkdirTemp(cfg.Out, ".export-tmp-")
 	if err != nil {
@@ -289,15 +318,16 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 		}
 	}
 
-	// Two producers build the tables' rows side by side: the event tables,
-	// in one pass over the events (two passes, one for the connections and
-	// one for the rest, cost 40 % more CPU to build: the payloads' cache
-	// misses overlap better in one), and the features (the long pole:
-	// windows, features and anomaly models, one event at a time). The
-	// connections, transactions and labels go to their files' writers a
-	// chunk at a time as they are built (rowStream), on the other core;
-	// the alerts (folded to the end) and the features (sorted) are written
-	// once built, while the features are still being computed.
+	// Two consumers build the tables' rows side by side from the same
+	// chunks: the event tables, in one pass over the events (two passes,
+	// one for the connections and one for the rest, cost 40 % more CPU to
+	// build: the payloads' cache misses overlap better in one), and the
+	// features (the long pole: windows, features and anomaly models, one
+	// event at a time). The connections, transactions and labels go to
+	// their files' writers a chunk at a time as they are built
+	// (rowStream), on the other core; the alerts (folded to the end) and
+	// the features (sorted) are written once built, while the features
+	// are still being computed.
 	var pmu sync.Mutex // Progress is called from one goroutine at a time
 	progress := func(p Progress) {
 		if cfg.Progress != nil {
@@ -309,48 +339,118 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	w := newWriters(ctx, cfg, &st, start, progress)
 	cstart := time.Now()
 	var bwg sync.WaitGroup
-	build := func(tables ...string) {
-		bwg.Add(1)
-		go func() {
-			defer bwg.Done()
-			want := func(t string) bool { return slices.Contains(tables, t) && cfg.wants(t) }
-			var sk sinks
-			var ends []func()
-			if want(TableConnections) {
-				s := newRowStream[Connection](w, tmp, TableConnections, cfg.RowsPerFile)
-				sk.conns, ends = s, append(ends, s.close)
-			}
-			if want(TableTransactions) {
-				s := newRowStream[Transaction](w, tmp, TableTransactions, cfg.RowsPerFile)
-				sk.txs, ends = s, append(ends, s.close)
-			}
-			if want(TableLabels) {
-				s := newRowStream[Label](w, tmp, TableLabels, cfg.RowsPerFile)
-				sk.labels, ends = s, append(ends, s.close)
-			}
-			var alerts *parts[Alert]
-			if want(TableAlerts) {
-				alerts = newParts[Alert]()
-				sk.alerts = alerts
-			}
-			err := buildTables(ctx, evs, cfg.From, cfg.To, sk)
-			for _, end := range ends {
-				end() // after an error too: the writers see it and abandon their files
-			}
-			if err == nil {
-				w.submit(addJobs(nil, tmp, TableAlerts, alerts, cfg.RowsPerFile, writeRows[Alert]))
-			}
-		}()
-	}
-	build(TableConnections, TableTransactions, TableAlerts, TableLabels)
+	var tablesErr, featsErr error
+	toTables := make(chan []events.Event, chunkDepth)
+	bwg.Go(func() {
+		want := func(t string) bool { return t != TableFeatures && cfg.wants(t) }
+		var sk sinks
+		var ends []func()
+		if want(TableConnections) {
+			s := newRowStream[Connection](w, tmp, TableConnections, cfg.RowsPerFile)
+			sk.conns, ends = s, append(ends, s.close)
+		}
+		if want(TableTransactions) {
+			s := newRowStream[Transaction](w, tmp, TableTransactions, cfg.RowsPerFile)
+			sk.txs, ends = s, append(ends, s.close)
+		}
+		if want(TableLabels) {
+			s := newRowStream[Label](w, tmp, TableLabels, cfg.RowsPerFile)
+			sk.labels, ends = s, append(ends, s.close)
+		}
+		var alerts *parts[Alert]
+		if want(TableAlerts) {
+			alerts = newParts[Alert]()
+			sk.alerts = alerts
+		}
+		b := newTableBuilder(cfg.From, cfg.To, sk)
+		for chunk := range toTables {
+			if tablesErr == nil {
+				tablesErr = b.add(ctx, chunk)
+			} // after an error, drain: the reader must not wait for ever
+		}
+		if tablesErr == nil {
+			b.finish()
+		}
+		for _, end := range ends {
+			end() // after an error too: the writers see it and abandon their files
+		}
+		if tablesErr == nil {
+			w.submit(addJobs(nil, tmp, TableAlerts, alerts, cfg.RowsPerFile, writeRows[Alert]))
+		}
+	})
+	var toFeats chan []events.Event
+	var fc *featureComputer
 	if cfg.wants(TableFeatures) {
-		feats, windows, err := computeFeatures(ctx, evs, cfg, start, progress)
-		st.Windows = windows
-		if err != nil {
+		toFeats = make(chan []events.Event, chunkDepth)
+		if fc, err = newFeatureComputer(cfg); err != nil {
+			close(toTables)
 			bwg.Wait()
 			w.close()
 			return st, err
 		}
+		defer fc.close()
+		bwg.Go(func() {
+			last := time.Now()
+			for chunk := range toFeats {
+				if featsErr != nil {
+					continue // drain
+				}
+				if featsErr = fc.add(ctx, chunk); featsErr != nil {
+					continue
+				}
+				if time.Since(last) >= cfg.ProgressEvery {
+					last = time.Now()
+					progress(Progress{Stage: "features", Events: fc.events, Fraction: float64(fc.events) / float64(max(total, 1)), Windows: fc.windows(), Elapsed: time.Since(start)})
+				}
+			}
+		})
+	}
+
+	// The reader: chunks of the sequence to both consumers.
+	readErr := func() error {
+		defer func() {
+			close(toTables)
+			if toFeats != nil {
+				close(toFeats)
+			}
+		}()
+		chunk := make([]events.Event, 0, chunkEvents+chunkEvents/4)
+		send := func() {
+			toTables <- chunk
+			if toFeats != nil {
+				toFeats <- chunk
+			}
+			chunk = make([]events.Event, 0, chunkEvents+chunkEvents/4)
+		}
+		for ev, err := range seq {
+			if err != nil {
+				return fmt.Errorf("%w after %d events: %w", ErrRead, st.Events, err)
+			}
+			if len(chunk) >= chunkEvents && !ev.Time.Equal(chunk[len(chunk)-1].Time) {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				send()
+			}
+			st.Events++
+			if !cfg.From.IsZero() && ev.Time.Before(cfg.From) {
+				st.WarmupEvents++
+			}
+			chunk = append(chunk, ev)
+		}
+		if len(chunk) > 0 {
+			send()
+		}
+		return ctx.Err()
+	}()
+	bwg.Wait()
+	if err := cmp.Or(readErr, tablesErr, featsErr); err != nil {
+		w.close()
+		return st, err
+	}
+	if fc != nil {
+		feats, windows := fc.finish()
+		st.Windows = windows
 		meta := map[string]string{
 			"halo.window_ns": strconv.FormatInt(int64(cfg.Pipeline.WindowSize), 10),
 			"halo.features":  strings.Join(features.Names, ","),
@@ -359,7 +459,6 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 			return writeFeatures(w, rows, meta)
 		}))
 	}
-	bwg.Wait()
 	st.Compute = time.Since(cstart)
 	wstart := time.Now()
 	if err := w.close(); err != nil {
@@ -395,12 +494,19 @@ func export(ctx context.Context, evs []events.Event, cfg Config, start time.Time
 	return st, nil
 }
 
-// computeFeatures runs the pipeline's processor over evs — windows and
-// features only, and the anomaly detector too with scores — and returns the
-// rows of the windows that start in the range, and the windows closed.
-func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start time.Time, progress func(Progress)) (*parts[FeatureRow], int, error) {
-	labels := newWindowLabels(evs, cfg.Pipeline.WindowSize)
-	feats := newParts[FeatureRow]()
+// featureComputer runs the pipeline's processor over the events — windows
+// and features only, and the anomaly detector too with scores — and keeps
+// the rows of the windows that start in the range. Their labels are set
+// at the end, from every label.recorded of the range.
+type featureComputer struct {
+	cfg    Config
+	proc   *pipeline.Processor
+	labels *windowLabels
+	feats  *parts[FeatureRow]
+	events int // events consumed
+}
+
+func newFeatureComputer(cfg Config) (*featureComputer, error) {
 	pcfg := cfg.Pipeline
 	pcfg.Detectors, pcfg.FeaturesOnly = nil, true
 	if cfg.Scores {
@@ -408,51 +514,68 @@ func computeFeatures(ctx context.Context, evs []events.Event, cfg Config, start 
 	}
 	proc, err := pipeline.NewProcessor(pcfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	defer proc.Close()
+	fc := &featureComputer{cfg: cfg, proc: proc, labels: newWindowLabels(cfg.Pipeline.WindowSize), feats: newParts[FeatureRow]()}
 	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
 		if w.Tenant == "" || (cfg.Tenant != "" && w.Tenant != cfg.Tenant) || !inRange(w.Start, cfg.From, cfg.To) {
 			return // installation-wide auth failures belong to no tenant
 		}
 		s := w.Start.UnixNano()
-		mal, label := labels.of(w.Tenant, w.Device, s)
-		row := FeatureRow{Tenant: w.Tenant, Device: w.Device, Cohort: w.Cohort, Start: s, End: w.End.UnixNano(),
-			Values: w.Features, Malicious: mal, Label: label}
+		row := FeatureRow{Tenant: w.Tenant, Device: w.Device, Cohort: w.Cohort, Start: s, End: w.End.UnixNano(), Values: w.Features}
 		for _, sc := range w.Scores {
 			if sc.Detector == "anomaly" {
 				score, threshold := sc.Score, sc.Threshold
 				row.Score, row.Threshold = &score, &threshold
 			}
 		}
-		feats.add(keyOf(w.Tenant, s), events.ID{}, row)
+		fc.feats.add(keyOf(w.Tenant, s), events.ID{}, row)
 	})
-	last := time.Now()
+	return fc, nil
+}
+
+func (fc *featureComputer) windows() int { return int(fc.proc.Stats().Windows) }
+
+// add processes a chunk of events.
+func (fc *featureComputer) add(ctx context.Context, evs []events.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fc.labels.add(evs)
 	for i := range evs {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, int(proc.Stats().Windows), err
-			}
-			if time.Since(last) >= cfg.ProgressEvery {
-				last = time.Now()
-				progress(Progress{Stage: "features", Events: i, Fraction: float64(i) / float64(len(evs)), Windows: int(proc.Stats().Windows), Elapsed: time.Since(start)})
-			}
-		}
 		if !pipeline.IsPipelineOutput(&evs[i]) {
-			proc.Process(&evs[i])
+			fc.proc.Process(&evs[i])
 		}
 	}
-	proc.Flush()
+	fc.events += len(evs)
+	return nil
+}
+
+// finish closes the last windows, labels the rows and returns them, in
+// (start, device) order per partition, with the number of windows closed.
+func (fc *featureComputer) finish() (*parts[FeatureRow], int) {
+	fc.proc.Flush()
+	fc.labels.finish()
+	for _, c := range fc.feats.m {
+		for _, ch := range c.chunks {
+			for i := range ch {
+				r := &ch[i]
+				r.Malicious, r.Label = fc.labels.of(r.Tenant, r.Device, r.Start)
+			}
+		}
+	}
 	// Windows close partition by partition, as the watermark of each
 	// passes them; the table is in (start, device) order.
-	feats.sortEach(func(a, b *FeatureRow) int {
+	fc.feats.sortEach(func(a, b *FeatureRow) int {
 		if a.Start != b.Start {
 			return cmp.Compare(a.Start, b.Start)
 		}
 		return strings.Compare(a.Device, b.Device)
 	})
-	return feats, int(proc.Stats().Windows), nil
+	return fc.feats, fc.windows()
 }
+
+func (fc *featureComputer) close() { fc.proc.Close() }
 
 // job writes one file.
 type job struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay"
+	pgo "github.com/parquet-go/parquet-go"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -186,6 +187,23 @@ func TestDeterministic(t *testing.T) {
 	if len(fa) < 10 || !equalFiles(fa, fb) {
 		t.Fatalf("two exports of the same log differ (%d and %d files)", len(fa), len(fb))
 	}
+	// A range larger than the sort buffer is sorted in runs on disk, in
+	// bounded memory: the same files, and no run left behind.
+	c, spill := t.TempDir(), t.TempDir()
+	toDisk := 0
+	if _, err := Run(context.Background(), store, Config{Out: c, Workers: 2, Scores: true, Pipeline: shortSpan, SortBuffer: 997, TempDir: spill,
+		ProgressEvery: time.Nanosecond, Progress: func(p Progress) { toDisk = max(toDisk, p.SortedToDisk) }}); err != nil {
+		t.Fatal(err)
+	}
+	if toDisk == 0 {
+		t.Fatal("a sort buffer of 997 events sorted nothing to disk")
+	}
+	if fc := walk(t, c); !equalFiles(fa, fc) {
+		t.Fatalf("the export sorted in runs on disk differs from the one sorted in memory (%d and %d files)", len(fa), len(fc))
+	}
+	if left, _ := os.ReadDir(spill); len(left) != 0 {
+		t.Fatalf("the sorted runs were left in %s: %v", spill, left)
+	}
 	out := t.TempDir()
 	if _, err := Run(context.Background(), store, Config{Out: out, Tenant: "lab"}); err != nil {
 		t.Fatal(err)
@@ -233,6 +251,48 @@ func TestConnectionJoin(t *testing.T) {
 	}
 	if r := rows[1]; r.Opened || r.DstHost != "" || r.Start != at.Add(-2*time.Second).UnixNano() || r.End != at.Add(time.Second).UnixNano() {
 		t.Errorf("row without conn.opened %+v", r)
+	}
+}
+
+// TestConnectionJoinAcrossChunks: the events of one instant stay in one
+// chunk, so a conn.closed sorted just before the chunk would be cut still
+// finds its conn.opened of the same instant just after.
+func TestConnectionJoinAcrossChunks(t *testing.T) {
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	var evs []events.Event
+	for i := range chunkEvents - 1 {
+		evs = append(evs, events.Event{ID: events.DerivedID("t", "tx", strconv.Itoa(i)), Tenant: "t1", Device: "d1",
+			Time: at.Add(time.Duration(i) * time.Millisecond), Payload: &events.TxObserved{ConnId: "x", Method: "POST"}})
+	}
+	end := at.Add(time.Hour)
+	// Ids chosen so that the conn.closed sorts first (position
+	// chunkEvents-1) and its conn.opened second (chunkEvents).
+	var closed, opened events.Event
+	for i := 0; ; i++ {
+		closed = events.Event{ID: events.DerivedID("t", "closed", strconv.Itoa(i)), Tenant: "t1", Device: "d1", Time: end, Payload: &events.ConnClosed{ConnId: "c1"}}
+		opened = events.Event{ID: events.DerivedID("t", "opened"), Tenant: "t1", Device: "d1", Time: end, Payload: &events.ConnOpened{ConnId: "c1", DstHost: "h", DstPort: 443}}
+		if closed.ID.Compare(opened.ID) < 0 {
+			break
+		}
+	}
+	evs = append(evs, opened, closed)
+	out := t.TempDir()
+	st, err := Write(context.Background(), evs, Config{Out: out, Tables: []string{TableConnections}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[chunkEvents-1].ID != closed.ID || evs[chunkEvents].ID != opened.ID {
+		t.Fatal("the conn.closed and conn.opened are not on either side of the chunk size")
+	}
+	rows, err := pgo.ReadFile[Connection](filepath.Join(out, TableConnections, "tenant=t1", "date=2026-11-03", "part-0.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || st.Tables[TableConnections].Rows != 1 {
+		t.Fatalf("%d connection rows, want 1", len(rows))
+	}
+	if r := rows[0]; !r.Opened || r.DstHost != "h" || r.DstPort != 443 {
+		t.Fatalf("the connection did not join its conn.opened across the chunk size: %+v", r)
 	}
 }
 

@@ -56,12 +56,17 @@ type spanLabel struct {
 	name        string
 }
 
-// newWindowLabels indexes the label.recorded events of evs, with the spans
+// newWindowLabels returns an empty index for windows of the given size:
+// add the events, then finish.
+func newWindowLabels(size time.Duration) *windowLabels {
+	return &windowLabels{size: int64(size), byDev: map[[2]string][]spanLabel{}}
+}
+
+// add indexes the label.recorded events of evs, with the spans
 // replay.LabelsFromEvents gives them. A label's name is its reporting name
 // (replay.Label.Name: the detailed label, else the label), except for an
 // analyst's verdict, named by the verdict (its detail is the detector).
-func newWindowLabels(evs []events.Event, size time.Duration) *windowLabels {
-	wl := &windowLabels{size: int64(size), byDev: map[[2]string][]spanLabel{}}
+func (wl *windowLabels) add(evs []events.Event) {
 	for i := range evs {
 		p, ok := evs[i].Payload.(*events.LabelRecorded)
 		if !ok {
@@ -75,10 +80,14 @@ func newWindowLabels(evs []events.Event, size time.Duration) *windowLabels {
 		k := [2]string{l.Tenant, l.Device}
 		wl.byDev[k] = append(wl.byDev[k], spanLabel{floorDiv(l.Start.UnixNano(), wl.size), floorDiv(l.End.UnixNano(), wl.size), l.Malicious, name})
 	}
+}
+
+// finish orders each device's labels by first window (stably: labels
+// added in event order keep it), for of.
+func (wl *windowLabels) finish() {
 	for _, ls := range wl.byDev {
 		sort.SliceStable(ls, func(i, j int) bool { return ls[i].first < ls[j].first })
 	}
-	return wl
 }
 
 // of returns whether a malicious label covers the window starting at start

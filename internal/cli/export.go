@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/export"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay"
@@ -22,7 +23,7 @@ func newExportCmd(a *app) *cobra.Command {
 		window, lateness, warm durationFlag
 		out                    string
 		scores, overwrite      bool
-		rowsPerFile            int
+		rowsPerFile, sortBuf   int
 		tables                 []string
 	)
 	cmd := &cobra.Command{
@@ -62,11 +63,15 @@ does; nothing before --from is exported.`,
 			if rowsPerFile < 0 {
 				return usageErrorf("--rows-per-file %d: must be positive", rowsPerFile)
 			}
+			if sortBuf < 1 {
+				return usageErrorf("--sort-buffer %d: must be positive", sortBuf)
+			}
 			progress := false // a progress line is on stderr
 			cfg := export.Config{
 				Out: out, From: from.value, To: to.value, Tenant: tenant.value, Tables: tables, Scores: scores, Overwrite: overwrite, RowsPerFile: rowsPerFile,
-				Pipeline: pipeline.Config{WindowSize: window.value, Lateness: lateness.value, Warmup: warm.value},
-				Progress: func(p export.Progress) { progress = true; printExportProgress(a, p) },
+				SortBuffer: sortBuf,
+				Pipeline:   pipeline.Config{WindowSize: window.value, Lateness: lateness.value, Warmup: warm.value},
+				Progress:   func(p export.Progress) { progress = true; printExportProgress(a, p) },
 			}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{err}
@@ -124,6 +129,7 @@ does; nothing before --from is exported.`,
 	fs.StringSliceVar(&tables, "tables", nil, "tables to write, comma-separated (default every one: "+strings.Join(export.Tables, ", ")+"; without features no windows are computed; e.g. --tables connections,transactions)")
 	fs.BoolVar(&scores, "scores", false, "score every window with the pipeline's per-cohort anomaly models into anomaly_score (several times slower; e.g. --scores)")
 	fs.BoolVar(&overwrite, "overwrite", false, "replace tables already in OUTDIR (e.g. --overwrite)")
+	fs.IntVar(&sortBuf, "sort-buffer", events.DefaultSortEvents, "events held in memory to put the range in time order; a larger range is sorted in runs on disk under OUTDIR, so an export of any range runs in bounded memory (e.g. --sort-buffer 1000000)")
 	fs.IntVar(&rowsPerFile, "rows-per-file", 0, "most rows in one file of a partition (default 1000000; e.g. --rows-per-file 250000)")
 	return cmd
 }
@@ -135,13 +141,21 @@ func printExportProgress(a *app, p export.Progress) {
 	case "read":
 		if p.Fraction > 0 {
 			eta := time.Duration(float64(p.Elapsed) * (1 - p.Fraction) / p.Fraction).Round(time.Second)
-			fmt.Fprintf(a.stderr, "\rread %d events, %3.0f%% of the log, ETA %s (%s)   ", p.Events, 100*p.Fraction, eta, el)
+			fmt.Fprintf(a.stderr, "\rread %d events%s, %3.0f%% of the log, ETA %s (%s)   ", p.Events, sortedToDisk(p), 100*p.Fraction, eta, el)
 		} else {
-			fmt.Fprintf(a.stderr, "\rread %d events (%s)   ", p.Events, el)
+			fmt.Fprintf(a.stderr, "\rread %d events%s (%s)   ", p.Events, sortedToDisk(p), el)
 		}
 	case "features":
 		fmt.Fprintf(a.stderr, "\rwindows and features: %3.0f%% of %d events, %d windows (%s)   ", 100*p.Fraction, p.Events, p.Windows, el)
 	case "write":
 		fmt.Fprintf(a.stderr, "\rwrote %d of %d rows (%3.0f%%), %d files (%s)   ", p.Rows, p.TotalRows, 100*float64(p.Rows)/float64(max(1, p.TotalRows)), p.Files, el)
 	}
+}
+
+// sortedToDisk notes how many events an export sorted in runs on disk.
+func sortedToDisk(p export.Progress) string {
+	if p.SortedToDisk == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d sorted to disk)", p.SortedToDisk)
 }
