@@ -104,6 +104,15 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(data2, "tmp", "halo-sort-*")); len(left) != 0 {
 		t.Fatalf("the import left sorted runs behind: %v", left)
 	}
+	// The same file imported for another tenant is that tenant's history
+	// too: its events are not taken for the first tenant's (the derived
+	// ids name the tenant), and the first tenant's are unchanged.
+	run2("import", "zeek", "--tenant", "lab2", zeekLog)
+	for _, tenant := range []string{"lab", "lab2"} {
+		if n := strings.Count(run2("events", "ls", "--tenant", tenant, "--type", "label.recorded"), "\n"); n != 244 {
+			t.Fatalf("tenant %s has %d labels after the same file was imported for lab and lab2, want 244", tenant, n)
+		}
+	}
 	checkWarmup(t, run, a1)
 	// No live pipeline ran over the imported log: against that baseline,
 	// every candidate alert is added and none is missed.

@@ -13,7 +13,9 @@ type Options struct {
 	// Tenant owns every emitted event. Required; must pass
 	// events.ValidateTenant.
 	Tenant string
-	// Source names the input in derived event ids. Default for ImportFile:
+	// Source names the input in derived event ids, which are a function
+	// of (Tenant, Source, line): a file imported twice for one tenant
+	// gives the same events, for two tenants each its own. Default for ImportFile:
 	// the SHA-256 hex digest of the file's content. Default for Read: the
 	// same digest, computed by reading the whole input into memory first;
 	// set Source to stream large inputs.

@@ -172,7 +172,7 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 		return nil, fmt.Errorf("device %s: %w", device, err)
 	}
 	ln := strconv.Itoa(line)
-	openedID := events.DerivedID("zeek", p.opts.Source, ln, "opened")
+	openedID := events.DerivedID("zeek", p.opts.Tenant, p.opts.Source, ln, "opened")
 	end := c.ts.Add(c.dur)
 	dst := peer.Addr().String()
 	evs := p.evs[:0]
@@ -186,7 +186,7 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 			},
 		},
 		events.Event{
-			ID: events.DerivedID("zeek", p.opts.Source, ln, "closed"), Schema: events.SchemaVersion,
+			ID: events.DerivedID("zeek", p.opts.Tenant, p.opts.Source, ln, "closed"), Schema: events.SchemaVersion,
 			Tenant: p.opts.Tenant, Device: device, Time: end,
 			Payload: &events.ConnClosed{
 				ConnId: r.uid, BytesUp: upBytes, BytesDown: downBytes, PacketsUp: upPkts, PacketsDown: downPkts,
@@ -201,7 +201,7 @@ func (p *parser) recordEvents(line int, r *record) ([]events.Event, error) {
 			lend = c.ts.Add(time.Nanosecond)
 		}
 		evs = append(evs, events.Event{
-			ID: events.DerivedID("zeek", p.opts.Source, ln, "label"), Schema: events.SchemaVersion,
+			ID: events.DerivedID("zeek", p.opts.Tenant, p.opts.Source, ln, "label"), Schema: events.SchemaVersion,
 			Tenant: p.opts.Tenant, Device: device, Time: c.ts,
 			Payload: &events.LabelRecorded{
 				Label: r.label, Detail: r.detail, Malicious: !p.uncertain(r.label),

@@ -264,6 +264,15 @@ func TestIDsStable(t *testing.T) {
 	if d[0].ID == a[0].ID {
 		t.Fatal("a different Source gives the same ids")
 	}
+	// Another tenant, the same file: other ids (one tenant's import is
+	// not taken for a repeat of another's).
+	var e []events.Event
+	if _, err := zeek.Read(bytes.NewReader(data), zeek.Options{Tenant: "globex"}, func(ev events.Event) error { e = append(e, ev); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if e[0].ID == c[0].ID || e[len(e)-1].ID == c[len(c)-1].ID {
+		t.Fatal("another tenant's import of the same file gives the same ids")
+	}
 }
 
 // stripIDs returns the events with ids and label references cleared, for
@@ -442,7 +451,7 @@ func TestRecordFields(t *testing.T) {
 	}
 	l := evs[2].Payload.(*events.LabelRecorded)
 	if l.Label != "Malicious" || l.Detail != "C&C" || !l.Malicious || l.Start != evs[0].Time.UnixNano() || l.End != evs[1].Time.UnixNano() ||
-		events.ID(l.EventIds[0]) != evs[0].ID || evs[2].ID != events.DerivedID("zeek", "s", "8", "label") {
+		events.ID(l.EventIds[0]) != evs[0].ID || evs[2].ID != events.DerivedID("zeek", "acme", "s", "8", "label") {
 		t.Errorf("label %v %v", evs[2], l)
 	}
 	if o2 := evs[3].Payload.(*events.ConnOpened); o2.Service != "" || !evs[4].Time.Equal(evs[3].Time) {
