@@ -28,9 +28,16 @@ func keyOf(tenant string, t int64) partKey {
 	return partKey{Tenant: tenant, Day: d}
 }
 
-// chunkRows is the capacity of one chunk of rows: rows are appended to
-// fixed-size chunks, never copied to grow a slice.
-const chunkRows = 8192
+// chunkRows is the largest capacity of one chunk of rows: rows are
+// appended to chunks, never copied to grow a slice. A partition's chunks
+// start at firstChunkRows and double: an export of many tenants holds
+// hundreds of small partitions at once (each tenant's day), and chunks of
+// 8,192 rows from the first row held 360 MB of empty capacity for 45
+// tenants of a week.
+const (
+	chunkRows      = 8192
+	firstChunkRows = 64
+)
 
 // rowChunks holds the rows of one partition, in order, in chunks.
 type rowChunks[T any] struct {
@@ -39,8 +46,10 @@ type rowChunks[T any] struct {
 }
 
 func (c *rowChunks[T]) add(r T) {
-	if k := len(c.chunks); k == 0 || len(c.chunks[k-1]) == chunkRows {
-		c.chunks = append(c.chunks, make([]T, 0, chunkRows))
+	if k := len(c.chunks); k == 0 {
+		c.chunks = append(c.chunks, make([]T, 0, firstChunkRows))
+	} else if last := c.chunks[k-1]; len(last) == cap(last) {
+		c.chunks = append(c.chunks, make([]T, 0, min(chunkRows, 2*cap(last))))
 	}
 	k := len(c.chunks) - 1
 	c.chunks[k] = append(c.chunks[k], r)

@@ -12,7 +12,6 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/export"
 	"github.com/halo-sec/halo/pipeline"
-	"github.com/halo-sec/halo/replay"
 )
 
 func newExportCmd(a *app) *cobra.Command {
@@ -56,7 +55,6 @@ does; nothing before --from is exported.`,
   duckdb -c "select tenant, date, count(*) from read_parquet('/tmp/export/connections/**/*.parquet', hive_partitioning=true) group by all"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			defer replay.BatchGC()()
 			if out == "" {
 				return usageErrorf("--out is required")
 			}
