@@ -19,13 +19,26 @@ func TestBatchGC(t *testing.T) {
 		t.Setenv("GOGC", v) // restored after the test
 	}
 	os.Unsetenv("GOGC")
+	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		t.Setenv("GOMEMLIMIT", v)
+	}
+	os.Unsetenv("GOMEMLIMIT")
+	limit := debug.SetMemoryLimit(-1)
 	restore := BatchGC()
 	if got := gcPercent(); got != BatchGCPercent {
 		t.Fatalf("during a batch command the GC target is %d, want %d", got, BatchGCPercent)
 	}
+	if ram := totalMemory(); ram > 0 {
+		if got := debug.SetMemoryLimit(-1); got != int64(ram/2) {
+			t.Fatalf("during a batch command the memory limit is %d, want half of %d", got, ram)
+		}
+	}
 	restore()
 	if got := gcPercent(); got != before {
 		t.Fatalf("after it the GC target is %d, want the %d from before", got, before)
+	}
+	if got := debug.SetMemoryLimit(-1); got != limit {
+		t.Fatalf("after it the memory limit is %d, want the %d from before", got, limit)
 	}
 
 	// A GOGC the user set wins.
