@@ -129,6 +129,10 @@ type compiled struct {
 	// of positives. Explain uses them.
 	size  []float64
 	value []float64
+	// walk is the nodes laid out for scoreWalk, depth the deepest leaf;
+	// walk is nil for a model too deep for it.
+	walk  []wnode
+	depth int
 }
 
 // eulerGamma is the constant golearn uses in cFactor, to the digits it uses
@@ -207,6 +211,7 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 			walk(base, 0)
 		}
 	}
+	m.buildWalk()
 	return m
 }
 
@@ -218,6 +223,15 @@ const block = 512
 // row's leaves are summed in tree order, so a row's score does not depend
 // on which rows it is scored with.
 func (m *compiled) scoreRange(dst []float64, rows [][]float64) {
+	if m.walk != nil {
+		m.scoreWalk(dst, rows)
+		return
+	}
+	m.scoreBlocks(dst, rows)
+}
+
+// scoreBlocks is scoreRange by blocks of rows, tree by tree.
+func (m *compiled) scoreBlocks(dst []float64, rows [][]float64) {
 	var acc [block]float64
 	nodes := m.nodes
 	for lo := 0; lo < len(rows); lo += block {

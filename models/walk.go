@@ -1,0 +1,84 @@
+package models
+
+// Rows are scored by walking several trees side by side without branches:
+// each node holds its two children, a leaf points at itself, and every
+// walk takes the model's depth in steps. The trees' walks are independent
+// chains of loads that the processor overlaps, where a walk of one tree at
+// a time (scoreBlocks) waits for each load and mispredicts about every
+// other branch: one row at a time (the pipeline scores a window's few
+// vectors) 2-4× faster, and 1.4-1.9× for 100k rows (BenchmarkScoreOneRow,
+// BenchmarkScoreOneCore). Leaf values are summed in tree order, as
+// scoreBlocks sums them, so the scores are the same bit for bit
+// (TestWalkMatchesScoreRange).
+
+// wnode is a node of the walk layout.
+type wnode struct {
+	v float64  // split value; on a leaf, its value
+	f int32    // split feature; 0 on a leaf (any valid index: both children are the leaf)
+	c [2]int32 // children: c[0] when x[f] <= v, else c[1]
+}
+
+// walkLanes is how many trees are walked side by side.
+const walkLanes = 8
+
+// maxWalkDepth bounds the depth of the models scored this way; deeper ones
+// (a random forest's trees can be) use scoreBlocks.
+const maxWalkDepth = 24
+
+// buildWalk lays out m's nodes for walking and sets m.walk and m.depth,
+// or leaves m.walk nil when a tree is deeper than maxWalkDepth.
+func (m *compiled) buildWalk() {
+	w := make([]wnode, len(m.nodes))
+	depth := 0
+	for _, root := range m.roots {
+		var visit func(i int32, d int) bool
+		visit = func(i int32, d int) bool {
+			if d > maxWalkDepth {
+				return false
+			}
+			nd := &m.nodes[i]
+			if nd.f < 0 {
+				w[i] = wnode{v: nd.v, c: [2]int32{i, i}}
+				depth = max(depth, d)
+				return true
+			}
+			w[i] = wnode{v: nd.v, f: nd.f, c: [2]int32{nd.l, nd.r}}
+			return visit(nd.l, d+1) && visit(nd.r, d+1)
+		}
+		if !visit(root, 0) {
+			return
+		}
+	}
+	m.walk, m.depth = w, depth
+}
+
+// scoreWalk scores each row by walking the trees, walkLanes at a time.
+func (m *compiled) scoreWalk(dst []float64, rows [][]float64) {
+	w, roots, depth := m.walk, m.roots, m.depth
+	for k, x := range rows {
+		sum := 0.0
+		t := 0
+		for ; t+walkLanes <= len(roots); t += walkLanes {
+			var at [walkLanes]int32
+			copy(at[:], roots[t:t+walkLanes])
+			for range depth {
+				for j := range at {
+					nd := &w[at[j]]
+					at[j] = nd.c[b2i(x[nd.f] > nd.v)]
+				}
+			}
+			for j := range at {
+				sum += w[at[j]].v
+			}
+		}
+		for ; t < len(roots); t++ {
+			i := roots[t]
+			for range depth {
+				nd := &w[i]
+				i = nd.c[b2i(x[nd.f] > nd.v)]
+			}
+			sum += w[i].v
+		}
+		dst[k] = m.finish(sum)
+	}
+}
