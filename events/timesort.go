@@ -82,7 +82,7 @@ func (s *TimeSorter) spill() error {
 				return fmt.Errorf("sorting events: %w", err)
 			}
 		}
-		d, err := os.MkdirTemp(s.parent, "halo-sort-")
+		d, err := os.MkdirTemp(s.parent, fmt.Sprintf("%s%d-", sortDirPrefix, os.Getpid()))
 		if err != nil {
 			return fmt.Errorf("sorting events: %w", err)
 		}

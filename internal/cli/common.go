@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/identity"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,4 +70,17 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderLimit}
 	go srv.Serve(ln)
 	return func() { srv.Close() }, nil
+}
+
+// removeStaleSortDirs removes the sorted runs that interrupted replays,
+// imports and exports left in dir (events.RemoveStaleSortDirs), saying so
+// on stderr.
+func removeStaleSortDirs(a *app, dir string) {
+	n, err := events.RemoveStaleSortDirs(dir)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: removing sorted runs that an interrupted run left in %s: %v\n", dir, err)
+	}
+	if n > 0 {
+		fmt.Fprintf(a.stderr, "removed %d directories of sorted runs that interrupted runs left in %s\n", n, dir)
+	}
 }

@@ -80,6 +80,7 @@ does; nothing before --from is exported.`,
 				return err
 			}
 			defer store.Close()
+			removeStaleSortDirs(a, out)
 			st, err := export.Run(ctx, store, cfg)
 			reportSkipped(a, store.Stats()) // corrupt log messages are skipped and counted, never exported
 			if progress {

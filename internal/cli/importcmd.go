@@ -104,6 +104,9 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 			if cfg.DataDir != "" {
 				spillDir = filepath.Join(cfg.DataDir, "tmp")
 			}
+			if spillDir != "" {
+				removeStaleSortDirs(a, spillDir)
+			}
 			sorter := events.NewTimeSorter(spillDir, sortBuffer)
 			defer sorter.Close()
 			var labels []replay.Label

@@ -127,6 +127,7 @@ training its own.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			removeStaleSortDirs(a, out)
 			sorter := events.NewTimeSorter(out, sortBuffer)
 			defer sorter.Close()
 			tally := &replay.RangeTally{From: from.value, KeepLive: baseline}
