@@ -19,6 +19,13 @@ const sortDirPrefix = "halo-sort-"
 // alone; one named without a process id (before ids were part of the
 // name) is removed once it is an hour old. A missing dir is no error.
 func RemoveStaleSortDirs(dir string) (int, error) {
+	return RemoveStaleDirs(dir, sortDirPrefix)
+}
+
+// RemoveStaleDirs is RemoveStaleSortDirs for the directories in dir named
+// prefix, a process id, '-' and anything: the temporary directories of
+// any command that names them so (halo export's too).
+func RemoveStaleDirs(dir, prefix string) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -29,10 +36,10 @@ func RemoveStaleSortDirs(dir string) (int, error) {
 	removed := 0
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, sortDirPrefix) {
+		if !e.IsDir() || !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		rest := strings.TrimPrefix(name, sortDirPrefix)
+		rest := strings.TrimPrefix(name, prefix)
 		pidText, _, ok := strings.Cut(rest, "-")
 		pid, perr := strconv.Atoi(pidText)
 		switch {

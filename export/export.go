@@ -277,6 +277,9 @@ func checkOut(cfg *Config) error {
 	return nil
 }
 
+// tmpPrefix starts the name of an export's temporary directory in Out.
+const tmpPrefix = ".export-tmp-"
+
 // chunkEvents is about how many events go to the tables and the features
 // at a time. A chunk is cut only where the event time changes, so every
 // event of one instant is in one chunk (the join of a zero-length
@@ -301,12 +304,16 @@ func export(ctx context.Context, seq iter.Seq2[events.Event, error], total int, 
 		t := cfg.To.UTC()
 		st.To = &t
 	}
-	tmp, err := os.MkdirTemp(cfg.Out, ".export-tmp-")
+	// The tables are written under a temporary directory named with the
+	// process id; those of exports killed before their end are removed.
+	events.RemoveStaleDirs(cfg.Out, tmpPrefix)
+	tmpName := fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid())
+	tmp, err := os.MkdirTemp(cfg.Out, tmpName)
 	if err != nil {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 			return st, err
 		}
-		if tmp, err = os.MkdirTemp(cfg.Out, ".export-tmp-"); err != nil {
+		if tmp, err = os.MkdirTemp(cfg.Out, tmpName); err != nil {
 			return st, err
 		}
 	}

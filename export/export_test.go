@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -319,5 +321,33 @@ func TestSortedByTime(t *testing.T) {
 			t.Errorf("events %d and %d swapped (pieces of %d): reported sorted", i, i+1, piece)
 		}
 		evs[i], evs[i+1] = evs[i+1], evs[i]
+	}
+}
+
+// TestKilledExportLeftoversRemoved: the temporary directory of an export
+// whose process is gone is removed by the next export into the same
+// directory; a running export's is not.
+func TestKilledExportLeftoversRemoved(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	dead := filepath.Join(out, fmt.Sprintf(".export-tmp-%d-1", cmd.Process.Pid))
+	live := filepath.Join(out, fmt.Sprintf(".export-tmp-%d-2", os.Getpid()))
+	for _, d := range []string{dead, live} {
+		if err := os.MkdirAll(filepath.Join(d, TableConnections), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := (&fleet{Tenant: "shop", Devices: 2, Start: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), Step: time.Second, Seed: 1}).Events(50)
+	if _, err := Write(context.Background(), evs, Config{Out: out, Tables: []string{TableConnections}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Fatalf("the killed export's %s is still there", filepath.Base(dead))
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("a running export's directory was removed: %v", err)
 	}
 }
