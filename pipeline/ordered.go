@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -47,7 +48,23 @@ func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip fun
 // from disk, say, for a range larger than memory); it stops at the first
 // error of seq.
 func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
+	return p.processSeq(ctx, seq, skip, progress, nil)
+}
+
+// ProcessSeqTo is ProcessSeq handing the outputs to sink as they are made,
+// in order, in chunks of about 4096 events (the last one shorter), instead
+// of returning them all: a replay then holds what it keeps of them, not
+// every output of the range. sink is called from one goroutine at a time
+// and owns each chunk; the first error it returns stops the processing
+// and is returned.
+func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
+	_, err := p.processSeq(ctx, seq, skip, progress, sink)
+	return err
+}
+
+func (p *Processor) processSeq(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) ([]events.Event, error) {
 	s := p.startStages()
+	s.sink = sink
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -66,7 +83,7 @@ func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 			break
 		}
 		if i%4096 == 0 {
-			if err = ctx.Err(); err != nil {
+			if err = cmp.Or(ctx.Err(), s.sinkError()); err != nil {
 				break
 			}
 			if progress != nil && i > 0 {
@@ -130,9 +147,14 @@ type stages struct {
 	fromVec chan vectorResult
 	wg      sync.WaitGroup
 	// The outputs, in chunks of about outChunk events (done, then out),
-	// copied once into one slice at the end instead of regrown.
-	done [][]events.Event
-	out  []events.Event
+	// copied once into one slice at the end instead of regrown; or, with
+	// a sink, handed to it chunk by chunk (sinkErr: its first error,
+	// after which the outputs are dropped).
+	done    [][]events.Event
+	out     []events.Event
+	sink    func([]events.Event) error
+	sinkMu  sync.Mutex
+	sinkErr error
 	// panics of the stages, reported once they have all stopped.
 	mu     sync.Mutex
 	panics []any
@@ -180,8 +202,7 @@ func (p *Processor) startStages() *stages {
 				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
 			}
 			if len(s.out) >= outChunk {
-				s.done = append(s.done, s.out)
-				s.out = make([]events.Event, 0, outChunk+outChunk/4)
+				s.flush()
 			}
 			if j.barrier != nil {
 				close(j.barrier)
@@ -218,8 +239,36 @@ func (s *stages) barrier() {
 	<-done
 }
 
-// stop lets the stages finish and returns the outputs, or the first panic
-// of a stage.
+// flush moves the outputs gathered so far to done, or to the sink.
+func (s *stages) flush() {
+	if s.sink == nil {
+		s.done = append(s.done, s.out)
+		s.out = make([]events.Event, 0, outChunk+outChunk/4)
+		return
+	}
+	out := s.out
+	s.out = make([]events.Event, 0, outChunk+outChunk/4)
+	if s.sinkError() != nil {
+		return
+	}
+	if err := s.sink(out); err != nil {
+		s.sinkMu.Lock()
+		s.sinkErr = err
+		s.sinkMu.Unlock()
+	}
+}
+
+func (s *stages) sinkError() error {
+	if s.sink == nil {
+		return nil
+	}
+	s.sinkMu.Lock()
+	defer s.sinkMu.Unlock()
+	return s.sinkErr
+}
+
+// stop lets the stages finish and returns the outputs (none with a sink),
+// or the first panic of a stage, or the sink's first error.
 func (s *stages) stop() ([]events.Event, error) {
 	close(s.toWin)
 	close(s.toVec)
@@ -227,6 +276,12 @@ func (s *stages) stop() ([]events.Event, error) {
 	s.wg.Wait()
 	if len(s.panics) > 0 {
 		return nil, fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
+	}
+	if s.sink != nil {
+		if len(s.out) > 0 {
+			s.flush()
+		}
+		return nil, s.sinkError()
 	}
 	if len(s.done) == 0 {
 		return s.out, nil

@@ -133,6 +133,52 @@ func testProcessAll(t *testing.T, partitions int) {
 			t.Errorf("run %d: progress called %d times for %d events", run, len(progress), len(evs))
 		}
 		p.Close()
+
+		// ProcessSeqTo hands the same outputs to a sink, chunk by chunk.
+		p, err = NewProcessor(orderedConfig(partitions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sunk []events.Event
+		chunks := 0
+		if err := p.ProcessSeqTo(context.Background(), events.Values(slices.Clone(evs)), IsPipelineOutput, nil, func(c []events.Event) error {
+			if len(c) == 0 {
+				t.Errorf("run %d: an empty chunk", run)
+			}
+			sunk = append(sunk, c...)
+			chunks++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if g := encodeAll(sunk); !bytes.Equal(g, wantJSON) {
+			t.Fatalf("run %d: ProcessSeqTo gave %d outputs, Process %d; first difference at byte %d", run, len(sunk), len(want), firstDiff(g, wantJSON))
+		}
+		if outChunk == 1 && chunks < 2 {
+			t.Errorf("run %d: %d outputs came in %d chunks of at least %d", run, len(want), chunks, outChunk)
+		}
+		p.Close()
+	}
+}
+
+// A sink's error stops ProcessSeqTo and is returned; the sink is not
+// called again.
+func TestProcessSeqToSinkError(t *testing.T) {
+	defer func(n int) { outChunk = n }(outChunk)
+	outChunk = 1
+	p, err := NewProcessor(orderedConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	full := errors.New("disk full")
+	calls := 0
+	err = p.ProcessSeqTo(context.Background(), events.Values(orderedHistory()), IsPipelineOutput, nil, func([]events.Event) error {
+		calls++
+		return full
+	})
+	if !errors.Is(err, full) || calls != 1 {
+		t.Fatalf("ProcessSeqTo with a failing sink: %v after %d calls, want %v after 1", err, calls, full)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/halo-sec/halo/alerts"
 	"github.com/halo-sec/halo/api"
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/internal/fsutil"
@@ -185,7 +184,10 @@ training its own.`,
 			}
 			pstart := time.Now()
 			plast := pstart
-			outs, stats, err := replay.RunSorted(ctx, sorter.Sorted(), pcfg, func(done int) {
+			// The outputs are folded as the replay makes them: what the
+			// report needs of them is kept, not every output event.
+			outs := replay.NewOutputs(from.value)
+			stats, err := replay.RunSortedTo(ctx, sorter.Sorted(), pcfg, func(done int) {
 				if time.Since(plast) < time.Second {
 					return
 				}
@@ -193,7 +195,7 @@ training its own.`,
 				el := time.Since(pstart)
 				eta := time.Duration(float64(el) * float64(total-done) / float64(done)).Round(time.Second)
 				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, total, float64(done)/el.Seconds(), 100*float64(done)/float64(total), eta)
-			})
+			}, outs.Add)
 			if ctx.Err() != nil {
 				fmt.Fprintln(a.stderr)
 				return errInterrupted
@@ -204,27 +206,12 @@ training its own.`,
 			if time.Since(pstart) >= time.Second {
 				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
-			outs = replay.Since(outs, from.value)
-			set := alerts.NewSet()
-			var raised []events.Event
-			var ivs []byte
-			nIvs := 0
-			for i := range outs {
-				set.Apply(&outs[i])
-				switch outs[i].Type() {
-				case events.TypeAlertRaised:
-					raised = append(raised, outs[i])
-				case events.TypeInterventionApplied:
-					ivs = append(outs[i].AppendJSON(ivs), '\n')
-					nIvs++
-				}
-			}
-			if err := fsutil.WriteFileAtomic(filepath.Join(out, "interventions.jsonl"), ivs, 0o644); err != nil {
+			if err := fsutil.WriteFileAtomic(filepath.Join(out, "interventions.jsonl"), outs.Interventions, 0o644); err != nil {
 				return err
 			}
 			var buf []byte
-			for _, r := range raised {
-				al, ok := set.Get(r.Tenant, r.Payload.(*events.AlertRaised).AlertId)
+			for _, r := range outs.Raised {
+				al, ok := outs.Set.Get(r[0], r[1])
 				if !ok {
 					continue
 				}
@@ -241,7 +228,7 @@ training its own.`,
 			if window == 0 {
 				window = time.Minute
 			}
-			candidate := replay.AlertsOf(outs)
+			candidate := outs.Candidate
 			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
 				d := replay.CompareBaseline(live, candidate)
@@ -263,7 +250,7 @@ training its own.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts, %d interventions (dry run) in %v: precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d); %s\n",
-				stats.Events, stats.Windows, len(raised), nIvs, time.Since(pstart).Round(time.Millisecond),
+				stats.Events, stats.Windows, len(outs.Raised), outs.NInterventions, time.Since(pstart).Round(time.Millisecond),
 				rep.Overall.Precision, rep.Overall.Recall, rep.Overall.F1, rep.Overall.TP, rep.Overall.FP, rep.Overall.FN, out)
 			return nil
 		},
