@@ -12,8 +12,8 @@ import (
 // the collector runs often and takes a good part of the CPU. At 200, on
 // the labeled Zeek logs (68.6k events), halo replay took 0.61 → 0.45 s
 // of user CPU for 165 → 203 MB peak RSS; on 45 tenants' copies of them
-// (3.1M events, 294k alerts held for alerts.jsonl) 36.1 → 30.6 s for
-// 2.9 → 4.0 GB. Not halo export: it holds more (open Parquet files),
+// (3.1M events, 294k alerts held for alerts.jsonl) 35.0 → 26.9 s for
+// 2.1 → 3.6 GB. Not halo export: it holds more (open Parquet files),
 // and at 200 it took no less CPU for a third more memory.
 const BatchGCPercent = 200
 

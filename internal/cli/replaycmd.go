@@ -59,7 +59,7 @@ same range (alerts match on their derived id: detector, key and window):
 what the candidate adds and what it misses, overall and per detector.
 A range of any size replays in bounded memory: beyond --sort-buffer events
 it is sorted by event time in runs on disk under OUTDIR (removed at the
-end), and only the pipeline's state and its outputs stay in memory.
+end), and only the pipeline's state and the alerts it raised stay in memory.
 
 --policy FILE backtests a candidate policy (the YAML of halo policy set): it
 is every tenant's policy for the replay, and the policies recorded in the log
