@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,9 +44,36 @@ browsing freely (not a POS profile).`
 // NewDestination is the new-destination detector.
 type NewDestination struct {
 	horizon, learning time.Duration
-	seen              map[string]map[string]*time.Time // cohort → destination → last seen
-	firstSeen         map[string]time.Time             // cohort → first window end
-	lastGC            time.Time
+	horizonText       string // horizon.String(), for the explanations
+	// seen holds, by cohort and destination, a slot in at: the window end
+	// the destination was last seen at. A known destination seen again
+	// is updated through its slot: a map assignment to an existing key
+	// would replace the key with the row's string, which aliases the
+	// window's buffers and would keep them alive.
+	seen      map[string]map[string]int32 // cohort → destination → slot
+	at        []time.Time                 // by slot
+	free      []int32                     // slots of forgotten destinations
+	firstSeen map[string]time.Time        // cohort → first window end
+	lastGC    time.Time
+	// Scratch for Window, kept across windows to reuse its memory.
+	news map[ndKey]int // → index in hits
+	hits []ndHit
+}
+
+// ndKey is a destination of a cohort (dst may alias the window's buffers).
+type ndKey struct{ cohort, dst string }
+
+// ndHit is a destination of a cohort unknown before a window, and the
+// devices that reached it in the window.
+type ndHit struct {
+	cohort string
+	key    string // cohort|dst
+	devs   []ndDev
+}
+
+type ndDev struct {
+	di int       // index in the window's devices
+	id events.ID // the device's first event to the destination
 }
 
 func init() {
@@ -58,7 +86,8 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &NewDestination{horizon: h, learning: l, seen: map[string]map[string]*time.Time{}, firstSeen: map[string]time.Time{}}, nil
+		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{},
+			news: map[ndKey]int{}}, nil
 	})
 }
 
@@ -68,12 +97,15 @@ func (*NewDestination) Name() string { return "new-destination" }
 // Window implements WindowDetector.
 func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	type hit struct {
-		cohort  string
-		devices map[int]events.ID // index in w.Devices → first event
-	}
-	news := map[string]*hit{} // cohort|dst → devices that reached it
-	var keys []string
+	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
+	defer func() {
+		// Forget the window's strings (dst aliases its buffers).
+		clear(news)
+		for i := range hits {
+			hits[i] = ndHit{devs: hits[i].devs[:0]}
+		}
+		n.hits = hits
+	}()
 	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
@@ -91,66 +123,87 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			if dst == "" {
 				continue
 			}
-			if t, ok := seen[dst]; ok && w.End.Sub(*t) <= n.horizon {
+			if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
 				// Known: seen again now. (Later rows of the window find
-				// it known either way.) Updated through the pointer: a
-				// map assignment would replace the key with dst, which
-				// aliases the window's buffers and would keep them alive.
-				*t = w.End
+				// it known either way.)
+				n.at[s] = w.End
 				continue
 			}
-			k := cohort + "|" + dst
-			h := news[k]
-			if h == nil {
-				h = &hit{cohort: cohort, devices: map[int]events.ID{}}
-				news[k] = h
-				keys = append(keys, k)
+			k := ndKey{cohort, dst}
+			hi, ok := news[k]
+			if !ok {
+				hi = len(hits)
+				if hi < cap(hits) {
+					hits = hits[:hi+1] // reuses the devices' memory
+				} else {
+					hits = append(hits, ndHit{})
+				}
+				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
+				news[k] = hi
 			}
-			if _, ok := h.devices[di]; !ok {
-				h.devices[di] = c.id(i)
+			h := &hits[hi]
+			if !slices.ContainsFunc(h.devs, func(d ndDev) bool { return d.di == di }) {
+				h.devs = append(h.devs, ndDev{di, c.id(i)})
 			}
 		}
 	}
-	sort.Strings(keys)
+	slices.SortFunc(hits, func(a, b ndHit) int { return strings.Compare(a.key, b.key) })
 	var out []Finding
-	for _, k := range keys {
-		h := news[k]
-		dst := k[len(h.cohort)+1:]
+	for i := range hits {
+		h := &hits[i]
+		dst := h.key[len(h.cohort)+1:] // not the window's memory
 		learning := w.End.Sub(n.firstSeen[h.cohort]) < n.learning
-		if len(h.devices) == 1 && !learning {
-			for di, id := range h.devices {
-				d := w.Devices[di]
-				f := baseFinding("new-destination", w, d)
-				f.Severity = events.Severity_SEVERITY_LOW
-				f.Score = 0.3
-				f.Key = "dst:" + dst
-				f.Evidence = []events.ID{id}
-				f.DstHost = dst
-				f.Summary = "first contact of the cohort with " + dst
-				f.Explanation = fmt.Sprintf("no device of cohort %s reached %s in the last %v", h.cohort, dst, n.horizon)
-				f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
-				out = append(out, f)
-			}
+		if len(h.devs) == 1 && !learning {
+			d := w.Devices[h.devs[0].di]
+			f := baseFinding("new-destination", w, d)
+			f.Severity = events.Severity_SEVERITY_LOW
+			f.Score = 0.3
+			f.Key = "dst:" + dst
+			f.Evidence = []events.ID{h.devs[0].id}
+			f.DstHost = dst
+			f.Summary = "first contact of the cohort with " + dst
+			f.Explanation = "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
+			f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
+			out = append(out, f)
 		}
-		if n.seen[h.cohort] == nil {
-			n.seen[h.cohort] = map[string]*time.Time{}
+		m := n.seen[h.cohort]
+		if m == nil {
+			m = map[string]int32{}
+			n.seen[h.cohort] = m
 		}
-		end := w.End
-		n.seen[h.cohort][strings.Clone(dst)] = &end
+		if s, ok := m[dst]; ok { // expired: seen anew
+			n.at[s] = w.End
+			continue
+		}
+		var s int32
+		if k := len(n.free); k > 0 {
+			s, n.free = n.free[k-1], n.free[:k-1]
+			n.at[s] = w.End
+		} else {
+			s = int32(len(n.at))
+			n.at = append(n.at, w.End)
+		}
+		m[dst] = s
 	}
 	n.gc(w.End)
 	return out
 }
 
+// gc forgets the destinations not seen within the horizon, every eighth
+// of it (at least every hour of event time): the state holds at most 1.125
+// horizons. Whether a destination is known depends on its last time, not
+// on whether gc forgot it yet: gc only bounds the memory.
 func (n *NewDestination) gc(now time.Time) {
-	if now.Sub(n.lastGC) < time.Hour {
+	if now.Sub(n.lastGC) < max(time.Hour, n.horizon/8) {
 		return
 	}
 	n.lastGC = now
 	for _, m := range n.seen {
-		for dst, t := range m {
-			if now.Sub(*t) > n.horizon {
+		for dst, s := range m {
+			if now.Sub(n.at[s]) > n.horizon {
 				delete(m, dst)
+				n.at[s] = time.Time{}
+				n.free = append(n.free, s)
 			}
 		}
 	}
@@ -182,6 +235,7 @@ has no peers to compare with, so its periodic traffic can fire.`
 type beaconKey struct{ tenant, device, dst string }
 
 type beaconState struct {
+	dst     string  // the flow's destination (a copy, shared by the records of it)
 	times   []int64 // unix nanos of connection starts, last 64
 	windows smallSet[int64]
 	first   events.ID
@@ -222,10 +276,19 @@ type Beaconing struct {
 	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
 	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
 	lastGC      time.Time
-	// flowFloor is at most the oldest last time kept in flows (exact after
-	// a gc; entries only get newer, windows come in start order): gc skips
-	// the flows when none can have expired.
-	flowFloor int64
+	// flowRecs records, for every window, the flows it added a connection
+	// to, in window order: gc finds the flows whose last connection is
+	// older than the horizon among the records of windows that started
+	// before it, instead of scanning every flow. That holds while every
+	// row lies within its window and windows come in start order
+	// (window.Window); should either fail, ordered turns false and gc
+	// scans every flow, flowFloor letting it skip the scans that cannot
+	// find any.
+	flowRecs  []flowRec
+	flowHead  int
+	ordered   bool
+	lastStart int64                // the last window's start
+	flowFloor int64                // at most the oldest last time kept in flows (exact after a scan)
 	touched   map[beaconKey]string // scratch for Window
 	order     []beaconKey          // scratch for Window
 	// seen records every time set in prevalence and cohortDevs, in the
@@ -234,6 +297,13 @@ type Beaconing struct {
 	// every entry (a scan of every destination was 4% of a replay).
 	seen     []seenAt
 	seenHead int
+}
+
+// flowRec is a window (its bounds, unix nanos) that added a connection to
+// a flow.
+type flowRec struct {
+	key        beaconKey
+	start, end int64
 }
 
 // seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
@@ -264,7 +334,7 @@ func init() {
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
 			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
-			touched: map[beaconKey]string{}}, nil
+			touched: map[beaconKey]string{}, ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
 
@@ -285,6 +355,11 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		clear(touched)
 	}
 	defer func() { b.order = order }()
+	start, end := w.Start.UnixNano(), w.End.UnixNano()
+	if start < b.lastStart {
+		b.ordered = false
+	}
+	b.lastStart = start
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
@@ -315,11 +390,16 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{first: c.id(i)}
-				k.dst = strings.Clone(dst) // dst aliases the window's buffers
+				st = &beaconState{first: c.id(i), dst: strings.Clone(dst)} // dst aliases the window's buffers
+				k.dst = st.dst
 				b.flows[k] = st
 			}
-			st.times = append(st.times, int64(c.times[i]))
+			k.dst, dst = st.dst, st.dst // the copy, for everything kept
+			at := int64(c.times[i])
+			if at < start || at >= end {
+				b.ordered = false
+			}
+			st.times = append(st.times, at)
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
@@ -330,20 +410,23 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			}
 			touched[k] = cohort
 			order = append(order, k)
-			st.windows.add(w.Start.UnixNano())
+			if b.ordered {
+				b.flowRecs = append(b.flowRecs, flowRec{key: k, start: start, end: end})
+			}
+			st.windows.add(start)
 			pd := b.prevalence[cohort]
 			if pd == nil {
 				pd = map[string]map[string]time.Time{}
 				b.prevalence[cohort] = pd
 			}
-			if pd[dst] == nil {
-				pd[strings.Clone(dst)] = map[string]time.Time{}
+			devs := pd[dst]
+			if devs == nil {
+				devs = map[string]time.Time{}
+				pd[dst] = devs
 			}
-			if len(pd[dst]) < 1024 {
-				pd[dst][d.Device] = w.End
-				// dst aliases the window's buffer: the record, kept for a
-				// horizon, holds a copy.
-				b.seen = append(b.seen, seenAt{cohort: cohort, dst: strings.Clone(dst), device: d.Device, at: w.End})
+			if len(devs) < 1024 {
+				devs[d.Device] = w.End
+				b.seen = append(b.seen, seenAt{cohort: cohort, dst: dst, device: d.Device, at: w.End})
 			}
 		}
 	}
@@ -384,7 +467,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
 		f.Evidence = []events.ID{st.first, st.last}
-		f.DstHost = strings.Clone(k.dst) // k.dst may alias the window's buffers
+		f.DstHost = k.dst // the flow's copy
 		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
 		if !periodic {
 			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
@@ -405,6 +488,51 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	}
 	b.gc(w.End)
 	return out
+}
+
+// gcFlows forgets the flows whose last connection started before cut.
+func (b *Beaconing) gcFlows(cut int64) {
+	if !b.ordered {
+		b.flowRecs, b.flowHead = nil, 0
+		if b.flowFloor >= cut {
+			return
+		}
+		floor := int64(math.MaxInt64)
+		for k, st := range b.flows {
+			if last := st.times[len(st.times)-1]; last < cut {
+				delete(b.flows, k)
+			} else {
+				floor = min(floor, last)
+			}
+		}
+		b.flowFloor = floor
+		return
+	}
+	if b.flowFloor >= cut {
+		return // the first gcs while cut is not past 0 (the flows' floor before any scan)
+	}
+	b.flowFloor = math.MinInt64 // not kept: no bound known
+	// A flow's last connection lies in the last window that added one,
+	// whose record is the flow's last: a flow whose last connection is
+	// before cut has its last record among those of windows that started
+	// before cut. A record of a window that ended by cut is done with
+	// (its flow is forgotten now, or has a later record).
+	done := true
+	for i := b.flowHead; i < len(b.flowRecs) && b.flowRecs[i].start < cut; i++ {
+		r := &b.flowRecs[i]
+		if st := b.flows[r.key]; st != nil && st.times[len(st.times)-1] < cut {
+			delete(b.flows, r.key)
+		}
+		if done = done && r.end <= cut; done {
+			*r = flowRec{}
+			b.flowHead = i + 1
+		}
+	}
+	if b.flowHead > len(b.flowRecs)/2 {
+		n := copy(b.flowRecs, b.flowRecs[b.flowHead:])
+		clear(b.flowRecs[n:])
+		b.flowRecs, b.flowHead = b.flowRecs[:n], 0
+	}
 }
 
 // routable reports whether a destination can be a C&C server: not a
@@ -454,17 +582,7 @@ func (b *Beaconing) gc(now time.Time) {
 		return
 	}
 	b.lastGC = now
-	if cut := now.Add(-b.horizon).UnixNano(); b.flowFloor < cut {
-		floor := int64(math.MaxInt64)
-		for k, st := range b.flows {
-			if last := st.times[len(st.times)-1]; last < cut {
-				delete(b.flows, k)
-			} else {
-				floor = min(floor, last)
-			}
-		}
-		b.flowFloor = floor
-	}
+	b.gcFlows(now.Add(-b.horizon).UnixNano())
 	// An entry expires when its last time is more than the horizon ago;
 	// a record of an older time than the entry's is stale.
 	for ; b.seenHead < len(b.seen); b.seenHead++ {
