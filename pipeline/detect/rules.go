@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,16 @@ raise min_targets for that tenant.`
 type Scan struct {
 	minTargets int
 	minFail    float64
+	// Scratch for Window, cleared for every device (its strings alias
+	// the window's buffers).
+	targets map[scanTarget]struct{}
+	hosts   map[string]struct{}
+	ports   map[uint32]struct{}
+}
+
+type scanTarget struct {
+	dst  string
+	port uint32
 }
 
 func init() {
@@ -70,7 +81,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Scan{minTargets: t, minFail: f}, nil
+		return &Scan{minTargets: t, minFail: f, targets: map[scanTarget]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint32]struct{}{}}, nil
 	})
 }
 
@@ -81,22 +92,29 @@ func (*Scan) Name() string { return "scan" }
 func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
-	type target struct {
-		dst  string
-		port uint32
-	}
+	targets, hosts, ports := s.targets, s.hosts, s.ports
+	defer func() {
+		if len(targets) > 512 { // clearing costs what the map once held: start small again
+			s.targets, s.hosts, s.ports = map[scanTarget]struct{}{}, map[string]struct{}{}, map[uint32]struct{}{}
+		} else {
+			clear(targets)
+			clear(hosts)
+			clear(ports)
+		}
+	}()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		targets := map[target]struct{}{}
-		hosts, ports := map[string]struct{}{}, map[uint32]struct{}{}
+		clear(targets)
+		clear(hosts)
+		clear(ports)
 		closed, failed := 0, 0
 		var ev []events.ID
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				t := target{c.dst(i), c.port.Value(i)}
+				t := scanTarget{c.dst(i), c.port.Value(i)}
 				if _, ok := targets[t]; !ok {
 					targets[t] = struct{}{}
 					if len(ev) < 16 {
@@ -157,6 +175,18 @@ seen by the whole cohort; raise the thresholds or allow-list them in policy.`
 type Flood struct {
 	minConns int
 	minBytes uint64
+	// Scratch for Window, cleared for every device (its strings alias
+	// the window's buffers).
+	byDst map[string]int // → index in dsts
+	dsts  []floodDst
+}
+
+// floodDst is what a device sent one destination in a window.
+type floodDst struct {
+	dst   string
+	conns int
+	bytes uint64
+	first []events.ID // the first 16 connections
 }
 
 func init() {
@@ -169,7 +199,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Flood{minConns: n, minBytes: uint64(mb * 1e6)}, nil
+		return &Flood{minConns: n, minBytes: uint64(mb * 1e6), byDst: map[string]int{}}, nil
 	})
 }
 
@@ -180,50 +210,73 @@ func (*Flood) Name() string { return "flood" }
 func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
+	byDst, dsts := fl.byDst, fl.dsts[:0]
+	defer func() {
+		if len(byDst) > 512 { // clearing costs what the map once held: start small again
+			fl.byDst = map[string]int{}
+		} else {
+			clear(byDst)
+		}
+		for i := range dsts {
+			dsts[i] = floodDst{first: dsts[i].first[:0]}
+		}
+		fl.dsts = dsts
+	}()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		conns := map[string]int{}
-		bytes := map[string]uint64{}
-		first := map[string][]events.ID{}
+		clear(byDst)
+		for i := range dsts {
+			dsts[i] = floodDst{first: dsts[i].first[:0]}
+		}
+		dsts = dsts[:0]
+		at := func(dst string) *floodDst {
+			j, ok := byDst[dst]
+			if !ok {
+				j = len(dsts)
+				if j < cap(dsts) {
+					dsts = dsts[:j+1] // reuses the ids' memory
+				} else {
+					dsts = append(dsts, floodDst{})
+				}
+				dsts[j].dst = dst
+				byDst[dst] = j
+			}
+			return &dsts[j]
+		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				k := c.dst(i)
-				conns[k]++
-				if len(first[k]) < 16 {
-					first[k] = append(first[k], c.id(i))
+				t := at(c.dst(i))
+				t.conns++
+				if len(t.first) < 16 {
+					t.first = append(t.first, c.id(i))
 				}
 			case window.TypeConnClosed:
-				bytes[c.dst(i)] += c.bytesUp.Value(i)
+				at(c.dst(i)).bytes += c.bytesUp.Value(i)
 			}
 		}
-		dsts := make([]string, 0, len(conns))
-		for k := range conns {
-			dsts = append(dsts, k)
-		}
-		for k := range bytes {
-			if _, ok := conns[k]; !ok {
-				dsts = append(dsts, k)
-			}
-		}
-		sort.Strings(dsts)
-		for _, dst := range dsts {
-			if dst == "" || (conns[dst] < fl.minConns && bytes[dst] < fl.minBytes) {
+		slices.SortFunc(dsts, func(a, b floodDst) int { return strings.Compare(a.dst, b.dst) })
+		for i := range dsts {
+			t := &dsts[i]
+			if t.dst == "" || (t.conns < fl.minConns && t.bytes < fl.minBytes) {
 				continue
 			}
+			dst := strings.Clone(t.dst) // t.dst aliases the window's buffers
 			f := baseFinding("flood", w, d)
 			f.Severity = events.Severity_SEVERITY_HIGH
-			f.Score = math.Min(1, math.Max(float64(conns[dst])/float64(2*fl.minConns), float64(bytes[dst])/float64(2*fl.minBytes)))
+			f.Score = math.Min(1, math.Max(float64(t.conns)/float64(2*fl.minConns), float64(t.bytes)/float64(2*fl.minBytes)))
 			f.Key = "flood:" + dst
-			f.Evidence = first[dst]
-			f.DstHost = strings.Clone(dst) // dst aliases the window's buffers
-			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", conns[dst], float64(bytes[dst])/1e6, dst)
-			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", conns[dst], fl.minConns, bytes[dst], fl.minBytes)
+			if len(t.first) > 0 {
+				f.Evidence = slices.Clone(t.first)
+			}
+			f.DstHost = dst
+			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", t.conns, float64(t.bytes)/1e6, dst)
+			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", t.conns, fl.minConns, t.bytes, fl.minBytes)
 			f.Features = []*events.Feature{
-				{Name: "connections_to_destination", Value: float64(conns[dst]), Baseline: float64(fl.minConns)},
-				{Name: "bytes_up_to_destination", Value: float64(bytes[dst]), Baseline: float64(fl.minBytes)},
+				{Name: "connections_to_destination", Value: float64(t.conns), Baseline: float64(fl.minConns)},
+				{Name: "bytes_up_to_destination", Value: float64(t.bytes), Baseline: float64(fl.minBytes)},
 			}
 			out = append(out, f)
 		}

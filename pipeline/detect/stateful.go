@@ -235,8 +235,10 @@ has no peers to compare with, so its periodic traffic can fire.`
 type beaconKey struct{ tenant, device, dst string }
 
 type beaconState struct {
-	dst     string  // the flow's destination (a copy, shared by the records of it)
-	times   []int64 // unix nanos of connection starts, last 64
+	key     beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
+	gone    bool      // forgotten (deleted from the flows)
+	window  uint64    // the last window (Beaconing.windows) that added a connection
+	times   []int64   // unix nanos of connection starts, last 64
 	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
@@ -287,10 +289,10 @@ type Beaconing struct {
 	flowRecs  []flowRec
 	flowHead  int
 	ordered   bool
-	lastStart int64                // the last window's start
-	flowFloor int64                // at most the oldest last time kept in flows (exact after a scan)
-	touched   map[beaconKey]string // scratch for Window
-	order     []beaconKey          // scratch for Window
+	lastStart int64         // the last window's start
+	flowFloor int64         // at most the oldest last time kept in flows (exact after a scan)
+	windows   uint64        // windows seen
+	touched   []beaconTouch // scratch for Window
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -302,8 +304,15 @@ type Beaconing struct {
 // flowRec is a window (its bounds, unix nanos) that added a connection to
 // a flow.
 type flowRec struct {
-	key        beaconKey
+	flow       *beaconState
 	start, end int64
+}
+
+// beaconTouch is a flow a window added a connection to, and the cohort of
+// its device.
+type beaconTouch struct {
+	flow   *beaconState
+	cohort string
 }
 
 // seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
@@ -334,7 +343,7 @@ func init() {
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
 			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
-			touched: map[beaconKey]string{}, ordered: true, lastStart: math.MinInt64}, nil
+			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
 
@@ -344,17 +353,14 @@ func (*Beaconing) Name() string { return "beaconing" }
 // Window implements WindowDetector.
 func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	// The flows the window touched (→ cohort), in order; kept across
-	// windows to reuse their memory.
-	touched, order := b.touched, b.order[:0]
-	if len(touched) > 512 {
-		// Clearing costs what the map once held: start small again.
-		touched = map[beaconKey]string{}
-		b.touched = touched
-	} else {
+	// The flows the window added connections to, in order; kept across
+	// windows to reuse its memory.
+	touched := b.touched[:0]
+	defer func() {
 		clear(touched)
-	}
-	defer func() { b.order = order }()
+		b.touched = touched
+	}()
+	b.windows++
 	start, end := w.Start.UnixNano(), w.End.UnixNano()
 	if start < b.lastStart {
 		b.ordered = false
@@ -390,11 +396,11 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{first: c.id(i), dst: strings.Clone(dst)} // dst aliases the window's buffers
-				k.dst = st.dst
+				k.dst = strings.Clone(dst) // dst aliases the window's buffers
+				st = &beaconState{key: k, first: c.id(i)}
 				b.flows[k] = st
 			}
-			k.dst, dst = st.dst, st.dst // the copy, for everything kept
+			dst = st.key.dst // the copy, for everything kept
 			at := int64(c.times[i])
 			if at < start || at >= end {
 				b.ordered = false
@@ -405,13 +411,13 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			}
 			st.ports.add(c.port.Value(i))
 			st.last = c.id(i)
-			if _, ok := touched[k]; ok {
+			if st.window == b.windows {
 				continue // the rest is once per flow and window
 			}
-			touched[k] = cohort
-			order = append(order, k)
+			st.window = b.windows
+			touched = append(touched, beaconTouch{st, cohort})
 			if b.ordered {
-				b.flowRecs = append(b.flowRecs, flowRec{key: k, start: start, end: end})
+				b.flowRecs = append(b.flowRecs, flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
 			pd := b.prevalence[cohort]
@@ -431,8 +437,8 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		}
 	}
 	var out []Finding
-	for _, k := range order {
-		st := b.flows[k]
+	for _, t := range touched {
+		st, k := t.flow, t.flow.key
 		// Three windows of evidence, or one storm of failed attempts (at
 		// least 3x min_count) — a retry loop shows itself at once.
 		storm := st.failed >= 3*b.minCount
@@ -450,7 +456,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		if !periodic && !retrying {
 			continue
 		}
-		cohort := touched[k]
+		cohort := t.cohort
 		peers := len(b.prevalence[cohort][k.dst])
 		devs := len(b.cohortDevs[cohort])
 		if peers > max(1, devs/10) {
@@ -501,6 +507,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 		for k, st := range b.flows {
 			if last := st.times[len(st.times)-1]; last < cut {
 				delete(b.flows, k)
+				st.gone = true
 			} else {
 				floor = min(floor, last)
 			}
@@ -520,8 +527,9 @@ func (b *Beaconing) gcFlows(cut int64) {
 	done := true
 	for i := b.flowHead; i < len(b.flowRecs) && b.flowRecs[i].start < cut; i++ {
 		r := &b.flowRecs[i]
-		if st := b.flows[r.key]; st != nil && st.times[len(st.times)-1] < cut {
-			delete(b.flows, r.key)
+		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
+			delete(b.flows, st.key)
+			st.gone = true
 		}
 		if done = done && r.end <= cut; done {
 			*r = flowRec{}
