@@ -113,15 +113,14 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// decide applies the tenant's policy to a new alert: the interventions it
-// calls for, with ids derived from the alert so that re-processing records
-// each once.
-func decide(doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
+// decide applies the tenant's policy to a new alert: it appends to out the
+// interventions it calls for, with ids derived from the alert so that
+// re-processing records each once.
+func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
 	rule, ok := doc.RuleFor(f.Detector, f.Severity)
 	if !ok {
-		return nil
+		return out
 	}
-	var out []events.Event
 	for _, action := range rule.Actions {
 		req := intervention.Request{
 			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,

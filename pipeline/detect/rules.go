@@ -64,6 +64,7 @@ type Scan struct {
 	targets map[scanTarget]struct{}
 	hosts   map[string]struct{}
 	ports   map[uint32]struct{}
+	ev      []events.ID
 }
 
 type scanTarget struct {
@@ -110,7 +111,7 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 		clear(hosts)
 		clear(ports)
 		closed, failed := 0, 0
-		var ev []events.ID
+		ev := s.ev[:0]
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
@@ -130,6 +131,7 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 				}
 			}
 		}
+		s.ev = ev
 		if len(targets) < s.minTargets || closed == 0 {
 			continue
 		}
@@ -144,7 +146,7 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 		}
 		f.Score = math.Min(1, float64(len(targets))/float64(4*s.minTargets)) * ratio
 		f.Key = "scan"
-		f.Evidence = ev
+		f.Evidence = slices.Clone(ev)
 		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", len(targets), len(hosts), len(ports), 100*ratio)
 		f.Explanation = fmt.Sprintf("distinct (destination, port) pairs %d ≥ %d and failed/refused connections %d of %d (%.2f ≥ %.2f) in the window",
 			len(targets), s.minTargets, failed, closed, ratio, s.minFail)
@@ -323,13 +325,16 @@ func (a *AuthFailures) Window(w *window.Window, _ *Context) []Finding {
 			continue
 		}
 		n := 0
-		reasons := map[string]int{}
+		var reasons map[string]int // made for the devices that have some
 		var ev []events.ID
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] != window.TypeAuthFailed {
 				continue
 			}
 			n++
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
 			reasons[window.AuthReasonNames[c.auth[i]]]++
 			if len(ev) < 16 {
 				ev = append(ev, c.id(i))

@@ -5,7 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -239,6 +239,7 @@ type beaconState struct {
 	gone    bool      // forgotten (deleted from the flows)
 	window  uint64    // the last window (Beaconing.windows) that added a connection
 	times   []int64   // unix nanos of connection starts, last 64
+	time1   [1]int64  // times' first memory (most flows have one connection)
 	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
@@ -293,6 +294,7 @@ type Beaconing struct {
 	flowFloor int64         // at most the oldest last time kept in flows (exact after a scan)
 	windows   uint64        // windows seen
 	touched   []beaconTouch // scratch for Window
+	sorted    []int64       // scratch for intervalStats
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -398,6 +400,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			if st == nil {
 				k.dst = strings.Clone(dst) // dst aliases the window's buffers
 				st = &beaconState{key: k, first: c.id(i)}
+				st.times = st.time1[:0]
 				b.flows[k] = st
 			}
 			dst = st.key.dst // the copy, for everything kept
@@ -447,7 +450,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !routable(k.dst) || st.ports.n > 2 {
 			continue
 		}
-		mean, cv := intervalStats(st.times)
+		mean, cv := intervalStats(st.times, &b.sorted)
 		periodic := mean >= float64(b.minInterval) && cv <= b.maxCV
 		// A C&C client whose server is gone keeps retrying: regular or
 		// not, mostly failing attempts to one rare host over several
@@ -472,28 +475,103 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		}
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
-		f.Evidence = []events.ID{st.first, st.last}
 		f.DstHost = k.dst // the flow's copy
-		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
-		if !periodic {
-			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
-		}
-		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
-			len(st.times), st.windows.n, time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
-		if !periodic {
-			f.Explanation = fmt.Sprintf("%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s",
-				len(st.times), st.windows.n, st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
-		}
-		f.Features = []*events.Feature{
+		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, cohort)
+		// One allocation for the evidence and the features.
+		fe := &beaconFindingData{evidence: [2]events.ID{st.first, st.last}, values: [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
 			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
 			{Name: "cohort_prevalence", Value: float64(peers), Baseline: float64(devs)},
+		}}
+		for i := range fe.values {
+			fe.features[i] = &fe.values[i]
 		}
+		f.Evidence, f.Features = fe.evidence[:], fe.features[:]
 		out = append(out, f)
 	}
 	b.gc(w.End)
 	return out
+}
+
+// beaconFindingData holds a beaconing finding's evidence and features.
+type beaconFindingData struct {
+	evidence [2]events.ID
+	features [4]*events.Feature
+	values   [4]events.Feature
+}
+
+// describe returns a beaconing finding's summary and explanation: for a
+// periodic flow,
+//
+//	"%d connections to %s every %v (±%.0f%%)"
+//	"%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s"
+//
+// else
+//
+//	"%d attempts to %s, %d of %d failed, every %v on average"
+//	"%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s"
+//
+// as fmt.Sprintf would write them (TestBeaconDescribeIsSprintf), without
+// its cost per finding.
+func (b *Beaconing) describe(st *beaconState, periodic bool, mean, cv float64, peers, devs int, cohort string) (summary, explanation string) {
+	n, dst := len(st.times), st.key.dst
+	every := time.Duration(mean).Round(time.Second).String()
+	interval := time.Duration(mean).Round(time.Millisecond).String()
+	var buf [256]byte
+	s := buf[:0]
+	if periodic {
+		s = strconv.AppendInt(s, int64(n), 10)
+		s = append(s, " connections to "...)
+		s = append(s, dst...)
+		s = append(s, " every "...)
+		s = append(s, every...)
+		s = append(s, " (±"...)
+		s = strconv.AppendFloat(s, 100*cv, 'f', 0, 64)
+		s = append(s, "%)"...)
+		summary = string(s)
+		s = strconv.AppendInt(s[:0], int64(n), 10)
+		s = append(s, " connections over "...)
+		s = strconv.AppendInt(s, int64(st.windows.n), 10)
+		s = append(s, " windows, mean interval "...)
+		s = append(s, interval...)
+		s = append(s, " ≥ "...)
+		s = append(s, b.minInterval.String()...)
+		s = append(s, ", coefficient of variation "...)
+		s = strconv.AppendFloat(s, cv, 'f', 3, 64)
+		s = append(s, " ≤ "...)
+		s = strconv.AppendFloat(s, b.maxCV, 'f', 2, 64)
+	} else {
+		s = strconv.AppendInt(s, int64(n), 10)
+		s = append(s, " attempts to "...)
+		s = append(s, dst...)
+		s = append(s, ", "...)
+		s = strconv.AppendInt(s, int64(st.failed), 10)
+		s = append(s, " of "...)
+		s = strconv.AppendInt(s, int64(st.closed), 10)
+		s = append(s, " failed, every "...)
+		s = append(s, every...)
+		s = append(s, " on average"...)
+		summary = string(s)
+		s = strconv.AppendInt(s[:0], int64(n), 10)
+		s = append(s, " attempts over "...)
+		s = strconv.AppendInt(s, int64(st.windows.n), 10)
+		s = append(s, " windows, "...)
+		s = strconv.AppendInt(s, int64(st.failed), 10)
+		s = append(s, " of "...)
+		s = strconv.AppendInt(s, int64(st.closed), 10)
+		s = append(s, " closed connections failed (≥ 80%), mean interval "...)
+		s = append(s, interval...)
+	}
+	s = append(s, "; "...)
+	s = strconv.AppendInt(s, int64(peers), 10)
+	s = append(s, " of "...)
+	s = strconv.AppendInt(s, int64(devs), 10)
+	s = append(s, " devices of cohort "...)
+	s = append(s, cohort...)
+	s = append(s, " reach "...)
+	s = append(s, dst...)
+	return summary, string(s)
 }
 
 // gcFlows forgets the flows whose last connection started before cut.
@@ -558,10 +636,11 @@ func routable(dst string) bool {
 }
 
 // intervalStats returns the mean and coefficient of variation of the
-// intervals between sorted times.
-func intervalStats(ts []int64) (mean, cv float64) {
-	s := append([]int64(nil), ts...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+// intervals between ts once sorted, sorting a copy in *scratch.
+func intervalStats(ts []int64, scratch *[]int64) (mean, cv float64) {
+	s := append((*scratch)[:0], ts...)
+	*scratch = s
+	slices.Sort(s)
 	n := len(s) - 1
 	if n < 1 {
 		return 0, math.Inf(1)
