@@ -89,27 +89,34 @@ func init() {
 // Name implements WindowDetector.
 func (*Scan) Name() string { return "scan" }
 
+// reset empties the scratch maps. Clearing a map costs what it once held:
+// one that grew large (a scanning device) is made anew instead, so that
+// the next devices clear small maps.
+func (s *Scan) reset() {
+	if len(s.targets) > smallMap {
+		s.targets, s.hosts, s.ports = map[scanTarget]struct{}{}, map[string]struct{}{}, map[uint32]struct{}{}
+		return
+	}
+	clear(s.targets)
+	clear(s.hosts)
+	clear(s.ports)
+}
+
+// smallMap is the size up to which a scratch map is cleared for reuse
+// rather than made anew.
+const smallMap = 32
+
 // Window implements WindowDetector.
 func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
-	targets, hosts, ports := s.targets, s.hosts, s.ports
-	defer func() {
-		if len(targets) > 512 { // clearing costs what the map once held: start small again
-			s.targets, s.hosts, s.ports = map[scanTarget]struct{}{}, map[string]struct{}{}, map[uint32]struct{}{}
-		} else {
-			clear(targets)
-			clear(hosts)
-			clear(ports)
-		}
-	}()
+	defer s.reset()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		clear(targets)
-		clear(hosts)
-		clear(ports)
+		s.reset()
+		targets, hosts, ports := s.targets, s.hosts, s.ports
 		closed, failed := 0, 0
 		ev := s.ev[:0]
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
@@ -212,27 +219,28 @@ func (*Flood) Name() string { return "flood" }
 func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
-	byDst, dsts := fl.byDst, fl.dsts[:0]
-	defer func() {
-		if len(byDst) > 512 { // clearing costs what the map once held: start small again
+	dsts := fl.dsts[:0]
+	reset := func() {
+		if len(fl.byDst) > smallMap { // see Scan.reset
 			fl.byDst = map[string]int{}
 		} else {
-			clear(byDst)
+			clear(fl.byDst)
 		}
 		for i := range dsts {
 			dsts[i] = floodDst{first: dsts[i].first[:0]}
 		}
+		dsts = dsts[:0]
+	}
+	defer func() {
+		reset()
 		fl.dsts = dsts
 	}()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		clear(byDst)
-		for i := range dsts {
-			dsts[i] = floodDst{first: dsts[i].first[:0]}
-		}
-		dsts = dsts[:0]
+		reset()
+		byDst := fl.byDst
 		at := func(dst string) *floodDst {
 			j, ok := byDst[dst]
 			if !ok {
