@@ -89,6 +89,14 @@ func (a *alerter) gc(now time.Time) {
 }
 
 func ids(in []events.ID) [][]byte {
+	if len(in) == 1 { // most findings: one allocation for the slice and the id
+		one := &struct {
+			out [1][]byte
+			id  events.ID
+		}{id: in[0]}
+		one.out[0] = one.id[:]
+		return one.out[:]
+	}
 	out := make([][]byte, len(in))
 	all := make([]byte, len(in)*len(events.ID{})) // one allocation for every id
 	for i := range in {
