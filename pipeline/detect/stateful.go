@@ -100,7 +100,11 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
 	defer func() {
 		// Forget the window's strings (dst aliases its buffers).
-		clear(news)
+		if len(news) > smallMap { // see Scan.reset
+			n.news = map[ndKey]int{}
+		} else {
+			clear(news)
+		}
 		for i := range hits {
 			hits[i] = ndHit{devs: hits[i].devs[:0]}
 		}
