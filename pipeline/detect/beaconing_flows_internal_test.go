@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -100,5 +101,17 @@ func TestBeaconingForgetsFlowsExactly(t *testing.T) {
 	}
 	if n := len(fast.flowRecs) - fast.flowHead; n > 3*(len(evs)/6) {
 		t.Errorf("%d flow records kept", n)
+	}
+}
+
+// sinceNs is time.Time.Sub over unix nanos, saturating alike.
+func TestSinceNsIsSub(t *testing.T) {
+	vals := []int64{math.MinInt64, math.MinInt64 + 1, -6 * 3600e9, -1, 0, 1, 3600e9, 1764201600e9, math.MaxInt64 - 1, math.MaxInt64}
+	for _, now := range vals {
+		for _, at := range vals {
+			if got, want := sinceNs(now, at), time.Unix(0, now).Sub(time.Unix(0, at)); got != want {
+				t.Errorf("sinceNs(%d, %d) = %v, Sub %v", now, at, got, want)
+			}
+		}
 	}
 }

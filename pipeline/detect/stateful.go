@@ -324,12 +324,14 @@ type beaconTouch struct {
 	cohort string
 }
 
-// seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
-// with device1, in Beaconing.cohortDevs (cohort, device).
+// seenAt is one time set in Beaconing.cohortDevs (cohort, device) or, with
+// a flow, in Beaconing.prevalence (cohort, the flow's destination and
+// device): 48 bytes, where a flow reaches every window.
 type seenAt struct {
-	cohort, dst, device string
-	at                  time.Time
-	device1             bool
+	cohort string
+	device string       // with no flow
+	flow   *beaconState // its key's dst and device
+	at     int64        // the time set, unix nanos (a window's end)
 }
 
 func init() {
@@ -384,7 +386,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			b.cohortDevs[cohort] = map[string]time.Time{}
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
-		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: w.End, device1: true})
+		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
 				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
@@ -442,7 +444,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			}
 			if len(devs) < 1024 {
 				devs[d.Device] = w.End
-				b.seen = append(b.seen, seenAt{cohort: cohort, dst: dst, device: d.Device, at: w.End})
+				b.seen = append(b.seen, seenAt{cohort: cohort, flow: st, at: end})
 			}
 		}
 	}
@@ -643,11 +645,14 @@ func routable(dst string) bool {
 }
 
 // intervalStats returns the mean and coefficient of variation of the
-// intervals between ts once sorted, sorting a copy in *scratch.
+// intervals between ts once sorted, sorting a copy in *scratch if need be.
 func intervalStats(ts []int64, scratch *[]int64) (mean, cv float64) {
-	s := append((*scratch)[:0], ts...)
-	*scratch = s
-	slices.Sort(s)
+	s := ts // connections mostly come in time order
+	if !slices.IsSorted(s) {
+		s = append((*scratch)[:0], ts...)
+		*scratch = s
+		slices.Sort(s)
+	}
 	n := len(s) - 1
 	if n < 1 {
 		return 0, math.Inf(1)
@@ -668,6 +673,18 @@ func intervalStats(ts []int64, scratch *[]int64) (mean, cv float64) {
 	return mean, math.Sqrt(v/float64(n)) / mean
 }
 
+// sinceNs is now.Sub(at) for unix nanos: saturated, like time.Time.Sub.
+func sinceNs(now, at int64) time.Duration {
+	d := now - at
+	if (now >= at) != (d >= 0) { // overflowed
+		if now >= at {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return time.Duration(d)
+}
+
 // gc forgets flows and devices not seen within the horizon, every eighth of
 // it (event time): the state holds at most 1.125 horizons, and a scan of
 // every flow per window was 7% of a replay's time.
@@ -679,30 +696,33 @@ func (b *Beaconing) gc(now time.Time) {
 	b.gcFlows(now.Add(-b.horizon).UnixNano())
 	// An entry expires when its last time is more than the horizon ago;
 	// a record of an older time than the entry's is stale.
+	nowNs := now.UnixNano()
 	for ; b.seenHead < len(b.seen); b.seenHead++ {
 		r := &b.seen[b.seenHead]
-		if now.Sub(r.at) <= b.horizon {
+		if sinceNs(nowNs, r.at) <= b.horizon {
 			break
 		}
-		if r.device1 {
+		if r.flow == nil {
 			devs := b.cohortDevs[r.cohort]
-			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
 				delete(devs, r.device)
 			}
 		} else {
+			dst, device := r.flow.key.dst, r.flow.key.device
 			dsts := b.prevalence[r.cohort]
-			devs := dsts[r.dst]
-			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
-				delete(devs, r.device)
+			devs := dsts[dst]
+			if t, ok := devs[device]; ok && t.UnixNano() == r.at {
+				delete(devs, device)
 				if len(devs) == 0 {
-					delete(dsts, r.dst)
+					delete(dsts, dst)
 				}
 			}
 		}
 		*r = seenAt{}
 	}
 	if b.seenHead > len(b.seen)/2 {
-		b.seen = append(b.seen[:0], b.seen[b.seenHead:]...)
-		b.seenHead = 0
+		n := copy(b.seen, b.seen[b.seenHead:])
+		clear(b.seen[n:])
+		b.seen, b.seenHead = b.seen[:n], 0
 	}
 }
