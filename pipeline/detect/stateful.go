@@ -158,6 +158,9 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 		dst := h.key[len(h.cohort)+1:] // not the window's memory
 		learning := w.End.Sub(n.firstSeen[h.cohort]) < n.learning
 		if len(h.devs) == 1 && !learning {
+			if out == nil {
+				out = make([]Finding, 0, len(hits)-i) // at most one per destination left
+			}
 			d := w.Devices[h.devs[0].di]
 			f := baseFinding("new-destination", w, d)
 			f.Severity = events.Severity_SEVERITY_LOW
