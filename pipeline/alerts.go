@@ -89,6 +89,14 @@ func (a *alerter) gc(now time.Time) {
 }
 
 func ids(in []events.ID) [][]byte {
+	if len(in) == 1 { // most findings: one allocation for the slice and the id
+		one := &struct {
+			out [1][]byte
+			id  events.ID
+		}{id: in[0]}
+		one.out[0] = one.id[:]
+		return one.out[:]
+	}
 	out := make([][]byte, len(in))
 	all := make([]byte, len(in)*len(events.ID{})) // one allocation for every id
 	for i := range in {
@@ -113,15 +121,14 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// decide applies the tenant's policy to a new alert: the interventions it
-// calls for, with ids derived from the alert so that re-processing records
-// each once.
-func decide(doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
+// decide applies the tenant's policy to a new alert: it appends to out the
+// interventions it calls for, with ids derived from the alert so that
+// re-processing records each once.
+func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
 	rule, ok := doc.RuleFor(f.Detector, f.Severity)
 	if !ok {
-		return nil
+		return out
 	}
-	var out []events.Event
 	for _, action := range rule.Actions {
 		req := intervention.Request{
 			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,

@@ -194,7 +194,7 @@ func (p *Processor) startStages() *stages {
 		for j := range s.jobs {
 			s.guard(func() {
 				for i := range j.findings {
-					s.out = append(s.out, p.emit(&j.findings[i])...)
+					s.out = p.emit(s.out, &j.findings[i])
 				}
 			})
 			if j.w != nil {

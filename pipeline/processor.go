@@ -150,7 +150,7 @@ func (p *Processor) Process(ev *events.Event) []events.Event {
 	var out []events.Event
 	for _, d := range p.eventDets {
 		for _, f := range d.Event(ev) {
-			out = append(out, p.emit(&f)...)
+			out = p.emit(out, &f)
 		}
 	}
 	p.window(ev)
@@ -279,12 +279,12 @@ func (p *Processor) finishWindow(out []events.Event, w *window.Window, winFs [][
 	p.stats.Windows++
 	for _, fs := range winFs {
 		for i := range fs {
-			out = append(out, p.emit(&fs[i])...)
+			out = p.emit(out, &fs[i])
 		}
 	}
 	for _, fs := range vr.findings {
 		for i := range fs {
-			out = append(out, p.emit(&fs[i])...)
+			out = p.emit(out, &fs[i])
 		}
 	}
 	out = append(out, vr.deployed...)
@@ -303,12 +303,12 @@ func (p *Processor) Flush() []events.Event {
 	return p.closeWindows(nil)
 }
 
-// emit turns a finding into its alert event and, for a new alert, the
-// interventions the tenant's policy calls for.
-func (p *Processor) emit(f *detect.Finding) []events.Event {
+// emit appends to out the alert event a finding makes and, for a new
+// alert, the interventions the tenant's policy calls for.
+func (p *Processor) emit(out []events.Event, f *detect.Finding) []events.Event {
 	p.stats.Findings++
 	alert, id, raised := p.alerts.finding(f)
-	out := []events.Event{alert}
+	out = append(out, alert)
 	if !raised {
 		p.stats.AlertsUpdated++
 		return out
@@ -318,9 +318,10 @@ func (p *Processor) emit(f *detect.Finding) []events.Event {
 	if pol == nil {
 		pol = p.policies.For(f.Tenant)
 	}
-	ivs := decide(pol, f, id)
-	p.stats.Interventions += uint64(len(ivs))
-	return append(out, ivs...)
+	n := len(out)
+	out = decide(out, pol, f, id)
+	p.stats.Interventions += uint64(len(out) - n)
+	return out
 }
 
 // deployer is a detector that takes models operators deploy.

@@ -37,14 +37,23 @@ func BenchmarkReplayFleet(b *testing.B) {
 		b.Fatal(err)
 	}
 	read := func(b *testing.B) []events.Event { return readAll(b, store, n) }
+	// cpu-ms/op: see BenchmarkReplay.
+	cpuMs := func(b *testing.B, start time.Duration) {
+		if cpu := processCPU() - start; cpu > 0 {
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+		}
+	}
 	b.Run("raw-read", func(b *testing.B) {
+		cpu := processCPU()
 		for b.Loop() {
 			read(b)
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		cpuMs(b, cpu)
 	})
 	b.Run("full-replay", func(b *testing.B) {
 		var st pipeline.Stats
+		cpu := processCPU()
 		for b.Loop() {
 			var err error
 			if _, st, err = Run(read(b), pipeline.Config{}); err != nil {
@@ -56,5 +65,6 @@ func BenchmarkReplayFleet(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 		b.ReportMetric(float64(st.Windows), "windows")
+		cpuMs(b, cpu)
 	})
 }

@@ -44,12 +44,31 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 		return nil
 	}
 	start := ev.Time.Truncate(d.window)
-	return []Finding{{
+	var buf [96]byte
+	sum := append(buf[:0], c.DstHost...)
+	sum = append(sum, " opened a connection to the device (port "...)
+	sum = strconv.AppendUint(sum, uint64(c.DstPort), 10)
+	sum = append(sum, ')')
+	// One allocation holds the finding and what its slices point to
+	// (inbound connections are most of an imported log's findings).
+	in := &inboundFinding{feature: events.Feature{Name: "inbound_connections", Value: 1, Baseline: 0}}
+	in.evidence[0] = ev.ID
+	in.features[0] = &in.feature
+	in.finding[0] = Finding{
 		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,
 		Key: "inbound", Time: ev.Time, WindowStart: start, WindowEnd: start.Add(d.window),
-		Evidence: []events.ID{ev.ID}, DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
-		Summary:     c.DstHost + " opened a connection to the device (port " + strconv.FormatUint(uint64(c.DstPort), 10) + ")",
+		Evidence: in.evidence[:], DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
+		Summary:     string(sum),
 		Explanation: "a remote host connected to the device; payment terminals accept no inbound connections",
-		Features:    []*events.Feature{{Name: "inbound_connections", Value: 1, Baseline: 0}},
-	}}
+		Features:    in.features[:],
+	}
+	return in.finding[:]
+}
+
+// inboundFinding is an inbound finding with its evidence and feature.
+type inboundFinding struct {
+	finding  [1]Finding
+	evidence [1]events.ID
+	features [1]*events.Feature
+	feature  events.Feature
 }

@@ -161,35 +161,43 @@ func (r *Replay) Event(ev *events.Event) []Finding {
 		out = append(out, r.finding(ev, tx, prior, known, "strict", events.Severity_SEVERITY_CRITICAL, 1.0,
 			"replayed payment refused by the edge"))
 	case tx.Outcome == events.TxOutcome_TX_OUTCOME_FORWARDED:
-		if prior, known := r.strict[sk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon && prior.lost && prior.device == ev.Device {
+		// Each map is looked up once: nothing changes them before the
+		// updates at the end.
+		prior, known := r.strict[sk]
+		recent := known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon
+		var (
+			lk               fpKey
+			lprior           success
+			lknown, hasLoose bool
+		)
+		if hasLoose = len(tx.LooseFp) > 0 && ok2xx; hasLoose {
+			lk = fpKey{ev.Tenant, string(tx.LooseFp)}
+			lprior, lknown = r.loose[lk]
+		}
+		switch {
+		case recent && prior.lost && prior.device == ev.Device:
 			out = append(out, r.finding(ev, tx, prior, true, "retry", events.Severity_SEVERITY_MEDIUM, 0.6,
 				"payment sent again after its approval never reached the terminal: possible double charge"))
-		} else if prior, known := r.strict[sk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.Horizon {
+		case recent:
 			out = append(out, r.finding(ev, tx, prior, true, "strict", events.Severity_SEVERITY_CRITICAL, 1.0,
 				"replayed payment reached the payment server"))
-		} else if len(tx.LooseFp) > 0 && ok2xx {
-			lk := fpKey{ev.Tenant, string(tx.LooseFp)}
-			if prior, known := r.loose[lk]; known && prior.id != ev.ID && ev.Time.Sub(prior.at) <= r.opts.LooseHorizon {
-				out = append(out, r.finding(ev, tx, prior, true, "loose", events.Severity_SEVERITY_MEDIUM, 0.6,
-					"possible duplicate payment (same amount, merchant and terminal)"))
-			}
+		case lknown && lprior.id != ev.ID && ev.Time.Sub(lprior.at) <= r.opts.LooseHorizon:
+			out = append(out, r.finding(ev, tx, lprior, true, "loose", events.Severity_SEVERITY_MEDIUM, 0.6,
+				"possible duplicate payment (same amount, merchant and terminal)"))
 		}
 		if ok2xx {
-			if _, known := r.strict[sk]; !known {
+			if !known {
 				r.strict[sk] = success{at: ev.Time, id: ev.ID, device: ev.Device, conn: tx.ConnId}
 				r.order = append(r.order, expiry{ev.Time, sk})
 				if tx.ConnId != "" {
 					r.byConn[tx.ConnId] = sk
 				}
 			}
-			if len(tx.LooseFp) > 0 {
-				lk := fpKey{ev.Tenant, string(tx.LooseFp)}
-				// The latest success counts: the next duplicate is judged
-				// against the payment before it.
-				if prior, known := r.loose[lk]; !known || ev.Time.After(prior.at) {
-					r.loose[lk] = success{at: ev.Time, id: ev.ID, device: ev.Device}
-					r.looseOrder = append(r.looseOrder, expiry{ev.Time, lk})
-				}
+			// The latest success counts: the next duplicate is judged
+			// against the payment before it.
+			if hasLoose && (!lknown || ev.Time.After(lprior.at)) {
+				r.loose[lk] = success{at: ev.Time, id: ev.ID, device: ev.Device}
+				r.looseOrder = append(r.looseOrder, expiry{ev.Time, lk})
 			}
 		}
 	}

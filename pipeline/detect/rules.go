@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,17 @@ raise min_targets for that tenant.`
 type Scan struct {
 	minTargets int
 	minFail    float64
+	// Scratch for Window, cleared for every device (its strings alias
+	// the window's buffers).
+	targets map[scanTarget]struct{}
+	hosts   map[string]struct{}
+	ports   map[uint32]struct{}
+	ev      []events.ID
+}
+
+type scanTarget struct {
+	dst  string
+	port uint32
 }
 
 func init() {
@@ -70,33 +82,47 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Scan{minTargets: t, minFail: f}, nil
+		return &Scan{minTargets: t, minFail: f, targets: map[scanTarget]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint32]struct{}{}}, nil
 	})
 }
 
 // Name implements WindowDetector.
 func (*Scan) Name() string { return "scan" }
 
+// reset empties the scratch maps. Clearing a map costs what it once held:
+// one that grew large (a scanning device) is made anew instead, so that
+// the next devices clear small maps.
+func (s *Scan) reset() {
+	if len(s.targets) > smallMap {
+		s.targets, s.hosts, s.ports = map[scanTarget]struct{}{}, map[string]struct{}{}, map[uint32]struct{}{}
+		return
+	}
+	clear(s.targets)
+	clear(s.hosts)
+	clear(s.ports)
+}
+
+// smallMap is the size up to which a scratch map is cleared for reuse
+// rather than made anew.
+const smallMap = 32
+
 // Window implements WindowDetector.
 func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
-	type target struct {
-		dst  string
-		port uint32
-	}
+	defer s.reset()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		targets := map[target]struct{}{}
-		hosts, ports := map[string]struct{}{}, map[uint32]struct{}{}
+		s.reset()
+		targets, hosts, ports := s.targets, s.hosts, s.ports
 		closed, failed := 0, 0
-		var ev []events.ID
+		ev := s.ev[:0]
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				t := target{c.dst(i), c.port.Value(i)}
+				t := scanTarget{c.dst(i), c.port.Value(i)}
 				if _, ok := targets[t]; !ok {
 					targets[t] = struct{}{}
 					if len(ev) < 16 {
@@ -112,6 +138,7 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 				}
 			}
 		}
+		s.ev = ev
 		if len(targets) < s.minTargets || closed == 0 {
 			continue
 		}
@@ -126,7 +153,7 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 		}
 		f.Score = math.Min(1, float64(len(targets))/float64(4*s.minTargets)) * ratio
 		f.Key = "scan"
-		f.Evidence = ev
+		f.Evidence = slices.Clone(ev)
 		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", len(targets), len(hosts), len(ports), 100*ratio)
 		f.Explanation = fmt.Sprintf("distinct (destination, port) pairs %d ≥ %d and failed/refused connections %d of %d (%.2f ≥ %.2f) in the window",
 			len(targets), s.minTargets, failed, closed, ratio, s.minFail)
@@ -157,6 +184,18 @@ seen by the whole cohort; raise the thresholds or allow-list them in policy.`
 type Flood struct {
 	minConns int
 	minBytes uint64
+	// Scratch for Window, cleared for every device (its strings alias
+	// the window's buffers).
+	byDst map[string]int // → index in dsts
+	dsts  []floodDst
+}
+
+// floodDst is what a device sent one destination in a window.
+type floodDst struct {
+	dst   string
+	conns int
+	bytes uint64
+	first []events.ID // the first 16 connections
 }
 
 func init() {
@@ -169,7 +208,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Flood{minConns: n, minBytes: uint64(mb * 1e6)}, nil
+		return &Flood{minConns: n, minBytes: uint64(mb * 1e6), byDst: map[string]int{}}, nil
 	})
 }
 
@@ -180,50 +219,74 @@ func (*Flood) Name() string { return "flood" }
 func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
 	var out []Finding
+	dsts := fl.dsts[:0]
+	reset := func() {
+		if len(fl.byDst) > smallMap { // see Scan.reset
+			fl.byDst = map[string]int{}
+		} else {
+			clear(fl.byDst)
+		}
+		for i := range dsts {
+			dsts[i] = floodDst{first: dsts[i].first[:0]}
+		}
+		dsts = dsts[:0]
+	}
+	defer func() {
+		reset()
+		fl.dsts = dsts
+	}()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		conns := map[string]int{}
-		bytes := map[string]uint64{}
-		first := map[string][]events.ID{}
+		reset()
+		byDst := fl.byDst
+		at := func(dst string) *floodDst {
+			j, ok := byDst[dst]
+			if !ok {
+				j = len(dsts)
+				if j < cap(dsts) {
+					dsts = dsts[:j+1] // reuses the ids' memory
+				} else {
+					dsts = append(dsts, floodDst{})
+				}
+				dsts[j].dst = dst
+				byDst[dst] = j
+			}
+			return &dsts[j]
+		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				k := c.dst(i)
-				conns[k]++
-				if len(first[k]) < 16 {
-					first[k] = append(first[k], c.id(i))
+				t := at(c.dst(i))
+				t.conns++
+				if len(t.first) < 16 {
+					t.first = append(t.first, c.id(i))
 				}
 			case window.TypeConnClosed:
-				bytes[c.dst(i)] += c.bytesUp.Value(i)
+				at(c.dst(i)).bytes += c.bytesUp.Value(i)
 			}
 		}
-		dsts := make([]string, 0, len(conns))
-		for k := range conns {
-			dsts = append(dsts, k)
-		}
-		for k := range bytes {
-			if _, ok := conns[k]; !ok {
-				dsts = append(dsts, k)
-			}
-		}
-		sort.Strings(dsts)
-		for _, dst := range dsts {
-			if dst == "" || (conns[dst] < fl.minConns && bytes[dst] < fl.minBytes) {
+		slices.SortFunc(dsts, func(a, b floodDst) int { return strings.Compare(a.dst, b.dst) })
+		for i := range dsts {
+			t := &dsts[i]
+			if t.dst == "" || (t.conns < fl.minConns && t.bytes < fl.minBytes) {
 				continue
 			}
+			dst := strings.Clone(t.dst) // t.dst aliases the window's buffers
 			f := baseFinding("flood", w, d)
 			f.Severity = events.Severity_SEVERITY_HIGH
-			f.Score = math.Min(1, math.Max(float64(conns[dst])/float64(2*fl.minConns), float64(bytes[dst])/float64(2*fl.minBytes)))
+			f.Score = math.Min(1, math.Max(float64(t.conns)/float64(2*fl.minConns), float64(t.bytes)/float64(2*fl.minBytes)))
 			f.Key = "flood:" + dst
-			f.Evidence = first[dst]
-			f.DstHost = strings.Clone(dst) // dst aliases the window's buffers
-			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", conns[dst], float64(bytes[dst])/1e6, dst)
-			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", conns[dst], fl.minConns, bytes[dst], fl.minBytes)
+			if len(t.first) > 0 {
+				f.Evidence = slices.Clone(t.first)
+			}
+			f.DstHost = dst
+			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", t.conns, float64(t.bytes)/1e6, dst)
+			f.Explanation = fmt.Sprintf("connections to one destination %d (threshold %d), bytes up %d (threshold %d)", t.conns, fl.minConns, t.bytes, fl.minBytes)
 			f.Features = []*events.Feature{
-				{Name: "connections_to_destination", Value: float64(conns[dst]), Baseline: float64(fl.minConns)},
-				{Name: "bytes_up_to_destination", Value: float64(bytes[dst]), Baseline: float64(fl.minBytes)},
+				{Name: "connections_to_destination", Value: float64(t.conns), Baseline: float64(fl.minConns)},
+				{Name: "bytes_up_to_destination", Value: float64(t.bytes), Baseline: float64(fl.minBytes)},
 			}
 			out = append(out, f)
 		}
@@ -270,13 +333,16 @@ func (a *AuthFailures) Window(w *window.Window, _ *Context) []Finding {
 			continue
 		}
 		n := 0
-		reasons := map[string]int{}
+		var reasons map[string]int // made for the devices that have some
 		var ev []events.ID
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] != window.TypeAuthFailed {
 				continue
 			}
 			n++
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
 			reasons[window.AuthReasonNames[c.auth[i]]]++
 			if len(ev) < 16 {
 				ev = append(ev, c.id(i))

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,9 +44,36 @@ browsing freely (not a POS profile).`
 // NewDestination is the new-destination detector.
 type NewDestination struct {
 	horizon, learning time.Duration
-	seen              map[string]map[string]*time.Time // cohort → destination → last seen
-	firstSeen         map[string]time.Time             // cohort → first window end
-	lastGC            time.Time
+	horizonText       string // horizon.String(), for the explanations
+	// seen holds, by cohort and destination, a slot in at: the window end
+	// the destination was last seen at. A known destination seen again
+	// is updated through its slot: a map assignment to an existing key
+	// would replace the key with the row's string, which aliases the
+	// window's buffers and would keep them alive.
+	seen      map[string]map[string]int32 // cohort → destination → slot
+	at        []time.Time                 // by slot
+	free      []int32                     // slots of forgotten destinations
+	firstSeen map[string]time.Time        // cohort → first window end
+	lastGC    time.Time
+	// Scratch for Window, kept across windows to reuse its memory.
+	news map[ndKey]int // → index in hits
+	hits []ndHit
+}
+
+// ndKey is a destination of a cohort (dst may alias the window's buffers).
+type ndKey struct{ cohort, dst string }
+
+// ndHit is a destination of a cohort unknown before a window, and the
+// devices that reached it in the window.
+type ndHit struct {
+	cohort string
+	key    string // cohort|dst
+	devs   []ndDev
+}
+
+type ndDev struct {
+	di int       // index in the window's devices
+	id events.ID // the device's first event to the destination
 }
 
 func init() {
@@ -58,7 +86,8 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &NewDestination{horizon: h, learning: l, seen: map[string]map[string]*time.Time{}, firstSeen: map[string]time.Time{}}, nil
+		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{},
+			news: map[ndKey]int{}}, nil
 	})
 }
 
@@ -68,12 +97,19 @@ func (*NewDestination) Name() string { return "new-destination" }
 // Window implements WindowDetector.
 func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	type hit struct {
-		cohort  string
-		devices map[int]events.ID // index in w.Devices → first event
-	}
-	news := map[string]*hit{} // cohort|dst → devices that reached it
-	var keys []string
+	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
+	defer func() {
+		// Forget the window's strings (dst aliases its buffers).
+		if len(news) > smallMap { // see Scan.reset
+			n.news = map[ndKey]int{}
+		} else {
+			clear(news)
+		}
+		for i := range hits {
+			hits[i] = ndHit{devs: hits[i].devs[:0]}
+		}
+		n.hits = hits
+	}()
 	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
@@ -91,66 +127,93 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			if dst == "" {
 				continue
 			}
-			if t, ok := seen[dst]; ok && w.End.Sub(*t) <= n.horizon {
+			if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
 				// Known: seen again now. (Later rows of the window find
-				// it known either way.) Updated through the pointer: a
-				// map assignment would replace the key with dst, which
-				// aliases the window's buffers and would keep them alive.
-				*t = w.End
+				// it known either way.)
+				n.at[s] = w.End
 				continue
 			}
-			k := cohort + "|" + dst
-			h := news[k]
-			if h == nil {
-				h = &hit{cohort: cohort, devices: map[int]events.ID{}}
-				news[k] = h
-				keys = append(keys, k)
+			k := ndKey{cohort, dst}
+			hi, ok := news[k]
+			if !ok {
+				hi = len(hits)
+				if hi < cap(hits) {
+					hits = hits[:hi+1] // reuses the devices' memory
+				} else {
+					hits = append(hits, ndHit{})
+				}
+				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
+				news[k] = hi
 			}
-			if _, ok := h.devices[di]; !ok {
-				h.devices[di] = c.id(i)
+			h := &hits[hi]
+			if !slices.ContainsFunc(h.devs, func(d ndDev) bool { return d.di == di }) {
+				h.devs = append(h.devs, ndDev{di, c.id(i)})
 			}
 		}
 	}
-	sort.Strings(keys)
+	slices.SortFunc(hits, func(a, b ndHit) int { return strings.Compare(a.key, b.key) })
 	var out []Finding
-	for _, k := range keys {
-		h := news[k]
-		dst := k[len(h.cohort)+1:]
+	for i := range hits {
+		h := &hits[i]
+		dst := h.key[len(h.cohort)+1:] // not the window's memory
 		learning := w.End.Sub(n.firstSeen[h.cohort]) < n.learning
-		if len(h.devices) == 1 && !learning {
-			for di, id := range h.devices {
-				d := w.Devices[di]
-				f := baseFinding("new-destination", w, d)
-				f.Severity = events.Severity_SEVERITY_LOW
-				f.Score = 0.3
-				f.Key = "dst:" + dst
-				f.Evidence = []events.ID{id}
-				f.DstHost = dst
-				f.Summary = "first contact of the cohort with " + dst
-				f.Explanation = fmt.Sprintf("no device of cohort %s reached %s in the last %v", h.cohort, dst, n.horizon)
-				f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
-				out = append(out, f)
+		if len(h.devs) == 1 && !learning {
+			if out == nil {
+				out = make([]Finding, 0, len(hits)-i) // at most one per destination left
 			}
+			d := w.Devices[h.devs[0].di]
+			f := baseFinding("new-destination", w, d)
+			f.Severity = events.Severity_SEVERITY_LOW
+			f.Score = 0.3
+			f.Key = "dst:" + dst
+			f.Evidence = []events.ID{h.devs[0].id}
+			f.DstHost = dst
+			f.Summary = "first contact of the cohort with " + dst
+			f.Explanation = "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
+			f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
+			out = append(out, f)
 		}
-		if n.seen[h.cohort] == nil {
-			n.seen[h.cohort] = map[string]*time.Time{}
+		m := n.seen[h.cohort]
+		if m == nil {
+			m = map[string]int32{}
+			n.seen[h.cohort] = m
 		}
-		end := w.End
-		n.seen[h.cohort][strings.Clone(dst)] = &end
+		if s, ok := m[dst]; ok { // expired: seen anew
+			n.at[s] = w.End
+			continue
+		}
+		var s int32
+		if k := len(n.free); k > 0 {
+			s, n.free = n.free[k-1], n.free[:k-1]
+			n.at[s] = w.End
+		} else {
+			s = int32(len(n.at))
+			n.at = append(n.at, w.End)
+		}
+		m[dst] = s
 	}
 	n.gc(w.End)
 	return out
 }
 
+// gc forgets the destinations not seen within the horizon, every eighth
+// of it and at most once an hour of event time (a sweep of every
+// destination every hour was 3% of a replay): the state holds the
+// destinations seen within the horizon and that interval (1.125 horizons
+// by default). Whether a destination is known depends on its last time,
+// not on whether gc forgot it yet: gc only bounds the memory
+// (TestNewDestinationForgetsOnlyMemory).
 func (n *NewDestination) gc(now time.Time) {
-	if now.Sub(n.lastGC) < time.Hour {
+	if now.Sub(n.lastGC) < max(time.Hour, n.horizon/8) {
 		return
 	}
 	n.lastGC = now
 	for _, m := range n.seen {
-		for dst, t := range m {
-			if now.Sub(*t) > n.horizon {
+		for dst, s := range m {
+			if now.Sub(n.at[s]) > n.horizon {
 				delete(m, dst)
+				n.at[s] = time.Time{}
+				n.free = append(n.free, s)
 			}
 		}
 	}
@@ -182,7 +245,11 @@ has no peers to compare with, so its periodic traffic can fire.`
 type beaconKey struct{ tenant, device, dst string }
 
 type beaconState struct {
-	times   []int64 // unix nanos of connection starts, last 64
+	key     beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
+	gone    bool      // forgotten (deleted from the flows)
+	window  uint64    // the last window (Beaconing.windows) that added a connection
+	times   []int64   // unix nanos of connection starts, last 64
+	time1   [1]int64  // times' first memory (most flows have one connection)
 	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
@@ -222,12 +289,22 @@ type Beaconing struct {
 	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
 	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
 	lastGC      time.Time
-	// flowFloor is at most the oldest last time kept in flows (exact after
-	// a gc; entries only get newer, windows come in start order): gc skips
-	// the flows when none can have expired.
-	flowFloor int64
-	touched   map[beaconKey]string // scratch for Window
-	order     []beaconKey          // scratch for Window
+	// flowRecs records, for every window, the flows it added a connection
+	// to, in window order: gc finds the flows whose last connection is
+	// older than the horizon among the records of windows that started
+	// before it, instead of scanning every flow. That holds while every
+	// row lies within its window and windows come in start order
+	// (window.Window); should either fail, ordered turns false and gc
+	// scans every flow, flowFloor letting it skip the scans that cannot
+	// find any.
+	flowRecs  []flowRec
+	flowHead  int
+	ordered   bool
+	lastStart int64         // the last window's start
+	flowFloor int64         // at most the oldest last time kept in flows (exact after a scan)
+	windows   uint64        // windows seen
+	touched   []beaconTouch // scratch for Window
+	sorted    []int64       // scratch for intervalStats
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -236,12 +313,28 @@ type Beaconing struct {
 	seenHead int
 }
 
-// seenAt is one time set in Beaconing.prevalence (cohort, dst, device) or,
-// with device1, in Beaconing.cohortDevs (cohort, device).
+// flowRec is a window (its bounds, unix nanos) that added a connection to
+// a flow.
+type flowRec struct {
+	flow       *beaconState
+	start, end int64
+}
+
+// beaconTouch is a flow a window added a connection to, and the cohort of
+// its device.
+type beaconTouch struct {
+	flow   *beaconState
+	cohort string
+}
+
+// seenAt is one time set in Beaconing.cohortDevs (cohort, device) or, with
+// a flow, in Beaconing.prevalence (cohort, the flow's destination and
+// device): 48 bytes, where a flow reaches every window.
 type seenAt struct {
-	cohort, dst, device string
-	at                  time.Time
-	device1             bool
+	cohort string
+	device string       // with no flow
+	flow   *beaconState // its key's dst and device
+	at     int64        // the time set, unix nanos (a window's end)
 }
 
 func init() {
@@ -264,7 +357,7 @@ func init() {
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
 			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
-			touched: map[beaconKey]string{}}, nil
+			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
 
@@ -274,17 +367,19 @@ func (*Beaconing) Name() string { return "beaconing" }
 // Window implements WindowDetector.
 func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
-	// The flows the window touched (→ cohort), in order; kept across
-	// windows to reuse their memory.
-	touched, order := b.touched, b.order[:0]
-	if len(touched) > 512 {
-		// Clearing costs what the map once held: start small again.
-		touched = map[beaconKey]string{}
-		b.touched = touched
-	} else {
+	// The flows the window added connections to, in order; kept across
+	// windows to reuse its memory.
+	touched := b.touched[:0]
+	defer func() {
 		clear(touched)
+		b.touched = touched
+	}()
+	b.windows++
+	start, end := w.Start.UnixNano(), w.End.UnixNano()
+	if start < b.lastStart {
+		b.ordered = false
 	}
-	defer func() { b.order = order }()
+	b.lastStart = start
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
@@ -294,7 +389,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			b.cohortDevs[cohort] = map[string]time.Time{}
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
-		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: w.End, device1: true})
+		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
 				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
@@ -315,41 +410,50 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 			k := beaconKey{d.Tenant, d.Device, dst}
 			st := b.flows[k]
 			if st == nil {
-				st = &beaconState{first: c.id(i)}
 				k.dst = strings.Clone(dst) // dst aliases the window's buffers
+				st = &beaconState{key: k, first: c.id(i)}
+				st.times = st.time1[:0]
 				b.flows[k] = st
 			}
-			st.times = append(st.times, int64(c.times[i]))
+			dst = st.key.dst // the copy, for everything kept
+			at := int64(c.times[i])
+			if at < start || at >= end {
+				b.ordered = false
+			}
+			st.times = append(st.times, at)
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
 			st.ports.add(c.port.Value(i))
 			st.last = c.id(i)
-			if _, ok := touched[k]; ok {
+			if st.window == b.windows {
 				continue // the rest is once per flow and window
 			}
-			touched[k] = cohort
-			order = append(order, k)
-			st.windows.add(w.Start.UnixNano())
+			st.window = b.windows
+			touched = append(touched, beaconTouch{st, cohort})
+			if b.ordered {
+				b.flowRecs = append(b.flowRecs, flowRec{flow: st, start: start, end: end})
+			}
+			st.windows.add(start)
 			pd := b.prevalence[cohort]
 			if pd == nil {
 				pd = map[string]map[string]time.Time{}
 				b.prevalence[cohort] = pd
 			}
-			if pd[dst] == nil {
-				pd[strings.Clone(dst)] = map[string]time.Time{}
+			devs := pd[dst]
+			if devs == nil {
+				devs = map[string]time.Time{}
+				pd[dst] = devs
 			}
-			if len(pd[dst]) < 1024 {
-				pd[dst][d.Device] = w.End
-				// dst aliases the window's buffer: the record, kept for a
-				// horizon, holds a copy.
-				b.seen = append(b.seen, seenAt{cohort: cohort, dst: strings.Clone(dst), device: d.Device, at: w.End})
+			if len(devs) < 1024 {
+				devs[d.Device] = w.End
+				b.seen = append(b.seen, seenAt{cohort: cohort, flow: st, at: end})
 			}
 		}
 	}
 	var out []Finding
-	for _, k := range order {
-		st := b.flows[k]
+	for _, t := range touched {
+		st, k := t.flow, t.flow.key
 		// Three windows of evidence, or one storm of failed attempts (at
 		// least 3x min_count) — a retry loop shows itself at once.
 		storm := st.failed >= 3*b.minCount
@@ -358,7 +462,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !routable(k.dst) || st.ports.n > 2 {
 			continue
 		}
-		mean, cv := intervalStats(st.times)
+		mean, cv := intervalStats(st.times, &b.sorted)
 		periodic := mean >= float64(b.minInterval) && cv <= b.maxCV
 		// A C&C client whose server is gone keeps retrying: regular or
 		// not, mostly failing attempts to one rare host over several
@@ -367,7 +471,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		if !periodic && !retrying {
 			continue
 		}
-		cohort := touched[k]
+		cohort := t.cohort
 		peers := len(b.prevalence[cohort][k.dst])
 		devs := len(b.cohortDevs[cohort])
 		if peers > max(1, devs/10) {
@@ -383,28 +487,150 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		}
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
-		f.Evidence = []events.ID{st.first, st.last}
-		f.DstHost = strings.Clone(k.dst) // k.dst may alias the window's buffers
-		f.Summary = fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(mean).Round(time.Second), 100*cv)
-		if !periodic {
-			f.Summary = fmt.Sprintf("%d attempts to %s, %d of %d failed, every %v on average", len(st.times), k.dst, st.failed, st.closed, time.Duration(mean).Round(time.Second))
-		}
-		f.Explanation = fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",
-			len(st.times), st.windows.n, time.Duration(mean).Round(time.Millisecond), b.minInterval, cv, b.maxCV, peers, devs, cohort, k.dst)
-		if !periodic {
-			f.Explanation = fmt.Sprintf("%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s",
-				len(st.times), st.windows.n, st.failed, st.closed, time.Duration(mean).Round(time.Millisecond), peers, devs, cohort, k.dst)
-		}
-		f.Features = []*events.Feature{
+		f.DstHost = k.dst // the flow's copy
+		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, cohort)
+		// One allocation for the evidence and the features.
+		fe := &beaconFindingData{evidence: [2]events.ID{st.first, st.last}, values: [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
 			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
 			{Name: "cohort_prevalence", Value: float64(peers), Baseline: float64(devs)},
+		}}
+		for i := range fe.values {
+			fe.features[i] = &fe.values[i]
 		}
+		f.Evidence, f.Features = fe.evidence[:], fe.features[:]
 		out = append(out, f)
 	}
 	b.gc(w.End)
 	return out
+}
+
+// beaconFindingData holds a beaconing finding's evidence and features.
+type beaconFindingData struct {
+	evidence [2]events.ID
+	features [4]*events.Feature
+	values   [4]events.Feature
+}
+
+// describe returns a beaconing finding's summary and explanation: for a
+// periodic flow,
+//
+//	"%d connections to %s every %v (±%.0f%%)"
+//	"%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s"
+//
+// else
+//
+//	"%d attempts to %s, %d of %d failed, every %v on average"
+//	"%d attempts over %d windows, %d of %d closed connections failed (≥ 80%%), mean interval %v; %d of %d devices of cohort %s reach %s"
+//
+// as fmt.Sprintf would write them (TestBeaconDescribeIsSprintf), without
+// its cost per finding.
+func (b *Beaconing) describe(st *beaconState, periodic bool, mean, cv float64, peers, devs int, cohort string) (summary, explanation string) {
+	n, dst := len(st.times), st.key.dst
+	every := time.Duration(mean).Round(time.Second).String()
+	interval := time.Duration(mean).Round(time.Millisecond).String()
+	var buf [256]byte
+	s := buf[:0]
+	if periodic {
+		s = strconv.AppendInt(s, int64(n), 10)
+		s = append(s, " connections to "...)
+		s = append(s, dst...)
+		s = append(s, " every "...)
+		s = append(s, every...)
+		s = append(s, " (±"...)
+		s = strconv.AppendFloat(s, 100*cv, 'f', 0, 64)
+		s = append(s, "%)"...)
+		summary = string(s)
+		s = strconv.AppendInt(s[:0], int64(n), 10)
+		s = append(s, " connections over "...)
+		s = strconv.AppendInt(s, int64(st.windows.n), 10)
+		s = append(s, " windows, mean interval "...)
+		s = append(s, interval...)
+		s = append(s, " ≥ "...)
+		s = append(s, b.minInterval.String()...)
+		s = append(s, ", coefficient of variation "...)
+		s = strconv.AppendFloat(s, cv, 'f', 3, 64)
+		s = append(s, " ≤ "...)
+		s = strconv.AppendFloat(s, b.maxCV, 'f', 2, 64)
+	} else {
+		s = strconv.AppendInt(s, int64(n), 10)
+		s = append(s, " attempts to "...)
+		s = append(s, dst...)
+		s = append(s, ", "...)
+		s = strconv.AppendInt(s, int64(st.failed), 10)
+		s = append(s, " of "...)
+		s = strconv.AppendInt(s, int64(st.closed), 10)
+		s = append(s, " failed, every "...)
+		s = append(s, every...)
+		s = append(s, " on average"...)
+		summary = string(s)
+		s = strconv.AppendInt(s[:0], int64(n), 10)
+		s = append(s, " attempts over "...)
+		s = strconv.AppendInt(s, int64(st.windows.n), 10)
+		s = append(s, " windows, "...)
+		s = strconv.AppendInt(s, int64(st.failed), 10)
+		s = append(s, " of "...)
+		s = strconv.AppendInt(s, int64(st.closed), 10)
+		s = append(s, " closed connections failed (≥ 80%), mean interval "...)
+		s = append(s, interval...)
+	}
+	s = append(s, "; "...)
+	s = strconv.AppendInt(s, int64(peers), 10)
+	s = append(s, " of "...)
+	s = strconv.AppendInt(s, int64(devs), 10)
+	s = append(s, " devices of cohort "...)
+	s = append(s, cohort...)
+	s = append(s, " reach "...)
+	s = append(s, dst...)
+	return summary, string(s)
+}
+
+// gcFlows forgets the flows whose last connection started before cut.
+func (b *Beaconing) gcFlows(cut int64) {
+	if !b.ordered {
+		b.flowRecs, b.flowHead = nil, 0
+		if b.flowFloor >= cut {
+			return
+		}
+		floor := int64(math.MaxInt64)
+		for k, st := range b.flows {
+			if last := st.times[len(st.times)-1]; last < cut {
+				delete(b.flows, k)
+				st.gone = true
+			} else {
+				floor = min(floor, last)
+			}
+		}
+		b.flowFloor = floor
+		return
+	}
+	if b.flowFloor >= cut {
+		return // the first gcs while cut is not past 0 (the flows' floor before any scan)
+	}
+	b.flowFloor = math.MinInt64 // not kept: no bound known
+	// A flow's last connection lies in the last window that added one,
+	// whose record is the flow's last: a flow whose last connection is
+	// before cut has its last record among those of windows that started
+	// before cut. A record of a window that ended by cut is done with
+	// (its flow is forgotten now, or has a later record).
+	done := true
+	for i := b.flowHead; i < len(b.flowRecs) && b.flowRecs[i].start < cut; i++ {
+		r := &b.flowRecs[i]
+		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
+			delete(b.flows, st.key)
+			st.gone = true
+		}
+		if done = done && r.end <= cut; done {
+			*r = flowRec{}
+			b.flowHead = i + 1
+		}
+	}
+	if b.flowHead > len(b.flowRecs)/2 {
+		n := copy(b.flowRecs, b.flowRecs[b.flowHead:])
+		clear(b.flowRecs[n:])
+		b.flowRecs, b.flowHead = b.flowRecs[:n], 0
+	}
 }
 
 // routable reports whether a destination can be a C&C server: not a
@@ -422,10 +648,14 @@ func routable(dst string) bool {
 }
 
 // intervalStats returns the mean and coefficient of variation of the
-// intervals between sorted times.
-func intervalStats(ts []int64) (mean, cv float64) {
-	s := append([]int64(nil), ts...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+// intervals between ts once sorted, sorting a copy in *scratch if need be.
+func intervalStats(ts []int64, scratch *[]int64) (mean, cv float64) {
+	s := ts // connections mostly come in time order
+	if !slices.IsSorted(s) {
+		s = append((*scratch)[:0], ts...)
+		*scratch = s
+		slices.Sort(s)
+	}
 	n := len(s) - 1
 	if n < 1 {
 		return 0, math.Inf(1)
@@ -446,6 +676,18 @@ func intervalStats(ts []int64) (mean, cv float64) {
 	return mean, math.Sqrt(v/float64(n)) / mean
 }
 
+// sinceNs is now.Sub(at) for unix nanos: saturated, like time.Time.Sub.
+func sinceNs(now, at int64) time.Duration {
+	d := now - at
+	if (now >= at) != (d >= 0) { // overflowed
+		if now >= at {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return time.Duration(d)
+}
+
 // gc forgets flows and devices not seen within the horizon, every eighth of
 // it (event time): the state holds at most 1.125 horizons, and a scan of
 // every flow per window was 7% of a replay's time.
@@ -454,43 +696,36 @@ func (b *Beaconing) gc(now time.Time) {
 		return
 	}
 	b.lastGC = now
-	if cut := now.Add(-b.horizon).UnixNano(); b.flowFloor < cut {
-		floor := int64(math.MaxInt64)
-		for k, st := range b.flows {
-			if last := st.times[len(st.times)-1]; last < cut {
-				delete(b.flows, k)
-			} else {
-				floor = min(floor, last)
-			}
-		}
-		b.flowFloor = floor
-	}
+	b.gcFlows(now.Add(-b.horizon).UnixNano())
 	// An entry expires when its last time is more than the horizon ago;
 	// a record of an older time than the entry's is stale.
+	nowNs := now.UnixNano()
 	for ; b.seenHead < len(b.seen); b.seenHead++ {
 		r := &b.seen[b.seenHead]
-		if now.Sub(r.at) <= b.horizon {
+		if sinceNs(nowNs, r.at) <= b.horizon {
 			break
 		}
-		if r.device1 {
+		if r.flow == nil {
 			devs := b.cohortDevs[r.cohort]
-			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
+			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
 				delete(devs, r.device)
 			}
 		} else {
+			dst, device := r.flow.key.dst, r.flow.key.device
 			dsts := b.prevalence[r.cohort]
-			devs := dsts[r.dst]
-			if t, ok := devs[r.device]; ok && t.Equal(r.at) {
-				delete(devs, r.device)
+			devs := dsts[dst]
+			if t, ok := devs[device]; ok && t.UnixNano() == r.at {
+				delete(devs, device)
 				if len(devs) == 0 {
-					delete(dsts, r.dst)
+					delete(dsts, dst)
 				}
 			}
 		}
 		*r = seenAt{}
 	}
 	if b.seenHead > len(b.seen)/2 {
-		b.seen = append(b.seen[:0], b.seen[b.seenHead:]...)
-		b.seenHead = 0
+		n := copy(b.seen, b.seen[b.seenHead:])
+		clear(b.seen[n:])
+		b.seen, b.seenHead = b.seen[:n], 0
 	}
 }

@@ -1,0 +1,95 @@
+package detect
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// new-destination's gc only bounds its memory: whether a destination is
+// known depends on when it was last seen, so a detector that sweeps after
+// every window finds exactly what one sweeping every eighth of the horizon
+// (at most hourly) finds, and the latter keeps no destination longer than
+// the horizon and that interval.
+func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
+	newND := func() *NewDestination {
+		ds, err := New([]string{"new-destination"}, map[string]map[string]string{"new-destination": {"horizon": "40m", "learning": "5m"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds[0].(*NewDestination)
+	}
+	lazy, eager := newND(), newND()
+	asm, err := window.New(window.Config{Size: time.Minute, Lateness: time.Second}, 1, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Release()
+	ctx := &Context{Cohort: func(tenant, device string) string { return tenant + "/" + device[len(device)-1:] }}
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var evs []events.Event
+	for m := range 5 * 60 {
+		for d := range 10 {
+			if r.IntN(4) == 0 {
+				continue
+			}
+			// A few destinations every device uses, and rare ones that
+			// come back after more or less than the horizon.
+			dst := fmt.Sprintf("common-%d.example", r.IntN(3))
+			if r.IntN(3) == 0 {
+				dst = fmt.Sprintf("rare-%d.example", r.IntN(200))
+			}
+			at := t0.Add(time.Duration(m)*time.Minute + time.Duration(d*1000+r.IntN(40000))*time.Millisecond)
+			evs = append(evs, events.Event{ID: events.DerivedID("n", fmt.Sprint(m, d)), Tenant: "acme", Device: fmt.Sprintf("pos-%d", d), Time: at,
+				Payload: &events.ConnOpened{ConnId: fmt.Sprint(m, d), DstHost: dst, DstPort: 443}})
+		}
+	}
+	events.SortByTime(evs)
+	found, kept := 0, 0
+	check := func(w *window.Window) {
+		fl := lazy.Window(w, ctx)
+		eager.lastGC = time.Time{} // sweeps every window
+		fe := eager.Window(w, ctx)
+		if !reflect.DeepEqual(fl, fe) {
+			t.Fatalf("window ending %s: found %v, sweeping every window %v", w.End, fl, fe)
+		}
+		found += len(fl)
+		n := 0
+		for cohort, m := range lazy.seen {
+			for dst, s := range m {
+				n++
+				if age := w.End.Sub(lazy.at[s]); age > lazy.horizon+max(time.Hour, lazy.horizon/8) {
+					t.Fatalf("window ending %s: %s of %s kept %v after it was last seen", w.End, dst, cohort, age)
+				}
+			}
+		}
+		kept = max(kept, n)
+		if len(lazy.at)-len(lazy.free) != n {
+			t.Fatalf("window ending %s: %d slots in use for %d destinations", w.End, len(lazy.at)-len(lazy.free), n)
+		}
+	}
+	for i := range evs {
+		asm.Add(&evs[i])
+		for _, w := range asm.Closed() {
+			check(w)
+			w.Release()
+		}
+	}
+	asm.Flush()
+	for _, w := range asm.Closed() {
+		check(w)
+		w.Release()
+	}
+	if found < 20 || kept == 0 {
+		t.Fatalf("%d findings, at most %d destinations kept: the test checks little", found, kept)
+	}
+	t.Logf("%d findings, at most %d destinations kept", found, kept)
+}
