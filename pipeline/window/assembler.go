@@ -32,10 +32,11 @@ type Assembler struct {
 	lastDev                 *devState
 	lastPart                int
 	free                    []spare // buffers of closed windows, for new ones
+	blocks                  blockPool
+	slabs                   *slabPool // the Arrow memory of the windows' batches
 }
 
 type spare struct {
-	rows      []row
 	chunkNext []int32
 	arena     []byte
 	groups    []group
@@ -77,8 +78,7 @@ type partition struct {
 	open      []*pending
 	devs      map[string]*devState // by device id; devices of other tenants with the same id chain through sameID
 	openConns int
-	hint      int // row slots of the last window closed: the next one's first reservation
-	arenaHint int // and the bytes of its strings
+	arenaHint int // the string bytes of the last window closed: the next one's first reservation
 }
 
 type devKey struct{ tenant, device string }
@@ -101,7 +101,7 @@ type slot struct {
 type pending struct {
 	part       int
 	start, end int64
-	rows       []row       // in chunks of chunkRows rows of one device
+	blocks     []*rowBlock // the rows, in chunks of chunkRows rows of one device
 	chunkNext  []int32     // per chunk: the device's next chunk, -1 at the end
 	arena      []byte      // the rows' strings
 	strBytes   [numStr]int // string bytes per column
@@ -125,19 +125,17 @@ type group struct {
 	n          int32 // rows
 }
 
-// newRow returns a new row slot at the end of g's chunk list.
-func (w *pending) newRow(gi int32) *row {
+// newRow returns a new row slot at the end of g's chunk list, taking a row
+// block from pool when the window's blocks are full.
+func (w *pending) newRow(gi int32, pool *blockPool) *row {
 	g := &w.groups[gi]
 	k := g.n % chunkRows
 	if k == 0 {
 		c := int32(len(w.chunkNext))
 		w.chunkNext = append(w.chunkNext, -1)
-		if cap(w.rows)-len(w.rows) < chunkRows {
-			grown := make([]row, len(w.rows), max(2*cap(w.rows), 64*chunkRows))
-			copy(grown, w.rows)
-			w.rows = grown
+		if int(c) == len(w.blocks)*blockChunks {
+			w.blocks = append(w.blocks, pool.get())
 		}
-		w.rows = w.rows[:len(w.rows)+chunkRows]
 		if g.n == 0 {
 			g.head = c
 		} else {
@@ -146,7 +144,12 @@ func (w *pending) newRow(gi int32) *row {
 		g.tail = c
 	}
 	g.n++
-	return &w.rows[int(g.tail)*chunkRows+int(k)]
+	return w.row(g.tail, k)
+}
+
+// row returns row k of chunk c.
+func (w *pending) row(c, k int32) *row {
+	return &w.blocks[c/blockChunks][(c%blockChunks)*chunkRows+k]
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -166,6 +169,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
 		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+		slabs: newSlabPool(mem, 2*partitions+2),
 	}
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
@@ -247,7 +251,7 @@ func (a *Assembler) Add(ev *events.Event) bool {
 			a.stats.Unjoined++
 		}
 	}
-	r := w.newRow(w.group(d))
+	r := w.newRow(w.group(d), &a.blocks)
 	r.t, r.id, r.valid, r.used, r.str = t, ev.ID, 0, 0, [numStr]strRef{}
 	w.fill(r, ev, &dst)
 	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
@@ -421,6 +425,8 @@ func (a *Assembler) Release() {
 	a.closed = nil
 	a.dicts.release()
 	a.lastDev = nil
+	a.blocks, a.free = blockPool{}, nil
+	a.slabs.close()
 }
 
 // window finds or opens the pending window of p starting at start.
@@ -440,14 +446,11 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
 	w := &pending{part: part, start: start, end: start + a.size}
 	if n := len(a.free); n > 0 {
-		w.rows, w.chunkNext, w.arena, w.groups = a.free[n-1].rows, a.free[n-1].chunkNext, a.free[n-1].arena, a.free[n-1].groups
+		w.chunkNext, w.arena, w.groups = a.free[n-1].chunkNext, a.free[n-1].arena, a.free[n-1].groups
 		a.free = a.free[:n-1]
 	}
-	// Size the buffers for the partition's previous window and a quarter
+	// Size the arena for the partition's previous window and a quarter
 	// more, so that the steady state allocates nothing.
-	if h := p.hint + p.hint/4; cap(w.rows) < p.hint {
-		w.rows = make([]row, 0, h)
-	}
 	if h := p.arenaHint + p.arenaHint/4; cap(w.arena) < p.arenaHint {
 		w.arena = make([]byte, 0, h)
 	}
@@ -531,14 +534,15 @@ func (a *Assembler) close(p *partition, w *pending) {
 			}
 		}
 	}
-	p.hint, p.arenaHint = len(w.rows), len(w.arena)
+	p.arenaHint = len(w.arena)
 	a.closed = append(a.closed, a.build(w))
-	// Keep the row and string buffers for the next window.
+	a.blocks.put(w.blocks)
+	// Keep the string and index buffers for the next window.
 	if len(a.free) < len(a.parts)+1 {
 		clear(w.groups) // no devState kept alive by a spare
-		a.free = append(a.free, spare{w.rows[:0], w.chunkNext[:0], w.arena[:0], w.groups[:0]})
+		a.free = append(a.free, spare{w.chunkNext[:0], w.arena[:0], w.groups[:0]})
 	}
-	w.rows, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
+	w.blocks, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
 	a.stats.ClosedWindows++
 }
 

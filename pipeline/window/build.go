@@ -23,7 +23,7 @@ func (a *Assembler) build(w *pending) *Window {
 	slices.SortFunc(w.groups, func(x, y group) int {
 		return cmp.Or(strings.Compare(x.dev.key.tenant, y.dev.key.tenant), strings.Compare(x.dev.key.device, y.dev.key.device))
 	})
-	c := newColumns(a.mem, w.n, &w.strBytes)
+	c := newColumns(a.slabs, w.n, &w.strBytes)
 	devs := make([]DeviceRows, len(w.groups))
 	var tmp []row
 	i := 0
@@ -37,7 +37,7 @@ func (a *Assembler) build(w *pending) *Window {
 			if k > 0 && k%chunkRows == 0 {
 				ch = w.chunkNext[ch]
 			}
-			x := &w.rows[int(ch)*chunkRows+int(k%chunkRows)]
+			x := w.row(ch, k%chunkRows)
 			if prev != nil && cmpRows(prev, x) > 0 {
 				sorted = false
 				break
@@ -49,7 +49,7 @@ func (a *Assembler) build(w *pending) *Window {
 				if k > 0 && k%chunkRows == 0 {
 					ch = w.chunkNext[ch]
 				}
-				c.put(i, &w.rows[int(ch)*chunkRows+int(k%chunkRows)], w.arena)
+				c.put(i, w.row(ch, k%chunkRows), w.arena)
 				i++
 			}
 		} else {
@@ -58,7 +58,7 @@ func (a *Assembler) build(w *pending) *Window {
 				if k > 0 && k%chunkRows == 0 {
 					ch = w.chunkNext[ch]
 				}
-				tmp = append(tmp, w.rows[int(ch)*chunkRows+int(k%chunkRows)])
+				tmp = append(tmp, *w.row(ch, k%chunkRows))
 			}
 			// Stable: duplicates of one event keep their log order.
 			slices.SortStableFunc(tmp, func(x, y row) int { return cmpRows(&x, &y) })

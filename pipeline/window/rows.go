@@ -201,3 +201,50 @@ func (w *pending) fill(r *row, ev *events.Event, d *dest) {
 		r.valid |= vAuth
 	}
 }
+
+// Rows live in fixed-size blocks: a window grows by a block at a time (no
+// copying), and a closed window's blocks go back to its Assembler's pool for
+// the next windows.
+const (
+	blockChunks = 64                      // chunks of a block
+	blockRows   = blockChunks * chunkRows // rows of a block
+)
+
+type rowBlock [blockRows]row
+
+// blockPool recycles the row blocks of closed windows. Together with the
+// blocks of the open windows it keeps at most as many as the open windows
+// ever held at once (plus minFreeBlocks): windows close in bursts (every
+// partition crosses a window boundary at about the same time), and the
+// blocks of one burst are what the next windows need.
+type blockPool struct {
+	free  []*rowBlock
+	inUse int // blocks held by open windows
+	peak  int // the most blocks open windows held at once
+}
+
+const minFreeBlocks = 16
+
+func (p *blockPool) get() *rowBlock {
+	p.inUse++
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b
+	}
+	p.peak = max(p.peak, p.inUse)
+	return new(rowBlock)
+}
+
+// put takes back the blocks of a closed window.
+func (p *blockPool) put(bs []*rowBlock) {
+	p.inUse -= len(bs)
+	for _, b := range bs {
+		if p.inUse+len(p.free) >= p.peak+minFreeBlocks {
+			break
+		}
+		p.free = append(p.free, b)
+	}
+	clear(bs)
+}
