@@ -32,14 +32,12 @@ type Assembler struct {
 	lastDev                 *devState
 	lastPart                int
 	free                    []spare // buffers of closed windows, for new ones
-	blocks                  blockPool
-	slabs                   *slabPool // the Arrow memory of the windows' batches
+	order, pos, perm        []int32 // build's scratch
 }
 
 type spare struct {
-	chunkNext []int32
-	arena     []byte
-	groups    []group
+	rows   rows
+	groups []group
 }
 
 // Stats counts what an Assembler did.
@@ -78,7 +76,8 @@ type partition struct {
 	open      []*pending
 	devs      map[string]*devState // by device id; devices of other tenants with the same id chain through sameID
 	openConns int
-	arenaHint int // the string bytes of the last window closed: the next one's first reservation
+	hint      int         // rows of the last window closed: the next one's first reservation
+	strHint   [numStr]int // and the bytes of its string columns
 }
 
 type devKey struct{ tenant, device string }
@@ -97,59 +96,23 @@ type slot struct {
 	g int32 // index in w.groups
 }
 
-// pending is an open (partition, window): its rows, linked per device.
+// pending is an open (partition, window): its rows in arrival order.
 type pending struct {
+	rows
 	part       int
 	start, end int64
-	blocks     []*rowBlock // the rows, in chunks of chunkRows rows of one device
-	chunkNext  []int32     // per chunk: the device's next chunk, -1 at the end
-	arena      []byte      // the rows' strings
-	strBytes   [numStr]int // string bytes per column
-	strTotal   int         // and all together
+	strTotal   int // string bytes, all columns together
 	groups     []group
-	n          int // rows
 }
 
 // devIdleWindows is how many windows a device that holds nothing is kept
 // after its last rows (see sweep).
 const devIdleWindows = 4
 
-// chunkRows is the number of rows of one device stored together: a
-// device's rows are read back at close chunk by chunk, mostly sequentially.
-const chunkRows = 8
-
-// group lists the row chunks of one device in a pending window.
+// group is one device of a pending window.
 type group struct {
-	dev        *devState
-	head, tail int32 // first and last chunk
-	n          int32 // rows
-}
-
-// newRow returns a new row slot at the end of g's chunk list, taking a row
-// block from pool when the window's blocks are full.
-func (w *pending) newRow(gi int32, pool *blockPool) *row {
-	g := &w.groups[gi]
-	k := g.n % chunkRows
-	if k == 0 {
-		c := int32(len(w.chunkNext))
-		w.chunkNext = append(w.chunkNext, -1)
-		if int(c) == len(w.blocks)*blockChunks {
-			w.blocks = append(w.blocks, pool.get())
-		}
-		if g.n == 0 {
-			g.head = c
-		} else {
-			w.chunkNext[g.tail] = c
-		}
-		g.tail = c
-	}
-	g.n++
-	return w.row(g.tail, k)
-}
-
-// row returns row k of chunk c.
-func (w *pending) row(c, k int32) *row {
-	return &w.blocks[c/blockChunks][(c%blockChunks)*chunkRows+k]
+	dev *devState
+	n   int32 // rows
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -169,7 +132,6 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
 		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
-		slabs: newSlabPool(mem, 2*partitions+2),
 	}
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
@@ -251,11 +213,10 @@ func (a *Assembler) Add(ev *events.Event) bool {
 			a.stats.Unjoined++
 		}
 	}
-	r := w.newRow(w.group(d), &a.blocks)
-	r.t, r.id, r.valid, r.used, r.str = t, ev.ID, 0, 0, [numStr]strRef{}
-	w.fill(r, ev, &dst)
+	g := w.group(d)
+	w.groups[g].n++
+	w.fill(w.add(g, t, &ev.ID), ev, &dst)
 	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
-	w.n++
 	a.stats.Added++
 	if t-a.lateness > p.wm {
 		a.advance(p, t-a.lateness)
@@ -425,8 +386,7 @@ func (a *Assembler) Release() {
 	a.closed = nil
 	a.dicts.release()
 	a.lastDev = nil
-	a.blocks, a.free = blockPool{}, nil
-	a.slabs.close()
+	a.free = nil
 }
 
 // window finds or opens the pending window of p starting at start.
@@ -446,13 +406,28 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
 	w := &pending{part: part, start: start, end: start + a.size}
 	if n := len(a.free); n > 0 {
-		w.chunkNext, w.arena, w.groups = a.free[n-1].chunkNext, a.free[n-1].arena, a.free[n-1].groups
+		w.rows, w.groups = a.free[n-1].rows, a.free[n-1].groups
+		a.free[n-1] = spare{}
 		a.free = a.free[:n-1]
 	}
-	// Size the arena for the partition's previous window and a quarter
-	// more, so that the steady state allocates nothing.
-	if h := p.arenaHint + p.arenaHint/4; cap(w.arena) < p.arenaHint {
-		w.arena = make([]byte, 0, h)
+	// Size the columns for the partition's previous window (closed, or
+	// still open: the one before this) and a quarter more, so that the
+	// steady state allocates nothing and a new window seldom grows.
+	hint, strHint := p.hint, p.strHint
+	if k := len(p.open); k > 0 {
+		prev := p.open[k-1]
+		hint = max(hint, prev.n)
+		for s := range strHint {
+			strHint[s] = max(strHint[s], len(prev.data[s]))
+		}
+	}
+	if w.cap < hint {
+		w.resize(hint + hint/4)
+	}
+	for s, h := range strHint {
+		if cap(w.data[s]) < h {
+			w.data[s] = make([]byte, 0, h+h/4)
+		}
 	}
 	return w
 }
@@ -534,15 +509,18 @@ func (a *Assembler) close(p *partition, w *pending) {
 			}
 		}
 	}
-	p.arenaHint = len(w.arena)
+	p.hint = w.n
+	for s := range p.strHint {
+		p.strHint[s] = len(w.data[s])
+	}
 	a.closed = append(a.closed, a.build(w))
-	a.blocks.put(w.blocks)
-	// Keep the string and index buffers for the next window.
+	// Keep the columns for the next window.
 	if len(a.free) < len(a.parts)+1 {
 		clear(w.groups) // no devState kept alive by a spare
-		a.free = append(a.free, spare{w.chunkNext[:0], w.arena[:0], w.groups[:0]})
+		w.reset()
+		a.free = append(a.free, spare{w.rows, w.groups[:0]})
 	}
-	w.blocks, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
+	w.rows, w.groups = rows{}, nil
 	a.stats.ClosedWindows++
 }
 

@@ -23,19 +23,25 @@
 //
 // # Layout
 //
-// Until it closes, a window keeps its rows in per-device row lists: fixed-size
-// row records in chunks of eight rows of one device, strings inline in the
-// row (or in a per-window arena when long). At close the devices are sorted,
-// each device's chunks are read in order (and its rows sorted by time and id
-// if they arrived out of order), and every row is written straight into the
-// Arrow buffers of the batch, which are allocated once at their exact sizes.
-// This was measured against appending each event to per-window arrow-go
-// builders and gathering every column through the (tenant, device, time, id)
-// permutation at close: with sixteen partitions open at once, sixteen sets
-// of 23 builders are written in turn, and the gather reads each column at
-// random. On 1M synthetic events of 5000 devices (the features package's
-// benchmark log), the row lists assembled 1.74M events per CPU-second
-// against 1.28M (medians of six runs, one core, in one run).
+// Until it closes, a window keeps its rows in arrival order, one Go slice
+// per column (strings appended to one byte slice per column, with each
+// row's end offset), and each row's device group. At close the devices are
+// sorted, a counting pass over the groups gives the permutation into
+// (tenant, device) order (each device's rows sorted by time and id only if
+// they arrived out of order), and each column is gathered through it, one
+// column at a time, into Arrow buffers cut from one allocation of their
+// exact total size. A closed window's column slices are kept for the next
+// windows (at most one set per partition, plus one), and a new window is
+// sized from the partition's previous one, so the steady state allocates
+// only the batches.
+//
+// Two layouts were measured against it on the features package's benchmark
+// log (1M synthetic events of 5000 devices): per-window arrow-go builders
+// with a gather at close (1.28M events per CPU-second), and per-device row
+// records of 264 bytes in chunks of eight (1.74M, with its strings inline).
+// Writing a row record and reading it back, cold, at close cost more than
+// the columns' sequential appends and cache-resident gathers; see
+// bench/RESULTS.md for the figures of this one.
 //
 // An Assembler is not safe for concurrent use: the pipeline drives it from one
 // goroutine. Every Window it returns holds Arrow memory and must be released.
