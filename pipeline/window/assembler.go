@@ -3,10 +3,13 @@ package window
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -28,17 +31,26 @@ type Assembler struct {
 	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
 	released                bool
-	lastKey                 devKey // the device of the previous Add, and its state
+	seed                    maphash.Seed
+	lastTenant, lastDevice  string // the ids of the previous Add, as it gave them
 	lastDev                 *devState
 	lastPart                int
-	free                    []spare // buffers of closed windows, for new ones
-	order, pos, perm        []int32 // build's scratch
+	tenant                  string // the last tenant looked up, and its hash
+	tenantHash              uint64
+	tenants                 map[string]tenantID // every tenant seen
+	free                    []spare             // buffers of closed windows, for new ones
+	order, pos, perm        []int32             // build's scratch
 }
 
 type spare struct {
 	rows   rows
 	groups []group
 }
+
+// spares holds the column slices of released Assemblers for the next ones
+// (a replay or a test makes one after another): Go memory that no window
+// exposes, held until the garbage collector clears the pool.
+var spares sync.Pool
 
 // Stats counts what an Assembler did.
 type Stats struct {
@@ -74,7 +86,7 @@ type partition struct {
 	id        int
 	wm        int64 // watermark; math.MinInt64 until the first event or tick
 	open      []*pending
-	devs      map[string]*devState // by device id; devices of other tenants with the same id chain through sameID
+	devs      devTable
 	openConns int
 	hint      int         // rows of the last window closed: the next one's first reservation
 	strHint   [numStr]int // and the bytes of its string columns
@@ -84,11 +96,11 @@ type devKey struct{ tenant, device string }
 
 // devState is what an Assembler remembers of one device of a partition.
 type devState struct {
-	key    devKey    // owned copies
-	sameID *devState // the next device with this id in another tenant
-	conns  connTable
-	slots  []slot // the open windows holding rows of the device
-	last   int64  // start of the latest window the device had rows in
+	key   devKey // owned copies
+	h     uint64 // hash of key
+	conns connTable
+	slots []slot // the open windows holding rows of the device
+	last  int64  // start of the latest window the device had rows in
 }
 
 type slot struct {
@@ -132,9 +144,10 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
 		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+		seed: maphash.MakeSeed(),
 	}
 	for i := range a.parts {
-		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
+		a.parts[i] = partition{id: i, wm: math.MinInt64}
 	}
 	return a, nil
 }
@@ -170,21 +183,22 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		d *devState
 		p *partition
 	)
-	if a.lastDev != nil && ev.Device == a.lastKey.device && ev.Tenant == a.lastKey.tenant {
+	if a.lastDev != nil && sameString(ev.Device, a.lastDevice) && sameString(ev.Tenant, a.lastTenant) {
+		// The same strings as the previous event's (not just equal ones).
 		d, p = a.lastDev, &a.parts[a.lastPart]
 	} else {
 		pi := events.Partition(ev.Device, len(a.parts))
 		p = &a.parts[pi]
-		head := p.devs[ev.Device]
-		d = head
-		for d != nil && d.key.tenant != ev.Tenant {
-			d = d.sameID
+		if ev.Tenant != a.tenant {
+			a.lookupTenant(ev.Tenant)
 		}
+		h := keyHash(a.tenantHash, devHash(a.seed, ev.Device))
+		d = p.devs.find(h, ev.Tenant, ev.Device)
 		if d == nil {
-			d = &devState{key: devKey{strings.Clone(ev.Tenant), strings.Clone(ev.Device)}, sameID: head}
-			p.devs[d.key.device] = d
+			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h}
+			p.devs.insert(d)
 		}
-		a.lastKey, a.lastDev, a.lastPart = d.key, d, pi
+		a.lastTenant, a.lastDevice, a.lastDev, a.lastPart = ev.Tenant, ev.Device, d, pi
 	}
 	start := t - t%a.size
 	if start+a.size <= p.wm {
@@ -378,7 +392,7 @@ func (a *Assembler) Release() {
 	a.released = true
 	for i := range a.parts {
 		a.parts[i].open = nil
-		a.parts[i].devs = nil
+		a.parts[i].devs = devTable{}
 	}
 	for _, w := range a.closed {
 		w.Release()
@@ -386,6 +400,9 @@ func (a *Assembler) Release() {
 	a.closed = nil
 	a.dicts.release()
 	a.lastDev = nil
+	for i := range a.free {
+		spares.Put(&a.free[i])
+	}
 	a.free = nil
 }
 
@@ -409,6 +426,8 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 		w.rows, w.groups = a.free[n-1].rows, a.free[n-1].groups
 		a.free[n-1] = spare{}
 		a.free = a.free[:n-1]
+	} else if sp, ok := spares.Get().(*spare); ok {
+		w.rows, w.groups = sp.rows, sp.groups
 	}
 	// Size the columns for the partition's previous window (closed, or
 	// still open: the one before this) and a quarter more, so that the
@@ -532,34 +551,43 @@ func (a *Assembler) close(p *partition, w *pending) {
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
 	idle := p.wm - devIdleWindows*a.size
-	for id, head := range p.devs {
-		var kept *devState // rebuilt chain, in the same order
-		var last *devState
-		for d := head; d != nil; {
-			next := d.sameID
-			if n := d.conns.dropOlder(cut); n > 0 {
-				p.openConns -= n
-				a.stats.ForgottenConns += uint64(n)
-			}
-			if d.conns.len() == 0 && len(d.slots) == 0 && d.last < idle {
-				if d == a.lastDev {
-					a.lastDev = nil
-				}
-			} else {
-				d.sameID = nil
-				if last == nil {
-					kept = d
-				} else {
-					last.sameID = d
-				}
-				last = d
-			}
-			d = next
+	p.devs.keep(func(d *devState) bool {
+		if n := d.conns.dropOlder(cut); n > 0 {
+			p.openConns -= n
+			a.stats.ForgottenConns += uint64(n)
 		}
-		if kept == nil {
-			delete(p.devs, id)
-		} else if kept != head {
-			p.devs[id] = kept
+		if d.conns.len() == 0 && len(d.slots) == 0 && d.last < idle {
+			if d == a.lastDev {
+				a.lastDev = nil
+			}
+			return false
 		}
+		return true
+	})
+}
+
+// sameString reports whether x and y are the same bytes in memory (which
+// equal strings need not be).
+func sameString(x, y string) bool {
+	return len(x) == len(y) && unsafe.StringData(x) == unsafe.StringData(y)
+}
+
+// lookupTenant makes tenant the current one.
+func (a *Assembler) lookupTenant(tenant string) {
+	if a.tenants == nil {
+		a.tenants = make(map[string]tenantID)
 	}
+	id, ok := a.tenants[tenant]
+	if !ok {
+		id.name = strings.Clone(tenant)
+		id.h = devHash(a.seed, id.name)
+		a.tenants[id.name] = id
+	}
+	a.tenant, a.tenantHash = id.name, id.h
+}
+
+// tenantID is the Assembler's copy of a tenant id, and its hash.
+type tenantID struct {
+	name string
+	h    uint64
 }
