@@ -253,7 +253,8 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 			nulls++
 			continue
 		}
-		pos += int32(copy(dst[pos:], src[lo:hi]))
+		copyString(dst, int(pos), src, int(lo), int(hi))
+		pos += int32(hi - lo)
 		setBit(bits, i)
 	}
 	offs[len(perm)] = pos
@@ -342,4 +343,18 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr
+}
+
+// copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes
+// far enough from both ends is copied in 16-byte blocks without a call to
+// memmove: the bytes it writes past the string's end belong to the strings
+// that follow, which are written after it.
+func copyString(dst []byte, pos int, src []byte, lo, hi int) {
+	if n := hi - lo; n <= 64 && pos+64 <= len(dst) && lo+64 <= len(src) {
+		for k := 0; k < n; k += 16 {
+			*(*[16]byte)(dst[pos+k:]) = *(*[16]byte)(src[lo+k:])
+		}
+		return
+	}
+	copy(dst[pos:], src[lo:hi])
 }
