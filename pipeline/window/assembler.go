@@ -34,10 +34,10 @@ type Assembler struct {
 	seed                    maphash.Seed
 	lastTenant, lastDevice  string // the ids of the previous Add, as it gave them
 	lastDev                 *devState
-	lastPart                int
 	tenant                  string // the last tenant looked up, and its hash
 	tenantHash              uint64
 	tenants                 map[string]tenantID // every tenant seen
+	devs                    devTable            // every device, of every partition
 	free                    []spare             // buffers of closed windows, for new ones
 	order, pos, perm        []int32             // build's scratch
 }
@@ -86,7 +86,7 @@ type partition struct {
 	id        int
 	wm        int64 // watermark; math.MinInt64 until the first event or tick
 	open      []*pending
-	devs      devTable
+	devs      []*devState // the devices of the partition, in no particular order
 	openConns int
 	hint      int         // rows of the last window closed: the next one's first reservation
 	strHint   [numStr]int // and the bytes of its string columns
@@ -98,6 +98,7 @@ type devKey struct{ tenant, device string }
 type devState struct {
 	key   devKey // owned copies
 	h     uint64 // hash of key
+	part  int    // partition
 	conns connTable
 	slots []slot // the open windows holding rows of the device
 	last  int64  // start of the latest window the device had rows in
@@ -143,7 +144,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions),
 		seed: maphash.MakeSeed(),
 	}
 	for i := range a.parts {
@@ -168,8 +169,20 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.stats.Ignored++
 		return false
 	}
-	switch ev.Payload.(type) {
-	case *events.ConnOpened, *events.ConnClosed, *events.ConnBlocked, *events.TxObserved, *events.AuthFailed:
+	// The connection id is read here, before the device lookup: the
+	// payload is mostly out of cache, and the processor can wait for both
+	// at once.
+	var connID string
+	switch pl := ev.Payload.(type) {
+	case *events.ConnOpened:
+		connID = pl.ConnId
+	case *events.ConnClosed:
+		connID = pl.ConnId
+	case *events.ConnBlocked:
+		connID = pl.ConnId
+	case *events.TxObserved:
+		connID = pl.ConnId
+	case *events.AuthFailed:
 	default:
 		a.stats.Ignored++
 		return false
@@ -179,27 +192,24 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.stats.Ignored++
 		return false
 	}
-	var (
-		d *devState
-		p *partition
-	)
-	if a.lastDev != nil && sameString(ev.Device, a.lastDevice) && sameString(ev.Tenant, a.lastTenant) {
-		// The same strings as the previous event's (not just equal ones).
-		d, p = a.lastDev, &a.parts[a.lastPart]
-	} else {
-		pi := events.Partition(ev.Device, len(a.parts))
-		p = &a.parts[pi]
+	d := a.lastDev
+	if d == nil || !sameString(ev.Device, a.lastDevice) || !sameString(ev.Tenant, a.lastTenant) {
+		// Not the same strings as the previous event's (equal ones are
+		// looked up).
 		if ev.Tenant != a.tenant {
 			a.lookupTenant(ev.Tenant)
 		}
 		h := keyHash(a.tenantHash, devHash(a.seed, ev.Device))
-		d = p.devs.find(h, ev.Tenant, ev.Device)
+		d = a.devs.find(h, ev.Tenant, ev.Device)
 		if d == nil {
-			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h}
-			p.devs.insert(d)
+			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h, part: events.Partition(ev.Device, len(a.parts))}
+			a.devs.insert(d)
+			q := &a.parts[d.part]
+			q.devs = append(q.devs, d)
 		}
-		a.lastTenant, a.lastDevice, a.lastDev, a.lastPart = ev.Tenant, ev.Device, d, pi
+		a.lastTenant, a.lastDevice, a.lastDev = ev.Tenant, ev.Device, d
 	}
+	p := &a.parts[d.part]
 	start := t - t%a.size
 	if start+a.size <= p.wm {
 		a.stats.Late++
@@ -219,7 +229,7 @@ func (a *Assembler) Add(ev *events.Event) bool {
 	case *events.ConnOpened:
 		a.remember(p, d, pl, t)
 	case *events.ConnClosed:
-		if oc, ok := d.conns.take(pl.ConnId); ok {
+		if oc, ok := d.conns.take(connID); ok {
 			dst = oc.dest
 			p.openConns--
 			a.stats.Joined++
@@ -229,7 +239,7 @@ func (a *Assembler) Add(ev *events.Event) bool {
 	}
 	g := w.group(d)
 	w.groups[g].n++
-	w.fill(w.add(g, t, &ev.ID), ev, &dst)
+	w.fill(w.add(g, t, &ev.ID), ev, connID, &dst)
 	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
 	a.stats.Added++
 	if t-a.lateness > p.wm {
@@ -390,9 +400,10 @@ func (a *Assembler) Release() {
 		return
 	}
 	a.released = true
+	a.devs = devTable{}
 	for i := range a.parts {
 		a.parts[i].open = nil
-		a.parts[i].devs = devTable{}
+		a.parts[i].devs = nil
 	}
 	for _, w := range a.closed {
 		w.Release()
@@ -551,7 +562,8 @@ func (a *Assembler) close(p *partition, w *pending) {
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
 	idle := p.wm - devIdleWindows*a.size
-	p.devs.keep(func(d *devState) bool {
+	kept := p.devs[:0]
+	for _, d := range p.devs {
 		if n := d.conns.dropOlder(cut); n > 0 {
 			p.openConns -= n
 			a.stats.ForgottenConns += uint64(n)
@@ -560,10 +572,13 @@ func (a *Assembler) sweep(p *partition) {
 			if d == a.lastDev {
 				a.lastDev = nil
 			}
-			return false
+			a.devs.remove(d)
+		} else {
+			kept = append(kept, d)
 		}
-		return true
-	})
+	}
+	clear(p.devs[len(kept):])
+	p.devs = kept
 }
 
 // sameString reports whether x and y are the same bytes in memory (which

@@ -2,7 +2,7 @@ package window
 
 import "hash/maphash"
 
-// devTable finds the devState of a (tenant, device) within a partition: an
+// devTable finds the devState of a (tenant, device): an
 // open-addressing table of (hash, state) slots with linear probing, at most
 // half full. A lookup reads one slot and, on a hash match, the state's key,
 // which the caller reads next anyway; a Go map of the device string would
@@ -69,28 +69,23 @@ func (t *devTable) resize(size int) {
 	}
 }
 
-// keep drops every state for which keep is false (calling it once per
-// state) and rebuilds the table when it dropped any.
-func (t *devTable) keep(keep func(*devState) bool) {
-	dropped := false
-	for i := range t.slots {
-		if d := t.slots[i].d; d != nil && !keep(d) {
-			t.slots[i] = devSlot{}
-			dropped = true
+// remove drops d, which must be in t, shifting the slots after it back so
+// that linear probing needs no tombstones.
+func (t *devTable) remove(d *devState) {
+	mask := uint64(len(t.slots) - 1)
+	i := d.h & mask
+	for t.slots[i].d != d {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; t.slots[j].d != nil; j = (j + 1) & mask {
+		// The entry at j may move to i unless its home slot lies
+		// cyclically in (i, j].
+		if home := t.slots[j].h & mask; (j-home)&mask < (j-i)&mask {
+			continue
 		}
+		t.slots[i] = t.slots[j]
+		i = j
 	}
-	if !dropped {
-		return
-	}
-	n := 0
-	for _, s := range t.slots {
-		if s.d != nil {
-			n++
-		}
-	}
-	size := len(t.slots)
-	for size > 16 && 8*n < size {
-		size /= 2
-	}
-	t.resize(size) // reinserts: linear probing has no tombstones
+	t.slots[i] = devSlot{}
+	t.n--
 }

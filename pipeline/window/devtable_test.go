@@ -39,24 +39,26 @@ func TestDevTable(t *testing.T) {
 		}
 	}
 	check()
-	tb.keep(func(d *devState) bool { return d.key.tenant == "beta" || len(d.key.device)%2 == 0 })
-	for k := range want {
-		if !(k.tenant == "beta" || len(k.device)%2 == 0) {
-			if got := tb.find(want[k].h, k.tenant, k.device); got != nil {
-				t.Fatalf("%v kept", k)
+	drop := func(f func(devKey) bool) {
+		for k, d := range want { // in random order
+			if f(k) {
+				tb.remove(d)
+				delete(want, k)
+				if got := tb.find(d.h, k.tenant, k.device); got != nil {
+					t.Fatalf("%v found after remove", k)
+				}
 			}
-			delete(want, k)
 		}
+		check()
+	}
+	drop(func(k devKey) bool { return k.tenant == "acme" && len(k.device)%2 == 1 })
+	drop(func(k devKey) bool { return k.device != "pos-3" && k.device != "pos-299" })
+	for i := range 100 { // the freed slots are reused
+		k := devKey{"acme", fmt.Sprintf("new-%d", i)}
+		d := &devState{key: k, h: uint64(i % 7)}
+		tb.insert(d)
+		want[k] = d
 	}
 	check()
-	tb.keep(func(d *devState) bool { return d.key.device == "pos-3" })
-	for k := range want {
-		if k.device != "pos-3" {
-			delete(want, k)
-		}
-	}
-	check()
-	if len(tb.slots) != 16 {
-		t.Errorf("%d slots for %d states", len(tb.slots), tb.n)
-	}
+	drop(func(devKey) bool { return true })
 }

@@ -184,16 +184,17 @@ func (w *pending) putDest(i int, d *dest) {
 }
 
 // fill sets the columns of row i from ev (the payload already
-// type-checked) and the joined destination d of a conn.closed.
-func (w *pending) fill(i int, ev *events.Event, d *dest) {
+// type-checked, its connection id read) and the joined destination d of a
+// conn.closed.
+func (w *pending) fill(i int, ev *events.Event, connID string, d *dest) {
 	switch p := ev.Payload.(type) {
 	case *events.ConnOpened:
 		w.typ[i] = uint8(TypeConnOpened)
-		w.putStr(sConnID, p.ConnId)
+		w.putStr(sConnID, connID)
 		w.putDest(i, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, mode: enumIndex(int32(p.Mode), ModeNames), hasMode: true, sni: p.Sni, tlsFp: p.TlsFp, ok: true})
 	case *events.ConnClosed:
 		w.typ[i] = uint8(TypeConnClosed)
-		w.putStr(sConnID, p.ConnId)
+		w.putStr(sConnID, connID)
 		w.putDest(i, d)
 		w.up[i], w.down[i], w.dur[i] = p.BytesUp, p.BytesDown, p.DurationNs
 		w.reason[i] = enumIndex(int32(p.Reason), CloseReasonNames)
@@ -201,13 +202,13 @@ func (w *pending) fill(i int, ev *events.Event, d *dest) {
 		w.valid[i] |= vClosed
 	case *events.ConnBlocked:
 		w.typ[i] = uint8(TypeConnBlocked)
-		w.putStr(sConnID, p.ConnId)
+		w.putStr(sConnID, connID)
 		w.putDest(i, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, ok: true})
 		w.putBytes(sStrictFp, p.StrictFp)
 		w.putStr(sInterventionID, p.InterventionId)
 	case *events.TxObserved:
 		w.typ[i] = uint8(TypeTxObserved)
-		w.putStr(sConnID, p.ConnId)
+		w.putStr(sConnID, connID)
 		w.putStr(sDstHost, p.Host)
 		w.putStr(sMethod, p.Method)
 		w.status[i] = p.Status
