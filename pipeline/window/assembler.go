@@ -38,6 +38,7 @@ type Assembler struct {
 	tenantHash              uint64
 	tenants                 map[string]tenantID // every tenant seen
 	devs                    devTable            // every device, of every partition
+	early                   int                 // see Add
 	free                    []spare             // buffers of closed windows, for new ones
 	order, pos, perm        []int32             // build's scratch
 }
@@ -169,19 +170,23 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.stats.Ignored++
 		return false
 	}
-	// The connection id is read here, before the device lookup: the
-	// payload is mostly out of cache, and the processor can wait for both
-	// at once.
+	// The payload is read here, before the device lookup: it is mostly out
+	// of cache, and the processor can wait for it and the device at once.
+	// Besides the connection id, one field of each further cache line a
+	// payload spans is read (into a.early, so that the read stays).
 	var connID string
 	switch pl := ev.Payload.(type) {
 	case *events.ConnOpened:
 		connID = pl.ConnId
+		a.early += len(pl.TlsFp)
 	case *events.ConnClosed:
 		connID = pl.ConnId
+		a.early += len(pl.State)
 	case *events.ConnBlocked:
 		connID = pl.ConnId
 	case *events.TxObserved:
 		connID = pl.ConnId
+		a.early += len(pl.StrictFp) + int(pl.Status)
 	case *events.AuthFailed:
 	default:
 		a.stats.Ignored++
