@@ -41,6 +41,7 @@ type Assembler struct {
 	early                   int                 // see Add
 	free                    []spare             // buffers of closed windows, for new ones
 	order, pos, perm        []int32             // build's scratch
+	cols                    columns             // and its columns
 }
 
 type spare struct {

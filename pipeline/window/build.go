@@ -66,7 +66,8 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range strBytes {
 		strBytes[s] = len(w.data[s])
 	}
-	c := newColumns(a.mem, n, &strBytes, tenantBytes, deviceBytes)
+	c := &a.cols
+	c.reset(a.mem, n, &strBytes, tenantBytes, deviceBytes)
 	c.gather(&w.rows, perm)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
@@ -97,12 +98,15 @@ func (r *rows) cmpRows(x, y int32) int {
 }
 
 // columns holds the buffers of a batch being written, with typed views.
+// Every buffer is cut from one slab; the memory.Buffer of a cut is made
+// only when an array uses it (a validity bitmap of a column without nulls
+// is not).
 type columns struct {
 	n     int
-	slab  *memory.Buffer          // every buffer's bytes
-	off   int                     // the next free byte of slab
-	bufs  []*memory.Buffer        // every buffer, released by release
-	fixed [NumCols]*memory.Buffer // the data buffer of each fixed-width column
+	slab  *memory.Buffer   // every buffer's bytes
+	off   int              // the next free byte of slab
+	bufs  []*memory.Buffer // the buffers made, released by release
+	fixed [NumCols]cut     // the data of each fixed-width column
 
 	time                             []arrow.Timestamp
 	id                               []byte
@@ -112,28 +116,40 @@ type columns struct {
 	dur, lat                         []int64
 	// validity of the nullable fixed-width groups (vPort, vMode, vClosed,
 	// vTx, vAuth), shared by the columns of a group, and their null counts
-	valid      [5]*memory.Buffer
+	valid      [5]cut
+	validBuf   [5]*memory.Buffer
 	validBits  [5][]byte
 	validNulls [5]int
 	// string and binary columns
-	sBuf   [numStr][3]*memory.Buffer // validity, offsets, data
+	sBuf   [numStr][3]cut // validity, offsets, data
 	sNulls [numStr]int
 	// the tenant and device columns: validity, offsets, data
-	run [2][3]*memory.Buffer
+	run [2][3]cut
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
 
-// buf cuts the next size bytes of the window's slab (zeroed when zero is
+// cut is a range of a columns' slab.
+type cut struct{ off, n int }
+
+// cut takes the next size bytes of the window's slab (zeroed when zero is
 // set; the other buffers are overwritten entirely). Every buffer of a
 // window's columns comes from one allocation: a sparse window of a few
 // dozen rows used to cost some fifty.
-func (c *columns) buf(size int, zero bool) *memory.Buffer {
-	b := memory.SliceBuffer(c.slab, c.off, size)
+func (c *columns) cut(size int, zero bool) cut {
+	k := cut{c.off, size}
 	c.off += align(size)
 	if zero {
-		clear(b.Buf())
+		clear(c.bytes(k))
 	}
+	return k
+}
+
+func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n] }
+
+// buffer makes the memory.Buffer of k.
+func (c *columns) buffer(k cut) *memory.Buffer {
+	b := memory.SliceBuffer(c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
 	return b
 }
@@ -141,8 +157,9 @@ func (c *columns) buf(size int, zero bool) *memory.Buffer {
 // align rounds n up to Arrow's recommended 64-byte alignment.
 func align(n int) int { return (n + 63) &^ 63 }
 
-func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int) *columns {
-	c := &columns{n: n, bufs: make([]*memory.Buffer, 0, NumCols+5+3*numStr+6)}
+// reset prepares c, reused from an earlier window, for a batch of n rows.
+func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int) {
+	*c = columns{n: n, bufs: c.bufs[:0]}
 	// The slab holds every buffer below, each at a 64-byte boundary.
 	bitmap := int(bitutil.BytesForBits(int64(n)))
 	size := align(8*n)*5 + align(16*n) + align(n)*5 + align(4*n)*2 + align(bitmap)*5
@@ -152,10 +169,9 @@ func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes,
 	size += 2*(align(bitmap)+align(4*(n+1))) + align(tenantBytes) + align(deviceBytes)
 	c.slab = memory.NewResizableBuffer(mem)
 	c.slab.Resize(size)
-	defer func() { c.slab.Release() }() // the buffers cut from it hold it now
 	fixed := func(col, width int) []byte {
-		c.fixed[col] = c.buf(width*n, false)
-		return c.fixed[col].Bytes()
+		c.fixed[col] = c.cut(width*n, false)
+		return c.bytes(c.fixed[col])
 	}
 	c.time = arrow.TimestampTraits.CastFromBytes(fixed(ColTime, 8))
 	c.id = fixed(ColID, 16)
@@ -171,16 +187,15 @@ func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes,
 	c.dur = arrow.Int64Traits.CastFromBytes(fixed(ColDurationNs, 8))
 	c.lat = arrow.Int64Traits.CastFromBytes(fixed(ColLatencyNs, 8))
 	for g := range c.valid {
-		c.valid[g] = c.buf(bitmap, true)
-		c.validBits[g] = c.valid[g].Bytes()
+		c.valid[g] = c.cut(bitmap, true)
+		c.validBits[g] = c.bytes(c.valid[g])
 	}
 	for s := range numStr {
-		c.sBuf[s] = [3]*memory.Buffer{c.buf(bitmap, true), c.buf(4*(n+1), false), c.buf(strBytes[s], false)}
+		c.sBuf[s] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(strBytes[s], false)}
 	}
 	for k, total := range [2]int{tenantBytes, deviceBytes} {
-		c.run[k] = [3]*memory.Buffer{c.buf(bitmap, true), c.buf(4*(n+1), false), c.buf(total, false)}
+		c.run[k] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(total, false)}
 	}
-	return c
 }
 
 func setBit(b []byte, i int) { b[i>>3] |= 1 << (i & 7) }
@@ -245,10 +260,15 @@ func (c *columns) gather(r *rows, perm []int32) {
 
 // gatherStrings writes string column s of the rows in perm order.
 func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
-	bits := c.sBuf[s][0].Bytes()
-	offs := arrow.Int32Traits.CastFromBytes(c.sBuf[s][1].Bytes())[:len(perm)+1]
-	dst := c.sBuf[s][2].Bytes()
+	bits := c.bytes(c.sBuf[s][0])
+	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
+	dst := c.bytes(c.sBuf[s][2])
 	end, src := r.strEnd[s], r.data[s]
+	if len(src) == 0 { // all null
+		clear(offs)
+		c.sNulls[s] = len(perm)
+		return
+	}
 	c.sink += touch(end[:len(perm)]) + touch(src)
 	pos, nulls := int32(0), 0
 	for i, x := range perm {
@@ -278,9 +298,12 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 		var valid *memory.Buffer
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
-			valid, nulls = c.valid[group], c.validNulls[group]
+			if c.validBuf[group] == nil {
+				c.validBuf[group] = c.buffer(c.valid[group])
+			}
+			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		bufs := []*memory.Buffer{valid, c.fixed[col]}
+		bufs := []*memory.Buffer{valid, c.buffer(c.fixed[col])}
 		var d *array.Data
 		if dict := dicts[col]; dict != nil {
 			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
@@ -305,30 +328,34 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 	for s := range numStr {
 		var valid *memory.Buffer
 		if c.sNulls[s] > 0 {
-			valid = c.sBuf[s][0]
+			valid = c.buffer(c.sBuf[s][0])
 		}
 		col := strCols[s]
-		d := array.NewData(Schema.Field(col).Type, n, []*memory.Buffer{valid, c.sBuf[s][1], c.sBuf[s][2]}, nil, c.sNulls[s], 0)
+		d := array.NewData(Schema.Field(col).Type, n, []*memory.Buffer{valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, nil, c.sNulls[s], 0)
 		cols[col] = array.MakeFromData(d)
 		d.Release()
 	}
 	return cols
 }
 
-// release drops the buffers' own references (the arrays hold theirs).
+// release drops the buffers' own references and the slab's (the arrays
+// hold theirs).
 func (c *columns) release() {
 	for _, x := range c.bufs {
 		x.Release()
 	}
+	clear(c.bufs)
+	c.slab.Release()
+	c.slab = nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
 // that repeats f(d) over each device's rows (null where f(d) is empty).
 func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) string) arrow.Array {
 	n, nulls := c.n, 0
-	bits := c.run[k][0].Bytes()
-	o := arrow.Int32Traits.CastFromBytes(c.run[k][1].Bytes())[:n+1]
-	dst := c.run[k][2].Bytes()
+	bits := c.bytes(c.run[k][0])
+	o := arrow.Int32Traits.CastFromBytes(c.bytes(c.run[k][1]))[:n+1]
+	dst := c.bytes(c.run[k][2])
 	pos, row := int32(0), 0
 	for i := range devs {
 		s := f(&devs[i])
@@ -346,9 +373,9 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	o[n] = pos
 	var valid *memory.Buffer
 	if nulls > 0 {
-		valid = c.run[k][0]
+		valid = c.buffer(c.run[k][0])
 	}
-	data := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, c.run[k][1], c.run[k][2]}, nil, nulls, 0)
+	data := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, c.buffer(c.run[k][1]), c.buffer(c.run[k][2])}, nil, nulls, 0)
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr
