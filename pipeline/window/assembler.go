@@ -42,6 +42,8 @@ type Assembler struct {
 	free                    []spare             // buffers of closed windows, for new ones
 	order, pos, perm        []int32             // build's scratch
 	cols                    columns             // and its columns
+	batchMem                memory.Allocator    // what batches are allocated from: mem, or slabs
+	slabs                   *slabPool           // with Config.Recycle
 }
 
 type spare struct {
@@ -147,10 +149,14 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
 		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions),
-		seed: maphash.MakeSeed(),
+		seed: maphash.MakeSeed(), batchMem: mem,
 	}
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64}
+	}
+	if cfg.Recycle {
+		a.slabs = newSlabPool(mem, 2*partitions+2)
+		a.batchMem = a.slabs
 	}
 	return a, nil
 }
@@ -421,6 +427,9 @@ func (a *Assembler) Release() {
 		spares.Put(&a.free[i])
 	}
 	a.free = nil
+	if a.slabs != nil {
+		a.slabs.close()
+	}
 }
 
 // window finds or opens the pending window of p starting at start.

@@ -67,7 +67,7 @@ func (a *Assembler) build(w *pending) *Window {
 		strBytes[s] = len(w.data[s])
 	}
 	c := &a.cols
-	c.reset(a.mem, n, &strBytes, tenantBytes, deviceBytes)
+	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes)
 	c.gather(&w.rows, perm)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
