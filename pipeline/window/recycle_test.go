@@ -34,52 +34,67 @@ func TestRecycle(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			evs := randomLog(rand.New(rand.NewPCG(seed, 7)), 4000)
 			cfg := window.Config{Size: 10 * time.Second, Lateness: 5 * time.Second}
-			run := func(cfg window.Config) ([][]byte, int64) {
+			// run feeds evs and hands each closed window to consume, on
+			// another goroutine when concurrent is set.
+			run := func(cfg window.Config, concurrent bool) ([][]byte, int64) {
 				mem := &counting{Allocator: checked(t)}
 				a := newAssembler(t, cfg, 3, mem)
-				ch := make(chan *window.Window, 64)
-				done := make(chan [][]byte)
-				go func() { // the consumer: serialize, then release
-					var out [][]byte
-					for w := range ch {
-						var buf bytes.Buffer
-						wr := ipc.NewWriter(&buf, ipc.WithSchema(window.Schema))
-						if err := wr.Write(w.Batch); err != nil {
-							t.Error(err)
-						}
-						if err := wr.Close(); err != nil {
-							t.Error(err)
-						}
-						out = append(out, buf.Bytes())
-						w.Release()
+				var out [][]byte
+				consume := func(w *window.Window) {
+					var buf bytes.Buffer
+					wr := ipc.NewWriter(&buf, ipc.WithSchema(window.Schema))
+					if err := wr.Write(w.Batch); err != nil {
+						t.Error(err)
 					}
-					done <- out
+					if err := wr.Close(); err != nil {
+						t.Error(err)
+					}
+					out = append(out, buf.Bytes())
+					w.Release()
+				}
+				ch := make(chan *window.Window, 64)
+				done := make(chan struct{})
+				go func() {
+					for w := range ch {
+						consume(w)
+					}
+					close(done)
 				}()
+				collect := func() {
+					for _, w := range a.Closed() {
+						if concurrent {
+							ch <- w
+						} else {
+							consume(w)
+						}
+					}
+				}
 				for i := range evs {
 					a.Add(&evs[i])
-					for _, w := range a.Closed() {
-						ch <- w
-					}
+					collect()
 				}
 				a.Flush()
-				for _, w := range a.Closed() {
-					ch <- w
-				}
+				collect()
 				close(ch)
-				return <-done, mem.n.Load()
+				<-done
+				return out, mem.n.Load()
 			}
-			want, allocs := run(cfg)
+			want, allocs := run(cfg, false)
 			cfg.Recycle = true
-			got, recycled := run(cfg)
-			if len(want) < 20 || len(got) != len(want) {
-				t.Fatalf("%d windows recycling, %d not", len(got), len(want))
-			}
-			if recycled > allocs/2 {
-				t.Errorf("%d allocations recycling, %d not", recycled, allocs)
-			}
-			for i := range want {
-				if !bytes.Equal(got[i], want[i]) {
-					t.Fatalf("window %d differs when recycling", i)
+			for _, concurrent := range []bool{false, true} {
+				got, recycled := run(cfg, concurrent)
+				if len(want) < 20 || len(got) != len(want) {
+					t.Fatalf("%d windows recycling, %d not", len(got), len(want))
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("window %d differs when recycling (concurrent %v)", i, concurrent)
+					}
+				}
+				// Released at once, nearly every batch reuses an earlier one's
+				// memory; when releases race with closes, it depends.
+				if !concurrent && recycled > allocs/4 {
+					t.Errorf("%d allocations recycling, %d not", recycled, allocs)
 				}
 			}
 		})
