@@ -6,7 +6,9 @@ import "hash/maphash"
 // open-addressing table of (hash, state) slots with linear probing, at most
 // half full. A lookup reads one slot and, on a hash match, the state's key,
 // which the caller reads next anyway; a Go map of the device string would
-// compare its own copy of the key, one more cache line per event.
+// compare its own copy of the key, one more cache line per event. The
+// table never shrinks: it keeps the size of the most devices held at once
+// (16 bytes a slot, at least two slots a device).
 type devTable struct {
 	slots []devSlot // a power of two long, or empty
 	n     int
