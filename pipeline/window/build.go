@@ -80,6 +80,7 @@ func (a *Assembler) build(w *pending) *Window {
 	for _, col := range cols {
 		col.Release()
 	}
+	clear(cols)
 	return &Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
@@ -125,8 +126,20 @@ type columns struct {
 	sNulls [numStr]int
 	// the tenant and device columns: validity, offsets, data
 	run [2][3]cut
+	// the buffer lists of the batch's arrays (see list), and the arrays
+	lists []*memory.Buffer
+	arrs  [NumCols]arrow.Array
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
+}
+
+// list returns bs as the buffer list of an array's data. The lists of a
+// batch share one allocation; a list is capped, so that nothing appended
+// to one reaches the next.
+func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
+	k := len(c.lists)
+	c.lists = append(c.lists, bs...)
+	return c.lists[k : k+len(bs) : k+len(bs)]
 }
 
 // cut is a range of a columns' slab.
@@ -159,7 +172,7 @@ func align(n int) int { return (n + 63) &^ 63 }
 
 // reset prepares c, reused from an earlier window, for a batch of n rows.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int) {
-	*c = columns{n: n, bufs: c.bufs[:0]}
+	*c = columns{n: n, bufs: c.bufs[:0], lists: make([]*memory.Buffer, 0, 2*(NumCols-2-numStr)+3*(numStr+2))}
 	// The slab holds every buffer below, each at a 64-byte boundary.
 	bitmap := int(bitutil.BytesForBits(int64(n)))
 	size := align(8*n)*5 + align(16*n) + align(n)*5 + align(4*n)*2 + align(bitmap)*5
@@ -293,7 +306,7 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 // finish makes the arrays (tenant and device left nil).
 func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 	n := c.n
-	cols := make([]arrow.Array, NumCols)
+	cols := c.arrs[:]
 	mk := func(col, group int) {
 		var valid *memory.Buffer
 		nulls := 0
@@ -303,7 +316,7 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		bufs := []*memory.Buffer{valid, c.buffer(c.fixed[col])}
+		bufs := c.list(valid, c.buffer(c.fixed[col]))
 		var d *array.Data
 		if dict := dicts[col]; dict != nil {
 			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
@@ -331,7 +344,7 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 			valid = c.buffer(c.sBuf[s][0])
 		}
 		col := strCols[s]
-		d := array.NewData(Schema.Field(col).Type, n, []*memory.Buffer{valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, nil, c.sNulls[s], 0)
+		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
 		cols[col] = array.MakeFromData(d)
 		d.Release()
 	}
@@ -375,7 +388,7 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	if nulls > 0 {
 		valid = c.buffer(c.run[k][0])
 	}
-	data := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, c.buffer(c.run[k][1]), c.buffer(c.run[k][2])}, nil, nulls, 0)
+	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.buffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr
