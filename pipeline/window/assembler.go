@@ -559,11 +559,14 @@ func (a *Assembler) close(p *partition, w *pending) {
 		p.strHint[s] = len(w.data[s])
 	}
 	a.closed = append(a.closed, a.build(w))
-	// Keep the columns for the next window.
-	if len(a.free) < len(a.parts)+1 {
-		clear(w.groups) // no devState kept alive by a spare
-		w.reset()
-		a.free = append(a.free, spare{w.rows, w.groups[:0]})
+	// Keep the columns for the next window (beyond one set per partition,
+	// for the garbage collector or the next Assembler: see spares).
+	clear(w.groups) // no devState kept alive by a spare
+	w.reset()
+	if sp := (spare{w.rows, w.groups[:0]}); len(a.free) < len(a.parts)+1 {
+		a.free = append(a.free, sp)
+	} else {
+		spares.Put(&sp)
 	}
 	w.rows, w.groups = rows{}, nil
 	a.stats.ClosedWindows++
