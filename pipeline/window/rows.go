@@ -7,7 +7,7 @@ import (
 	"github.com/halo-sec/halo/events"
 )
 
-// The string and binary columns, in the order of row.str.
+// The string and binary columns: the indices of rows.data and rows.strEnd.
 const (
 	sConnID = iota
 	sDstHost
@@ -22,7 +22,7 @@ const (
 	numStr
 )
 
-// strCols maps row.str positions to columns.
+// strCols maps them to batch columns.
 var strCols = [numStr]int{
 	sConnID: ColConnID, sDstHost: ColDstHost, sDstIP: ColDstIP, sSNI: ColSNI, sTLSFp: ColTLSFp,
 	sConnState: ColConnState, sMethod: ColMethod, sStrictFp: ColStrictFp, sLooseFp: ColLooseFp,
@@ -42,12 +42,12 @@ const (
 // rows holds the rows of a pending window in arrival order, one slice per
 // column: Add writes each event's values straight into them, and at close
 // build gathers every column through the (tenant, device, time, id)
-// permutation, one column at a time, so each gather reads a source of a few
-// hundred kilobytes at most, which stays in cache. The fixed-width slices
-// all have length cap (n of them in use); a row's fields that its type does
-// not have (valid says which) keep whatever the slot held and are never
-// read. String column s of row i is data[s][strEnd[s][i-1]:strEnd[s][i]] (from 0
-// for row 0); empty is null.
+// permutation, one column at a time: each column is first read in order,
+// so that it streams into the cache, and the gather's random reads then hit
+// it. The fixed-width slices all have length cap (n of them in use); a
+// row's fields that its type does not have (valid says which) keep
+// whatever the slot held and are never read. String column s of row i is
+// data[s][strEnd[s][i-1]:strEnd[s][i]] (from 0 for row 0); empty is null.
 type rows struct {
 	n, cap                      int
 	grp                         []int32 // the row's device group in the window
@@ -120,8 +120,8 @@ func (w *pending) add(g int32, t int64, id *events.ID) int {
 	return i
 }
 
-// putStr stores s as string column col of row i (the row's strings must
-// be stored column by column in order, before ends).
+// putStr appends s as string column col of the row being filled (whose
+// ends then records where its strings end).
 func (w *pending) putStr(col int, s string) {
 	if s == "" {
 		return
@@ -141,7 +141,7 @@ func (w *pending) ends(i int) {
 	}
 }
 
-// rowSize is an upper bound of the arena bytes an event adds.
+// rowSize is an upper bound of the string bytes an event adds.
 func rowSize(ev *events.Event, d *dest) int {
 	n := 0
 	switch p := ev.Payload.(type) {
