@@ -37,13 +37,13 @@
 // memory is reused, for consumers that keep no views into a window after
 // releasing it).
 //
-// Two layouts were measured against it on the features package's benchmark
-// log (1M synthetic events of 5000 devices): per-window arrow-go builders
-// with a gather at close (1.28M events per CPU-second), and per-device row
-// records of 264 bytes in chunks of eight (1.74M, with its strings inline).
-// Writing a row record and reading it back, cold, at close cost more than
-// the columns' sequential appends and cache-resident gathers; see
-// bench/RESULTS.md for the figures of this one.
+// The layout before this one kept per-device row records (264 bytes, in
+// chunks of eight rows, strings inline), and the one before that appended
+// to per-window arrow-go builders. In runs paired with the row records on
+// the features package's benchmark log (1M synthetic events of 5000
+// devices, in log order), they assembled 1.27–1.72M events per CPU-second,
+// this layout (with the device table and the batch changes made with it)
+// 1.66–2.08M; see bench/RESULTS.md.
 //
 // An Assembler is not safe for concurrent use: the pipeline drives it from one
 // goroutine. Every Window it returns holds Arrow memory and must be released.
