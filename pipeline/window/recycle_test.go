@@ -127,4 +127,3 @@ func TestRecycleReuses(t *testing.T) {
 		}
 	}
 }
-
