@@ -120,13 +120,20 @@ func BenchmarkCompute(b *testing.B) {
 }
 
 // BenchmarkWindowAndFeatures: both, as the pipeline runs them.
-func BenchmarkWindowAndFeatures(b *testing.B) {
+func BenchmarkWindowAndFeatures(b *testing.B) { windowAndFeatures(b, window.Config{}) }
+
+// BenchmarkWindowAndFeaturesRecycled: the same with window.Config.Recycle.
+func BenchmarkWindowAndFeaturesRecycled(b *testing.B) {
+	windowAndFeatures(b, window.Config{Recycle: true})
+}
+
+func windowAndFeatures(b *testing.B, cfg window.Config) {
 	evs := benchLog()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		a, err := window.New(window.Config{}, benchParts, nil)
+		a, err := window.New(cfg, benchParts, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,10 +3,13 @@ package window
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -28,18 +31,30 @@ type Assembler struct {
 	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
 	released                bool
-	lastKey                 devKey // the device of the previous Add, and its state
+	seed                    maphash.Seed
+	lastTenant, lastDevice  string // the ids of the previous Add, as it gave them
 	lastDev                 *devState
-	lastPart                int
-	free                    []spare // buffers of closed windows, for new ones
+	tenant                  string // the last tenant looked up, and its hash
+	tenantHash              uint64
+	tenants                 map[string]tenantID // every tenant seen
+	devs                    devTable            // every device, of every partition
+	early                   int                 // see Add
+	free                    []spare             // buffers of closed windows, for new ones
+	order, pos, perm        []int32             // build's scratch
+	cols                    columns             // and its columns
+	batchMem                memory.Allocator    // what batches are allocated from: mem, or slabs
+	slabs                   *slabPool           // with Config.Recycle
 }
 
 type spare struct {
-	rows      []row
-	chunkNext []int32
-	arena     []byte
-	groups    []group
+	rows   rows
+	groups []group
 }
+
+// spares holds the column slices of released Assemblers for the next ones
+// (a replay or a test makes one after another): Go memory that no window
+// exposes, held until the garbage collector clears the pool.
+var spares sync.Pool
 
 // Stats counts what an Assembler did.
 type Stats struct {
@@ -75,21 +90,22 @@ type partition struct {
 	id        int
 	wm        int64 // watermark; math.MinInt64 until the first event or tick
 	open      []*pending
-	devs      map[string]*devState // by device id; devices of other tenants with the same id chain through sameID
+	devs      []*devState // the devices of the partition, in no particular order
 	openConns int
-	hint      int // row slots of the last window closed: the next one's first reservation
-	arenaHint int // and the bytes of its strings
+	hint      int         // rows of the last window closed: the next one's first reservation
+	strHint   [numStr]int // and the bytes of its string columns
 }
 
 type devKey struct{ tenant, device string }
 
 // devState is what an Assembler remembers of one device of a partition.
 type devState struct {
-	key    devKey    // owned copies
-	sameID *devState // the next device with this id in another tenant
-	conns  connTable
-	slots  []slot // the open windows holding rows of the device
-	last   int64  // start of the latest window the device had rows in
+	key   devKey // owned copies
+	h     uint64 // hash of key
+	part  int    // partition
+	conns connTable
+	slots []slot // the open windows holding rows of the device
+	last  int64  // start of the latest window the device had rows in
 }
 
 type slot struct {
@@ -97,56 +113,23 @@ type slot struct {
 	g int32 // index in w.groups
 }
 
-// pending is an open (partition, window): its rows, linked per device.
+// pending is an open (partition, window): its rows in arrival order.
 type pending struct {
+	rows
 	part       int
 	start, end int64
-	rows       []row       // in chunks of chunkRows rows of one device
-	chunkNext  []int32     // per chunk: the device's next chunk, -1 at the end
-	arena      []byte      // the rows' strings
-	strBytes   [numStr]int // string bytes per column
-	strTotal   int         // and all together
+	strTotal   int // string bytes, all columns together
 	groups     []group
-	n          int // rows
 }
 
 // devIdleWindows is how many windows a device that holds nothing is kept
 // after its last rows (see sweep).
 const devIdleWindows = 4
 
-// chunkRows is the number of rows of one device stored together: a
-// device's rows are read back at close chunk by chunk, mostly sequentially.
-const chunkRows = 8
-
-// group lists the row chunks of one device in a pending window.
+// group is one device of a pending window.
 type group struct {
-	dev        *devState
-	head, tail int32 // first and last chunk
-	n          int32 // rows
-}
-
-// newRow returns a new row slot at the end of g's chunk list.
-func (w *pending) newRow(gi int32) *row {
-	g := &w.groups[gi]
-	k := g.n % chunkRows
-	if k == 0 {
-		c := int32(len(w.chunkNext))
-		w.chunkNext = append(w.chunkNext, -1)
-		if cap(w.rows)-len(w.rows) < chunkRows {
-			grown := make([]row, len(w.rows), max(2*cap(w.rows), 64*chunkRows))
-			copy(grown, w.rows)
-			w.rows = grown
-		}
-		w.rows = w.rows[:len(w.rows)+chunkRows]
-		if g.n == 0 {
-			g.head = c
-		} else {
-			w.chunkNext[g.tail] = c
-		}
-		g.tail = c
-	}
-	g.n++
-	return &w.rows[int(g.tail)*chunkRows+int(k)]
+	dev *devState
+	n   int32 // rows
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -165,10 +148,15 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions), lastPart: -1,
+		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions),
+		seed: maphash.MakeSeed(), batchMem: mem,
 	}
 	for i := range a.parts {
-		a.parts[i] = partition{id: i, wm: math.MinInt64, devs: make(map[string]*devState)}
+		a.parts[i] = partition{id: i, wm: math.MinInt64}
+	}
+	if cfg.Recycle {
+		a.slabs = newSlabPool(mem, 2*partitions+2)
+		a.batchMem = a.slabs
 	}
 	return a, nil
 }
@@ -189,8 +177,24 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.stats.Ignored++
 		return false
 	}
-	switch ev.Payload.(type) {
-	case *events.ConnOpened, *events.ConnClosed, *events.ConnBlocked, *events.TxObserved, *events.AuthFailed:
+	// The payload is read here, before the device lookup: it is mostly out
+	// of cache, and the processor can wait for it and the device at once.
+	// Besides the connection id, one field of each further cache line a
+	// payload spans is read (into a.early, so that the read stays).
+	var connID string
+	switch pl := ev.Payload.(type) {
+	case *events.ConnOpened:
+		connID = pl.ConnId
+		a.early += len(pl.TlsFp)
+	case *events.ConnClosed:
+		connID = pl.ConnId
+		a.early += len(pl.State)
+	case *events.ConnBlocked:
+		connID = pl.ConnId
+	case *events.TxObserved:
+		connID = pl.ConnId
+		a.early += len(pl.StrictFp) + int(pl.Status)
+	case *events.AuthFailed:
 	default:
 		a.stats.Ignored++
 		return false
@@ -200,26 +204,24 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		a.stats.Ignored++
 		return false
 	}
-	var (
-		d *devState
-		p *partition
-	)
-	if a.lastDev != nil && ev.Device == a.lastKey.device && ev.Tenant == a.lastKey.tenant {
-		d, p = a.lastDev, &a.parts[a.lastPart]
-	} else {
-		pi := events.Partition(ev.Device, len(a.parts))
-		p = &a.parts[pi]
-		head := p.devs[ev.Device]
-		d = head
-		for d != nil && d.key.tenant != ev.Tenant {
-			d = d.sameID
+	d := a.lastDev
+	if d == nil || !sameString(ev.Device, a.lastDevice) || !sameString(ev.Tenant, a.lastTenant) {
+		// Not the same strings as the previous event's (equal ones are
+		// looked up).
+		if ev.Tenant != a.tenant {
+			a.lookupTenant(ev.Tenant)
 		}
+		h := keyHash(a.tenantHash, devHash(a.seed, ev.Device))
+		d = a.devs.find(h, ev.Tenant, ev.Device)
 		if d == nil {
-			d = &devState{key: devKey{strings.Clone(ev.Tenant), strings.Clone(ev.Device)}, sameID: head}
-			p.devs[d.key.device] = d
+			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h, part: events.Partition(ev.Device, len(a.parts))}
+			a.devs.insert(d)
+			q := &a.parts[d.part]
+			q.devs = append(q.devs, d)
 		}
-		a.lastKey, a.lastDev, a.lastPart = d.key, d, pi
+		a.lastTenant, a.lastDevice, a.lastDev = ev.Tenant, ev.Device, d
 	}
+	p := &a.parts[d.part]
 	start := t - t%a.size
 	if start+a.size <= p.wm {
 		a.stats.Late++
@@ -239,7 +241,7 @@ func (a *Assembler) Add(ev *events.Event) bool {
 	case *events.ConnOpened:
 		a.remember(p, d, pl, t)
 	case *events.ConnClosed:
-		if oc, ok := d.conns.take(pl.ConnId); ok {
+		if oc, ok := d.conns.take(connID); ok {
 			dst = oc.dest
 			p.openConns--
 			a.stats.Joined++
@@ -247,11 +249,10 @@ func (a *Assembler) Add(ev *events.Event) bool {
 			a.stats.Unjoined++
 		}
 	}
-	r := w.newRow(w.group(d))
-	r.t, r.id, r.valid, r.used, r.str = t, ev.ID, 0, 0, [numStr]strRef{}
-	w.fill(r, ev, &dst)
+	g := w.group(d)
+	w.groups[g].n++
+	w.fill(w.add(g, t, &ev.ID), ev, connID, &dst)
 	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
-	w.n++
 	a.stats.Added++
 	if t-a.lateness > p.wm {
 		a.advance(p, t-a.lateness)
@@ -411,6 +412,7 @@ func (a *Assembler) Release() {
 		return
 	}
 	a.released = true
+	a.devs = devTable{}
 	for i := range a.parts {
 		a.parts[i].open = nil
 		a.parts[i].devs = nil
@@ -421,6 +423,13 @@ func (a *Assembler) Release() {
 	a.closed = nil
 	a.dicts.release()
 	a.lastDev = nil
+	for i := range a.free {
+		spares.Put(&a.free[i])
+	}
+	a.free = nil
+	if a.slabs != nil {
+		a.slabs.close()
+	}
 }
 
 // window finds or opens the pending window of p starting at start.
@@ -440,16 +449,30 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
 	w := &pending{part: part, start: start, end: start + a.size}
 	if n := len(a.free); n > 0 {
-		w.rows, w.chunkNext, w.arena, w.groups = a.free[n-1].rows, a.free[n-1].chunkNext, a.free[n-1].arena, a.free[n-1].groups
+		w.rows, w.groups = a.free[n-1].rows, a.free[n-1].groups
+		a.free[n-1] = spare{}
 		a.free = a.free[:n-1]
+	} else if sp, ok := spares.Get().(*spare); ok {
+		w.rows, w.groups = sp.rows, sp.groups
 	}
-	// Size the buffers for the partition's previous window and a quarter
-	// more, so that the steady state allocates nothing.
-	if h := p.hint + p.hint/4; cap(w.rows) < p.hint {
-		w.rows = make([]row, 0, h)
+	// Size the columns for the partition's previous window (closed, or
+	// still open: the one before this) and a quarter more, so that the
+	// steady state allocates nothing and a new window seldom grows.
+	hint, strHint := p.hint, p.strHint
+	if k := len(p.open); k > 0 {
+		prev := p.open[k-1]
+		hint = max(hint, prev.n)
+		for s := range strHint {
+			strHint[s] = max(strHint[s], len(prev.data[s]))
+		}
 	}
-	if h := p.arenaHint + p.arenaHint/4; cap(w.arena) < p.arenaHint {
-		w.arena = make([]byte, 0, h)
+	if w.cap < hint {
+		w.resize(hint + hint/4)
+	}
+	for s, h := range strHint {
+		if cap(w.data[s]) < h {
+			w.data[s] = make([]byte, 0, h+h/4)
+		}
 	}
 	return w
 }
@@ -531,14 +554,21 @@ func (a *Assembler) close(p *partition, w *pending) {
 			}
 		}
 	}
-	p.hint, p.arenaHint = len(w.rows), len(w.arena)
-	a.closed = append(a.closed, a.build(w))
-	// Keep the row and string buffers for the next window.
-	if len(a.free) < len(a.parts)+1 {
-		clear(w.groups) // no devState kept alive by a spare
-		a.free = append(a.free, spare{w.rows[:0], w.chunkNext[:0], w.arena[:0], w.groups[:0]})
+	p.hint = w.n
+	for s := range p.strHint {
+		p.strHint[s] = len(w.data[s])
 	}
-	w.rows, w.chunkNext, w.arena, w.groups = nil, nil, nil, nil
+	a.closed = append(a.closed, a.build(w))
+	// Keep the columns for the next window (beyond one set per partition,
+	// for the garbage collector or the next Assembler: see spares).
+	clear(w.groups) // no devState kept alive by a spare
+	w.reset()
+	if sp := (spare{w.rows, w.groups[:0]}); len(a.free) < len(a.parts)+1 {
+		a.free = append(a.free, sp)
+	} else {
+		spares.Put(&sp)
+	}
+	w.rows, w.groups = rows{}, nil
 	a.stats.ClosedWindows++
 }
 
@@ -550,34 +580,47 @@ func (a *Assembler) close(p *partition, w *pending) {
 func (a *Assembler) sweep(p *partition) {
 	cut := p.wm - a.horizon
 	idle := p.wm - devIdleWindows*a.size
-	for id, head := range p.devs {
-		var kept *devState // rebuilt chain, in the same order
-		var last *devState
-		for d := head; d != nil; {
-			next := d.sameID
-			if n := d.conns.dropOlder(cut); n > 0 {
-				p.openConns -= n
-				a.stats.ForgottenConns += uint64(n)
-			}
-			if d.conns.len() == 0 && len(d.slots) == 0 && d.last < idle {
-				if d == a.lastDev {
-					a.lastDev = nil
-				}
-			} else {
-				d.sameID = nil
-				if last == nil {
-					kept = d
-				} else {
-					last.sameID = d
-				}
-				last = d
-			}
-			d = next
+	kept := p.devs[:0]
+	for _, d := range p.devs {
+		if n := d.conns.dropOlder(cut); n > 0 {
+			p.openConns -= n
+			a.stats.ForgottenConns += uint64(n)
 		}
-		if kept == nil {
-			delete(p.devs, id)
-		} else if kept != head {
-			p.devs[id] = kept
+		if d.conns.len() == 0 && len(d.slots) == 0 && d.last < idle {
+			if d == a.lastDev {
+				a.lastDev = nil
+			}
+			a.devs.remove(d)
+		} else {
+			kept = append(kept, d)
 		}
 	}
+	clear(p.devs[len(kept):])
+	p.devs = kept
+}
+
+// sameString reports whether x and y are the same bytes in memory (which
+// equal strings need not be).
+func sameString(x, y string) bool {
+	return len(x) == len(y) && unsafe.StringData(x) == unsafe.StringData(y)
+}
+
+// lookupTenant makes tenant the current one.
+func (a *Assembler) lookupTenant(tenant string) {
+	if a.tenants == nil {
+		a.tenants = make(map[string]tenantID)
+	}
+	id, ok := a.tenants[tenant]
+	if !ok {
+		id.name = strings.Clone(tenant)
+		id.h = devHash(a.seed, id.name)
+		a.tenants[id.name] = id
+	}
+	a.tenant, a.tenantHash = id.name, id.h
+}
+
+// tenantID is the Assembler's copy of a tenant id, and its hash.
+type tenantID struct {
+	name string
+	h    uint64
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -13,69 +14,73 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// build turns a pending window into a Window: the devices sorted by
-// (tenant, device), each device's rows walked chunk by chunk (and sorted by
-// (time, id) when they did not arrive in that order), and every row written
-// into the Arrow buffers of the batch. The sizes are known exactly (rows,
-// string bytes per column), so the buffers are allocated once and filled
-// with plain stores: no builder bookkeeping per value.
+// build turns a pending window into a Window. The devices are sorted by
+// (tenant, device); a counting pass over the rows' device groups gives the
+// permutation from arrival order to batch order (each device's rows in
+// arrival order, sorted by (time, id) only when they did not arrive in that
+// order), and every column is gathered through it into the Arrow buffers of
+// the batch. The sizes are known exactly (rows, string bytes per column), so
+// the buffers are cut from one slab and filled with plain stores: no
+// builder bookkeeping per value.
 func (a *Assembler) build(w *pending) *Window {
-	slices.SortFunc(w.groups, func(x, y group) int {
-		return cmp.Or(strings.Compare(x.dev.key.tenant, y.dev.key.tenant), strings.Compare(x.dev.key.device, y.dev.key.device))
+	n, ng := w.n, len(w.groups)
+	order := resized(a.order, 0, ng)
+	for g := range order {
+		order[g] = int32(g)
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		dx, dy := w.groups[x].dev, w.groups[y].dev
+		return cmp.Or(strings.Compare(dx.key.tenant, dy.key.tenant), strings.Compare(dx.key.device, dy.key.device))
 	})
-	c := newColumns(a.mem, w.n, &w.strBytes)
-	devs := make([]DeviceRows, len(w.groups))
-	var tmp []row
+	pos := resized(a.pos, 0, ng)
+	devs := make([]DeviceRows, ng)
+	var tenantBytes, deviceBytes int
 	i := 0
-	for gi := range w.groups {
-		g := &w.groups[gi]
-		lo := i
-		// Rows usually arrive in (time, id) order per device; check.
-		sorted := true
-		var prev *row
-		for k, ch := int32(0), g.head; k < g.n; k++ {
-			if k > 0 && k%chunkRows == 0 {
-				ch = w.chunkNext[ch]
-			}
-			x := &w.rows[int(ch)*chunkRows+int(k%chunkRows)]
-			if prev != nil && cmpRows(prev, x) > 0 {
-				sorted = false
+	for k, g := range order {
+		d, m := w.groups[g].dev, int(w.groups[g].n)
+		pos[g] = int32(i)
+		devs[k] = DeviceRows{Tenant: d.key.tenant, Device: d.key.device, Rows: [2]int{i, i + m}}
+		tenantBytes += m * len(d.key.tenant)
+		deviceBytes += m * len(d.key.device)
+		i += m
+	}
+	perm := resized(a.perm, 0, n)
+	for r, g := range w.grp[:n] {
+		perm[pos[g]] = int32(r)
+		pos[g]++
+	}
+	// Rows usually arrive in (time, id) order per device; check.
+	for k := range devs {
+		p := perm[devs[k].Rows[0]:devs[k].Rows[1]]
+		for j := 1; j < len(p); j++ {
+			if w.cmpRows(p[j-1], p[j]) > 0 {
+				// Stable: duplicates of one event keep their log order.
+				slices.SortStableFunc(p, w.cmpRows)
 				break
 			}
-			prev = x
 		}
-		if sorted {
-			for k, ch := int32(0), g.head; k < g.n; k++ {
-				if k > 0 && k%chunkRows == 0 {
-					ch = w.chunkNext[ch]
-				}
-				c.put(i, &w.rows[int(ch)*chunkRows+int(k%chunkRows)], w.arena)
-				i++
-			}
-		} else {
-			tmp = tmp[:0]
-			for k, ch := int32(0), g.head; k < g.n; k++ {
-				if k > 0 && k%chunkRows == 0 {
-					ch = w.chunkNext[ch]
-				}
-				tmp = append(tmp, w.rows[int(ch)*chunkRows+int(k%chunkRows)])
-			}
-			// Stable: duplicates of one event keep their log order.
-			slices.SortStableFunc(tmp, func(x, y row) int { return cmpRows(&x, &y) })
-			for k := range tmp {
-				c.put(i, &tmp[k], w.arena)
-				i++
-			}
-		}
-		devs[gi] = DeviceRows{Tenant: g.dev.key.tenant, Device: g.dev.key.device, Rows: [2]int{lo, i}}
+	}
+	a.order, a.pos, a.perm = order, pos, perm
+
+	var strBytes [numStr]int
+	for s := range strBytes {
+		strBytes[s] = len(w.data[s])
+	}
+	c := &a.cols
+	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes)
+	c.gather(&w.rows, perm)
+	for s := range numStr {
+		c.gatherStrings(s, &w.rows, perm)
 	}
 	cols := c.finish(a.dicts)
-	cols[ColTenant] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Tenant })
-	cols[ColDevice] = runStrings(a.mem, devs, func(d *DeviceRows) string { return d.Device })
-	batch := array.NewRecordBatch(Schema, cols, int64(w.n))
+	cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
+	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
+	c.release()
+	batch := array.NewRecordBatch(Schema, cols, int64(n))
 	for _, col := range cols {
 		col.Release()
 	}
+	clear(cols)
 	return &Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
@@ -85,14 +90,24 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 }
 
+// cmpRows orders rows x and y by (time, id).
+func (r *rows) cmpRows(x, y int32) int {
+	if c := cmp.Compare(r.t[x], r.t[y]); c != 0 {
+		return c
+	}
+	return bytes.Compare(r.id[x][:], r.id[y][:])
+}
+
 // columns holds the buffers of a batch being written, with typed views.
+// Every buffer is cut from one slab; the memory.Buffer of a cut is made
+// only when an array uses it (a validity bitmap of a column without nulls
+// is not).
 type columns struct {
-	mem   memory.Allocator
 	n     int
-	slab  *memory.Buffer          // every buffer's bytes
-	off   int                     // the next free byte of slab
-	bufs  []*memory.Buffer        // every buffer, released by finish
-	fixed [NumCols]*memory.Buffer // the data buffer of each fixed-width column
+	slab  *memory.Buffer   // every buffer's bytes
+	off   int              // the next free byte of slab
+	bufs  []*memory.Buffer // the buffers made, released by release
+	fixed [NumCols]cut     // the data of each fixed-width column
 
 	time                             []arrow.Timestamp
 	id                               []byte
@@ -102,28 +117,52 @@ type columns struct {
 	dur, lat                         []int64
 	// validity of the nullable fixed-width groups (vPort, vMode, vClosed,
 	// vTx, vAuth), shared by the columns of a group, and their null counts
-	valid      [5]*memory.Buffer
+	valid      [5]cut
+	validBuf   [5]*memory.Buffer
 	validBits  [5][]byte
 	validNulls [5]int
 	// string and binary columns
-	offs   [numStr][]int32
-	data   [numStr][]byte
-	pos    [numStr]int32
-	sBuf   [numStr][3]*memory.Buffer // validity, offsets, data
-	sBits  [numStr][]byte
+	sBuf   [numStr][3]cut // validity, offsets, data
 	sNulls [numStr]int
+	// the tenant and device columns: validity, offsets, data
+	run [2][3]cut
+	// the buffer lists of the batch's arrays (see list), and the arrays
+	lists []*memory.Buffer
+	arrs  [NumCols]arrow.Array
+	// what touch read, kept so that the reads are not optimized away
+	sink byte
 }
 
-// buf cuts the next size bytes of the window's slab (zeroed when zero is
+// list returns bs as the buffer list of an array's data. The lists of a
+// batch share one allocation; a list is capped, so that nothing appended
+// to one reaches the next.
+func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
+	k := len(c.lists)
+	c.lists = append(c.lists, bs...)
+	return c.lists[k : k+len(bs) : k+len(bs)]
+}
+
+// cut is a range of a columns' slab.
+type cut struct{ off, n int }
+
+// cut takes the next size bytes of the window's slab (zeroed when zero is
 // set; the other buffers are overwritten entirely). Every buffer of a
 // window's columns comes from one allocation: a sparse window of a few
 // dozen rows used to cost some fifty.
-func (c *columns) buf(size int, zero bool) *memory.Buffer {
-	b := memory.SliceBuffer(c.slab, c.off, size)
+func (c *columns) cut(size int, zero bool) cut {
+	k := cut{c.off, size}
 	c.off += align(size)
 	if zero {
-		clear(b.Buf())
+		clear(c.bytes(k))
 	}
+	return k
+}
+
+func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n] }
+
+// buffer makes the memory.Buffer of k.
+func (c *columns) buffer(k cut) *memory.Buffer {
+	b := memory.SliceBuffer(c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
 	return b
 }
@@ -131,20 +170,21 @@ func (c *columns) buf(size int, zero bool) *memory.Buffer {
 // align rounds n up to Arrow's recommended 64-byte alignment.
 func align(n int) int { return (n + 63) &^ 63 }
 
-func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int) *columns {
-	c := &columns{mem: mem, n: n, bufs: make([]*memory.Buffer, 0, NumCols+5+3*numStr)}
+// reset prepares c, reused from an earlier window, for a batch of n rows.
+func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int) {
+	*c = columns{n: n, bufs: c.bufs[:0], lists: make([]*memory.Buffer, 0, 2*(NumCols-2-numStr)+3*(numStr+2))}
 	// The slab holds every buffer below, each at a 64-byte boundary.
 	bitmap := int(bitutil.BytesForBits(int64(n)))
 	size := align(8*n)*5 + align(16*n) + align(n)*5 + align(4*n)*2 + align(bitmap)*5
 	for s := range numStr {
 		size += align(bitmap) + align(4*(n+1)) + align(strBytes[s])
 	}
+	size += 2*(align(bitmap)+align(4*(n+1))) + align(tenantBytes) + align(deviceBytes)
 	c.slab = memory.NewResizableBuffer(mem)
 	c.slab.Resize(size)
-	defer func() { c.slab.Release() }() // the buffers cut from it hold it now
 	fixed := func(col, width int) []byte {
-		c.fixed[col] = c.buf(width*n, false)
-		return c.fixed[col].Bytes()
+		c.fixed[col] = c.cut(width*n, false)
+		return c.bytes(c.fixed[col])
 	}
 	c.time = arrow.TimestampTraits.CastFromBytes(fixed(ColTime, 8))
 	c.id = fixed(ColID, 16)
@@ -160,88 +200,123 @@ func newColumns(mem memory.Allocator, n int, strBytes *[numStr]int) *columns {
 	c.dur = arrow.Int64Traits.CastFromBytes(fixed(ColDurationNs, 8))
 	c.lat = arrow.Int64Traits.CastFromBytes(fixed(ColLatencyNs, 8))
 	for g := range c.valid {
-		c.valid[g] = c.buf(bitmap, true)
-		c.validBits[g] = c.valid[g].Bytes()
+		c.valid[g] = c.cut(bitmap, true)
+		c.validBits[g] = c.bytes(c.valid[g])
 	}
 	for s := range numStr {
-		c.sBuf[s] = [3]*memory.Buffer{c.buf(bitmap, true), c.buf(4*(n+1), false), c.buf(strBytes[s], false)}
-		c.sBits[s] = c.sBuf[s][0].Bytes()
-		c.offs[s] = arrow.Int32Traits.CastFromBytes(c.sBuf[s][1].Bytes())
-		c.data[s] = c.sBuf[s][2].Bytes()
+		c.sBuf[s] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(strBytes[s], false)}
 	}
-	return c
+	for k, total := range [2]int{tenantBytes, deviceBytes} {
+		c.run[k] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(total, false)}
+	}
 }
 
 func setBit(b []byte, i int) { b[i>>3] |= 1 << (i & 7) }
 
-// put writes row x as row i. Null slots get zeros, so the batch's bytes are
-// a function of the rows alone.
-func (c *columns) put(i int, x *row, arena []byte) {
-	c.time[i] = arrow.Timestamp(x.t)
-	copy(c.id[16*i:16*i+16], x.id[:])
-	c.typ[i] = x.typ
-	v := x.valid
-	if v&vPort != 0 {
-		c.port[i] = x.port
-		setBit(c.validBits[0], i)
-	} else {
-		c.port[i] = 0
-		c.validNulls[0]++
+// gather writes the fixed-width columns of the rows in perm order. Null
+// slots get zeros, so the batch's bytes are a function of the rows alone.
+func (c *columns) gather(r *rows, perm []int32) {
+	n := len(perm)
+	time, id, typ := c.time[:n], c.id[:16*n], c.typ[:n]
+	c.sink += touch(r.t[:n]) + touch(r.id[:n]) + touch(r.typ[:n])
+	for i, x := range perm {
+		time[i] = arrow.Timestamp(r.t[x])
+		copy(id[16*i:16*i+16], r.id[x][:])
+		typ[i] = int8(r.typ[x])
 	}
-	if v&vMode != 0 {
-		c.mode[i] = x.mode
-		setBit(c.validBits[1], i)
-	} else {
-		c.mode[i] = 0
-		c.validNulls[1]++
-	}
-	if v&vClosed != 0 {
-		c.up[i], c.down[i], c.dur[i], c.reason[i] = x.up, x.down, x.dur, x.reason
-		setBit(c.validBits[2], i)
-	} else {
-		c.up[i], c.down[i], c.dur[i], c.reason[i] = 0, 0, 0, 0
-		c.validNulls[2]++
-	}
-	if v&vTx != 0 {
-		c.status[i], c.outcome[i], c.lat[i] = x.status, x.outcome, x.lat
-		setBit(c.validBits[3], i)
-	} else {
-		c.status[i], c.outcome[i], c.lat[i] = 0, 0, 0
-		c.validNulls[3]++
-	}
-	if v&vAuth != 0 {
-		c.auth[i] = x.auth
-		setBit(c.validBits[4], i)
-	} else {
-		c.auth[i] = 0
-		c.validNulls[4]++
-	}
-	for s := range numStr {
-		ref := x.str[s]
-		p := c.pos[s]
-		c.offs[s][i] = p
-		if ref.n == 0 {
-			c.sNulls[s]++
-			continue
+	c.sink += touch(r.valid[:n]) + touch(r.port[:n]) + touch(r.mode[:n]) + touch(r.auth[:n])
+	for i, x := range perm {
+		v := r.valid[x]
+		if v&vPort != 0 {
+			c.port[i] = r.port[x]
+			setBit(c.validBits[0], i)
+		} else {
+			c.port[i] = 0
+			c.validNulls[0]++
 		}
-		copy(c.data[s][p:], strOf(x, ref, arena))
-		c.pos[s] = p + int32(ref.n)
-		setBit(c.sBits[s], i)
+		if v&vMode != 0 {
+			c.mode[i] = r.mode[x]
+			setBit(c.validBits[1], i)
+		} else {
+			c.mode[i] = 0
+			c.validNulls[1]++
+		}
+		if v&vAuth != 0 {
+			c.auth[i] = r.auth[x]
+			setBit(c.validBits[4], i)
+		} else {
+			c.auth[i] = 0
+			c.validNulls[4]++
+		}
+	}
+	c.sink += touch(r.up[:n]) + touch(r.down[:n]) + touch(r.dur[:n]) + touch(r.reason[:n])
+	for i, x := range perm {
+		if r.valid[x]&vClosed != 0 {
+			c.up[i], c.down[i], c.dur[i], c.reason[i] = r.up[x], r.down[x], r.dur[x], r.reason[x]
+			setBit(c.validBits[2], i)
+		} else {
+			c.up[i], c.down[i], c.dur[i], c.reason[i] = 0, 0, 0, 0
+			c.validNulls[2]++
+		}
+	}
+	c.sink += touch(r.status[:n]) + touch(r.outcome[:n]) + touch(r.lat[:n])
+	for i, x := range perm {
+		if r.valid[x]&vTx != 0 {
+			c.status[i], c.outcome[i], c.lat[i] = r.status[x], r.outcome[x], r.lat[x]
+			setBit(c.validBits[3], i)
+		} else {
+			c.status[i], c.outcome[i], c.lat[i] = 0, 0, 0
+			c.validNulls[3]++
+		}
 	}
 }
 
-// finish makes the arrays (tenant and device left nil) and releases the
-// buffers' own references.
+// gatherStrings writes string column s of the rows in perm order.
+func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
+	bits := c.bytes(c.sBuf[s][0])
+	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
+	dst := c.bytes(c.sBuf[s][2])
+	end, src := r.strEnd[s], r.data[s]
+	if len(src) == 0 { // all null
+		clear(offs)
+		c.sNulls[s] = len(perm)
+		return
+	}
+	c.sink += touch(end[:len(perm)]) + touch(src)
+	pos, nulls := int32(0), 0
+	for i, x := range perm {
+		offs[i] = pos
+		hi := end[x]
+		lo := uint32(0)
+		if x > 0 {
+			lo = end[x-1]
+		}
+		if lo == hi {
+			nulls++
+			continue
+		}
+		copyString(dst, int(pos), src, int(lo), int(hi))
+		pos += int32(hi - lo)
+		setBit(bits, i)
+	}
+	offs[len(perm)] = pos
+	c.sNulls[s] = nulls
+}
+
+// finish makes the arrays (tenant and device left nil).
 func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 	n := c.n
-	cols := make([]arrow.Array, NumCols)
+	cols := c.arrs[:]
 	mk := func(col, group int) {
 		var valid *memory.Buffer
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
-			valid, nulls = c.valid[group], c.validNulls[group]
+			if c.validBuf[group] == nil {
+				c.validBuf[group] = c.buffer(c.valid[group])
+			}
+			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		bufs := []*memory.Buffer{valid, c.fixed[col]}
+		bufs := c.list(valid, c.buffer(c.fixed[col]))
 		var d *array.Data
 		if dict := dicts[col]; dict != nil {
 			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
@@ -264,81 +339,90 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 	}
 	mk(ColAuthReason, 4)
 	for s := range numStr {
-		c.offs[s][n] = c.pos[s]
 		var valid *memory.Buffer
 		if c.sNulls[s] > 0 {
-			valid = c.sBuf[s][0]
+			valid = c.buffer(c.sBuf[s][0])
 		}
 		col := strCols[s]
-		d := array.NewData(Schema.Field(col).Type, n, []*memory.Buffer{valid, c.sBuf[s][1], c.sBuf[s][2]}, nil, c.sNulls[s], 0)
+		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
 		cols[col] = array.MakeFromData(d)
 		d.Release()
-	}
-	for _, x := range c.bufs {
-		x.Release()
 	}
 	return cols
 }
 
-// cmpRows orders rows by (time, id).
-func cmpRows(x, y *row) int {
-	if c := cmp.Compare(x.t, y.t); c != 0 {
-		return c
+// release drops the buffers' own references and the slab's (the arrays
+// hold theirs).
+func (c *columns) release() {
+	for _, x := range c.bufs {
+		x.Release()
 	}
-	return bytes.Compare(x.id[:], y.id[:])
+	clear(c.bufs)
+	c.slab.Release()
+	c.slab = nil
 }
 
-// newBuf returns a buffer of n bytes from mem, zeroed when zero is set (the
-// other buffers are overwritten entirely).
-func newBuf(mem memory.Allocator, n int, zero bool) *memory.Buffer {
-	b := memory.NewResizableBuffer(mem)
-	b.Resize(n)
-	if zero {
-		clear(b.Buf())
-	}
-	return b
-}
-
-// runStrings builds a utf8 column that repeats f(d) over each device's rows
-// (null where f(d) is empty).
-func runStrings(mem memory.Allocator, devs []DeviceRows, f func(*DeviceRows) string) arrow.Array {
-	n, total, nulls := 0, 0, 0
-	for i := range devs {
-		k := devs[i].Rows[1] - devs[i].Rows[0]
-		n += k
-		total += k * len(f(&devs[i]))
-		if f(&devs[i]) == "" {
-			nulls += k
-		}
-	}
-	var valid *memory.Buffer
-	if nulls > 0 {
-		valid = newBuf(mem, int(bitutil.BytesForBits(int64(n))), true)
-	}
-	ob := newBuf(mem, (n+1)*4, false)
-	db := newBuf(mem, total, false)
-	o := arrow.Int32Traits.CastFromBytes(ob.Bytes())
-	dst := db.Bytes()
+// runStrings builds run k of the tenant and device columns: a utf8 column
+// that repeats f(d) over each device's rows (null where f(d) is empty).
+func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) string) arrow.Array {
+	n, nulls := c.n, 0
+	bits := c.bytes(c.run[k][0])
+	o := arrow.Int32Traits.CastFromBytes(c.bytes(c.run[k][1]))[:n+1]
+	dst := c.bytes(c.run[k][2])
 	pos, row := int32(0), 0
 	for i := range devs {
 		s := f(&devs[i])
 		for r := devs[i].Rows[0]; r < devs[i].Rows[1]; r++ {
 			o[row] = pos
-			pos += int32(copy(dst[pos:], s))
-			if valid != nil && s != "" {
-				bitutil.SetBit(valid.Bytes(), row)
+			if s == "" {
+				nulls++
+			} else {
+				pos += int32(copy(dst[pos:], s))
+				setBit(bits, row)
 			}
 			row++
 		}
 	}
 	o[n] = pos
-	data := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, ob, db}, nil, nulls, 0)
-	for _, b := range []*memory.Buffer{valid, ob, db} {
-		if b != nil {
-			b.Release()
-		}
+	var valid *memory.Buffer
+	if nulls > 0 {
+		valid = c.buffer(c.run[k][0])
 	}
+	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.buffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr
+}
+
+// copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes
+// far enough from both ends is copied in 16-byte blocks without a call to
+// memmove: the bytes it writes past the string's end belong to the strings
+// that follow, which are written after it.
+func copyString(dst []byte, pos int, src []byte, lo, hi int) {
+	if n := hi - lo; n <= 64 && pos+64 <= len(dst) && lo+64 <= len(src) {
+		for k := 0; k < n; k += 16 {
+			*(*[16]byte)(dst[pos+k:]) = *(*[16]byte)(src[lo+k:])
+		}
+		return
+	}
+	copy(dst[pos:], src[lo:hi])
+}
+
+// touch reads one byte of each cache line of s, in order, and returns their
+// sum. The rows of a window were written up to a window's length ago and
+// are mostly out of cache when it closes; the gathers read them in
+// permutation order, where every cache line missed costs a full memory
+// latency. Read in order first, they stream in at memory bandwidth (the
+// hardware prefetcher follows), and the gather, column by column, finds
+// them in the core's cache.
+func touch[T any](s []T) byte {
+	if len(s) == 0 {
+		return 0
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))
+	var sum byte
+	for i := 0; i < len(b); i += 64 {
+		sum += b[i]
+	}
+	return sum
 }

@@ -37,6 +37,17 @@ type Config struct {
 	// clock tick or the end of the replay. It must be at least Lateness.
 	// Default Size + Lateness.
 	Idle time.Duration
+	// Recycle makes the Assembler reuse the Arrow memory of released
+	// windows for later ones instead of allocating (and zeroing) every
+	// batch afresh: on the features benchmark it saves a tenth to a sixth
+	// of the CPU per event, mostly allocation and garbage collection. It keeps at most
+	// 2·partitions+2 released batches and 256 MiB, and hands everything
+	// back to the allocator on Release. The price: a consumer must not
+	// keep any view into a window's buffers after releasing the window (a
+	// string from array.String.Value, a slice of a column's values, the
+	// bytes of a fingerprint), since the memory will hold another window's
+	// rows; it must copy what it keeps. Default false.
+	Recycle bool
 }
 
 // Defaults of Config.

@@ -23,19 +23,27 @@
 //
 // # Layout
 //
-// Until it closes, a window keeps its rows in per-device row lists: fixed-size
-// row records in chunks of eight rows of one device, strings inline in the
-// row (or in a per-window arena when long). At close the devices are sorted,
-// each device's chunks are read in order (and its rows sorted by time and id
-// if they arrived out of order), and every row is written straight into the
-// Arrow buffers of the batch, which are allocated once at their exact sizes.
-// This was measured against appending each event to per-window arrow-go
-// builders and gathering every column through the (tenant, device, time, id)
-// permutation at close: with sixteen partitions open at once, sixteen sets
-// of 23 builders are written in turn, and the gather reads each column at
-// random. On 1M synthetic events of 5000 devices (the features package's
-// benchmark log), the row lists assembled 1.74M events per CPU-second
-// against 1.28M (medians of six runs, one core, in one run).
+// Until it closes, a window keeps its rows in arrival order, one Go slice
+// per column (strings appended to one byte slice per column, with each
+// row's end offset), and each row's device group. At close the devices are
+// sorted, a counting pass over the groups gives the permutation into
+// (tenant, device) order (each device's rows sorted by time and id only if
+// they arrived out of order), and each column is gathered through it, one
+// column at a time, into Arrow buffers cut from one allocation of their
+// exact total size. A closed window's column slices are kept for the next
+// windows (at most one set per partition, plus one), and a new window is
+// sized from the partition's previous one, so the steady state allocates
+// only the batches; with Config.Recycle, not even those (released batches'
+// memory is reused, for consumers that keep no views into a window after
+// releasing it).
+//
+// The layout before this one kept per-device row records (264 bytes, in
+// chunks of eight rows, strings inline), and the one before that appended
+// to per-window arrow-go builders. In runs paired with the row records on
+// the features package's benchmark log (1M synthetic events of 5000
+// devices, in log order), they assembled 1.27–1.72M events per CPU-second,
+// this layout (with the device table and the batch changes made with it)
+// 1.66–2.08M; see bench/RESULTS.md.
 //
 // An Assembler is not safe for concurrent use: the pipeline drives it from one
 // goroutine. Every Window it returns holds Arrow memory and must be released.

@@ -1,0 +1,93 @@
+package window
+
+import "hash/maphash"
+
+// devTable finds the devState of a (tenant, device): an
+// open-addressing table of (hash, state) slots with linear probing, at most
+// half full. A lookup reads one slot and, on a hash match, the state's key,
+// which the caller reads next anyway; a Go map of the device string would
+// compare its own copy of the key, one more cache line per event. The
+// table never shrinks: it keeps the size of the most devices held at once
+// (16 bytes a slot, at least two slots a device).
+type devTable struct {
+	slots []devSlot // a power of two long, or empty
+	n     int
+}
+
+type devSlot struct {
+	h uint64
+	d *devState
+}
+
+// devHash hashes a device id; keyHash combines it with its tenant's hash.
+func devHash(seed maphash.Seed, device string) uint64 { return maphash.String(seed, device) }
+
+func keyHash(tenantHash, deviceHash uint64) uint64 {
+	return deviceHash ^ (tenantHash * 0x9e3779b97f4a7c15)
+}
+
+func (t *devTable) find(h uint64, tenant, device string) *devState {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.d == nil {
+			return nil
+		}
+		if s.h == h && s.d.key.device == device && s.d.key.tenant == tenant {
+			return s.d
+		}
+	}
+}
+
+// insert adds d, which must not be in t.
+func (t *devTable) insert(d *devState) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.resize(max(16, 2*len(t.slots)))
+	}
+	t.put(d)
+}
+
+func (t *devTable) put(d *devState) {
+	mask := uint64(len(t.slots) - 1)
+	for i := d.h & mask; ; i = (i + 1) & mask {
+		if t.slots[i].d == nil {
+			t.slots[i] = devSlot{d.h, d}
+			t.n++
+			return
+		}
+	}
+}
+
+func (t *devTable) resize(size int) {
+	old := t.slots
+	t.slots, t.n = make([]devSlot, size), 0
+	for _, s := range old {
+		if s.d != nil {
+			t.put(s.d)
+		}
+	}
+}
+
+// remove drops d, which must be in t, shifting the slots after it back so
+// that linear probing needs no tombstones.
+func (t *devTable) remove(d *devState) {
+	mask := uint64(len(t.slots) - 1)
+	i := d.h & mask
+	for t.slots[i].d != d {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; t.slots[j].d != nil; j = (j + 1) & mask {
+		// The entry at j may move to i unless its home slot lies
+		// cyclically in (i, j].
+		if home := t.slots[j].h & mask; (j-home)&mask < (j-i)&mask {
+			continue
+		}
+		t.slots[i] = t.slots[j]
+		i = j
+	}
+	t.slots[i] = devSlot{}
+	t.n--
+}

@@ -1,0 +1,129 @@
+package window_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// counting counts the allocations of an allocator of at least 64 KiB.
+type counting struct {
+	memory.Allocator
+	n atomic.Int64
+}
+
+func (c *counting) Allocate(size int) []byte {
+	if size >= 64<<10 {
+		c.n.Add(1)
+	}
+	return c.Allocator.Allocate(size)
+}
+
+// consume serializes a window's batch and releases the window.
+func consume(t *testing.T, w *window.Window) []byte {
+	var buf bytes.Buffer
+	wr := ipc.NewWriter(&buf, ipc.WithSchema(window.Schema))
+	if err := wr.Write(w.Batch); err != nil {
+		t.Error(err)
+	}
+	if err := wr.Close(); err != nil {
+		t.Error(err)
+	}
+	w.Release()
+	return buf.Bytes()
+}
+
+// With Config.Recycle, windows released on another goroutine while the
+// assembler runs lend their memory to later windows, and every batch is
+// still byte for byte the batch of an assembler that does not recycle;
+// every byte goes back to the allocator.
+func TestRecycle(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			evs := randomLog(rand.New(rand.NewPCG(seed, 7)), 4000)
+			run := func(cfg window.Config, concurrent bool) [][]byte {
+				a := newAssembler(t, cfg, 3, checked(t))
+				var out [][]byte
+				ch := make(chan *window.Window, 64)
+				done := make(chan struct{})
+				go func() {
+					for w := range ch {
+						out = append(out, consume(t, w))
+					}
+					close(done)
+				}()
+				collect := func() {
+					for _, w := range a.Closed() {
+						if concurrent {
+							ch <- w
+						} else {
+							out = append(out, consume(t, w))
+						}
+					}
+				}
+				for i := range evs {
+					a.Add(&evs[i])
+					collect()
+				}
+				a.Flush()
+				collect()
+				close(ch)
+				<-done
+				return out
+			}
+			cfg := window.Config{Size: 10 * time.Second, Lateness: 5 * time.Second}
+			want := run(cfg, false)
+			cfg.Recycle = true
+			for _, concurrent := range []bool{false, true} {
+				got := run(cfg, concurrent)
+				if len(want) < 100 || len(got) != len(want) {
+					t.Fatalf("%d windows recycling, %d not", len(got), len(want))
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("window %d differs when recycling (concurrent %v)", i, concurrent)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Windows of the same size, each released before the next closes, all use
+// the first one's memory.
+func TestRecycleReuses(t *testing.T) {
+	evs := fleet(20, 600, time.Second) // ten 60 s windows of 1200 rows
+	for _, recycle := range []bool{false, true} {
+		mem := &counting{Allocator: checked(t)}
+		a := newAssembler(t, window.Config{Recycle: recycle}, 1, mem)
+		n := 0
+		for i := range evs {
+			a.Add(&evs[i])
+			for _, w := range a.Closed() {
+				consume(t, w)
+				n++
+			}
+		}
+		a.Flush()
+		for _, w := range a.Closed() {
+			consume(t, w)
+			n++
+		}
+		switch got := mem.n.Load(); {
+		case n < 9:
+			t.Fatalf("%d windows", n)
+		case !recycle && got != int64(n):
+			t.Errorf("%d large allocations for %d windows", got, n)
+		case recycle && got > 2:
+			t.Errorf("%d large allocations for %d windows, recycling", got, n)
+		}
+	}
+}
