@@ -233,46 +233,70 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 	}
 	// The windows, by the pipeline's processor in log order: the order
 	// the live pipeline consumed the events in, as halo replay feeds them.
+	// The observer runs on the processor's features stage: it keeps its
+	// own truncation flag until the processor is done.
+	windowsTruncated := false
 	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
 		if w.Tenant != req.Tenant || w.Device != req.Device || w.Start.Before(req.From) || !w.Start.Before(req.To) {
 			return
 		}
 		if len(out.Windows) == limit {
-			out.Truncated = true
+			windowsTruncated = true
 			return
 		}
 		out.Windows = append(out.Windows, windowView(w))
 	})
 	// One read of the tenant's history: the device's events in the range
-	// for the list, everything the pipeline consumes through the processor.
+	// for the list, everything the pipeline consumes through the processor
+	// (on both cores: pipeline.Processor.ProcessSeqTo, whose outputs the
+	// timeline does not need: its alerts are the fold's).
 	h := make(latestHeap, 0, min(limit, 1024))
-	n := 0
-	for ev, err := range store.Read(ctx, q) {
-		if err != nil {
-			return nil, fmt.Errorf("reading the log: %w", err)
-		}
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
-			continue
-		}
-		if !req.NoWindows && slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
-			proc.Process(&ev)
-		}
+	keep := func(ev *events.Event) {
 		if ev.Device != req.Device || ev.Time.Before(req.From) || !ev.Time.Before(req.To) {
-			continue
+			return
 		}
 		if h.Len() < limit {
-			heap.Push(&h, ev)
-			continue
+			heap.Push(&h, *ev)
+			return
 		}
 		out.Truncated = true
-		if eventOrder(&ev, &h[0]) < 0 {
-			h[0] = ev
+		if eventOrder(ev, &h[0]) < 0 {
+			h[0] = *ev
 			heap.Fix(&h, 0)
 		}
 	}
+	read := func(yield func(events.Event, error) bool) {
+		n := 0
+		for ev, err := range store.Read(ctx, q) {
+			if err != nil {
+				yield(events.Event{}, fmt.Errorf("reading the log: %w", err))
+				return
+			}
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				yield(events.Event{}, ctx.Err())
+				return
+			}
+			if ev.Tenant != req.Tenant { // the store filters; never trust it with another tenant's data
+				continue
+			}
+			keep(&ev)
+			if !req.NoWindows && slices.Contains(pipeline.InputTypes, ev.Type()) { // what the live pipeline subscribes to
+				if !yield(ev, nil) {
+					return
+				}
+			}
+		}
+	}
+	if req.NoWindows {
+		for _, err := range read {
+			if err != nil {
+				return nil, err
+			}
+		}
+	} else if err := proc.ProcessSeqTo(ctx, read, nil, nil, func([]events.Event) error { return nil }); err != nil {
+		return nil, err
+	}
+	out.Truncated = out.Truncated || windowsTruncated
 	evs := []events.Event(h)
 	slices.SortFunc(evs, func(a, b events.Event) int { return eventOrder(&a, &b) })
 	out.Events = make([]TimelineEvent, len(evs))
@@ -284,7 +308,6 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			Summary: eventSummary(&evs[i]), Payload: payload}
 	}
 
-	proc.Flush()
 	slices.SortStableFunc(out.Windows, func(a, b TimelineWindow) int { return a.Start.Compare(b.Start) })
 
 	var all []alerts.Alert
