@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -96,7 +97,7 @@ type Progress struct {
 	// SortedToDisk (read stage) is how many of the events read went to
 	// sorted runs on disk: a range larger than Config.SortBuffer.
 	SortedToDisk int
-	// Windows closed so far (features stage).
+	// Windows: device windows computed so far (features stage).
 	Windows int
 	// Rows and Files written so far, of TotalRows (write stage). The
 	// connections, transactions and labels are written while they are
@@ -397,18 +398,10 @@ func export(ctx context.Context, seq iter.Seq2[events.Event, error], total int, 
 		}
 		defer fc.close()
 		bwg.Go(func() {
-			last := time.Now()
-			for chunk := range toFeats {
-				if featsErr != nil {
-					continue // drain
-				}
-				if featsErr = fc.add(ctx, chunk); featsErr != nil {
-					continue
-				}
-				if time.Since(last) >= cfg.ProgressEvery {
-					last = time.Now()
-					progress(Progress{Stage: "features", Events: fc.events, Fraction: float64(fc.events) / float64(max(total, 1)), Windows: fc.windows(), Elapsed: time.Since(start)})
-				}
+			featsErr = fc.run(ctx, toFeats, func() {
+				progress(Progress{Stage: "features", Events: fc.events, Fraction: float64(fc.events) / float64(max(total, 1)), Windows: int(fc.observed.Load()), Elapsed: time.Since(start)})
+			}, cfg.ProgressEvery)
+			for range toFeats { // drain after an early stop: the reader must not wait for ever
 			}
 		})
 	}
@@ -511,6 +504,9 @@ type featureComputer struct {
 	labels *windowLabels
 	feats  *parts[FeatureRow]
 	events int // events consumed
+	// observed counts the device windows computed, for Progress (the
+	// observer runs on the processor's features stage).
+	observed atomic.Int64
 }
 
 func newFeatureComputer(cfg Config) (*featureComputer, error) {
@@ -537,25 +533,38 @@ func newFeatureComputer(cfg Config) (*featureComputer, error) {
 			}
 		}
 		fc.feats.add(keyOf(w.Tenant, s), events.ID{}, row)
+		fc.observed.Add(1)
 	})
 	return fc, nil
 }
 
 func (fc *featureComputer) windows() int { return int(fc.proc.Stats().Windows) }
 
-// add processes a chunk of events.
-func (fc *featureComputer) add(ctx context.Context, evs []events.Event) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	fc.labels.add(evs)
-	for i := range evs {
-		if !pipeline.IsPipelineOutput(&evs[i]) {
-			fc.proc.Process(&evs[i])
+// run processes the chunks of in on the processor's stages (both cores:
+// pipeline.Processor.ProcessSeqTo, the outputs dropped), calling progress
+// about every progressEvery, until in is closed or ctx is done.
+func (fc *featureComputer) run(ctx context.Context, in <-chan []events.Event, progress func(), progressEvery time.Duration) error {
+	last := time.Now()
+	seq := func(yield func(events.Event, error) bool) {
+		for chunk := range in {
+			if err := ctx.Err(); err != nil {
+				yield(events.Event{}, err)
+				return
+			}
+			fc.labels.add(chunk)
+			for i := range chunk {
+				if !pipeline.IsPipelineOutput(&chunk[i]) && !yield(chunk[i], nil) {
+					return
+				}
+			}
+			fc.events += len(chunk)
+			if time.Since(last) >= progressEvery {
+				last = time.Now()
+				progress()
+			}
 		}
 	}
-	fc.events += len(evs)
-	return nil
+	return fc.proc.ProcessSeqTo(ctx, seq, nil, nil, func([]events.Event) error { return nil })
 }
 
 // finish closes the last windows, labels the rows and returns them, in
