@@ -81,11 +81,11 @@ func (s *Set) Apply(ev *events.Event) {
 		s.seq = ev.Seq
 	}
 	changed := s.apply(ev)
+	hooks := s.onChange
 	var out Alert
-	if changed != nil {
+	if changed != nil && len(hooks) > 0 { // a copy for the hooks only: a fold with none (a replay) needs none
 		out = changed.clone()
 	}
-	hooks := s.onChange
 	s.mu.Unlock()
 	if changed != nil {
 		for _, fn := range hooks {

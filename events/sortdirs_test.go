@@ -67,8 +67,10 @@ func TestRemoveStaleSortDirs(t *testing.T) {
 	// A sorter's spill directory names its process.
 	s := NewTimeSorter(dir, 1)
 	defer s.Close()
-	if err := s.Add(Event{ID: DerivedID("x"), Schema: SchemaVersion, Tenant: "t", Device: "d", Time: time.Unix(1, 0), Payload: &AuthFailed{}}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"x", "y"} { // the second spills the first
+		if err := s.Add(Event{ID: DerivedID(id), Schema: SchemaVersion, Tenant: "t", Device: "d", Time: time.Unix(1, 0), Payload: &AuthFailed{}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !strings.HasPrefix(filepath.Base(s.dir), fmt.Sprintf("halo-sort-%d-", os.Getpid())) {
 		t.Fatalf("spill directory %s does not name the process", s.dir)

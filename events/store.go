@@ -55,6 +55,14 @@ type Query struct {
 	Device string
 	// Types, when set, selects events of these types only.
 	Types []Type
+	// Repeats, when set, lets a read yield an event id again when the log
+	// holds it more than once (a batch published again after its
+	// acknowledgement was lost, a file imported twice). By default a read
+	// drops repeats, which takes memory for every id it yields (about 40
+	// bytes) and a map lookup per event; a caller that puts the range in
+	// (time, id) order drops them there instead, in bounded memory
+	// (TimeSorter.DropRepeats).
+	Repeats bool
 }
 
 // Match reports whether e is selected by q.

@@ -225,3 +225,67 @@ func BenchmarkTimeSorter(b *testing.B) {
 		})
 	}
 }
+
+// TestTimeSorterDropRepeats: with DropRepeats an event added again (same id
+// and time) comes out once, the first added; an id seen at another time is
+// not a repeat; the same in memory and through runs on disk.
+func TestTimeSorterDropRepeats(t *testing.T) {
+	base := shuffledEvents(500)
+	var in []events.Event
+	for i, ev := range base {
+		in = append(in, ev)
+		if i%7 == 0 {
+			r := ev
+			r.Seq = 1_000_000 + uint64(i) // a later copy in the log
+			in = append(in, r)
+		}
+	}
+	odd := base[3]
+	odd.Time = odd.Time.Add(time.Hour) // the same id at another time: kept
+	odd.Seq = 2_000_000
+	in = append(in, odd)
+	// What must come out: each (time, id) once, the first added (the
+	// shuffled events hold exact duplicates of their own too).
+	type key struct {
+		t  int64
+		id events.ID
+	}
+	first := map[key]uint64{}
+	for _, ev := range in {
+		k := key{ev.Time.UnixNano(), ev.ID}
+		if _, ok := first[k]; !ok {
+			first[k] = ev.Seq
+		}
+	}
+	for _, max := range []int{1, 13, 10_000} {
+		s := events.NewTimeSorter(t.TempDir(), max)
+		s.DropRepeats = true
+		for _, ev := range in {
+			if err := s.Add(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		i := 0
+		seen := map[key]bool{}
+		var prev events.Event
+		for ev, err := range s.Sorted() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := key{ev.Time.UnixNano(), ev.ID}
+			if seq, ok := first[k]; !ok || seq != ev.Seq || seen[k] {
+				t.Fatalf("max %d: event %d (%v, seq %d): not the first added of its (time, id), or out twice", max, i, ev.ID, ev.Seq)
+			}
+			seen[k] = true
+			if i > 0 && (ev.Time.Before(prev.Time) || ev.Time.Equal(prev.Time) && ev.ID.Compare(prev.ID) < 0) {
+				t.Fatalf("max %d: event %d out of order", max, i)
+			}
+			prev = ev
+			i++
+		}
+		if i != len(first) || s.Repeats() != len(in)-len(first) || !seen[key{odd.Time.UnixNano(), odd.ID}] {
+			t.Fatalf("max %d: %d events out, want %d; %d repeats dropped, want %d", max, i, len(first), s.Repeats(), len(in)-len(first))
+		}
+		s.Close()
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/replay"
 )
 
 // The tables, each a Hive-partitioned dataset rooted at OUTDIR/<table>/.
@@ -218,18 +219,13 @@ func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
 		tmp = cfg.Out
 	}
 	sorter := events.NewTimeSorter(tmp, cfg.SortBuffer)
+	sorter.DropRepeats = true // read without remembering every id: repeats go after sorting
 	defer sorter.Close()
 	var firstSeq uint64
 	last := time.Now()
-	for ev, err := range store.Read(ctx, q) {
-		if err != nil {
-			return Stats{}, fmt.Errorf("%w after %d events: %w", ErrRead, sorter.Len(), err)
-		}
+	err := replay.ReadInto(ctx, store, q, sorter, func(ev *events.Event) {
 		if firstSeq == 0 {
 			firstSeq = ev.Seq
-		}
-		if err := sorter.Add(ev); err != nil {
-			return Stats{}, err
 		}
 		if cfg.Progress != nil && time.Since(last) >= cfg.ProgressEvery {
 			last = time.Now()
@@ -239,9 +235,12 @@ func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
 			}
 			cfg.Progress(p)
 		}
+	})
+	if cerr := ctx.Err(); cerr != nil {
+		return Stats{}, cerr
 	}
-	if err := ctx.Err(); err != nil {
-		return Stats{}, err
+	if err != nil {
+		return Stats{}, fmt.Errorf("%w: %w", ErrRead, err)
 	}
 	read := time.Since(start)
 	st, err := export(ctx, sorter.Sorted(), sorter.Len(), cfg, start)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"time"
 
@@ -77,4 +78,26 @@ func (s *deviceDays) add(ev *events.Event) {
 		*s = deviceDays{}
 	}
 	(*s)[deviceDay{ev.Tenant, ev.Device, floorDiv(ev.Time.Unix(), 86400)}] = struct{}{}
+}
+
+// ReadInto reads q's range from store into s, for s.Sorted to yield in
+// (time, id) order. With s.DropRepeats the read keeps repeated events
+// (Query.Repeats) for the sorter to drop: the same events as a read that
+// drops them, without remembering every id of the range. each, when not
+// nil, is called with every event read, in log order (repeats included
+// when s drops them), before it is added.
+func ReadInto(ctx context.Context, store events.Store, q events.Query, s *events.TimeSorter, each func(*events.Event)) error {
+	q.Repeats = s.DropRepeats
+	for ev, err := range store.Read(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("reading the log after %d events: %w", s.Len(), err)
+		}
+		if each != nil {
+			each(&ev)
+		}
+		if err := s.Add(ev); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }

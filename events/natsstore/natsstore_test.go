@@ -188,6 +188,32 @@ func TestStats(t *testing.T) {
 	if st.Appended != 11 || st.Duplicates != 1 || st.Corrupt != 1 {
 		t.Fatalf("stats %+v, want 11 appended, 1 duplicate, 1 corrupt", st)
 	}
+	// With Query.Repeats the read yields the repeat too (and counts
+	// nothing); a TimeSorter that drops repeats gives the events once.
+	all := storetest.ReadAll(t, s, events.Query{Repeats: true})
+	if len(all) != 11 || s.Stats().Duplicates != 1 {
+		t.Fatalf("a read with Repeats gave %d events (stats %+v), want 11", len(all), s.Stats())
+	}
+	for _, max := range []int{4, 100} { // runs on disk, in memory
+		sorter := events.NewTimeSorter(t.TempDir(), max)
+		sorter.DropRepeats = true
+		for _, ev := range all {
+			if err := sorter.Add(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := 0
+		for _, err := range sorter.Sorted() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 10 || sorter.Repeats() != 1 {
+			t.Fatalf("buffer %d: %d events out of the sorter, %d repeats dropped; want 10 and 1", max, n, sorter.Repeats())
+		}
+		sorter.Close()
+	}
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ const readFetch = 1024
 // consumer (no acknowledgements, flow-controlled) from the first message the
 // log may hold for q.From up to the last message present when Read was
 // called, and filters on event time, device and type. Repeated event ids are
-// dropped exactly: the read remembers every id it has yielded (about 40 bytes
-// each).
+// dropped exactly, unless q.Repeats: the read remembers every id it has
+// yielded (about 40 bytes each).
 func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event, error] {
 	return func(yield func(events.Event, error) bool) {
 		if s.closed.Load() {
@@ -51,7 +51,10 @@ func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event
 			yield(events.Event{}, fmt.Errorf("reading the event log: %w", err))
 			return
 		}
-		seen := make(map[events.ID]struct{}, 1024)
+		var seen map[events.ID]struct{}
+		if !q.Repeats {
+			seen = make(map[events.ID]struct{}, 1024)
+		}
 		var buf []events.Event
 		for {
 			if err := ctx.Err(); err != nil {
@@ -76,11 +79,13 @@ func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event
 						if !q.Match(ev) {
 							continue
 						}
-						if _, dup := seen[ev.ID]; dup {
-							s.duplicates.Add(1)
-							continue
+						if !q.Repeats {
+							if _, dup := seen[ev.ID]; dup {
+								s.duplicates.Add(1)
+								continue
+							}
+							seen[ev.ID] = struct{}{}
 						}
-						seen[ev.ID] = struct{}{}
 						if !yield(*ev, nil) {
 							return
 						}

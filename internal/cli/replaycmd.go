@@ -128,26 +128,17 @@ training its own.`,
 			}
 			removeStaleSortDirs(a, out)
 			sorter := events.NewTimeSorter(out, sortBuffer)
+			sorter.DropRepeats = true // read without remembering every id: repeats go after sorting
 			defer sorter.Close()
 			tally := &replay.RangeTally{From: from.value, KeepLive: baseline}
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
-			for ev, err := range store.Read(ctx, q) {
-				if err != nil {
-					if ctx.Err() != nil {
-						fmt.Fprintln(a.stderr)
-						return errInterrupted
-					}
-					return fmt.Errorf("reading the log after %d events: %w", sorter.Len(), err)
-				}
+			err = replay.ReadInto(ctx, store, q, sorter, func(ev *events.Event) {
 				if firstSeq == 0 {
 					firstSeq = ev.Seq
 				}
-				tally.Add(&ev)
-				if err := sorter.Add(ev); err != nil {
-					return err
-				}
+				tally.Add(ev)
 				if time.Since(last) > time.Second {
 					last = time.Now()
 					n := sorter.Len()
@@ -163,6 +154,13 @@ training its own.`,
 						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s%s)   ", n, rate, spill)
 					}
 				}
+			})
+			if ctx.Err() != nil {
+				fmt.Fprintln(a.stderr)
+				return errInterrupted
+			}
+			if err != nil {
+				return err
 			}
 			total := sorter.Len()
 			spilled := ""
@@ -204,7 +202,10 @@ training its own.`,
 				return err
 			}
 			if time.Since(pstart) >= time.Second {
-				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
+				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total-sorter.Repeats(), time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
+			}
+			if n := sorter.Repeats(); n > 0 {
+				fmt.Fprintf(a.stderr, "%d events the log holds more than once were replayed once\n", n)
 			}
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "interventions.jsonl"), outs.Interventions, 0o644); err != nil {
 				return err
