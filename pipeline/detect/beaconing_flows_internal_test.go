@@ -20,11 +20,7 @@ import (
 // in order), and so find the same.
 func TestBeaconingForgetsFlowsExactly(t *testing.T) {
 	newB := func() *Beaconing {
-		ds, err := New([]string{"beaconing"}, map[string]map[string]string{"beaconing": {"horizon": "1h30s", "min_count": "4"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ds[0].(*Beaconing)
+		return newDetector[*Beaconing](t, "beaconing", map[string]string{"horizon": "1h30s", "min_count": "4"})
 	}
 	fast, scan := newB(), newB()
 	scan.ordered = false
@@ -80,18 +76,7 @@ func TestBeaconingForgetsFlowsExactly(t *testing.T) {
 			}
 		}
 	}
-	for i := range evs {
-		asm.Add(&evs[i])
-		for _, w := range asm.Closed() {
-			check(w)
-			w.Release()
-		}
-	}
-	asm.Flush()
-	for _, w := range asm.Closed() {
-		check(w)
-		w.Release()
-	}
+	eachWindow(asm, evs, check)
 	t.Logf("%d windows, %d findings, %d forgetting gcs, %d records", windows, found, forgot, len(fast.flowRecs)-fast.flowHead)
 	if !fast.ordered {
 		t.Fatal("windows in order turned the records off")

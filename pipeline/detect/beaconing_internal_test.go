@@ -106,18 +106,7 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 			t.Fatalf("window ending %s: %d devices kept, want %d", w.End, total, n)
 		}
 	}
-	for i := range evs {
-		asm.Add(&evs[i])
-		for _, w := range asm.Closed() {
-			check(w)
-			w.Release()
-		}
-	}
-	asm.Flush()
-	for _, w := range asm.Closed() {
-		check(w)
-		w.Release()
-	}
+	eachWindow(asm, evs, check)
 	if gcs < 10 {
 		t.Fatalf("%d gcs over 5 hours", gcs)
 	}

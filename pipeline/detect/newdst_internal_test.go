@@ -20,11 +20,7 @@ import (
 // the horizon and that interval.
 func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
 	newND := func() *NewDestination {
-		ds, err := New([]string{"new-destination"}, map[string]map[string]string{"new-destination": {"horizon": "40m", "learning": "5m"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ds[0].(*NewDestination)
+		return newDetector[*NewDestination](t, "new-destination", map[string]string{"horizon": "40m", "learning": "5m"})
 	}
 	lazy, eager := newND(), newND()
 	asm, err := window.New(window.Config{Size: time.Minute, Lateness: time.Second}, 1, memory.DefaultAllocator)
@@ -76,18 +72,7 @@ func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
 			t.Fatalf("window ending %s: %d slots in use for %d destinations", w.End, len(lazy.at)-len(lazy.free), n)
 		}
 	}
-	for i := range evs {
-		asm.Add(&evs[i])
-		for _, w := range asm.Closed() {
-			check(w)
-			w.Release()
-		}
-	}
-	asm.Flush()
-	for _, w := range asm.Closed() {
-		check(w)
-		w.Release()
-	}
+	eachWindow(asm, evs, check)
 	if found < 20 || kept == 0 {
 		t.Fatalf("%d findings, at most %d destinations kept: the test checks little", found, kept)
 	}

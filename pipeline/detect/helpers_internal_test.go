@@ -1,0 +1,35 @@
+package detect
+
+import (
+	"testing"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/window"
+)
+
+// eachWindow adds evs to asm and calls check on every window it closes,
+// the last ones after a Flush, releasing each after its check.
+func eachWindow(asm *window.Assembler, evs []events.Event, check func(*window.Window)) {
+	run := func() {
+		for _, w := range asm.Closed() {
+			check(w)
+			w.Release()
+		}
+	}
+	for i := range evs {
+		asm.Add(&evs[i])
+		run()
+	}
+	asm.Flush()
+	run()
+}
+
+// newDetector makes the detector registered as name with opts.
+func newDetector[T any](t *testing.T, name string, opts map[string]string) T {
+	t.Helper()
+	ds, err := New([]string{name}, map[string]map[string]string{name: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds[0].(T)
+}
