@@ -329,8 +329,8 @@ func export(ctx context.Context, seq iter.Seq2[events.Event, error], total int, 
 	// chunks: the event tables, in one pass over the events (two passes,
 	// one for the connections and one for the rest, cost 40 % more CPU to
 	// build: the payloads' cache misses overlap better in one), and the
-	// features (the long pole: windows, features and anomaly models, one
-	// event at a time). The connections, transactions and labels go to
+	// features (the long pole: windows, features and anomaly models, on
+	// the processor's stages). The connections, transactions and labels go to
 	// their files' writers a chunk at a time as they are built
 	// (rowStream), on the other core; the alerts (folded to the end) and
 	// the features (sorted) are written once built, while the features
@@ -498,7 +498,6 @@ func export(ctx context.Context, seq iter.Seq2[events.Event, error], total int, 
 // the rows of the windows that start in the range. Their labels are set
 // at the end, from every label.recorded of the range.
 type featureComputer struct {
-	cfg    Config
 	proc   *pipeline.Processor
 	labels *windowLabels
 	feats  *parts[FeatureRow]
@@ -518,7 +517,7 @@ func newFeatureComputer(cfg Config) (*featureComputer, error) {
 	if err != nil {
 		return nil, err
 	}
-	fc := &featureComputer{cfg: cfg, proc: proc, labels: newWindowLabels(cfg.Pipeline.WindowSize), feats: newParts[FeatureRow]()}
+	fc := &featureComputer{proc: proc, labels: newWindowLabels(cfg.Pipeline.WindowSize), feats: newParts[FeatureRow]()}
 	proc.ObserveWindows(func(w pipeline.DeviceWindow) {
 		if w.Tenant == "" || (cfg.Tenant != "" && w.Tenant != cfg.Tenant) || !inRange(w.Start, cfg.From, cfg.To) {
 			return // installation-wide auth failures belong to no tenant

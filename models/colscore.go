@@ -54,22 +54,28 @@ func (m *compiled) route(i int32, idx, tmp []int32, acc []float64, cols [][]floa
 		if len(idx) == 0 {
 			return
 		}
-		// Left rows from the front of tmp, right rows from the back;
-		// every row is written to both ends and the end it belongs to
-		// advances (a stray write is overwritten before it is read).
-		col, split := cols[nd.f], nd.v
-		l, r := 0, len(idx)
-		for _, row := range idx {
-			tmp[l] = row
-			tmp[r-1] = row
-			left := b2i(col[row] <= split)
-			l += left
-			r -= 1 - left
-		}
+		l := partition(tmp, idx, cols[nd.f], nd.v)
 		m.route(nd.l, tmp[:l], idx[:l], acc, cols, lo)
 		// The right side continues here (no recursion for it).
 		i, idx, tmp = nd.r, tmp[l:], idx[l:]
 	}
+}
+
+// partition writes rows into dst (as long as rows), those whose value in
+// col is <= split from the front, the others from the back, and returns
+// how many went to the front. Without branches: every row is written to
+// both ends and the end it belongs to advances (a stray write is
+// overwritten before it is read).
+func partition(dst, rows []int32, col []float64, split float64) int {
+	l, r := 0, len(rows)
+	for _, row := range rows {
+		dst[l] = row
+		dst[r-1] = row
+		left := b2i(col[row] <= split)
+		l += left
+		r -= 1 - left
+	}
+	return l
 }
 
 func b2i(b bool) int {

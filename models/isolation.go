@@ -135,19 +135,11 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 		split = selectValue(b.rng, lo, hi)
 	}
 	// Partition into tmp, rows going left from the front, the others
-	// from the back, without branches (as compiled.route). golearn keeps
-	// both sides in order; nothing it computes from a node's rows
-	// depends on their order (minimum, maximum, all equal, counts), so
-	// the trees are the same.
-	col := b.cols[feature]
-	l, r := 0, len(data)
-	for _, i := range data {
-		tmp[l] = i
-		tmp[r-1] = i
-		left := b2i(col[i] <= split)
-		l += left
-		r -= 1 - left
-	}
+	// from the back (partition, as compiled.route). golearn keeps both
+	// sides in order; nothing it computes from a node's rows depends on
+	// their order (minimum, maximum, all equal, counts), so the trees are
+	// the same.
+	l := partition(tmp, data, b.cols[feature], split)
 	idx := t.add(feature, split, len(data), 0, false)
 	var c int
 	if left := tmp[:l]; b.splits(left, d+1) {

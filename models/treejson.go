@@ -22,10 +22,10 @@ func marshalContent(c *Artifact) ([]byte, error) {
 		return nil, err
 	}
 	const tail = `null}`
-	if trees == nil || !bytes.HasSuffix(head, []byte(tail)) {
-		if trees == nil {
-			return head, nil
-		}
+	if trees == nil {
+		return head, nil
+	}
+	if !bytes.HasSuffix(head, []byte(tail)) {
 		return json.Marshal(c) // not the layout assumed above: the slow, certain way
 	}
 	out := make([]byte, 0, len(head)+treesSize(trees))

@@ -48,7 +48,21 @@ func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip fun
 // from disk, say, for a range larger than memory); it stops at the first
 // error of seq.
 func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
-	return p.processSeq(ctx, seq, skip, progress, nil)
+	var chunks [][]events.Event
+	n := 0
+	if err := p.ProcessSeqTo(ctx, seq, skip, progress, func(c []events.Event) error {
+		chunks = append(chunks, c)
+		n += len(c)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	// Copied once into one slice, not regrown.
+	all := make([]events.Event, 0, n)
+	for _, c := range chunks {
+		all = append(all, c...)
+	}
+	return all, nil
 }
 
 // ProcessSeqTo is ProcessSeq handing the outputs to sink as they are made,
@@ -58,11 +72,6 @@ func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 // and owns each chunk; the first error it returns stops the processing
 // and is returned.
 func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
-	_, err := p.processSeq(ctx, seq, skip, progress, sink)
-	return err
-}
-
-func (p *Processor) processSeq(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) ([]events.Event, error) {
 	s := p.startStages()
 	s.sink = sink
 	stopped := false
@@ -119,15 +128,9 @@ func (p *Processor) processSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 		p.windows.Flush()
 		s.windows(p.windows.Closed())
 	}
-	out, serr := s.stop()
+	serr := s.stop()
 	stopped = true
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return cmp.Or(err, serr)
 }
 
 // stageJob is one step of the emitting stage, in order: findings of the
@@ -146,11 +149,8 @@ type stages struct {
 	fromWin chan [][]detect.Finding
 	fromVec chan vectorResult
 	wg      sync.WaitGroup
-	// The outputs, in chunks of about outChunk events (done, then out),
-	// copied once into one slice at the end instead of regrown; or, with
-	// a sink, handed to it chunk by chunk (sinkErr: its first error,
-	// after which the outputs are dropped).
-	done    [][]events.Event
+	// The outputs, handed to the sink in chunks of about outChunk events
+	// (sinkErr: its first error, after which the outputs are dropped).
 	out     []events.Event
 	sink    func([]events.Event) error
 	sinkMu  sync.Mutex
@@ -239,13 +239,8 @@ func (s *stages) barrier() {
 	<-done
 }
 
-// flush moves the outputs gathered so far to done, or to the sink.
+// flush hands the outputs gathered so far to the sink.
 func (s *stages) flush() {
-	if s.sink == nil {
-		s.done = append(s.done, s.out)
-		s.out = make([]events.Event, 0, outChunk+outChunk/4)
-		return
-	}
 	out := s.out
 	s.out = make([]events.Event, 0, outChunk+outChunk/4)
 	if s.sinkError() != nil {
@@ -259,40 +254,23 @@ func (s *stages) flush() {
 }
 
 func (s *stages) sinkError() error {
-	if s.sink == nil {
-		return nil
-	}
 	s.sinkMu.Lock()
 	defer s.sinkMu.Unlock()
 	return s.sinkErr
 }
 
-// stop lets the stages finish and returns the outputs (none with a sink),
-// or the first panic of a stage, or the sink's first error.
-func (s *stages) stop() ([]events.Event, error) {
+// stop lets the stages finish and hands the last outputs to the sink; it
+// returns the first panic of a stage, or the sink's first error.
+func (s *stages) stop() error {
 	close(s.toWin)
 	close(s.toVec)
 	close(s.jobs)
 	s.wg.Wait()
 	if len(s.panics) > 0 {
-		return nil, fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
+		return fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
 	}
-	if s.sink != nil {
-		if len(s.out) > 0 {
-			s.flush()
-		}
-		return nil, s.sinkError()
+	if len(s.out) > 0 {
+		s.flush()
 	}
-	if len(s.done) == 0 {
-		return s.out, nil
-	}
-	n := len(s.out)
-	for _, c := range s.done {
-		n += len(c)
-	}
-	all := make([]events.Event, 0, n)
-	for _, c := range s.done {
-		all = append(all, c...)
-	}
-	return append(all, s.out...), nil
+	return s.sinkError()
 }

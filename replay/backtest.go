@@ -66,21 +66,37 @@ func Since(outs []events.Event, from time.Time) []events.Event {
 	if from.IsZero() {
 		return outs
 	}
-	raised := map[string]bool{}
+	f := sinceFilter{from: from}
 	var kept []events.Event
-	for _, o := range outs {
-		if o.Time.Before(from) {
-			continue
+	for i := range outs {
+		if f.keep(&outs[i]) {
+			kept = append(kept, outs[i])
 		}
-		switch p := o.Payload.(type) {
-		case *events.AlertRaised:
-			raised[p.AlertId] = true
-		case *events.AlertUpdated:
-			if !raised[p.AlertId] {
-				continue
-			}
-		}
-		kept = append(kept, o)
 	}
 	return kept
+}
+
+// sinceFilter is Since one output at a time, in order.
+type sinceFilter struct {
+	from   time.Time
+	raised map[string]bool // alerts raised since from
+}
+
+func (f *sinceFilter) keep(o *events.Event) bool {
+	if f.from.IsZero() {
+		return true
+	}
+	if o.Time.Before(f.from) {
+		return false
+	}
+	switch p := o.Payload.(type) {
+	case *events.AlertRaised:
+		if f.raised == nil {
+			f.raised = map[string]bool{}
+		}
+		f.raised[p.AlertId] = true
+	case *events.AlertUpdated:
+		return f.raised[p.AlertId]
+	}
+	return true
 }

@@ -73,9 +73,7 @@ func BenchmarkWindowDetectors(b *testing.B) {
 	if findings == 0 {
 		b.Fatal("no findings")
 	}
-	if c := processCPU() - cpu; c > 0 {
-		b.ReportMetric(float64(c.Milliseconds())/float64(b.N), "cpu-ms/op")
-	}
+	cpuMs(b, cpu)
 	b.ReportMetric(float64(len(ws)), "windows")
 	b.ReportMetric(float64(findings), "findings")
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/window/windowtest"
@@ -36,21 +35,7 @@ func BenchmarkReplayFleet(b *testing.B) {
 	if err := zeek.Append(ctx, store, all); err != nil {
 		b.Fatal(err)
 	}
-	read := func(b *testing.B) []events.Event { return readAll(b, store, n) }
-	// cpu-ms/op: see BenchmarkReplay.
-	cpuMs := func(b *testing.B, start time.Duration) {
-		if cpu := processCPU() - start; cpu > 0 {
-			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-		}
-	}
-	b.Run("raw-read", func(b *testing.B) {
-		cpu := processCPU()
-		for b.Loop() {
-			read(b)
-		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-		cpuMs(b, cpu)
-	})
+	benchRawRead(b, store, n)
 	// As halo replay runs by default (the range fits the default
 	// --sort-buffer: sorted in memory), and with a buffer of a quarter of
 	// a million events (--sort-buffer 262144: sorted in three runs on

@@ -1,27 +1,11 @@
 package replay
 
 import (
-	"context"
-	"iter"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
 	"github.com/halo-sec/halo/events"
-	"github.com/halo-sec/halo/pipeline"
 )
-
-// RunSortedTo is RunSorted handing the outputs to sink as they are made
-// (pipeline.Processor.ProcessSeqTo), so that a replay keeps only what it
-// needs of them: see Outputs.
-func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipeline.Config, progress func(done int), sink func([]events.Event) error) (pipeline.Stats, error) {
-	proc, err := pipeline.NewProcessor(cfg)
-	if err != nil {
-		return pipeline.Stats{}, err
-	}
-	defer proc.Close()
-	err = proc.ProcessSeqTo(ctx, seq, pipeline.IsPipelineOutput, progress, sink)
-	return proc.Stats(), err
-}
 
 // Outputs keeps what a backtest reports of a replay's outputs, fed chunk
 // by chunk as the replay makes them (Add, the sink of RunSortedTo), instead
@@ -31,10 +15,9 @@ func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pi
 // fields they read (no evidence, features, summary or explanation). A
 // replay of a month with a noisy candidate detector raises hundreds of
 // thousands of alerts, and their repeats; the outputs held whole took
-// several gigabytes. Outputs of the warm-up before From are dropped, as
-// Since drops them.
+// several gigabytes. Outputs of the warm-up are dropped, as Since drops
+// them.
 type Outputs struct {
-	From time.Time
 	// Set is the fold of the alert events.
 	Set *alerts.Set
 	// Raised lists the alerts raised, (tenant, alert id), in order.
@@ -46,31 +29,21 @@ type Outputs struct {
 	// Candidate holds the alert.raised and alert.updated events, slimmed.
 	Candidate []events.Event
 
-	raisedIDs map[string]bool // with From: alerts raised since From
+	since sinceFilter
 }
 
 // NewOutputs returns an empty Outputs for a replay reporting from from
 // (zero: everything).
 func NewOutputs(from time.Time) *Outputs {
-	return &Outputs{From: from, Set: alerts.NewSet(), raisedIDs: map[string]bool{}}
+	return &Outputs{Set: alerts.NewSet(), since: sinceFilter{from: from}}
 }
 
 // Add takes a chunk of outputs, in order.
 func (o *Outputs) Add(chunk []events.Event) error {
 	for i := range chunk {
 		ev := &chunk[i]
-		if !o.From.IsZero() {
-			if ev.Time.Before(o.From) {
-				continue
-			}
-			switch p := ev.Payload.(type) {
-			case *events.AlertRaised:
-				o.raisedIDs[p.AlertId] = true
-			case *events.AlertUpdated:
-				if !o.raisedIDs[p.AlertId] {
-					continue
-				}
-			}
+		if !o.since.keep(ev) {
+			continue
 		}
 		o.Set.Apply(ev)
 		switch p := ev.Payload.(type) {

@@ -40,7 +40,5 @@ func BenchmarkReplayRules(b *testing.B) {
 		b.Fatal("no findings: the detectors did not run")
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-	if c := processCPU() - cpu; c > 0 {
-		b.ReportMetric(float64(c.Milliseconds())/float64(b.N), "cpu-ms/op")
-	}
+	cpuMs(b, cpu)
 }

@@ -15,13 +15,28 @@ import (
 // replayed: only the pipeline's state and its outputs are held. It stops
 // at the first error of seq.
 func RunSorted(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipeline.Config, progress func(done int)) ([]events.Event, pipeline.Stats, error) {
+	var out []events.Event
+	st, err := RunSortedTo(ctx, seq, cfg, progress, func(c []events.Event) error {
+		out = append(out, c...)
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	return out, st, nil
+}
+
+// RunSortedTo is RunSorted handing the outputs to sink as they are made
+// (pipeline.Processor.ProcessSeqTo), so that a replay keeps only what it
+// needs of them: see Outputs.
+func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pipeline.Config, progress func(done int), sink func([]events.Event) error) (pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
-		return nil, pipeline.Stats{}, err
+		return pipeline.Stats{}, err
 	}
 	defer proc.Close()
-	out, err := proc.ProcessSeq(ctx, seq, pipeline.IsPipelineOutput, progress)
-	return out, proc.Stats(), err
+	err = proc.ProcessSeqTo(ctx, seq, pipeline.IsPipelineOutput, progress, sink)
+	return proc.Stats(), err
 }
 
 // RangeTally gathers, one event at a time in the order the log yields
