@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -295,7 +296,9 @@ func testSimAttacks(t *testing.T, bin string) {
 
 	dir := t.TempDir()
 	labels, certs := filepath.Join(dir, "labels.jsonl"), filepath.Join(dir, "certs")
-	sim := exec.Command(bin, "sim", "--data", data, "--edge", edge, "--tenant", "acme", "--devices", "8", "--duration", "25s",
+	// No --edge: halo sim finds the edge of the halo up on its data
+	// directory (DATA/up.json), on a port other than the default.
+	sim := exec.Command(bin, "sim", "--data", data, "--tenant", "acme", "--devices", "8", "--duration", "25s",
 		"--attacks", "beacon@1s,replay@3s,scan@5s,flood@8s,badcert@11s,exfil@14s", "--beacon-interval", "1500ms", "--beacon-count", "10",
 		"--labels-out", labels, "--certs-out", certs, "--seed", "7", "--no-progress")
 	var simOut, simErr bytes.Buffer
@@ -366,6 +369,13 @@ func testSimAttacks(t *testing.T, bin string) {
 	}
 	if code, h := curl(other); code == 403 || code == 0 {
 		t.Fatalf("device %s, not quarantined, got %d:\n%s", other, code, h)
+	}
+	if !strings.Contains(simErr.String(), "edge="+edge) {
+		t.Errorf("halo sim did not say it used the edge %s of halo up:\n%s", edge, tail(simErr.String(), 2000))
+	}
+	up.stop()
+	if _, err := os.Stat(filepath.Join(data, "up.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("halo up stopped, but its up.json remains: %v", err)
 	}
 }
 

@@ -38,7 +38,8 @@ func newSimCmd(a *app) *cobra.Command {
 
 Each device is enrolled in the tenant (created when missing; its operator
 token is printed) with its own certificate, as halo devices enroll does, and
-talks to the edge over mTLS with kept-alive connections: heartbeats and
+talks to the edge (--edge; by default the one of the halo up running on
+the same --data) over mTLS with kept-alive connections: heartbeats and
 payments (JSON: merchant, terminal, amount, currency, nonce, timestamp) as
 plain HTTP the edge fingerprints, update checks and downloads over TLS
 through CONNECT. The destinations run here, on loopback, named
@@ -85,6 +86,12 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 			cfg, err := sf.config(0)
 			if err != nil {
 				return err
+			}
+			if !cmd.Flags().Changed("edge") && cfg.DataDir != "" {
+				if up, err := readUpInfo(cfg.DataDir); err == nil {
+					edge = up.Edge
+					a.logger.Info("using the edge of the halo up running on the data directory", "edge", edge, "pid", up.PID)
+				}
 			}
 			scfg := sim.Config{
 				Edge: edge, DataDir: cfg.DataDir, Tenant: tenant.value, Devices: devices, Duration: duration.value,
@@ -163,7 +170,7 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 	}
 	fs := cmd.Flags()
 	sf.register(fs, dataDirHelp)
-	fs.StringVar(&edge, "edge", "127.0.0.1:8443", "the edge's `HOST:PORT` (e.g. --edge 127.0.0.1:8443)")
+	fs.StringVar(&edge, "edge", "127.0.0.1:8443", "the edge's `HOST:PORT`; without it, the edge of the halo up running on --data, else 127.0.0.1:8443 (e.g. --edge 127.0.0.1:8443)")
 	fs.Var(&tenant, "tenant", "the tenant `NAME` of the fleet, created when missing (required; e.g. --tenant acme)")
 	fs.IntVar(&devices, "devices", 10, "number of simulated devices, enrolled as TENANT-pos-00001 and up (e.g. --devices 200)")
 	fs.Var(&duration, "duration", "how long to run; 0 runs until interrupted (e.g. --duration 10m)")

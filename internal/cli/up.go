@@ -310,6 +310,12 @@ func (u *upCmd) run(ctx context.Context) error {
 		boundEdge := <-edgeAddr
 		fmt.Fprintf(u.app.stderr, "halo is up: api http://%s (/v1/, /healthz, /metrics), edge %s, data %s, event log %s\n",
 			ln.Addr(), boundEdge, cfg.DataDir, store.ClientURL())
+		if cfg.DataDir != "" {
+			if err := writeUpInfo(cfg.DataDir, upInfo{API: "http://" + ln.Addr().String(), Edge: boundEdge, PID: os.Getpid()}); err != nil {
+				log.Warn("cannot advertise the edge's address in the data directory (halo sim needs --edge)", "error", err)
+			}
+			defer removeUpInfo(cfg.DataDir)
+		}
 		if u.demo.on {
 			wg.Go(func() {
 				err := runDemo(edgeCtx, store, cfg.DataDir, ln.Addr(), boundEdge, u.demo.devices,
