@@ -205,3 +205,68 @@ func BenchmarkBaselineMapGroupBy(b *testing.B) {
 	}
 	perSecond(b, len(evs), cpu0)
 }
+
+// benchBatches is benchLog encoded as the log stores it: batch messages of
+// 1024 events.
+var benchBatches = sync.OnceValue(func() [][]byte {
+	evs := benchLog()
+	var out [][]byte
+	for lo := 0; lo < len(evs); lo += 1024 {
+		var b []byte
+		for i := lo; i < min(lo+1024, len(evs)); i++ {
+			var err error
+			if b, err = events.AppendBatch(b, &evs[i]); err != nil {
+				panic(err)
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+})
+
+// BenchmarkDecodeAndAssemble: the pipeline's path from the log: decode
+// each batch message of 1024 events (fresh payloads, in cache) and add its
+// events to the windows, one by one (add) or with AddBatch (batch);
+// decode alone is the baseline. Where the events come from matters for
+// AddBatch, whose gain is in hiding the cache misses of events decoded long
+// before (BenchmarkAssemble's log-order-batch).
+func BenchmarkDecodeAndAssemble(b *testing.B) {
+	batches := benchBatches()
+	for _, mode := range []string{"decode", "add", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				a, err := window.New(window.Config{}, benchParts, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var evs []events.Event
+				for _, m := range batches {
+					evs, _, err = events.DecodeBatch(evs[:0], m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					switch mode {
+					case "add":
+						for i := range evs {
+							a.Add(&evs[i])
+						}
+					case "batch":
+						a.AddBatch(evs, nil)
+					}
+					for _, w := range a.Closed() {
+						w.Release()
+					}
+				}
+				a.Flush()
+				for _, w := range a.Closed() {
+					w.Release()
+				}
+				a.Release()
+			}
+			perSecond(b, benchEvents, cpu0)
+		})
+	}
+}
