@@ -10,8 +10,10 @@ import "unsafe"
 //go:noescape
 func prefetch(p unsafe.Pointer)
 
-// prefetch4 asks for the lines of the 192 bytes from p (a payload struct
-// of the catalogue is at most that: see TestPrefetchSpan).
+// prefetch4 asks for the lines of the 192 bytes from p, which must be
+// 8-aligned (it asks for the lines of p, p+64, p+128 and p+184, and the
+// word at p+184 holds p+191): a payload struct of the catalogue and a
+// devState are at most that long (TestPrefetchSpan).
 //
 //go:noescape
 func prefetch4(p unsafe.Pointer)
