@@ -55,8 +55,9 @@
 // of event i+8 and, for event i+4 (whose payload has arrived by then), the
 // connection id and fingerprint bytes and the device's state (its hash,
 // computed there, is the one the lookup uses). On the features package's
-// benchmark log that is 1.3–1.5× Add's events per CPU-second; on events
-// freshly decoded from batch messages, about 1.15×.
+// benchmark log that is about 1.5× Add's events per CPU-second for the
+// assembly alone and 1.2–1.35× with the features; on events freshly decoded
+// from the log's batch messages, 1.15–1.25× (bench/RESULTS.md).
 //
 // An Assembler is not safe for concurrent use: the pipeline drives it from one
 // goroutine. Every Window it returns holds Arrow memory and must be released.
