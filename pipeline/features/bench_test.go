@@ -60,32 +60,42 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func assemble(b *testing.B, evs []events.Event) []*window.Window {
+func assemble(b *testing.B, evs []events.Event, batch bool) []*window.Window {
 	a, err := window.New(window.Config{}, benchParts, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer a.Release()
-	for i := range evs {
-		a.Add(&evs[i])
+	if batch {
+		a.AddBatch(evs, nil)
+	} else {
+		for i := range evs {
+			a.Add(&evs[i])
+		}
 	}
 	a.Flush()
 	return a.Closed()
 }
 
-// BenchmarkAssemble: Add every event and close every window.
+// BenchmarkAssemble: Add every event and close every window; the -batch
+// runs give the events to AddBatch instead.
 func BenchmarkAssemble(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		evs  func() []events.Event
-	}{{"log-order", benchLog}, {"interleaved", benchInterleaved}, {"sparse", benchSparse}} {
+		name  string
+		evs   func() []events.Event
+		batch bool
+	}{
+		{"log-order", benchLog, false}, {"log-order-batch", benchLog, true},
+		{"interleaved", benchInterleaved, false},
+		{"sparse", benchSparse, false}, {"sparse-batch", benchSparse, true},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			evs := c.evs()
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				for _, w := range assemble(b, evs) {
+				for _, w := range assemble(b, evs, c.batch) {
 					w.Release()
 				}
 			}
@@ -98,7 +108,7 @@ func BenchmarkAssemble(b *testing.B) {
 // fresh State per run.
 func BenchmarkCompute(b *testing.B) {
 	evs := benchLog()
-	ws := assemble(b, evs)
+	ws := assemble(b, evs, false)
 	defer func() {
 		for _, w := range ws {
 			w.Release()
@@ -119,15 +129,21 @@ func BenchmarkCompute(b *testing.B) {
 	b.ReportMetric(float64(vectors), "vectors")
 }
 
-// BenchmarkWindowAndFeatures: both, as the pipeline runs them.
-func BenchmarkWindowAndFeatures(b *testing.B) { windowAndFeatures(b, window.Config{}) }
+// BenchmarkWindowAndFeatures: both, as the pipeline runs them (Add, the
+// closed windows' features every 4096 events), and the same with the
+// events given to AddBatch 4096 at a time.
+func BenchmarkWindowAndFeatures(b *testing.B) {
+	b.Run("add", func(b *testing.B) { windowAndFeatures(b, window.Config{}, false) })
+	b.Run("batch", func(b *testing.B) { windowAndFeatures(b, window.Config{}, true) })
+}
 
 // BenchmarkWindowAndFeaturesRecycled: the same with window.Config.Recycle.
 func BenchmarkWindowAndFeaturesRecycled(b *testing.B) {
-	windowAndFeatures(b, window.Config{Recycle: true})
+	b.Run("add", func(b *testing.B) { windowAndFeatures(b, window.Config{Recycle: true}, false) })
+	b.Run("batch", func(b *testing.B) { windowAndFeatures(b, window.Config{Recycle: true}, true) })
 }
 
-func windowAndFeatures(b *testing.B, cfg window.Config) {
+func windowAndFeatures(b *testing.B, cfg window.Config, batch bool) {
 	evs := benchLog()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -144,10 +160,17 @@ func windowAndFeatures(b *testing.B, cfg window.Config) {
 				w.Release()
 			}
 		}
-		for i := range evs {
-			a.Add(&evs[i])
-			if i%4096 == 0 {
+		if batch {
+			for lo := 0; lo < len(evs); lo += 4096 {
+				a.AddBatch(evs[lo:min(lo+4096, len(evs))], nil)
 				compute()
+			}
+		} else {
+			for i := range evs {
+				a.Add(&evs[i])
+				if i%4096 == 0 {
+					compute()
+				}
 			}
 		}
 		a.Flush()
@@ -181,4 +204,69 @@ func BenchmarkBaselineMapGroupBy(b *testing.B) {
 		windowtest.MapGroupBy(evs)
 	}
 	perSecond(b, len(evs), cpu0)
+}
+
+// benchBatches is benchLog encoded as the log stores it: batch messages of
+// 1024 events.
+var benchBatches = sync.OnceValue(func() [][]byte {
+	evs := benchLog()
+	var out [][]byte
+	for lo := 0; lo < len(evs); lo += 1024 {
+		var b []byte
+		for i := lo; i < min(lo+1024, len(evs)); i++ {
+			var err error
+			if b, err = events.AppendBatch(b, &evs[i]); err != nil {
+				panic(err)
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+})
+
+// BenchmarkDecodeAndAssemble: the pipeline's path from the log: decode
+// each batch message of 1024 events (fresh payloads, in cache) and add its
+// events to the windows, one by one (add) or with AddBatch (batch);
+// decode alone is the baseline. Where the events come from matters for
+// AddBatch, whose gain is in hiding the cache misses of events decoded long
+// before (BenchmarkAssemble's log-order-batch).
+func BenchmarkDecodeAndAssemble(b *testing.B) {
+	batches := benchBatches()
+	for _, mode := range []string{"decode", "add", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				a, err := window.New(window.Config{}, benchParts, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var evs []events.Event
+				for _, m := range batches {
+					evs, _, err = events.DecodeBatch(evs[:0], m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					switch mode {
+					case "add":
+						for i := range evs {
+							a.Add(&evs[i])
+						}
+					case "batch":
+						a.AddBatch(evs, nil)
+					}
+					for _, w := range a.Closed() {
+						w.Release()
+					}
+				}
+				a.Flush()
+				for _, w := range a.Closed() {
+					w.Release()
+				}
+				a.Release()
+			}
+			perSecond(b, benchEvents, cpu0)
+		})
+	}
 }

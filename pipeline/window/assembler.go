@@ -154,6 +154,10 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64}
 	}
+	// The current tenant starts as "", so its hash must be the one "" gets
+	// when looked up again later: otherwise the devices of events without
+	// a tenant would be found under two hashes (two groups of one device).
+	a.lookupTenant("")
 	if cfg.Recycle {
 		a.slabs = newSlabPool(mem, 2*partitions+2)
 		a.batchMem = a.slabs
@@ -172,7 +176,11 @@ func (a *Assembler) Config() Config { return a.cfg }
 // event raises its partition's watermark and closes the windows it passes;
 // collect them with Closed. The assembler keeps references to the strings of
 // conn.opened payloads until the connection closes or is forgotten.
-func (a *Assembler) Add(ev *events.Event) bool {
+func (a *Assembler) Add(ev *events.Event) bool { return a.add(ev, 0, false) }
+
+// add is Add; when hashed is set, h is keyHash of ev's tenant and device
+// (AddBatch computes it ahead).
+func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 	if ev == nil || ev.Payload == nil || a.released {
 		a.stats.Ignored++
 		return false
@@ -211,7 +219,9 @@ func (a *Assembler) Add(ev *events.Event) bool {
 		if ev.Tenant != a.tenant {
 			a.lookupTenant(ev.Tenant)
 		}
-		h := keyHash(a.tenantHash, devHash(a.seed, ev.Device))
+		if !hashed {
+			h = keyHash(a.tenantHash, devHash(a.seed, ev.Device))
+		}
 		d = a.devs.find(h, ev.Tenant, ev.Device)
 		if d == nil {
 			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h, part: events.Partition(ev.Device, len(a.parts))}

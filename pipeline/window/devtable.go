@@ -91,3 +91,17 @@ func (t *devTable) remove(d *devState) {
 	t.slots[i] = devSlot{}
 	t.n--
 }
+
+// peek returns the first state of hash h, without comparing keys (a hint).
+func (t *devTable) peek(h uint64) *devState {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.d == nil || s.h == h {
+			return s.d
+		}
+	}
+}

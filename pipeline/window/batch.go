@@ -1,0 +1,93 @@
+package window
+
+import (
+	"unsafe"
+
+	"github.com/halo-sec/halo/events"
+)
+
+// batchAhead is how many events ahead AddBatch starts loading an event's
+// memory: the payload and device id at batchAhead, the payload's strings
+// and the device's state at batchAhead/2.
+const batchAhead = 8
+
+// AddBatch adds evs in order, exactly as calling Add on each would, and
+// returns how many became rows. When each is not nil it is called after
+// every event with the event's index and Add's result, before the next
+// event is added: a caller can collect the windows the event closed there
+// (Closed), as it would after Add. each must not modify evs.
+//
+// What it adds over Add is speed when the events' memory is not in the
+// core's caches (events decoded long before, a large slice): while it adds
+// one event it asks the memory system for the payloads, strings and device
+// states of the next few (prefetch instructions on amd64 and arm64), so
+// that their cache misses overlap instead of each stalling Add in turn.
+// The device hashes it computes for that are used for the lookups.
+func (a *Assembler) AddBatch(evs []events.Event, each func(i int, added bool)) int {
+	// ring holds the device hashes of the events between i and
+	// i+batchAhead/2 whose tenant was the current one when hashed.
+	var ring [batchAhead]struct {
+		h  uint64
+		ok bool
+	}
+	n := 0
+	for i := range evs {
+		if j := i + batchAhead; j < len(evs) {
+			prefetchEvent(&evs[j])
+		}
+		if j := i + batchAhead/2; j < len(evs) {
+			ev := &evs[j]
+			prefetchStrings(ev)
+			r := &ring[j%batchAhead]
+			r.ok = false
+			if ev.Tenant == a.tenant && !a.released {
+				r.h, r.ok = keyHash(a.tenantHash, devHash(a.seed, ev.Device)), true
+				if d := a.devs.peek(r.h); d != nil {
+					prefetch4(unsafe.Pointer(d))
+				}
+			}
+		}
+		r := &ring[i%batchAhead]
+		added := a.add(&evs[i], r.h, r.ok)
+		r.ok = false
+		if added {
+			n++
+		}
+		if each != nil {
+			each(i, added)
+		}
+	}
+	return n
+}
+
+// prefetchEvent asks for the cache lines of ev's payload and device id.
+func prefetchEvent(ev *events.Event) {
+	prefetch(unsafe.Pointer(unsafe.StringData(ev.Device)))
+	switch pl := ev.Payload.(type) {
+	case *events.ConnOpened:
+		prefetch4(unsafe.Pointer(pl))
+	case *events.ConnClosed:
+		prefetch4(unsafe.Pointer(pl))
+	case *events.TxObserved:
+		prefetch4(unsafe.Pointer(pl))
+	case *events.ConnBlocked:
+		prefetch4(unsafe.Pointer(pl))
+	}
+}
+
+// prefetchStrings asks for the strings of ev's payload that Add reads
+// first (the connection id, the fingerprints); the payload itself must be
+// in cache by now.
+func prefetchStrings(ev *events.Event) {
+	switch pl := ev.Payload.(type) {
+	case *events.ConnOpened:
+		prefetch(unsafe.Pointer(unsafe.StringData(pl.ConnId)))
+	case *events.ConnClosed:
+		prefetch(unsafe.Pointer(unsafe.StringData(pl.ConnId)))
+	case *events.ConnBlocked:
+		prefetch(unsafe.Pointer(unsafe.StringData(pl.ConnId)))
+	case *events.TxObserved:
+		prefetch(unsafe.Pointer(unsafe.StringData(pl.ConnId)))
+		prefetch(unsafe.Pointer(unsafe.SliceData(pl.StrictFp)))
+	}
+}

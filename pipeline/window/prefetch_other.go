@@ -1,0 +1,10 @@
+//go:build !amd64 && !arm64
+
+package window
+
+import "unsafe"
+
+// prefetch and prefetch4 do nothing on this architecture: AddBatch is
+// then Add in a loop.
+func prefetch(unsafe.Pointer)  {}
+func prefetch4(unsafe.Pointer) {}
