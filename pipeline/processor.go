@@ -370,6 +370,16 @@ func IsPipelineOutput(ev *events.Event) bool {
 	return IsOutput(ev.Type())
 }
 
+// OrderFree reports whether where ev comes among the events a processor
+// consumes changes nothing of what it does: the pipeline's own outputs
+// (IsPipelineOutput: a replay skips them) and labels, which it only counts
+// (Stats.Events, and LastEventTime, a maximum). A replay that reads the log
+// in append order may hand them to the processor out of event-time order
+// (TestOrderFreeEventsMoveFreely).
+func OrderFree(ev *events.Event) bool {
+	return ev.Type().Kind() == events.KindLabel || IsPipelineOutput(ev)
+}
+
 // IsOutput reports whether an event is of a type the pipeline writes (for
 // model.deployed, see IsPipelineOutput).
 func IsOutput(t events.Type) bool {

@@ -60,10 +60,12 @@ func readAll(b *testing.B, store events.Store, n int) []events.Event {
 	return evs
 }
 
-// replayLikeCLI replays the whole log as halo replay does: the read keeps
-// repeats (no map of every id) into a TimeSorter holding sortBuffer events
-// (0: the default, --sort-buffer's; runs on disk beyond it) that drops them, then the staged pipeline with
-// its outputs folded as they come (Outputs: the alert set the report and
+// replayLikeCLI replays the whole log as halo replay does: ReadRun, whose
+// read keeps repeats (no map of every id) into a TimeSorter holding
+// sortBuffer events (0: the default, --sort-buffer's; runs on disk beyond
+// it) that drops them, and which replays the range during the read when
+// it comes in time order (else from the sorter after the read), with its
+// outputs folded as they come (Outputs: the alert set the report and
 // alerts.jsonl are made from). It returns the alerts raised and the
 // pipeline's stats.
 func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, pipeline.Stats) {
@@ -71,18 +73,16 @@ func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, pi
 	sorter := events.NewTimeSorter(b.TempDir(), sortBuffer)
 	sorter.DropRepeats = true
 	defer sorter.Close()
-	if err := ReadInto(ctx, store, events.Query{}, sorter, nil); err != nil {
-		b.Fatal(err)
-	}
-	if sorter.Len() != n {
-		b.Fatalf("read %d of %d events", sorter.Len(), n)
-	}
 	o := NewOutputs(time.Time{})
-	st, err := RunSortedTo(ctx, sorter.Sorted(), pipeline.Config{}, nil, o.Add)
+	r := ReadRun{Sorter: sorter, Config: pipeline.Config{}, Sink: o.Add}
+	st, err := r.Run(ctx, store)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return len(o.Raised), st
+	if st.Read != n {
+		b.Fatalf("read %d of %d events", st.Read, n)
+	}
+	return len(o.Raised), st.Stats
 }
 
 // BenchmarkReplay compares, over the same range of one log (every labeled

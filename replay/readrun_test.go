@@ -1,0 +1,156 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/replay/zeek"
+)
+
+// openLog opens an embedded log on disk and appends each of parts to it,
+// one Append after the other (zeek.Append sorts each part).
+func openLog(t *testing.T, parts ...[]events.Event) *natsstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, p := range parts {
+		if err := zeek.Append(ctx, store, append([]events.Event(nil), p...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store
+}
+
+// serialReplay is the replay after the read: ReadInto a sorter that drops
+// repeats, then RunSortedTo over its output, into Outputs.
+func serialReplay(t *testing.T, store events.Store) (*Outputs, pipeline.Stats, int) {
+	t.Helper()
+	ctx := context.Background()
+	s := events.NewTimeSorter(t.TempDir(), 0)
+	s.DropRepeats = true
+	defer s.Close()
+	if err := ReadInto(ctx, store, events.Query{}, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := NewOutputs(time.Time{})
+	st, err := RunSortedTo(ctx, s.Sorted(), pipeline.Config{}, nil, o.Add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, st, s.Repeats()
+}
+
+func sameOutputs(t *testing.T, got, want *Outputs) {
+	t.Helper()
+	if len(want.Raised) < 50 {
+		t.Fatalf("%d alerts: the log should raise many", len(want.Raised))
+	}
+	if !reflect.DeepEqual(got.Raised, want.Raised) || !bytes.Equal(got.Interventions, want.Interventions) || len(got.Candidate) != len(want.Candidate) {
+		t.Fatalf("%d alerts raised, %d candidate events; want %d, %d", len(got.Raised), len(got.Candidate), len(want.Raised), len(want.Candidate))
+	}
+	for i := range want.Candidate {
+		if a, b := got.Candidate[i].AppendJSON(nil), want.Candidate[i].AppendJSON(nil); !bytes.Equal(a, b) {
+			t.Fatalf("candidate event %d: %s, want %s", i, a, b)
+		}
+	}
+	for _, r := range want.Raised {
+		a, _ := got.Set.Get(r[0], r[1])
+		b, _ := want.Set.Get(r[0], r[1])
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("alert %s folds to %+v, want %+v", r[1], a, b)
+		}
+	}
+}
+
+// TestReadRunMatchesReadThenReplay: a replay during the read gives what
+// the replay after the read gives (outputs, stats, repeats dropped), on a
+// log in time order (the replay runs during the read), with a repeat of
+// its last event, and on one whose second half was appended first (an
+// import of older history: the replay during the read is abandoned, the
+// range replayed after the read); the sink sees nothing of an abandoned
+// run and nothing before the read ends.
+func TestReadRunMatchesReadThenReplay(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	half := len(evs) / 2
+	for _, c := range []struct {
+		name    string
+		parts   [][]events.Event
+		overlap bool
+	}{
+		{"in order", [][]events.Event{evs, evs[len(evs)-1:]}, true},
+		{"older history appended later", [][]events.Event{evs[half:], evs[:half]}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := openLog(t, c.parts...)
+			want, wantSt, wantRepeats := serialReplay(t, store)
+			s := events.NewTimeSorter(t.TempDir(), 0)
+			s.DropRepeats = true
+			defer s.Close()
+			got := NewOutputs(time.Time{})
+			read, readDone, sinkBeforeDone := 0, false, false
+			r := ReadRun{Sorter: s, Config: pipeline.Config{},
+				Each:     func(*events.Event) { read++ },
+				ReadDone: func() { readDone = true },
+				Sink: func(chunk []events.Event) error {
+					if !readDone {
+						sinkBeforeDone = true
+					}
+					return got.Add(chunk)
+				},
+			}
+			st, err := r.Run(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Overlapped != c.overlap || sinkBeforeDone {
+				t.Fatalf("overlapped %v, want %v; sink called before the read ended: %v", st.Overlapped, c.overlap, sinkBeforeDone)
+			}
+			if st.Read != read || read != s.Len() || st.Repeats != wantRepeats || !reflect.DeepEqual(st.Stats, wantSt) {
+				t.Fatalf("read %d (each %d), %d repeats; stats %+v; want %d repeats, stats %+v", st.Read, read, st.Repeats, st.Stats, wantRepeats, wantSt)
+			}
+			if c.overlap && wantRepeats != 1 {
+				t.Fatalf("%d repeats dropped, want 1", wantRepeats)
+			}
+			sameOutputs(t, got, want)
+		})
+	}
+}
+
+// TestReadRunStops: the context's end and the sink's first error stop the
+// read and the replay, and are returned.
+func TestReadRunStops(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	store := openLog(t, evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := events.NewTimeSorter(t.TempDir(), 0)
+	defer s.Close()
+	n := 0
+	r := ReadRun{Sorter: s, Each: func(*events.Event) {
+		if n++; n == len(evs)/2 {
+			cancel()
+		}
+	}, Sink: func([]events.Event) error { return nil }}
+	if _, err := r.Run(ctx, store); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled halfway: %v", err)
+	}
+	boom := errors.New("disk full")
+	s2 := events.NewTimeSorter(t.TempDir(), 0)
+	defer s2.Close()
+	calls := 0
+	r = ReadRun{Sorter: s2, Sink: func([]events.Event) error { calls++; return boom }}
+	if _, err := r.Run(context.Background(), store); !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("a failing sink: %v after %d calls, want %v after 1", err, calls, boom)
+	}
+}
