@@ -33,14 +33,16 @@ type TimeSorter struct {
 	parent      string
 	max         int
 	// The events held, in chunks of sortChunk (the last one filling), so
-	// that adding one never copies the ones before it, and their sort
-	// keys, in the order added; sorted tells whether they were added in
-	// order already (then no sort is needed).
+	// that adding one never copies the ones before it; sorted tells
+	// whether they were added in order (then they need no sort, and keys
+	// is empty), else keys holds their sort keys, in the order added.
+	// last is the key of the last one added.
 	chunks  [][]Event
 	free    [][]Event // chunks emptied by a spill, reused
 	held    int
 	keys    []sortKey
 	sorted  bool
+	last    sortKey
 	runs    []string
 	counts  []int // events per run
 	n       int
@@ -117,12 +119,24 @@ func (s *TimeSorter) Add(ev Event) error {
 	}
 	s.chunks[c] = append(s.chunks[c], ev)
 	k := sortKey{ev.Time.UnixNano(), ev.ID, s.held}
-	if s.held == 0 {
+	switch {
+	case s.held == 0:
 		s.sorted = true
-	} else if s.sorted {
-		s.sorted = compareKeys(&s.keys[s.held-1], &k) < 0
+	case s.sorted:
+		// In order so far: the keys are not kept (the events are their
+		// own order), only the last one.
+		if s.sorted = compareKeys(&s.last, &k) < 0; !s.sorted {
+			s.keys = slices.Grow(s.keys[:0], s.held+1)
+			for i := range s.held {
+				e := s.at(i)
+				s.keys = append(s.keys, sortKey{e.Time.UnixNano(), e.ID, i})
+			}
+		}
 	}
-	s.keys = append(s.keys, k)
+	if !s.sorted {
+		s.keys = append(s.keys, k)
+	}
+	s.last = k
 	s.held++
 	s.n++
 	return nil
@@ -133,11 +147,31 @@ func (s *TimeSorter) at(i int) *Event {
 	return &s.chunks[i>>sortChunkBits][i&(sortChunk-1)]
 }
 
-// sortHeld sorts the keys of the events held (stably, by position).
+// sortHeld sorts the keys of the events held (stably, by position); held
+// in order already, they need none.
 func (s *TimeSorter) sortHeld() {
 	if !s.sorted {
 		slices.SortFunc(s.keys, func(a, b sortKey) int { return compareKeys(&a, &b) })
-		s.sorted = true
+	}
+}
+
+// order yields the positions of the events held in (time, id, position)
+// order, once sortHeld has run.
+func (s *TimeSorter) order() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if s.sorted {
+			for i := range s.held {
+				if !yield(i) {
+					return
+				}
+			}
+			return
+		}
+		for _, k := range s.keys {
+			if !yield(k.i) {
+				return
+			}
+		}
 	}
 }
 
@@ -190,8 +224,8 @@ func (s *TimeSorter) spill() error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var head [2 * binary.MaxVarintLen64]byte
-	for _, k := range s.keys {
-		ev := s.at(k.i)
+	for i := range s.order() {
+		ev := s.at(i)
 		body, err := AppendEncode(s.scratch[:0], ev)
 		if err != nil {
 			f.Close()
@@ -252,8 +286,8 @@ func (s *TimeSorter) Sorted() iter.Seq2[Event, error] {
 			// In memory: in key order, each event read where it was
 			// added, none moved.
 			s.sortHeld()
-			for _, k := range s.keys {
-				if !emit(s.at(k.i)) {
+			for i := range s.order() {
+				if !emit(s.at(i)) {
 					return
 				}
 			}

@@ -90,22 +90,25 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 	var st ReadRunStats
 	sp := r.startAhead(ctx)
 	defer sp.stop()
+	var cur events.Event // one copy on the heap, not one per event
 	for ev, err := range store.Read(ctx, q) {
 		if err != nil {
 			return st, fmt.Errorf("reading the log after %d events: %w", s.Len(), err)
 		}
+		cur = ev
 		if r.Each != nil {
-			r.Each(&ev)
+			r.Each(&cur)
 		}
-		if err := s.Add(ev); err != nil {
+		if err := s.Add(cur); err != nil {
 			return st, err
 		}
 		if sp.running() {
-			if err := sp.add(&ev); err != nil {
+			if err := sp.add(&cur); err != nil {
 				return st, err
 			}
 		}
 	}
+	cur = events.Event{}
 	st.Read = s.Len()
 	if err := ctx.Err(); err != nil {
 		return st, err

@@ -56,11 +56,12 @@ func sameOutputs(t *testing.T, got, want *Outputs) {
 	if len(want.Raised) < 50 {
 		t.Fatalf("%d alerts: the log should raise many", len(want.Raised))
 	}
-	if !reflect.DeepEqual(got.Raised, want.Raised) || !bytes.Equal(got.Interventions, want.Interventions) || len(got.Candidate) != len(want.Candidate) {
-		t.Fatalf("%d alerts raised, %d candidate events; want %d, %d", len(got.Raised), len(got.Candidate), len(want.Raised), len(want.Candidate))
+	if !reflect.DeepEqual(got.Raised, want.Raised) || !bytes.Equal(got.Interventions, want.Interventions) || len(got.Candidate()) != len(want.Candidate()) {
+		t.Fatalf("%d alerts raised, %d candidate events; want %d, %d", len(got.Raised), len(got.Candidate()), len(want.Raised), len(want.Candidate()))
 	}
-	for i := range want.Candidate {
-		if a, b := got.Candidate[i].AppendJSON(nil), want.Candidate[i].AppendJSON(nil); !bytes.Equal(a, b) {
+	gc, wc := got.Candidate(), want.Candidate()
+	for i := range wc {
+		if a, b := gc[i].AppendJSON(nil), wc[i].AppendJSON(nil); !bytes.Equal(a, b) {
 			t.Fatalf("candidate event %d: %s, want %s", i, a, b)
 		}
 	}

@@ -233,7 +233,7 @@ training its own.`,
 			if window == 0 {
 				window = time.Minute
 			}
-			candidate := outs.Candidate
+			candidate := outs.Candidate()
 			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
 				d := replay.CompareBaseline(live, candidate)
