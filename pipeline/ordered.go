@@ -9,6 +9,7 @@ import (
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
 )
 
@@ -30,8 +31,9 @@ var outChunk = 4096
 //
 // It uses more than one core: the calling goroutine runs the event
 // detectors and assembles the windows; one goroutine runs the window
-// detectors on each closed window, another the features and vector
-// detectors; a third emits their findings in the order Process would. Each
+// detectors on each closed window, another computes its features, a third
+// runs the vector detectors on them; a fourth emits their findings in the
+// order Process would. Each
 // stage handles windows one at a time, in order, and keeps to its own
 // state, so the outputs do not depend on the scheduling. An event that
 // changes what the stages decide by (a policy, the registry, an operator's
@@ -180,12 +182,26 @@ func (p *Processor) startStages() *stages {
 			s.fromWin <- fs
 		}
 	})
+	// The features and the vector detectors are two stages: a model's
+	// training (the anomaly detector's) overlaps the features of the
+	// windows after it.
+	toDet := make(chan windowVectors, stageDepth)
+	s.wg.Go(func() {
+		defer close(toDet)
+		for w := range s.toVec {
+			var vecs []features.Vector
+			if vectors {
+				s.guard(func() { vecs = p.computeVectors(w) })
+			}
+			toDet <- windowVectors{w, vecs}
+		}
+	})
 	s.wg.Go(func() {
 		defer close(s.fromVec)
-		for w := range s.toVec {
+		for wv := range toDet {
 			var r vectorResult
 			if vectors {
-				s.guard(func() { r = p.vectorFindings(w) })
+				s.guard(func() { r = p.detectVectors(wv.w, wv.vecs) })
 			}
 			s.fromVec <- r
 		}
@@ -210,6 +226,12 @@ func (p *Processor) startStages() *stages {
 		}
 	})
 	return s
+}
+
+// windowVectors is a closed window with its feature vectors.
+type windowVectors struct {
+	w    *window.Window
+	vecs []features.Vector
 }
 
 func (s *stages) guard(f func()) {
