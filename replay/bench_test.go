@@ -66,9 +66,9 @@ func readAll(b *testing.B, store events.Store, n int) []events.Event {
 // it) that drops them, and which replays the range during the read when
 // it comes in time order (else from the sorter after the read), with its
 // outputs folded as they come (Outputs: the alert set the report and
-// alerts.jsonl are made from). It returns the alerts raised and the
-// pipeline's stats.
-func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, pipeline.Stats) {
+// alerts.jsonl are made from). It returns the alerts raised and ReadRun's
+// stats (the pipeline's, and whether it replayed during the read).
+func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, ReadRunStats) {
 	ctx := context.Background()
 	sorter := events.NewTimeSorter(b.TempDir(), sortBuffer)
 	sorter.DropRepeats = true
@@ -82,7 +82,7 @@ func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, pi
 	if st.Read != n {
 		b.Fatalf("read %d of %d events", st.Read, n)
 	}
-	return len(o.Raised), st.Stats
+	return len(o.Raised), st
 }
 
 // BenchmarkReplay compares, over the same range of one log (every labeled
@@ -96,17 +96,27 @@ func BenchmarkReplay(b *testing.B) {
 	store, n := benchLog(b)
 	benchRawRead(b, store, n)
 	b.Run("full-replay", func(b *testing.B) {
-		alerts := 0
+		alerts, overlapped := 0, 0
 		cpu := processCPU()
 		for b.Loop() {
-			alerts, _ = replayLikeCLI(b, store, n, 0)
+			var st ReadRunStats
+			alerts, st = replayLikeCLI(b, store, n, 0)
+			overlapped += b2i(st.Overlapped)
 		}
 		if alerts == 0 {
 			b.Fatal("no alerts: the detectors did not run")
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(overlapped)/float64(b.N), "overlapped")
 		cpuMs(b, cpu)
 	})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // cpuMs reports cpu-ms/op: the process's CPU time since start (all
