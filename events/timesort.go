@@ -186,6 +186,10 @@ func (s *TimeSorter) release() {
 	s.held = 0
 }
 
+// Max is the number of events the sorter holds in memory: more are sorted
+// in runs on disk.
+func (s *TimeSorter) Max() int { return s.max }
+
 // Len is the number of events added.
 func (s *TimeSorter) Len() int { return s.n }
 
@@ -350,10 +354,12 @@ func Values(evs []Event) iter.Seq2[Event, error] {
 	}
 }
 
-// Close removes the run files. The sorter is empty afterwards.
+// Close removes the run files. The sorter is empty afterwards, its counts
+// back to zero, and can take events again.
 func (s *TimeSorter) Close() error {
 	s.chunks, s.free, s.keys, s.held = nil, nil, nil, 0
 	s.runs, s.counts = nil, nil
+	s.n, s.spilled, s.repeats = 0, 0, 0
 	if s.dir == "" {
 		return nil
 	}

@@ -33,14 +33,18 @@ type ReadRun struct {
 	Query events.Query
 	// Sorter holds every event read, for the replay after the read when
 	// the one during the read is abandoned. Its DropRepeats drops
-	// repeated events in both.
+	// repeated events in both. A range that would not fit its memory
+	// (TimeSorter.Max) is not sorted on disk while the replay during the
+	// read goes on: the sorter lets go of it (Close), and should that
+	// replay be abandoned, the range is read again into it.
 	Sorter *events.TimeSorter
 	// Each, when not nil, is called with every event read, in log order,
 	// on the calling goroutine, before it is added to the sorter.
 	Each func(*events.Event)
-	// ReadDone, when not nil, is called once the read has ended without
-	// error, on the calling goroutine, before Progress is first called.
-	ReadDone func()
+	// ReadDone, when not nil, is called with the number of events read
+	// once the read has ended without error, on the calling goroutine,
+	// before Progress is first called.
+	ReadDone func(read int)
 	// Config is the pipeline's configuration.
 	Config pipeline.Config
 	// Progress, when not nil, is called after the read with the number of
@@ -90,17 +94,35 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 	var st ReadRunStats
 	sp := r.startAhead(ctx)
 	defer sp.stop()
-	var cur events.Event // one copy on the heap, not one per event
+	var (
+		cur     events.Event // one copy on the heap, not one per event
+		n       int
+		sorting = true // the events go to the sorter too
+		sum     readSum
+	)
 	for ev, err := range store.Read(ctx, q) {
 		if err != nil {
-			return st, fmt.Errorf("reading the log after %d events: %w", s.Len(), err)
+			return st, fmt.Errorf("reading the log after %d events: %w", n, err)
 		}
 		cur = ev
+		n++
 		if r.Each != nil {
 			r.Each(&cur)
 		}
-		if err := s.Add(cur); err != nil {
-			return st, err
+		sum.add(&cur)
+		if sorting {
+			if sp.running() && s.Runs() == 0 && s.Len() >= s.Max() {
+				// The range would be sorted on disk, for nothing
+				// if the replay during the read goes through: the
+				// sorter lets go of it; should the replay be
+				// abandoned, the range is read again.
+				sorting = false
+				if err := s.Close(); err != nil {
+					return st, err
+				}
+			} else if err := s.Add(cur); err != nil {
+				return st, err
+			}
 		}
 		if sp.running() {
 			if err := sp.add(&cur); err != nil {
@@ -109,7 +131,7 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 		}
 	}
 	cur = events.Event{}
-	st.Read = s.Len()
+	st.Read = n
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
@@ -118,7 +140,7 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 			return st, err
 		}
 		if r.ReadDone != nil {
-			r.ReadDone()
+			r.ReadDone(n)
 		}
 		sp.commit()
 		sp.readDone.Store(true)
@@ -126,12 +148,63 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 		st.Stats, st.Repeats, st.Overlapped = res.st, sp.repeats, true
 		return st, res.err
 	}
+	if !sorting {
+		if err := r.reread(ctx, store, q, n, sum); err != nil {
+			return st, err
+		}
+	}
 	if r.ReadDone != nil {
-		r.ReadDone()
+		r.ReadDone(n)
 	}
 	ps, err := RunSortedTo(ctx, s.Sorted(), r.Config, r.Progress, r.Sink)
 	st.Stats, st.Repeats = ps, s.Repeats()
 	return st, err
+}
+
+// reread reads the first n events of q's range again into the sorter,
+// which let go of them: the log is append-only, so they are the ones read
+// before (sum checks it: a log trimmed meanwhile by its retention limits
+// gives an error).
+func (r *ReadRun) reread(ctx context.Context, store events.Store, q events.Query, n int, want readSum) error {
+	var sum readSum
+	k := 0
+	for ev, err := range store.Read(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("reading the log again after %d events: %w", k, err)
+		}
+		sum.add(&ev)
+		if err := r.Sorter.Add(ev); err != nil {
+			return err
+		}
+		if k++; k == n {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if k != n || sum != want {
+		return fmt.Errorf("replay: the log changed while the range was read (%d events read, %d the second time): replay again", n, k)
+	}
+	return nil
+}
+
+// readSum is a checksum of events read: their position in the log and id,
+// in order (FNV-1a).
+type readSum uint64
+
+func (h *readSum) add(ev *events.Event) {
+	x := uint64(*h)
+	if x == 0 {
+		x = 14695981039346656037
+	}
+	for i := range 8 {
+		x = (x ^ uint64(byte(ev.Seq>>(8*i)))) * 1099511628211
+	}
+	for _, b := range ev.ID {
+		x = (x ^ uint64(b)) * 1099511628211
+	}
+	*h = readSum(x)
 }
 
 // ahead is the replay during the read: a reorder buffer (a heap of keys,

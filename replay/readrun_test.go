@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -87,22 +88,28 @@ func TestReadRunMatchesReadThenReplay(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		parts   [][]events.Event
+		buffer  int // the sorter's
 		overlap bool
 	}{
-		{"in order", [][]events.Event{evs, evs[len(evs)-1:]}, true},
-		{"older history appended later", [][]events.Event{evs[half:], evs[:half]}, false},
+		{"in order", [][]events.Event{evs, evs[len(evs)-1:]}, 0, true},
+		{"older history appended later", [][]events.Event{evs[half:], evs[:half]}, 0, false},
+		// Larger than the sorter's memory: it lets go of the range
+		// during the read; abandoned, the range is read again.
+		{"in order, larger than the sort buffer", [][]events.Event{evs, evs[len(evs)-1:]}, 1000, true},
+		{"older history appended later, larger than the sort buffer", [][]events.Event{evs[half:], evs[:half]}, 1000, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			store := openLog(t, c.parts...)
 			want, wantSt, wantRepeats := serialReplay(t, store)
-			s := events.NewTimeSorter(t.TempDir(), 0)
+			dir := t.TempDir()
+			s := events.NewTimeSorter(dir, c.buffer)
 			s.DropRepeats = true
 			defer s.Close()
 			got := NewOutputs(time.Time{})
 			read, readDone, sinkBeforeDone := 0, false, false
 			r := ReadRun{Sorter: s, Config: pipeline.Config{},
 				Each:     func(*events.Event) { read++ },
-				ReadDone: func() { readDone = true },
+				ReadDone: func(int) { readDone = true },
 				Sink: func(chunk []events.Event) error {
 					if !readDone {
 						sinkBeforeDone = true
@@ -117,13 +124,26 @@ func TestReadRunMatchesReadThenReplay(t *testing.T) {
 			if st.Overlapped != c.overlap || sinkBeforeDone {
 				t.Fatalf("overlapped %v, want %v; sink called before the read ended: %v", st.Overlapped, c.overlap, sinkBeforeDone)
 			}
-			if st.Read != read || read != s.Len() || st.Repeats != wantRepeats || !reflect.DeepEqual(st.Stats, wantSt) {
-				t.Fatalf("read %d (each %d), %d repeats; stats %+v; want %d repeats, stats %+v", st.Read, read, st.Repeats, st.Stats, wantRepeats, wantSt)
+			inLog := 0
+			for _, p := range c.parts {
+				inLog += len(p)
+			}
+			if st.Read != read || read != inLog || st.Repeats != wantRepeats || !reflect.DeepEqual(st.Stats, wantSt) {
+				t.Fatalf("read %d (each %d, %d in the log), %d repeats; stats %+v; want %d repeats, stats %+v", st.Read, read, inLog, st.Repeats, st.Stats, wantRepeats, wantSt)
 			}
 			if c.overlap && wantRepeats != 1 {
 				t.Fatalf("%d repeats dropped, want 1", wantRepeats)
 			}
+			if c.buffer > 0 && half <= c.buffer || c.overlap && s.Runs() > 0 {
+				t.Fatalf("%d events in a buffer of %d: %d runs on disk", half, c.buffer, s.Runs())
+			}
 			sameOutputs(t, got, want)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("runs left behind: %v", left)
+			}
 		})
 	}
 }
@@ -153,5 +173,36 @@ func TestReadRunStops(t *testing.T) {
 	r = ReadRun{Sorter: s2, Sink: func([]events.Event) error { calls++; return boom }}
 	if _, err := r.Run(context.Background(), store); !errors.Is(err, boom) || calls != 1 {
 		t.Fatalf("a failing sink: %v after %d calls, want %v after 1", err, calls, boom)
+	}
+}
+
+// TestReadRunRereadChecksTheLog: reading the range again (after the
+// sorter let go of it) gives an error, not another range, when the log no
+// longer holds the events read the first time (fewer of them, or others).
+func TestReadRunRereadChecksTheLog(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	store := openLog(t, evs)
+	ctx := context.Background()
+	var sum readSum
+	n := 0
+	for ev, err := range store.Read(ctx, events.Query{Repeats: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum.add(&ev)
+		n++
+	}
+	for _, c := range []struct {
+		n    int
+		sum  readSum
+		fail bool
+	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}} {
+		s := events.NewTimeSorter(t.TempDir(), 0)
+		r := ReadRun{Sorter: s}
+		err := r.reread(ctx, store, events.Query{Repeats: true}, c.n, c.sum)
+		if (err != nil) != c.fail || !c.fail && s.Len() != n {
+			t.Fatalf("reading %d events again (sum %x): %v, %d in the sorter", c.n, c.sum, err, s.Len())
+		}
+		s.Close()
 	}
 }

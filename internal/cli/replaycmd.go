@@ -140,7 +140,7 @@ training its own.`,
 			// order (ReadRun), else from the sorter after it.
 			outs := replay.NewOutputs(from.value)
 			var (
-				total         int
+				total, nread  int
 				pstart, plast time.Time
 			)
 			rr := replay.ReadRun{Query: q, Sorter: sorter, Config: pcfg, Sink: outs.Add}
@@ -149,9 +149,10 @@ training its own.`,
 					firstSeq = ev.Seq
 				}
 				tally.Add(ev)
+				nread++
 				if time.Since(last) > time.Second {
 					last = time.Now()
-					n := sorter.Len()
+					n := nread
 					rate := float64(n) / time.Since(start).Seconds()
 					spill := ""
 					if sorter.Runs() > 0 {
@@ -165,8 +166,8 @@ training its own.`,
 					}
 				}
 			}
-			rr.ReadDone = func() {
-				total = sorter.Len()
+			rr.ReadDone = func(read int) {
+				total = read
 				spilled := ""
 				if sorter.Runs() > 0 {
 					spilled = fmt.Sprintf(" (sorted in %d runs on disk: more than --sort-buffer %d)", sorter.Runs(), sortBuffer)
