@@ -25,7 +25,9 @@ var outChunk = 4096
 // nil), then closes the last windows (Flush), and returns every output: the
 // outputs Process and Flush would return, concatenated, in the same order
 // (TestProcessAllMatchesProcess). It stops with ctx's error when ctx ends
-// and calls progress, when not nil, with the number of events consumed so
+// (the windows closed but not yet through every stage are then skipped by
+// the stages that have not reached them: a processor stopped so misses
+// them) and calls progress, when not nil, with the number of events consumed so
 // far every 4096 events, from the calling goroutine. A detector that panics
 // gives an error instead (after the other windows are done).
 //
@@ -33,8 +35,7 @@ var outChunk = 4096
 // detectors and assembles the windows; one goroutine runs the window
 // detectors on each closed window, another computes its features, a third
 // runs the vector detectors on them; a fourth emits their findings in the
-// order Process would. Each
-// stage handles windows one at a time, in order, and keeps to its own
+// order Process would. Each stage handles windows one at a time, in order, and keeps to its own
 // state, so the outputs do not depend on the scheduling. An event that
 // changes what the stages decide by (a policy, the registry, an operator's
 // model) waits for every stage to finish what came before it.
@@ -74,7 +75,7 @@ func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 // and owns each chunk; the first error it returns stops the processing
 // and is returned.
 func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
-	s := p.startStages()
+	s := p.startStages(ctx)
 	s.sink = sink
 	stopped := false
 	defer func() {
@@ -162,7 +163,10 @@ type stages struct {
 	panics []any
 }
 
-func (p *Processor) startStages() *stages {
+// startStages starts the stages; once ctx ends they skip the work of the
+// windows still coming (the processing ends with ctx's error: nothing
+// waits for those windows' findings).
+func (p *Processor) startStages(ctx context.Context) *stages {
 	s := &stages{
 		jobs:    make(chan stageJob, stageDepth),
 		toWin:   make(chan *window.Window, stageDepth),
@@ -178,7 +182,9 @@ func (p *Processor) startStages() *stages {
 		defer close(s.fromWin)
 		for w := range s.toWin {
 			var fs [][]detect.Finding
-			s.guard(func() { fs = p.windowFindings(w) })
+			if ctx.Err() == nil {
+				s.guard(func() { fs = p.windowFindings(w) })
+			}
 			s.fromWin <- fs
 		}
 	})
@@ -190,7 +196,7 @@ func (p *Processor) startStages() *stages {
 		defer close(toDet)
 		for w := range s.toVec {
 			var vecs []features.Vector
-			if vectors {
+			if vectors && ctx.Err() == nil {
 				s.guard(func() { vecs = p.computeVectors(w) })
 			}
 			toDet <- windowVectors{w, vecs}
@@ -200,7 +206,7 @@ func (p *Processor) startStages() *stages {
 		defer close(s.fromVec)
 		for wv := range toDet {
 			var r vectorResult
-			if vectors {
+			if vectors && ctx.Err() == nil {
 				s.guard(func() { r = p.detectVectors(wv.w, wv.vecs) })
 			}
 			s.fromVec <- r

@@ -36,9 +36,10 @@ func BenchmarkReplayFleet(b *testing.B) {
 	}
 	benchRawRead(b, store, n)
 	// As halo replay runs by default (the range fits the default
-	// --sort-buffer: sorted in memory), and with a buffer of a quarter of
-	// a million events (--sort-buffer 262144: sorted in three runs on
-	// disk, merged), what a range larger than the buffer costs.
+	// --sort-buffer), and with a buffer of a quarter of a million events
+	// (--sort-buffer 262144), what a range larger than the buffer costs:
+	// replayed during the read (the log is in order), it is not sorted on
+	// disk (before session 5 it was, in three runs, merged).
 	for _, c := range []struct {
 		name   string
 		buffer int

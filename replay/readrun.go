@@ -217,6 +217,7 @@ type ahead struct {
 	done     chan struct{}       // closed when the run has ended
 	res      aheadResult
 	readDone atomic.Bool // Progress is passed on once set
+	aborted  atomic.Bool // the run is to stop at once
 	abandon  bool        // the run was abandoned (or ended early)
 	stopped  bool
 
@@ -267,7 +268,7 @@ func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	a.batch = make([]events.Event, 0, aheadBatch)
 	seq := func(yield func(events.Event, error) bool) {
 		for b := range a.feed {
-			if b == nil {
+			if b == nil || a.aborted.Load() {
 				yield(events.Event{}, errAbandoned)
 				return
 			}
@@ -467,12 +468,15 @@ func (a *ahead) stop() {
 		return
 	}
 	a.stopped = true
+	// The run stops at its next batch, with errAbandoned, and its stages
+	// skip the windows still queued (its context ends).
+	a.aborted.Store(true)
+	a.cancel()
 	select {
-	case a.feed <- nil: // the run stops with errAbandoned
+	case a.feed <- nil:
 	case <-a.done:
 	}
 	close(a.feed)
-	a.cancel()
 	<-a.done
 }
 
