@@ -14,8 +14,16 @@ import (
 )
 
 // stageDepth is how many windows (and jobs) may wait between the stages of
-// ProcessAll.
-const stageDepth = 64
+// ProcessAll, and stageRows how many events the windows closed but not yet
+// emitted may hold (a window larger than that goes alone). While a cohort
+// model trains (several milliseconds), the other stages go on with the
+// windows after it: with room for 64 windows they soon had nothing left
+// to do (BenchmarkReplay over the Zeek logs, 16 events a window: 200 ms
+// with 64, 165 with 1024).
+const (
+	stageDepth = 1024
+	stageRows  = 1 << 18
+)
 
 // outChunk is about how many outputs ProcessAll gathers in one slice (a
 // variable for the tests).
@@ -142,10 +150,12 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 type stageJob struct {
 	findings []detect.Finding
 	w        *window.Window
+	rows     int // w's, in the row budget
 	barrier  chan struct{}
 }
 
 type stages struct {
+	rows    rowBudget
 	jobs    chan stageJob
 	toWin   chan *window.Window
 	toVec   chan *window.Window
@@ -174,6 +184,7 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 		fromWin: make(chan [][]detect.Finding, stageDepth),
 		fromVec: make(chan vectorResult, stageDepth),
 	}
+	s.rows.cond.L = &s.rows.mu
 	vectors := p.vectors()
 	// A stage that panics on one window goes on with the next ones (with
 	// nothing found in that one), so that no stage waits for ever; stop
@@ -222,6 +233,7 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 			if j.w != nil {
 				winFs, vr := <-s.fromWin, <-s.fromVec
 				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
+				s.rows.release(j.rows)
 			}
 			if len(s.out) >= outChunk {
 				s.flush()
@@ -254,10 +266,40 @@ func (s *stages) guard(f func()) {
 // windows hands closed windows to the stages.
 func (s *stages) windows(ws []*window.Window) {
 	for _, w := range ws {
+		n := 0
+		if w.Batch != nil {
+			n = int(w.Batch.NumRows())
+		}
+		s.rows.acquire(n)
 		s.toWin <- w
 		s.toVec <- w
-		s.jobs <- stageJob{w: w}
+		s.jobs <- stageJob{w: w, rows: n}
 	}
+}
+
+// rowBudget bounds the events held by the windows in flight between the
+// stages (stageRows).
+type rowBudget struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	used int
+}
+
+// acquire waits until n more rows fit, or none are held.
+func (b *rowBudget) acquire(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > stageRows {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *rowBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }
 
 // barrier waits until every stage has finished with everything sent so far.
