@@ -212,8 +212,8 @@ func (h *readSum) add(ev *events.Event) {
 	*h = readSum(x)
 }
 
-// ahead is the replay during the read: a reorder buffer (a heap of keys,
-// the events in slots) feeding a pipeline run on another goroutine.
+// ahead is the replay during the read: a reorder buffer (keys in order
+// and a heap of the others, the events in slots) feeding a pipeline run on another goroutine.
 type ahead struct {
 	r        *ReadRun
 	cancel   context.CancelFunc
@@ -234,7 +234,9 @@ type ahead struct {
 	sinkErr   error
 
 	free    []events.Event // order-free events (pipeline.OrderFree), passed on last
-	heap    []aheadKey
+	run     []aheadKey     // keys that came in order, from runHead on
+	runHead int
+	heap    []aheadKey // the others
 	slots   []events.Event
 	vacant  []int32
 	n       uint64 // events added
@@ -364,7 +366,7 @@ func (a *ahead) add(ev *events.Event) error {
 		a.slots = append(a.slots, *ev)
 	}
 	a.push(k)
-	for len(a.heap) > 0 && (a.heap[0].t < a.maxT-aheadSpan || len(a.heap) > aheadMax) {
+	for a.buffered() > 0 && (a.first().t < a.maxT-aheadSpan || a.buffered() > aheadMax) {
 		if !a.release() {
 			return a.ended()
 		}
@@ -429,13 +431,13 @@ func (a *ahead) giveUp() {
 	a.mu.Unlock()
 	a.abandon = true
 	a.stop()
-	a.heap, a.slots, a.vacant, a.batch, a.free = nil, nil, nil, nil, nil
+	a.heap, a.run, a.slots, a.vacant, a.batch, a.free = nil, nil, nil, nil, nil, nil
 }
 
 // finish passes the events still held to the run, then the order-free
 // ones (repeats dropped as the sorter drops them), and ends its input.
 func (a *ahead) finish() error {
-	for len(a.heap) > 0 {
+	for a.buffered() > 0 {
 		if !a.release() {
 			return a.ended()
 		}
@@ -485,7 +487,41 @@ func (a *ahead) stop() {
 	<-a.done
 }
 
+// The keys held are in two sorted parts: a run of the keys that came in
+// order (most), appended, and a heap of the others.
+
+func (a *ahead) buffered() int { return len(a.run) - a.runHead + len(a.heap) }
+
+// first is the smallest key held (buffered() > 0).
+func (a *ahead) first() *aheadKey {
+	if a.runHead == len(a.run) || len(a.heap) > 0 && a.heap[0].less(&a.run[a.runHead]) {
+		return &a.heap[0]
+	}
+	return &a.run[a.runHead]
+}
+
 func (a *ahead) push(k aheadKey) {
+	if n := len(a.run); n == a.runHead || a.run[n-1].less(&k) {
+		if a.runHead > 0 && a.runHead >= n/2 { // reuse the room taken out
+			n = copy(a.run, a.run[a.runHead:])
+			a.run, a.runHead = a.run[:n], 0
+		}
+		a.run = append(a.run, k)
+		return
+	}
+	a.pushHeap(k)
+}
+
+func (a *ahead) pop() aheadKey {
+	if a.runHead == len(a.run) || len(a.heap) > 0 && a.heap[0].less(&a.run[a.runHead]) {
+		return a.popHeap()
+	}
+	k := a.run[a.runHead]
+	a.runHead++
+	return k
+}
+
+func (a *ahead) pushHeap(k aheadKey) {
 	h := append(a.heap, k)
 	i := len(h) - 1
 	for i > 0 {
@@ -499,7 +535,7 @@ func (a *ahead) push(k aheadKey) {
 	a.heap = h
 }
 
-func (a *ahead) pop() aheadKey {
+func (a *ahead) popHeap() aheadKey {
 	h := a.heap
 	top := h[0]
 	n := len(h) - 1

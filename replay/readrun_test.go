@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -204,5 +206,52 @@ func TestReadRunRereadChecksTheLog(t *testing.T) {
 			t.Fatalf("reading %d events again (sum %x): %v, %d in the sorter", c.n, c.sum, err, s.Len())
 		}
 		s.Close()
+	}
+}
+
+// The reorder buffer's two parts (a run of keys that came in order, a heap
+// of the others) give back every key, smallest first, however they came.
+func TestAheadKeysComeOutInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for trial := range 200 {
+		var a ahead
+		var out []aheadKey
+		n := 1 + rng.IntN(2000)
+		for i := range n {
+			tm := int64(i) * 10
+			switch rng.IntN(10) {
+			case 0:
+				tm -= int64(rng.IntN(250)) // out of order, within the holdback
+			case 1:
+				tm = int64(i-1) * 10 // a tie
+			}
+			a.push(aheadKey{t: tm, n: uint64(i)})
+			for a.buffered() > 0 && a.first().t < int64(i)*10-300 {
+				out = append(out, a.pop())
+			}
+		}
+		for a.buffered() > 0 {
+			first := *a.first()
+			if k := a.pop(); k != first {
+				t.Fatalf("trial %d: first %+v, popped %+v", trial, first, k)
+			}
+			out = append(out, first)
+		}
+		sorted := slices.IsSortedFunc(out, func(x, y aheadKey) int {
+			if x.less(&y) {
+				return -1
+			}
+			if y.less(&x) {
+				return 1
+			}
+			return 0
+		})
+		seen := map[uint64]bool{}
+		for _, k := range out {
+			seen[k.n] = true
+		}
+		if len(out) != n || len(seen) != n || !sorted {
+			t.Fatalf("trial %d: %d keys out of %d (%d distinct), in order: %v", trial, len(out), n, len(seen), sorted)
+		}
 	}
 }
