@@ -48,8 +48,9 @@ var outChunk = 4096
 // changes what the stages decide by (a policy, the registry, an operator's
 // model) waits for every stage to finish what came before it.
 //
-// The observer (ObserveWindows) is called from the features stage's
-// goroutine, in window order. The processor must not be used concurrently
+// The observer (ObserveWindows) is called from the vector detectors'
+// stage's goroutine, in window order, before they see each window (it
+// takes their scores). The processor must not be used concurrently
 // meanwhile; afterwards it can go on with Process.
 func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
 	return p.ProcessSeq(ctx, events.Values(evs), skip, progress)

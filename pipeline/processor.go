@@ -254,21 +254,21 @@ func (p *Processor) vectorFindings(w *window.Window) vectorResult {
 	return p.detectVectors(w, p.computeVectors(w))
 }
 
-// computeVectors computes w's feature vectors and hands them to the
-// observer. It touches only the feature state (and reads the registry).
+// computeVectors computes w's feature vectors. It touches only the
+// feature state (and reads the registry).
 func (p *Processor) computeVectors(w *window.Window) []features.Vector {
-	vecs := features.Compute(w, p.cohort, p.featState)
+	return features.Compute(w, p.cohort, p.featState)
+}
+
+// detectVectors hands w's feature vectors to the observer, with the
+// scores the detectors judge them by, runs the vector detectors on them
+// and collects the models they trained. It touches only the vector
+// detectors' state (and reads the registry).
+func (p *Processor) detectVectors(w *window.Window, vecs []features.Vector) vectorResult {
+	var r vectorResult
 	if p.observe != nil {
 		p.observeWindow(vecs)
 	}
-	return vecs
-}
-
-// detectVectors runs the vector detectors on w's feature vectors and
-// collects the models they trained. It touches only the vector detectors'
-// state (and reads the registry).
-func (p *Processor) detectVectors(w *window.Window, vecs []features.Vector) vectorResult {
-	var r vectorResult
 	for _, d := range p.vecDets {
 		if f := d.Vectors(w, vecs, p.detCtx); len(f) > 0 {
 			r.findings = append(r.findings, f)
