@@ -213,7 +213,8 @@ func (h *readSum) add(ev *events.Event) {
 }
 
 // ahead is the replay during the read: a reorder buffer (keys in order
-// and a heap of the others, the events in slots) feeding a pipeline run on another goroutine.
+// and a heap of the others, the events in slots) feeding a pipeline run
+// on another goroutine.
 type ahead struct {
 	r        *ReadRun
 	cancel   context.CancelFunc
