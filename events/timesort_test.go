@@ -289,3 +289,42 @@ func TestTimeSorterDropRepeats(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestTimeSorterInOrderAndAfter: events added in order need no sort (the
+// sorter keeps no keys for them) and come out as added; events in order
+// for a while (several of the sorter's chunks) and then earlier ones come
+// out sorted, stably, in memory and through runs on disk.
+func TestTimeSorterInOrderAndAfter(t *testing.T) {
+	sorted := shuffledEvents(9000)
+	events.SortByTime(sorted)
+	late := append(append([]events.Event(nil), sorted[:8000]...), shuffledEvents(1000)...)
+	for i := 8000; i < len(late); i++ {
+		late[i].Seq += 100_000
+	}
+	for name, evs := range map[string][]events.Event{"in order": sorted, "in order, then earlier": late} {
+		for _, max := range []int{1000, 20_000} {
+			s := events.NewTimeSorter(t.TempDir(), max)
+			for _, ev := range evs {
+				if err := s.Add(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := append([]events.Event(nil), evs...)
+			events.SortByTime(want)
+			i := 0
+			for ev, err := range s.Sorted() {
+				if err != nil {
+					t.Fatalf("%s, max %d: %v", name, max, err)
+				}
+				if ev.ID != want[i].ID || ev.Seq != want[i].Seq {
+					t.Fatalf("%s, max %d: event %d has seq %d, want %d", name, max, i, ev.Seq, want[i].Seq)
+				}
+				i++
+			}
+			if i != len(want) {
+				t.Fatalf("%s, max %d: %d events out of %d", name, max, i, len(want))
+			}
+			s.Close()
+		}
+	}
+}

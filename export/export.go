@@ -503,7 +503,7 @@ type featureComputer struct {
 	feats  *parts[FeatureRow]
 	events int // events consumed
 	// observed counts the device windows computed, for Progress (the
-	// observer runs on the processor's features stage).
+	// observer runs on the processor's vector detectors' stage).
 	observed atomic.Int64
 }
 

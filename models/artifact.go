@@ -191,6 +191,22 @@ func (a *Artifact) Save(w io.Writer) error {
 	return nil
 }
 
+// SaveSHA256 returns the SHA-256 of what Save writes (what a
+// model.deployed event records), without a copy of it for a trained
+// artifact.
+func (a *Artifact) SaveSHA256() ([sha256.Size]byte, error) {
+	if a != nil && a.m != nil && a.saved != nil {
+		return sha256.Sum256(a.saved), nil
+	}
+	var sum [sha256.Size]byte
+	h := sha256.New()
+	if err := a.Save(h); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
 // Load reads an artifact written by Save and checks it: ErrForeign for
 // data that is not a Halo model artifact, ErrVersion for another format
 // version, ErrCorrupt for a damaged or altered one (including an ID that

@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"math"
@@ -249,5 +250,14 @@ func TestSaveIsTheJSONEncoding(t *testing.T) {
 		if !bytes.Equal(again.Bytes(), want.Bytes()) {
 			t.Fatalf("%s: a loaded artifact saves differently", a.Kind)
 		}
+		// SaveSHA256 is the hash of what Save writes, trained or loaded.
+		for _, x := range []*Artifact{a, loaded} {
+			if sum, err := x.SaveSHA256(); err != nil || sum != sha256.Sum256(want.Bytes()) {
+				t.Fatalf("%s: SaveSHA256 %x, %v; want the hash of the %d bytes Save writes", a.Kind, sum, err, want.Len())
+			}
+		}
+	}
+	if _, err := (&Artifact{}).SaveSHA256(); err == nil {
+		t.Fatal("SaveSHA256 of an artifact neither trained nor loaded did not fail")
 	}
 }

@@ -14,10 +14,22 @@ func BenchmarkFitIsolation2k(b *testing.B) {
 			ties[i][j] = float64((i * (j + 3) / 7) % (j + 2))
 		}
 	}
+	// Like imported history's feature windows: a third of the features
+	// never set (no transactions, no authentication), most of the others
+	// usually 0.
+	sparse := make([][]float64, 2000)
+	for i := range sparse {
+		sparse[i] = make([]float64, benchFeatures)
+		for j := range sparse[i] {
+			if j%3 != 0 && (i*(j+5))%11 < 3 {
+				sparse[i][j] = float64((i * (j + 3) / 7) % (j + 4))
+			}
+		}
+	}
 	for _, c := range []struct {
 		name string
 		rows [][]float64
-	}{{"continuous", train}, {"ties", ties}} {
+	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}} {
 		b.Run(c.name, func(b *testing.B) {
 			cols := columns(c.rows)
 			for b.Loop() {

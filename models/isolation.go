@@ -41,6 +41,22 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 		lo:      make([]float64, width),
 		hi:      make([]float64, width),
 	}
+	// A feature constant over every row is constant on every node: its
+	// minimum and maximum need no scan, and it never tells rows apart.
+	b.constant = make([]bool, width)
+	for j, col := range cols {
+		c := true
+		for _, v := range col[:n] {
+			if v != col[0] {
+				c = false
+				break
+			}
+		}
+		b.constant[j] = c
+		if !c {
+			b.varying = append(b.varying, j)
+		}
+	}
 	out := make([]Tree, nTrees)
 	var scratch Tree // grown once, copied out at each tree's size
 	for i := range out {
@@ -93,6 +109,10 @@ type isoBuilder struct {
 	node    uint64
 	scanned []uint64
 	lo, hi  []float64
+	// constant marks the features constant over all rows; varying lists
+	// the others.
+	constant []bool
+	varying  []int
 }
 
 // splits reports whether golearn splits a node at depth d holding data:
@@ -101,7 +121,8 @@ func (b *isoBuilder) splits(data []int32, d int) bool {
 	if d > b.depth || len(data) <= 1 {
 		return false
 	}
-	for _, col := range b.cols {
+	for _, j := range b.varying {
+		col := b.cols[j]
 		first := col[data[0]]
 		for _, i := range data[1:] {
 			if col[i] != first {
@@ -126,7 +147,10 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	b.node++
 	for lo == hi {
 		feature = b.rng.Intn(b.width)
-		if b.scanned[feature] == b.node {
+		if b.constant[feature] {
+			lo = b.cols[feature][data[0]]
+			hi = lo
+		} else if b.scanned[feature] == b.node {
 			lo, hi = b.lo[feature], b.hi[feature]
 		} else {
 			lo, hi = b.minMax(feature, data)

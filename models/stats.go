@@ -36,8 +36,7 @@ func baselines(rows [][]float64, width int) []Baseline {
 			dev[i] = math.Abs(v - med)
 			sum += dev[i]
 		}
-		slices.Sort(dev)
-		mad := median(dev)
+		mad := medianDev(col, dev, med)
 		scale := 1.4826 * mad
 		if scale == 0 {
 			scale = 1.2533 * sum / float64(len(dev))
@@ -48,6 +47,32 @@ func baselines(rows [][]float64, width int) []Baseline {
 		out[j] = Baseline{Median: med, MAD: mad, Scale: scale}
 	}
 	return out
+}
+
+// medianDev returns the median of dev, the absolute deviations from med of
+// the sorted values col (dev[i] = |col[i] − med|), without sorting them:
+// they fall towards med and rise after it, two sorted runs merged up to
+// the middle. Equal deviations are the same float64 (an absolute value is
+// never −0), so this is median of dev sorted, bit for bit.
+func medianDev(col, dev []float64, med float64) float64 {
+	n := len(dev)
+	p, _ := slices.BinarySearch(col, med) // col[:p] < med <= col[p:]
+	i, j := p-1, p                        // the next of each run: dev[i] (i falling), dev[j]
+	var prev, cur float64
+	for k := 0; k <= n/2; k++ {
+		prev = cur
+		if j >= n || i >= 0 && dev[i] <= dev[j] {
+			cur = dev[i]
+			i--
+		} else {
+			cur = dev[j]
+			j++
+		}
+	}
+	if n%2 == 1 {
+		return cur
+	}
+	return prev/2 + cur/2
 }
 
 // median of sorted values (at least one).

@@ -105,6 +105,9 @@ func appendFloats(b []byte, v []float64) ([]byte, error) {
 // representation, in exponent form only below 1e-6 or from 1e21 on, with
 // a two-digit negative exponent shortened ("1e-07" → "1e-7").
 func appendFloat(b []byte, f float64) ([]byte, error) {
+	if f == 0 && !math.Signbit(f) { // a leaf's split: half of a tree's
+		return append(b, '0'), nil
+	}
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, 64))
 	}

@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -46,6 +48,24 @@ func TestObserveWindows(t *testing.T) {
 	var seen []DeviceWindow
 	observed := run(func(w DeviceWindow) { seen = append(seen, w) })
 	plain := run(nil)
+	// The staged processor observes the same windows with the same scores:
+	// each taken before the detectors saw the window, as Process does.
+	var staged []DeviceWindow
+	{
+		proc, err := NewProcessor(Config{DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m", "min_cold": "20"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proc.ObserveWindows(func(w DeviceWindow) { staged = append(staged, w) })
+		outs, err := proc.ProcessAll(context.Background(), evs, nil, nil)
+		proc.Close()
+		if err != nil || len(outs) != len(observed) {
+			t.Fatalf("staged: %d outputs, %v; want %d", len(outs), err, len(observed))
+		}
+		if !reflect.DeepEqual(staged, seen) {
+			t.Fatalf("staged: %d windows observed differ from Process's %d", len(staged), len(seen))
+		}
+	}
 	if len(observed) != len(plain) {
 		t.Fatalf("observing changed the outputs: %d events, %d without", len(observed), len(plain))
 	}

@@ -9,12 +9,21 @@ import (
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline/detect"
+	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
 )
 
 // stageDepth is how many windows (and jobs) may wait between the stages of
-// ProcessAll.
-const stageDepth = 64
+// ProcessAll, and stageRows how many events the windows closed but not yet
+// emitted may hold (a window larger than that goes alone). While a cohort
+// model trains (several milliseconds), the other stages go on with the
+// windows after it: with room for 64 windows they soon had nothing left
+// to do (BenchmarkReplay over the Zeek logs, 16 events a window: 200 ms
+// with 64, 165 with 1024).
+const (
+	stageDepth = 1024
+	stageRows  = 1 << 18
+)
 
 // outChunk is about how many outputs ProcessAll gathers in one slice (a
 // variable for the tests).
@@ -24,21 +33,24 @@ var outChunk = 4096
 // nil), then closes the last windows (Flush), and returns every output: the
 // outputs Process and Flush would return, concatenated, in the same order
 // (TestProcessAllMatchesProcess). It stops with ctx's error when ctx ends
-// and calls progress, when not nil, with the number of events consumed so
+// (the windows closed but not yet through every stage are then skipped by
+// the stages that have not reached them: a processor stopped so misses
+// them) and calls progress, when not nil, with the number of events consumed so
 // far every 4096 events, from the calling goroutine. A detector that panics
 // gives an error instead (after the other windows are done).
 //
 // It uses more than one core: the calling goroutine runs the event
 // detectors and assembles the windows; one goroutine runs the window
-// detectors on each closed window, another the features and vector
-// detectors; a third emits their findings in the order Process would. Each
-// stage handles windows one at a time, in order, and keeps to its own
+// detectors on each closed window, another computes its features, a third
+// runs the vector detectors on them; a fourth emits their findings in the
+// order Process would. Each stage handles windows one at a time, in order, and keeps to its own
 // state, so the outputs do not depend on the scheduling. An event that
 // changes what the stages decide by (a policy, the registry, an operator's
 // model) waits for every stage to finish what came before it.
 //
-// The observer (ObserveWindows) is called from the features stage's
-// goroutine, in window order. The processor must not be used concurrently
+// The observer (ObserveWindows) is called from the vector detectors'
+// stage's goroutine, in window order, before they see each window (it
+// takes their scores). The processor must not be used concurrently
 // meanwhile; afterwards it can go on with Process.
 func (p *Processor) ProcessAll(ctx context.Context, evs []events.Event, skip func(*events.Event) bool, progress func(done int)) ([]events.Event, error) {
 	return p.ProcessSeq(ctx, events.Values(evs), skip, progress)
@@ -72,7 +84,7 @@ func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 // and owns each chunk; the first error it returns stops the processing
 // and is returned.
 func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
-	s := p.startStages()
+	s := p.startStages(ctx)
 	s.sink = sink
 	stopped := false
 	defer func() {
@@ -139,10 +151,12 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 type stageJob struct {
 	findings []detect.Finding
 	w        *window.Window
+	rows     int // w's, in the row budget
 	barrier  chan struct{}
 }
 
 type stages struct {
+	rows    rowBudget
 	jobs    chan stageJob
 	toWin   chan *window.Window
 	toVec   chan *window.Window
@@ -160,7 +174,10 @@ type stages struct {
 	panics []any
 }
 
-func (p *Processor) startStages() *stages {
+// startStages starts the stages; once ctx ends they skip the work of the
+// windows still coming (the processing ends with ctx's error: nothing
+// waits for those windows' findings).
+func (p *Processor) startStages(ctx context.Context) *stages {
 	s := &stages{
 		jobs:    make(chan stageJob, stageDepth),
 		toWin:   make(chan *window.Window, stageDepth),
@@ -168,6 +185,7 @@ func (p *Processor) startStages() *stages {
 		fromWin: make(chan [][]detect.Finding, stageDepth),
 		fromVec: make(chan vectorResult, stageDepth),
 	}
+	s.rows.cond.L = &s.rows.mu
 	vectors := p.vectors()
 	// A stage that panics on one window goes on with the next ones (with
 	// nothing found in that one), so that no stage waits for ever; stop
@@ -176,16 +194,32 @@ func (p *Processor) startStages() *stages {
 		defer close(s.fromWin)
 		for w := range s.toWin {
 			var fs [][]detect.Finding
-			s.guard(func() { fs = p.windowFindings(w) })
+			if ctx.Err() == nil {
+				s.guard(func() { fs = p.windowFindings(w) })
+			}
 			s.fromWin <- fs
+		}
+	})
+	// The features and the vector detectors are two stages: a model's
+	// training (the anomaly detector's) overlaps the features of the
+	// windows after it.
+	toDet := make(chan windowVectors, stageDepth)
+	s.wg.Go(func() {
+		defer close(toDet)
+		for w := range s.toVec {
+			var vecs []features.Vector
+			if vectors && ctx.Err() == nil {
+				s.guard(func() { vecs = p.computeVectors(w) })
+			}
+			toDet <- windowVectors{w, vecs}
 		}
 	})
 	s.wg.Go(func() {
 		defer close(s.fromVec)
-		for w := range s.toVec {
+		for wv := range toDet {
 			var r vectorResult
-			if vectors {
-				s.guard(func() { r = p.vectorFindings(w) })
+			if vectors && ctx.Err() == nil {
+				s.guard(func() { r = p.detectVectors(wv.w, wv.vecs) })
 			}
 			s.fromVec <- r
 		}
@@ -200,6 +234,7 @@ func (p *Processor) startStages() *stages {
 			if j.w != nil {
 				winFs, vr := <-s.fromWin, <-s.fromVec
 				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
+				s.rows.release(j.rows)
 			}
 			if len(s.out) >= outChunk {
 				s.flush()
@@ -210,6 +245,12 @@ func (p *Processor) startStages() *stages {
 		}
 	})
 	return s
+}
+
+// windowVectors is a closed window with its feature vectors.
+type windowVectors struct {
+	w    *window.Window
+	vecs []features.Vector
 }
 
 func (s *stages) guard(f func()) {
@@ -226,10 +267,40 @@ func (s *stages) guard(f func()) {
 // windows hands closed windows to the stages.
 func (s *stages) windows(ws []*window.Window) {
 	for _, w := range ws {
+		n := 0
+		if w.Batch != nil {
+			n = int(w.Batch.NumRows())
+		}
+		s.rows.acquire(n)
 		s.toWin <- w
 		s.toVec <- w
-		s.jobs <- stageJob{w: w}
+		s.jobs <- stageJob{w: w, rows: n}
 	}
+}
+
+// rowBudget bounds the events held by the windows in flight between the
+// stages (stageRows).
+type rowBudget struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	used int
+}
+
+// acquire waits until n more rows fit, or none are held.
+func (b *rowBudget) acquire(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > stageRows {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *rowBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }
 
 // barrier waits until every stage has finished with everything sent so far.

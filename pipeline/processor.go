@@ -250,11 +250,22 @@ type vectorResult struct {
 
 // vectorFindings computes w's feature vectors, hands them to the observer,
 // runs the vector detectors on them and collects the models they trained.
-// It touches only the feature state and the vector detectors' (and reads
-// the registry).
 func (p *Processor) vectorFindings(w *window.Window) vectorResult {
+	return p.detectVectors(w, p.computeVectors(w))
+}
+
+// computeVectors computes w's feature vectors. It touches only the
+// feature state (and reads the registry).
+func (p *Processor) computeVectors(w *window.Window) []features.Vector {
+	return features.Compute(w, p.cohort, p.featState)
+}
+
+// detectVectors hands w's feature vectors to the observer, with the
+// scores the detectors judge them by, runs the vector detectors on them
+// and collects the models they trained. It touches only the vector
+// detectors' state (and reads the registry).
+func (p *Processor) detectVectors(w *window.Window, vecs []features.Vector) vectorResult {
 	var r vectorResult
-	vecs := features.Compute(w, p.cohort, p.featState)
 	if p.observe != nil {
 		p.observeWindow(vecs)
 	}
@@ -368,6 +379,16 @@ func IsPipelineOutput(ev *events.Event) bool {
 		return d.Actor == models.PipelineActor
 	}
 	return IsOutput(ev.Type())
+}
+
+// OrderFree reports whether where ev comes among the events a processor
+// consumes changes nothing of what it does: the pipeline's own outputs
+// (IsPipelineOutput: a replay skips them) and labels, which it only counts
+// (Stats.Events, and LastEventTime, a maximum). A replay that reads the log
+// in append order may hand them to the processor out of event-time order
+// (TestOrderFreeEventsMoveFreely).
+func OrderFree(ev *events.Event) bool {
+	return ev.Type().Kind() == events.KindLabel || IsPipelineOutput(ev)
 }
 
 // IsOutput reports whether an event is of a type the pipeline writes (for

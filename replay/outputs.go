@@ -26,8 +26,11 @@ type Outputs struct {
 	// NInterventions counts them.
 	Interventions  []byte
 	NInterventions int
-	// Candidate holds the alert.raised and alert.updated events, slimmed.
-	Candidate []events.Event
+	// The alert.raised and alert.updated events, slimmed (Candidate), in
+	// chunks of candChunk: a slice that doubled as they come would copy
+	// them again and again.
+	cand  [][]events.Event
+	ncand int
 
 	since sinceFilter
 }
@@ -36,6 +39,32 @@ type Outputs struct {
 // (zero: everything).
 func NewOutputs(from time.Time) *Outputs {
 	return &Outputs{Set: alerts.NewSet(), since: sinceFilter{from: from}}
+}
+
+const candChunk = 4096
+
+// Candidate returns the alert.raised and alert.updated events, slimmed, in
+// order, in one slice.
+func (o *Outputs) Candidate() []events.Event {
+	if len(o.cand) == 1 {
+		return o.cand[0]
+	}
+	all := make([]events.Event, 0, o.ncand)
+	for _, c := range o.cand {
+		all = append(all, c...)
+	}
+	o.cand = [][]events.Event{all}
+	return all
+}
+
+// addCandidate appends a slimmed alert event.
+func (o *Outputs) addCandidate(ev events.Event) {
+	if n := len(o.cand); n == 0 || len(o.cand[n-1]) == cap(o.cand[n-1]) {
+		o.cand = append(o.cand, make([]events.Event, 0, candChunk))
+	}
+	n := len(o.cand) - 1
+	o.cand[n] = append(o.cand[n], ev)
+	o.ncand++
 }
 
 // Add takes a chunk of outputs, in order.
@@ -52,12 +81,12 @@ func (o *Outputs) Add(chunk []events.Event) error {
 			slim := *ev
 			slim.Payload = &events.AlertRaised{AlertId: p.AlertId, Detector: p.Detector, Severity: p.Severity, Score: p.Score,
 				WindowStart: p.WindowStart, WindowEnd: p.WindowEnd, Key: p.Key}
-			o.Candidate = append(o.Candidate, slim)
+			o.addCandidate(slim)
 		case *events.AlertUpdated:
 			slim := *ev
 			slim.Payload = &events.AlertUpdated{AlertId: p.AlertId, Count: p.Count, LastSeen: p.LastSeen, Score: p.Score,
 				WindowStart: p.WindowStart, WindowEnd: p.WindowEnd}
-			o.Candidate = append(o.Candidate, slim)
+			o.addCandidate(slim)
 		case *events.InterventionApplied:
 			o.Interventions = append(ev.AppendJSON(o.Interventions), '\n')
 			o.NInterventions++

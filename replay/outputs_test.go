@@ -61,19 +61,19 @@ func TestOutputsMatchWholeOutputs(t *testing.T) {
 			}
 		}
 		candidate := AlertsOf(kept)
-		if len(o.Candidate) != len(candidate) {
-			t.Fatalf("from %v: %d candidate alert events, want %d", from, len(o.Candidate), len(candidate))
+		if len(o.Candidate()) != len(candidate) {
+			t.Fatalf("from %v: %d candidate alert events, want %d", from, len(o.Candidate()), len(candidate))
 		}
 		days := DeviceDays(evs)
-		got, want := Evaluate(o.Candidate, labels, time.Minute, days), Evaluate(candidate, labels, time.Minute, days)
+		got, want := Evaluate(o.Candidate(), labels, time.Minute, days), Evaluate(candidate, labels, time.Minute, days)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("from %v: report %+v, want %+v", from, got.Overall, want.Overall)
 		}
-		if b1, b2 := CompareBaseline(candidate[:len(candidate)/2], o.Candidate), CompareBaseline(candidate[:len(candidate)/2], candidate); !reflect.DeepEqual(b1, b2) {
+		if b1, b2 := CompareBaseline(candidate[:len(candidate)/2], o.Candidate()), CompareBaseline(candidate[:len(candidate)/2], candidate); !reflect.DeepEqual(b1, b2) {
 			t.Fatalf("from %v: baseline %+v, want %+v", from, b1, b2)
 		}
 		var p1, p2 bytes.Buffer
-		if err := WriteHTML(&p1, got, o.Candidate, labels, time.Minute); err != nil {
+		if err := WriteHTML(&p1, got, o.Candidate(), labels, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if err := WriteHTML(&p2, want, candidate, labels, time.Minute); err != nil {

@@ -134,14 +134,25 @@ training its own.`,
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
-			err = replay.ReadInto(ctx, store, q, sorter, func(ev *events.Event) {
+			// The outputs are folded as the replay makes them: what the
+			// report needs of them is kept, not every output event. The
+			// replay runs during the read when the range comes in time
+			// order (ReadRun), else from the sorter after it.
+			outs := replay.NewOutputs(from.value)
+			var (
+				total, nread  int
+				pstart, plast time.Time
+			)
+			rr := replay.ReadRun{Query: q, Sorter: sorter, Config: pcfg, Sink: outs.Add}
+			rr.Each = func(ev *events.Event) {
 				if firstSeq == 0 {
 					firstSeq = ev.Seq
 				}
 				tally.Add(ev)
+				nread++
 				if time.Since(last) > time.Second {
 					last = time.Now()
-					n := sorter.Len()
+					n := nread
 					rate := float64(n) / time.Since(start).Seconds()
 					spill := ""
 					if sorter.Runs() > 0 {
@@ -154,7 +165,30 @@ training its own.`,
 						fmt.Fprintf(a.stderr, "\rread %d events (%.0f/s%s)   ", n, rate, spill)
 					}
 				}
-			})
+			}
+			rr.ReadDone = func(read int) {
+				total = read
+				spilled := ""
+				if sorter.Runs() > 0 {
+					spilled = fmt.Sprintf(" (sorted in %d runs on disk: more than --sort-buffer %d)", sorter.Runs(), sortBuffer)
+				}
+				fmt.Fprintf(a.stderr, "\rread %d events in %v%s; replaying\n", total, time.Since(start).Round(time.Millisecond), spilled)
+				if tally.WarmUp > 0 {
+					fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", tally.WarmUp, from.value.UTC().Format(time.RFC3339))
+				}
+				pstart = time.Now()
+				plast = pstart
+			}
+			rr.Progress = func(done int) {
+				if time.Since(plast) < time.Second {
+					return
+				}
+				plast = time.Now()
+				el := time.Since(pstart)
+				eta := time.Duration(float64(el) * float64(total-done) / float64(done)).Round(time.Second)
+				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, total, float64(done)/el.Seconds(), 100*float64(done)/float64(total), eta)
+			}
+			rst, err := rr.Run(ctx, store)
 			if ctx.Err() != nil {
 				fmt.Fprintln(a.stderr)
 				return errInterrupted
@@ -162,12 +196,7 @@ training its own.`,
 			if err != nil {
 				return err
 			}
-			total := sorter.Len()
-			spilled := ""
-			if sorter.Runs() > 0 {
-				spilled = fmt.Sprintf(" (sorted in %d runs on disk: more than --sort-buffer %d)", sorter.Runs(), sortBuffer)
-			}
-			fmt.Fprintf(a.stderr, "\rread %d events in %v%s; replaying\n", total, time.Since(start).Round(time.Millisecond), spilled)
+			stats := rst.Stats
 			if !from.value.IsZero() { // labels wholly inside the warm-up are not scored
 				fileLabels = slices.DeleteFunc(fileLabels, func(l replay.Label) bool { return l.End.Before(from.value) })
 			}
@@ -177,34 +206,10 @@ training its own.`,
 			if baseline {
 				live = tally.Live
 			}
-			if tally.WarmUp > 0 {
-				fmt.Fprintf(a.stderr, "warm-up: %d events before %s replayed to build baselines, not reported\n", tally.WarmUp, from.value.UTC().Format(time.RFC3339))
-			}
-			pstart := time.Now()
-			plast := pstart
-			// The outputs are folded as the replay makes them: what the
-			// report needs of them is kept, not every output event.
-			outs := replay.NewOutputs(from.value)
-			stats, err := replay.RunSortedTo(ctx, sorter.Sorted(), pcfg, func(done int) {
-				if time.Since(plast) < time.Second {
-					return
-				}
-				plast = time.Now()
-				el := time.Since(pstart)
-				eta := time.Duration(float64(el) * float64(total-done) / float64(done)).Round(time.Second)
-				fmt.Fprintf(a.stderr, "\rreplayed %d of %d events (%.0f/s), %3.0f%%, ETA %s   ", done, total, float64(done)/el.Seconds(), 100*float64(done)/float64(total), eta)
-			}, outs.Add)
-			if ctx.Err() != nil {
-				fmt.Fprintln(a.stderr)
-				return errInterrupted
-			}
-			if err != nil {
-				return err
-			}
 			if time.Since(pstart) >= time.Second {
-				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total-sorter.Repeats(), time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
+				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total-rst.Repeats, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
-			if n := sorter.Repeats(); n > 0 {
+			if n := rst.Repeats; n > 0 {
 				fmt.Fprintf(a.stderr, "%d events the log holds more than once were replayed once\n", n)
 			}
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "interventions.jsonl"), outs.Interventions, 0o644); err != nil {
@@ -229,7 +234,7 @@ training its own.`,
 			if window == 0 {
 				window = time.Minute
 			}
-			candidate := outs.Candidate
+			candidate := outs.Candidate()
 			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
 				d := replay.CompareBaseline(live, candidate)

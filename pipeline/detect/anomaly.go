@@ -2,7 +2,6 @@ package detect
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -465,16 +464,16 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		}
 	}
 	cm.version++
-	var buf bytes.Buffer
-	if err := art.Save(&buf); err != nil {
+	sum, err := art.SaveSHA256()
+	if err != nil {
 		return
 	}
-	sum := sha256.Sum256(buf.Bytes())
 	path := ""
 	if a.modelDir != "" {
 		path = filepath.Join(a.modelDir, strings.TrimPrefix(art.ID, "sha256:")+".json")
 		if _, err := os.Stat(path); err != nil {
-			if os.MkdirAll(a.modelDir, 0o755) == nil {
+			var buf bytes.Buffer
+			if art.Save(&buf) == nil && os.MkdirAll(a.modelDir, 0o755) == nil {
 				fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
 			}
 		}

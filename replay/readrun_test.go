@@ -1,0 +1,257 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/pipeline"
+	"github.com/halo-sec/halo/replay/zeek"
+)
+
+// openLog opens an embedded log on disk and appends each of parts to it,
+// one Append after the other (zeek.Append sorts each part).
+func openLog(t *testing.T, parts ...[]events.Event) *natsstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, p := range parts {
+		if err := zeek.Append(ctx, store, append([]events.Event(nil), p...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store
+}
+
+// serialReplay is the replay after the read: ReadInto a sorter that drops
+// repeats, then RunSortedTo over its output, into Outputs.
+func serialReplay(t *testing.T, store events.Store) (*Outputs, pipeline.Stats, int) {
+	t.Helper()
+	ctx := context.Background()
+	s := events.NewTimeSorter(t.TempDir(), 0)
+	s.DropRepeats = true
+	defer s.Close()
+	if err := ReadInto(ctx, store, events.Query{}, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := NewOutputs(time.Time{})
+	st, err := RunSortedTo(ctx, s.Sorted(), pipeline.Config{}, nil, o.Add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, st, s.Repeats()
+}
+
+func sameOutputs(t *testing.T, got, want *Outputs) {
+	t.Helper()
+	if len(want.Raised) < 50 {
+		t.Fatalf("%d alerts: the log should raise many", len(want.Raised))
+	}
+	if !reflect.DeepEqual(got.Raised, want.Raised) || !bytes.Equal(got.Interventions, want.Interventions) || len(got.Candidate()) != len(want.Candidate()) {
+		t.Fatalf("%d alerts raised, %d candidate events; want %d, %d", len(got.Raised), len(got.Candidate()), len(want.Raised), len(want.Candidate()))
+	}
+	gc, wc := got.Candidate(), want.Candidate()
+	for i := range wc {
+		if a, b := gc[i].AppendJSON(nil), wc[i].AppendJSON(nil); !bytes.Equal(a, b) {
+			t.Fatalf("candidate event %d: %s, want %s", i, a, b)
+		}
+	}
+	for _, r := range want.Raised {
+		a, _ := got.Set.Get(r[0], r[1])
+		b, _ := want.Set.Get(r[0], r[1])
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("alert %s folds to %+v, want %+v", r[1], a, b)
+		}
+	}
+}
+
+// TestReadRunMatchesReadThenReplay: a replay during the read gives what
+// the replay after the read gives (outputs, stats, repeats dropped), on a
+// log in time order (the replay runs during the read), with a repeat of
+// its last event, and on one whose second half was appended first (an
+// import of older history: the replay during the read is abandoned, the
+// range replayed after the read); the sink sees nothing of an abandoned
+// run and nothing before the read ends.
+func TestReadRunMatchesReadThenReplay(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	half := len(evs) / 2
+	for _, c := range []struct {
+		name    string
+		parts   [][]events.Event
+		buffer  int // the sorter's
+		overlap bool
+	}{
+		{"in order", [][]events.Event{evs, evs[len(evs)-1:]}, 0, true},
+		{"older history appended later", [][]events.Event{evs[half:], evs[:half]}, 0, false},
+		// Larger than the sorter's memory: it lets go of the range
+		// during the read; abandoned, the range is read again.
+		{"in order, larger than the sort buffer", [][]events.Event{evs, evs[len(evs)-1:]}, 1000, true},
+		{"older history appended later, larger than the sort buffer", [][]events.Event{evs[half:], evs[:half]}, 1000, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := openLog(t, c.parts...)
+			want, wantSt, wantRepeats := serialReplay(t, store)
+			dir := t.TempDir()
+			s := events.NewTimeSorter(dir, c.buffer)
+			s.DropRepeats = true
+			defer s.Close()
+			got := NewOutputs(time.Time{})
+			read, readDone, sinkBeforeDone := 0, false, false
+			r := ReadRun{Sorter: s, Config: pipeline.Config{},
+				Each:     func(*events.Event) { read++ },
+				ReadDone: func(int) { readDone = true },
+				Sink: func(chunk []events.Event) error {
+					if !readDone {
+						sinkBeforeDone = true
+					}
+					return got.Add(chunk)
+				},
+			}
+			st, err := r.Run(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Overlapped != c.overlap || sinkBeforeDone {
+				t.Fatalf("overlapped %v, want %v; sink called before the read ended: %v", st.Overlapped, c.overlap, sinkBeforeDone)
+			}
+			inLog := 0
+			for _, p := range c.parts {
+				inLog += len(p)
+			}
+			if st.Read != read || read != inLog || st.Repeats != wantRepeats || !reflect.DeepEqual(st.Stats, wantSt) {
+				t.Fatalf("read %d (each %d, %d in the log), %d repeats; stats %+v; want %d repeats, stats %+v", st.Read, read, inLog, st.Repeats, st.Stats, wantRepeats, wantSt)
+			}
+			if c.overlap && wantRepeats != 1 {
+				t.Fatalf("%d repeats dropped, want 1", wantRepeats)
+			}
+			if c.buffer > 0 && half <= c.buffer || c.overlap && s.Runs() > 0 {
+				t.Fatalf("%d events in a buffer of %d: %d runs on disk", half, c.buffer, s.Runs())
+			}
+			sameOutputs(t, got, want)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("runs left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestReadRunStops: the context's end and the sink's first error stop the
+// read and the replay, and are returned.
+func TestReadRunStops(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	store := openLog(t, evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := events.NewTimeSorter(t.TempDir(), 0)
+	defer s.Close()
+	n := 0
+	r := ReadRun{Sorter: s, Each: func(*events.Event) {
+		if n++; n == len(evs)/2 {
+			cancel()
+		}
+	}, Sink: func([]events.Event) error { return nil }}
+	if _, err := r.Run(ctx, store); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled halfway: %v", err)
+	}
+	boom := errors.New("disk full")
+	s2 := events.NewTimeSorter(t.TempDir(), 0)
+	defer s2.Close()
+	calls := 0
+	r = ReadRun{Sorter: s2, Sink: func([]events.Event) error { calls++; return boom }}
+	if _, err := r.Run(context.Background(), store); !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("a failing sink: %v after %d calls, want %v after 1", err, calls, boom)
+	}
+}
+
+// TestReadRunRereadChecksTheLog: reading the range again (after the
+// sorter let go of it) gives an error, not another range, when the log no
+// longer holds the events read the first time (fewer of them, or others).
+func TestReadRunRereadChecksTheLog(t *testing.T) {
+	evs, _ := importLog(t, "008-zeek-mixed/data/conn.log.labeled")
+	store := openLog(t, evs)
+	ctx := context.Background()
+	var sum readSum
+	n := 0
+	for ev, err := range store.Read(ctx, events.Query{Repeats: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum.add(&ev)
+		n++
+	}
+	for _, c := range []struct {
+		n    int
+		sum  readSum
+		fail bool
+	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}} {
+		s := events.NewTimeSorter(t.TempDir(), 0)
+		r := ReadRun{Sorter: s}
+		err := r.reread(ctx, store, events.Query{Repeats: true}, c.n, c.sum)
+		if (err != nil) != c.fail || !c.fail && s.Len() != n {
+			t.Fatalf("reading %d events again (sum %x): %v, %d in the sorter", c.n, c.sum, err, s.Len())
+		}
+		s.Close()
+	}
+}
+
+// The reorder buffer's two parts (a run of keys that came in order, a heap
+// of the others) give back every key, smallest first, however they came.
+func TestAheadKeysComeOutInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for trial := range 200 {
+		var a ahead
+		var out []aheadKey
+		n := 1 + rng.IntN(2000)
+		for i := range n {
+			tm := int64(i) * 10
+			switch rng.IntN(10) {
+			case 0:
+				tm -= int64(rng.IntN(250)) // out of order, within the holdback
+			case 1:
+				tm = int64(i-1) * 10 // a tie
+			}
+			a.push(aheadKey{t: tm, n: uint64(i)})
+			for a.buffered() > 0 && a.first().t < int64(i)*10-300 {
+				out = append(out, a.pop())
+			}
+		}
+		for a.buffered() > 0 {
+			first := *a.first()
+			if k := a.pop(); k != first {
+				t.Fatalf("trial %d: first %+v, popped %+v", trial, first, k)
+			}
+			out = append(out, first)
+		}
+		sorted := slices.IsSortedFunc(out, func(x, y aheadKey) int {
+			if x.less(&y) {
+				return -1
+			}
+			if y.less(&x) {
+				return 1
+			}
+			return 0
+		})
+		seen := map[uint64]bool{}
+		for _, k := range out {
+			seen[k.n] = true
+		}
+		if len(out) != n || len(seen) != n || !sorted {
+			t.Fatalf("trial %d: %d keys out of %d (%d distinct), in order: %v", trial, len(out), n, len(seen), sorted)
+		}
+	}
+}
