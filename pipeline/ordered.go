@@ -95,6 +95,23 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 	var (
 		err error
 		cur events.Event // nothing keeps a pointer to it past its turn
+		// Traffic events are gathered in runs for the assembler's AddBatch,
+		// which overlaps their cache misses. Each event's detectors run
+		// right after its Add, and the windows it closed go to the stages
+		// after its findings, as in the order of Process: the event
+		// detectors do not read the assembler, nor it them.
+		run  = make([]events.Event, 0, seqRun)
+		each = func(i int, _ bool) {
+			s.eventFindings(p, &run[i])
+			s.windows(p.windows.Closed())
+		}
+		flush = func() {
+			if len(run) > 0 {
+				p.windows.AddBatch(run, each)
+				clear(run) // nothing keeps a pointer to them past their turn
+				run = run[:0]
+			}
+		}
 	)
 	i := -1
 	for e, serr := range seq {
@@ -117,25 +134,23 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 			continue
 		}
 		p.count(ev)
+		if isWindowed(ev.Type()) {
+			if run = append(run, *ev); len(run) == cap(run) {
+				flush()
+			}
+			continue
+		}
+		flush()
 		if isStateEvent(ev) {
 			s.barrier()
 			p.applyState(ev)
 			continue
 		}
-		var fs []detect.Finding
-		for _, d := range p.eventDets {
-			if f := d.Event(ev); fs == nil {
-				fs = f[:len(f):len(f)] // the caller keeps it (EventDetector)
-			} else {
-				fs = append(fs, f...)
-			}
-		}
-		if len(fs) > 0 {
-			s.jobs <- stageJob{findings: fs}
-		}
+		s.eventFindings(p, ev)
 		p.window(ev)
 		s.windows(p.windows.Closed())
 	}
+	flush()
 	if err == nil {
 		p.windows.Flush()
 		s.windows(p.windows.Closed())
@@ -143,6 +158,26 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 	serr := s.stop()
 	stopped = true
 	return cmp.Or(err, serr)
+}
+
+// seqRun is the most traffic events ProcessSeqTo hands the assembler at
+// once (AddBatch; a variable for the tests).
+var seqRun = 256
+
+// eventFindings runs the event detectors on ev and queues their findings
+// for the emitting stage.
+func (s *stages) eventFindings(p *Processor, ev *events.Event) {
+	var fs []detect.Finding
+	for _, d := range p.eventDets {
+		if f := d.Event(ev); fs == nil {
+			fs = f[:len(f):len(f)] // the caller keeps it (EventDetector)
+		} else {
+			fs = append(fs, f...)
+		}
+	}
+	if len(fs) > 0 {
+		s.jobs <- stageJob{findings: fs}
+	}
 }
 
 // stageJob is one step of the emitting stage, in order: findings of the

@@ -111,9 +111,10 @@ func testProcessAll(t *testing.T, partitions int) {
 		}
 	}
 	wantJSON := encodeAll(want)
-	defer func(n int) { outChunk = n }(outChunk)
+	defer func(n, r int) { outChunk, seqRun = n, r }(outChunk, seqRun)
 	for run := range 5 {
 		outChunk = []int{4096, 5, 1, 64, 1000}[run] // outputs gathered in chunks of these sizes
+		seqRun = []int{256, 1, 7, 3, 1000}[run]     // traffic events handed to the assembler at once
 		p, err := NewProcessor(orderedConfig(partitions))
 		if err != nil {
 			t.Fatal(err)
