@@ -55,18 +55,22 @@ func TestRangeTally(t *testing.T) {
 		return events.Event{ID: events.NewID(), Tenant: "t", Device: dev, Time: from.Add(at), Payload: p}
 	}
 	tally := &RangeTally{From: from, KeepLive: true}
+	live := ev(time.Minute, "a", &events.AlertRaised{AlertId: "live"})
+	label := ev(2*time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Detail: "C&C", Malicious: true})
 	for _, e := range []events.Event{
 		ev(-time.Hour, "a", &events.AlertRaised{AlertId: "warm"}),
 		ev(-time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Malicious: true}),
-		ev(time.Minute, "a", &events.AlertRaised{AlertId: "live"}),
-		ev(2*time.Minute, "a", &events.LabelRecorded{Label: "Malicious", Detail: "C&C", Malicious: true}),
+		live,
+		label,
 		ev(3*time.Minute, "b", &events.ConnOpened{ConnId: "c"}),
 		ev(25*time.Hour, "b", &events.ConnOpened{ConnId: "d"}),
 		ev(4*time.Minute, "", &events.AuthFailed{}),
+		label, // repeats in the log: taken once
+		live,
 	} {
 		tally.Add(&e)
 	}
-	if tally.WarmUp != 2 || tally.InRange != 5 {
+	if tally.WarmUp != 2 || tally.InRange != 7 {
 		t.Fatalf("warm-up %d, in range %d", tally.WarmUp, tally.InRange)
 	}
 	if len(tally.Live) != 1 || tally.Live[0].Payload.(*events.AlertRaised).AlertId != "live" {

@@ -43,16 +43,32 @@ func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pi
 // them, what a report needs of a range besides the replay's outputs: the
 // labels recorded in it, the live pipeline's alerts (for --baseline) and
 // its device-days, counting only events at or after From (the rest is
-// warm-up).
+// warm-up). A label or live alert the log holds twice (the same id and
+// time: a repeat, which a read with Query.Repeats yields) is taken once.
 type RangeTally struct {
 	From   time.Time
 	Labels []Label
 	Live   []events.Event // alert.raised events, when KeepLive
 	// KeepLive keeps the live alerts (--baseline needs them).
 	KeepLive bool
-	// InRange and WarmUp count the events at or after From and before it.
+	// InRange and WarmUp count the events at or after From and before it
+	// (repeats included).
 	InRange, WarmUp int
 	days            deviceDays
+	kept            map[events.ID]time.Time // labels and live alerts taken
+}
+
+// first reports whether ev is the first of its id and time among the
+// labels and live alerts taken.
+func (t *RangeTally) first(ev *events.Event) bool {
+	if at, ok := t.kept[ev.ID]; ok && at.Equal(ev.Time) {
+		return false
+	}
+	if t.kept == nil {
+		t.kept = map[events.ID]time.Time{}
+	}
+	t.kept[ev.ID] = ev.Time
+	return true
 }
 
 // Add counts ev.
@@ -64,9 +80,11 @@ func (t *RangeTally) Add(ev *events.Event) {
 	t.InRange++
 	switch ev.Type() {
 	case events.TypeLabelRecorded:
-		t.Labels = append(t.Labels, LabelsFromEvents([]events.Event{*ev})...)
+		if t.first(ev) {
+			t.Labels = append(t.Labels, LabelsFromEvents([]events.Event{*ev})...)
+		}
 	case events.TypeAlertRaised:
-		if t.KeepLive {
+		if t.KeepLive && t.first(ev) {
 			t.Live = append(t.Live, *ev)
 		}
 	}
