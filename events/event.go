@@ -128,6 +128,29 @@ func ValidateDevice(id string) error {
 	return nil
 }
 
+// SortKey is what events are ordered by: event time in Unix nanoseconds
+// (years 1678 to 2262), id, then I, the position an event was added or
+// read at, so that equal events keep their order.
+type SortKey struct {
+	T  int64
+	ID ID
+	I  int
+}
+
+// KeyOf is ev's SortKey at position i.
+func KeyOf(ev *Event, i int) SortKey { return SortKey{ev.Time.UnixNano(), ev.ID, i} }
+
+// Compare orders k and o by time, id, then position.
+func (k *SortKey) Compare(o *SortKey) int {
+	if k.T != o.T {
+		return cmp.Compare(k.T, o.T)
+	}
+	if c := k.ID.Compare(o.ID); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.I, o.I)
+}
+
 // SortByTime orders events by (event time, id), stably. It sorts small
 // keys and then moves each event once: sorting the events themselves moved
 // every one of them O(log n) times.
@@ -135,43 +158,29 @@ func SortByTime(evs []Event) {
 	if len(evs) < 2 {
 		return
 	}
-	type key struct {
-		t  int64 // event time in Unix nanoseconds (years 1678 to 2262)
-		id ID
-		i  int // position before sorting: equal events keep their order
-	}
-	keys := make([]key, len(evs))
+	keys := make([]SortKey, len(evs))
 	sorted := true
 	for i := range evs {
-		keys[i] = key{evs[i].Time.UnixNano(), evs[i].ID, i}
+		keys[i] = KeyOf(&evs[i], i)
 		if i > 0 && sorted {
-			p := &keys[i-1]
-			sorted = p.t < keys[i].t || p.t == keys[i].t && p.id.Compare(keys[i].id) <= 0
+			sorted = keys[i-1].Compare(&keys[i]) < 0
 		}
 	}
 	if sorted {
 		return
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.t != b.t {
-			return cmp.Compare(a.t, b.t)
-		}
-		if c := a.id.Compare(b.id); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
-	})
+	slices.SortFunc(keys, func(a, b SortKey) int { return a.Compare(&b) })
 	// Apply the permutation in place, cycle by cycle: position j takes the
-	// event at keys[j].i; done positions are marked with i = -1.
+	// event at keys[j].I; done positions are marked with I = -1.
 	for j := range keys {
-		if keys[j].i < 0 || keys[j].i == j {
+		if keys[j].I < 0 || keys[j].I == j {
 			continue
 		}
 		tmp := evs[j]
 		k := j
 		for {
-			src := keys[k].i
-			keys[k].i = -1
+			src := keys[k].I
+			keys[k].I = -1
 			if src == j {
 				evs[k] = tmp
 				break

@@ -2,7 +2,6 @@ package events
 
 import (
 	"bufio"
-	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -40,9 +39,9 @@ type TimeSorter struct {
 	chunks  [][]Event
 	free    [][]Event // chunks emptied by a spill, reused
 	held    int
-	keys    []sortKey
+	keys    []SortKey
 	sorted  bool
-	last    sortKey
+	last    SortKey
 	runs    []string
 	counts  []int // events per run
 	n       int
@@ -80,25 +79,6 @@ const (
 	sortChunk     = 1 << sortChunkBits
 )
 
-// sortKey is what a TimeSorter orders an event by: event time in Unix
-// nanoseconds (years 1678 to 2262), id, then the position it was added at
-// (equal events keep their order), which also finds the event.
-type sortKey struct {
-	t  int64
-	id ID
-	i  int
-}
-
-func compareKeys(a, b *sortKey) int {
-	if a.t != b.t {
-		return cmp.Compare(a.t, b.t)
-	}
-	if c := a.id.Compare(b.id); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.i, b.i)
-}
-
 // Add adds ev (its Seq is kept). It fails only when a run cannot be
 // written.
 func (s *TimeSorter) Add(ev Event) error {
@@ -120,18 +100,18 @@ func (s *TimeSorter) Add(ev Event) error {
 		s.chunks = append(s.chunks, chunk)
 	}
 	s.chunks[c] = append(s.chunks[c], ev)
-	k := sortKey{ev.Time.UnixNano(), ev.ID, s.held}
+	k := KeyOf(&ev, s.held)
 	switch {
 	case s.held == 0:
 		s.sorted = true
 	case s.sorted:
 		// In order so far: the keys are not kept (the events are their
 		// own order), only the last one.
-		if s.sorted = compareKeys(&s.last, &k) < 0; !s.sorted {
+		if s.sorted = s.last.Compare(&k) < 0; !s.sorted {
 			s.keys = slices.Grow(s.keys[:0], s.held+1)
 			for i := range s.held {
 				e := s.at(i)
-				s.keys = append(s.keys, sortKey{e.Time.UnixNano(), e.ID, i})
+				s.keys = append(s.keys, KeyOf(e, i))
 			}
 		}
 	}
@@ -153,7 +133,7 @@ func (s *TimeSorter) at(i int) *Event {
 // in order already, they need none.
 func (s *TimeSorter) sortHeld() {
 	if !s.sorted {
-		slices.SortFunc(s.keys, func(a, b sortKey) int { return compareKeys(&a, &b) })
+		slices.SortFunc(s.keys, func(a, b SortKey) int { return a.Compare(&b) })
 	}
 }
 
@@ -170,7 +150,7 @@ func (s *TimeSorter) order() iter.Seq[int] {
 			return
 		}
 		for _, k := range s.keys {
-			if !yield(k.i) {
+			if !yield(k.I) {
 				return
 			}
 		}

@@ -240,30 +240,22 @@ type ahead struct {
 	heap    []aheadKey // the others
 	slots   []events.Event
 	vacant  []int32
-	n       uint64 // events added
-	maxT    int64  // the latest event time read
+	n       int   // events added
+	maxT    int64 // the latest event time read
 	last    aheadKey
 	started bool // last is set
 	repeats int
 	batch   []events.Event
 }
 
+// aheadKey is an event's sort key (its position: the order it was read
+// in, so that ties keep the sorter's stability) and the slot it waits in.
 type aheadKey struct {
-	t    int64
-	id   events.ID
-	n    uint64 // order added: ties keep it (the sorter's stability)
+	events.SortKey
 	slot int32
 }
 
-func (a *aheadKey) less(b *aheadKey) bool {
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	if c := a.id.Compare(b.id); c != 0 {
-		return c < 0
-	}
-	return a.n < b.n
-}
+func (a *aheadKey) less(b *aheadKey) bool { return a.Compare(&b.SortKey) < 0 }
 
 type aheadResult struct {
 	st  pipeline.Stats
@@ -344,10 +336,10 @@ func (a *ahead) add(ev *events.Event) error {
 		a.free = append(a.free, *ev)
 		return nil
 	}
-	k := aheadKey{t: ev.Time.UnixNano(), id: ev.ID, n: a.n}
+	k := aheadKey{SortKey: events.KeyOf(ev, a.n)}
 	a.n++
 	if a.started {
-		if k.t == a.last.t && k.id == a.last.id && a.r.Sorter.DropRepeats {
+		if k.T == a.last.T && k.ID == a.last.ID && a.r.Sorter.DropRepeats {
 			a.repeats++ // a repeat of the event the run took last
 			return nil
 		}
@@ -356,8 +348,8 @@ func (a *ahead) add(ev *events.Event) error {
 			return nil
 		}
 	}
-	if k.n == 0 || k.t > a.maxT {
-		a.maxT = k.t
+	if k.I == 0 || k.T > a.maxT {
+		a.maxT = k.T
 	}
 	if n := len(a.vacant); n > 0 {
 		k.slot, a.vacant = a.vacant[n-1], a.vacant[:n-1]
@@ -367,7 +359,7 @@ func (a *ahead) add(ev *events.Event) error {
 		a.slots = append(a.slots, *ev)
 	}
 	a.push(k)
-	for a.buffered() > 0 && (a.first().t < a.maxT-aheadSpan || a.buffered() > aheadMax) {
+	for a.buffered() > 0 && (a.first().T < a.maxT-aheadSpan || a.buffered() > aheadMax) {
 		if !a.release() {
 			return a.ended()
 		}
@@ -380,7 +372,7 @@ func (a *ahead) add(ev *events.Event) error {
 func (a *ahead) release() bool {
 	k := a.pop()
 	ev := &a.slots[k.slot]
-	if a.started && k.t == a.last.t && k.id == a.last.id && a.r.Sorter.DropRepeats {
+	if a.started && k.T == a.last.T && k.ID == a.last.ID && a.r.Sorter.DropRepeats {
 		a.repeats++
 	} else {
 		a.batch = append(a.batch, *ev)

@@ -225,8 +225,8 @@ func TestAheadKeysComeOutInOrder(t *testing.T) {
 			case 1:
 				tm = int64(i-1) * 10 // a tie
 			}
-			a.push(aheadKey{t: tm, n: uint64(i)})
-			for a.buffered() > 0 && a.first().t < int64(i)*10-300 {
+			a.push(aheadKey{SortKey: events.SortKey{T: tm, I: i}})
+			for a.buffered() > 0 && a.first().T < int64(i)*10-300 {
 				out = append(out, a.pop())
 			}
 		}
@@ -237,18 +237,10 @@ func TestAheadKeysComeOutInOrder(t *testing.T) {
 			}
 			out = append(out, first)
 		}
-		sorted := slices.IsSortedFunc(out, func(x, y aheadKey) int {
-			if x.less(&y) {
-				return -1
-			}
-			if y.less(&x) {
-				return 1
-			}
-			return 0
-		})
-		seen := map[uint64]bool{}
+		sorted := slices.IsSortedFunc(out, func(x, y aheadKey) int { return x.Compare(&y.SortKey) })
+		seen := map[int]bool{}
 		for _, k := range out {
-			seen[k.n] = true
+			seen[k.I] = true
 		}
 		if len(out) != n || len(seen) != n || !sorted {
 			t.Fatalf("trial %d: %d keys out of %d (%d distinct), in order: %v", trial, len(out), n, len(seen), sorted)

@@ -245,11 +245,7 @@ func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 			j, ok := byDst[dst]
 			if !ok {
 				j = len(dsts)
-				if j < cap(dsts) {
-					dsts = dsts[:j+1] // reuses the ids' memory
-				} else {
-					dsts = append(dsts, floodDst{})
-				}
+				dsts = extend(dsts) // reuses the ids' memory
 				dsts[j].dst = dst
 				byDst[dst] = j
 			}

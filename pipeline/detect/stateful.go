@@ -137,11 +137,7 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 			hi, ok := news[k]
 			if !ok {
 				hi = len(hits)
-				if hi < cap(hits) {
-					hits = hits[:hi+1] // reuses the devices' memory
-				} else {
-					hits = append(hits, ndHit{})
-				}
+				hits = extend(hits) // reuses the devices' memory
 				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
 				news[k] = hi
 			}

@@ -88,10 +88,21 @@ func (c *cols) failed(i int) bool {
 	return false
 }
 
-// evidence keeps at most n ids.
+// capIDs keeps at most n ids.
 func capIDs(ids []events.ID, n int) []events.ID {
 	if len(ids) > n {
 		return ids[:n]
 	}
 	return ids
+}
+
+// extend returns s one element longer, reusing its capacity: the new last
+// element holds what the memory held (the caller sets what it needs) or,
+// when s had to grow, the zero value.
+func extend[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s[:len(s)+1]
+	}
+	var zero T
+	return append(s, zero)
 }
