@@ -68,21 +68,7 @@ func TestTimeSorterMatchesSortByTime(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want := append([]events.Event(nil), evs...)
-		events.SortByTime(want)
-		i := 0
-		for ev, err := range s.Sorted() {
-			if err != nil {
-				t.Fatalf("max %d: %v", max, err)
-			}
-			if d := diffEvent(ev, want[i]); d != "" || ev.Seq != want[i].Seq {
-				t.Fatalf("max %d: event %d: %s (seq %d, want %d)", max, i, d, ev.Seq, want[i].Seq)
-			}
-			i++
-		}
-		if i != len(want) || s.Len() != len(want) {
-			t.Fatalf("max %d: %d events out, %d in (Len %d)", max, i, len(want), s.Len())
-		}
+		checkSortedLike(t, fmt.Sprintf("max %d", max), s, evs)
 		if spilled := s.Runs() > 0; spilled != (max < len(evs)) {
 			t.Fatalf("max %d: %d runs", max, s.Runs())
 		}
@@ -309,22 +295,32 @@ func TestTimeSorterInOrderAndAfter(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			want := append([]events.Event(nil), evs...)
-			events.SortByTime(want)
-			i := 0
-			for ev, err := range s.Sorted() {
-				if err != nil {
-					t.Fatalf("%s, max %d: %v", name, max, err)
-				}
-				if ev.ID != want[i].ID || ev.Seq != want[i].Seq {
-					t.Fatalf("%s, max %d: event %d has seq %d, want %d", name, max, i, ev.Seq, want[i].Seq)
-				}
-				i++
-			}
-			if i != len(want) {
-				t.Fatalf("%s, max %d: %d events out of %d", name, max, i, len(want))
-			}
+			checkSortedLike(t, fmt.Sprintf("%s, max %d", name, max), s, evs)
 			s.Close()
 		}
+	}
+}
+
+// checkSortedLike checks that s, holding evs, yields them as SortByTime
+// orders them: every field and Seq, and all of them.
+func checkSortedLike(t *testing.T, what string, s *events.TimeSorter, evs []events.Event) {
+	t.Helper()
+	want := append([]events.Event(nil), evs...)
+	events.SortByTime(want)
+	i := 0
+	for ev, err := range s.Sorted() {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if i >= len(want) {
+			t.Fatalf("%s: more than the %d events added", what, len(want))
+		}
+		if d := diffEvent(ev, want[i]); d != "" || ev.Seq != want[i].Seq {
+			t.Fatalf("%s: event %d: %s (seq %d, want %d)", what, i, d, ev.Seq, want[i].Seq)
+		}
+		i++
+	}
+	if i != len(want) || s.Len() != len(want) {
+		t.Fatalf("%s: %d events out, %d in (Len %d)", what, i, len(want), s.Len())
 	}
 }
