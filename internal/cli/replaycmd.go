@@ -202,10 +202,6 @@ training its own.`,
 			}
 			labels := append(tally.Labels, fileLabels...)
 			deviceDays := tally.DeviceDays()
-			var live []events.Event
-			if baseline {
-				live = tally.Live
-			}
 			if time.Since(pstart) >= time.Second {
 				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total-rst.Repeats, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
@@ -237,7 +233,7 @@ training its own.`,
 			candidate := outs.Candidate()
 			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
-				d := replay.CompareBaseline(live, candidate)
+				d := replay.CompareBaseline(tally.Live, candidate)
 				rep.Baseline = &d
 				fmt.Fprintf(a.stdout, "baseline: %d live alerts, %d candidate; %d in both, %d added, %d missed (report.json .baseline)\n", d.Live, d.Candidate, d.Both, len(d.Added), len(d.Missed))
 			}
