@@ -27,6 +27,7 @@ type Assembler struct {
 	top                     int64 // the largest watermark of any partition
 	mem                     memory.Allocator
 	dicts                   *dictionaries
+	nulls                   nullArrays // all-null columns, shared by windows
 	parts                   []partition
 	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
@@ -432,6 +433,7 @@ func (a *Assembler) Release() {
 	}
 	a.closed = nil
 	a.dicts.release()
+	a.nulls.release()
 	a.lastDev = nil
 	for i := range a.free {
 		spares.Put(&a.free[i])

@@ -72,7 +72,7 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
-	cols := c.finish(a.dicts)
+	cols := c.finish(a.dicts, &a.nulls)
 	cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
 	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
 	c.release()
@@ -303,11 +303,17 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 	c.sNulls[s] = nulls
 }
 
-// finish makes the arrays (tenant and device left nil).
-func (c *columns) finish(dicts *dictionaries) []arrow.Array {
+// finish makes the arrays (tenant and device left nil). A column without
+// a value in any row is taken from nulls when it serves it.
+func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	n := c.n
 	cols := c.arrs[:]
 	mk := func(col, group int) {
+		if group >= 0 && c.validNulls[group] == n {
+			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+				return
+			}
+		}
 		var valid *memory.Buffer
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
@@ -339,11 +345,16 @@ func (c *columns) finish(dicts *dictionaries) []arrow.Array {
 	}
 	mk(ColAuthReason, 4)
 	for s := range numStr {
+		col := strCols[s]
+		if c.sNulls[s] == n {
+			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+				continue
+			}
+		}
 		var valid *memory.Buffer
 		if c.sNulls[s] > 0 {
 			valid = c.buffer(c.sBuf[s][0])
 		}
-		col := strCols[s]
 		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
 		cols[col] = array.MakeFromData(d)
 		d.Release()

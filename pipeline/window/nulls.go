@@ -1,0 +1,109 @@
+package window
+
+import (
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// nullArrays caches the all-null columns of small windows. A column that
+// no row of a window fills (the transaction and authentication columns of
+// a window of connections, say: ten of the 25 in imported Zeek history) is
+// the same array in every window of that many rows: a validity bitmap of
+// zeros, zeros for the values (or offsets), no string bytes. Building it
+// costs a window the same four to seven heap objects as a filled column,
+// and releasing it as many reference counts; the cache builds it once per
+// (column, rows) and hands every window a reference to it instead.
+//
+// The arrays are immutable, as every Arrow array, and their reference
+// counts are atomic: windows that share one may be released on different
+// goroutines. The cache holds one reference to each array until release;
+// a window still alive then keeps its own.
+type nullArrays struct {
+	m   map[nullKey]arrow.Array
+	off bool // serve nothing (tests compare with the arrays built per window)
+}
+
+type nullKey struct{ col, rows int32 }
+
+const (
+	// maxNullRows is the largest window whose all-null columns are
+	// cached: the cost is per window, and a window of more rows pays
+	// mostly per row.
+	maxNullRows = 512
+	// maxNullArrays bounds the arrays cached (each some 500 bytes of
+	// objects; their bytes are nullZeros).
+	maxNullArrays = 4096
+)
+
+// nullZeros backs every cached array's buffers: enough zeros for the
+// values of maxNullRows rows of the widest nullable fixed-width column
+// (8 bytes), for their offsets (4·(rows+1)) and their validity bitmap.
+// It is never written.
+var nullZeros = func() []byte {
+	const n = 8*maxNullRows + 64
+	b := make([]byte, n+64)
+	// 64-byte aligned, as the allocators align Arrow buffers.
+	shift := int((64 - uintptr(unsafe.Pointer(unsafe.SliceData(b)))%64) % 64)
+	return b[shift : shift+n : shift+n]
+}()
+
+// get returns an all-null array of column col with rows rows, retained
+// for the caller, or nil when the cache does not serve it (rows out of
+// range, or the cache full).
+func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
+	if rows <= 0 || rows > maxNullRows || c.off {
+		return nil
+	}
+	k := nullKey{int32(col), int32(rows)}
+	if a, ok := c.m[k]; ok {
+		a.Retain()
+		return a
+	}
+	if len(c.m) >= maxNullArrays {
+		return nil
+	}
+	if c.m == nil {
+		c.m = make(map[nullKey]arrow.Array)
+	}
+	a := newNullArray(col, rows, dicts)
+	c.m[k] = a
+	a.Retain()
+	return a
+}
+
+// newNullArray builds the all-null array of column col with rows rows
+// exactly as a window's columns are built (validity bitmap of zeros, zeros
+// for the values and offsets, an empty data buffer for strings), on
+// nullZeros.
+func newNullArray(col, rows int, dicts *dictionaries) arrow.Array {
+	typ := Schema.Field(col).Type
+	zeros := func(n int) *memory.Buffer { return memory.NewBufferBytes(nullZeros[:n:n]) }
+	valid := zeros(int(bitutil.BytesForBits(int64(rows))))
+	var d *array.Data
+	switch t := typ.(type) {
+	case *arrow.StringType, *arrow.BinaryType:
+		d = array.NewData(typ, rows, []*memory.Buffer{valid, zeros(4 * (rows + 1)), zeros(0)}, nil, rows, 0)
+	case *arrow.DictionaryType:
+		width := t.IndexType.(arrow.FixedWidthDataType).Bytes()
+		d = array.NewDataWithDictionary(typ, rows, []*memory.Buffer{valid, zeros(width * rows)}, rows, 0, dicts[col].Data().(*array.Data))
+	case arrow.FixedWidthDataType:
+		d = array.NewData(typ, rows, []*memory.Buffer{valid, zeros(t.Bytes() * rows)}, nil, rows, 0)
+	default:
+		panic("window: no all-null array of column " + Schema.Field(col).Name)
+	}
+	a := array.MakeFromData(d)
+	d.Release()
+	return a
+}
+
+// release drops the cache's references.
+func (c *nullArrays) release() {
+	for _, a := range c.m {
+		a.Release()
+	}
+	c.m = nil
+}
