@@ -102,11 +102,22 @@ func (r *rows) cmpRows(x, y int32) int {
 // Every buffer is cut from one slab; the memory.Buffer of a cut is made
 // only when an array uses it (a validity bitmap of a column without nulls
 // is not).
+//
+// Each array's data holds one reference to the slab: its values buffer (a
+// string column's bytes) is a slice of the slab (memory.SliceBuffer), so
+// the slab is freed, or recycled, when the last array of the window is
+// released, whichever holds it. Its other buffers (validity bitmaps,
+// offsets) view the same slab without a reference count of their own
+// (plain): an array's buffers live exactly as long as the array, and
+// one reference per array is all the slab needs. The plain buffers of a
+// window are one allocation, where each buffer was one before, with a
+// reference count taken and dropped on the slab.
 type columns struct {
 	n     int
 	slab  *memory.Buffer   // every buffer's bytes
 	off   int              // the next free byte of slab
 	bufs  []*memory.Buffer // the buffers made, released by release
+	plain []memory.Buffer  // the window's buffers without a reference count
 	fixed [NumCols]cut     // the data of each fixed-width column
 
 	time                             []arrow.Timestamp
@@ -160,10 +171,25 @@ func (c *columns) cut(size int, zero bool) cut {
 
 func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n] }
 
-// buffer makes the memory.Buffer of k.
+// buffer makes the memory.Buffer of k, holding a reference to the slab:
+// the values buffer of an array (see columns).
 func (c *columns) buffer(k cut) *memory.Buffer {
 	b := memory.SliceBuffer(c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
+	return b
+}
+
+// plainBuffer makes a memory.Buffer of k without a reference count (see
+// columns): an array's buffer besides its values.
+func (c *columns) plainBuffer(k cut) *memory.Buffer {
+	if len(c.plain) == cap(c.plain) {
+		// A batch has at most 5 validity bitmaps and 3 buffers for
+		// each string column besides its bytes.
+		c.plain = make([]memory.Buffer, 0, 5+2*(numStr+2))
+	}
+	c.plain = c.plain[:len(c.plain)+1]
+	b := &c.plain[len(c.plain)-1]
+	b.Reset(c.bytes(k))
 	return b
 }
 
@@ -318,7 +344,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
 			if c.validBuf[group] == nil {
-				c.validBuf[group] = c.buffer(c.valid[group])
+				c.validBuf[group] = c.plainBuffer(c.valid[group])
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
@@ -353,9 +379,9 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		}
 		var valid *memory.Buffer
 		if c.sNulls[s] > 0 {
-			valid = c.buffer(c.sBuf[s][0])
+			valid = c.plainBuffer(c.sBuf[s][0])
 		}
-		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.buffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
+		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
 		cols[col] = array.MakeFromData(d)
 		d.Release()
 	}
@@ -370,7 +396,7 @@ func (c *columns) release() {
 	}
 	clear(c.bufs)
 	c.slab.Release()
-	c.slab = nil
+	c.slab, c.plain = nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
@@ -397,9 +423,9 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	o[n] = pos
 	var valid *memory.Buffer
 	if nulls > 0 {
-		valid = c.buffer(c.run[k][0])
+		valid = c.plainBuffer(c.run[k][0])
 	}
-	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.buffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
+	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr

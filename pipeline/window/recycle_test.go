@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -125,5 +127,48 @@ func TestRecycleReuses(t *testing.T) {
 		case recycle && got > 2:
 			t.Errorf("%d large allocations for %d windows, recycling", got, n)
 		}
+	}
+}
+
+// A column retained past its window's release keeps the window's memory:
+// with Config.Recycle, the later windows do not get it, and the column
+// (values, nulls, offsets) reads as it did, until it is released too;
+// then every byte goes back.
+func TestRecycleKeepsRetainedColumns(t *testing.T) {
+	evs := randomLog(rand.New(rand.NewPCG(5, 7)), 4000)
+	a := newAssembler(t, window.Config{Size: 10 * time.Second, Lateness: 5 * time.Second, Recycle: true}, 3, checked(t))
+	type kept struct {
+		col, copied arrow.Array
+		name        string
+	}
+	var keep []kept
+	collect := func() {
+		for _, w := range a.Closed() {
+			k := len(keep) % window.NumCols
+			col := w.Batch.Column(k)
+			copied, err := array.Concatenate([]arrow.Array{col}, memory.NewGoAllocator())
+			if err != nil {
+				t.Fatal(err)
+			}
+			col.Retain()
+			keep = append(keep, kept{col, copied, window.Schema.Field(k).Name})
+			w.Release()
+		}
+	}
+	for i := range evs {
+		a.Add(&evs[i])
+		collect()
+	}
+	a.Flush()
+	collect()
+	if len(keep) < 100 {
+		t.Fatalf("%d windows", len(keep))
+	}
+	for i, k := range keep {
+		if !array.Equal(k.col, k.copied) {
+			t.Errorf("window %d: retained column %s changed after the window's release", i, k.name)
+		}
+		k.col.Release()
+		k.copied.Release()
 	}
 }
