@@ -40,21 +40,17 @@ type Assembler struct {
 	tenants                 map[string]tenantID // every tenant seen
 	devs                    devTable            // every device, of every partition
 	early                   int                 // see Add
-	free                    []spare             // buffers of closed windows, for new ones
+	free                    []*pending          // closed windows, emptied, for new ones
 	order, pos, perm        []int32             // build's scratch
 	cols                    columns             // and its columns
 	batchMem                memory.Allocator    // what batches are allocated from: mem, or slabs
 	slabs                   *slabPool           // with Config.Recycle
 }
 
-type spare struct {
-	rows   rows
-	groups []group
-}
-
-// spares holds the column slices of released Assemblers for the next ones
-// (a replay or a test makes one after another): Go memory that no window
-// exposes, held until the garbage collector clears the pool.
+// spares holds the emptied pending windows (their column slices) of
+// released Assemblers for the next ones (a replay or a test makes one
+// after another): Go memory that no window exposes, held until the
+// garbage collector clears the pool.
 var spares sync.Pool
 
 // Stats counts what an Assembler did.
@@ -391,6 +387,7 @@ func (a *Assembler) Flush() {
 		a.close(p, w)
 	}
 	for i := range a.parts {
+		clear(a.parts[i].open) // the closed windows are reused
 		a.parts[i].open = a.parts[i].open[:0]
 		a.sweep(&a.parts[i])
 	}
@@ -435,8 +432,8 @@ func (a *Assembler) Release() {
 	a.dicts.release()
 	a.nulls.release()
 	a.lastDev = nil
-	for i := range a.free {
-		spares.Put(&a.free[i])
+	for _, w := range a.free {
+		spares.Put(w)
 	}
 	a.free = nil
 	if a.slabs != nil {
@@ -459,14 +456,18 @@ func (a *Assembler) window(p *partition, start int64) *pending {
 
 func (a *Assembler) newPending(part int, start int64) *pending {
 	p := &a.parts[part]
-	w := &pending{part: part, start: start, end: start + a.size}
+	var w *pending
 	if n := len(a.free); n > 0 {
-		w.rows, w.groups = a.free[n-1].rows, a.free[n-1].groups
-		a.free[n-1] = spare{}
+		w = a.free[n-1]
+		a.free[n-1] = nil
 		a.free = a.free[:n-1]
-	} else if sp, ok := spares.Get().(*spare); ok {
-		w.rows, w.groups = sp.rows, sp.groups
+	} else if sp, ok := spares.Get().(*pending); ok {
+		w = sp
+	} else {
+		w = new(pending)
 	}
+	// An emptied window (see close): rows reset, groups cleared.
+	*w = pending{rows: w.rows, groups: w.groups[:0], part: part, start: start, end: start + a.size}
 	// Size the columns for the partition's previous window (closed, or
 	// still open: the one before this) and a quarter more, so that the
 	// steady state allocates nothing and a new window seldom grows.
@@ -550,7 +551,9 @@ func (a *Assembler) advance(p *partition, wm int64) {
 		n++
 	}
 	if n > 0 {
+		k := len(p.open)
 		p.open = append(p.open[:0], p.open[n:]...)
+		clear(p.open[len(p.open):k]) // the closed windows are reused
 		a.sweep(p)
 	}
 }
@@ -571,16 +574,18 @@ func (a *Assembler) close(p *partition, w *pending) {
 		p.strHint[s] = len(w.data[s])
 	}
 	a.closed = append(a.closed, a.build(w))
-	// Keep the columns for the next window (beyond one set per partition,
-	// for the garbage collector or the next Assembler: see spares).
+	// Keep the window, emptied, for the next one (beyond one per
+	// partition, for the garbage collector or the next Assembler: see
+	// spares). Nothing refers to it any more: its partition drops it
+	// from open, and its devices' slots are gone.
 	clear(w.groups) // no devState kept alive by a spare
+	w.groups = w.groups[:0]
 	w.reset()
-	if sp := (spare{w.rows, w.groups[:0]}); len(a.free) < len(a.parts)+1 {
-		a.free = append(a.free, sp)
+	if len(a.free) < len(a.parts)+1 {
+		a.free = append(a.free, w)
 	} else {
-		spares.Put(&sp)
+		spares.Put(w)
 	}
-	w.rows, w.groups = rows{}, nil
 	a.stats.ClosedWindows++
 }
 

@@ -183,9 +183,8 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 // columns): an array's buffer besides its values.
 func (c *columns) plainBuffer(k cut) *memory.Buffer {
 	if len(c.plain) == cap(c.plain) {
-		// A batch has at most 5 validity bitmaps and 3 buffers for
-		// each string column besides its bytes.
-		c.plain = make([]memory.Buffer, 0, 5+2*(numStr+2))
+		// finish sized c.plain for the batch; this is not reached.
+		c.plain = make([]memory.Buffer, 0, 4)
 	}
 	c.plain = c.plain[:len(c.plain)+1]
 	b := &c.plain[len(c.plain)-1]
@@ -334,6 +333,21 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	n := c.n
 	cols := c.arrs[:]
+	// The plain buffers: validity bitmaps of the groups with nulls, each
+	// string column's offsets and validity bitmap (none for a column from
+	// nulls), the tenant and device columns' (two each at most).
+	plain := 4
+	for g := range c.validNulls {
+		if k := c.validNulls[g]; k > 0 && (k < n || !nulls.serves(n)) {
+			plain++
+		}
+	}
+	for s := range c.sNulls {
+		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
+			plain += 1 + min(k, 1)
+		}
+	}
+	c.plain = make([]memory.Buffer, 0, plain)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {

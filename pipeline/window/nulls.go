@@ -51,11 +51,15 @@ var nullZeros = func() []byte {
 	return b[shift : shift+n : shift+n]
 }()
 
+// serves reports whether get gives the all-null columns of windows of
+// rows rows.
+func (c *nullArrays) serves(rows int) bool { return rows > 0 && rows <= maxNullRows && !c.off }
+
 // get returns an all-null array of column col with rows rows, retained
-// for the caller, or nil when the cache does not serve it (rows out of
-// range, or the cache full).
+// for the caller, or nil when it does not serve rows. When the cache is
+// full the array is made for the caller alone.
 func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
-	if rows <= 0 || rows > maxNullRows || c.off {
+	if !c.serves(rows) {
 		return nil
 	}
 	k := nullKey{int32(col), int32(rows)}
@@ -64,7 +68,7 @@ func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
 		return a
 	}
 	if len(c.m) >= maxNullArrays {
-		return nil
+		return newNullArray(col, rows, dicts)
 	}
 	if c.m == nil {
 		c.m = make(map[nullKey]arrow.Array)
