@@ -66,8 +66,22 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range strBytes {
 		strBytes[s] = len(w.data[s])
 	}
+	// The columns without a value in any row, when the all-null cache
+	// gives their arrays: they need no room in the batch's memory.
+	var nullGroups uint8
+	var nullStr [numStr]bool
+	if a.nulls.serves(n) {
+		var present uint8
+		for _, v := range w.valid[:n] {
+			present |= v
+		}
+		nullGroups = ^present & (vAuth<<1 - 1) // the five validity groups
+		for s := range nullStr {
+			nullStr[s] = strBytes[s] == 0
+		}
+	}
 	c := &a.cols
-	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes)
+	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr)
 	c.gather(&w.rows, perm)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
@@ -116,6 +130,7 @@ type columns struct {
 	n     int
 	slab  *memory.Buffer   // every buffer's bytes
 	off   int              // the next free byte of slab
+	align int              // of each buffer in slab (a power of two)
 	bufs  []*memory.Buffer // the buffers made, released by release
 	plain []memory.Buffer  // the window's buffers without a reference count
 	fixed [NumCols]cut     // the data of each fixed-width column
@@ -134,7 +149,11 @@ type columns struct {
 	validNulls [5]int
 	// string and binary columns
 	sBuf   [numStr][3]cut // validity, offsets, data
+	sNull  [numStr]bool   // no value in any row, and no buffers (see reset)
 	sNulls [numStr]int
+	// memory the gather writes the all-null groups to (see reset): never
+	// part of a batch
+	scratch []byte
 	// the tenant and device columns: validity, offsets, data
 	run [2][3]cut
 	// the buffer lists of the batch's arrays (see list), and the arrays
@@ -156,16 +175,13 @@ func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
 // cut is a range of a columns' slab.
 type cut struct{ off, n int }
 
-// cut takes the next size bytes of the window's slab (zeroed when zero is
-// set; the other buffers are overwritten entirely). Every buffer of a
-// window's columns comes from one allocation: a sparse window of a few
-// dozen rows used to cost some fifty.
-func (c *columns) cut(size int, zero bool) cut {
+// cut takes the next size bytes of the window's slab (laid out by reset
+// before the slab is allocated). Every buffer of a window's columns comes
+// from one allocation: a sparse window of a few dozen rows used to cost
+// some fifty.
+func (c *columns) cut(size int) cut {
 	k := cut{c.off, size}
-	c.off += align(size)
-	if zero {
-		clear(c.bytes(k))
-	}
+	c.off += (size + c.align - 1) &^ (c.align - 1)
 	return k
 }
 
@@ -192,48 +208,113 @@ func (c *columns) plainBuffer(k cut) *memory.Buffer {
 	return b
 }
 
-// align rounds n up to Arrow's recommended 64-byte alignment.
-func align(n int) int { return (n + 63) &^ 63 }
+// Alignment of the buffers in a slab: Arrow's recommended 64 bytes, or 8
+// (the other alignment the format allows, and the widest value's) in a
+// window of fewer than smallRows rows, where 64 would more than double
+// the slab of a window of a dozen rows.
+const (
+	bigAlign  = 64
+	smallRows = 64
+)
+
+// align rounds n up to 64 bytes.
+func align(n int) int { return (n + bigAlign - 1) &^ (bigAlign - 1) }
+
+// fixedCol is a fixed-width column: its width in bytes and its validity
+// group (-1: never null).
+type fixedCol struct{ col, width, group int }
+
+var fixedCols = [...]fixedCol{
+	{ColTime, 8, -1}, {ColID, 16, -1}, {ColType, 1, -1},
+	{ColDstPort, 4, 0}, {ColMode, 1, 1},
+	{ColBytesUp, 8, 2}, {ColBytesDown, 8, 2}, {ColDurationNs, 8, 2}, {ColCloseReason, 1, 2},
+	{ColStatus, 4, 3}, {ColOutcome, 1, 3}, {ColLatencyNs, 8, 3},
+	{ColAuthReason, 1, 4},
+}
 
 // reset prepares c, reused from an earlier window, for a batch of n rows.
-func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int) {
-	*c = columns{n: n, bufs: c.bufs[:0], lists: make([]*memory.Buffer, 0, 2*(NumCols-2-numStr)+3*(numStr+2))}
-	// The slab holds every buffer below, each at a 64-byte boundary.
+// The groups of nullGroups (bit g: validity group g) and the string
+// columns of nullStr have no value in any row and their arrays come from
+// the all-null cache: they get no room in the slab (the gather writes
+// their zeros to scratch memory instead).
+func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool) {
+	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch, lists: make([]*memory.Buffer, 0, 2*(NumCols-2-numStr)+3*(numStr+2))}
+	c.align = bigAlign
+	if n < smallRows {
+		c.align = 8
+	}
 	bitmap := int(bitutil.BytesForBits(int64(n)))
-	size := align(8*n)*5 + align(16*n) + align(n)*5 + align(4*n)*2 + align(bitmap)*5
-	for s := range numStr {
-		size += align(bitmap) + align(4*(n+1)) + align(strBytes[s])
+	// Lay the buffers out, then allocate the slab.
+	var scratch [len(fixedCols)]cut
+	inScratch := 0
+	for k, f := range fixedCols {
+		if f.group >= 0 && nullGroups&(1<<f.group) != 0 {
+			scratch[k] = cut{inScratch, f.width * n}
+			inScratch += (f.width*n + 7) &^ 7
+			continue
+		}
+		c.fixed[f.col] = c.cut(f.width * n)
 	}
-	size += 2*(align(bitmap)+align(4*(n+1))) + align(tenantBytes) + align(deviceBytes)
-	c.slab = memory.NewResizableBuffer(mem)
-	c.slab.Resize(size)
-	fixed := func(col, width int) []byte {
-		c.fixed[col] = c.cut(width*n, false)
-		return c.bytes(c.fixed[col])
-	}
-	c.time = arrow.TimestampTraits.CastFromBytes(fixed(ColTime, 8))
-	c.id = fixed(ColID, 16)
-	c.typ = arrow.Int8Traits.CastFromBytes(fixed(ColType, 1))
-	c.mode = arrow.Int8Traits.CastFromBytes(fixed(ColMode, 1))
-	c.reason = arrow.Int8Traits.CastFromBytes(fixed(ColCloseReason, 1))
-	c.outcome = arrow.Int8Traits.CastFromBytes(fixed(ColOutcome, 1))
-	c.auth = arrow.Int8Traits.CastFromBytes(fixed(ColAuthReason, 1))
-	c.port = arrow.Uint32Traits.CastFromBytes(fixed(ColDstPort, 4))
-	c.status = arrow.Uint32Traits.CastFromBytes(fixed(ColStatus, 4))
-	c.up = arrow.Uint64Traits.CastFromBytes(fixed(ColBytesUp, 8))
-	c.down = arrow.Uint64Traits.CastFromBytes(fixed(ColBytesDown, 8))
-	c.dur = arrow.Int64Traits.CastFromBytes(fixed(ColDurationNs, 8))
-	c.lat = arrow.Int64Traits.CastFromBytes(fixed(ColLatencyNs, 8))
+	var validScratch [5]cut
 	for g := range c.valid {
-		c.valid[g] = c.cut(bitmap, true)
-		c.validBits[g] = c.bytes(c.valid[g])
+		if nullGroups&(1<<g) != 0 {
+			validScratch[g] = cut{inScratch, bitmap}
+			inScratch += (bitmap + 7) &^ 7
+			continue
+		}
+		c.valid[g] = c.cut(bitmap)
 	}
 	for s := range numStr {
-		c.sBuf[s] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(strBytes[s], false)}
+		if c.sNull[s] = nullStr[s]; !nullStr[s] {
+			c.sBuf[s] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(strBytes[s])}
+		}
 	}
 	for k, total := range [2]int{tenantBytes, deviceBytes} {
-		c.run[k] = [3]cut{c.cut(bitmap, true), c.cut(4*(n+1), false), c.cut(total, false)}
+		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
+	c.slab = memory.NewResizableBuffer(mem)
+	c.slab.Resize(c.off)
+	if cap(c.scratch) < inScratch {
+		c.scratch = make([]byte, inScratch+inScratch/4)
+	}
+	// The bitmaps are zeroed; the other buffers are overwritten entirely.
+	for g := range c.valid {
+		if nullGroups&(1<<g) != 0 {
+			c.validBits[g] = c.scratch[validScratch[g].off : validScratch[g].off+bitmap]
+		} else {
+			c.validBits[g] = c.bytes(c.valid[g])
+			clear(c.validBits[g])
+		}
+	}
+	for s := range numStr {
+		if !nullStr[s] {
+			clear(c.bytes(c.sBuf[s][0]))
+		}
+	}
+	for k := range c.run {
+		clear(c.bytes(c.run[k][0]))
+	}
+	var views [NumCols][]byte
+	for k, f := range fixedCols {
+		if f.group >= 0 && nullGroups&(1<<f.group) != 0 {
+			views[f.col] = c.scratch[scratch[k].off : scratch[k].off+scratch[k].n]
+		} else {
+			views[f.col] = c.bytes(c.fixed[f.col])
+		}
+	}
+	c.time = arrow.TimestampTraits.CastFromBytes(views[ColTime])
+	c.id = views[ColID]
+	c.typ = arrow.Int8Traits.CastFromBytes(views[ColType])
+	c.mode = arrow.Int8Traits.CastFromBytes(views[ColMode])
+	c.reason = arrow.Int8Traits.CastFromBytes(views[ColCloseReason])
+	c.outcome = arrow.Int8Traits.CastFromBytes(views[ColOutcome])
+	c.auth = arrow.Int8Traits.CastFromBytes(views[ColAuthReason])
+	c.port = arrow.Uint32Traits.CastFromBytes(views[ColDstPort])
+	c.status = arrow.Uint32Traits.CastFromBytes(views[ColStatus])
+	c.up = arrow.Uint64Traits.CastFromBytes(views[ColBytesUp])
+	c.down = arrow.Uint64Traits.CastFromBytes(views[ColBytesDown])
+	c.dur = arrow.Int64Traits.CastFromBytes(views[ColDurationNs])
+	c.lat = arrow.Int64Traits.CastFromBytes(views[ColLatencyNs])
 }
 
 func setBit(b []byte, i int) { b[i>>3] |= 1 << (i & 7) }
@@ -298,6 +379,10 @@ func (c *columns) gather(r *rows, perm []int32) {
 
 // gatherStrings writes string column s of the rows in perm order.
 func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
+	if c.sNull[s] { // no buffers: the array comes from the all-null cache
+		c.sNulls[s] = len(perm)
+		return
+	}
 	bits := c.bytes(c.sBuf[s][0])
 	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
 	dst := c.bytes(c.sBuf[s][2])

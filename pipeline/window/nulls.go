@@ -23,11 +23,10 @@ import (
 // goroutines. The cache holds one reference to each array until release;
 // a window still alive then keeps its own.
 type nullArrays struct {
-	m   map[nullKey]arrow.Array
-	off bool // serve nothing (tests compare with the arrays built per window)
+	byCol [NumCols][]arrow.Array // by rows; nil where not made yet
+	n     int                    // arrays made
+	off   bool                   // serve nothing (tests compare with the arrays built per window)
 }
-
-type nullKey struct{ col, rows int32 }
 
 const (
 	// maxNullRows is the largest window whose all-null columns are
@@ -35,7 +34,8 @@ const (
 	// mostly per row.
 	maxNullRows = 512
 	// maxNullArrays bounds the arrays cached (each some 500 bytes of
-	// objects; their bytes are nullZeros).
+	// objects; their bytes are nullZeros); beyond, get makes an array per
+	// call.
 	maxNullArrays = 4096
 )
 
@@ -62,19 +62,27 @@ func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
 	if !c.serves(rows) {
 		return nil
 	}
-	k := nullKey{int32(col), int32(rows)}
-	if a, ok := c.m[k]; ok {
-		a.Retain()
-		return a
-	}
-	if len(c.m) >= maxNullArrays {
-		return newNullArray(col, rows, dicts)
-	}
-	if c.m == nil {
-		c.m = make(map[nullKey]arrow.Array)
+	byRows := c.byCol[col]
+	if rows < len(byRows) && byRows[rows] != nil {
+		byRows[rows].Retain()
+		return byRows[rows]
 	}
 	a := newNullArray(col, rows, dicts)
-	c.m[k] = a
+	if c.n >= maxNullArrays {
+		return a
+	}
+	if rows >= len(byRows) {
+		// Grown to the next power of two above rows (at most
+		// maxNullRows+1 entries).
+		k := 16
+		for k <= rows {
+			k *= 2
+		}
+		byRows = append(byRows, make([]arrow.Array, min(k, maxNullRows+1)-len(byRows))...)
+		c.byCol[col] = byRows
+	}
+	byRows[rows] = a
+	c.n++
 	a.Retain()
 	return a
 }
@@ -106,8 +114,13 @@ func newNullArray(col, rows int, dicts *dictionaries) arrow.Array {
 
 // release drops the cache's references.
 func (c *nullArrays) release() {
-	for _, a := range c.m {
-		a.Release()
+	for col, byRows := range c.byCol {
+		for _, a := range byRows {
+			if a != nil {
+				a.Release()
+			}
+		}
+		c.byCol[col] = nil
 	}
-	c.m = nil
+	c.n = 0
 }

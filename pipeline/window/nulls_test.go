@@ -57,29 +57,43 @@ func sparseLog(rng *rand.Rand, windows int) []events.Event {
 	return out
 }
 
-// assembleAll adds evs to a new assembler and returns every window.
-func assembleAll(t *testing.T, evs []events.Event, mem memory.Allocator, cached bool) (*Assembler, []*Window) {
+// assembleAll adds evs to a new assembler and returns every window. The
+// all-null columns come from the cache (cached), from a cache that is full
+// (made per window on its zeros), or are built as every other column.
+func assembleAll(t *testing.T, evs []events.Event, mem memory.Allocator, nulls string) (*Assembler, []*Window) {
 	t.Helper()
 	a, err := New(Config{Size: 10 * time.Second, Lateness: time.Second}, 2, mem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.nulls.off = !cached
+	switch nulls {
+	case "built":
+		a.nulls.off = true
+	case "full":
+		a.nulls.n = maxNullArrays
+	}
 	a.AddBatch(evs, nil)
 	a.Flush()
 	return a, a.Closed()
 }
 
-// TestNullArrays: a window's all-null columns taken from the cache are,
-// buffer by buffer, the arrays the assembler builds without it (same type,
-// length, null count, buffers present, their lengths and bytes, the same
-// dictionary), and windows of one size share one array.
+// TestNullArrays: a window's all-null columns taken from the cache (or
+// made on its zeros when it is full) are, buffer by buffer, the arrays the
+// assembler builds without it (same type, length, null count, buffers
+// present, their lengths and bytes, the same dictionary), and windows of
+// one size share one array.
 func TestNullArrays(t *testing.T) {
+	for _, mode := range []string{"cached", "full"} {
+		t.Run(mode, func(t *testing.T) { testNullArrays(t, mode) })
+	}
+}
+
+func testNullArrays(t *testing.T, mode string) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	evs := sparseLog(rand.New(rand.NewPCG(1, 2)), 200)
-	ca, cached := assembleAll(t, evs, mem, true)
-	ba, built := assembleAll(t, evs, mem, false)
+	ca, cached := assembleAll(t, evs, mem, mode)
+	ba, built := assembleAll(t, evs, mem, "built")
 	if len(cached) != len(built) || len(cached) < 100 {
 		t.Fatalf("%d and %d windows", len(cached), len(built))
 	}
@@ -113,8 +127,11 @@ func TestNullArrays(t *testing.T) {
 			reused++
 		}
 	}
-	if reused == 0 {
+	if mode == "cached" && reused == 0 {
 		t.Error("no all-null array is shared by two windows")
+	}
+	if mode == "full" && reused > 0 {
+		t.Error("a full cache shares arrays")
 	}
 	for _, w := range append(cached, built...) {
 		w.Release()
