@@ -90,10 +90,7 @@ func (a *Assembler) build(w *pending) *Window {
 	cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
 	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
 	c.release()
-	batch := array.NewRecordBatch(Schema, cols, int64(n))
-	for _, col := range cols {
-		col.Release()
-	}
+	batch := newRecord(&c.arrs, n) // takes the columns' references
 	clear(cols)
 	return &Window{
 		Partition: w.part,
