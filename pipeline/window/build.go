@@ -161,7 +161,7 @@ type columns struct {
 }
 
 // list returns bs as the buffer list of an array's data. The lists of a
-// batch share one allocation; a list is capped, so that nothing appended
+// batch share one allocation (sized by finish); a list is capped, so that nothing appended
 // to one reaches the next.
 func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
 	k := len(c.lists)
@@ -235,7 +235,7 @@ var fixedCols = [...]fixedCol{
 // the all-null cache: they get no room in the slab (the gather writes
 // their zeros to scratch memory instead).
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool) {
-	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch, lists: make([]*memory.Buffer, 0, 2*(NumCols-2-numStr)+3*(numStr+2))}
+	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
@@ -430,6 +430,20 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		}
 	}
 	c.plain = make([]memory.Buffer, 0, plain)
+	// The buffer lists: two per fixed-width column, three per string
+	// column, none for a column from nulls.
+	lists := 3*2 + 2*3 // time, id, type; tenant, device
+	for _, f := range fixedCols[3:] {
+		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
+			lists += 2
+		}
+	}
+	for s := range c.sNulls {
+		if c.sNulls[s] < n || !nulls.serves(n) {
+			lists += 3
+		}
+	}
+	c.lists = make([]*memory.Buffer, 0, lists)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
