@@ -161,8 +161,8 @@ type columns struct {
 }
 
 // list returns bs as the buffer list of an array's data. The lists of a
-// batch share one allocation (sized by finish); a list is capped, so that nothing appended
-// to one reaches the next.
+// batch share one allocation (sized by finish); a list is capped, so that
+// nothing appended to one reaches the next.
 func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
 	k := len(c.lists)
 	c.lists = append(c.lists, bs...)
