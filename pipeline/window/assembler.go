@@ -27,7 +27,8 @@ type Assembler struct {
 	top                     int64 // the largest watermark of any partition
 	mem                     memory.Allocator
 	dicts                   *dictionaries
-	nulls                   nullArrays // all-null columns, shared by windows
+	nulls                   nullArrays   // all-null columns, shared by windows
+	tenantCols              tenantArrays // the tenant columns of windows of one tenant, shared
 	parts                   []partition
 	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
@@ -431,6 +432,7 @@ func (a *Assembler) Release() {
 	a.closed = nil
 	a.dicts.release()
 	a.nulls.release()
+	a.tenantCols.release()
 	a.lastDev = nil
 	for _, w := range a.free {
 		spares.Put(w)

@@ -80,14 +80,21 @@ func (a *Assembler) build(w *pending) *Window {
 			nullStr[s] = strBytes[s] == 0
 		}
 	}
+	// The tenant column of a window of one tenant comes from the cache.
+	var tenantCol arrow.Array
+	if ng > 0 && devs[0].Tenant == devs[ng-1].Tenant { // sorted by tenant
+		tenantCol = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
+	}
 	c := &a.cols
-	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr)
+	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, tenantCol != nil)
 	c.gather(&w.rows, perm)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
 	cols := c.finish(a.dicts, &a.nulls)
-	cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
+	if cols[ColTenant] = tenantCol; tenantCol == nil {
+		cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
+	}
 	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
 	c.release()
 	batch := newRecord(&c.arrs, n) // takes the columns' references
@@ -233,8 +240,9 @@ var fixedCols = [...]fixedCol{
 // The groups of nullGroups (bit g: validity group g) and the string
 // columns of nullStr have no value in any row and their arrays come from
 // the all-null cache: they get no room in the slab (the gather writes
-// their zeros to scratch memory instead).
-func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool) {
+// their zeros to scratch memory instead). With sharedTenant, the tenant
+// column comes from the tenant cache, and gets none either.
+func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, sharedTenant bool) {
 	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch}
 	c.align = bigAlign
 	if n < smallRows {
@@ -267,6 +275,9 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		}
 	}
 	for k, total := range [2]int{tenantBytes, deviceBytes} {
+		if k == 0 && sharedTenant {
+			continue // no tenant column to build
+		}
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
 	c.slab = memory.NewResizableBuffer(mem)
@@ -289,7 +300,9 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		}
 	}
 	for k := range c.run {
-		clear(c.bytes(c.run[k][0]))
+		if k > 0 || !sharedTenant {
+			clear(c.bytes(c.run[k][0]))
+		}
 	}
 	var views [NumCols][]byte
 	for k, f := range fixedCols {

@@ -124,3 +124,83 @@ func (c *nullArrays) release() {
 	}
 	c.n = 0
 }
+
+// tenantArrays caches the tenant column of windows whose rows all belong
+// to one tenant (a fleet of one tenant, an import, a partition of a small
+// deployment): that column is the tenant's id repeated, the same array in
+// every such window of that many rows. Like nullArrays it serves windows
+// of up to maxNullRows rows, and its arrays are immutable and shared.
+type tenantArrays struct {
+	byTenant map[string][]arrow.Array // by rows
+	bytes    int                      // of the arrays' buffers
+	off      bool                     // serve nothing (tests)
+}
+
+// maxTenantBytes bounds the bytes of the cached tenant columns.
+const maxTenantBytes = 4 << 20
+
+// get returns the tenant column of a window of rows rows of tenant alone
+// (nil, or an all-null column for tenant "", when it is not served),
+// retained for the caller.
+func (c *tenantArrays) get(tenant string, rows int, nulls *nullArrays, dicts *dictionaries) arrow.Array {
+	if c.off || rows <= 0 || rows > maxNullRows {
+		return nil
+	}
+	if tenant == "" {
+		return nulls.get(ColTenant, rows, dicts)
+	}
+	byRows := c.byTenant[tenant]
+	if rows < len(byRows) && byRows[rows] != nil {
+		byRows[rows].Retain()
+		return byRows[rows]
+	}
+	size := 4*(rows+1) + rows*len(tenant)
+	if c.bytes+size > maxTenantBytes {
+		return nil
+	}
+	a := newTenantArray(tenant, rows)
+	if c.byTenant == nil {
+		c.byTenant = make(map[string][]arrow.Array)
+	}
+	if rows >= len(byRows) {
+		k := 16
+		for k <= rows {
+			k *= 2
+		}
+		byRows = append(byRows, make([]arrow.Array, min(k, maxNullRows+1)-len(byRows))...)
+		c.byTenant[tenant] = byRows
+	}
+	byRows[rows] = a
+	c.bytes += size
+	a.Retain()
+	return a
+}
+
+// newTenantArray builds the utf8 column of rows rows that all hold tenant
+// (not empty) exactly as the window's tenant column is built: no validity
+// bitmap, offsets, the bytes.
+func newTenantArray(tenant string, rows int) arrow.Array {
+	offs := make([]int32, rows+1)
+	data := make([]byte, 0, rows*len(tenant))
+	for i := range rows {
+		offs[i] = int32(len(data))
+		data = append(data, tenant...)
+	}
+	offs[rows] = int32(len(data))
+	d := array.NewData(arrow.BinaryTypes.String, rows, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs)), memory.NewBufferBytes(data)}, nil, 0, 0)
+	a := array.MakeFromData(d)
+	d.Release()
+	return a
+}
+
+// release drops the cache's references.
+func (c *tenantArrays) release() {
+	for _, byRows := range c.byTenant {
+		for _, a := range byRows {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}
+	c.byTenant, c.bytes = nil, 0
+}

@@ -26,7 +26,10 @@ func sparseLog(rng *rand.Rand, windows int) []events.Event {
 	seq := 0
 	for w := range windows {
 		start := t0.Add(time.Duration(w) * 10 * time.Second)
+		// One tenant, or two, or none (no tenant id) in a window.
+		tenants := [][]string{{"acme"}, {"acme", "beta"}, {""}, {"", "acme"}}[rng.IntN(4)]
 		for d := range 3 {
+			tenant := tenants[d%len(tenants)]
 			kinds := []int{rng.IntN(6), rng.IntN(6)}
 			for range 1 + rng.IntN(40) {
 				seq++
@@ -47,7 +50,7 @@ func sparseLog(rng *rand.Rand, windows int) []events.Event {
 					p = &events.ConnOpened{ConnId: conn, DstHost: "pay.example", Sni: "pay.example", TlsFp: "t13d"}
 				}
 				out = append(out, events.Event{
-					ID: events.DerivedID("sparse", fmt.Sprint(seq)), Tenant: "acme", Device: fmt.Sprintf("d%d", d),
+					ID: events.DerivedID("sparse", fmt.Sprint(seq)), Tenant: tenant, Device: fmt.Sprintf("d%d", d),
 					Time: start.Add(time.Duration(rng.IntN(10_000)) * time.Millisecond), Payload: p,
 				})
 			}
@@ -68,9 +71,9 @@ func assembleAll(t *testing.T, evs []events.Event, mem memory.Allocator, nulls s
 	}
 	switch nulls {
 	case "built":
-		a.nulls.off = true
+		a.nulls.off, a.tenantCols.off = true, true
 	case "full":
-		a.nulls.n = maxNullArrays
+		a.nulls.n, a.tenantCols.bytes = maxNullArrays, maxTenantBytes
 	}
 	a.AddBatch(evs, nil)
 	a.Flush()
@@ -78,10 +81,11 @@ func assembleAll(t *testing.T, evs []events.Event, mem memory.Allocator, nulls s
 }
 
 // TestNullArrays: a window's all-null columns taken from the cache (or
-// made on its zeros when it is full) are, buffer by buffer, the arrays the
-// assembler builds without it (same type, length, null count, buffers
-// present, their lengths and bytes, the same dictionary), and windows of
-// one size share one array.
+// made on its zeros when it is full), and the tenant columns of windows of
+// one tenant, are, buffer by buffer, the arrays the assembler builds
+// without the caches (same type, length, null count, buffers present,
+// their lengths and bytes, the same dictionary), and windows of one size
+// share one array.
 func TestNullArrays(t *testing.T) {
 	for _, mode := range []string{"cached", "full"} {
 		t.Run(mode, func(t *testing.T) { testNullArrays(t, mode) })
@@ -97,7 +101,7 @@ func testNullArrays(t *testing.T, mode string) {
 	if len(cached) != len(built) || len(cached) < 100 {
 		t.Fatalf("%d and %d windows", len(cached), len(built))
 	}
-	shared := map[arrow.Array]int{}
+	shared := map[arrow.Array]int{} // all-null and tenant columns
 	allNull := make([]int, NumCols)
 	for i := range cached {
 		c, b := cached[i].Batch, built[i].Batch
@@ -106,6 +110,8 @@ func testNullArrays(t *testing.T, mode string) {
 			x, y := c.Column(col), b.Column(col)
 			if x.NullN() == n {
 				allNull[col]++
+			}
+			if x.NullN() == n || col == ColTenant {
 				shared[x]++
 			}
 			if err := sameArray(x.Data(), y.Data()); err != nil {
@@ -116,8 +122,8 @@ func testNullArrays(t *testing.T, mode string) {
 			}
 		}
 	}
-	for col := ColConnID; col < NumCols; col++ {
-		if col != ColTime && col != ColID && col != ColType && allNull[col] == 0 {
+	for col := range NumCols {
+		if col != ColDevice && col != ColTime && col != ColID && col != ColType && allNull[col] == 0 {
 			t.Errorf("column %s is never all null: the test misses it", Schema.Field(col).Name)
 		}
 	}
