@@ -16,6 +16,9 @@ type Window struct {
 	// Start and End bound the window's event times: [Start, End).
 	Start, End time.Time
 	// Batch holds the rows. The Window owns one reference: Release drops it.
+	// Windows may share column arrays (immutable, as every Arrow array):
+	// the columns without a value in any row, and the tenant column of a
+	// window of one tenant.
 	Batch arrow.RecordBatch
 	// Devices lists the devices of the window in (tenant, device) order
 	// with their row ranges in Batch; a device is "" for auth.failed events
