@@ -122,41 +122,11 @@ func assemble(b *testing.B, evs []events.Event, batch bool) []*window.Window {
 // BenchmarkAssemble: Add every event and close every window; the -batch
 // runs give the events to AddBatch instead. zeek-batch gives the Zeek
 // logs to AddBatch 256 at a time and releases the windows closed after
-// each call, as the processor does.
+// each call, as the processor does (zeek-batch-recycled: the same with
+// window.Config.Recycle).
 func BenchmarkAssemble(b *testing.B) {
-	b.Run("zeek-batch", func(b *testing.B) {
-		evs, err := benchZeek()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu0 := cpuTime()
-		windows := 0
-		for b.Loop() {
-			a, err := window.New(window.Config{}, benchParts, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			windows = 0
-			release := func() {
-				for _, w := range a.Closed() {
-					w.Release()
-					windows++
-				}
-			}
-			for lo := 0; lo < len(evs); lo += 256 {
-				a.AddBatch(evs[lo:min(lo+256, len(evs))], nil)
-				release()
-			}
-			a.Flush()
-			release()
-			a.Release()
-		}
-		perSecond(b, len(evs), cpu0)
-		b.ReportMetric(float64(windows), "windows")
-		b.ReportMetric((cpuTime()-cpu0).Seconds()*1e9/float64(windows*b.N), "cpu-ns/window")
-	})
+	b.Run("zeek-batch", func(b *testing.B) { assembleZeek(b, window.Config{}) })
+	b.Run("zeek-batch-recycled", func(b *testing.B) { assembleZeek(b, window.Config{Recycle: true}) })
 	for _, c := range []struct {
 		name  string
 		evs   func() []events.Event
@@ -179,6 +149,42 @@ func BenchmarkAssemble(b *testing.B) {
 			perSecond(b, len(evs), cpu0)
 		})
 	}
+}
+
+// assembleZeek: the Zeek logs through AddBatch, 256 events at a time, the
+// windows closed after each call released.
+func assembleZeek(b *testing.B, cfg window.Config) {
+	evs, err := benchZeek()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	windows := 0
+	for b.Loop() {
+		a, err := window.New(cfg, benchParts, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		windows = 0
+		release := func() {
+			for _, w := range a.Closed() {
+				w.Release()
+				windows++
+			}
+		}
+		for lo := 0; lo < len(evs); lo += 256 {
+			a.AddBatch(evs[lo:min(lo+256, len(evs))], nil)
+			release()
+		}
+		a.Flush()
+		release()
+		a.Release()
+	}
+	perSecond(b, len(evs), cpu0)
+	b.ReportMetric(float64(windows), "windows")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e9/float64(windows*b.N), "cpu-ns/window")
 }
 
 // BenchmarkCompute: features of the closed windows (assembled once), with a
