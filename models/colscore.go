@@ -1,5 +1,7 @@
 package models
 
+import "math"
+
 // columns returns rows column-major: columns(rows)[j][i] is rows[i][j].
 func columns(rows [][]float64) [][]float64 {
 	width := len(rows[0])
@@ -83,4 +85,83 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// uniqueColumns finds the distinct rows among the n rows held column-major
+// in cols (equal when every value has the same bits). It returns them
+// column-major in first-seen order, how many there are, and of, row i's
+// index among them. A row's score depends only on its values, so scoring
+// the distinct rows and spreading the scores gives every row's score, bit
+// for bit: a cohort's training windows repeat (quiet windows look alike).
+func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+	// Open addressing over row hashes; a slot holds a distinct row's index + 1.
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	slots := make([]int32, size)
+	hashes := make([]uint64, n)
+	for _, col := range cols {
+		for i, v := range col[:n] {
+			h := hashes[i] ^ math.Float64bits(v)
+			hashes[i] = (h ^ h>>29) * 0xbf58476d1ce4e5b9
+		}
+	}
+	of = make([]int32, n)
+	first := make([]int32, 0, n) // the row each distinct row was first seen as
+	for i, h := range hashes {
+		s := int(h>>32) & (size - 1)
+		for {
+			u := slots[s]
+			if u == 0 {
+				slots[s] = int32(len(first)) + 1
+				of[i] = int32(len(first))
+				first = append(first, int32(i))
+				break
+			}
+			if r := first[u-1]; hashes[r] == h && sameRow(cols, int(r), i) {
+				of[i] = u - 1
+				break
+			}
+			s = (s + 1) & (size - 1)
+		}
+	}
+	nu = len(first)
+	if nu == n {
+		return cols, n, nil
+	}
+	flat := make([]float64, len(cols)*nu)
+	ucols = make([][]float64, len(cols))
+	for j, col := range cols {
+		u := flat[j*nu : (j+1)*nu : (j+1)*nu]
+		for k, r := range first {
+			u[k] = col[r]
+		}
+		ucols[j] = u
+	}
+	return ucols, nu, of
+}
+
+// sameRow reports whether rows i and k of cols have the same bits.
+func sameRow(cols [][]float64, i, k int) bool {
+	for _, col := range cols {
+		if math.Float64bits(col[i]) != math.Float64bits(col[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// scoreColumnsUnique is scoreColumns scoring each distinct row once.
+func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
+	ucols, nu, of := uniqueColumns(cols, n)
+	if of == nil {
+		m.scoreColumns(dst, cols, n)
+		return
+	}
+	us := make([]float64, nu)
+	m.scoreColumns(us, ucols, nu)
+	for i, u := range of {
+		dst[i] = us[u]
+	}
 }

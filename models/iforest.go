@@ -107,7 +107,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreColumns(scores, cols, len(rows))
+	m.scoreColumnsUnique(scores, cols, len(rows))
 	slices.Sort(scores)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)
