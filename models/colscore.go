@@ -56,7 +56,43 @@ func (m *compiled) route(i int32, idx, tmp []int32, acc []float64, cols [][]floa
 		if len(idx) == 0 {
 			return
 		}
-		l := partition(tmp, idx, cols[nd.f], nd.v)
+		col, split := cols[nd.f], nd.v
+		switch ln, rn := &m.nodes[nd.l], &m.nodes[nd.r]; {
+		case ln.f < 0 && rn.f < 0:
+			// Both children are leaves: add each row's leaf at once,
+			// without partitioning the rows first.
+			leaf := [2]float64{ln.v, rn.v}
+			for _, r := range idx {
+				acc[int(r)-lo] += leaf[b2i(col[r] > split)]
+			}
+			return
+		case ln.f < 0:
+			// The left child is a leaf: add it to the rows going left
+			// (and +0, which changes no sum, to the others: sums are
+			// never -0) while gathering the others for the right.
+			leaf := [2]float64{ln.v, 0}
+			k := 0
+			for _, r := range idx {
+				right := b2i(col[r] > split)
+				tmp[k] = r
+				k += right
+				acc[int(r)-lo] += leaf[right]
+			}
+			i, idx, tmp = nd.r, tmp[:k], idx[:k]
+			continue
+		case rn.f < 0:
+			leaf := [2]float64{rn.v, 0}
+			k := 0
+			for _, r := range idx {
+				left := b2i(col[r] <= split)
+				tmp[k] = r
+				k += left
+				acc[int(r)-lo] += leaf[left]
+			}
+			i, idx, tmp = nd.l, tmp[:k], idx[:k]
+			continue
+		}
+		l := partition(tmp, idx, col, split)
 		m.route(nd.l, tmp[:l], idx[:l], acc, cols, lo)
 		// The right side continues here (no recursion for it).
 		i, idx, tmp = nd.r, tmp[l:], idx[l:]

@@ -6,6 +6,21 @@ import "testing"
 // 2 000 rows like the pipeline's cohort models: continuous values, and
 // values with many ties and constant stretches like most feature windows.
 func BenchmarkFitIsolation2k(b *testing.B) {
+	for _, c := range fitFixtures() {
+		b.Run(c.name, func(b *testing.B) {
+			cols := columns(c.rows)
+			for b.Loop() {
+				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
+			}
+		})
+	}
+}
+
+// fitFixtures are 2 000 rows of benchFeatures features of three shapes.
+func fitFixtures() []struct {
+	name string
+	rows [][]float64
+} {
 	train, _, _ := synth(11, 2000, 20, benchFeatures, 3, 5, 6)
 	ties := make([][]float64, 2000)
 	for i := range ties {
@@ -26,15 +41,8 @@ func BenchmarkFitIsolation2k(b *testing.B) {
 			}
 		}
 	}
-	for _, c := range []struct {
+	return []struct {
 		name string
 		rows [][]float64
-	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}} {
-		b.Run(c.name, func(b *testing.B) {
-			cols := columns(c.rows)
-			for b.Loop() {
-				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
-			}
-		})
-	}
+	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}}
 }
