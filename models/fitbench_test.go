@@ -1,6 +1,13 @@
 package models
 
-import "testing"
+import (
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
 
 // BenchmarkFitIsolation2k fits the trees alone (100, depth 8, ψ 256) on
 // 2 000 rows like the pipeline's cohort models: continuous values, and
@@ -16,7 +23,9 @@ func BenchmarkFitIsolation2k(b *testing.B) {
 	}
 }
 
-// fitFixtures are 2 000 rows of benchFeatures features of three shapes.
+// fitFixtures are 2 000 rows of benchFeatures features of three shapes,
+// and a cohort's 2 000 training rows from a replay of the labeled Zeek
+// logs (features.Names wide).
 func fitFixtures() []struct {
 	name string
 	rows [][]float64
@@ -44,5 +53,27 @@ func fitFixtures() []struct {
 	return []struct {
 		name string
 		rows [][]float64
-	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}}
+	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}, {"zeek", zeekCohortRows()}}
 }
+
+// zeekCohortRows reads testdata/zeek-cohort-rows.json.gz: the 2 000 rows
+// the anomaly detector's cohort model was trained on at its 12th training
+// in BenchmarkReplay's replay of the labeled Zeek logs (22 features, nine
+// of them constant; the others counts with a few dozen values, bytes and
+// durations with about a thousand).
+var zeekCohortRows = sync.OnceValue(func() [][]float64 {
+	f, err := os.Open(filepath.Join("testdata", "zeek-cohort-rows.json.gz"))
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		panic(err)
+	}
+	var rows [][]float64
+	if err := json.NewDecoder(zr).Decode(&rows); err != nil {
+		panic(err)
+	}
+	return rows
+})

@@ -25,11 +25,12 @@ func baselines(rows [][]float64, width int) []Baseline {
 	out := make([]Baseline, width)
 	col := make([]float64, len(rows))
 	dev := make([]float64, len(rows))
+	var scratch []uint64
 	for j := range width {
 		for i, r := range rows {
 			col[i] = r[j]
 		}
-		slices.Sort(col)
+		scratch = sortFloats(col, scratch)
 		med := median(col)
 		sum := 0.0
 		for i, v := range col {

@@ -120,7 +120,7 @@ func BenchmarkCalibrate2k(b *testing.B) {
 		reportVectors(b, len(rows))
 	})
 	for _, c := range fitFixtures() {
-		names := make([]string, benchFeatures)
+		names := make([]string, len(c.rows[0]))
 		for j := range names {
 			names[j] = fmt.Sprintf("f%02d", j)
 		}
