@@ -129,7 +129,30 @@ func b2i(b bool) int {
 // index among them. A row's score depends only on its values, so scoring
 // the distinct rows and spreading the scores gives every row's score, bit
 // for bit: a cohort's training windows repeat (quiet windows look alike).
+// Columns with one value (the same bits in every row) tell no rows apart:
+// they are left out of the comparison, and their distinct-row column is a
+// prefix of their own.
 func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+	if n == 0 {
+		return cols, 0, nil
+	}
+	varying := make([][]float64, 0, len(cols))
+	for _, col := range cols {
+		c := col[:n]
+		first := math.Float64bits(c[0])
+		for _, v := range c[1:] {
+			if math.Float64bits(v) != first {
+				varying = append(varying, c)
+				break
+			}
+		}
+	}
+	if len(varying) == 0 {
+		if n == 1 {
+			return cols, n, nil
+		}
+		return cols, 1, make([]int32, n)
+	}
 	// Open addressing over row hashes; a slot holds a distinct row's index + 1.
 	size := 1
 	for size < 2*n {
@@ -137,8 +160,8 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	}
 	slots := make([]int32, size)
 	hashes := make([]uint64, n)
-	for _, col := range cols {
-		for i, v := range col[:n] {
+	for _, col := range varying {
+		for i, v := range col {
 			h := hashes[i] ^ math.Float64bits(v)
 			hashes[i] = (h ^ h>>29) * 0xbf58476d1ce4e5b9
 		}
@@ -155,7 +178,7 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 				first = append(first, int32(i))
 				break
 			}
-			if r := first[u-1]; hashes[r] == h && sameRow(cols, int(r), i) {
+			if r := first[u-1]; hashes[r] == h && sameRow(varying, int(r), i) {
 				of[i] = u - 1
 				break
 			}
@@ -166,14 +189,20 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	if nu == n {
 		return cols, n, nil
 	}
-	flat := make([]float64, len(cols)*nu)
+	flat := make([]float64, len(varying)*nu)
 	ucols = make([][]float64, len(cols))
+	k := 0
 	for j, col := range cols {
-		u := flat[j*nu : (j+1)*nu : (j+1)*nu]
-		for k, r := range first {
-			u[k] = col[r]
+		if k < len(varying) && &col[0] == &varying[k][0] {
+			u := flat[k*nu : (k+1)*nu : (k+1)*nu]
+			for x, r := range first {
+				u[x] = col[r]
+			}
+			ucols[j] = u
+			k++
+		} else {
+			ucols[j] = col[:nu:nu]
 		}
-		ucols[j] = u
 	}
 	return ucols, nu, of
 }

@@ -31,7 +31,7 @@ func dupRows(seed uint64, n, width, distinct int) [][]float64 {
 // TestUniqueColumns: every row maps to a distinct row with the same bits,
 // the distinct rows are distinct, and they come in first-seen order.
 func TestUniqueColumns(t *testing.T) {
-	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}} {
+	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}, {50, 3, 1}, {2, 2, 1}} {
 		rows := dupRows(uint64(tc.n*tc.width), tc.n, tc.width, tc.distinct)
 		cols := columns(rows)
 		ucols, nu, of := uniqueColumns(cols, len(rows))
@@ -79,7 +79,7 @@ func TestUniqueColumns(t *testing.T) {
 // TestScoreColumnsUniqueMatchesScoreColumns: scoring each distinct row
 // once gives every row's scoreColumns score, bit for bit.
 func TestScoreColumnsUniqueMatchesScoreColumns(t *testing.T) {
-	for _, distinct := range []int{2, 3, 8, 1 << 20} {
+	for _, distinct := range []int{1, 2, 3, 8, 1 << 20} {
 		rows := dupRows(uint64(distinct), 2000, 12, distinct)
 		names := make([]string, 12)
 		for j := range names {
