@@ -88,8 +88,9 @@ func FuzzSortFloats(f *testing.F) {
 func BenchmarkBaselines(b *testing.B) {
 	for _, c := range fitFixtures() {
 		b.Run(c.name, func(b *testing.B) {
+			cols := columns(c.rows)
 			for b.Loop() {
-				baselines(c.rows, len(c.rows[0]))
+				baselinesColumns(cols, len(c.rows))
 			}
 		})
 	}

@@ -96,7 +96,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
-		Baselines: baselines(rows, len(names)),
+		Baselines: baselinesColumns(cols, len(rows)),
 		Span:      opts.Span,
 		Rows:      len(rows),
 		Seed:      opts.Seed,
