@@ -22,7 +22,10 @@ func columns(rows [][]float64) [][]float64 {
 // value in tree order, as scoreRange does. Instead of walking each row
 // down each tree (a mispredicted branch at about every other node), it
 // sends all rows down each tree together, partitioning them at every
-// node without branches. Rows are split over the cores in chunks.
+// node without branches; where a child is a leaf, its value is added to
+// the rows that reach it as they are split, and the rows of a node with
+// two leaf children are not partitioned at all. Rows are split over the
+// cores in chunks.
 func (m *compiled) scoreColumns(dst []float64, cols [][]float64, n int) {
 	_ = inChunks(n, func(lo, hi int) error {
 		acc := make([]float64, hi-lo)

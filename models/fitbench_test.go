@@ -3,6 +3,7 @@ package models
 import (
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -77,3 +78,20 @@ var zeekCohortRows = sync.OnceValue(func() [][]float64 {
 	}
 	return rows
 })
+
+// BenchmarkTrainCohort2k is one cohort model's whole training as the
+// pipeline runs it (TrainIsolationForest: fit, baselines, calibration,
+// artifact and id) on the Zeek fixture's 2 000 rows.
+func BenchmarkTrainCohort2k(b *testing.B) {
+	rows := zeekCohortRows()
+	names := make([]string, len(rows[0]))
+	for j := range names {
+		names[j] = fmt.Sprintf("f%02d", j)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 42, FPR: 0.005}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
