@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"container/heap"
 	"context"
 	"encoding/json"
@@ -260,7 +259,7 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 			return
 		}
 		out.Truncated = true
-		if eventOrder(ev, &h[0]) < 0 {
+		if events.CompareTime(ev, &h[0]) < 0 {
 			h[0] = *ev
 			heap.Fix(&h, 0)
 		}
@@ -298,7 +297,7 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 	}
 	out.Truncated = out.Truncated || windowsTruncated
 	evs := []events.Event(h)
-	slices.SortFunc(evs, func(a, b events.Event) int { return eventOrder(&a, &b) })
+	slices.SortFunc(evs, func(a, b events.Event) int { return events.CompareTime(&a, &b) })
 	out.Events = make([]TimelineEvent, len(evs))
 	var buf []byte
 	for i := range evs {
@@ -334,19 +333,11 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 	return out, nil
 }
 
-// eventOrder orders events by (Time, ID).
-func eventOrder(a, b *events.Event) int {
-	if c := a.Time.Compare(b.Time); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID.String(), b.ID.String())
-}
-
 // latestHeap keeps the limit earliest events: a max-heap by (Time, ID).
 type latestHeap []events.Event
 
 func (h latestHeap) Len() int           { return len(h) }
-func (h latestHeap) Less(i, j int) bool { return eventOrder(&h[i], &h[j]) > 0 }
+func (h latestHeap) Less(i, j int) bool { return events.CompareTime(&h[i], &h[j]) > 0 }
 func (h latestHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *latestHeap) Push(x any)        { *h = append(*h, x.(events.Event)) }
 func (h *latestHeap) Pop() any {

@@ -151,6 +151,15 @@ func (k *SortKey) Compare(o *SortKey) int {
 	return cmp.Compare(k.I, o.I)
 }
 
+// CompareTime orders a and b by (event time, id): SortByTime's order,
+// for callers that sort or merge events themselves.
+func CompareTime(a, b *Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return a.ID.Compare(b.ID)
+}
+
 // SortByTime orders events by (event time, id), stably. It sorts small
 // keys and then moves each event once: sorting the events themselves moved
 // every one of them O(log n) times.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,14 @@ func TestSortByTimeIsStable(t *testing.T) {
 		for i := range evs {
 			if evs[i].ID != want[i].ID || evs[i].Seq != want[i].Seq {
 				t.Fatalf("n %d: position %d holds seq %d, want seq %d", n, i, evs[i].Seq, want[i].Seq)
+			}
+		}
+		for i := 1; i < len(evs); i++ {
+			a, b := &evs[i-1], &evs[i]
+			if c := events.CompareTime(a, b); c > 0 || (c == 0 && a.ID != b.ID) {
+				t.Fatalf("n %d: CompareTime orders positions %d and %d %d", n, i-1, i, c)
+			} else if a.Time.Equal(b.Time) && c != strings.Compare(a.ID.String(), b.ID.String()) {
+				t.Fatalf("n %d: CompareTime disagrees with the ids' text at %d", n, i)
 			}
 		}
 		events.SortByTime(evs) // sorted already

@@ -783,9 +783,4 @@ func sortedByTime(evs []events.Event) bool {
 }
 
 // byTime is events.SortByTime's order.
-func byTime(a, b events.Event) int {
-	if c := a.Time.Compare(b.Time); c != 0 {
-		return c
-	}
-	return a.ID.Compare(b.ID)
-}
+func byTime(a, b events.Event) int { return events.CompareTime(&a, &b) }

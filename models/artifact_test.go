@@ -261,3 +261,23 @@ func TestSaveIsTheJSONEncoding(t *testing.T) {
 		t.Fatal("SaveSHA256 of an artifact neither trained nor loaded did not fail")
 	}
 }
+
+// TestCheckRowIsScoreIntosError: CheckRow returns the error ScoreInto
+// returns for the same row alone, and nil for a row it scores.
+func TestCheckRowIsScoreIntosError(t *testing.T) {
+	a := smallIForest(t)
+	var zero Artifact
+	for _, c := range []struct {
+		a   *Artifact
+		row []float64
+	}{
+		{a, []float64{1, 2, 3, 4}}, {a, []float64{1, 2, 3}}, {a, nil}, {a, []float64{1, math.NaN(), 3, 4}},
+		{a, []float64{1, 2, math.Inf(-1), 4}}, {a, []float64{1, 2, 3, 2 * MaxAbsValue}}, {&zero, []float64{1, 2, 3, 4}}, {nil, nil},
+	} {
+		want := c.a.ScoreInto(make([]float64, 1), [][]float64{c.row})
+		got := c.a.CheckRow(c.row)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Errorf("row %v: CheckRow %v, ScoreInto %v", c.row, got, want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package models
 
+import "math"
+
 // columns returns rows column-major: columns(rows)[j][i] is rows[i][j].
 func columns(rows [][]float64) [][]float64 {
 	width := len(rows[0])
@@ -20,7 +22,10 @@ func columns(rows [][]float64) [][]float64 {
 // value in tree order, as scoreRange does. Instead of walking each row
 // down each tree (a mispredicted branch at about every other node), it
 // sends all rows down each tree together, partitioning them at every
-// node without branches. Rows are split over the cores in chunks.
+// node without branches; where a child is a leaf, its value is added to
+// the rows that reach it as they are split, and the rows of a node with
+// two leaf children are not partitioned at all. Rows are split over the
+// cores in chunks.
 func (m *compiled) scoreColumns(dst []float64, cols [][]float64, n int) {
 	_ = inChunks(n, func(lo, hi int) error {
 		acc := make([]float64, hi-lo)
@@ -54,7 +59,43 @@ func (m *compiled) route(i int32, idx, tmp []int32, acc []float64, cols [][]floa
 		if len(idx) == 0 {
 			return
 		}
-		l := partition(tmp, idx, cols[nd.f], nd.v)
+		col, split := cols[nd.f], nd.v
+		switch ln, rn := &m.nodes[nd.l], &m.nodes[nd.r]; {
+		case ln.f < 0 && rn.f < 0:
+			// Both children are leaves: add each row's leaf at once,
+			// without partitioning the rows first.
+			leaf := [2]float64{ln.v, rn.v}
+			for _, r := range idx {
+				acc[int(r)-lo] += leaf[b2i(col[r] > split)]
+			}
+			return
+		case ln.f < 0:
+			// The left child is a leaf: add it to the rows going left
+			// (and +0, which changes no sum, to the others: sums are
+			// never -0) while gathering the others for the right.
+			leaf := [2]float64{ln.v, 0}
+			k := 0
+			for _, r := range idx {
+				right := b2i(col[r] > split)
+				tmp[k] = r
+				k += right
+				acc[int(r)-lo] += leaf[right]
+			}
+			i, idx, tmp = nd.r, tmp[:k], idx[:k]
+			continue
+		case rn.f < 0:
+			leaf := [2]float64{rn.v, 0}
+			k := 0
+			for _, r := range idx {
+				left := b2i(col[r] <= split)
+				tmp[k] = r
+				k += left
+				acc[int(r)-lo] += leaf[left]
+			}
+			i, idx, tmp = nd.l, tmp[:k], idx[:k]
+			continue
+		}
+		l := partition(tmp, idx, col, split)
 		m.route(nd.l, tmp[:l], idx[:l], acc, cols, lo)
 		// The right side continues here (no recursion for it).
 		i, idx, tmp = nd.r, tmp[l:], idx[l:]
@@ -83,4 +124,112 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// uniqueColumns finds the distinct rows among the n rows held column-major
+// in cols (equal when every value has the same bits). It returns them
+// column-major in first-seen order, how many there are, and of, row i's
+// index among them. A row's score depends only on its values, so scoring
+// the distinct rows and spreading the scores gives every row's score, bit
+// for bit: a cohort's training windows repeat (quiet windows look alike).
+// Columns with one value (the same bits in every row) tell no rows apart:
+// they are left out of the comparison, and their distinct-row column is a
+// prefix of their own.
+func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+	if n == 0 {
+		return cols, 0, nil
+	}
+	varying := make([][]float64, 0, len(cols))
+	for _, col := range cols {
+		c := col[:n]
+		first := math.Float64bits(c[0])
+		for _, v := range c[1:] {
+			if math.Float64bits(v) != first {
+				varying = append(varying, c)
+				break
+			}
+		}
+	}
+	if len(varying) == 0 {
+		if n == 1 {
+			return cols, n, nil
+		}
+		return cols, 1, make([]int32, n)
+	}
+	// Open addressing over row hashes; a slot holds a distinct row's index + 1.
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	slots := make([]int32, size)
+	hashes := make([]uint64, n)
+	for _, col := range varying {
+		for i, v := range col {
+			h := hashes[i] ^ math.Float64bits(v)
+			hashes[i] = (h ^ h>>29) * 0xbf58476d1ce4e5b9
+		}
+	}
+	of = make([]int32, n)
+	first := make([]int32, 0, n) // the row each distinct row was first seen as
+	for i, h := range hashes {
+		s := int(h>>32) & (size - 1)
+		for {
+			u := slots[s]
+			if u == 0 {
+				slots[s] = int32(len(first)) + 1
+				of[i] = int32(len(first))
+				first = append(first, int32(i))
+				break
+			}
+			if r := first[u-1]; hashes[r] == h && sameRow(varying, int(r), i) {
+				of[i] = u - 1
+				break
+			}
+			s = (s + 1) & (size - 1)
+		}
+	}
+	nu = len(first)
+	if nu == n {
+		return cols, n, nil
+	}
+	flat := make([]float64, len(varying)*nu)
+	ucols = make([][]float64, len(cols))
+	k := 0
+	for j, col := range cols {
+		if k < len(varying) && &col[0] == &varying[k][0] {
+			u := flat[k*nu : (k+1)*nu : (k+1)*nu]
+			for x, r := range first {
+				u[x] = col[r]
+			}
+			ucols[j] = u
+			k++
+		} else {
+			ucols[j] = col[:nu:nu]
+		}
+	}
+	return ucols, nu, of
+}
+
+// sameRow reports whether rows i and k of cols have the same bits.
+func sameRow(cols [][]float64, i, k int) bool {
+	for _, col := range cols {
+		if math.Float64bits(col[i]) != math.Float64bits(col[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// scoreColumnsUnique is scoreColumns scoring each distinct row once.
+func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
+	ucols, nu, of := uniqueColumns(cols, n)
+	if of == nil {
+		m.scoreColumns(dst, cols, n)
+		return
+	}
+	us := make([]float64, nu)
+	m.scoreColumns(us, ucols, nu)
+	for i, u := range of {
+		dst[i] = us[u]
+	}
 }

@@ -1,11 +1,36 @@
 package models
 
-import "testing"
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
 
 // BenchmarkFitIsolation2k fits the trees alone (100, depth 8, ψ 256) on
 // 2 000 rows like the pipeline's cohort models: continuous values, and
 // values with many ties and constant stretches like most feature windows.
 func BenchmarkFitIsolation2k(b *testing.B) {
+	for _, c := range fitFixtures() {
+		b.Run(c.name, func(b *testing.B) {
+			cols := columns(c.rows)
+			for b.Loop() {
+				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
+			}
+		})
+	}
+}
+
+// fitFixtures are 2 000 rows of benchFeatures features of three shapes,
+// and a cohort's 2 000 training rows from a replay of the labeled Zeek
+// logs (features.Names wide).
+func fitFixtures() []struct {
+	name string
+	rows [][]float64
+} {
 	train, _, _ := synth(11, 2000, 20, benchFeatures, 3, 5, 6)
 	ties := make([][]float64, 2000)
 	for i := range ties {
@@ -26,15 +51,47 @@ func BenchmarkFitIsolation2k(b *testing.B) {
 			}
 		}
 	}
-	for _, c := range []struct {
+	return []struct {
 		name string
 		rows [][]float64
-	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}} {
-		b.Run(c.name, func(b *testing.B) {
-			cols := columns(c.rows)
-			for b.Loop() {
-				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
-			}
-		})
+	}{{"continuous", train}, {"ties", ties}, {"sparse", sparse}, {"zeek", zeekCohortRows()}}
+}
+
+// zeekCohortRows reads testdata/zeek-cohort-rows.json.gz: the 2 000 rows
+// the anomaly detector's cohort model was trained on at its 12th training
+// in BenchmarkReplay's replay of the labeled Zeek logs (22 features, nine
+// of them constant; the others counts with a few dozen values, bytes and
+// durations with about a thousand).
+var zeekCohortRows = sync.OnceValue(func() [][]float64 {
+	f, err := os.Open(filepath.Join("testdata", "zeek-cohort-rows.json.gz"))
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		panic(err)
+	}
+	var rows [][]float64
+	if err := json.NewDecoder(zr).Decode(&rows); err != nil {
+		panic(err)
+	}
+	return rows
+})
+
+// BenchmarkTrainCohort2k is one cohort model's whole training as the
+// pipeline runs it (TrainIsolationForest: fit, baselines, calibration,
+// artifact and id) on the Zeek fixture's 2 000 rows.
+func BenchmarkTrainCohort2k(b *testing.B) {
+	rows := zeekCohortRows()
+	names := make([]string, len(rows[0]))
+	for j := range names {
+		names[j] = fmt.Sprintf("f%02d", j)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 42, FPR: 0.005}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

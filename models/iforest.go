@@ -96,7 +96,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
-		Baselines: baselines(rows, len(names)),
+		Baselines: baselinesColumns(cols, len(rows)),
 		Span:      opts.Span,
 		Rows:      len(rows),
 		Seed:      opts.Seed,
@@ -107,8 +107,8 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreColumns(scores, cols, len(rows))
-	slices.Sort(scores)
+	m.scoreColumnsUnique(scores, cols, len(rows))
+	sortFloats(scores, nil)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)
 	flagged := len(scores) - upperBound(scores, a.Threshold)

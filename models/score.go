@@ -7,6 +7,8 @@ import (
 	"sync"
 )
 
+var errNotTrained = errors.New("models: Score on an artifact that was not trained or loaded")
+
 // parallelMin is the fewest rows worth splitting over several goroutines.
 const parallelMin = 1024
 
@@ -41,7 +43,7 @@ func (a *Artifact) Score(rows [][]float64) ([]float64, error) {
 // partly written.
 func (a *Artifact) ScoreInto(dst []float64, rows [][]float64) error {
 	if a == nil || a.m == nil {
-		return errors.New("models: Score on an artifact that was not trained or loaded")
+		return errNotTrained
 	}
 	if len(dst) != len(rows) {
 		return fmt.Errorf("%w: %d rows but room for %d scores", ErrInput, len(rows), len(dst))
@@ -55,6 +57,17 @@ func (a *Artifact) ScoreInto(dst []float64, rows [][]float64) error {
 		a.m.scoreRange(dst[lo:hi], rows[lo:hi])
 		return nil
 	})
+}
+
+// CheckRow returns the error ScoreInto returns for row alone (an ErrInput
+// error naming row 0 for a row it cannot score), without scoring it: a
+// caller that decides without the score when a row's score would not
+// matter still reports the rows scoring would reject.
+func (a *Artifact) CheckRow(row []float64) error {
+	if a == nil || a.m == nil {
+		return errNotTrained
+	}
+	return checkRow(row, 0, a.Features)
 }
 
 // scoreAll scores valid rows into dst on all cores.

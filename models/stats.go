@@ -22,14 +22,22 @@ type Baseline struct {
 
 // baselines computes each feature's Baseline over rows.
 func baselines(rows [][]float64, width int) []Baseline {
-	out := make([]Baseline, width)
-	col := make([]float64, len(rows))
-	dev := make([]float64, len(rows))
-	for j := range width {
-		for i, r := range rows {
-			col[i] = r[j]
-		}
-		slices.Sort(col)
+	if len(rows) == 0 {
+		return baselinesColumns(make([][]float64, width), 0)
+	}
+	return baselinesColumns(columns(rows), len(rows))
+}
+
+// baselinesColumns is baselines of the n rows held column-major in cols
+// (columns), which it does not change.
+func baselinesColumns(cols [][]float64, n int) []Baseline {
+	out := make([]Baseline, len(cols))
+	col := make([]float64, n)
+	dev := make([]float64, n)
+	var scratch []uint64
+	for j := range cols {
+		copy(col, cols[j][:n])
+		scratch = sortFloats(col, scratch)
 		med := median(col)
 		sum := 0.0
 		for i, v := range col {

@@ -79,7 +79,20 @@ func appendInts(b []byte, v []int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, int64(x), 10)
+		// Node indices, features and sizes are small: their digits
+		// directly, strconv for the rest.
+		switch {
+		case uint(x) < 10:
+			b = append(b, byte('0'+x))
+		case uint(x) < 100:
+			b = append(b, byte('0'+x/10), byte('0'+x%10))
+		case uint(x) < 1000:
+			b = append(b, byte('0'+x/100), byte('0'+x/10%10), byte('0'+x%10))
+		case x == -1: // a leaf's feature and children
+			b = append(b, '-', '1')
+		default:
+			b = strconv.AppendInt(b, int64(x), 10)
+		}
 	}
 	return append(b, ']')
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -22,6 +23,7 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 		{Feature: []int{0, -1, -1}, Split: edgeFloats[:3], Left: []int{1, -1, -1}, Right: []int{2, -1, -1}, Size: []int{10, 4, 6}},
 		{Feature: []int{}, Split: []float64{}, Left: nil, Right: []int{}, Size: nil, Positive: []int{}},
 		{Feature: []int{-1}, Split: edgeFloats, Left: []int{-1}, Right: []int{-1}, Size: []int{math.MaxInt64, math.MinInt64}, Positive: []int{3}},
+		{Feature: []int{0, 9, 10, 99, 100, 999, 1000, 1001, -1, -2, -9, -10, -99, -100, -1000}, Split: []float64{}, Left: []int{511, 255, 12}, Right: []int{256}, Size: []int{9999, 10000, 65536}, Positive: []int{0, 1}},
 	}
 	for _, a := range []*Artifact{smallIForest(t), smallForest(t), {Kind: KindIForest, Trees: trees}, {Kind: KindForest}, {Trees: []Tree{}}} {
 		want, err := json.Marshal(a)
@@ -49,6 +51,9 @@ func FuzzTreeJSON(f *testing.F) {
 	for _, x := range edgeFloats {
 		f.Add(math.Float64bits(x), int64(x))
 	}
+	for _, n := range []int64{-1, -10, 9, 10, 99, 100, 999, 1000, 8000} {
+		f.Add(uint64(n), n)
+	}
 	f.Fuzz(func(t *testing.T, bits uint64, n int64) {
 		x := math.Float64frombits(bits)
 		tree := []Tree{{Feature: []int{int(n)}, Split: []float64{x, -x}, Left: []int{-1}, Right: []int{int(n >> 3)}, Size: []int{1}}}
@@ -61,4 +66,26 @@ func FuzzTreeJSON(f *testing.F) {
 			t.Fatalf("%v: got %s, want %s", x, got, want)
 		}
 	})
+}
+
+// BenchmarkMarshalContent encodes the content of a cohort model trained
+// on the Zeek fixture (100 trees), as training does for the artifact's id.
+func BenchmarkMarshalContent(b *testing.B) {
+	rows := zeekCohortRows()
+	names := make([]string, len(rows[0]))
+	for j := range names {
+		names[j] = fmt.Sprintf("f%02d", j)
+	}
+	a, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := *a
+	c.ID = ""
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := marshalContent(&c); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

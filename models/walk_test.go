@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -97,7 +98,10 @@ func BenchmarkScoreOneRow(b *testing.B) {
 }
 
 // BenchmarkCalibrate2k scores 2 000 training rows as a cohort model's
-// calibration does: column-major routing against the walk.
+// calibration does: column-major routing against the walk; then the
+// column-major routing of each fitFixtures shape by a model trained on it
+// (the sparse shape has few distinct rows and shallow leaves, like the
+// pipeline's cohorts).
 func BenchmarkCalibrate2k(b *testing.B) {
 	a, rows := benchFixture()
 	rows = rows[:2000]
@@ -115,4 +119,28 @@ func BenchmarkCalibrate2k(b *testing.B) {
 		}
 		reportVectors(b, len(rows))
 	})
+	for _, c := range fitFixtures() {
+		names := make([]string, len(c.rows[0]))
+		for j := range names {
+			names[j] = fmt.Sprintf("f%02d", j)
+		}
+		fa, err := TrainIsolationForest(c.rows, names, IForestOptions{Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cols := columns(c.rows)
+		dst := make([]float64, len(c.rows))
+		b.Run("columns-"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				fa.m.scoreColumns(dst, cols, len(c.rows))
+			}
+			reportVectors(b, len(c.rows))
+		})
+		b.Run("distinct-"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				fa.m.scoreColumnsUnique(dst, cols, len(c.rows))
+			}
+			reportVectors(b, len(c.rows))
+		})
+	}
 }

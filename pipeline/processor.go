@@ -107,7 +107,11 @@ func NewProcessor(cfg Config) (*Processor, error) {
 	if p.featState, err = features.NewState(features.StateConfig{}); err != nil {
 		return nil, err
 	}
-	p.windows, err = window.New(window.Config{Size: cfg.WindowSize, Lateness: cfg.Lateness}, cfg.Partitions, memory.DefaultAllocator)
+	// Recycle: every consumer of a window (detectors, features, the
+	// observer) copies what it keeps past finishWindow's Release; the
+	// tests of every package that runs the processor would see the
+	// poisoned memory of a view kept longer.
+	p.windows, err = window.New(window.Config{Size: cfg.WindowSize, Lateness: cfg.Lateness, Recycle: true}, cfg.Partitions, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline windows: %w", err)
 	}

@@ -356,6 +356,15 @@ const deployedBit = 1 << 31
 // the model option); trainMax, for the cohort's own models, holds the
 // largest value of each feature in the training windows.
 func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64, model *models.Artifact, version uint32, trainMax []float64) (Finding, bool) {
+	if trainMax != nil && !beyondAll(row, trainMax) {
+		// Not reported whatever its score (see below), which is
+		// therefore not computed; a row scoring would reject is still
+		// an error.
+		if err := model.CheckRow(row); err != nil {
+			a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
+		}
+		return Finding{}, false
+	}
 	a.row[0] = row
 	err := model.ScoreInto(a.score[:], a.row[:])
 	a.row[0] = nil

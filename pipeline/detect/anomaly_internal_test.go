@@ -1,6 +1,14 @@
 package detect
 
-import "testing"
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/pipeline/window"
+)
 
 // A cohort model reports a window only when a feature is clearly beyond
 // the training windows: one payment retry more than the training hour held
@@ -23,5 +31,40 @@ func TestBeyondAllNeedsAMargin(t *testing.T) {
 		if got := beyondAll(c.row, trainMax); got != c.want {
 			t.Errorf("%s: beyondAll(%v) = %v, want %v", c.name, c.row, got, c.want)
 		}
+	}
+}
+
+// A window of a cohort model's that no feature puts beyond the training
+// windows is not reported and not scored, but a row scoring would reject
+// is still an error, the one scoring gives.
+func TestScoreModelSkipsWithinTraining(t *testing.T) {
+	width := len(features.Names)
+	rows := make([][]float64, 300)
+	for i := range rows {
+		rows[i] = make([]float64, width)
+		for j := range rows[i] {
+			rows[i][j] = float64((i*(j+3))%7 + j)
+		}
+	}
+	art, err := models.TrainIsolationForest(rows, features.Names, models.IForestOptions{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainMax := columnMax(rows)
+	a := &Anomaly{farSD: 8}
+	w := &window.Window{}
+	v := &features.Vector{Tenant: "t", Device: "d"}
+	within := slices.Clone(rows[7])
+	if _, ok := a.scoreModel(w, v, within, art, 1, trainMax); ok || len(a.errors) != 0 {
+		t.Fatalf("a training row: reported %v, errors %v", ok, a.errors)
+	}
+	bad := slices.Clone(rows[7])
+	bad[2] = math.NaN()
+	want := art.ScoreInto(make([]float64, 1), [][]float64{bad})
+	if want == nil {
+		t.Fatal("scoring a NaN gave no error")
+	}
+	if _, ok := a.scoreModel(w, v, bad, art, 1, trainMax); ok || len(a.errors) != 1 || a.errors[0].Error() != "scoring t/d: "+want.Error() {
+		t.Fatalf("a NaN row: reported %v, errors %v; want the error %q", ok, a.errors, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -93,6 +94,7 @@ type State struct {
 	nextSweep int64
 	evicted   uint64
 	sc        scratch
+	evictBuf  []aged // evict's scratch
 }
 
 type stateKey struct{ tenant, name string }
@@ -176,22 +178,87 @@ func (s *State) note(m *memo, k uint64, start int64, limit int) {
 	}
 }
 
-// evict drops the oldest eighth of a full set.
+// evict drops the oldest eighth of a full set: the values with the
+// smallest (last, hash), hashes being unique, so the set dropped is the
+// same whatever order the map gives them in. They are found by selection
+// (selectOldest) in a reused buffer, not by sorting the whole set.
 func (s *State) evict(m *memo) {
-	type kv struct {
-		k    uint64
-		last int64
-	}
-	all := make([]kv, 0, len(m.m))
+	all := s.evictBuf[:0]
 	for k, e := range m.m {
-		all = append(all, kv{k, e.last})
+		all = append(all, aged{k, e.last})
 	}
-	slices.SortFunc(all, func(x, y kv) int { return cmp.Or(cmp.Compare(x.last, y.last), cmp.Compare(x.k, y.k)) })
+	s.evictBuf = all
 	n := max(1, len(all)/8)
+	selectOldest(all, n)
 	for _, e := range all[:n] {
 		delete(m.m, e.k)
 	}
 	s.evicted += uint64(n)
+}
+
+// aged is a remembered value's hash and last window start.
+type aged struct {
+	k    uint64
+	last int64
+}
+
+func (x aged) before(y aged) bool {
+	return x.last < y.last || x.last == y.last && x.k < y.k
+}
+
+// selectOldest reorders a (whose hashes are unique) so that a[:n] holds
+// its n smallest elements by (last, k), in no particular order:
+// quickselect with a median-of-three pivot, falling back to sorting a
+// range that keeps splitting badly, so it is O(len(a)) on average and
+// O(len(a)·log len(a)) at worst.
+func selectOldest(a []aged, n int) {
+	if n <= 0 || n >= len(a) {
+		return
+	}
+	lo, hi := 0, len(a) // the n-th smallest (index n-1) lies in a[lo:hi]
+	budget := 2 * bits.Len(uint(len(a)))
+	for hi-lo > 16 {
+		if budget == 0 {
+			slices.SortFunc(a[lo:hi], compareAged)
+			return
+		}
+		budget--
+		// Median of three to a[lo], then Lomuto-style partition around it.
+		mid := lo + (hi-lo)/2
+		if a[mid].before(a[lo]) {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi-1].before(a[mid]) {
+			a[hi-1], a[mid] = a[mid], a[hi-1]
+			if a[mid].before(a[lo]) {
+				a[mid], a[lo] = a[lo], a[mid]
+			}
+		}
+		a[lo], a[mid] = a[mid], a[lo]
+		p := a[lo]
+		i := lo
+		for j := lo + 1; j < hi; j++ {
+			if a[j].before(p) {
+				i++
+				a[i], a[j] = a[j], a[i]
+			}
+		}
+		a[lo], a[i] = a[i], a[lo]
+		// a[lo:i] < p = a[i] < a[i+1:hi]
+		switch {
+		case i == n-1 || i == n:
+			return
+		case i < n-1:
+			lo = i + 1
+		default:
+			hi = i
+		}
+	}
+	slices.SortFunc(a[lo:hi], compareAged)
+}
+
+func compareAged(x, y aged) int {
+	return cmp.Or(cmp.Compare(x.last, y.last), cmp.Compare(x.k, y.k))
 }
 
 // advance sweeps forgotten values when the window starting at start is

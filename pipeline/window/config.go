@@ -46,7 +46,10 @@ type Config struct {
 	// keep any view into a window's buffers after releasing the window (a
 	// string from array.String.Value, a slice of a column's values, the
 	// bytes of a fingerprint), since the memory will hold another window's
-	// rows; it must copy what it keeps. Default false.
+	// rows; it must copy what it keeps. Default false; the pipeline's
+	// processor turns it on (its detectors copy what they keep). In test
+	// binaries a released slab is overwritten, so a consumer that keeps a
+	// view fails its tests at once (TestRecycledMemoryIsPoisoned).
 	Recycle bool
 }
 

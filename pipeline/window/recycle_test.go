@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,5 +171,47 @@ func TestRecycleKeepsRetainedColumns(t *testing.T) {
 		}
 		k.col.Release()
 		k.copied.Release()
+	}
+}
+
+// In tests, a recycled window's memory is overwritten when it is released,
+// so a consumer that keeps a view into it (here a destination string) sees
+// garbage at once: every test that runs the pipeline, which recycles, then
+// catches such a consumer.
+func TestRecycledMemoryIsPoisoned(t *testing.T) {
+	evs := fleet(3, 100, time.Second)
+	for _, recycle := range []bool{false, true} {
+		a := newAssembler(t, window.Config{Recycle: recycle}, 1, checked(t))
+		var w *window.Window
+		for i := range evs {
+			a.Add(&evs[i])
+			if ws := a.Closed(); len(ws) > 0 {
+				w = ws[0]
+				for _, other := range ws[1:] {
+					other.Release()
+				}
+				break
+			}
+		}
+		if w == nil {
+			t.Fatal("no window closed")
+		}
+		hosts := w.Batch.Column(window.ColDstHost).(*array.String)
+		kept, copied := "", ""
+		for i := range hosts.Len() {
+			if hosts.IsValid(i) {
+				kept = hosts.Value(i)
+				copied = strings.Clone(kept)
+				break
+			}
+		}
+		if copied == "" {
+			t.Fatal("the window has no destination host")
+		}
+		w.Release()
+		if poisoned := kept != copied; poisoned != recycle {
+			t.Errorf("recycling %v: a string kept past Release reads %q (was %q)", recycle, kept, copied)
+		}
+		a.Release()
 	}
 }

@@ -1,7 +1,9 @@
 package window
 
 import (
+	"flag"
 	"sync"
+	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -23,6 +25,7 @@ import (
 type slabPool struct {
 	mem      memory.Allocator
 	maxSlabs int
+	poison   bool // overwrite freed slabs (see poisonFreed)
 
 	mu     sync.Mutex
 	free   [][]byte // len == cap == the length the underlying allocator returned
@@ -34,8 +37,26 @@ type slabPool struct {
 const maxSlabBytes = 256 << 20
 
 func newSlabPool(mem memory.Allocator, maxSlabs int) *slabPool {
-	return &slabPool{mem: mem, maxSlabs: maxSlabs}
+	return &slabPool{mem: mem, maxSlabs: maxSlabs, poison: poisonFreed()}
 }
+
+// poisonFreed reports whether freed slabs are to be overwritten with
+// poisonByte: in test binaries, unless they run benchmarks. A consumer that
+// keeps a view into a window after releasing it (a string of a column, say)
+// then sees garbage at once in every test of every package that runs the
+// pipeline (golden files, live-against-replay comparisons), instead of
+// another window's rows now and then.
+func poisonFreed() bool {
+	if !testing.Testing() {
+		return false
+	}
+	f := flag.Lookup("test.bench")
+	return f == nil || f.Value.String() == ""
+}
+
+// poisonByte fills freed slabs in tests: not valid UTF-8, so a string kept
+// from a released window cannot pass for a host name.
+const poisonByte = 0xA5
 
 // Allocate returns size bytes, whatever they held before: the caller
 // overwrites or zeroes every byte it exposes.
@@ -81,6 +102,11 @@ func (p *slabPool) Reallocate(size int, b []byte) []byte {
 // allocator.
 func (p *slabPool) Free(b []byte) {
 	b = b[:cap(b)]
+	if p.poison {
+		for i := range b {
+			b[i] = poisonByte
+		}
+	}
 	p.mu.Lock()
 	if p.closed || len(p.free) >= p.maxSlabs || p.bytes+len(b) > maxSlabBytes {
 		p.mu.Unlock()

@@ -1,0 +1,105 @@
+package models
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// dupRows returns n rows of width values drawn from few distinct values
+// per feature (so rows repeat), some features constant, with -0 and +0
+// both present.
+func dupRows(seed uint64, n, width, distinct int) [][]float64 {
+	r := rand.New(rand.NewPCG(seed, 9))
+	rows := make([][]float64, n)
+	for i := range rows {
+		rows[i] = make([]float64, width)
+		for j := range rows[i] {
+			switch {
+			case j%5 == 4: // constant
+				rows[i][j] = 3
+			case j%7 == 6 && r.IntN(2) == 0:
+				rows[i][j] = math.Copysign(0, -1)
+			default:
+				rows[i][j] = float64(r.IntN(distinct)) / 4
+			}
+		}
+	}
+	return rows
+}
+
+// TestUniqueColumns: every row maps to a distinct row with the same bits,
+// the distinct rows are distinct, and they come in first-seen order.
+func TestUniqueColumns(t *testing.T) {
+	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}, {50, 3, 1}, {2, 2, 1}} {
+		rows := dupRows(uint64(tc.n*tc.width), tc.n, tc.width, tc.distinct)
+		cols := columns(rows)
+		ucols, nu, of := uniqueColumns(cols, len(rows))
+		if of == nil {
+			if nu != len(rows) {
+				t.Fatalf("%+v: no map but %d distinct of %d", tc, nu, len(rows))
+			}
+			of = make([]int32, len(rows))
+			for i := range of {
+				of[i] = int32(i)
+			}
+		}
+		seen := map[[32]uint64]bool{}
+		key := func(cs [][]float64, i int) (k [32]uint64) {
+			for j := range cs {
+				k[j] = math.Float64bits(cs[j][i])
+			}
+			return k
+		}
+		for u := range nu {
+			k := key(ucols, u)
+			if seen[k] {
+				t.Fatalf("%+v: distinct row %d repeats", tc, u)
+			}
+			seen[k] = true
+		}
+		next := int32(0)
+		for i := range rows {
+			if key(cols, i) != key(ucols, int(of[i])) {
+				t.Fatalf("%+v: row %d mapped to a different row %d", tc, i, of[i])
+			}
+			if of[i] > next {
+				t.Fatalf("%+v: row %d maps to %d before %d was seen", tc, i, of[i], next)
+			}
+			if of[i] == next {
+				next++
+			}
+		}
+		if int(next) != nu {
+			t.Fatalf("%+v: %d distinct rows seen, %d returned", tc, next, nu)
+		}
+	}
+}
+
+// TestScoreColumnsUniqueMatchesScoreColumns: scoring each distinct row
+// once gives every row's scoreColumns score, bit for bit.
+func TestScoreColumnsUniqueMatchesScoreColumns(t *testing.T) {
+	for _, distinct := range []int{1, 2, 3, 8, 1 << 20} {
+		rows := dupRows(uint64(distinct), 2000, 12, distinct)
+		names := make([]string, 12)
+		for j := range names {
+			names[j] = string(rune('a' + j))
+		}
+		a, err := TrainIsolationForest(rows, names, IForestOptions{Seed: int64(distinct)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 7, 1500, 2000} {
+			cols := columns(rows[:n])
+			want := make([]float64, n)
+			a.m.scoreColumns(want, cols, n)
+			got := make([]float64, n)
+			a.m.scoreColumnsUnique(got, cols, n)
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("distinct %d, %d rows: row %d scores %v, scoreColumns %v", distinct, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

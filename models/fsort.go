@@ -1,0 +1,93 @@
+package models
+
+import (
+	"math"
+	"slices"
+)
+
+// sortFloats sorts a ascending, the same bits as slices.Sort(a) gives:
+// already sorted, it is left alone; otherwise a radix sort of the values'
+// bits in order-preserving form (scratch is reused and returned). Equal
+// float64 values are the same bits except -0 and +0 (and NaN, which
+// slices.Sort places first): with either present a goes to slices.Sort,
+// since its order among equal values is its own.
+func sortFloats(a []float64, scratch []uint64) []uint64 {
+	sorted, special := true, false
+	prev := math.Inf(-1)
+	for _, v := range a {
+		special = special || math.Float64bits(v) == 1<<63 || v != v
+		sorted = sorted && v >= prev
+		prev = v
+	}
+	if special {
+		slices.Sort(a)
+		return scratch
+	}
+	if sorted || len(a) < 2 {
+		return scratch
+	}
+	if len(a) < 64 {
+		slices.Sort(a)
+		return scratch
+	}
+	n := len(a)
+	if cap(scratch) < 2*n {
+		scratch = make([]uint64, 2*n)
+	}
+	keys, tmp := scratch[:n], scratch[n:2*n]
+	// The bytes where keys differ; a pass over any other would move
+	// nothing.
+	and, or := ^uint64(0), uint64(0)
+	for i, v := range a {
+		k := math.Float64bits(v)
+		if k>>63 != 0 {
+			k = ^k // negative: all bits flipped
+		} else {
+			k |= 1 << 63
+		}
+		keys[i] = k
+		and &= k
+		or |= k
+	}
+	var count [256]int32
+	var counts [4][256]int32 // four histograms: equal bytes in a row do not wait on one counter
+	for b := range 8 {
+		shift := 8 * uint(b)
+		if byte((and^or)>>shift) == 0 {
+			continue
+		}
+		counts = [4][256]int32{}
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			counts[0][byte(keys[i]>>shift)]++
+			counts[1][byte(keys[i+1]>>shift)]++
+			counts[2][byte(keys[i+2]>>shift)]++
+			counts[3][byte(keys[i+3]>>shift)]++
+		}
+		for ; i < n; i++ {
+			counts[0][byte(keys[i]>>shift)]++
+		}
+		for d := range count {
+			count[d] = counts[0][d] + counts[1][d] + counts[2][d] + counts[3][d]
+		}
+		sum := int32(0)
+		for d := range count {
+			sum, count[d] = sum+count[d], sum
+		}
+		for _, k := range keys {
+			d := byte(k >> shift)
+			tmp[count[d]] = k
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	for i, k := range keys {
+		if k>>63 != 0 {
+			k &^= 1 << 63
+		} else {
+			k = ^k
+		}
+		a[i] = math.Float64frombits(k)
+	}
+	return scratch
+}

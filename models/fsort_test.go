@@ -1,0 +1,97 @@
+package models
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestSortFloatsIsSlicesSort: sortFloats gives slices.Sort's bits on
+// values of many shapes and sizes (ties, negatives, ±0, NaN, infinities,
+// subnormals, already sorted, reversed).
+func TestSortFloatsIsSlicesSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	gens := map[string]func(i, n int) float64{
+		"normal":   func(int, int) float64 { return r.NormFloat64() * 1e3 },
+		"counts":   func(int, int) float64 { return float64(r.IntN(5)) },
+		"sparse":   func(int, int) float64 { return float64(r.IntN(40)/37) * float64(r.IntN(1e6)) },
+		"wide":     func(int, int) float64 { return math.Ldexp(r.Float64()-0.5, r.IntN(2000)-1000) },
+		"sorted":   func(i, _ int) float64 { return float64(i) / 3 },
+		"reversed": func(i, n int) float64 { return float64(n - i) },
+		"constant": func(int, int) float64 { return 7 },
+		"negzero":  func(int, int) float64 { return []float64{0, math.Copysign(0, -1), 1, -1}[r.IntN(4)] },
+		"nan":      func(int, int) float64 { return []float64{math.NaN(), 2, -3, math.Inf(1)}[r.IntN(4)] },
+		"special": func(int, int) float64 {
+			return []float64{math.Inf(-1), math.Inf(1), 5e-324, -5e-324, math.MaxFloat64, -math.MaxFloat64}[r.IntN(6)]
+		},
+		"scores":    func(int, int) float64 { return math.Pow(2, -r.Float64()*2) },
+		"fewdigits": func(int, int) float64 { return float64(r.IntN(1000)) / 8 },
+	}
+	var scratch []uint64
+	for name, gen := range gens {
+		for _, n := range []int{0, 1, 2, 63, 64, 65, 100, 2000, 5000} {
+			a := make([]float64, n)
+			for i := range a {
+				a[i] = gen(i, n)
+			}
+			want := slices.Clone(a)
+			slices.Sort(want)
+			got := slices.Clone(a)
+			scratch = sortFloats(got, scratch)
+			for i := range want {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s, %d values: at %d got %v, slices.Sort %v", name, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// FuzzSortFloats: any float64 values (8 bytes each) sort to slices.Sort's
+// bits.
+func FuzzSortFloats(f *testing.F) {
+	seed := func(vs ...float64) []byte {
+		b := make([]byte, 0, 8*len(vs))
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+		return b
+	}
+	f.Add(seed(3, 1, 2))
+	f.Add(seed(0, math.Copysign(0, -1), -1, 1))
+	many := make([]float64, 100)
+	for i := range many {
+		many[i] = float64((i * 37) % 11)
+	}
+	f.Add(seed(many...))
+	f.Add(seed(append(many, -2.5, 1e300, -1e-300)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := make([]float64, len(b)/8)
+		for i := range a {
+			a[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+		want := slices.Clone(a)
+		slices.Sort(want)
+		sortFloats(a, nil)
+		for i := range want {
+			if math.Float64bits(a[i]) != math.Float64bits(want[i]) && !(a[i] != a[i] && want[i] != want[i]) {
+				t.Fatalf("at %d got %v, slices.Sort %v", i, a[i], want[i])
+			}
+		}
+	})
+}
+
+// BenchmarkBaselines computes the training baselines of the fitFixtures
+// shapes (2 000 rows): a sort of every feature's values.
+func BenchmarkBaselines(b *testing.B) {
+	for _, c := range fitFixtures() {
+		b.Run(c.name, func(b *testing.B) {
+			cols := columns(c.rows)
+			for b.Loop() {
+				baselinesColumns(cols, len(c.rows))
+			}
+		})
+	}
+}
