@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +41,24 @@ func newAlerter(suppress time.Duration) *alerter {
 
 // AlertID is the deterministic id of the alert a finding raises.
 func AlertID(f *detect.Finding) string {
-	return "al-" + events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, f.WindowStart.UTC().Format(time.RFC3339Nano)).String()
+	var tb [64]byte // the window start, formatted on the stack
+	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(f.WindowStart.UTC().AppendFormat(tb[:0], time.RFC3339Nano))))
+}
+
+// prefixedID is prefix + id.String(), in one allocation.
+func prefixedID(prefix string, id events.ID) string {
+	var buf [8 + 36]byte
+	b := append(buf[:0], prefix...)
+	b = hex.AppendEncode(b, id[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[8:10])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[10:])
+	return string(b)
 }
 
 // finding returns the alert event for f and whether it raised a new alert.
@@ -52,11 +71,28 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 			st.last = f.Time
 		}
 		st.score = max(st.score, f.Score)
+		// Most findings update an open alert: one allocation holds the
+		// payload and, for one id, its evidence.
+		var p *events.AlertUpdated
+		if len(f.Evidence) == 1 {
+			one := &struct {
+				p   events.AlertUpdated
+				out [1][]byte
+				id  events.ID
+			}{id: f.Evidence[0]}
+			one.out[0] = one.id[:]
+			p = &one.p
+			p.Evidence = one.out[:]
+		} else {
+			p = &events.AlertUpdated{Evidence: ids(f.Evidence)}
+		}
+		p.AlertId, p.Count, p.LastSeen, p.Score = st.id, st.count, st.last.UnixNano(), st.score
+		p.WindowStart, p.WindowEnd = f.WindowStart.UnixNano(), f.WindowEnd.UnixNano()
+		var nb [20]byte
 		ev := events.Event{
-			ID: events.DerivedID("alert.updated", st.id, itoa(int(st.count))), Schema: events.SchemaVersion,
+			ID: events.DerivedID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // the count formatted on the stack
 			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
-			Payload: &events.AlertUpdated{AlertId: st.id, Count: st.count, LastSeen: st.last.UnixNano(), Score: st.score, Evidence: ids(f.Evidence),
-				WindowStart: f.WindowStart.UnixNano(), WindowEnd: f.WindowEnd.UnixNano()},
+			Payload: p,
 		}
 		return ev, st.id, false
 	}
@@ -107,20 +143,6 @@ func ids(in []events.ID) [][]byte {
 	return out
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
 // decide applies the tenant's policy to a new alert: it appends to out the
 // interventions it calls for, with ids derived from the alert so that
 // re-processing records each once.
@@ -133,7 +155,7 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 		req := intervention.Request{
 			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
 			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
-			ID: "iv-" + events.DerivedID("intervention", alertID, action).String(),
+			ID: prefixedID("iv-", events.DerivedID("intervention", alertID, action)),
 		}
 		switch action {
 		case policy.ActionBlockFingerprint:

@@ -236,13 +236,7 @@ func (p *Processor) vectors() bool { return len(p.vecDets) > 0 || p.observe != n
 // detector. It touches only the window detectors' state (and reads the
 // registry).
 func (p *Processor) windowFindings(w *window.Window) [][]detect.Finding {
-	var fs [][]detect.Finding
-	for _, d := range p.winDets {
-		if f := d.Window(w, p.detCtx); len(f) > 0 {
-			fs = append(fs, f)
-		}
-	}
-	return fs
+	return detect.RunWindow(nil, p.winDets, w, p.detCtx)
 }
 
 // vectorResult is what the vector detectors made of a window.

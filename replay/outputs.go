@@ -31,6 +31,10 @@ type Outputs struct {
 	// them again and again.
 	cand  [][]events.Event
 	ncand int
+	// The slimmed payloads, allocated slabChunk at a time (one allocation
+	// per payload was most of Add's).
+	raisedSlab  []events.AlertRaised
+	updatedSlab []events.AlertUpdated
 
 	since sinceFilter
 }
@@ -41,7 +45,30 @@ func NewOutputs(from time.Time) *Outputs {
 	return &Outputs{Set: alerts.NewSet(), since: sinceFilter{from: from}}
 }
 
-const candChunk = 4096
+const (
+	candChunk = 4096
+	slabChunk = 256
+)
+
+// newRaised returns a zero AlertRaised from the slab.
+func (o *Outputs) newRaised() *events.AlertRaised {
+	if len(o.raisedSlab) == 0 {
+		o.raisedSlab = make([]events.AlertRaised, slabChunk)
+	}
+	p := &o.raisedSlab[0]
+	o.raisedSlab = o.raisedSlab[1:]
+	return p
+}
+
+// newUpdated returns a zero AlertUpdated from the slab.
+func (o *Outputs) newUpdated() *events.AlertUpdated {
+	if len(o.updatedSlab) == 0 {
+		o.updatedSlab = make([]events.AlertUpdated, slabChunk)
+	}
+	p := &o.updatedSlab[0]
+	o.updatedSlab = o.updatedSlab[1:]
+	return p
+}
 
 // Candidate returns the alert.raised and alert.updated events, slimmed, in
 // order, in one slice.
@@ -78,14 +105,18 @@ func (o *Outputs) Add(chunk []events.Event) error {
 		switch p := ev.Payload.(type) {
 		case *events.AlertRaised:
 			o.Raised = append(o.Raised, [2]string{ev.Tenant, p.AlertId})
+			sp := o.newRaised()
+			sp.AlertId, sp.Detector, sp.Severity, sp.Score = p.AlertId, p.Detector, p.Severity, p.Score
+			sp.WindowStart, sp.WindowEnd, sp.Key = p.WindowStart, p.WindowEnd, p.Key
 			slim := *ev
-			slim.Payload = &events.AlertRaised{AlertId: p.AlertId, Detector: p.Detector, Severity: p.Severity, Score: p.Score,
-				WindowStart: p.WindowStart, WindowEnd: p.WindowEnd, Key: p.Key}
+			slim.Payload = sp
 			o.addCandidate(slim)
 		case *events.AlertUpdated:
+			sp := o.newUpdated()
+			sp.AlertId, sp.Count, sp.LastSeen, sp.Score = p.AlertId, p.Count, p.LastSeen, p.Score
+			sp.WindowStart, sp.WindowEnd = p.WindowStart, p.WindowEnd
 			slim := *ev
-			slim.Payload = &events.AlertUpdated{AlertId: p.AlertId, Count: p.Count, LastSeen: p.LastSeen, Score: p.Score,
-				WindowStart: p.WindowStart, WindowEnd: p.WindowEnd}
+			slim.Payload = sp
 			o.addCandidate(slim)
 		case *events.InterventionApplied:
 			o.Interventions = append(ev.AppendJSON(o.Interventions), '\n')

@@ -109,6 +109,10 @@ const smallMap = 32
 // Window implements WindowDetector.
 func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
+	return s.window(w, &c, nil)
+}
+
+func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	defer s.reset()
 	for _, d := range w.Devices {
@@ -218,6 +222,10 @@ func (*Flood) Name() string { return "flood" }
 // Window implements WindowDetector.
 func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
+	return fl.window(w, &c, nil)
+}
+
+func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	dsts := fl.dsts[:0]
 	reset := func() {
@@ -323,6 +331,10 @@ func (*AuthFailures) Name() string { return "auth-failures" }
 // Window implements WindowDetector.
 func (a *AuthFailures) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
+	return a.window(w, &c, nil)
+}
+
+func (a *AuthFailures) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
@@ -391,6 +403,10 @@ func (*BlockedAttempts) Name() string { return "blocked-attempts" }
 // Window implements WindowDetector.
 func (b *BlockedAttempts) Window(w *window.Window, _ *Context) []Finding {
 	c := colsOf(w)
+	return b.window(w, &c, nil)
+}
+
+func (b *BlockedAttempts) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {

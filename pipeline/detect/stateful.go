@@ -97,6 +97,10 @@ func (*NewDestination) Name() string { return "new-destination" }
 // Window implements WindowDetector.
 func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
+	return n.window(w, &c, ctx)
+}
+
+func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
 	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
 	defer func() {
 		// Forget the window's strings (dst aliases its buffers).
@@ -148,25 +152,38 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 		}
 	}
 	slices.SortFunc(hits, func(a, b ndHit) int { return strings.Compare(a.key, b.key) })
+	// Count the findings first: a slice sized for every destination left
+	// was most of the detector's allocation (findings are few).
+	nf := 0
+	for i := range hits {
+		if h := &hits[i]; len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
+			nf++
+		}
+	}
 	var out []Finding
+	var data []ndFindingData // one allocation for every finding's evidence and feature
+	if nf > 0 {
+		out = make([]Finding, 0, nf)
+		data = make([]ndFindingData, nf)
+	}
 	for i := range hits {
 		h := &hits[i]
 		dst := h.key[len(h.cohort)+1:] // not the window's memory
-		learning := w.End.Sub(n.firstSeen[h.cohort]) < n.learning
-		if len(h.devs) == 1 && !learning {
-			if out == nil {
-				out = make([]Finding, 0, len(hits)-i) // at most one per destination left
-			}
+		if len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
 			d := w.Devices[h.devs[0].di]
 			f := baseFinding("new-destination", w, d)
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
 			f.Key = "dst:" + dst
-			f.Evidence = []events.ID{h.devs[0].id}
+			fd := &data[len(out)]
+			fd.evidence[0] = h.devs[0].id
+			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
+			fd.features[0] = &fd.feature
+			f.Evidence = fd.evidence[:]
 			f.DstHost = dst
 			f.Summary = "first contact of the cohort with " + dst
 			f.Explanation = "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
-			f.Features = []*events.Feature{{Name: "new_destinations_cohort", Value: 1, Baseline: 0}}
+			f.Features = fd.features[:]
 			out = append(out, f)
 		}
 		m := n.seen[h.cohort]
@@ -190,6 +207,19 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 	}
 	n.gc(w.End)
 	return out
+}
+
+// ndFindingData holds a new-destination finding's evidence and feature.
+type ndFindingData struct {
+	evidence [1]events.ID
+	features [1]*events.Feature
+	feature  events.Feature
+}
+
+// learningAt reports whether a cohort is still in its learning period at
+// a window's end.
+func (n *NewDestination) learningAt(cohort string, end time.Time) bool {
+	return end.Sub(n.firstSeen[cohort]) < n.learning
 }
 
 // gc forgets the destinations not seen within the horizon, every eighth
@@ -250,8 +280,9 @@ type beaconState struct {
 	first   events.ID
 	last    events.ID
 	fired   bool
-	closed  int // conn.closed seen for the flow
-	failed  int // of them, failed or refused
+	route   int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
+	closed  int  // conn.closed seen for the flow
+	failed  int  // of them, failed or refused
 	ports   smallSet[uint32]
 }
 
@@ -363,6 +394,10 @@ func (*Beaconing) Name() string { return "beaconing" }
 // Window implements WindowDetector.
 func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 	c := colsOf(w)
+	return b.window(w, &c, ctx)
+}
+
+func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 	// The flows the window added connections to, in order; kept across
 	// windows to reuse its memory.
 	touched := b.touched[:0]
@@ -455,7 +490,7 @@ func (b *Beaconing) Window(w *window.Window, ctx *Context) []Finding {
 		storm := st.failed >= 3*b.minCount
 		// A C&C client talks to one service; many ports on one host is a
 		// scan (the scan detector's business), not a beacon.
-		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !routable(k.dst) || st.ports.n > 2 {
+		if len(st.times) < b.minCount || (st.windows.n < 3 && !storm) || !st.routable() || st.ports.n > 2 {
 			continue
 		}
 		mean, cv := intervalStats(st.times, &b.sorted)
@@ -627,6 +662,18 @@ func (b *Beaconing) gcFlows(cut int64) {
 		clear(b.flowRecs[n:])
 		b.flowRecs, b.flowHead = b.flowRecs[:n], 0
 	}
+}
+
+// routable is routable(st.key.dst), parsed once per flow (a parse per
+// flow and window was 0.5% of a replay).
+func (st *beaconState) routable() bool {
+	if st.route == 0 {
+		st.route = 2
+		if routable(st.key.dst) {
+			st.route = 1
+		}
+	}
+	return st.route == 1
 }
 
 // routable reports whether a destination can be a C&C server: not a

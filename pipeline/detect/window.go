@@ -106,3 +106,33 @@ func extend[T any](s []T) []T {
 	var zero T
 	return append(s, zero)
 }
+
+// colsDetector is a window detector of this package: it reads the
+// window's columns through cols.
+type colsDetector interface {
+	window(w *window.Window, c *cols, ctx *Context) []Finding
+}
+
+// RunWindow runs the window detectors on w, in order, and appends to out
+// the findings of each that found any. It reads the window's columns once
+// for the detectors of this package (once per detector was 1% of a
+// replay).
+func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Context) [][]Finding {
+	var c *cols
+	for _, d := range dets {
+		var f []Finding
+		if cd, ok := d.(colsDetector); ok {
+			if c == nil {
+				cs := colsOf(w)
+				c = &cs
+			}
+			f = cd.window(w, c, ctx)
+		} else {
+			f = d.Window(w, ctx)
+		}
+		if len(f) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
