@@ -32,7 +32,13 @@ func init() {
 }
 
 // Inbound is the inbound detector.
-type Inbound struct{ window time.Duration }
+type Inbound struct {
+	window time.Duration
+	slab   []inboundFinding // the findings' memory, handed out one by one
+}
+
+// inboundChunk is how many findings Inbound allocates at once.
+const inboundChunk = 32
 
 // Name implements EventDetector.
 func (*Inbound) Name() string { return "inbound" }
@@ -49,9 +55,15 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 	sum = append(sum, " opened a connection to the device (port "...)
 	sum = strconv.AppendUint(sum, uint64(c.DstPort), 10)
 	sum = append(sum, ')')
-	// One allocation holds the finding and what its slices point to
-	// (inbound connections are most of an imported log's findings).
-	in := &inboundFinding{feature: events.Feature{Name: "inbound_connections", Value: 1, Baseline: 0}}
+	// One allocation, per inboundChunk findings, holds the findings and
+	// what their slices point to (inbound connections are most of an
+	// imported log's findings).
+	if len(d.slab) == 0 {
+		d.slab = make([]inboundFinding, inboundChunk)
+	}
+	in := &d.slab[0]
+	d.slab = d.slab[1:]
+	in.feature = events.Feature{Name: "inbound_connections", Value: 1, Baseline: 0}
 	in.evidence[0] = ev.ID
 	in.features[0] = &in.feature
 	in.finding[0] = Finding{

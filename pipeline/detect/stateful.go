@@ -174,15 +174,16 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			f := baseFinding("new-destination", w, d)
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
-			f.Key = "dst:" + dst
+			// One allocation for the key, summary and explanation.
+			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
+			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
+			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
 			fd := &data[len(out)]
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
 			fd.features[0] = &fd.feature
 			f.Evidence = fd.evidence[:]
 			f.DstHost = dst
-			f.Summary = "first contact of the cohort with " + dst
-			f.Explanation = "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			f.Features = fd.features[:]
 			out = append(out, f)
 		}

@@ -20,6 +20,8 @@ type WindowDetector interface {
 type Context struct {
 	// Cohort returns the device's cohort key (tenant/model/firmware).
 	Cohort func(tenant, device string) string
+
+	cols cols // RunWindow's scratch
 }
 
 // cols gives typed access to a window's columns.
@@ -114,17 +116,26 @@ type colsDetector interface {
 }
 
 // RunWindow runs the window detectors on w, in order, and appends to out
-// the findings of each that found any. It reads the window's columns once
+// the findings of each that found any. It uses ctx's scratch memory:
+// windows sharing a Context are run one at a time. It reads the window's columns once
 // for the detectors of this package (once per detector was 1% of a
 // replay).
 func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Context) [][]Finding {
+	if ctx == nil {
+		ctx = &Context{}
+	}
 	var c *cols
+	defer func() {
+		if c != nil {
+			*c = cols{} // forget the window's columns
+		}
+	}()
 	for _, d := range dets {
 		var f []Finding
 		if cd, ok := d.(colsDetector); ok {
 			if c == nil {
-				cs := colsOf(w)
-				c = &cs
+				c = &ctx.cols // kept in ctx: a cols escapes to the heap
+				*c = colsOf(w)
 			}
 			f = cd.window(w, c, ctx)
 		} else {
