@@ -69,22 +69,23 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		kept := func(at time.Time) bool { return b.lastGC.Sub(at) <= b.horizon }
 		n := 0
 		for k, at := range lastPrev {
-			got, ok := b.prevalence[k.cohort][k.dst][k.device]
-			if ok != kept(at) || ok && !got.Equal(at) {
-				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, got)
+			got, ok := b.prevalence[prevDev{k.cohort, k.dst, k.device}]
+			if ok != kept(at) || ok && got != at.UnixNano() {
+				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, time.Unix(0, got).UTC())
 			}
 			if ok {
 				n++
 			}
 		}
 		total := 0
-		for _, dsts := range b.prevalence {
-			for _, devs := range dsts {
-				if len(devs) == 0 {
-					t.Fatalf("window ending %s: an empty destination is kept", w.End)
-				}
-				total += len(devs)
+		for ck, peers := range b.peers {
+			if peers <= 0 {
+				t.Fatalf("window ending %s: destination %v is kept with %d devices", w.End, ck, peers)
 			}
+			total += int(peers)
+		}
+		if total != len(b.prevalence) {
+			t.Fatalf("window ending %s: %d devices counted by destination, %d kept", w.End, total, len(b.prevalence))
 		}
 		if total != n {
 			t.Fatalf("window ending %s: %d destinations kept, want %d", w.End, total, n)

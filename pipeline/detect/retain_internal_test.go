@@ -84,11 +84,14 @@ func TestDetectorsKeepNoWindowMemory(t *testing.T) {
 			t.Errorf("beaconing keeps flow %v from a window's buffers", k)
 		}
 	}
-	for _, pd := range bc.prevalence {
-		for dst := range pd {
-			if within(dst) {
-				t.Errorf("beaconing keeps prevalence of %q from a window's buffers", dst)
-			}
+	for k := range bc.prevalence {
+		if within(k.cohort) || within(k.dst) || within(k.device) {
+			t.Errorf("beaconing keeps prevalence of %v from a window's buffers", k)
+		}
+	}
+	for k := range bc.peers {
+		if within(k.cohort) || within(k.dst) {
+			t.Errorf("beaconing keeps the peers of %v from a window's buffers", k)
 		}
 	}
 	if n == 0 {

@@ -314,9 +314,14 @@ type Beaconing struct {
 	maxCV       float64
 	horizon     time.Duration
 	flows       map[beaconKey]*beaconState
-	prevalence  map[string]map[string]map[string]time.Time // cohort → dst → device → last seen
-	cohortDevs  map[string]map[string]time.Time            // cohort → device → last seen
-	lastGC      time.Time
+	// prevalence holds when each device of a cohort last reached a
+	// destination (unix nanos), peers how many devices it holds for the
+	// cohort and destination: flat maps, where one map per destination
+	// was an allocation or two per flow.
+	prevalence map[prevDev]int64
+	peers      map[cohortDst]int32
+	cohortDevs map[string]map[string]time.Time // cohort → device → last seen
+	lastGC     time.Time
 	// flowRecs records, for every window, the flows it added a connection
 	// to, in window order: gc finds the flows whose last connection is
 	// older than the horizon among the records of windows that started
@@ -340,6 +345,12 @@ type Beaconing struct {
 	seen     []seenAt
 	seenHead int
 }
+
+// prevDev is a device of a cohort that reached a destination.
+type prevDev struct{ cohort, dst, device string }
+
+// cohortDst is a destination of a cohort.
+type cohortDst struct{ cohort, dst string }
 
 // flowRec is a window (its bounds, unix nanos) that added a connection to
 // a flow.
@@ -384,7 +395,7 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[beaconKey]*beaconState{}, prevalence: map[string]map[string]map[string]time.Time{}, cohortDevs: map[string]map[string]time.Time{},
+			flows: map[beaconKey]*beaconState{}, prevalence: map[prevDev]int64{}, peers: map[cohortDst]int32{}, cohortDevs: map[string]map[string]time.Time{},
 			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
@@ -467,18 +478,13 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				b.flowRecs = append(b.flowRecs, flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
-			pd := b.prevalence[cohort]
-			if pd == nil {
-				pd = map[string]map[string]time.Time{}
-				b.prevalence[cohort] = pd
-			}
-			devs := pd[dst]
-			if devs == nil {
-				devs = map[string]time.Time{}
-				pd[dst] = devs
-			}
-			if len(devs) < 1024 {
-				devs[d.Device] = w.End
+			ck := cohortDst{cohort, dst}
+			if n := b.peers[ck]; n < 1024 {
+				before := len(b.prevalence)
+				b.prevalence[prevDev{cohort, dst, d.Device}] = end
+				if len(b.prevalence) > before {
+					b.peers[ck] = n + 1
+				}
 				b.seen = append(b.seen, seenAt{cohort: cohort, flow: st, at: end})
 			}
 		}
@@ -504,7 +510,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			continue
 		}
 		cohort := t.cohort
-		peers := len(b.prevalence[cohort][k.dst])
+		peers := int(b.peers[cohortDst{cohort, k.dst}])
 		devs := len(b.cohortDevs[cohort])
 		if peers > max(1, devs/10) {
 			continue
@@ -756,12 +762,14 @@ func (b *Beaconing) gc(now time.Time) {
 			}
 		} else {
 			dst, device := r.flow.key.dst, r.flow.key.device
-			dsts := b.prevalence[r.cohort]
-			devs := dsts[dst]
-			if t, ok := devs[device]; ok && t.UnixNano() == r.at {
-				delete(devs, device)
-				if len(devs) == 0 {
-					delete(dsts, dst)
+			pk := prevDev{r.cohort, dst, device}
+			if at, ok := b.prevalence[pk]; ok && at == r.at {
+				delete(b.prevalence, pk)
+				ck := cohortDst{r.cohort, dst}
+				if n := b.peers[ck] - 1; n > 0 {
+					b.peers[ck] = n
+				} else {
+					delete(b.peers, ck)
 				}
 			}
 		}
