@@ -192,6 +192,7 @@ type Flood struct {
 	// the window's buffers).
 	byDst map[string]int // → index in dsts
 	dsts  []floodDst
+	hot   []int32 // indices in dsts of the destinations past a threshold
 }
 
 // floodDst is what a device sent one destination in a window.
@@ -271,12 +272,19 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 				at(c.dst(i)).bytes += c.bytesUp.Value(i)
 			}
 		}
-		slices.SortFunc(dsts, func(a, b floodDst) int { return strings.Compare(a.dst, b.dst) })
+		// Findings are rare: sort only the destinations past a threshold
+		// (sorting every destination of every device was most of the
+		// detector's time).
+		hot := fl.hot[:0]
 		for i := range dsts {
-			t := &dsts[i]
-			if t.dst == "" || (t.conns < fl.minConns && t.bytes < fl.minBytes) {
-				continue
+			if t := &dsts[i]; t.dst != "" && (t.conns >= fl.minConns || t.bytes >= fl.minBytes) {
+				hot = append(hot, int32(i))
 			}
+		}
+		fl.hot = hot
+		slices.SortFunc(hot, func(a, b int32) int { return strings.Compare(dsts[a].dst, dsts[b].dst) })
+		for _, i := range hot {
+			t := &dsts[i]
 			dst := strings.Clone(t.dst) // t.dst aliases the window's buffers
 			f := baseFinding("flood", w, d)
 			f.Severity = events.Severity_SEVERITY_HIGH
