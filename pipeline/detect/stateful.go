@@ -433,9 +433,24 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
 		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
+		// The device's last flow looked up, and its destination as the
+		// window has it: rows to one destination often follow each other,
+		// and a lookup hashes the tenant, device and destination.
+		var lastDst string
+		var lastSt *beaconState
+		flow := func(dst string) *beaconState {
+			if lastSt != nil && dst == lastDst {
+				return lastSt
+			}
+			st := b.flows[beaconKey{d.Tenant, d.Device, dst}]
+			if st != nil {
+				lastDst, lastSt = dst, st
+			}
+			return st
+		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
-				if st := b.flows[beaconKey{d.Tenant, d.Device, c.dst(i)}]; st != nil {
+				if st := flow(c.dst(i)); st != nil {
 					st.closed++
 					if c.failed(i) {
 						st.failed++
@@ -450,13 +465,13 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			if dst == "" {
 				continue
 			}
-			k := beaconKey{d.Tenant, d.Device, dst}
-			st := b.flows[k]
+			st := flow(dst)
 			if st == nil {
-				k.dst = strings.Clone(dst) // dst aliases the window's buffers
+				k := beaconKey{d.Tenant, d.Device, strings.Clone(dst)} // dst aliases the window's buffers
 				st = &beaconState{key: k, first: c.id(i)}
 				st.times = st.time1[:0]
 				b.flows[k] = st
+				lastDst, lastSt = dst, st
 			}
 			dst = st.key.dst // the copy, for everything kept
 			at := int64(c.times[i])
