@@ -123,10 +123,15 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 		targets, hosts, ports := s.targets, s.hosts, s.ports
 		closed, failed := 0, 0
 		ev := s.ev[:0]
+		var prev scanTarget // the previous row's: a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
 				t := scanTarget{c.dst(i), c.port.Value(i)}
+				if t == prev && len(targets) > 0 {
+					continue
+				}
+				prev = t
 				if _, ok := targets[t]; !ok {
 					targets[t] = struct{}{}
 					if len(ev) < 16 {
@@ -250,7 +255,11 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 		}
 		reset()
 		byDst := fl.byDst
+		last := -1 // index of the last destination looked up
 		at := func(dst string) *floodDst {
+			if last >= 0 && dsts[last].dst == dst {
+				return &dsts[last]
+			}
 			j, ok := byDst[dst]
 			if !ok {
 				j = len(dsts)
@@ -258,6 +267,7 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 				dsts[j].dst = dst
 				byDst[dst] = j
 			}
+			last = j
 			return &dsts[j]
 		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {

@@ -123,14 +123,16 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			n.firstSeen[cohort] = w.End
 		}
 		seen := n.seen[cohort]
+		prev := "" // the device's previous destination: a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
 			dst := c.dst(i)
-			if dst == "" {
+			if dst == "" || dst == prev {
 				continue
 			}
+			prev = dst
 			if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
 				// Known: seen again now. (Later rows of the window find
 				// it known either way.)
