@@ -96,6 +96,7 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		}
 		return ev, st.id, false
 	}
+	f.Describe() // a new alert carries the summary, explanation and features
 	id := AlertID(f)
 	a.open[k] = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
 	ev := events.Event{
@@ -151,6 +152,7 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 	if !ok {
 		return out
 	}
+	f.Describe() // the reasons quote the summary
 	for _, action := range rule.Actions {
 		req := intervention.Request{
 			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,

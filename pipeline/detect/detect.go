@@ -28,16 +28,30 @@ type Finding struct {
 	// Evidence: the ids of the events that show it.
 	Evidence []events.ID
 	// Summary is one line; Explanation says which features, against which
-	// baseline.
+	// baseline. A detector may leave them to Describe: call it before
+	// reading them.
 	Summary     string
 	Explanation string
 	Features    []*events.Feature
+	// describe, when set, fills in Summary, Explanation and Features (most
+	// findings only update an open alert, whose event carries none of
+	// them).
+	describe func(*Finding)
 	// Fingerprint (strict) the finding is about, for block-fingerprint.
 	Fingerprint []byte
 	// Destination the finding is about, for block-destination.
 	DstHost string
 	DstIP   string
 	DstPort uint32
+}
+
+// Describe fills in the finding's Summary, Explanation and Features if
+// its detector left them to be made when needed.
+func (f *Finding) Describe() {
+	if d := f.describe; d != nil {
+		f.describe = nil
+		d(f)
+	}
 }
 
 // EventDetector reacts to single events at once, in log order.

@@ -50,11 +50,6 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 		return nil
 	}
 	start := ev.Time.Truncate(d.window)
-	var buf [96]byte
-	sum := append(buf[:0], c.DstHost...)
-	sum = append(sum, " opened a connection to the device (port "...)
-	sum = strconv.AppendUint(sum, uint64(c.DstPort), 10)
-	sum = append(sum, ')')
 	// One allocation, per inboundChunk findings, holds the findings and
 	// what their slices point to (inbound connections are most of an
 	// imported log's findings).
@@ -63,24 +58,31 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 	}
 	in := &d.slab[0]
 	d.slab = d.slab[1:]
-	in.feature = events.Feature{Name: "inbound_connections", Value: 1, Baseline: 0}
 	in.evidence[0] = ev.ID
-	in.features[0] = &in.feature
 	in.finding[0] = Finding{
 		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,
 		Key: "inbound", Time: ev.Time, WindowStart: start, WindowEnd: start.Add(d.window),
 		Evidence: in.evidence[:], DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
-		Summary:     string(sum),
-		Explanation: "a remote host connected to the device; payment terminals accept no inbound connections",
-		Features:    in.features[:],
+		describe: describeInbound, // most update the device's open alert
 	}
 	return in.finding[:]
 }
 
-// inboundFinding is an inbound finding with its evidence and feature.
+// describeInbound fills in an inbound finding's summary, explanation and
+// feature.
+func describeInbound(f *Finding) {
+	var buf [96]byte
+	sum := append(buf[:0], f.DstHost...)
+	sum = append(sum, " opened a connection to the device (port "...)
+	sum = strconv.AppendUint(sum, uint64(f.DstPort), 10)
+	sum = append(sum, ')')
+	f.Summary = string(sum)
+	f.Explanation = "a remote host connected to the device; payment terminals accept no inbound connections"
+	f.Features = []*events.Feature{{Name: "inbound_connections", Value: 1, Baseline: 0}}
+}
+
+// inboundFinding is an inbound finding with its evidence.
 type inboundFinding struct {
 	finding  [1]Finding
 	evidence [1]events.ID
-	features [1]*events.Feature
-	feature  events.Feature
 }
