@@ -75,11 +75,8 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		// payload and, for one id, its evidence.
 		var p *events.AlertUpdated
 		if len(f.Evidence) == 1 {
-			one := &struct {
-				p   events.AlertUpdated
-				out [1][]byte
-				id  events.ID
-			}{id: f.Evidence[0]}
+			one := new(updatedOne)
+			one.id = f.Evidence[0]
 			one.out[0] = one.id[:]
 			p = &one.p
 			p.Evidence = one.out[:]
@@ -109,6 +106,13 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		},
 	}
 	return ev, id, true
+}
+
+// updatedOne is an alert.updated payload with its one evidence id.
+type updatedOne struct {
+	p   events.AlertUpdated
+	out [1][]byte
+	id  events.ID
 }
 
 // gc forgets alerts quiet for longer than the suppression interval, at most
