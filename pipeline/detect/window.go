@@ -116,10 +116,10 @@ type colsDetector interface {
 }
 
 // RunWindow runs the window detectors on w, in order, and appends to out
-// the findings of each that found any. It uses ctx's scratch memory:
-// windows sharing a Context are run one at a time. It reads the window's columns once
+// the findings of each that found any. It reads the window's columns once
 // for the detectors of this package (once per detector was 1% of a
-// replay).
+// replay), into ctx's scratch memory: windows sharing a Context are run
+// one at a time.
 func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Context) [][]Finding {
 	if ctx == nil {
 		ctx = &Context{}
