@@ -212,15 +212,17 @@ func BenchmarkCompute(b *testing.B) {
 	b.ReportMetric(float64(vectors), "vectors")
 }
 
-// BenchmarkWindowAndFeatures: both, as the pipeline runs them (Add, the
-// closed windows' features every 4096 events), and the same with the
-// events given to AddBatch 4096 at a time.
+// BenchmarkWindowAndFeatures: both (Add, the closed windows' features
+// every 4096 events), and the same with the events given to AddBatch 4096
+// at a time.
 func BenchmarkWindowAndFeatures(b *testing.B) {
 	b.Run("add", func(b *testing.B) { windowAndFeatures(b, window.Config{}, false) })
 	b.Run("batch", func(b *testing.B) { windowAndFeatures(b, window.Config{}, true) })
 }
 
-// BenchmarkWindowAndFeaturesRecycled: the same with window.Config.Recycle.
+// BenchmarkWindowAndFeaturesRecycled: the same with window.Config.Recycle;
+// "batch" is the pipeline's path (the processor recycles and hands the
+// assembler runs of events).
 func BenchmarkWindowAndFeaturesRecycled(b *testing.B) {
 	b.Run("add", func(b *testing.B) { windowAndFeatures(b, window.Config{Recycle: true}, false) })
 	b.Run("batch", func(b *testing.B) { windowAndFeatures(b, window.Config{Recycle: true}, true) })
