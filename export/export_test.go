@@ -30,7 +30,7 @@ func shopLog(t *testing.T) (events.Store, time.Time) {
 	start := time.Date(2026, 11, 2, 23, 40, 0, 0, time.UTC)
 	f := &fleet{Tenant: "shop", Devices: 12, Start: start, Step: 150 * time.Millisecond, TxPerHTTP: 3, Seed: 3}
 	appendAll(t, store, f.Events(14000)) // 35 minutes, over midnight
-	importZeek(t, store, "lab", "stratosphere/001-zeek-scenario-malicious/labeled-conn.log")
+	importZeek(t, store, "lab", "001-zeek-scenario-malicious/labeled-conn.log")
 	return store, start
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,21 +24,8 @@ import (
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/replay"
 	"github.com/halo-sec/halo/replay/zeek"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
-
-// zeekLog finds a file of ../shared/data/zeek above the working directory.
-func zeekLog(t testing.TB, rel string) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("shared/data/zeek/%s not found above %s", rel, wd)
-	return ""
-}
 
 // openLog returns a real embedded JetStream log in a temp dir.
 func openLog(t testing.TB) *natsstore.Store {
@@ -54,10 +40,12 @@ func openLog(t testing.TB) *natsstore.Store {
 	return store
 }
 
+// importZeek imports the Zeek log rel (relative to zeektest.Dir) into store
+// for tenant and returns its events.
 func importZeek(t testing.TB, store events.Store, tenant, rel string) []events.Event {
 	t.Helper()
 	var evs []events.Event
-	if _, err := zeek.ImportFile(zeekLog(t, rel), zeek.Options{Tenant: tenant}, func(ev events.Event) error {
+	if _, err := zeek.ImportFile(zeektest.Path(t, rel), zeek.Options{Tenant: tenant}, func(ev events.Event) error {
 		evs = append(evs, ev)
 		return nil
 	}); err != nil {
@@ -106,7 +94,7 @@ func init() {
 func interopLog(t *testing.T) (store *natsstore.Store, all []events.Event, resolved, acked string) {
 	t.Helper()
 	store = openLog(t)
-	all = append(all, importZeek(t, store, "lab", "stratosphere/001-zeek-scenario-malicious/labeled-conn.log")...)
+	all = append(all, importZeek(t, store, "lab", "001-zeek-scenario-malicious/labeled-conn.log")...)
 	start := time.Date(2026, 11, 2, 23, 40, 0, 0, time.UTC)
 	var enrol []events.Event
 	for _, d := range []string{"pos-00001", "pos-00002"} {

@@ -19,6 +19,7 @@ import (
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // notebooks are the notebooks CI executes. Every *.ipynb of this directory
@@ -51,7 +52,7 @@ func importZeekLogs(ctx context.Context, t *testing.T, bin, data string) {
 		{"lab", "001-zeek-scenario-malicious/labeled-conn.log"},
 		{"mixed", "008-zeek-mixed/data/conn.log.labeled"},
 	} {
-		halo(ctx, t, bin, "import", "zeek", "--data", data, "--tenant", l.tenant, zeekLog(t, l.file))
+		halo(ctx, t, bin, "import", "zeek", "--data", data, "--tenant", l.tenant, zeektest.Path(t, l.file))
 	}
 }
 
@@ -473,21 +474,6 @@ func checkExecuted(t *testing.T, path string, plots int) {
 	if code == 0 || images < plots {
 		t.Errorf("%s: %d code cells, %d inline plots; want some cells and at least %d plots", path, code, images, plots)
 	}
-}
-
-// zeekLog finds a file of ../shared/data/zeek/stratosphere above the
-// working directory.
-func zeekLog(t *testing.T, rel string) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("shared/data/zeek/stratosphere/%s not found above %s", rel, wd)
-	return ""
 }
 
 func copyDir(t *testing.T, from, to string) {

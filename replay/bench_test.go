@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay/zeek"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // benchLog imports every labeled Zeek log into an embedded log on disk.
@@ -28,21 +28,9 @@ func benchLogSplit(b *testing.B, laterFirst bool) (*natsstore.Store, int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	var all []events.Event
-	for _, f := range []string{
-		"001-zeek-scenario-malicious/labeled-conn.log",
-		"008-zeek-mixed/data/conn.log.labeled",
-		"010-zeek-mixed/data/conn.log.labeled",
-		"011-zeek-mixed/data/conn.log.labeled",
-		"012-zeek-mixed/data/conn.log.labeled",
-		"slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled",
-	} {
-		if _, err := zeek.ImportFile(filepath.Join(zeekDir(b), f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
-			all = append(all, ev)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
+	all, err := zeektest.Import("lab", zeektest.Labeled...)
+	if err != nil {
+		b.Fatal(err)
 	}
 	n := len(all)
 	parts := [][]events.Event{all}

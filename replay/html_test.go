@@ -2,7 +2,6 @@ package replay
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +9,12 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay/zeek"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 func TestReportHTMLSelfContained(t *testing.T) {
 	var evs []events.Event
-	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "001-zeek-scenario-malicious/labeled-conn.log"), zeek.Options{Tenant: "lab"},
+	if _, err := zeek.ImportFile(zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log"), zeek.Options{Tenant: "lab"},
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}

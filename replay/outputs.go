@@ -5,6 +5,7 @@ import (
 
 	"github.com/halo-sec/halo/alerts"
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 )
 
 // Outputs keeps what a backtest reports of a replay's outputs, fed chunk
@@ -50,26 +51,6 @@ const (
 	slabChunk = 256
 )
 
-// newRaised returns a zero AlertRaised from the slab.
-func (o *Outputs) newRaised() *events.AlertRaised {
-	if len(o.raisedSlab) == 0 {
-		o.raisedSlab = make([]events.AlertRaised, slabChunk)
-	}
-	p := &o.raisedSlab[0]
-	o.raisedSlab = o.raisedSlab[1:]
-	return p
-}
-
-// newUpdated returns a zero AlertUpdated from the slab.
-func (o *Outputs) newUpdated() *events.AlertUpdated {
-	if len(o.updatedSlab) == 0 {
-		o.updatedSlab = make([]events.AlertUpdated, slabChunk)
-	}
-	p := &o.updatedSlab[0]
-	o.updatedSlab = o.updatedSlab[1:]
-	return p
-}
-
 // Candidate returns the alert.raised and alert.updated events, slimmed, in
 // order, in one slice.
 func (o *Outputs) Candidate() []events.Event {
@@ -105,14 +86,14 @@ func (o *Outputs) Add(chunk []events.Event) error {
 		switch p := ev.Payload.(type) {
 		case *events.AlertRaised:
 			o.Raised = append(o.Raised, [2]string{ev.Tenant, p.AlertId})
-			sp := o.newRaised()
+			sp := slab.Next(&o.raisedSlab, slabChunk)
 			sp.AlertId, sp.Detector, sp.Severity, sp.Score = p.AlertId, p.Detector, p.Severity, p.Score
 			sp.WindowStart, sp.WindowEnd, sp.Key = p.WindowStart, p.WindowEnd, p.Key
 			slim := *ev
 			slim.Payload = sp
 			o.addCandidate(slim)
 		case *events.AlertUpdated:
-			sp := o.newUpdated()
+			sp := slab.Next(&o.updatedSlab, slabChunk)
 			sp.AlertId, sp.Count, sp.LastSeen, sp.Score = p.AlertId, p.Count, p.LastSeen, p.Score
 			sp.WindowStart, sp.WindowEnd = p.WindowStart, p.WindowEnd
 			slim := *ev

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,15 +8,15 @@ import (
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay/zeek"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
-// zeekDir finds ../shared/data/zeek/stratosphere above the working directory.
 // importLog reads one Zeek log of ../shared/data/zeek/stratosphere (rel)
 // as halo import zeek does for tenant lab: its events in (time, id) order.
 func importLog(t testing.TB, rel string) ([]events.Event, zeek.Stats) {
 	t.Helper()
 	var evs []events.Event
-	st, err := zeek.ImportFile(filepath.Join(zeekDir(t), rel), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
+	st, err := zeek.ImportFile(zeektest.Path(t, rel), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
 		evs = append(evs, ev)
 		return nil
 	})
@@ -28,22 +27,6 @@ func importLog(t testing.TB, rel string) ([]events.Event, zeek.Stats) {
 	return evs, st
 }
 
-func zeekDir(t testing.TB) string {
-	dir, _ := os.Getwd()
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "data", "zeek", "stratosphere")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		p = filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("shared/data/zeek/stratosphere not found above " + dir)
-	return ""
-}
-
 // TestZeekBacktest imports every labeled Zeek log, runs the pipeline over
 // it as a replay does, and reports precision and recall over (device,
 // window) pairs. It pins determinism (two runs, same outputs) and logs the
@@ -52,7 +35,7 @@ func zeekDir(t testing.TB) string {
 // running Nmap, per its README); the scan detector must find it and only it.
 func TestZeekPortScan(t *testing.T) {
 	var evs []events.Event
-	if _, err := zeek.ImportFile(filepath.Join(zeekDir(t), "002-zeek-scenario-port-scanning/conn.log"), zeek.Options{Tenant: "lab"},
+	if _, err := zeek.ImportFile(zeektest.Path(t, "002-zeek-scenario-port-scanning/conn.log"), zeek.Options{Tenant: "lab"},
 		func(ev events.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +55,7 @@ func TestZeekPortScan(t *testing.T) {
 }
 
 func TestZeekBacktest(t *testing.T) {
-	files := []string{
-		"001-zeek-scenario-malicious/labeled-conn.log",
-		"008-zeek-mixed/data/conn.log.labeled",
-		"010-zeek-mixed/data/conn.log.labeled",
-		"011-zeek-mixed/data/conn.log.labeled",
-		"012-zeek-mixed/data/conn.log.labeled",
-		"slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled",
-	}
+	files := zeektest.Labeled
 	cfg := pipeline.Config{Detectors: []string{"scan", "flood", "beaconing", "anomaly", "inbound"}}
 	// Floors that pin today's figures (measured: 001 P 0.98 R 0.96; the
 	// mixed logs P 0.97-0.98 R 1.00; Slips test18 P 1.00 R 1.00 over only 9

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // TestExportEndToEnd imports a labeled Zeek log with the binary, exports it
@@ -19,7 +21,7 @@ func TestExportEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	zeekLog := zeekLog001(t)
+	zeekLog := zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log")
 	bin := buildHalo(t)
 	data, out := t.TempDir(), filepath.Join(t.TempDir(), "export")
 	run := func(args ...string) (stdout, stderr string, err error) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // incidentTimeline is the part of timeline.json the e2e test reads.
@@ -61,7 +62,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	zeekLog := zeekLog001(t)
+	zeekLog := zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log")
 	bin := buildHalo(t)
 	data := t.TempDir()
 	exec1 := func(args ...string) (string, string, int) {

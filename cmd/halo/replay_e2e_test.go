@@ -13,6 +13,7 @@ import (
 
 	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // TestImportAndReplayEndToEnd imports a labeled Zeek log with the binary,
@@ -22,7 +23,7 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	zeekLog := zeekLog001(t)
+	zeekLog := zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log")
 	bin := buildHalo(t)
 	data := t.TempDir()
 	run := haloRunner(t, bin, data)
@@ -149,21 +150,6 @@ func TestImportAndReplayEndToEnd(t *testing.T) {
 	}
 }
 
-// zeekLog001 finds the labeled 001 Zeek log in ../shared/data/zeek above
-// the working directory.
-func zeekLog001(t *testing.T) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", "001-zeek-scenario-malicious", "labeled-conn.log")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("shared/data/zeek not found above " + wd)
-	return ""
-}
-
 // haloRunner returns a function that runs the binary with --data and
 // fails the test unless it succeeds within a minute.
 func haloRunner(t *testing.T, bin, data string) func(...string) string {
@@ -190,7 +176,7 @@ func TestReplayCandidatePolicyAndModel(t *testing.T) {
 	bin := buildHalo(t)
 	data := t.TempDir()
 	run := haloRunner(t, bin, data)
-	run("import", "zeek", "--tenant", "lab", zeekLog001(t))
+	run("import", "zeek", "--tenant", "lab", zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log"))
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "strict.yaml")
 	if err := os.WriteFile(pol, []byte("rules:\n  - {detector: \"*\", actions: [quarantine], expiry: 1h}\n"), 0o644); err != nil {

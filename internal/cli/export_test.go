@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 func TestExportUsageErrors(t *testing.T) {
@@ -43,18 +45,7 @@ func TestExportUsageErrors(t *testing.T) {
 // TestExportCommand imports a Zeek log and exports it in-process: the
 // summary names every table, and the files are where docs/export.md says.
 func TestExportCommand(t *testing.T) {
-	var log string
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", "slips-test18-ctu-sme-11", "zeek-labeled", "conn.log.labeled")
-		if _, err := os.Stat(p); err == nil {
-			log = p
-			break
-		}
-	}
-	if log == "" {
-		t.Fatal("shared/data/zeek not found above " + wd)
-	}
+	log := zeektest.Path(t, "slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled")
 	ctx := context.Background()
 	data, out := t.TempDir(), filepath.Join(t.TempDir(), "export")
 	if code, _, stderr := run(ctx, t, "import", "zeek", "--data", data, "--tenant", "lab", log); code != ExitOK {

@@ -11,20 +11,8 @@ import (
 
 	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/features"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
-
-func zeekLogFile(t *testing.T, rel string) string {
-	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("shared/data/zeek not found above " + wd)
-	return ""
-}
 
 // TestModelsTrainEval: the data scientist's loop on real labeled traffic —
 // import the 001 Zeek log, export its features, train an IsolationForest
@@ -33,7 +21,7 @@ func zeekLogFile(t *testing.T, rel string) string {
 func TestModelsTrainEval(t *testing.T) {
 	ctx := context.Background()
 	data, exp, dir := t.TempDir(), filepath.Join(t.TempDir(), "export"), t.TempDir()
-	if code, _, stderr := run(ctx, t, "import", "zeek", "--data", data, "--tenant", "lab", zeekLogFile(t, "001-zeek-scenario-malicious/labeled-conn.log")); code != ExitOK {
+	if code, _, stderr := run(ctx, t, "import", "zeek", "--data", data, "--tenant", "lab", zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log")); code != ExitOK {
 		t.Fatalf("import: %s", stderr)
 	}
 	if code, _, stderr := run(ctx, t, "export", "--data", data, "--out", exp, "--tables", "features"); code != ExitOK {

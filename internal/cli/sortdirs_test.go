@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // TestStaleSortDirsRemoved: the sorted runs that a killed import or replay
@@ -30,7 +32,7 @@ func TestStaleSortDirsRemoved(t *testing.T) {
 	}
 	data, out := t.TempDir(), t.TempDir()
 	imported := left(filepath.Join(data, "tmp"))
-	code, _, stderr := run(ctx, t, "import", "zeek", "--data", data, "--tenant", "lab", zeekLogFile(t, "001-zeek-scenario-malicious/labeled-conn.log"))
+	code, _, stderr := run(ctx, t, "import", "zeek", "--data", data, "--tenant", "lab", zeektest.Path(t, "001-zeek-scenario-malicious/labeled-conn.log"))
 	if code != ExitOK {
 		t.Fatalf("import: exit %d\n%s", code, stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 )
 
 const inboundDoc = `inbound: a remote host opened a connection to the device.
@@ -53,11 +54,7 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 	// One allocation, per inboundChunk findings, holds the findings and
 	// what their slices point to (inbound connections are most of an
 	// imported log's findings).
-	if len(d.slab) == 0 {
-		d.slab = make([]inboundFinding, inboundChunk)
-	}
-	in := &d.slab[0]
-	d.slab = d.slab[1:]
+	in := slab.Next(&d.slab, inboundChunk)
 	in.evidence[0] = ev.ID
 	in.finding[0] = Finding{
 		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,

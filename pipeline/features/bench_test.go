@@ -1,9 +1,6 @@
 package features_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,7 +10,7 @@ import (
 	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
 	"github.com/halo-sec/halo/pipeline/window/windowtest"
-	"github.com/halo-sec/halo/replay/zeek"
+	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
 
 // The benchmarks share one synthetic log: 1M traffic events of 5000 devices
@@ -45,34 +42,9 @@ var benchSparse = sync.OnceValue(func() []events.Event {
 // events in 4 288 windows of about 16 rows, where the cost of a window is
 // most of the cost.
 var benchZeek = sync.OnceValues(func() ([]events.Event, error) {
-	dir, _ := os.Getwd()
-	root := ""
-	for d := dir; d != "/" && root == ""; d = filepath.Dir(d) {
-		for _, p := range []string{filepath.Join(d, "shared", "data", "zeek", "stratosphere"), filepath.Join(filepath.Dir(d), "shared", "data", "zeek", "stratosphere")} {
-			if _, err := os.Stat(p); err == nil {
-				root = p
-				break
-			}
-		}
-	}
-	if root == "" {
-		return nil, fmt.Errorf("shared/data/zeek/stratosphere not found above %s", dir)
-	}
-	var all []events.Event
-	for _, f := range []string{
-		"001-zeek-scenario-malicious/labeled-conn.log",
-		"008-zeek-mixed/data/conn.log.labeled",
-		"010-zeek-mixed/data/conn.log.labeled",
-		"011-zeek-mixed/data/conn.log.labeled",
-		"012-zeek-mixed/data/conn.log.labeled",
-		"slips-test18-ctu-sme-11/zeek-labeled/conn.log.labeled",
-	} {
-		if _, err := zeek.ImportFile(filepath.Join(root, f), zeek.Options{Tenant: "lab"}, func(ev events.Event) error {
-			all = append(all, ev)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+	all, err := zeektest.Import("lab", zeektest.Labeled...)
+	if err != nil {
+		return nil, err
 	}
 	events.SortByTime(all)
 	return all, nil
