@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Tree is one tree of a model as an artifact stores it: parallel arrays
@@ -164,6 +165,15 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 	} else {
 		m.norm = cFactor(sample)
 	}
+	var (
+		depth []int32
+		// cf memoises cFactor by leaf size (sizes are at most the
+		// sample, usually 256; larger ones are computed each time).
+		cf []float64
+	)
+	if kind == KindIForest {
+		cf = make([]float64, min(sample, 4096)+1)
+	}
 	for ti := range trees {
 		t := &trees[ti]
 		base := int32(len(m.nodes))
@@ -193,22 +203,30 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 		if kind == KindIForest {
 			// An isolation leaf's path length: the split nodes above it
 			// (golearn counts one per node visited) plus c(size) for the
-			// points the depth limit left unseparated.
-			var walk func(i int32, depth int)
-			walk = func(i int32, depth int) {
-				nd := &m.nodes[i]
-				if nd.f < 0 {
-					path := float64(depth)
-					if s := t.Size[i-base]; s > 1 {
+			// points the depth limit left unseparated. A child follows
+			// its parent, so one pass in order finds every node's depth.
+			nodes := m.nodes[base:]
+			depth = slices.Grow(depth[:0], len(nodes))[:len(nodes)]
+			depth[0] = 0 // the others are set by their parent first
+			for i := range nodes {
+				nd := &nodes[i]
+				if nd.f >= 0 {
+					depth[nd.l-base], depth[nd.r-base] = depth[i]+1, depth[i]+1
+					continue
+				}
+				path := float64(depth[i])
+				if s := t.Size[i]; s > 1 {
+					if s < len(cf) {
+						if cf[s] == 0 { // c(s) > 0 for s > 1
+							cf[s] = cFactor(s)
+						}
+						path += cf[s]
+					} else {
 						path += cFactor(s)
 					}
-					nd.v = path
-					return
 				}
-				walk(nd.l, depth+1)
-				walk(nd.r, depth+1)
+				nd.v = path
 			}
-			walk(base, 0)
 		}
 	}
 	m.buildWalk()
