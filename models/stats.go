@@ -37,9 +37,7 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 	var scratch []uint64
 	for j := range cols {
 		copy(col, cols[j][:n])
-		if !sameBits(col) { // one value's bits throughout: already sorted
-			scratch = sortFloats(col, scratch)
-		}
+		scratch = sortFloats(col, scratch)
 		med := median(col)
 		sum := 0.0
 		for i, v := range col {
@@ -57,16 +55,6 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 		out[j] = Baseline{Median: med, MAD: mad, Scale: scale}
 	}
 	return out
-}
-
-// sameBits reports whether every value of vs has the bits of the first.
-func sameBits(vs []float64) bool {
-	for _, v := range vs {
-		if math.Float64bits(v) != math.Float64bits(vs[0]) {
-			return false
-		}
-	}
-	return true
 }
 
 // medianDev returns the median of dev, the absolute deviations from med of
