@@ -46,6 +46,7 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		width: width,
 		depth: depth,
 		rng:   newStream(seed),
+		feats: newBound(width),
 		data:  make([]int32, sample),
 		tmp:   make([]int32, sample),
 		words: words,
@@ -69,14 +70,15 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 	}
 	out := make([]Tree, nTrees)
 	var scratch Tree // grown once, copied out at each tree's size
+	rows := newBound(n)
 	for i := range out {
 		if of == nil {
 			for k := range b.data {
-				b.data[k] = int32(b.rng.intn(n))
+				b.data[k] = int32(b.rng.below(&rows))
 			}
 		} else {
 			for k := range b.data {
-				b.data[k] = of[b.rng.intn(n)]
+				b.data[k] = of[b.rng.below(&rows)]
 			}
 		}
 		t := &scratch
@@ -118,6 +120,7 @@ type isoBuilder struct {
 	width int
 	depth int
 	rng   *stream // rand.New(rand.NewSource(seed))
+	feats bound   // rng.intn(width)
 	data  []int32 // the current tree's sample, as indices into cols
 	tmp   []int32 // scratch for partitions
 	// constant holds a bit set of features by depth, words uint64 each:
@@ -158,7 +161,7 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	known := b.constant[d*b.words : (d+1)*b.words]
 	copy(known, b.constant[(d-1)*b.words:d*b.words])
 	for lo == hi {
-		feature = b.rng.intn(b.width)
+		feature = b.rng.below(&b.feats)
 		if w, bit := feature/64, uint64(1)<<(feature%64); known[w]&bit != 0 {
 			lo, hi = 0, 0 // constant: only the draws below matter
 		} else if lo, hi = b.minMax(feature, data); lo == hi {

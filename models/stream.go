@@ -1,6 +1,9 @@
 package models
 
-import "math/rand"
+import (
+	"math/bits"
+	"math/rand"
+)
 
 // stream draws exactly the values rand.New(rand.NewSource(seed)) draws
 // (Intn, Float64), without the method calls through the Source interface
@@ -90,4 +93,43 @@ again:
 		goto again
 	}
 	return f
+}
+
+// bound is intn's arithmetic for one n, done once: the fitter draws
+// thousands of values below the same n (the rows, the features), and
+// Int31n's two divisions are most of a draw's cost.
+type bound struct {
+	n    int
+	pow2 bool   // n a power of two: a mask
+	max  int32  // Int31n's rejection bound
+	m    uint64 // 2⁶⁴ / n rounded up: v % n = hi64(lo64(m·v)·n) for 32-bit v
+}
+
+func newBound(n int) bound {
+	b := bound{n: n}
+	if n > 1<<31-1 {
+		return b // intn's 63-bit path
+	}
+	b.pow2 = n&(n-1) == 0
+	b.max = int32((1 << 31) - 1 - (1<<31)%uint32(n))
+	b.m = ^uint64(0)/uint64(n) + 1
+	return b
+}
+
+// below is intn(b.n), the same value: the remainder by multiplication
+// (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+// exact for every 32-bit dividend and divisor).
+func (s *stream) below(b *bound) int {
+	if b.n > 1<<31-1 {
+		return s.intn(b.n)
+	}
+	if b.pow2 {
+		return int(int32(s.int63()>>32) & int32(b.n-1))
+	}
+	v := int32(s.int63() >> 32)
+	for v > b.max {
+		v = int32(s.int63() >> 32)
+	}
+	hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
+	return int(hi)
 }
