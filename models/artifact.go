@@ -367,8 +367,10 @@ func (a *Artifact) check() error {
 		return errors.Join(errs...)
 	}
 	total := 0
+	var parents []int32
 	for i := range a.Trees {
-		if err := a.Trees[i].check(width, forest); err != nil {
+		var err error
+		if parents, err = a.Trees[i].checkWith(width, forest, parents); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
 		}
 		total += a.Trees[i].len()

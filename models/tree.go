@@ -52,62 +52,70 @@ const (
 
 // check validates a tree's structure for a model of width features.
 func (t *Tree) check(width int, forest bool) error {
+	_, err := t.checkWith(width, forest, nil)
+	return err
+}
+
+// checkWith is check with scratch for its parent counts, which it returns
+// for the next tree.
+func (t *Tree) checkWith(width int, forest bool, scratch []int32) ([]int32, error) {
 	n := t.len()
 	if n == 0 {
-		return fmt.Errorf("no nodes")
+		return scratch, fmt.Errorf("no nodes")
 	}
 	if n > maxTreeNodes {
-		return fmt.Errorf("%d nodes, at most %d", n, maxTreeNodes)
+		return scratch, fmt.Errorf("%d nodes, at most %d", n, maxTreeNodes)
 	}
 	if len(t.Split) != n || len(t.Left) != n || len(t.Right) != n || len(t.Size) != n {
-		return fmt.Errorf("node arrays of different lengths")
+		return scratch, fmt.Errorf("node arrays of different lengths")
 	}
 	if forest != (t.Positive != nil) {
 		if forest {
-			return fmt.Errorf("forest tree without positive counts")
+			return scratch, fmt.Errorf("forest tree without positive counts")
 		}
-		return fmt.Errorf("isolation tree with positive counts")
+		return scratch, fmt.Errorf("isolation tree with positive counts")
 	}
 	if forest && len(t.Positive) != n {
-		return fmt.Errorf("node arrays of different lengths")
+		return scratch, fmt.Errorf("node arrays of different lengths")
 	}
-	parents := make([]int32, n)
+	parents := slices.Grow(scratch[:0], n)[:n]
+	clear(parents)
 	for i := 0; i < n; i++ {
 		if t.Size[i] < 0 {
-			return fmt.Errorf("node %d: negative size", i)
+			return scratch, fmt.Errorf("node %d: negative size", i)
 		}
 		if forest && (t.Positive[i] < 0 || t.Positive[i] > t.Size[i]) {
-			return fmt.Errorf("node %d: positive count %d outside [0, size %d]", i, t.Positive[i], t.Size[i])
+			return scratch, fmt.Errorf("node %d: positive count %d outside [0, size %d]", i, t.Positive[i], t.Size[i])
 		}
 		f := t.Feature[i]
 		if f == -1 {
 			if t.Left[i] != -1 || t.Right[i] != -1 || t.Split[i] != 0 {
-				return fmt.Errorf("node %d: leaf with children or a split", i)
+				return scratch, fmt.Errorf("node %d: leaf with children or a split", i)
 			}
 			if forest && t.Size[i] == 0 {
-				return fmt.Errorf("node %d: empty forest leaf", i)
+				return scratch, fmt.Errorf("node %d: empty forest leaf", i)
 			}
 			continue
 		}
 		if f < 0 || f >= width {
-			return fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, width)
+			return scratch, fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, width)
 		}
 		if math.IsNaN(t.Split[i]) || math.IsInf(t.Split[i], 0) {
-			return fmt.Errorf("node %d: split is not finite", i)
+			return scratch, fmt.Errorf("node %d: split is not finite", i)
 		}
 		for _, c := range [2]int{t.Left[i], t.Right[i]} {
 			if c <= i || c >= n {
-				return fmt.Errorf("node %d: child %d out of range (%d, %d)", i, c, i, n)
+				return scratch, fmt.Errorf("node %d: child %d out of range (%d, %d)", i, c, i, n)
 			}
 			parents[c]++
 		}
 	}
 	for i := 1; i < n; i++ {
 		if parents[i] != 1 {
-			return fmt.Errorf("node %d has %d parents, want 1", i, parents[i])
+			return scratch, fmt.Errorf("node %d has %d parents, want 1", i, parents[i])
 		}
 	}
-	return nil
+	return parents, nil
 }
 
 // node is one node of a compiled model.
