@@ -192,44 +192,18 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	return idx
 }
 
-// minMax is golearn's minMax over the rows of data: the same minimum and
-// maximum values, found in two interleaved runs the processor overlaps.
-// Of -0 and +0 at an end it may return the other one than golearn;
-// selectValue draws the same split from either.
+// minMax is golearn's minMax over the rows of data.
 func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
 	col := b.cols[feature]
 	lo, hi := col[data[0]], col[data[0]]
-	lo2, hi2 := lo, hi
-	rest := data[1:]
-	for ; len(rest) >= 2; rest = rest[2:] {
-		v, w := col[rest[0]], col[rest[1]]
+	for _, i := range data[1:] {
+		v := col[i]
 		if v > hi {
 			hi = v
 		}
 		if v < lo {
 			lo = v
 		}
-		if w > hi2 {
-			hi2 = w
-		}
-		if w < lo2 {
-			lo2 = w
-		}
-	}
-	if len(rest) > 0 {
-		v := col[rest[0]]
-		if v > hi {
-			hi = v
-		}
-		if v < lo {
-			lo = v
-		}
-	}
-	if hi2 > hi {
-		hi = hi2
-	}
-	if lo2 < lo {
-		lo = lo2
 	}
 	return lo, hi
 }
