@@ -174,7 +174,9 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 		m.norm = cFactor(sample)
 	}
 	var (
-		depth []int32
+		depth    []int32
+		maxDepth int32
+		walk     = make([]wnode, total)
 		// cf memoises cFactor by leaf size (sizes are at most the
 		// sample, usually 256; larger ones are computed each time).
 		cf []float64
@@ -208,20 +210,24 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 			}
 			m.nodes = append(m.nodes, nd)
 		}
-		if kind == KindIForest {
-			// An isolation leaf's path length: the split nodes above it
-			// (golearn counts one per node visited) plus c(size) for the
-			// points the depth limit left unseparated. A child follows
-			// its parent, so one pass in order finds every node's depth.
-			nodes := m.nodes[base:]
-			depth = slices.Grow(depth[:0], len(nodes))[:len(nodes)]
-			depth[0] = 0 // the others are set by their parent first
-			for i := range nodes {
-				nd := &nodes[i]
-				if nd.f >= 0 {
-					depth[nd.l-base], depth[nd.r-base] = depth[i]+1, depth[i]+1
-					continue
-				}
+		// A child follows its parent (check), so one pass in order finds
+		// every node's depth, then an isolation leaf's value and the
+		// node's walk layout.
+		nodes := m.nodes[base:]
+		depth = slices.Grow(depth[:0], len(nodes))[:len(nodes)]
+		depth[0] = 0 // the others are set by their parent first
+		for i := range nodes {
+			nd := &nodes[i]
+			if nd.f >= 0 {
+				depth[nd.l-base], depth[nd.r-base] = depth[i]+1, depth[i]+1
+				walk[base+int32(i)] = wnode{v: nd.v, f: nd.f, c: [2]int32{nd.l, nd.r}}
+				continue
+			}
+			maxDepth = max(maxDepth, depth[i])
+			if kind == KindIForest {
+				// An isolation leaf's path length: the split nodes above
+				// it (golearn counts one per node visited) plus c(size)
+				// for the points the depth limit left unseparated.
 				path := float64(depth[i])
 				if s := t.Size[i]; s > 1 {
 					if s < len(cf) {
@@ -235,9 +241,15 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 				}
 				nd.v = path
 			}
+			self := base + int32(i)
+			walk[self] = wnode{v: nd.v, c: [2]int32{self, self}}
 		}
 	}
-	m.buildWalk()
+	// The walk layout (walk.go) serves models no deeper than
+	// maxWalkDepth.
+	if maxDepth <= maxWalkDepth {
+		m.walk, m.depth = walk, int(maxDepth)
+	}
 	return m
 }
 
