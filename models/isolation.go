@@ -32,8 +32,10 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 
 // fitIsolationUnique is fitIsolationColumns on the nu distinct rows ucols
 // of n rows, row i being distinct row of[i] (of nil: the rows are
-// distinct), as uniqueColumns returns them. Rows are drawn from the n rows, as
-// golearn draws them, and stand for their distinct row from then on:
+// distinct), as uniqueColumns returns them; they must be distinct (a node
+// of equal rows under different indices would draw features forever).
+// Rows are drawn from the n rows, as golearn draws them, and stand for
+// their distinct row from then on:
 // nothing golearn computes from a node's rows tells equal rows apart
 // (minimum, maximum, counts; a split value drawn between a minimum and a
 // maximum of -0 and +0 is the same either way), and rows are all equal
