@@ -126,8 +126,11 @@ type Artifact struct {
 	// Trees is the model.
 	Trees []Tree `json:"trees"`
 
-	m     *compiled
-	saved []byte // what Save writes, for an artifact a trainer sealed
+	m *compiled
+	// For an artifact a trainer sealed, what Save writes is encoded, the
+	// encoding the ID hashed, with the ID inserted at idAt, and a newline.
+	encoded []byte
+	idAt    int
 }
 
 // contentID computes the artifact's ID from its content.
@@ -141,7 +144,7 @@ func (a *Artifact) content() (string, []byte, error) {
 	c := *a
 	c.ID = ""
 	c.m = nil
-	c.saved = nil
+	c.encoded = nil
 	b, err := marshalContent(&c)
 	if err != nil {
 		return "", nil, err
@@ -152,7 +155,7 @@ func (a *Artifact) content() (string, []byte, error) {
 
 // seal validates a freshly trained artifact, sets its ID and attaches m,
 // the compiled form of its trees, and what Save writes: the content it
-// hashed with the ID filled in (the "id" member follows "format" and
+// hashed with the ID inserted (the "id" member follows "format" and
 // "version", whose values hold no quote, so it is the first `"id":""`).
 func (a *Artifact) seal(m *compiled) error {
 	a.Format, a.Version = FormatName, FormatVersion
@@ -164,10 +167,22 @@ func (a *Artifact) seal(m *compiled) error {
 	if err != nil {
 		return fmt.Errorf("encoding artifact: %w", err)
 	}
+	const empty = `"id":""`
+	at := bytes.Index(b, []byte(empty))
+	if at < 0 {
+		return fmt.Errorf("encoding artifact: no %s member", empty)
+	}
 	a.ID = id
 	a.m = m
-	a.saved = append(bytes.Replace(b, []byte(`"id":""`), []byte(`"id":"`+id+`"`), 1), '\n')
+	a.encoded, a.idAt = b, at+len(empty)-1
 	return nil
+}
+
+// savedParts returns what Save writes for a sealed artifact, in the
+// pieces it writes them: the content up to the ID, the ID, the rest and
+// a newline (no copy of the content with the ID in it).
+func (a *Artifact) savedParts() [4][]byte {
+	return [4][]byte{a.encoded[:a.idAt], []byte(a.ID), a.encoded[a.idAt:], []byte("\n")}
 }
 
 // Save writes the artifact as one line of JSON.
@@ -175,9 +190,11 @@ func (a *Artifact) Save(w io.Writer) error {
 	if a == nil || a.m == nil {
 		return errors.New("models: Save of an artifact that was not trained or loaded")
 	}
-	if a.saved != nil {
-		if _, err := w.Write(a.saved); err != nil {
-			return fmt.Errorf("writing model artifact: %w", err)
+	if a.encoded != nil {
+		for _, p := range a.savedParts() {
+			if _, err := w.Write(p); err != nil {
+				return fmt.Errorf("writing model artifact: %w", err)
+			}
 		}
 		return nil
 	}
@@ -195,12 +212,13 @@ func (a *Artifact) Save(w io.Writer) error {
 // model.deployed event records), without a copy of it for a trained
 // artifact.
 func (a *Artifact) SaveSHA256() ([sha256.Size]byte, error) {
-	if a != nil && a.m != nil && a.saved != nil {
-		return sha256.Sum256(a.saved), nil
-	}
 	var sum [sha256.Size]byte
 	h := sha256.New()
-	if err := a.Save(h); err != nil {
+	if a != nil && a.m != nil && a.encoded != nil {
+		for _, p := range a.savedParts() {
+			h.Write(p)
+		}
+	} else if err := a.Save(h); err != nil {
 		return sum, err
 	}
 	h.Sum(sum[:0])
@@ -349,8 +367,10 @@ func (a *Artifact) check() error {
 		return errors.Join(errs...)
 	}
 	total := 0
+	var parents []int32
 	for i := range a.Trees {
-		if err := a.Trees[i].check(width, forest); err != nil {
+		var err error
+		if parents, err = a.Trees[i].checkWith(width, forest, parents); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
 		}
 		total += a.Trees[i].len()

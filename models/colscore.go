@@ -127,13 +127,15 @@ func b2i(b bool) int {
 }
 
 // uniqueColumns finds the distinct rows among the n rows held column-major
-// in cols (equal when every value has the same bits). It returns them
-// column-major in first-seen order, how many there are, and of, row i's
-// index among them. A row's score depends only on its values, so scoring
-// the distinct rows and spreading the scores gives every row's score, bit
-// for bit: a cohort's training windows repeat (quiet windows look alike).
-// Columns with one value (the same bits in every row) tell no rows apart:
-// they are left out of the comparison, and their distinct-row column is a
+// in cols (equal when every value is equal: -0 equals +0). It returns
+// them column-major in first-seen order, how many there are, and of, row
+// i's index among them (nil when the rows are distinct). A row's score
+// depends only on its values, and a split sends -0 where it sends +0, so
+// scoring the distinct rows and spreading the scores gives every row's
+// score, bit for bit: a cohort's training windows repeat (quiet windows
+// look alike). The trees are grown on the distinct rows too
+// (fitIsolationUnique). Columns with one value tell no rows apart: they
+// are left out of the comparison, and their distinct-row column is a
 // prefix of their own.
 func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
 	if n == 0 {
@@ -142,9 +144,8 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	varying := make([][]float64, 0, len(cols))
 	for _, col := range cols {
 		c := col[:n]
-		first := math.Float64bits(c[0])
 		for _, v := range c[1:] {
-			if math.Float64bits(v) != first {
+			if v != c[0] {
 				varying = append(varying, c)
 				break
 			}
@@ -165,7 +166,7 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	hashes := make([]uint64, n)
 	for _, col := range varying {
 		for i, v := range col {
-			h := hashes[i] ^ math.Float64bits(v)
+			h := hashes[i] ^ valueBits(v)
 			hashes[i] = (h ^ h>>29) * 0xbf58476d1ce4e5b9
 		}
 	}
@@ -210,10 +211,19 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	return ucols, nu, of
 }
 
-// sameRow reports whether rows i and k of cols have the same bits.
+// valueBits is v's bits, +0's for -0: equal values, equal bits (the values
+// are finite).
+func valueBits(v float64) uint64 {
+	if v == 0 {
+		return 0
+	}
+	return math.Float64bits(v)
+}
+
+// sameRow reports whether rows i and k of cols have equal values.
 func sameRow(cols [][]float64, i, k int) bool {
 	for _, col := range cols {
-		if math.Float64bits(col[i]) != math.Float64bits(col[k]) {
+		if col[i] != col[k] {
 			return false
 		}
 	}
@@ -223,6 +233,11 @@ func sameRow(cols [][]float64, i, k int) bool {
 // scoreColumnsUnique is scoreColumns scoring each distinct row once.
 func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
 	ucols, nu, of := uniqueColumns(cols, n)
+	m.scoreDistinct(dst, cols, n, ucols, nu, of)
+}
+
+// scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n).
+func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32) {
 	if of == nil {
 		m.scoreColumns(dst, cols, n)
 		return

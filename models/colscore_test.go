@@ -28,8 +28,9 @@ func dupRows(seed uint64, n, width, distinct int) [][]float64 {
 	return rows
 }
 
-// TestUniqueColumns: every row maps to a distinct row with the same bits,
-// the distinct rows are distinct, and they come in first-seen order.
+// TestUniqueColumns: every row maps to a distinct row with equal values
+// (-0 equal to +0), the distinct rows are distinct, and they come in
+// first-seen order.
 func TestUniqueColumns(t *testing.T) {
 	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}, {50, 3, 1}, {2, 2, 1}} {
 		rows := dupRows(uint64(tc.n*tc.width), tc.n, tc.width, tc.distinct)
@@ -47,7 +48,7 @@ func TestUniqueColumns(t *testing.T) {
 		seen := map[[32]uint64]bool{}
 		key := func(cs [][]float64, i int) (k [32]uint64) {
 			for j := range cs {
-				k[j] = math.Float64bits(cs[j][i])
+				k[j] = math.Float64bits(cs[j][i] + 0) // -0 + 0 is +0
 			}
 			return k
 		}

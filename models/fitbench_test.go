@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // BenchmarkFitIsolation2k fits the trees alone (100, depth 8, ψ 256) on
@@ -17,9 +18,11 @@ func BenchmarkFitIsolation2k(b *testing.B) {
 	for _, c := range fitFixtures() {
 		b.Run(c.name, func(b *testing.B) {
 			cols := columns(c.rows)
+			start := processCPU()
 			for b.Loop() {
 				fitIsolationColumns(cols, len(c.rows), 100, 8, 256, 1)
 			}
+			cpuUs(b, start)
 		})
 	}
 }
@@ -89,9 +92,20 @@ func BenchmarkTrainCohort2k(b *testing.B) {
 		names[j] = fmt.Sprintf("f%02d", j)
 	}
 	b.ReportAllocs()
+	start := processCPU()
 	for b.Loop() {
 		if _, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 42, FPR: 0.005}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	cpuUs(b, start)
+}
+
+// cpuUs reports cpu-µs/op: the process's CPU time since start (all
+// threads, the garbage collector included) per operation. On a shared
+// machine, wall time also counts the time other processes held the cores.
+func cpuUs(b *testing.B, start time.Duration) {
+	if cpu := processCPU() - start; cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	}
 }

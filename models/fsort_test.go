@@ -28,6 +28,10 @@ func TestSortFloatsIsSlicesSort(t *testing.T) {
 		},
 		"scores":    func(int, int) float64 { return math.Pow(2, -r.Float64()*2) },
 		"fewdigits": func(int, int) float64 { return float64(r.IntN(1000)) / 8 },
+		"bytes":     func(int, int) float64 { return float64(r.IntN(1e7)) },
+		"bigwhole":  func(int, int) float64 { return float64(r.Int64N(1<<53) >> r.IntN(53)) },
+		"edgewhole": func(int, int) float64 { return []float64{0, 1<<53 - 1, 1 << 53, 1<<53 + 2, 1 << 60, 3}[r.IntN(6)] },
+		"halfwhole": func(int, int) float64 { return float64(r.IntN(50)) + float64(r.IntN(2))/2 },
 	}
 	var scratch []uint64
 	for name, gen := range gens {
@@ -67,6 +71,12 @@ func FuzzSortFloats(f *testing.F) {
 	}
 	f.Add(seed(many...))
 	f.Add(seed(append(many, -2.5, 1e300, -1e-300)...))
+	whole := make([]float64, 80)
+	for i := range whole {
+		whole[i] = float64((i * 7919) % 100003)
+	}
+	f.Add(seed(whole...))
+	f.Add(seed(append(whole, 1<<53, 0.5)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a := make([]float64, len(b)/8)
 		for i := range a {

@@ -244,6 +244,23 @@ func TestFitIsolationMatchesGolearn(t *testing.T) {
 		neg[i] = []float64{-1e90 * r.Float64(), r.NormFloat64() * 1e-300, float64(i)}
 	}
 	shapes = append(shapes, shape{"extremes", neg, 30, 10, 128})
+	// More than 64 features (the builder's sets of constant features take
+	// two words), rows repeating, -0 beside +0, constant columns.
+	wide := make([][]float64, 300)
+	for i := range wide {
+		wide[i] = make([]float64, 70)
+		for j := range wide[i] {
+			switch v := (i*(j+3)/5 + j) % (j%4 + 2); {
+			case j%9 == 8:
+				wide[i][j] = 2
+			case v == 0 && i%3 == 0:
+				wide[i][j] = math.Copysign(0, -1)
+			default:
+				wide[i][j] = float64(v)
+			}
+		}
+	}
+	shapes = append(shapes, shape{"wide-repeating-signed-zeros", wide, 40, 9, 256})
 	for _, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
 			names := make([]string, len(s.rows[0]))

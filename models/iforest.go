@@ -91,7 +91,8 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	sample := min(opts.Sample, len(rows))
 	cols := columns(rows)
-	model := fitIsolationColumns(cols, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
+	ucols, nu, of := uniqueColumns(cols, len(rows))
+	model := fitIsolationUnique(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
 	a := &Artifact{
 		Kind:      KindIForest,
@@ -107,7 +108,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreColumnsUnique(scores, cols, len(rows))
+	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of)
 	sortFloats(scores, nil)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)

@@ -72,8 +72,17 @@ func checkTraining(rows [][]float64, names []string) error {
 		return fmt.Errorf("%w: %d rows, need at least %d", ErrInput, len(rows), MinRows)
 	}
 	for i, r := range rows {
-		if err := checkRow(r, i, names); err != nil {
-			return err
+		// One comparison a value for the rows that pass (NaN compares
+		// false, an infinity is above the bound); checkRow tells what is
+		// wrong with one that does not.
+		ok := len(r) == len(names)
+		for _, v := range r {
+			ok = ok && math.Abs(v) <= MaxAbsValue
+		}
+		if !ok {
+			if err := checkRow(r, i, names); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,7 +1,5 @@
 package models
 
-import "math/rand"
-
 // fitIsolation fits an isolation forest on rows exactly as golearn's
 // IsolationForest.Fit does after rand.Seed(seed) — the same algorithm
 // drawing the same values in the same order from a math/rand source seeded
@@ -28,40 +26,62 @@ func fitIsolation(rows [][]float64, nTrees, depth, sample int, seed int64) []Tre
 // fitIsolationColumns is fitIsolation on the n rows held column-major in
 // cols (columns).
 func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed int64) []Tree {
-	width := len(cols)
+	ucols, nu, of := uniqueColumns(cols, n)
+	return fitIsolationUnique(ucols, nu, of, n, nTrees, depth, sample, seed)
+}
+
+// fitIsolationUnique is fitIsolationColumns on the nu distinct rows ucols
+// of n rows, row i being distinct row of[i] (of nil: the rows are
+// distinct), as uniqueColumns returns them; they must be distinct (a node
+// of equal rows under different indices would draw features forever).
+// Rows are drawn from the n rows, as golearn draws them, and stand for
+// their distinct row from then on:
+// nothing golearn computes from a node's rows tells equal rows apart
+// (minimum, maximum, counts; a split value drawn between a minimum and a
+// maximum of -0 and +0 is the same either way), and rows are all equal
+// exactly when their distinct rows are the same one.
+func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) []Tree {
+	width := len(ucols)
+	words := (width + 63) / 64
 	b := isoBuilder{
-		cols:  cols,
+		cols:  ucols,
 		width: width,
 		depth: depth,
-		rng:   rand.New(rand.NewSource(seed)),
+		rng:   newStream(seed),
+		feats: newBound(width),
 		data:  make([]int32, sample),
 		tmp:   make([]int32, sample),
-		// node numbers start at 1: 0 in scanned is no node.
-		scanned: make([]uint64, width),
-		lo:      make([]float64, width),
-		hi:      make([]float64, width),
+		words: words,
+		// level d (the root at 1) holds the node's at depth d; level 0
+		// the features constant over all rows.
+		constant: make([]uint64, (depth+2)*words),
 	}
 	// A feature constant over every row is constant on every node: its
 	// minimum and maximum need no scan, and it never tells rows apart.
-	b.constant = make([]bool, width)
-	for j, col := range cols {
+	for j, col := range ucols {
 		c := true
-		for _, v := range col[:n] {
+		for _, v := range col[:nu] {
 			if v != col[0] {
 				c = false
 				break
 			}
 		}
-		b.constant[j] = c
-		if !c {
-			b.varying = append(b.varying, j)
+		if c {
+			b.constant[j/64] |= 1 << (j % 64)
 		}
 	}
 	out := make([]Tree, nTrees)
 	var scratch Tree // grown once, copied out at each tree's size
+	rows := newBound(n)
 	for i := range out {
-		for k := range b.data {
-			b.data[k] = int32(b.rng.Intn(n))
+		if of == nil {
+			for k := range b.data {
+				b.data[k] = int32(b.rng.below(&rows))
+			}
+		} else {
+			for k := range b.data {
+				b.data[k] = of[b.rng.below(&rows)]
+			}
 		}
 		t := &scratch
 		t.Feature, t.Split, t.Left, t.Right, t.Size = t.Feature[:0], t.Split[:0], t.Left[:0], t.Right[:0], t.Size[:0]
@@ -98,36 +118,34 @@ func (t *Tree) clone() Tree {
 }
 
 type isoBuilder struct {
-	cols  [][]float64 // by feature, then row
+	cols  [][]float64 // by feature, then distinct row
 	width int
 	depth int
-	rng   *rand.Rand
-	data  []int32 // the current tree's sample, as indices into rows
+	rng   *stream // rand.New(rand.NewSource(seed))
+	feats bound   // rng.intn(width)
+	data  []int32 // the current tree's sample, as indices into cols
 	tmp   []int32 // scratch for partitions
-	// lo and hi hold the minimum and maximum of each feature over the
-	// rows of node number scanned[feature].
-	node    uint64
-	scanned []uint64
-	lo, hi  []float64
-	// constant marks the features constant over all rows; varying lists
-	// the others.
-	constant []bool
-	varying  []int
+	// constant holds a bit set of features by depth, words uint64 each:
+	// at depth d, the features known to be constant on the node being
+	// grown there. A feature constant on a node is constant on its
+	// subtree, so a node starts from its parent's set, and a feature
+	// drawn again (golearn draws until one is not constant on the node)
+	// or in the subtree is not scanned again.
+	words    int
+	constant []uint64
 }
 
 // splits reports whether golearn splits a node at depth d holding data:
-// within the depth limit, more than one row, and not all rows equal.
+// within the depth limit, more than one row, and not all rows equal
+// (rows are equal when they are the same distinct row).
 func (b *isoBuilder) splits(data []int32, d int) bool {
 	if d > b.depth || len(data) <= 1 {
 		return false
 	}
-	for _, j := range b.varying {
-		col := b.cols[j]
-		first := col[data[0]]
-		for _, i := range data[1:] {
-			if col[i] != first {
-				return true
-			}
+	first := data[0]
+	for _, i := range data[1:] {
+		if i != first {
+			return true
 		}
 	}
 	return false
@@ -142,19 +160,14 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 		split   float64
 		lo, hi  float64
 	)
-	// A feature drawn again at this node (golearn draws until one is not
-	// constant on the node's rows) is not scanned again.
-	b.node++
+	known := b.constant[d*b.words : (d+1)*b.words]
+	copy(known, b.constant[(d-1)*b.words:d*b.words])
 	for lo == hi {
-		feature = b.rng.Intn(b.width)
-		if b.constant[feature] {
-			lo = b.cols[feature][data[0]]
-			hi = lo
-		} else if b.scanned[feature] == b.node {
-			lo, hi = b.lo[feature], b.hi[feature]
-		} else {
-			lo, hi = b.minMax(feature, data)
-			b.scanned[feature], b.lo[feature], b.hi[feature] = b.node, lo, hi
+		feature = b.rng.below(&b.feats)
+		if w, bit := feature/64, uint64(1)<<(feature%64); known[w]&bit != 0 {
+			lo, hi = 0, 0 // constant: only the draws below matter
+		} else if lo, hi = b.minMax(feature, data); lo == hi {
+			known[w] |= bit
 		}
 		split = selectValue(b.rng, lo, hi)
 	}
@@ -198,8 +211,8 @@ func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
 }
 
 // selectValue is golearn's selectValue, drawing from rng.
-func selectValue(rng *rand.Rand, lo, hi float64) float64 {
-	val := lo + (rng.Float64() * (hi - lo))
+func selectValue(rng *stream, lo, hi float64) float64 {
+	val := lo + (rng.float64() * (hi - lo))
 	if val == lo {
 		val += 0.000001
 	} else if val == hi {

@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Tree is one tree of a model as an artifact stores it: parallel arrays
@@ -51,62 +52,70 @@ const (
 
 // check validates a tree's structure for a model of width features.
 func (t *Tree) check(width int, forest bool) error {
+	_, err := t.checkWith(width, forest, nil)
+	return err
+}
+
+// checkWith is check with scratch for its parent counts, which it returns
+// for the next tree.
+func (t *Tree) checkWith(width int, forest bool, scratch []int32) ([]int32, error) {
 	n := t.len()
 	if n == 0 {
-		return fmt.Errorf("no nodes")
+		return scratch, fmt.Errorf("no nodes")
 	}
 	if n > maxTreeNodes {
-		return fmt.Errorf("%d nodes, at most %d", n, maxTreeNodes)
+		return scratch, fmt.Errorf("%d nodes, at most %d", n, maxTreeNodes)
 	}
 	if len(t.Split) != n || len(t.Left) != n || len(t.Right) != n || len(t.Size) != n {
-		return fmt.Errorf("node arrays of different lengths")
+		return scratch, fmt.Errorf("node arrays of different lengths")
 	}
 	if forest != (t.Positive != nil) {
 		if forest {
-			return fmt.Errorf("forest tree without positive counts")
+			return scratch, fmt.Errorf("forest tree without positive counts")
 		}
-		return fmt.Errorf("isolation tree with positive counts")
+		return scratch, fmt.Errorf("isolation tree with positive counts")
 	}
 	if forest && len(t.Positive) != n {
-		return fmt.Errorf("node arrays of different lengths")
+		return scratch, fmt.Errorf("node arrays of different lengths")
 	}
-	parents := make([]int32, n)
+	parents := slices.Grow(scratch[:0], n)[:n]
+	clear(parents)
 	for i := 0; i < n; i++ {
 		if t.Size[i] < 0 {
-			return fmt.Errorf("node %d: negative size", i)
+			return scratch, fmt.Errorf("node %d: negative size", i)
 		}
 		if forest && (t.Positive[i] < 0 || t.Positive[i] > t.Size[i]) {
-			return fmt.Errorf("node %d: positive count %d outside [0, size %d]", i, t.Positive[i], t.Size[i])
+			return scratch, fmt.Errorf("node %d: positive count %d outside [0, size %d]", i, t.Positive[i], t.Size[i])
 		}
 		f := t.Feature[i]
 		if f == -1 {
 			if t.Left[i] != -1 || t.Right[i] != -1 || t.Split[i] != 0 {
-				return fmt.Errorf("node %d: leaf with children or a split", i)
+				return scratch, fmt.Errorf("node %d: leaf with children or a split", i)
 			}
 			if forest && t.Size[i] == 0 {
-				return fmt.Errorf("node %d: empty forest leaf", i)
+				return scratch, fmt.Errorf("node %d: empty forest leaf", i)
 			}
 			continue
 		}
 		if f < 0 || f >= width {
-			return fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, width)
+			return scratch, fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, width)
 		}
 		if math.IsNaN(t.Split[i]) || math.IsInf(t.Split[i], 0) {
-			return fmt.Errorf("node %d: split is not finite", i)
+			return scratch, fmt.Errorf("node %d: split is not finite", i)
 		}
 		for _, c := range [2]int{t.Left[i], t.Right[i]} {
 			if c <= i || c >= n {
-				return fmt.Errorf("node %d: child %d out of range (%d, %d)", i, c, i, n)
+				return scratch, fmt.Errorf("node %d: child %d out of range (%d, %d)", i, c, i, n)
 			}
 			parents[c]++
 		}
 	}
 	for i := 1; i < n; i++ {
 		if parents[i] != 1 {
-			return fmt.Errorf("node %d has %d parents, want 1", i, parents[i])
+			return scratch, fmt.Errorf("node %d has %d parents, want 1", i, parents[i])
 		}
 	}
-	return nil
+	return parents, nil
 }
 
 // node is one node of a compiled model.
@@ -164,6 +173,17 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 	} else {
 		m.norm = cFactor(sample)
 	}
+	var (
+		depth    []int32
+		maxDepth int32
+		walk     = make([]wnode, total)
+		// cf memoises cFactor by leaf size (sizes are at most the
+		// sample, usually 256; larger ones are computed each time).
+		cf []float64
+	)
+	if kind == KindIForest {
+		cf = make([]float64, min(sample, 4096)+1)
+	}
 	for ti := range trees {
 		t := &trees[ti]
 		base := int32(len(m.nodes))
@@ -190,28 +210,46 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 			}
 			m.nodes = append(m.nodes, nd)
 		}
-		if kind == KindIForest {
-			// An isolation leaf's path length: the split nodes above it
-			// (golearn counts one per node visited) plus c(size) for the
-			// points the depth limit left unseparated.
-			var walk func(i int32, depth int)
-			walk = func(i int32, depth int) {
-				nd := &m.nodes[i]
-				if nd.f < 0 {
-					path := float64(depth)
-					if s := t.Size[i-base]; s > 1 {
+		// A child follows its parent (check), so one pass in order finds
+		// every node's depth, then an isolation leaf's value and the
+		// node's walk layout.
+		nodes := m.nodes[base:]
+		depth = slices.Grow(depth[:0], len(nodes))[:len(nodes)]
+		depth[0] = 0 // the others are set by their parent first
+		for i := range nodes {
+			nd := &nodes[i]
+			if nd.f >= 0 {
+				depth[nd.l-base], depth[nd.r-base] = depth[i]+1, depth[i]+1
+				walk[base+int32(i)] = wnode{v: nd.v, f: nd.f, c: [2]int32{nd.l, nd.r}}
+				continue
+			}
+			maxDepth = max(maxDepth, depth[i])
+			if kind == KindIForest {
+				// An isolation leaf's path length: the split nodes above
+				// it (golearn counts one per node visited) plus c(size)
+				// for the points the depth limit left unseparated.
+				path := float64(depth[i])
+				if s := t.Size[i]; s > 1 {
+					if s < len(cf) {
+						if cf[s] == 0 { // c(s) > 0 for s > 1
+							cf[s] = cFactor(s)
+						}
+						path += cf[s]
+					} else {
 						path += cFactor(s)
 					}
-					nd.v = path
-					return
 				}
-				walk(nd.l, depth+1)
-				walk(nd.r, depth+1)
+				nd.v = path
 			}
-			walk(base, 0)
+			self := base + int32(i)
+			walk[self] = wnode{v: nd.v, c: [2]int32{self, self}}
 		}
 	}
-	m.buildWalk()
+	// The walk layout (walk.go) serves models no deeper than
+	// maxWalkDepth.
+	if maxDepth <= maxWalkDepth {
+		m.walk, m.depth = walk, int(maxDepth)
+	}
 	return m
 }
 

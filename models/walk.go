@@ -25,33 +25,6 @@ const walkLanes = 8
 // (a random forest's trees can be) use scoreBlocks.
 const maxWalkDepth = 24
 
-// buildWalk lays out m's nodes for walking and sets m.walk and m.depth,
-// or leaves m.walk nil when a tree is deeper than maxWalkDepth.
-func (m *compiled) buildWalk() {
-	w := make([]wnode, len(m.nodes))
-	depth := 0
-	for _, root := range m.roots {
-		var visit func(i int32, d int) bool
-		visit = func(i int32, d int) bool {
-			if d > maxWalkDepth {
-				return false
-			}
-			nd := &m.nodes[i]
-			if nd.f < 0 {
-				w[i] = wnode{v: nd.v, c: [2]int32{i, i}}
-				depth = max(depth, d)
-				return true
-			}
-			w[i] = wnode{v: nd.v, f: nd.f, c: [2]int32{nd.l, nd.r}}
-			return visit(nd.l, d+1) && visit(nd.r, d+1)
-		}
-		if !visit(root, 0) {
-			return
-		}
-	}
-	m.walk, m.depth = w, depth
-}
-
 // scoreWalk scores each row by walking the trees, walkLanes at a time.
 func (m *compiled) scoreWalk(dst []float64, rows [][]float64) {
 	w, roots, depth := m.walk, m.roots, m.depth

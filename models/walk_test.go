@@ -137,10 +137,12 @@ func BenchmarkCalibrate2k(b *testing.B) {
 			reportVectors(b, len(c.rows))
 		})
 		b.Run("distinct-"+c.name, func(b *testing.B) {
+			start := processCPU()
 			for b.Loop() {
 				fa.m.scoreColumnsUnique(dst, cols, len(c.rows))
 			}
 			reportVectors(b, len(c.rows))
+			cpuUs(b, start)
 		})
 	}
 }

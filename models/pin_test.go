@@ -1,0 +1,90 @@
+package models
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"testing"
+)
+
+// pinCases are trainings whose artifacts TestTrainPinned pins: the four
+// shapes of fitFixtures (the Zeek cohort's rows among them), a cohort's
+// first training on few rows, a zeek prefix whose rows repeat, and rows
+// holding -0 beside 0 (equal values with other bits).
+func pinCases() []struct {
+	name string
+	rows [][]float64
+	opts IForestOptions
+} {
+	type pc = struct {
+		name string
+		rows [][]float64
+		opts IForestOptions
+	}
+	var out []pc
+	for _, f := range fitFixtures() {
+		out = append(out, pc{f.name, f.rows, IForestOptions{Seed: 42, FPR: 0.005}})
+	}
+	zeek := zeekCohortRows()
+	out = append(out,
+		pc{"zeek-64", zeek[:64], IForestOptions{Seed: 7, FPR: 0.01}},
+		pc{"zeek-700-depth12", zeek[:700], IForestOptions{Seed: -3, FPR: 0.05, Depth: 12, Trees: 37, Sample: 300}},
+	)
+	signed := make([][]float64, 300)
+	for i := range signed {
+		r := make([]float64, 6)
+		for j := range r {
+			switch v := (i*(j+7) + j) % (j + 3); {
+			case v == 0 && i%2 == 1:
+				r[j] = math.Copysign(0, -1)
+			default:
+				r[j] = float64(v) * 0.25
+			}
+		}
+		signed[i] = r
+	}
+	out = append(out, pc{"signed-zeros", signed, IForestOptions{Seed: 5, FPR: 0.02, Trees: 20}})
+	return out
+}
+
+// TestTrainPinned pins the artifacts the trainer produces (their IDs, the
+// SHA-256 of what Save writes, the threshold's bits) to those of the code
+// they were recorded with: a faster trainer must produce the same bytes.
+func TestTrainPinned(t *testing.T) {
+	want := map[string]string{ // recorded at main 13fd412
+		"continuous":       "sha256:65169185ea511516c0276c5d713af662d62f6e91fd90dc7fb90b26d20c1e078e 622c79da9e5dfd0dea255e9914b4b62cb4b9df255482b7112db750212b849434 3fe2c851db9fa7ec",
+		"ties":             "sha256:b16d726982d9f2de7665006fa672c3f97628c0c62d4b83e6394415cd1d0eb554 c0383b6630071c048ae04b3b590e3bae17b06d7a667a7a05aae0ce39f0425d78 3fe2e50fd873b776",
+		"sparse":           "sha256:c3f10415e92bf8a6f96deb8b1d655ac31fb80c38c499bf7d815544a4d37bce50 3dbc1a3ea444f887d3051b4ca1f242f1c4114b392e89f37cb832c53d87979580 3fe6485d2dd8d5e0",
+		"zeek":             "sha256:c3d61859ae96b1c31a67bff9f025af07363ca93922331684241186777e60b3a7 0bdf4fee5b296a6b3fb3ef8638252ba871628a91c0298920b5ac3f57a8cf46fd 3fe6da87fc5f0f6f",
+		"zeek-64":          "sha256:35af30e468c170dd5f1f70726dccb09b8c13f32086c871e28d8680254c443b07 0134befcd79e8050da9a8618d5e5f7a365f7d737e990ab7f667b1b8c5c903375 3fe71ee62b4f0173",
+		"zeek-700-depth12": "sha256:5ba760982f2c725b169367e25d8f43a000627b520627fd2fc2fe175d1a24e81f d495b5fe51861ebd05c7501b9ca3c2b1b00cd30b3a2077180e5d5f4326493b20 3fe10193d79133f0",
+		"signed-zeros":     "sha256:b080d41ab4e56d11054db792cc9aeaf5c1215dfa785293b5759b04be9e85abe4 ee1913e94704fdbd4ff80dfe49d75b9b56db5a7a5e255f84e3ef66fe217c0531 3fe4682d6b202f88",
+	}
+	for _, c := range pinCases() {
+		names := make([]string, len(c.rows[0]))
+		for j := range names {
+			names[j] = fmt.Sprintf("f%02d", j)
+		}
+		a, err := TrainIsolationForest(c.rows, names, c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := a.SaveSHA256()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := a.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if got := sha256.Sum256(buf.Bytes()); got != sum {
+			t.Errorf("%s: SaveSHA256 %x, SHA-256 of Save %x", c.name, sum, got)
+		}
+		got := fmt.Sprintf("%s %s %016x", a.ID, hex.EncodeToString(sum[:]), math.Float64bits(a.Threshold))
+		if w, ok := want[c.name]; !ok || w != got {
+			t.Errorf("%s: got %s, want %s", c.name, got, w)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package models
+
+import (
+	"math"
+	"math/bits"
+	"math/rand"
+	"testing"
+)
+
+// TestStreamMatchesMathRand: stream draws what rand.New(rand.NewSource)
+// draws, call for call, well past the first 607 outputs it takes from the
+// standard source, for bounds of every kind (1, powers of two, bounds
+// whose rejection loop runs often, bounds beyond 31 bits).
+func TestStreamMatchesMathRand(t *testing.T) {
+	bounds := []int{1, 2, 3, 7, 22, 256, 1000, 2000, 1<<30 + 1, 1<<31 - 1, 1 << 31, 1<<31 + 3, 1 << 40, 3<<61 + 5, math.MaxInt64}
+	for _, seed := range []int64{0, 1, -7, 42, 1 << 40, math.MinInt64, math.MaxInt64} {
+		want := rand.New(rand.NewSource(seed))
+		got := newStream(seed)
+		pick := rand.New(rand.NewSource(seed ^ 99)) // which call to make
+		for i := range 20_000 {
+			if pick.Intn(3) == 0 {
+				if g, w := got.float64(), want.Float64(); math.Float64bits(g) != math.Float64bits(w) {
+					t.Fatalf("seed %d, call %d: Float64 %v, math/rand %v", seed, i, g, w)
+				}
+				continue
+			}
+			n := bounds[pick.Intn(len(bounds))]
+			g := 0
+			if pick.Intn(2) == 0 {
+				g = got.intn(n)
+			} else {
+				b := newBound(n)
+				g = got.below(&b)
+			}
+			if w := want.Intn(n); g != w {
+				t.Fatalf("seed %d, call %d: Intn(%d) %d, math/rand %d", seed, i, n, g, w)
+			}
+		}
+	}
+}
+
+// TestBelowIsModulo: below's remainder by multiplication is v % n for
+// 32-bit values at the edges and at random, and bounds of every size.
+func TestBelowIsModulo(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	ns := []int{1, 2, 3, 5, 7, 22, 255, 256, 257, 1000, 1774, 2000, 65537, 1<<30 + 1, 1<<31 - 3, 1<<31 - 1}
+	for range 200 {
+		ns = append(ns, 1+r.Intn(1<<31-1), 1+r.Intn(5000))
+	}
+	for _, n := range ns {
+		b := newBound(n)
+		vs := []int32{0, 1, int32(n - 1), b.max, b.max - 1, 1<<31 - 1}
+		for range 500 {
+			vs = append(vs, r.Int31())
+		}
+		for _, v := range vs {
+			if v < 0 || v > b.max {
+				continue // rejected before the remainder
+			}
+			if hi, _ := bits.Mul64(b.m*uint64(v), uint64(n)); int(hi) != int(v%int32(n)) {
+				t.Fatalf("%d %% %d: %d by multiplication, %d", v, n, hi, v%int32(n))
+			}
+		}
+	}
+}
