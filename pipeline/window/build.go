@@ -49,15 +49,12 @@ func (a *Assembler) build(w *pending) *Window {
 		perm[pos[g]] = int32(r)
 		pos[g]++
 	}
-	// Rows usually arrive in (time, id) order per device; check.
-	for k := range devs {
-		p := perm[devs[k].Rows[0]:devs[k].Rows[1]]
-		for j := 1; j < len(p); j++ {
-			if w.cmpRows(p[j-1], p[j]) > 0 {
-				// Stable: duplicates of one event keep their log order.
-				slices.SortStableFunc(p, w.cmpRows)
-				break
-			}
+	// Rows usually arrive in (time, id) order per device; add noted
+	// those that did not.
+	for k, g := range order {
+		if w.groups[g].unsorted {
+			// Stable: duplicates of one event keep their log order.
+			slices.SortStableFunc(perm[devs[k].Rows[0]:devs[k].Rows[1]], w.cmpRows)
 		}
 	}
 	a.order, a.pos, a.perm = order, pos, perm
