@@ -94,7 +94,8 @@ type State struct {
 	nextSweep int64
 	evicted   uint64
 	sc        scratch
-	evictBuf  []aged // evict's scratch
+	evictBuf  []aged   // evict's scratch
+	looks     []looked // novelty's
 }
 
 type stateKey struct{ tenant, name string }
@@ -156,17 +157,37 @@ func (s *State) cohort(tenant, cohort string) *cohortMemo {
 	return c
 }
 
+// looked is what a memo held for a value: e when ok.
+type looked struct {
+	e  seen
+	ok bool
+}
+
+func (s *State) lookup(m *memo, k uint64) looked {
+	e, ok := m.m[k]
+	return looked{e, ok}
+}
+
 // isNew reports whether k counts as new in the window starting at start.
 func (s *State) isNew(m *memo, k uint64, start int64) bool {
-	e, ok := m.m[k]
-	return !ok || e.first >= start || e.last < start-s.forget
+	return s.isNewSeen(s.lookup(m, k), start)
+}
+
+// isNewSeen is isNew of a value whose lookup gave l.
+func (s *State) isNewSeen(l looked, start int64) bool {
+	return !l.ok || l.e.first >= start || l.e.last < start-s.forget
 }
 
 // note records k as seen in the window starting at start.
 func (s *State) note(m *memo, k uint64, start int64, limit int) {
-	e, ok := m.m[k]
-	switch {
-	case !ok:
+	s.noteSeen(m, k, s.lookup(m, k), start, limit)
+}
+
+// noteSeen is note of a value whose lookup gave l (m unchanged since, but
+// for other values than k).
+func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
+	switch e := l.e; {
+	case !l.ok:
 		if len(m.m) >= limit {
 			s.evict(m)
 		}

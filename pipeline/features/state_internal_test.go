@@ -1,7 +1,9 @@
 package features
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -116,5 +118,105 @@ func BenchmarkEvict(b *testing.B) {
 			m.m[k] = seen{int64(i), int64(i) + rng.Int64N(64)}
 		}
 		st.evict(m)
+	}
+}
+
+// refNovelty is novelty as it was before it kept its judging lookups for
+// the recording: every value looked up again when recorded.
+func (st *State) refNovelty(tenant, device, cohort string, start int64, v []float64) {
+	sc := &st.sc
+	if sc.dsts.n == 0 && sc.tls.n == 0 {
+		return
+	}
+	dm := st.device(tenant, device)
+	cm := st.cohort(tenant, cohort)
+	newDev, newCohort, newTLS := 0, 0, 0
+	for _, k := range sc.dsts.slots {
+		if k != 0 {
+			if st.isNew(dm, k, start) {
+				newDev++
+			}
+			if st.isNew(&cm.dsts, k, start) {
+				newCohort++
+			}
+		}
+	}
+	for _, k := range sc.tls.slots {
+		if k != 0 && st.isNew(&cm.tls, k, start) {
+			newTLS++
+		}
+	}
+	for _, k := range sc.dsts.slots {
+		if k != 0 {
+			st.note(dm, k, start, st.cfg.MaxPerDevice)
+			st.note(&cm.dsts, k, start, st.cfg.MaxPerCohort)
+		}
+	}
+	for _, k := range sc.tls.slots {
+		if k != 0 {
+			st.note(&cm.tls, k, start, st.cfg.MaxPerCohort)
+		}
+	}
+	v[NewDstsDevice] = float64(newDev)
+	v[NewDstsCohort] = float64(newCohort)
+	v[NewTLSFpsCohort] = float64(newTLS)
+}
+
+// TestNoveltyMatchesReference: novelty judges and records exactly as
+// refNovelty on random windows of a few devices and cohorts with small
+// bounds, so that sets fill and evict in the middle of a device's values
+// (values judged present, then evicted before they are recorded), values
+// repeat across windows and sets, and some are forgotten.
+func TestNoveltyMatchesReference(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		cfg := StateConfig{Forget: 40, MaxPerDevice: 1 + rng.IntN(12), MaxPerCohort: 1 + rng.IntN(24)}
+		got, _ := NewState(cfg)
+		want, _ := NewState(cfg)
+		start := int64(0)
+		evictedMid := false
+		for step := range 3000 {
+			start += int64(rng.IntN(3)) // windows of one start, and later ones
+			device := fmt.Sprint("d", rng.IntN(6))
+			cohort := fmt.Sprint("c", rng.IntN(2))
+			universe := uint64(4 + rng.IntN(60))
+			fill := func(s *set, n int) []uint64 {
+				s.reset(n)
+				var keys []uint64
+				for range n {
+					k := 1 + rng.Uint64N(universe)
+					if s.add(k) {
+						keys = append(keys, k)
+					}
+				}
+				return keys
+			}
+			nd, nt := rng.IntN(20), rng.IntN(8)
+			dsts, tls := fill(&got.sc.dsts, nd), fill(&got.sc.tls, nt)
+			want.sc.dsts.reset(nd)
+			want.sc.tls.reset(nt)
+			for _, k := range dsts {
+				want.sc.dsts.add(k)
+			}
+			for _, k := range tls {
+				want.sc.tls.add(k)
+			}
+			vg, vw := make([]float64, NumFeatures), make([]float64, NumFeatures)
+			before := got.evicted
+			got.novelty("acme", device, cohort, start, vg)
+			if got.evicted != before && len(dsts)+len(tls) > 1 {
+				evictedMid = true
+			}
+			want.refNovelty("acme", device, cohort, start, vw)
+			if !slices.Equal(vg, vw) {
+				t.Fatalf("seed %d step %d: %v, want %v", seed, step, vg, vw)
+			}
+			if got.evicted != want.evicted || !reflect.DeepEqual(got.devices, want.devices) || !reflect.DeepEqual(got.cohorts, want.cohorts) {
+				t.Fatalf("seed %d step %d: states differ", seed, step)
+			}
+		}
+		if !evictedMid {
+			t.Fatalf("seed %d: no eviction while recording a device's values", seed)
+		}
 	}
 }
