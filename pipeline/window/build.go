@@ -79,8 +79,9 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	// The tenant column of a window of one tenant comes from the cache.
 	var tenantCol arrow.Array
+	tenantShared := false
 	if ng > 0 && devs[0].Tenant == devs[ng-1].Tenant { // sorted by tenant
-		tenantCol = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
+		tenantCol, tenantShared = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
 	}
 	c := &a.cols
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, tenantCol != nil)
@@ -91,10 +92,13 @@ func (a *Assembler) build(w *pending) *Window {
 	cols := c.finish(a.dicts, &a.nulls)
 	if cols[ColTenant] = tenantCol; tenantCol == nil {
 		cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
+	} else if tenantShared {
+		c.shared |= 1 << ColTenant
 	}
 	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
+	shared := c.shared
 	c.release()
-	batch := newRecord(&c.arrs, n) // takes the columns' references
+	batch := newRecord(&c.arrs, n, shared) // takes the columns' references
 	clear(cols)
 	return &Window{
 		Partition: w.part,
@@ -158,8 +162,9 @@ type columns struct {
 	// the tenant and device columns: validity, offsets, data
 	run [2][3]cut
 	// the buffer lists of the batch's arrays (see list), and the arrays
-	lists []*memory.Buffer
-	arrs  [NumCols]arrow.Array
+	lists  []*memory.Buffer
+	arrs   [NumCols]arrow.Array
+	shared uint32 // the arrays of arrs from the caches (see record)
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
@@ -456,7 +461,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	c.lists = make([]*memory.Buffer, 0, lists)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
-			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+			if c.null(col, nulls, dicts) {
 				return
 			}
 		}
@@ -493,7 +498,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	for s := range numStr {
 		col := strCols[s]
 		if c.sNulls[s] == n {
-			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+			if c.null(col, nulls, dicts) {
 				continue
 			}
 		}
@@ -506,6 +511,20 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		d.Release()
 	}
 	return cols
+}
+
+// null sets column col to the all-null array of nulls when it serves the
+// batch's rows, and reports whether it did.
+func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
+	a, shared := nulls.get(col, c.n, dicts)
+	if a == nil {
+		return false
+	}
+	c.arrs[col] = a
+	if shared {
+		c.shared |= 1 << col
+	}
+	return true
 }
 
 // release drops the buffers' own references and the slab's (the arrays

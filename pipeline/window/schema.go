@@ -2,6 +2,7 @@ package window
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -131,6 +132,11 @@ var Schema = arrow.NewSchema([]arrow.Field{
 // dictionaries holds the fixed dictionary of every dictionary column.
 type dictionaries [NumCols]arrow.Array
 
+// sharedDictionaries are the dictionaries of every window of every
+// Assembler: Go memory, never released (the all-null arrays, which are
+// never released either, refer to them: see nullArrays).
+var sharedDictionaries = sync.OnceValue(func() *dictionaries { return newDictionaries(memory.NewGoAllocator()) })
+
 func newDictionaries(mem memory.Allocator) *dictionaries {
 	var d dictionaries
 	for col, names := range map[int][]string{
@@ -143,15 +149,6 @@ func newDictionaries(mem memory.Allocator) *dictionaries {
 		b.Release()
 	}
 	return &d
-}
-
-func (d *dictionaries) release() {
-	for i, a := range d {
-		if a != nil {
-			a.Release()
-			d[i] = nil
-		}
-	}
 }
 
 // enumIndex maps a protobuf enum number to its dictionary index (0 when this
