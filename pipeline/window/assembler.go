@@ -173,7 +173,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	// a tenant would be found under two hashes (two groups of one device).
 	a.lookupTenant("")
 	if cfg.Recycle {
-		a.slabs = newSlabPool(mem, 2*partitions+2)
+		a.slabs = newSlabPool(mem)
 		a.batchMem = a.slabs
 	}
 	return a, nil

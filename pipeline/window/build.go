@@ -223,9 +223,6 @@ const (
 	smallRows = 64
 )
 
-// align rounds n up to 64 bytes.
-func align(n int) int { return (n + bigAlign - 1) &^ (bigAlign - 1) }
-
 // fixedCol is a fixed-width column: its width in bytes and its validity
 // group (-1: never null).
 type fixedCol struct{ col, width, group int }
