@@ -162,7 +162,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: sharedDictionaries(), parts: make([]partition, partitions),
+		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(), parts: make([]partition, partitions),
 		seed: maphash.MakeSeed(), batchMem: mem,
 	}
 	for i := range a.parts {

@@ -2,7 +2,6 @@ package window
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -132,12 +131,13 @@ var Schema = arrow.NewSchema([]arrow.Field{
 // dictionaries holds the fixed dictionary of every dictionary column.
 type dictionaries [NumCols]arrow.Array
 
-// sharedDictionaries are the dictionaries of every window of every
-// Assembler: Go memory, never released (the all-null arrays, which are
-// never released either, refer to them: see nullArrays).
-var sharedDictionaries = sync.OnceValue(func() *dictionaries { return newDictionaries(memory.NewGoAllocator()) })
-
-func newDictionaries(mem memory.Allocator) *dictionaries {
+// newDictionaries returns the dictionaries of an Assembler's windows: Go
+// memory, never released (the all-null arrays, which are never released
+// either, refer to them: see nullArrays). Each Assembler has its own, so
+// that assemblers running side by side do not share the dictionaries'
+// reference counts, which every window's dictionary columns take and drop.
+func newDictionaries() *dictionaries {
+	mem := memory.NewGoAllocator() // see above
 	var d dictionaries
 	for col, names := range map[int][]string{
 		ColType: TypeNames, ColMode: ModeNames, ColCloseReason: CloseReasonNames,
