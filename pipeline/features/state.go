@@ -105,9 +105,6 @@ type cohortMemo struct{ dsts, tls memo }
 // seen is the first and last window start (Unix ns) a value was seen in.
 type seen struct{ first, last int64 }
 
-// memo remembers hashed values.
-type memo struct{ m map[uint64]seen }
-
 // NewState returns an empty State.
 func NewState(cfg StateConfig) (*State, error) {
 	if err := cfg.Validate(); err != nil {
@@ -131,10 +128,10 @@ type StateStats struct {
 func (s *State) Stats() StateStats {
 	st := StateStats{Devices: len(s.devices), Cohorts: len(s.cohorts), Evicted: s.evicted}
 	for _, m := range s.devices {
-		st.Values += len(m.m)
+		st.Values += m.len()
 	}
 	for _, c := range s.cohorts {
-		st.Values += len(c.dsts.m) + len(c.tls.m)
+		st.Values += c.dsts.len() + c.tls.len()
 	}
 	return st
 }
@@ -142,7 +139,7 @@ func (s *State) Stats() StateStats {
 func (s *State) device(tenant, device string) *memo {
 	m := s.devices[stateKey{tenant, device}]
 	if m == nil {
-		m = &memo{m: make(map[uint64]seen)}
+		m = new(memo)
 		s.devices[stateKey{strings.Clone(tenant), strings.Clone(device)}] = m
 	}
 	return m
@@ -151,7 +148,7 @@ func (s *State) device(tenant, device string) *memo {
 func (s *State) cohort(tenant, cohort string) *cohortMemo {
 	c := s.cohorts[stateKey{tenant, cohort}]
 	if c == nil {
-		c = &cohortMemo{dsts: memo{m: make(map[uint64]seen)}, tls: memo{m: make(map[uint64]seen)}}
+		c = new(cohortMemo)
 		s.cohorts[stateKey{strings.Clone(tenant), strings.Clone(cohort)}] = c
 	}
 	return c
@@ -164,7 +161,7 @@ type looked struct {
 }
 
 func (s *State) lookup(m *memo, k uint64) looked {
-	e, ok := m.m[k]
+	e, ok := m.get(k)
 	return looked{e, ok}
 }
 
@@ -188,14 +185,14 @@ func (s *State) note(m *memo, k uint64, start int64, limit int) {
 func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
 	switch e := l.e; {
 	case !l.ok:
-		if len(m.m) >= limit {
+		if m.len() >= limit {
 			s.evict(m)
 		}
-		m.m[k] = seen{start, start}
+		m.set(k, seen{start, start})
 	case e.last < start-s.forget:
-		m.m[k] = seen{start, start}
+		m.set(k, seen{start, start})
 	default:
-		m.m[k] = seen{min(e.first, start), max(e.last, start)}
+		m.set(k, seen{min(e.first, start), max(e.last, start)})
 	}
 }
 
@@ -205,14 +202,16 @@ func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
 // (selectOldest) in a reused buffer, not by sorting the whole set.
 func (s *State) evict(m *memo) {
 	all := s.evictBuf[:0]
-	for k, e := range m.m {
-		all = append(all, aged{k, e.last})
+	for _, s := range m.slots {
+		if s.k != 0 {
+			all = append(all, aged{s.k, s.last})
+		}
 	}
 	s.evictBuf = all
 	n := max(1, len(all)/8)
 	selectOldest(all, n)
 	for _, e := range all[:n] {
-		delete(m.m, e.k)
+		m.remove(e.k)
 	}
 	s.evicted += uint64(n)
 }
@@ -290,23 +289,18 @@ func (s *State) advance(start int64) {
 	}
 	s.nextSweep = start + max(s.forget/8, 1)
 	cut := start - s.forget
-	sweep := func(m *memo) {
-		for k, e := range m.m {
-			if e.last < cut {
-				delete(m.m, k)
-			}
-		}
-	}
+	forgotten := func(e seen) bool { return e.last < cut }
+	sweep := func(m *memo) { m.dropIf(forgotten) }
 	for k, m := range s.devices {
 		sweep(m)
-		if len(m.m) == 0 {
+		if m.len() == 0 {
 			delete(s.devices, k)
 		}
 	}
 	for k, c := range s.cohorts {
 		sweep(&c.dsts)
 		sweep(&c.tls)
-		if len(c.dsts.m) == 0 && len(c.tls.m) == 0 {
+		if c.dsts.len() == 0 && c.tls.len() == 0 {
 			delete(s.cohorts, k)
 		}
 	}
