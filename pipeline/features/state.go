@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -95,6 +96,7 @@ type State struct {
 	evicted   uint64
 	sc        scratch
 	evictBuf  []aged   // evict's scratch
+	seed      uint64   // of the memos' slots (see memo)
 	looks     []looked // novelty's
 }
 
@@ -114,6 +116,7 @@ func NewState(cfg StateConfig) (*State, error) {
 	return &State{
 		cfg: cfg, forget: int64(cfg.Forget),
 		devices: make(map[stateKey]*memo), cohorts: make(map[stateKey]*cohortMemo),
+		seed: rand.Uint64(),
 	}, nil
 }
 
@@ -139,7 +142,7 @@ func (s *State) Stats() StateStats {
 func (s *State) device(tenant, device string) *memo {
 	m := s.devices[stateKey{tenant, device}]
 	if m == nil {
-		m = new(memo)
+		m = &memo{seed: s.seed}
 		s.devices[stateKey{strings.Clone(tenant), strings.Clone(device)}] = m
 	}
 	return m
@@ -148,7 +151,7 @@ func (s *State) device(tenant, device string) *memo {
 func (s *State) cohort(tenant, cohort string) *cohortMemo {
 	c := s.cohorts[stateKey{tenant, cohort}]
 	if c == nil {
-		c = new(cohortMemo)
+		c = &cohortMemo{dsts: memo{seed: s.seed}, tls: memo{seed: s.seed}}
 		s.cohorts[stateKey{strings.Clone(tenant), strings.Clone(cohort)}] = c
 	}
 	return c
