@@ -277,32 +277,53 @@ func (st *State) novelty(tenant, device, cohort string, start int64, v []float64
 	dm := st.device(tenant, device)
 	cm := st.cohort(tenant, cohort)
 	// Judge everything first, then record: an eviction while recording
-	// must not change the judgement of the values after it.
+	// must not change the judgement of the values after it. The judging
+	// lookups are kept for the recording, which then only stores (one map
+	// operation a value and set instead of two), until an eviction: from
+	// then on a value kept may be gone, and each is looked up again.
+	looks := st.looks[:0]
 	newDev, newCohort, newTLS := 0, 0, 0
 	for _, k := range sc.dsts.slots {
 		if k != 0 {
-			if st.isNew(dm, k, start) {
+			ld, lc := st.lookup(dm, k), st.lookup(&cm.dsts, k)
+			if st.isNewSeen(ld, start) {
 				newDev++
 			}
-			if st.isNew(&cm.dsts, k, start) {
+			if st.isNewSeen(lc, start) {
 				newCohort++
 			}
+			looks = append(looks, ld, lc)
 		}
 	}
 	for _, k := range sc.tls.slots {
-		if k != 0 && st.isNew(&cm.tls, k, start) {
-			newTLS++
+		if k != 0 {
+			l := st.lookup(&cm.tls, k)
+			if st.isNewSeen(l, start) {
+				newTLS++
+			}
+			looks = append(looks, l)
 		}
+	}
+	st.looks = looks
+	evicted := st.evicted
+	j := 0
+	record := func(m *memo, k uint64, limit int) {
+		if st.evicted == evicted {
+			st.noteSeen(m, k, looks[j], start, limit)
+		} else {
+			st.note(m, k, start, limit)
+		}
+		j++
 	}
 	for _, k := range sc.dsts.slots {
 		if k != 0 {
-			st.note(dm, k, start, st.cfg.MaxPerDevice)
-			st.note(&cm.dsts, k, start, st.cfg.MaxPerCohort)
+			record(dm, k, st.cfg.MaxPerDevice)
+			record(&cm.dsts, k, st.cfg.MaxPerCohort)
 		}
 	}
 	for _, k := range sc.tls.slots {
 		if k != 0 {
-			st.note(&cm.tls, k, start, st.cfg.MaxPerCohort)
+			record(&cm.tls, k, st.cfg.MaxPerCohort)
 		}
 	}
 	v[NewDstsDevice] = float64(newDev)

@@ -21,20 +21,45 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// hashString is a wyhash-style hash of s.
+// hashString is a wyhash-style hash of s: each 8 bytes, little-endian,
+// mixed in, then the last 0 to 7 zero-extended. The hashes order the
+// values a full State set evicts on ties, so they must not change: see
+// TestHashStringValues.
 func hashString(s string) uint64 {
 	h := uint64(len(s)) ^ hashK0
 	for len(s) >= 8 {
-		v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-		h = mix(h^v, hashK1)
+		h = mix(h^le64(s), hashK1)
 		s = s[8:]
 	}
-	var v uint64
-	for i := 0; i < len(s); i++ {
-		v |= uint64(s[i]) << (8 * i)
+	return mix(h^tail(s)^hashK2, hashK1^uint64(len(s)))
+}
+
+// le64 reads the first 8 bytes of s little-endian (one load: the compiler
+// merges the byte reads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+// tail returns s (under 8 bytes) as a little-endian number, s[i] in byte
+// i, with at most three reads instead of a loop over the bytes: from 4
+// bytes on, the first and the last four (overlapping: the bytes in both
+// land on the same places, so or-ing them twice changes nothing); below,
+// the first, middle and last byte, which cover 1 to 3 bytes the same way.
+func tail(s string) uint64 {
+	switch n := len(s); {
+	case n >= 4:
+		return le32(s) | le32(s[n-4:])<<(8*(n-4))
+	case n > 0:
+		return uint64(s[0]) | uint64(s[n/2])<<(8*(n/2)) | uint64(s[n-1])<<(8*(n-1))
 	}
-	return mix(h^v^hashK2, hashK1^uint64(len(s)))
+	return 0
 }
 
 // hashBytes hashes b like hashString(string(b)).

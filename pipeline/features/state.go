@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -94,7 +95,9 @@ type State struct {
 	nextSweep int64
 	evicted   uint64
 	sc        scratch
-	evictBuf  []aged // evict's scratch
+	evictBuf  []aged   // evict's scratch
+	seed      uint64   // of the memos' slots (see memo)
+	looks     []looked // novelty's
 }
 
 type stateKey struct{ tenant, name string }
@@ -103,9 +106,6 @@ type cohortMemo struct{ dsts, tls memo }
 
 // seen is the first and last window start (Unix ns) a value was seen in.
 type seen struct{ first, last int64 }
-
-// memo remembers hashed values.
-type memo struct{ m map[uint64]seen }
 
 // NewState returns an empty State.
 func NewState(cfg StateConfig) (*State, error) {
@@ -116,6 +116,7 @@ func NewState(cfg StateConfig) (*State, error) {
 	return &State{
 		cfg: cfg, forget: int64(cfg.Forget),
 		devices: make(map[stateKey]*memo), cohorts: make(map[stateKey]*cohortMemo),
+		seed: rand.Uint64(),
 	}, nil
 }
 
@@ -130,10 +131,10 @@ type StateStats struct {
 func (s *State) Stats() StateStats {
 	st := StateStats{Devices: len(s.devices), Cohorts: len(s.cohorts), Evicted: s.evicted}
 	for _, m := range s.devices {
-		st.Values += len(m.m)
+		st.Values += m.len()
 	}
 	for _, c := range s.cohorts {
-		st.Values += len(c.dsts.m) + len(c.tls.m)
+		st.Values += c.dsts.len() + c.tls.len()
 	}
 	return st
 }
@@ -141,7 +142,7 @@ func (s *State) Stats() StateStats {
 func (s *State) device(tenant, device string) *memo {
 	m := s.devices[stateKey{tenant, device}]
 	if m == nil {
-		m = &memo{m: make(map[uint64]seen)}
+		m = &memo{seed: s.seed}
 		s.devices[stateKey{strings.Clone(tenant), strings.Clone(device)}] = m
 	}
 	return m
@@ -150,31 +151,51 @@ func (s *State) device(tenant, device string) *memo {
 func (s *State) cohort(tenant, cohort string) *cohortMemo {
 	c := s.cohorts[stateKey{tenant, cohort}]
 	if c == nil {
-		c = &cohortMemo{dsts: memo{m: make(map[uint64]seen)}, tls: memo{m: make(map[uint64]seen)}}
+		c = &cohortMemo{dsts: memo{seed: s.seed}, tls: memo{seed: s.seed}}
 		s.cohorts[stateKey{strings.Clone(tenant), strings.Clone(cohort)}] = c
 	}
 	return c
 }
 
+// looked is what a memo held for a value: e when ok.
+type looked struct {
+	e  seen
+	ok bool
+}
+
+func (s *State) lookup(m *memo, k uint64) looked {
+	e, ok := m.get(k)
+	return looked{e, ok}
+}
+
 // isNew reports whether k counts as new in the window starting at start.
 func (s *State) isNew(m *memo, k uint64, start int64) bool {
-	e, ok := m.m[k]
-	return !ok || e.first >= start || e.last < start-s.forget
+	return s.isNewSeen(s.lookup(m, k), start)
+}
+
+// isNewSeen is isNew of a value whose lookup gave l.
+func (s *State) isNewSeen(l looked, start int64) bool {
+	return !l.ok || l.e.first >= start || l.e.last < start-s.forget
 }
 
 // note records k as seen in the window starting at start.
 func (s *State) note(m *memo, k uint64, start int64, limit int) {
-	e, ok := m.m[k]
-	switch {
-	case !ok:
-		if len(m.m) >= limit {
+	s.noteSeen(m, k, s.lookup(m, k), start, limit)
+}
+
+// noteSeen is note of a value whose lookup gave l (m unchanged since, but
+// for other values than k).
+func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
+	switch e := l.e; {
+	case !l.ok:
+		if m.len() >= limit {
 			s.evict(m)
 		}
-		m.m[k] = seen{start, start}
+		m.set(k, seen{start, start})
 	case e.last < start-s.forget:
-		m.m[k] = seen{start, start}
+		m.set(k, seen{start, start})
 	default:
-		m.m[k] = seen{min(e.first, start), max(e.last, start)}
+		m.set(k, seen{min(e.first, start), max(e.last, start)})
 	}
 }
 
@@ -184,14 +205,16 @@ func (s *State) note(m *memo, k uint64, start int64, limit int) {
 // (selectOldest) in a reused buffer, not by sorting the whole set.
 func (s *State) evict(m *memo) {
 	all := s.evictBuf[:0]
-	for k, e := range m.m {
-		all = append(all, aged{k, e.last})
+	for _, s := range m.slots {
+		if s.k != 0 {
+			all = append(all, aged{s.k, s.last})
+		}
 	}
 	s.evictBuf = all
 	n := max(1, len(all)/8)
 	selectOldest(all, n)
 	for _, e := range all[:n] {
-		delete(m.m, e.k)
+		m.remove(e.k)
 	}
 	s.evicted += uint64(n)
 }
@@ -269,23 +292,18 @@ func (s *State) advance(start int64) {
 	}
 	s.nextSweep = start + max(s.forget/8, 1)
 	cut := start - s.forget
-	sweep := func(m *memo) {
-		for k, e := range m.m {
-			if e.last < cut {
-				delete(m.m, k)
-			}
-		}
-	}
+	forgotten := func(e seen) bool { return e.last < cut }
+	sweep := func(m *memo) { m.dropIf(forgotten) }
 	for k, m := range s.devices {
 		sweep(m)
-		if len(m.m) == 0 {
+		if m.len() == 0 {
 			delete(s.devices, k)
 		}
 	}
 	for k, c := range s.cohorts {
 		sweep(&c.dsts)
 		sweep(&c.tls)
-		if len(c.dsts.m) == 0 && len(c.tls.m) == 0 {
+		if c.dsts.len() == 0 && c.tls.len() == 0 {
 			delete(s.cohorts, k)
 		}
 	}

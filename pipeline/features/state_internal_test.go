@@ -1,7 +1,9 @@
 package features
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -70,12 +72,12 @@ func TestEvictDropsOldestEighth(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	m := st.device("acme", "d")
 	for step := range 5000 {
-		k := rng.Uint64()
+		k := 1 + rng.Uint64N(1<<63)
 		start := int64(step / 10) // ten values a window: many equal lasts
-		if len(m.m) >= 256 {
-			if _, ok := m.m[k]; !ok {
-				all := make([]aged, 0, len(m.m))
-				for key, e := range m.m {
+		if m.len() >= 256 {
+			if _, ok := m.get(k); !ok {
+				all := make([]aged, 0, m.len())
+				for key, e := range m.contents() {
 					all = append(all, aged{key, e.last})
 				}
 				slices.SortFunc(all, compareAged)
@@ -85,16 +87,16 @@ func TestEvictDropsOldestEighth(t *testing.T) {
 				}
 				before := st.evicted
 				st.note(m, k, start, 256)
-				delete(m.m, k)
-				if len(m.m) != len(want) || st.evicted-before != uint64(len(all)/8) {
-					t.Fatalf("step %d: %d values left, want %d", step, len(m.m), len(want))
+				m.remove(k)
+				if m.len() != len(want) || st.evicted-before != uint64(len(all)/8) {
+					t.Fatalf("step %d: %d values left, want %d", step, m.len(), len(want))
 				}
-				for key := range m.m {
+				for key := range m.contents() {
 					if !want[key] {
 						t.Fatalf("step %d: kept %x, which the sort drops", step, key)
 					}
 				}
-				m.m[k] = seen{start, start}
+				m.set(k, seen{start, start})
 				continue
 			}
 		}
@@ -111,10 +113,220 @@ func BenchmarkEvict(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for i := range b.N {
-		for len(m.m) < 256 {
-			k := rng.Uint64()
-			m.m[k] = seen{int64(i), int64(i) + rng.Int64N(64)}
+		for m.len() < 256 {
+			k := 1 + rng.Uint64N(1<<63)
+			m.set(k, seen{int64(i), int64(i) + rng.Int64N(64)})
 		}
 		st.evict(m)
+	}
+}
+
+// contents returns what m holds, as a map.
+func (m *memo) contents() map[uint64]seen {
+	out := make(map[uint64]seen, m.n)
+	for _, s := range m.slots {
+		if s.k != 0 {
+			out[s.k] = s.seen
+		}
+	}
+	return out
+}
+
+// TestMemoMatchesMap: a memo holds what a Go map holds after the same
+// random sets, removals and drops of a few hundred keys, up to 3/4 of the
+// table (probe runs, removals in the middle of them, wrapping around the
+// table's end), through growth and shrinking, with several seeds.
+func TestMemoMatchesMap(t *testing.T) {
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		m := memo{seed: rng.Uint64()}
+		want := map[uint64]seen{}
+		universe := 4 + rng.IntN(300)
+		key := func() uint64 {
+			// Low bits from a small set, as fixed hashes made up to collide.
+			return uint64(1+rng.IntN(universe))<<20 | uint64(rng.IntN(5))
+		}
+		for step := range 20000 {
+			switch r := rng.IntN(10); {
+			case r < 5:
+				k, e := key(), seen{int64(step), int64(step + rng.IntN(9))}
+				m.set(k, e)
+				want[k] = e
+			case r < 8:
+				k := key()
+				m.remove(k)
+				delete(want, k)
+			case r < 9:
+				k := key()
+				e, ok := m.get(k)
+				if w, wok := want[k]; ok != wok || e != w {
+					t.Fatalf("seed %d step %d: get %x = %v %v, want %v %v", seed, step, k, e, ok, w, wok)
+				}
+			default:
+				cut := int64(step - rng.IntN(2000))
+				m.dropIf(func(e seen) bool { return e.last < cut })
+				for k, e := range want {
+					if e.last < cut {
+						delete(want, k)
+					}
+				}
+			}
+			if m.len() != len(want) || 4*m.n > 3*len(m.slots) {
+				t.Fatalf("seed %d step %d: %d values in %d slots, want %d", seed, step, m.n, len(m.slots), len(want))
+			}
+		}
+		if got := m.contents(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: contents differ", seed)
+		}
+	}
+}
+
+// refState is State's novelty memory as Go maps, with evictions by a full
+// sort: the reference novelty is checked against.
+type refState struct {
+	cfg     StateConfig
+	devices map[stateKey]map[uint64]seen
+	cohorts map[stateKey]*[2]map[uint64]seen // destinations, fingerprints
+	evicted uint64
+}
+
+func (r *refState) isNew(m map[uint64]seen, k uint64, start int64) bool {
+	e, ok := m[k]
+	return !ok || e.first >= start || e.last < start-int64(r.cfg.Forget)
+}
+
+func (r *refState) note(m map[uint64]seen, k uint64, start int64, limit int) {
+	e, ok := m[k]
+	switch {
+	case !ok:
+		if len(m) >= limit {
+			all := make([]aged, 0, len(m))
+			for key, e := range m {
+				all = append(all, aged{key, e.last})
+			}
+			slices.SortFunc(all, compareAged)
+			n := max(1, len(all)/8)
+			for _, e := range all[:n] {
+				delete(m, e.k)
+			}
+			r.evicted += uint64(n)
+		}
+		m[k] = seen{start, start}
+	case e.last < start-int64(r.cfg.Forget):
+		m[k] = seen{start, start}
+	default:
+		m[k] = seen{min(e.first, start), max(e.last, start)}
+	}
+}
+
+// novelty judges the values of dsts and tls (nonzero slots, in slot
+// order, as State's sets hold them), then records them, as State.novelty
+// was first written.
+func (r *refState) novelty(tenant, device, cohort string, dsts, tls []uint64, start int64, v []float64) {
+	if slices.IndexFunc(dsts, func(k uint64) bool { return k != 0 }) < 0 && slices.IndexFunc(tls, func(k uint64) bool { return k != 0 }) < 0 {
+		return
+	}
+	dk, ck := stateKey{tenant, device}, stateKey{tenant, cohort}
+	if r.devices[dk] == nil {
+		r.devices[dk] = map[uint64]seen{}
+	}
+	if r.cohorts[ck] == nil {
+		r.cohorts[ck] = &[2]map[uint64]seen{{}, {}}
+	}
+	dm, cm := r.devices[dk], r.cohorts[ck]
+	newDev, newCohort, newTLS := 0, 0, 0
+	for _, k := range dsts {
+		if k != 0 {
+			if r.isNew(dm, k, start) {
+				newDev++
+			}
+			if r.isNew(cm[0], k, start) {
+				newCohort++
+			}
+		}
+	}
+	for _, k := range tls {
+		if k != 0 && r.isNew(cm[1], k, start) {
+			newTLS++
+		}
+	}
+	for _, k := range dsts {
+		if k != 0 {
+			r.note(dm, k, start, r.cfg.MaxPerDevice)
+			r.note(cm[0], k, start, r.cfg.MaxPerCohort)
+		}
+	}
+	for _, k := range tls {
+		if k != 0 {
+			r.note(cm[1], k, start, r.cfg.MaxPerCohort)
+		}
+	}
+	v[NewDstsDevice] = float64(newDev)
+	v[NewDstsCohort] = float64(newCohort)
+	v[NewTLSFpsCohort] = float64(newTLS)
+}
+
+// same reports whether st holds what r holds.
+func (r *refState) same(st *State) bool {
+	if st.evicted != r.evicted || len(st.devices) != len(r.devices) || len(st.cohorts) != len(r.cohorts) {
+		return false
+	}
+	for k, m := range st.devices {
+		if !reflect.DeepEqual(m.contents(), r.devices[k]) {
+			return false
+		}
+	}
+	for k, c := range st.cohorts {
+		w := r.cohorts[k]
+		if w == nil || !reflect.DeepEqual(c.dsts.contents(), w[0]) || !reflect.DeepEqual(c.tls.contents(), w[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestNoveltyMatchesReference: novelty judges and records exactly as the
+// Go-map reference on random windows of a few devices and cohorts with
+// small bounds, so that sets fill and evict in the middle of a device's
+// values (values judged present, then evicted before they are recorded),
+// values repeat across windows and sets, and some are forgotten.
+func TestNoveltyMatchesReference(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		cfg := StateConfig{Forget: 40, MaxPerDevice: 1 + rng.IntN(12), MaxPerCohort: 1 + rng.IntN(24)}
+		got, _ := NewState(cfg)
+		want := &refState{cfg: got.cfg, devices: map[stateKey]map[uint64]seen{}, cohorts: map[stateKey]*[2]map[uint64]seen{}}
+		start := int64(0)
+		evictedMid := false
+		for step := range 3000 {
+			start += int64(rng.IntN(3)) // windows of one start, and later ones
+			device := fmt.Sprint("d", rng.IntN(6))
+			cohort := fmt.Sprint("c", rng.IntN(2))
+			universe := uint64(4 + rng.IntN(60))
+			fill := func(s *set, n int) int {
+				s.reset(n)
+				for range n {
+					s.add(1 + rng.Uint64N(universe))
+				}
+				return s.n
+			}
+			nd, nt := fill(&got.sc.dsts, rng.IntN(20)), fill(&got.sc.tls, rng.IntN(8))
+			vg, vw := make([]float64, NumFeatures), make([]float64, NumFeatures)
+			want.novelty("acme", device, cohort, slices.Clone(got.sc.dsts.slots), slices.Clone(got.sc.tls.slots), start, vw)
+			before := got.evicted
+			got.novelty("acme", device, cohort, start, vg)
+			if got.evicted != before && nd+nt > 1 {
+				evictedMid = true
+			}
+			if !slices.Equal(vg, vw) {
+				t.Fatalf("seed %d step %d: %v, want %v", seed, step, vg, vw)
+			}
+			if !want.same(got) {
+				t.Fatalf("seed %d step %d: states differ", seed, step)
+			}
+		}
+		if !evictedMid {
+			t.Fatalf("seed %d: no eviction while recording a device's values", seed)
+		}
 	}
 }

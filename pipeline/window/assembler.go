@@ -126,8 +126,24 @@ const devIdleWindows = 4
 
 // group is one device of a pending window.
 type group struct {
-	dev *devState
-	n   int32 // rows
+	dev   *devState
+	n     int32 // rows
+	last  int32 // the latest row, and its time
+	lastT int64
+	// unsorted: some row arrived before one that precedes it in (time,
+	// id) order, so build must sort the device's rows. Noted as the rows
+	// arrive, where the previous row's time is at hand, instead of by a
+	// pass over the window's rows at close that reads them scattered.
+	unsorted bool
+}
+
+// addRow counts row i, with time t, in g.
+func (g *group) addRow(r *rows, i int32, t int64) {
+	if g.n > 0 && (t < g.lastT || t == g.lastT && r.cmpRows(g.last, i) > 0) {
+		g.unsorted = true
+	}
+	g.n++
+	g.last, g.lastT = i, t
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -146,7 +162,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(mem), parts: make([]partition, partitions),
+		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(), parts: make([]partition, partitions),
 		seed: maphash.MakeSeed(), batchMem: mem,
 	}
 	for i := range a.parts {
@@ -157,7 +173,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	// a tenant would be found under two hashes (two groups of one device).
 	a.lookupTenant("")
 	if cfg.Recycle {
-		a.slabs = newSlabPool(mem, 2*partitions+2)
+		a.slabs = newSlabPool(mem)
 		a.batchMem = a.slabs
 	}
 	return a, nil
@@ -258,8 +274,9 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 		}
 	}
 	g := w.group(d)
-	w.groups[g].n++
-	w.fill(w.add(g, t, &ev.ID), ev, connID, &dst)
+	i := w.add(g, t, &ev.ID)
+	w.groups[g].addRow(&w.rows, int32(i), t)
+	w.fill(i, ev, connID, &dst)
 	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
 	a.stats.Added++
 	if t-a.lateness > p.wm {
@@ -430,7 +447,6 @@ func (a *Assembler) Release() {
 		w.Release()
 	}
 	a.closed = nil
-	a.dicts.release()
 	a.nulls.release()
 	a.tenantCols.release()
 	a.lastDev = nil

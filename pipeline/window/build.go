@@ -49,15 +49,12 @@ func (a *Assembler) build(w *pending) *Window {
 		perm[pos[g]] = int32(r)
 		pos[g]++
 	}
-	// Rows usually arrive in (time, id) order per device; check.
-	for k := range devs {
-		p := perm[devs[k].Rows[0]:devs[k].Rows[1]]
-		for j := 1; j < len(p); j++ {
-			if w.cmpRows(p[j-1], p[j]) > 0 {
-				// Stable: duplicates of one event keep their log order.
-				slices.SortStableFunc(p, w.cmpRows)
-				break
-			}
+	// Rows usually arrive in (time, id) order per device; add noted
+	// those that did not.
+	for k, g := range order {
+		if w.groups[g].unsorted {
+			// Stable: duplicates of one event keep their log order.
+			slices.SortStableFunc(perm[devs[k].Rows[0]:devs[k].Rows[1]], w.cmpRows)
 		}
 	}
 	a.order, a.pos, a.perm = order, pos, perm
@@ -82,8 +79,9 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	// The tenant column of a window of one tenant comes from the cache.
 	var tenantCol arrow.Array
+	tenantShared := false
 	if ng > 0 && devs[0].Tenant == devs[ng-1].Tenant { // sorted by tenant
-		tenantCol = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
+		tenantCol, tenantShared = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
 	}
 	c := &a.cols
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, tenantCol != nil)
@@ -94,10 +92,13 @@ func (a *Assembler) build(w *pending) *Window {
 	cols := c.finish(a.dicts, &a.nulls)
 	if cols[ColTenant] = tenantCol; tenantCol == nil {
 		cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
+	} else if tenantShared {
+		c.shared |= 1 << ColTenant
 	}
 	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
+	shared := c.shared
 	c.release()
-	batch := newRecord(&c.arrs, n) // takes the columns' references
+	batch := newRecord(&c.arrs, n, shared) // takes the columns' references
 	clear(cols)
 	return &Window{
 		Partition: w.part,
@@ -161,8 +162,9 @@ type columns struct {
 	// the tenant and device columns: validity, offsets, data
 	run [2][3]cut
 	// the buffer lists of the batch's arrays (see list), and the arrays
-	lists []*memory.Buffer
-	arrs  [NumCols]arrow.Array
+	lists  []*memory.Buffer
+	arrs   [NumCols]arrow.Array
+	shared uint32 // the arrays of arrs from the caches (see record)
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
@@ -220,9 +222,6 @@ const (
 	bigAlign  = 64
 	smallRows = 64
 )
-
-// align rounds n up to 64 bytes.
-func align(n int) int { return (n + bigAlign - 1) &^ (bigAlign - 1) }
 
 // fixedCol is a fixed-width column: its width in bytes and its validity
 // group (-1: never null).
@@ -459,7 +458,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	c.lists = make([]*memory.Buffer, 0, lists)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
-			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+			if c.null(col, nulls, dicts) {
 				return
 			}
 		}
@@ -496,7 +495,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	for s := range numStr {
 		col := strCols[s]
 		if c.sNulls[s] == n {
-			if cols[col] = nulls.get(col, n, dicts); cols[col] != nil {
+			if c.null(col, nulls, dicts) {
 				continue
 			}
 		}
@@ -509,6 +508,20 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		d.Release()
 	}
 	return cols
+}
+
+// null sets column col to the all-null array of nulls when it serves the
+// batch's rows, and reports whether it did.
+func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
+	a, shared := nulls.get(col, c.n, dicts)
+	if a == nil {
+		return false
+	}
+	c.arrs[col] = a
+	if shared {
+		c.shared |= 1 << col
+	}
+	return true
 }
 
 // release drops the buffers' own references and the slab's (the arrays

@@ -18,10 +18,13 @@ import (
 // and releasing it as many reference counts; the cache builds it once per
 // (column, rows) and hands every window a reference to it instead.
 //
-// The arrays are immutable, as every Arrow array, and their reference
-// counts are atomic: windows that share one may be released on different
-// goroutines. The cache holds one reference to each array until release;
-// a window still alive then keeps its own.
+// The arrays are immutable, as every Arrow array, and never released: their
+// memory is Go memory (nullZeros, the shared dictionaries), which the
+// garbage collector frees once neither the cache nor a window refers to
+// them. The cache's own reference is never dropped, so windows need none:
+// a window takes no reference to a shared array and drops none (see
+// record), and a consumer's own Retain and Release, balanced, cannot
+// bring its count to zero.
 type nullArrays struct {
 	byCol [NumCols][]arrow.Array // by rows; nil where not made yet
 	n     int                    // arrays made
@@ -55,21 +58,21 @@ var nullZeros = func() []byte {
 // rows rows.
 func (c *nullArrays) serves(rows int) bool { return rows > 0 && rows <= maxNullRows && !c.off }
 
-// get returns an all-null array of column col with rows rows, retained
-// for the caller, or nil when it does not serve rows. When the cache is
-// full the array is made for the caller alone.
-func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
+// get returns an all-null array of column col with rows rows, or nil when
+// it does not serve rows. A shared array is the cache's (the caller takes
+// no reference: see above); when the cache is full the array is made for
+// the caller alone, which owns its one reference.
+func (c *nullArrays) get(col, rows int, dicts *dictionaries) (a arrow.Array, shared bool) {
 	if !c.serves(rows) {
-		return nil
+		return nil, false
 	}
 	byRows := c.byCol[col]
 	if rows < len(byRows) && byRows[rows] != nil {
-		byRows[rows].Retain()
-		return byRows[rows]
+		return byRows[rows], true
 	}
-	a := newNullArray(col, rows, dicts)
+	a = newNullArray(col, rows, dicts)
 	if c.n >= maxNullArrays {
-		return a
+		return a, false
 	}
 	if rows >= len(byRows) {
 		// Grown to the next power of two above rows (at most
@@ -83,8 +86,7 @@ func (c *nullArrays) get(col, rows int, dicts *dictionaries) arrow.Array {
 	}
 	byRows[rows] = a
 	c.n++
-	a.Retain()
-	return a
+	return a, true
 }
 
 // newNullArray builds the all-null array of column col with rows rows
@@ -112,16 +114,10 @@ func newNullArray(col, rows int, dicts *dictionaries) arrow.Array {
 	return a
 }
 
-// release drops the cache's references.
+// release forgets the arrays (leaving them to the windows that still
+// share them, and then to the garbage collector: they are never released).
 func (c *nullArrays) release() {
-	for col, byRows := range c.byCol {
-		for _, a := range byRows {
-			if a != nil {
-				a.Release()
-			}
-		}
-		c.byCol[col] = nil
-	}
+	clear(c.byCol[:])
 	c.n = 0
 }
 
@@ -129,7 +125,8 @@ func (c *nullArrays) release() {
 // to one tenant (a fleet of one tenant, an import, a partition of a small
 // deployment): that column is the tenant's id repeated, the same array in
 // every such window of that many rows. Like nullArrays it serves windows
-// of up to maxNullRows rows, and its arrays are immutable and shared.
+// of up to maxNullRows rows, and its arrays are immutable, shared, in Go
+// memory and never released.
 type tenantArrays struct {
 	byTenant map[string][]arrow.Array // by rows
 	bytes    int                      // of the arrays' buffers
@@ -140,23 +137,22 @@ type tenantArrays struct {
 const maxTenantBytes = 4 << 20
 
 // get returns the tenant column of a window of rows rows of tenant alone
-// (nil, or an all-null column for tenant "", when it is not served),
-// retained for the caller.
-func (c *tenantArrays) get(tenant string, rows int, nulls *nullArrays, dicts *dictionaries) arrow.Array {
+// (nil, or an all-null column for tenant "", when it is not served), and
+// whether it is shared (the caller takes no reference) as nullArrays.get.
+func (c *tenantArrays) get(tenant string, rows int, nulls *nullArrays, dicts *dictionaries) (arrow.Array, bool) {
 	if c.off || rows <= 0 || rows > maxNullRows {
-		return nil
+		return nil, false
 	}
 	if tenant == "" {
 		return nulls.get(ColTenant, rows, dicts)
 	}
 	byRows := c.byTenant[tenant]
 	if rows < len(byRows) && byRows[rows] != nil {
-		byRows[rows].Retain()
-		return byRows[rows]
+		return byRows[rows], true
 	}
 	size := 4*(rows+1) + rows*len(tenant)
 	if c.bytes+size > maxTenantBytes {
-		return nil
+		return nil, false
 	}
 	a := newTenantArray(tenant, rows)
 	if c.byTenant == nil {
@@ -172,8 +168,7 @@ func (c *tenantArrays) get(tenant string, rows int, nulls *nullArrays, dicts *di
 	}
 	byRows[rows] = a
 	c.bytes += size
-	a.Retain()
-	return a
+	return a, true
 }
 
 // newTenantArray builds the utf8 column of rows rows that all hold tenant
@@ -193,14 +188,7 @@ func newTenantArray(tenant string, rows int) arrow.Array {
 	return a
 }
 
-// release drops the cache's references.
+// release forgets the arrays (see nullArrays.release).
 func (c *tenantArrays) release() {
-	for _, byRows := range c.byTenant {
-		for _, a := range byRows {
-			if a != nil {
-				a.Release()
-			}
-		}
-	}
 	c.byTenant, c.bytes = nil, 0
 }

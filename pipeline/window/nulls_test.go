@@ -217,3 +217,47 @@ func TestNullArraysConcurrentRelease(t *testing.T) {
 	close(ch)
 	wg.Wait()
 }
+
+// TestSharedArraysNeverReleased: windows take no reference to the cached
+// all-null and tenant arrays and drop none, and the cache never drops its
+// own: a shared array stays valid through the release of every window
+// that shared it and of the assembler (its count never reaches zero), so
+// a window built later, or kept longer, still reads it; the columns that
+// windows build themselves are still released (every byte back).
+func TestSharedArraysNeverReleased(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	a, ws := assembleAll(t, sparseLog(rand.New(rand.NewPCG(5, 6)), 200), mem, "cached")
+	users := map[arrow.Array]int{}
+	for _, w := range ws {
+		r := w.Batch.(*record)
+		for col := range NumCols {
+			if r.shared&(1<<col) != 0 {
+				users[r.cols[col]]++
+			}
+		}
+	}
+	many := 0
+	for x, k := range users {
+		if k > 1 {
+			many++
+		}
+		x.Retain() // the test's own reference, balanced below
+	}
+	if many == 0 {
+		t.Fatal("no array shared by two windows")
+	}
+	for _, w := range ws {
+		w.Release()
+	}
+	a.Release()
+	for x := range users {
+		if x.Data().(*array.Data) == nil || x.Len() == 0 {
+			t.Fatal("shared array released")
+		}
+		x.Release()
+		if x.Data().(*array.Data) == nil {
+			t.Fatal("a balanced Retain and Release brought a shared array's count to zero")
+		}
+	}
+}

@@ -15,18 +15,27 @@ import (
 // hands its one reference to each to the record, which drops them when it
 // is released. Retain and Release may be called from any goroutine.
 //
+// The columns of shared are arrays of the assembler's caches (all-null
+// columns, tenant columns: see nullArrays), which are never released: the
+// record takes no reference to them and drops none, so that building and
+// releasing a window costs no atomic operation on their counts, which the
+// assembler's goroutine and the consumers' would otherwise pass back and
+// forth between their cores, a dozen times a window of imported history.
+//
 // Everything else behaves as arrow-go's: SetColumn and NewSlice return
 // arrow-go record batches, MarshalJSON gives the same JSON.
 type record struct {
-	refs atomic.Int64
-	rows int64
-	cols [NumCols]arrow.Array
+	refs   atomic.Int64
+	rows   int64
+	shared uint32 // bit i: column i is shared (see above)
+	cols   [NumCols]arrow.Array
 }
 
 // newRecord returns a record of n rows that owns one reference to each of
-// cols, which must have Schema's types and n rows.
-func newRecord(cols *[NumCols]arrow.Array, n int) *record {
-	r := &record{rows: int64(n), cols: *cols}
+// cols but those of shared (bit i: column i), which must have Schema's
+// types and n rows.
+func newRecord(cols *[NumCols]arrow.Array, n int, shared uint32) *record {
+	r := &record{rows: int64(n), shared: shared, cols: *cols}
 	r.refs.Store(1)
 	return r
 }
@@ -36,7 +45,9 @@ func (r *record) Retain() { r.refs.Add(1) }
 func (r *record) Release() {
 	if r.refs.Add(-1) == 0 {
 		for i, c := range r.cols {
-			c.Release()
+			if r.shared&(1<<i) == 0 {
+				c.Release()
+			}
 			r.cols[i] = nil
 		}
 	}

@@ -131,7 +131,13 @@ var Schema = arrow.NewSchema([]arrow.Field{
 // dictionaries holds the fixed dictionary of every dictionary column.
 type dictionaries [NumCols]arrow.Array
 
-func newDictionaries(mem memory.Allocator) *dictionaries {
+// newDictionaries returns the dictionaries of an Assembler's windows: Go
+// memory, never released (the all-null arrays, which are never released
+// either, refer to them: see nullArrays). Each Assembler has its own, so
+// that assemblers running side by side do not share the dictionaries'
+// reference counts, which every window's dictionary columns take and drop.
+func newDictionaries() *dictionaries {
+	mem := memory.NewGoAllocator() // see above
 	var d dictionaries
 	for col, names := range map[int][]string{
 		ColType: TypeNames, ColMode: ModeNames, ColCloseReason: CloseReasonNames,
@@ -143,15 +149,6 @@ func newDictionaries(mem memory.Allocator) *dictionaries {
 		b.Release()
 	}
 	return &d
-}
-
-func (d *dictionaries) release() {
-	for i, a := range d {
-		if a != nil {
-			a.Release()
-			d[i] = nil
-		}
-	}
 }
 
 // enumIndex maps a protobuf enum number to its dictionary index (0 when this

@@ -2,6 +2,7 @@ package window
 
 import (
 	"flag"
+	"math/bits"
 	"sync"
 	"testing"
 
@@ -10,34 +11,65 @@ import (
 
 // slabPool recycles the Arrow memory of released windows (Config.Recycle).
 // Every buffer of a window's batch is cut from one slab (see columns.cut);
-// when the consumer
-// releases the window, and with it the last reference to the slab, Arrow
-// frees the slab through this allocator, which keeps it for a later window
-// instead of handing it back to the Assembler's allocator. Consumers may
-// release windows on other goroutines, so it is safe for concurrent use.
+// when the consumer releases the window, and with it the last reference to
+// the slab, Arrow frees the slab through this allocator, which keeps it for
+// a later window instead of handing it back to the Assembler's allocator.
+// Consumers may release windows on other goroutines, so it is safe for
+// concurrent use.
 //
-// It keeps at most maxSlabs slabs and maxSlabBytes bytes; a slab it does
-// not keep, and everything once the Assembler is released (close), goes
-// back to the underlying allocator, so a memory.CheckedAllocator still sees
-// every byte come back. A kept slab serves a request of at least a quarter
-// of its size, so one large window's slab does not end up under a small
-// one's few rows for long.
+// Slabs come in size classes (see slabClass), and a request takes a kept
+// slab of its class or of the next four (twice its class's size), so one
+// large window's slab does not end up under a small one's few rows. It
+// keeps at most maxSlabs slabs and maxSlabBytes bytes: enough for the
+// windows a pipeline has in flight at its peak (hundreds of small ones
+// when a replay's stages fall behind the assembler; a pool of a few dozen
+// slabs then served a third of the windows of the Zeek logs' replay). A
+// slab it does not keep, and everything once the Assembler is released
+// (close), goes back to the underlying allocator, so a
+// memory.CheckedAllocator still sees every byte come back.
 type slabPool struct {
-	mem      memory.Allocator
-	maxSlabs int
-	poison   bool // overwrite freed slabs (see poisonFreed)
+	mem    memory.Allocator
+	poison bool // overwrite freed slabs (see poisonFreed)
 
 	mu     sync.Mutex
-	free   [][]byte // len == cap == the length the underlying allocator returned
-	bytes  int      // the bytes of free
+	free   [numSlabClasses][][]byte // by class; len == cap == the class's size
+	n      int                      // slabs kept
+	bytes  int                      // and their bytes
 	closed bool
 }
 
-// maxSlabBytes bounds the bytes a slabPool keeps.
-const maxSlabBytes = 256 << 20
+const (
+	// maxSlabs and maxSlabBytes bound what a slabPool keeps.
+	maxSlabs     = 1024
+	maxSlabBytes = 256 << 20
+	// Size classes: four a doubling, from minSlab bytes (class 0).
+	minSlabShift   = 9
+	minSlab        = 1 << minSlabShift
+	numSlabClasses = 4 * (48 - minSlabShift)
+	// slabFit is how many classes above its own a request takes a slab
+	// from: four, up to twice its class's size.
+	slabFit = 4
+)
 
-func newSlabPool(mem memory.Allocator, maxSlabs int) *slabPool {
-	return &slabPool{mem: mem, maxSlabs: maxSlabs, poison: poisonFreed()}
+// slabClassSize is the size of the slabs of class c: 2^e times 1, 5/4,
+// 6/4 or 7/4 (multiples of 128 bytes, so 64-byte aligned as Arrow asks).
+func slabClassSize(c int) int { return (4 + c&3) << (c>>2 + minSlabShift - 2) }
+
+// slabClass returns the class of the smallest slabs that hold size bytes.
+func slabClass(size int) int {
+	if size <= minSlab {
+		return 0
+	}
+	// 2^e < size <= 2^(e+1); the classes of that octave are (4+m)<<(e-2)
+	// for m in 0..3, and m == 4 is the next octave's first.
+	e := bits.Len(uint(size-1)) - 1
+	b := e - 2
+	m := (size - 1 - 1<<e) >> b // (size - 2^e) / 2^b, rounded up, minus one
+	return (b-minSlabShift+2)*4 + m + 1
+}
+
+func newSlabPool(mem memory.Allocator) *slabPool {
+	return &slabPool{mem: mem, poison: poisonFreed()}
 }
 
 // poisonFreed reports whether freed slabs are to be overwritten with
@@ -61,27 +93,25 @@ const poisonByte = 0xA5
 // Allocate returns size bytes, whatever they held before: the caller
 // overwrites or zeroes every byte it exposes.
 func (p *slabPool) Allocate(size int) []byte {
+	c := slabClass(size)
+	if c >= numSlabClasses {
+		return p.mem.Allocate(size)
+	}
 	p.mu.Lock()
-	best := -1
-	for i, b := range p.free {
-		if c := cap(b); c >= size && c/4 <= size && (best < 0 || c < cap(p.free[best])) {
-			best = i
+	for k := c; k <= c+slabFit && k < numSlabClasses; k++ {
+		// The most recently freed slab of the class: the likeliest in cache.
+		if l := p.free[k]; len(l) > 0 {
+			b := l[len(l)-1]
+			l[len(l)-1] = nil
+			p.free[k] = l[:len(l)-1]
+			p.n--
+			p.bytes -= cap(b)
+			p.mu.Unlock()
+			return b[:size]
 		}
 	}
-	if best >= 0 {
-		b := p.free[best]
-		last := len(p.free) - 1
-		p.free[best] = p.free[last]
-		p.free[last] = nil
-		p.free = p.free[:last]
-		p.bytes -= cap(b)
-		p.mu.Unlock()
-		return b[:size]
-	}
 	p.mu.Unlock()
-	// A quarter more than asked, so that the partition's next window, a
-	// little larger, fits too.
-	n := align(size + size/4)
+	n := slabClassSize(c)
 	b := p.mem.Allocate(n)[:n:n]
 	return b[:size]
 }
@@ -102,18 +132,24 @@ func (p *slabPool) Reallocate(size int, b []byte) []byte {
 // allocator.
 func (p *slabPool) Free(b []byte) {
 	b = b[:cap(b)]
+	c := slabClass(len(b))
+	if c >= numSlabClasses || slabClassSize(c) != len(b) {
+		p.mem.Free(b) // not a slab of Allocate's
+		return
+	}
 	if p.poison {
 		for i := range b {
 			b[i] = poisonByte
 		}
 	}
 	p.mu.Lock()
-	if p.closed || len(p.free) >= p.maxSlabs || p.bytes+len(b) > maxSlabBytes {
+	if p.closed || p.n >= maxSlabs || p.bytes+len(b) > maxSlabBytes {
 		p.mu.Unlock()
 		p.mem.Free(b)
 		return
 	}
-	p.free = append(p.free, b)
+	p.free[c] = append(p.free[c], b)
+	p.n++
 	p.bytes += len(b)
 	p.mu.Unlock()
 }
@@ -122,9 +158,11 @@ func (p *slabPool) Free(b []byte) {
 func (p *slabPool) close() {
 	p.mu.Lock()
 	free := p.free
-	p.free, p.bytes, p.closed = nil, 0, true
+	p.free, p.n, p.bytes, p.closed = [numSlabClasses][][]byte{}, 0, 0, true
 	p.mu.Unlock()
-	for _, b := range free {
-		p.mem.Free(b)
+	for _, l := range free {
+		for _, b := range l {
+			p.mem.Free(b)
+		}
 	}
 }

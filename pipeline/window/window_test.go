@@ -198,6 +198,35 @@ func TestSortsWithinDevice(t *testing.T) {
 	}
 }
 
+// TestSortsTiesByID: rows of one device with the same time are sorted by
+// id, whichever order they arrive in; the device's rows are noted out of
+// order as they arrive (a tie in the middle of rows otherwise in order),
+// and another device's rows in between do not hide it.
+func TestSortsTiesByID(t *testing.T) {
+	mem := checked(t)
+	a := newAssembler(t, window.Config{}, 1, mem)
+	evs := storetest.Traffic("acme", "pos-1", t0.Add(10*time.Second), 6)
+	other := storetest.Traffic("acme", "pos-2", t0.Add(10*time.Second), 6)
+	// Rows 2 and 3 get the same time, row 3 the smaller id.
+	evs[3].Time = evs[2].Time
+	evs[2].ID, evs[3].ID = evs[3].ID, evs[2].ID
+	if bytes.Compare(evs[2].ID[:], evs[3].ID[:]) <= 0 {
+		t.Fatal("the test needs the tie out of id order")
+	}
+	for i := range evs {
+		if !a.Add(&evs[i]) || !a.Add(&other[i]) {
+			t.Fatal("not added")
+		}
+	}
+	a.Flush()
+	ws := a.Closed()
+	defer releaseAll(ws)
+	if len(ws) != 1 || ws[0].Batch.NumRows() != 12 {
+		t.Fatalf("windows %v", ws)
+	}
+	checkSorted(t, ws[0])
+}
+
 func TestLate(t *testing.T) {
 	mem := checked(t)
 	a := newAssembler(t, window.Config{Size: time.Minute, Lateness: 5 * time.Second}, 1, mem)
