@@ -56,12 +56,10 @@ type NewDestination struct {
 	firstSeen map[string]time.Time        // cohort → first window end
 	lastGC    time.Time
 	// Scratch for Window, kept across windows to reuse its memory.
-	news map[ndKey]int // → index in hits
-	hits []ndHit
+	news    map[uint64]int32 // cohort (index in cohorts) << 32 | destination id (cols.dstIDs) → index in hits, -1 when known
+	cohorts map[string]int32 // the window's cohorts → index
+	hits    []ndHit
 }
-
-// ndKey is a destination of a cohort (dst may alias the window's buffers).
-type ndKey struct{ cohort, dst string }
 
 // ndHit is a destination of a cohort unknown before a window, and the
 // devices that reached it in the window.
@@ -87,7 +85,7 @@ func init() {
 			return nil, err
 		}
 		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{},
-			news: map[ndKey]int{}}, nil
+			news: map[uint64]int32{}, cohorts: map[string]int32{}}, nil
 	})
 }
 
@@ -101,51 +99,67 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 }
 
 func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
-	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
+	news, cohorts, hits := n.news, n.cohorts, n.hits[:0]
 	defer func() {
-		// Forget the window's strings (dst aliases its buffers).
 		if len(news) > smallMap { // see Scan.reset
-			n.news = map[ndKey]int{}
+			n.news = map[uint64]int32{}
 		} else {
 			clear(news)
 		}
+		clear(cohorts)
 		for i := range hits {
 			hits[i] = ndHit{devs: hits[i].devs[:0]}
 		}
 		n.hits = hits
 	}()
+	ids, names := c.dstIDs()
+	lastCohort, ci := "", int32(-1) // devices of one cohort often follow each other
 	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		cohort := ctx.Cohort(d.Tenant, d.Device)
+		cohort := c.cohort(ctx, di)
 		if _, ok := n.firstSeen[cohort]; !ok {
 			n.firstSeen[cohort] = w.End
 		}
+		if ci < 0 || cohort != lastCohort {
+			var ok bool
+			if ci, ok = cohorts[cohort]; !ok {
+				ci = int32(len(cohorts))
+				cohorts[cohort] = ci
+			}
+			lastCohort = cohort
+		}
 		seen := n.seen[cohort]
-		prev := "" // the device's previous destination: a row to it again changes nothing
+		prev := int32(0) // the device's previous destination (none at first): a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
-			dst := c.dst(i)
-			if dst == "" || dst == prev {
+			id := ids[i]
+			if id == 0 || id == prev {
 				continue
 			}
-			prev = dst
-			if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
-				// Known: seen again now. (Later rows of the window find
-				// it known either way.)
-				n.at[s] = w.End
-				continue
-			}
-			k := ndKey{cohort, dst}
+			prev = id
+			// Whether the cohort knows the destination is looked up once
+			// per window: a destination known is seen again now (later
+			// rows find it known either way), one unknown stays so until
+			// the window's end.
+			k := uint64(ci)<<32 | uint64(id)
 			hi, ok := news[k]
 			if !ok {
-				hi = len(hits)
+				dst := names[id]
+				if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
+					n.at[s] = w.End
+					news[k] = -1
+					continue
+				}
+				hi = int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
 				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
 				news[k] = hi
+			} else if hi < 0 {
+				continue // known
 			}
 			h := &hits[hi]
 			if !slices.ContainsFunc(h.devs, func(d ndDev) bool { return d.di == di }) {
@@ -335,11 +349,12 @@ type Beaconing struct {
 	flowRecs  []flowRec
 	flowHead  int
 	ordered   bool
-	lastStart int64         // the last window's start
-	flowFloor int64         // at most the oldest last time kept in flows (exact after a scan)
-	windows   uint64        // windows seen
-	touched   []beaconTouch // scratch for Window
-	sorted    []int64       // scratch for intervalStats
+	lastStart int64          // the last window's start
+	flowFloor int64          // at most the oldest last time kept in flows (exact after a scan)
+	windows   uint64         // windows seen
+	touched   []beaconTouch  // scratch for Window
+	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
+	sorted    []int64        // scratch for intervalStats
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -359,6 +374,14 @@ type cohortDst struct{ cohort, dst string }
 type flowRec struct {
 	flow       *beaconState
 	start, end int64
+}
+
+// beaconFlowOf is a device's flow to a destination (nil for none), once
+// looked up in a window: for the device gen (1 + its index in the
+// window's devices).
+type beaconFlowOf struct {
+	gen uint32
+	st  *beaconState
 }
 
 // beaconTouch is a flow a window added a connection to, and the cohort of
@@ -425,37 +448,42 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		b.ordered = false
 	}
 	b.lastStart = start
-	for _, d := range w.Devices {
+	ids, names := c.dstIDs()
+	// The flows of the device by destination id, looked up once per
+	// window (a lookup hashes the tenant, device and destination).
+	flowOf := slices.Grow(b.flowOf[:0], len(names))[:len(names)]
+	clear(flowOf)
+	defer func() {
+		clear(flowOf)
+		b.flowOf = flowOf
+	}()
+	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		cohort := ctx.Cohort(d.Tenant, d.Device)
+		cohort := c.cohort(ctx, di)
 		if b.cohortDevs[cohort] == nil {
 			b.cohortDevs[cohort] = map[string]time.Time{}
 		}
 		b.cohortDevs[cohort][d.Device] = w.End
 		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
-		// The device's last flow looked up, and its destination as the
-		// window has it: rows to one destination often follow each other,
-		// and a lookup hashes the tenant, device and destination.
-		var lastDst string
-		var lastSt *beaconState
-		flow := func(dst string) *beaconState {
-			if lastSt != nil && dst == lastDst {
-				return lastSt
+		gen := uint32(di + 1)
+		flow := func(id int32) *beaconState {
+			if f := &flowOf[id]; f.gen == gen {
+				return f.st
 			}
-			st := b.flows[beaconKey{d.Tenant, d.Device, dst}]
-			if st != nil {
-				lastDst, lastSt = dst, st
-			}
+			st := b.flows[beaconKey{d.Tenant, d.Device, names[id]}]
+			flowOf[id] = beaconFlowOf{gen, st}
 			return st
 		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
-				if st := flow(c.dst(i)); st != nil {
-					st.closed++
-					if c.failed(i) {
-						st.failed++
+				if id := ids[i]; id != 0 {
+					if st := flow(id); st != nil {
+						st.closed++
+						if c.failed(i) {
+							st.failed++
+						}
 					}
 				}
 				continue
@@ -463,19 +491,19 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
-			dst := c.dst(i)
-			if dst == "" {
+			id := ids[i]
+			if id == 0 {
 				continue
 			}
-			st := flow(dst)
+			st := flow(id)
 			if st == nil {
-				k := beaconKey{d.Tenant, d.Device, strings.Clone(dst)} // dst aliases the window's buffers
+				k := beaconKey{d.Tenant, d.Device, strings.Clone(names[id])} // names alias the window's buffers
 				st = &beaconState{key: k, first: c.id(i)}
 				st.times = st.time1[:0]
 				b.flows[k] = st
-				lastDst, lastSt = dst, st
+				flowOf[id].st = st
 			}
-			dst = st.key.dst // the copy, for everything kept
+			dst := st.key.dst // the copy, for everything kept
 			at := int64(c.times[i])
 			if at < start || at >= end {
 				b.ordered = false

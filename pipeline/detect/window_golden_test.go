@@ -71,7 +71,9 @@ func goldenEvents(seed uint64) []events.Event {
 					case 0:
 						host = ""
 					case 1:
-						host, ip = "", ""
+						if tenant == "beta" && d == 7 { // alone in its cohort
+							host, ip = "", ""
+						}
 					}
 					conn(tenant, device, at, host, ip, uint32(443+r.IntN(2)), r.IntN(5) == 0, uint64(r.IntN(5000)))
 				}
