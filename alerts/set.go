@@ -134,12 +134,19 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		if len(a.Evidence) > MaxEvidence {
 			a.Evidence = a.Evidence[:MaxEvidence]
 		}
-		for _, f := range p.Features {
-			a.Features = append(a.Features, Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline})
+		if len(p.Features) > 0 { // nil for none
+			a.Features = make([]Feature, len(p.Features))
+			for i, f := range p.Features {
+				a.Features[i] = Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline}
+			}
 		}
 		ta.byID[a.ID] = a
-		i := sort.Search(len(ta.order), func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
-		ta.order = slices.Insert(ta.order, i, a)
+		if n := len(ta.order); n == 0 || ta.order[n-1].before(a.Time, a.ID) {
+			ta.order = append(ta.order, a) // alerts mostly come in time order
+		} else {
+			i := sort.Search(n, func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
+			ta.order = slices.Insert(ta.order, i, a)
+		}
 		ta.open[a.Device]++
 		return a
 	case *events.AlertUpdated:
@@ -157,11 +164,14 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		if p.Score > a.Score {
 			a.Score, changed = p.Score, true
 		}
-		for _, id := range evidenceIDs(p.Evidence) {
+		for _, b := range p.Evidence { // as evidenceIDs, without its slice
 			if len(a.Evidence) >= MaxEvidence {
 				break
 			}
-			if !slices.Contains(a.Evidence, id) {
+			if len(b) != len(events.ID{}) {
+				continue
+			}
+			if id := events.ID(b); !slices.Contains(a.Evidence, id) {
 				a.Evidence, changed = append(a.Evidence, id), true
 			}
 		}
