@@ -33,6 +33,12 @@ type alerter struct {
 	suppress time.Duration
 	open     map[alertKey]*openAlert
 	lastGC   time.Time
+	// last is the open alert of the last finding looked up, under
+	// lastKey (nil after a gc): findings about one alert often follow
+	// each other (a device's inbound connections), and a lookup in open
+	// hashes four strings.
+	lastKey alertKey
+	last    *openAlert
 }
 
 func newAlerter(suppress time.Duration) *alerter {
@@ -65,7 +71,13 @@ func prefixedID(prefix string, id events.ID) string {
 func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	a.gc(f.Time)
 	k := alertKey{f.Tenant, f.Device, f.Detector, f.Key}
-	if st, ok := a.open[k]; ok && f.Time.Sub(st.last) <= a.suppress {
+	st := a.last
+	if st == nil || k != a.lastKey {
+		if st = a.open[k]; st != nil {
+			a.lastKey, a.last = k, st
+		}
+	}
+	if st != nil && f.Time.Sub(st.last) <= a.suppress {
 		st.count++
 		if f.Time.After(st.last) {
 			st.last = f.Time
@@ -95,7 +107,9 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	}
 	f.Describe() // a new alert carries the summary, explanation and features
 	id := AlertID(f)
-	a.open[k] = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
+	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
+	a.open[k] = st
+	a.lastKey, a.last = k, st
 	ev := events.Event{
 		ID: events.DerivedID("alert.raised", id), Schema: events.SchemaVersion,
 		Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
@@ -122,6 +136,7 @@ func (a *alerter) gc(now time.Time) {
 		return
 	}
 	a.lastGC = now
+	a.last = nil // it may be forgotten
 	for k, st := range a.open {
 		if now.Sub(st.last) > a.suppress {
 			delete(a.open, k)
