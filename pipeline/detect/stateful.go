@@ -67,6 +67,8 @@ type ndHit struct {
 	cohort string
 	key    string // cohort|dst
 	devs   []ndDev
+	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
+	fires  bool  // a finding: one device, the cohort past its learning period
 }
 
 type ndDev struct {
@@ -149,14 +151,18 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			hi, ok := news[k]
 			if !ok {
 				dst := names[id]
-				if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
+				s, ok := seen[dst]
+				if ok && w.End.Sub(n.at[s]) <= n.horizon {
 					n.at[s] = w.End
 					news[k] = -1
 					continue
 				}
+				if !ok {
+					s = -1
+				}
 				hi = int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
-				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
+				hits[hi].cohort, hits[hi].key, hits[hi].slot = cohort, cohort+"|"+dst, s
 				news[k] = hi
 			} else if hi < 0 {
 				continue // known
@@ -172,7 +178,8 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 	// was most of the detector's allocation (findings are few).
 	nf := 0
 	for i := range hits {
-		if h := &hits[i]; len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
+		h := &hits[i]
+		if h.fires = len(h.devs) == 1 && !n.learningAt(h.cohort, w.End); h.fires {
 			nf++
 		}
 	}
@@ -182,35 +189,40 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		out = make([]Finding, 0, nf)
 		data = make([]ndFindingData, nf)
 	}
+	var m map[string]int32 // n.seen[mCohort]: hits of one cohort follow each other
+	var mCohort string
 	for i := range hits {
 		h := &hits[i]
 		dst := h.key[len(h.cohort)+1:] // not the window's memory
-		if len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
+		if h.fires {
 			d := w.Devices[h.devs[0].di]
-			f := baseFinding("new-destination", w, d)
+			out = out[:len(out)+1]
+			f := &out[len(out)-1]
+			*f = baseFinding("new-destination", w, d)
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
 			// One allocation for the key, summary and explanation.
 			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
 			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
-			fd := &data[len(out)]
+			fd := &data[len(out)-1]
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
 			fd.features[0] = &fd.feature
 			f.Evidence = fd.evidence[:]
 			f.DstHost = dst
 			f.Features = fd.features[:]
-			out = append(out, f)
 		}
-		m := n.seen[h.cohort]
-		if m == nil {
-			m = map[string]int32{}
-			n.seen[h.cohort] = m
-		}
-		if s, ok := m[dst]; ok { // expired: seen anew
+		if s := h.slot; s >= 0 { // expired: seen anew
 			n.at[s] = w.End
 			continue
+		}
+		if m == nil || h.cohort != mCohort {
+			mCohort = h.cohort
+			if m = n.seen[h.cohort]; m == nil {
+				m = map[string]int32{}
+				n.seen[h.cohort] = m
+			}
 		}
 		var s int32
 		if k := len(n.free); k > 0 {
@@ -462,10 +474,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			continue
 		}
 		cohort := c.cohort(ctx, di)
-		if b.cohortDevs[cohort] == nil {
-			b.cohortDevs[cohort] = map[string]time.Time{}
+		devs := b.cohortDevs[cohort]
+		if devs == nil {
+			devs = map[string]time.Time{}
+			b.cohortDevs[cohort] = devs
 		}
-		b.cohortDevs[cohort][d.Device] = w.End
+		devs[d.Device] = w.End
 		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		flow := func(id int32) *beaconState {
