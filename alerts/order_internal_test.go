@@ -3,6 +3,7 @@ package alerts
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -76,4 +77,66 @@ func (ta *tenantAlerts) lookupID(id string) (*Alert, bool) {
 	}
 	a, ok := ta.byID[id]
 	return a, ok
+}
+
+// Set's last alert changes nothing: on random raises, updates,
+// acknowledgements and resolutions — runs about one alert, other tenants
+// naming it — the set folds what a set that always looks its maps up
+// folds.
+func TestSetLastAlert(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	cached, plain := NewSet(), NewSet()
+	var ids []string
+	hits := 0
+	for i := range 5000 {
+		tenant := []string{"acme", "globex"}[r.IntN(2)]
+		var ev events.Event
+		switch k := r.IntN(10); {
+		case k == 0 || len(ids) == 0:
+			id := fmt.Sprintf("al-%d", r.IntN(3000))
+			ids = append(ids, id)
+			ev = raised(tenant, "pos-1", id, "inbound", events.Severity_SEVERITY_HIGH, time.Duration(i)*time.Second)
+		default:
+			id := ids[len(ids)-1]
+			if r.IntN(4) == 0 {
+				id = ids[r.IntN(len(ids))]
+			}
+			e := events.NewID()
+			switch k {
+			case 8:
+				ev = events.New(tenant, "pos-1", &events.AlertAcknowledged{AlertId: id, Actor: "op"})
+			case 9:
+				ev = events.New(tenant, "pos-1", &events.AlertResolved{AlertId: id, Actor: "op", Verdict: events.Verdict_VERDICT_BENIGN})
+			default:
+				ev = events.New(tenant, "pos-1", &events.AlertUpdated{AlertId: id, Count: uint32(i), LastSeen: t0.Add(time.Duration(i) * time.Second).UnixNano(),
+					Score: r.Float64(), Evidence: [][]byte{e[:]}})
+			}
+			if a := cached.last; a != nil && a.ID == id && a.Tenant == tenant {
+				hits++
+			}
+		}
+		ev.Seq = uint64(i + 1)
+		cached.Apply(&ev)
+		plain.last = nil
+		plain.Apply(&ev)
+	}
+	for _, tenant := range []string{"acme", "globex"} {
+		got, _, err := cached.List(tenant, Filter{Limit: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, err := plain.List(tenant, Filter{Limit: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tenant %s: the set through its last alert folds %d alerts, the plain one %d, or differently", tenant, len(got), len(want))
+		}
+		if !reflect.DeepEqual(cached.OpenCounts(tenant), plain.OpenCounts(tenant)) {
+			t.Fatalf("tenant %s: open counts %v, plain %v", tenant, cached.OpenCounts(tenant), plain.OpenCounts(tenant))
+		}
+	}
+	if hits < 1000 {
+		t.Fatalf("%d events about the last alert: the test checks little", hits)
+	}
 }
