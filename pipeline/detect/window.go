@@ -43,7 +43,7 @@ type cols struct {
 
 	w *window.Window
 	// The window's destinations and cohorts, made by the first detector
-	// that needs them (see dsts and cohort), in s.
+	// that needs them (see dstIDs and cohort), in s.
 	s                    *scratch
 	haveDsts, haveCohort bool
 }
