@@ -52,7 +52,7 @@ func TestDstIDs(t *testing.T) {
 			}
 		}
 		ctx.scratch.forget()
-		if len(ctx.scratch.byDst) != 0 || slices.ContainsFunc(ctx.scratch.dsts[:cap(ctx.scratch.dsts)], func(s string) bool { return s != "" }) {
+		if d := ctx.scratch.dsts; d.len() != 0 || d.m != nil || slices.ContainsFunc(d.keys[:cap(d.keys)], func(s string) bool { return s != "" }) {
 			t.Fatal("the scratch memory keeps destinations of a window done with")
 		}
 	})

@@ -60,9 +60,9 @@ type Scan struct {
 	minTargets int
 	minFail    float64
 	// Scratch for Window, cleared for every device.
-	targets map[uint64]struct{} // destination id (cols.dstIDs) << 32 | port
-	hostAt  []int32             // by destination id: 1 + the index of the last device that reached it
-	ports   map[uint32]struct{}
+	targets keySet[uint64] // destination id (cols.dstIDs) << 32 | port
+	hostAt  []int32        // by destination id: 1 + the index of the last device that reached it
+	ports   keySet[uint32]
 	ev      []events.ID
 }
 
@@ -76,27 +76,23 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Scan{minTargets: t, minFail: f, targets: map[uint64]struct{}{}, ports: map[uint32]struct{}{}}, nil
+		return &Scan{minTargets: t, minFail: f}, nil
 	})
 }
 
 // Name implements WindowDetector.
 func (*Scan) Name() string { return "scan" }
 
-// reset empties the scratch maps. Clearing a map costs what it once held:
-// one that grew large (a scanning device) is made anew instead, so that
-// the next devices clear small maps.
+// reset empties the scratch sets.
 func (s *Scan) reset() {
-	if len(s.targets) > smallMap {
-		s.targets, s.ports = map[uint64]struct{}{}, map[uint32]struct{}{}
-		return
-	}
-	clear(s.targets)
-	clear(s.ports)
+	s.targets.reset()
+	s.ports.reset()
 }
 
 // smallMap is the size up to which a scratch map is cleared for reuse
-// rather than made anew.
+// rather than made anew: clearing a map costs what it once held, and one
+// that grew large (a scanning device's) would make every later clear cost
+// as much.
 const smallMap = 32
 
 // Window implements WindowDetector.
@@ -117,7 +113,6 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 			continue
 		}
 		s.reset()
-		targets, ports := s.targets, s.ports
 		hosts, closed, failed := 0, 0, 0
 		ev := s.ev[:0]
 		prev := uint64(math.MaxUint64) // the previous row's target: a row to it again changes nothing
@@ -130,17 +125,14 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 					continue
 				}
 				prev = t
-				if _, ok := targets[t]; !ok {
-					targets[t] = struct{}{}
-					if len(ev) < 16 {
-						ev = append(ev, c.id(i))
-					}
+				if _, added := s.targets.index(t); added && len(ev) < 16 {
+					ev = append(ev, c.id(i))
 				}
 				if hostAt[id] != int32(di+1) {
 					hostAt[id] = int32(di + 1)
 					hosts++
 				}
-				ports[port] = struct{}{}
+				s.ports.index(port)
 			case window.TypeConnClosed:
 				closed++
 				if c.failed(i) {
@@ -149,7 +141,8 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 			}
 		}
 		s.ev = ev
-		if len(targets) < s.minTargets || closed == 0 {
+		targets := s.targets.len()
+		if targets < s.minTargets || closed == 0 {
 			continue
 		}
 		ratio := float64(failed) / float64(closed)
@@ -158,19 +151,19 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 		}
 		f := baseFinding("scan", w, d)
 		f.Severity = events.Severity_SEVERITY_MEDIUM
-		if len(targets) >= 4*s.minTargets {
+		if targets >= 4*s.minTargets {
 			f.Severity = events.Severity_SEVERITY_HIGH
 		}
-		f.Score = math.Min(1, float64(len(targets))/float64(4*s.minTargets)) * ratio
+		f.Score = math.Min(1, float64(targets)/float64(4*s.minTargets)) * ratio
 		f.Key = "scan"
 		f.Evidence = slices.Clone(ev)
-		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", len(targets), hosts, len(ports), 100*ratio)
+		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", targets, hosts, s.ports.len(), 100*ratio)
 		f.Explanation = fmt.Sprintf("distinct (destination, port) pairs %d ≥ %d and failed/refused connections %d of %d (%.2f ≥ %.2f) in the window",
-			len(targets), s.minTargets, failed, closed, ratio, s.minFail)
+			targets, s.minTargets, failed, closed, ratio, s.minFail)
 		f.Features = []*events.Feature{
-			{Name: "distinct_targets", Value: float64(len(targets)), Baseline: float64(s.minTargets)},
+			{Name: "distinct_targets", Value: float64(targets), Baseline: float64(s.minTargets)},
 			{Name: "distinct_hosts", Value: float64(hosts)},
-			{Name: "distinct_ports", Value: float64(len(ports))},
+			{Name: "distinct_ports", Value: float64(s.ports.len())},
 			{Name: "failed_ratio", Value: ratio, Baseline: s.minFail},
 		}
 		out = append(out, f)

@@ -56,8 +56,9 @@ type NewDestination struct {
 	firstSeen map[string]time.Time        // cohort → first window end
 	lastGC    time.Time
 	// Scratch for Window, kept across windows to reuse its memory.
-	news    map[uint64]int32 // cohort (index in cohorts) << 32 | destination id (cols.dstIDs) → index in hits, -1 when known
-	cohorts map[string]int32 // the window's cohorts → index
+	news    keySet[uint64] // cohort (index in cohorts) << 32 | destination id (cols.dstIDs)
+	newsHit []int32        // by index in news: index in hits, -1 when known
+	cohorts keySet[string] // the window's cohorts
 	hits    []ndHit
 }
 
@@ -86,8 +87,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{},
-			news: map[uint64]int32{}, cohorts: map[string]int32{}}, nil
+		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{}}, nil
 	})
 }
 
@@ -101,14 +101,13 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 }
 
 func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
-	news, cohorts, hits := n.news, n.cohorts, n.hits[:0]
+	hits := n.hits[:0]
+	n.news.reset()
+	n.cohorts.reset()
+	newsHit := n.newsHit[:0]
 	defer func() {
-		if len(news) > smallMap { // see Scan.reset
-			n.news = map[uint64]int32{}
-		} else {
-			clear(news)
-		}
-		clear(cohorts)
+		n.cohorts.reset() // strings of Cohort, but not kept longer than need be
+		n.newsHit = newsHit
 		for i := range hits {
 			hits[i] = ndHit{devs: hits[i].devs[:0]}
 		}
@@ -125,11 +124,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			n.firstSeen[cohort] = w.End
 		}
 		if ci < 0 || cohort != lastCohort {
-			var ok bool
-			if ci, ok = cohorts[cohort]; !ok {
-				ci = int32(len(cohorts))
-				cohorts[cohort] = ci
-			}
+			ci, _ = n.cohorts.index(cohort)
 			lastCohort = cohort
 		}
 		seen := n.seen[cohort]
@@ -147,24 +142,25 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			// per window: a destination known is seen again now (later
 			// rows find it known either way), one unknown stays so until
 			// the window's end.
-			k := uint64(ci)<<32 | uint64(id)
-			hi, ok := news[k]
-			if !ok {
+			ki, added := n.news.index(uint64(ci)<<32 | uint64(id))
+			if added {
+				newsHit = append(newsHit, -1) // known
 				dst := names[id]
 				s, ok := seen[dst]
 				if ok && w.End.Sub(n.at[s]) <= n.horizon {
 					n.at[s] = w.End
-					news[k] = -1
 					continue
 				}
 				if !ok {
 					s = -1
 				}
-				hi = int32(len(hits))
+				hi := int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
 				hits[hi].cohort, hits[hi].key, hits[hi].slot = cohort, cohort+"|"+dst, s
-				news[k] = hi
-			} else if hi < 0 {
+				newsHit[ki] = hi
+			}
+			hi := newsHit[ki]
+			if hi < 0 {
 				continue // known
 			}
 			h := &hits[hi]

@@ -51,10 +51,9 @@ type cols struct {
 // scratch is the memory of a window's cols tables. Its strings alias the
 // window's buffers: forget clears them once the window is done.
 type scratch struct {
-	dstOf   []int32          // by row: index in dsts of a connection row's destination, -1 for other rows
-	dsts    []string         // the window's distinct destinations; dsts[0] is "" (none)
-	byDst   map[string]int32 // dsts → index
-	cohorts []string         // by index in the window's devices
+	dstOf   []int32        // by row: index in dsts of a connection row's destination, -1 for other rows
+	dsts    keySet[string] // the window's distinct destinations; the first is "" (none)
+	cohorts []string       // by index in the window's devices
 }
 
 func dictIdx(a arrow.Array) []int8 {
@@ -102,16 +101,13 @@ func (c *cols) dst(i int) string {
 func (c *cols) dstIDs() (ids []int32, names []string) {
 	s := c.scratchMem()
 	if c.haveDsts {
-		return s.dstOf, s.dsts
+		return s.dstOf, s.dsts.keys
 	}
 	c.haveDsts = true
 	n := len(c.typ)
 	ids = slices.Grow(s.dstOf[:0], n)[:n]
-	names = append(s.dsts[:0], "")
-	if s.byDst == nil {
-		s.byDst = map[string]int32{}
-	}
-	s.byDst[""] = 0
+	s.dsts.reset()
+	s.dsts.index("")
 	prev, prevID := "", int32(0) // rows to one destination often follow each other
 	for i, t := range c.typ {
 		if t != window.TypeConnOpened && t != window.TypeConnClosed {
@@ -123,16 +119,11 @@ func (c *cols) dstIDs() (ids []int32, names []string) {
 			ids[i] = prevID
 			continue
 		}
-		id, ok := s.byDst[d]
-		if !ok {
-			id = int32(len(names))
-			names = append(names, d)
-			s.byDst[d] = id
-		}
+		id, _ := s.dsts.index(d)
 		ids[i], prev, prevID = id, d, id
 	}
-	s.dstOf, s.dsts = ids, names
-	return ids, names
+	s.dstOf = ids
+	return ids, s.dsts.keys
 }
 
 // cohort returns the cohort (Context.Cohort) of the window's device di,
@@ -161,13 +152,8 @@ func (c *cols) scratchMem() *scratch {
 
 // forget clears what the scratch memory holds of a window.
 func (s *scratch) forget() {
-	clear(s.dsts)
+	s.dsts.reset()
 	clear(s.cohorts)
-	if len(s.byDst) > 4*smallMap { // see Scan.reset
-		s.byDst = nil
-	} else {
-		clear(s.byDst)
-	}
 }
 
 // failed reports whether a conn.closed row is a failed or refused
