@@ -12,10 +12,11 @@ import (
 	"github.com/halo-sec/halo/pipeline/detect"
 )
 
-// The alerter's cache of the last alert looked up changes nothing: on
+// The alerter's cache of the last alert looked up, and of the last window
+// start formatted, change nothing: on
 // random findings — runs about one alert, alerts quiet for longer than the
 // suppression interval, forgotten by gc and raised again, times out of
-// order — it makes the
+// order, window starts in other zones — it makes the
 // events an alerter that always looks up its map makes.
 func TestAlerterLastAlertCache(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
@@ -32,10 +33,14 @@ func TestAlerterLastAlertCache(t *testing.T) {
 		default:
 			at = at.Add(time.Duration(r.IntN(2000)) * time.Millisecond)
 		}
+		start := at.Truncate(time.Minute)
+		if r.IntN(4) == 0 { // one instant, elsewhere
+			start = start.In(time.FixedZone("x", 3600*(r.IntN(5)-2)))
+		}
 		f := detect.Finding{
 			Detector: []string{"inbound", "beaconing", "new-destination"}[r.IntN(3)],
 			Tenant:   fmt.Sprint("t", r.IntN(2)), Device: fmt.Sprint("pos-", r.IntN(4)), Key: fmt.Sprint("k", r.IntN(3)),
-			Score: r.Float64(), Time: at, WindowStart: at.Truncate(time.Minute), WindowEnd: at.Truncate(time.Minute).Add(time.Minute),
+			Score: r.Float64(), Time: at, WindowStart: start, WindowEnd: at.Truncate(time.Minute).Add(time.Minute),
 			Evidence: []events.ID{events.DerivedID("e", fmt.Sprint(i))},
 		}
 		if r.IntN(3) > 0 && i > 0 { // runs of findings about one alert
@@ -54,6 +59,9 @@ func TestAlerterLastAlertCache(t *testing.T) {
 		}
 		if new1 {
 			raised++
+			if want := AlertID(&f); id1 != want {
+				t.Fatalf("finding %d: alert id %s, AlertID %s", i, id1, want)
+			}
 		}
 	}
 	if hits < 5000 || raised < 500 {

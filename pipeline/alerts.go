@@ -39,6 +39,10 @@ type alerter struct {
 	// hashes four strings.
 	lastKey alertKey
 	last    *openAlert
+	// The last window start an alert id quoted, formatted: the findings
+	// of a window share it.
+	startAt   time.Time
+	startText []byte
 }
 
 func newAlerter(suppress time.Duration) *alerter {
@@ -48,7 +52,21 @@ func newAlerter(suppress time.Duration) *alerter {
 // AlertID is the deterministic id of the alert a finding raises.
 func AlertID(f *detect.Finding) string {
 	var tb [64]byte // the window start, formatted on the stack
-	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(f.WindowStart.UTC().AppendFormat(tb[:0], time.RFC3339Nano))))
+	return alertID(f, f.WindowStart.UTC().AppendFormat(tb[:0], time.RFC3339Nano))
+}
+
+// alertID is AlertID given the window start formatted.
+func alertID(f *detect.Finding, start []byte) string {
+	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(start)))
+}
+
+// alertID is AlertID, formatting each window start once.
+func (a *alerter) alertID(f *detect.Finding) string {
+	if a.startText == nil || !f.WindowStart.Equal(a.startAt) { // an instant: formatted in UTC
+		a.startAt = f.WindowStart
+		a.startText = f.WindowStart.UTC().AppendFormat(a.startText[:0], time.RFC3339Nano)
+	}
+	return alertID(f, a.startText)
 }
 
 // prefixedID is prefix + id.String(), in one allocation.
@@ -106,7 +124,7 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		return ev, st.id, false
 	}
 	f.Describe() // a new alert carries the summary, explanation and features
-	id := AlertID(f)
+	id := a.alertID(f)
 	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
 	a.open[k] = st
 	a.lastKey, a.last = k, st
