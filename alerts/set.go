@@ -34,6 +34,11 @@ type Set struct {
 	tenants  map[string]*tenantAlerts
 	seq      uint64
 	onChange []func(Alert)
+	// last is the alert apply last raised or looked up (alerts are never
+	// removed): the updates of one alert often follow each other (a
+	// device's inbound connections). Only apply uses it, under the write
+	// lock.
+	last *Alert
 
 	opMu sync.Mutex // serializes Ack and Resolve (check, then append)
 }
@@ -111,6 +116,18 @@ func (s *Set) lookup(tenant, id string) *Alert {
 	return nil
 }
 
+// lookupLast is lookup for apply, through s.last.
+func (s *Set) lookupLast(tenant, id string) *Alert {
+	if a := s.last; a != nil && a.ID == id && a.Tenant == tenant {
+		return a
+	}
+	a := s.lookup(tenant, id)
+	if a != nil {
+		s.last = a
+	}
+	return a
+}
+
 // apply folds ev under the lock and returns the alert it changed, if any.
 func (s *Set) apply(ev *events.Event) *Alert {
 	switch p := ev.Payload.(type) {
@@ -134,16 +151,24 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		if len(a.Evidence) > MaxEvidence {
 			a.Evidence = a.Evidence[:MaxEvidence]
 		}
-		for _, f := range p.Features {
-			a.Features = append(a.Features, Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline})
+		if len(p.Features) > 0 { // nil for none
+			a.Features = make([]Feature, len(p.Features))
+			for i, f := range p.Features {
+				a.Features[i] = Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline}
+			}
 		}
 		ta.byID[a.ID] = a
-		i := sort.Search(len(ta.order), func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
-		ta.order = slices.Insert(ta.order, i, a)
+		s.last = a
+		if n := len(ta.order); n == 0 || ta.order[n-1].before(a.Time, a.ID) {
+			ta.order = append(ta.order, a) // alerts mostly come in time order
+		} else {
+			i := sort.Search(n, func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
+			ta.order = slices.Insert(ta.order, i, a)
+		}
 		ta.open[a.Device]++
 		return a
 	case *events.AlertUpdated:
-		a := s.lookup(ev.Tenant, p.AlertId)
+		a := s.lookupLast(ev.Tenant, p.AlertId)
 		if a == nil {
 			return nil
 		}
@@ -157,11 +182,14 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		if p.Score > a.Score {
 			a.Score, changed = p.Score, true
 		}
-		for _, id := range evidenceIDs(p.Evidence) {
+		for _, b := range p.Evidence { // as evidenceIDs, without its slice
 			if len(a.Evidence) >= MaxEvidence {
 				break
 			}
-			if !slices.Contains(a.Evidence, id) {
+			if len(b) != len(events.ID{}) {
+				continue
+			}
+			if id := events.ID(b); !slices.Contains(a.Evidence, id) {
 				a.Evidence, changed = append(a.Evidence, id), true
 			}
 		}
@@ -170,14 +198,14 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		}
 		return a
 	case *events.AlertAcknowledged:
-		a := s.lookup(ev.Tenant, p.AlertId)
+		a := s.lookupLast(ev.Tenant, p.AlertId)
 		if a == nil || a.Status != StatusOpen {
 			return nil
 		}
 		a.Status, a.AcknowledgedBy, a.AcknowledgedAt, a.Note = StatusAcknowledged, p.Actor, ev.Time.UTC(), p.Note
 		return a
 	case *events.AlertResolved:
-		a := s.lookup(ev.Tenant, p.AlertId)
+		a := s.lookupLast(ev.Tenant, p.AlertId)
 		if a == nil || a.Status == StatusResolved {
 			return nil
 		}

@@ -33,6 +33,16 @@ type alerter struct {
 	suppress time.Duration
 	open     map[alertKey]*openAlert
 	lastGC   time.Time
+	// last is the open alert of the last finding looked up, under
+	// lastKey (nil after a gc): findings about one alert often follow
+	// each other (a device's inbound connections), and a lookup in open
+	// hashes four strings.
+	lastKey alertKey
+	last    *openAlert
+	// The last window start an alert id quoted, formatted: the findings
+	// of a window share it.
+	startAt   time.Time
+	startText []byte
 }
 
 func newAlerter(suppress time.Duration) *alerter {
@@ -42,7 +52,21 @@ func newAlerter(suppress time.Duration) *alerter {
 // AlertID is the deterministic id of the alert a finding raises.
 func AlertID(f *detect.Finding) string {
 	var tb [64]byte // the window start, formatted on the stack
-	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(f.WindowStart.UTC().AppendFormat(tb[:0], time.RFC3339Nano))))
+	return alertID(f, f.WindowStart.UTC().AppendFormat(tb[:0], time.RFC3339Nano))
+}
+
+// alertID is AlertID given the window start formatted.
+func alertID(f *detect.Finding, start []byte) string {
+	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(start)))
+}
+
+// alertID is AlertID, formatting each window start once.
+func (a *alerter) alertID(f *detect.Finding) string {
+	if a.startText == nil || !f.WindowStart.Equal(a.startAt) { // an instant: formatted in UTC
+		a.startAt = f.WindowStart
+		a.startText = f.WindowStart.UTC().AppendFormat(a.startText[:0], time.RFC3339Nano)
+	}
+	return alertID(f, a.startText)
 }
 
 // prefixedID is prefix + id.String(), in one allocation.
@@ -65,7 +89,13 @@ func prefixedID(prefix string, id events.ID) string {
 func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	a.gc(f.Time)
 	k := alertKey{f.Tenant, f.Device, f.Detector, f.Key}
-	if st, ok := a.open[k]; ok && f.Time.Sub(st.last) <= a.suppress {
+	st := a.last
+	if st == nil || k != a.lastKey {
+		if st = a.open[k]; st != nil {
+			a.lastKey, a.last = k, st
+		}
+	}
+	if st != nil && f.Time.Sub(st.last) <= a.suppress {
 		st.count++
 		if f.Time.After(st.last) {
 			st.last = f.Time
@@ -94,8 +124,10 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		return ev, st.id, false
 	}
 	f.Describe() // a new alert carries the summary, explanation and features
-	id := AlertID(f)
-	a.open[k] = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
+	id := a.alertID(f)
+	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
+	a.open[k] = st
+	a.lastKey, a.last = k, st
 	ev := events.Event{
 		ID: events.DerivedID("alert.raised", id), Schema: events.SchemaVersion,
 		Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
@@ -122,6 +154,7 @@ func (a *alerter) gc(now time.Time) {
 		return
 	}
 	a.lastGC = now
+	a.last = nil // it may be forgotten
 	for k, st := range a.open {
 		if now.Sub(st.last) > a.suppress {
 			delete(a.open, k)

@@ -59,17 +59,11 @@ raise min_targets for that tenant.`
 type Scan struct {
 	minTargets int
 	minFail    float64
-	// Scratch for Window, cleared for every device (its strings alias
-	// the window's buffers).
-	targets map[scanTarget]struct{}
-	hosts   map[string]struct{}
-	ports   map[uint32]struct{}
+	// Scratch for Window, cleared for every device.
+	targets keySet[uint64] // destination id (cols.dstIDs) << 32 | port
+	hostAt  []int32        // by destination id: 1 + the index of the last device that reached it
+	ports   keySet[uint32]
 	ev      []events.ID
-}
-
-type scanTarget struct {
-	dst  string
-	port uint32
 }
 
 func init() {
@@ -82,28 +76,23 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Scan{minTargets: t, minFail: f, targets: map[scanTarget]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint32]struct{}{}}, nil
+		return &Scan{minTargets: t, minFail: f}, nil
 	})
 }
 
 // Name implements WindowDetector.
 func (*Scan) Name() string { return "scan" }
 
-// reset empties the scratch maps. Clearing a map costs what it once held:
-// one that grew large (a scanning device) is made anew instead, so that
-// the next devices clear small maps.
+// reset empties the scratch sets.
 func (s *Scan) reset() {
-	if len(s.targets) > smallMap {
-		s.targets, s.hosts, s.ports = map[scanTarget]struct{}{}, map[string]struct{}{}, map[uint32]struct{}{}
-		return
-	}
-	clear(s.targets)
-	clear(s.hosts)
-	clear(s.ports)
+	s.targets.reset()
+	s.ports.reset()
 }
 
 // smallMap is the size up to which a scratch map is cleared for reuse
-// rather than made anew.
+// rather than made anew: clearing a map costs what it once held, and one
+// that grew large (a scanning device's) would make every later clear cost
+// as much.
 const smallMap = 32
 
 // Window implements WindowDetector.
@@ -115,31 +104,35 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	defer s.reset()
-	for _, d := range w.Devices {
+	ids, names := c.dstIDs()
+	hostAt := slices.Grow(s.hostAt[:0], len(names))[:len(names)]
+	clear(hostAt)
+	s.hostAt = hostAt
+	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
 		s.reset()
-		targets, hosts, ports := s.targets, s.hosts, s.ports
-		closed, failed := 0, 0
+		hosts, closed, failed := 0, 0, 0
 		ev := s.ev[:0]
-		var prev scanTarget // the previous row's: a row to it again changes nothing
+		prev := uint64(math.MaxUint64) // the previous row's target: a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				t := scanTarget{c.dst(i), c.port.Value(i)}
-				if t == prev && len(targets) > 0 {
+				id, port := ids[i], c.port.Value(i)
+				t := uint64(id)<<32 | uint64(port)
+				if t == prev {
 					continue
 				}
 				prev = t
-				if _, ok := targets[t]; !ok {
-					targets[t] = struct{}{}
-					if len(ev) < 16 {
-						ev = append(ev, c.id(i))
-					}
+				if _, added := s.targets.index(t); added && len(ev) < 16 {
+					ev = append(ev, c.id(i))
 				}
-				hosts[t.dst] = struct{}{}
-				ports[t.port] = struct{}{}
+				if hostAt[id] != int32(di+1) {
+					hostAt[id] = int32(di + 1)
+					hosts++
+				}
+				s.ports.index(port)
 			case window.TypeConnClosed:
 				closed++
 				if c.failed(i) {
@@ -148,7 +141,8 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 			}
 		}
 		s.ev = ev
-		if len(targets) < s.minTargets || closed == 0 {
+		targets := s.targets.len()
+		if targets < s.minTargets || closed == 0 {
 			continue
 		}
 		ratio := float64(failed) / float64(closed)
@@ -157,19 +151,19 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 		}
 		f := baseFinding("scan", w, d)
 		f.Severity = events.Severity_SEVERITY_MEDIUM
-		if len(targets) >= 4*s.minTargets {
+		if targets >= 4*s.minTargets {
 			f.Severity = events.Severity_SEVERITY_HIGH
 		}
-		f.Score = math.Min(1, float64(len(targets))/float64(4*s.minTargets)) * ratio
+		f.Score = math.Min(1, float64(targets)/float64(4*s.minTargets)) * ratio
 		f.Key = "scan"
 		f.Evidence = slices.Clone(ev)
-		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", len(targets), len(hosts), len(ports), 100*ratio)
+		f.Summary = fmt.Sprintf("scanned %d destinations (%d hosts, %d ports), %.0f%% failed", targets, hosts, s.ports.len(), 100*ratio)
 		f.Explanation = fmt.Sprintf("distinct (destination, port) pairs %d ≥ %d and failed/refused connections %d of %d (%.2f ≥ %.2f) in the window",
-			len(targets), s.minTargets, failed, closed, ratio, s.minFail)
+			targets, s.minTargets, failed, closed, ratio, s.minFail)
 		f.Features = []*events.Feature{
-			{Name: "distinct_targets", Value: float64(len(targets)), Baseline: float64(s.minTargets)},
-			{Name: "distinct_hosts", Value: float64(len(hosts))},
-			{Name: "distinct_ports", Value: float64(len(ports))},
+			{Name: "distinct_targets", Value: float64(targets), Baseline: float64(s.minTargets)},
+			{Name: "distinct_hosts", Value: float64(hosts)},
+			{Name: "distinct_ports", Value: float64(s.ports.len())},
 			{Name: "failed_ratio", Value: ratio, Baseline: s.minFail},
 		}
 		out = append(out, f)
@@ -193,16 +187,15 @@ seen by the whole cohort; raise the thresholds or allow-list them in policy.`
 type Flood struct {
 	minConns int
 	minBytes uint64
-	// Scratch for Window, cleared for every device (its strings alias
-	// the window's buffers).
-	byDst map[string]int // → index in dsts
-	dsts  []floodDst
-	hot   []int32 // indices in dsts of the destinations past a threshold
+	// Scratch for Window, cleared for every device.
+	slot []int32 // by destination id (cols.dstIDs): 1 + index in dsts, 0 for none yet
+	dsts []floodDst
+	hot  []int32 // indices in dsts of the destinations past a threshold
 }
 
 // floodDst is what a device sent one destination in a window.
 type floodDst struct {
-	dst   string
+	dst   int32 // id (cols.dstIDs)
 	conns int
 	bytes uint64
 	first []events.ID // the first 16 connections
@@ -218,7 +211,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &Flood{minConns: n, minBytes: uint64(mb * 1e6), byDst: map[string]int{}}, nil
+		return &Flood{minConns: n, minBytes: uint64(mb * 1e6)}, nil
 	})
 }
 
@@ -233,53 +226,46 @@ func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 
 func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
+	ids, names := c.dstIDs()
+	slot := slices.Grow(fl.slot[:0], len(names))[:len(names)]
+	clear(slot)
+	fl.slot = slot
 	dsts := fl.dsts[:0]
-	reset := func() {
-		if len(fl.byDst) > smallMap { // see Scan.reset
-			fl.byDst = map[string]int{}
-		} else {
-			clear(fl.byDst)
-		}
+	defer func() {
 		for i := range dsts {
 			dsts[i] = floodDst{first: dsts[i].first[:0]}
 		}
-		dsts = dsts[:0]
-	}
-	defer func() {
-		reset()
 		fl.dsts = dsts
 	}()
 	for _, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		reset()
-		byDst := fl.byDst
-		last := -1 // index of the last destination looked up
-		at := func(dst string) *floodDst {
-			if last >= 0 && dsts[last].dst == dst {
-				return &dsts[last]
-			}
-			j, ok := byDst[dst]
-			if !ok {
-				j = len(dsts)
+		for i := range dsts { // the previous device's
+			slot[dsts[i].dst] = 0
+			dsts[i] = floodDst{first: dsts[i].first[:0]}
+		}
+		dsts = dsts[:0]
+		at := func(id int32) *floodDst {
+			j := slot[id] - 1
+			if j < 0 {
+				j = int32(len(dsts))
 				dsts = extend(dsts) // reuses the ids' memory
-				dsts[j].dst = dst
-				byDst[dst] = j
+				dsts[j].dst = id
+				slot[id] = j + 1
 			}
-			last = j
 			return &dsts[j]
 		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			switch c.typ[i] {
 			case window.TypeConnOpened:
-				t := at(c.dst(i))
+				t := at(ids[i])
 				t.conns++
 				if len(t.first) < 16 {
 					t.first = append(t.first, c.id(i))
 				}
 			case window.TypeConnClosed:
-				at(c.dst(i)).bytes += c.bytesUp.Value(i)
+				at(ids[i]).bytes += c.bytesUp.Value(i)
 			}
 		}
 		// Findings are rare: sort only the destinations past a threshold
@@ -287,15 +273,15 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 		// detector's time).
 		hot := fl.hot[:0]
 		for i := range dsts {
-			if t := &dsts[i]; t.dst != "" && (t.conns >= fl.minConns || t.bytes >= fl.minBytes) {
+			if t := &dsts[i]; t.dst != 0 && (t.conns >= fl.minConns || t.bytes >= fl.minBytes) {
 				hot = append(hot, int32(i))
 			}
 		}
 		fl.hot = hot
-		slices.SortFunc(hot, func(a, b int32) int { return strings.Compare(dsts[a].dst, dsts[b].dst) })
+		slices.SortFunc(hot, func(a, b int32) int { return strings.Compare(names[dsts[a].dst], names[dsts[b].dst]) })
 		for _, i := range hot {
 			t := &dsts[i]
-			dst := strings.Clone(t.dst) // t.dst aliases the window's buffers
+			dst := strings.Clone(names[t.dst]) // names alias the window's buffers
 			f := baseFinding("flood", w, d)
 			f.Severity = events.Severity_SEVERITY_HIGH
 			f.Score = math.Min(1, math.Max(float64(t.conns)/float64(2*fl.minConns), float64(t.bytes)/float64(2*fl.minBytes)))

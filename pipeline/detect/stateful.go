@@ -56,12 +56,11 @@ type NewDestination struct {
 	firstSeen map[string]time.Time        // cohort → first window end
 	lastGC    time.Time
 	// Scratch for Window, kept across windows to reuse its memory.
-	news map[ndKey]int // → index in hits
-	hits []ndHit
+	news    keySet[uint64] // cohort (index in cohorts) << 32 | destination id (cols.dstIDs)
+	newsHit []int32        // by index in news: index in hits, -1 when known
+	cohorts keySet[string] // the window's cohorts
+	hits    []ndHit
 }
-
-// ndKey is a destination of a cohort (dst may alias the window's buffers).
-type ndKey struct{ cohort, dst string }
 
 // ndHit is a destination of a cohort unknown before a window, and the
 // devices that reached it in the window.
@@ -69,6 +68,8 @@ type ndHit struct {
 	cohort string
 	key    string // cohort|dst
 	devs   []ndDev
+	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
+	fires  bool  // a finding: one device, the cohort past its learning period
 }
 
 type ndDev struct {
@@ -86,8 +87,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{},
-			news: map[ndKey]int{}}, nil
+		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{}}, nil
 	})
 }
 
@@ -101,51 +101,67 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 }
 
 func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
-	news, hits := n.news, n.hits[:0] // cohort|dst → devices that reached it
+	hits := n.hits[:0]
+	n.news.reset()
+	n.cohorts.reset()
+	newsHit := n.newsHit[:0]
 	defer func() {
-		// Forget the window's strings (dst aliases its buffers).
-		if len(news) > smallMap { // see Scan.reset
-			n.news = map[ndKey]int{}
-		} else {
-			clear(news)
-		}
+		n.cohorts.reset() // strings of Cohort, but not kept longer than need be
+		n.newsHit = newsHit
 		for i := range hits {
 			hits[i] = ndHit{devs: hits[i].devs[:0]}
 		}
 		n.hits = hits
 	}()
+	ids, names := c.dstIDs()
+	lastCohort, ci := "", int32(-1) // devices of one cohort often follow each other
 	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		cohort := ctx.Cohort(d.Tenant, d.Device)
+		cohort := c.cohort(ctx, di)
 		if _, ok := n.firstSeen[cohort]; !ok {
 			n.firstSeen[cohort] = w.End
 		}
+		if ci < 0 || cohort != lastCohort {
+			ci, _ = n.cohorts.index(cohort)
+			lastCohort = cohort
+		}
 		seen := n.seen[cohort]
-		prev := "" // the device's previous destination: a row to it again changes nothing
+		prev := int32(0) // the device's previous destination (none at first): a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
-			dst := c.dst(i)
-			if dst == "" || dst == prev {
+			id := ids[i]
+			if id == 0 || id == prev {
 				continue
 			}
-			prev = dst
-			if s, ok := seen[dst]; ok && w.End.Sub(n.at[s]) <= n.horizon {
-				// Known: seen again now. (Later rows of the window find
-				// it known either way.)
-				n.at[s] = w.End
-				continue
-			}
-			k := ndKey{cohort, dst}
-			hi, ok := news[k]
-			if !ok {
-				hi = len(hits)
+			prev = id
+			// Whether the cohort knows the destination is looked up once
+			// per window: a destination known is seen again now (later
+			// rows find it known either way), one unknown stays so until
+			// the window's end.
+			ki, added := n.news.index(uint64(ci)<<32 | uint64(id))
+			if added {
+				newsHit = append(newsHit, -1) // known
+				dst := names[id]
+				s, ok := seen[dst]
+				if ok && w.End.Sub(n.at[s]) <= n.horizon {
+					n.at[s] = w.End
+					continue
+				}
+				if !ok {
+					s = -1
+				}
+				hi := int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
-				hits[hi].cohort, hits[hi].key = cohort, cohort+"|"+dst
-				news[k] = hi
+				hits[hi].cohort, hits[hi].key, hits[hi].slot = cohort, cohort+"|"+dst, s
+				newsHit[ki] = hi
+			}
+			hi := newsHit[ki]
+			if hi < 0 {
+				continue // known
 			}
 			h := &hits[hi]
 			if !slices.ContainsFunc(h.devs, func(d ndDev) bool { return d.di == di }) {
@@ -158,7 +174,8 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 	// was most of the detector's allocation (findings are few).
 	nf := 0
 	for i := range hits {
-		if h := &hits[i]; len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
+		h := &hits[i]
+		if h.fires = len(h.devs) == 1 && !n.learningAt(h.cohort, w.End); h.fires {
 			nf++
 		}
 	}
@@ -168,35 +185,40 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		out = make([]Finding, 0, nf)
 		data = make([]ndFindingData, nf)
 	}
+	var m map[string]int32 // n.seen[mCohort]: hits of one cohort follow each other
+	var mCohort string
 	for i := range hits {
 		h := &hits[i]
 		dst := h.key[len(h.cohort)+1:] // not the window's memory
-		if len(h.devs) == 1 && !n.learningAt(h.cohort, w.End) {
+		if h.fires {
 			d := w.Devices[h.devs[0].di]
-			f := baseFinding("new-destination", w, d)
+			out = out[:len(out)+1]
+			f := &out[len(out)-1]
+			*f = baseFinding("new-destination", w, d)
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
 			// One allocation for the key, summary and explanation.
 			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
 			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
-			fd := &data[len(out)]
+			fd := &data[len(out)-1]
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
 			fd.features[0] = &fd.feature
 			f.Evidence = fd.evidence[:]
 			f.DstHost = dst
 			f.Features = fd.features[:]
-			out = append(out, f)
 		}
-		m := n.seen[h.cohort]
-		if m == nil {
-			m = map[string]int32{}
-			n.seen[h.cohort] = m
-		}
-		if s, ok := m[dst]; ok { // expired: seen anew
+		if s := h.slot; s >= 0 { // expired: seen anew
 			n.at[s] = w.End
 			continue
+		}
+		if m == nil || h.cohort != mCohort {
+			mCohort = h.cohort
+			if m = n.seen[h.cohort]; m == nil {
+				m = map[string]int32{}
+				n.seen[h.cohort] = m
+			}
 		}
 		var s int32
 		if k := len(n.free); k > 0 {
@@ -335,11 +357,12 @@ type Beaconing struct {
 	flowRecs  []flowRec
 	flowHead  int
 	ordered   bool
-	lastStart int64         // the last window's start
-	flowFloor int64         // at most the oldest last time kept in flows (exact after a scan)
-	windows   uint64        // windows seen
-	touched   []beaconTouch // scratch for Window
-	sorted    []int64       // scratch for intervalStats
+	lastStart int64          // the last window's start
+	flowFloor int64          // at most the oldest last time kept in flows (exact after a scan)
+	windows   uint64         // windows seen
+	touched   []beaconTouch  // scratch for Window
+	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
+	sorted    []int64        // scratch for intervalStats
 	// seen records every time set in prevalence and cohortDevs, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -359,6 +382,14 @@ type cohortDst struct{ cohort, dst string }
 type flowRec struct {
 	flow       *beaconState
 	start, end int64
+}
+
+// beaconFlowOf is a device's flow to a destination (nil for none), once
+// looked up in a window: for the device gen (1 + its index in the
+// window's devices).
+type beaconFlowOf struct {
+	gen uint32
+	st  *beaconState
 }
 
 // beaconTouch is a flow a window added a connection to, and the cohort of
@@ -425,37 +456,44 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		b.ordered = false
 	}
 	b.lastStart = start
-	for _, d := range w.Devices {
+	ids, names := c.dstIDs()
+	// The flows of the device by destination id, looked up once per
+	// window (a lookup hashes the tenant, device and destination).
+	flowOf := slices.Grow(b.flowOf[:0], len(names))[:len(names)]
+	clear(flowOf)
+	defer func() {
+		clear(flowOf)
+		b.flowOf = flowOf
+	}()
+	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
 		}
-		cohort := ctx.Cohort(d.Tenant, d.Device)
-		if b.cohortDevs[cohort] == nil {
-			b.cohortDevs[cohort] = map[string]time.Time{}
+		cohort := c.cohort(ctx, di)
+		devs := b.cohortDevs[cohort]
+		if devs == nil {
+			devs = map[string]time.Time{}
+			b.cohortDevs[cohort] = devs
 		}
-		b.cohortDevs[cohort][d.Device] = w.End
+		devs[d.Device] = w.End
 		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
-		// The device's last flow looked up, and its destination as the
-		// window has it: rows to one destination often follow each other,
-		// and a lookup hashes the tenant, device and destination.
-		var lastDst string
-		var lastSt *beaconState
-		flow := func(dst string) *beaconState {
-			if lastSt != nil && dst == lastDst {
-				return lastSt
+		gen := uint32(di + 1)
+		flow := func(id int32) *beaconState {
+			if f := &flowOf[id]; f.gen == gen {
+				return f.st
 			}
-			st := b.flows[beaconKey{d.Tenant, d.Device, dst}]
-			if st != nil {
-				lastDst, lastSt = dst, st
-			}
+			st := b.flows[beaconKey{d.Tenant, d.Device, names[id]}]
+			flowOf[id] = beaconFlowOf{gen, st}
 			return st
 		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
-				if st := flow(c.dst(i)); st != nil {
-					st.closed++
-					if c.failed(i) {
-						st.failed++
+				if id := ids[i]; id != 0 {
+					if st := flow(id); st != nil {
+						st.closed++
+						if c.failed(i) {
+							st.failed++
+						}
 					}
 				}
 				continue
@@ -463,19 +501,19 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			if c.typ[i] != window.TypeConnOpened {
 				continue
 			}
-			dst := c.dst(i)
-			if dst == "" {
+			id := ids[i]
+			if id == 0 {
 				continue
 			}
-			st := flow(dst)
+			st := flow(id)
 			if st == nil {
-				k := beaconKey{d.Tenant, d.Device, strings.Clone(dst)} // dst aliases the window's buffers
+				k := beaconKey{d.Tenant, d.Device, strings.Clone(names[id])} // names alias the window's buffers
 				st = &beaconState{key: k, first: c.id(i)}
 				st.times = st.time1[:0]
 				b.flows[k] = st
-				lastDst, lastSt = dst, st
+				flowOf[id].st = st
 			}
-			dst = st.key.dst // the copy, for everything kept
+			dst := st.key.dst // the copy, for everything kept
 			at := int64(c.times[i])
 			if at < start || at >= end {
 				b.ordered = false

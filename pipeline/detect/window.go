@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -21,7 +23,8 @@ type Context struct {
 	// Cohort returns the device's cohort key (tenant/model/firmware).
 	Cohort func(tenant, device string) string
 
-	cols cols // RunWindow's scratch
+	cols    cols    // RunWindow's scratch
+	scratch scratch // the memory of cols' tables, kept across windows
 }
 
 // cols gives typed access to a window's columns.
@@ -37,6 +40,20 @@ type cols struct {
 	auth    []int8
 	ivID    *array.String
 	bytesUp *array.Uint64
+
+	w *window.Window
+	// The window's destinations and cohorts, made by the first detector
+	// that needs them (see dstIDs and cohort), in s.
+	s                    *scratch
+	haveDsts, haveCohort bool
+}
+
+// scratch is the memory of a window's cols tables. Its strings alias the
+// window's buffers: forget clears them once the window is done.
+type scratch struct {
+	dstOf   []int32        // by row: index in dsts of a connection row's destination, -1 for other rows
+	dsts    keySet[string] // the window's distinct destinations; the first is "" (none)
+	cohorts []string       // by index in the window's devices
 }
 
 func dictIdx(a arrow.Array) []int8 {
@@ -46,6 +63,7 @@ func dictIdx(a arrow.Array) []int8 {
 func colsOf(w *window.Window) cols {
 	b := w.Batch
 	return cols{
+		w:       w,
 		typ:     dictIdx(b.Column(window.ColType)),
 		times:   b.Column(window.ColTime).(*array.Timestamp).TimestampValues(),
 		ids:     b.Column(window.ColID).(*array.FixedSizeBinary),
@@ -72,6 +90,70 @@ func (c *cols) dst(i int) string {
 		return h
 	}
 	return c.ip.Value(i)
+}
+
+// dstIDs returns, by row, the index in names of the destination (c.dst)
+// of each conn.opened and conn.closed row (-1 for the other rows), and
+// the window's distinct destinations, names[0] being "" (none): the
+// detectors key what they count by these small ints rather than by the
+// strings, each hashed once per window and not once per row and detector.
+// names alias the window's buffers.
+func (c *cols) dstIDs() (ids []int32, names []string) {
+	s := c.scratchMem()
+	if c.haveDsts {
+		return s.dstOf, s.dsts.keys
+	}
+	c.haveDsts = true
+	n := len(c.typ)
+	ids = slices.Grow(s.dstOf[:0], n)[:n]
+	s.dsts.reset()
+	s.dsts.index("")
+	prev, prevID := "", int32(0) // rows to one destination often follow each other
+	for i, t := range c.typ {
+		if t != window.TypeConnOpened && t != window.TypeConnClosed {
+			ids[i] = -1
+			continue
+		}
+		d := c.dst(i)
+		if d == prev {
+			ids[i] = prevID
+			continue
+		}
+		id, _ := s.dsts.index(d)
+		ids[i], prev, prevID = id, d, id
+	}
+	s.dstOf = ids
+	return ids, s.dsts.keys
+}
+
+// cohort returns the cohort (Context.Cohort) of the window's device di,
+// asked once per window for every detector.
+func (c *cols) cohort(ctx *Context, di int) string {
+	s := c.scratchMem()
+	if !c.haveCohort {
+		c.haveCohort = true
+		s.cohorts = slices.Grow(s.cohorts[:0], len(c.w.Devices))[:len(c.w.Devices)]
+		for i, d := range c.w.Devices {
+			s.cohorts[i] = ""
+			if d.Tenant != "" && d.Device != "" {
+				s.cohorts[i] = ctx.Cohort(d.Tenant, d.Device)
+			}
+		}
+	}
+	return s.cohorts[di]
+}
+
+func (c *cols) scratchMem() *scratch {
+	if c.s == nil {
+		c.s = &scratch{} // a detector's Window, without RunWindow's
+	}
+	return c.s
+}
+
+// forget clears what the scratch memory holds of a window.
+func (s *scratch) forget() {
+	s.dsts.reset()
+	clear(s.cohorts)
 }
 
 // failed reports whether a conn.closed row is a failed or refused
@@ -128,6 +210,7 @@ func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Co
 	defer func() {
 		if c != nil {
 			*c = cols{} // forget the window's columns
+			ctx.scratch.forget()
 		}
 	}()
 	for _, d := range dets {
@@ -136,6 +219,7 @@ func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Co
 			if c == nil {
 				c = &ctx.cols // kept in ctx: a cols escapes to the heap
 				*c = colsOf(w)
+				c.s = &ctx.scratch
 			}
 			f = cd.window(w, c, ctx)
 		} else {

@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/detect"
+)
+
+// The alerter's cache of the last alert looked up, and of the last window
+// start formatted, change nothing: on
+// random findings — runs about one alert, alerts quiet for longer than the
+// suppression interval, forgotten by gc and raised again, times out of
+// order, window starts in other zones — it makes the
+// events an alerter that always looks up its map makes.
+func TestAlerterLastAlertCache(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	cached, plain := newAlerter(10*time.Minute), newAlerter(10*time.Minute)
+	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	hits, raised := 0, 0
+	var prev alertKey
+	for i := range 20000 {
+		switch r.IntN(50) {
+		case 0:
+			at = at.Add(time.Duration(r.IntN(30)) * time.Minute)
+		case 1: // findings' times are not in order (a window's end, then an event of it)
+			at = at.Add(-time.Duration(r.IntN(15)) * time.Minute)
+		default:
+			at = at.Add(time.Duration(r.IntN(2000)) * time.Millisecond)
+		}
+		start := at.Truncate(time.Minute)
+		if r.IntN(4) == 0 { // one instant, elsewhere
+			start = start.In(time.FixedZone("x", 3600*(r.IntN(5)-2)))
+		}
+		f := detect.Finding{
+			Detector: []string{"inbound", "beaconing", "new-destination"}[r.IntN(3)],
+			Tenant:   fmt.Sprint("t", r.IntN(2)), Device: fmt.Sprint("pos-", r.IntN(4)), Key: fmt.Sprint("k", r.IntN(3)),
+			Score: r.Float64(), Time: at, WindowStart: start, WindowEnd: at.Truncate(time.Minute).Add(time.Minute),
+			Evidence: []events.ID{events.DerivedID("e", fmt.Sprint(i))},
+		}
+		if r.IntN(3) > 0 && i > 0 { // runs of findings about one alert
+			f.Tenant, f.Device, f.Detector, f.Key = prev.tenant, prev.device, prev.detector, prev.key
+		}
+		prev = alertKey{f.Tenant, f.Device, f.Detector, f.Key}
+		if cached.last != nil && cached.lastKey == prev {
+			hits++
+		}
+		plain.last = nil // always the map
+		g := f
+		ev1, id1, new1 := cached.finding(&f)
+		ev2, id2, new2 := plain.finding(&g)
+		if id1 != id2 || new1 != new2 || ev1.ID != ev2.ID || !ev1.Time.Equal(ev2.Time) || !proto.Equal(ev1.Payload, ev2.Payload) {
+			t.Fatalf("finding %d: cached alerter made %v %s %v (%v), the plain one %v %s %v (%v)", i, ev1.ID, id1, new1, ev1.Payload, ev2.ID, id2, new2, ev2.Payload)
+		}
+		if new1 {
+			raised++
+			if want := AlertID(&f); id1 != want {
+				t.Fatalf("finding %d: alert id %s, AlertID %s", i, id1, want)
+			}
+		}
+	}
+	if hits < 5000 || raised < 500 {
+		t.Fatalf("%d cache hits, %d alerts raised: the test checks little", hits, raised)
+	}
+}
