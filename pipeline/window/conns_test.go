@@ -1,42 +1,295 @@
 package window
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/halo-sec/halo/events"
 )
 
 // The connection table finds ids of every length, short (compared in the
-// entry) and long, before and after it switches to a map.
+// entry) and long, in its first entry, its slice and its map.
 func TestConnTable(t *testing.T) {
-	ids := []string{"a", "c1", "CjWx8k3HFVe8nUtlHd", strings.Repeat("x", 23), strings.Repeat("x", 24), "0b6f2a4e-8c1d-4c3f-9a57-2f7d1e6b9c10"}
-	for _, n := range []int{len(ids), 2 * smallConns} {
+	ids := []string{"a", "c1", "CjWx8k3HFVe8nUtlHd", strings.Repeat("x", shortID-1), strings.Repeat("x", shortID),
+		strings.Repeat("x", shortID+1), "0b6f2a4e-8c1d-4c3f-9a57-2f7d1e6b9c10"}
+	for _, n := range []int{1, len(ids), 4 * smallConns} {
 		var c connTable
 		var all []string
 		for i := range n {
 			id := ids[i%len(ids)] + strings.Repeat("-", i/len(ids))
 			all = append(all, id)
-			if !c.put(openConn{id: strings.Clone(id), opened: int64(i), dest: dest{host: id, ok: true}}) {
+			if !c.put(strings.Clone(id), int64(i), &dest{host: id, ok: true}) {
 				t.Fatalf("%q not new", id)
 			}
 		}
-		if c.put(openConn{id: strings.Clone(all[0]), opened: 99}) {
+		if c.put(strings.Clone(all[0]), 99, &dest{host: "again", ok: true}) {
 			t.Fatalf("%q new twice", all[0])
 		}
 		if _, ok := c.get(all[0] + "?"); ok {
 			t.Fatal("found an id never put")
 		}
+		if _, ok := c.get(""); ok {
+			t.Fatal("found the empty id")
+		}
+		if got := len(c.all()); got != n || c.len() != n {
+			t.Fatalf("%d held, all gives %d, want %d", c.len(), got, n)
+		}
 		for i, id := range all {
-			oc, ok := c.take(strings.Clone(id))
-			if !ok || oc.id != id || (i > 0 && oc.dest.host != id) {
-				t.Fatalf("take %q: %v %+v", id, ok, oc)
+			dst, ok := c.take(strings.Clone(id))
+			want := id
+			if i == 0 {
+				want = "again"
+			}
+			if !ok || dst.host != want {
+				t.Fatalf("take %q: %v %+v", id, ok, dst)
 			}
 			if _, ok := c.get(id); ok {
 				t.Fatalf("%q still there", id)
 			}
 		}
-		if c.len() != 0 {
+		if c.len() != 0 || len(c.all()) != 0 {
 			t.Fatal(fmt.Sprint(c.len(), " left"))
 		}
 	}
+}
+
+// refConns is the connection table the assembler had before connTable: a
+// slice (past 8 entries a map) of each device's open connections, with the
+// assembler's remember, forgetOldest and sweep around it.
+type refConns struct {
+	small []refConn
+	m     map[string]refConn
+}
+
+type refConn struct {
+	id     string
+	opened int64
+	dest   dest
+}
+
+func (c *refConns) len() int {
+	if c.m != nil {
+		return len(c.m)
+	}
+	return len(c.small)
+}
+
+func (c *refConns) get(id string) (refConn, bool) {
+	if c.m != nil {
+		oc, ok := c.m[id]
+		return oc, ok
+	}
+	for i := range c.small {
+		if c.small[i].id == id {
+			return c.small[i], true
+		}
+	}
+	return refConn{}, false
+}
+
+func (c *refConns) take(id string) (refConn, bool) {
+	if c.m != nil {
+		oc, ok := c.m[id]
+		delete(c.m, id)
+		return oc, ok
+	}
+	for i := range c.small {
+		if c.small[i].id == id {
+			oc := c.small[i]
+			c.small = slices.Delete(c.small, i, i+1)
+			return oc, true
+		}
+	}
+	return refConn{}, false
+}
+
+func (c *refConns) put(oc refConn) {
+	if c.m != nil {
+		c.m[oc.id] = oc
+		return
+	}
+	for i := range c.small {
+		if c.small[i].id == oc.id {
+			c.small[i] = oc
+			return
+		}
+	}
+	if len(c.small) < 8 {
+		c.small = append(c.small, oc)
+		return
+	}
+	c.m = make(map[string]refConn)
+	for _, s := range c.small {
+		c.m[s.id] = s
+	}
+	c.small = nil
+	c.m[oc.id] = oc
+}
+
+func (c *refConns) all() []refConn {
+	out := append([]refConn(nil), c.small...)
+	for _, oc := range c.m {
+		out = append(out, oc)
+	}
+	slices.SortFunc(out, func(x, y refConn) int { return cmp.Or(cmp.Compare(x.opened, y.opened), strings.Compare(x.id, y.id)) })
+	return out
+}
+
+// remember is the assembler's remember and forgetOldest of before.
+func (c *refConns) remember(id string, t int64, dst dest, limit int) (forgot int) {
+	if c.len() >= limit {
+		if _, ok := c.take(id); !ok {
+			all := c.all()
+			forgot = max(1, len(all)/8)
+			for _, oc := range all[:forgot] {
+				c.take(oc.id)
+			}
+		}
+	}
+	c.put(refConn{id: id, opened: t, dest: dst})
+	return forgot
+}
+
+func (c *refConns) dropOlder(cut int64) int {
+	n := 0
+	for _, oc := range c.all() {
+		if oc.opened < cut {
+			c.take(oc.id)
+			n++
+		}
+	}
+	return n
+}
+
+// The device tables and the assembler's remember and forgetOldest do what
+// the per-device table of before did, on random workloads of opens (new
+// ids and reopened ones, past the limit), closes, lookups and horizon
+// sweeps: the same joins and destinations, the same connections
+// forgotten, the same counts.
+func TestConnTableMatchesReference(t *testing.T) {
+	forgetting := 0 // runs that forgot connections for the limit
+	defer func() {
+		if forgetting < 10 {
+			t.Errorf("%d runs forgot connections for the limit", forgetting)
+		}
+	}()
+	for run := range 40 {
+		rng := rand.New(rand.NewPCG(uint64(run), 7))
+		limit := 1 + rng.IntN(40)
+		opens := 40 + rng.IntN(40) // percent of the operations
+		forgot := 0
+		a, err := New(Config{MaxOpenPerDevice: limit}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &a.parts[0]
+		devs := make([]*devState, 1+rng.IntN(12))
+		refs := make([]refConns, len(devs))
+		for i := range devs {
+			devs[i] = &devState{}
+		}
+		idOf := func() string {
+			k := rng.IntN(3 * limit)
+			switch rng.IntN(5) {
+			case 0:
+				return fmt.Sprint(k)
+			case 1:
+				return fmt.Sprintf("C%017d", k) // Zeek's 18
+			case 2:
+				return fmt.Sprintf("%0*d", shortID, k)
+			case 3:
+				return ""
+			default:
+				return fmt.Sprintf("%040d", k) // long
+			}
+		}
+		now := int64(0)
+		for op := range 3000 {
+			i := rng.IntN(len(devs))
+			d, ref := devs[i], &refs[i]
+			id := idOf()
+			switch r := rng.IntN(100); {
+			case r < opens:
+				now += int64(rng.IntN(3))                   // ties in open times
+				opened := now - int64(rng.IntN(2))*int64(5) // and some out of order
+				pl := &events.ConnOpened{ConnId: strings.Clone(id), DstHost: fmt.Sprint(op), DstIp: fmt.Sprint(i), DstPort: uint32(op),
+					Mode: events.ConnMode(rng.IntN(4)), Sni: fmt.Sprint(opened), TlsFp: id}
+				before := a.stats.ForgottenConns
+				a.remember(p, d, pl, opened)
+				if id != "" {
+					want := ref.remember(id, opened, dest{host: pl.DstHost, ip: pl.DstIp, port: pl.DstPort, mode: enumIndex(int32(pl.Mode), ModeNames),
+						hasMode: true, sni: pl.Sni, tlsFp: pl.TlsFp, ok: true}, limit)
+					forgot += want
+					if got := int(a.stats.ForgottenConns - before); got != want {
+						t.Fatalf("run %d op %d: open %q forgot %d, want %d", run, op, id, got, want)
+					}
+				}
+			case r < opens+(95-opens)*2/3:
+				got, ok := d.conns.take(id)
+				want, wok := ref.take(id)
+				if ok != wok || got != want.dest {
+					t.Fatalf("run %d op %d: take %q: %v %+v, want %v %+v", run, op, id, ok, got, wok, want.dest)
+				}
+				if ok {
+					p.openConns--
+				}
+			case r < opens+(95-opens)*5/6:
+				got, ok := d.conns.get(id)
+				want, wok := ref.get(id)
+				if ok != wok || got != want.dest {
+					t.Fatalf("run %d op %d: get %q: %v %+v, want %v %+v", run, op, id, ok, got, wok, want.dest)
+				}
+			default:
+				cut := now - int64(rng.IntN(200))
+				for k := range refs {
+					if got, want := devs[k].conns.dropOlder(cut), refs[k].dropOlder(cut); got != want {
+						t.Fatalf("run %d op %d: device %d dropOlder(%d) %d, want %d", run, op, k, cut, got, want)
+					} else {
+						p.openConns -= got
+					}
+				}
+			}
+			held := 0
+			for k, d := range devs {
+				held += refs[k].len()
+				if d.conns.len() != refs[k].len() || len(d.conns.all()) != refs[k].len() {
+					t.Fatalf("run %d op %d: device %d holds %d, want %d", run, op, k, d.conns.len(), refs[k].len())
+				}
+				if floor := d.conns.floorOf(); d.conns.len() > 0 && d.conns.floor > floor {
+					t.Fatalf("run %d op %d: device %d floor %d above %d", run, op, k, d.conns.floor, floor)
+				}
+			}
+			if p.openConns != held {
+				t.Fatalf("run %d op %d: %d held, want %d", run, op, p.openConns, held)
+			}
+		}
+		if forgot > 0 {
+			forgetting++
+		}
+		for k, d := range devs {
+			var got []refConn
+			for _, oc := range d.conns.all() {
+				got = append(got, refConn{id: oc.id(), opened: oc.opened, dest: oc.dest})
+			}
+			slices.SortFunc(got, func(x, y refConn) int { return cmp.Or(cmp.Compare(x.opened, y.opened), strings.Compare(x.id, y.id)) })
+			if want := refs[k].all(); !slices.Equal(got, want) {
+				t.Fatalf("run %d: device %d holds %v, want %v", run, k, got, want)
+			}
+		}
+		a.Release()
+	}
+}
+
+// floorOf is the least open time held.
+func (c *connTable) floorOf() int64 {
+	floor := int64(math.MaxInt64)
+	for _, oc := range c.all() {
+		floor = min(floor, oc.opened)
+	}
+	return floor
 }
