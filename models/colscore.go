@@ -7,8 +7,14 @@ import (
 
 // columns returns rows column-major: columns(rows)[j][i] is rows[i][j].
 func columns(rows [][]float64) [][]float64 {
+	return columnsIn(nil, rows)
+}
+
+// columnsIn is columns holding the values in *buf, which it grows when it
+// is too small (buf nil: a new array).
+func columnsIn(buf *[]float64, rows [][]float64) [][]float64 {
 	width := len(rows[0])
-	flat := make([]float64, width*len(rows))
+	flat := floatsIn(buf, width*len(rows))
 	cols := make([][]float64, width)
 	for j := range cols {
 		col := flat[j*len(rows) : (j+1)*len(rows) : (j+1)*len(rows)]
@@ -225,6 +231,12 @@ func b2i(b bool) int {
 // are left out of the comparison, and their distinct-row column is a
 // prefix of their own.
 func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+	return uniqueColumnsIn(nil, cols, n)
+}
+
+// uniqueColumnsIn is uniqueColumns holding the distinct rows' values of
+// the columns with more than one value in *buf, as columnsIn.
+func uniqueColumnsIn(buf *[]float64, cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
 	if n == 0 {
 		return cols, 0, nil
 	}
@@ -280,7 +292,7 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 	if nu == n {
 		return cols, n, nil
 	}
-	flat := make([]float64, len(varying)*nu)
+	flat := floatsIn(buf, len(varying)*nu)
 	ucols = make([][]float64, len(cols))
 	k := 0
 	for j, col := range cols {
@@ -296,6 +308,19 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 		}
 	}
 	return ucols, nu, of
+}
+
+// floatsIn returns n float64s, those of *buf when it holds enough (their
+// values left as they are: the caller sets them all), else a new array
+// that it stores in *buf (buf nil: just the new array).
+func floatsIn(buf *[]float64, n int) []float64 {
+	if buf == nil {
+		return make([]float64, n)
+	}
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	return (*buf)[:n]
 }
 
 // valueBits is v's bits, +0's for -0: equal values, equal bits (the values
