@@ -345,22 +345,17 @@ func sameRow(cols [][]float64, i, k int) bool {
 // scoreColumnsUnique is scoreColumns scoring each distinct row once.
 func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
 	ucols, nu, of := uniqueColumns(cols, n)
-	m.scoreDistinct(dst, cols, n, ucols, nu, of, false)
+	m.scoreDistinct(dst, cols, n, ucols, nu, of)
 }
 
-// scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n), on
-// the calling goroutine alone when serial.
-func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool) {
-	score := m.scoreColumns
-	if serial {
-		score = func(dst []float64, cols [][]float64, n int) { m.scoreColumnsRange(dst, cols, 0, n) }
-	}
+// scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n).
+func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32) {
 	if of == nil {
-		score(dst, cols, n)
+		m.scoreColumns(dst, cols, n)
 		return
 	}
 	us := make([]float64, nu)
-	score(us, ucols, nu)
+	m.scoreColumns(us, ucols, nu)
 	for i, u := range of {
 		dst[i] = us[u]
 	}
