@@ -345,17 +345,22 @@ func sameRow(cols [][]float64, i, k int) bool {
 // scoreColumnsUnique is scoreColumns scoring each distinct row once.
 func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
 	ucols, nu, of := uniqueColumns(cols, n)
-	m.scoreDistinct(dst, cols, n, ucols, nu, of)
+	m.scoreDistinct(dst, cols, n, ucols, nu, of, false)
 }
 
-// scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n).
-func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32) {
+// scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n), on
+// the calling goroutine alone when serial.
+func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool) {
+	score := m.scoreColumns
+	if serial {
+		score = func(dst []float64, cols [][]float64, n int) { m.scoreColumnsRange(dst, cols, 0, n) }
+	}
 	if of == nil {
-		m.scoreColumns(dst, cols, n)
+		score(dst, cols, n)
 		return
 	}
 	us := make([]float64, nu)
-	m.scoreColumns(us, ucols, nu)
+	score(us, ucols, nu)
 	for i, u := range of {
 		dst[i] = us[u]
 	}

@@ -32,6 +32,12 @@ type IForestOptions struct {
 	Span Span
 	// CreatedBy names the trainer in the artifact. Default "halo/models".
 	CreatedBy string
+	// Serial trains on the calling goroutine alone. By default the
+	// calibration's scoring is split over runtime.GOMAXPROCS(0)
+	// goroutines, which takes less time but a little more CPU: a caller
+	// whose other goroutines keep the cores busy saves that CPU. The
+	// artifact is the same either way.
+	Serial bool
 }
 
 func (o *IForestOptions) setDefaults() {
@@ -111,7 +117,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of)
+	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial)
 	sortFloats(scores, nil)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)
