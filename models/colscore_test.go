@@ -104,3 +104,42 @@ func TestScoreColumnsUniqueMatchesScoreColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreColumnsRangeBlocks: scoring any range of rows on one goroutine,
+// over one block or several (the last partly filled), gives scoreAll's
+// scores bit for bit, for an isolation forest and a random forest (whose
+// trees are deeper), and writes nothing outside the range.
+func TestScoreColumnsRangeBlocks(t *testing.T) {
+	n := 2*routeBlock + 777
+	rows, labels, names := synth(31, n-100, 100, 12, 2, 4, 6)
+	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 3, Trees: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 3, Trees: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := columns(rows)
+	for _, a := range []*Artifact{ifo, rf} {
+		want := make([]float64, n)
+		a.m.scoreAll(want, rows)
+		for _, r := range [][2]int{{0, n}, {0, 1}, {5, 6}, {0, routeBlock}, {1, routeBlock + 1}, {routeBlock - 3, routeBlock + 3}, {routeBlock, n}, {17, 2*routeBlock + 17}, {n - 1, n}, {9, 9}} {
+			lo, hi := r[0], r[1]
+			got := make([]float64, n)
+			for i := range got {
+				got[i] = -1
+			}
+			a.m.scoreColumnsRange(got, cols, lo, hi)
+			for i := range got {
+				w := want[i]
+				if i < lo || i >= hi {
+					w = -1
+				}
+				if math.Float64bits(got[i]) != math.Float64bits(w) {
+					t.Fatalf("%s, rows [%d, %d): row %d scores %v, want %v", a.Kind, lo, hi, i, got[i], w)
+				}
+			}
+		}
+	}
+}

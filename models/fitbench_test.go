@@ -101,6 +101,24 @@ func BenchmarkTrainCohort2k(b *testing.B) {
 	cpuUs(b, start)
 }
 
+// BenchmarkTrainCohort2kSerial is BenchmarkTrainCohort2k on the calling
+// goroutine alone (IForestOptions.Serial), as the pipeline trains.
+func BenchmarkTrainCohort2kSerial(b *testing.B) {
+	rows := zeekCohortRows()
+	names := make([]string, len(rows[0]))
+	for j := range names {
+		names[j] = fmt.Sprintf("f%02d", j)
+	}
+	b.ReportAllocs()
+	start := processCPU()
+	for b.Loop() {
+		if _, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 42, FPR: 0.005, Serial: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpuUs(b, start)
+}
+
 // cpuUs reports cpu-µs/op: the process's CPU time since start (all
 // threads, the garbage collector included) per operation. On a shared
 // machine, wall time also counts the time other processes held the cores.

@@ -49,9 +49,20 @@ func pinCases() []struct {
 	return out
 }
 
+// poisonTrainBufs puts into the pool of training buffers one whose values
+// are NaN (a training reusing it must set every value it reads).
+func poisonTrainBufs() {
+	b := &trainBuf{cols: make([]float64, 100_000), ucols: make([]float64, 100_000)}
+	for i := range b.cols {
+		b.cols[i], b.ucols[i] = math.NaN(), math.NaN()
+	}
+	trainBufs.Put(b)
+}
+
 // TestTrainPinned pins the artifacts the trainer produces (their IDs, the
 // SHA-256 of what Save writes, the threshold's bits) to those of the code
-// they were recorded with: a faster trainer must produce the same bytes.
+// they were recorded with: a faster trainer must produce the same bytes,
+// on one goroutine (Serial) as on several, with recycled buffers.
 func TestTrainPinned(t *testing.T) {
 	want := map[string]string{ // recorded at main 13fd412
 		"continuous":       "sha256:65169185ea511516c0276c5d713af662d62f6e91fd90dc7fb90b26d20c1e078e 622c79da9e5dfd0dea255e9914b4b62cb4b9df255482b7112db750212b849434 3fe2c851db9fa7ec",
@@ -67,24 +78,29 @@ func TestTrainPinned(t *testing.T) {
 		for j := range names {
 			names[j] = fmt.Sprintf("f%02d", j)
 		}
-		a, err := TrainIsolationForest(c.rows, names, c.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, err := a.SaveSHA256()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := a.Save(&buf); err != nil {
-			t.Fatal(err)
-		}
-		if got := sha256.Sum256(buf.Bytes()); got != sum {
-			t.Errorf("%s: SaveSHA256 %x, SHA-256 of Save %x", c.name, sum, got)
-		}
-		got := fmt.Sprintf("%s %s %016x", a.ID, hex.EncodeToString(sum[:]), math.Float64bits(a.Threshold))
-		if w, ok := want[c.name]; !ok || w != got {
-			t.Errorf("%s: got %s, want %s", c.name, got, w)
+		for _, serial := range []bool{false, true} {
+			opts := c.opts
+			opts.Serial = serial
+			poisonTrainBufs()
+			a, err := TrainIsolationForest(c.rows, names, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := a.SaveSHA256()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := a.Save(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if got := sha256.Sum256(buf.Bytes()); got != sum {
+				t.Errorf("%s: SaveSHA256 %x, SHA-256 of Save %x", c.name, sum, got)
+			}
+			got := fmt.Sprintf("%s %s %016x", a.ID, hex.EncodeToString(sum[:]), math.Float64bits(a.Threshold))
+			if w, ok := want[c.name]; !ok || w != got {
+				t.Errorf("%s (serial %v): got %s, want %s", c.name, serial, got, w)
+			}
 		}
 	}
 }

@@ -448,13 +448,16 @@ func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool
 }
 
 // train fits the cohort's IsolationForest on its windows, deterministically
-// (the seed is derived from the cohort), and records model.deployed.
+// (the seed is derived from the cohort), and records model.deployed. It
+// trains on the detect stage's goroutine (Serial): the pipeline's other
+// stages keep the other cores busy, and splitting the calibration over
+// them measured a little more CPU for a replay no faster.
 func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	art, err := models.TrainIsolationForest(cm.rows, features.Names, models.IForestOptions{
 		Seed: int64(h.Sum64() >> 1), FPR: a.fpr, CreatedBy: "halo pipeline",
-		Span: models.Span{Start: cm.first, End: at},
+		Span: models.Span{Start: cm.first, End: at}, Serial: true,
 	})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("training the model of %s: %w", key, err))
