@@ -9,11 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/cputime"
 )
 
 // The export benchmarks (bench/RESULTS.md, "Export"): a synthetic fleet's
@@ -48,7 +48,7 @@ func BenchmarkExport(b *testing.B) {
 	evs := exportEvents(b)
 	run := func(b *testing.B, cfg Config) Stats {
 		var st Stats
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			out := b.TempDir()
 			cfg.Out = out
@@ -66,7 +66,7 @@ func BenchmarkExport(b *testing.B) {
 		// removal of the files between runs): on a shared machine the
 		// wall-clock rates depend on the other sessions' load; this does
 		// much less.
-		b.ReportMetric(float64(len(evs))*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+		b.ReportMetric(float64(len(evs))*float64(b.N)/(cputime.Process()-cpu0).Seconds(), "events/cpu-s")
 		return st
 	}
 	rowTables := []string{TableConnections, TableTransactions}
@@ -106,13 +106,4 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.ReportMetric(rate, "rows/s")
 	})
-}
-
-// cpuTime is the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

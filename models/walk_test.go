@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/halo-sec/halo/internal/cputime"
 )
 
 // TestWalkMatchesScoreRange: the branch-free walk gives the scores of the
@@ -137,7 +139,7 @@ func BenchmarkCalibrate2k(b *testing.B) {
 			reportVectors(b, len(c.rows))
 		})
 		b.Run("distinct-"+c.name, func(b *testing.B) {
-			start := processCPU()
+			start := cputime.Process()
 			for b.Loop() {
 				fa.m.scoreColumnsUnique(dst, cols, len(c.rows))
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/replay/zeek"
 	"github.com/halo-sec/halo/replay/zeek/zeektest"
@@ -101,7 +102,7 @@ func BenchmarkReplay(b *testing.B) {
 	benchRawRead(b, store, n)
 	b.Run("full-replay", func(b *testing.B) {
 		alerts, overlapped := 0, 0
-		cpu := processCPU()
+		cpu := cputime.Process()
 		for b.Loop() {
 			var st ReadRunStats
 			alerts, st = replayLikeCLI(b, store, n, 0)
@@ -120,7 +121,7 @@ func BenchmarkReplay(b *testing.B) {
 	split, _ := benchLogSplit(b, true)
 	b.Run("full-replay-log-out-of-order", func(b *testing.B) {
 		overlapped := 0
-		cpu := processCPU()
+		cpu := cputime.Process()
 		for b.Loop() {
 			_, st := replayLikeCLI(b, split, n, 0)
 			overlapped += b2i(st.Overlapped)
@@ -142,7 +143,7 @@ func b2i(b bool) int {
 // threads, the garbage collector included) per operation. On a shared
 // machine, wall time also counts the time other processes held the cores.
 func cpuMs(b *testing.B, start time.Duration) {
-	if cpu := processCPU() - start; cpu > 0 {
+	if cpu := cputime.Process() - start; cpu > 0 {
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
 }
@@ -151,7 +152,7 @@ func cpuMs(b *testing.B, start time.Duration) {
 // the log's n events (readAll), as a sub-benchmark.
 func benchRawRead(b *testing.B, store events.Store, n int) {
 	b.Run("raw-read", func(b *testing.B) {
-		cpu := processCPU()
+		cpu := cputime.Process()
 		for b.Loop() {
 			readAll(b, store, n)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/detect"
 	"github.com/halo-sec/halo/pipeline/window"
@@ -50,7 +51,7 @@ func BenchmarkWindowDetectors(b *testing.B) {
 	ctx := &detect.Context{Cohort: func(tenant, device string) string { return tenant + "//" }}
 	findings := 0
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		b.StopTimer()
 		ds, err := detect.New(nil, nil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline/window/windowtest"
 	"github.com/halo-sec/halo/replay/zeek"
 )
@@ -47,7 +48,7 @@ func BenchmarkReplayFleet(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var st ReadRunStats
 			overlapped := 0
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				_, st = replayLikeCLI(b, store, n, c.buffer)
 				overlapped += b2i(st.Overlapped)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/detect"
 )
@@ -25,7 +26,7 @@ func BenchmarkReplayRules(b *testing.B) {
 		}
 	}
 	findings := uint64(0)
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		b.StopTimer()
 		in := slices.Clone(evs) // Run sorts its input

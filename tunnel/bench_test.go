@@ -49,6 +49,7 @@ import (
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/events/publish"
 	"github.com/halo-sec/halo/identity"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/intervention"
 	"github.com/halo-sec/halo/policy"
 	"github.com/halo-sec/halo/tunnel/fingerprint"
@@ -199,13 +200,6 @@ func (be *benchEdge) deviceConfig(tb testing.TB, i int) *tls.Config {
 		Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "127.0.0.1",
 		MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519},
 	}
-}
-
-// benchCPU is the CPU time this process has used (user and system).
-func benchCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchGauge(g interface{ Write(*dto.Metric) error }) float64 {
@@ -456,7 +450,7 @@ func BenchmarkConnectBulk(b *testing.B) {
 			// relay; the edge's goroutines carry none).
 			defer pprof.SetGoroutineLabels(context.Background())
 			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("role", "client")))
-			cpu0 := benchCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				c, err := p.dial()
 				if err != nil {
@@ -467,7 +461,7 @@ func BenchmarkConnectBulk(b *testing.B) {
 				}
 				c.Close()
 			}
-			cpu := benchCPU() - cpu0
+			cpu := cputime.Process() - cpu0
 			mbs := float64(bulkSize) * float64(b.N) / b.Elapsed().Seconds() / 1e6
 			last[p.name] = mbs
 			b.ReportMetric(cpu.Seconds()/b.Elapsed().Seconds(), "cores")
@@ -496,7 +490,7 @@ func BenchmarkConnectBulk(b *testing.B) {
 		for b.Loop() {
 			for k := range paths {
 				i := (k + round) % len(paths)
-				t0, c0 := time.Now(), benchCPU()
+				t0, c0 := time.Now(), cputime.Process()
 				c, err := paths[i].dial()
 				if err != nil {
 					b.Fatal(err)
@@ -506,7 +500,7 @@ func BenchmarkConnectBulk(b *testing.B) {
 				}
 				c.Close()
 				took[i] += time.Since(t0)
-				cpu[i] += benchCPU() - c0
+				cpu[i] += cputime.Process() - c0
 			}
 			round++
 		}
@@ -820,7 +814,7 @@ func BenchmarkSmallPOST(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(workers / runtime.GOMAXPROCS(0))
 			emitted0 := be.pub.Stats().Emitted
-			cpu0, sys0 := benchCPU(), procSyscalls(0)
+			cpu0, sys0 := cputime.Process(), procSyscalls(0)
 			var sqCPU0 time.Duration
 			var sqSys0 uint64
 			if pid != 0 {
@@ -839,7 +833,7 @@ func BenchmarkSmallPOST(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			cpu, sys := benchCPU()-cpu0, procSyscalls(0)-sys0
+			cpu, sys := cputime.Process()-cpu0, procSyscalls(0)-sys0
 			if pid != 0 {
 				cpu += procCPU(pid) - sqCPU0
 				sys += procSyscalls(pid) - sqSys0

@@ -2,11 +2,11 @@ package features_test
 
 import (
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
 	"github.com/halo-sec/halo/pipeline/window/windowtest"
@@ -62,16 +62,7 @@ var benchInterleaved = sync.OnceValue(func() []events.Event {
 // wall time, not CPU time.
 func perSecond(b *testing.B, n int, cpu0 time.Duration) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
-}
-
-// cpuTime returns the CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(n)*float64(b.N)/(cputime.Process()-cpu0).Seconds(), "events/cpu-s")
 }
 
 func assemble(b *testing.B, evs []events.Event, batch bool) []*window.Window {
@@ -112,7 +103,7 @@ func BenchmarkAssemble(b *testing.B) {
 			evs := c.evs()
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				for _, w := range assemble(b, evs, c.batch) {
 					w.Release()
@@ -132,7 +123,7 @@ func assembleZeek(b *testing.B, cfg window.Config) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	windows := 0
 	for b.Loop() {
 		a, err := window.New(cfg, benchParts, nil)
@@ -156,7 +147,7 @@ func assembleZeek(b *testing.B, cfg window.Config) {
 	}
 	perSecond(b, len(evs), cpu0)
 	b.ReportMetric(float64(windows), "windows")
-	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e9/float64(windows*b.N), "cpu-ns/window")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()*1e9/float64(windows*b.N), "cpu-ns/window")
 }
 
 // BenchmarkCompute: features of the closed windows (assembled once), with a
@@ -171,7 +162,7 @@ func BenchmarkCompute(b *testing.B) {
 	}()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	vectors := 0
 	for b.Loop() {
 		st, _ := features.NewState(features.StateConfig{})
@@ -204,7 +195,7 @@ func windowAndFeatures(b *testing.B, cfg window.Config, batch bool) {
 	evs := benchLog()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		a, err := window.New(cfg, benchParts, nil)
 		if err != nil {
@@ -244,7 +235,7 @@ func BenchmarkBaselineBuilders(b *testing.B) {
 	evs := benchLog()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		windowtest.BuildPlain(evs, 100_000)
 	}
@@ -256,7 +247,7 @@ func BenchmarkBaselineMapGroupBy(b *testing.B) {
 	evs := benchLog()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		windowtest.MapGroupBy(evs)
 	}
@@ -293,7 +284,7 @@ func BenchmarkDecodeAndAssemble(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				a, err := window.New(window.Config{}, benchParts, nil)
 				if err != nil {

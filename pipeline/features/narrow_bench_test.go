@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/cputime"
 )
 
 // BenchmarkBaselineBuildersNarrow: the same events into five Arrow builders
@@ -18,7 +19,7 @@ func BenchmarkBaselineBuildersNarrow(b *testing.B) {
 	evs := benchLog()
 	mem := memory.DefaultAllocator
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		device := array.NewStringBuilder(mem)
 		tm := array.NewInt64Builder(mem)
