@@ -462,6 +462,9 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 				return
 			}
 		}
+		if dicts[col] != nil && (group < 0 || c.validNulls[group] == 0) && c.constant(col, nulls, dicts) {
+			return
+		}
 		var valid *memory.Buffer
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
@@ -526,6 +529,29 @@ func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
 
 // release drops the buffers' own references and the slab's (the arrays
 // hold theirs).
+// constant takes the array of dictionary column col (int8 indices, no
+// nulls) from the cache when every row has the same index, and reports
+// whether it did.
+func (c *columns) constant(col int, nulls *nullArrays, dicts *dictionaries) bool {
+	if !nulls.serves(c.n) {
+		return false
+	}
+	vals := c.bytes(c.fixed[col])
+	v := vals[0]
+	for _, x := range vals[1:] {
+		if x != v {
+			return false
+		}
+	}
+	a := nulls.constant(col, c.n, int8(v), dicts)
+	if a == nil {
+		return false
+	}
+	c.arrs[col] = a
+	c.shared |= 1 << col
+	return true
+}
+
 func (c *columns) release() {
 	for _, x := range c.bufs {
 		x.Release()
