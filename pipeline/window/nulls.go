@@ -185,9 +185,11 @@ func (c *nullArrays) release() {
 // tenantArrays caches the tenant column of windows whose rows all belong
 // to one tenant (a fleet of one tenant, an import, a partition of a small
 // deployment): that column is the tenant's id repeated, the same array in
-// every such window of that many rows. Like nullArrays it serves windows
-// of up to maxNullRows rows, and its arrays are immutable, shared, in Go
-// memory and never released.
+// every such window of that many rows. The device column of a window of
+// one device is the same array for the device's id (a host of imported
+// Zeek history, mostly), and comes from here too. Like nullArrays it
+// serves windows of up to maxNullRows rows, and its arrays are immutable,
+// shared, in Go memory and never released.
 type tenantArrays struct {
 	byTenant map[string][]arrow.Array // by rows
 	bytes    int                      // of the arrays' buffers

@@ -101,8 +101,9 @@ func testNullArrays(t *testing.T, mode string) {
 	if len(cached) != len(built) || len(cached) < 100 {
 		t.Fatalf("%d and %d windows", len(cached), len(built))
 	}
-	shared := map[arrow.Array]int{} // all-null and tenant columns
-	consts := map[arrow.Array]int{} // dictionary columns of one index
+	shared := map[arrow.Array]int{}    // all-null and tenant columns
+	consts := map[arrow.Array]int{}    // dictionary columns of one index
+	devShared := map[arrow.Array]int{} // device columns of windows of one device
 	allNull := make([]int, NumCols)
 	for i := range cached {
 		c, b := cached[i].Batch, built[i].Batch
@@ -114,6 +115,9 @@ func testNullArrays(t *testing.T, mode string) {
 			}
 			if x.NullN() == n || col == ColTenant {
 				shared[x]++
+			}
+			if col == ColDevice && len(cached[i].Devices) == 1 && x.NullN() == 0 {
+				devShared[x]++
 			}
 			if x.DataType().ID() == arrow.DICTIONARY && x.NullN() == 0 && n > 0 {
 				consts[x]++
@@ -142,6 +146,18 @@ func testNullArrays(t *testing.T, mode string) {
 	}
 	if mode == "full" && reused > 0 {
 		t.Error("a full cache shares arrays")
+	}
+	devReused := 0
+	for _, k := range devShared {
+		if k > 1 {
+			devReused++
+		}
+	}
+	if mode == "cached" && devReused == 0 {
+		t.Errorf("no device column is shared by windows of one device (%d arrays)", len(devShared))
+	}
+	if mode == "full" && devReused > 0 {
+		t.Error("a full cache shares device columns")
 	}
 	constCols := map[int]bool{} // columns of a constant array shared by windows
 	for x, k := range consts {
