@@ -77,25 +77,32 @@ func (a *Assembler) build(w *pending) *Window {
 			nullStr[s] = strBytes[s] == 0
 		}
 	}
-	// The tenant column of a window of one tenant comes from the cache.
-	var tenantCol arrow.Array
-	tenantShared := false
+	// The tenant column of a window of one tenant comes from the cache,
+	// and so does the device column of a window of one device (a host of
+	// imported Zeek history, mostly): it is the same array as the tenant
+	// column of a tenant of that name.
+	var runCols [2]arrow.Array
+	var runShared [2]bool
 	if ng > 0 && devs[0].Tenant == devs[ng-1].Tenant { // sorted by tenant
-		tenantCol, tenantShared = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
+		runCols[0], runShared[0] = a.tenantCols.get(devs[0].Tenant, n, &a.nulls, a.dicts)
+	}
+	if ng == 1 && devs[0].Device != "" {
+		runCols[1], runShared[1] = a.tenantCols.get(devs[0].Device, n, &a.nulls, a.dicts)
 	}
 	c := &a.cols
-	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, tenantCol != nil)
+	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, [2]bool{runCols[0] != nil, runCols[1] != nil})
 	c.gather(&w.rows, perm)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
 	cols := c.finish(a.dicts, &a.nulls)
-	if cols[ColTenant] = tenantCol; tenantCol == nil {
-		cols[ColTenant] = c.runStrings(0, devs, func(d *DeviceRows) string { return d.Tenant })
-	} else if tenantShared {
-		c.shared |= 1 << ColTenant
+	for k, col := range [2]int{ColTenant, ColDevice} {
+		if cols[col] = runCols[k]; runCols[k] == nil {
+			cols[col] = c.runStrings(k, devs, runOf[k])
+		} else if runShared[k] {
+			c.shared |= 1 << col
+		}
 	}
-	cols[ColDevice] = c.runStrings(1, devs, func(d *DeviceRows) string { return d.Device })
 	shared := c.shared
 	c.release()
 	batch := newRecord(&c.arrs, n, shared) // takes the columns' references
@@ -107,6 +114,12 @@ func (a *Assembler) build(w *pending) *Window {
 		Batch:     batch,
 		Devices:   devs,
 	}
+}
+
+// runOf gives the value of the tenant and device columns of a device's rows.
+var runOf = [2]func(*DeviceRows) string{
+	func(d *DeviceRows) string { return d.Tenant },
+	func(d *DeviceRows) string { return d.Device },
 }
 
 // cmpRows orders rows x and y by (time, id).
@@ -239,9 +252,10 @@ var fixedCols = [...]fixedCol{
 // The groups of nullGroups (bit g: validity group g) and the string
 // columns of nullStr have no value in any row and their arrays come from
 // the all-null cache: they get no room in the slab (the gather writes
-// their zeros to scratch memory instead). With sharedTenant, the tenant
-// column comes from the tenant cache, and gets none either.
-func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, sharedTenant bool) {
+// their zeros to scratch memory instead). The tenant and device columns of
+// cached (0: tenant, 1: device) come from the tenant cache, and get none
+// either.
+func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
 	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch}
 	c.align = bigAlign
 	if n < smallRows {
@@ -274,8 +288,8 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		}
 	}
 	for k, total := range [2]int{tenantBytes, deviceBytes} {
-		if k == 0 && sharedTenant {
-			continue // no tenant column to build
+		if cached[k] {
+			continue // no column to build
 		}
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
@@ -299,7 +313,7 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		}
 	}
 	for k := range c.run {
-		if k > 0 || !sharedTenant {
+		if !cached[k] {
 			clear(c.bytes(c.run[k][0]))
 		}
 	}
@@ -462,6 +476,9 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 				return
 			}
 		}
+		if dicts[col] != nil && (group < 0 || c.validNulls[group] == 0) && c.constant(col, nulls, dicts) {
+			return
+		}
 		var valid *memory.Buffer
 		nulls := 0
 		if group >= 0 && c.validNulls[group] > 0 {
@@ -526,6 +543,29 @@ func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
 
 // release drops the buffers' own references and the slab's (the arrays
 // hold theirs).
+// constant takes the array of dictionary column col (int8 indices, no
+// nulls) from the cache when every row has the same index, and reports
+// whether it did.
+func (c *columns) constant(col int, nulls *nullArrays, dicts *dictionaries) bool {
+	if !nulls.serves(c.n) {
+		return false
+	}
+	vals := c.bytes(c.fixed[col])
+	v := vals[0]
+	for _, x := range vals[1:] {
+		if x != v {
+			return false
+		}
+	}
+	a := nulls.constant(col, c.n, int8(v), dicts)
+	if a == nil {
+		return false
+	}
+	c.arrs[col] = a
+	c.shared |= 1 << col
+	return true
+}
+
 func (c *columns) release() {
 	for _, x := range c.bufs {
 		x.Release()

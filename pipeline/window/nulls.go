@@ -1,6 +1,7 @@
 package window
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -27,8 +28,10 @@ import (
 // bring its count to zero.
 type nullArrays struct {
 	byCol [NumCols][]arrow.Array // by rows; nil where not made yet
-	n     int                    // arrays made
+	n     int                    // arrays made (all-null and constant)
 	off   bool                   // serve nothing (tests compare with the arrays built per window)
+	// constant dictionary columns (see constant): by column, index, rows
+	consts [NumCols][][]arrow.Array
 }
 
 const (
@@ -114,19 +117,79 @@ func newNullArray(col, rows int, dicts *dictionaries) arrow.Array {
 	return a
 }
 
+// constant returns the dictionary column col of rows rows without nulls
+// whose every index is v, or nil when it does not serve rows (or the
+// cache is full). Like the all-null columns, such a column is the same
+// array in every window of that many rows: imported Zeek history has a
+// window's mode (every connection imported) and often its type so, and a
+// dictionary column built per window costs five heap objects and their
+// reference counts. The array is shared, as get's.
+func (c *nullArrays) constant(col, rows int, v int8, dicts *dictionaries) arrow.Array {
+	if !c.serves(rows) || v < 0 {
+		return nil
+	}
+	byV := c.consts[col]
+	if int(v) < len(byV) && rows < len(byV[v]) && byV[v][rows] != nil {
+		return byV[v][rows]
+	}
+	if c.n >= maxNullArrays {
+		return nil
+	}
+	if int(v) >= len(byV) {
+		byV = append(byV, make([][]arrow.Array, int(v)+1-len(byV))...)
+		c.consts[col] = byV
+	}
+	if rows >= len(byV[v]) {
+		k := 16
+		for k <= rows {
+			k *= 2
+		}
+		byV[v] = append(byV[v], make([]arrow.Array, min(k, maxNullRows+1)-len(byV[v]))...)
+	}
+	vals := constBytes(v)[:rows:rows]
+	d := array.NewDataWithDictionary(Schema.Field(col).Type, rows, []*memory.Buffer{nil, memory.NewBufferBytes(vals)}, 0, 0, dicts[col].Data().(*array.Data))
+	a := array.MakeFromData(d)
+	d.Release()
+	byV[v][rows] = a
+	c.n++
+	return a
+}
+
+// constVals holds, for each index v, maxNullRows bytes of v at
+// v·maxNullRows (64-byte aligned, as nullZeros), made on first use and
+// never written after: assemblers on several goroutines share it.
+var constVals = sync.OnceValue(func() []byte {
+	const n = 128 * maxNullRows
+	b := make([]byte, n+64)
+	shift := int((64 - uintptr(unsafe.Pointer(unsafe.SliceData(b)))%64) % 64)
+	b = b[shift : shift+n : shift+n]
+	for i := range b {
+		b[i] = byte(i / maxNullRows)
+	}
+	return b
+})
+
+func constBytes(v int8) []byte {
+	k := int(v) * maxNullRows
+	return constVals()[k : k+maxNullRows : k+maxNullRows]
+}
+
 // release forgets the arrays (leaving them to the windows that still
 // share them, and then to the garbage collector: they are never released).
 func (c *nullArrays) release() {
 	clear(c.byCol[:])
+	clear(c.consts[:])
 	c.n = 0
 }
 
 // tenantArrays caches the tenant column of windows whose rows all belong
 // to one tenant (a fleet of one tenant, an import, a partition of a small
 // deployment): that column is the tenant's id repeated, the same array in
-// every such window of that many rows. Like nullArrays it serves windows
-// of up to maxNullRows rows, and its arrays are immutable, shared, in Go
-// memory and never released.
+// every such window of that many rows. The device column of a window of
+// one device is the same array for the device's id (a host of imported
+// Zeek history, mostly), and comes from here too. Like nullArrays it
+// serves windows of up to maxNullRows rows, and its arrays are immutable,
+// shared, in Go memory and never released.
 type tenantArrays struct {
 	byTenant map[string][]arrow.Array // by rows
 	bytes    int                      // of the arrays' buffers

@@ -101,7 +101,9 @@ func testNullArrays(t *testing.T, mode string) {
 	if len(cached) != len(built) || len(cached) < 100 {
 		t.Fatalf("%d and %d windows", len(cached), len(built))
 	}
-	shared := map[arrow.Array]int{} // all-null and tenant columns
+	shared := map[arrow.Array]int{}    // all-null and tenant columns
+	consts := map[arrow.Array]int{}    // dictionary columns of one index
+	devShared := map[arrow.Array]int{} // device columns of windows of one device
 	allNull := make([]int, NumCols)
 	for i := range cached {
 		c, b := cached[i].Batch, built[i].Batch
@@ -113,6 +115,12 @@ func testNullArrays(t *testing.T, mode string) {
 			}
 			if x.NullN() == n || col == ColTenant {
 				shared[x]++
+			}
+			if col == ColDevice && len(cached[i].Devices) == 1 && x.NullN() == 0 {
+				devShared[x]++
+			}
+			if x.DataType().ID() == arrow.DICTIONARY && x.NullN() == 0 && n > 0 {
+				consts[x]++
 			}
 			if err := sameArray(x.Data(), y.Data()); err != nil {
 				t.Fatalf("window %d, column %s: %v", i, Schema.Field(col).Name, err)
@@ -138,6 +146,36 @@ func testNullArrays(t *testing.T, mode string) {
 	}
 	if mode == "full" && reused > 0 {
 		t.Error("a full cache shares arrays")
+	}
+	devReused := 0
+	for _, k := range devShared {
+		if k > 1 {
+			devReused++
+		}
+	}
+	if mode == "cached" && devReused == 0 {
+		t.Errorf("no device column is shared by windows of one device (%d arrays)", len(devShared))
+	}
+	if mode == "full" && devReused > 0 {
+		t.Error("a full cache shares device columns")
+	}
+	constCols := map[int]bool{} // columns of a constant array shared by windows
+	for x, k := range consts {
+		if k > 1 {
+			for col := range NumCols {
+				for _, w := range cached {
+					if w.Batch.Column(col) == x {
+						constCols[col] = true
+					}
+				}
+			}
+		}
+	}
+	if mode == "cached" && !(constCols[ColType] && constCols[ColMode] && constCols[ColCloseReason] && constCols[ColOutcome] && constCols[ColAuthReason]) {
+		t.Errorf("the constant dictionary columns shared by windows are only %v", constCols)
+	}
+	if mode == "full" && len(constCols) > 0 {
+		t.Errorf("a full cache shares constant columns %v", constCols)
 	}
 	for _, w := range append(cached, built...) {
 		w.Release()
