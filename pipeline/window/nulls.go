@@ -77,19 +77,25 @@ func (c *nullArrays) get(col, rows int, dicts *dictionaries) (a arrow.Array, sha
 	if c.n >= maxNullArrays {
 		return a, false
 	}
-	if rows >= len(byRows) {
-		// Grown to the next power of two above rows (at most
-		// maxNullRows+1 entries).
-		k := 16
-		for k <= rows {
-			k *= 2
-		}
-		byRows = append(byRows, make([]arrow.Array, min(k, maxNullRows+1)-len(byRows))...)
-		c.byCol[col] = byRows
-	}
+	byRows = withRow(byRows, rows)
+	c.byCol[col] = byRows
 	byRows[rows] = a
 	c.n++
 	return a, true
+}
+
+// withRow returns byRows (arrays by rows) with room for index rows
+// (rows <= maxNullRows): grown, when it is too short, to the next power
+// of two above rows, at most maxNullRows+1 entries.
+func withRow(byRows []arrow.Array, rows int) []arrow.Array {
+	if rows < len(byRows) {
+		return byRows
+	}
+	k := 16
+	for k <= rows {
+		k *= 2
+	}
+	return append(byRows, make([]arrow.Array, min(k, maxNullRows+1)-len(byRows))...)
 }
 
 // newNullArray builds the all-null array of column col with rows rows
@@ -139,13 +145,7 @@ func (c *nullArrays) constant(col, rows int, v int8, dicts *dictionaries) arrow.
 		byV = append(byV, make([][]arrow.Array, int(v)+1-len(byV))...)
 		c.consts[col] = byV
 	}
-	if rows >= len(byV[v]) {
-		k := 16
-		for k <= rows {
-			k *= 2
-		}
-		byV[v] = append(byV[v], make([]arrow.Array, min(k, maxNullRows+1)-len(byV[v]))...)
-	}
+	byV[v] = withRow(byV[v], rows)
 	vals := constBytes(v)[:rows:rows]
 	d := array.NewDataWithDictionary(Schema.Field(col).Type, rows, []*memory.Buffer{nil, memory.NewBufferBytes(vals)}, 0, 0, dicts[col].Data().(*array.Data))
 	a := array.MakeFromData(d)
@@ -221,14 +221,8 @@ func (c *tenantArrays) get(tenant string, rows int, nulls *nullArrays, dicts *di
 	if c.byTenant == nil {
 		c.byTenant = make(map[string][]arrow.Array)
 	}
-	if rows >= len(byRows) {
-		k := 16
-		for k <= rows {
-			k *= 2
-		}
-		byRows = append(byRows, make([]arrow.Array, min(k, maxNullRows+1)-len(byRows))...)
-		c.byTenant[tenant] = byRows
-	}
+	byRows = withRow(byRows, rows)
+	c.byTenant[tenant] = byRows
 	byRows[rows] = a
 	c.bytes += size
 	return a, true
