@@ -69,6 +69,15 @@ var routeBufs = sync.Pool{New: func() any { return new(routeBuf) }}
 // scoreColumnsRange scores rows [lo, hi) of cols into dst[lo:hi] on the
 // calling goroutine.
 func (m *compiled) scoreColumnsRange(dst []float64, cols [][]float64, lo, hi int) {
+	if m.walk != nil {
+		m.scoreBits(dst, cols, lo, hi, bitListMax)
+		return
+	}
+	m.routeRange(dst, cols, lo, hi)
+}
+
+// routeRange is scoreColumnsRange by route alone.
+func (m *compiled) routeRange(dst []float64, cols [][]float64, lo, hi int) {
 	rb := routeBufs.Get().(*routeBuf)
 	defer routeBufs.Put(rb)
 	if len(rb.cols) < len(cols) {
