@@ -60,8 +60,11 @@ func grown[T any](s []T, n int) []T {
 // scoreBits scores rows [lo, hi) of cols into dst[lo:hi] on the calling
 // goroutine, as scoreColumnsRange, routing the rows of nodes with at most
 // listMax of them as lists. The model must have a walk layout (m.depth
-// bounds the depth of its leaves).
-func (m *compiled) scoreBits(dst []float64, cols [][]float64, lo, hi, listMax int) {
+// bounds the depth of its leaves). orders, when not nil, holds for
+// each feature nil or the rows [0, hi) sorted by their values of it
+// (radixOrder), which a single block from row 0 uses rather than sort
+// them again.
+func (m *compiled) scoreBits(dst []float64, cols [][]float64, lo, hi, listMax int, orders [][]int32) {
 	bb := bitBufs.Get().(*bitBuf)
 	defer bitBufs.Put(bb)
 	bb.listMax = listMax
@@ -75,7 +78,10 @@ func (m *compiled) scoreBits(dst []float64, cols [][]float64, lo, hi, listMax in
 	}
 	for base := lo; base < hi; base += routeBlock {
 		n := min(hi-base, routeBlock)
-		bb.block(m, cols, base, n)
+		if base != 0 || n != hi {
+			orders = nil
+		}
+		bb.block(m, cols, base, n, orders)
 		for k, s := range bb.rb.acc[:n] {
 			dst[base+k] = m.finish(s)
 		}
@@ -84,7 +90,7 @@ func (m *compiled) scoreBits(dst []float64, cols [][]float64, lo, hi, listMax in
 
 // block sums the leaf values of rows [base, base+n) of cols into
 // bb.acc[:n].
-func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int) {
+func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int, orders [][]int32) {
 	words := (n + 63) / 64
 	nodes := m.nodes
 	width := len(cols)
@@ -141,9 +147,14 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int) {
 			continue
 		}
 		col := cols[f][base : base+n]
-		bb.sortRows(col)
+		order := bb.order[:n]
+		if f < len(orders) && len(orders[f]) == n {
+			order = orders[f]
+		} else {
+			bb.sortRows(col)
+		}
 		vals := bb.vals[:n]
-		for k, r := range bb.order[:n] {
+		for k, r := range order {
 			vals[k] = col[r]
 		}
 		head := bb.head[:n+1]
@@ -178,7 +189,7 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int) {
 			if k == n {
 				break
 			}
-			r := bb.order[k]
+			r := order[k]
 			set[r>>6] |= 1 << (r & 63)
 		}
 	}
@@ -318,15 +329,23 @@ func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool) int {
 	return k
 }
 
-// sortRows sorts the block's row positions 0..len(col)-1 by their values
-// in col into bb.order: a radix sort of the values' bits in order-preserving
-// form (as sortFloats; whole values in [0, 2⁵³) as integers), passing only
-// over the bytes where the keys differ. -0 sorts before +0: equal values
-// are adjacent, all that the le sets need.
+// sortRows sorts the block's row positions by their values in col into
+// bb.order (radixOrder).
 func (bb *bitBuf) sortRows(col []float64) {
+	radixOrder(col, bb.order[:len(col)], bb.tmp[:len(col)], bb.keys[:2*len(col)])
+}
+
+// radixOrder writes into order the positions 0..len(col)-1 sorted by their
+// values in col: a radix sort of the values' bits in order-preserving form
+// (as sortFloats; whole values in [0, 2⁵³) as integers), passing only over
+// the bytes where the keys differ. -0 sorts before +0: equal values are
+// adjacent, all that the le sets and baselinesSorted need. tmp is as long
+// as col, keys twice as long.
+func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	n := len(col)
-	keys, ktmp := bb.keys[:n], bb.keys[n:2*n]
-	order, otmp := bb.order[:n], bb.tmp[:n]
+	keys, ktmp := keys[:n], keys[n:2*n]
+	out := order
+	otmp := tmp[:n]
 	whole := true
 	for _, v := range col {
 		whole = whole && v >= 0 && v < 1<<53 && v == float64(uint64(v))
@@ -370,8 +389,8 @@ func (bb *bitBuf) sortRows(col []float64) {
 		keys, ktmp = ktmp, keys
 		order, otmp = otmp, order
 	}
-	if &order[0] != &bb.order[0] {
-		copy(bb.order[:n], order)
+	if n > 0 && &order[0] != &out[0] {
+		copy(out, order)
 	}
 }
 

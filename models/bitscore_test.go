@@ -117,13 +117,21 @@ func TestScoreBitsMatchesRoute(t *testing.T) {
 			lo, hi := rg[0], min(rg[1], n)
 			want := make([]float64, n)
 			m.routeRange(want, cols, lo, hi)
+			// The rows' orders by feature, which a block from row 0
+			// uses (distinctOrders, as the trainer gives them).
+			var orders [][]int32
+			if lo == 0 {
+				orders = distinctOrders(new(trainBuf), cols, hi)
+			}
 			for _, listMax := range []int{0, 1, bitListMax, 300, 1 << 30} {
-				poisonBitBufs()
-				got := make([]float64, n)
-				m.scoreBits(got, cols, lo, hi, listMax)
-				for i := range got {
-					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-						t.Fatalf("%s, rows [%d, %d), lists up to %d rows: row %d scores %v, route %v", mc.name, lo, hi, listMax, i, got[i], want[i])
+				for _, ord := range [][][]int32{nil, orders} {
+					poisonBitBufs()
+					got := make([]float64, n)
+					m.scoreBits(got, cols, lo, hi, listMax, ord)
+					for i := range got {
+						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+							t.Fatalf("%s, rows [%d, %d), lists up to %d rows, orders given %v: row %d scores %v, route %v", mc.name, lo, hi, listMax, ord != nil, i, got[i], want[i])
+						}
 					}
 				}
 			}
@@ -197,6 +205,48 @@ func TestPrefixLE(t *testing.T) {
 				if got[l] != want {
 					t.Fatalf("n %d, v %v: prefixLEs %d, want %d", n, x, got[l], want)
 				}
+			}
+		}
+	}
+}
+
+// TestBaselinesSorted: the baselines from the distinct rows' orders are
+// baselinesColumns', bit for bit: rows repeating or not, constant columns,
+// -0 beside +0 (in a column and between a row and its distinct row), and
+// fewer rows than the orders' pool buffer holds.
+func TestBaselinesSorted(t *testing.T) {
+	var sets [][][]float64
+	for _, f := range fitFixtures() {
+		sets = append(sets, f.rows, f.rows[:77])
+	}
+	for _, c := range pinCases() {
+		sets = append(sets, c.rows)
+	}
+	sets = append(sets, dupRows(8, 2000, 12, 3), dupRows(9, 500, 6, 1<<20), dupRows(10, 40, 3, 1))
+	// -0 only in rows whose distinct row holds +0: baselinesColumns'
+	// median is -0.
+	zeros := make([][]float64, 20)
+	for i := range zeros {
+		zeros[i] = []float64{float64(i % 2), float64(i % 4 / 3), 5}
+		if i >= 4 && zeros[i][1] == 0 {
+			zeros[i][1] = math.Copysign(0, -1)
+		}
+	}
+	if b := baselinesColumns(columns(zeros), len(zeros)); !math.Signbit(b[1].Median) {
+		t.Fatalf("the -0 case's median is %v, want -0", b[1].Median)
+	}
+	sets = append(sets, zeros)
+	buf := new(trainBuf)
+	for s, rows := range sets {
+		cols := columns(rows)
+		n := len(rows)
+		ucols, nu, of := uniqueColumns(cols, n)
+		want := baselinesColumns(cols, n)
+		got := baselinesSorted(cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu))
+		for j := range want {
+			w, g := want[j], got[j]
+			if math.Float64bits(w.Median) != math.Float64bits(g.Median) || math.Float64bits(w.MAD) != math.Float64bits(g.MAD) || math.Float64bits(w.Scale) != math.Float64bits(g.Scale) {
+				t.Fatalf("set %d (%d rows, %d distinct), feature %d: %+v, want %+v", s, n, nu, j, g, w)
 			}
 		}
 	}

@@ -70,7 +70,7 @@ var routeBufs = sync.Pool{New: func() any { return new(routeBuf) }}
 // calling goroutine.
 func (m *compiled) scoreColumnsRange(dst []float64, cols [][]float64, lo, hi int) {
 	if m.walk != nil {
-		m.scoreBits(dst, cols, lo, hi, bitListMax)
+		m.scoreBits(dst, cols, lo, hi, bitListMax, nil)
 		return
 	}
 	m.routeRange(dst, cols, lo, hi)
@@ -354,15 +354,22 @@ func sameRow(cols [][]float64, i, k int) bool {
 // scoreColumnsUnique is scoreColumns scoring each distinct row once.
 func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
 	ucols, nu, of := uniqueColumns(cols, n)
-	m.scoreDistinct(dst, cols, n, ucols, nu, of, false)
+	m.scoreDistinct(dst, cols, n, ucols, nu, of, false, nil)
 }
 
 // scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n), on
-// the calling goroutine alone when serial.
-func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool) {
+// the calling goroutine alone when serial, where orders (distinctOrders of
+// the distinct rows, or nil) spares scoreBits its sorts.
+func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool, orders [][]int32) {
 	score := m.scoreColumns
 	if serial {
-		score = func(dst []float64, cols [][]float64, n int) { m.scoreColumnsRange(dst, cols, 0, n) }
+		score = func(dst []float64, cols [][]float64, n int) {
+			if m.walk != nil {
+				m.scoreBits(dst, cols, 0, n, bitListMax, orders)
+				return
+			}
+			m.routeRange(dst, cols, 0, n)
+		}
 	}
 	if of == nil {
 		score(dst, cols, n)
