@@ -227,13 +227,16 @@ func TestBaselinesSorted(t *testing.T) {
 	// median is -0.
 	zeros := make([][]float64, 20)
 	for i := range zeros {
-		zeros[i] = []float64{float64(i % 2), float64(i % 4 / 3), 5}
+		zeros[i] = []float64{float64(i % 2), float64(i % 4 / 3), 5, 0}
 		if i >= 4 && zeros[i][1] == 0 {
 			zeros[i][1] = math.Copysign(0, -1)
 		}
+		if i >= 3 {
+			zeros[i][3] = math.Copysign(0, -1) // a constant column, -0 and +0
+		}
 	}
-	if b := baselinesColumns(columns(zeros), len(zeros)); !math.Signbit(b[1].Median) {
-		t.Fatalf("the -0 case's median is %v, want -0", b[1].Median)
+	if b := baselinesColumns(columns(zeros), len(zeros)); !math.Signbit(b[1].Median) || !math.Signbit(b[3].Median) {
+		t.Fatalf("the -0 case's medians are %v and %v, want -0", b[1].Median, b[3].Median)
 	}
 	sets = append(sets, zeros)
 	buf := new(trainBuf)

@@ -39,8 +39,9 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 }
 
 // baselinesSorted is baselinesColumns given the n rows' distinct rows
-// (uniqueColumns: ucols, nu, of) and, for each column, nil or the
-// distinct rows sorted by their values (distinctOrders): a column's
+// (uniqueColumns: ucols, nu, of) and, for each column, the distinct rows
+// sorted by their values, or nil when its values are all equal
+// (distinctOrders): a column's
 // sorted values are then its distinct rows' values in that order, each
 // repeated as many times as rows have it, rather than a sort of the n
 // values. Equal values are the same bits, but for -0 and +0 (which
@@ -60,9 +61,14 @@ func baselinesSorted(cols [][]float64, n int, ucols [][]float64, nu int, of []in
 		for _, v := range cols[j][:n] {
 			negZero = negZero || math.Float64bits(v) == 1<<63
 		}
-		if j >= len(orders) || orders[j] == nil || negZero {
+		if j >= len(orders) || negZero {
 			copy(col, cols[j][:n])
 			scratch = sortFloats(col, scratch)
+			return
+		}
+		if orders[j] == nil {
+			// All values equal, and the same bits (no -0): sorted.
+			copy(col, cols[j][:n])
 			return
 		}
 		ucol := ucols[j][:nu]
