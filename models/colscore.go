@@ -69,6 +69,15 @@ var routeBufs = sync.Pool{New: func() any { return new(routeBuf) }}
 // scoreColumnsRange scores rows [lo, hi) of cols into dst[lo:hi] on the
 // calling goroutine.
 func (m *compiled) scoreColumnsRange(dst []float64, cols [][]float64, lo, hi int) {
+	if m.walk != nil {
+		m.scoreBits(dst, cols, lo, hi, bitListMax, nil)
+		return
+	}
+	m.routeRange(dst, cols, lo, hi)
+}
+
+// routeRange is scoreColumnsRange by route alone.
+func (m *compiled) routeRange(dst []float64, cols [][]float64, lo, hi int) {
 	rb := routeBufs.Get().(*routeBuf)
 	defer routeBufs.Put(rb)
 	if len(rb.cols) < len(cols) {
@@ -345,15 +354,22 @@ func sameRow(cols [][]float64, i, k int) bool {
 // scoreColumnsUnique is scoreColumns scoring each distinct row once.
 func (m *compiled) scoreColumnsUnique(dst []float64, cols [][]float64, n int) {
 	ucols, nu, of := uniqueColumns(cols, n)
-	m.scoreDistinct(dst, cols, n, ucols, nu, of, false)
+	m.scoreDistinct(dst, cols, n, ucols, nu, of, false, nil)
 }
 
 // scoreDistinct is scoreColumnsUnique given uniqueColumns(cols, n), on
-// the calling goroutine alone when serial.
-func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool) {
+// the calling goroutine alone when serial, where orders (distinctOrders of
+// the distinct rows, or nil) spares scoreBits its sorts.
+func (m *compiled) scoreDistinct(dst []float64, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, serial bool, orders [][]int32) {
 	score := m.scoreColumns
 	if serial {
-		score = func(dst []float64, cols [][]float64, n int) { m.scoreColumnsRange(dst, cols, 0, n) }
+		score = func(dst []float64, cols [][]float64, n int) {
+			if m.walk != nil {
+				m.scoreBits(dst, cols, 0, n, bitListMax, orders)
+				return
+			}
+			m.routeRange(dst, cols, 0, n)
+		}
 	}
 	if of == nil {
 		score(dst, cols, n)

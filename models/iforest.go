@@ -103,10 +103,14 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, cols, len(rows))
 	model := fitIsolationUnique(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
+	// The distinct rows sorted by each feature: the baselines' sorted
+	// columns, and the calibration's le sets (scoreBits), without a sort
+	// each.
+	orders := distinctOrders(buf, ucols, nu)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
-		Baselines: baselinesColumns(cols, len(rows)),
+		Baselines: baselinesSorted(cols, len(rows), ucols, nu, of, orders),
 		Span:      opts.Span,
 		Rows:      len(rows),
 		Seed:      opts.Seed,
@@ -117,7 +121,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	}
 	m := compile(KindIForest, len(names), model, sample)
 	scores := make([]float64, len(rows))
-	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial)
+	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial, orders)
 	sortFloats(scores, nil)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)
@@ -130,13 +134,52 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 }
 
 // trainBuf holds a training's rows column-major, all of them and the
-// distinct ones (columnsIn, uniqueColumnsIn): half a megabyte for a
-// cohort's 2 000 rows, which nothing keeps after the training (the trees,
-// baselines and scores hold values, not views), recycled from one
-// training to the next.
-type trainBuf struct{ cols, ucols []float64 }
+// distinct ones (columnsIn, uniqueColumnsIn), and the distinct rows' orders
+// by feature (distinctOrders): over half a megabyte for a cohort's 2 000
+// rows, which nothing keeps after the training (the trees, baselines and
+// scores hold values, not views), recycled from one training to the next.
+type trainBuf struct {
+	cols, ucols []float64
+	// distinctOrders' orders and scratch.
+	orders, tmp []int32
+	keys        []uint64
+}
 
 var trainBufs = sync.Pool{New: func() any { return new(trainBuf) }}
+
+// distinctOrders returns, for each of the columns of the nu distinct rows
+// ucols (uniqueColumns) whose values are not all equal, the distinct rows
+// sorted by their values in it (radixOrder), and nil for the others;
+// held in buf.
+func distinctOrders(buf *trainBuf, ucols [][]float64, nu int) [][]int32 {
+	orders := make([][]int32, len(ucols))
+	varying := 0
+	for j, col := range ucols {
+		col = col[:nu]
+		for _, v := range col {
+			if v != col[0] {
+				orders[j] = []int32{} // sorted below
+				varying++
+				break
+			}
+		}
+	}
+	if varying == 0 {
+		return orders
+	}
+	flat := grown(buf.orders, varying*nu)
+	buf.orders = flat
+	buf.tmp = grown(buf.tmp, nu)
+	buf.keys = grown(buf.keys, 2*nu)
+	for j := range orders {
+		if orders[j] == nil {
+			continue
+		}
+		orders[j], flat = flat[:nu:nu], flat[nu:]
+		radixOrder(ucols[j][:nu], orders[j], buf.tmp, buf.keys)
+	}
+	return orders
+}
 
 // upperBound returns the number of values of sorted that are <= v.
 func upperBound(sorted []float64, v float64) int {

@@ -31,13 +31,72 @@ func baselines(rows [][]float64, width int) []Baseline {
 // baselinesColumns is baselines of the n rows held column-major in cols
 // (columns), which it does not change.
 func baselinesColumns(cols [][]float64, n int) []Baseline {
-	out := make([]Baseline, len(cols))
-	col := make([]float64, n)
-	dev := make([]float64, n)
 	var scratch []uint64
-	for j := range cols {
+	return baselinesOf(len(cols), n, func(j int, col []float64) {
 		copy(col, cols[j][:n])
 		scratch = sortFloats(col, scratch)
+	})
+}
+
+// baselinesSorted is baselinesColumns given the n rows' distinct rows
+// (uniqueColumns: ucols, nu, of) and, for each column, the distinct rows
+// sorted by their values, or nil when its values are all equal
+// (distinctOrders): a column's
+// sorted values are then its distinct rows' values in that order, each
+// repeated as many times as rows have it, rather than a sort of the n
+// values. Equal values are the same bits, but for -0 and +0 (which
+// uniqueColumns does not tell apart): a column holding a -0 is sorted as
+// baselinesColumns sorts it.
+func baselinesSorted(cols [][]float64, n int, ucols [][]float64, nu int, of []int32, orders [][]int32) []Baseline {
+	var times []int32 // rows per distinct row (nil: one each)
+	if of != nil {
+		times = make([]int32, nu)
+		for _, u := range of {
+			times[u]++
+		}
+	}
+	var scratch []uint64
+	return baselinesOf(len(cols), n, func(j int, col []float64) {
+		negZero := false
+		for _, v := range cols[j][:n] {
+			negZero = negZero || math.Float64bits(v) == 1<<63
+		}
+		if j >= len(orders) || negZero {
+			copy(col, cols[j][:n])
+			scratch = sortFloats(col, scratch)
+			return
+		}
+		if orders[j] == nil {
+			// All values equal, and the same bits (no -0): sorted.
+			copy(col, cols[j][:n])
+			return
+		}
+		ucol := ucols[j][:nu]
+		if times == nil {
+			for k, u := range orders[j] {
+				col[k] = ucol[u]
+			}
+			return
+		}
+		k := 0
+		for _, u := range orders[j] {
+			v := ucol[u]
+			for range times[u] {
+				col[k] = v
+				k++
+			}
+		}
+	})
+}
+
+// baselinesOf computes the baselines of width columns of n values, sorted
+// writing column j's values sorted ascending into col.
+func baselinesOf(width, n int, sorted func(j int, col []float64)) []Baseline {
+	out := make([]Baseline, width)
+	col := make([]float64, n)
+	dev := make([]float64, n)
+	for j := range width {
+		sorted(j, col)
 		med := median(col)
 		sum := 0.0
 		for i, v := range col {

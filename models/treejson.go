@@ -74,28 +74,42 @@ func appendInts(b []byte, v []int) []byte {
 	if v == nil {
 		return append(b, "null"...)
 	}
-	b = append(b, '[')
-	for i, x := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		// Node indices, features and sizes are small: their digits
-		// directly, strconv for the rest.
-		switch {
-		case uint(x) < 10:
-			b = append(b, byte('0'+x))
-		case uint(x) < 100:
-			b = append(b, byte('0'+x/10), byte('0'+x%10))
-		case uint(x) < 1000:
-			b = append(b, byte('0'+x/100), byte('0'+x/10%10), byte('0'+x%10))
-		case x == -1: // a leaf's feature and children
-			b = append(b, '-', '1')
-		default:
-			b = strconv.AppendInt(b, int64(x), 10)
+	if len(v) == 0 {
+		return append(b, '[', ']')
+	}
+	// Every value is written after a comma, the first one's then turned
+	// into the bracket. Node indices, features and sizes are small: their
+	// text from intText, four bytes written and the excess cut, without a
+	// branch on the number of digits (which mispredicts, counts of one,
+	// two and three digits alternating along a tree); strconv for the
+	// rest.
+	start := len(b)
+	for _, x := range v {
+		if uint(x+1) < uint(len(intText)) {
+			e := intText[x+1]
+			b = append(b, byte(e), byte(e>>8), byte(e>>16), byte(e>>24))
+			b = b[:len(b)-4+int(e>>32)]
+		} else {
+			b = strconv.AppendInt(append(b, ','), int64(x), 10)
 		}
 	}
+	b[start] = '['
 	return append(b, ']')
 }
+
+// intText[x+1], for x in [-1, 999], holds "," and x's digits in its low
+// bytes, and their count from bit 32.
+var intText = func() (t [1001]uint64) {
+	for i := range t {
+		s := "," + strconv.Itoa(i-1)
+		var e uint64
+		for k := len(s) - 1; k >= 0; k-- {
+			e = e<<8 | uint64(s[k])
+		}
+		t[i] = e | uint64(len(s))<<32
+	}
+	return t
+}()
 
 func appendFloats(b []byte, v []float64) ([]byte, error) {
 	if v == nil {

@@ -89,3 +89,30 @@ func BenchmarkMarshalContent(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendInts: appendInts writes every int as encoding/json does, around
+// the table's bounds and at the extremes, alone, first, amid others, and
+// after bytes already in the buffer.
+func TestAppendInts(t *testing.T) {
+	var vs []int
+	for x := -1100; x <= 1100; x++ {
+		vs = append(vs, x)
+	}
+	vs = append(vs, math.MaxInt64, math.MinInt64, 1<<40, -1<<40)
+	for _, v := range [][]int{nil, {}, vs, {-1}, {999}, {1000}, {-2}, {0, -1, 7, 42, 999, 1000, -1, 3}} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := appendInts([]byte("x:"), v)
+		if string(got) != "x:"+string(want) {
+			t.Fatalf("appendInts(%v) = %s, want x:%s", v, got, want)
+		}
+		for i, x := range v {
+			one, _ := json.Marshal([]int{x})
+			if got := appendInts(nil, v[i:i+1]); !bytes.Equal(got, one) {
+				t.Fatalf("appendInts([%d]) = %s, want %s", x, got, one)
+			}
+		}
+	}
+}

@@ -101,9 +101,10 @@ func BenchmarkScoreOneRow(b *testing.B) {
 
 // BenchmarkCalibrate2k scores 2 000 training rows as a cohort model's
 // calibration does: column-major routing against the walk; then the
-// column-major routing of each fitFixtures shape by a model trained on it
+// column-major scoring of each fitFixtures shape by a model trained on it
 // (the sparse shape has few distinct rows and shallow leaves, like the
-// pipeline's cohorts).
+// pipeline's cohorts), on all cores, on one by route and by bit sets, and
+// of the distinct rows.
 func BenchmarkCalibrate2k(b *testing.B) {
 	a, rows := benchFixture()
 	rows = rows[:2000]
@@ -137,6 +138,22 @@ func BenchmarkCalibrate2k(b *testing.B) {
 				fa.m.scoreColumns(dst, cols, len(c.rows))
 			}
 			reportVectors(b, len(c.rows))
+		})
+		// One goroutine, as a pipeline's training calibrates: the rows
+		// routed as lists, then split as bit sets (scoreBits).
+		b.Run("route-"+c.name, func(b *testing.B) {
+			start := cputime.Process()
+			for b.Loop() {
+				fa.m.routeRange(dst, cols, 0, len(c.rows))
+			}
+			cpuUs(b, start)
+		})
+		b.Run("bits-"+c.name, func(b *testing.B) {
+			start := cputime.Process()
+			for b.Loop() {
+				fa.m.scoreBits(dst, cols, 0, len(c.rows), bitListMax, nil)
+			}
+			cpuUs(b, start)
 		})
 		b.Run("distinct-"+c.name, func(b *testing.B) {
 			start := cputime.Process()

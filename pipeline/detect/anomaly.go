@@ -471,8 +471,15 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 		cm.trainMax[j] = math.Inf(-1)
 	}
 	for _, r := range cm.rows {
-		for j := range min(len(r), len(cm.trainMax)) {
-			cm.trainMax[j] = max(cm.trainMax[j], r[j])
+		// A comparison rather than the max builtin, whose NaN and
+		// signed-zero rules cost a sequence of instructions a value: the
+		// rows trained on are finite, and the sign of a zero maximum
+		// changes no comparison made with it (beyondAll, scoreModel).
+		tm := cm.trainMax[:min(len(r), len(cm.trainMax))]
+		for j, v := range r[:len(tm)] {
+			if v > tm[j] {
+				tm[j] = v
+			}
 		}
 	}
 	cm.version++

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/features"
@@ -66,5 +67,38 @@ func TestScoreModelSkipsWithinTraining(t *testing.T) {
 	}
 	if _, ok := a.scoreModel(w, v, bad, art, 1, trainMax); ok || len(a.errors) != 1 || a.errors[0].Error() != "scoring t/d: "+want.Error() {
 		t.Fatalf("a NaN row: reported %v, errors %v; want the error %q", ok, a.errors, want)
+	}
+}
+
+// A cohort model's trainMax holds each feature's largest value in the
+// windows it was trained on, negative ones and zeros of either sign
+// included.
+func TestTrainMaxIsColumnMax(t *testing.T) {
+	width := len(features.Names)
+	rows := make([][]float64, 250)
+	for i := range rows {
+		rows[i] = make([]float64, width)
+		for j := range rows[i] {
+			switch {
+			case j%4 == 1:
+				rows[i][j] = -float64((i*(j+5))%11 + 1) // all negative
+			case j%4 == 2 && i%3 == 0:
+				rows[i][j] = math.Copysign(0, -1)
+			default:
+				rows[i][j] = float64((i * (j + 3)) % 13)
+			}
+		}
+	}
+	a := &Anomaly{fpr: 0.005, cohorts: map[string]*cohortModel{}}
+	cm := &cohortModel{tenant: "t", rows: rows}
+	a.train("t|c", cm, time.Unix(3600, 0))
+	if cm.model == nil {
+		t.Fatalf("no model: %v", a.errors)
+	}
+	want := columnMax(rows)
+	for j := range want {
+		if cm.trainMax[j] != want[j] {
+			t.Fatalf("feature %d: trainMax %v, want %v", j, cm.trainMax[j], want[j])
+		}
 	}
 }
