@@ -16,7 +16,14 @@ const (
 	batchAhead = 12
 	hashAhead  = 2 * batchAhead / 3
 	stateAhead = batchAhead / 3
+	// ringSize is AddBatch's ring of hashes: above hashAhead (the
+	// compiler checks), a power of two for a cheap modulo.
+	ringSize = 32
+	// eventAhead is where AddBatch asks for the events themselves.
+	eventAhead = 2 * batchAhead
 )
+
+var _ [ringSize - hashAhead - 1]struct{} // ringSize > hashAhead
 
 // AddBatch adds evs in order, exactly as calling Add on each would, and
 // returns how many became rows. When each is not nil it is called after
@@ -33,12 +40,15 @@ const (
 func (a *Assembler) AddBatch(evs []events.Event, each func(i int, added bool)) int {
 	// ring holds the device hashes of the events between i and
 	// i+hashAhead whose tenant was the current one when hashed.
-	var ring [16]struct {
+	var ring [ringSize]struct {
 		h  uint64
 		ok bool
 	}
 	n := 0
 	for i := range evs {
+		if j := i + eventAhead; j < len(evs) {
+			prefetchEvent2(&evs[j])
+		}
 		if j := i + batchAhead; j < len(evs) {
 			prefetchEvent(&evs[j])
 		}
@@ -73,6 +83,13 @@ func (a *Assembler) AddBatch(evs []events.Event, each func(i int, added bool)) i
 		}
 	}
 	return n
+}
+
+// prefetchEvent2 asks for the lines of the event struct itself (128
+// bytes: two lines when the slice is 64-byte aligned, three at most).
+func prefetchEvent2(ev *events.Event) {
+	prefetch(unsafe.Pointer(ev))
+	prefetch(unsafe.Add(unsafe.Pointer(ev), unsafe.Sizeof(*ev)-1))
 }
 
 // prefetchEvent asks for the cache lines of ev's payload and device id.
