@@ -95,22 +95,25 @@ type partition struct {
 }
 
 // devState is what an Assembler remembers of one device of a partition:
-// 256 bytes, which AddBatch asks the memory system for ahead of add
-// (prefetchDev; TestPrefetchSpan). The first cache line holds what the
-// device lookup compares (the tenant, and a copy of a short device id, so
-// that the lookup reads no other memory: the id's own bytes would be one
-// more cache miss an event) and the window slots; the connection table's
-// count and first connection follow; the device id is last (build reads
-// it, add does not).
+// 320 bytes, five cache lines, which AddBatch asks the memory system for
+// ahead of add (prefetchDev; TestPrefetchSpan). The first line holds what
+// the device lookup compares (the tenant, and a copy of a short device id,
+// so that the lookup reads no other memory: the id's own bytes would be
+// one more cache miss an event); the second the device's slots in its open
+// windows (inline: a slice of its own would be another miss, as would the
+// window's group, whose counts the slot keeps while the window is open);
+// the connection table's count and first connection follow; the device id
+// is last (build reads it, add does not).
 type devState struct {
-	short  [shortDev]byte // the device id, zero-padded, when at most shortDev bytes
-	dlen   int32          // len(device)
-	part   int32          // partition
-	tenant *tenantID
-	last   int64  // start of the latest window the device had rows in
-	slots  []slot // the open windows holding rows of the device
-	conns  connTable
-	device string // owned copy
+	short   [shortDev]byte // the device id, zero-padded, when at most shortDev bytes
+	dlen    int32          // len(device)
+	part    int32          // partition
+	tenant  *tenantID
+	last    int64   // start of the latest window the device had rows in
+	slots   []slot  // the open windows holding rows of the device: in slotBuf but for a third
+	slotBuf [2]slot // (lateness past a window)
+	conns   connTable
+	device  string // owned copy
 }
 
 // shortDev is the longest device id a devState holds a copy of: the
@@ -119,6 +122,7 @@ const shortDev = 16
 
 func newDevState(tenant *tenantID, device string, part int) *devState {
 	d := &devState{dlen: int32(len(device)), part: int32(part), tenant: tenant, device: strings.Clone(device)}
+	d.slots = d.slotBuf[:0]
 	if len(device) <= shortDev {
 		copy(d.short[:], device)
 	}
@@ -157,9 +161,19 @@ func (a *Assembler) hash(d *devState) uint64 {
 	return keyHash(d.tenant.h, devHash(a.seed, d.device))
 }
 
+// slot is a device's group in an open window, and the group's counts
+// until the window closes (close copies them into the group).
 type slot struct {
-	w *pending
-	g int32 // index in w.groups
+	w     *pending
+	lastT int64 // time of the latest row
+	g     int32 // index in w.groups
+	n     int32 // rows
+	last  int32 // the latest row
+	// unsorted: some row arrived before one that precedes it in (time,
+	// id) order, so build must sort the device's rows. Noted as the rows
+	// arrive, where the previous row's time is at hand, instead of by a
+	// pass over the window's rows at close that reads them scattered.
+	unsorted bool
 }
 
 // pending is an open (partition, window): its rows in arrival order.
@@ -175,26 +189,21 @@ type pending struct {
 // after its last rows (see sweep).
 const devIdleWindows = 4
 
-// group is one device of a pending window.
+// group is one device of a pending window; its counts are the device's
+// slot's until the window closes.
 type group struct {
-	dev   *devState
-	n     int32 // rows
-	last  int32 // the latest row, and its time
-	lastT int64
-	// unsorted: some row arrived before one that precedes it in (time,
-	// id) order, so build must sort the device's rows. Noted as the rows
-	// arrive, where the previous row's time is at hand, instead of by a
-	// pass over the window's rows at close that reads them scattered.
-	unsorted bool
+	dev      *devState
+	n        int32 // rows
+	unsorted bool  // see slot
 }
 
-// addRow counts row i, with time t, in g.
-func (g *group) addRow(r *rows, i int32, t int64) {
-	if g.n > 0 && (t < g.lastT || t == g.lastT && r.cmpRows(g.last, i) > 0) {
-		g.unsorted = true
+// addRow counts row i, with time t, in s.
+func (s *slot) addRow(r *rows, i int32, t int64) {
+	if s.n > 0 && (t < s.lastT || t == s.lastT && r.cmpRows(s.last, i) > 0) {
+		s.unsorted = true
 	}
-	g.n++
-	g.last, g.lastT = i, t
+	s.n++
+	s.last, s.lastT = i, t
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -324,9 +333,9 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 			a.stats.Unjoined++
 		}
 	}
-	g := w.group(d)
-	i := w.add(g, t, &ev.ID)
-	w.groups[g].addRow(&w.rows, int32(i), t)
+	s := w.slot(d)
+	i := w.add(s.g, t, &ev.ID)
+	s.addRow(&w.rows, int32(i), t)
 	w.fill(i, ev, connID, &dst)
 	w.strTotal += len(d.tenant.name) + int(d.dlen) // the tenant and device columns
 	a.stats.Added++
@@ -562,17 +571,18 @@ func (p *partition) insert(i int, w *pending) *pending {
 	return w
 }
 
-// group returns the index of d's group in w, adding it when new.
-func (w *pending) group(d *devState) int32 {
-	for _, s := range d.slots {
-		if s.w == w {
-			return s.g
+// slot returns d's slot of w, adding a group when new. The pointer is
+// good until d's slots change.
+func (w *pending) slot(d *devState) *slot {
+	for i := range d.slots {
+		if d.slots[i].w == w {
+			return &d.slots[i]
 		}
 	}
 	g := int32(len(w.groups))
 	w.groups = append(w.groups, group{dev: d})
 	d.slots = append(d.slots, slot{w: w, g: g})
-	return g
+	return &d.slots[len(d.slots)-1]
 }
 
 // remember records an open connection for the join.
@@ -627,10 +637,12 @@ func (a *Assembler) advance(p *partition, wm int64) {
 
 // close builds w and queues it for Closed.
 func (a *Assembler) close(p *partition, w *pending) {
-	for _, g := range w.groups {
+	for k := range w.groups {
+		g := &w.groups[k]
 		d := g.dev
 		for i, s := range d.slots {
 			if s.w == w {
+				g.n, g.unsorted = s.n, s.unsorted
 				d.slots = slices.Delete(d.slots, i, i+1)
 				break
 			}

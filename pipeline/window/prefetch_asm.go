@@ -18,8 +18,8 @@ func prefetch(p unsafe.Pointer)
 //go:noescape
 func prefetch4(p unsafe.Pointer)
 
-// prefetchDev asks for the four lines of a devState (256 bytes, allocated
-// on a 256-byte boundary: its size class; TestPrefetchSpan).
+// prefetchDev asks for the five lines of a devState (320 bytes, allocated
+// on a 64-byte boundary: its size class; TestPrefetchSpan).
 //
 //go:noescape
 func prefetchDev(p unsafe.Pointer)
