@@ -110,8 +110,8 @@ type devState struct {
 	part    int32          // partition
 	tenant  *tenantID
 	last    int64   // start of the latest window the device had rows in
-	slots   []slot  // the open windows holding rows of the device: in slotBuf but for a third
-	slotBuf [2]slot // (lateness past a window)
+	slots   []slot  // the open windows holding rows of the device: slotBuf's,
+	slotBuf [2]slot // unless Lateness spans more than two windows
 	conns   connTable
 	device  string // owned copy
 }
@@ -120,6 +120,9 @@ type devState struct {
 // synthetic ids, IPv4 addresses (the Zeek hosts) and most serial numbers.
 const shortDev = 16
 
+// newDevState returns the state of a new device. Its slots slice points
+// into the state itself (slotBuf), so a devState is never copied: only
+// pointers to it are passed around.
 func newDevState(tenant *tenantID, device string, part int) *devState {
 	d := &devState{dlen: int32(len(device)), part: int32(part), tenant: tenant, device: strings.Clone(device)}
 	d.slots = d.slotBuf[:0]
