@@ -121,7 +121,10 @@ func bin(a *array.Binary, i int) []byte {
 
 // device computes the features of rows [lo, hi) into v, leaving the
 // distinct destinations and TLS fingerprints in sc.dsts and sc.tls for
-// novelty.
+// novelty. A first pass counts the row types, which size the sets (their
+// sizes order what novelty records); a second reads every row once,
+// whatever its type, where one pass per type read the columns three
+// times over.
 func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 	typ := c.typ[lo:hi]
 	var nOpened, nClosed, nBlocked, nTx, nAuth int
@@ -143,19 +146,27 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 	v[Transactions] = float64(nTx)
 	v[AuthFailures] = float64(nAuth)
 
-	// Destinations: conn.opened and conn.blocked rows.
 	sc.dsts.reset(nOpened + nBlocked)
 	sc.tls.reset(nOpened)
 	if k := nOpened + nBlocked; k > 0 {
 		sc.hosts.reset(k)
 		sc.ips.reset(k)
 		sc.ports.reset(k)
-		http := 0
-		for i := lo; i < hi; i++ {
-			t := c.typ[i]
-			if t != tOpened && t != tBlocked {
-				continue
-			}
+	}
+	if nTx > 0 {
+		sc.strict.reset(nTx)
+		sc.loose.reset(nTx)
+	}
+	http := 0
+	var up, down uint64
+	var durSum, durMax int64
+	failed, refused, cut := 0, 0, 0
+	errs, replays, withStrict, withLoose := 0, 0, 0, 0
+	for k, t := range typ {
+		i := lo + k
+		switch t {
+		case tOpened, tBlocked:
+			// Destinations: conn.opened and conn.blocked rows.
 			host, ip, port := str(c.host, i), str(c.ip, i), c.port[i]
 			var hh uint64
 			if host != "" {
@@ -181,25 +192,8 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 					sc.tls.add(hashString(fp))
 				}
 			}
-		}
-		v[DstHosts] = float64(sc.hosts.n)
-		v[DstIPs] = float64(sc.ips.n)
-		v[DstPorts] = float64(sc.ports.n)
-		if nOpened > 0 {
-			v[PlainHTTPShare] = float64(http) / float64(nOpened)
-		}
-	}
-	v[BlockedConns] = float64(nBlocked)
-
-	// Connections that ended: conn.closed rows.
-	if nClosed > 0 {
-		var up, down uint64
-		var durSum, durMax int64
-		failed, refused, cut := 0, 0, 0
-		for i := lo; i < hi; i++ {
-			if c.typ[i] != tClosed {
-				continue
-			}
+		case tClosed:
+			// Connections that ended.
 			up += c.up[i]
 			down += c.down[i]
 			d := c.dur[i]
@@ -223,28 +217,8 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 			case "S0", "RSTOS0", "SH":
 				failed++
 			}
-		}
-		v[BytesUp] = float64(up)
-		v[BytesDown] = float64(down)
-		if up+down > 0 {
-			v[BytesUpShare] = float64(up) / (float64(up) + float64(down))
-		}
-		v[DurationMean] = float64(durSum) / float64(nClosed) / 1e9
-		v[DurationMax] = float64(durMax) / 1e9
-		v[FailedConns] = float64(failed)
-		v[RefusedConns] = float64(refused)
-		v[BlockedConns] += float64(cut)
-	}
-
-	// Transactions.
-	if nTx > 0 {
-		sc.strict.reset(nTx)
-		sc.loose.reset(nTx)
-		errs, replays, withStrict, withLoose := 0, 0, 0, 0
-		for i := lo; i < hi; i++ {
-			if c.typ[i] != tTx {
-				continue
-			}
+		case tTx:
+			// Transactions.
 			if s := c.status[i]; (s >= 500 && s <= 599) || c.outcome[i] == outcomeError {
 				errs++
 			}
@@ -260,6 +234,29 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 				sc.loose.add(hashBytes(fp))
 			}
 		}
+	}
+	if nOpened+nBlocked > 0 {
+		v[DstHosts] = float64(sc.hosts.n)
+		v[DstIPs] = float64(sc.ips.n)
+		v[DstPorts] = float64(sc.ports.n)
+		if nOpened > 0 {
+			v[PlainHTTPShare] = float64(http) / float64(nOpened)
+		}
+	}
+	v[BlockedConns] = float64(nBlocked)
+	if nClosed > 0 {
+		v[BytesUp] = float64(up)
+		v[BytesDown] = float64(down)
+		if up+down > 0 {
+			v[BytesUpShare] = float64(up) / (float64(up) + float64(down))
+		}
+		v[DurationMean] = float64(durSum) / float64(nClosed) / 1e9
+		v[DurationMax] = float64(durMax) / 1e9
+		v[FailedConns] = float64(failed)
+		v[RefusedConns] = float64(refused)
+		v[BlockedConns] += float64(cut)
+	}
+	if nTx > 0 {
 		v[TxErrors] = float64(errs)
 		v[TxReplaysRefused] = float64(replays)
 		v[RepeatedStrict] = float64(withStrict - sc.strict.n)

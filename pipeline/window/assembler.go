@@ -2,9 +2,10 @@ package window
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -33,19 +34,18 @@ type Assembler struct {
 	closed                  []*Window // closed but not yet released by Closed: see there
 	stats                   Stats
 	released                bool
-	seed                    maphash.Seed
+	seed                    uint64 // of devHash
 	lastTenant, lastDevice  string // the ids of the previous Add, as it gave them
 	lastDev                 *devState
-	tenant                  string // the last tenant looked up, and its hash
-	tenantHash              uint64
-	tenants                 map[string]tenantID // every tenant seen
-	devs                    devTable            // every device, of every partition
-	early                   int                 // see Add
-	free                    []*pending          // closed windows, emptied, for new ones
-	order, pos, perm        []int32             // build's scratch
-	cols                    columns             // and its columns
-	batchMem                memory.Allocator    // what batches are allocated from: mem, or slabs
-	slabs                   *slabPool           // with Config.Recycle
+	tenant                  *tenantID            // the last tenant looked up
+	tenants                 map[string]*tenantID // every tenant seen
+	devs                    devTable             // every device, of every partition
+	early                   int                  // see Add
+	free                    []*pending           // closed windows, emptied, for new ones
+	order, pos, perm        []int32              // build's scratch
+	cols                    columns              // and its columns
+	batchMem                memory.Allocator     // what batches are allocated from: mem, or slabs
+	slabs                   *slabPool            // with Config.Recycle
 }
 
 // spares holds the emptied pending windows (their column slices) of
@@ -94,24 +94,89 @@ type partition struct {
 	strHint   [numStr]int // and the bytes of its string columns
 }
 
-type devKey struct{ tenant, device string }
-
-// devState is what an Assembler remembers of one device of a partition.
-// What add reads is in its first 192 bytes, which AddBatch prefetches:
-// the key, the slots, and the table's count and first connection
-// (TestPrefetchSpan).
+// devState is what an Assembler remembers of one device of a partition:
+// 320 bytes, five cache lines, which AddBatch asks the memory system for
+// ahead of add (prefetchDev; TestPrefetchSpan). The first line holds what
+// the device lookup compares (the tenant, and a copy of a short device id,
+// so that the lookup reads no other memory: the id's own bytes would be
+// one more cache miss an event); the second the device's slots in its open
+// windows (inline: a slice of its own would be another miss, as would the
+// window's group, whose counts the slot keeps while the window is open);
+// the connection table's count and first connection follow; the device id
+// is last (build reads it, add does not).
 type devState struct {
-	key   devKey // owned copies
-	part  int    // partition
-	last  int64  // start of the latest window the device had rows in
-	slots []slot // the open windows holding rows of the device
-	conns connTable
-	h     uint64 // hash of key
+	short   [shortDev]byte // the device id, zero-padded, when at most shortDev bytes
+	dlen    int32          // len(device)
+	part    int32          // partition
+	tenant  *tenantID
+	last    int64   // start of the latest window the device had rows in
+	slots   []slot  // the open windows holding rows of the device: slotBuf's,
+	slotBuf [2]slot // unless Lateness spans more than two windows
+	conns   connTable
+	device  string // owned copy
 }
 
+// shortDev is the longest device id a devState holds a copy of: the
+// synthetic ids, IPv4 addresses (the Zeek hosts) and most serial numbers.
+const shortDev = 16
+
+// newDevState returns the state of a new device. Its slots slice points
+// into the state itself (slotBuf), so a devState is never copied: only
+// pointers to it are passed around.
+func newDevState(tenant *tenantID, device string, part int) *devState {
+	d := &devState{dlen: int32(len(device)), part: int32(part), tenant: tenant, device: strings.Clone(device)}
+	d.slots = d.slotBuf[:0]
+	if len(device) <= shortDev {
+		copy(d.short[:], device)
+	}
+	return d
+}
+
+// is reports whether d is the state of (tenant, device).
+func (d *devState) is(tenant *tenantID, device string) bool {
+	if d.tenant != tenant || int(d.dlen) != len(device) {
+		return false
+	}
+	if len(device) > shortDev {
+		return d.device == device
+	}
+	return eqShort(&d.short, device)
+}
+
+// eqShort reports whether s (at most shortDev bytes) is the start of b,
+// with at most four loads a side instead of a call to compare memory:
+// from 8 bytes on, the first and the last eight (overlapping), below the
+// same with four, then single bytes (see devHash's tail).
+func eqShort(b *[shortDev]byte, s string) bool {
+	switch n := len(s); {
+	case n >= 8:
+		return le64(s) == binary.LittleEndian.Uint64(b[:]) && le64(s[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		return le32(s) == uint64(binary.LittleEndian.Uint32(b[:])) && le32(s[n-4:]) == uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	case n > 0:
+		return s[0] == b[0] && s[n/2] == b[n/2] && s[n-1] == b[n-1]
+	}
+	return true
+}
+
+// hash returns d's hash in the device table.
+func (a *Assembler) hash(d *devState) uint64 {
+	return keyHash(d.tenant.h, devHash(a.seed, d.device))
+}
+
+// slot is a device's group in an open window, and the group's counts
+// until the window closes (close copies them into the group).
 type slot struct {
-	w *pending
-	g int32 // index in w.groups
+	w     *pending
+	lastT int64 // time of the latest row
+	g     int32 // index in w.groups
+	n     int32 // rows
+	last  int32 // the latest row
+	// unsorted: some row arrived before one that precedes it in (time,
+	// id) order, so build must sort the device's rows. Noted as the rows
+	// arrive, where the previous row's time is at hand, instead of by a
+	// pass over the window's rows at close that reads them scattered.
+	unsorted bool
 }
 
 // pending is an open (partition, window): its rows in arrival order.
@@ -127,26 +192,21 @@ type pending struct {
 // after its last rows (see sweep).
 const devIdleWindows = 4
 
-// group is one device of a pending window.
+// group is one device of a pending window; its counts are the device's
+// slot's until the window closes.
 type group struct {
-	dev   *devState
-	n     int32 // rows
-	last  int32 // the latest row, and its time
-	lastT int64
-	// unsorted: some row arrived before one that precedes it in (time,
-	// id) order, so build must sort the device's rows. Noted as the rows
-	// arrive, where the previous row's time is at hand, instead of by a
-	// pass over the window's rows at close that reads them scattered.
-	unsorted bool
+	dev      *devState
+	n        int32 // rows
+	unsorted bool  // see slot
 }
 
-// addRow counts row i, with time t, in g.
-func (g *group) addRow(r *rows, i int32, t int64) {
-	if g.n > 0 && (t < g.lastT || t == g.lastT && r.cmpRows(g.last, i) > 0) {
-		g.unsorted = true
+// addRow counts row i, with time t, in s.
+func (s *slot) addRow(r *rows, i int32, t int64) {
+	if s.n > 0 && (t < s.lastT || t == s.lastT && r.cmpRows(s.last, i) > 0) {
+		s.unsorted = true
 	}
-	g.n++
-	g.last, g.lastT = i, t
+	s.n++
+	s.last, s.lastT = i, t
 }
 
 // New returns an Assembler for a log of the given number of partitions
@@ -166,7 +226,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
 		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(), parts: make([]partition, partitions),
-		seed: maphash.MakeSeed(), batchMem: mem,
+		seed: rand.Uint64(), batchMem: mem,
 	}
 	for i := range a.parts {
 		a.parts[i] = partition{id: i, wm: math.MinInt64}
@@ -233,16 +293,16 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 	if d == nil || !sameString(ev.Device, a.lastDevice) || !sameString(ev.Tenant, a.lastTenant) {
 		// Not the same strings as the previous event's (equal ones are
 		// looked up).
-		if ev.Tenant != a.tenant {
+		if ev.Tenant != a.tenant.name {
 			a.lookupTenant(ev.Tenant)
 		}
 		if !hashed {
-			h = keyHash(a.tenantHash, devHash(a.seed, ev.Device))
+			h = keyHash(a.tenant.h, devHash(a.seed, ev.Device))
 		}
-		d = a.devs.find(h, ev.Tenant, ev.Device)
+		d = a.devs.find(h, a.tenant, ev.Device)
 		if d == nil {
-			d = &devState{key: devKey{a.tenant, strings.Clone(ev.Device)}, h: h, part: events.Partition(ev.Device, len(a.parts))}
-			a.devs.insert(d)
+			d = newDevState(a.tenant, ev.Device, events.Partition(ev.Device, len(a.parts)))
+			a.devs.insert(h, d)
 			q := &a.parts[d.part]
 			q.devs = append(q.devs, d)
 		}
@@ -276,11 +336,11 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 			a.stats.Unjoined++
 		}
 	}
-	g := w.group(d)
-	i := w.add(g, t, &ev.ID)
-	w.groups[g].addRow(&w.rows, int32(i), t)
+	s := w.slot(d)
+	i := w.add(s.g, t, &ev.ID)
+	s.addRow(&w.rows, int32(i), t)
 	w.fill(i, ev, connID, &dst)
-	w.strTotal += len(d.key.tenant) + len(d.key.device) // the tenant and device columns
+	w.strTotal += len(d.tenant.name) + int(d.dlen) // the tenant and device columns
 	a.stats.Added++
 	if t-a.lateness > p.wm {
 		a.advance(p, t-a.lateness)
@@ -514,17 +574,18 @@ func (p *partition) insert(i int, w *pending) *pending {
 	return w
 }
 
-// group returns the index of d's group in w, adding it when new.
-func (w *pending) group(d *devState) int32 {
-	for _, s := range d.slots {
-		if s.w == w {
-			return s.g
+// slot returns d's slot of w, adding a group when new. The pointer is
+// good until d's slots change.
+func (w *pending) slot(d *devState) *slot {
+	for i := range d.slots {
+		if d.slots[i].w == w {
+			return &d.slots[i]
 		}
 	}
 	g := int32(len(w.groups))
 	w.groups = append(w.groups, group{dev: d})
 	d.slots = append(d.slots, slot{w: w, g: g})
-	return g
+	return &d.slots[len(d.slots)-1]
 }
 
 // remember records an open connection for the join.
@@ -579,10 +640,12 @@ func (a *Assembler) advance(p *partition, wm int64) {
 
 // close builds w and queues it for Closed.
 func (a *Assembler) close(p *partition, w *pending) {
-	for _, g := range w.groups {
+	for k := range w.groups {
+		g := &w.groups[k]
 		d := g.dev
 		for i, s := range d.slots {
 			if s.w == w {
+				g.n, g.unsorted = s.n, s.unsorted
 				d.slots = slices.Delete(d.slots, i, i+1)
 				break
 			}
@@ -626,7 +689,7 @@ func (a *Assembler) sweep(p *partition) {
 			if d == a.lastDev {
 				a.lastDev = nil
 			}
-			a.devs.remove(d)
+			a.devs.remove(a.hash(d), d)
 		} else {
 			kept = append(kept, d)
 		}
@@ -644,18 +707,19 @@ func sameString(x, y string) bool {
 // lookupTenant makes tenant the current one.
 func (a *Assembler) lookupTenant(tenant string) {
 	if a.tenants == nil {
-		a.tenants = make(map[string]tenantID)
+		a.tenants = make(map[string]*tenantID)
 	}
-	id, ok := a.tenants[tenant]
-	if !ok {
-		id.name = strings.Clone(tenant)
+	id := a.tenants[tenant]
+	if id == nil {
+		id = &tenantID{name: strings.Clone(tenant)}
 		id.h = devHash(a.seed, id.name)
 		a.tenants[id.name] = id
 	}
-	a.tenant, a.tenantHash = id.name, id.h
+	a.tenant = id
 }
 
-// tenantID is the Assembler's copy of a tenant id, and its hash.
+// tenantID is the Assembler's copy of a tenant id, and its hash: one per
+// tenant, so that devStates compare their tenants by address.
 type tenantID struct {
 	name string
 	h    uint64

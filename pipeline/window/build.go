@@ -30,7 +30,7 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	slices.SortFunc(order, func(x, y int32) int {
 		dx, dy := w.groups[x].dev, w.groups[y].dev
-		return cmp.Or(strings.Compare(dx.key.tenant, dy.key.tenant), strings.Compare(dx.key.device, dy.key.device))
+		return cmp.Or(strings.Compare(dx.tenant.name, dy.tenant.name), strings.Compare(dx.device, dy.device))
 	})
 	pos := resized(a.pos, 0, ng)
 	devs := make([]DeviceRows, ng)
@@ -39,9 +39,9 @@ func (a *Assembler) build(w *pending) *Window {
 	for k, g := range order {
 		d, m := w.groups[g].dev, int(w.groups[g].n)
 		pos[g] = int32(i)
-		devs[k] = DeviceRows{Tenant: d.key.tenant, Device: d.key.device, Rows: [2]int{i, i + m}}
-		tenantBytes += m * len(d.key.tenant)
-		deviceBytes += m * len(d.key.device)
+		devs[k] = DeviceRows{Tenant: d.tenant.name, Device: d.device, Rows: [2]int{i, i + m}}
+		tenantBytes += m * len(d.tenant.name)
+		deviceBytes += m * len(d.device)
 		i += m
 	}
 	perm := resized(a.perm, 0, n)

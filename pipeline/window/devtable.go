@@ -1,14 +1,15 @@
 package window
 
-import "hash/maphash"
+import "math/bits"
 
 // devTable finds the devState of a (tenant, device): an
 // open-addressing table of (hash, state) slots with linear probing, at most
-// half full. A lookup reads one slot and, on a hash match, the state's key,
-// which the caller reads next anyway; a Go map of the device string would
-// compare its own copy of the key, one more cache line per event. The
-// table never shrinks: it keeps the size of the most devices held at once
-// (16 bytes a slot, at least two slots a device).
+// half full. A lookup reads one slot and, on a hash match, the state's
+// first cache line, which holds the tenant and a copy of a short device id
+// (see devState) and which the caller reads next anyway: a Go map of the
+// device string would compare its own copy of the key, one more cache line
+// per event. The table never shrinks: it keeps the size of the most devices
+// held at once (16 bytes a slot, at least two slots a device).
 type devTable struct {
 	slots []devSlot // a power of two long, or empty
 	n     int
@@ -19,14 +20,50 @@ type devSlot struct {
 	d *devState
 }
 
-// devHash hashes a device id; keyHash combines it with its tenant's hash.
-func devHash(seed maphash.Seed, device string) uint64 { return maphash.String(seed, device) }
+// devHash hashes a device or tenant id with seed (wyhash-style: each 8
+// bytes mixed in, then the last 0 to 7); keyHash combines a device's hash
+// with its tenant's. The hashes only place states in the table, so they
+// may differ from run to run; inlined where maphash.String is two calls
+// and AES rounds, for ids of a dozen bytes.
+func devHash(seed uint64, s string) uint64 {
+	h := seed ^ uint64(len(s))
+	for len(s) >= 8 {
+		h = mix(h^le64(s), 0xe7037ed1a0b428db)
+		s = s[8:]
+	}
+	var t uint64
+	switch n := len(s); {
+	case n >= 4:
+		t = le32(s) | le32(s[n-4:])<<(8*(n-4))
+	case n > 0:
+		t = uint64(s[0]) | uint64(s[n/2])<<(8*(n/2)) | uint64(s[n-1])<<(8*(n-1))
+	}
+	return mix(h^t^0x8ebc6af09c88c6e3, 0xa0761d6478bd642f^uint64(len(s)))
+}
+
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// le64 and le32 read the first 8 and 4 bytes of s, little-endian (one load
+// each: the compiler merges the byte reads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
 
 func keyHash(tenantHash, deviceHash uint64) uint64 {
 	return deviceHash ^ (tenantHash * 0x9e3779b97f4a7c15)
 }
 
-func (t *devTable) find(h uint64, tenant, device string) *devState {
+func (t *devTable) find(h uint64, tenant *tenantID, device string) *devState {
 	if len(t.slots) == 0 {
 		return nil
 	}
@@ -36,25 +73,25 @@ func (t *devTable) find(h uint64, tenant, device string) *devState {
 		if s.d == nil {
 			return nil
 		}
-		if s.h == h && s.d.key.device == device && s.d.key.tenant == tenant {
+		if s.h == h && s.d.is(tenant, device) {
 			return s.d
 		}
 	}
 }
 
-// insert adds d, which must not be in t.
-func (t *devTable) insert(d *devState) {
+// insert adds d, of hash h, which must not be in t.
+func (t *devTable) insert(h uint64, d *devState) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.resize(max(16, 2*len(t.slots)))
 	}
-	t.put(d)
+	t.put(h, d)
 }
 
-func (t *devTable) put(d *devState) {
+func (t *devTable) put(h uint64, d *devState) {
 	mask := uint64(len(t.slots) - 1)
-	for i := d.h & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		if t.slots[i].d == nil {
-			t.slots[i] = devSlot{d.h, d}
+			t.slots[i] = devSlot{h, d}
 			t.n++
 			return
 		}
@@ -66,16 +103,16 @@ func (t *devTable) resize(size int) {
 	t.slots, t.n = make([]devSlot, size), 0
 	for _, s := range old {
 		if s.d != nil {
-			t.put(s.d)
+			t.put(s.h, s.d)
 		}
 	}
 }
 
-// remove drops d, which must be in t, shifting the slots after it back so
-// that linear probing needs no tombstones.
-func (t *devTable) remove(d *devState) {
+// remove drops d, of hash h, which must be in t, shifting the slots after
+// it back so that linear probing needs no tombstones.
+func (t *devTable) remove(h uint64, d *devState) {
 	mask := uint64(len(t.slots) - 1)
-	i := d.h & mask
+	i := h & mask
 	for t.slots[i].d != d {
 		i = (i + 1) & mask
 	}
@@ -104,4 +141,13 @@ func (t *devTable) peek(h uint64) *devState {
 			return s.d
 		}
 	}
+}
+
+// slot returns the address of h's home slot (for a prefetch), nil when the
+// table is empty.
+func (t *devTable) slot(h uint64) *devSlot {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	return &t.slots[h&uint64(len(t.slots)-1)]
 }

@@ -4,7 +4,8 @@ package window
 
 import "unsafe"
 
-// prefetch and prefetch4 do nothing on this architecture: AddBatch is
+// prefetch, prefetch4 and prefetchDev do nothing on this architecture: AddBatch is
 // then Add in a loop.
-func prefetch(unsafe.Pointer)  {}
-func prefetch4(unsafe.Pointer) {}
+func prefetch(unsafe.Pointer)    {}
+func prefetch4(unsafe.Pointer)   {}
+func prefetchDev(unsafe.Pointer) {}

@@ -87,80 +87,86 @@ type refRow struct {
 // a direct computation: which events are accepted (watermark and lateness
 // rules), the row order, the join, and each column's value.
 func TestAgainstReference(t *testing.T) {
-	for seed := range uint64(5) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 99))
-			evs := randomLog(rng, 3000)
-			const parts = 3
-			mem := checked(t)
-			a := newAssembler(t, window.Config{Size: 20 * time.Second, Lateness: 5 * time.Second}, parts, mem)
+	// Windows of 2 s with the 8 s jitter: a device has rows in up to four
+	// open windows at once (past its state's inline slots).
+	for _, sz := range []time.Duration{20 * time.Second, 2 * time.Second} {
+		for seed := range uint64(5) {
+			t.Run(fmt.Sprint(sz, "/", seed), func(t *testing.T) { testAgainstReference(t, sz, seed) })
+		}
+	}
+}
 
-			// The reference.
-			size, late := int64(20*time.Second), int64(5*time.Second)
-			wm := make([]int64, parts)
-			for i := range wm {
-				wm[i] = -1 << 62
+func testAgainstReference(t *testing.T, sz time.Duration, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	evs := randomLog(rng, 3000)
+	const parts = 3
+	mem := checked(t)
+	a := newAssembler(t, window.Config{Size: sz, Lateness: 5 * time.Second}, parts, mem)
+
+	// The reference.
+	size, late := int64(sz), int64(5*time.Second)
+	wm := make([]int64, parts)
+	for i := range wm {
+		wm[i] = -1 << 62
+	}
+	type key struct {
+		part  int
+		start int64
+	}
+	want := map[key][]refRow{}
+	open := map[string]*events.ConnOpened{}
+	nLate := 0
+	for i := range evs {
+		e := &evs[i]
+		added := a.Add(e)
+		typ := e.Type()
+		if typ == events.TypeClockTick {
+			if added {
+				t.Fatal("a clock.tick was added")
 			}
-			type key struct {
-				part  int
-				start int64
+			continue
+		}
+		p := events.Partition(e.Device, parts)
+		ts := e.Time.UnixNano()
+		start := ts - ts%size
+		if start+size <= wm[p] {
+			nLate++
+			if added {
+				t.Fatalf("event %d is late but was added", i)
 			}
-			want := map[key][]refRow{}
-			open := map[string]*events.ConnOpened{}
-			nLate := 0
-			for i := range evs {
-				e := &evs[i]
-				added := a.Add(e)
-				typ := e.Type()
-				if typ == events.TypeClockTick {
-					if added {
-						t.Fatal("a clock.tick was added")
-					}
-					continue
-				}
-				p := events.Partition(e.Device, parts)
-				ts := e.Time.UnixNano()
-				start := ts - ts%size
-				if start+size <= wm[p] {
-					nLate++
-					if added {
-						t.Fatalf("event %d is late but was added", i)
-					}
-					continue
-				}
-				if !added {
-					t.Fatalf("event %d was refused", i)
-				}
-				text := render(e, open)
-				want[key{p, start}] = append(want[key{p, start}], refRow{e.Tenant, e.Device, ts, e.ID, i, text})
-				wm[p] = max(wm[p], ts-late)
-			}
-			a.Flush()
-			ws := a.Closed()
-			defer releaseAll(ws)
-			if st := a.Stats(); int(st.Late) != nLate {
-				t.Errorf("late %d, want %d", st.Late, nLate)
-			}
-			if len(ws) != len(want) {
-				t.Fatalf("%d windows, want %d", len(ws), len(want))
-			}
-			for _, w := range ws {
-				rows := want[key{w.Partition, w.Start.UnixNano()}]
-				slices.SortStableFunc(rows, func(x, y refRow) int {
-					return cmp.Or(strings.Compare(x.tenant, y.tenant), strings.Compare(x.device, y.device), cmp.Compare(x.t, y.t), bytes.Compare(x.id[:], y.id[:]))
-				})
-				if int(w.Batch.NumRows()) != len(rows) {
-					t.Fatalf("window %v/%d: %d rows, want %d", w.Start, w.Partition, w.Batch.NumRows(), len(rows))
-				}
-				got := renderBatch(w)
-				for i, r := range rows {
-					if exp := fmt.Sprintf("%s|%s|%d|%x|%s", r.tenant, r.device, r.t, r.id[:], r.text); got[i] != exp {
-						t.Fatalf("window %v/%d row %d:\n got %s\nwant %s", w.Start, w.Partition, i, got[i], exp)
-					}
-				}
-				checkSorted(t, w)
-			}
+			continue
+		}
+		if !added {
+			t.Fatalf("event %d was refused", i)
+		}
+		text := render(e, open)
+		want[key{p, start}] = append(want[key{p, start}], refRow{e.Tenant, e.Device, ts, e.ID, i, text})
+		wm[p] = max(wm[p], ts-late)
+	}
+	a.Flush()
+	ws := a.Closed()
+	defer releaseAll(ws)
+	if st := a.Stats(); int(st.Late) != nLate {
+		t.Errorf("late %d, want %d", st.Late, nLate)
+	}
+	if len(ws) != len(want) {
+		t.Fatalf("%d windows, want %d", len(ws), len(want))
+	}
+	for _, w := range ws {
+		rows := want[key{w.Partition, w.Start.UnixNano()}]
+		slices.SortStableFunc(rows, func(x, y refRow) int {
+			return cmp.Or(strings.Compare(x.tenant, y.tenant), strings.Compare(x.device, y.device), cmp.Compare(x.t, y.t), bytes.Compare(x.id[:], y.id[:]))
 		})
+		if int(w.Batch.NumRows()) != len(rows) {
+			t.Fatalf("window %v/%d: %d rows, want %d", w.Start, w.Partition, w.Batch.NumRows(), len(rows))
+		}
+		got := renderBatch(w)
+		for i, r := range rows {
+			if exp := fmt.Sprintf("%s|%s|%d|%x|%s", r.tenant, r.device, r.t, r.id[:], r.text); got[i] != exp {
+				t.Fatalf("window %v/%d row %d:\n got %s\nwant %s", w.Start, w.Partition, i, got[i], exp)
+			}
+		}
+		checkSorted(t, w)
 	}
 }
 

@@ -26,10 +26,17 @@ import (
 // slabs then served a third of the windows of the Zeek logs' replay). A
 // slab it does not keep, and everything once the Assembler is released
 // (close), goes back to the underlying allocator, so a
-// memory.CheckedAllocator still sees every byte come back.
+// memory.CheckedAllocator still sees every byte come back. Over Go's own
+// allocator (memory.GoAllocator, the default), whose Free does nothing,
+// close keeps the slabs for the next Assembler instead (spareSlabs), as
+// the pending windows are kept (spares): a replay or a test makes one
+// Assembler after another, and each would allocate, and leave to the
+// garbage collector, the slabs of the windows it has in flight at once
+// (tens of MB for windows of thousands of rows).
 type slabPool struct {
 	mem    memory.Allocator
 	poison bool // overwrite freed slabs (see poisonFreed)
+	goMem  bool // mem is a *memory.GoAllocator: close keeps the slabs in spareSlabs
 
 	mu     sync.Mutex
 	free   [numSlabClasses][][]byte // by class; len == cap == the class's size
@@ -68,8 +75,28 @@ func slabClass(size int) int {
 	return (b-minSlabShift+2)*4 + m + 1
 }
 
+// spareSlabs holds the kept slabs of closed pools over Go's allocator
+// (*slabLists), for the next pool: Go memory that no window exposes, held
+// until the garbage collector clears the pool.
+var spareSlabs sync.Pool
+
+type slabLists [numSlabClasses][][]byte
+
 func newSlabPool(mem memory.Allocator) *slabPool {
-	return &slabPool{mem: mem, poison: poisonFreed()}
+	p := &slabPool{mem: mem, poison: poisonFreed()}
+	if _, ok := mem.(*memory.GoAllocator); ok {
+		p.goMem = true
+		if l, ok := spareSlabs.Get().(*slabLists); ok {
+			p.free = *l
+			for _, c := range p.free {
+				p.n += len(c)
+				for _, b := range c {
+					p.bytes += len(b)
+				}
+			}
+		}
+	}
+	return p
 }
 
 // poisonFreed reports whether freed slabs are to be overwritten with
@@ -160,6 +187,10 @@ func (p *slabPool) close() {
 	free := p.free
 	p.free, p.n, p.bytes, p.closed = [numSlabClasses][][]byte{}, 0, 0, true
 	p.mu.Unlock()
+	if p.goMem {
+		spareSlabs.Put((*slabLists)(&free))
+		return
+	}
 	for _, l := range free {
 		for _, b := range l {
 			p.mem.Free(b)

@@ -85,3 +85,33 @@ func TestSlabPool(t *testing.T) {
 	}
 	p.Free(p.Allocate(5000)) // after close: straight back
 }
+
+// Over Go's allocator, a closed pool's slabs serve the next pool (through
+// spareSlabs, which the garbage collector or the race detector may empty:
+// so at least one of a few tries); over any other, they go back to it.
+func TestSlabPoolKeepsGoSlabs(t *testing.T) {
+	reused := 0
+	for range 20 {
+		p := newSlabPool(memory.NewGoAllocator())
+		b := p.Allocate(70_000)
+		first := &b[:1][0]
+		p.Free(b)
+		p.close()
+		q := newSlabPool(memory.NewGoAllocator())
+		if x := q.Allocate(70_000); &x[:1][0] == first {
+			reused++
+			if q.n != 0 || q.bytes != 0 {
+				t.Fatalf("after taking the only slab: %d slabs, %d bytes kept", q.n, q.bytes)
+			}
+		}
+		q.close()
+	}
+	if reused == 0 {
+		t.Fatal("no slab of a closed pool served the next")
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	p := newSlabPool(mem)
+	p.Free(p.Allocate(70_000))
+	p.close()
+	mem.AssertSize(t, 0)
+}
