@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -86,6 +87,8 @@ const (
 	// 64 batches queued instead of 8; nothing gained beyond).
 	aheadBatch = 512
 	aheadQueue = 64
+	// freeChunk is how many order-free events a chunk of ahead.free holds.
+	freeChunk = 4096
 )
 
 // errAbandoned stops the replay run during the read.
@@ -234,8 +237,12 @@ type ahead struct {
 	held      [][]events.Event
 	sinkErr   error
 
-	free    []events.Event // order-free events (pipeline.OrderFree), passed on last
-	run     []aheadKey     // keys that came in order, from runHead on
+	// The order-free events (pipeline.OrderFree), passed on last, in
+	// chunks of freeChunk: the labels of an imported log are half its
+	// events, and a slice that doubled as they came copied them again and
+	// again (a twentieth of a replay's allocation).
+	free    [][]events.Event
+	run     []aheadKey // keys that came in order, from runHead on
 	runHead int
 	heap    []aheadKey // the others
 	slots   []events.Event
@@ -333,7 +340,11 @@ func (a *ahead) running() bool { return !a.abandon }
 // add takes an event read.
 func (a *ahead) add(ev *events.Event) error {
 	if pipeline.OrderFree(ev) {
-		a.free = append(a.free, *ev)
+		if n := len(a.free); n == 0 || len(a.free[n-1]) == freeChunk {
+			a.free = append(a.free, make([]events.Event, 0, freeChunk))
+		}
+		c := &a.free[len(a.free)-1]
+		*c = append(*c, *ev)
 		return nil
 	}
 	k := aheadKey{SortKey: events.KeyOf(ev, a.n)}
@@ -435,16 +446,15 @@ func (a *ahead) finish() error {
 			return a.ended()
 		}
 	}
-	events.SortByTime(a.free)
-	for i := range a.free {
-		ev := &a.free[i]
-		if i > 0 && a.r.Sorter.DropRepeats && ev.ID == a.free[i-1].ID && ev.Time.Equal(a.free[i-1].Time) {
-			a.repeats++
-			continue
+	ok := true
+	a.repeats += eachFree(a.free, a.r.Sorter.DropRepeats, func(ev *events.Event) bool {
+		if a.batch = append(a.batch, *ev); len(a.batch) == cap(a.batch) {
+			ok = a.send()
 		}
-		if a.batch = append(a.batch, *ev); len(a.batch) == cap(a.batch) && !a.send() {
-			return a.ended()
-		}
+		return ok
+	})
+	if !ok {
+		return a.ended()
 	}
 	a.free = nil
 	if len(a.batch) > 0 && !a.send() {
@@ -453,6 +463,43 @@ func (a *ahead) finish() error {
 	a.stopped = true
 	close(a.feed)
 	return nil
+}
+
+// eachFree calls yield with the events of free (ahead.free) in the order
+// of events.SortByTime — by their keys: the events stay in their chunks —
+// but for the repeats of the one before (same id and time) when
+// dropRepeats, until yield returns false. It returns the number of
+// repeats dropped.
+func eachFree(free [][]events.Event, dropRepeats bool, yield func(*events.Event) bool) (repeats int) {
+	var keys []events.SortKey
+	if n := len(free); n > 0 {
+		keys = make([]events.SortKey, 0, (n-1)*freeChunk+len(free[n-1]))
+	}
+	sorted := true
+	for ci, c := range free {
+		for i := range c {
+			keys = append(keys, events.KeyOf(&c[i], ci*freeChunk+i))
+			if n := len(keys); n > 1 && sorted {
+				sorted = keys[n-2].Compare(&keys[n-1]) < 0
+			}
+		}
+	}
+	if !sorted {
+		slices.SortFunc(keys, func(x, y events.SortKey) int { return x.Compare(&y) })
+	}
+	var prev *events.Event
+	for _, k := range keys {
+		ev := &free[k.I/freeChunk][k.I%freeChunk]
+		repeat := prev != nil && dropRepeats && ev.ID == prev.ID && ev.Time.Equal(prev.Time)
+		if prev = ev; repeat {
+			repeats++
+			continue
+		}
+		if !yield(ev) {
+			break
+		}
+	}
+	return repeats
 }
 
 // wait waits for the run to end.

@@ -247,3 +247,71 @@ func TestAheadKeysComeOutInOrder(t *testing.T) {
 		}
 	}
 }
+
+// eachFree yields the order-free events as the replay after the read
+// takes them: in the order of events.SortByTime over them all, the
+// repeats of the one before dropped (when asked), across several chunks,
+// in order or not.
+func TestEachFreeIsSortByTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		n       int
+		ordered bool
+	}{{0, false}, {1, false}, {3*freeChunk + 17, false}, {2 * freeChunk, true}, {freeChunk + 1, false}} {
+		var all []events.Event
+		for i := range c.n {
+			// Few times and ids: ties of time, and repeats (the same id
+			// and time), some of them apart.
+			at := t0.Add(time.Duration(r.IntN(50)) * time.Second)
+			if c.ordered {
+				at = t0.Add(time.Duration(i/3) * time.Second)
+			}
+			id := events.DerivedID("label", string(rune('a'+r.IntN(40))))
+			all = append(all, events.Event{ID: id, Time: at, Seq: uint64(i + 1)})
+		}
+		var free [][]events.Event
+		for i := 0; i < len(all); i += freeChunk {
+			free = append(free, slices.Clone(all[i:min(i+freeChunk, len(all))]))
+		}
+		for _, drop := range []bool{false, true} {
+			want := slices.Clone(all)
+			events.SortByTime(want)
+			wantRepeats := 0
+			if drop {
+				kept := want[:0:0]
+				for i := range want {
+					if i > 0 && want[i].ID == want[i-1].ID && want[i].Time.Equal(want[i-1].Time) {
+						wantRepeats++
+						continue
+					}
+					kept = append(kept, want[i])
+				}
+				want = kept
+			}
+			var got []events.Event
+			repeats := eachFree(free, drop, func(ev *events.Event) bool {
+				got = append(got, *ev)
+				return true
+			})
+			if repeats != wantRepeats || len(got) != len(want) {
+				t.Fatalf("%d events (drop %v): %d yielded, %d repeats; want %d, %d", c.n, drop, len(got), repeats, len(want), wantRepeats)
+			}
+			for i := range want {
+				if got[i].Seq != want[i].Seq {
+					t.Fatalf("%d events (drop %v): event %d is the %dth read, want the %dth", c.n, drop, i, got[i].Seq, want[i].Seq)
+				}
+			}
+			if drop && c.n > freeChunk && wantRepeats == 0 {
+				t.Fatalf("%d events: no repeats to drop", c.n)
+			}
+		}
+	}
+	// yield's false stops it.
+	free := [][]events.Event{{{ID: events.DerivedID("a"), Time: t0}, {ID: events.DerivedID("b"), Time: t0}}}
+	n := 0
+	eachFree(free, true, func(*events.Event) bool { n++; return false })
+	if n != 1 {
+		t.Fatalf("%d events yielded after a false", n)
+	}
+}
