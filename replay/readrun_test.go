@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -313,5 +314,53 @@ func TestEachFreeIsSortByTime(t *testing.T) {
 	eachFree(free, true, func(*events.Event) bool { n++; return false })
 	if n != 1 {
 		t.Fatalf("%d events yielded after a false", n)
+	}
+}
+
+// readSum tells a range read from another: one event's position or id
+// changed (any bit of it), or two events swapped.
+func TestReadSumChanges(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	evs := make([]events.Event, 100)
+	for i := range evs {
+		evs[i].Seq = r.Uint64()
+		binary.LittleEndian.PutUint64(evs[i].ID[:8], r.Uint64())
+		binary.LittleEndian.PutUint64(evs[i].ID[8:], r.Uint64())
+	}
+	sumOf := func(evs []events.Event) readSum {
+		var s readSum
+		for i := range evs {
+			s.add(&evs[i])
+		}
+		return s
+	}
+	want := sumOf(evs)
+	for i := range evs {
+		for bit := range 64 {
+			ev := evs[i]
+			evs[i].Seq ^= 1 << bit
+			if sumOf(evs) == want {
+				t.Fatalf("event %d's position with bit %d flipped: the same sum", i, bit)
+			}
+			evs[i] = ev
+		}
+		for bit := range 128 {
+			ev := evs[i]
+			evs[i].ID[bit/8] ^= 1 << (bit % 8)
+			if sumOf(evs) == want {
+				t.Fatalf("event %d's id with bit %d flipped: the same sum", i, bit)
+			}
+			evs[i] = ev
+		}
+		if j := r.IntN(len(evs)); j != i {
+			evs[i], evs[j] = evs[j], evs[i]
+			if sumOf(evs) == want {
+				t.Fatalf("events %d and %d swapped: the same sum", i, j)
+			}
+			evs[i], evs[j] = evs[j], evs[i]
+		}
+	}
+	if sumOf(evs[:99]) == want {
+		t.Fatal("one event fewer: the same sum")
 	}
 }
