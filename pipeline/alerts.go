@@ -191,36 +191,46 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 	}
 	f.Describe() // the reasons quote the summary
 	for _, action := range rule.Actions {
-		req := intervention.Request{
-			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
-			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
-			ID: prefixedID("iv-", events.DerivedID("intervention", alertID, action)),
-		}
+		// What the action blocks or quarantines, if anything, before the
+		// request's id and reason: most alerts only notify (the default
+		// policy's catch-all rule), and deriving an id for nothing was
+		// most of the time of their decision.
+		var (
+			kind   events.InterventionKind
+			match  *events.Match
+			device string
+		)
 		switch action {
 		case policy.ActionBlockFingerprint:
 			if len(f.Fingerprint) == 0 {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
-			req.Match = &events.Match{StrictFp: f.Fingerprint}
+			kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			match = &events.Match{StrictFp: f.Fingerprint}
 		case policy.ActionBlockDestination:
 			if f.DstHost == "" && f.DstIP == "" {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
-			req.Match = &events.Match{HostGlob: strings.ToLower(f.DstHost), Port: f.DstPort}
+			kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			match = &events.Match{HostGlob: strings.ToLower(f.DstHost), Port: f.DstPort}
 			if f.DstHost == "" {
-				req.Match.Cidr = f.DstIP
+				match.Cidr = f.DstIP
 			}
-			req.Device = f.Device
+			device = f.Device
 		case policy.ActionQuarantine:
 			if f.Device == "" {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_QUARANTINE
-			req.Device = f.Device
+			kind = events.InterventionKind_INTERVENTION_KIND_QUARANTINE
+			device = f.Device
 		default:
 			continue
+		}
+		req := intervention.Request{
+			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
+			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
+			ID:   prefixedID("iv-", events.DerivedID("intervention", alertID, action)),
+			Kind: kind, Match: match, Device: device,
 		}
 		ev, err := intervention.NewEvent(req)
 		if err != nil {
