@@ -199,11 +199,11 @@ func TestReadRunRereadChecksTheLog(t *testing.T) {
 		n    int
 		sum  readSum
 		fail bool
-	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}} {
+	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}, {0, 0, false}} {
 		s := events.NewTimeSorter(t.TempDir(), 0)
 		r := ReadRun{Sorter: s}
 		err := r.reread(ctx, store, events.Query{Repeats: true}, c.n, c.sum)
-		if (err != nil) != c.fail || !c.fail && s.Len() != n {
+		if (err != nil) != c.fail || !c.fail && s.Len() != c.n {
 			t.Fatalf("reading %d events again (sum %x): %v, %d in the sorter", c.n, c.sum, err, s.Len())
 		}
 		s.Close()
