@@ -129,8 +129,9 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 				continue
 			}
 			// Abandoned at this event: the sorter takes the events
-			// read before it, read again, then it and the rest, in
-			// log order (ties keep it).
+			// read before it, read again, then it and the rest: in
+			// log order, which its ties keep (of a repeat, the
+			// first added is kept).
 			sorting = true
 			if err := r.reread(ctx, store, q, n-1, before); err != nil {
 				return st, err
