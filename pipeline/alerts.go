@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 	"github.com/halo-sec/halo/intervention"
 	"github.com/halo-sec/halo/pipeline/detect"
 	"github.com/halo-sec/halo/policy"
@@ -43,7 +44,16 @@ type alerter struct {
 	// of a window share it.
 	startAt   time.Time
 	startText []byte
+	// The memory of the alert events' payloads, handed out one by one:
+	// one allocation per payload was a fortieth of a replay's (the
+	// outputs' consumers copy what they keep of them).
+	updated []updatedOne
+	raised  []raisedOne
 }
+
+// payloadChunk is how many payloads of a kind the alerter allocates at
+// once.
+const payloadChunk = 64
 
 func newAlerter(suppress time.Duration) *alerter {
 	return &alerter{suppress: suppress, open: map[alertKey]*openAlert{}}
@@ -105,7 +115,7 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		// payload and, for one id, its evidence.
 		var p *events.AlertUpdated
 		if len(f.Evidence) == 1 {
-			one := new(updatedOne)
+			one := slab.Next(&a.updated, payloadChunk)
 			one.id = f.Evidence[0]
 			one.out[0] = one.id[:]
 			p = &one.p
@@ -128,16 +138,31 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score}
 	a.open[k] = st
 	a.lastKey, a.last = k, st
+	one := slab.Next(&a.raised, payloadChunk)
+	p := &one.p
+	p.AlertId, p.Detector, p.Severity, p.Score = id, f.Detector, f.Severity, f.Score
+	p.WindowStart, p.WindowEnd = f.WindowStart.UnixNano(), f.WindowEnd.UnixNano()
+	p.Summary, p.Explanation, p.Key, p.Features = f.Summary, f.Explanation, f.Key, f.Features
+	if len(f.Evidence) == 1 { // most: the id in the payload's memory
+		one.id = f.Evidence[0]
+		one.out[0] = one.id[:]
+		p.Evidence = one.out[:]
+	} else {
+		p.Evidence = ids(f.Evidence)
+	}
 	ev := events.Event{
 		ID: events.DerivedID("alert.raised", id), Schema: events.SchemaVersion,
 		Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
-		Payload: &events.AlertRaised{
-			AlertId: id, Detector: f.Detector, Severity: f.Severity, Score: f.Score,
-			WindowStart: f.WindowStart.UnixNano(), WindowEnd: f.WindowEnd.UnixNano(),
-			Evidence: ids(f.Evidence), Summary: f.Summary, Explanation: f.Explanation, Key: f.Key, Features: f.Features,
-		},
+		Payload: p,
 	}
 	return ev, id, true
+}
+
+// raisedOne is an alert.raised payload with the memory of one evidence id.
+type raisedOne struct {
+	p   events.AlertRaised
+	out [1][]byte
+	id  events.ID
 }
 
 // updatedOne is an alert.updated payload with its one evidence id.
@@ -191,36 +216,46 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 	}
 	f.Describe() // the reasons quote the summary
 	for _, action := range rule.Actions {
-		req := intervention.Request{
-			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
-			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
-			ID: prefixedID("iv-", events.DerivedID("intervention", alertID, action)),
-		}
+		// What the action blocks or quarantines, if anything, before the
+		// request's id and reason: most alerts only notify (the default
+		// policy's catch-all rule), and deriving an id for nothing was
+		// most of the time of their decision.
+		var (
+			kind   events.InterventionKind
+			match  *events.Match
+			device string
+		)
 		switch action {
 		case policy.ActionBlockFingerprint:
 			if len(f.Fingerprint) == 0 {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
-			req.Match = &events.Match{StrictFp: f.Fingerprint}
+			kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			match = &events.Match{StrictFp: f.Fingerprint}
 		case policy.ActionBlockDestination:
 			if f.DstHost == "" && f.DstIP == "" {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
-			req.Match = &events.Match{HostGlob: strings.ToLower(f.DstHost), Port: f.DstPort}
+			kind = events.InterventionKind_INTERVENTION_KIND_BLOCK
+			match = &events.Match{HostGlob: strings.ToLower(f.DstHost), Port: f.DstPort}
 			if f.DstHost == "" {
-				req.Match.Cidr = f.DstIP
+				match.Cidr = f.DstIP
 			}
-			req.Device = f.Device
+			device = f.Device
 		case policy.ActionQuarantine:
 			if f.Device == "" {
 				continue
 			}
-			req.Kind = events.InterventionKind_INTERVENTION_KIND_QUARANTINE
-			req.Device = f.Device
+			kind = events.InterventionKind_INTERVENTION_KIND_QUARANTINE
+			device = f.Device
 		default:
 			continue
+		}
+		req := intervention.Request{
+			Tenant: f.Tenant, AlertID: alertID, Actor: "pipeline", TTL: time.Duration(rule.Expiry), DryRun: rule.DryRun,
+			Reason: f.Detector + ": " + f.Summary, Time: f.Time,
+			ID:   prefixedID("iv-", events.DerivedID("intervention", alertID, action)),
+			Kind: kind, Match: match, Device: device,
 		}
 		ev, err := intervention.NewEvent(req)
 		if err != nil {

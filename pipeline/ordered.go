@@ -263,12 +263,12 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 		for j := range s.jobs {
 			s.guard(func() {
 				for i := range j.findings {
-					s.out = p.emit(s.out, &j.findings[i])
+					s.emit(p, &j.findings[i])
 				}
 			})
 			if j.w != nil {
 				winFs, vr := <-s.fromWin, <-s.fromVec
-				s.guard(func() { s.out = p.finishWindow(s.out, j.w, winFs, vr) })
+				s.guard(func() { s.finishWindow(p, j.w, winFs, vr) })
 				s.rows.release(j.rows)
 			}
 			if len(s.out) >= outChunk {
@@ -280,6 +280,39 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 		}
 	})
 	return s
+}
+
+// emit appends the outputs of a finding (Processor.emit) to s.out, first
+// handing the outputs gathered to the sink should they not fit: appending
+// past the chunk's capacity copied it whole (a window with many findings;
+// 1.4% of the Zeek replay's allocation).
+func (s *stages) emit(p *Processor, f *detect.Finding) {
+	if len(s.out) > 0 && len(s.out)+maxFindingOutputs > cap(s.out) {
+		s.flush()
+	}
+	s.out = p.emit(s.out, f)
+}
+
+// maxFindingOutputs is the most outputs a finding makes, but for a policy
+// rule that lists an action twice: its alert event and an intervention
+// per kind (more is still right, only a copy).
+const maxFindingOutputs = 4
+
+// finishWindow is Processor.finishWindow appending to s.out, through emit.
+func (s *stages) finishWindow(p *Processor, w *window.Window, winFs [][]detect.Finding, vr vectorResult) {
+	p.stats.Windows++
+	for _, fs := range winFs {
+		for i := range fs {
+			s.emit(p, &fs[i])
+		}
+	}
+	for _, fs := range vr.findings {
+		for i := range fs {
+			s.emit(p, &fs[i])
+		}
+	}
+	s.out = append(s.out, vr.deployed...)
+	p.endWindow(w, vr)
 }
 
 // windowVectors is a closed window with its feature vectors.

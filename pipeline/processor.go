@@ -297,12 +297,18 @@ func (p *Processor) finishWindow(out []events.Event, w *window.Window, winFs [][
 		}
 	}
 	out = append(out, vr.deployed...)
+	p.endWindow(w, vr)
+	return out
+}
+
+// endWindow counts a window's failed trainings and releases it, once its
+// outputs are made (finishWindow).
+func (p *Processor) endWindow(w *window.Window, vr vectorResult) {
 	for _, err := range vr.errs {
 		p.stats.ModelErrors++
 		p.stats.LastModelErr = err.Error()
 	}
 	w.Release()
-	return out
 }
 
 // Flush closes every open window (the end of a replay) and returns what

@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -198,11 +199,11 @@ func TestReadRunRereadChecksTheLog(t *testing.T) {
 		n    int
 		sum  readSum
 		fail bool
-	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}} {
+	}{{n, sum, false}, {n + 1, sum, true}, {n, sum + 1, true}, {0, 0, false}} {
 		s := events.NewTimeSorter(t.TempDir(), 0)
 		r := ReadRun{Sorter: s}
 		err := r.reread(ctx, store, events.Query{Repeats: true}, c.n, c.sum)
-		if (err != nil) != c.fail || !c.fail && s.Len() != n {
+		if (err != nil) != c.fail || !c.fail && s.Len() != c.n {
 			t.Fatalf("reading %d events again (sum %x): %v, %d in the sorter", c.n, c.sum, err, s.Len())
 		}
 		s.Close()
@@ -245,5 +246,121 @@ func TestAheadKeysComeOutInOrder(t *testing.T) {
 		if len(out) != n || len(seen) != n || !sorted {
 			t.Fatalf("trial %d: %d keys out of %d (%d distinct), in order: %v", trial, len(out), n, len(seen), sorted)
 		}
+	}
+}
+
+// eachFree yields the order-free events as the replay after the read
+// takes them: in the order of events.SortByTime over them all, the
+// repeats of the one before dropped (when asked), across several chunks,
+// in order or not.
+func TestEachFreeIsSortByTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		n       int
+		ordered bool
+	}{{0, false}, {1, false}, {3*freeChunk + 17, false}, {2 * freeChunk, true}, {freeChunk + 1, false}} {
+		var all []events.Event
+		for i := range c.n {
+			// Few times and ids: ties of time, and repeats (the same id
+			// and time), some of them apart.
+			at := t0.Add(time.Duration(r.IntN(50)) * time.Second)
+			if c.ordered {
+				at = t0.Add(time.Duration(i/3) * time.Second)
+			}
+			id := events.DerivedID("label", string(rune('a'+r.IntN(40))))
+			all = append(all, events.Event{ID: id, Time: at, Seq: uint64(i + 1)})
+		}
+		var free [][]events.Event
+		for i := 0; i < len(all); i += freeChunk {
+			free = append(free, slices.Clone(all[i:min(i+freeChunk, len(all))]))
+		}
+		for _, drop := range []bool{false, true} {
+			want := slices.Clone(all)
+			events.SortByTime(want)
+			wantRepeats := 0
+			if drop {
+				kept := want[:0:0]
+				for i := range want {
+					if i > 0 && want[i].ID == want[i-1].ID && want[i].Time.Equal(want[i-1].Time) {
+						wantRepeats++
+						continue
+					}
+					kept = append(kept, want[i])
+				}
+				want = kept
+			}
+			var got []events.Event
+			repeats := eachFree(free, drop, func(ev *events.Event) bool {
+				got = append(got, *ev)
+				return true
+			})
+			if repeats != wantRepeats || len(got) != len(want) {
+				t.Fatalf("%d events (drop %v): %d yielded, %d repeats; want %d, %d", c.n, drop, len(got), repeats, len(want), wantRepeats)
+			}
+			for i := range want {
+				if got[i].Seq != want[i].Seq {
+					t.Fatalf("%d events (drop %v): event %d is the %dth read, want the %dth", c.n, drop, i, got[i].Seq, want[i].Seq)
+				}
+			}
+			if drop && c.n > freeChunk && wantRepeats == 0 {
+				t.Fatalf("%d events: no repeats to drop", c.n)
+			}
+		}
+	}
+	// yield's false stops it.
+	free := [][]events.Event{{{ID: events.DerivedID("a"), Time: t0}, {ID: events.DerivedID("b"), Time: t0}}}
+	n := 0
+	eachFree(free, true, func(*events.Event) bool { n++; return false })
+	if n != 1 {
+		t.Fatalf("%d events yielded after a false", n)
+	}
+}
+
+// readSum tells a range read from another: one event's position or id
+// changed (any bit of it), or two events swapped.
+func TestReadSumChanges(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	evs := make([]events.Event, 100)
+	for i := range evs {
+		evs[i].Seq = r.Uint64()
+		binary.LittleEndian.PutUint64(evs[i].ID[:8], r.Uint64())
+		binary.LittleEndian.PutUint64(evs[i].ID[8:], r.Uint64())
+	}
+	sumOf := func(evs []events.Event) readSum {
+		var s readSum
+		for i := range evs {
+			s.add(&evs[i])
+		}
+		return s
+	}
+	want := sumOf(evs)
+	for i := range evs {
+		for bit := range 64 {
+			ev := evs[i]
+			evs[i].Seq ^= 1 << bit
+			if sumOf(evs) == want {
+				t.Fatalf("event %d's position with bit %d flipped: the same sum", i, bit)
+			}
+			evs[i] = ev
+		}
+		for bit := range 128 {
+			ev := evs[i]
+			evs[i].ID[bit/8] ^= 1 << (bit % 8)
+			if sumOf(evs) == want {
+				t.Fatalf("event %d's id with bit %d flipped: the same sum", i, bit)
+			}
+			evs[i] = ev
+		}
+		if j := r.IntN(len(evs)); j != i {
+			evs[i], evs[j] = evs[j], evs[i]
+			if sumOf(evs) == want {
+				t.Fatalf("events %d and %d swapped: the same sum", i, j)
+			}
+			evs[i], evs[j] = evs[j], evs[i]
+		}
+	}
+	if sumOf(evs[:99]) == want {
+		t.Fatal("one event fewer: the same sum")
 	}
 }
