@@ -43,9 +43,10 @@ type Assembler struct {
 	early                   int                  // see Add
 	free                    []*pending           // closed windows, emptied, for new ones
 	order, pos, perm        []int32              // build's scratch
-	cols                    columns              // and its columns
-	batchMem                memory.Allocator     // what batches are allocated from: mem, or slabs
-	slabs                   *slabPool            // with Config.Recycle
+	keys                    []devKey
+	cols                    columns          // and its columns
+	batchMem                memory.Allocator // what batches are allocated from: mem, or slabs
+	slabs                   *slabPool        // with Config.Recycle
 }
 
 // spares holds the emptied pending windows (their column slices) of
@@ -115,6 +116,9 @@ type devState struct {
 	conns   connTable
 	device  string // owned copy
 }
+
+// devKey is a device's ids, as build sorts them.
+type devKey struct{ tenant, device string }
 
 // shortDev is the longest device id a devState holds a copy of: the
 // synthetic ids, IPv4 addresses (the Zeek hosts) and most serial numbers.

@@ -28,20 +28,28 @@ func (a *Assembler) build(w *pending) *Window {
 	for g := range order {
 		order[g] = int32(g)
 	}
+	// The devices' ids are read in one pass first: their states are
+	// mostly out of cache when a window closes, and the loads of a pass
+	// overlap where the sort's comparisons would wait for each in turn.
+	keys := resized(a.keys, 0, ng)
+	for g := range keys {
+		d := w.groups[g].dev
+		keys[g] = devKey{d.tenant.name, d.device}
+	}
 	slices.SortFunc(order, func(x, y int32) int {
-		dx, dy := w.groups[x].dev, w.groups[y].dev
-		return cmp.Or(strings.Compare(dx.tenant.name, dy.tenant.name), strings.Compare(dx.device, dy.device))
+		kx, ky := &keys[x], &keys[y]
+		return cmp.Or(strings.Compare(kx.tenant, ky.tenant), strings.Compare(kx.device, ky.device))
 	})
 	pos := resized(a.pos, 0, ng)
 	devs := make([]DeviceRows, ng)
 	var tenantBytes, deviceBytes int
 	i := 0
 	for k, g := range order {
-		d, m := w.groups[g].dev, int(w.groups[g].n)
+		key, m := &keys[g], int(w.groups[g].n)
 		pos[g] = int32(i)
-		devs[k] = DeviceRows{Tenant: d.tenant.name, Device: d.device, Rows: [2]int{i, i + m}}
-		tenantBytes += m * len(d.tenant.name)
-		deviceBytes += m * len(d.device)
+		devs[k] = DeviceRows{Tenant: key.tenant, Device: key.device, Rows: [2]int{i, i + m}}
+		tenantBytes += m * len(key.tenant)
+		deviceBytes += m * len(key.device)
 		i += m
 	}
 	perm := resized(a.perm, 0, n)
@@ -57,7 +65,8 @@ func (a *Assembler) build(w *pending) *Window {
 			slices.SortStableFunc(perm[devs[k].Rows[0]:devs[k].Rows[1]], w.cmpRows)
 		}
 	}
-	a.order, a.pos, a.perm = order, pos, perm
+	clear(keys) // no strings kept alive by the scratch
+	a.order, a.pos, a.perm, a.keys = order, pos, perm, keys
 
 	var strBytes [numStr]int
 	for s := range strBytes {

@@ -46,9 +46,12 @@ type slabPool struct {
 }
 
 const (
-	// maxSlabs and maxSlabBytes bound what a slabPool keeps.
-	maxSlabs     = 1024
-	maxSlabBytes = 256 << 20
+	// maxSlabs and maxSlabBytes bound what a slabPool keeps;
+	// maxSpareBytes what a closed one leaves for the next (spareSlabs),
+	// until the garbage collector clears it.
+	maxSlabs      = 1024
+	maxSlabBytes  = 256 << 20
+	maxSpareBytes = 64 << 20
 	// Size classes: four a doubling, from minSlab bytes (class 0).
 	minSlabShift   = 9
 	minSlab        = 1 << minSlabShift
@@ -188,7 +191,22 @@ func (p *slabPool) close() {
 	p.free, p.n, p.bytes, p.closed = [numSlabClasses][][]byte{}, 0, 0, true
 	p.mu.Unlock()
 	if p.goMem {
-		spareSlabs.Put((*slabLists)(&free))
+		// Keep at most maxSpareBytes, the smaller slabs first, for the
+		// collector to drop the rest at once.
+		kept := 0
+		for c := range free {
+			for i, b := range free[c] {
+				if kept+len(b) > maxSpareBytes {
+					clear(free[c][i:])
+					free[c] = free[c][:i]
+					break
+				}
+				kept += len(b)
+			}
+		}
+		if kept > 0 {
+			spareSlabs.Put((*slabLists)(&free))
+		}
 		return
 	}
 	for _, l := range free {

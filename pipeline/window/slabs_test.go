@@ -109,6 +109,29 @@ func TestSlabPoolKeepsGoSlabs(t *testing.T) {
 	if reused == 0 {
 		t.Fatal("no slab of a closed pool served the next")
 	}
+	// At most maxSpareBytes are left for the next pool.
+	p0 := newSlabPool(memory.NewGoAllocator())
+	var big [][]byte
+	for range maxSpareBytes/(8<<20) + 3 {
+		big = append(big, p0.Allocate(8<<20))
+	}
+	for _, b := range big {
+		p0.Free(b)
+	}
+	p0.close()
+	for range 5 {
+		if l, ok := spareSlabs.Get().(*slabLists); ok {
+			total := 0
+			for _, c := range l {
+				for _, b := range c {
+					total += len(b)
+				}
+			}
+			if total > maxSpareBytes {
+				t.Fatalf("%d bytes left for the next pool, at most %d", total, maxSpareBytes)
+			}
+		}
+	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	p := newSlabPool(mem)
 	p.Free(p.Allocate(70_000))
