@@ -32,7 +32,7 @@ import (
 // kilobytes for a cohort model).
 type bitBuf struct {
 	le    []uint64  // each internal node's le set, at slot[node]·words
-	slot  []int32   // by node
+	slot  []int32   // by node: its le set's slot, -1 for none
 	byF   []int32   // internal nodes by feature
 	start []int32   // byF[start[f]:start[f+1]] are feature f's nodes
 	order []int32   // the block's rows sorted by a feature's values
@@ -50,6 +50,8 @@ type bitBuf struct {
 
 var bitBufs = sync.Pool{New: func() any { return new(bitBuf) }}
 
+// grown returns s resliced to n values when it has room for them, else a
+// new slice of n; the values are not cleared.
 func grown[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)

@@ -1,5 +1,7 @@
 package models
 
+import "sync"
+
 // fitIsolation fits an isolation forest on rows exactly as golearn's
 // IsolationForest.Fit does after rand.Seed(seed) — the same algorithm
 // drawing the same values in the same order from a math/rand source seeded
@@ -72,6 +74,13 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 	}
 	out := make([]Tree, nTrees)
 	var scratch Tree // grown once, copied out at each tree's size
+	// The trees are gathered in an arena, recycled from one fit to the
+	// next, then copied out into arrays of their total size: two
+	// allocations for the trees rather than two per tree.
+	all := fitArenas.Get().(*Tree)
+	defer fitArenas.Put(all)
+	all.Feature, all.Split, all.Left, all.Right, all.Size = all.Feature[:0], all.Split[:0], all.Left[:0], all.Right[:0], all.Size[:0]
+	ends := make([]int, nTrees)
 	rows := newBound(n)
 	for i := range out {
 		if of == nil {
@@ -92,30 +101,39 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		} else {
 			b.grow(t, b.data, b.tmp, 1)
 		}
-		out[i] = t.clone()
+		all.Feature = append(all.Feature, t.Feature...)
+		all.Split = append(all.Split, t.Split...)
+		all.Left = append(all.Left, t.Left...)
+		all.Right = append(all.Right, t.Right...)
+		all.Size = append(all.Size, t.Size...)
+		ends[i] = len(all.Feature)
+	}
+	total := len(all.Feature)
+	ints := make([]int, 4*total)
+	feature, left, right, size := ints[:total], ints[total:2*total], ints[2*total:3*total], ints[3*total:]
+	copy(feature, all.Feature)
+	copy(left, all.Left)
+	copy(right, all.Right)
+	copy(size, all.Size)
+	split := make([]float64, total)
+	copy(split, all.Split)
+	lo := 0
+	for i, hi := range ends {
+		// Full slice expressions: no tree's array reaches into the next.
+		out[i] = Tree{
+			Feature: feature[lo:hi:hi],
+			Split:   split[lo:hi:hi],
+			Left:    left[lo:hi:hi],
+			Right:   right[lo:hi:hi],
+			Size:    size[lo:hi:hi],
+		}
+		lo = hi
 	}
 	return out
 }
 
-// clone copies an isolation tree into arrays of its size, one allocation
-// for the four int arrays.
-func (t *Tree) clone() Tree {
-	n := t.len()
-	ints := make([]int, 4*n)
-	c := Tree{
-		Feature: ints[0*n : 1*n : 1*n],
-		Left:    ints[1*n : 2*n : 2*n],
-		Right:   ints[2*n : 3*n : 3*n],
-		Size:    ints[3*n : 4*n : 4*n],
-		Split:   make([]float64, n),
-	}
-	copy(c.Feature, t.Feature)
-	copy(c.Left, t.Left)
-	copy(c.Right, t.Right)
-	copy(c.Size, t.Size)
-	copy(c.Split, t.Split)
-	return c
-}
+// fitArenas recycles the arenas fitIsolationUnique gathers its trees in.
+var fitArenas = sync.Pool{New: func() any { return new(Tree) }}
 
 type isoBuilder struct {
 	cols  [][]float64 // by feature, then distinct row

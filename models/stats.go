@@ -57,10 +57,11 @@ func baselinesSorted(cols [][]float64, n int, ucols [][]float64, nu int, of []in
 	}
 	var scratch []uint64
 	return baselinesOf(len(cols), n, func(j int, col []float64) {
-		negZero := false
+		negZeros := 0 // counted without a branch a value
 		for _, v := range cols[j][:n] {
-			negZero = negZero || math.Float64bits(v) == 1<<63
+			negZeros += b2i(math.Float64bits(v) == 1<<63)
 		}
+		negZero := negZeros > 0
 		if j >= len(orders) || negZero {
 			copy(col, cols[j][:n])
 			scratch = sortFloats(col, scratch)

@@ -161,15 +161,17 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 	for i := range trees {
 		total += trees[i].len()
 	}
+	// The node arrays are filled by index in local slices (appending to
+	// the fields of m stored their headers back at every node).
 	m := &compiled{
 		kind:  kind,
 		width: width,
-		nodes: make([]node, 0, total),
+		nodes: make([]node, total),
 		roots: make([]int32, 0, len(trees)),
-		size:  make([]float64, 0, total),
+		size:  make([]float64, total),
 	}
 	if kind == KindForest {
-		m.value = make([]float64, 0, total)
+		m.value = make([]float64, total)
 	} else {
 		m.norm = cFactor(sample)
 	}
@@ -184,36 +186,42 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 	if kind == KindIForest {
 		cf = make([]float64, min(sample, 4096)+1)
 	}
+	base := int32(0)
 	for ti := range trees {
 		t := &trees[ti]
-		base := int32(len(m.nodes))
 		m.roots = append(m.roots, base)
+		n := t.len()
+		nodes, size := m.nodes[base:int(base)+n], m.size[base:int(base)+n]
+		feature, split, left, right, tsize := t.Feature[:n], t.Split[:n], t.Left[:n], t.Right[:n], t.Size[:n]
 		// Nodes keep their order (depth first, as the trainers write
 		// them: a left child follows its parent).
-		for i := 0; i < t.len(); i++ {
-			nd := node{v: t.Split[i], f: int32(t.Feature[i]), l: -1, r: -1}
-			if nd.f >= 0 {
-				nd.l, nd.r = base+int32(t.Left[i]), base+int32(t.Right[i])
-			}
-			m.size = append(m.size, float64(t.Size[i]))
-			if kind == KindForest {
-				// check guarantees Size > 0 on leaves; guard the division
-				// on internal nodes all the same.
+		for i := range nodes {
+			// A leaf's children are -1: leaf is -1 on a leaf (feature
+			// -1), 0 on a split, without a branch (leaves and splits
+			// alternate unpredictably).
+			f := int32(feature[i])
+			leaf := f >> 31
+			nodes[i] = node{v: split[i], f: f, l: (base + int32(left[i])) | leaf, r: (base + int32(right[i])) | leaf}
+			size[i] = float64(tsize[i])
+		}
+		if kind == KindForest {
+			value := m.value[base : int(base)+n]
+			for i := range nodes {
+				// check guarantees Size > 0 on leaves; guard the
+				// division on internal nodes all the same.
 				share := 0.0
 				if t.Size[i] > 0 {
 					share = float64(t.Positive[i]) / float64(t.Size[i])
 				}
-				m.value = append(m.value, share)
-				if nd.f < 0 {
-					nd.v = share
+				value[i] = share
+				if nodes[i].f < 0 {
+					nodes[i].v = share
 				}
 			}
-			m.nodes = append(m.nodes, nd)
 		}
 		// A child follows its parent (check), so one pass in order finds
 		// every node's depth, then an isolation leaf's value and the
 		// node's walk layout.
-		nodes := m.nodes[base:]
 		depth = slices.Grow(depth[:0], len(nodes))[:len(nodes)]
 		depth[0] = 0 // the others are set by their parent first
 		for i := range nodes {
@@ -244,6 +252,7 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 			self := base + int32(i)
 			walk[self] = wnode{v: nd.v, c: [2]int32{self, self}}
 		}
+		base += int32(n)
 	}
 	// The walk layout (walk.go) serves models no deeper than
 	// maxWalkDepth.

@@ -453,6 +453,28 @@ func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool
 // stages keep the other cores busy, and splitting the calibration over
 // them measured a little more CPU for a replay no faster.
 func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
+	// The training windows' largest values, first: the rows are each an
+	// allocation of their own, scattered in memory, and this scan brings
+	// them into the cache for the training, which reads them next (after
+	// the training, whose own data evicts them, they were read from
+	// memory again).
+	trainMax := make([]float64, len(features.Names))
+	for j := range trainMax {
+		trainMax[j] = math.Inf(-1)
+	}
+	for _, r := range cm.rows {
+		// A comparison rather than the max builtin, whose NaN and
+		// signed-zero rules cost a sequence of instructions a value: the
+		// rows trained on are finite (the training fails otherwise, and
+		// trainMax is dropped), and the sign of a zero maximum changes no
+		// comparison made with it (beyondAll, scoreModel).
+		tm := trainMax[:min(len(r), len(trainMax))]
+		for j, v := range r[:len(tm)] {
+			if v > tm[j] {
+				tm[j] = v
+			}
+		}
+	}
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	art, err := models.TrainIsolationForest(cm.rows, features.Names, models.IForestOptions{
@@ -466,22 +488,7 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	}
 	cm.model, cm.trainedAt = art, at
 	cm.trainRows, cm.fresh = len(cm.rows), 0
-	cm.trainMax = make([]float64, len(features.Names))
-	for j := range cm.trainMax {
-		cm.trainMax[j] = math.Inf(-1)
-	}
-	for _, r := range cm.rows {
-		// A comparison rather than the max builtin, whose NaN and
-		// signed-zero rules cost a sequence of instructions a value: the
-		// rows trained on are finite, and the sign of a zero maximum
-		// changes no comparison made with it (beyondAll, scoreModel).
-		tm := cm.trainMax[:min(len(r), len(cm.trainMax))]
-		for j, v := range r[:len(tm)] {
-			if v > tm[j] {
-				tm[j] = v
-			}
-		}
-	}
+	cm.trainMax = trainMax
 	cm.version++
 	sum, err := art.SaveSHA256()
 	if err != nil {
