@@ -41,7 +41,13 @@ func (a *Assembler) build(w *pending) *Window {
 		return cmp.Or(strings.Compare(kx.tenant, ky.tenant), strings.Compare(kx.device, ky.device))
 	})
 	pos := resized(a.pos, 0, ng)
-	devs := make([]DeviceRows, ng)
+	// The Window, its record and (one device: most windows of imported
+	// history) its device list are one allocation.
+	wm := new(windowMem)
+	devs := wm.devs[:min(ng, len(wm.devs))]
+	if ng > len(wm.devs) {
+		devs = make([]DeviceRows, ng)
+	}
 	var tenantBytes, deviceBytes int
 	i := 0
 	for k, g := range order {
@@ -114,15 +120,24 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	shared := c.shared
 	c.release()
-	batch := newRecord(&c.arrs, n, shared) // takes the columns' references
+	wm.rec.init(&c.arrs, n, shared) // takes the columns' references
 	clear(cols)
-	return &Window{
+	wm.w = Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
 		End:       time.Unix(0, w.end).UTC(),
-		Batch:     batch,
+		Batch:     &wm.rec,
 		Devices:   devs,
 	}
+	return &wm.w
+}
+
+// windowMem holds a built Window with its record and, for a window of one
+// device, its device list.
+type windowMem struct {
+	w    Window
+	rec  record
+	devs [1]DeviceRows
 }
 
 // runOf gives the value of the tenant and device columns of a device's rows.
@@ -159,6 +174,7 @@ type columns struct {
 	off   int              // the next free byte of slab
 	align int              // of each buffer in slab (a power of two)
 	bufs  []*memory.Buffer // the buffers made, released by release
+	mem   []colMem         // the arrays' Data and buffer lists (see colMem)
 	plain []memory.Buffer  // the window's buffers without a reference count
 	fixed [NumCols]cut     // the data of each fixed-width column
 
@@ -183,21 +199,36 @@ type columns struct {
 	scratch []byte
 	// the tenant and device columns: validity, offsets, data
 	run [2][3]cut
-	// the buffer lists of the batch's arrays (see list), and the arrays
-	lists  []*memory.Buffer
+	// the batch's arrays
 	arrs   [NumCols]arrow.Array
 	shared uint32 // the arrays of arrs from the caches (see record)
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
 
-// list returns bs as the buffer list of an array's data. The lists of a
-// batch share one allocation (sized by finish); a list is capped, so that
-// nothing appended to one reaches the next.
-func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
-	k := len(c.lists)
-	c.lists = append(c.lists, bs...)
-	return c.lists[k : k+len(bs) : k+len(bs)]
+// colMem is the memory of one array of a batch besides the Arrow buffers
+// and the array itself: its Data and its buffer list. A batch's are one
+// allocation (finish), where each Data was one: arrow-go's Data.Reset and
+// Retain make a Data of a zero one, as NewData would.
+type colMem struct {
+	data array.Data
+	list [3]*memory.Buffer
+}
+
+// newData returns the Data of the batch's next array, with one reference,
+// as array.NewData (with dict, NewDataWithDictionary) would. finish sized
+// c.mem for every array it can make.
+func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
+	m := &c.mem[0]
+	c.mem = c.mem[1:]
+	list := m.list[:copy(m.list[:], bufs):len(bufs)]
+	d := &m.data
+	d.Reset(dt, c.n, list, nil, nulls, 0)
+	d.Retain()
+	if dict != nil {
+		d.SetDictionary(dict.Data())
+	}
+	return d
 }
 
 // cut is a range of a columns' slab.
@@ -459,26 +490,23 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			plain++
 		}
 	}
+	// One colMem for each array made: every column but those from nulls
+	// (time, id, type, tenant and device are counted for sure; a
+	// constant dictionary column from the cache leaves its colMem unused).
+	arrays := 5
+	for _, f := range fixedCols[3:] {
+		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
+			arrays++
+		}
+	}
 	for s := range c.sNulls {
 		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
+			arrays++
 			plain += 1 + min(k, 1)
 		}
 	}
 	c.plain = make([]memory.Buffer, 0, plain)
-	// The buffer lists: two per fixed-width column, three per string
-	// column, none for a column from nulls.
-	lists := 3*2 + 2*3 // time, id, type; tenant, device
-	for _, f := range fixedCols[3:] {
-		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
-			lists += 2
-		}
-	}
-	for s := range c.sNulls {
-		if c.sNulls[s] < n || !nulls.serves(n) {
-			lists += 3
-		}
-	}
-	c.lists = make([]*memory.Buffer, 0, lists)
+	c.mem = make([]colMem, arrays)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {
@@ -496,13 +524,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		bufs := c.list(valid, c.buffer(c.fixed[col]))
-		var d *array.Data
-		if dict := dicts[col]; dict != nil {
-			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
-		} else {
-			d = array.NewData(Schema.Field(col).Type, n, bufs, nil, nulls, 0)
-		}
+		d := c.newData(Schema.Field(col).Type, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col])
 		cols[col] = array.MakeFromData(d)
 		d.Release()
 	}
@@ -529,7 +551,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		if c.sNulls[s] > 0 {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
-		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
+		d := c.newData(Schema.Field(col).Type, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil)
 		cols[col] = array.MakeFromData(d)
 		d.Release()
 	}
@@ -581,7 +603,7 @@ func (c *columns) release() {
 	}
 	clear(c.bufs)
 	c.slab.Release()
-	c.slab, c.plain = nil, nil
+	c.slab, c.plain, c.mem = nil, nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
@@ -610,7 +632,7 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	if nulls > 0 {
 		valid = c.plainBuffer(c.run[k][0])
 	}
-	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
+	data := c.newData(arrow.BinaryTypes.String, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])}, nulls, nil)
 	arr := array.MakeFromData(data)
 	data.Release()
 	return arr
