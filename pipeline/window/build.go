@@ -110,6 +110,7 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
+	c.wm = wm
 	cols := c.finish(a.dicts, &a.nulls)
 	for k, col := range [2]int{ColTenant, ColDevice} {
 		if cols[col] = runCols[k]; runCols[k] == nil {
@@ -132,12 +133,17 @@ func (a *Assembler) build(w *pending) *Window {
 	return &wm.w
 }
 
-// windowMem holds a built Window with its record and, for a window of one
-// device, its device list.
+// windowMem holds a built Window with its record, its numeric arrays
+// and, for a window of one device, its device list.
 type windowMem struct {
 	w    Window
 	rec  record
 	devs [1]DeviceRows
+	// dst_port and status, bytes_up and bytes_down, duration_ns and
+	// latency_ns (see columns.array)
+	u32 [2]array.Uint32
+	u64 [2]array.Uint64
+	i64 [2]array.Int64
 }
 
 // runOf gives the value of the tenant and device columns of a device's rows.
@@ -175,6 +181,8 @@ type columns struct {
 	align int              // of each buffer in slab (a power of two)
 	bufs  []*memory.Buffer // the buffers made, released by release
 	mem   []colMem         // the arrays' Data and buffer lists (see colMem)
+	wm    *windowMem       // the window's, holding its numeric arrays
+	strs  []array.String   // the utf8 arrays (see array)
 	plain []memory.Buffer  // the window's buffers without a reference count
 	fixed [NumCols]cut     // the data of each fixed-width column
 
@@ -197,8 +205,10 @@ type columns struct {
 	// memory the gather writes the all-null groups to (see reset): never
 	// part of a batch
 	scratch []byte
-	// the tenant and device columns: validity, offsets, data
-	run [2][3]cut
+	// the tenant and device columns: validity, offsets, data; how many
+	// are built
+	run  [2][3]cut
+	runs int
 	// the batch's arrays
 	arrs   [NumCols]arrow.Array
 	shared uint32 // the arrays of arrs from the caches (see record)
@@ -252,6 +262,46 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 	b := memory.SliceBuffer(c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
 	return b
+}
+
+// array returns the array of column col (type dt) of d, taking d's
+// reference, as array.MakeFromData and a Release of d would. The numeric
+// and utf8 arrays are zero arrays of the window's memory (wm, strs) that
+// arrow-go's Reset and Retain make what its constructors would (these
+// set nothing else): a window's dozen arrays were a dozen allocations.
+func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
+	var a arrow.Array
+	switch col {
+	case ColDstPort, ColStatus:
+		a = resetNumeric(&c.wm.u32[min(col-ColDstPort, 1)], d)
+	case ColBytesUp, ColBytesDown:
+		a = resetNumeric(&c.wm.u64[col-ColBytesUp], d)
+	case ColDurationNs, ColLatencyNs:
+		a = resetNumeric(&c.wm.i64[min(col-ColDurationNs, 1)], d)
+	default:
+		if dt.ID() != arrow.STRING {
+			a = array.MakeFromData(d)
+			break
+		}
+		s := &c.strs[0]
+		c.strs = c.strs[1:]
+		s.Reset(d)
+		s.Retain()
+		a = s
+	}
+	d.Release()
+	return a
+}
+
+// resetNumeric makes a, a zero array, the array of d (with one reference).
+func resetNumeric[P interface {
+	*T
+	arrow.Array
+	Reset(*array.Data)
+}, T any](a P, d *array.Data) arrow.Array {
+	a.Reset(d)
+	a.Retain()
+	return a
 }
 
 // plainBuffer makes a memory.Buffer of k without a reference count (see
@@ -331,6 +381,7 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		if cached[k] {
 			continue // no column to build
 		}
+		c.runs++
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
 	c.slab = memory.NewResizableBuffer(mem)
@@ -490,10 +541,10 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			plain++
 		}
 	}
-	// One colMem for each array made: every column but those from nulls
-	// (time, id, type, tenant and device are counted for sure; a
-	// constant dictionary column from the cache leaves its colMem unused).
-	arrays := 5
+	// One colMem for each array made: every column but those from the
+	// caches (a constant dictionary column from the cache leaves its
+	// colMem unused), and one String for each utf8 array made.
+	arrays, strings := 3+c.runs, c.runs // time, id, type; tenant, device
 	for _, f := range fixedCols[3:] {
 		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
 			arrays++
@@ -503,10 +554,14 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
 			arrays++
 			plain += 1 + min(k, 1)
+			if Schema.Field(strCols[s]).Type.ID() == arrow.STRING {
+				strings++
+			}
 		}
 	}
 	c.plain = make([]memory.Buffer, 0, plain)
 	c.mem = make([]colMem, arrays)
+	c.strs = make([]array.String, strings)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {
@@ -524,9 +579,8 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		d := c.newData(Schema.Field(col).Type, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col])
-		cols[col] = array.MakeFromData(d)
-		d.Release()
+		dt := Schema.Field(col).Type
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col]))
 	}
 	mk(ColTime, -1)
 	mk(ColID, -1)
@@ -551,9 +605,8 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		if c.sNulls[s] > 0 {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
-		d := c.newData(Schema.Field(col).Type, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil)
-		cols[col] = array.MakeFromData(d)
-		d.Release()
+		dt := Schema.Field(col).Type
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil))
 	}
 	return cols
 }
@@ -603,7 +656,7 @@ func (c *columns) release() {
 	}
 	clear(c.bufs)
 	c.slab.Release()
-	c.slab, c.plain, c.mem = nil, nil, nil
+	c.slab, c.plain, c.mem, c.wm, c.strs = nil, nil, nil, nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
@@ -632,10 +685,8 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	if nulls > 0 {
 		valid = c.plainBuffer(c.run[k][0])
 	}
-	data := c.newData(arrow.BinaryTypes.String, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])}, nulls, nil)
-	arr := array.MakeFromData(data)
-	data.Release()
-	return arr
+	dt := arrow.BinaryTypes.String
+	return c.array(ColTenant+k, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])}, nulls, nil))
 }
 
 // copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,7 +218,8 @@ func TestRecycledMemoryIsPoisoned(t *testing.T) {
 }
 
 // The arrays of a batch are made of Data from one allocation per window
-// (Data.Reset, not array.NewData): every column of a random log's windows,
+// (Data.Reset, not array.NewData), and its numeric and utf8 arrays are
+// zero arrays made by Reset: every column of a random log's windows,
 // large ones and small ones (where many columns are all null or constant),
 // passes arrow-go's full validation, equals the array arrow-go makes of the
 // same buffers, and a slice of it taken before the window's release stays
@@ -251,8 +253,11 @@ func testBatchArraysWellFormed(t *testing.T, size time.Duration) {
 				pd := array.NewDataWithDictionary(d.DataType(), d.Len(), d.Buffers(), d.NullN(), d.Offset(), dictOf(d))
 				plain := array.MakeFromData(pd)
 				pd.Release()
-				if !array.Equal(col, plain) || col.Len() != n {
-					t.Fatalf("window %d: column %s differs from arrow-go's array of its buffers", windows, name)
+				if !array.Equal(col, plain) || col.Len() != n || reflect.TypeOf(col) != reflect.TypeOf(plain) {
+					t.Fatalf("window %d: column %s (%T) differs from arrow-go's array of its buffers (%T)", windows, name, col, plain)
+				}
+				if col.String() != plain.String() || col.NullN() != plain.NullN() {
+					t.Fatalf("window %d: column %s prints %s, arrow-go's array %s", windows, name, col, plain)
 				}
 				plain.Release()
 				if (windows+k)%7 == 0 {
