@@ -225,16 +225,17 @@ type colMem struct {
 	list [3]*memory.Buffer
 }
 
-// newData returns the Data of the batch's next array, with one reference,
-// as array.NewData (with dict, NewDataWithDictionary) would. finish sized
-// c.mem for every array it can make.
+// newData returns the Data of the batch's next array, as array.NewData
+// (with dict, NewDataWithDictionary) would, but without a reference: the
+// array made of it (see array) takes the one it keeps, where NewData's
+// would be dropped right after, two atomic operations an array. finish
+// sized c.mem for every array it can make.
 func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
 	m := &c.mem[0]
 	c.mem = c.mem[1:]
 	list := m.list[:copy(m.list[:], bufs):len(bufs)]
 	d := &m.data
 	d.Reset(dt, c.n, list, nil, nulls, 0)
-	d.Retain()
 	if dict != nil {
 		d.SetDictionary(dict.Data())
 	}
@@ -264,8 +265,8 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 	return b
 }
 
-// array returns the array of column col (type dt) of d, taking d's
-// reference, as array.MakeFromData and a Release of d would. The numeric
+// array returns the array of column col (type dt) of d (from newData),
+// which holds the one reference to d. The numeric
 // and utf8 arrays are zero arrays of the window's memory (wm, strs) that
 // arrow-go's Reset and Retain make what its constructors would (these
 // set nothing else): a window's dozen arrays were a dozen allocations.
@@ -289,7 +290,6 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 		s.Retain()
 		a = s
 	}
-	d.Release()
 	return a
 }
 
