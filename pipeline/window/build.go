@@ -43,7 +43,7 @@ func (a *Assembler) build(w *pending) *Window {
 	pos := resized(a.pos, 0, ng)
 	// The Window, its record and (one device: most windows of imported
 	// history) its device list are one allocation.
-	wm := new(windowMem)
+	wm := &a.cols.chunks.wins.take(1)[0]
 	devs := wm.devs[:min(ng, len(wm.devs))]
 	if ng > len(wm.devs) {
 		devs = make([]DeviceRows, ng)
@@ -212,6 +212,13 @@ type columns struct {
 	// the batch's arrays
 	arrs   [NumCols]arrow.Array
 	shared uint32 // the arrays of arrs from the caches (see record)
+	// where the structs of the windows' arrays come from
+	chunks struct {
+		wins  chunk[windowMem]
+		mem   chunk[colMem]
+		plain chunk[memory.Buffer]
+		strs  chunk[array.String]
+	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
@@ -240,6 +247,31 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 		d.SetDictionary(dict.Data())
 	}
 	return d
+}
+
+// chunk hands out the structs of windows' arrays (Window and record,
+// Data, Buffer, String) from allocations of about 32 KiB, each shared by
+// the windows that take from it. A window's were four allocations, of 0.5
+// to 2 KiB: sizes of which a span holds a few, so that every few windows
+// the allocator refilled a span (and swept it), which cost the allocations
+// several times their zeroing. A chunk stays alive as long as any of its
+// windows (or a column of one a consumer retains); the structs are never
+// reused.
+type chunk[T any] struct{ free []T }
+
+// chunkBytes is the size of the allocations of a chunk: past the
+// allocator's size classes (32 KiB), so that each is one span of its own.
+const chunkBytes = 40 << 10
+
+// take returns n zero Ts.
+func (ch *chunk[T]) take(n int) []T {
+	if len(ch.free) < n {
+		var t T
+		ch.free = make([]T, max(n, chunkBytes/int(unsafe.Sizeof(t))))
+	}
+	s := ch.free[:n:n]
+	ch.free = ch.free[n:]
+	return s
 }
 
 // cut is a range of a columns' slab.
@@ -346,7 +378,7 @@ var fixedCols = [...]fixedCol{
 // cached (0: tenant, 1: device) come from the tenant cache, and get none
 // either.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
-	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch}
+	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch, chunks: c.chunks}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
@@ -559,9 +591,9 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 		}
 	}
-	c.plain = make([]memory.Buffer, 0, plain)
-	c.mem = make([]colMem, arrays)
-	c.strs = make([]array.String, strings)
+	c.plain = c.chunks.plain.take(plain)[:0]
+	c.mem = c.chunks.mem.take(arrays)
+	c.strs = c.chunks.strs.take(strings)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {
