@@ -41,8 +41,8 @@ func (a *Assembler) build(w *pending) *Window {
 		return cmp.Or(strings.Compare(kx.tenant, ky.tenant), strings.Compare(kx.device, ky.device))
 	})
 	pos := resized(a.pos, 0, ng)
-	// The Window, its record and (one device: most windows of imported
-	// history) its device list are one allocation.
+	// The Window, its record, its numeric arrays and (one device: most
+	// windows of imported history) its device list are one struct.
 	wm := &a.cols.chunks.wins.take(1)[0]
 	devs := wm.devs[:min(ng, len(wm.devs))]
 	if ng > len(wm.devs) {
@@ -171,8 +171,9 @@ func (r *rows) cmpRows(x, y int32) int {
 // released, whichever holds it. Its other buffers (validity bitmaps,
 // offsets) view the same slab without a reference count of their own
 // (plain): an array's buffers live exactly as long as the array, and
-// one reference per array is all the slab needs. The plain buffers of a
-// window are one allocation, where each buffer was one before, with a
+// one reference per array is all the slab needs. The plain buffers,
+// like the arrays' Data and most arrays, come from chunks shared by
+// windows (see chunk), where each buffer was an allocation, with a
 // reference count taken and dropped on the slab.
 type columns struct {
 	n     int
@@ -224,9 +225,9 @@ type columns struct {
 }
 
 // colMem is the memory of one array of a batch besides the Arrow buffers
-// and the array itself: its Data and its buffer list. A batch's are one
-// allocation (finish), where each Data was one: arrow-go's Data.Reset and
-// Retain make a Data of a zero one, as NewData would.
+// and the array itself: its Data and its buffer list. A batch's come from
+// a chunk (finish), where each Data was an allocation: arrow-go's
+// Data.Reset makes a Data of a zero one, as NewData would.
 type colMem struct {
 	data array.Data
 	list [3]*memory.Buffer
@@ -250,7 +251,7 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 }
 
 // chunk hands out the structs of windows' arrays (Window and record,
-// Data, Buffer, String) from allocations of about 32 KiB, each shared by
+// Data, Buffer, String) from allocations of chunkBytes, each shared by
 // the windows that take from it. A window's were four allocations, of 0.5
 // to 2 KiB: sizes of which a span holds a few, so that every few windows
 // the allocator refilled a span (and swept it), which cost the allocations
@@ -298,10 +299,10 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 }
 
 // array returns the array of column col (type dt) of d (from newData),
-// which holds the one reference to d. The numeric
-// and utf8 arrays are zero arrays of the window's memory (wm, strs) that
-// arrow-go's Reset and Retain make what its constructors would (these
-// set nothing else): a window's dozen arrays were a dozen allocations.
+// which holds the one reference to d. The numeric and utf8 arrays are
+// zero arrays of the window's memory (wm, strs: from chunks) that
+// arrow-go's Reset and Retain make what its constructors would (these set
+// nothing else): a window's dozen arrays were a dozen allocations.
 func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	var a arrow.Array
 	switch col {
@@ -657,8 +658,6 @@ func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
 	return true
 }
 
-// release drops the buffers' own references and the slab's (the arrays
-// hold theirs).
 // constant takes the array of dictionary column col (int8 indices, no
 // nulls) from the cache when every row has the same index, and reports
 // whether it did.
@@ -682,6 +681,8 @@ func (c *columns) constant(col int, nulls *nullArrays, dicts *dictionaries) bool
 	return true
 }
 
+// release drops the buffers' own references and the slab's (the arrays
+// hold theirs).
 func (c *columns) release() {
 	for _, x := range c.bufs {
 		x.Release()
