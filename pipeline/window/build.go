@@ -43,7 +43,7 @@ func (a *Assembler) build(w *pending) *Window {
 	pos := resized(a.pos, 0, ng)
 	// The Window, its record, its numeric arrays and (one device: most
 	// windows of imported history) its device list are one struct.
-	wm := &a.cols.chunks.wins.take(1)[0]
+	wm := &a.cols.chunks.wins.take(1, n)[0]
 	devs := wm.devs[:min(ng, len(wm.devs))]
 	if ng > len(wm.devs) {
 		devs = make([]DeviceRows, ng)
@@ -258,14 +258,30 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 // several times their zeroing. A chunk stays alive as long as any of its
 // windows (or a column of one a consumer retains); the structs are never
 // reused.
+//
+// A released array still points to the window's Arrow memory (arrow-go
+// drops its Data, not its view of the values), so a chunk kept alive by
+// one window keeps the others' memory from the garbage collector too
+// (without Config.Recycle: with it, the slab pool has it anyway). Only
+// windows of up to chunkRows rows share chunks, which bounds that memory
+// to some MB; a larger window costs its rows far more than four
+// allocations, and has its own.
 type chunk[T any] struct{ free []T }
 
-// chunkBytes is the size of the allocations of a chunk: past the
-// allocator's size classes (32 KiB), so that each is one span of its own.
-const chunkBytes = 40 << 10
+const (
+	// chunkBytes is the size of the allocations of a chunk: past the
+	// allocator's size classes (32 KiB), so that each is one span of
+	// its own.
+	chunkBytes = 40 << 10
+	// chunkRows is the most rows of a window that takes from chunks.
+	chunkRows = 512
+)
 
-// take returns n zero Ts.
-func (ch *chunk[T]) take(n int) []T {
+// take returns n zero Ts for a window of rows rows.
+func (ch *chunk[T]) take(n, rows int) []T {
+	if rows > chunkRows {
+		return make([]T, n)
+	}
 	if len(ch.free) < n {
 		var t T
 		ch.free = make([]T, max(n, chunkBytes/int(unsafe.Sizeof(t))))
@@ -592,9 +608,9 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 		}
 	}
-	c.plain = c.chunks.plain.take(plain)[:0]
-	c.mem = c.chunks.mem.take(arrays)
-	c.strs = c.chunks.strs.take(strings)
+	c.plain = c.chunks.plain.take(plain, n)[:0]
+	c.mem = c.chunks.mem.take(arrays, n)
+	c.strs = c.chunks.strs.take(strings, n)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {

@@ -23,7 +23,7 @@ func TestChunkTake(t *testing.T) {
 		if rng.IntN(50) == 0 {
 			n = perChunk + rng.IntN(10) // more than a chunk
 		}
-		s := ch.take(n)
+		s := ch.take(n, chunkRows)
 		if len(s) != n || cap(s) != n {
 			t.Fatalf("take(%d): len %d, cap %d", n, len(s), cap(s))
 		}
@@ -35,6 +35,11 @@ func TestChunkTake(t *testing.T) {
 		}
 		got = append(got, s)
 		total += n
+	}
+	// A window of more than chunkRows rows has its own.
+	left := len(ch.free)
+	if big := ch.take(3, chunkRows+1); len(big) != 3 || cap(big) != 3 || len(ch.free) != left {
+		t.Fatalf("take for a large window: len %d, cap %d, the chunk's free %d of %d", len(big), cap(big), len(ch.free), left)
 	}
 	for k, s := range got {
 		for i := range s {
