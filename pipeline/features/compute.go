@@ -22,15 +22,16 @@ type columns struct {
 	strict, loose              *array.Binary
 }
 
-func bind(w *window.Window) (*columns, bool) {
+// bind returns w's columns (by value: Compute keeps them on its stack).
+func bind(w *window.Window) (columns, bool) {
 	b := w.Batch
 	if b == nil || !b.Schema().Equal(window.Schema) {
-		return nil, false
+		return columns{}, false
 	}
 	idx := func(col int) []int8 {
 		return b.Column(col).(*array.Dictionary).Indices().(*array.Int8).Int8Values()
 	}
-	return &columns{
+	return columns{
 		typ: idx(window.ColType), mode: idx(window.ColMode), reason: idx(window.ColCloseReason), outcome: idx(window.ColOutcome),
 		port:   b.Column(window.ColDstPort).(*array.Uint32).Uint32Values(),
 		status: b.Column(window.ColStatus).(*array.Uint32).Uint32Values(),

@@ -41,7 +41,13 @@ func (a *Assembler) build(w *pending) *Window {
 		return cmp.Or(strings.Compare(kx.tenant, ky.tenant), strings.Compare(kx.device, ky.device))
 	})
 	pos := resized(a.pos, 0, ng)
-	devs := make([]DeviceRows, ng)
+	// The Window, its record, its numeric arrays and (one device: most
+	// windows of imported history) its device list are one struct.
+	wm := &a.cols.chunks.wins.take(1, n)[0]
+	devs := wm.devs[:min(ng, len(wm.devs))]
+	if ng > len(wm.devs) {
+		devs = make([]DeviceRows, ng)
+	}
 	var tenantBytes, deviceBytes int
 	i := 0
 	for k, g := range order {
@@ -104,6 +110,7 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
+	c.wm = wm
 	cols := c.finish(a.dicts, &a.nulls)
 	for k, col := range [2]int{ColTenant, ColDevice} {
 		if cols[col] = runCols[k]; runCols[k] == nil {
@@ -114,15 +121,29 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	shared := c.shared
 	c.release()
-	batch := newRecord(&c.arrs, n, shared) // takes the columns' references
+	wm.rec.init(&c.arrs, n, shared) // takes the columns' references
 	clear(cols)
-	return &Window{
+	wm.w = Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
 		End:       time.Unix(0, w.end).UTC(),
-		Batch:     batch,
+		Batch:     &wm.rec,
 		Devices:   devs,
 	}
+	return &wm.w
+}
+
+// windowMem holds a built Window with its record, its numeric arrays
+// and, for a window of one device, its device list.
+type windowMem struct {
+	w    Window
+	rec  record
+	devs [1]DeviceRows
+	// dst_port and status, bytes_up and bytes_down, duration_ns and
+	// latency_ns (see columns.array)
+	u32 [2]array.Uint32
+	u64 [2]array.Uint64
+	i64 [2]array.Int64
 }
 
 // runOf gives the value of the tenant and device columns of a device's rows.
@@ -150,8 +171,9 @@ func (r *rows) cmpRows(x, y int32) int {
 // released, whichever holds it. Its other buffers (validity bitmaps,
 // offsets) view the same slab without a reference count of their own
 // (plain): an array's buffers live exactly as long as the array, and
-// one reference per array is all the slab needs. The plain buffers of a
-// window are one allocation, where each buffer was one before, with a
+// one reference per array is all the slab needs. The plain buffers,
+// like the arrays' Data and most arrays, come from chunks shared by
+// windows (see chunk), where each buffer was an allocation, with a
 // reference count taken and dropped on the slab.
 type columns struct {
 	n     int
@@ -159,6 +181,9 @@ type columns struct {
 	off   int              // the next free byte of slab
 	align int              // of each buffer in slab (a power of two)
 	bufs  []*memory.Buffer // the buffers made, released by release
+	mem   []colMem         // the arrays' Data and buffer lists (see colMem)
+	wm    *windowMem       // the window's, holding its numeric arrays
+	strs  []array.String   // the utf8 arrays (see array)
 	plain []memory.Buffer  // the window's buffers without a reference count
 	fixed [NumCols]cut     // the data of each fixed-width column
 
@@ -181,23 +206,89 @@ type columns struct {
 	// memory the gather writes the all-null groups to (see reset): never
 	// part of a batch
 	scratch []byte
-	// the tenant and device columns: validity, offsets, data
-	run [2][3]cut
-	// the buffer lists of the batch's arrays (see list), and the arrays
-	lists  []*memory.Buffer
+	// the tenant and device columns: validity, offsets, data; how many
+	// are built
+	run  [2][3]cut
+	runs int
+	// the batch's arrays
 	arrs   [NumCols]arrow.Array
 	shared uint32 // the arrays of arrs from the caches (see record)
+	// where the structs of the windows' arrays come from
+	chunks struct {
+		wins  chunk[windowMem]
+		mem   chunk[colMem]
+		plain chunk[memory.Buffer]
+		strs  chunk[array.String]
+	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
 }
 
-// list returns bs as the buffer list of an array's data. The lists of a
-// batch share one allocation (sized by finish); a list is capped, so that
-// nothing appended to one reaches the next.
-func (c *columns) list(bs ...*memory.Buffer) []*memory.Buffer {
-	k := len(c.lists)
-	c.lists = append(c.lists, bs...)
-	return c.lists[k : k+len(bs) : k+len(bs)]
+// colMem is the memory of one array of a batch besides the Arrow buffers
+// and the array itself: its Data and its buffer list. A batch's come from
+// a chunk (finish), where each Data was an allocation: arrow-go's
+// Data.Reset makes a Data of a zero one, as NewData would.
+type colMem struct {
+	data array.Data
+	list [3]*memory.Buffer
+}
+
+// newData returns the Data of the batch's next array, as array.NewData
+// (with dict, NewDataWithDictionary) would, but without a reference: the
+// array made of it (see array) takes the one it keeps, where NewData's
+// would be dropped right after, two atomic operations an array. finish
+// sized c.mem for every array it can make.
+func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
+	m := &c.mem[0]
+	c.mem = c.mem[1:]
+	list := m.list[:copy(m.list[:], bufs):len(bufs)]
+	d := &m.data
+	d.Reset(dt, c.n, list, nil, nulls, 0)
+	if dict != nil {
+		d.SetDictionary(dict.Data())
+	}
+	return d
+}
+
+// chunk hands out the structs of windows' arrays (Window and record,
+// Data, Buffer, String) from allocations of chunkBytes, each shared by
+// the windows that take from it. A window's were four allocations, of 0.5
+// to 2 KiB: sizes of which a span holds a few, so that every few windows
+// the allocator refilled a span (and swept it), which cost the allocations
+// several times their zeroing. A chunk stays alive as long as any of its
+// windows (or a column of one a consumer retains); the structs are never
+// reused.
+//
+// A released array still points to the window's Arrow memory (arrow-go
+// drops its Data, not its view of the values), so a chunk kept alive by
+// one window keeps the others' memory from the garbage collector too
+// (without Config.Recycle: with it, the slab pool has it anyway). Only
+// windows of up to chunkRows rows share chunks, which bounds that memory
+// to some MB; a larger window costs its rows far more than four
+// allocations, and has its own.
+type chunk[T any] struct{ free []T }
+
+const (
+	// chunkBytes is the size of the allocations of a chunk: past the
+	// allocator's size classes (32 KiB), so that each is one span of
+	// its own.
+	chunkBytes = 40 << 10
+	// chunkRows is the most rows of a window that takes from chunks.
+	chunkRows = 512
+)
+
+// take returns n zero Ts for a window of rows rows.
+func (ch *chunk[T]) take(n, rows int) []T {
+	if rows > chunkRows {
+		return make([]T, n)
+	}
+	if len(ch.free) < n {
+		var t T
+		ch.free = make([]T, max(n, chunkBytes/int(unsafe.Sizeof(t))))
+	}
+	s := ch.free[:n:n]
+	ch.free = ch.free[n:]
+	return s
 }
 
 // cut is a range of a columns' slab.
@@ -221,6 +312,45 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 	b := memory.SliceBuffer(c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
 	return b
+}
+
+// array returns the array of column col (type dt) of d (from newData),
+// which holds the one reference to d. The numeric and utf8 arrays are
+// zero arrays of the window's memory (wm, strs: from chunks) that
+// arrow-go's Reset and Retain make what its constructors would (these set
+// nothing else): a window's dozen arrays were a dozen allocations.
+func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
+	var a arrow.Array
+	switch col {
+	case ColDstPort, ColStatus:
+		a = resetNumeric(&c.wm.u32[min(col-ColDstPort, 1)], d)
+	case ColBytesUp, ColBytesDown:
+		a = resetNumeric(&c.wm.u64[col-ColBytesUp], d)
+	case ColDurationNs, ColLatencyNs:
+		a = resetNumeric(&c.wm.i64[min(col-ColDurationNs, 1)], d)
+	default:
+		if dt.ID() != arrow.STRING {
+			a = array.MakeFromData(d)
+			break
+		}
+		s := &c.strs[0]
+		c.strs = c.strs[1:]
+		s.Reset(d)
+		s.Retain()
+		a = s
+	}
+	return a
+}
+
+// resetNumeric makes a, a zero array, the array of d (with one reference).
+func resetNumeric[P interface {
+	*T
+	arrow.Array
+	Reset(*array.Data)
+}, T any](a P, d *array.Data) arrow.Array {
+	a.Reset(d)
+	a.Retain()
+	return a
 }
 
 // plainBuffer makes a memory.Buffer of k without a reference count (see
@@ -265,7 +395,7 @@ var fixedCols = [...]fixedCol{
 // cached (0: tenant, 1: device) come from the tenant cache, and get none
 // either.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
-	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch}
+	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch, chunks: c.chunks}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
@@ -300,6 +430,7 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		if cached[k] {
 			continue // no column to build
 		}
+		c.runs++
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
 	c.slab = memory.NewResizableBuffer(mem)
@@ -459,26 +590,27 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			plain++
 		}
 	}
-	for s := range c.sNulls {
-		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
-			plain += 1 + min(k, 1)
-		}
-	}
-	c.plain = make([]memory.Buffer, 0, plain)
-	// The buffer lists: two per fixed-width column, three per string
-	// column, none for a column from nulls.
-	lists := 3*2 + 2*3 // time, id, type; tenant, device
+	// One colMem for each array made: every column but those from the
+	// caches (a constant dictionary column from the cache leaves its
+	// colMem unused), and one String for each utf8 array made.
+	arrays, strings := 3+c.runs, c.runs // time, id, type; tenant, device
 	for _, f := range fixedCols[3:] {
 		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
-			lists += 2
+			arrays++
 		}
 	}
 	for s := range c.sNulls {
-		if c.sNulls[s] < n || !nulls.serves(n) {
-			lists += 3
+		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
+			arrays++
+			plain += 1 + min(k, 1)
+			if Schema.Field(strCols[s]).Type.ID() == arrow.STRING {
+				strings++
+			}
 		}
 	}
-	c.lists = make([]*memory.Buffer, 0, lists)
+	c.plain = c.chunks.plain.take(plain, n)[:0]
+	c.mem = c.chunks.mem.take(arrays, n)
+	c.strs = c.chunks.strs.take(strings, n)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {
@@ -496,15 +628,8 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		bufs := c.list(valid, c.buffer(c.fixed[col]))
-		var d *array.Data
-		if dict := dicts[col]; dict != nil {
-			d = array.NewDataWithDictionary(Schema.Field(col).Type, n, bufs, nulls, 0, dict.Data().(*array.Data))
-		} else {
-			d = array.NewData(Schema.Field(col).Type, n, bufs, nil, nulls, 0)
-		}
-		cols[col] = array.MakeFromData(d)
-		d.Release()
+		dt := Schema.Field(col).Type
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col]))
 	}
 	mk(ColTime, -1)
 	mk(ColID, -1)
@@ -529,9 +654,8 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		if c.sNulls[s] > 0 {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
-		d := array.NewData(Schema.Field(col).Type, n, c.list(valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])), nil, c.sNulls[s], 0)
-		cols[col] = array.MakeFromData(d)
-		d.Release()
+		dt := Schema.Field(col).Type
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil))
 	}
 	return cols
 }
@@ -550,8 +674,6 @@ func (c *columns) null(col int, nulls *nullArrays, dicts *dictionaries) bool {
 	return true
 }
 
-// release drops the buffers' own references and the slab's (the arrays
-// hold theirs).
 // constant takes the array of dictionary column col (int8 indices, no
 // nulls) from the cache when every row has the same index, and reports
 // whether it did.
@@ -575,13 +697,15 @@ func (c *columns) constant(col int, nulls *nullArrays, dicts *dictionaries) bool
 	return true
 }
 
+// release drops the buffers' own references and the slab's (the arrays
+// hold theirs).
 func (c *columns) release() {
 	for _, x := range c.bufs {
 		x.Release()
 	}
 	clear(c.bufs)
 	c.slab.Release()
-	c.slab, c.plain = nil, nil
+	c.slab, c.plain, c.mem, c.wm, c.strs = nil, nil, nil, nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
@@ -610,10 +734,8 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	if nulls > 0 {
 		valid = c.plainBuffer(c.run[k][0])
 	}
-	data := array.NewData(arrow.BinaryTypes.String, n, c.list(valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])), nil, nulls, 0)
-	arr := array.MakeFromData(data)
-	data.Release()
-	return arr
+	dt := arrow.BinaryTypes.String
+	return c.array(ColTenant+k, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])}, nulls, nil))
 }
 
 // copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes

@@ -31,13 +31,12 @@ type record struct {
 	cols   [NumCols]arrow.Array
 }
 
-// newRecord returns a record of n rows that owns one reference to each of
-// cols but those of shared (bit i: column i), which must have Schema's
-// types and n rows.
-func newRecord(cols *[NumCols]arrow.Array, n int, shared uint32) *record {
-	r := &record{rows: int64(n), shared: shared, cols: *cols}
+// init makes r, a zero record, a record of n rows that owns one reference
+// to each of cols but those of shared (bit i: column i), which must have
+// Schema's types and n rows.
+func (r *record) init(cols *[NumCols]arrow.Array, n int, shared uint32) {
+	r.rows, r.shared, r.cols = int64(n), shared, *cols
 	r.refs.Store(1)
-	return r
 }
 
 func (r *record) Retain() { r.refs.Add(1) }

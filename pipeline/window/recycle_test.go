@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,4 +215,85 @@ func TestRecycledMemoryIsPoisoned(t *testing.T) {
 		}
 		a.Release()
 	}
+}
+
+// The arrays of a batch are made of Data from one allocation per window
+// (Data.Reset, not array.NewData), and its numeric and utf8 arrays are
+// zero arrays made by Reset: every column of a random log's windows,
+// large ones and small ones (where many columns are all null or constant),
+// passes arrow-go's full validation, equals the array arrow-go makes of the
+// same buffers, and a slice of it taken before the window's release stays
+// whole after it (the slice's Data holds the slab), while the window's
+// memory is recycled and poisoned under it.
+func TestBatchArraysWellFormed(t *testing.T) {
+	for _, size := range []time.Duration{10 * time.Second, 100 * time.Millisecond} {
+		t.Run(size.String(), func(t *testing.T) { testBatchArraysWellFormed(t, size) })
+	}
+}
+
+func testBatchArraysWellFormed(t *testing.T, size time.Duration) {
+	evs := randomLog(rand.New(rand.NewPCG(11, 13)), 3000)
+	a := newAssembler(t, window.Config{Size: size, Lateness: size / 2, Recycle: true}, 2, checked(t))
+	type kept struct {
+		slice, copied arrow.Array
+		name          string
+	}
+	var keep []kept
+	windows := 0
+	collect := func() {
+		for _, w := range a.Closed() {
+			windows++
+			n := int(w.Batch.NumRows())
+			for k, col := range w.Batch.Columns() {
+				name := window.Schema.Field(k).Name
+				if err := array.ValidateFull(col); err != nil {
+					t.Fatalf("window %d: column %s: %v", windows, name, err)
+				}
+				d := col.Data()
+				pd := array.NewDataWithDictionary(d.DataType(), d.Len(), d.Buffers(), d.NullN(), d.Offset(), dictOf(d))
+				plain := array.MakeFromData(pd)
+				pd.Release()
+				if !array.Equal(col, plain) || col.Len() != n || reflect.TypeOf(col) != reflect.TypeOf(plain) {
+					t.Fatalf("window %d: column %s (%T) differs from arrow-go's array of its buffers (%T)", windows, name, col, plain)
+				}
+				if col.String() != plain.String() || col.NullN() != plain.NullN() {
+					t.Fatalf("window %d: column %s prints %s, arrow-go's array %s", windows, name, col, plain)
+				}
+				plain.Release()
+				if (windows+k)%7 == 0 {
+					s := array.NewSlice(col, int64(n/2), int64(n))
+					c, err := array.Concatenate([]arrow.Array{s}, memory.NewGoAllocator())
+					if err != nil {
+						t.Fatal(err)
+					}
+					keep = append(keep, kept{s, c, name})
+				}
+			}
+			w.Release()
+		}
+	}
+	for lo := 0; lo < len(evs); lo += 100 {
+		a.AddBatch(evs[lo:min(lo+100, len(evs))], nil)
+		collect()
+	}
+	a.Flush()
+	collect()
+	if windows < 50 || len(keep) < 50 {
+		t.Fatalf("%d windows, %d slices", windows, len(keep))
+	}
+	for i, k := range keep {
+		if !array.Equal(k.slice, k.copied) {
+			t.Errorf("slice %d of column %s changed after its window's release", i, k.name)
+		}
+		k.slice.Release()
+		k.copied.Release()
+	}
+}
+
+// dictOf returns d's dictionary as *array.Data, or nil.
+func dictOf(d arrow.ArrayData) *array.Data {
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+		return dict
+	}
+	return nil
 }
