@@ -52,6 +52,7 @@ type NewDestination struct {
 	// window's buffers and would keep them alive.
 	seen      map[string]map[string]int32 // cohort → destination → slot
 	at        []time.Time                 // by slot
+	slots     []ndSlot                    // by slot: its entry in seen, for gc
 	free      []int32                     // slots of forgotten destinations
 	firstSeen map[string]time.Time        // cohort → first window end
 	lastGC    time.Time
@@ -70,6 +71,13 @@ type ndHit struct {
 	devs   []ndDev
 	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
 	fires  bool  // a finding: one device, the cohort past its learning period
+}
+
+// ndSlot names the entry of NewDestination.seen that holds a slot (m nil:
+// a free slot).
+type ndSlot struct {
+	m   map[string]int32 // the cohort's
+	dst string           // the entry's key
 }
 
 type ndDev struct {
@@ -223,10 +231,11 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		var s int32
 		if k := len(n.free); k > 0 {
 			s, n.free = n.free[k-1], n.free[:k-1]
-			n.at[s] = w.End
+			n.at[s], n.slots[s] = w.End, ndSlot{m, dst}
 		} else {
 			s = int32(len(n.at))
 			n.at = append(n.at, w.End)
+			n.slots = append(n.slots, ndSlot{m, dst})
 		}
 		m[dst] = s
 	}
@@ -253,19 +262,20 @@ func (n *NewDestination) learningAt(cohort string, end time.Time) bool {
 // destinations seen within the horizon and that interval (1.125 horizons
 // by default). Whether a destination is known depends on its last time,
 // not on whether gc forgot it yet: gc only bounds the memory
-// (TestNewDestinationForgetsOnlyMemory).
+// (TestNewDestinationForgetsOnlyMemory). It sweeps the slots in order,
+// not the maps, whose entries' slots lie scattered in memory (a sweep of
+// the maps waited for each).
 func (n *NewDestination) gc(now time.Time) {
 	if now.Sub(n.lastGC) < max(time.Hour, n.horizon/8) {
 		return
 	}
 	n.lastGC = now
-	for _, m := range n.seen {
-		for dst, s := range m {
-			if now.Sub(n.at[s]) > n.horizon {
-				delete(m, dst)
-				n.at[s] = time.Time{}
-				n.free = append(n.free, s)
-			}
+	for s := range n.slots {
+		if k := &n.slots[s]; k.m != nil && now.Sub(n.at[s]) > n.horizon {
+			delete(k.m, k.dst)
+			*k = ndSlot{}
+			n.at[s] = time.Time{}
+			n.free = append(n.free, int32(s))
 		}
 	}
 }
