@@ -134,7 +134,7 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 			continue
 		}
 		p.count(ev)
-		if isWindowed(ev.Type()) {
+		if isWindowed(ev) {
 			if run = append(run, *ev); len(run) == cap(run) {
 				flush()
 			}
