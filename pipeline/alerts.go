@@ -41,6 +41,7 @@ type alerter struct {
 	// 31 alerts open on average).
 	all    []*openAlert
 	lastGC time.Time
+	gcAt   time.Time // lastGC + suppress: the first time gc runs at
 	// last is the open alert of the last finding looked up, under
 	// lastKey (nil after a gc): findings about one alert often follow
 	// each other (a device's inbound connections), and a lookup in open
@@ -104,7 +105,9 @@ func prefixedID(prefix string, id events.ID) string {
 
 // finding returns the alert event for f and whether it raised a new alert.
 func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
-	a.gc(f.Time)
+	if !f.Time.Before(a.gcAt) { // gc's test, without its call
+		a.gc(f.Time)
+	}
 	k := alertKey{f.Tenant, f.Device, f.Detector, f.Key}
 	st := a.last
 	if st == nil || k != a.lastKey {
@@ -189,7 +192,7 @@ func (a *alerter) gc(now time.Time) {
 	if now.Sub(a.lastGC) < a.suppress {
 		return
 	}
-	a.lastGC = now
+	a.lastGC, a.gcAt = now, now.Add(a.suppress)
 	a.last = nil // it may be forgotten
 	kept := a.all[:0]
 	for _, st := range a.all {
