@@ -129,18 +129,25 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 				progress(i)
 			}
 		}
-		cur = e
-		ev := &cur
+		// Taken at the end of the run (most are traffic: one copy of
+		// each, not two), and out of it again if not traffic.
+		run = append(run, e)
+		ev := &run[len(run)-1]
 		if skip != nil && skip(ev) {
+			*ev = events.Event{}
+			run = run[:len(run)-1]
 			continue
 		}
 		p.count(ev)
 		if isWindowed(ev) {
-			if run = append(run, *ev); len(run) == cap(run) {
+			if len(run) == cap(run) {
 				flush()
 			}
 			continue
 		}
+		cur, *ev = *ev, events.Event{}
+		run = run[:len(run)-1]
+		ev = &cur
 		flush()
 		if isStateEvent(ev) {
 			s.barrier()
