@@ -54,7 +54,8 @@ type ReadRun struct {
 	// Progress, when not nil, is called after the read with the number of
 	// events the replay has consumed, every 4096 events, one call at a
 	// time (not on the calling goroutine when the replay ran during the
-	// read, whose count leaves out the order-free events: see ahead.free).
+	// read, whose count holds the order-free events from the first call:
+	// see ahead.free).
 	Progress func(done int)
 	// Sink takes the replay's outputs in order, in chunks, one call at a
 	// time (RunSortedTo).
@@ -309,7 +310,10 @@ func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	}
 	progress := func(done int) {
 		if r.Progress != nil && a.readDone.Load() {
-			r.Progress(done)
+			// The order-free events are not passed to the run but were
+			// all read by now (nfree is written before readDone): counted
+			// as consumed, so that the progress reaches the events read.
+			r.Progress(done + a.nfree)
 		}
 	}
 	go func() {
