@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/halo-sec/halo/events"
@@ -128,18 +129,25 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 				progress(i)
 			}
 		}
-		cur = e
-		ev := &cur
+		// Taken at the end of the run (most are traffic: one copy of
+		// each, not two), and out of it again if not traffic.
+		run = append(run, e)
+		ev := &run[len(run)-1]
 		if skip != nil && skip(ev) {
+			*ev = events.Event{}
+			run = run[:len(run)-1]
 			continue
 		}
 		p.count(ev)
-		if isWindowed(ev.Type()) {
-			if run = append(run, *ev); len(run) == cap(run) {
+		if isWindowed(ev) {
+			if len(run) == cap(run) {
 				flush()
 			}
 			continue
 		}
+		cur, *ev = *ev, events.Event{}
+		run = run[:len(run)-1]
+		ev = &cur
 		flush()
 		if isStateEvent(ev) {
 			s.barrier()
@@ -164,30 +172,76 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 // once (AddBatch; a variable for the tests).
 var seqRun = 256
 
-// eventFindings runs the event detectors on ev and queues their findings
-// for the emitting stage.
+// eventFindings runs the event detectors on ev and gathers copies of
+// their findings (the detectors reuse their memory: EventDetector) for
+// the emitting stage, which takes them with the next job: most events
+// find nothing, and the imported logs' inbound connections one each,
+// where a job per finding cost its sending and a wake-up of the stage.
 func (s *stages) eventFindings(p *Processor, ev *events.Event) {
-	var fs []detect.Finding
 	for _, d := range p.eventDets {
-		if f := d.Event(ev); fs == nil {
-			fs = f[:len(f):len(f)] // the caller keeps it (EventDetector)
-		} else {
-			fs = append(fs, f...)
+		fs := d.Event(ev)
+		for i := range fs {
+			s.addEventFinding(&fs[i])
 		}
 	}
-	if len(fs) > 0 {
-		s.jobs <- stageJob{findings: fs}
+}
+
+// evFinding is an event detector's finding, copied, with the memory of
+// its evidence (the event detectors' have one or two ids).
+type evFinding struct {
+	f  detect.Finding
+	ev [2]events.ID
+}
+
+// evChunk is how many findings a chunk of stages.evFs holds.
+const evChunk = 256
+
+// addEventFinding copies f into s.evFs, sending the chunk once full.
+func (s *stages) addEventFinding(f *detect.Finding) {
+	if s.evFs == nil {
+		select {
+		case c := <-s.evFree:
+			s.evFs = c
+		default:
+			s.evFs = make([]evFinding, 0, evChunk)
+		}
 	}
+	s.evFs = append(s.evFs, evFinding{f: *f})
+	e := &s.evFs[len(s.evFs)-1]
+	if n := len(f.Evidence); n > len(e.ev) {
+		e.f.Evidence = slices.Clone(f.Evidence)
+	} else if n > 0 {
+		copy(e.ev[:], f.Evidence)
+		e.f.Evidence = e.ev[:n:n]
+	}
+	if len(s.evFs) == cap(s.evFs) {
+		s.jobs <- s.takeEventFindings(stageJob{})
+	}
+}
+
+// takeEventFindings returns j with the event findings gathered and not yet
+// sent, for the emitting stage to emit before the rest of j. The chunk is
+// appended to after them until full, then goes with its last findings,
+// for the stage to return to s.evFree once done with it.
+func (s *stages) takeEventFindings(j stageJob) stageJob {
+	j.evFs = s.evFs[s.evSent:len(s.evFs):len(s.evFs)]
+	s.evSent = len(s.evFs)
+	if len(s.evFs) == cap(s.evFs) {
+		j.evChunk = s.evFs
+		s.evFs, s.evSent = nil, 0
+	}
+	return j
 }
 
 // stageJob is one step of the emitting stage, in order: findings of the
 // event detectors, then (when w is set) a closed window whose results the
 // other stages deliver in window order, or a barrier to close.
 type stageJob struct {
-	findings []detect.Finding
-	w        *window.Window
-	rows     int // w's, in the row budget
-	barrier  chan struct{}
+	evFs    []evFinding
+	evChunk []evFinding // the chunk of evFs, when they are its last: to reuse
+	w       *window.Window
+	rows    int // w's, in the row budget
+	barrier chan struct{}
 }
 
 type stages struct {
@@ -198,6 +252,11 @@ type stages struct {
 	fromWin chan [][]detect.Finding
 	fromVec chan vectorResult
 	wg      sync.WaitGroup
+	// The event detectors' findings (eventFindings), in a chunk, from
+	// evSent on not yet sent; chunks the emitting stage is done with.
+	evFs   []evFinding
+	evSent int
+	evFree chan []evFinding
 	// The outputs, handed to the sink in chunks of about outChunk events
 	// (sinkErr: its first error, after which the outputs are dropped).
 	out     []events.Event
@@ -219,6 +278,7 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 		toVec:   make(chan *window.Window, stageDepth),
 		fromWin: make(chan [][]detect.Finding, stageDepth),
 		fromVec: make(chan vectorResult, stageDepth),
+		evFree:  make(chan []evFinding, 4),
 	}
 	s.rows.cond.L = &s.rows.mu
 	vectors := p.vectors()
@@ -262,10 +322,17 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 	s.wg.Go(func() {
 		for j := range s.jobs {
 			s.guard(func() {
-				for i := range j.findings {
-					s.emit(p, &j.findings[i])
+				for i := range j.evFs {
+					s.emit(p, &j.evFs[i].f)
 				}
 			})
+			clear(j.evFs)
+			if c := j.evChunk; c != nil {
+				select {
+				case s.evFree <- c[:0]:
+				default:
+				}
+			}
 			if j.w != nil {
 				winFs, vr := <-s.fromWin, <-s.fromVec
 				s.guard(func() { s.finishWindow(p, j.w, winFs, vr) })
@@ -332,7 +399,8 @@ func (s *stages) guard(f func()) {
 	f()
 }
 
-// windows hands closed windows to the stages.
+// windows hands closed windows to the stages, the event findings
+// gathered before them with the first.
 func (s *stages) windows(ws []*window.Window) {
 	for _, w := range ws {
 		n := 0
@@ -342,7 +410,7 @@ func (s *stages) windows(ws []*window.Window) {
 		s.rows.acquire(n)
 		s.toWin <- w
 		s.toVec <- w
-		s.jobs <- stageJob{w: w, rows: n}
+		s.jobs <- s.takeEventFindings(stageJob{w: w, rows: n})
 	}
 }
 
@@ -374,7 +442,7 @@ func (b *rowBudget) release(n int) {
 // barrier waits until every stage has finished with everything sent so far.
 func (s *stages) barrier() {
 	done := make(chan struct{})
-	s.jobs <- stageJob{barrier: done}
+	s.jobs <- s.takeEventFindings(stageJob{barrier: done})
 	<-done
 }
 
@@ -401,6 +469,9 @@ func (s *stages) sinkError() error {
 // stop lets the stages finish and hands the last outputs to the sink; it
 // returns the first panic of a stage, or the sink's first error.
 func (s *stages) stop() error {
+	if len(s.evFs) > s.evSent {
+		s.jobs <- s.takeEventFindings(stageJob{})
+	}
 	close(s.toWin)
 	close(s.toVec)
 	close(s.jobs)

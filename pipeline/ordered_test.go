@@ -32,6 +32,13 @@ func orderedHistory() []events.Event {
 			events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
 		)
 	}
+	// Inbound connections, more than a chunk of event findings
+	// (evChunk), each its own evidence, most about one alert.
+	for k := range evChunk + 60 {
+		c := fmt.Sprint("in", k)
+		evs = append(evs, events.Event{ID: events.DerivedID("in", c), Tenant: "acme", Device: "pos-08", Time: t0.Add(5*time.Minute + time.Duration(k)*700*time.Millisecond),
+			Payload: &events.ConnOpened{ConnId: c, DstIp: fmt.Sprint("198.51.100.", k%7), DstPort: 23, Inbound: true}})
+	}
 	evs = append(evs, scanEvents("pos-02", t0.Add(12*time.Minute), 40)...)
 	evs = append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
 	// A payment replayed from another device after a scan: the replay both

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/models"
 )
 
 // TestOrderFreeEventsMoveFreely: labels and the pipeline's own outputs
@@ -84,4 +85,54 @@ func TestOrderFreeEventsMoveFreely(t *testing.T) {
 	if got, st := run(moved); bytes.Equal(got, want) && reflect.DeepEqual(st, wantSt) {
 		t.Error("moving the first traffic event to the end changed nothing")
 	}
+}
+
+// TestOrderFreeByPayload: OrderFree, IsPipelineOutput and isWindowed,
+// which look at the payload's type, say what their definitions by the
+// event's type say (a label; IsOutput, a model.deployed only by the
+// pipeline; traffic), for every type of the catalogue.
+func TestOrderFreeByPayload(t *testing.T) {
+	n := 0
+	for _, typ := range events.Types() {
+		p := events.NewPayload(typ)
+		if p == nil {
+			t.Fatalf("no payload for %s", typ)
+		}
+		evs := []events.Event{{Payload: p}}
+		if d, ok := p.(*events.ModelDeployed); ok {
+			d.Actor = "operator"
+			evs = append(evs, events.Event{Payload: &events.ModelDeployed{Actor: models.PipelineActor}})
+		}
+		for i := range evs {
+			ev := &evs[i]
+			output := IsOutput(ev.Type())
+			if d, ok := ev.Payload.(*events.ModelDeployed); ok {
+				output = d.Actor == models.PipelineActor
+			}
+			if got := IsPipelineOutput(ev); got != output {
+				t.Errorf("%s %v: IsPipelineOutput %v, want %v", ev.Type(), ev.Payload, got, output)
+			}
+			free := ev.Type().Kind() == events.KindLabel || output
+			if got := OrderFree(ev); got != free {
+				t.Errorf("%s %v: OrderFree %v, want %v", ev.Type(), ev.Payload, got, free)
+			}
+			n += b2i(free)
+			if got, want := isWindowed(ev), ev.Type().Kind() == events.KindTraffic; got != want {
+				t.Errorf("%s: isWindowed %v, want %v", ev.Type(), got, want)
+			}
+		}
+	}
+	if n != 5 { // label.recorded, alert.raised, alert.updated, intervention.applied, the pipeline's model.deployed
+		t.Fatalf("%d order-free events, want 5", n)
+	}
+	if (&events.Event{}).Type() != "" || OrderFree(&events.Event{}) || IsPipelineOutput(&events.Event{}) || isWindowed(&events.Event{}) {
+		t.Fatal("an event without a payload is order-free or an output")
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -237,7 +237,7 @@ func (l *Live) handle(msg *message.Message) ([]*message.Message, error) {
 		}
 		l.activeMu.Lock()
 		for i := range evs {
-			if isWindowed(evs[i].Type()) {
+			if isWindowed(&evs[i]) {
 				l.active[events.Partition(evs[i].Device, l.cfg.Partitions)] = now
 			}
 		}

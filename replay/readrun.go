@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline"
@@ -53,7 +54,8 @@ type ReadRun struct {
 	// Progress, when not nil, is called after the read with the number of
 	// events the replay has consumed, every 4096 events, one call at a
 	// time (not on the calling goroutine when the replay ran during the
-	// read).
+	// read, whose count holds the order-free events from the first call:
+	// see ahead.free).
 	Progress func(done int)
 	// Sink takes the replay's outputs in order, in chunks, one call at a
 	// time (RunSortedTo).
@@ -157,6 +159,10 @@ func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, er
 		sp.readDone.Store(true)
 		res := sp.wait()
 		st.Stats, st.Repeats, st.Overlapped = res.st, sp.repeats, true
+		st.Stats.Events += sp.freeCounted
+		if sp.freeLast.After(st.Stats.LastEventTime) {
+			st.Stats.LastEventTime = sp.freeLast
+		}
 		return st, res.err
 	}
 	if r.ReadDone != nil {
@@ -239,11 +245,20 @@ type ahead struct {
 	held      [][]events.Event
 	sinkErr   error
 
-	// The order-free events (pipeline.OrderFree), passed on last, in
-	// chunks of freeChunk: the labels of an imported log are half its
+	// The order-free events (pipeline.OrderFree), in chunks of
+	// freeChunk: the labels of an imported log are a fifth of its
 	// events, and a slice that doubled as they came copied them again and
-	// again (a twentieth of a replay's allocation).
-	free    [][]events.Event
+	// again (a twentieth of a replay's allocation). The pipeline would
+	// only count the labels and skip its outputs (pipeline.OrderFree):
+	// they are not passed on, but counted at the end (finish), as it
+	// would count them last, into freeCounted and freeLast, which Run
+	// adds to the run's stats (passing them on was about 3% of the Zeek
+	// replay's CPU).
+	free        [][]freeEvent
+	freeCounted uint64
+	freeLast    time.Time
+	nfree       int
+
 	run     []aheadKey // keys that came in order, from runHead on
 	runHead int
 	heap    []aheadKey // the others
@@ -295,7 +310,10 @@ func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	}
 	progress := func(done int) {
 		if r.Progress != nil && a.readDone.Load() {
-			r.Progress(done)
+			// The order-free events are not passed to the run but were
+			// all read by now (nfree is written before readDone): counted
+			// as consumed, so that the progress reaches the events read.
+			r.Progress(done + a.nfree)
 		}
 	}
 	go func() {
@@ -343,10 +361,11 @@ func (a *ahead) running() bool { return !a.abandon }
 func (a *ahead) add(ev *events.Event) error {
 	if pipeline.OrderFree(ev) {
 		if n := len(a.free); n == 0 || len(a.free[n-1]) == freeChunk {
-			a.free = append(a.free, make([]events.Event, 0, freeChunk))
+			a.free = append(a.free, make([]freeEvent, 0, freeChunk))
 		}
 		c := &a.free[len(a.free)-1]
-		*c = append(*c, *ev)
+		*c = append(*c, freeEvent{key: events.KeyOf(ev, a.nfree), at: ev.Time, counted: !pipeline.IsPipelineOutput(ev)})
+		a.nfree++
 		return nil
 	}
 	k := aheadKey{SortKey: events.KeyOf(ev, a.n)}
@@ -440,24 +459,25 @@ func (a *ahead) giveUp() {
 	a.heap, a.run, a.slots, a.vacant, a.batch, a.free = nil, nil, nil, nil, nil, nil
 }
 
-// finish passes the events still held to the run, then the order-free
-// ones (repeats dropped as the sorter drops them), and ends its input.
+// finish passes the events still held to the run and ends its input, and
+// counts the order-free ones as the run would have counted them after the
+// others (repeats dropped as the sorter drops them): Events, and
+// LastEventTime, which an event's time replaces when after it.
 func (a *ahead) finish() error {
 	for a.buffered() > 0 {
 		if !a.release() {
 			return a.ended()
 		}
 	}
-	ok := true
-	a.repeats += eachFree(a.free, a.r.Sorter.DropRepeats, func(ev *events.Event) bool {
-		if a.batch = append(a.batch, *ev); len(a.batch) == cap(a.batch) {
-			ok = a.send()
+	a.repeats += eachFree(a.free, a.r.Sorter.DropRepeats, func(e *freeEvent) bool {
+		if e.counted {
+			a.freeCounted++
+			if e.at.After(a.freeLast) {
+				a.freeLast = e.at
+			}
 		}
-		return ok
+		return true
 	})
-	if !ok {
-		return a.ended()
-	}
 	a.free = nil
 	if len(a.batch) > 0 && !a.send() {
 		return a.ended()
@@ -467,37 +487,60 @@ func (a *ahead) finish() error {
 	return nil
 }
 
-// eachFree calls yield with the events of free (ahead.free) in the order
-// of events.SortByTime — by their keys: the events stay in their chunks —
-// but for the repeats of the one before (same id and time) when
-// dropRepeats, until yield returns false. It returns the number of
-// repeats dropped.
-func eachFree(free [][]events.Event, dropRepeats bool, yield func(*events.Event) bool) (repeats int) {
-	var keys []events.SortKey
-	if n := len(free); n > 0 {
-		keys = make([]events.SortKey, 0, (n-1)*freeChunk+len(free[n-1]))
-	}
+// freeEvent is what ahead keeps of an order-free event: its sort key
+// (its position among them), its time, and whether the pipeline counts
+// it (a label) or skips it (its own output).
+type freeEvent struct {
+	key     events.SortKey
+	at      time.Time
+	counted bool
+}
+
+// eachFree calls yield with the events of free (ahead.free: chunks of
+// freeChunk but the last, each event's key.I its position in them) in the
+// order of events.SortByTime over them, but for the repeats of the one
+// before (same id and time) when dropRepeats, until yield returns false.
+// It returns the number of repeats dropped.
+func eachFree(free [][]freeEvent, dropRepeats bool, yield func(*freeEvent) bool) (repeats int) {
+	n := 0
 	sorted := true
-	for ci, c := range free {
+	var prev *freeEvent
+	for _, c := range free {
 		for i := range c {
-			keys = append(keys, events.KeyOf(&c[i], ci*freeChunk+i))
-			if n := len(keys); n > 1 && sorted {
-				sorted = keys[n-2].Compare(&keys[n-1]) < 0
+			if prev != nil && prev.key.Compare(&c[i].key) >= 0 {
+				sorted = false
+			}
+			prev = &c[i]
+		}
+		n += len(c)
+	}
+	// Their keys sorted, when they are not (the events stay in their
+	// chunks: a key's position is its index there).
+	var keys []events.SortKey
+	if !sorted {
+		keys = make([]events.SortKey, 0, n)
+		for _, c := range free {
+			for i := range c {
+				keys = append(keys, c[i].key)
 			}
 		}
-	}
-	if !sorted {
 		slices.SortFunc(keys, func(x, y events.SortKey) int { return x.Compare(&y) })
 	}
-	var prev *events.Event
-	for _, k := range keys {
-		ev := &free[k.I/freeChunk][k.I%freeChunk]
-		repeat := prev != nil && dropRepeats && ev.ID == prev.ID && ev.Time.Equal(prev.Time)
-		if prev = ev; repeat {
+	prev = nil
+	for j := range n {
+		var e *freeEvent
+		if sorted {
+			e = &free[j/freeChunk][j%freeChunk]
+		} else {
+			i := keys[j].I
+			e = &free[i/freeChunk][i%freeChunk]
+		}
+		repeat := prev != nil && dropRepeats && e.key.ID == prev.key.ID && e.at.Equal(prev.at)
+		if prev = e; repeat {
 			repeats++
 			continue
 		}
-		if !yield(ev) {
+		if !yield(e) {
 			break
 		}
 	}

@@ -77,14 +77,14 @@ func TestBeaconingForgetsFlowsExactly(t *testing.T) {
 		}
 	}
 	eachWindow(asm, evs, check)
-	t.Logf("%d windows, %d findings, %d forgetting gcs, %d records", windows, found, forgot, len(fast.flowRecs)-fast.flowHead)
+	t.Logf("%d windows, %d findings, %d forgetting gcs, %d records", windows, found, forgot, fast.flowRecs.len())
 	if !fast.ordered {
 		t.Fatal("windows in order turned the records off")
 	}
 	if found == 0 || forgot < 3 {
 		t.Fatalf("%d windows: %d findings, flows forgotten at %d gcs: the test checks little", windows, found, forgot)
 	}
-	if n := len(fast.flowRecs) - fast.flowHead; n > 3*(len(evs)/6) {
+	if n := fast.flowRecs.len(); n > 3*(len(evs)/6) {
 		t.Errorf("%d flow records kept", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -111,8 +112,8 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 	if gcs < 10 {
 		t.Fatalf("%d gcs over 5 hours", gcs)
 	}
-	if len(b.seen)-b.seenHead > 3*len(lastPrev)+len(lastDev) {
-		t.Errorf("%d records kept for %d entries", len(b.seen)-b.seenHead, len(lastPrev)+len(lastDev))
+	if b.seen.len() > 3*len(lastPrev)+len(lastDev) {
+		t.Errorf("%d records kept for %d entries", b.seen.len(), len(lastPrev)+len(lastDev))
 	}
 }
 
@@ -130,5 +131,13 @@ func TestSmallSet(t *testing.T) {
 	}
 	if s.n != 8 {
 		t.Fatalf("22 distinct ports counted as %d, want the cap of 8", s.n)
+	}
+}
+
+// TestBeaconStateSize: a flow's state stays within its size class of 256
+// bytes (its small fields together at its end).
+func TestBeaconStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(beaconState{}); n > 256 {
+		t.Fatalf("beaconState takes %d bytes, want at most 256", n)
 	}
 }

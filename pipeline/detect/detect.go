@@ -57,8 +57,11 @@ func (f *Finding) Describe() {
 // EventDetector reacts to single events at once, in log order.
 type EventDetector interface {
 	Name() string
-	// Event returns the findings ev causes (often none), in a slice the
-	// caller keeps (a replay emits them after later events).
+	// Event returns the findings ev causes (often none). The detector
+	// may reuse the memory of the slice and of the findings' Evidence at
+	// its next call: a caller that keeps them past it copies them (a
+	// replay emits them after later events). What else they point to
+	// does not change.
 	Event(ev *events.Event) []Finding
 }
 

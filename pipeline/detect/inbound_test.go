@@ -1,6 +1,7 @@
 package detect_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -20,8 +21,11 @@ func TestInboundDescribedOnDemand(t *testing.T) {
 	ev := events.Event{ID: events.DerivedID("test", "1"), Tenant: "lab", Device: "10.0.0.5", Time: time.Date(2026, 11, 27, 9, 0, 30, 0, time.UTC),
 		Payload: &events.ConnOpened{Inbound: true, DstHost: "203.0.113.9", DstPort: 23}}
 	var fs []detect.Finding
-	for range 40 { // past one slab of findings
-		fs = append(fs, d.Event(&ev)...)
+	for range 40 {
+		for _, f := range d.Event(&ev) { // kept past the next call: the evidence copied
+			f.Evidence = slices.Clone(f.Evidence)
+			fs = append(fs, f)
+		}
 	}
 	if len(fs) != 40 {
 		t.Fatalf("%d findings, want 40", len(fs))

@@ -62,6 +62,9 @@ func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
 		for cohort, m := range lazy.seen {
 			for dst, s := range m {
 				n++
+				if k := lazy.slots[s]; k.dst != dst || k.m == nil || k.m[k.dst] != s {
+					t.Fatalf("window ending %s: %s of %s in slot %d, which names %q", w.End, dst, cohort, s, k.dst)
+				}
 				if age := w.End.Sub(lazy.at[s]); age > lazy.horizon+max(time.Hour, lazy.horizon/8) {
 					t.Fatalf("window ending %s: %s of %s kept %v after it was last seen", w.End, dst, cohort, age)
 				}

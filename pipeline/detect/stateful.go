@@ -52,6 +52,7 @@ type NewDestination struct {
 	// window's buffers and would keep them alive.
 	seen      map[string]map[string]int32 // cohort → destination → slot
 	at        []time.Time                 // by slot
+	slots     []ndSlot                    // by slot: its entry in seen, for gc
 	free      []int32                     // slots of forgotten destinations
 	firstSeen map[string]time.Time        // cohort → first window end
 	lastGC    time.Time
@@ -70,6 +71,13 @@ type ndHit struct {
 	devs   []ndDev
 	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
 	fires  bool  // a finding: one device, the cohort past its learning period
+}
+
+// ndSlot names the entry of NewDestination.seen that holds a slot (m nil:
+// a free slot).
+type ndSlot struct {
+	m   map[string]int32 // the cohort's
+	dst string           // the entry's key
 }
 
 type ndDev struct {
@@ -223,10 +231,11 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		var s int32
 		if k := len(n.free); k > 0 {
 			s, n.free = n.free[k-1], n.free[:k-1]
-			n.at[s] = w.End
+			n.at[s], n.slots[s] = w.End, ndSlot{m, dst}
 		} else {
 			s = int32(len(n.at))
 			n.at = append(n.at, w.End)
+			n.slots = append(n.slots, ndSlot{m, dst})
 		}
 		m[dst] = s
 	}
@@ -253,19 +262,20 @@ func (n *NewDestination) learningAt(cohort string, end time.Time) bool {
 // destinations seen within the horizon and that interval (1.125 horizons
 // by default). Whether a destination is known depends on its last time,
 // not on whether gc forgot it yet: gc only bounds the memory
-// (TestNewDestinationForgetsOnlyMemory).
+// (TestNewDestinationForgetsOnlyMemory). It sweeps the slots in order,
+// not the maps, whose entries' slots lie scattered in memory (a sweep of
+// the maps waited for each).
 func (n *NewDestination) gc(now time.Time) {
 	if now.Sub(n.lastGC) < max(time.Hour, n.horizon/8) {
 		return
 	}
 	n.lastGC = now
-	for _, m := range n.seen {
-		for dst, s := range m {
-			if now.Sub(n.at[s]) > n.horizon {
-				delete(m, dst)
-				n.at[s] = time.Time{}
-				n.free = append(n.free, s)
-			}
+	for s := range n.slots {
+		if k := &n.slots[s]; k.m != nil && now.Sub(n.at[s]) > n.horizon {
+			delete(k.m, k.dst)
+			*k = ndSlot{}
+			n.at[s] = time.Time{}
+			n.free = append(n.free, int32(s))
 		}
 	}
 }
@@ -295,20 +305,22 @@ has no peers to compare with, so its periodic traffic can fire.`
 
 type beaconKey struct{ tenant, device, dst string }
 
+// beaconState is a flow's state. Its small fields come last, together:
+// 256 bytes, where padding after each took 288.
 type beaconState struct {
 	key     beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
-	gone    bool      // forgotten (deleted from the flows)
 	window  uint64    // the last window (Beaconing.windows) that added a connection
 	times   []int64   // unix nanos of connection starts, last 64
 	time1   [1]int64  // times' first memory (most flows have one connection)
 	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
+	closed  int // conn.closed seen for the flow
+	failed  int // of them, failed or refused
+	ports   smallSet[uint32]
+	gone    bool // forgotten (deleted from the flows)
 	fired   bool
 	route   int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
-	closed  int  // conn.closed seen for the flow
-	failed  int  // of them, failed or refused
-	ports   smallSet[uint32]
 }
 
 // smallSet holds up to 8 distinct values: the first 8 added (a flow's
@@ -354,8 +366,7 @@ type Beaconing struct {
 	// (window.Window); should either fail, ordered turns false and gc
 	// scans every flow, flowFloor letting it skip the scans that cannot
 	// find any.
-	flowRecs  []flowRec
-	flowHead  int
+	flowRecs  fifo[flowRec]
 	ordered   bool
 	lastStart int64          // the last window's start
 	flowFloor int64          // at most the oldest last time kept in flows (exact after a scan)
@@ -367,8 +378,7 @@ type Beaconing struct {
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
 	// every entry (a scan of every destination was 4% of a replay).
-	seen     []seenAt
-	seenHead int
+	seen fifo[seenAt]
 }
 
 // prevDev is a device of a cohort that reached a destination.
@@ -476,7 +486,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			b.cohortDevs[cohort] = devs
 		}
 		devs[d.Device] = w.End
-		b.seen = append(b.seen, seenAt{cohort: cohort, device: d.Device, at: end})
+		b.seen.push(seenAt{cohort: cohort, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		flow := func(id int32) *beaconState {
 			if f := &flowOf[id]; f.gen == gen {
@@ -530,7 +540,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			st.window = b.windows
 			touched = append(touched, beaconTouch{st, cohort})
 			if b.ordered {
-				b.flowRecs = append(b.flowRecs, flowRec{flow: st, start: start, end: end})
+				b.flowRecs.push(flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
 			ck := cohortDst{cohort, dst}
@@ -540,7 +550,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				if len(b.prevalence) > before {
 					b.peers[ck] = n + 1
 				}
-				b.seen = append(b.seen, seenAt{cohort: cohort, flow: st, at: end})
+				b.seen.push(seenAt{cohort: cohort, flow: st, at: end})
 			}
 		}
 	}
@@ -682,7 +692,7 @@ func (b *Beaconing) describe(st *beaconState, periodic bool, mean, cv float64, p
 // gcFlows forgets the flows whose last connection started before cut.
 func (b *Beaconing) gcFlows(cut int64) {
 	if !b.ordered {
-		b.flowRecs, b.flowHead = nil, 0
+		b.flowRecs = fifo[flowRec]{}
 		if b.flowFloor >= cut {
 			return
 		}
@@ -707,22 +717,22 @@ func (b *Beaconing) gcFlows(cut int64) {
 	// before cut has its last record among those of windows that started
 	// before cut. A record of a window that ended by cut is done with
 	// (its flow is forgotten now, or has a later record).
-	done := true
-	for i := b.flowHead; i < len(b.flowRecs) && b.flowRecs[i].start < cut; i++ {
-		r := &b.flowRecs[i]
+	done := 0 // records at the front done with
+	for i := 0; i < b.flowRecs.len(); i++ {
+		r := b.flowRecs.at(i)
+		if r.start >= cut {
+			break
+		}
 		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
 			delete(b.flows, st.key)
 			st.gone = true
 		}
-		if done = done && r.end <= cut; done {
-			*r = flowRec{}
-			b.flowHead = i + 1
+		if done == i && r.end <= cut {
+			done++
 		}
 	}
-	if b.flowHead > len(b.flowRecs)/2 {
-		n := copy(b.flowRecs, b.flowRecs[b.flowHead:])
-		clear(b.flowRecs[n:])
-		b.flowRecs, b.flowHead = b.flowRecs[:n], 0
+	for range done {
+		b.flowRecs.pop()
 	}
 }
 
@@ -805,8 +815,8 @@ func (b *Beaconing) gc(now time.Time) {
 	// An entry expires when its last time is more than the horizon ago;
 	// a record of an older time than the entry's is stale.
 	nowNs := now.UnixNano()
-	for ; b.seenHead < len(b.seen); b.seenHead++ {
-		r := &b.seen[b.seenHead]
+	for ; b.seen.len() > 0; b.seen.pop() {
+		r := b.seen.at(0)
 		if sinceNs(nowNs, r.at) <= b.horizon {
 			break
 		}
@@ -828,11 +838,5 @@ func (b *Beaconing) gc(now time.Time) {
 				}
 			}
 		}
-		*r = seenAt{}
-	}
-	if b.seenHead > len(b.seen)/2 {
-		n := copy(b.seen, b.seen[b.seenHead:])
-		clear(b.seen[n:])
-		b.seen, b.seenHead = b.seen[:n], 0
 	}
 }
