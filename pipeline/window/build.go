@@ -108,6 +108,7 @@ func (a *Assembler) build(w *pending) *Window {
 	c := &a.cols
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, [2]bool{runCols[0] != nil, runCols[1] != nil})
 	c.gather(&w.rows, perm)
+	c.sink += touch(w.ends[:numStr*n])
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, perm)
 	}
@@ -549,7 +550,7 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 	bits := c.bytes(c.sBuf[s][0])
 	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
 	dst := c.bytes(c.sBuf[s][2])
-	rs, src := r.r[:len(perm)], r.data[s]
+	ends, src := r.ends[:numStr*len(perm)], r.data[s]
 	if len(src) == 0 { // all null
 		clear(offs)
 		c.sNulls[s] = len(perm)
@@ -559,10 +560,11 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 	pos, nulls := int32(0), 0
 	for i, x := range perm {
 		offs[i] = pos
-		hi := rs[x].end[s]
+		k := int(x)*numStr + s
+		hi := ends[k]
 		lo := uint32(0)
 		if x > 0 {
-			lo = rs[x-1].end[s]
+			lo = ends[k-numStr]
 		}
 		if lo == hi {
 			nulls++
