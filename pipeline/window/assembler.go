@@ -341,9 +341,9 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 		}
 	}
 	s := w.slot(d)
-	i := w.add(s.g, t, &ev.ID)
+	r, i := w.add(s.g, t, &ev.ID)
 	s.addRow(&w.rows, int32(i), t)
-	w.fill(i, ev, connID, &dst)
+	w.fill(i, r, ev, connID, &dst)
 	w.strTotal += len(d.tenant.name) + int(d.dlen) // the tenant and device columns
 	a.stats.Added++
 	if t-a.lateness > p.wm {

@@ -7,7 +7,7 @@ import (
 	"github.com/halo-sec/halo/events"
 )
 
-// The string and binary columns: the indices of rows.data and rows.strEnd.
+// The string and binary columns: the indices of rows.data and row.end.
 const (
 	sConnID = iota
 	sDstHost
@@ -39,27 +39,42 @@ const (
 	vAuth               // auth_reason
 )
 
-// rows holds the rows of a pending window in arrival order, one slice per
-// column: Add writes each event's values straight into them, and at close
-// build gathers every column through the (tenant, device, time, id)
-// permutation, one column at a time: each column is first read in order,
-// so that it streams into the cache, and the gather's random reads then hit
-// it. The fixed-width slices all have length cap (n of them in use); a
-// row's fields that its type does not have (valid says which) keep
-// whatever the slot held and are never read. String column s of row i is
-// data[s][strEnd[s][i-1]:strEnd[s][i]] (from 0 for row 0); empty is null.
+// row is one row of a pending window: its fixed-width fields, 80 bytes.
+// Add writes a row as one record, where one slice per column had it write
+// to some fifteen slice tails, each a cache line of its own (and, with
+// thousands of windows open, mostly out of cache). A row's fields that its
+// type does not have (valid says which) keep whatever the slot held and
+// are never read.
+type row struct {
+	t, dur, lat  int64
+	up, down     uint64
+	id           events.ID
+	grp          int32 // the row's device group in the window
+	port, status uint32
+	typ, valid   uint8
+	mode, reason int8
+	outcome      int8
+	auth         int8
+}
+
+// rows holds the rows of a pending window in arrival order: Add appends
+// each event's row, with its strings appended to one byte slice per
+// column, and at close build gathers the rows through the (tenant, device,
+// time, id) permutation into the batch's columns: the records in one pass,
+// each string column in one of its own. The rows, and each column's bytes,
+// are first read in order, so that they stream into the cache, and the
+// gathers' random reads then hit them.
 type rows struct {
-	n, cap                      int
-	grp                         []int32 // the row's device group in the window
-	t                           []int64
-	id                          []events.ID
-	typ, valid                  []uint8
-	mode, reason, outcome, auth []int8
-	port, status                []uint32
-	up, down                    []uint64
-	dur, lat                    []int64
-	strEnd                      [numStr][]uint32
-	data                        [numStr][]byte
+	n, cap int
+	r      []row // length cap, n of them in use
+	// The ends of row i's strings in data, numStr from ends[i*numStr]:
+	// string column s of row i is data[s][e:ends[i*numStr+s]], where e
+	// is the previous row's end (0 for row 0); empty is null. Apart from
+	// the records, so that build's gathers of the string columns read
+	// them from the core's cache (40 bytes a row, against 80 the
+	// records).
+	ends []uint32
+	data [numStr][]byte
 }
 
 // maxStrBytes bounds a window's string bytes (all columns together, so each
@@ -68,24 +83,8 @@ var maxStrBytes = math.MaxInt32 // a variable so that a test can lower it
 
 // resize gives r room for at least n rows, keeping the rows it holds.
 func (r *rows) resize(n int) {
-	r.grp = resized(r.grp, r.n, n)
-	r.t = resized(r.t, r.n, n)
-	r.id = resized(r.id, r.n, n)
-	r.typ = resized(r.typ, r.n, n)
-	r.valid = resized(r.valid, r.n, n)
-	r.mode = resized(r.mode, r.n, n)
-	r.reason = resized(r.reason, r.n, n)
-	r.outcome = resized(r.outcome, r.n, n)
-	r.auth = resized(r.auth, r.n, n)
-	r.port = resized(r.port, r.n, n)
-	r.status = resized(r.status, r.n, n)
-	r.up = resized(r.up, r.n, n)
-	r.down = resized(r.down, r.n, n)
-	r.dur = resized(r.dur, r.n, n)
-	r.lat = resized(r.lat, r.n, n)
-	for s := range r.strEnd {
-		r.strEnd[s] = resized(r.strEnd[s], r.n, n)
-	}
+	r.r = resized(r.r, r.n, n)
+	r.ends = resized(r.ends, r.n*numStr, n*numStr)
 	r.cap = n
 }
 
@@ -109,19 +108,20 @@ func (r *rows) reset() {
 }
 
 // add appends a row of device group g with time t and id (every other
-// field unset) and returns its index.
-func (w *pending) add(g int32, t int64, id *events.ID) int {
+// field unset) and returns it with its index.
+func (w *pending) add(g int32, t int64, id *events.ID) (*row, int) {
 	i := w.n
 	if i == w.cap {
 		w.resize(max(2*w.cap, 256))
 	}
-	w.grp[i], w.t[i], w.id[i], w.valid[i] = g, t, *id, 0
+	r := &w.r[i]
+	r.grp, r.t, r.id, r.valid = g, t, *id, 0
 	w.n++
-	return i
+	return r, i
 }
 
 // putStr appends s as string column col of the row being filled (whose
-// ends then records where its strings end).
+// records where its strings end).
 func (w *pending) putStr(col int, s string) {
 	if s == "" {
 		return
@@ -134,10 +134,11 @@ func (w *pending) putBytes(col int, b []byte) {
 	w.putStr(col, unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
-// ends records the string ends of row i.
-func (w *pending) ends(i int) {
-	for s := range w.strEnd {
-		w.strEnd[s][i] = uint32(len(w.data[s]))
+// endRow records the string ends of row i.
+func (w *pending) endRow(i int) {
+	e := w.ends[i*numStr : (i+1)*numStr]
+	for s := range e {
+		e[s] = uint32(len(w.data[s]))
 	}
 }
 
@@ -166,7 +167,7 @@ type dest struct {
 	hasMode              bool
 }
 
-func (w *pending) putDest(i int, d *dest) {
+func (w *pending) putDest(r *row, d *dest) {
 	if !d.ok {
 		return
 	}
@@ -174,53 +175,53 @@ func (w *pending) putDest(i int, d *dest) {
 	w.putStr(sDstIP, d.ip)
 	w.putStr(sSNI, d.sni)
 	w.putStr(sTLSFp, d.tlsFp)
-	w.port[i] = d.port
+	r.port = d.port
 	v := uint8(vPort)
 	if d.hasMode {
-		w.mode[i] = d.mode
+		r.mode = d.mode
 		v |= vMode
 	}
-	w.valid[i] |= v
+	r.valid |= v
 }
 
-// fill sets the columns of row i from ev (the payload already
+// fill sets the fields of row i, r (the last), from ev (the payload already
 // type-checked, its connection id read) and the joined destination d of a
 // conn.closed.
-func (w *pending) fill(i int, ev *events.Event, connID string, d *dest) {
+func (w *pending) fill(i int, r *row, ev *events.Event, connID string, d *dest) {
 	switch p := ev.Payload.(type) {
 	case *events.ConnOpened:
-		w.typ[i] = uint8(TypeConnOpened)
+		r.typ = uint8(TypeConnOpened)
 		w.putStr(sConnID, connID)
-		w.putDest(i, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, mode: enumIndex(int32(p.Mode), ModeNames), hasMode: true, sni: p.Sni, tlsFp: p.TlsFp, ok: true})
+		w.putDest(r, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, mode: enumIndex(int32(p.Mode), ModeNames), hasMode: true, sni: p.Sni, tlsFp: p.TlsFp, ok: true})
 	case *events.ConnClosed:
-		w.typ[i] = uint8(TypeConnClosed)
+		r.typ = uint8(TypeConnClosed)
 		w.putStr(sConnID, connID)
-		w.putDest(i, d)
-		w.up[i], w.down[i], w.dur[i] = p.BytesUp, p.BytesDown, p.DurationNs
-		w.reason[i] = enumIndex(int32(p.Reason), CloseReasonNames)
+		w.putDest(r, d)
+		r.up, r.down, r.dur = p.BytesUp, p.BytesDown, p.DurationNs
+		r.reason = enumIndex(int32(p.Reason), CloseReasonNames)
 		w.putStr(sConnState, p.State)
-		w.valid[i] |= vClosed
+		r.valid |= vClosed
 	case *events.ConnBlocked:
-		w.typ[i] = uint8(TypeConnBlocked)
+		r.typ = uint8(TypeConnBlocked)
 		w.putStr(sConnID, connID)
-		w.putDest(i, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, ok: true})
+		w.putDest(r, &dest{host: p.DstHost, ip: p.DstIp, port: p.DstPort, ok: true})
 		w.putBytes(sStrictFp, p.StrictFp)
 		w.putStr(sInterventionID, p.InterventionId)
 	case *events.TxObserved:
-		w.typ[i] = uint8(TypeTxObserved)
+		r.typ = uint8(TypeTxObserved)
 		w.putStr(sConnID, connID)
 		w.putStr(sDstHost, p.Host)
 		w.putStr(sMethod, p.Method)
-		w.status[i] = p.Status
-		w.outcome[i] = enumIndex(int32(p.Outcome), OutcomeNames)
+		r.status = p.Status
+		r.outcome = enumIndex(int32(p.Outcome), OutcomeNames)
 		w.putBytes(sStrictFp, p.StrictFp)
 		w.putBytes(sLooseFp, p.LooseFp)
-		w.lat[i] = p.LatencyNs
-		w.valid[i] |= vTx
+		r.lat = p.LatencyNs
+		r.valid |= vTx
 	case *events.AuthFailed:
-		w.typ[i] = uint8(TypeAuthFailed)
-		w.auth[i] = enumIndex(int32(p.Reason), AuthReasonNames)
-		w.valid[i] |= vAuth
+		r.typ = uint8(TypeAuthFailed)
+		r.auth = enumIndex(int32(p.Reason), AuthReasonNames)
+		r.valid |= vAuth
 	}
-	w.ends(i)
+	w.endRow(i)
 }
