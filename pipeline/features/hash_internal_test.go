@@ -4,23 +4,25 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/halo-sec/halo/internal/strhash"
 )
 
 // refHashString is hashString as first written, byte by byte: the values
 // must stay the same (State's evictions order ties by them).
 func refHashString(s string) uint64 {
-	h := uint64(len(s)) ^ hashK0
+	h := uint64(len(s)) ^ strhash.K0
 	for len(s) >= 8 {
 		v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-		h = mix(h^v, hashK1)
+		h = strhash.Mix(h^v, strhash.K1)
 		s = s[8:]
 	}
 	var v uint64
 	for i := 0; i < len(s); i++ {
 		v |= uint64(s[i]) << (8 * i)
 	}
-	return mix(h^v^hashK2, hashK1^uint64(len(s)))
+	return strhash.Mix(h^v^strhash.K2, strhash.K1^uint64(len(s)))
 }
 
 // TestHashStringValues: hashString gives the byte-by-byte values on

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/strhash"
 )
 
 // Assembler cuts traffic events into event-time windows per partition and
@@ -150,13 +151,13 @@ func (d *devState) is(tenant *tenantID, device string) bool {
 // eqShort reports whether s (at most shortDev bytes) is the start of b,
 // with at most four loads a side instead of a call to compare memory:
 // from 8 bytes on, the first and the last eight (overlapping), below the
-// same with four, then single bytes (see devHash's tail).
+// same with four, then single bytes (as strhash.String reads a tail).
 func eqShort(b *[shortDev]byte, s string) bool {
 	switch n := len(s); {
 	case n >= 8:
-		return le64(s) == binary.LittleEndian.Uint64(b[:]) && le64(s[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
+		return strhash.LE64(s) == binary.LittleEndian.Uint64(b[:]) && strhash.LE64(s[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
 	case n >= 4:
-		return le32(s) == uint64(binary.LittleEndian.Uint32(b[:])) && le32(s[n-4:]) == uint64(binary.LittleEndian.Uint32(b[n-4:]))
+		return strhash.LE32(s) == uint64(binary.LittleEndian.Uint32(b[:])) && strhash.LE32(s[n-4:]) == uint64(binary.LittleEndian.Uint32(b[n-4:]))
 	case n > 0:
 		return s[0] == b[0] && s[n/2] == b[n/2] && s[n-1] == b[n-1]
 	}

@@ -1,6 +1,6 @@
 package window
 
-import "math/bits"
+import "github.com/halo-sec/halo/internal/strhash"
 
 // devTable finds the devState of a (tenant, device): an
 // open-addressing table of (hash, state) slots with linear probing, at most
@@ -20,44 +20,10 @@ type devSlot struct {
 	d *devState
 }
 
-// devHash hashes a device or tenant id with seed (wyhash-style: each 8
-// bytes mixed in, then the last 0 to 7); keyHash combines a device's hash
-// with its tenant's. The hashes only place states in the table, so they
-// may differ from run to run; inlined where maphash.String is two calls
-// and AES rounds, for ids of a dozen bytes.
-func devHash(seed uint64, s string) uint64 {
-	h := seed ^ uint64(len(s))
-	for len(s) >= 8 {
-		h = mix(h^le64(s), 0xe7037ed1a0b428db)
-		s = s[8:]
-	}
-	var t uint64
-	switch n := len(s); {
-	case n >= 4:
-		t = le32(s) | le32(s[n-4:])<<(8*(n-4))
-	case n > 0:
-		t = uint64(s[0]) | uint64(s[n/2])<<(8*(n/2)) | uint64(s[n-1])<<(8*(n-1))
-	}
-	return mix(h^t^0x8ebc6af09c88c6e3, 0xa0761d6478bd642f^uint64(len(s)))
-}
-
-func mix(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return hi ^ lo
-}
-
-// le64 and le32 read the first 8 and 4 bytes of s, little-endian (one load
-// each: the compiler merges the byte reads).
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-func le32(s string) uint64 {
-	_ = s[3]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
-}
+// devHash hashes a device or tenant id with seed (strhash.String);
+// keyHash combines a device's hash with its tenant's. The hashes only
+// place states in the table, so they may differ from run to run.
+func devHash(seed uint64, s string) uint64 { return strhash.String(seed, s) }
 
 func keyHash(tenantHash, deviceHash uint64) uint64 {
 	return deviceHash ^ (tenantHash * 0x9e3779b97f4a7c15)
