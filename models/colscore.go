@@ -115,7 +115,7 @@ func (rb *routeBuf) route(nodes []node, i int32, idx, tmp *[routeBlock]int32, lo
 			return
 		}
 		col, split := &rb.cols[nd.f], nd.v
-		switch ln, rn := &nodes[nd.l], &nodes[nd.r]; {
+		switch ln, rn := &nodes[nd.c[0]], &nodes[nd.c[1]]; {
 		case ln.f < 0 && rn.f < 0:
 			// Both children are leaves: add each row's leaf at once,
 			// without partitioning the rows first.
@@ -125,17 +125,17 @@ func (rb *routeBuf) route(nodes []node, i int32, idx, tmp *[routeBlock]int32, lo
 			// The left child is a leaf: add it to the rows going left
 			// while gathering the others for the right.
 			hi = leafOrGather(&rb.acc, tmp, idx, lo, hi, col, split, ln.v, true)
-			i, idx, tmp = nd.r, tmp, idx
+			i, idx, tmp = nd.c[1], tmp, idx
 			continue
 		case rn.f < 0:
 			hi = leafOrGather(&rb.acc, tmp, idx, lo, hi, col, split, rn.v, false)
-			i, idx, tmp = nd.l, tmp, idx
+			i, idx, tmp = nd.c[0], tmp, idx
 			continue
 		}
 		l := partitionBlock(tmp, idx, lo, hi, col, split)
-		rb.route(nodes, nd.l, tmp, idx, lo, l)
+		rb.route(nodes, nd.c[0], tmp, idx, lo, l)
 		// The right side continues here (no recursion for it).
-		i, idx, tmp, lo = nd.r, tmp, idx, l
+		i, idx, tmp, lo = nd.c[1], tmp, idx, l
 	}
 }
 
