@@ -237,15 +237,15 @@ func (bb *bitBuf) walk(nodes []node, i int32, d, cnt, words int) {
 		s := int(bb.slot[i]) * words
 		le := bb.le[s : s+words]
 		left := 0
-		if ln := &nodes[nd.l]; ln.f < 0 {
+		if ln := &nodes[nd.c[0]]; ln.f < 0 {
 			left = bb.addMasked(set, le, ln.v, false)
 		} else {
 			child := bb.sets[(d+1)*words : (d+2)*words]
 			if left = andSet(child, set, le, false); left > 0 {
-				bb.walk(nodes, nd.l, d+1, left, words)
+				bb.walk(nodes, nd.c[0], d+1, left, words)
 			}
 		}
-		rn := &nodes[nd.r]
+		rn := &nodes[nd.c[1]]
 		if rn.f < 0 {
 			bb.addMasked(set, le, rn.v, true)
 			return
@@ -256,7 +256,7 @@ func (bb *bitBuf) walk(nodes []node, i int32, d, cnt, words int) {
 		if cnt -= left; cnt == 0 {
 			return
 		}
-		i = nd.r
+		i = nd.c[1]
 	}
 }
 

@@ -245,7 +245,7 @@ func TestBaselinesSorted(t *testing.T) {
 		n := len(rows)
 		ucols, nu, of := uniqueColumns(cols, n)
 		want := baselinesColumns(cols, n)
-		got := baselinesSorted(cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu))
+		got := baselinesSorted(buf, cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu))
 		for j := range want {
 			w, g := want[j], got[j]
 			if math.Float64bits(w.Median) != math.Float64bits(g.Median) || math.Float64bits(w.MAD) != math.Float64bits(g.MAD) || math.Float64bits(w.Scale) != math.Float64bits(g.Scale) {

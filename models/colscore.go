@@ -115,7 +115,7 @@ func (rb *routeBuf) route(nodes []node, i int32, idx, tmp *[routeBlock]int32, lo
 			return
 		}
 		col, split := &rb.cols[nd.f], nd.v
-		switch ln, rn := &nodes[nd.l], &nodes[nd.r]; {
+		switch ln, rn := &nodes[nd.c[0]], &nodes[nd.c[1]]; {
 		case ln.f < 0 && rn.f < 0:
 			// Both children are leaves: add each row's leaf at once,
 			// without partitioning the rows first.
@@ -125,17 +125,17 @@ func (rb *routeBuf) route(nodes []node, i int32, idx, tmp *[routeBlock]int32, lo
 			// The left child is a leaf: add it to the rows going left
 			// while gathering the others for the right.
 			hi = leafOrGather(&rb.acc, tmp, idx, lo, hi, col, split, ln.v, true)
-			i, idx, tmp = nd.r, tmp, idx
+			i, idx, tmp = nd.c[1], tmp, idx
 			continue
 		case rn.f < 0:
 			hi = leafOrGather(&rb.acc, tmp, idx, lo, hi, col, split, rn.v, false)
-			i, idx, tmp = nd.l, tmp, idx
+			i, idx, tmp = nd.c[0], tmp, idx
 			continue
 		}
 		l := partitionBlock(tmp, idx, lo, hi, col, split)
-		rb.route(nodes, nd.l, tmp, idx, lo, l)
+		rb.route(nodes, nd.c[0], tmp, idx, lo, l)
 		// The right side continues here (no recursion for it).
-		i, idx, tmp, lo = nd.r, tmp, idx, l
+		i, idx, tmp, lo = nd.c[1], tmp, idx, l
 	}
 }
 
@@ -240,12 +240,23 @@ func b2i(b bool) int {
 // are left out of the comparison, and their distinct-row column is a
 // prefix of their own.
 func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
-	return uniqueColumnsIn(nil, cols, n)
+	return uniqueColumnsIn(nil, nil, cols, n)
+}
+
+// uniqueBuf is uniqueColumnsIn's scratch, and the array of the of it
+// returns: recycled by a caller done with of.
+type uniqueBuf struct {
+	slots, first, of []int32
+	hashes           []uint64
 }
 
 // uniqueColumnsIn is uniqueColumns holding the distinct rows' values of
-// the columns with more than one value in *buf, as columnsIn.
-func uniqueColumnsIn(buf *[]float64, cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+// the columns with more than one value in *buf, as columnsIn, and its
+// scratch and of in ub (nil: new arrays).
+func uniqueColumnsIn(buf *[]float64, ub *uniqueBuf, cols [][]float64, n int) (ucols [][]float64, nu int, of []int32) {
+	if ub == nil {
+		ub = new(uniqueBuf)
+	}
 	if n == 0 {
 		return cols, 0, nil
 	}
@@ -263,23 +274,29 @@ func uniqueColumnsIn(buf *[]float64, cols [][]float64, n int) (ucols [][]float64
 		if n == 1 {
 			return cols, n, nil
 		}
-		return cols, 1, make([]int32, n)
+		ub.of = grown(ub.of, n)
+		of = ub.of[:n]
+		clear(of)
+		return cols, 1, of
 	}
 	// Open addressing over row hashes; a slot holds a distinct row's index + 1.
 	size := 1
 	for size < 2*n {
 		size <<= 1
 	}
-	slots := make([]int32, size)
-	hashes := make([]uint64, n)
+	ub.slots, ub.hashes = grown(ub.slots, size), grown(ub.hashes, n)
+	slots, hashes := ub.slots[:size], ub.hashes[:n]
+	clear(slots)
+	clear(hashes)
 	for _, col := range varying {
 		for i, v := range col {
 			h := hashes[i] ^ valueBits(v)
 			hashes[i] = (h ^ h>>29) * 0xbf58476d1ce4e5b9
 		}
 	}
-	of = make([]int32, n)
-	first := make([]int32, 0, n) // the row each distinct row was first seen as
+	ub.of, ub.first = grown(ub.of, n), grown(ub.first, n)
+	of = ub.of[:n]
+	first := ub.first[:0] // the row each distinct row was first seen as
 	for i, h := range hashes {
 		s := int(h>>32) & (size - 1)
 		for {

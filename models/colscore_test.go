@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -32,10 +33,26 @@ func dupRows(seed uint64, n, width, distinct int) [][]float64 {
 // (-0 equal to +0), the distinct rows are distinct, and they come in
 // first-seen order.
 func TestUniqueColumns(t *testing.T) {
-	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}, {50, 3, 1}, {2, 2, 1}} {
+	// Scratch recycled from case to case, as a training's: a larger case
+	// leaves it dirty for a smaller one; the results must be those of
+	// fresh scratch.
+	var (
+		ub uniqueBuf
+		fb []float64
+	)
+	for _, tc := range []struct{ n, width, distinct int }{{1, 3, 2}, {2000, 22, 2}, {2000, 22, 3}, {500, 4, 2}, {1000, 8, 1000}, {300, 1, 5}, {50, 3, 1}, {2, 2, 1}, {2000, 22, 700}, {400, 5, 60}, {3, 4, 1}, {900, 6, 200}} {
 		rows := dupRows(uint64(tc.n*tc.width), tc.n, tc.width, tc.distinct)
 		cols := columns(rows)
-		ucols, nu, of := uniqueColumns(cols, len(rows))
+		ucols, nu, of := uniqueColumnsIn(&fb, &ub, cols, len(rows))
+		fucols, fnu, fof := uniqueColumns(cols, len(rows))
+		if nu != fnu || !slices.Equal(of, fof) || (of == nil) != (fof == nil) {
+			t.Fatalf("%+v: recycled scratch gave %d distinct rows (map %v), fresh %d (%v)", tc, nu, of, fnu, fof)
+		}
+		for j := range ucols {
+			if !slices.Equal(ucols[j][:nu], fucols[j][:fnu]) {
+				t.Fatalf("%+v: recycled scratch gave column %d %v, fresh %v", tc, j, ucols[j][:nu], fucols[j][:fnu])
+			}
+		}
 		if of == nil {
 			if nu != len(rows) {
 				t.Fatalf("%+v: no map but %d distinct of %d", tc, nu, len(rows))

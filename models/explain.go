@@ -60,9 +60,9 @@ func (a *Artifact) Explain(row []float64) ([]Contribution, error) {
 			if nd.f < 0 {
 				break
 			}
-			c := nd.r
+			c := nd.c[1]
 			if row[nd.f] <= nd.v {
-				c = nd.l
+				c = nd.c[0]
 			}
 			if m.kind == KindIForest {
 				w[nd.f] += math.Log2((m.size[i] + 1) / (m.size[c] + 1))

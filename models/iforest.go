@@ -100,7 +100,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	buf := trainBufs.Get().(*trainBuf)
 	defer trainBufs.Put(buf)
 	cols := columnsIn(&buf.cols, rows)
-	ucols, nu, of := uniqueColumnsIn(&buf.ucols, cols, len(rows))
+	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
 	model := fitIsolationUnique(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
 	// The distinct rows sorted by each feature: the baselines' sorted
@@ -110,7 +110,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
-		Baselines: baselinesSorted(cols, len(rows), ucols, nu, of, orders),
+		Baselines: baselinesSorted(buf, cols, len(rows), ucols, nu, of, orders),
 		Span:      opts.Span,
 		Rows:      len(rows),
 		Seed:      opts.Seed,
@@ -120,9 +120,10 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		Trees:     model,
 	}
 	m := compile(KindIForest, len(names), model, sample)
-	scores := make([]float64, len(rows))
+	buf.scores = grown(buf.scores, len(rows))
+	scores := buf.scores[:len(rows)]
 	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial, orders)
-	sortFloats(scores, nil)
+	buf.keys = sortFloats(scores, buf.keys)
 	a.Threshold = upperQuantile(scores, 1-opts.FPR)
 	a.Metrics.Scores = quantiles(scores)
 	flagged := len(scores) - upperBound(scores, a.Threshold)
@@ -143,6 +144,14 @@ type trainBuf struct {
 	// distinctOrders' orders and scratch.
 	orders, tmp []int32
 	keys        []uint64
+	// uniqueColumnsIn's scratch and of, and the scores of the rows (the
+	// calibration keeps quantiles of them, not them).
+	unique uniqueBuf
+	scores []float64
+	// baselinesSorted's scratch: rows per distinct row, and sorted
+	// values and their deviations.
+	times    []int32
+	baseline []float64
 }
 
 var trainBufs = sync.Pool{New: func() any { return new(trainBuf) }}

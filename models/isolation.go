@@ -73,10 +73,9 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		}
 	}
 	out := make([]Tree, nTrees)
-	var scratch Tree // grown once, copied out at each tree's size
-	// The trees are gathered in an arena, recycled from one fit to the
-	// next, then copied out into arrays of their total size: two
-	// allocations for the trees rather than two per tree.
+	// The trees are grown one after the other in an arena, recycled from
+	// one fit to the next, then copied out into arrays of their total
+	// size: two allocations for the trees rather than two per tree.
 	all := fitArenas.Get().(*Tree)
 	defer fitArenas.Put(all)
 	all.Feature, all.Split, all.Left, all.Right, all.Size = all.Feature[:0], all.Split[:0], all.Left[:0], all.Right[:0], all.Size[:0]
@@ -92,20 +91,14 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 				b.data[k] = of[b.rng.below(&rows)]
 			}
 		}
-		t := &scratch
-		t.Feature, t.Split, t.Left, t.Right, t.Size = t.Feature[:0], t.Split[:0], t.Left[:0], t.Right[:0], t.Size[:0]
+		b.base = len(all.Feature)
 		if !b.splits(b.data, 1) {
-			root := t.add(0, 0, sample, 0, false)
-			t.Left[root] = t.add(-1, 0, 0, 0, false)
-			t.Right[root] = t.add(-1, 0, 0, 0, false)
+			root := all.add(0, 0, sample, 0, false)
+			all.Left[root] = all.add(-1, 0, 0, 0, false) - b.base
+			all.Right[root] = all.add(-1, 0, 0, 0, false) - b.base
 		} else {
-			b.grow(t, b.data, b.tmp, 1)
+			b.grow(all, b.data, b.tmp, 1)
 		}
-		all.Feature = append(all.Feature, t.Feature...)
-		all.Split = append(all.Split, t.Split...)
-		all.Left = append(all.Left, t.Left...)
-		all.Right = append(all.Right, t.Right...)
-		all.Size = append(all.Size, t.Size...)
 		ends[i] = len(all.Feature)
 	}
 	total := len(all.Feature)
@@ -151,6 +144,9 @@ type isoBuilder struct {
 	// or in the subtree is not scanned again.
 	words    int
 	constant []uint64
+	// base is where the tree being grown starts in the arena: its nodes'
+	// children are indices from there.
+	base int
 }
 
 // splits reports whether golearn splits a node at depth d holding data:
@@ -170,8 +166,8 @@ func (b *isoBuilder) splits(data []int32, d int) bool {
 }
 
 // grow adds the node for data at depth d, which splits, and its subtrees;
-// it returns the node's index. tmp is scratch as long as data; both are
-// reordered.
+// it returns the node's index in t (its index in its tree plus b.base).
+// tmp is scratch as long as data; both are reordered.
 func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	var (
 		feature int
@@ -202,13 +198,13 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	} else {
 		c = t.add(-1, 0, len(left), 0, false)
 	}
-	t.Left[idx] = c
+	t.Left[idx] = c - b.base
 	if right := tmp[l:]; b.splits(right, d+1) {
 		c = b.grow(t, right, data[l:], d+1)
 	} else {
 		c = t.add(-1, 0, len(right), 0, false)
 	}
-	t.Right[idx] = c
+	t.Right[idx] = c - b.base
 	return idx
 }
 

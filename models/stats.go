@@ -32,7 +32,7 @@ func baselines(rows [][]float64, width int) []Baseline {
 // (columns), which it does not change.
 func baselinesColumns(cols [][]float64, n int) []Baseline {
 	var scratch []uint64
-	return baselinesOf(len(cols), n, func(j int, col []float64) {
+	return baselinesOf(len(cols), n, nil, func(j int, col []float64) {
 		copy(col, cols[j][:n])
 		scratch = sortFloats(col, scratch)
 	})
@@ -46,17 +46,24 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 // repeated as many times as rows have it, rather than a sort of the n
 // values. Equal values are the same bits, but for -0 and +0 (which
 // uniqueColumns does not tell apart): a column holding a -0 is sorted as
-// baselinesColumns sorts it.
-func baselinesSorted(cols [][]float64, n int, ucols [][]float64, nu int, of []int32, orders [][]int32) []Baseline {
+// baselinesColumns sorts it. Its scratch is buf's (nil: new arrays).
+func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, orders [][]int32) []Baseline {
+	if buf == nil {
+		buf = new(trainBuf)
+	}
 	var times []int32 // rows per distinct row (nil: one each)
 	if of != nil {
-		times = make([]int32, nu)
+		buf.times = grown(buf.times, nu)
+		times = buf.times[:nu]
+		clear(times)
 		for _, u := range of {
 			times[u]++
 		}
 	}
-	var scratch []uint64
-	return baselinesOf(len(cols), n, func(j int, col []float64) {
+	buf.baseline = grown(buf.baseline, 2*n)
+	scratch := buf.keys
+	defer func() { buf.keys = scratch }()
+	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) {
 		negZeros := 0 // counted without a branch a value
 		for _, v := range cols[j][:n] {
 			negZeros += b2i(math.Float64bits(v) == 1<<63)
@@ -91,11 +98,14 @@ func baselinesSorted(cols [][]float64, n int, ucols [][]float64, nu int, of []in
 }
 
 // baselinesOf computes the baselines of width columns of n values, sorted
-// writing column j's values sorted ascending into col.
-func baselinesOf(width, n int, sorted func(j int, col []float64)) []Baseline {
+// writing column j's values sorted ascending into col; scratch, when it
+// holds 2n values, serves as col and the deviations.
+func baselinesOf(width, n int, scratch []float64, sorted func(j int, col []float64)) []Baseline {
 	out := make([]Baseline, width)
-	col := make([]float64, n)
-	dev := make([]float64, n)
+	if len(scratch) < 2*n {
+		scratch = make([]float64, 2*n)
+	}
+	col, dev := scratch[:n:n], scratch[n:2*n:2*n]
 	for j := range width {
 		sorted(j, col)
 		med := median(col)

@@ -118,11 +118,18 @@ func (t *Tree) checkWith(width int, forest bool, scratch []int32) ([]int32, erro
 	return parents, nil
 }
 
-// node is one node of a compiled model.
+// node is one node of a compiled model, laid out for every scorer:
+// scoreWalk's branch-free steps read wf and c alone, the others tell
+// leaves by f. One layout, rather than a second copy of every node for
+// scoreWalk, halves what a compile allocates for them.
 type node struct {
-	v    float64 // internal: split value; leaf: the leaf's value
-	f    int32   // split feature, -1 on a leaf
-	l, r int32   // children, as indices into compiled.nodes
+	v float64  // internal: split value; leaf: the leaf's value
+	f int32    // split feature, -1 on a leaf
+	c [2]int32 // children, as indices into compiled.nodes: c[0] when x[f] <= v, else c[1]; a leaf's are itself
+	// wf is f on a split and 0 on a leaf (any valid index: both of the
+	// leaf's children are the leaf), so that scoreWalk reads x[wf] at
+	// every step without a branch. It fills what would be padding.
+	wf int32
 }
 
 // compiled is a model laid out for scoring: every tree's nodes in one
@@ -138,9 +145,9 @@ type compiled struct {
 	// of positives. Explain uses them.
 	size  []float64
 	value []float64
-	// walk is the nodes laid out for scoreWalk, depth the deepest leaf;
-	// walk is nil for a model too deep for it.
-	walk  []wnode
+	// walk is nodes when scoreWalk serves the model, nil for a model too
+	// deep for it; depth is the deepest leaf's.
+	walk  []node
 	depth int
 }
 
@@ -178,7 +185,6 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 	var (
 		depth    []int32
 		maxDepth int32
-		walk     = make([]wnode, total)
 		// cf memoises cFactor by leaf size (sizes are at most the
 		// sample, usually 256; larger ones are computed each time).
 		cf []float64
@@ -196,12 +202,18 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 		// Nodes keep their order (depth first, as the trainers write
 		// them: a left child follows its parent).
 		for i := range nodes {
-			// A leaf's children are -1: leaf is -1 on a leaf (feature
-			// -1), 0 on a split, without a branch (leaves and splits
-			// alternate unpredictably).
+			// A leaf's children are itself and its wf 0: leaf is -1 on
+			// a leaf (feature -1), 0 on a split, to select them without
+			// a branch (leaves and splits alternate unpredictably).
 			f := int32(feature[i])
 			leaf := f >> 31
-			nodes[i] = node{v: split[i], f: f, l: (base + int32(left[i])) | leaf, r: (base + int32(right[i])) | leaf}
+			self := base + int32(i)
+			nodes[i] = node{
+				v:  split[i],
+				f:  f,
+				c:  [2]int32{(base+int32(left[i]))&^leaf | self&leaf, (base+int32(right[i]))&^leaf | self&leaf},
+				wf: f &^ leaf,
+			}
 			size[i] = float64(tsize[i])
 		}
 		if kind == KindForest {
@@ -227,8 +239,7 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 		for i := range nodes {
 			nd := &nodes[i]
 			if nd.f >= 0 {
-				depth[nd.l-base], depth[nd.r-base] = depth[i]+1, depth[i]+1
-				walk[base+int32(i)] = wnode{v: nd.v, f: nd.f, c: [2]int32{nd.l, nd.r}}
+				depth[nd.c[0]-base], depth[nd.c[1]-base] = depth[i]+1, depth[i]+1
 				continue
 			}
 			maxDepth = max(maxDepth, depth[i])
@@ -249,15 +260,13 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 				}
 				nd.v = path
 			}
-			self := base + int32(i)
-			walk[self] = wnode{v: nd.v, c: [2]int32{self, self}}
 		}
 		base += int32(n)
 	}
 	// The walk layout (walk.go) serves models no deeper than
 	// maxWalkDepth.
 	if maxDepth <= maxWalkDepth {
-		m.walk, m.depth = walk, int(maxDepth)
+		m.walk, m.depth = m.nodes, int(maxDepth)
 	}
 	return m
 }
@@ -295,9 +304,9 @@ func (m *compiled) scoreBlocks(dst []float64, rows [][]float64) {
 						break
 					}
 					if x[nd.f] <= nd.v {
-						i = nd.l
+						i = nd.c[0]
 					} else {
-						i = nd.r
+						i = nd.c[1]
 					}
 				}
 			}

@@ -46,6 +46,26 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 	}
 }
 
+// TestMarshalContentOwnsItsBytes: marshalContent writes in a recycled
+// buffer; what it returns (a sealed artifact keeps it) must not be that
+// buffer, which the next call overwrites.
+func TestMarshalContentOwnsItsBytes(t *testing.T) {
+	a, b := smallIForest(t), smallForest(t)
+	first, err := marshalContent(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := bytes.Clone(first)
+	for range 3 {
+		if _, err := marshalContent(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(first, kept) {
+		t.Fatal("a later marshalContent changed the bytes an earlier one returned")
+	}
+}
+
 // FuzzTreeJSON: any split value encodes as encoding/json encodes it.
 func FuzzTreeJSON(f *testing.F) {
 	for _, x := range edgeFloats {

@@ -11,13 +11,6 @@ package models
 // scoreBlocks sums them, so the scores are the same bit for bit
 // (TestWalkMatchesScoreRange).
 
-// wnode is a node of the walk layout.
-type wnode struct {
-	v float64  // split value; on a leaf, its value
-	f int32    // split feature; 0 on a leaf (any valid index: both children are the leaf)
-	c [2]int32 // children: c[0] when x[f] <= v, else c[1]
-}
-
 // walkLanes is how many trees are walked side by side.
 const walkLanes = 8
 
@@ -37,7 +30,7 @@ func (m *compiled) scoreWalk(dst []float64, rows [][]float64) {
 			for range depth {
 				for j := range at {
 					nd := &w[at[j]]
-					at[j] = nd.c[b2i(x[nd.f] > nd.v)]
+					at[j] = nd.c[b2i(x[nd.wf] > nd.v)]
 				}
 			}
 			for j := range at {
@@ -48,7 +41,7 @@ func (m *compiled) scoreWalk(dst []float64, rows [][]float64) {
 			i := roots[t]
 			for range depth {
 				nd := &w[i]
-				i = nd.c[b2i(x[nd.f] > nd.v)]
+				i = nd.c[b2i(x[nd.wf] > nd.v)]
 			}
 			sum += w[i].v
 		}

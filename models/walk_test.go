@@ -165,3 +165,53 @@ func BenchmarkCalibrate2k(b *testing.B) {
 		})
 	}
 }
+
+// TestNodeLayout: compile lays out every node for both kinds of scorer: a
+// split's wf is its feature and its children lie after it in its tree; a
+// leaf's feature is -1, its wf 0 and both its children itself (the walk
+// stays there).
+func TestNodeLayout(t *testing.T) {
+	rows, labels, names := synth(11, 400, 40, 7, 2, 3, 4)
+	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 2, Trees: 23})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := TrainRandomForest(rows, labels, names, ForestOptions{Seed: 2, Trees: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*Artifact{ifo, rf} {
+		m := a.m
+		if len(m.walk) != len(m.nodes) || &m.walk[0] != &m.nodes[0] {
+			t.Fatalf("%s: the walk layout is not the nodes", a.Kind)
+		}
+		leaves := 0
+		for ti, root := range m.roots {
+			end := int32(len(m.nodes))
+			if ti+1 < len(m.roots) {
+				end = m.roots[ti+1]
+			}
+			for i := root; i < end; i++ {
+				nd := m.nodes[i]
+				if nd.f < 0 {
+					leaves++
+					if nd.f != -1 || nd.wf != 0 || nd.c != [2]int32{i, i} {
+						t.Fatalf("%s: leaf %d laid out as %+v", a.Kind, i, nd)
+					}
+					continue
+				}
+				if nd.wf != nd.f || int(nd.f) >= m.width {
+					t.Fatalf("%s: split %d laid out as %+v", a.Kind, i, nd)
+				}
+				for _, c := range nd.c {
+					if c <= i || c >= end {
+						t.Fatalf("%s: split %d's child %d outside its tree [%d, %d)", a.Kind, i, c, i+1, end)
+					}
+				}
+			}
+		}
+		if leaves == 0 {
+			t.Fatalf("%s: no leaves", a.Kind)
+		}
+	}
+}

@@ -219,6 +219,7 @@ func (a *Anomaly) Errors() []error {
 type cohortModel struct {
 	tenant    string
 	rows      [][]float64 // the last keep windows, oldest first
+	buf       [][]float64 // the array rows lies in (push)
 	first     time.Time
 	model     *models.Artifact
 	trainMax  []float64 // per feature, the largest value of the training windows
@@ -226,6 +227,36 @@ type cohortModel struct {
 	trainedAt time.Time
 	trainRows int // windows the model in force was trained on
 	fresh     int // windows added since
+}
+
+// push appends a copy of values to the rows, the last keep of them,
+// without garbage once there are keep: the row that leaves holds the new
+// one's values (nothing keeps a row: a training copies the rows, columnMax
+// and the trainMax scan read values), and the rows move down to the start
+// of an array of twice keep when they reach its end, rather than into a
+// new array.
+func (cm *cohortModel) push(values []float64, keep int) {
+	var row []float64
+	if len(cm.rows) >= keep {
+		row = cm.rows[0][:0]
+		cm.rows = cm.rows[1:]
+	}
+	row = append(row, values...)
+	if n := len(cm.rows); n == cap(cm.rows) {
+		if c := cap(cm.buf); c > n && c >= 2*n {
+			// rows is the end of buf (growing, rows starts at buf's
+			// start, and buf is grown when rows fills it): at least
+			// half of buf is free.
+			cm.buf = cm.buf[:c]
+			copy(cm.buf, cm.rows)
+			clear(cm.buf[n:]) // no stale views of the rows that moved
+		} else {
+			cm.buf = make([][]float64, min(max(2*n, 8), max(2*keep, n+1)))
+			copy(cm.buf, cm.rows)
+		}
+		cm.rows = cm.buf[:n]
+	}
+	cm.rows = append(cm.rows, row)
 }
 
 // Name implements VectorDetector.
@@ -294,12 +325,8 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 				out = append(out, f)
 			}
 		}
-		row := append([]float64(nil), v.Values...)
-		cm.rows = append(cm.rows, row)
+		cm.push(v.Values, a.keep)
 		cm.fresh++
-		if len(cm.rows) > a.keep {
-			cm.rows = cm.rows[len(cm.rows)-a.keep:]
-		}
 	}
 	sort.Strings(touched)
 	for i, key := range touched {

@@ -102,3 +102,42 @@ func TestTrainMaxIsColumnMax(t *testing.T) {
 		}
 	}
 }
+
+// TestCohortPush: push keeps the last keep rows, oldest first, as copies
+// of the values in arrays of their own (it recycles the array of the row
+// that leaves, so two rows sharing one would change each other), for
+// cohorts small and large and rows pushed well past keep.
+func TestCohortPush(t *testing.T) {
+	for _, keep := range []int{1, 2, 3, 7, 8, 9, 100, 2000} {
+		cm := &cohortModel{}
+		var want [][]float64
+		values := make([]float64, 3)
+		for i := range 3*keep + 50 {
+			for j := range values {
+				values[j] = float64(i*10 + j)
+			}
+			cm.push(values, keep)
+			values[0] = -1 // push copied them
+			want = append(want, []float64{float64(i * 10), float64(i*10 + 1), float64(i*10 + 2)})
+			if len(want) > keep {
+				want = want[1:]
+			}
+			if keep > 100 && i%101 != 0 {
+				continue // every row of every push: too slow
+			}
+			if len(cm.rows) != len(want) {
+				t.Fatalf("keep %d, push %d: %d rows, want %d", keep, i, len(cm.rows), len(want))
+			}
+			seen := map[*float64]int{}
+			for k, r := range cm.rows {
+				if !slices.Equal(r, want[k]) {
+					t.Fatalf("keep %d, push %d: row %d is %v, want %v", keep, i, k, r, want[k])
+				}
+				if o, dup := seen[&r[:1][0]]; dup {
+					t.Fatalf("keep %d, push %d: rows %d and %d share an array", keep, i, o, k)
+				}
+				seen[&r[:1][0]] = k
+			}
+		}
+	}
+}
