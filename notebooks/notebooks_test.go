@@ -366,11 +366,15 @@ func raiseAlerts(ctx context.Context, t *testing.T, data string) int {
 		}
 		evs = append(evs, ev)
 	}
-	outs, _, err := replay.Run(evs, pipeline.Config{})
+	read := len(evs)
+	outs, st, err := replay.Run(evs, pipeline.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	evs = replay.AlertsOf(outs) // alert.raised and alert.updated
+	// What the replay saw, for a run that raises no alert (seen once
+	// under heavy load, not reproduced since).
+	t.Logf("replayed %d events of the log (%+v): %d alert events", read, st, len(evs))
 	n := 0
 	for i := range evs {
 		if evs[i].Type() == events.TypeAlertRaised {

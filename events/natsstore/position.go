@@ -93,8 +93,9 @@ func (s *Store) DeadLetters(ctx context.Context, source string) ([]DeadLetterMsg
 		return nil, err
 	}
 	var out []DeadLetterMsg
+	stalls := 0
 	for {
-		b, err := c.FetchNoWait(256)
+		b, err := fetch(c, 256, stalls)
 		if err != nil {
 			return out, err
 		}
@@ -112,8 +113,16 @@ func (s *Store) DeadLetters(ctx context.Context, source string) ([]DeadLetterMsg
 			out = append(out, d)
 		}
 		if n == 0 {
-			return out, nil
+			more, err := s.stalled(ctx, c, &stalls)
+			if err != nil {
+				return out, fmt.Errorf("reading the dead letters: %w", err)
+			}
+			if !more {
+				return out, nil
+			}
+			continue
 		}
+		stalls = 0
 	}
 }
 

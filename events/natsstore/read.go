@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -13,6 +14,18 @@ import (
 
 // readFetch is how many messages one fetch of a read asks for.
 const readFetch = 1024
+
+// readStallWait is how long a read waits for pending events that a fetch
+// did not bring, readStalls how many times in a row before it fails
+// (variables for the tests).
+var (
+	readStallWait = 2 * time.Second
+	readStalls    = 15
+)
+
+// fetched sees every batch a read fetches; tests replace it to hold a
+// batch back, as a loaded server answering a fetch with nothing does.
+var fetched = func(b jetstream.MessageBatch) jetstream.MessageBatch { return b }
 
 // Read implements events.Store. It reads through an ephemeral ordered
 // consumer (no acknowledgements, flow-controlled) from the first message the
@@ -56,16 +69,18 @@ func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event
 			seen = make(map[events.ID]struct{}, 1024)
 		}
 		var buf []events.Event
+		stalls := 0 // fetches in a row that found nothing though some was pending
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(events.Event{}, err)
 				return
 			}
-			batch, err := cons.FetchNoWait(readFetch)
+			batch, err := fetch(cons, readFetch, stalls)
 			if err != nil {
 				yield(events.Event{}, s.readErr(err))
 				return
 			}
+			batch = fetched(batch)
 			n := 0
 			done := false
 			for msg := range batch.Messages() {
@@ -108,10 +123,50 @@ func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event
 				return
 			}
 			if n == 0 {
-				return
+				more, err := s.stalled(ctx, cons, &stalls)
+				if err != nil {
+					yield(events.Event{}, s.readErr(err))
+				}
+				if !more {
+					return
+				}
+				continue
 			}
+			stalls = 0
 		}
 	}
+}
+
+// fetch asks cons for up to n messages: at once, or, after stalls
+// fetches in a row that brought nothing, waiting up to readStallWait.
+func fetch(cons jetstream.Consumer, n, stalls int) (jetstream.MessageBatch, error) {
+	if stalls == 0 {
+		return cons.FetchNoWait(n)
+	}
+	return cons.Fetch(n, jetstream.FetchMaxWait(readStallWait))
+}
+
+// stalled is called when a fetch of a read brought nothing; it reports
+// whether the read is to go on. An ordered consumer is made again for
+// every fetch, and a fetch that does not wait answers with what the
+// server has ready for it at once: under load that can be nothing though
+// messages remain (a read that ended early, short of the log, was seen
+// once). So the read ends only when nothing is pending for the consumer;
+// else it waits for the rest, and fails if it never comes: never a short
+// read.
+func (s *Store) stalled(ctx context.Context, cons jetstream.Consumer, stalls *int) (bool, error) {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	if info.NumPending == 0 {
+		return false, nil
+	}
+	if *stalls++; *stalls > readStalls {
+		s.readStalls.Add(1)
+		return false, fmt.Errorf("%d messages pending, none delivered in %v", info.NumPending, time.Duration(readStalls)*readStallWait)
+	}
+	return true, nil
 }
 
 func (s *Store) readErr(err error) error {

@@ -34,6 +34,7 @@ type Stats struct {
 	Corrupt    uint64 // log messages that did not decode, skipped by readers
 	Unknown    uint64 // events of types this build does not know, skipped
 	Duplicates uint64 // repeated event ids dropped by readers
+	ReadStalls uint64 // reads failed because pending events never came
 }
 
 // Store is events.Store on NATS JetStream.
@@ -47,7 +48,7 @@ type Store struct {
 	partitions int
 	url        string
 
-	appended, messages, corrupt, unknown, duplicates atomic.Uint64
+	appended, messages, corrupt, unknown, duplicates, readStalls atomic.Uint64
 
 	closed    atomic.Bool
 	dlqReady  atomic.Bool
@@ -276,7 +277,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Stats() Stats {
 	return Stats{
 		Appended: s.appended.Load(), Messages: s.messages.Load(), Corrupt: s.corrupt.Load(),
-		Unknown: s.unknown.Load(), Duplicates: s.duplicates.Load(),
+		Unknown: s.unknown.Load(), Duplicates: s.duplicates.Load(), ReadStalls: s.readStalls.Load(),
 	}
 }
 
