@@ -188,7 +188,10 @@ type columns struct {
 	wm    *windowMem       // the window's, holding its numeric arrays
 	strs  []array.String   // the utf8 arrays (see array)
 	plain []memory.Buffer  // the window's buffers without a reference count
-	fixed [NumCols]cut     // the data of each fixed-width column
+	// the window's values buffers, each holding a reference to slab
+	// (see buffer)
+	sliced []memory.Buffer
+	fixed  [NumCols]cut // the data of each fixed-width column
 
 	time                             []arrow.Timestamp
 	id                               []byte
@@ -312,7 +315,13 @@ func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n]
 // buffer makes the memory.Buffer of k, holding a reference to the slab:
 // the values buffer of an array (see columns).
 func (c *columns) buffer(k cut) *memory.Buffer {
-	b := memory.SliceBuffer(c.slab, k.off, k.n)
+	if len(c.sliced) == 0 {
+		// finish sized c.sliced for the batch; this is not reached.
+		c.sliced = make([]memory.Buffer, 1)
+	}
+	b := &c.sliced[0]
+	c.sliced = c.sliced[1:]
+	sliceBuffer(b, c.slab, k.off, k.n)
 	c.bufs = append(c.bufs, b)
 	return b
 }
@@ -611,6 +620,8 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		}
 	}
 	c.plain = c.chunks.plain.take(plain, n)[:0]
+	// One values buffer per array made.
+	c.sliced = c.chunks.plain.take(arrays, n)
 	c.mem = c.chunks.mem.take(arrays, n)
 	c.strs = c.chunks.strs.take(strings, n)
 	mk := func(col, group int) {
@@ -707,7 +718,7 @@ func (c *columns) release() {
 	}
 	clear(c.bufs)
 	c.slab.Release()
-	c.slab, c.plain, c.mem, c.wm, c.strs = nil, nil, nil, nil, nil
+	c.slab, c.plain, c.sliced, c.mem, c.wm, c.strs = nil, nil, nil, nil, nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
