@@ -445,7 +445,8 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		c.runs++
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
-	c.slab = memory.NewResizableBuffer(mem)
+	c.slab = &c.chunks.plain.take(1, n)[0]
+	resizableBuffer(c.slab, mem)
 	c.slab.Resize(c.off)
 	if cap(c.scratch) < inScratch {
 		c.scratch = make([]byte, inScratch+inScratch/4)

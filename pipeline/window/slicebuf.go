@@ -36,3 +36,13 @@ func sliceBuffer(b *memory.Buffer, parent *memory.Buffer, off, n int) {
 	l.parent = parent
 	l.refCount.Store(1)
 }
+
+// resizableBuffer makes b, a zero Buffer, what memory.NewResizableBuffer(mem)
+// returns: an empty mutable buffer of mem with one reference. A window's
+// slab (see columns.reset) is one, from a chunk rather than an allocation.
+func resizableBuffer(b *memory.Buffer, mem memory.Allocator) {
+	l := (*bufferLayout)(unsafe.Pointer(b))
+	l.mutable = true
+	l.mem = mem
+	l.refCount.Store(1)
+}

@@ -24,13 +24,18 @@ func TestBufferLayout(t *testing.T) {
 	}
 }
 
-// sliceBuffer's buffer behaves as memory.SliceBuffer's: same bytes, same
+// resizableBuffer's buffer is a resizable buffer of its allocator, and
+// sliceBuffer's behaves as memory.SliceBuffer's: same bytes, same
 // parent, and the parent's memory freed when the last of them and the
 // parent itself are released.
 func TestSliceBufferMatchesArrow(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	parent := memory.NewResizableBuffer(mem)
+	parent := new(memory.Buffer)
+	resizableBuffer(parent, mem)
+	if ref := memory.NewResizableBuffer(mem); !parent.Mutable() || parent.Len() != ref.Len() || parent.Cap() != ref.Cap() {
+		t.Fatalf("resizableBuffer: mutable %v len %d cap %d", parent.Mutable(), parent.Len(), parent.Cap())
+	}
 	parent.Resize(100)
 	for i := range parent.Bytes() {
 		parent.Bytes()[i] = byte(i)
