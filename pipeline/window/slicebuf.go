@@ -21,20 +21,32 @@ type bufferLayout struct {
 	parent   *memory.Buffer
 }
 
-// sliceBuffer makes b, a zero Buffer, what memory.SliceBuffer(parent, off,
-// n) returns: a buffer of parent's bytes [off, off+n) holding one reference
-// to parent (dropped when b's own count, one, reaches zero), and one
-// reference of its own. memory.SliceBuffer allocates the Buffer; a
-// window's dozen values buffers (see columns.buffer) come from a chunk
-// instead, as the plain buffers do. No exported API sets a Buffer's
-// parent, hence the mirror.
+// sliceBuffer makes b, a zero Buffer, a buffer of parent's bytes [off,
+// off+n) that drops a reference to parent when its own count reaches zero,
+// as memory.SliceBuffer(parent, off, n) returns, but holding no reference
+// yet, either its own or to parent: the Data it goes to takes the first
+// (Data.Reset retains its buffers), and setSliceRefs gives parent one for
+// each such buffer, once all are made. memory.SliceBuffer allocates the
+// Buffer and takes both references, which the builder of a window's dozen
+// values buffers (see columns.buffer) then dropped in part; these come
+// from a chunk instead, as the plain buffers do. No exported API sets a
+// Buffer's parent, hence the mirror.
 func sliceBuffer(b *memory.Buffer, parent *memory.Buffer, off, n int) {
-	parent.Retain()
 	l := (*bufferLayout)(unsafe.Pointer(b))
 	l.buf = parent.Bytes()[off : off+n]
 	l.length = n
 	l.parent = parent
-	l.refCount.Store(1)
+}
+
+// setSliceRefs replaces the one reference to parent its maker holds with
+// one for each of the n buffers sliceBuffer made of it. Nothing else may
+// hold parent yet (it is a plain store).
+func setSliceRefs(parent *memory.Buffer, n int) {
+	if n == 0 {
+		parent.Release()
+		return
+	}
+	(*bufferLayout)(unsafe.Pointer(parent)).refCount.Store(int64(n))
 }
 
 // resizableBuffer makes b, a zero Buffer, what memory.NewResizableBuffer(mem)

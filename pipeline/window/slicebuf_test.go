@@ -25,9 +25,10 @@ func TestBufferLayout(t *testing.T) {
 }
 
 // resizableBuffer's buffer is a resizable buffer of its allocator, and
-// sliceBuffer's behaves as memory.SliceBuffer's: same bytes, same
-// parent, and the parent's memory freed when the last of them and the
-// parent itself are released.
+// sliceBuffer's, once retained (as a Data does) and counted by
+// setSliceRefs, behaves as memory.SliceBuffer's: same bytes, same parent,
+// and the parent's memory freed when the last of them is released, not
+// before.
 func TestSliceBufferMatchesArrow(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -40,25 +41,41 @@ func TestSliceBufferMatchesArrow(t *testing.T) {
 	for i := range parent.Bytes() {
 		parent.Bytes()[i] = byte(i)
 	}
+	var b [2]memory.Buffer
+	sliceBuffer(&b[0], parent, 10, 30)
+	sliceBuffer(&b[1], parent, 40, 20)
+	b[0].Retain() // the Datas' references
+	b[1].Retain()
+	setSliceRefs(parent, 2)
 	ref := memory.SliceBuffer(parent, 10, 30)
-	var b memory.Buffer
-	sliceBuffer(&b, parent, 10, 30)
-	if !bytes.Equal(b.Bytes(), ref.Bytes()) || b.Len() != ref.Len() || b.Cap() != ref.Cap() || b.Parent() != parent || b.Mutable() != ref.Mutable() {
+	if !bytes.Equal(b[0].Bytes(), ref.Bytes()) || b[0].Len() != ref.Len() || b[0].Cap() != ref.Cap() || b[0].Parent() != parent || b[0].Mutable() != ref.Mutable() {
 		t.Fatalf("sliceBuffer: %v len %d cap %d parent %p; SliceBuffer: %v len %d cap %d parent %p",
-			b.Bytes(), b.Len(), b.Cap(), b.Parent(), ref.Bytes(), ref.Len(), ref.Cap(), ref.Parent())
+			b[0].Bytes(), b[0].Len(), b[0].Cap(), b[0].Parent(), ref.Bytes(), ref.Len(), ref.Cap(), ref.Parent())
 	}
-	if &b.Bytes()[0] != &parent.Bytes()[10] {
-		t.Fatal("sliceBuffer's bytes are not a view of the parent's")
+	if &b[0].Bytes()[0] != &parent.Bytes()[10] || &b[1].Bytes()[0] != &parent.Bytes()[40] || b[1].Len() != 20 {
+		t.Fatal("sliceBuffer's bytes are not the view of the parent's asked for")
 	}
-	b.Retain() // a consumer's reference
-	parent.Release()
 	ref.Release()
-	b.Release()
+	b[0].Retain() // a consumer's reference
+	b[0].Release()
+	b[1].Release()
 	if mem.CurrentAlloc() == 0 {
 		t.Fatal("parent freed while a slice holds it")
 	}
-	b.Release()
-	if b.Len() != 0 || b.Parent() != nil {
-		t.Errorf("released slice: len %d parent %p", b.Len(), b.Parent())
+	if b[1].Len() != 0 || b[1].Parent() != nil {
+		t.Errorf("released slice: len %d parent %p", b[1].Len(), b[1].Parent())
+	}
+	b[0].Release()
+	if mem.CurrentAlloc() != 0 {
+		t.Fatal("parent not freed with its last slice")
+	}
+
+	// No slices: setSliceRefs drops the maker's reference.
+	empty := new(memory.Buffer)
+	resizableBuffer(empty, mem)
+	empty.Resize(10)
+	setSliceRefs(empty, 0)
+	if mem.CurrentAlloc() != 0 {
+		t.Fatal("setSliceRefs(0) did not free the parent")
 	}
 }
