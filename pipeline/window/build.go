@@ -316,7 +316,7 @@ func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n]
 // the values buffer of an array (see columns). It has no reference of its
 // own until the array's Data takes one (newData), and its reference to
 // the slab is counted by release, once for all: memory.SliceBuffer took
-// both, and build dropped the first right after, five atomic operations
+// both, and build dropped the first right after, four atomic operations
 // a buffer where one is left.
 func (c *columns) buffer(k cut) *memory.Buffer {
 	if len(c.sliced) == 0 {
