@@ -179,16 +179,13 @@ func (r *rows) cmpRows(x, y int32) int {
 // windows (see chunk), where each buffer was an allocation, with a
 // reference count taken and dropped on the slab.
 type columns struct {
-	n     int
-	slab  *memory.Buffer   // every buffer's bytes
-	off   int              // the next free byte of slab
-	align int              // of each buffer in slab (a power of two)
-	bufs  []*memory.Buffer // the buffers made, released by release
-	mem   []colMem         // the arrays' Data and buffer lists (see colMem)
-	wm    *windowMem       // the window's, holding its numeric arrays
-	strs  []array.String   // the utf8 arrays (see array)
-	plain []memory.Buffer  // the window's buffers without a reference count
-	fixed [NumCols]cut     // the data of each fixed-width column
+	n      int
+	slab   *memory.Buffer // every buffer's bytes
+	off    int            // the next free byte of slab
+	align  int            // of each buffer in slab (a power of two)
+	slices int            // the values buffers made (see buffer)
+	wm     *windowMem     // the window's, holding its numeric arrays
+	fixed  [NumCols]cut   // the data of each fixed-width column
 
 	time                             []arrow.Timestamp
 	id                               []byte
@@ -218,10 +215,10 @@ type columns struct {
 	shared uint32 // the arrays of arrs from the caches (see record)
 	// where the structs of the windows' arrays come from
 	chunks struct {
-		wins  chunk[windowMem]
-		mem   chunk[colMem]
-		plain chunk[memory.Buffer]
-		strs  chunk[array.String]
+		wins chunk[windowMem]
+		mem  chunk[colMem]
+		bufs chunk[memory.Buffer] // the slab, values and plain buffers
+		strs chunk[array.String]
 	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
@@ -239,11 +236,9 @@ type colMem struct {
 // newData returns the Data of the batch's next array, as array.NewData
 // (with dict, NewDataWithDictionary) would, but without a reference: the
 // array made of it (see array) takes the one it keeps, where NewData's
-// would be dropped right after, two atomic operations an array. finish
-// sized c.mem for every array it can make.
+// would be dropped right after, two atomic operations an array.
 func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
-	m := &c.mem[0]
-	c.mem = c.mem[1:]
+	m := &c.chunks.mem.take(1, c.n)[0]
 	list := m.list[:copy(m.list[:], bufs):len(bufs)]
 	d := &m.data
 	d.Reset(dt, c.n, list, nil, nulls, 0)
@@ -267,8 +262,11 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 // one window keeps the others' memory from the garbage collector too
 // (without Config.Recycle: with it, the slab pool has it anyway). Only
 // windows of up to chunkRows rows share chunks, which bounds that memory
-// to some MB; a larger window costs its rows far more than four
-// allocations, and has its own.
+// to some MB; a larger window costs its rows far more than its few
+// dozen structs, and has each of its own. A window takes its structs one
+// at a time, as it makes its arrays: none is left unused (sized up front,
+// a window's took a quarter more than it used, memory the collector
+// then allocated and scanned).
 type chunk[T any] struct{ free []T }
 
 const (
@@ -310,10 +308,15 @@ func (c *columns) cut(size int) cut {
 func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n] }
 
 // buffer makes the memory.Buffer of k, holding a reference to the slab:
-// the values buffer of an array (see columns).
+// the values buffer of an array (see columns). It has no reference of its
+// own until the array's Data takes one (newData), and its reference to
+// the slab is counted by release, once for all: memory.SliceBuffer took
+// both, and build dropped the first right after, four atomic operations
+// a buffer where one is left.
 func (c *columns) buffer(k cut) *memory.Buffer {
-	b := memory.SliceBuffer(c.slab, k.off, k.n)
-	c.bufs = append(c.bufs, b)
+	b := &c.chunks.bufs.take(1, c.n)[0]
+	sliceBuffer(b, c.slab, k.off, k.n)
+	c.slices++
 	return b
 }
 
@@ -336,8 +339,7 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 			a = array.MakeFromData(d)
 			break
 		}
-		s := &c.strs[0]
-		c.strs = c.strs[1:]
+		s := &c.chunks.strs.take(1, c.n)[0]
 		s.Reset(d)
 		s.Retain()
 		a = s
@@ -359,12 +361,7 @@ func resetNumeric[P interface {
 // plainBuffer makes a memory.Buffer of k without a reference count (see
 // columns): an array's buffer besides its values.
 func (c *columns) plainBuffer(k cut) *memory.Buffer {
-	if len(c.plain) == cap(c.plain) {
-		// finish sized c.plain for the batch; this is not reached.
-		c.plain = make([]memory.Buffer, 0, 4)
-	}
-	c.plain = c.plain[:len(c.plain)+1]
-	b := &c.plain[len(c.plain)-1]
+	b := &c.chunks.bufs.take(1, c.n)[0]
 	b.Reset(c.bytes(k))
 	return b
 }
@@ -398,7 +395,7 @@ var fixedCols = [...]fixedCol{
 // cached (0: tenant, 1: device) come from the tenant cache, and get none
 // either.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
-	*c = columns{n: n, bufs: c.bufs[:0], scratch: c.scratch, chunks: c.chunks}
+	*c = columns{n: n, scratch: c.scratch, chunks: c.chunks}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
@@ -436,7 +433,8 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 		c.runs++
 		c.run[k] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(total)}
 	}
-	c.slab = memory.NewResizableBuffer(mem)
+	c.slab = &c.chunks.bufs.take(1, n)[0]
+	resizableBuffer(c.slab, mem)
 	c.slab.Resize(c.off)
 	if cap(c.scratch) < inScratch {
 		c.scratch = make([]byte, inScratch+inScratch/4)
@@ -583,36 +581,6 @@ func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
 func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 	n := c.n
 	cols := c.arrs[:]
-	// The plain buffers: validity bitmaps of the groups with nulls, each
-	// string column's offsets and validity bitmap (none for a column from
-	// nulls), the tenant and device columns' (two each at most).
-	plain := 4
-	for g := range c.validNulls {
-		if k := c.validNulls[g]; k > 0 && (k < n || !nulls.serves(n)) {
-			plain++
-		}
-	}
-	// One colMem for each array made: every column but those from the
-	// caches (a constant dictionary column from the cache leaves its
-	// colMem unused), and one String for each utf8 array made.
-	arrays, strings := 3+c.runs, c.runs // time, id, type; tenant, device
-	for _, f := range fixedCols[3:] {
-		if k := c.validNulls[f.group]; k < n || !nulls.serves(n) {
-			arrays++
-		}
-	}
-	for s := range c.sNulls {
-		if k := c.sNulls[s]; k < n || !nulls.serves(n) {
-			arrays++
-			plain += 1 + min(k, 1)
-			if Schema.Field(strCols[s]).Type.ID() == arrow.STRING {
-				strings++
-			}
-		}
-	}
-	c.plain = c.chunks.plain.take(plain, n)[:0]
-	c.mem = c.chunks.mem.take(arrays, n)
-	c.strs = c.chunks.strs.take(strings, n)
 	mk := func(col, group int) {
 		if group >= 0 && c.validNulls[group] == n {
 			if c.null(col, nulls, dicts) {
@@ -699,15 +667,11 @@ func (c *columns) constant(col int, nulls *nullArrays, dicts *dictionaries) bool
 	return true
 }
 
-// release drops the buffers' own references and the slab's (the arrays
-// hold theirs).
+// release gives the slab one reference per values buffer made, in place
+// of its own (the arrays hold theirs): nothing else holds the slab yet.
 func (c *columns) release() {
-	for _, x := range c.bufs {
-		x.Release()
-	}
-	clear(c.bufs)
-	c.slab.Release()
-	c.slab, c.plain, c.mem, c.wm, c.strs = nil, nil, nil, nil, nil
+	setSliceRefs(c.slab, c.slices)
+	c.slab, c.wm = nil, nil
 }
 
 // runStrings builds run k of the tenant and device columns: a utf8 column
