@@ -1,7 +1,6 @@
 package models
 
 import (
-	"math"
 	"math/bits"
 	"sync"
 )
@@ -350,28 +349,16 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	otmp := tmp[:n]
 	whole := true
 	for _, v := range col {
-		whole = whole && v >= 0 && v < 1<<53 && v == float64(uint64(v))
+		whole = whole && isWhole(v)
 	}
-	and, or := ^uint64(0), uint64(0)
-	for i, v := range col {
-		var k uint64
-		switch b := math.Float64bits(v); {
-		case whole:
-			k = uint64(v)
-		case b>>63 != 0:
-			k = ^b
-		default:
-			k = b | 1<<63
-		}
-		keys[i] = k
+	differ := sortKeys(col, keys, whole)
+	for i := range order {
 		order[i] = int32(i)
-		and &= k
-		or |= k
 	}
 	var count [256]int32
 	for b := range 8 {
 		shift := 8 * uint(b)
-		if byte((and^or)>>shift) == 0 {
+		if byte(differ>>shift) == 0 {
 			continue
 		}
 		count = [256]int32{}

@@ -21,7 +21,7 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 	for _, v := range a {
 		special = special || math.Float64bits(v) == 1<<63 || v != v
 		sorted = sorted && v >= prev
-		whole = whole && v >= 0 && v < 1<<53 && v == float64(uint64(v))
+		whole = whole && isWhole(v)
 		prev = v
 	}
 	if special {
@@ -40,28 +40,12 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 		scratch = make([]uint64, 2*n)
 	}
 	keys, tmp := scratch[:n], scratch[n:2*n]
-	// The bytes where keys differ; a pass over any other would move
-	// nothing.
-	and, or := ^uint64(0), uint64(0)
-	for i, v := range a {
-		var k uint64
-		switch bits := math.Float64bits(v); {
-		case whole:
-			k = uint64(v)
-		case bits>>63 != 0:
-			k = ^bits // negative: all bits flipped
-		default:
-			k = bits | 1<<63
-		}
-		keys[i] = k
-		and &= k
-		or |= k
-	}
+	differ := sortKeys(a, keys, whole)
 	var count [256]int32
 	var counts [4][256]int32 // four histograms: equal bytes in a row do not wait on one counter
 	for b := range 8 {
 		shift := 8 * uint(b)
-		if byte((and^or)>>shift) == 0 {
+		if byte(differ>>shift) == 0 {
 			continue
 		}
 		counts = [4][256]int32{}
@@ -104,4 +88,30 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 		a[i] = math.Float64frombits(k)
 	}
 	return scratch
+}
+
+// isWhole reports whether v is a whole number in [0, 2⁵³): such values
+// sort as integers (sortKey).
+func isWhole(v float64) bool { return v >= 0 && v < 1<<53 && v == float64(uint64(v)) }
+
+// sortKeys writes into keys the sort key of each value of col (sortKey;
+// whole: every value isWhole) and returns the bits where the keys
+// differ: a radix pass over any other byte would move nothing.
+func sortKeys(col []float64, keys []uint64, whole bool) (differ uint64) {
+	and, or := ^uint64(0), uint64(0)
+	for i, v := range col {
+		var k uint64
+		switch bits := math.Float64bits(v); {
+		case whole:
+			k = uint64(v)
+		case bits>>63 != 0:
+			k = ^bits // negative: all bits flipped
+		default:
+			k = bits | 1<<63
+		}
+		keys[i] = k
+		and &= k
+		or |= k
+	}
+	return and ^ or
 }
