@@ -207,9 +207,13 @@ func testDemo(t *testing.T, bin string) {
 	api := freeAddr(t)
 	up := startUp(t, bin, api, "--demo", "--data", data, "--edge-addr", freeAddr(t))
 	var info struct{ URL, Token string }
+	// halo prints the token before it writes demo.json, but the printed
+	// line reaches up.stderr through a pipe and a copying goroutine, so
+	// wait for both.
 	waitUntil(t, 30*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(data, "demo.json"))
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Token != ""
+		return err == nil && json.Unmarshal(b, &info) == nil && info.Token != "" &&
+			strings.Contains(up.stderr.String(), "sign in with the token")
 	}, up.stderr.String)
 	if info.URL != "http://"+api+"/" || !strings.Contains(up.stderr.String(), info.Token) {
 		t.Fatalf("demo.json %+v does not match the printed URL and token:\n%s", info, up.stderr)

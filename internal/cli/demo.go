@@ -15,6 +15,7 @@ import (
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
+	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/sim"
 )
 
@@ -98,10 +99,12 @@ func runDemo(ctx context.Context, store events.Store, dataDir string, apiAddr ne
 	}
 	url := "http://" + consoleHost(apiAddr) + "/"
 	b, _ := json.MarshalIndent(demoInfo{URL: url, Token: token}, "", "  ")
-	if err := os.WriteFile(filepath.Join(dataDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
+	// Printed first and written whole (rename): whoever sees demo.json
+	// has already been shown the same URL and token.
+	w(fmt.Sprintf("demo: open %s and sign in with the token %s (also in %s)\n", url, token, filepath.Join(dataDir, "demo.json")))
+	if err := fsutil.WriteFileAtomic(filepath.Join(dataDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
 		return err
 	}
-	w(fmt.Sprintf("demo: open %s and sign in with the token %s (also in %s)\n", url, token, filepath.Join(dataDir, "demo.json")))
 	attacks, err := sim.ParseAttacks(demoAttacks)
 	if err != nil {
 		return err
