@@ -70,7 +70,7 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		kept := func(at time.Time) bool { return b.lastGC.Sub(at) <= b.horizon }
 		n := 0
 		for k, at := range lastPrev {
-			got, ok := b.prevalence[prevDev{k.cohort, k.dst, k.device}]
+			got, ok := b.prevalence[cohortDst{k.cohort, k.dst}].get(k.device)
 			if ok != kept(at) || ok && got != at.UnixNano() {
 				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, time.Unix(0, got).UTC())
 			}
@@ -79,14 +79,17 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 			}
 		}
 		total := 0
-		for ck, peers := range b.peers {
-			if peers <= 0 {
-				t.Fatalf("window ending %s: destination %v is kept with %d devices", w.End, ck, peers)
+		for ck, e := range b.prevalence {
+			held := len(e.more)
+			for _, d := range e.one {
+				if d.device != "" {
+					held++
+				}
 			}
-			total += int(peers)
-		}
-		if total != len(b.prevalence) {
-			t.Fatalf("window ending %s: %d devices counted by destination, %d kept", w.End, total, len(b.prevalence))
+			if e.n <= 0 || int(e.n) != held || e.key != ck || e.gone {
+				t.Fatalf("window ending %s: destination %v is kept with %d devices counted, %d held (key %v, gone %v)", w.End, ck, e.n, held, e.key, e.gone)
+			}
+			total += int(e.n)
 		}
 		if total != n {
 			t.Fatalf("window ending %s: %d destinations kept, want %d", w.End, total, n)
@@ -115,6 +118,18 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 	if b.seen.len() > 3*len(lastPrev)+len(lastDev) {
 		t.Errorf("%d records kept for %d entries", b.seen.len(), len(lastPrev)+len(lastDev))
 	}
+}
+
+// get returns the device's time in e (nil: none).
+func (e *dstDevs) get(device string) (int64, bool) {
+	if e == nil {
+		return 0, false
+	}
+	if i := e.inOne(device); i >= 0 {
+		return e.one[i].at, true
+	}
+	at, ok := e.more[device]
+	return at, ok
 }
 
 // smallSet counts distinct values, up to 8.

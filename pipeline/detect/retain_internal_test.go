@@ -84,14 +84,19 @@ func TestDetectorsKeepNoWindowMemory(t *testing.T) {
 			t.Errorf("beaconing keeps flow %v from a window's buffers", k)
 		}
 	}
-	for k := range bc.prevalence {
-		if within(k.cohort) || within(k.dst) || within(k.device) {
+	for k, e := range bc.prevalence {
+		if within(k.cohort) || within(k.dst) || within(e.key.cohort) || within(e.key.dst) {
 			t.Errorf("beaconing keeps prevalence of %v from a window's buffers", k)
 		}
-	}
-	for k := range bc.peers {
-		if within(k.cohort) || within(k.dst) {
-			t.Errorf("beaconing keeps the peers of %v from a window's buffers", k)
+		for _, d := range e.one {
+			if within(d.device) {
+				t.Errorf("beaconing keeps device %q of %v from a window's buffers", d.device, k)
+			}
+		}
+		for d := range e.more {
+			if within(d) {
+				t.Errorf("beaconing keeps device %q of %v from a window's buffers", d, k)
+			}
 		}
 	}
 	if n == 0 {

@@ -308,10 +308,14 @@ type beaconKey struct{ tenant, device, dst string }
 // beaconState is a flow's state. Its small fields come last, together:
 // 256 bytes, where padding after each took 288.
 type beaconState struct {
-	key     beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
-	window  uint64    // the last window (Beaconing.windows) that added a connection
-	times   []int64   // unix nanos of connection starts, last 64
-	time1   [1]int64  // times' first memory (most flows have one connection)
+	key    beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
+	window uint64    // the last window (Beaconing.windows) that added a connection
+	times  []int64   // unix nanos of connection starts, last 64
+	time1  [1]int64  // times' first memory (most flows have one connection)
+	// dsts is the entry of Beaconing.prevalence the flow's device was
+	// last set in (nil for none): the next window's, without a lookup,
+	// while it is kept and of the device's cohort.
+	dsts    *dstDevs
 	windows smallSet[int64]
 	first   events.ID
 	last    events.ID
@@ -327,11 +331,11 @@ type beaconState struct {
 // windows and ports, where only "fewer than 3" and "more than 2" matter).
 type smallSet[T comparable] struct {
 	v [8]T
-	n int
+	n uint8
 }
 
 func (s *smallSet[T]) add(x T) {
-	if s.n == len(s.v) {
+	if int(s.n) == len(s.v) {
 		return
 	}
 	for _, y := range s.v[:s.n] {
@@ -350,12 +354,13 @@ type Beaconing struct {
 	maxCV       float64
 	horizon     time.Duration
 	flows       map[beaconKey]*beaconState
-	// prevalence holds when each device of a cohort last reached a
-	// destination (unix nanos), peers how many devices it holds for the
-	// cohort and destination: flat maps, where one map per destination
-	// was an allocation or two per flow.
-	prevalence map[prevDev]int64
-	peers      map[cohortDst]int32
+	// prevalence holds, by cohort and destination, when each device of
+	// the cohort last reached the destination and how many devices it
+	// holds: one entry, with its first devices in it, rather than a map of
+	// (cohort, destination, device) and one of the count, whose
+	// insertions, deletions and gc lookups each entry paid (most live for
+	// one connection; the window detectors took 1.05x the CPU).
+	prevalence map[cohortDst]*dstDevs
 	cohortDevs map[string]map[string]time.Time // cohort → device → last seen
 	lastGC     time.Time
 	// flowRecs records, for every window, the flows it added a connection
@@ -381,11 +386,77 @@ type Beaconing struct {
 	seen fifo[seenAt]
 }
 
-// prevDev is a device of a cohort that reached a destination.
-type prevDev struct{ cohort, dst, device string }
-
 // cohortDst is a destination of a cohort.
 type cohortDst struct{ cohort, dst string }
+
+// dstDevs is an entry of Beaconing.prevalence: the devices of a cohort
+// that reached a destination, and when each last did (unix nanos, a
+// window's end).
+type dstDevs struct {
+	key  cohortDst
+	n    int32            // devices held
+	gone bool             // deleted from Beaconing.prevalence (once n fell to 0)
+	one  [2]devAt         // the first devices, without a map (device "": a free slot)
+	more map[string]int64 // the others
+}
+
+// devAt is a device of a dstDevs and its time.
+type devAt struct {
+	device string
+	at     int64
+}
+
+// inOne returns the device's index in one, -1 when it is not there.
+func (e *dstDevs) inOne(device string) int {
+	for i := range e.one {
+		if e.one[i].device == device {
+			return i
+		}
+	}
+	return -1
+}
+
+// set sets the device's time.
+func (e *dstDevs) set(device string, at int64) {
+	if i := e.inOne(device); i >= 0 {
+		e.one[i].at = at
+		return
+	}
+	if e.more != nil {
+		if _, ok := e.more[device]; ok {
+			e.more[device] = at
+			return
+		}
+	}
+	e.n++
+	for i := range e.one {
+		if e.one[i].device == "" {
+			e.one[i] = devAt{device, at}
+			return
+		}
+	}
+	if e.more == nil {
+		e.more = map[string]int64{}
+	}
+	e.more[device] = at
+}
+
+// expire forgets the device if its time is at, and reports whether it
+// did.
+func (e *dstDevs) expire(device string, at int64) bool {
+	if i := e.inOne(device); i >= 0 {
+		if e.one[i].at != at {
+			return false
+		}
+		e.one[i] = devAt{}
+	} else if t, ok := e.more[device]; ok && t == at {
+		delete(e.more, device)
+	} else {
+		return false
+	}
+	e.n--
+	return true
+}
 
 // flowRec is a window (its bounds, unix nanos) that added a connection to
 // a flow.
@@ -410,13 +481,13 @@ type beaconTouch struct {
 }
 
 // seenAt is one time set in Beaconing.cohortDevs (cohort, device) or, with
-// a flow, in Beaconing.prevalence (cohort, the flow's destination and
-// device): 48 bytes, where a flow reaches every window.
+// an entry, in Beaconing.prevalence (the device's in the entry of its key):
+// 48 bytes, where a flow reaches every window.
 type seenAt struct {
-	cohort string
-	device string       // with no flow
-	flow   *beaconState // its key's dst and device
-	at     int64        // the time set, unix nanos (a window's end)
+	cohort string // with no entry
+	device string
+	dsts   *dstDevs // the entry set, kept or not
+	at     int64    // the time set, unix nanos (a window's end)
 }
 
 func init() {
@@ -438,7 +509,7 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[beaconKey]*beaconState{}, prevalence: map[prevDev]int64{}, peers: map[cohortDst]int32{}, cohortDevs: map[string]map[string]time.Time{},
+			flows: map[beaconKey]*beaconState{}, prevalence: map[cohortDst]*dstDevs{}, cohortDevs: map[string]map[string]time.Time{},
 			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
@@ -543,14 +614,18 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				b.flowRecs.push(flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
-			ck := cohortDst{cohort, dst}
-			if n := b.peers[ck]; n < 1024 {
-				before := len(b.prevalence)
-				b.prevalence[prevDev{cohort, dst, d.Device}] = end
-				if len(b.prevalence) > before {
-					b.peers[ck] = n + 1
+			e := st.dsts
+			if e == nil || e.gone || e.key.cohort != cohort {
+				ck := cohortDst{cohort, dst}
+				if e = b.prevalence[ck]; e == nil {
+					e = &dstDevs{key: ck}
+					b.prevalence[ck] = e
 				}
-				b.seen.push(seenAt{cohort: cohort, flow: st, at: end})
+				st.dsts = e
+			}
+			if e.n < 1024 {
+				e.set(st.key.device, end)
+				b.seen.push(seenAt{device: st.key.device, dsts: e, at: end})
 			}
 		}
 	}
@@ -575,7 +650,10 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			continue
 		}
 		cohort := t.cohort
-		peers := int(b.peers[cohortDst{cohort, k.dst}])
+		peers := 0
+		if e := b.prevalence[cohortDst{cohort, k.dst}]; e != nil {
+			peers = int(e.n)
+		}
 		devs := len(b.cohortDevs[cohort])
 		if peers > max(1, devs/10) {
 			continue
@@ -820,23 +898,24 @@ func (b *Beaconing) gc(now time.Time) {
 		if sinceNs(nowNs, r.at) <= b.horizon {
 			break
 		}
-		if r.flow == nil {
+		e := r.dsts
+		if e == nil {
 			devs := b.cohortDevs[r.cohort]
 			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
 				delete(devs, r.device)
 			}
-		} else {
-			dst, device := r.flow.key.dst, r.flow.key.device
-			pk := prevDev{r.cohort, dst, device}
-			if at, ok := b.prevalence[pk]; ok && at == r.at {
-				delete(b.prevalence, pk)
-				ck := cohortDst{r.cohort, dst}
-				if n := b.peers[ck] - 1; n > 0 {
-					b.peers[ck] = n
-				} else {
-					delete(b.peers, ck)
-				}
+			continue
+		}
+		if e.gone {
+			// Forgotten, and its key perhaps set anew since: the
+			// record is of the entry of its key now.
+			if e = b.prevalence[e.key]; e == nil {
+				continue
 			}
+		}
+		if e.expire(r.device, r.at) && e.n == 0 {
+			delete(b.prevalence, e.key)
+			e.gone = true
 		}
 	}
 }
