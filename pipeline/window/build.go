@@ -109,8 +109,9 @@ func (a *Assembler) build(w *pending) *Window {
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, [2]bool{runCols[0] != nil, runCols[1] != nil})
 	c.gather(&w.rows, perm)
 	c.sink += touch(w.ends[:numStr*n])
+	a.starts = c.stringSpans(&w.rows, perm, a.starts)
 	for s := range numStr {
-		c.gatherStrings(s, &w.rows, perm)
+		c.gatherStrings(s, &w.rows, a.starts)
 	}
 	c.wm = wm
 	cols := c.finish(a.dicts, &a.nulls)
@@ -539,41 +540,90 @@ func (c *columns) gather(r *rows, perm []int32) {
 	}
 }
 
-// gatherStrings writes string column s of the rows in perm order.
-func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
-	if c.sNull[s] { // no buffers: the array comes from the all-null cache
-		c.sNulls[s] = len(perm)
-		return
-	}
-	bits := c.bytes(c.sBuf[s][0])
-	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
-	dst := c.bytes(c.sBuf[s][2])
-	ends, src := r.ends[:numStr*len(perm)], r.data[s]
-	if len(src) == 0 { // all null
-		clear(offs)
-		c.sNulls[s] = len(perm)
-		return
-	}
-	c.sink += touch(src)
-	pos, nulls := int32(0), 0
-	for i, x := range perm {
-		offs[i] = pos
-		k := int(x)*numStr + s
-		hi := ends[k]
-		lo := uint32(0)
-		if x > 0 {
-			lo = ends[k-numStr]
-		}
-		if lo == hi {
-			nulls++
+// stringSpans lays out the string columns of the rows in perm order: their
+// offsets, validity bits and null counts, and in starts (returned, grown
+// from the one given), column after column, where each value begins in its
+// column's pending bytes. A row's ends, and its predecessor's (where its
+// values begin), are adjacent, so this one pass reads a row's ends once
+// for every column; a pass per column read them ten times, each time at
+// random through a window's ends (40 bytes a row: 500 KB for 12 500 rows,
+// more than the core's cache), where the offsets and starts written here are
+// then read in order.
+func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
+	n := len(perm)
+	starts = resized(starts, 0, numStr*n)
+	ends := r.ends[:numStr*n]
+	// The columns built, and their buffers.
+	var (
+		cols   [numStr]int
+		bits   [numStr][]byte
+		offs   [numStr][]int32
+		st     [numStr][]uint32
+		pos    [numStr]int32
+		nulls  [numStr]int
+		active int
+	)
+	for s := range numStr {
+		if c.sNull[s] { // no buffers: the array comes from the all-null cache
+			c.sNulls[s] = n
 			continue
 		}
-		copyString(dst, int(pos), src, int(lo), int(hi))
-		pos += int32(hi - lo)
-		setBit(bits, i)
+		if len(r.data[s]) == 0 { // all null
+			clear(c.bytes(c.sBuf[s][1]))
+			c.sNulls[s] = n
+			continue
+		}
+		cols[active] = s
+		bits[active] = c.bytes(c.sBuf[s][0])
+		offs[active] = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
+		st[active] = starts[s*n : (s+1)*n]
+		active++
 	}
-	offs[len(perm)] = pos
-	c.sNulls[s] = nulls
+	var zero [numStr]uint32
+	for i, x := range perm {
+		k := int(x) * numStr
+		hi := (*[numStr]uint32)(ends[k : k+numStr])
+		lo := &zero
+		if x > 0 {
+			lo = (*[numStr]uint32)(ends[k-numStr : k])
+		}
+		for a := range active {
+			s := cols[a]
+			l, h := lo[s], hi[s]
+			offs[a][i] = pos[a]
+			st[a][i] = l
+			if l == h {
+				nulls[a]++
+				continue
+			}
+			pos[a] += int32(h - l)
+			setBit(bits[a], i)
+		}
+	}
+	for a := range active {
+		offs[a][n] = pos[a]
+		c.sNulls[cols[a]] = nulls[a]
+	}
+	return starts
+}
+
+// gatherStrings copies the values of string column s into its data buffer,
+// in the order stringSpans laid them out (starts: theirs).
+func (c *columns) gatherStrings(s int, r *rows, starts []uint32) {
+	n := c.n
+	if c.sNull[s] || c.sNulls[s] == n {
+		return
+	}
+	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
+	dst := c.bytes(c.sBuf[s][2])
+	src := r.data[s]
+	st := starts[s*n : (s+1)*n]
+	c.sink += touch(src)
+	for i, lo := range st {
+		if m := offs[i+1] - offs[i]; m != 0 {
+			copyString(dst, int(offs[i]), src, int(lo), int(lo)+int(m))
+		}
+	}
 }
 
 // finish makes the arrays (tenant and device left nil). A column without
