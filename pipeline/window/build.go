@@ -216,10 +216,11 @@ type columns struct {
 	shared uint32 // the arrays of arrs from the caches (see record)
 	// where the structs of the windows' arrays come from
 	chunks struct {
-		wins chunk[windowMem]
-		mem  chunk[colMem]
-		bufs chunk[memory.Buffer] // the slab, values and plain buffers
-		strs chunk[array.String]
+		wins  chunk[windowMem]
+		mem   chunk[colMem]
+		bufs  chunk[memory.Buffer] // the slab, values and plain buffers
+		strs  chunk[array.String]
+		dicts chunk[dictMem]
 	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
@@ -336,6 +337,10 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	case ColDurationNs, ColLatencyNs:
 		a = resetNumeric(&c.wm.i64[min(col-ColDurationNs, 1)], d)
 	default:
+		if dt.ID() == arrow.DICTIONARY {
+			a = c.dictionaryArray(d)
+			break
+		}
 		if dt.ID() != arrow.STRING {
 			a = array.MakeFromData(d)
 			break
