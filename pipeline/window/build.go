@@ -221,6 +221,8 @@ type columns struct {
 		bufs  chunk[memory.Buffer] // the slab, values and plain buffers
 		strs  chunk[array.String]
 		dicts chunk[dictMem]
+		times chunk[array.Timestamp]
+		fsbs  chunk[array.FixedSizeBinary]
 	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
@@ -326,7 +328,9 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 // which holds the one reference to d. The numeric and utf8 arrays are
 // zero arrays of the window's memory (wm, strs: from chunks) that
 // arrow-go's Reset and Retain make what its constructors would (these set
-// nothing else): a window's dozen arrays were a dozen allocations.
+// nothing else): a window's dozen arrays were a dozen allocations. The
+// dictionary, timestamp and fixed-size binary arrays are zero arrays from
+// the chunks too, written through mirrors (see mirrors.go).
 func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	var a arrow.Array
 	switch col {
@@ -337,18 +341,21 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	case ColDurationNs, ColLatencyNs:
 		a = resetNumeric(&c.wm.i64[min(col-ColDurationNs, 1)], d)
 	default:
-		if dt.ID() == arrow.DICTIONARY {
+		switch dt.ID() {
+		case arrow.DICTIONARY:
 			a = c.dictionaryArray(d)
-			break
-		}
-		if dt.ID() != arrow.STRING {
+		case arrow.TIMESTAMP:
+			a = c.timestampArray(d)
+		case arrow.FIXED_SIZE_BINARY:
+			a = c.fixedSizeBinaryArray(d)
+		case arrow.STRING:
+			s := &c.chunks.strs.take(1, c.n)[0]
+			s.Reset(d)
+			s.Retain()
+			a = s
+		default:
 			a = array.MakeFromData(d)
-			break
 		}
-		s := &c.chunks.strs.take(1, c.n)[0]
-		s.Reset(d)
-		s.Retain()
-		a = s
 	}
 	return a
 }

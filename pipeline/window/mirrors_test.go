@@ -1,6 +1,8 @@
 package window
 
 import (
+	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -36,10 +38,71 @@ func sameLayout(t *testing.T, path string, got, want reflect.Type) {
 	}
 }
 
-// dictionaryLayout must be array.Dictionary's layout field for field:
-// dictionaryArray writes a Dictionary through it.
-func TestDictionaryLayout(t *testing.T) {
+// The mirrors must be their arrow-go structs' layouts field for field:
+// the window's arrays are written through them.
+func TestArrayLayouts(t *testing.T) {
 	sameLayout(t, "Dictionary", reflect.TypeOf(dictionaryLayout{}), reflect.TypeOf(array.Dictionary{}))
+	sameLayout(t, "Timestamp", reflect.TypeOf(timestampLayout{}), reflect.TypeOf(array.Timestamp{}))
+	sameLayout(t, "FixedSizeBinary", reflect.TypeOf(fixedSizeBinaryLayout{}), reflect.TypeOf(array.FixedSizeBinary{}))
+}
+
+// The time and id arrays are what arrow-go's constructors make of the same
+// Data (values, nulls, strings, JSON), and their release frees the buffers
+// as arrow-go's does.
+func TestTimeAndIDArraysMatchArrow(t *testing.T) {
+	for _, col := range []int{ColTime, ColID} {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		dt := Schema.Field(col).Type
+		width := dt.(arrow.FixedWidthDataType).BitWidth() / 8
+		const n = 29
+		vals := memory.NewResizableBuffer(mem)
+		vals.Resize(n * width)
+		for i := range vals.Bytes() {
+			vals.Bytes()[i] = byte(i * 7)
+		}
+		var c columns
+		c.n = n
+		d := c.newData(dt, []*memory.Buffer{nil, vals}, 0, nil)
+		var got arrow.Array
+		if col == ColTime {
+			got = c.timestampArray(d)
+		} else {
+			got = c.fixedSizeBinaryArray(d)
+		}
+		wd := array.NewData(dt, n, []*memory.Buffer{nil, vals}, nil, 0, 0)
+		want := array.MakeFromData(wd)
+		wd.Release()
+		vals.Release()
+		if reflect.TypeOf(got) != reflect.TypeOf(want) || !array.Equal(got, want) || got.String() != want.String() || got.NullN() != 0 {
+			t.Fatalf("column %d: %v, want %v", col, got, want)
+		}
+		gj, _ := got.MarshalJSON()
+		wj, _ := want.MarshalJSON()
+		if string(gj) != string(wj) {
+			t.Fatalf("column %d: JSON %s, want %s", col, gj, wj)
+		}
+		for i := range n {
+			if got.ValueStr(i) != want.ValueStr(i) || got.GetOneForMarshal(i) != nil && fmt.Sprint(got.GetOneForMarshal(i)) != fmt.Sprint(want.GetOneForMarshal(i)) {
+				t.Fatalf("column %d row %d: %s, want %s", col, i, got.ValueStr(i), want.ValueStr(i))
+			}
+		}
+		if col == ColID {
+			g, w := got.(*array.FixedSizeBinary), want.(*array.FixedSizeBinary)
+			for i := range n {
+				if !bytes.Equal(g.Value(i), w.Value(i)) {
+					t.Fatalf("id %d: %x, want %x", i, g.Value(i), w.Value(i))
+				}
+			}
+		}
+		got.Retain() // a consumer's
+		got.Release()
+		got.Release()
+		if mem.CurrentAlloc() == 0 {
+			t.Fatal("buffers freed while arrow-go's array holds them")
+		}
+		want.Release()
+		mem.AssertSize(t, 0)
+	}
 }
 
 // dictionaryArray's array is what array.MakeFromData makes of the same
