@@ -113,7 +113,7 @@ func (a *Assembler) build(w *pending) *Window {
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, a.starts)
 	}
-	c.wm = wm
+	c.wm, c.arrs = wm, &wm.rec.cols
 	cols := c.finish(a.dicts, &a.nulls)
 	for k, col := range [2]int{ColTenant, ColDevice} {
 		if cols[col] = runCols[k]; runCols[k] == nil {
@@ -124,8 +124,8 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	shared := c.shared
 	c.release()
-	wm.rec.init(&c.arrs, n, shared) // takes the columns' references
-	clear(cols)
+	wm.rec.init(n, shared) // takes the columns' references, made in its cols
+	c.arrs = nil
 	wm.w = Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
@@ -212,8 +212,8 @@ type columns struct {
 	run  [2][3]cut
 	runs int
 	// the batch's arrays
-	arrs   [NumCols]arrow.Array
-	shared uint32 // the arrays of arrs from the caches (see record)
+	arrs   *[NumCols]arrow.Array // the record's (see build)
+	shared uint32                // the arrays of arrs from the caches (see record)
 	// where the structs of the windows' arrays come from
 	chunks struct {
 		wins  chunk[windowMem]
@@ -408,7 +408,14 @@ var fixedCols = [...]fixedCol{
 // cached (0: tenant, 1: device) come from the tenant cache, and get none
 // either.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
-	*c = columns{n: n, scratch: c.scratch, chunks: c.chunks}
+	// Field by field, not *c = columns{...}: the struct is 2 KiB with
+	// pointers, whose copy while the garbage collector marks cost a write
+	// barrier per pointer slot, every window. What the layout below
+	// leaves unset for a column it does not lay out is never read.
+	c.n, c.off, c.slices, c.runs, c.shared = n, 0, 0, 0, 0
+	c.slab, c.wm, c.arrs = nil, nil, nil
+	c.validBuf, c.validNulls = [5]*memory.Buffer{}, [5]int{}
+	c.fixed, c.valid, c.sBuf, c.run = [NumCols]cut{}, [5]cut{}, [numStr][3]cut{}, [2][3]cut{}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
