@@ -46,7 +46,7 @@ func (a *Assembler) build(w *pending) *Window {
 	wm := &a.cols.chunks.wins.take(1, n)[0]
 	devs := wm.devs[:min(ng, len(wm.devs))]
 	if ng > len(wm.devs) {
-		devs = make([]DeviceRows, ng)
+		devs = a.cols.chunks.devs.take(ng, n)
 	}
 	var tenantBytes, deviceBytes int
 	i := 0
@@ -223,6 +223,7 @@ type columns struct {
 		dicts chunk[dictMem]
 		times chunk[array.Timestamp]
 		fsbs  chunk[array.FixedSizeBinary]
+		devs  chunk[DeviceRows] // the device lists of windows of several devices
 	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
