@@ -204,13 +204,21 @@ func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
 // same whatever order the map gives them in. They are found by selection
 // (selectOldest) in a reused buffer, not by sorting the whole set.
 func (s *State) evict(m *memo) {
-	all := s.evictBuf[:0]
-	for _, s := range m.slots {
-		if s.k != 0 {
-			all = append(all, aged{s.k, s.last})
+	// Every slot is written and only the held ones counted: about half
+	// the slots are empty, in no order, so a branch on each mispredicted
+	// half the time.
+	if cap(s.evictBuf) < len(m.slots) {
+		s.evictBuf = make([]aged, len(m.slots))
+	}
+	all := s.evictBuf[:len(m.slots)]
+	j := 0
+	for _, sl := range m.slots {
+		all[j] = aged{sl.k, sl.last}
+		if sl.k != 0 {
+			j++
 		}
 	}
-	s.evictBuf = all
+	all = all[:j]
 	n := max(1, len(all)/8)
 	selectOldest(all, n)
 	for _, e := range all[:n] {
@@ -230,12 +238,21 @@ func (x aged) before(y aged) bool {
 }
 
 // selectOldest reorders a (whose hashes are unique) so that a[:n] holds
-// its n smallest elements by (last, k), in no particular order:
-// quickselect with a median-of-three pivot, falling back to sorting a
-// range that keeps splitting badly, so it is O(len(a)) on average and
-// O(len(a)·log len(a)) at worst.
+// its n smallest elements by (last, k), in no particular order. Up to
+// heapSelectMax elements (a device's set: 256), a max-heap of the n
+// smallest so far in a[:n], which most later elements only compare with
+// (a branch that soon predicts well); above it quickselect with a
+// median-of-three pivot, falling back to sorting a range that keeps
+// splitting badly, so it is O(len(a)) on average and O(len(a)·log
+// len(a)) at worst. The quickselect's partition branches mispredicted
+// about half the time: on a device's 256 values the heap takes about
+// half the time.
 func selectOldest(a []aged, n int) {
 	if n <= 0 || n >= len(a) {
+		return
+	}
+	if len(a) <= heapSelectMax {
+		heapSelect(a, n)
 		return
 	}
 	lo, hi := 0, len(a) // the n-th smallest (index n-1) lies in a[lo:hi]
@@ -278,6 +295,43 @@ func selectOldest(a []aged, n int) {
 		}
 	}
 	slices.SortFunc(a[lo:hi], compareAged)
+}
+
+// heapSelectMax is the most elements selectOldest selects with a heap.
+const heapSelectMax = 1024
+
+// heapSelect is selectOldest by a max-heap in a[:n] (0 < n < len(a)):
+// each later element smaller than the heap's largest swaps places with
+// it, so that a stays a permutation of itself.
+func heapSelect(a []aged, n int) {
+	h := a[:n]
+	for i := n/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	for i := n; i < len(a); i++ {
+		if a[i].before(h[0]) {
+			h[0], a[i] = a[i], h[0]
+			siftDown(h, 0)
+		}
+	}
+}
+
+// siftDown restores the max-heap order of h below i.
+func siftDown(h []aged, i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h[c].before(h[c+1]) {
+			c++
+		}
+		if !h[i].before(h[c]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 func compareAged(x, y aged) int {
