@@ -238,21 +238,14 @@ func (x aged) before(y aged) bool {
 }
 
 // selectOldest reorders a (whose hashes are unique) so that a[:n] holds
-// its n smallest elements by (last, k), in no particular order. Up to
-// heapSelectMax elements (a device's set: 256), a max-heap of the n
-// smallest so far in a[:n], which most later elements only compare with
-// (a branch that soon predicts well); above it quickselect with a
-// median-of-three pivot, falling back to sorting a range that keeps
-// splitting badly, so it is O(len(a)) on average and O(len(a)·log
-// len(a)) at worst. The quickselect's partition branches mispredicted
-// about half the time: on a device's 256 values the heap takes about
-// half the time.
+// its n smallest elements by (last, k), in no particular order:
+// quickselect with a median-of-three pivot, falling back to sorting a
+// range that keeps splitting badly, so it is O(len(a)) on average and
+// O(len(a)·log len(a)) at worst. Its partition has no branch on the
+// comparison, which mispredicted about half the time: on a device's 256
+// values an eviction took about twice as long (BenchmarkEvict).
 func selectOldest(a []aged, n int) {
 	if n <= 0 || n >= len(a) {
-		return
-	}
-	if len(a) <= heapSelectMax {
-		heapSelect(a, n)
 		return
 	}
 	lo, hi := 0, len(a) // the n-th smallest (index n-1) lies in a[lo:hi]
@@ -278,10 +271,11 @@ func selectOldest(a []aged, n int) {
 		p := a[lo]
 		i := lo
 		for j := lo + 1; j < hi; j++ {
-			if a[j].before(p) {
-				i++
-				a[i], a[j] = a[j], a[i]
-			}
+			// Branch-free: swap always, advance i when a[j] < p.
+			x := a[j]
+			a[j] = a[i+1]
+			a[i+1] = x
+			i += lessAged(x, p)
 		}
 		a[lo], a[i] = a[i], a[lo]
 		// a[lo:i] < p = a[i] < a[i+1:hi]
@@ -297,41 +291,16 @@ func selectOldest(a []aged, n int) {
 	slices.SortFunc(a[lo:hi], compareAged)
 }
 
-// heapSelectMax is the most elements selectOldest selects with a heap.
-const heapSelectMax = 1024
-
-// heapSelect is selectOldest by a max-heap in a[:n] (0 < n < len(a)):
-// each later element smaller than the heap's largest swaps places with
-// it, so that a stays a permutation of itself.
-func heapSelect(a []aged, n int) {
-	h := a[:n]
-	for i := n/2 - 1; i >= 0; i-- {
-		siftDown(h, i)
-	}
-	for i := n; i < len(a); i++ {
-		if a[i].before(h[0]) {
-			h[0], a[i] = a[i], h[0]
-			siftDown(h, 0)
-		}
-	}
+// lessAged is 1 when x is before y, else 0, without branches.
+func lessAged(x, y aged) int {
+	return b2i(x.last < y.last) | b2i(x.last == y.last)&b2i(x.k < y.k)
 }
 
-// siftDown restores the max-heap order of h below i.
-func siftDown(h []aged, i int) {
-	for {
-		c := 2*i + 1
-		if c >= len(h) {
-			return
-		}
-		if c+1 < len(h) && h[c].before(h[c+1]) {
-			c++
-		}
-		if !h[i].before(h[c]) {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
+	return 0
 }
 
 func compareAged(x, y aged) int {
