@@ -254,8 +254,9 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 }
 
 // chunk hands out the structs of windows' arrays (Window and record,
-// Data, Buffer, String) from allocations of chunkBytes, each shared by
-// the windows that take from it. A window's were four allocations, of 0.5
+// Data, Buffer, the arrays, device lists) from allocations of
+// chunkBytes, each shared by the windows that take from it. A window's
+// were four allocations, of 0.5
 // to 2 KiB: sizes of which a span holds a few, so that every few windows
 // the allocator refilled a span (and swept it), which cost the allocations
 // several times their zeroing. A chunk stays alive as long as any of its
