@@ -22,7 +22,7 @@ func TestSelectOldestIsSortPrefix(t *testing.T) {
 		"organ-pipe": func(i, size int) int64 { return int64(min(i, size-i)) },
 	}
 	for name, last := range shapes {
-		for _, size := range []int{1, 2, 3, 8, 15, 16, 17, 31, 100, 256, 257, 1000, 4096} {
+		for _, size := range []int{1, 2, 3, 8, 15, 16, 17, 31, 100, 256, 257, 1000, 1024, 1025, 4096} {
 			for round := range 4 {
 				a := make([]aged, size)
 				seen := map[uint64]bool{}

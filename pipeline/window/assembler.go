@@ -44,6 +44,7 @@ type Assembler struct {
 	early                   int                  // see Add
 	free                    []*pending           // closed windows, emptied, for new ones
 	order, pos, perm        []int32              // build's scratch
+	starts                  []uint32
 	keys                    []devKey
 	cols                    columns          // and its columns
 	batchMem                memory.Allocator // what batches are allocated from: mem, or slabs
@@ -431,9 +432,16 @@ func (a *Assembler) Closed() []*Window {
 			frontier = q.wm
 		}
 	}
-	var out, kept []*Window
+	// out is the caller's, in one allocation; the windows kept stay in
+	// a.closed's own array, which the next windows closed append to
+	// (it was a new one each call, grown from nothing).
+	var out []*Window
+	kept := a.closed[:0]
 	for _, w := range a.closed {
 		if w.End.UnixNano() <= frontier {
+			if out == nil {
+				out = make([]*Window, 0, len(a.closed))
+			}
 			out = append(out, w)
 		} else {
 			kept = append(kept, w)
@@ -442,6 +450,7 @@ func (a *Assembler) Closed() []*Window {
 	if len(out) == 0 {
 		return nil
 	}
+	clear(a.closed[len(kept):]) // the array keeps no window handed out alive
 	a.closed = kept
 	slices.SortStableFunc(out, func(x, y *Window) int {
 		return cmp.Or(x.Start.Compare(y.Start), cmp.Compare(x.Partition, y.Partition))

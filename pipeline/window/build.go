@@ -46,7 +46,7 @@ func (a *Assembler) build(w *pending) *Window {
 	wm := &a.cols.chunks.wins.take(1, n)[0]
 	devs := wm.devs[:min(ng, len(wm.devs))]
 	if ng > len(wm.devs) {
-		devs = make([]DeviceRows, ng)
+		devs = a.cols.chunks.devs.take(ng, n)
 	}
 	var tenantBytes, deviceBytes int
 	i := 0
@@ -109,10 +109,11 @@ func (a *Assembler) build(w *pending) *Window {
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, [2]bool{runCols[0] != nil, runCols[1] != nil})
 	c.gather(&w.rows, perm)
 	c.sink += touch(w.ends[:numStr*n])
+	a.starts = c.stringSpans(&w.rows, perm, a.starts)
 	for s := range numStr {
-		c.gatherStrings(s, &w.rows, perm)
+		c.gatherStrings(s, &w.rows, a.starts)
 	}
-	c.wm = wm
+	c.wm, c.arrs = wm, &wm.rec.cols
 	cols := c.finish(a.dicts, &a.nulls)
 	for k, col := range [2]int{ColTenant, ColDevice} {
 		if cols[col] = runCols[k]; runCols[k] == nil {
@@ -123,8 +124,8 @@ func (a *Assembler) build(w *pending) *Window {
 	}
 	shared := c.shared
 	c.release()
-	wm.rec.init(&c.arrs, n, shared) // takes the columns' references
-	clear(cols)
+	wm.rec.init(n, shared) // takes the columns' references, made in its cols
+	c.arrs = nil
 	wm.w = Window{
 		Partition: w.part,
 		Start:     time.Unix(0, w.start).UTC(),
@@ -211,14 +212,18 @@ type columns struct {
 	run  [2][3]cut
 	runs int
 	// the batch's arrays
-	arrs   [NumCols]arrow.Array
-	shared uint32 // the arrays of arrs from the caches (see record)
+	arrs   *[NumCols]arrow.Array // the record's (see build)
+	shared uint32                // the arrays of arrs from the caches (see record)
 	// where the structs of the windows' arrays come from
 	chunks struct {
-		wins chunk[windowMem]
-		mem  chunk[colMem]
-		bufs chunk[memory.Buffer] // the slab, values and plain buffers
-		strs chunk[array.String]
+		wins  chunk[windowMem]
+		mem   chunk[colMem]
+		bufs  chunk[memory.Buffer] // the slab, values and plain buffers
+		strs  chunk[array.String]
+		dicts chunk[dictMem]
+		times chunk[array.Timestamp]
+		fsbs  chunk[array.FixedSizeBinary]
+		devs  chunk[DeviceRows] // the device lists of windows of several devices
 	}
 	// what touch read, kept so that the reads are not optimized away
 	sink byte
@@ -249,8 +254,9 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 }
 
 // chunk hands out the structs of windows' arrays (Window and record,
-// Data, Buffer, String) from allocations of chunkBytes, each shared by
-// the windows that take from it. A window's were four allocations, of 0.5
+// Data, Buffer, the arrays, device lists) from allocations of
+// chunkBytes, each shared by the windows that take from it. A window's
+// were four allocations, of 0.5
 // to 2 KiB: sizes of which a span holds a few, so that every few windows
 // the allocator refilled a span (and swept it), which cost the allocations
 // several times their zeroing. A chunk stays alive as long as any of its
@@ -324,7 +330,9 @@ func (c *columns) buffer(k cut) *memory.Buffer {
 // which holds the one reference to d. The numeric and utf8 arrays are
 // zero arrays of the window's memory (wm, strs: from chunks) that
 // arrow-go's Reset and Retain make what its constructors would (these set
-// nothing else): a window's dozen arrays were a dozen allocations.
+// nothing else): a window's dozen arrays were a dozen allocations. The
+// dictionary, timestamp and fixed-size binary arrays are zero arrays from
+// the chunks too, written through mirrors (see mirrors.go).
 func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	var a arrow.Array
 	switch col {
@@ -335,14 +343,21 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	case ColDurationNs, ColLatencyNs:
 		a = resetNumeric(&c.wm.i64[min(col-ColDurationNs, 1)], d)
 	default:
-		if dt.ID() != arrow.STRING {
+		switch dt.ID() {
+		case arrow.DICTIONARY:
+			a = c.dictionaryArray(d)
+		case arrow.TIMESTAMP:
+			a = c.timestampArray(d)
+		case arrow.FIXED_SIZE_BINARY:
+			a = c.fixedSizeBinaryArray(d)
+		case arrow.STRING:
+			s := &c.chunks.strs.take(1, c.n)[0]
+			s.Reset(d)
+			s.Retain()
+			a = s
+		default:
 			a = array.MakeFromData(d)
-			break
 		}
-		s := &c.chunks.strs.take(1, c.n)[0]
-		s.Reset(d)
-		s.Retain()
-		a = s
 	}
 	return a
 }
@@ -395,7 +410,14 @@ var fixedCols = [...]fixedCol{
 // cached (0: tenant, 1: device) come from the tenant cache, and get none
 // either.
 func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tenantBytes, deviceBytes int, nullGroups uint8, nullStr *[numStr]bool, cached [2]bool) {
-	*c = columns{n: n, scratch: c.scratch, chunks: c.chunks}
+	// Field by field, not *c = columns{...}: the struct is 2 KiB with
+	// pointers, whose copy while the garbage collector marks cost a write
+	// barrier per pointer slot, every window. What the layout below
+	// leaves unset for a column it does not lay out is never read.
+	c.n, c.off, c.slices, c.runs, c.shared = n, 0, 0, 0, 0
+	c.slab, c.wm, c.arrs = nil, nil, nil
+	c.validBuf, c.validNulls = [5]*memory.Buffer{}, [5]int{}
+	c.fixed, c.valid, c.sBuf, c.run = [NumCols]cut{}, [5]cut{}, [numStr][3]cut{}, [2][3]cut{}
 	c.align = bigAlign
 	if n < smallRows {
 		c.align = 8
@@ -539,41 +561,90 @@ func (c *columns) gather(r *rows, perm []int32) {
 	}
 }
 
-// gatherStrings writes string column s of the rows in perm order.
-func (c *columns) gatherStrings(s int, r *rows, perm []int32) {
-	if c.sNull[s] { // no buffers: the array comes from the all-null cache
-		c.sNulls[s] = len(perm)
-		return
-	}
-	bits := c.bytes(c.sBuf[s][0])
-	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:len(perm)+1]
-	dst := c.bytes(c.sBuf[s][2])
-	ends, src := r.ends[:numStr*len(perm)], r.data[s]
-	if len(src) == 0 { // all null
-		clear(offs)
-		c.sNulls[s] = len(perm)
-		return
-	}
-	c.sink += touch(src)
-	pos, nulls := int32(0), 0
-	for i, x := range perm {
-		offs[i] = pos
-		k := int(x)*numStr + s
-		hi := ends[k]
-		lo := uint32(0)
-		if x > 0 {
-			lo = ends[k-numStr]
-		}
-		if lo == hi {
-			nulls++
+// stringSpans lays out the string columns of the rows in perm order: their
+// offsets, validity bits and null counts, and in starts (returned, grown
+// from the one given), column after column, where each value begins in its
+// column's pending bytes. A row's ends, and its predecessor's (where its
+// values begin), are adjacent, so this one pass reads a row's ends once
+// for every column; a pass per column read them ten times, each time at
+// random through a window's ends (40 bytes a row: 500 KB for 12 500 rows,
+// more than the core's cache), where the offsets and starts written here are
+// then read in order.
+func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
+	n := len(perm)
+	starts = resized(starts, 0, numStr*n)
+	ends := r.ends[:numStr*n]
+	// The columns built, and their buffers.
+	var (
+		cols   [numStr]int
+		bits   [numStr][]byte
+		offs   [numStr][]int32
+		st     [numStr][]uint32
+		pos    [numStr]int32
+		nulls  [numStr]int
+		active int
+	)
+	for s := range numStr {
+		if c.sNull[s] { // no buffers: the array comes from the all-null cache
+			c.sNulls[s] = n
 			continue
 		}
-		copyString(dst, int(pos), src, int(lo), int(hi))
-		pos += int32(hi - lo)
-		setBit(bits, i)
+		if len(r.data[s]) == 0 { // all null
+			clear(c.bytes(c.sBuf[s][1]))
+			c.sNulls[s] = n
+			continue
+		}
+		cols[active] = s
+		bits[active] = c.bytes(c.sBuf[s][0])
+		offs[active] = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
+		st[active] = starts[s*n : (s+1)*n]
+		active++
 	}
-	offs[len(perm)] = pos
-	c.sNulls[s] = nulls
+	var zero [numStr]uint32
+	for i, x := range perm {
+		k := int(x) * numStr
+		hi := (*[numStr]uint32)(ends[k : k+numStr])
+		lo := &zero
+		if x > 0 {
+			lo = (*[numStr]uint32)(ends[k-numStr : k])
+		}
+		for a := range active {
+			s := cols[a]
+			l, h := lo[s], hi[s]
+			offs[a][i] = pos[a]
+			st[a][i] = l
+			if l == h {
+				nulls[a]++
+				continue
+			}
+			pos[a] += int32(h - l)
+			setBit(bits[a], i)
+		}
+	}
+	for a := range active {
+		offs[a][n] = pos[a]
+		c.sNulls[cols[a]] = nulls[a]
+	}
+	return starts
+}
+
+// gatherStrings copies the values of string column s into its data buffer,
+// in the order stringSpans laid them out (starts: theirs).
+func (c *columns) gatherStrings(s int, r *rows, starts []uint32) {
+	n := c.n
+	if c.sNull[s] || c.sNulls[s] == n {
+		return
+	}
+	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
+	dst := c.bytes(c.sBuf[s][2])
+	src := r.data[s]
+	st := starts[s*n : (s+1)*n]
+	c.sink += touch(src)
+	for i, lo := range st {
+		if m := offs[i+1] - offs[i]; m != 0 {
+			copyString(dst, int(offs[i]), src, int(lo), int(lo)+int(m))
+		}
+	}
 }
 
 // finish makes the arrays (tenant and device left nil). A column without

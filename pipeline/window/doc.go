@@ -74,7 +74,15 @@
 //     takes the references build made, without arrow-go's copy, checks and
 //     reference counts per column;
 //   - a window of fewer than 64 rows aligns its buffers to 8 bytes instead
-//     of 64, and a closed pending window is reused whole for the next.
+//     of 64, and a closed pending window is reused whole for the next;
+//   - the structs of a window's arrays (arrays, Data, buffers) are cut from
+//     chunks shared by windows; those arrow-go offers no way to fill (the
+//     dictionary, timestamp and fixed-size binary arrays, a buffer's
+//     parent) are written through mirrors of its structs whose layouts
+//     the tests check field by field (mirrors.go, slicebuf.go). A Zeek
+//     window's assembly makes about 2.5 heap objects, where it made 11.6
+//     before the dictionary, time and id arrays and the device lists came
+//     from the chunks.
 //
 // Arrays are immutable and their reference counts atomic, so windows that
 // share one can be released on different goroutines. On the Zeek logs,

@@ -88,8 +88,10 @@ type refRow struct {
 // rules), the row order, the join, and each column's value.
 func TestAgainstReference(t *testing.T) {
 	// Windows of 2 s with the 8 s jitter: a device has rows in up to four
-	// open windows at once (past its state's inline slots).
-	for _, sz := range []time.Duration{20 * time.Second, 2 * time.Second} {
+	// open windows at once (past its state's inline slots). Windows of
+	// 10 min hold some 1 000 rows a partition: past what the all-null and
+	// tenant caches serve, so that every column is built.
+	for _, sz := range []time.Duration{20 * time.Second, 2 * time.Second, 10 * time.Minute} {
 		for seed := range uint64(5) {
 			t.Run(fmt.Sprint(sz, "/", seed), func(t *testing.T) { testAgainstReference(t, sz, seed) })
 		}

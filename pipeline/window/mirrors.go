@@ -1,0 +1,114 @@
+package window
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// A window's dictionary, timestamp and fixed-size binary arrays are zero
+// structs from the chunks that arrow-go's exported API cannot make what its
+// constructors make (no Reset sets their unexported fields), so they are
+// written through mirrors of arrow-go's structs: arrayLayout is the array
+// struct each embeds first, and dictionaryLayout, timestampLayout and
+// fixedSizeBinaryLayout are array.Dictionary, array.Timestamp and
+// array.FixedSizeBinary. TestArrayLayouts checks field for field (names,
+// types, offsets, into the embedded struct) that each is its struct's
+// layout, so that an arrow-go upgrade that changes one fails the tests
+// instead of corrupting memory.
+type arrayLayout struct {
+	refCount        atomic.Int64
+	data            *array.Data
+	nullBitmapBytes []byte
+}
+
+type dictionaryLayout struct {
+	array   arrayLayout
+	indices arrow.Array
+	dict    arrow.Array
+}
+
+type timestampLayout struct {
+	array            arrayLayout
+	values           []arrow.Timestamp
+	layout           string
+	useDefaultLayout bool
+}
+
+type fixedSizeBinaryLayout struct {
+	array      arrayLayout
+	valueBytes []byte
+	bytewidth  int32
+}
+
+// init makes l, a zero array, the array of d, holding one reference to d,
+// as arrow-go's constructors do (refCount 1, then setData).
+func (l *arrayLayout) init(d *array.Data) {
+	d.Retain()
+	l.data = d
+	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil {
+		l.nullBitmapBytes = bufs[0].Bytes()
+	}
+	l.refCount.Store(1)
+}
+
+// timestampArray returns the Timestamp array of d (from newData), holding
+// the one reference to d: what array.NewTimestampData(d) returns (the
+// default ValueStr layout), made of a zero Timestamp from the chunks.
+func (c *columns) timestampArray(d *array.Data) arrow.Array {
+	a := &c.chunks.times.take(1, c.n)[0]
+	a.Reset(d) // what setData sets
+	a.Retain()
+	(*timestampLayout)(unsafe.Pointer(a)).useDefaultLayout = true
+	return a
+}
+
+// fixedSizeBinaryArray returns the FixedSizeBinary array of d (from
+// newData, no offset), holding the one reference to d: what
+// array.NewFixedSizeBinaryData(d) returns, made of a zero FixedSizeBinary
+// from the chunks.
+func (c *columns) fixedSizeBinaryArray(d *array.Data) arrow.Array {
+	a := &c.chunks.fsbs.take(1, c.n)[0]
+	l := (*fixedSizeBinaryLayout)(unsafe.Pointer(a))
+	l.bytewidth = int32(d.DataType().(arrow.FixedWidthDataType).BitWidth() / 8)
+	if vals := d.Buffers()[1]; vals != nil {
+		l.valueBytes = vals.Bytes()
+	}
+	l.array.init(d)
+	return a
+}
+
+// dictMem is the memory of a dictionary array of a batch besides its
+// Data and buffers: the array and its indices' array. A batch's come from
+// a chunk, with the indices' Data (see dictionaryArray).
+type dictMem struct {
+	dict array.Dictionary
+	idx  array.Int8
+}
+
+// dictionaryArray returns the dictionary array of d (from newData, with a
+// dictionary and int8 indices), which holds the one reference to d: what
+// array.MakeFromData(d) returns, an array.Dictionary whose indices are an
+// Int8 array of a Data of the same buffers, but made of zero structs from
+// the chunks. MakeFromData allocated the three (the Dictionary, the
+// indices' Data and array), and took and dropped a reference on the
+// indices' Data and each of its buffers besides, for each of the few
+// dictionary columns of every window. No exported API makes a Dictionary
+// of given parts (its indices are set by an unexported method), hence
+// the mirror.
+func (c *columns) dictionaryArray(d *array.Data) arrow.Array {
+	m := &c.chunks.dicts.take(1, c.n)[0]
+	bufs := d.Buffers()
+	im := &c.chunks.mem.take(1, c.n)[0]
+	list := im.list[:copy(im.list[:], bufs):len(bufs)]
+	idx := &im.data
+	idx.Reset(d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, nil, d.NullN(), d.Offset())
+	m.idx.Reset(idx) // takes the indices' Data's one reference
+	m.idx.Retain()
+	l := (*dictionaryLayout)(unsafe.Pointer(&m.dict))
+	l.indices = &m.idx
+	l.array.init(d)
+	return &m.dict
+}
