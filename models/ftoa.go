@@ -78,20 +78,31 @@ func appendFloatF(b []byte, f float64) ([]byte, bool) {
 		s, e10 = yru, -k0
 	}
 
-	// s's digits, right-aligned in d[i:], two at a time.
+	// s's digits (at most 17), right-aligned in d[i:], two at a time, in
+	// 32-bit arithmetic: the last eight first when there are more.
 	var d [24]byte
 	i := len(d)
-	for s >= 100 {
-		q := s / 100
-		dd := (s - q*100) * 2
+	if s >= 1e8 {
+		lo := uint32(s % 1e8)
+		s /= 1e8
+		// Four pairs, two divisions deep rather than four.
+		a, c := lo/10000, lo%10000
+		a1, a2, c1, c2 := a/100*2, a%100*2, c/100*2, c%100*2
+		d[16], d[17], d[18], d[19] = ftoaSmalls[a1], ftoaSmalls[a1+1], ftoaSmalls[a2], ftoaSmalls[a2+1]
+		d[20], d[21], d[22], d[23] = ftoaSmalls[c1], ftoaSmalls[c1+1], ftoaSmalls[c2], ftoaSmalls[c2+1]
+		i = 16
+	}
+	hi := uint32(s) // < 10^9
+	for hi >= 100 {
+		dd := hi % 100 * 2
+		hi /= 100
 		i -= 2
 		d[i], d[i+1] = ftoaSmalls[dd], ftoaSmalls[dd+1]
-		s = q
 	}
-	dd := s * 2
+	dd := hi * 2
 	i--
 	d[i] = ftoaSmalls[dd+1]
-	if s >= 10 {
+	if hi >= 10 {
 		i--
 		d[i] = ftoaSmalls[dd]
 	}

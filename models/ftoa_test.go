@@ -140,3 +140,35 @@ func FuzzAppendFloatF(f *testing.F) {
 		checkFloatF(t, math.Float64frombits(u))
 	})
 }
+
+// BenchmarkAppendFloat writes the split values of trees fitted on the
+// Zeek fixture as the artifact does (appendFloat) and as strconv does.
+func BenchmarkAppendFloat(b *testing.B) {
+	var splits []float64
+	for _, tr := range fitIsolation(zeekCohortRows(), 100, 8, 256, 1) {
+		for i, f := range tr.Split {
+			if tr.Feature[i] >= 0 {
+				splits = append(splits, f)
+			}
+		}
+	}
+	buf := make([]byte, 0, 32*len(splits))
+	b.Run("artifact", func(b *testing.B) {
+		for b.Loop() {
+			buf = buf[:0]
+			for _, f := range splits {
+				buf, _ = appendFloat(buf, f)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(splits)), "ns/value")
+	})
+	b.Run("strconv", func(b *testing.B) {
+		for b.Loop() {
+			buf = buf[:0]
+			for _, f := range splits {
+				buf = strconv.AppendFloat(buf, f, 'f', -1, 64)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(splits)), "ns/value")
+	})
+}
