@@ -82,13 +82,10 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 	ends := make([]int, nTrees)
 	rows := newBound(n)
 	for i := range out {
-		if of == nil {
-			for k := range b.data {
-				b.data[k] = int32(b.rng.below(&rows))
-			}
-		} else {
-			for k := range b.data {
-				b.data[k] = of[b.rng.below(&rows)]
+		b.rng.sample(b.data, &rows)
+		if of != nil {
+			for k, r := range b.data {
+				b.data[k] = of[r]
 			}
 		}
 		b.base = len(all.Feature)

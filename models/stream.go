@@ -133,3 +133,36 @@ func (s *stream) below(b *bound) int {
 	hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
 	return int(hi)
 }
+
+// sample fills dst with below(b) draws, in order: the same values as that
+// many calls, with the ring's position in a register and the warm-up test
+// made once (a tree's sample is 256 draws, most of a fit's draws).
+func (s *stream) sample(dst []int32, b *bound) {
+	if !s.warm || b.n > 1<<31-1 || b.pow2 {
+		for i := range dst {
+			dst[i] = int32(s.below(b))
+		}
+		return
+	}
+	k, ring := s.k, &s.ring
+	for i := 0; i < len(dst); {
+		// uint64, warm: output n is output n-607 plus output n-334.
+		j := k + streamLen - streamTap
+		if j >= streamLen {
+			j -= streamLen
+		}
+		x := ring[k] + ring[j]
+		ring[k] = x
+		if k++; k == streamLen {
+			k = 0
+		}
+		v := int32(int64(x&(1<<63-1)) >> 32)
+		if v > b.max {
+			continue // rejected: draw again
+		}
+		hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
+		dst[i] = int32(hi)
+		i++
+	}
+	s.k = k
+}
