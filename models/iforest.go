@@ -101,7 +101,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	defer trainBufs.Put(buf)
 	cols := columnsIn(&buf.cols, rows)
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
-	model := fitIsolationUnique(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
+	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
 	// The distinct rows sorted by each feature: the baselines' sorted
 	// columns, and the calibration's le sets (scoreBits), without a sort
@@ -119,7 +119,6 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		Params:    Params{Trees: opts.Trees, Depth: opts.Depth, Sample: sample, FPR: opts.FPR},
 		Trees:     model,
 	}
-	m := compile(KindIForest, len(names), model, sample)
 	buf.scores = grown(buf.scores, len(rows))
 	scores := buf.scores[:len(rows)]
 	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial, orders)

@@ -398,3 +398,48 @@ func TestScoreColumnsMatchesScoreAll(t *testing.T) {
 		}
 	}
 }
+
+// TestFitCompiledIsCompile: the model the fit compiles as it copies its
+// trees out is compile's, node for node, on the fixtures and on shapes
+// with repeated rows, shallow and deep trees, small samples and a root
+// that does not split.
+func TestFitCompiledIsCompile(t *testing.T) {
+	type shape struct {
+		name                 string
+		rows                 [][]float64
+		trees, depth, sample int
+	}
+	var shapes []shape
+	for _, c := range fitFixtures() {
+		shapes = append(shapes, shape{c.name, c.rows, 100, 8, 256})
+	}
+	rows := fitFixtures()[0].rows
+	same := make([][]float64, 50)
+	for i := range same {
+		same[i] = []float64{1, 2, 3}
+	}
+	shapes = append(shapes,
+		shape{"deep", rows, 20, 30, 1000},
+		shape{"shallow", rows, 30, 1, 256},
+		shape{"small sample", rows[:40], 50, 8, 2},
+		shape{"equal rows", same, 10, 8, 16},
+		shape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
+	)
+	for _, s := range shapes {
+		cols := columns(s.rows)
+		ucols, nu, of := uniqueColumns(cols, len(s.rows))
+		trees, got := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9)
+		want := compile(KindIForest, len(cols), trees, s.sample)
+		if got.kind != want.kind || got.width != want.width || got.norm != want.norm || got.depth != want.depth ||
+			(got.walk == nil) != (want.walk == nil) || !slices.Equal(got.roots, want.roots) || !slices.Equal(got.size, want.size) ||
+			len(got.nodes) != len(want.nodes) || got.value != nil {
+			t.Fatalf("%s: compiled model differs from compile's", s.name)
+		}
+		for i := range got.nodes {
+			g, w := got.nodes[i], want.nodes[i]
+			if math.Float64bits(g.v) != math.Float64bits(w.v) || g.f != w.f || g.c != w.c || g.wf != w.wf {
+				t.Fatalf("%s: node %d %+v, compile %+v", s.name, i, g, w)
+			}
+		}
+	}
+}

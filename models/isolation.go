@@ -43,6 +43,16 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 // maximum of -0 and +0 is the same either way), and rows are all equal
 // exactly when their distinct rows are the same one.
 func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) []Tree {
+	trees, _ := fitIsolationCompiled(ucols, nu, of, n, nTrees, depth, sample, seed)
+	return trees
+}
+
+// fitIsolationCompiled is fitIsolationUnique, and the trees compiled for
+// scoring: what compile(KindIForest, len(ucols), trees, sample) returns
+// (TestFitCompiledIsCompile), filled as the trees are copied out of the
+// fit's arena rather than read back from them, with the leaves' depths
+// the fit knew.
+func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) ([]Tree, *compiled) {
 	width := len(ucols)
 	words := (width + 63) / 64
 	b := isoBuilder{
@@ -93,8 +103,8 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		if !b.splits(b.data, 1) {
 			b.nodes = append(b.nodes,
 				isoNode{feature: 0, size: int32(sample), left: 1, right: 2},
-				isoNode{feature: -1, left: -1, right: -1},
-				isoNode{feature: -1, left: -1, right: -1})
+				isoNode{feature: -1, left: -1, right: -1, depth: 1},
+				isoNode{feature: -1, left: -1, right: -1, depth: 1})
 		} else {
 			b.grow(b.data, b.tmp, 1)
 		}
@@ -105,11 +115,51 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 	ints := make([]int, 4*total)
 	feature, left, right, size := ints[:total], ints[total:2*total], ints[2*total:3*total], ints[3*total:]
 	split := make([]float64, total)
-	for i, nd := range b.nodes {
-		feature[i], split[i], left[i], right[i], size[i] = int(nd.feature), nd.split, int(nd.left), int(nd.right), int(nd.size)
+	// The compiled model, as compile lays it out (see there).
+	m := &compiled{
+		kind:  KindIForest,
+		width: width,
+		nodes: make([]node, total),
+		roots: make([]int32, 0, nTrees),
+		size:  make([]float64, total),
+		norm:  cFactor(sample),
 	}
+	cf := make([]float64, min(sample, 4096)+1) // compile's memo of cFactor
+	var maxDepth int32
 	lo := 0
 	for i, hi := range ends {
+		base := int32(lo)
+		m.roots = append(m.roots, base)
+		for k := lo; k < hi; k++ {
+			nd := &b.nodes[k]
+			f := nd.feature
+			feature[k], split[k], left[k], right[k], size[k] = int(f), nd.split, int(nd.left), int(nd.right), int(nd.size)
+			leaf := f >> 31
+			self := int32(k)
+			v := nd.split
+			if f < 0 {
+				// An isolation leaf's path length, as compile.
+				maxDepth = max(maxDepth, nd.depth)
+				v = float64(nd.depth)
+				if s := int(nd.size); s > 1 {
+					if s < len(cf) {
+						if cf[s] == 0 {
+							cf[s] = cFactor(s)
+						}
+						v += cf[s]
+					} else {
+						v += cFactor(s)
+					}
+				}
+			}
+			m.nodes[k] = node{
+				v:  v,
+				f:  f,
+				c:  [2]int32{(base+nd.left)&^leaf | self&leaf, (base+nd.right)&^leaf | self&leaf},
+				wf: f &^ leaf,
+			}
+			m.size[k] = float64(nd.size)
+		}
 		// Full slice expressions: no tree's array reaches into the next.
 		out[i] = Tree{
 			Feature: feature[lo:hi:hi],
@@ -120,7 +170,10 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		}
 		lo = hi
 	}
-	return out
+	if maxDepth <= maxWalkDepth {
+		m.walk, m.depth = m.nodes, int(maxDepth)
+	}
+	return out, m
 }
 
 // isoNode is a node of a tree being grown: Tree's fields, its children
@@ -128,6 +181,8 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 type isoNode struct {
 	split                      float64
 	feature, size, left, right int32
+	// depth is a leaf's: the splits above it.
+	depth int32
 }
 
 // fitArenas recycles the arenas fitIsolationUnique grows its trees in.
@@ -204,21 +259,22 @@ func (b *isoBuilder) grow(data, tmp []int32, d int) int32 {
 	if left := tmp[:l]; b.splits(left, d+1) {
 		c = b.grow(left, data[:l], d+1)
 	} else {
-		c = b.leaf(len(left))
+		c = b.leaf(len(left), d)
 	}
 	b.nodes[idx].left = c
 	if right := tmp[l:]; b.splits(right, d+1) {
 		c = b.grow(right, data[l:], d+1)
 	} else {
-		c = b.leaf(len(right))
+		c = b.leaf(len(right), d)
 	}
 	b.nodes[idx].right = c
 	return int32(idx - b.base)
 }
 
-// leaf adds a leaf of size rows and returns its index in its tree.
-func (b *isoBuilder) leaf(size int) int32 {
-	b.nodes = append(b.nodes, isoNode{feature: -1, size: int32(size), left: -1, right: -1})
+// leaf adds a leaf of size rows below depth splits and returns its index
+// in its tree.
+func (b *isoBuilder) leaf(size, depth int) int32 {
+	b.nodes = append(b.nodes, isoNode{feature: -1, size: int32(size), left: -1, right: -1, depth: int32(depth)})
 	return int32(len(b.nodes) - 1 - b.base)
 }
 
