@@ -93,13 +93,22 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkTraining(rows, names); err != nil {
+	if err := checkNames(names); err != nil {
 		return nil, err
+	}
+	if len(rows) < MinRows {
+		return nil, checkTraining(rows, names)
 	}
 	sample := min(opts.Sample, len(rows))
 	buf := trainBufs.Get().(*trainBuf)
 	defer trainBufs.Put(buf)
-	cols := columnsIn(&buf.cols, rows)
+	cols, ok := columnsChecked(&buf.cols, rows, len(names))
+	if !ok {
+		if err := checkTraining(rows, names); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: rows rejected", ErrInput) // not reached: checkTraining names the row
+	}
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
 	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 

@@ -443,3 +443,48 @@ func TestFitCompiledIsCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnsChecked: columnsChecked is columnsIn on rows checkTraining
+// accepts, and rejects the rows it rejects, for which training returns
+// checkTraining's own error.
+func TestColumnsChecked(t *testing.T) {
+	rows, _, names := synth(4, 300, 20, 5, 0, 1, 3)
+	cols, ok := columnsChecked(nil, rows, len(names))
+	if !ok {
+		t.Fatal("valid rows rejected")
+	}
+	want := columnsIn(nil, rows)
+	for j := range want {
+		if !slices.Equal(cols[j], want[j]) || cap(cols[j]) != len(rows) {
+			t.Fatalf("column %d differs from columnsIn's", j)
+		}
+	}
+	rng := rand.New(rand.NewSource(8))
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 2 * MaxAbsValue, -2 * MaxAbsValue}
+	for k := range 200 {
+		r := slices.Clone(rows)
+		i := rng.Intn(len(r))
+		switch {
+		case k%7 == 0:
+			r[i] = r[i][:len(names)-1]
+		case k%7 == 1:
+			r[i] = append(slices.Clone(r[i]), 1)
+		default:
+			r[i] = slices.Clone(r[i])
+			r[i][rng.Intn(len(names))] = bad[rng.Intn(len(bad))]
+		}
+		if _, ok := columnsChecked(nil, r, len(names)); ok {
+			t.Fatalf("case %d: row %d accepted", k, i)
+		}
+		werr := checkTraining(r, names)
+		if _, err := TrainIsolationForest(r, names, IForestOptions{}); err == nil || werr == nil || err.Error() != werr.Error() {
+			t.Fatalf("case %d: training error %v, checkTraining %v", k, err, werr)
+		}
+	}
+	// MaxAbsValue itself is a valid value.
+	r := slices.Clone(rows)
+	r[0] = []float64{MaxAbsValue, -MaxAbsValue, 0, 1, 2}
+	if _, ok := columnsChecked(nil, r, len(names)); !ok {
+		t.Fatal("±MaxAbsValue rejected")
+	}
+}
