@@ -86,3 +86,18 @@ func TestSampleIsBelow(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamReseeded: a stream of a seed drawn from before (newStream's
+// copy of the last seed's outputs) draws what math/rand draws, whichever
+// seeds came between, and one being drawn from does not change the copy.
+func TestStreamReseeded(t *testing.T) {
+	for _, seed := range []int64{5, 5, 6, 5, 5, math.MinInt64, 6, 6} {
+		s := newStream(seed)
+		want := rand.New(rand.NewSource(seed))
+		for i := range 2000 {
+			if g, w := s.uint64(), want.Uint64(); g != w {
+				t.Fatalf("seed %d, draw %d: %d, math/rand %d", seed, i, g, w)
+			}
+		}
+	}
+}
