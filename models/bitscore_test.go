@@ -239,6 +239,15 @@ func TestBaselinesSorted(t *testing.T) {
 		t.Fatalf("the -0 case's medians are %v and %v, want -0", b[1].Median, b[3].Median)
 	}
 	sets = append(sets, zeros)
+	// Constant columns (baselinesOf's shortcut) of odd and even length,
+	// among them a subnormal value, whose halves do not add up to it.
+	for _, n := range []int{20, 21} {
+		cs := make([][]float64, n)
+		for i := range cs {
+			cs[i] = []float64{5e-324, 1e100, -3, 0, float64(i), math.SmallestNonzeroFloat64 * 3}
+		}
+		sets = append(sets, cs)
+	}
 	buf := new(trainBuf)
 	for s, rows := range sets {
 		cols := columns(rows)

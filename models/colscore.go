@@ -26,6 +26,36 @@ func columnsIn(buf *[]float64, rows [][]float64) [][]float64 {
 	return cols
 }
 
+// columnsChecked is columnsIn and checkTraining's test of the rows in one
+// pass over them, row by row: it reports false, with the columns partly
+// written, when a row is not width wide or holds a value checkTraining
+// rejects (NaN, infinite, beyond MaxAbsValue), which checkTraining then
+// names. rows must not be empty.
+func columnsChecked(buf *[]float64, rows [][]float64, width int) ([][]float64, bool) {
+	n := len(rows)
+	flat := floatsIn(buf, width*n)
+	ok := true
+	for i, r := range rows {
+		if len(r) != width {
+			return nil, false
+		}
+		// One comparison a value (NaN compares false, an infinity is
+		// above the bound), the row's values to the columns' i-th slots.
+		for j, v := range r {
+			flat[j*n+i] = v
+			ok = ok && math.Abs(v) <= MaxAbsValue
+		}
+	}
+	if !ok {
+		return nil, false
+	}
+	cols := make([][]float64, width)
+	for j := range cols {
+		cols[j] = flat[j*n : (j+1)*n : (j+1)*n]
+	}
+	return cols, true
+}
+
 // scoreColumns scores the n rows held column-major in cols into dst, the
 // same scores as scoreAll, bit for bit: each tree adds every row's leaf
 // value in tree order, as scoreRange does. Instead of walking each row

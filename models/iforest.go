@@ -93,15 +93,24 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkTraining(rows, names); err != nil {
+	if err := checkNames(names); err != nil {
 		return nil, err
+	}
+	if len(rows) < MinRows {
+		return nil, checkTraining(rows, names)
 	}
 	sample := min(opts.Sample, len(rows))
 	buf := trainBufs.Get().(*trainBuf)
 	defer trainBufs.Put(buf)
-	cols := columnsIn(&buf.cols, rows)
+	cols, ok := columnsChecked(&buf.cols, rows, len(names))
+	if !ok {
+		if err := checkTraining(rows, names); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: rows rejected", ErrInput) // not reached: checkTraining names the row
+	}
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
-	model := fitIsolationUnique(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
+	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
 
 	// The distinct rows sorted by each feature: the baselines' sorted
 	// columns, and the calibration's le sets (scoreBits), without a sort
@@ -119,7 +128,6 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		Params:    Params{Trees: opts.Trees, Depth: opts.Depth, Sample: sample, FPR: opts.FPR},
 		Trees:     model,
 	}
-	m := compile(KindIForest, len(names), model, sample)
 	buf.scores = grown(buf.scores, len(rows))
 	scores := buf.scores[:len(rows)]
 	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial, orders)

@@ -398,3 +398,93 @@ func TestScoreColumnsMatchesScoreAll(t *testing.T) {
 		}
 	}
 }
+
+// TestFitCompiledIsCompile: the model the fit compiles as it copies its
+// trees out is compile's, node for node, on the fixtures and on shapes
+// with repeated rows, shallow and deep trees, small samples and a root
+// that does not split.
+func TestFitCompiledIsCompile(t *testing.T) {
+	type shape struct {
+		name                 string
+		rows                 [][]float64
+		trees, depth, sample int
+	}
+	var shapes []shape
+	for _, c := range fitFixtures() {
+		shapes = append(shapes, shape{c.name, c.rows, 100, 8, 256})
+	}
+	rows := fitFixtures()[0].rows
+	same := make([][]float64, 50)
+	for i := range same {
+		same[i] = []float64{1, 2, 3}
+	}
+	shapes = append(shapes,
+		shape{"deep", rows, 20, 30, 1000},
+		shape{"shallow", rows, 30, 1, 256},
+		shape{"small sample", rows[:40], 50, 8, 2},
+		shape{"equal rows", same, 10, 8, 16},
+		shape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
+	)
+	for _, s := range shapes {
+		cols := columns(s.rows)
+		ucols, nu, of := uniqueColumns(cols, len(s.rows))
+		trees, got := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9)
+		want := compile(KindIForest, len(cols), trees, s.sample)
+		if got.kind != want.kind || got.width != want.width || got.norm != want.norm || got.depth != want.depth ||
+			(got.walk == nil) != (want.walk == nil) || !slices.Equal(got.roots, want.roots) || !slices.Equal(got.size, want.size) ||
+			len(got.nodes) != len(want.nodes) || got.value != nil {
+			t.Fatalf("%s: compiled model differs from compile's", s.name)
+		}
+		for i := range got.nodes {
+			g, w := got.nodes[i], want.nodes[i]
+			if math.Float64bits(g.v) != math.Float64bits(w.v) || g.f != w.f || g.c != w.c || g.wf != w.wf {
+				t.Fatalf("%s: node %d %+v, compile %+v", s.name, i, g, w)
+			}
+		}
+	}
+}
+
+// TestColumnsChecked: columnsChecked is columnsIn on rows checkTraining
+// accepts, and rejects the rows it rejects, for which training returns
+// checkTraining's own error.
+func TestColumnsChecked(t *testing.T) {
+	rows, _, names := synth(4, 300, 20, 5, 0, 1, 3)
+	cols, ok := columnsChecked(nil, rows, len(names))
+	if !ok {
+		t.Fatal("valid rows rejected")
+	}
+	want := columnsIn(nil, rows)
+	for j := range want {
+		if !slices.Equal(cols[j], want[j]) || cap(cols[j]) != len(rows) {
+			t.Fatalf("column %d differs from columnsIn's", j)
+		}
+	}
+	rng := rand.New(rand.NewSource(8))
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 2 * MaxAbsValue, -2 * MaxAbsValue}
+	for k := range 200 {
+		r := slices.Clone(rows)
+		i := rng.Intn(len(r))
+		switch {
+		case k%7 == 0:
+			r[i] = r[i][:len(names)-1]
+		case k%7 == 1:
+			r[i] = append(slices.Clone(r[i]), 1)
+		default:
+			r[i] = slices.Clone(r[i])
+			r[i][rng.Intn(len(names))] = bad[rng.Intn(len(bad))]
+		}
+		if _, ok := columnsChecked(nil, r, len(names)); ok {
+			t.Fatalf("case %d: row %d accepted", k, i)
+		}
+		werr := checkTraining(r, names)
+		if _, err := TrainIsolationForest(r, names, IForestOptions{}); err == nil || werr == nil || err.Error() != werr.Error() {
+			t.Fatalf("case %d: training error %v, checkTraining %v", k, err, werr)
+		}
+	}
+	// MaxAbsValue itself is a valid value.
+	r := slices.Clone(rows)
+	r[0] = []float64{MaxAbsValue, -MaxAbsValue, 0, 1, 2}
+	if _, ok := columnsChecked(nil, r, len(names)); !ok {
+		t.Fatal("±MaxAbsValue rejected")
+	}
+}

@@ -43,6 +43,16 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 // maximum of -0 and +0 is the same either way), and rows are all equal
 // exactly when their distinct rows are the same one.
 func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) []Tree {
+	trees, _ := fitIsolationCompiled(ucols, nu, of, n, nTrees, depth, sample, seed)
+	return trees
+}
+
+// fitIsolationCompiled is fitIsolationUnique, and the trees compiled for
+// scoring: what compile(KindIForest, len(ucols), trees, sample) returns
+// (TestFitCompiledIsCompile), filled as the trees are copied out of the
+// fit's arena rather than read back from them, with the leaves' depths
+// the fit knew.
+func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) ([]Tree, *compiled) {
 	width := len(ucols)
 	words := (width + 63) / 64
 	b := isoBuilder{
@@ -73,45 +83,83 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		}
 	}
 	out := make([]Tree, nTrees)
-	// The trees are grown one after the other in an arena, recycled from
-	// one fit to the next, then copied out into arrays of their total
-	// size: two allocations for the trees rather than two per tree.
-	all := fitArenas.Get().(*Tree)
-	defer fitArenas.Put(all)
-	all.Feature, all.Split, all.Left, all.Right, all.Size = all.Feature[:0], all.Split[:0], all.Left[:0], all.Right[:0], all.Size[:0]
+	// The trees are grown one after the other in an arena of node records
+	// (one append a node, not five), recycled from one fit to the next,
+	// then copied out into arrays of their total size: two allocations
+	// for the trees rather than two per tree.
+	arena := fitArenas.Get().(*[]isoNode)
+	defer fitArenas.Put(arena)
+	b.nodes = (*arena)[:0]
 	ends := make([]int, nTrees)
 	rows := newBound(n)
 	for i := range out {
-		if of == nil {
-			for k := range b.data {
-				b.data[k] = int32(b.rng.below(&rows))
-			}
-		} else {
-			for k := range b.data {
-				b.data[k] = of[b.rng.below(&rows)]
+		b.rng.sample(b.data, &rows)
+		if of != nil {
+			for k, r := range b.data {
+				b.data[k] = of[r]
 			}
 		}
-		b.base = len(all.Feature)
+		b.base = len(b.nodes)
 		if !b.splits(b.data, 1) {
-			root := all.add(0, 0, sample, 0, false)
-			all.Left[root] = all.add(-1, 0, 0, 0, false) - b.base
-			all.Right[root] = all.add(-1, 0, 0, 0, false) - b.base
+			b.nodes = append(b.nodes,
+				isoNode{feature: 0, size: int32(sample), left: 1, right: 2},
+				isoNode{feature: -1, left: -1, right: -1, depth: 1},
+				isoNode{feature: -1, left: -1, right: -1, depth: 1})
 		} else {
-			b.grow(all, b.data, b.tmp, 1)
+			b.grow(b.data, b.tmp, 1)
 		}
-		ends[i] = len(all.Feature)
+		ends[i] = len(b.nodes)
 	}
-	total := len(all.Feature)
+	*arena = b.nodes
+	total := len(b.nodes)
 	ints := make([]int, 4*total)
 	feature, left, right, size := ints[:total], ints[total:2*total], ints[2*total:3*total], ints[3*total:]
-	copy(feature, all.Feature)
-	copy(left, all.Left)
-	copy(right, all.Right)
-	copy(size, all.Size)
 	split := make([]float64, total)
-	copy(split, all.Split)
+	// The compiled model, as compile lays it out (see there).
+	m := &compiled{
+		kind:  KindIForest,
+		width: width,
+		nodes: make([]node, total),
+		roots: make([]int32, 0, nTrees),
+		size:  make([]float64, total),
+		norm:  cFactor(sample),
+	}
+	cf := make([]float64, min(sample, 4096)+1) // compile's memo of cFactor
+	var maxDepth int32
 	lo := 0
 	for i, hi := range ends {
+		base := int32(lo)
+		m.roots = append(m.roots, base)
+		for k := lo; k < hi; k++ {
+			nd := &b.nodes[k]
+			f := nd.feature
+			feature[k], split[k], left[k], right[k], size[k] = int(f), nd.split, int(nd.left), int(nd.right), int(nd.size)
+			leaf := f >> 31
+			self := int32(k)
+			v := nd.split
+			if f < 0 {
+				// An isolation leaf's path length, as compile.
+				maxDepth = max(maxDepth, nd.depth)
+				v = float64(nd.depth)
+				if s := int(nd.size); s > 1 {
+					if s < len(cf) {
+						if cf[s] == 0 {
+							cf[s] = cFactor(s)
+						}
+						v += cf[s]
+					} else {
+						v += cFactor(s)
+					}
+				}
+			}
+			m.nodes[k] = node{
+				v:  v,
+				f:  f,
+				c:  [2]int32{(base+nd.left)&^leaf | self&leaf, (base+nd.right)&^leaf | self&leaf},
+				wf: f &^ leaf,
+			}
+			m.size[k] = float64(nd.size)
+		}
 		// Full slice expressions: no tree's array reaches into the next.
 		out[i] = Tree{
 			Feature: feature[lo:hi:hi],
@@ -122,11 +170,23 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 		}
 		lo = hi
 	}
-	return out
+	if maxDepth <= maxWalkDepth {
+		m.walk, m.depth = m.nodes, int(maxDepth)
+	}
+	return out, m
 }
 
-// fitArenas recycles the arenas fitIsolationUnique gathers its trees in.
-var fitArenas = sync.Pool{New: func() any { return new(Tree) }}
+// isoNode is a node of a tree being grown: Tree's fields, its children
+// as indices from the tree's first node (-1 on a leaf).
+type isoNode struct {
+	split                      float64
+	feature, size, left, right int32
+	// depth is a leaf's: the splits above it.
+	depth int32
+}
+
+// fitArenas recycles the arenas fitIsolationUnique grows its trees in.
+var fitArenas = sync.Pool{New: func() any { return new([]isoNode) }}
 
 type isoBuilder struct {
 	cols  [][]float64 // by feature, then distinct row
@@ -144,9 +204,11 @@ type isoBuilder struct {
 	// or in the subtree is not scanned again.
 	words    int
 	constant []uint64
-	// base is where the tree being grown starts in the arena: its nodes'
-	// children are indices from there.
-	base int
+	// nodes is the arena the trees are grown in, one after the other;
+	// base is where the tree being grown starts: its nodes' children are
+	// indices from there.
+	nodes []isoNode
+	base  int
 }
 
 // splits reports whether golearn splits a node at depth d holding data:
@@ -165,10 +227,10 @@ func (b *isoBuilder) splits(data []int32, d int) bool {
 	return false
 }
 
-// grow adds the node for data at depth d, which splits, and its subtrees;
-// it returns the node's index in t (its index in its tree plus b.base).
-// tmp is scratch as long as data; both are reordered.
-func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
+// grow adds the node for data at depth d, which splits, and its subtrees
+// to b.nodes; it returns the node's index in its tree. tmp is scratch as
+// long as data; both are reordered.
+func (b *isoBuilder) grow(data, tmp []int32, d int) int32 {
 	var (
 		feature int
 		split   float64
@@ -191,21 +253,29 @@ func (b *isoBuilder) grow(t *Tree, data, tmp []int32, d int) int {
 	// their order (minimum, maximum, all equal, counts), so the trees are
 	// the same.
 	l := partition(tmp, data, b.cols[feature], split)
-	idx := t.add(feature, split, len(data), 0, false)
-	var c int
+	idx := len(b.nodes)
+	b.nodes = append(b.nodes, isoNode{feature: int32(feature), split: split, size: int32(len(data))})
+	var c int32
 	if left := tmp[:l]; b.splits(left, d+1) {
-		c = b.grow(t, left, data[:l], d+1)
+		c = b.grow(left, data[:l], d+1)
 	} else {
-		c = t.add(-1, 0, len(left), 0, false)
+		c = b.leaf(len(left), d)
 	}
-	t.Left[idx] = c - b.base
+	b.nodes[idx].left = c
 	if right := tmp[l:]; b.splits(right, d+1) {
-		c = b.grow(t, right, data[l:], d+1)
+		c = b.grow(right, data[l:], d+1)
 	} else {
-		c = t.add(-1, 0, len(right), 0, false)
+		c = b.leaf(len(right), d)
 	}
-	t.Right[idx] = c - b.base
-	return idx
+	b.nodes[idx].right = c
+	return int32(idx - b.base)
+}
+
+// leaf adds a leaf of size rows below depth splits and returns its index
+// in its tree.
+func (b *isoBuilder) leaf(size, depth int) int32 {
+	b.nodes = append(b.nodes, isoNode{feature: -1, size: int32(size), left: -1, right: -1, depth: int32(depth)})
+	return int32(len(b.nodes) - 1 - b.base)
 }
 
 // minMax is golearn's minMax over the rows of data.

@@ -32,9 +32,10 @@ func baselines(rows [][]float64, width int) []Baseline {
 // (columns), which it does not change.
 func baselinesColumns(cols [][]float64, n int) []Baseline {
 	var scratch []uint64
-	return baselinesOf(len(cols), n, nil, func(j int, col []float64) {
+	return baselinesOf(len(cols), n, nil, func(j int, col []float64) bool {
 		copy(col, cols[j][:n])
 		scratch = sortFloats(col, scratch)
+		return false
 	})
 }
 
@@ -63,7 +64,7 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 	buf.baseline = grown(buf.baseline, 2*n)
 	scratch := buf.keys
 	defer func() { buf.keys = scratch }()
-	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) {
+	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) bool {
 		negZeros := 0 // counted without a branch a value
 		for _, v := range cols[j][:n] {
 			negZeros += b2i(math.Float64bits(v) == 1<<63)
@@ -72,19 +73,19 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 		if j >= len(orders) || negZero {
 			copy(col, cols[j][:n])
 			scratch = sortFloats(col, scratch)
-			return
+			return false
 		}
 		if orders[j] == nil {
-			// All values equal, and the same bits (no -0): sorted.
-			copy(col, cols[j][:n])
-			return
+			// All values equal, and the same bits (no -0).
+			col[0] = cols[j][0]
+			return true
 		}
 		ucol := ucols[j][:nu]
 		if times == nil {
 			for k, u := range orders[j] {
 				col[k] = ucol[u]
 			}
-			return
+			return false
 		}
 		k := 0
 		for _, u := range orders[j] {
@@ -94,29 +95,54 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 				k++
 			}
 		}
+		return false
 	})
 }
 
 // baselinesOf computes the baselines of width columns of n values, sorted
-// writing column j's values sorted ascending into col; scratch, when it
+// writing column j's values sorted ascending into col, or only col[0] when
+// it reports that all n values are col[0], bit for bit; scratch, when it
 // holds 2n values, serves as col and the deviations.
-func baselinesOf(width, n int, scratch []float64, sorted func(j int, col []float64)) []Baseline {
+func baselinesOf(width, n int, scratch []float64, sorted func(j int, col []float64) bool) []Baseline {
 	out := make([]Baseline, width)
 	if len(scratch) < 2*n {
 		scratch = make([]float64, 2*n)
 	}
 	col, dev := scratch[:n:n], scratch[n:2*n:2*n]
 	for j := range width {
-		sorted(j, col)
+		if sorted(j, col) {
+			// A constant column's median is its value (as median
+			// computes it), every deviation +0, and so is the MAD, the
+			// mean deviation (scale 1): what the loops below give,
+			// without them. A median other than the value (a
+			// subnormal halved) takes them.
+			v := col[0]
+			med := v
+			if n%2 == 0 {
+				med = v/2 + v/2
+			}
+			if med == v {
+				out[j] = Baseline{Median: med, MAD: 0, Scale: 1}
+				continue
+			}
+			for i := range col {
+				col[i] = v
+			}
+		}
 		med := median(col)
-		sum := 0.0
 		for i, v := range col {
 			dev[i] = math.Abs(v - med)
-			sum += dev[i]
 		}
 		mad := medianDev(col, dev, med)
 		scale := 1.4826 * mad
 		if scale == 0 {
+			// The mean absolute deviation, summed in order: only when
+			// the MAD is 0 (a sum is a chain of additions, each waiting
+			// for the last).
+			sum := 0.0
+			for _, d := range dev {
+				sum += d
+			}
 			scale = 1.2533 * sum / float64(len(dev))
 		}
 		if scale == 0 || math.IsInf(scale, 0) {

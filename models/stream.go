@@ -3,6 +3,7 @@ package models
 import (
 	"math/bits"
 	"math/rand"
+	"sync"
 )
 
 // stream draws exactly the values rand.New(rand.NewSource(seed)) draws
@@ -27,12 +28,32 @@ const (
 )
 
 func newStream(seed int64) *stream {
-	src := rand.NewSource(seed).(rand.Source64)
 	s := new(stream)
+	lastRing.Lock()
+	if lastRing.ok && lastRing.seed == seed {
+		s.ring = lastRing.ring
+		lastRing.Unlock()
+		return s
+	}
+	lastRing.Unlock()
+	src := rand.NewSource(seed).(rand.Source64)
 	for i := range s.ring {
 		s.ring[i] = src.Uint64()
 	}
+	lastRing.Lock()
+	lastRing.seed, lastRing.ring, lastRing.ok = seed, s.ring, true
+	lastRing.Unlock()
 	return s
+}
+
+// lastRing holds the first outputs of the last seed newStream drew from:
+// seeding math/rand's source (about 15 µs) is most of a stream's cost, and
+// a cohort's model is trained again and again with the seed of its key.
+var lastRing struct {
+	sync.Mutex
+	seed int64
+	ok   bool
+	ring [streamLen]uint64
 }
 
 // uint64 is the source's Uint64.
@@ -132,4 +153,37 @@ func (s *stream) below(b *bound) int {
 	}
 	hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
 	return int(hi)
+}
+
+// sample fills dst with below(b) draws, in order: the same values as that
+// many calls, with the ring's position in a register and the warm-up test
+// made once (a tree's sample is 256 draws, most of a fit's draws).
+func (s *stream) sample(dst []int32, b *bound) {
+	if !s.warm || b.n > 1<<31-1 || b.pow2 {
+		for i := range dst {
+			dst[i] = int32(s.below(b))
+		}
+		return
+	}
+	k, ring := s.k, &s.ring
+	for i := 0; i < len(dst); {
+		// uint64, warm: output n is output n-607 plus output n-334.
+		j := k + streamLen - streamTap
+		if j >= streamLen {
+			j -= streamLen
+		}
+		x := ring[k] + ring[j]
+		ring[k] = x
+		if k++; k == streamLen {
+			k = 0
+		}
+		v := int32(int64(x&(1<<63-1)) >> 32)
+		if v > b.max {
+			continue // rejected: draw again
+		}
+		hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
+		dst[i] = int32(hi)
+		i++
+	}
+	s.k = k
 }

@@ -63,3 +63,41 @@ func TestBelowIsModulo(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleIsBelow: sample draws what as many calls of below draw, cold
+// and warm, for bounds of every kind, interleaved with other draws.
+func TestSampleIsBelow(t *testing.T) {
+	bounds := []int{1, 2, 3, 22, 256, 1774, 2000, 1<<30 + 1, 1<<31 - 1} // int32 draws
+	for _, seed := range []int64{0, 1, 42, math.MinInt64} {
+		want, got := newStream(seed), newStream(seed)
+		pick := rand.New(rand.NewSource(seed ^ 5))
+		for i := range 3000 {
+			b := newBound(bounds[pick.Intn(len(bounds))])
+			dst := make([]int32, pick.Intn(700))
+			got.sample(dst, &b)
+			for k, g := range dst {
+				if w := want.below(&b); int(g) != w {
+					t.Fatalf("seed %d, sample %d (n %d), draw %d: %d, below %d", seed, i, b.n, k, g, w)
+				}
+			}
+			if g, w := got.float64(), want.float64(); g != w {
+				t.Fatalf("seed %d, after sample %d: float64 %v, %v", seed, i, g, w)
+			}
+		}
+	}
+}
+
+// TestStreamReseeded: a stream of a seed drawn from before (newStream's
+// copy of the last seed's outputs) draws what math/rand draws, whichever
+// seeds came between, and one being drawn from does not change the copy.
+func TestStreamReseeded(t *testing.T) {
+	for _, seed := range []int64{5, 5, 6, 5, 5, math.MinInt64, 6, 6} {
+		s := newStream(seed)
+		want := rand.New(rand.NewSource(seed))
+		for i := range 2000 {
+			if g, w := s.uint64(), want.Uint64(); g != w {
+				t.Fatalf("seed %d, draw %d: %d, math/rand %d", seed, i, g, w)
+			}
+		}
+	}
+}

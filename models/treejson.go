@@ -143,6 +143,8 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
+	} else if out, ok := appendFloatF(b, f); ok {
+		return out, nil
 	}
 	b = strconv.AppendFloat(b, f, format, -1, 64)
 	if format == 'e' {
