@@ -122,9 +122,12 @@ func (a *Assembler) build(w *pending) *Window {
 			c.shared |= 1 << col
 		}
 	}
-	shared := c.shared
+	shared, slab, slices := c.shared, c.slab, c.slices
+	if slices == 0 {
+		slab = nil // released
+	}
 	c.release()
-	wm.rec.init(n, shared) // takes the columns' references, made in its cols
+	wm.rec.init(n, shared, slab, slices) // takes the columns' references, made in its cols
 	c.arrs = nil
 	wm.w = Window{
 		Partition: w.part,
@@ -241,14 +244,16 @@ type colMem struct {
 // newData returns the Data of the batch's next array, as array.NewData
 // (with dict, NewDataWithDictionary) would, but without a reference: the
 // array made of it (see array) takes the one it keeps, where NewData's
-// would be dropped right after, two atomic operations an array.
+// would be dropped right after, two atomic operations an array. Nor does
+// it take one on dict's Data, one of the shared dictionaries, whose count
+// is immortal (see newDictionaries).
 func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
 	m := &c.chunks.mem.take(1, c.n)[0]
 	list := m.list[:copy(m.list[:], bufs):len(bufs)]
 	d := &m.data
 	d.Reset(dt, c.n, list, nil, nulls, 0)
 	if dict != nil {
-		d.SetDictionary(dict.Data())
+		(*dataLayout)(unsafe.Pointer(d)).dictionary = dict.Data().(*array.Data)
 	}
 	return d
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // A window's dictionary, timestamp and fixed-size binary arrays are zero
@@ -22,6 +23,20 @@ type arrayLayout struct {
 	refCount        atomic.Int64
 	data            *array.Data
 	nullBitmapBytes []byte
+}
+
+// dataLayout mirrors array.Data: build sets a Data's dictionary through
+// it without a reference (see newData), and a record's release reads the
+// counts of its arrays' Data through it (see record.sole).
+type dataLayout struct {
+	refCount   atomic.Int64
+	dtype      arrow.DataType
+	nulls      int
+	offset     int
+	length     int
+	buffers    []*memory.Buffer
+	childData  []arrow.ArrayData
+	dictionary *array.Data
 }
 
 type dictionaryLayout struct {
@@ -112,3 +127,14 @@ func (c *columns) dictionaryArray(d *array.Data) arrow.Array {
 	l.array.init(d)
 	return &m.dict
 }
+
+// immortal is the reference count of a shared dictionary's Data (see
+// newDictionaries): far from zero in both directions, so that the windows'
+// Data, which hold it without a reference (newData), can drop one when a
+// consumer's retention sends a window's release down arrow-go's path
+// (record.Release), and consumers can take and drop theirs, without the
+// count ever reaching zero.
+const immortal = 1 << 62
+
+// immortalize sets d's reference count to immortal. d is not shared yet.
+func immortalize(d *array.Data) { (*dataLayout)(unsafe.Pointer(d)).refCount.Store(immortal) }
