@@ -251,11 +251,30 @@ func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, d
 	m := &c.chunks.mem.take(1, c.n)[0]
 	list := m.list[:copy(m.list[:], bufs):len(bufs)]
 	d := &m.data
-	d.Reset(dt, c.n, list, nil, nulls, 0)
+	c.setData(d, dt, c.n, list, nulls, 0)
 	if dict != nil {
 		(*dataLayout)(unsafe.Pointer(d)).dictionary = dict.Data().(*array.Data)
 	}
 	return d
+}
+
+// setData makes d, a zero Data from the chunks, what Data.Reset makes of
+// it (with no children): it sets the fields and retains the buffers,
+// those of the window's slab (the values buffers, not shared yet) with a
+// plain add (see setCount).
+func (c *columns) setData(d *array.Data, dt arrow.DataType, n int, bufs []*memory.Buffer, nulls, offset int) {
+	for _, b := range bufs {
+		if b == nil {
+			continue
+		}
+		if l := (*bufferLayout)(unsafe.Pointer(b)); c.slab != nil && l.parent == c.slab {
+			addCount(&l.refCount, 1)
+		} else {
+			b.Retain()
+		}
+	}
+	l := (*dataLayout)(unsafe.Pointer(d))
+	l.dtype, l.length, l.buffers, l.nulls, l.offset = dt, n, bufs, nulls, offset
 }
 
 // chunk hands out the structs of windows' arrays (Window and record,
@@ -358,7 +377,7 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 		case arrow.STRING:
 			s := &c.chunks.strs.take(1, c.n)[0]
 			s.Reset(d)
-			s.Retain()
+			setCount(&(*arrayLayout)(unsafe.Pointer(s)).refCount, 1)
 			a = s
 		default:
 			a = array.MakeFromData(d)
@@ -367,14 +386,15 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	return a
 }
 
-// resetNumeric makes a, a zero array, the array of d (with one reference).
+// resetNumeric makes a, a zero array of the window's (see setCount), the
+// array of d (with one reference).
 func resetNumeric[P interface {
 	*T
 	arrow.Array
 	Reset(*array.Data)
 }, T any](a P, d *array.Data) arrow.Array {
 	a.Reset(d)
-	a.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(a)).refCount, 1)
 	return a
 }
 

@@ -58,16 +58,28 @@ type fixedSizeBinaryLayout struct {
 	bytewidth  int32
 }
 
-// init makes l, a zero array, the array of d, holding one reference to d,
-// as arrow-go's constructors do (refCount 1, then setData).
+// init makes l, a zero array, the array of d (from newData, not shared
+// yet: see setCount), holding one reference to d, as arrow-go's
+// constructors do (refCount 1, then setData).
 func (l *arrayLayout) init(d *array.Data) {
-	d.Retain()
+	addCount(&(*dataLayout)(unsafe.Pointer(d)).refCount, 1)
 	l.data = d
 	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil {
 		l.nullBitmapBytes = bufs[0].Bytes()
 	}
-	l.refCount.Store(1)
+	setCount(&l.refCount, 1)
 }
+
+// setCount and addCount set and add to the reference count of a struct
+// of a window being built, which no other goroutine can see yet (a zero
+// struct from the chunks, the window's slab: the window reaches its
+// consumers over a channel, or the caller of Closed, once built). A
+// window's arrays, Data and buffers took some 25 atomic operations on
+// their counts, each a locked instruction that waits for the stores
+// before it (the gathers') to drain; arrow-go has no other way to set them.
+func setCount(c *atomic.Int64, n int64) { *(*int64)(unsafe.Pointer(c)) = n }
+
+func addCount(c *atomic.Int64, n int64) { *(*int64)(unsafe.Pointer(c)) += n }
 
 // timestampArray returns the Timestamp array of d (from newData), holding
 // the one reference to d: what array.NewTimestampData(d) returns (the
@@ -75,7 +87,7 @@ func (l *arrayLayout) init(d *array.Data) {
 func (c *columns) timestampArray(d *array.Data) arrow.Array {
 	a := &c.chunks.times.take(1, c.n)[0]
 	a.Reset(d) // what setData sets
-	a.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(a)).refCount, 1)
 	(*timestampLayout)(unsafe.Pointer(a)).useDefaultLayout = true
 	return a
 }
@@ -119,9 +131,9 @@ func (c *columns) dictionaryArray(d *array.Data) arrow.Array {
 	im := &c.chunks.mem.take(1, c.n)[0]
 	list := im.list[:copy(im.list[:], bufs):len(bufs)]
 	idx := &im.data
-	idx.Reset(d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, nil, d.NullN(), d.Offset())
+	c.setData(idx, d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, d.NullN(), d.Offset())
 	m.idx.Reset(idx) // takes the indices' Data's one reference
-	m.idx.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(&m.idx)).refCount, 1)
 	l := (*dictionaryLayout)(unsafe.Pointer(&m.dict))
 	l.indices = &m.idx
 	l.array.init(d)

@@ -47,7 +47,7 @@ type record struct {
 func (r *record) init(n int, shared uint32, slab *memory.Buffer, slices int) {
 	r.rows, r.shared = int64(n), shared
 	r.slab, r.slices = slab, int64(slices)
-	r.refs.Store(1)
+	setCount(&r.refs, 1) // not shared yet
 }
 
 func (r *record) Retain() { r.refs.Add(1) }
