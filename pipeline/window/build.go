@@ -122,9 +122,12 @@ func (a *Assembler) build(w *pending) *Window {
 			c.shared |= 1 << col
 		}
 	}
-	shared := c.shared
+	shared, slab, slices := c.shared, c.slab, c.slices
+	if slices == 0 {
+		slab = nil // released
+	}
 	c.release()
-	wm.rec.init(n, shared) // takes the columns' references, made in its cols
+	wm.rec.init(n, shared, slab, slices) // takes the columns' references, made in its cols
 	c.arrs = nil
 	wm.w = Window{
 		Partition: w.part,
@@ -241,16 +244,37 @@ type colMem struct {
 // newData returns the Data of the batch's next array, as array.NewData
 // (with dict, NewDataWithDictionary) would, but without a reference: the
 // array made of it (see array) takes the one it keeps, where NewData's
-// would be dropped right after, two atomic operations an array.
+// would be dropped right after, two atomic operations an array. Nor does
+// it take one on dict's Data, one of the shared dictionaries, whose count
+// is immortal (see newDictionaries).
 func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
 	m := &c.chunks.mem.take(1, c.n)[0]
 	list := m.list[:copy(m.list[:], bufs):len(bufs)]
 	d := &m.data
-	d.Reset(dt, c.n, list, nil, nulls, 0)
+	c.setData(d, dt, c.n, list, nulls, 0)
 	if dict != nil {
-		d.SetDictionary(dict.Data())
+		(*dataLayout)(unsafe.Pointer(d)).dictionary = dict.Data().(*array.Data)
 	}
 	return d
+}
+
+// setData makes d, a zero Data from the chunks, what Data.Reset makes of
+// it (with no children): it sets the fields and retains the buffers,
+// those of the window's slab (the values buffers, not shared yet) with a
+// plain add (see setCount).
+func (c *columns) setData(d *array.Data, dt arrow.DataType, n int, bufs []*memory.Buffer, nulls, offset int) {
+	for _, b := range bufs {
+		if b == nil {
+			continue
+		}
+		if l := (*bufferLayout)(unsafe.Pointer(b)); c.slab != nil && l.parent == c.slab {
+			addCount(&l.refCount, 1)
+		} else {
+			b.Retain()
+		}
+	}
+	l := (*dataLayout)(unsafe.Pointer(d))
+	l.dtype, l.length, l.buffers, l.nulls, l.offset = dt, n, bufs, nulls, offset
 }
 
 // chunk hands out the structs of windows' arrays (Window and record,
@@ -353,7 +377,7 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 		case arrow.STRING:
 			s := &c.chunks.strs.take(1, c.n)[0]
 			s.Reset(d)
-			s.Retain()
+			setCount(&(*arrayLayout)(unsafe.Pointer(s)).refCount, 1)
 			a = s
 		default:
 			a = array.MakeFromData(d)
@@ -362,14 +386,15 @@ func (c *columns) array(col int, dt arrow.DataType, d *array.Data) arrow.Array {
 	return a
 }
 
-// resetNumeric makes a, a zero array, the array of d (with one reference).
+// resetNumeric makes a, a zero array of the window's (see setCount), the
+// array of d (with one reference).
 func resetNumeric[P interface {
 	*T
 	arrow.Array
 	Reset(*array.Data)
 }, T any](a P, d *array.Data) arrow.Array {
 	a.Reset(d)
-	a.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(a)).refCount, 1)
 	return a
 }
 

@@ -82,7 +82,20 @@
 //     the tests check field by field (mirrors.go, slicebuf.go). A Zeek
 //     window's assembly makes about 2.5 heap objects, where it made 11.6
 //     before the dictionary, time and id arrays and the device lists came
-//     from the chunks.
+//     from the chunks;
+//   - the counts of those structs are set by plain stores while the
+//     window is built (no other goroutine sees it yet), and the shared
+//     dictionaries' counts are immortal, so a window's columns take no
+//     reference to them;
+//   - the record's release, when no consumer holds a reference to
+//     anything of the window's own columns (it reads their counts, in an
+//     order that a consumer handing a reference over from one struct to
+//     another cannot slip past), frees the window's memory itself: the
+//     release of every array, Data and buffer by arrow-go cost some fifty
+//     atomic operations, one after the other on cache lines the
+//     assembling goroutine wrote on another core. A consumer that holds a
+//     column, its Data, a buffer or a slice sends the release down
+//     arrow-go's path instead.
 //
 // Arrays are immutable and their reference counts atomic, so windows that
 // share one can be released on different goroutines. On the Zeek logs,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // A window's dictionary, timestamp and fixed-size binary arrays are zero
@@ -22,6 +23,20 @@ type arrayLayout struct {
 	refCount        atomic.Int64
 	data            *array.Data
 	nullBitmapBytes []byte
+}
+
+// dataLayout mirrors array.Data: build sets a Data's dictionary through
+// it without a reference (see newData), and a record's release reads the
+// counts of its arrays' Data through it (see record.sole).
+type dataLayout struct {
+	refCount   atomic.Int64
+	dtype      arrow.DataType
+	nulls      int
+	offset     int
+	length     int
+	buffers    []*memory.Buffer
+	childData  []arrow.ArrayData
+	dictionary *array.Data
 }
 
 type dictionaryLayout struct {
@@ -43,16 +58,28 @@ type fixedSizeBinaryLayout struct {
 	bytewidth  int32
 }
 
-// init makes l, a zero array, the array of d, holding one reference to d,
-// as arrow-go's constructors do (refCount 1, then setData).
+// init makes l, a zero array, the array of d (from newData, not shared
+// yet: see setCount), holding one reference to d, as arrow-go's
+// constructors do (refCount 1, then setData).
 func (l *arrayLayout) init(d *array.Data) {
-	d.Retain()
+	addCount(&(*dataLayout)(unsafe.Pointer(d)).refCount, 1)
 	l.data = d
 	if bufs := d.Buffers(); len(bufs) > 0 && bufs[0] != nil {
 		l.nullBitmapBytes = bufs[0].Bytes()
 	}
-	l.refCount.Store(1)
+	setCount(&l.refCount, 1)
 }
+
+// setCount and addCount set and add to the reference count of a struct
+// of a window being built, which no other goroutine can see yet (a zero
+// struct from the chunks, the window's slab: the window reaches its
+// consumers over a channel, or the caller of Closed, once built). A
+// window's arrays, Data and buffers took some 25 atomic operations on
+// their counts, each a locked instruction that waits for the stores
+// before it (the gathers') to drain; arrow-go has no other way to set them.
+func setCount(c *atomic.Int64, n int64) { *(*int64)(unsafe.Pointer(c)) = n }
+
+func addCount(c *atomic.Int64, n int64) { *(*int64)(unsafe.Pointer(c)) += n }
 
 // timestampArray returns the Timestamp array of d (from newData), holding
 // the one reference to d: what array.NewTimestampData(d) returns (the
@@ -60,7 +87,7 @@ func (l *arrayLayout) init(d *array.Data) {
 func (c *columns) timestampArray(d *array.Data) arrow.Array {
 	a := &c.chunks.times.take(1, c.n)[0]
 	a.Reset(d) // what setData sets
-	a.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(a)).refCount, 1)
 	(*timestampLayout)(unsafe.Pointer(a)).useDefaultLayout = true
 	return a
 }
@@ -104,11 +131,22 @@ func (c *columns) dictionaryArray(d *array.Data) arrow.Array {
 	im := &c.chunks.mem.take(1, c.n)[0]
 	list := im.list[:copy(im.list[:], bufs):len(bufs)]
 	idx := &im.data
-	idx.Reset(d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, nil, d.NullN(), d.Offset())
+	c.setData(idx, d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, d.NullN(), d.Offset())
 	m.idx.Reset(idx) // takes the indices' Data's one reference
-	m.idx.Retain()
+	setCount(&(*arrayLayout)(unsafe.Pointer(&m.idx)).refCount, 1)
 	l := (*dictionaryLayout)(unsafe.Pointer(&m.dict))
 	l.indices = &m.idx
 	l.array.init(d)
 	return &m.dict
 }
+
+// immortal is the reference count of a shared dictionary's Data (see
+// newDictionaries): far from zero in both directions, so that the windows'
+// Data, which hold it without a reference (newData), can drop one when a
+// consumer's retention sends a window's release down arrow-go's path
+// (record.Release), and consumers can take and drop theirs, without the
+// count ever reaching zero.
+const immortal = 1 << 62
+
+// immortalize sets d's reference count to immortal. d is not shared yet.
+func immortalize(d *array.Data) { (*dataLayout)(unsafe.Pointer(d)).refCount.Store(immortal) }

@@ -44,6 +44,56 @@ func TestArrayLayouts(t *testing.T) {
 	sameLayout(t, "Dictionary", reflect.TypeOf(dictionaryLayout{}), reflect.TypeOf(array.Dictionary{}))
 	sameLayout(t, "Timestamp", reflect.TypeOf(timestampLayout{}), reflect.TypeOf(array.Timestamp{}))
 	sameLayout(t, "FixedSizeBinary", reflect.TypeOf(fixedSizeBinaryLayout{}), reflect.TypeOf(array.FixedSizeBinary{}))
+	sameLayout(t, "Data", reflect.TypeOf(dataLayout{}), reflect.TypeOf(array.Data{}))
+	// layoutOf reads each array type it knows through arrayLayout: the
+	// struct each embeds first.
+	for _, a := range []any{array.String{}, array.Uint32{}, array.Uint64{}, array.Int64{}, array.Timestamp{},
+		array.FixedSizeBinary{}, array.Binary{}, array.Dictionary{}, array.Int8{}} {
+		// (through the generic numeric array the numeric types embed)
+		typ, path := reflect.TypeOf(a), reflect.TypeOf(a).Name()
+		for typ.Name() != "array" {
+			f := typ.Field(0)
+			if !f.Anonymous || f.Offset != 0 {
+				t.Fatalf("%s: first field %s (embedded %v) at %d", path, f.Name, f.Anonymous, f.Offset)
+			}
+			typ, path = f.Type, path+"."+f.Name
+		}
+		sameLayout(t, path, reflect.TypeOf(arrayLayout{}), typ)
+	}
+}
+
+// A shared dictionary's count is immortal: windows' columns hold it
+// without a reference, and their release by arrow-go's path (a consumer
+// retained a column) drops one; it stays far from zero, and the
+// dictionary whole.
+func TestDictionariesImmortal(t *testing.T) {
+	dicts := newDictionaries()
+	col := ColCloseReason
+	d := dicts[col].Data().(*array.Data)
+	count := &(*dataLayout)(unsafe.Pointer(d)).refCount
+	if count.Load() != immortal {
+		t.Fatalf("count %d", count.Load())
+	}
+	want := dicts[col].String()
+	for range 1000 {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		vals := memory.NewResizableBuffer(mem)
+		vals.Resize(3)
+		var c columns
+		c.n = 3
+		a := c.dictionaryArray(c.newData(Schema.Field(col).Type, []*memory.Buffer{nil, vals}, 0, dicts[col]))
+		vals.Release()
+		if a.(*array.Dictionary).Dictionary().String() != want {
+			t.Fatal("dictionary changed")
+		}
+		a.Release()
+		mem.AssertSize(t, 0)
+	}
+	// Each array dropped one it never took (its Data's) and took and
+	// dropped its Dictionary()'s.
+	if got := count.Load(); got != immortal-1000 || dicts[col].String() != want || dicts[col].Len() != len(CloseReasonNames) {
+		t.Fatalf("count %d, dictionary %v", got, dicts[col])
+	}
 }
 
 // The time and id arrays are what arrow-go's constructors make of the same

@@ -133,9 +133,13 @@ type dictionaries [NumCols]arrow.Array
 
 // newDictionaries returns the dictionaries of an Assembler's windows: Go
 // memory, never released (the all-null arrays, which are never released
-// either, refer to them: see nullArrays). Each Assembler has its own, so
-// that assemblers running side by side do not share the dictionaries'
-// reference counts, which every window's dictionary columns take and drop.
+// either, refer to them: see nullArrays). Their Data's reference counts
+// are immortal: a window's dictionary columns hold them without taking a
+// reference (newData), which cost two atomic operations a column on a
+// count the assembler's goroutine and the consumers' passed back and forth
+// between their cores. Each Assembler has its own, so that assemblers
+// running side by side do not share what consumers still take and drop
+// (an array's Dictionary(), slices).
 func newDictionaries() *dictionaries {
 	mem := memory.NewGoAllocator() // see above
 	var d dictionaries
@@ -147,6 +151,7 @@ func newDictionaries() *dictionaries {
 		b.AppendValues(names, nil)
 		d[col] = b.NewArray()
 		b.Release()
+		immortalize(d[col].Data().(*array.Data))
 	}
 	return &d
 }

@@ -46,7 +46,7 @@ func setSliceRefs(parent *memory.Buffer, n int) {
 		parent.Release()
 		return
 	}
-	(*bufferLayout)(unsafe.Pointer(parent)).refCount.Store(int64(n))
+	setCount(&(*bufferLayout)(unsafe.Pointer(parent)).refCount, int64(n))
 }
 
 // resizableBuffer makes b, a zero Buffer, what memory.NewResizableBuffer(mem)
@@ -56,5 +56,5 @@ func resizableBuffer(b *memory.Buffer, mem memory.Allocator) {
 	l := (*bufferLayout)(unsafe.Pointer(b))
 	l.mutable = true
 	l.mem = mem
-	l.refCount.Store(1)
+	setCount(&l.refCount, 1)
 }
