@@ -380,8 +380,15 @@ func (bb *bitBuf) sortRows(col []float64) {
 // values in col: a radix sort of the values' bits in order-preserving form
 // (as sortFloats; whole values in [0, 2⁵³) as integers), passing only over
 // the bytes where the keys differ. -0 sorts before +0: equal values are
-// adjacent, all that the le sets and baselinesSorted need. tmp is as long
-// as col, keys twice as long.
+// adjacent, all that the le sets and baselinesSorted need. Each pass is
+// stable, so equal values keep their positions' order: the order is the
+// stable sort by key (TestRadixOrderIsStableSort). tmp is as long as col,
+// keys twice as long.
+//
+// The passes' histograms are counted in one read of the keys, each
+// byte's counters in their own array (a float column differs in all
+// eight bytes), and the last pass moves the positions alone: no pass
+// reads the keys it writes.
 func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	n := len(col)
 	keys, ktmp := keys[:n], keys[n:2*n]
@@ -395,25 +402,62 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	var count [256]int32
+	var shifts [8]uint
+	passes := 0
 	for b := range 8 {
-		shift := 8 * uint(b)
-		if byte(differ>>shift) == 0 {
-			continue
+		if byte(differ>>(8*uint(b))) != 0 {
+			shifts[passes] = 8 * uint(b)
+			passes++
 		}
-		count = [256]int32{}
+	}
+	if passes == 0 {
+		return
+	}
+	var counts [8][256]int32 // by byte
+	switch passes {
+	case 1:
+		s, c := shifts[0], &counts[shifts[0]/8]
 		for _, k := range keys {
-			count[byte(k>>shift)]++
+			c[byte(k>>s)]++
 		}
+	default:
+		// Every byte counted, whether or not a pass needs it: unrolled,
+		// eight counters a key run side by side, where a loop over the
+		// passes' shifts ran ~1.5x slower.
+		for _, k := range keys {
+			counts[0][byte(k)]++
+			counts[1][byte(k>>8)]++
+			counts[2][byte(k>>16)]++
+			counts[3][byte(k>>24)]++
+			counts[4][byte(k>>32)]++
+			counts[5][byte(k>>40)]++
+			counts[6][byte(k>>48)]++
+			counts[7][byte(k>>56)]++
+		}
+	}
+	for _, shift := range shifts[:passes] {
+		c := &counts[shift/8]
 		sum := int32(0)
-		for d := range count {
-			sum, count[d] = sum+count[d], sum
+		for d := range c {
+			sum, c[d] = sum+c[d], sum
+		}
+	}
+	for p, shift := range shifts[:passes] {
+		c := &counts[shift/8]
+		if p == passes-1 {
+			for i, k := range keys {
+				d := byte(k >> shift)
+				otmp[c[d]] = order[i]
+				c[d]++
+			}
+			order = otmp
+			break
 		}
 		for i, k := range keys {
 			d := byte(k >> shift)
-			ktmp[count[d]] = k
-			otmp[count[d]] = order[i]
-			count[d]++
+			ktmp[c[d]] = k
+			otmp[c[d]] = order[i]
+			c[d]++
 		}
 		keys, ktmp = ktmp, keys
 		order, otmp = otmp, order
