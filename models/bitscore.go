@@ -110,10 +110,10 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int, orders [][]i
 		if t+1 < len(m.roots) {
 			end = m.roots[t+1]
 		}
-		least := float64(2*bb.listMax) * m.size[root] / float64(n)
+		least := float64(2*bb.listMax) * float64(m.size[root]) / float64(n)
 		for i := root; i < end; i++ {
 			bb.slot[i] = -1 // no le set
-			if f := nodes[i].f; f >= 0 && m.size[i] > least {
+			if f := nodes[i].f; f >= 0 && float64(m.size[i]) > least {
 				bb.slot[i] = 0 // an le set, its slot assigned below
 				bb.start[f+2]++
 				internal++
