@@ -413,6 +413,16 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	if passes == 0 {
 		return
 	}
+	if !whole && passes >= bucketPasses && n >= bucketMin {
+		if bucketOrder(keys, ktmp, order, otmp, differ) {
+			return
+		}
+		// Crowded buckets: the radix passes, from the start.
+		sortKeys(col, keys, whole)
+		for i := range order {
+			order[i] = int32(i)
+		}
+	}
 	var counts [8][256]int32 // by byte
 	switch passes {
 	case 1:
@@ -466,6 +476,116 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 		copy(out, order)
 	}
 }
+
+// bucketOrder is radixOrder for keys that differ in many bytes (a float
+// column's bits differ in all eight): two counting passes rather than up
+// to eight, then an insertion sort. keys hold the sort keys of n values,
+// differ the bits where they differ, order the positions 0..n-1; ktmp and
+// otmp are scratch as long. The first pass buckets the values by the top
+// bucketBits bits where keys differ (a float's exponent), the second each
+// bucket of more than a few by about twice its size of the bits where its
+// own keys first differ; both passes are stable, so a pass of insertion
+// sort (stable too) leaves order the stable sort by key, each value moving
+// only past the others of its bucket. It gives up, returning false with
+// keys and order reordered, when that sort would move more than twice as
+// many values as there are: values crowded into buckets (many close
+// values among far ones), which the radix passes sort in their time.
+func bucketOrder(keys, ktmp []uint64, order, otmp []int32, differ uint64) bool {
+	n := len(keys)
+	ktmp, order, otmp = ktmp[:n], order[:n], otmp[:n]
+	top := bits.Len64(differ)
+	w1 := min(bucketBits, top)
+	s1 := uint(top - w1)
+	m1 := uint64(1)<<w1 - 1
+	var ends [1<<bucketBits + 1]int32
+	for _, k := range keys {
+		ends[(k>>s1)&m1+1]++
+	}
+	for d := 1; d < len(ends); d++ {
+		ends[d] += ends[d-1]
+	}
+	// ends[d] is where bucket d starts, then, once its values are in,
+	// where it ends; ends[d-1] is then where it starts.
+	next := ends[:1<<w1]
+	for i, k := range keys {
+		d := (k >> s1) & m1
+		ktmp[next[d]] = k
+		otmp[next[d]] = order[i]
+		next[d]++
+	}
+	var counts [1<<(bucketBits+1) + 1]int32
+	start := int32(0)
+	for _, end := range next {
+		b, bk, bo := ktmp[start:end], keys[start:end], order[start:end]
+		if len(b) <= bucketFew {
+			copy(bk, b)
+			copy(bo, otmp[start:end])
+			start = end
+			continue
+		}
+		and, or := ^uint64(0), uint64(0)
+		for _, k := range b {
+			and &= k
+			or |= k
+		}
+		if and == or { // all equal, in position order
+			copy(bk, b)
+			copy(bo, otmp[start:end])
+			start = end
+			continue
+		}
+		hb := bits.Len64(and ^ or)
+		w2 := min(bits.Len(uint(len(b)))+1, hb, bucketBits+1)
+		s2 := uint(hb - w2)
+		m2 := uint64(1)<<w2 - 1
+		c := counts[:1<<w2+1]
+		clear(c)
+		for _, k := range b {
+			c[(k>>s2)&m2+1]++
+		}
+		c[0] = start
+		for d := 1; d < len(c); d++ {
+			c[d] += c[d-1]
+		}
+		bt := otmp[start:end]
+		for i, k := range b {
+			d := (k >> s2) & m2
+			keys[c[d]] = k
+			order[c[d]] = bt[i]
+			c[d]++
+		}
+		start = end
+	}
+	budget := 2 * n
+	for i := 1; i < n; i++ {
+		k, o := keys[i], order[i]
+		j := i
+		for ; j > 0 && keys[j-1] > k; j-- {
+			keys[j], order[j] = keys[j-1], order[j-1]
+		}
+		if j == i {
+			continue
+		}
+		keys[j], order[j] = k, o
+		if budget -= i - j; budget < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketOrder's parameters: radixOrder hands it columns of at least
+// bucketMin values, not all whole (whole ones' keys are integers, which
+// differ in fewer bytes and sorted slower), whose keys differ in at least
+// bucketPasses bytes; its
+// first pass buckets by bucketBits bits; buckets of up to bucketFew values
+// are left to the insertion sort.
+const (
+	bucketPasses = 5
+	bucketMin    = 256
+	bucketBits   = 11
+	bucketFew    = 8
+)
 
 // prefixLE returns how many values of sorted (at least one) are <= v, by
 // a binary search without branches, where a branch mispredicts at every

@@ -2,6 +2,7 @@ package models
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -56,6 +57,7 @@ func radixColumns(t testing.TB) map[string][]float64 {
 		"bytes":       gen(1774, func(int) float64 { return float64(r.Int64N(1 << 29)) }),
 		"big-whole":   gen(3000, func(int) float64 { return float64(r.Int64N(1 << 53)) }),
 		"signed":      gen(1774, func(int) float64 { return (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(40)-20)) }),
+		"crowded":     gen(1500, func(i int) float64 { return 1 + r.Float64()*[]float64{1, 1e-6, 1e-13}[i%3] }),
 		"extremes": gen(800, func(int) float64 {
 			return []float64{math.MaxFloat64, -math.MaxFloat64, math.Inf(1), math.Inf(-1), 0, 1}[r.IntN(6)]
 		}),
@@ -92,6 +94,53 @@ func TestRadixOrderIsStableSort(t *testing.T) {
 	}
 }
 
+// TestBucketOrder: bucketOrder, where it does not give up, gives the
+// stable sort by key; it gives up on crowded buckets (many close values
+// in a wide range) and not on the Zeek fixture's float columns, so that
+// radixOrder's tests pass through both its ways.
+func TestBucketOrder(t *testing.T) {
+	sorted, gaveUp := map[string]bool{}, map[string]bool{}
+	for name, col := range radixColumns(t) {
+		n := len(col)
+		if n < 2 {
+			continue
+		}
+		keys := make([]uint64, 2*n)
+		differ := sortKeys(col, keys[:n], false)
+		if differ == 0 {
+			continue
+		}
+		order := make([]int32, n)
+		for i := range order {
+			order[i] = int32(i)
+		}
+		if !bucketOrder(keys[:n], keys[n:], order, make([]int32, n), differ) {
+			gaveUp[name] = true
+			continue
+		}
+		sorted[name] = true
+		plain := make([]int32, n)
+		for i := range plain {
+			plain[i] = int32(i)
+		}
+		k := make([]uint64, n)
+		sortKeys(col, k, false)
+		slices.SortStableFunc(plain, func(a, b int32) int { return cmp.Compare(k[a], k[b]) })
+		if !slices.Equal(order, plain) {
+			t.Fatalf("%s: bucketOrder differs from the stable sort by key", name)
+		}
+	}
+	for _, name := range []string{"zeek-i", "zeek-j", "zeek-k", "durations", "fraction", "random"} {
+		if !sorted[name] {
+			t.Errorf("%s: bucketOrder gave up", name)
+		}
+	}
+	if !gaveUp["crowded"] {
+		t.Error("bucketOrder did not give up on crowded buckets")
+	}
+	t.Logf("sorted %v; gave up %v", slices.Sorted(maps.Keys(sorted)), slices.Sorted(maps.Keys(gaveUp)))
+}
+
 // FuzzRadixOrder: radixOrder is the stable sort by key on any bits.
 func FuzzRadixOrder(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0x80, 1, 0, 0, 0, 0, 0, 0, 0})
@@ -109,8 +158,27 @@ func FuzzRadixOrder(f *testing.F) {
 		n := len(col)
 		order := make([]int32, n)
 		radixOrder(col, order, make([]int32, n), make([]uint64, 2*n))
-		if want := stableKeyOrder(col); !slices.Equal(order, want) {
+		want := stableKeyOrder(col)
+		if !slices.Equal(order, want) {
 			t.Fatalf("%v: order %v, want %v", col, order, want)
+		}
+		// bucketOrder itself, which radixOrder uses from bucketMin values
+		// on: on keys of floats (whole values too, as their float bits).
+		keys := make([]uint64, 2*n)
+		differ := sortKeys(col, keys[:n], false)
+		for i := range order {
+			order[i] = int32(i)
+		}
+		if differ != 0 && bucketOrder(keys[:n], keys[n:], order, make([]int32, n), differ) {
+			k := make([]uint64, n)
+			sortKeys(col, k, false)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int { return cmp.Compare(k[a], k[b]) })
+			if !slices.Equal(order, want) {
+				t.Fatalf("%v: bucketOrder %v, want %v", col, order, want)
+			}
 		}
 	})
 }
