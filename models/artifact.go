@@ -127,10 +127,12 @@ type Artifact struct {
 	Trees []Tree `json:"trees"`
 
 	m *compiled
-	// For an artifact a trainer sealed, what Save writes is encoded, the
-	// encoding the ID hashed, with the ID inserted at idAt, and a newline.
-	encoded []byte
-	idAt    int
+	// For an artifact a trainer sealed, the SHA-256 of what Save writes
+	// (SaveSHA256) and the content it hashed for the ID (sealedID): Save
+	// encodes the content again rather than the artifact keeping its
+	// ~150 kB, which a pipeline, asking only for the hash, never writes.
+	saveSum  [sha256.Size]byte
+	sealedID string
 }
 
 // contentID computes the artifact's ID from its content.
@@ -141,11 +143,20 @@ func (a *Artifact) contentID() (string, error) {
 
 // content returns the artifact's ID and its JSON encoding with ID empty.
 func (a *Artifact) content() (string, []byte, error) {
+	buf := contentBufs.Get().(*[]byte)
+	defer contentBufs.Put(buf)
+	id, b, err := a.contentInto(buf)
+	return id, bytes.Clone(b), err
+}
+
+// contentInto is content, the encoding written into *buf, which keeps it
+// (marshalContent), rather than a copy of its own.
+func (a *Artifact) contentInto(buf *[]byte) (string, []byte, error) {
 	c := *a
 	c.ID = ""
 	c.m = nil
-	c.encoded = nil
-	b, err := marshalContent(&c)
+	c.saveSum, c.sealedID = [sha256.Size]byte{}, ""
+	b, err := marshalContent(&c, buf)
 	if err != nil {
 		return "", nil, err
 	}
@@ -153,36 +164,68 @@ func (a *Artifact) content() (string, []byte, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), b, nil
 }
 
-// seal validates a freshly trained artifact, sets its ID and attaches m,
-// the compiled form of its trees, and what Save writes: the content it
-// hashed with the ID inserted (the "id" member follows "format" and
-// "version", whose values hold no quote, so it is the first `"id":""`).
+// seal validates a freshly trained artifact, sets its ID, attaches m, the
+// compiled form of its trees, and keeps the SHA-256 of what Save writes:
+// the content it hashed with the ID inserted (the "id" member follows
+// "format" and "version", whose values hold no quote, so it is the first
+// `"id":""`), and a newline.
 func (a *Artifact) seal(m *compiled) error {
 	a.Format, a.Version = FormatName, FormatVersion
 	a.Span.Start, a.Span.End = a.Span.Start.UTC(), a.Span.End.UTC()
 	if err := a.check(); err != nil {
 		return fmt.Errorf("trained artifact is invalid: %w", err)
 	}
-	id, b, err := a.content()
+	buf := contentBufs.Get().(*[]byte)
+	defer contentBufs.Put(buf)
+	id, b, err := a.contentInto(buf)
 	if err != nil {
 		return fmt.Errorf("encoding artifact: %w", err)
 	}
-	const empty = `"id":""`
-	at := bytes.Index(b, []byte(empty))
-	if at < 0 {
-		return fmt.Errorf("encoding artifact: no %s member", empty)
+	at, err := idAt(b)
+	if err != nil {
+		return err
 	}
-	a.ID = id
+	h := sha256.New()
+	for _, p := range savedParts(b, at, id) {
+		h.Write(p)
+	}
+	h.Sum(a.saveSum[:0])
+	a.ID, a.sealedID = id, id
 	a.m = m
-	a.encoded, a.idAt = b, at+len(empty)-1
 	return nil
+}
+
+// idAt returns where, in content encoded with an empty ID, the ID goes.
+func idAt(content []byte) (int, error) {
+	const empty = `"id":""`
+	at := bytes.Index(content, []byte(empty))
+	if at < 0 {
+		return 0, fmt.Errorf("encoding artifact: no %s member", empty)
+	}
+	return at + len(empty) - 1, nil
 }
 
 // savedParts returns what Save writes for a sealed artifact, in the
 // pieces it writes them: the content up to the ID, the ID, the rest and
 // a newline (no copy of the content with the ID in it).
-func (a *Artifact) savedParts() [4][]byte {
-	return [4][]byte{a.encoded[:a.idAt], []byte(a.ID), a.encoded[a.idAt:], []byte("\n")}
+func savedParts(content []byte, at int, id string) [4][]byte {
+	return [4][]byte{content[:at], []byte(id), content[at:], []byte("\n")}
+}
+
+// sealedContent returns the content of a sealed artifact as seal hashed
+// it (held in buf), and where its ID goes. A trained artifact is not to be
+// changed: one whose content no longer has its ID is an error (Save wrote
+// the content as sealed when it kept it; SaveSHA256 still hashes that).
+func (a *Artifact) sealedContent(buf *[]byte) (content []byte, at int, err error) {
+	id, b, err := a.contentInto(buf)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding artifact: %w", err)
+	}
+	if id != a.sealedID || a.ID != a.sealedID {
+		return nil, 0, errors.New("models: Save of a trained artifact changed since its training")
+	}
+	at, err = idAt(b)
+	return b, at, err
 }
 
 // Save writes the artifact as one line of JSON.
@@ -190,8 +233,14 @@ func (a *Artifact) Save(w io.Writer) error {
 	if a == nil || a.m == nil {
 		return errors.New("models: Save of an artifact that was not trained or loaded")
 	}
-	if a.encoded != nil {
-		for _, p := range a.savedParts() {
+	if a.sealedID != "" {
+		buf := contentBufs.Get().(*[]byte)
+		defer contentBufs.Put(buf)
+		b, at, err := a.sealedContent(buf)
+		if err != nil {
+			return err
+		}
+		for _, p := range savedParts(b, at, a.ID) {
 			if _, err := w.Write(p); err != nil {
 				return fmt.Errorf("writing model artifact: %w", err)
 			}
@@ -214,10 +263,8 @@ func (a *Artifact) Save(w io.Writer) error {
 func (a *Artifact) SaveSHA256() ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	h := sha256.New()
-	if a != nil && a.m != nil && a.encoded != nil {
-		for _, p := range a.savedParts() {
-			h.Write(p)
-		}
+	if a != nil && a.m != nil && a.sealedID != "" {
+		return a.saveSum, nil
 	} else if err := a.Save(h); err != nil {
 		return sum, err
 	}

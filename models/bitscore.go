@@ -110,10 +110,10 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int, orders [][]i
 		if t+1 < len(m.roots) {
 			end = m.roots[t+1]
 		}
-		least := float64(2*bb.listMax) * m.size[root] / float64(n)
+		least := float64(2*bb.listMax) * float64(m.size[root]) / float64(n)
 		for i := root; i < end; i++ {
 			bb.slot[i] = -1 // no le set
-			if f := nodes[i].f; f >= 0 && m.size[i] > least {
+			if f := nodes[i].f; f >= 0 && float64(m.size[i]) > least {
 				bb.slot[i] = 0 // an le set, its slot assigned below
 				bb.start[f+2]++
 				internal++
@@ -380,8 +380,15 @@ func (bb *bitBuf) sortRows(col []float64) {
 // values in col: a radix sort of the values' bits in order-preserving form
 // (as sortFloats; whole values in [0, 2⁵³) as integers), passing only over
 // the bytes where the keys differ. -0 sorts before +0: equal values are
-// adjacent, all that the le sets and baselinesSorted need. tmp is as long
-// as col, keys twice as long.
+// adjacent, all that the le sets and baselinesSorted need. Each pass is
+// stable, so equal values keep their positions' order: the order is the
+// stable sort by key (TestRadixOrderIsStableSort). tmp is as long as col,
+// keys twice as long.
+//
+// The passes' histograms are counted in one read of the keys, each
+// byte's counters in their own array (a float column differs in all
+// eight bytes), and the last pass moves the positions alone: no pass
+// reads the keys it writes.
 func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	n := len(col)
 	keys, ktmp := keys[:n], keys[n:2*n]
@@ -395,25 +402,72 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	var count [256]int32
+	var shifts [8]uint
+	passes := 0
 	for b := range 8 {
-		shift := 8 * uint(b)
-		if byte(differ>>shift) == 0 {
-			continue
+		if byte(differ>>(8*uint(b))) != 0 {
+			shifts[passes] = 8 * uint(b)
+			passes++
 		}
-		count = [256]int32{}
+	}
+	if passes == 0 {
+		return
+	}
+	if !whole && passes >= bucketPasses && n >= bucketMin {
+		if bucketOrder(keys, ktmp, order, otmp, differ) {
+			return
+		}
+		// Crowded buckets: the radix passes, from the start.
+		sortKeys(col, keys, whole)
+		for i := range order {
+			order[i] = int32(i)
+		}
+	}
+	var counts [8][256]int32 // by byte
+	switch passes {
+	case 1:
+		s, c := shifts[0], &counts[shifts[0]/8]
 		for _, k := range keys {
-			count[byte(k>>shift)]++
+			c[byte(k>>s)]++
 		}
+	default:
+		// Every byte counted, whether or not a pass needs it: unrolled,
+		// eight counters a key run side by side, where a loop over the
+		// passes' shifts ran ~1.5x slower.
+		for _, k := range keys {
+			counts[0][byte(k)]++
+			counts[1][byte(k>>8)]++
+			counts[2][byte(k>>16)]++
+			counts[3][byte(k>>24)]++
+			counts[4][byte(k>>32)]++
+			counts[5][byte(k>>40)]++
+			counts[6][byte(k>>48)]++
+			counts[7][byte(k>>56)]++
+		}
+	}
+	for _, shift := range shifts[:passes] {
+		c := &counts[shift/8]
 		sum := int32(0)
-		for d := range count {
-			sum, count[d] = sum+count[d], sum
+		for d := range c {
+			sum, c[d] = sum+c[d], sum
+		}
+	}
+	for p, shift := range shifts[:passes] {
+		c := &counts[shift/8]
+		if p == passes-1 {
+			for i, k := range keys {
+				d := byte(k >> shift)
+				otmp[c[d]] = order[i]
+				c[d]++
+			}
+			order = otmp
+			break
 		}
 		for i, k := range keys {
 			d := byte(k >> shift)
-			ktmp[count[d]] = k
-			otmp[count[d]] = order[i]
-			count[d]++
+			ktmp[c[d]] = k
+			otmp[c[d]] = order[i]
+			c[d]++
 		}
 		keys, ktmp = ktmp, keys
 		order, otmp = otmp, order
@@ -422,6 +476,116 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 		copy(out, order)
 	}
 }
+
+// bucketOrder is radixOrder for keys that differ in many bytes (a float
+// column's bits differ in all eight): two counting passes rather than up
+// to eight, then an insertion sort. keys hold the sort keys of n values,
+// differ the bits where they differ, order the positions 0..n-1; ktmp and
+// otmp are scratch as long. The first pass buckets the values by the top
+// bucketBits bits where keys differ (a float's exponent), the second each
+// bucket of more than a few by about twice its size of the bits where its
+// own keys first differ; both passes are stable, so a pass of insertion
+// sort (stable too) leaves order the stable sort by key, each value moving
+// only past the others of its bucket. It gives up, returning false with
+// keys and order reordered, when that sort would move more than twice as
+// many values as there are: values crowded into buckets (many close
+// values among far ones), which the radix passes sort in their time.
+func bucketOrder(keys, ktmp []uint64, order, otmp []int32, differ uint64) bool {
+	n := len(keys)
+	ktmp, order, otmp = ktmp[:n], order[:n], otmp[:n]
+	top := bits.Len64(differ)
+	w1 := min(bucketBits, top)
+	s1 := uint(top - w1)
+	m1 := uint64(1)<<w1 - 1
+	var ends [1<<bucketBits + 1]int32
+	for _, k := range keys {
+		ends[(k>>s1)&m1+1]++
+	}
+	for d := 1; d < len(ends); d++ {
+		ends[d] += ends[d-1]
+	}
+	// ends[d] is where bucket d starts, then, once its values are in,
+	// where it ends; ends[d-1] is then where it starts.
+	next := ends[:1<<w1]
+	for i, k := range keys {
+		d := (k >> s1) & m1
+		ktmp[next[d]] = k
+		otmp[next[d]] = order[i]
+		next[d]++
+	}
+	var counts [1<<(bucketBits+1) + 1]int32
+	start := int32(0)
+	for _, end := range next {
+		b, bk, bo := ktmp[start:end], keys[start:end], order[start:end]
+		if len(b) <= bucketFew {
+			copy(bk, b)
+			copy(bo, otmp[start:end])
+			start = end
+			continue
+		}
+		and, or := ^uint64(0), uint64(0)
+		for _, k := range b {
+			and &= k
+			or |= k
+		}
+		if and == or { // all equal, in position order
+			copy(bk, b)
+			copy(bo, otmp[start:end])
+			start = end
+			continue
+		}
+		hb := bits.Len64(and ^ or)
+		w2 := min(bits.Len(uint(len(b)))+1, hb, bucketBits+1)
+		s2 := uint(hb - w2)
+		m2 := uint64(1)<<w2 - 1
+		c := counts[:1<<w2+1]
+		clear(c)
+		for _, k := range b {
+			c[(k>>s2)&m2+1]++
+		}
+		c[0] = start
+		for d := 1; d < len(c); d++ {
+			c[d] += c[d-1]
+		}
+		bt := otmp[start:end]
+		for i, k := range b {
+			d := (k >> s2) & m2
+			keys[c[d]] = k
+			order[c[d]] = bt[i]
+			c[d]++
+		}
+		start = end
+	}
+	budget := 2 * n
+	for i := 1; i < n; i++ {
+		k, o := keys[i], order[i]
+		j := i
+		for ; j > 0 && keys[j-1] > k; j-- {
+			keys[j], order[j] = keys[j-1], order[j-1]
+		}
+		if j == i {
+			continue
+		}
+		keys[j], order[j] = k, o
+		if budget -= i - j; budget < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketOrder's parameters: radixOrder hands it columns of at least
+// bucketMin values, not all whole (whole ones' keys are integers, which
+// differ in fewer bytes and sorted slower), whose keys differ in at least
+// bucketPasses bytes; its
+// first pass buckets by bucketBits bits; buckets of up to bucketFew values
+// are left to the insertion sort.
+const (
+	bucketPasses = 5
+	bucketMin    = 256
+	bucketBits   = 11
+	bucketFew    = 8
+)
 
 // prefixLE returns how many values of sorted (at least one) are <= v, by
 // a binary search without branches, where a branch mispredicts at every

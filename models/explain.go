@@ -65,7 +65,7 @@ func (a *Artifact) Explain(row []float64) ([]Contribution, error) {
 				c = nd.c[0]
 			}
 			if m.kind == KindIForest {
-				w[nd.f] += math.Log2((m.size[i] + 1) / (m.size[c] + 1))
+				w[nd.f] += math.Log2((float64(m.size[i]) + 1) / (float64(m.size[c]) + 1))
 			} else {
 				w[nd.f] += m.value[c] - m.value[i]
 			}

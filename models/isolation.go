@@ -121,7 +121,7 @@ func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, dept
 		width: width,
 		nodes: make([]node, total),
 		roots: make([]int32, 0, nTrees),
-		size:  make([]float64, total),
+		size:  size, // the trees' Size arrays, end to end
 		norm:  cFactor(sample),
 	}
 	cf := make([]float64, min(sample, 4096)+1) // compile's memo of cFactor
@@ -158,7 +158,6 @@ func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, dept
 				c:  [2]int32{(base+nd.left)&^leaf | self&leaf, (base+nd.right)&^leaf | self&leaf},
 				wf: f &^ leaf,
 			}
-			m.size[k] = float64(nd.size)
 		}
 		// Full slice expressions: no tree's array reaches into the next.
 		out[i] = Tree{

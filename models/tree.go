@@ -141,9 +141,10 @@ type compiled struct {
 	roots []int32
 	// norm is c(ψ), the average path length normalising isolation scores.
 	norm float64
-	// size is each node's training size; value each forest node's share
-	// of positives. Explain uses them.
-	size  []float64
+	// size is each node's training size (a trained model's is its trees'
+	// Size arrays, which the fit lays out end to end, not a copy); value
+	// each forest node's share of positives. Explain uses them.
+	size  []int
 	value []float64
 	// walk is nodes when scoreWalk serves the model, nil for a model too
 	// deep for it; depth is the deepest leaf's.
@@ -175,7 +176,7 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 		width: width,
 		nodes: make([]node, total),
 		roots: make([]int32, 0, len(trees)),
-		size:  make([]float64, total),
+		size:  make([]int, total),
 	}
 	if kind == KindForest {
 		m.value = make([]float64, total)
@@ -214,7 +215,7 @@ func compile(kind Kind, width int, trees []Tree, sample int) *compiled {
 				c:  [2]int32{(base+int32(left[i]))&^leaf | self&leaf, (base+int32(right[i]))&^leaf | self&leaf},
 				wf: f &^ leaf,
 			}
-			size[i] = float64(tsize[i])
+			size[i] = tsize[i]
 		}
 		if kind == KindForest {
 			value := m.value[base : int(base)+n]

@@ -13,8 +13,10 @@ import (
 // the same bytes (TestMarshalContentMatchesJSON), without reflection over
 // the bulk of an artifact, its hundreds of node arrays. Trees is the last
 // member, so the header is encoded with no trees (`"trees":null}`) and the
-// node arrays replace that null.
-func marshalContent(c *Artifact) ([]byte, error) {
+// node arrays replace that null. The content is written into *buf, which
+// keeps it (its callers hash it, or write it, and recycle buf); with buf
+// nil, into a buffer of its own.
+func marshalContent(c *Artifact, buf *[]byte) ([]byte, error) {
 	trees := c.Trees
 	h := *c
 	h.Trees = nil
@@ -29,12 +31,9 @@ func marshalContent(c *Artifact) ([]byte, error) {
 	if !bytes.HasSuffix(head, []byte(tail)) {
 		return json.Marshal(c) // not the layout assumed above: the slow, certain way
 	}
-	// The content is written into a recycled buffer, then copied into one
-	// of its exact size: a sealed artifact keeps it, and an estimate of
-	// the size allocated ~1.5x the bytes written (a float's text ranges
-	// from 1 to 24 bytes).
-	buf := contentBufs.Get().(*[]byte)
-	defer contentBufs.Put(buf)
+	if buf == nil {
+		buf = new([]byte)
+	}
 	out := append((*buf)[:0], head[:len(head)-len(tail)]...)
 	out, err = appendTrees(out, trees)
 	if err != nil {
@@ -42,10 +41,10 @@ func marshalContent(c *Artifact) ([]byte, error) {
 	}
 	out = append(out, '}')
 	*buf = out
-	return bytes.Clone(out), nil
+	return out, nil
 }
 
-// contentBufs recycles marshalContent's buffers.
+// contentBufs recycles the buffers seal and Save encode content into.
 var contentBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendTrees appends trees as encoding/json encodes []Tree.

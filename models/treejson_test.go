@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"testing"
 )
@@ -30,7 +31,7 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := marshalContent(a)
+		got, err := marshalContent(a, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,29 +41,58 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		a := &Artifact{Trees: []Tree{{Split: []float64{1, bad}}}}
-		if _, err := marshalContent(a); err == nil {
+		if _, err := marshalContent(a, nil); err == nil {
 			t.Fatalf("split %v encoded without an error", bad)
 		}
 	}
 }
 
-// TestMarshalContentOwnsItsBytes: marshalContent writes in a recycled
-// buffer; what it returns (a sealed artifact keeps it) must not be that
-// buffer, which the next call overwrites.
-func TestMarshalContentOwnsItsBytes(t *testing.T) {
+// TestContentOwnsItsBytes: seal, Save and content encode in recycled
+// buffers; what content returns must not be one of them, which the next
+// encoding overwrites.
+func TestContentOwnsItsBytes(t *testing.T) {
 	a, b := smallIForest(t), smallForest(t)
-	first, err := marshalContent(a)
+	_, first, err := a.content()
 	if err != nil {
 		t.Fatal(err)
 	}
 	kept := bytes.Clone(first)
 	for range 3 {
-		if _, err := marshalContent(b); err != nil {
+		if _, _, err := b.content(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Save(io.Discard); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if !bytes.Equal(first, kept) {
-		t.Fatal("a later marshalContent changed the bytes an earlier one returned")
+		t.Fatal("a later encoding changed the bytes an earlier content returned")
+	}
+}
+
+// TestSaveOfChangedArtifact: a trained artifact keeps the hash of what
+// Save writes, not the bytes: Save encodes it again, and refuses one whose
+// content changed since its training (it no longer has its ID) rather
+// than write bytes SaveSHA256 does not describe.
+func TestSaveOfChangedArtifact(t *testing.T) {
+	a := smallIForest(t)
+	var before bytes.Buffer
+	if err := a.Save(&before); err != nil {
+		t.Fatal(err)
+	}
+	threshold := a.Threshold
+	a.Threshold++
+	if err := a.Save(io.Discard); err == nil {
+		t.Fatal("Save of an artifact changed since its training did not fail")
+	}
+	a.Threshold = threshold
+	var after bytes.Buffer
+	if err := a.Save(&after); err != nil || !bytes.Equal(after.Bytes(), before.Bytes()) {
+		t.Fatalf("Save after the change was undone: %v, same bytes %v", err, bytes.Equal(after.Bytes(), before.Bytes()))
+	}
+	a.ID = "sha256:00"
+	if err := a.Save(io.Discard); err == nil {
+		t.Fatal("Save of an artifact whose ID changed did not fail")
 	}
 }
 
@@ -102,9 +132,10 @@ func BenchmarkMarshalContent(b *testing.B) {
 	}
 	c := *a
 	c.ID = ""
+	buf := new([]byte) // recycled, as seal's
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := marshalContent(&c); err != nil {
+		if _, err := marshalContent(&c, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
