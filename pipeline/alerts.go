@@ -19,13 +19,16 @@ type alertKey struct {
 }
 
 type openAlert struct {
-	id    string
-	count uint32
-	gone  bool // replaced in alerter.open by a new alert of its key
-	first time.Time
-	last  time.Time
-	score float64
-	key   alertKey
+	id string
+	// updates derives the ids of the alert's updates, made at its first:
+	// they share their first SHA-1 block (events.IDStem).
+	updates *events.IDStem
+	count   uint32
+	gone    bool // replaced in alerter.open by a new alert of its key
+	first   time.Time
+	last    time.Time
+	score   float64
+	key     alertKey
 }
 
 // alerter turns findings into alert.raised and alert.updated events, with
@@ -135,9 +138,12 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		}
 		p.AlertId, p.Count, p.LastSeen, p.Score = st.id, st.count, st.last.UnixNano(), st.score
 		p.WindowStart, p.WindowEnd = f.WindowStart.UnixNano(), f.WindowEnd.UnixNano()
+		if st.updates == nil {
+			st.updates = events.NewIDStem("alert.updated", st.id)
+		}
 		var nb [20]byte
 		ev := events.Event{
-			ID: events.DerivedID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // the count formatted on the stack
+			ID: st.updates.ID(string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // DerivedID("alert.updated", st.id, count), the count formatted on the stack
 			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
 			Payload: p,
 		}
