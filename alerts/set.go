@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 )
 
 // Types are the event types the set folds.
@@ -41,6 +42,42 @@ type Set struct {
 	last *Alert
 
 	opMu sync.Mutex // serializes Ack and Resolve (check, then append)
+
+	// The memory of the alerts raised, handed out from chunks under the
+	// write lock (alerts are never removed, so a chunk lives as long as
+	// its alerts): an alert, its features and, for most, its one evidence
+	// id were three allocations a raise.
+	raised   []raisedAlert
+	features []Feature
+}
+
+// raisedAlert is an alert with the memory of one evidence id: most are
+// raised with one (a slice of it capped at one, so that an update's
+// evidence appended goes elsewhere).
+type raisedAlert struct {
+	a  Alert
+	ev [1]events.ID
+}
+
+// alertChunk and featureChunk are how many alerts and features the set
+// allocates at once.
+const (
+	alertChunk   = 64
+	featureChunk = 256
+)
+
+// newFeatures returns n features from s.features' chunks, capped at n: an
+// append to them goes elsewhere.
+func (s *Set) newFeatures(n int) []Feature {
+	if n > featureChunk/4 { // a chunk's tail not wasted on one large alert
+		return make([]Feature, n)
+	}
+	if len(s.features) < n {
+		s.features = make([]Feature, featureChunk)
+	}
+	f := s.features[:n:n]
+	s.features = s.features[n:]
+	return f
 }
 
 // NewSet returns an empty set.
@@ -167,17 +204,25 @@ func (s *Set) apply(ev *events.Event) *Alert {
 			}
 			return nil // raised once; a repeat changes nothing
 		}
-		a := &Alert{
+		r := slab.Next(&s.raised, alertChunk)
+		a := &r.a
+		*a = Alert{
 			ID: p.AlertId, Tenant: ev.Tenant, Device: ev.Device, Detector: p.Detector, Severity: p.Severity,
 			Score: p.Score, Status: StatusOpen, Time: ev.Time.UTC(), LastSeen: ev.Time.UTC(), Count: 1,
-			Summary: p.Summary, Explanation: p.Explanation, Evidence: evidenceIDs(p.Evidence), Key: p.Key,
+			Summary: p.Summary, Explanation: p.Explanation, Key: p.Key,
 			WindowStart: nanos(p.WindowStart), WindowEnd: nanos(p.WindowEnd), Seq: ev.Seq,
+		}
+		if len(p.Evidence) == 1 && len(p.Evidence[0]) == len(events.ID{}) { // most: evidenceIDs in the alert's memory
+			r.ev[0] = events.ID(p.Evidence[0])
+			a.Evidence = r.ev[:1:1]
+		} else {
+			a.Evidence = evidenceIDs(p.Evidence)
 		}
 		if len(a.Evidence) > MaxEvidence {
 			a.Evidence = a.Evidence[:MaxEvidence]
 		}
 		if len(p.Features) > 0 { // nil for none
-			a.Features = make([]Feature, len(p.Features))
+			a.Features = s.newFeatures(len(p.Features))
 			for i, f := range p.Features {
 				a.Features[i] = Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline}
 			}
