@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,6 +88,48 @@ func FuzzIDStem(f *testing.F) {
 		for range 2 { // the second from the restored state
 			if got, want := stem.ID(parts[k:]...), events.DerivedID(source, parts...); got != want {
 				t.Fatalf("NewIDStem(%q, %q).ID(%q) = %s, DerivedID gives %s", source, parts[:k], parts[k:], got, want)
+			}
+		}
+	})
+}
+
+// TestIDHasherMatchesDerivedID derives runs of ids whose inputs often share
+// their first block (a source and parts of random lengths around it, some
+// kept from the last id), from one hasher, and compares them with
+// DerivedID's.
+func TestIDHasherMatchesDerivedID(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 7))
+	var h events.IDHasher
+	source, parts := "alert", []string{"new-destination", "zeek", "147.32.83.161"}
+	for i := range 5000 {
+		switch r.IntN(4) {
+		case 0:
+			source = randomPart(r)
+		case 1:
+			parts[r.IntN(len(parts))] = randomPart(r)
+		}
+		all := append(slices.Clone(parts), randomPart(r)) // the key: new every time
+		if got, want := h.ID(source, all...), events.DerivedID(source, all...); got != want {
+			t.Fatalf("id %d: IDHasher.ID(%q, %q) = %s, DerivedID gives %s", i, source, all, got, want)
+		}
+	}
+	var zero events.IDHasher
+	if got, want := zero.ID("source", "part").String(), pinnedDerivedID; got != want {
+		t.Errorf(`IDHasher.ID("source", "part") = %s, want %s`, got, want)
+	}
+}
+
+// FuzzIDHasher derives two ids from one hasher, the second's input
+// sharing a prefix of the first's, and compares both with DerivedID.
+func FuzzIDHasher(f *testing.F) {
+	f.Add("alert", "new-destination", "zeek", "147.32.83.161", "dst:1.2.3.4", "dst:5.6.7.8")
+	f.Add("", "", "", "", "", "")
+	f.Add("s", strings.Repeat("p", 40), "", "x", strings.Repeat("q", 64), "y")
+	f.Fuzz(func(t *testing.T, source, a, b, c, k1, k2 string) {
+		var h events.IDHasher
+		for _, parts := range [][]string{{a, b, c, k1}, {a, b, c, k2}, {a, b, k2}} {
+			if got, want := h.ID(source, parts...), events.DerivedID(source, parts...); got != want {
+				t.Fatalf("IDHasher.ID(%q, %q) = %s, DerivedID gives %s", source, parts, got, want)
 			}
 		}
 	})

@@ -55,6 +55,9 @@ type alerter struct {
 	// of a window share it.
 	startAt   time.Time
 	startText []byte
+	// ids derives the alert ids: consecutive alerts' ids mostly share
+	// their first SHA-1 block (events.IDHasher).
+	ids events.IDHasher
 	// The memory of the alert events' payloads, handed out one by one:
 	// one allocation per payload was a fortieth of a replay's (the
 	// outputs' consumers copy what they keep of them).
@@ -81,13 +84,14 @@ func alertID(f *detect.Finding, start []byte) string {
 	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(start)))
 }
 
-// alertID is AlertID, formatting each window start once.
+// alertID is AlertID, formatting each window start once and hashing from
+// the last id's first block when it is this one's.
 func (a *alerter) alertID(f *detect.Finding) string {
 	if a.startText == nil || !f.WindowStart.Equal(a.startAt) { // an instant: formatted in UTC
 		a.startAt = f.WindowStart
 		a.startText = f.WindowStart.UTC().AppendFormat(a.startText[:0], time.RFC3339Nano)
 	}
-	return alertID(f, a.startText)
+	return prefixedID("al-", a.ids.ID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(a.startText))) // alertID's
 }
 
 // prefixedID is prefix + id.String(), in one allocation.
