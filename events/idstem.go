@@ -30,9 +30,11 @@ type IDStem struct {
 	buf  []byte
 	tail int // the stem's bytes in buf
 	sum  [sha1.Size]byte
-	// The memory of saved and buf, in the stem's allocation.
-	savedMem [128]byte
-	bufMem   [128]byte
+	// The memory of saved (crypto/sha1 marshals 96 bytes) and buf (an
+	// update's id: the stem's last 12 bytes and the count), in the
+	// stem's allocation; longer ones grow on the heap.
+	savedMem [96]byte
+	bufMem   [64]byte
 }
 
 // NewIDStem returns the stem of the ids DerivedID gives source, parts and
