@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -138,5 +139,37 @@ func TestSetLastAlert(t *testing.T) {
 	}
 	if hits < 1000 {
 		t.Fatalf("%d events about the last alert: the test checks little", hits)
+	}
+}
+
+// insertAt finds the position a bisection of the whole order finds: on
+// random orders (alerts at a few times, ids random) and alerts late by a
+// little or a lot, or at the first alert's time.
+func TestInsertAtMatchesSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for range 2000 {
+		n := 1 + r.IntN(300)
+		order := make([]*Alert, n)
+		for i := range order {
+			order[i] = &Alert{Time: t0.Add(time.Duration(r.IntN(n/4+1)) * time.Minute), ID: fmt.Sprintf("al-%05d", r.IntN(100000))}
+		}
+		slices.SortFunc(order, func(x, y *Alert) int {
+			if x.before(y.Time, y.ID) {
+				return -1
+			}
+			return 1
+		})
+		last := order[n-1]
+		a := &Alert{Time: last.Time.Add(-time.Duration(r.IntN(n/4+2)) * time.Minute), ID: fmt.Sprintf("al-%05d", r.IntN(100000))}
+		if r.IntN(5) == 0 {
+			a.Time = order[0].Time
+		}
+		if a.Time.Equal(last.Time) && last.ID < a.ID {
+			a.ID = "al-" // not after the last: insertAt's precondition
+		}
+		want := sort.Search(n, func(i int) bool { return !order[i].before(a.Time, a.ID) })
+		if got := insertAt(order, a); got != want {
+			t.Fatalf("insertAt of %v %s into %d alerts = %d, want %d", a.Time, a.ID, n, got, want)
+		}
 	}
 }

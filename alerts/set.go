@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 )
 
 // Types are the event types the set folds.
@@ -41,6 +42,42 @@ type Set struct {
 	last *Alert
 
 	opMu sync.Mutex // serializes Ack and Resolve (check, then append)
+
+	// The memory of the alerts raised, handed out from chunks under the
+	// write lock (alerts are never removed, so a chunk lives as long as
+	// its alerts): an alert, its features and, for most, its one evidence
+	// id were three allocations a raise.
+	raised   []raisedAlert
+	features []Feature
+}
+
+// raisedAlert is an alert with the memory of one evidence id: most are
+// raised with one (a slice of it capped at one, so that an update's
+// evidence appended goes elsewhere).
+type raisedAlert struct {
+	a  Alert
+	ev [1]events.ID
+}
+
+// alertChunk and featureChunk are how many alerts and features the set
+// allocates at once.
+const (
+	alertChunk   = 64
+	featureChunk = 256
+)
+
+// newFeatures returns n features from s.features' chunks, capped at n: an
+// append to them goes elsewhere.
+func (s *Set) newFeatures(n int) []Feature {
+	if n > featureChunk/4 { // a chunk's tail not wasted on one large alert
+		return make([]Feature, n)
+	}
+	if len(s.features) < n {
+		s.features = make([]Feature, featureChunk)
+	}
+	f := s.features[:n:n]
+	s.features = s.features[n:]
+	return f
 }
 
 // NewSet returns an empty set.
@@ -99,6 +136,31 @@ func (s *Set) Apply(ev *events.Event) {
 	}
 }
 
+// ApplyAll folds events in order, as Apply one by one, under one lock (a
+// replay's outputs come in chunks of thousands: a lock and unlock each were
+// a tenth of the fold). Hooks are called after, in order, with a copy of
+// the alert after each change.
+func (s *Set) ApplyAll(evs []events.Event) {
+	s.mu.Lock()
+	hooks := s.onChange
+	var outs []Alert
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Seq > s.seq {
+			s.seq = ev.Seq
+		}
+		if changed := s.apply(ev); changed != nil && len(hooks) > 0 {
+			outs = append(outs, changed.clone())
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range outs {
+		for _, fn := range hooks {
+			fn(a)
+		}
+	}
+}
+
 func (s *Set) tenant(name string) *tenantAlerts {
 	ta, ok := s.tenants[name]
 	if !ok {
@@ -128,6 +190,22 @@ func (s *Set) lookupLast(tenant, id string) *Alert {
 	return a
 }
 
+// insertAt returns where a goes in order, whose last alert is not before
+// it: the first alert not before it. Alerts out of order are mostly late
+// by a little (the alerts of one window, raised in the order of their
+// findings, not of their ids), so the search gallops back from the end and
+// then bisects the stretch it found: a bisection of the whole order read
+// a dozen alerts from across the heap for each.
+func insertAt(order []*Alert, a *Alert) int {
+	hi := len(order) - 1 // order[hi] is not before a
+	lo := hi - 1
+	for step := 1; lo >= 0 && !order[lo].before(a.Time, a.ID); step *= 2 {
+		hi, lo = lo, lo-step
+	}
+	lo = max(lo+1, 0) // the first alert not before a is in order[lo:hi+1]
+	return lo + sort.Search(hi-lo, func(i int) bool { return !order[lo+i].before(a.Time, a.ID) })
+}
+
 // apply folds ev under the lock and returns the alert it changed, if any.
 func (s *Set) apply(ev *events.Event) *Alert {
 	switch p := ev.Payload.(type) {
@@ -142,17 +220,25 @@ func (s *Set) apply(ev *events.Event) *Alert {
 			}
 			return nil // raised once; a repeat changes nothing
 		}
-		a := &Alert{
+		r := slab.Next(&s.raised, alertChunk)
+		a := &r.a
+		*a = Alert{
 			ID: p.AlertId, Tenant: ev.Tenant, Device: ev.Device, Detector: p.Detector, Severity: p.Severity,
 			Score: p.Score, Status: StatusOpen, Time: ev.Time.UTC(), LastSeen: ev.Time.UTC(), Count: 1,
-			Summary: p.Summary, Explanation: p.Explanation, Evidence: evidenceIDs(p.Evidence), Key: p.Key,
+			Summary: p.Summary, Explanation: p.Explanation, Key: p.Key,
 			WindowStart: nanos(p.WindowStart), WindowEnd: nanos(p.WindowEnd), Seq: ev.Seq,
+		}
+		if len(p.Evidence) == 1 && len(p.Evidence[0]) == len(events.ID{}) { // most: evidenceIDs in the alert's memory
+			r.ev[0] = events.ID(p.Evidence[0])
+			a.Evidence = r.ev[:1:1]
+		} else {
+			a.Evidence = evidenceIDs(p.Evidence)
 		}
 		if len(a.Evidence) > MaxEvidence {
 			a.Evidence = a.Evidence[:MaxEvidence]
 		}
 		if len(p.Features) > 0 { // nil for none
-			a.Features = make([]Feature, len(p.Features))
+			a.Features = s.newFeatures(len(p.Features))
 			for i, f := range p.Features {
 				a.Features[i] = Feature{Name: f.Name, Value: f.Value, Baseline: f.Baseline}
 			}
@@ -162,8 +248,7 @@ func (s *Set) apply(ev *events.Event) *Alert {
 		if n := len(ta.order); n == 0 || ta.order[n-1].before(a.Time, a.ID) {
 			ta.order = append(ta.order, a) // alerts mostly come in time order
 		} else {
-			i := sort.Search(n, func(i int) bool { return !ta.order[i].before(a.Time, a.ID) })
-			ta.order = slices.Insert(ta.order, i, a)
+			ta.order = slices.Insert(ta.order, insertAt(ta.order, a), a)
 		}
 		ta.open[a.Device]++
 		return a

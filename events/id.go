@@ -50,6 +50,11 @@ func DerivedID(source string, parts ...string) ID {
 		b = appendLP(b, p)
 	}
 	sum := sha1.Sum(b)
+	return idOfSum(sum[:])
+}
+
+// idOfSum is the version 5 UUID of a SHA-1 sum.
+func idOfSum(sum []byte) ID {
 	var id ID
 	copy(id[:], sum[:16])
 	id[6] = id[6]&0x0f | 5<<4 // version 5

@@ -37,7 +37,8 @@ func sweepsOpen(a *alerter) error {
 // random findings — runs about one alert, alerts quiet for longer than the
 // suppression interval, forgotten by gc and raised again, times out of
 // order, window starts in other zones — it makes the
-// events an alerter that always looks up its map makes.
+// events an alerter that always looks up its map makes, with the ids
+// DerivedID gives.
 func TestAlerterLastAlertCache(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	cached, plain := newAlerter(10*time.Minute), newAlerter(10*time.Minute)
@@ -84,6 +85,14 @@ func TestAlerterLastAlertCache(t *testing.T) {
 			raised++
 			if want := AlertID(&f); id1 != want {
 				t.Fatalf("finding %d: alert id %s, AlertID %s", i, id1, want)
+			}
+			if want := events.DerivedID("alert.raised", id1); ev1.ID != want {
+				t.Fatalf("finding %d: alert.raised id %s, DerivedID %s", i, ev1.ID, want)
+			}
+		} else { // the update's id from the alert's IDStem
+			count := ev1.Payload.(*events.AlertUpdated).Count
+			if want := events.DerivedID("alert.updated", id1, fmt.Sprint(count)); ev1.ID != want {
+				t.Fatalf("finding %d: alert.updated id %s (count %d), DerivedID %s", i, ev1.ID, count, want)
 			}
 		}
 	}

@@ -19,13 +19,16 @@ type alertKey struct {
 }
 
 type openAlert struct {
-	id    string
-	count uint32
-	gone  bool // replaced in alerter.open by a new alert of its key
-	first time.Time
-	last  time.Time
-	score float64
-	key   alertKey
+	id string
+	// updates derives the ids of the alert's updates, made at its first:
+	// they share their first SHA-1 block (events.IDStem).
+	updates *events.IDStem
+	count   uint32
+	gone    bool // replaced in alerter.open by a new alert of its key
+	first   time.Time
+	last    time.Time
+	score   float64
+	key     alertKey
 }
 
 // alerter turns findings into alert.raised and alert.updated events, with
@@ -52,6 +55,9 @@ type alerter struct {
 	// of a window share it.
 	startAt   time.Time
 	startText []byte
+	// ids derives the alert ids: consecutive alerts' ids mostly share
+	// their first SHA-1 block (events.IDHasher).
+	ids events.IDHasher
 	// The memory of the alert events' payloads, handed out one by one:
 	// one allocation per payload was a fortieth of a replay's (the
 	// outputs' consumers copy what they keep of them).
@@ -78,13 +84,14 @@ func alertID(f *detect.Finding, start []byte) string {
 	return prefixedID("al-", events.DerivedID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(start)))
 }
 
-// alertID is AlertID, formatting each window start once.
+// alertID is AlertID, formatting each window start once and hashing from
+// the last id's first block when it is this one's.
 func (a *alerter) alertID(f *detect.Finding) string {
 	if a.startText == nil || !f.WindowStart.Equal(a.startAt) { // an instant: formatted in UTC
 		a.startAt = f.WindowStart
 		a.startText = f.WindowStart.UTC().AppendFormat(a.startText[:0], time.RFC3339Nano)
 	}
-	return alertID(f, a.startText)
+	return prefixedID("al-", a.ids.ID("alert", f.Detector, f.Tenant, f.Device, f.Key, string(a.startText))) // alertID's
 }
 
 // prefixedID is prefix + id.String(), in one allocation.
@@ -135,9 +142,12 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		}
 		p.AlertId, p.Count, p.LastSeen, p.Score = st.id, st.count, st.last.UnixNano(), st.score
 		p.WindowStart, p.WindowEnd = f.WindowStart.UnixNano(), f.WindowEnd.UnixNano()
+		if st.updates == nil {
+			st.updates = events.NewIDStem("alert.updated", st.id)
+		}
 		var nb [20]byte
 		ev := events.Event{
-			ID: events.DerivedID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // the count formatted on the stack
+			ID: st.updates.ID(string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // DerivedID("alert.updated", st.id, count), the count formatted on the stack
 			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
 			Payload: p,
 		}

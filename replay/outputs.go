@@ -74,13 +74,23 @@ func (o *Outputs) addCandidate(ev events.Event) {
 // in place (their evidence, features, summary and explanation dropped) —
 // a copy of each event and payload was a third of Add's allocation.
 func (o *Outputs) Add(chunk []events.Event) error {
+	if !o.since.from.IsZero() { // the outputs kept, at the chunk's front
+		n := 0
+		for i := range chunk {
+			if o.since.keep(&chunk[i]) {
+				chunk[n] = chunk[i]
+				n++
+			}
+		}
+		clear(chunk[n:])
+		chunk = chunk[:n]
+	}
+	// Folded under one lock, before their payloads are slimmed: the set
+	// copies what it keeps of them.
+	o.Set.ApplyAll(chunk)
 	k := 0 // the alert events kept, at the chunk's front
 	for i := range chunk {
 		ev := &chunk[i]
-		if !o.since.keep(ev) {
-			continue
-		}
-		o.Set.Apply(ev) // copies what it keeps of the payload
 		switch p := ev.Payload.(type) {
 		case *events.AlertRaised:
 			o.Raised = append(o.Raised, [2]string{ev.Tenant, p.AlertId})
