@@ -59,10 +59,14 @@ func (a *Assembler) build(w *pending) *Window {
 		i += m
 	}
 	perm := resized(a.perm, 0, n)
-	for r := range w.r[:n] {
-		g := w.r[r].grp
-		perm[pos[g]] = int32(r)
-		pos[g]++
+	for k := range blocks(n) {
+		rs, _ := w.block(k, n)
+		base := int32(k * blockRows)
+		for r := range rs {
+			g := rs[r].grp
+			perm[pos[g]] = base + int32(r)
+			pos[g]++
+		}
 	}
 	// Rows usually arrive in (time, id) order per device; add noted
 	// those that did not.
@@ -85,8 +89,11 @@ func (a *Assembler) build(w *pending) *Window {
 	var nullStr [numStr]bool
 	if a.nulls.serves(n) {
 		var present uint8
-		for k := range w.r[:n] {
-			present |= w.r[k].valid
+		for k := range blocks(n) {
+			rs, _ := w.block(k, n)
+			for i := range rs {
+				present |= rs[i].valid
+			}
 		}
 		nullGroups = ^present & (vAuth<<1 - 1) // the five validity groups
 		for s := range nullStr {
@@ -108,7 +115,10 @@ func (a *Assembler) build(w *pending) *Window {
 	c := &a.cols
 	c.reset(a.batchMem, n, &strBytes, tenantBytes, deviceBytes, nullGroups, &nullStr, [2]bool{runCols[0] != nil, runCols[1] != nil})
 	c.gather(&w.rows, perm)
-	c.sink += touch(w.ends[:numStr*n])
+	for k := range blocks(n) {
+		_, ends := w.block(k, n)
+		c.sink += touch(ends)
+	}
 	a.starts = c.stringSpans(&w.rows, perm, a.starts)
 	for s := range numStr {
 		c.gatherStrings(s, &w.rows, a.starts)
@@ -160,7 +170,7 @@ var runOf = [2]func(*DeviceRows) string{
 
 // cmpRows orders rows x and y by (time, id).
 func (r *rows) cmpRows(x, y int32) int {
-	rx, ry := &r.r[x], &r.r[y]
+	rx, ry := r.row(int(x)), r.row(int(y))
 	if c := cmp.Compare(rx.t, ry.t); c != 0 {
 		return c
 	}
@@ -536,14 +546,17 @@ func setBit(b []byte, i int) { b[i>>3] |= 1 << (i & 7) }
 // bytes are a function of the rows alone.
 func (c *columns) gather(r *rows, perm []int32) {
 	n := len(perm)
-	rs := r.r[:n]
-	c.sink += touch(rs)
+	for k := range blocks(n) {
+		rs, _ := r.block(k, n)
+		c.sink += touch(rs)
+	}
+	rs := r.r
 	time, id, typ := c.time[:n], c.id[:16*n], c.typ[:n]
 	port, mode, auth := c.port[:n], c.mode[:n], c.auth[:n]
 	up, down, dur, reason := c.up[:n], c.down[:n], c.dur[:n], c.reason[:n]
 	status, outcome, lat := c.status[:n], c.outcome[:n], c.lat[:n]
 	for i, x := range perm {
-		r := &rs[x]
+		r := &rs[x>>blockShift][x&blockMask]
 		time[i] = arrow.Timestamp(r.t)
 		*(*[16]byte)(id[16*i:]) = r.id
 		typ[i] = int8(r.typ)
@@ -598,7 +611,7 @@ func (c *columns) gather(r *rows, perm []int32) {
 func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
 	n := len(perm)
 	starts = resized(starts, 0, numStr*n)
-	ends := r.ends[:numStr*n]
+	ends := r.ends
 	// The columns built, and their buffers.
 	var (
 		cols   [numStr]int
@@ -627,11 +640,14 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
 	}
 	var zero [numStr]uint32
 	for i, x := range perm {
-		k := int(x) * numStr
-		hi := (*[numStr]uint32)(ends[k : k+numStr])
+		e := ends[x>>blockShift]
+		k := int(x&blockMask) * numStr
+		hi := (*[numStr]uint32)(e[k : k+numStr])
 		lo := &zero
-		if x > 0 {
-			lo = (*[numStr]uint32)(ends[k-numStr : k])
+		if k > 0 {
+			lo = (*[numStr]uint32)(e[k-numStr : k])
+		} else if x > 0 { // the last row of the block before
+			lo = r.rowEnds(int(x) - 1)
 		}
 		for a := range active {
 			s := cols[a]

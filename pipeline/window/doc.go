@@ -24,9 +24,12 @@
 // # Layout
 //
 // Until it closes, a window keeps its rows in arrival order: one record a
-// row (its fixed-width fields and device group: 80 bytes), the ends of its
-// strings (numStr offsets a row, in one slice) and its strings appended to
-// one byte slice per column. At close the devices are sorted, a counting
+// row (its fixed-width fields and device group: 80 bytes) and the ends of
+// its strings (numStr offsets a row), both in blocks of 1024 rows (a
+// window that outgrows its room takes a block, where doubled slices copied
+// the rows and left twice their memory to the collector in a process's
+// first, unsized windows), and its strings appended to one byte slice per
+// column. At close the devices are sorted, a counting
 // pass over the groups gives the permutation into (tenant, device) order
 // (each device's rows sorted by time and id only if they arrived out of
 // order), and the records, then each string column, are gathered through

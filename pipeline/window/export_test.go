@@ -2,6 +2,9 @@ package window
 
 import "sync/atomic"
 
+// BlockRows is the rows of a block of a pending window's rows.
+const BlockRows = blockRows
+
 // OwnedCounts returns the reference counts of the arrays of w's batch
 // that w owns (not the caches'), by column (nil: shared): a test reads them after
 // the window's release to tell the record's release (sole: the counts are

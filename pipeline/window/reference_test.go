@@ -91,16 +91,21 @@ func TestAgainstReference(t *testing.T) {
 	// open windows at once (past its state's inline slots). Windows of
 	// 10 min hold some 1 000 rows a partition: past what the all-null and
 	// tenant caches serve, so that every column is built.
-	for _, sz := range []time.Duration{20 * time.Second, 2 * time.Second, 10 * time.Minute} {
+	// Windows of 1 h of 12 000 events hold some 4 000 rows a partition,
+	// in blocks of rows (blockRows) that rows out of order cross.
+	for _, c := range []struct {
+		sz time.Duration
+		n  int
+	}{{20 * time.Second, 3000}, {2 * time.Second, 3000}, {10 * time.Minute, 3000}, {time.Hour, 12000}} {
 		for seed := range uint64(5) {
-			t.Run(fmt.Sprint(sz, "/", seed), func(t *testing.T) { testAgainstReference(t, sz, seed) })
+			t.Run(fmt.Sprint(c.sz, "/", seed), func(t *testing.T) { testAgainstReference(t, c.sz, c.n, seed) })
 		}
 	}
 }
 
-func testAgainstReference(t *testing.T, sz time.Duration, seed uint64) {
+func testAgainstReference(t *testing.T, sz time.Duration, n int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	evs := randomLog(rng, 3000)
+	evs := randomLog(rng, n)
 	const parts = 3
 	mem := checked(t)
 	a := newAssembler(t, window.Config{Size: sz, Lateness: 5 * time.Second}, parts, mem)
@@ -154,6 +159,7 @@ func testAgainstReference(t *testing.T, sz time.Duration, seed uint64) {
 	if len(ws) != len(want) {
 		t.Fatalf("%d windows, want %d", len(ws), len(want))
 	}
+	most := 0
 	for _, w := range ws {
 		rows := want[key{w.Partition, w.Start.UnixNano()}]
 		slices.SortStableFunc(rows, func(x, y refRow) int {
@@ -169,6 +175,10 @@ func testAgainstReference(t *testing.T, sz time.Duration, seed uint64) {
 			}
 		}
 		checkSorted(t, w)
+		most = max(most, len(rows))
+	}
+	if n >= 12000 && most <= 3*window.BlockRows {
+		t.Fatalf("the largest window has %d rows: not past three blocks of rows", most)
 	}
 }
 

@@ -64,18 +64,55 @@ type row struct {
 // each string column in one of its own. The rows, and each column's bytes,
 // are first read in order, so that they stream into the cache, and the
 // gathers' random reads then hit them.
+//
+// The records and their ends are kept in blocks of blockRows rows (the
+// first may be shorter, and grows by doubling up to blockRows: a window of
+// a dozen rows takes no more): a window that outgrows its room takes one
+// more block, where a slice grew by doubling, copying every row it held and
+// leaving the old slice, as large again as what it held, to the garbage
+// collector. A process's first windows, which no earlier window sizes,
+// made about twice their rows' memory in garbage that way (on the features
+// package's benchmark log, some 85 MB of the first run's 240), which
+// brought on garbage collections that scanned the whole heap.
 type rows struct {
 	n, cap int
-	r      []row // length cap, n of them in use
-	// The ends of row i's strings in data, numStr from ends[i*numStr]:
-	// string column s of row i is data[s][e:ends[i*numStr+s]], where e
-	// is the previous row's end (0 for row 0); empty is null. Apart from
-	// the records, so that build's gathers of the string columns read
-	// them from the core's cache (40 bytes a row, against 80 the
-	// records).
-	ends []uint32
+	// r[k] holds rows k·blockRows on; every block but the last has
+	// blockRows, and the last at most that.
+	r [][]row
+	// The ends of row i's strings in data, numStr from
+	// ends[i>>blockShift][(i&blockMask)*numStr]: string column s of row i
+	// is data[s][e:end], where e is the previous row's end (0 for row 0);
+	// empty is null. Apart from the records, so that build's gathers of
+	// the string columns read them from the core's cache (40 bytes a row,
+	// against 80 the records).
+	ends [][]uint32
 	data [numStr][]byte
 }
+
+// Rows come in blocks of blockRows: 80 KB of records and 40 KB of ends.
+const (
+	blockShift = 10
+	blockRows  = 1 << blockShift
+	blockMask  = blockRows - 1
+)
+
+// row returns row i.
+func (r *rows) row(i int) *row { return &r.r[i>>blockShift][i&blockMask] }
+
+// rowEnds returns the string ends of row i.
+func (r *rows) rowEnds(i int) *[numStr]uint32 {
+	k := (i & blockMask) * numStr
+	return (*[numStr]uint32)(r.ends[i>>blockShift][k : k+numStr])
+}
+
+// block returns the rows of block k among the first n, and their ends.
+func (r *rows) block(k, n int) ([]row, []uint32) {
+	m := min(len(r.r[k]), n-k*blockRows)
+	return r.r[k][:m], r.ends[k][:m*numStr]
+}
+
+// blocks is the number of blocks holding the first n rows.
+func blocks(n int) int { return (n + blockMask) >> blockShift }
 
 // maxStrBytes bounds a window's string bytes (all columns together, so each
 // column's too): Arrow utf8 and binary columns have int32 offsets.
@@ -83,9 +120,25 @@ var maxStrBytes = math.MaxInt32 // a variable so that a test can lower it
 
 // resize gives r room for at least n rows, keeping the rows it holds.
 func (r *rows) resize(n int) {
-	r.r = resized(r.r, r.n, n)
-	r.ends = resized(r.ends, r.n*numStr, n*numStr)
-	r.cap = n
+	for r.cap < n {
+		k := len(r.r)
+		switch {
+		case k == 0:
+			m := min(n, blockRows)
+			r.r, r.ends = append(r.r, make([]row, m)), append(r.ends, make([]uint32, m*numStr))
+			r.cap = m
+		case len(r.r[k-1]) < blockRows: // the first block, short: grow it
+			base := (k - 1) * blockRows
+			keep := max(0, r.n-base)
+			m := min(n-base, blockRows)
+			r.r[k-1] = resized(r.r[k-1], keep, m)
+			r.ends[k-1] = resized(r.ends[k-1], keep*numStr, m*numStr)
+			r.cap = base + m
+		default:
+			r.r, r.ends = append(r.r, make([]row, blockRows)), append(r.ends, make([]uint32, blockRows*numStr))
+			r.cap += blockRows
+		}
+	}
 }
 
 // resized returns a slice of length n holding the first keep elements of s
@@ -112,9 +165,9 @@ func (r *rows) reset() {
 func (w *pending) add(g int32, t int64, id *events.ID) (*row, int) {
 	i := w.n
 	if i == w.cap {
-		w.resize(max(2*w.cap, 256))
+		w.resize(min(max(2*w.cap, 256), w.cap+blockRows))
 	}
-	r := &w.r[i]
+	r := w.row(i)
 	r.grp, r.t, r.id, r.valid = g, t, *id, 0
 	w.n++
 	return r, i
@@ -136,7 +189,7 @@ func (w *pending) putBytes(col int, b []byte) {
 
 // endRow records the string ends of row i.
 func (w *pending) endRow(i int) {
-	e := w.ends[i*numStr : (i+1)*numStr]
+	e := w.rowEnds(i)
 	for s := range e {
 		e[s] = uint32(len(w.data[s]))
 	}
