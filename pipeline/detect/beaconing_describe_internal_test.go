@@ -11,7 +11,7 @@ import (
 // alerts' summaries and explanations are pinned by golden files and ids.
 func TestBeaconDescribeIsSprintf(t *testing.T) {
 	b := &Beaconing{minCount: 8, minInterval: 10 * time.Second, maxCV: 0.2}
-	st := &beaconState{key: beaconKey{"acme", "pos-01", "c2.evil.example"}, times: make([]int64, 17), failed: 14, closed: 16}
+	st := &beaconState{dev: &beaconDev{key: devKey{"acme", "pos-01"}}, dst: "c2.evil.example", times: make([]int64, 17), failed: 14, closed: 16}
 	st.windows.n = 5
 	for _, c := range []struct {
 		mean, cv    float64
@@ -29,7 +29,7 @@ func TestBeaconDescribeIsSprintf(t *testing.T) {
 		{-0.0, math.NaN(), 1, 2, 10 * time.Second, 0.2, "x//"},
 	} {
 		b.minInterval, b.maxCV = c.minInterval, c.maxCV
-		k := st.key
+		k := st.key()
 		for _, periodic := range []bool{true, false} {
 			wantS := fmt.Sprintf("%d connections to %s every %v (±%.0f%%)", len(st.times), k.dst, time.Duration(c.mean).Round(time.Second), 100*c.cv)
 			wantE := fmt.Sprintf("%d connections over %d windows, mean interval %v ≥ %v, coefficient of variation %.3f ≤ %.2f; %d of %d devices of cohort %s reach %s",

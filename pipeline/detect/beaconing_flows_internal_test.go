@@ -58,20 +58,21 @@ func TestBeaconingForgetsFlowsExactly(t *testing.T) {
 	windows, found, forgot := 0, 0, 0
 	check := func(w *window.Window) {
 		windows++
-		before := len(fast.flows)
+		before := len(fast.flowKeys())
 		ff, fs := fast.Window(w, ctx), scan.Window(w, ctx)
 		if !reflect.DeepEqual(ff, fs) {
 			t.Fatalf("window ending %s: found %v, the scanning gc %v", w.End, ff, fs)
 		}
 		found += len(ff)
-		if len(fast.flows) < before {
+		kept := fast.flowKeys()
+		if len(kept) < before {
 			forgot++
 		}
-		if len(fast.flows) != len(scan.flows) {
-			t.Fatalf("window ending %s: %d flows kept, the scanning gc keeps %d", w.End, len(fast.flows), len(scan.flows))
+		if want := scan.flowKeys(); len(kept) != len(want) {
+			t.Fatalf("window ending %s: %d flows kept, the scanning gc keeps %d", w.End, len(kept), len(want))
 		}
-		for k := range scan.flows {
-			if fast.flows[k] == nil {
+		for k := range scan.flowKeys() {
+			if !kept[k] {
 				t.Fatalf("window ending %s: flow %v forgotten, the scanning gc keeps it", w.End, k)
 			}
 		}

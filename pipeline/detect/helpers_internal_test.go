@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/halo-sec/halo/events"
@@ -32,4 +33,22 @@ func newDetector[T any](t *testing.T, name string, opts map[string]string) T {
 		t.Fatal(err)
 	}
 	return ds[0].(T)
+}
+
+// flowKeys returns the keys of the flows b holds, checking that each is
+// kept under its key and no device is kept without flows.
+func (b *Beaconing) flowKeys() map[beaconKey]bool {
+	keys := map[beaconKey]bool{}
+	for dk, dev := range b.flows {
+		if dev.key != dk || len(dev.flows) == 0 {
+			panic(fmt.Sprintf("device %v kept as %v with %d flows", dev.key, dk, len(dev.flows)))
+		}
+		for dst, st := range dev.flows {
+			if st.dev != dev || st.dst != dst || st.gone {
+				panic(fmt.Sprintf("flow %v kept as %v/%s (gone %v)", st.key(), dk, dst, st.gone))
+			}
+			keys[st.key()] = true
+		}
+	}
+	return keys
 }

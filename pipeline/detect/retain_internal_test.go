@@ -78,7 +78,7 @@ func TestDetectorsKeepNoWindowMemory(t *testing.T) {
 			}
 		}
 	}
-	for k := range bc.flows {
+	for k := range bc.flowKeys() {
 		n++
 		if within(k.dst) || within(k.device) || within(k.tenant) {
 			t.Errorf("beaconing keeps flow %v from a window's buffers", k)

@@ -303,15 +303,29 @@ destinations the whole cohort uses, which the prevalence condition excludes;
 a device alone in its cohort (or the only one of its model and firmware)
 has no peers to compare with, so its periodic traffic can fire.`
 
+// beaconKey names a flow: a device's connections to a destination.
 type beaconKey struct{ tenant, device, dst string }
 
+// devKey names a device.
+type devKey struct{ tenant, device string }
+
+// beaconDev is a device's entry in Beaconing.flows: its flows by
+// destination. A flow is looked up in its device's map, found once per
+// window: by its destination alone, not by a key of three strings hashed
+// and copied at each lookup, insertion and deletion.
+type beaconDev struct {
+	key   devKey
+	flows map[string]*beaconState // by destination
+}
+
 // beaconState is a flow's state. Its small fields come last, together:
-// 256 bytes, where padding after each took 288.
+// 240 bytes, where padding after each took 288.
 type beaconState struct {
-	key    beaconKey // its key in Beaconing.flows (dst a copy, shared with the records of it)
-	window uint64    // the last window (Beaconing.windows) that added a connection
-	times  []int64   // unix nanos of connection starts, last 64
-	time1  [1]int64  // times' first memory (most flows have one connection)
+	dev    *beaconDev // its device's entry in Beaconing.flows
+	dst    string     // its key in dev.flows (a copy, shared with the records of it)
+	window uint64     // the last window (Beaconing.windows) that added a connection
+	times  []int64    // unix nanos of connection starts, last 64
+	time1  [1]int64   // times' first memory (most flows have one connection)
 	// dsts is the entry of Beaconing.prevalence the flow's device was
 	// last set in (nil for none): the next window's, without a lookup,
 	// while it is kept and of the device's cohort.
@@ -353,7 +367,7 @@ type Beaconing struct {
 	minInterval time.Duration
 	maxCV       float64
 	horizon     time.Duration
-	flows       map[beaconKey]*beaconState
+	flows       map[devKey]*beaconDev // by device, then destination
 	// prevalence holds, by cohort and destination, when each device of
 	// the cohort last reached the destination and how many devices it
 	// holds: one entry, with its first devices in it, rather than a map of
@@ -509,7 +523,7 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[beaconKey]*beaconState{}, prevalence: map[cohortDst]*dstDevs{}, cohortDevs: map[string]map[string]time.Time{},
+			flows: map[devKey]*beaconDev{}, prevalence: map[cohortDst]*dstDevs{}, cohortDevs: map[string]map[string]time.Time{},
 			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
@@ -559,11 +573,22 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		devs[d.Device] = w.End
 		b.seen.push(seenAt{cohort: cohort, device: d.Device, at: end})
 		gen := uint32(di + 1)
+		// The device's flows, looked up at its first connection row: a
+		// device without any has none to look up.
+		var dev *beaconDev
+		looked := false
 		flow := func(id int32) *beaconState {
 			if f := &flowOf[id]; f.gen == gen {
 				return f.st
 			}
-			st := b.flows[beaconKey{d.Tenant, d.Device, names[id]}]
+			if !looked {
+				looked = true
+				dev = b.flows[devKey{d.Tenant, d.Device}]
+			}
+			var st *beaconState
+			if dev != nil {
+				st = dev.flows[names[id]]
+			}
 			flowOf[id] = beaconFlowOf{gen, st}
 			return st
 		}
@@ -588,13 +613,16 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			}
 			st := flow(id)
 			if st == nil {
-				k := beaconKey{d.Tenant, d.Device, strings.Clone(names[id])} // names alias the window's buffers
-				st = &beaconState{key: k, first: c.id(i)}
+				if dev == nil { // looked up by flow
+					dev = &beaconDev{key: devKey{d.Tenant, d.Device}, flows: map[string]*beaconState{}}
+					b.flows[dev.key] = dev
+				}
+				st = &beaconState{dev: dev, dst: strings.Clone(names[id]), first: c.id(i)} // names alias the window's buffers
 				st.times = st.time1[:0]
-				b.flows[k] = st
+				dev.flows[st.dst] = st
 				flowOf[id].st = st
 			}
-			dst := st.key.dst // the copy, for everything kept
+			dst := st.dst // the copy, for everything kept
 			at := int64(c.times[i])
 			if at < start || at >= end {
 				b.ordered = false
@@ -624,14 +652,14 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				st.dsts = e
 			}
 			if e.n < 1024 {
-				e.set(st.key.device, end)
-				b.seen.push(seenAt{device: st.key.device, dsts: e, at: end})
+				e.set(d.Device, end)
+				b.seen.push(seenAt{device: d.Device, dsts: e, at: end})
 			}
 		}
 	}
 	var out []Finding
 	for _, t := range touched {
-		st, k := t.flow, t.flow.key
+		st, k := t.flow, t.flow.key()
 		// Three windows of evidence, or one storm of failed attempts (at
 		// least 3x min_count) — a retry loop shows itself at once.
 		storm := st.failed >= 3*b.minCount
@@ -708,7 +736,7 @@ type beaconFindingData struct {
 // as fmt.Sprintf would write them (TestBeaconDescribeIsSprintf), without
 // its cost per finding.
 func (b *Beaconing) describe(st *beaconState, periodic bool, mean, cv float64, peers, devs int, cohort string) (summary, explanation string) {
-	n, dst := len(st.times), st.key.dst
+	n, dst := len(st.times), st.dst
 	every := time.Duration(mean).Round(time.Second).String()
 	interval := time.Duration(mean).Round(time.Millisecond).String()
 	var buf [256]byte
@@ -775,12 +803,13 @@ func (b *Beaconing) gcFlows(cut int64) {
 			return
 		}
 		floor := int64(math.MaxInt64)
-		for k, st := range b.flows {
-			if last := st.times[len(st.times)-1]; last < cut {
-				delete(b.flows, k)
-				st.gone = true
-			} else {
-				floor = min(floor, last)
+		for _, dev := range b.flows {
+			for _, st := range dev.flows {
+				if last := st.times[len(st.times)-1]; last < cut {
+					b.forget(st)
+				} else {
+					floor = min(floor, last)
+				}
 			}
 		}
 		b.flowFloor = floor
@@ -802,8 +831,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 			break
 		}
 		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
-			delete(b.flows, st.key)
-			st.gone = true
+			b.forget(st)
 		}
 		if done == i && r.end <= cut {
 			done++
@@ -814,12 +842,28 @@ func (b *Beaconing) gcFlows(cut int64) {
 	}
 }
 
-// routable is routable(st.key.dst), parsed once per flow (a parse per
+// forget deletes a flow from Beaconing.flows, and its device once it has
+// none left (a device's map keeps the memory of the most flows it held).
+func (b *Beaconing) forget(st *beaconState) {
+	dev := st.dev
+	delete(dev.flows, st.dst)
+	if len(dev.flows) == 0 {
+		delete(b.flows, dev.key)
+	}
+	st.gone = true
+}
+
+// key returns the flow's key.
+func (st *beaconState) key() beaconKey {
+	return beaconKey{st.dev.key.tenant, st.dev.key.device, st.dst}
+}
+
+// routable is routable(st.dst), parsed once per flow (a parse per
 // flow and window was 0.5% of a replay).
 func (st *beaconState) routable() bool {
 	if st.route == 0 {
 		st.route = 2
-		if routable(st.key.dst) {
+		if routable(st.dst) {
 			st.route = 1
 		}
 	}
