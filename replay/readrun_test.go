@@ -270,7 +270,8 @@ func TestEachFreeIsSortByTime(t *testing.T) {
 	for _, c := range []struct {
 		n       int
 		ordered bool
-	}{{0, false}, {1, false}, {3*freeChunk + 17, false}, {2 * freeChunk, true}, {freeChunk + 1, false}} {
+		spread  bool // times mostly apart: runs of one time of one event, some of several
+	}{{0, false, false}, {1, false, false}, {3*freeChunk + 17, false, false}, {2 * freeChunk, true, false}, {freeChunk + 1, false, false}, {3 * freeChunk, false, true}} {
 		var all []events.Event
 		for i := range c.n {
 			// Few times and ids: ties of time, and repeats (the same id
@@ -278,6 +279,9 @@ func TestEachFreeIsSortByTime(t *testing.T) {
 			at := t0.Add(time.Duration(r.IntN(50)) * time.Second)
 			if c.ordered {
 				at = t0.Add(time.Duration(i/3) * time.Second)
+			}
+			if c.spread {
+				at = t0.Add(time.Duration(r.IntN(2*c.n)) * time.Millisecond)
 			}
 			id := events.DerivedID("label", string(rune('a'+r.IntN(40))))
 			all = append(all, events.Event{ID: id, Time: at, Seq: uint64(i + 1)})
