@@ -290,16 +290,16 @@ func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	ctx, cancel := context.WithCancel(ctx)
 	a := &ahead{r: r, cancel: cancel, feed: make(chan []events.Event, aheadQueue), reuse: make(chan []events.Event, 16), done: make(chan struct{})}
 	a.batch = make([]events.Event, 0, aheadBatch)
-	seq := func(yield func(events.Event, error) bool) {
+	// The batches are taken where they are (ProcessBatchesTo), not
+	// yielded event by event and copied again into the assembler's runs.
+	batches := func(yield func([]events.Event, error) bool) {
 		for b := range a.feed {
 			if b == nil || a.aborted.Load() {
-				yield(events.Event{}, errAbandoned)
+				yield(nil, errAbandoned)
 				return
 			}
-			for i := range b {
-				if !yield(b[i], nil) {
-					return
-				}
+			if !yield(b, nil) {
+				return
 			}
 			clear(b)
 			select {
@@ -318,7 +318,7 @@ func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	}
 	go func() {
 		defer close(a.done)
-		a.res.st, a.res.err = RunSortedTo(ctx, seq, r.Config, progress, a.sink)
+		a.res.st, a.res.err = runBatchesTo(ctx, batches, r.Config, progress, a.sink)
 	}()
 	return a
 }

@@ -39,6 +39,18 @@ func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pi
 	return proc.Stats(), err
 }
 
+// runBatchesTo is RunSortedTo over the events of batches, each taken where
+// it is (pipeline.Processor.ProcessBatchesTo).
+func runBatchesTo(ctx context.Context, batches iter.Seq2[[]events.Event, error], cfg pipeline.Config, progress func(done int), sink func([]events.Event) error) (pipeline.Stats, error) {
+	proc, err := pipeline.NewProcessor(cfg)
+	if err != nil {
+		return pipeline.Stats{}, err
+	}
+	defer proc.Close()
+	err = proc.ProcessBatchesTo(ctx, batches, pipeline.IsPipelineOutput, progress, sink)
+	return proc.Stats(), err
+}
+
 // RangeTally gathers, one event at a time in the order the log yields
 // them, what a report needs of a range besides the replay's outputs: the
 // labels recorded in it, the live pipeline's alerts (for --baseline) and
