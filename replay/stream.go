@@ -40,14 +40,16 @@ func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pi
 }
 
 // runBatchesTo is RunSortedTo over the events of batches, each taken where
-// it is (pipeline.Processor.ProcessBatchesTo).
+// it is (pipeline.Processor.ProcessBatchesTo), for ahead, whose batches
+// hold no order-free event (pipeline.OrderFree), hence none of the
+// pipeline's outputs that RunSortedTo skips: nothing is asked of them.
 func runBatchesTo(ctx context.Context, batches iter.Seq2[[]events.Event, error], cfg pipeline.Config, progress func(done int), sink func([]events.Event) error) (pipeline.Stats, error) {
 	proc, err := pipeline.NewProcessor(cfg)
 	if err != nil {
 		return pipeline.Stats{}, err
 	}
 	defer proc.Close()
-	err = proc.ProcessBatchesTo(ctx, batches, pipeline.IsPipelineOutput, progress, sink)
+	err = proc.ProcessBatchesTo(ctx, batches, nil, progress, sink)
 	return proc.Stats(), err
 }
 
