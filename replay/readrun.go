@@ -495,6 +495,55 @@ type freePos struct {
 	i int
 }
 
+func (p freePos) less(o freePos) bool { return p.t < o.t || p.t == o.t && p.i < o.i }
+
+// mergeRuns sorts ps by time and position: it merges the runs of ps
+// already in order, two by two, until one is left (a natural merge sort;
+// the positions are distinct, so that any sort gives the same order). It
+// returns ps sorted, or another slice of the same length.
+func mergeRuns(ps []freePos) []freePos {
+	n := len(ps)
+	var ends []int // where each run of ps ends
+	for i := 1; i <= n; i++ {
+		if i == n || ps[i].less(ps[i-1]) {
+			ends = append(ends, i)
+		}
+	}
+	if len(ends) <= 1 {
+		return ps
+	}
+	buf := make([]freePos, n)
+	for len(ends) > 1 {
+		var next []int
+		lo := 0
+		for k := 0; k < len(ends); k += 2 {
+			if k+1 == len(ends) { // the last run, alone
+				copy(buf[lo:], ps[lo:ends[k]])
+				next = append(next, ends[k])
+				break
+			}
+			mid, hi := ends[k], ends[k+1]
+			i, j, o := lo, mid, lo
+			for i < mid && j < hi {
+				if ps[j].less(ps[i]) {
+					buf[o] = ps[j]
+					j++
+				} else {
+					buf[o] = ps[i]
+					i++
+				}
+				o++
+			}
+			o += copy(buf[o:], ps[i:mid])
+			copy(buf[o:], ps[j:hi])
+			next = append(next, hi)
+			lo = hi
+		}
+		ps, buf, ends = buf, ps, next
+	}
+	return ps
+}
+
 // freeEvent is what ahead keeps of an order-free event: its sort key
 // (its position among them), its time, and whether the pipeline counts
 // it (a label) or skips it (its own output).
@@ -522,11 +571,12 @@ func eachFree(free [][]freeEvent, dropRepeats bool, yield func(*freeEvent) bool)
 		}
 		n += len(c)
 	}
-	// Their order, when they are not sorted: by time alone first (a
-	// 16-byte pair compared by one integer: sorting the whole keys,
-	// compared by time, id and position, was 1% of the Zeek replay, whose
-	// labels come file by file), then the few runs of one time by the
-	// rest of their keys.
+	// Their order, when they are not sorted: by time and position first
+	// (16-byte pairs), then the few runs of one time by the rest of their
+	// keys. Sorting the whole keys, compared by time, id and position, was
+	// 1% of the Zeek replay, whose labels come file by file, each file's
+	// in time order: a merge of those runs (mergeRuns) takes a few
+	// comparisons an event.
 	var order []freePos
 	if !sorted {
 		order = make([]freePos, 0, n)
@@ -535,12 +585,7 @@ func eachFree(free [][]freeEvent, dropRepeats bool, yield func(*freeEvent) bool)
 				order = append(order, freePos{c[i].key.T, c[i].key.I})
 			}
 		}
-		slices.SortFunc(order, func(x, y freePos) int {
-			if x.t != y.t {
-				return cmp.Compare(x.t, y.t)
-			}
-			return cmp.Compare(x.i, y.i)
-		})
+		order = mergeRuns(order)
 		at := func(p freePos) *events.SortKey { return &free[p.i/freeChunk][p.i%freeChunk].key }
 		for lo := 0; lo < n; {
 			hi := lo + 1
