@@ -230,7 +230,7 @@ type ahead struct {
 	r        *ReadRun
 	cancel   context.CancelFunc
 	feed     chan []events.Event // batches of events in order; closed at the end
-	reuse    chan []events.Event // batches to reuse: room for all but the one being filled, so that none is dropped for a new one
+	reuse    chan []events.Event // batches to reuse
 	done     chan struct{}       // closed when the run has ended
 	res      aheadResult
 	readDone atomic.Bool // Progress is passed on once set
@@ -288,7 +288,7 @@ type aheadResult struct {
 
 func (r *ReadRun) startAhead(ctx context.Context) *ahead {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &ahead{r: r, cancel: cancel, feed: make(chan []events.Event, aheadQueue), reuse: make(chan []events.Event, aheadQueue+1), done: make(chan struct{})}
+	a := &ahead{r: r, cancel: cancel, feed: make(chan []events.Event, aheadQueue), reuse: make(chan []events.Event, 16), done: make(chan struct{})}
 	a.batch = make([]events.Event, 0, aheadBatch)
 	// The batches are taken where they are (ProcessBatchesTo), not
 	// yielded event by event and copied again into the assembler's runs.
