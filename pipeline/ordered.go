@@ -85,6 +85,38 @@ func (p *Processor) ProcessSeq(ctx context.Context, seq iter.Seq2[events.Event, 
 // and owns each chunk; the first error it returns stops the processing
 // and is returned.
 func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
+	// The events gathered in batches of seqRun (one copy of each).
+	batches := func(yield func([]events.Event, error) bool) {
+		b := make([]events.Event, 0, seqRun)
+		for e, err := range seq {
+			if err != nil {
+				if len(b) > 0 && !yield(b, nil) {
+					return
+				}
+				yield(nil, err)
+				return
+			}
+			if b = append(b, e); len(b) == cap(b) {
+				if !yield(b, nil) {
+					return
+				}
+				clear(b) // nothing keeps a pointer to them past their turn
+				b = b[:0]
+			}
+		}
+		if len(b) > 0 {
+			yield(b, nil)
+		}
+	}
+	return p.ProcessBatchesTo(ctx, batches, skip, progress, sink)
+}
+
+// ProcessBatchesTo is ProcessSeqTo over the events of batches, in order,
+// each batch taken where it is: a caller that gathers the events in
+// batches anyway (a replay during the read) saves copying each into the
+// sequence and again into the assembler's runs. A batch is the caller's
+// again once yield returns (nothing keeps a pointer into it), unchanged.
+func (p *Processor) ProcessBatchesTo(ctx context.Context, batches iter.Seq2[[]events.Event, error], skip func(*events.Event) bool, progress func(done int), sink func([]events.Event) error) error {
 	s := p.startStages(ctx)
 	s.sink = sink
 	stopped := false
@@ -95,70 +127,77 @@ func (p *Processor) ProcessSeqTo(ctx context.Context, seq iter.Seq2[events.Event
 	}()
 	var (
 		err error
-		cur events.Event // nothing keeps a pointer to it past its turn
-		// Traffic events are gathered in runs for the assembler's AddBatch,
+		n   int // events taken
+		// Traffic events are handed in runs to the assembler's AddBatch,
 		// which overlaps their cache misses. Each event's detectors run
 		// right after its Add, and the windows it closed go to the stages
 		// after its findings, as in the order of Process: the event
 		// detectors do not read the assembler, nor it them.
-		run  = make([]events.Event, 0, seqRun)
+		run  []events.Event
 		each = func(i int, _ bool) {
 			s.eventFindings(p, &run[i])
 			s.windows(p.windows.Closed())
 		}
-		flush = func() {
-			if len(run) > 0 {
+		add = func(r []events.Event) {
+			if len(r) > 0 {
+				run = r
 				p.windows.AddBatch(run, each)
-				clear(run) // nothing keeps a pointer to them past their turn
-				run = run[:0]
+				run = nil
 			}
 		}
 	)
-	i := -1
-	for e, serr := range seq {
-		i++
-		if serr != nil {
-			err = serr
+	// batch takes b's events in order, those from lo on in a run of
+	// traffic not yet added.
+	batch := func(b []events.Event) error {
+		lo := 0
+		for j := range b {
+			if n%4096 == 0 {
+				if err := cmp.Or(ctx.Err(), s.sinkError()); err != nil {
+					add(b[lo:j])
+					return err
+				}
+				if progress != nil && n > 0 {
+					progress(n)
+				}
+			}
+			n++
+			ev := &b[j]
+			if skip != nil && skip(ev) {
+				add(b[lo:j])
+				lo = j + 1
+				continue
+			}
+			p.count(ev)
+			if isWindowed(ev) {
+				if j+1-lo == seqRun {
+					add(b[lo : j+1])
+					lo = j + 1
+				}
+				continue
+			}
+			add(b[lo:j])
+			lo = j + 1
+			if isStateEvent(ev) {
+				s.barrier()
+				p.applyState(ev)
+				continue
+			}
+			s.eventFindings(p, ev)
+			p.window(ev)
+			s.windows(p.windows.Closed())
+		}
+		add(b[lo:])
+		return nil
+	}
+	for b, berr := range batches {
+		if berr != nil {
+			err = berr
 			break
 		}
-		if i%4096 == 0 {
-			if err = cmp.Or(ctx.Err(), s.sinkError()); err != nil {
-				break
-			}
-			if progress != nil && i > 0 {
-				progress(i)
-			}
+		if err = batch(b); err != nil {
+			break
 		}
-		// Taken at the end of the run (most are traffic: one copy of
-		// each, not two), and out of it again if not traffic.
-		run = append(run, e)
-		ev := &run[len(run)-1]
-		if skip != nil && skip(ev) {
-			*ev = events.Event{}
-			run = run[:len(run)-1]
-			continue
-		}
-		p.count(ev)
-		if isWindowed(ev) {
-			if len(run) == cap(run) {
-				flush()
-			}
-			continue
-		}
-		cur, *ev = *ev, events.Event{}
-		run = run[:len(run)-1]
-		ev = &cur
-		flush()
-		if isStateEvent(ev) {
-			s.barrier()
-			p.applyState(ev)
-			continue
-		}
-		s.eventFindings(p, ev)
-		p.window(ev)
-		s.windows(p.windows.Closed())
 	}
-	flush()
 	if err == nil {
 		p.windows.Flush()
 		s.windows(p.windows.Closed())

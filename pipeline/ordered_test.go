@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -166,6 +167,66 @@ func testProcessAll(t *testing.T, partitions int) {
 			t.Errorf("run %d: %d outputs came in %d chunks of at least %d", run, len(want), chunks, outChunk)
 		}
 		p.Close()
+
+		// ProcessBatchesTo, over batches of random sizes taken where
+		// they are, the same outputs and stats, the batches unchanged.
+		p, err = NewProcessor(orderedConfig(partitions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := slices.Clone(evs)
+		inJSON := encodeAll(in)
+		rng := rand.New(rand.NewPCG(uint64(run), 9))
+		batches := func(yield func([]events.Event, error) bool) {
+			for i := 0; i < len(in); {
+				j := min(len(in), i+1+rng.IntN(600))
+				if !yield(in[i:j], nil) {
+					return
+				}
+				i = j
+			}
+		}
+		sunk = nil
+		progress = nil
+		if err := p.ProcessBatchesTo(context.Background(), batches, IsPipelineOutput, func(n int) { progress = append(progress, n) }, func(c []events.Event) error {
+			sunk = append(sunk, c...)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if g := encodeAll(sunk); !bytes.Equal(g, wantJSON) {
+			t.Fatalf("run %d: ProcessBatchesTo gave %d outputs, Process %d; first difference at byte %d", run, len(sunk), len(want), firstDiff(g, wantJSON))
+		}
+		if gs, ws := p.Stats(), serial.Stats(); gs != ws {
+			t.Fatalf("run %d: ProcessBatchesTo's stats %+v, want %+v", run, gs, ws)
+		}
+		if !bytes.Equal(encodeAll(in), inJSON) {
+			t.Fatalf("run %d: ProcessBatchesTo changed its batches' events", run)
+		}
+		if len(progress) != (len(evs)-1)/4096 {
+			t.Errorf("run %d: progress called %d times for %d events", run, len(progress), len(evs))
+		}
+		p.Close()
+	}
+}
+
+// A batch sequence's error stops ProcessBatchesTo after the events before
+// it, and is returned.
+func TestProcessBatchesToSeqError(t *testing.T) {
+	p, err := NewProcessor(orderedConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	evs := orderedHistory()
+	bad := errors.New("torn log")
+	err = p.ProcessBatchesTo(context.Background(), func(yield func([]events.Event, error) bool) {
+		if yield(evs[:10], nil) {
+			yield(nil, bad)
+		}
+	}, IsPipelineOutput, nil, func([]events.Event) error { return nil })
+	if !errors.Is(err, bad) || p.Stats().Events != 10 {
+		t.Fatalf("ProcessBatchesTo with a failing sequence: %v after %d events, want %v after 10", err, p.Stats().Events, bad)
 	}
 }
 

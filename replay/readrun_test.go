@@ -2,9 +2,11 @@ package replay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -270,7 +272,8 @@ func TestEachFreeIsSortByTime(t *testing.T) {
 	for _, c := range []struct {
 		n       int
 		ordered bool
-	}{{0, false}, {1, false}, {3*freeChunk + 17, false}, {2 * freeChunk, true}, {freeChunk + 1, false}} {
+		spread  bool // times mostly apart: runs of one time of one event, some of several
+	}{{0, false, false}, {1, false, false}, {3*freeChunk + 17, false, false}, {2 * freeChunk, true, false}, {freeChunk + 1, false, false}, {3 * freeChunk, false, true}} {
 		var all []events.Event
 		for i := range c.n {
 			// Few times and ids: ties of time, and repeats (the same id
@@ -278,6 +281,9 @@ func TestEachFreeIsSortByTime(t *testing.T) {
 			at := t0.Add(time.Duration(r.IntN(50)) * time.Second)
 			if c.ordered {
 				at = t0.Add(time.Duration(i/3) * time.Second)
+			}
+			if c.spread {
+				at = t0.Add(time.Duration(r.IntN(2*c.n)) * time.Millisecond)
 			}
 			id := events.DerivedID("label", string(rune('a'+r.IntN(40))))
 			all = append(all, events.Event{ID: id, Time: at, Seq: uint64(i + 1)})
@@ -377,5 +383,72 @@ func TestReadSumChanges(t *testing.T) {
 	}
 	if sumOf(evs[:99]) == want {
 		t.Fatal("one event fewer: the same sum")
+	}
+}
+
+// BenchmarkEachFree: the labels of six logs imported one after the other
+// (each in time order, their spans overlapping), as a replay of them
+// counts them at its end.
+func BenchmarkEachFree(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var free [][]freeEvent
+	n := 0
+	for range 6 {
+		at := t0.Add(time.Duration(r.IntN(3600)) * time.Second)
+		for range 2400 {
+			at = at.Add(time.Duration(r.IntN(2e9)))
+			id := events.DerivedID("label", fmt.Sprint(n))
+			if l := len(free); l == 0 || len(free[l-1]) == freeChunk {
+				free = append(free, make([]freeEvent, 0, freeChunk))
+			}
+			free[len(free)-1] = append(free[len(free)-1], freeEvent{key: events.SortKey{T: at.UnixNano(), ID: id, I: n}, at: at, counted: true})
+			n++
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		eachFree(free, true, func(*freeEvent) bool { return true })
+	}
+}
+
+// mergeRuns sorts as slices.SortFunc by time and position does: random
+// pairs, runs in order of random lengths, sorted, reversed, empty.
+func TestMergeRunsIsSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := range 500 {
+		n := r.IntN(300)
+		if trial%50 == 0 {
+			n = r.IntN(20000)
+		}
+		ps := make([]freePos, n)
+		runLen := 1 + r.IntN(n+1)
+		var at int64
+		for i := range ps {
+			if i%runLen == 0 {
+				at = int64(r.IntN(1000)) // a new run, from anywhere
+			}
+			switch trial % 4 {
+			case 0:
+				at = int64(r.IntN(50)) // no runs to speak of, many ties of time
+			case 1:
+				at += int64(r.IntN(3)) // runs of runLen, with ties
+			case 2:
+				at = int64(n - i) // reversed
+			case 3:
+				at = int64(i) // sorted
+			}
+			ps[i] = freePos{at, i}
+		}
+		want := slices.Clone(ps)
+		slices.SortFunc(want, func(x, y freePos) int {
+			if x.t != y.t {
+				return cmp.Compare(x.t, y.t)
+			}
+			return cmp.Compare(x.i, y.i)
+		})
+		if got := mergeRuns(ps); !slices.Equal(got, want) {
+			t.Fatalf("trial %d (%d pairs, runs of %d): mergeRuns differs from the sort", trial, n, runLen)
+		}
 	}
 }

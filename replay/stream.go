@@ -39,6 +39,20 @@ func RunSortedTo(ctx context.Context, seq iter.Seq2[events.Event, error], cfg pi
 	return proc.Stats(), err
 }
 
+// runBatchesTo is RunSortedTo over the events of batches, each taken where
+// it is (pipeline.Processor.ProcessBatchesTo), for ahead, whose batches
+// hold no order-free event (pipeline.OrderFree), hence none of the
+// pipeline's outputs that RunSortedTo skips: nothing is asked of them.
+func runBatchesTo(ctx context.Context, batches iter.Seq2[[]events.Event, error], cfg pipeline.Config, progress func(done int), sink func([]events.Event) error) (pipeline.Stats, error) {
+	proc, err := pipeline.NewProcessor(cfg)
+	if err != nil {
+		return pipeline.Stats{}, err
+	}
+	defer proc.Close()
+	err = proc.ProcessBatchesTo(ctx, batches, nil, progress, sink)
+	return proc.Stats(), err
+}
+
 // RangeTally gathers, one event at a time in the order the log yields
 // them, what a report needs of a range besides the replay's outputs: the
 // labels recorded in it, the live pipeline's alerts (for --baseline) and
