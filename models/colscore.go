@@ -234,17 +234,18 @@ func partitionBlock(dst, rows *[routeBlock]int32, lo, hi int, col *[routeBlock]f
 	return l
 }
 
-// partition writes rows into dst (as long as rows), those whose value in
-// col is <= split from the front, the others from the back, and returns
-// how many went to the front. Without branches: every row is written to
-// both ends and the end it belongs to advances (a stray write is
-// overwritten before it is read).
-func partition(dst, rows []int32, col []float64, split float64) int {
+// partition writes rows into dst (as long as rows), those whose value
+// (vals[k] row k's) is <= split from the front, the others from the back,
+// and returns how many went to the front. Without branches: every row is
+// written to both ends and the end it belongs to advances (a stray write
+// is overwritten before it is read).
+func partition(dst, rows []int32, vals []float64, split float64) int {
 	l, r := 0, len(rows)
-	for _, row := range rows {
+	vals = vals[:len(rows)]
+	for k, row := range rows {
 		dst[l] = row
 		dst[r-1] = row
-		left := b2i(col[row] <= split)
+		left := b2i(vals[k] <= split)
 		l += left
 		r -= 1 - left
 	}

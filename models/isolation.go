@@ -63,6 +63,7 @@ func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, dept
 		feats: newBound(width),
 		data:  make([]int32, sample),
 		tmp:   make([]int32, sample),
+		vals:  make([]float64, sample),
 		words: words,
 		// level d (the root at 1) holds the node's at depth d; level 0
 		// the features constant over all rows.
@@ -195,6 +196,10 @@ type isoBuilder struct {
 	feats bound   // rng.intn(width)
 	data  []int32 // the current tree's sample, as indices into cols
 	tmp   []int32 // scratch for partitions
+	// vals holds the values of the feature minMax scanned last, in the
+	// order of the rows it scanned: the node's partition reads them in
+	// order rather than gathering them from the column again.
+	vals []float64
 	// constant holds a bit set of features by depth, words uint64 each:
 	// at depth d, the features known to be constant on the node being
 	// grown there. A feature constant on a node is constant on its
@@ -250,8 +255,9 @@ func (b *isoBuilder) grow(data, tmp []int32, d int) int32 {
 	// from the back (partition, as compiled.route). golearn keeps both
 	// sides in order; nothing it computes from a node's rows depends on
 	// their order (minimum, maximum, all equal, counts), so the trees are
-	// the same.
-	l := partition(tmp, data, b.cols[feature], split)
+	// the same. The loop above ended on minMax of feature (a feature
+	// known constant never ends it), so b.vals holds its values.
+	l := partition(tmp, data, b.vals[:len(data)], split)
 	idx := len(b.nodes)
 	b.nodes = append(b.nodes, isoNode{feature: int32(feature), split: split, size: int32(len(data))})
 	var c int32
@@ -277,12 +283,15 @@ func (b *isoBuilder) leaf(size, depth int) int32 {
 	return int32(len(b.nodes) - 1 - b.base)
 }
 
-// minMax is golearn's minMax over the rows of data.
+// minMax is golearn's minMax over the rows of data; it keeps their values
+// in b.vals.
 func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
 	col := b.cols[feature]
+	vals := b.vals[:len(data)]
 	lo, hi := col[data[0]], col[data[0]]
-	for _, i := range data[1:] {
+	for k, i := range data {
 		v := col[i]
+		vals[k] = v
 		if v > hi {
 			hi = v
 		}
