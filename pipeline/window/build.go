@@ -710,7 +710,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			}
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
-		dt := Schema.Field(col).Type
+		dt := colTypes[col]
 		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col]))
 	}
 	mk(ColTime, -1)
@@ -736,7 +736,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 		if c.sNulls[s] > 0 {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
-		dt := Schema.Field(col).Type
+		dt := colTypes[col]
 		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil))
 	}
 	return cols

@@ -152,9 +152,11 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 		return false
 	}
 	if c.m != nil {
-		_, dup := c.m[id]
+		// New when the map grew: one hash and probe of id, where a
+		// lookup for the answer before the store took two.
+		had := len(c.m)
 		c.m[id] = newOpenConn(id, opened, dst)
-		if dup {
+		if len(c.m) == had {
 			return false
 		}
 		c.n++

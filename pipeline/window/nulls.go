@@ -103,7 +103,7 @@ func withRow(byRows []arrow.Array, rows int) []arrow.Array {
 // for the values and offsets, an empty data buffer for strings), on
 // nullZeros.
 func newNullArray(col, rows int, dicts *dictionaries) arrow.Array {
-	typ := Schema.Field(col).Type
+	typ := colTypes[col]
 	zeros := func(n int) *memory.Buffer { return memory.NewBufferBytes(nullZeros[:n:n]) }
 	valid := zeros(int(bitutil.BytesForBits(int64(rows))))
 	var d *array.Data
@@ -147,7 +147,7 @@ func (c *nullArrays) constant(col, rows int, v int8, dicts *dictionaries) arrow.
 	}
 	byV[v] = withRow(byV[v], rows)
 	vals := constBytes(v)[:rows:rows]
-	d := array.NewDataWithDictionary(Schema.Field(col).Type, rows, []*memory.Buffer{nil, memory.NewBufferBytes(vals)}, 0, 0, dicts[col].Data().(*array.Data))
+	d := array.NewDataWithDictionary(colTypes[col], rows, []*memory.Buffer{nil, memory.NewBufferBytes(vals)}, 0, 0, dicts[col].Data().(*array.Data))
 	a := array.MakeFromData(d)
 	d.Release()
 	byV[v][rows] = a

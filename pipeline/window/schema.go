@@ -128,6 +128,16 @@ var Schema = arrow.NewSchema([]arrow.Field{
 	{Name: "intervention_id", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
+// colTypes holds the type of each column of Schema: a window's build asks
+// for a dozen, and Schema.Field copies the whole field (name, metadata)
+// to return one.
+var colTypes = func() (t [NumCols]arrow.DataType) {
+	for i := range t {
+		t[i] = Schema.Field(i).Type
+	}
+	return t
+}()
+
 // dictionaries holds the fixed dictionary of every dictionary column.
 type dictionaries [NumCols]arrow.Array
 
