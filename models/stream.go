@@ -16,16 +16,10 @@ import (
 // back by one per draw). So the first 607 outputs of the standard source
 // are drawn from it, and every later one is computed from them by that
 // sum; TestStreamMatchesMathRand compares the two streams.
-//
-// The outputs are computed 607 at a time (refill): the ring holds a batch
-// of them, output n at n mod 607, and a draw reads the next one. Adding
-// the ring's entries in place in the order of their positions is the
-// same sums as one a draw: an entry's term 273 outputs back is at a later
-// position of the last batch (not yet replaced) or at an earlier one of
-// this batch (already replaced).
 type stream struct {
-	ring [streamLen]uint64 // a batch of 607 outputs, output n at n mod 607
-	k    uint              // position of the next output; 607: the batch is spent
+	ring [streamLen]uint64 // the last 607 outputs, output n at n mod 607
+	k    int               // position of the next output
+	warm bool              // the ring holds outputs already returned
 }
 
 const (
@@ -62,31 +56,22 @@ var lastRing struct {
 	ring [streamLen]uint64
 }
 
-// refill replaces the ring's batch of outputs with the next 607. Not
-// inlined: once every 607 draws, it would only make its callers too big
-// to inline.
-//
-//go:noinline
-func (s *stream) refill() {
-	r := &s.ring
-	for k := 0; k < streamTap; k++ {
-		r[k] += r[k+streamLen-streamTap]
-	}
-	for k := streamTap; k < streamLen; k++ {
-		r[k] += r[k-streamTap]
-	}
-	s.k = 0
-}
-
 // uint64 is the source's Uint64.
 func (s *stream) uint64() uint64 {
 	k := s.k
-	if k >= streamLen {
-		s.refill()
-		k = 0
-	}
 	x := s.ring[k]
-	s.k = k + 1
+	if s.warm {
+		j := k + streamLen - streamTap
+		if j >= streamLen {
+			j -= streamLen
+		}
+		x += s.ring[j]
+		s.ring[k] = x
+	}
+	if k++; k == streamLen {
+		k, s.warm = 0, true
+	}
+	s.k = k
 	return x
 }
 
@@ -171,10 +156,10 @@ func (s *stream) below(b *bound) int {
 }
 
 // sample fills dst with below(b) draws, in order: the same values as that
-// many calls, with the ring's position in a register (a tree's sample is
-// 256 draws, most of a fit's draws).
+// many calls, with the ring's position in a register and the warm-up test
+// made once (a tree's sample is 256 draws, most of a fit's draws).
 func (s *stream) sample(dst []int32, b *bound) {
-	if b.n > 1<<31-1 || b.pow2 {
+	if !s.warm || b.n > 1<<31-1 || b.pow2 {
 		for i := range dst {
 			dst[i] = int32(s.below(b))
 		}
@@ -182,12 +167,16 @@ func (s *stream) sample(dst []int32, b *bound) {
 	}
 	k, ring := s.k, &s.ring
 	for i := 0; i < len(dst); {
-		if k >= streamLen {
-			s.refill()
+		// uint64, warm: output n is output n-607 plus output n-334.
+		j := k + streamLen - streamTap
+		if j >= streamLen {
+			j -= streamLen
+		}
+		x := ring[k] + ring[j]
+		ring[k] = x
+		if k++; k == streamLen {
 			k = 0
 		}
-		x := ring[k]
-		k++
 		v := int32(int64(x&(1<<63-1)) >> 32)
 		if v > b.max {
 			continue // rejected: draw again

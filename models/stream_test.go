@@ -65,8 +65,8 @@ func TestBelowIsModulo(t *testing.T) {
 }
 
 // TestSampleIsBelow: sample draws what as many calls of below draw, and
-// of math/rand's Intn, in the first batch of outputs and later ones, for
-// bounds of every kind, interleaved with other draws.
+// of math/rand's Intn, cold and warm, for bounds of every kind,
+// interleaved with other draws.
 func TestSampleIsBelow(t *testing.T) {
 	bounds := []int{1, 2, 3, 22, 256, 1774, 2000, 1<<30 + 1, 1<<31 - 1} // int32 draws
 	for _, seed := range []int64{0, 1, 42, math.MinInt64} {
