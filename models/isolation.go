@@ -286,8 +286,16 @@ func (b *isoBuilder) leaf(size, depth int) int32 {
 // minMax is golearn's minMax over the rows of data; it keeps their values
 // in b.vals.
 func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
-	col := b.cols[feature]
-	vals := b.vals[:len(data)]
+	return gatherMinMax(b.cols[feature], data, b.vals[:len(data)])
+}
+
+// gatherMinMax writes col[data[k]] into vals[k] and returns their minimum
+// and maximum. Not inlined: in grow, its loop's registers would be
+// grow's, shuffled and reloaded from the stack every row.
+//
+//go:noinline
+func gatherMinMax(col []float64, data []int32, vals []float64) (float64, float64) {
+	vals = vals[:len(data)]
 	lo, hi := col[data[0]], col[data[0]]
 	for k, i := range data {
 		v := col[i]

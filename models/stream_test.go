@@ -64,12 +64,14 @@ func TestBelowIsModulo(t *testing.T) {
 	}
 }
 
-// TestSampleIsBelow: sample draws what as many calls of below draw, cold
-// and warm, for bounds of every kind, interleaved with other draws.
+// TestSampleIsBelow: sample draws what as many calls of below draw, and
+// of math/rand's Intn, cold and warm, for bounds of every kind,
+// interleaved with other draws.
 func TestSampleIsBelow(t *testing.T) {
 	bounds := []int{1, 2, 3, 22, 256, 1774, 2000, 1<<30 + 1, 1<<31 - 1} // int32 draws
 	for _, seed := range []int64{0, 1, 42, math.MinInt64} {
 		want, got := newStream(seed), newStream(seed)
+		std := rand.New(rand.NewSource(seed))
 		pick := rand.New(rand.NewSource(seed ^ 5))
 		for i := range 3000 {
 			b := newBound(bounds[pick.Intn(len(bounds))])
@@ -79,9 +81,16 @@ func TestSampleIsBelow(t *testing.T) {
 				if w := want.below(&b); int(g) != w {
 					t.Fatalf("seed %d, sample %d (n %d), draw %d: %d, below %d", seed, i, b.n, k, g, w)
 				}
+				if w := std.Intn(b.n); int(g) != w {
+					t.Fatalf("seed %d, sample %d (n %d), draw %d: %d, math/rand %d", seed, i, b.n, k, g, w)
+				}
 			}
-			if g, w := got.float64(), want.float64(); g != w {
+			g := got.float64()
+			if w := want.float64(); g != w {
 				t.Fatalf("seed %d, after sample %d: float64 %v, %v", seed, i, g, w)
+			}
+			if w := std.Float64(); math.Float64bits(g) != math.Float64bits(w) {
+				t.Fatalf("seed %d, after sample %d: float64 %v, math/rand %v", seed, i, g, w)
 			}
 		}
 	}
