@@ -11,23 +11,25 @@ import (
 // conn.closed. Most devices have one open at a time, so the first is held
 // in the table itself, within the device's state, which AddBatch asks the
 // memory system for ahead (see devState): the join and remember of such a
-// device read no other memory. The others are in an open-addressing table
-// (linear probing) of entries held inline, keyed on a seeded hash of the
-// id kept in each entry: a take is one hash and probe, and its delete
-// shifts the entries after it back (no tombstones, so probes stay short
-// however many connections come and go). A Go map took two hashes a take
-// (the lookup, then the delete) and a slice searched linearly read every
-// entry's line. Connection ids up to shortID bytes (Zeek's uids, the
+// device read no other memory. The others are in tab: up to smallConns
+// packed and searched linearly (a hash costs more than comparing the
+// lengths of a few), past that an open-addressing table (linear probing)
+// of entries held inline, keyed on a seeded hash of the id kept in each
+// entry: a take is one hash and probe, and its delete shifts the entries
+// after it back (no tombstones, so probes stay short however many
+// connections come and go), where a Go map took two hashes (the lookup,
+// then the delete). Connection ids up to shortID bytes (Zeek's uids, the
 // edge's ids) are copied into the entries, so that a lookup compares them
 // there instead of loading the string of the conn.opened payload, long out
 // of cache.
 type connTable struct {
 	n     int      // connections held
 	first openConn // one of them when n > 0 (an empty id: none)
-	// tab holds the others: nil until a second connection is open, then a
-	// power of two of slots (an empty id: free) at most 3/4 used. Like a
-	// map it does not shrink: the device's state goes when it holds
-	// nothing (see sweep), and MaxOpenPerDevice bounds its size.
+	// tab holds the others: nil until a second connection is open; up to
+	// smallConns slots, the entries packed in tab[:used]; past that
+	// (hashed) a power of two of slots (an empty id: free) at most 3/4
+	// used. Like a map it does not shrink: the device's state goes when
+	// it holds nothing (see sweep), and MaxOpenPerDevice bounds its size.
 	tab  []openConn
 	used int // entries in tab
 	// floor is at most the open time of every connection held (exact after
@@ -37,11 +39,15 @@ type connTable struct {
 }
 
 const (
-	shortID = 24
-	// minTab is the first size of a table: with the first entry, four
+	shortID    = 24
+	smallConns = 8
+	// minTab is the first size of tab: with the first entry, five
 	// connections before it grows.
 	minTab = 4
 )
+
+// hashed reports whether tab is a hash table rather than a packed slice.
+func (c *connTable) hashed() bool { return len(c.tab) > smallConns }
 
 // connSeed keys the ids' hash, so that no set of ids collides in every
 // process.
@@ -126,6 +132,17 @@ func (c *connTable) slot(id string, h uint32) (int, bool) {
 	}
 }
 
+// removeAt removes entry i of tab.
+func (c *connTable) removeAt(i int) {
+	if c.hashed() {
+		c.deleteAt(i)
+		return
+	}
+	c.used--
+	c.tab[i] = c.tab[c.used]
+	c.tab[c.used] = openConn{}
+}
+
 // deleteAt empties slot i of the table, moving back the entries after it
 // in its cluster that may not be past a free slot from their home.
 func (c *connTable) deleteAt(i int) {
@@ -142,6 +159,22 @@ func (c *connTable) deleteAt(i int) {
 	c.used--
 }
 
+// find returns the index in tab of connection id, or -1.
+func (c *connTable) find(id string) int {
+	if !c.hashed() {
+		for i := range c.tab[:c.used] {
+			if c.tab[i].is(id) {
+				return i
+			}
+		}
+		return -1
+	}
+	if i, ok := c.slot(id, connHash(id)); ok {
+		return i
+	}
+	return -1
+}
+
 // get returns the destination of connection id.
 func (c *connTable) get(id string) (dest, bool) {
 	if c.n == 0 || id == "" {
@@ -153,7 +186,7 @@ func (c *connTable) get(id string) (dest, bool) {
 	if c.used == 0 {
 		return dest{}, false
 	}
-	if i, ok := c.slot(id, connHash(id)); ok {
+	if i := c.find(id); i >= 0 {
 		return c.tab[i].dest, true
 	}
 	return dest{}, false
@@ -173,12 +206,12 @@ func (c *connTable) take(id string) (dest, bool) {
 	if c.used == 0 {
 		return dest{}, false
 	}
-	i, ok := c.slot(id, connHash(id))
-	if !ok {
+	i := c.find(id)
+	if i < 0 {
 		return dest{}, false
 	}
 	d := c.tab[i].dest
-	c.deleteAt(i)
+	c.removeAt(i)
 	c.n--
 	return d, true
 }
@@ -198,12 +231,28 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 		c.n++
 		return true
 	}
-	h := connHash(id)
-	i := -1
-	if c.used > 0 {
-		var ok bool
-		if i, ok = c.slot(id, h); ok {
+	if c.hashed() {
+		h := connHash(id)
+		i, ok := c.slot(id, h)
+		if ok {
 			c.tab[i].opened, c.tab[i].dest = opened, *dst
+			return false
+		}
+		c.n++
+		if c.first.idLen == 0 {
+			c.first = newOpenConn(id, opened, dst)
+			return true
+		}
+		if 4*(c.used+1) > 3*len(c.tab) {
+			c.grow()
+			i, _ = c.slot(id, h)
+		}
+		c.insert(i, id, h, opened, dst)
+		return true
+	}
+	for i := range c.tab[:c.used] {
+		if oc := &c.tab[i]; oc.is(id) {
+			oc.opened, oc.dest = opened, *dst
 			return false
 		}
 	}
@@ -212,27 +261,45 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 		c.first = newOpenConn(id, opened, dst)
 		return true
 	}
-	if 4*(c.used+1) > 3*len(c.tab) {
-		c.grow()
-		i = -1
+	if c.used < len(c.tab) {
+		c.insert(c.used, id, 0, opened, dst)
+		return true
 	}
-	if i < 0 {
-		i, _ = c.slot(id, h)
+	c.grow()
+	if !c.hashed() {
+		c.insert(c.used, id, 0, opened, dst)
+		return true
 	}
-	c.tab[i] = newOpenConn(id, opened, dst)
-	c.tab[i].hash = h
-	c.used++
+	h := connHash(id)
+	i, _ := c.slot(id, h)
+	c.insert(i, id, h, opened, dst)
 	return true
 }
 
-// grow doubles the table (makes the first).
+// insert puts a new entry for id (hashed h, in a hash table) at slot i.
+func (c *connTable) insert(i int, id string, h uint32, opened int64, dst *dest) {
+	c.tab[i] = newOpenConn(id, opened, dst)
+	c.tab[i].hash = h
+	c.used++
+}
+
+// grow doubles tab (makes the first), hashing the entries when it becomes
+// a hash table.
 func (c *connTable) grow() {
 	old := c.tab
 	c.tab = make([]openConn, max(minTab, 2*len(old)))
+	if !c.hashed() {
+		copy(c.tab, old[:c.used])
+		return
+	}
+	rehash := len(old) <= smallConns
 	mask := len(c.tab) - 1
 	for k := range old {
 		if old[k].idLen == 0 {
 			continue
+		}
+		if rehash {
+			old[k].hash = connHash(old[k].id())
 		}
 		i := int(old[k].hash) & mask
 		for c.tab[i].idLen != 0 {
@@ -250,7 +317,18 @@ func (c *connTable) removeIf(drop func(*openConn) bool) int {
 		c.first = openConn{}
 		n++
 	}
-	if c.used > 0 {
+	if !c.hashed() {
+		kept := c.tab[:0]
+		for i := range c.tab[:c.used] {
+			if drop(&c.tab[i]) {
+				n++
+			} else {
+				kept = append(kept, c.tab[i])
+			}
+		}
+		clear(c.tab[len(kept):c.used])
+		c.used = len(kept)
+	} else if c.used > 0 {
 		// Scan from a free slot: a delete moves back only entries of the
 		// cluster after it, which end before that slot, into slots not
 		// yet seen or the one seen now (seen again), so each entry is

@@ -19,7 +19,7 @@ import (
 func TestConnTable(t *testing.T) {
 	ids := []string{"a", "c1", "CjWx8k3HFVe8nUtlHd", strings.Repeat("x", shortID-1), strings.Repeat("x", shortID),
 		strings.Repeat("x", shortID+1), "0b6f2a4e-8c1d-4c3f-9a57-2f7d1e6b9c10"}
-	for _, n := range []int{1, len(ids), 16 * minTab} {
+	for _, n := range []int{1, len(ids), smallConns + 1, 4 * smallConns} {
 		var c connTable
 		var all []string
 		for i := range n {
@@ -397,7 +397,7 @@ func connOps(t *testing.T, ops []byte) {
 		if floor := c.floorOf(); c.len() > 0 && c.floor > floor {
 			t.Fatalf("op %d: floor %d above %d", k, c.floor, floor)
 		}
-		if used := c.len() - int(min(1, c.first.idLen)); used != c.used || 4*c.used > 3*len(c.tab) {
+		if used := c.len() - int(min(1, c.first.idLen)); used != c.used || c.hashed() && 4*c.used > 3*len(c.tab) || c.used > len(c.tab) {
 			t.Fatalf("op %d: table uses %d, counts %d, of %d slots", k, used, c.used, len(c.tab))
 		}
 	}
