@@ -3,6 +3,8 @@ package window
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -13,11 +15,11 @@ import (
 )
 
 // The connection table finds ids of every length, short (compared in the
-// entry) and long, in its first entry, its slice and its map.
+// entry) and long, in its first entry and its table.
 func TestConnTable(t *testing.T) {
 	ids := []string{"a", "c1", "CjWx8k3HFVe8nUtlHd", strings.Repeat("x", shortID-1), strings.Repeat("x", shortID),
 		strings.Repeat("x", shortID+1), "0b6f2a4e-8c1d-4c3f-9a57-2f7d1e6b9c10"}
-	for _, n := range []int{1, len(ids), 4 * smallConns} {
+	for _, n := range []int{1, len(ids), smallConns + 1, 4 * smallConns} {
 		var c connTable
 		var all []string
 		for i := range n {
@@ -177,6 +179,31 @@ func (c *refConns) dropOlder(cut int64) int {
 // sweeps: the same joins and destinations, the same connections
 // forgotten, the same counts.
 func TestConnTableMatchesReference(t *testing.T) {
+	for _, h := range testHashes {
+		t.Run(h.name, func(t *testing.T) {
+			defer func(f func(string) uint32) { hashOverride = f }(hashOverride)
+			hashOverride = h.f
+			connTableMatchesReference(t)
+		})
+	}
+}
+
+// testHashes are the seeded hash and ones that crowd the table: ids in
+// few homes, all in one, or chosen by the id's last byte (clusters
+// wrapping around the table's end, in the fuzz target).
+var testHashes = []struct {
+	name string
+	f    func(string) uint32
+}{
+	{"seeded", nil},
+	{"few", func(id string) uint32 { return connHashSeeded(id) % 5 }},
+	{"one", func(string) uint32 { return 7 }},
+	{"last-byte", func(id string) uint32 { return uint32(id[len(id)-1]) }},
+}
+
+func connHashSeeded(id string) uint32 { return uint32(maphash.String(connSeed, id)) }
+
+func connTableMatchesReference(t *testing.T) {
 	forgetting := 0 // runs that forgot connections for the limit
 	defer func() {
 		if forgetting < 10 {
@@ -297,4 +324,142 @@ func (c *connTable) floorOf() int64 {
 		floor = min(floor, oc.opened)
 	}
 	return floor
+}
+
+// connOps runs the operations ops describes (two bytes each: what, and
+// which id) on a connection table and on a map of the same connections,
+// and fails at the first difference: a put's answer, a take's or get's
+// destination, a dropOlder's count, or the connections held.
+func connOps(t *testing.T, ops []byte) {
+	var c connTable
+	ref := map[string]refConn{}
+	ids := func(k byte) string {
+		s := string(rune('a' + k%26)) // the last byte picks the slot
+		switch k / 26 % 4 {
+		case 1:
+			return "C" + strings.Repeat("x", 16) + s // Zeek's 18
+		case 2:
+			return strings.Repeat("y", shortID-1) + s
+		case 3:
+			return strings.Repeat("z", shortID+8) + s // long
+		}
+		return s
+	}
+	now := int64(0)
+	for k := 0; k+1 < len(ops); k += 2 {
+		op, id := ops[k], ids(ops[k+1])
+		switch op % 8 {
+		case 0, 1, 2:
+			now += int64(op / 8 % 3)
+			opened := now - int64(op/32%2)*5 // some out of order
+			d := dest{host: fmt.Sprint(k), port: uint32(k), ok: true}
+			_, had := ref[id]
+			ref[id] = refConn{id: id, opened: opened, dest: d}
+			if got := c.put(strings.Clone(id), opened, &d); got == had {
+				t.Fatalf("op %d: put %q new %v, want %v", k, id, got, !had)
+			}
+		case 3, 4, 5:
+			got, ok := c.take(id)
+			want, wok := ref[id]
+			delete(ref, id)
+			if ok != wok || got != want.dest {
+				t.Fatalf("op %d: take %q: %v %+v, want %v %+v", k, id, ok, got, wok, want.dest)
+			}
+		case 6:
+			got, ok := c.get(id)
+			want, wok := ref[id]
+			if ok != wok || got != want.dest {
+				t.Fatalf("op %d: get %q: %v %+v, want %v %+v", k, id, ok, got, wok, want.dest)
+			}
+		case 7:
+			cut := now - int64(op/8%8)
+			want := 0
+			for id, oc := range ref {
+				if oc.opened < cut {
+					delete(ref, id)
+					want++
+				}
+			}
+			if got := c.dropOlder(cut); got != want {
+				t.Fatalf("op %d: dropOlder(%d) %d, want %d", k, cut, got, want)
+			}
+		}
+		var got []refConn
+		for _, oc := range c.all() {
+			got = append(got, refConn{id: oc.id(), opened: oc.opened, dest: oc.dest})
+		}
+		byID := func(x, y refConn) int { return strings.Compare(x.id, y.id) }
+		slices.SortFunc(got, byID)
+		want := slices.SortedFunc(maps.Values(ref), byID)
+		if c.len() != len(ref) || !slices.Equal(got, want) {
+			t.Fatalf("op %d: %d held %v, want %v", k, c.len(), got, want)
+		}
+		if floor := c.floorOf(); c.len() > 0 && c.floor > floor {
+			t.Fatalf("op %d: floor %d above %d", k, c.floor, floor)
+		}
+		if used := c.len() - int(min(1, c.first.idLen)); used != c.used || c.hashed() && 4*c.used > 3*len(c.tab) || c.used > len(c.tab) {
+			t.Fatalf("op %d: table uses %d, counts %d, of %d slots", k, used, c.used, len(c.tab))
+		}
+	}
+}
+
+// The table does what a map does on random operations, with ids in many
+// and in few slots.
+func TestConnTableOps(t *testing.T) {
+	for _, h := range testHashes {
+		t.Run(h.name, func(t *testing.T) {
+			defer func(f func(string) uint32) { hashOverride = f }(hashOverride)
+			hashOverride = h.f
+			for run := range 200 {
+				rng := rand.New(rand.NewPCG(uint64(run), 9))
+				ops := make([]byte, 2*(1+rng.IntN(600)))
+				span := 1 + rng.IntN(104) // ids in play
+				for k := range ops {
+					ops[k] = byte(rng.IntN(256))
+					if k%2 == 1 {
+						ops[k] = byte(rng.IntN(span))
+					}
+				}
+				connOps(t, ops)
+			}
+		})
+	}
+}
+
+// FuzzConnTable: the ids' last byte is their hash, so the fuzzer chooses
+// collisions and clusters across the table's end.
+func FuzzConnTable(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 3, 2, 6, 3, 7, 0})
+	f.Add([]byte{0, 30, 0, 31, 0, 32, 0, 33, 0, 57, 0, 28, 3, 31, 6, 32, 7, 1})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		defer func(f func(string) uint32) { hashOverride = f }(hashOverride)
+		hashOverride = func(id string) uint32 { return uint32(id[len(id)-1]) }
+		connOps(t, ops)
+	})
+}
+
+// BenchmarkConnTable: a device's connections opened and closed, with open
+// at a time (the Zeek logs' busy hosts hold tens to hundreds): a put and a
+// take a connection, ids of Zeek's 18 bytes.
+func BenchmarkConnTable(b *testing.B) {
+	for _, open := range []int{1, 3, 16, 300} {
+		b.Run(fmt.Sprint("open=", open), func(b *testing.B) {
+			ids := make([]string, 4096)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("C%017x", uint64(i)*0x9E3779B97F4A7C15>>8)
+			}
+			var c connTable
+			d := dest{host: "h", ok: true}
+			for i := range open {
+				c.put(ids[i], int64(i), &d)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				c.put(ids[(i+open)%len(ids)], int64(i+open), &d)
+				if _, ok := c.take(ids[i%len(ids)]); !ok {
+					b.Fatal("not joined")
+				}
+			}
+		})
+	}
 }
