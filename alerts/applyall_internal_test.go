@@ -40,16 +40,7 @@ func TestApplyAllMatchesApply(t *testing.T) {
 				if r.IntN(3) == 0 {
 					id = ids[r.IntN(len(ids))]
 				}
-				e := events.NewID()
-				switch k {
-				case 8:
-					ev = events.New(tenant, "pos-1", &events.AlertAcknowledged{AlertId: id, Actor: "op"})
-				case 9:
-					ev = events.New(tenant, "pos-1", &events.AlertResolved{AlertId: id, Actor: "op", Verdict: events.Verdict_VERDICT_BENIGN})
-				default:
-					ev = events.New(tenant, "pos-1", &events.AlertUpdated{AlertId: id, Count: uint32(seq), LastSeen: t0.Add(time.Duration(seq) * time.Second).UnixNano(),
-						Score: r.Float64(), Evidence: [][]byte{e[:]}})
-				}
+				ev = alertChange(r, k, tenant, id, int(seq))
 			}
 			if r.IntN(4) > 0 { // some events not from the log
 				seq++

@@ -102,16 +102,7 @@ func TestSetLastAlert(t *testing.T) {
 			if r.IntN(4) == 0 {
 				id = ids[r.IntN(len(ids))]
 			}
-			e := events.NewID()
-			switch k {
-			case 8:
-				ev = events.New(tenant, "pos-1", &events.AlertAcknowledged{AlertId: id, Actor: "op"})
-			case 9:
-				ev = events.New(tenant, "pos-1", &events.AlertResolved{AlertId: id, Actor: "op", Verdict: events.Verdict_VERDICT_BENIGN})
-			default:
-				ev = events.New(tenant, "pos-1", &events.AlertUpdated{AlertId: id, Count: uint32(i), LastSeen: t0.Add(time.Duration(i) * time.Second).UnixNano(),
-					Score: r.Float64(), Evidence: [][]byte{e[:]}})
-			}
+			ev = alertChange(r, k, tenant, id, i)
 			if a := cached.last; a != nil && a.ID == id && a.Tenant == tenant {
 				hits++
 			}
@@ -172,4 +163,19 @@ func TestInsertAtMatchesSearch(t *testing.T) {
 			t.Fatalf("insertAt of %v %s into %d alerts = %d, want %d", a.Time, a.ID, n, got, want)
 		}
 	}
+}
+
+// alertChange is a random test's change to the alert id of pos-1: an
+// acknowledgement (k 8), a resolution (k 9), else its n-th update (n
+// seconds after t0, one new evidence id).
+func alertChange(r *rand.Rand, k int, tenant, id string, n int) events.Event {
+	switch k {
+	case 8:
+		return events.New(tenant, "pos-1", &events.AlertAcknowledged{AlertId: id, Actor: "op"})
+	case 9:
+		return events.New(tenant, "pos-1", &events.AlertResolved{AlertId: id, Actor: "op", Verdict: events.Verdict_VERDICT_BENIGN})
+	}
+	e := events.NewID()
+	return events.New(tenant, "pos-1", &events.AlertUpdated{AlertId: id, Count: uint32(n), LastSeen: t0.Add(time.Duration(n) * time.Second).UnixNano(),
+		Score: r.Float64(), Evidence: [][]byte{e[:]}})
 }

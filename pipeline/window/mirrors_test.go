@@ -144,14 +144,7 @@ func TestTimeAndIDArraysMatchArrow(t *testing.T) {
 				}
 			}
 		}
-		got.Retain() // a consumer's
-		got.Release()
-		got.Release()
-		if mem.CurrentAlloc() == 0 {
-			t.Fatal("buffers freed while arrow-go's array holds them")
-		}
-		want.Release()
-		mem.AssertSize(t, 0)
+		releaseBoth(t, mem, got, want)
 	}
 }
 
@@ -217,13 +210,21 @@ func TestDictionaryArrayMatchesArrow(t *testing.T) {
 				t.Fatalf("nulls %v: row %d differs", nulls, i)
 			}
 		}
-		got.Retain() // a consumer's
-		got.Release()
-		got.Release()
-		if mem.CurrentAlloc() == 0 {
-			t.Fatal("buffers freed while arrow-go's array holds them")
-		}
-		want.Release()
-		mem.AssertSize(t, 0)
+		releaseBoth(t, mem, got, want)
 	}
+}
+
+// releaseBoth releases got, the mirror-made array, through a consumer's
+// reference and its own, then want, arrow-go's array of the same buffers:
+// the buffers must outlive got's references and be freed with want's.
+func releaseBoth(t *testing.T, mem *memory.CheckedAllocator, got, want arrow.Array) {
+	t.Helper()
+	got.Retain() // a consumer's
+	got.Release()
+	got.Release()
+	if mem.CurrentAlloc() == 0 {
+		t.Fatal("buffers freed while arrow-go's array holds them")
+	}
+	want.Release()
+	mem.AssertSize(t, 0)
 }
