@@ -264,10 +264,7 @@ func (bb *bitBuf) walk(nodes []node, i int32, d, cnt, words int) {
 func andSet(dst, a, b []uint64, not bool) int {
 	b = b[:len(a)]
 	dst = dst[:len(a)]
-	var flip uint64
-	if not {
-		flip = ^uint64(0)
-	}
+	flip := flipOf(not)
 	cnt := 0
 	for w, x := range a {
 		x &= b[w] ^ flip
@@ -286,10 +283,7 @@ func andSet(dst, a, b []uint64, not bool) int {
 // not read).
 func flatten(dst []int32, set, mask []uint64, not bool) int {
 	mask = mask[:len(set)]
-	var flip uint64
-	if not {
-		flip = ^uint64(0)
-	}
+	flip := flipOf(not)
 	var xs [routeBlock / 64]uint64
 	var ws [routeBlock / 64]int32
 	nw := 0
@@ -326,10 +320,7 @@ func flatten(dst []int32, set, mask []uint64, not bool) int {
 // when not) and returns how many there are.
 func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool) int {
 	mask = mask[:len(set)]
-	var flip uint64
-	if not {
-		flip = ^uint64(0)
-	}
+	flip := flipOf(not)
 	cnt := 0
 	for w, x := range set {
 		cnt += bits.OnesCount64(x & (mask[w] ^ flip))
@@ -624,4 +615,13 @@ func prefixLEs(sorted []float64, v *[searchLanes]float64) [searchLanes]int {
 		base[l] += b2i(sorted[base[l]] <= v[l])
 	}
 	return base
+}
+
+// flipOf is what a mask's words are XORed with for AND (false) or AND NOT
+// (true).
+func flipOf(not bool) uint64 {
+	if not {
+		return ^uint64(0)
+	}
+	return 0
 }

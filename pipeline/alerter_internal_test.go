@@ -89,7 +89,7 @@ func TestAlerterLastAlertCache(t *testing.T) {
 			if want := events.DerivedID("alert.raised", id1); ev1.ID != want {
 				t.Fatalf("finding %d: alert.raised id %s, DerivedID %s", i, ev1.ID, want)
 			}
-		} else { // the update's id from the alert's IDStem
+		} else { // the update's id from the alert's IDHasher
 			count := ev1.Payload.(*events.AlertUpdated).Count
 			if want := events.DerivedID("alert.updated", id1, fmt.Sprint(count)); ev1.ID != want {
 				t.Fatalf("finding %d: alert.updated id %s (count %d), DerivedID %s", i, ev1.ID, count, want)

@@ -21,8 +21,8 @@ type alertKey struct {
 type openAlert struct {
 	id string
 	// updates derives the ids of the alert's updates, made at its first:
-	// they share their first SHA-1 block (events.IDStem).
-	updates *events.IDStem
+	// they share their first SHA-1 block (events.IDHasher).
+	updates *events.IDHasher
 	count   uint32
 	gone    bool // replaced in alerter.open by a new alert of its key
 	first   time.Time
@@ -143,11 +143,11 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		p.AlertId, p.Count, p.LastSeen, p.Score = st.id, st.count, st.last.UnixNano(), st.score
 		p.WindowStart, p.WindowEnd = f.WindowStart.UnixNano(), f.WindowEnd.UnixNano()
 		if st.updates == nil {
-			st.updates = events.NewIDStem("alert.updated", st.id)
+			st.updates = new(events.IDHasher)
 		}
 		var nb [20]byte
 		ev := events.Event{
-			ID: st.updates.ID(string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // DerivedID("alert.updated", st.id, count), the count formatted on the stack
+			ID: st.updates.ID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // DerivedID("alert.updated", st.id, count), the count formatted on the stack
 			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
 			Payload: p,
 		}

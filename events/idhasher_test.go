@@ -24,10 +24,10 @@ func randomPart(r *rand.Rand) string {
 	return string(b)
 }
 
-// TestIDStemMatchesDerivedID derives ids of random stems and parts, several
-// from each stem (its state restored every time), and compares them with
-// DerivedID's.
-func TestIDStemMatchesDerivedID(t *testing.T) {
+// TestIDHasherStemsMatchDerivedID derives ids of random stems and parts,
+// several from each stem with one hasher (its state restored every time
+// the first block is the last one's), and compares them with DerivedID's.
+func TestIDHasherStemsMatchDerivedID(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
 	for range 2000 {
 		source := randomPart(r)
@@ -35,59 +35,60 @@ func TestIDStemMatchesDerivedID(t *testing.T) {
 		for i := range stemParts {
 			stemParts[i] = randomPart(r)
 		}
-		stem := events.NewIDStem(source, stemParts...)
+		var h events.IDHasher
 		for range 1 + r.IntN(5) {
 			more := make([]string, r.IntN(3))
 			for i := range more {
 				more[i] = randomPart(r)
 			}
 			all := append(append([]string(nil), stemParts...), more...)
-			if got, want := stem.ID(more...), events.DerivedID(source, all...); got != want {
-				t.Fatalf("NewIDStem(%q, %q).ID(%q) = %s, DerivedID gives %s", source, stemParts, more, got, want)
+			if got, want := h.ID(source, all...), events.DerivedID(source, all...); got != want {
+				t.Fatalf("IDHasher.ID(%q, %q then %q) = %s, DerivedID gives %s", source, stemParts, more, got, want)
 			}
 		}
 	}
 }
 
-// TestIDStemBlockEdges covers stems ending on every byte around the first
-// two block boundaries, and the alert updates' own shape.
-func TestIDStemBlockEdges(t *testing.T) {
+// TestIDHasherBlockEdges covers stems ending on every byte around the
+// first two block boundaries, and the alert updates' own shape.
+func TestIDHasherBlockEdges(t *testing.T) {
 	// The namespace and the source's length take 20 bytes, the part's 4.
 	for n := 0; n <= 140; n++ {
 		part := strings.Repeat("x", n)
-		stem := events.NewIDStem("src", part)
+		var h events.IDHasher
 		for _, more := range [][]string{nil, {""}, {"1"}, {strings.Repeat("y", 70)}, {"a", "b"}} {
 			all := append([]string{part}, more...)
-			if got, want := stem.ID(more...), events.DerivedID("src", all...); got != want {
+			if got, want := h.ID("src", all...), events.DerivedID("src", all...); got != want {
 				t.Fatalf("stem of a %d-byte part, ID(%q) = %s, DerivedID gives %s", n, more, got, want)
 			}
 		}
 	}
-	stem := events.NewIDStem("alert.updated", "al-0f4e2a8c-1b2d-5e6f-8a9b-0c1d2e3f4a5b")
+	var h events.IDHasher
 	for c := 2; c < 5000; c += 7 {
 		count := strconv.Itoa(c)
-		if got, want := stem.ID(count), events.DerivedID("alert.updated", "al-0f4e2a8c-1b2d-5e6f-8a9b-0c1d2e3f4a5b", count); got != want {
+		if got, want := h.ID("alert.updated", "al-0f4e2a8c-1b2d-5e6f-8a9b-0c1d2e3f4a5b", count), events.DerivedID("alert.updated", "al-0f4e2a8c-1b2d-5e6f-8a9b-0c1d2e3f4a5b", count); got != want {
 			t.Fatalf("update %d: %s, DerivedID gives %s", c, got, want)
 		}
 	}
-	if got, want := events.NewIDStem("source").ID("part").String(), pinnedDerivedID; got != want {
-		t.Errorf(`NewIDStem("source").ID("part") = %s, want %s`, got, want)
-	}
 }
 
-// FuzzIDStem splits a source's parts between the stem and the id, and
-// compares each id of the stem with DerivedID's.
-func FuzzIDStem(f *testing.F) {
+// FuzzIDHasherRepeats derives the same id twice from one hasher (the
+// second from the restored state), after an id of the first k parts, and
+// compares each with DerivedID's.
+func FuzzIDHasherRepeats(f *testing.F) {
 	f.Add("alert.updated", "al-0f4e2a8c-1b2d-5e6f-8a9b-0c1d2e3f4a5b", "2", "3", uint8(1))
 	f.Add("", "", "", "", uint8(0))
 	f.Add("s", strings.Repeat("p", 40), strings.Repeat("q", 64), "", uint8(2))
 	f.Fuzz(func(t *testing.T, source, a, b, c string, split uint8) {
 		parts := []string{a, b, c}
 		k := int(split) % (len(parts) + 1)
-		stem := events.NewIDStem(source, parts[:k]...)
+		var h events.IDHasher
+		if got, want := h.ID(source, parts[:k]...), events.DerivedID(source, parts[:k]...); got != want {
+			t.Fatalf("IDHasher.ID(%q, %q) = %s, DerivedID gives %s", source, parts[:k], got, want)
+		}
 		for range 2 { // the second from the restored state
-			if got, want := stem.ID(parts[k:]...), events.DerivedID(source, parts...); got != want {
-				t.Fatalf("NewIDStem(%q, %q).ID(%q) = %s, DerivedID gives %s", source, parts[:k], parts[k:], got, want)
+			if got, want := h.ID(source, parts...), events.DerivedID(source, parts...); got != want {
+				t.Fatalf("IDHasher.ID(%q, %q) = %s, DerivedID gives %s", source, parts, got, want)
 			}
 		}
 	})
