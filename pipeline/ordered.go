@@ -391,10 +391,16 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 // emit appends the outputs of a finding (Processor.emit) to s.out, first
 // handing the outputs gathered to the sink should they not fit: appending
 // past the chunk's capacity copied it whole (a window with many findings;
-// 1.4% of the Zeek replay's allocation).
+// 1.4% of the Zeek replay's allocation). The first chunk is made here too:
+// grown from nil, it was handed over at its first output, which the
+// replay's Outputs then copied to a chunk of its own (see Outputs.Add).
 func (s *stages) emit(p *Processor, f *detect.Finding) {
-	if len(s.out) > 0 && len(s.out)+maxFindingOutputs > cap(s.out) {
-		s.flush()
+	if len(s.out)+maxFindingOutputs > cap(s.out) {
+		if len(s.out) > 0 {
+			s.flush()
+		} else {
+			s.out = make([]events.Event, 0, outChunk+outChunk/4)
+		}
 	}
 	s.out = p.emit(s.out, f)
 }
@@ -485,10 +491,16 @@ func (s *stages) barrier() {
 	<-done
 }
 
-// flush hands the outputs gathered so far to the sink.
+// flush hands the outputs gathered so far to the sink, with a new chunk
+// for the next.
 func (s *stages) flush() {
 	out := s.out
 	s.out = make([]events.Event, 0, outChunk+outChunk/4)
+	s.hand(out)
+}
+
+// hand gives out to the sink, unless it failed before.
+func (s *stages) hand(out []events.Event) {
 	if s.sinkError() != nil {
 		return
 	}
@@ -518,8 +530,10 @@ func (s *stages) stop() error {
 	if len(s.panics) > 0 {
 		return fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
 	}
-	if len(s.out) > 0 {
-		s.flush()
+	if len(s.out) > 0 { // the last: no new chunk after it (a replay's 650 KB)
+		out := s.out
+		s.out = nil
+		s.hand(out)
 	}
 	return s.sinkError()
 }
