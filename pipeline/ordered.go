@@ -392,8 +392,9 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 // handing the outputs gathered to the sink should they not fit: appending
 // past the chunk's capacity copied it whole (a window with many findings;
 // 1.4% of the Zeek replay's allocation). The first chunk is made here too:
-// grown from nil, it was handed over at its first output, which the
-// replay's Outputs then copied to a chunk of its own (see Outputs.Add).
+// grown from nil, it was handed over at its first output, a chunk of one,
+// and a whole new chunk made for the rest (with the last's, 1.2 MB of the
+// Zeek replay's allocation).
 func (s *stages) emit(p *Processor, f *detect.Finding) {
 	if len(s.out)+maxFindingOutputs > cap(s.out) {
 		if len(s.out) > 0 {
@@ -530,7 +531,7 @@ func (s *stages) stop() error {
 	if len(s.panics) > 0 {
 		return fmt.Errorf("pipeline: a detector panicked: %v", s.panics[0])
 	}
-	if len(s.out) > 0 { // the last: no new chunk after it (a replay's 650 KB)
+	if len(s.out) > 0 { // the last: no new chunk after it (650 KB)
 		out := s.out
 		s.out = nil
 		s.hand(out)
