@@ -235,6 +235,13 @@ type evFinding struct {
 // evChunk is how many findings a chunk of stages.evFs holds.
 const evChunk = 256
 
+// evFreeChunks is how many chunks of findings the emitting stage keeps for
+// reuse: the read runs ahead of the windows' stages, with some twenty
+// chunks of event findings (80 KB each) waiting in the jobs in the Zeek
+// replay. With room for four, the others went to the collector as the
+// stage caught up, and new ones were made: 2.6 MB a replay, 1.7 with 32.
+const evFreeChunks = 32
+
 // addEventFinding copies f into s.evFs, sending the chunk once full.
 func (s *stages) addEventFinding(f *detect.Finding) {
 	if s.evFs == nil {
@@ -317,7 +324,7 @@ func (p *Processor) startStages(ctx context.Context) *stages {
 		toVec:   make(chan *window.Window, stageDepth),
 		fromWin: make(chan [][]detect.Finding, stageDepth),
 		fromVec: make(chan vectorResult, stageDepth),
-		evFree:  make(chan []evFinding, 4),
+		evFree:  make(chan []evFinding, evFreeChunks),
 	}
 	s.rows.cond.L = &s.rows.mu
 	vectors := p.vectors()
