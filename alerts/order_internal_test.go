@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -80,14 +81,16 @@ func (ta *tenantAlerts) lookupID(id string) (*Alert, bool) {
 	return a, ok
 }
 
-// Set's last alert changes nothing: on random raises, updates,
-// acknowledgements and resolutions — runs about one alert, other tenants
-// naming it — the set folds what a set that always looks its maps up
+// Set's last alert and last raised change nothing: on random raises,
+// updates, acknowledgements and resolutions — runs about one alert, about
+// one alert between raises of others, other tenants naming it — the set
+// folds what a set that always looks its maps up
 // folds.
 func TestSetLastAlert(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	cached, plain := NewSet(), NewSet()
 	var ids []string
+	updated := "" // the alert of the last change
 	hits := 0
 	for i := range 5000 {
 		tenant := []string{"acme", "globex"}[r.IntN(2)]
@@ -99,17 +102,24 @@ func TestSetLastAlert(t *testing.T) {
 			ev = raised(tenant, "pos-1", id, "inbound", events.Severity_SEVERITY_HIGH, time.Duration(i)*time.Second)
 		default:
 			id := ids[len(ids)-1]
-			if r.IntN(4) == 0 {
+			switch r.IntN(4) {
+			case 0:
 				id = ids[r.IntN(len(ids))]
+			case 1: // the alert updated last, others raised since
+				id = cmp.Or(updated, id)
 			}
+			updated = id
 			ev = alertChange(r, k, tenant, id, i)
-			if a := cached.last; a != nil && a.ID == id && a.Tenant == tenant {
-				hits++
+			for _, a := range []*Alert{cached.last, cached.lastRaised} {
+				if a != nil && a.ID == id && a.Tenant == tenant {
+					hits++
+					break
+				}
 			}
 		}
 		ev.Seq = uint64(i + 1)
 		cached.Apply(&ev)
-		plain.last = nil
+		plain.last, plain.lastRaised = nil, nil
 		plain.Apply(&ev)
 	}
 	for _, tenant := range []string{"acme", "globex"} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/cputime"
 	"github.com/halo-sec/halo/pipeline/detect"
 )
 
@@ -41,6 +42,7 @@ func BenchmarkAlerterZeekMix(b *testing.B) {
 	work := make([]detect.Finding, len(fs))
 	raised := 0
 	b.ReportAllocs()
+	cpu := cputime.Process()
 	for b.Loop() {
 		copy(work, fs)
 		a := newAlerter(10 * time.Minute) // the default Suppression
@@ -50,6 +52,9 @@ func BenchmarkAlerterZeekMix(b *testing.B) {
 				raised++
 			}
 		}
+	}
+	if cpu := cputime.Process() - cpu; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(len(fs)), "cpu-ns/finding")
 	}
 	b.ReportMetric(float64(raised), "alerts")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(fs)), "ns/finding")

@@ -32,9 +32,10 @@ func sweepsOpen(a *alerter) error {
 	return nil
 }
 
-// The alerter's cache of the last alert looked up, and of the last window
-// start formatted, change nothing: on
-// random findings — runs about one alert, alerts quiet for longer than the
+// The alerter's cache of the last alert looked up and of the last raised,
+// and of the last window start formatted, change nothing: on
+// random findings — runs about one alert, runs about two interleaved
+// (another raised between), alerts quiet for longer than the
 // suppression interval, forgotten by gc and raised again, times out of
 // order, window starts in other zones — it makes the
 // events an alerter that always looks up its map makes, with the ids
@@ -44,7 +45,7 @@ func TestAlerterLastAlertCache(t *testing.T) {
 	cached, plain := newAlerter(10*time.Minute), newAlerter(10*time.Minute)
 	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	hits, raised := 0, 0
-	var prev alertKey
+	var prev, prev2 alertKey
 	for i := range 20000 {
 		switch r.IntN(50) {
 		case 0:
@@ -64,14 +65,20 @@ func TestAlerterLastAlertCache(t *testing.T) {
 			Score: r.Float64(), Time: at, WindowStart: start, WindowEnd: at.Truncate(time.Minute).Add(time.Minute),
 			Evidence: []events.ID{events.DerivedID("e", fmt.Sprint(i))},
 		}
-		if r.IntN(3) > 0 && i > 0 { // runs of findings about one alert
+		switch k := r.IntN(6); {
+		case i == 0:
+		case k < 3: // runs of findings about one alert
 			f.Tenant, f.Device, f.Detector, f.Key = prev.tenant, prev.device, prev.detector, prev.key
+		case k == 3: // about the alert before, between others
+			f.Tenant, f.Device, f.Detector, f.Key = prev2.tenant, prev2.device, prev2.detector, prev2.key
 		}
-		prev = alertKey{f.Tenant, f.Device, f.Detector, f.Key}
-		if cached.last != nil && cached.lastKey == prev {
+		if k := (alertKey{f.Tenant, f.Device, f.Detector, f.Key}); k != prev {
+			prev, prev2 = k, prev
+		}
+		if (cached.last != nil && cached.last.key == prev) || (cached.newest != nil && cached.newest.key == prev) {
 			hits++
 		}
-		plain.last = nil // always the map
+		plain.last, plain.newest = nil, nil // always the map
 		g := f
 		ev1, id1, new1 := cached.finding(&f)
 		ev2, id2, new2 := plain.finding(&g)

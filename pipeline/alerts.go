@@ -45,12 +45,13 @@ type alerter struct {
 	all    []*openAlert
 	lastGC time.Time
 	gcAt   time.Time // lastGC + suppress: the first time gc runs at
-	// last is the open alert of the last finding looked up, under
-	// lastKey (nil after a gc): findings about one alert often follow
-	// each other (a device's inbound connections), and a lookup in open
-	// hashes four strings.
-	lastKey alertKey
-	last    *openAlert
+	// last is the open alert of the last finding looked up, newest the
+	// alert last raised (both nil after a gc): findings about one alert
+	// often follow each other (a device's inbound connections), between
+	// raises of others (the Zeek replay's new destinations), and a new
+	// alert's updates often follow it; a lookup in open hashes four
+	// strings.
+	last, newest *openAlert
 	// The last window start an alert id quoted, formatted: the findings
 	// of a window share it.
 	startAt   time.Time
@@ -117,9 +118,12 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	}
 	k := alertKey{f.Tenant, f.Device, f.Detector, f.Key}
 	st := a.last
-	if st == nil || k != a.lastKey {
-		if st = a.open[k]; st != nil {
-			a.lastKey, a.last = k, st
+	if st == nil || k != st.key {
+		if st = a.newest; st == nil || k != st.key {
+			st = a.open[k]
+		}
+		if st != nil {
+			a.last = st
 		}
 	}
 	if st != nil && f.Time.Sub(st.last) <= a.suppress {
@@ -157,11 +161,12 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	id := a.alertID(f)
 	if st != nil { // quiet for longer than the interval, not forgotten yet
 		st.gone = true
+		a.last = nil // st, under k
 	}
 	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score, key: k}
 	a.open[k] = st
 	a.all = append(a.all, st)
-	a.lastKey, a.last = k, st
+	a.newest = st
 	one := slab.Next(&a.raised, payloadChunk)
 	p := &one.p
 	p.AlertId, p.Detector, p.Severity, p.Score = id, f.Detector, f.Severity, f.Score
@@ -203,7 +208,7 @@ func (a *alerter) gc(now time.Time) {
 		return
 	}
 	a.lastGC, a.gcAt = now, now.Add(a.suppress)
-	a.last = nil // it may be forgotten
+	a.last, a.newest = nil, nil // they may be forgotten
 	kept := a.all[:0]
 	for _, st := range a.all {
 		switch {
