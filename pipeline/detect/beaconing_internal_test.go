@@ -69,8 +69,9 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		}
 		kept := func(at time.Time) bool { return b.lastGC.Sub(at) <= b.horizon }
 		n := 0
+		prevalence := prevalenceOf(t, b)
 		for k, at := range lastPrev {
-			got, ok := b.prevalence[cohortDst{k.cohort, k.dst}].get(k.device)
+			got, ok := prevalence[cohortDst{k.cohort, k.dst}].get(k.device)
 			if ok != kept(at) || ok && got != at.UnixNano() {
 				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, time.Unix(0, got).UTC())
 			}
@@ -79,15 +80,15 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 			}
 		}
 		total := 0
-		for ck, e := range b.prevalence {
+		for ck, e := range prevalence {
 			held := len(e.more)
 			for _, d := range e.one {
 				if d.device != "" {
 					held++
 				}
 			}
-			if e.n <= 0 || int(e.n) != held || e.key != ck || e.gone {
-				t.Fatalf("window ending %s: destination %v is kept with %d devices counted, %d held (key %v, gone %v)", w.End, ck, e.n, held, e.key, e.gone)
+			if e.n <= 0 || int(e.n) != held || e.gone {
+				t.Fatalf("window ending %s: destination %v is kept with %d devices counted, %d held (gone %v)", w.End, ck, e.n, held, e.gone)
 			}
 			total += int(e.n)
 		}
@@ -96,7 +97,10 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		}
 		n, total = 0, 0
 		for k, at := range lastDev {
-			_, ok := b.cohortDevs[k.cohort][k.device]
+			var ok bool
+			if co := b.cohorts[k.cohort]; co != nil {
+				_, ok = co.devs[k.device]
+			}
 			if ok != kept(at) {
 				t.Fatalf("window ending %s: device %v last seen %s: kept %v", w.End, k, at, ok)
 			}
@@ -104,8 +108,8 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 				n++
 			}
 		}
-		for _, devs := range b.cohortDevs {
-			total += len(devs)
+		for _, co := range b.cohorts {
+			total += len(co.devs)
 		}
 		if total != n {
 			t.Fatalf("window ending %s: %d devices kept, want %d", w.End, total, n)
@@ -121,6 +125,29 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 }
 
 // get returns the device's time in e (nil: none).
+// cohortDst is a destination of a cohort.
+type cohortDst struct{ cohort, dst string }
+
+// prevalenceOf returns b's prevalence entries by cohort and destination,
+// failing when a cohort or an entry is kept under a key other than its
+// own.
+func prevalenceOf(t *testing.T, b *Beaconing) map[cohortDst]*dstDevs {
+	t.Helper()
+	m := map[cohortDst]*dstDevs{}
+	for name, co := range b.cohorts {
+		if co.name != name {
+			t.Fatalf("cohort %q kept under %q", co.name, name)
+		}
+		for dst, e := range co.dsts {
+			if e.co != co || e.dst != dst {
+				t.Fatalf("entry of %q in cohort %q kept under %q in cohort %q", e.dst, e.co.name, dst, name)
+			}
+			m[cohortDst{name, dst}] = e
+		}
+	}
+	return m
+}
+
 func (e *dstDevs) get(device string) (int64, bool) {
 	if e == nil {
 		return 0, false

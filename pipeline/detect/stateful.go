@@ -326,7 +326,7 @@ type beaconState struct {
 	window uint64     // the last window (Beaconing.windows) that added a connection
 	times  []int64    // unix nanos of connection starts, last 64
 	time1  [1]int64   // times' first memory (most flows have one connection)
-	// dsts is the entry of Beaconing.prevalence the flow's device was
+	// dsts is the entry of its cohort's prevalence the flow's device was
 	// last set in (nil for none): the next window's, without a lookup,
 	// while it is kept and of the device's cohort.
 	dsts    *dstDevs
@@ -371,15 +371,10 @@ type Beaconing struct {
 	maxCV       float64
 	horizon     time.Duration
 	flows       map[devKey]*beaconDev // by device, then destination
-	// prevalence holds, by cohort and destination, when each device of
-	// the cohort last reached the destination and how many devices it
-	// holds: one entry, with its first devices in it, rather than a map of
-	// (cohort, destination, device) and one of the count, whose
-	// insertions, deletions and gc lookups each entry paid (most live for
-	// one connection; the window detectors took 1.05x the CPU).
-	prevalence map[cohortDst]*dstDevs
-	cohortDevs map[string]map[string]time.Time // cohort → device → last seen
-	lastGC     time.Time
+	// cohorts holds, by cohort, when each of its devices was last seen
+	// and its prevalence (beaconCohort).
+	cohorts map[string]*beaconCohort
+	lastGC  time.Time
 	// flowRecs records, for every window, the flows it added a connection
 	// to, in window order: gc finds the flows whose last connection is
 	// older than the horizon among the records of windows that started
@@ -396,23 +391,38 @@ type Beaconing struct {
 	touched   []beaconTouch  // scratch for Window
 	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
 	sorted    []int64        // scratch for intervalStats
-	// seen records every time set in prevalence and cohortDevs, in the
+	// seen records every time set in the cohorts' devices and prevalence, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
 	// every entry (a scan of every destination was 4% of a replay).
 	seen fifo[seenAt]
 }
 
-// cohortDst is a destination of a cohort.
-type cohortDst struct{ cohort, dst string }
+// beaconCohort is a cohort's entry in Beaconing.cohorts, looked up once
+// per device and window. Its prevalence, a map by destination alone,
+// hashes one string a lookup: a map keyed by (cohort, destination) hashed
+// and compared both strings through the generic map code (its lookups,
+// insertions and deletions were 1.7x a string key's).
+type beaconCohort struct {
+	name string
+	devs map[string]time.Time // device → last seen
+	// dsts holds, by destination, when each device of the cohort last
+	// reached it and how many devices it holds: one entry, with its first
+	// devices in it, rather than a map of (cohort, destination, device)
+	// and one of the count, whose insertions, deletions and gc lookups
+	// each entry paid (most live for one connection; the window detectors
+	// took 1.05x the CPU).
+	dsts map[string]*dstDevs
+}
 
-// dstDevs is an entry of Beaconing.prevalence: the devices of a cohort
-// that reached a destination, and when each last did (unix nanos, a
-// window's end).
+// dstDevs is an entry of a cohort's prevalence (beaconCohort.dsts): the
+// devices of the cohort that reached a destination, and when each last
+// did (unix nanos, a window's end).
 type dstDevs struct {
-	key  cohortDst
+	co   *beaconCohort    // the cohort whose entry it is
+	dst  string           // its key in co.dsts
 	n    int32            // devices held
-	gone bool             // deleted from Beaconing.prevalence (once n fell to 0)
+	gone bool             // deleted from co.dsts (once n fell to 0)
 	one  [2]devAt         // the first devices, without a map (device "": a free slot)
 	more map[string]int64 // the others
 }
@@ -493,15 +503,15 @@ type beaconFlowOf struct {
 // beaconTouch is a flow a window added a connection to, and the cohort of
 // its device.
 type beaconTouch struct {
-	flow   *beaconState
-	cohort string
+	flow *beaconState
+	co   *beaconCohort
 }
 
-// seenAt is one time set in Beaconing.cohortDevs (cohort, device) or, with
-// an entry, in Beaconing.prevalence (the device's in the entry of its key):
-// 48 bytes, where a flow reaches every window.
+// seenAt is one time set in a cohort's devices (co, device) or, with an
+// entry, in a cohort's prevalence (the device's in the entry of its key):
+// 40 bytes, where a flow reaches every window.
 type seenAt struct {
-	cohort string // with no entry
+	co     *beaconCohort // with no entry
 	device string
 	dsts   *dstDevs // the entry set, kept or not
 	at     int64    // the time set, unix nanos (a window's end)
@@ -526,7 +536,7 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[devKey]*beaconDev{}, prevalence: map[cohortDst]*dstDevs{}, cohortDevs: map[string]map[string]time.Time{},
+			flows: map[devKey]*beaconDev{}, cohorts: map[string]*beaconCohort{},
 			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
@@ -568,13 +578,13 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			continue
 		}
 		cohort := c.cohort(ctx, di)
-		devs := b.cohortDevs[cohort]
-		if devs == nil {
-			devs = map[string]time.Time{}
-			b.cohortDevs[cohort] = devs
+		co := b.cohorts[cohort]
+		if co == nil {
+			co = &beaconCohort{name: cohort, devs: map[string]time.Time{}, dsts: map[string]*dstDevs{}}
+			b.cohorts[cohort] = co
 		}
-		devs[d.Device] = w.End
-		b.seen.push(seenAt{cohort: cohort, device: d.Device, at: end})
+		co.devs[d.Device] = w.End
+		b.seen.push(seenAt{co: co, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		// The device's flows, looked up at its first connection row: a
 		// device without any has none to look up.
@@ -640,17 +650,16 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				continue // the rest is once per flow and window
 			}
 			st.window = b.windows
-			touched = append(touched, beaconTouch{st, cohort})
+			touched = append(touched, beaconTouch{st, co})
 			if b.ordered {
 				b.flowRecs.push(flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
 			e := st.dsts
-			if e == nil || e.gone || e.key.cohort != cohort {
-				ck := cohortDst{cohort, dst}
-				if e = b.prevalence[ck]; e == nil {
-					e = &dstDevs{key: ck}
-					b.prevalence[ck] = e
+			if e == nil || e.gone || e.co != co {
+				if e = co.dsts[dst]; e == nil {
+					e = &dstDevs{co: co, dst: dst}
+					co.dsts[dst] = e
 				}
 				st.dsts = e
 			}
@@ -680,12 +689,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		if !periodic && !retrying {
 			continue
 		}
-		cohort := t.cohort
+		co := t.co
 		peers := 0
-		if e := b.prevalence[cohortDst{cohort, k.dst}]; e != nil {
+		if e := co.dsts[k.dst]; e != nil {
 			peers = int(e.n)
 		}
-		devs := len(b.cohortDevs[cohort])
+		devs := len(co.devs)
 		if peers > max(1, devs/10) {
 			continue
 		}
@@ -700,7 +709,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
 		f.DstHost = k.dst // the flow's copy
-		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, cohort)
+		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, co.name)
 		// One allocation for the evidence and the features.
 		fe := &beaconFindingData{evidence: [2]events.ID{st.first, c.id(int(st.lastRow))}, values: [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
@@ -947,7 +956,7 @@ func (b *Beaconing) gc(now time.Time) {
 		}
 		e := r.dsts
 		if e == nil {
-			devs := b.cohortDevs[r.cohort]
+			devs := r.co.devs
 			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
 				delete(devs, r.device)
 			}
@@ -956,12 +965,12 @@ func (b *Beaconing) gc(now time.Time) {
 		if e.gone {
 			// Forgotten, and its key perhaps set anew since: the
 			// record is of the entry of its key now.
-			if e = b.prevalence[e.key]; e == nil {
+			if e = e.co.dsts[e.dst]; e == nil {
 				continue
 			}
 		}
 		if e.expire(r.device, r.at) && e.n == 0 {
-			delete(b.prevalence, e.key)
+			delete(e.co.dsts, e.dst)
 			e.gone = true
 		}
 	}
