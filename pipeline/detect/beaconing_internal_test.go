@@ -176,10 +176,30 @@ func TestSmallSet(t *testing.T) {
 	}
 }
 
-// TestBeaconStateSize: a flow's state stays within its size class of 256
-// bytes (its small fields together at its end).
+// portSet counts distinct ports, up to 3, as a smallSet does up to 3.
+func TestPortSet(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 1000 {
+		var p portSet
+		var s smallSet[uint32]
+		for range r.IntN(12) {
+			x := uint32(r.IntN(6))
+			p.add(x)
+			s.add(x)
+			if want := min(s.n, 3); p.n != want || (p.n > 2) != (s.n > 2) {
+				t.Fatalf("%d distinct ports of the first 8 counted as %d, want %d", s.n, p.n, want)
+			}
+		}
+	}
+}
+
+// TestBeaconStateSize: a flow's state stays within its size class of 208
+// bytes (its small fields together, ports up to 3).
 func TestBeaconStateSize(t *testing.T) {
-	if n := unsafe.Sizeof(beaconState{}); n > 256 {
-		t.Fatalf("beaconState takes %d bytes, want at most 256", n)
+	if n := unsafe.Sizeof(beaconState{}); n > 208 {
+		t.Fatalf("beaconState takes %d bytes, want at most 208", n)
+	}
+	if o := unsafe.Offsetof(beaconState{}.lastAt); o >= 16 {
+		t.Fatalf("beaconState's lastAt at offset %d, want it with gone in the first 16 bytes", o)
 	}
 }

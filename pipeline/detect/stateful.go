@@ -318,9 +318,20 @@ type beaconDev struct {
 	flows map[string]*beaconState // by destination
 }
 
-// beaconState is a flow's state. Its small fields come last, together:
-// 224 bytes, where padding after each took 288.
+// beaconState is a flow's state: 208 bytes. Its small fields come
+// together, where padding after each took 288; first, with lastAt, in the
+// 16 bytes gc reads of a flow's record (it read gone, then times and the
+// memory times points to: a miss each on flows long out of the cache).
 type beaconState struct {
+	gone  bool // forgotten (deleted from the flows)
+	fired bool
+	route int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
+	// lastRow is the row of the flow's last connection in the window
+	// that last added one: a finding, made in that window, copies its
+	// id (a copy per connection was 5% of the detector's time).
+	lastRow int32
+	lastAt  int64 // times' last (what gc compares)
+
 	dev    *beaconDev // its device's entry in Beaconing.flows
 	dst    string     // its key in dev.flows (a copy, shared with the records of it)
 	window uint64     // the last window (Beaconing.windows) that added a connection
@@ -332,16 +343,9 @@ type beaconState struct {
 	dsts    *dstDevs
 	windows smallSet[int64]
 	first   events.ID
-	// lastRow is the row of the flow's last connection in the window
-	// that last added one: a finding, made in that window, copies its
-	// id (a copy per connection was 5% of the detector's time).
-	lastRow int32
 	closed  int // conn.closed seen for the flow
 	failed  int // of them, failed or refused
-	ports   smallSet[uint32]
-	gone    bool // forgotten (deleted from the flows)
-	fired   bool
-	route   int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
+	ports   portSet
 }
 
 // smallSet holds up to 8 distinct values: the first 8 added (a flow's
@@ -352,6 +356,26 @@ type smallSet[T comparable] struct {
 }
 
 func (s *smallSet[T]) add(x T) {
+	if int(s.n) == len(s.v) {
+		return
+	}
+	for _, y := range s.v[:s.n] {
+		if y == x {
+			return
+		}
+	}
+	s.v[s.n] = x
+	s.n++
+}
+
+// portSet holds up to 3 distinct ports, the first 3 added: a flow's,
+// where only "more than 2" matters (a smallSet's 8 took 20 bytes more).
+type portSet struct {
+	v [3]uint32
+	n uint8
+}
+
+func (s *portSet) add(x uint32) {
 	if int(s.n) == len(s.v) {
 		return
 	}
@@ -641,6 +665,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				b.ordered = false
 			}
 			st.times = append(st.times, at)
+			st.lastAt = at
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
@@ -817,7 +842,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 		floor := int64(math.MaxInt64)
 		for _, dev := range b.flows {
 			for _, st := range dev.flows {
-				if last := st.times[len(st.times)-1]; last < cut {
+				if last := st.lastAt; last < cut {
 					b.forget(st)
 				} else {
 					floor = min(floor, last)
@@ -842,7 +867,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 		if r.start >= cut {
 			break
 		}
-		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
+		if st := r.flow; !st.gone && st.lastAt < cut {
 			b.forget(st)
 		}
 		if done == i && r.end <= cut {
