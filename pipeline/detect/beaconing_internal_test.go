@@ -2,7 +2,9 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -201,5 +203,68 @@ func TestBeaconStateSize(t *testing.T) {
 	}
 	if o := unsafe.Offsetof(beaconState{}.lastAt); o >= 16 {
 		t.Fatalf("beaconState's lastAt at offset %d, want it with gone in the first 16 bytes", o)
+	}
+}
+
+// intervalStats gives what sorting a copy, then summing the intervals in a
+// pass of their own gave, bit for bit, on sorted, nearly sorted and
+// shuffled times (with repeats).
+func TestIntervalStatsIsPlain(t *testing.T) {
+	plain := func(ts []int64) (float64, float64) {
+		s := slices.Clone(ts)
+		slices.Sort(s)
+		n := len(s) - 1
+		if n < 1 {
+			return 0, math.Inf(1)
+		}
+		var sum float64
+		for i := 1; i < len(s); i++ {
+			sum += float64(s[i] - s[i-1])
+		}
+		mean := sum / float64(n)
+		if mean == 0 {
+			return 0, math.Inf(1)
+		}
+		var v float64
+		for i := 1; i < len(s); i++ {
+			d := float64(s[i]-s[i-1]) - mean
+			v += d * d
+		}
+		return mean, math.Sqrt(v/float64(n)) / mean
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	var scratch []int64
+	unsorted := 0
+	for range 20000 {
+		ts := make([]int64, r.IntN(66))
+		at := r.Int64N(1 << 62)
+		for i := range ts {
+			at += r.Int64N(int64(1) << r.IntN(40)) // some intervals 0
+			ts[i] = at
+		}
+		switch r.IntN(4) {
+		case 0:
+			r.Shuffle(len(ts), func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
+		case 1:
+			if len(ts) > 1 {
+				i := r.IntN(len(ts) - 1)
+				ts[i], ts[i+1] = ts[i+1], ts[i]
+			}
+		}
+		if !slices.IsSorted(ts) {
+			unsorted++
+		}
+		in := slices.Clone(ts)
+		gm, gc := intervalStats(ts, &scratch)
+		wm, wc := plain(ts)
+		if math.Float64bits(gm) != math.Float64bits(wm) || math.Float64bits(gc) != math.Float64bits(wc) && !(math.IsNaN(gc) && math.IsNaN(wc)) {
+			t.Fatalf("%v: mean %v, cv %v; want %v, %v", ts, gm, gc, wm, wc)
+		}
+		if !slices.Equal(ts, in) {
+			t.Fatalf("intervalStats changed its input %v to %v", in, ts)
+		}
+	}
+	if unsorted < 5000 {
+		t.Fatalf("%d unsorted inputs: the test checks little", unsorted)
 	}
 }
