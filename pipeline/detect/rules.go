@@ -204,7 +204,9 @@ type floodDst struct {
 	dst   int32 // id (cols.dstIDs)
 	conns int
 	bytes uint64
-	first []events.ID // the first 16 connections
+	// first holds the rows of the first 16 connections: their ids are
+	// copied for a finding (rare), not for every connection.
+	first []int32
 }
 
 func init() {
@@ -268,7 +270,7 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 				t := at(ids[i])
 				t.conns++
 				if len(t.first) < 16 {
-					t.first = append(t.first, c.id(i))
+					t.first = append(t.first, int32(i))
 				}
 			case window.TypeConnClosed:
 				at(ids[i]).bytes += c.bytesUp.Value(i)
@@ -293,7 +295,10 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 			f.Score = math.Min(1, math.Max(float64(t.conns)/float64(2*fl.minConns), float64(t.bytes)/float64(2*fl.minBytes)))
 			f.Key = "flood:" + dst
 			if len(t.first) > 0 {
-				f.Evidence = slices.Clone(t.first)
+				f.Evidence = make([]events.ID, len(t.first))
+				for j, row := range t.first {
+					f.Evidence[j] = c.id(int(row))
+				}
 			}
 			f.DstHost = dst
 			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", t.conns, float64(t.bytes)/1e6, dst)
