@@ -51,7 +51,7 @@ type NewDestination struct {
 	// would replace the key with the row's string, which aliases the
 	// window's buffers and would keep them alive.
 	seen      map[string]map[string]int32 // cohort → destination → slot
-	at        []time.Time                 // by slot
+	at        []int64                     // by slot: unix nanos (8 bytes a slot, where a time.Time took 24)
 	slots     []ndSlot                    // by slot: its entry in seen, for gc
 	free      []int32                     // slots of forgotten destinations
 	firstSeen map[string]time.Time        // cohort → first window end
@@ -110,6 +110,7 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 
 func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
 	hits := n.hits[:0]
+	end := w.End.UnixNano()
 	n.news.reset()
 	n.cohorts.reset()
 	newsHit := n.newsHit[:0]
@@ -155,8 +156,8 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 				newsHit = append(newsHit, -1) // known
 				dst := names[id]
 				s, ok := seen[dst]
-				if ok && w.End.Sub(n.at[s]) <= n.horizon {
-					n.at[s] = w.End
+				if ok && sinceNs(end, n.at[s]) <= n.horizon {
+					n.at[s] = end
 					continue
 				}
 				if !ok {
@@ -218,7 +219,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			f.Features = fd.features[:]
 		}
 		if s := h.slot; s >= 0 { // expired: seen anew
-			n.at[s] = w.End
+			n.at[s] = end
 			continue
 		}
 		if m == nil || h.cohort != mCohort {
@@ -231,10 +232,10 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		var s int32
 		if k := len(n.free); k > 0 {
 			s, n.free = n.free[k-1], n.free[:k-1]
-			n.at[s], n.slots[s] = w.End, ndSlot{m, dst}
+			n.at[s], n.slots[s] = end, ndSlot{m, dst}
 		} else {
 			s = int32(len(n.at))
-			n.at = append(n.at, w.End)
+			n.at = append(n.at, end)
 			n.slots = append(n.slots, ndSlot{m, dst})
 		}
 		m[dst] = s
@@ -270,11 +271,12 @@ func (n *NewDestination) gc(now time.Time) {
 		return
 	}
 	n.lastGC = now
+	nowNs := now.UnixNano()
 	for s := range n.slots {
-		if k := &n.slots[s]; k.m != nil && now.Sub(n.at[s]) > n.horizon {
+		if k := &n.slots[s]; k.m != nil && sinceNs(nowNs, n.at[s]) > n.horizon {
 			delete(k.m, k.dst)
 			*k = ndSlot{}
-			n.at[s] = time.Time{}
+			n.at[s] = 0
 			n.free = append(n.free, int32(s))
 		}
 	}
