@@ -431,7 +431,7 @@ type Beaconing struct {
 // insertions and deletions were 1.7x a string key's).
 type beaconCohort struct {
 	name string
-	devs map[string]time.Time // device → last seen
+	devs map[string]int64 // device → last seen, unix nanos (a window's end)
 	// dsts holds, by destination, when each device of the cohort last
 	// reached it and how many devices it holds: one entry, with its first
 	// devices in it, rather than a map of (cohort, destination, device)
@@ -606,10 +606,10 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		cohort := c.cohort(ctx, di)
 		co := b.cohorts[cohort]
 		if co == nil {
-			co = &beaconCohort{name: cohort, devs: map[string]time.Time{}, dsts: map[string]*dstDevs{}}
+			co = &beaconCohort{name: cohort, devs: map[string]int64{}, dsts: map[string]*dstDevs{}}
 			b.cohorts[cohort] = co
 		}
-		co.devs[d.Device] = w.End
+		co.devs[d.Device] = end
 		b.seen.push(seenAt{co: co, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		// The device's flows, looked up at its first connection row: a
@@ -992,7 +992,7 @@ func (b *Beaconing) gc(now time.Time) {
 		e := r.dsts
 		if e == nil {
 			devs := r.co.devs
-			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
+			if t, ok := devs[r.device]; ok && t == r.at {
 				delete(devs, r.device)
 			}
 			continue
