@@ -143,8 +143,8 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 			continue
 		}
 		// Failures are counted for the few devices past the targets'
-		// threshold: reading every closed row's state was most of the
-		// detector's time.
+		// threshold: the state column is read for their closed rows
+		// alone, not for every device's.
 		failed := 0
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed && c.failed(i) {
