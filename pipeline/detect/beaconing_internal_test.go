@@ -2,7 +2,9 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -69,8 +71,9 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		}
 		kept := func(at time.Time) bool { return b.lastGC.Sub(at) <= b.horizon }
 		n := 0
+		prevalence := prevalenceOf(t, b)
 		for k, at := range lastPrev {
-			got, ok := b.prevalence[cohortDst{k.cohort, k.dst}].get(k.device)
+			got, ok := prevalence[cohortDst{k.cohort, k.dst}].get(k.device)
 			if ok != kept(at) || ok && got != at.UnixNano() {
 				t.Fatalf("window ending %s (last gc %s): %v last seen %s: kept %v (%s)", w.End, b.lastGC, k, at, ok, time.Unix(0, got).UTC())
 			}
@@ -79,15 +82,15 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 			}
 		}
 		total := 0
-		for ck, e := range b.prevalence {
+		for ck, e := range prevalence {
 			held := len(e.more)
 			for _, d := range e.one {
 				if d.device != "" {
 					held++
 				}
 			}
-			if e.n <= 0 || int(e.n) != held || e.key != ck || e.gone {
-				t.Fatalf("window ending %s: destination %v is kept with %d devices counted, %d held (key %v, gone %v)", w.End, ck, e.n, held, e.key, e.gone)
+			if e.n <= 0 || int(e.n) != held || e.gone {
+				t.Fatalf("window ending %s: destination %v is kept with %d devices counted, %d held (gone %v)", w.End, ck, e.n, held, e.gone)
 			}
 			total += int(e.n)
 		}
@@ -96,7 +99,10 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		}
 		n, total = 0, 0
 		for k, at := range lastDev {
-			_, ok := b.cohortDevs[k.cohort][k.device]
+			var ok bool
+			if co := b.cohorts[k.cohort]; co != nil {
+				_, ok = co.devs[k.device]
+			}
 			if ok != kept(at) {
 				t.Fatalf("window ending %s: device %v last seen %s: kept %v", w.End, k, at, ok)
 			}
@@ -104,8 +110,8 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 				n++
 			}
 		}
-		for _, devs := range b.cohortDevs {
-			total += len(devs)
+		for _, co := range b.cohorts {
+			total += len(co.devs)
 		}
 		if total != n {
 			t.Fatalf("window ending %s: %d devices kept, want %d", w.End, total, n)
@@ -121,6 +127,29 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 }
 
 // get returns the device's time in e (nil: none).
+// cohortDst is a destination of a cohort.
+type cohortDst struct{ cohort, dst string }
+
+// prevalenceOf returns b's prevalence entries by cohort and destination,
+// failing when a cohort or an entry is kept under a key other than its
+// own.
+func prevalenceOf(t *testing.T, b *Beaconing) map[cohortDst]*dstDevs {
+	t.Helper()
+	m := map[cohortDst]*dstDevs{}
+	for name, co := range b.cohorts {
+		if co.name != name {
+			t.Fatalf("cohort %q kept under %q", co.name, name)
+		}
+		for dst, e := range co.dsts {
+			if e.co != co || e.dst != dst {
+				t.Fatalf("entry of %q in cohort %q kept under %q in cohort %q", e.dst, e.co.name, dst, name)
+			}
+			m[cohortDst{name, dst}] = e
+		}
+	}
+	return m
+}
+
 func (e *dstDevs) get(device string) (int64, bool) {
 	if e == nil {
 		return 0, false
@@ -149,10 +178,93 @@ func TestSmallSet(t *testing.T) {
 	}
 }
 
-// TestBeaconStateSize: a flow's state stays within its size class of 256
-// bytes (its small fields together at its end).
+// portSet counts distinct ports, up to 3, as a smallSet does up to 3.
+func TestPortSet(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 1000 {
+		var p portSet
+		var s smallSet[uint32]
+		for range r.IntN(12) {
+			x := uint32(r.IntN(6))
+			p.add(x)
+			s.add(x)
+			if want := min(s.n, 3); p.n != want || (p.n > 2) != (s.n > 2) {
+				t.Fatalf("%d distinct ports of the first 8 counted as %d, want %d", s.n, p.n, want)
+			}
+		}
+	}
+}
+
+// TestBeaconStateSize: a flow's state stays within its size class of 208
+// bytes (its small fields together, ports up to 3).
 func TestBeaconStateSize(t *testing.T) {
-	if n := unsafe.Sizeof(beaconState{}); n > 256 {
-		t.Fatalf("beaconState takes %d bytes, want at most 256", n)
+	if n := unsafe.Sizeof(beaconState{}); n > 208 {
+		t.Fatalf("beaconState takes %d bytes, want at most 208", n)
+	}
+	if o := unsafe.Offsetof(beaconState{}.lastAt); o >= 16 {
+		t.Fatalf("beaconState's lastAt at offset %d, want it with gone in the first 16 bytes", o)
+	}
+}
+
+// intervalStats gives what sorting a copy, then summing the intervals in a
+// pass of their own gave, bit for bit, on sorted, nearly sorted and
+// shuffled times (with repeats).
+func TestIntervalStatsIsPlain(t *testing.T) {
+	plain := func(ts []int64) (float64, float64) {
+		s := slices.Clone(ts)
+		slices.Sort(s)
+		n := len(s) - 1
+		if n < 1 {
+			return 0, math.Inf(1)
+		}
+		var sum float64
+		for i := 1; i < len(s); i++ {
+			sum += float64(s[i] - s[i-1])
+		}
+		mean := sum / float64(n)
+		if mean == 0 {
+			return 0, math.Inf(1)
+		}
+		var v float64
+		for i := 1; i < len(s); i++ {
+			d := float64(s[i]-s[i-1]) - mean
+			v += d * d
+		}
+		return mean, math.Sqrt(v/float64(n)) / mean
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	var scratch []int64
+	unsorted := 0
+	for range 20000 {
+		ts := make([]int64, r.IntN(66))
+		at := r.Int64N(1 << 62)
+		for i := range ts {
+			at += r.Int64N(int64(1) << r.IntN(40)) // some intervals 0
+			ts[i] = at
+		}
+		switch r.IntN(4) {
+		case 0:
+			r.Shuffle(len(ts), func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
+		case 1:
+			if len(ts) > 1 {
+				i := r.IntN(len(ts) - 1)
+				ts[i], ts[i+1] = ts[i+1], ts[i]
+			}
+		}
+		if !slices.IsSorted(ts) {
+			unsorted++
+		}
+		in := slices.Clone(ts)
+		gm, gc := intervalStats(ts, &scratch)
+		wm, wc := plain(ts)
+		if math.Float64bits(gm) != math.Float64bits(wm) || math.Float64bits(gc) != math.Float64bits(wc) && !(math.IsNaN(gc) && math.IsNaN(wc)) {
+			t.Fatalf("%v: mean %v, cv %v; want %v, %v", ts, gm, gc, wm, wc)
+		}
+		if !slices.Equal(ts, in) {
+			t.Fatalf("intervalStats changed its input %v to %v", in, ts)
+		}
+	}
+	if unsorted < 5000 {
+		t.Fatalf("%d unsorted inputs: the test checks little", unsorted)
 	}
 }

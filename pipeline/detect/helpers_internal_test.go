@@ -47,6 +47,9 @@ func (b *Beaconing) flowKeys() map[beaconKey]bool {
 			if st.dev != dev || st.dst != dst || st.gone {
 				panic(fmt.Sprintf("flow %v kept as %v/%s (gone %v)", st.key(), dk, dst, st.gone))
 			}
+			if st.lastAt != st.times[len(st.times)-1] {
+				panic(fmt.Sprintf("flow %v: last time %d, its times end at %d", st.key(), st.lastAt, st.times[len(st.times)-1]))
+			}
 			keys[st.key()] = true
 		}
 	}

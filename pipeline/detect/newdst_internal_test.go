@@ -65,7 +65,7 @@ func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
 				if k := lazy.slots[s]; k.dst != dst || k.m == nil || k.m[k.dst] != s {
 					t.Fatalf("window ending %s: %s of %s in slot %d, which names %q", w.End, dst, cohort, s, k.dst)
 				}
-				if age := w.End.Sub(lazy.at[s]); age > lazy.horizon+max(time.Hour, lazy.horizon/8) {
+				if age := sinceNs(w.End.UnixNano(), lazy.at[s]); age > lazy.horizon+max(time.Hour, lazy.horizon/8) {
 					t.Fatalf("window ending %s: %s of %s kept %v after it was last seen", w.End, dst, cohort, age)
 				}
 			}

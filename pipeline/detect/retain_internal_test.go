@@ -84,8 +84,8 @@ func TestDetectorsKeepNoWindowMemory(t *testing.T) {
 			t.Errorf("beaconing keeps flow %v from a window's buffers", k)
 		}
 	}
-	for k, e := range bc.prevalence {
-		if within(k.cohort) || within(k.dst) || within(e.key.cohort) || within(e.key.dst) {
+	for k, e := range prevalenceOf(t, bc) {
+		if within(k.cohort) || within(k.dst) || within(e.co.name) || within(e.dst) {
 			t.Errorf("beaconing keeps prevalence of %v from a window's buffers", k)
 		}
 		for _, d := range e.one {

@@ -113,7 +113,7 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 			continue
 		}
 		s.reset()
-		hosts, closed, failed := 0, 0, 0
+		hosts, closed := 0, 0
 		ev := s.ev[:0]
 		prev := uint64(math.MaxUint64) // the previous row's target: a row to it again changes nothing
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
@@ -135,15 +135,21 @@ func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 				s.ports.index(port)
 			case window.TypeConnClosed:
 				closed++
-				if c.failed(i) {
-					failed++
-				}
 			}
 		}
 		s.ev = ev
 		targets := s.targets.len()
 		if targets < s.minTargets || closed == 0 {
 			continue
+		}
+		// Failures are counted for the few devices past the targets'
+		// threshold: the state column is read for their closed rows
+		// alone, not for every device's.
+		failed := 0
+		for i := d.Rows[0]; i < d.Rows[1]; i++ {
+			if c.typ[i] == window.TypeConnClosed && c.failed(i) {
+				failed++
+			}
 		}
 		ratio := float64(failed) / float64(closed)
 		if ratio < s.minFail {
@@ -198,7 +204,9 @@ type floodDst struct {
 	dst   int32 // id (cols.dstIDs)
 	conns int
 	bytes uint64
-	first []events.ID // the first 16 connections
+	// first holds the rows of the first 16 connections: their ids are
+	// copied for a finding (rare), not for every connection.
+	first []int32
 }
 
 func init() {
@@ -262,7 +270,7 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 				t := at(ids[i])
 				t.conns++
 				if len(t.first) < 16 {
-					t.first = append(t.first, c.id(i))
+					t.first = append(t.first, int32(i))
 				}
 			case window.TypeConnClosed:
 				at(ids[i]).bytes += c.bytesUp.Value(i)
@@ -287,7 +295,10 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 			f.Score = math.Min(1, math.Max(float64(t.conns)/float64(2*fl.minConns), float64(t.bytes)/float64(2*fl.minBytes)))
 			f.Key = "flood:" + dst
 			if len(t.first) > 0 {
-				f.Evidence = slices.Clone(t.first)
+				f.Evidence = make([]events.ID, len(t.first))
+				for j, row := range t.first {
+					f.Evidence[j] = c.id(int(row))
+				}
 			}
 			f.DstHost = dst
 			f.Summary = fmt.Sprintf("%d connections, %.1f MB sent to %s in one window", t.conns, float64(t.bytes)/1e6, dst)

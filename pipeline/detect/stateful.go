@@ -51,7 +51,7 @@ type NewDestination struct {
 	// would replace the key with the row's string, which aliases the
 	// window's buffers and would keep them alive.
 	seen      map[string]map[string]int32 // cohort → destination → slot
-	at        []time.Time                 // by slot
+	at        []int64                     // by slot: unix nanos (8 bytes a slot, where a time.Time took 24)
 	slots     []ndSlot                    // by slot: its entry in seen, for gc
 	free      []int32                     // slots of forgotten destinations
 	firstSeen map[string]time.Time        // cohort → first window end
@@ -110,6 +110,7 @@ func (n *NewDestination) Window(w *window.Window, ctx *Context) []Finding {
 
 func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Finding {
 	hits := n.hits[:0]
+	end := w.End.UnixNano()
 	n.news.reset()
 	n.cohorts.reset()
 	newsHit := n.newsHit[:0]
@@ -155,8 +156,8 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 				newsHit = append(newsHit, -1) // known
 				dst := names[id]
 				s, ok := seen[dst]
-				if ok && w.End.Sub(n.at[s]) <= n.horizon {
-					n.at[s] = w.End
+				if ok && sinceNs(end, n.at[s]) <= n.horizon {
+					n.at[s] = end
 					continue
 				}
 				if !ok {
@@ -218,7 +219,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			f.Features = fd.features[:]
 		}
 		if s := h.slot; s >= 0 { // expired: seen anew
-			n.at[s] = w.End
+			n.at[s] = end
 			continue
 		}
 		if m == nil || h.cohort != mCohort {
@@ -231,10 +232,10 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		var s int32
 		if k := len(n.free); k > 0 {
 			s, n.free = n.free[k-1], n.free[:k-1]
-			n.at[s], n.slots[s] = w.End, ndSlot{m, dst}
+			n.at[s], n.slots[s] = end, ndSlot{m, dst}
 		} else {
 			s = int32(len(n.at))
-			n.at = append(n.at, w.End)
+			n.at = append(n.at, end)
 			n.slots = append(n.slots, ndSlot{m, dst})
 		}
 		m[dst] = s
@@ -270,11 +271,12 @@ func (n *NewDestination) gc(now time.Time) {
 		return
 	}
 	n.lastGC = now
+	nowNs := now.UnixNano()
 	for s := range n.slots {
-		if k := &n.slots[s]; k.m != nil && now.Sub(n.at[s]) > n.horizon {
+		if k := &n.slots[s]; k.m != nil && sinceNs(nowNs, n.at[s]) > n.horizon {
 			delete(k.m, k.dst)
 			*k = ndSlot{}
-			n.at[s] = time.Time{}
+			n.at[s] = 0
 			n.free = append(n.free, int32(s))
 		}
 	}
@@ -318,27 +320,34 @@ type beaconDev struct {
 	flows map[string]*beaconState // by destination
 }
 
-// beaconState is a flow's state. Its small fields come last, together:
-// 240 bytes, where padding after each took 288.
+// beaconState is a flow's state: 208 bytes. Its small fields come
+// together, where padding after each took 288; first, with lastAt, in the
+// 16 bytes gc reads of a flow's record (it read gone, then times and the
+// memory times points to: a miss each on flows long out of the cache).
 type beaconState struct {
+	gone  bool // forgotten (deleted from the flows)
+	fired bool
+	route int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
+	// lastRow is the row of the flow's last connection in the window
+	// that last added one: a finding, made in that window, copies its
+	// id (a copy per connection was 5% of the detector's time).
+	lastRow int32
+	lastAt  int64 // times' last (what gc compares)
+
 	dev    *beaconDev // its device's entry in Beaconing.flows
 	dst    string     // its key in dev.flows (a copy, shared with the records of it)
 	window uint64     // the last window (Beaconing.windows) that added a connection
 	times  []int64    // unix nanos of connection starts, last 64
 	time1  [1]int64   // times' first memory (most flows have one connection)
-	// dsts is the entry of Beaconing.prevalence the flow's device was
+	// dsts is the entry of its cohort's prevalence the flow's device was
 	// last set in (nil for none): the next window's, without a lookup,
 	// while it is kept and of the device's cohort.
 	dsts    *dstDevs
 	windows smallSet[int64]
 	first   events.ID
-	last    events.ID
 	closed  int // conn.closed seen for the flow
 	failed  int // of them, failed or refused
-	ports   smallSet[uint32]
-	gone    bool // forgotten (deleted from the flows)
-	fired   bool
-	route   int8 // routable(key.dst), once known: 0 unknown, 1 routable, 2 not
+	ports   portSet
 }
 
 // smallSet holds up to 8 distinct values: the first 8 added (a flow's
@@ -361,6 +370,26 @@ func (s *smallSet[T]) add(x T) {
 	s.n++
 }
 
+// portSet holds up to 3 distinct ports, the first 3 added: a flow's,
+// where only "more than 2" matters (a smallSet's 8 took 20 bytes more).
+type portSet struct {
+	v [3]uint32
+	n uint8
+}
+
+func (s *portSet) add(x uint32) {
+	if int(s.n) == len(s.v) {
+		return
+	}
+	for _, y := range s.v[:s.n] {
+		if y == x {
+			return
+		}
+	}
+	s.v[s.n] = x
+	s.n++
+}
+
 // Beaconing is the beaconing detector.
 type Beaconing struct {
 	minCount    int
@@ -368,15 +397,10 @@ type Beaconing struct {
 	maxCV       float64
 	horizon     time.Duration
 	flows       map[devKey]*beaconDev // by device, then destination
-	// prevalence holds, by cohort and destination, when each device of
-	// the cohort last reached the destination and how many devices it
-	// holds: one entry, with its first devices in it, rather than a map of
-	// (cohort, destination, device) and one of the count, whose
-	// insertions, deletions and gc lookups each entry paid (most live for
-	// one connection; the window detectors took 1.05x the CPU).
-	prevalence map[cohortDst]*dstDevs
-	cohortDevs map[string]map[string]time.Time // cohort → device → last seen
-	lastGC     time.Time
+	// cohorts holds, by cohort, when each of its devices was last seen
+	// and its prevalence (beaconCohort).
+	cohorts map[string]*beaconCohort
+	lastGC  time.Time
 	// flowRecs records, for every window, the flows it added a connection
 	// to, in window order: gc finds the flows whose last connection is
 	// older than the horizon among the records of windows that started
@@ -393,23 +417,38 @@ type Beaconing struct {
 	touched   []beaconTouch  // scratch for Window
 	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
 	sorted    []int64        // scratch for intervalStats
-	// seen records every time set in prevalence and cohortDevs, in the
+	// seen records every time set in the cohorts' devices and prevalence, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
 	// every entry (a scan of every destination was 4% of a replay).
 	seen fifo[seenAt]
 }
 
-// cohortDst is a destination of a cohort.
-type cohortDst struct{ cohort, dst string }
+// beaconCohort is a cohort's entry in Beaconing.cohorts, looked up once
+// per device and window. Its prevalence, a map by destination alone,
+// hashes one string a lookup: a map keyed by (cohort, destination) hashed
+// and compared both strings through the generic map code (its lookups,
+// insertions and deletions were 1.7x a string key's).
+type beaconCohort struct {
+	name string
+	devs map[string]int64 // device → last seen, unix nanos (a window's end)
+	// dsts holds, by destination, when each device of the cohort last
+	// reached it and how many devices it holds: one entry, with its first
+	// devices in it, rather than a map of (cohort, destination, device)
+	// and one of the count, whose insertions, deletions and gc lookups
+	// each entry paid (most live for one connection; the window detectors
+	// took 1.05x the CPU).
+	dsts map[string]*dstDevs
+}
 
-// dstDevs is an entry of Beaconing.prevalence: the devices of a cohort
-// that reached a destination, and when each last did (unix nanos, a
-// window's end).
+// dstDevs is an entry of a cohort's prevalence (beaconCohort.dsts): the
+// devices of the cohort that reached a destination, and when each last
+// did (unix nanos, a window's end).
 type dstDevs struct {
-	key  cohortDst
+	co   *beaconCohort    // the cohort whose entry it is
+	dst  string           // its key in co.dsts
 	n    int32            // devices held
-	gone bool             // deleted from Beaconing.prevalence (once n fell to 0)
+	gone bool             // deleted from co.dsts (once n fell to 0)
 	one  [2]devAt         // the first devices, without a map (device "": a free slot)
 	more map[string]int64 // the others
 }
@@ -490,15 +529,15 @@ type beaconFlowOf struct {
 // beaconTouch is a flow a window added a connection to, and the cohort of
 // its device.
 type beaconTouch struct {
-	flow   *beaconState
-	cohort string
+	flow *beaconState
+	co   *beaconCohort
 }
 
-// seenAt is one time set in Beaconing.cohortDevs (cohort, device) or, with
-// an entry, in Beaconing.prevalence (the device's in the entry of its key):
-// 48 bytes, where a flow reaches every window.
+// seenAt is one time set in a cohort's devices (co, device) or, with an
+// entry, in a cohort's prevalence (the device's in the entry of its key):
+// 40 bytes, where a flow reaches every window.
 type seenAt struct {
-	cohort string // with no entry
+	co     *beaconCohort // with no entry
 	device string
 	dsts   *dstDevs // the entry set, kept or not
 	at     int64    // the time set, unix nanos (a window's end)
@@ -523,7 +562,7 @@ func init() {
 			return nil, err
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
-			flows: map[devKey]*beaconDev{}, prevalence: map[cohortDst]*dstDevs{}, cohortDevs: map[string]map[string]time.Time{},
+			flows: map[devKey]*beaconDev{}, cohorts: map[string]*beaconCohort{},
 			ordered: true, lastStart: math.MinInt64}, nil
 	})
 }
@@ -565,13 +604,13 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			continue
 		}
 		cohort := c.cohort(ctx, di)
-		devs := b.cohortDevs[cohort]
-		if devs == nil {
-			devs = map[string]time.Time{}
-			b.cohortDevs[cohort] = devs
+		co := b.cohorts[cohort]
+		if co == nil {
+			co = &beaconCohort{name: cohort, devs: map[string]int64{}, dsts: map[string]*dstDevs{}}
+			b.cohorts[cohort] = co
 		}
-		devs[d.Device] = w.End
-		b.seen.push(seenAt{cohort: cohort, device: d.Device, at: end})
+		co.devs[d.Device] = end
+		b.seen.push(seenAt{co: co, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		// The device's flows, looked up at its first connection row: a
 		// device without any has none to look up.
@@ -628,26 +667,26 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				b.ordered = false
 			}
 			st.times = append(st.times, at)
+			st.lastAt = at
 			if len(st.times) > 64 {
 				st.times = st.times[len(st.times)-64:]
 			}
 			st.ports.add(c.port.Value(i))
-			st.last = c.id(i)
+			st.lastRow = int32(i)
 			if st.window == b.windows {
 				continue // the rest is once per flow and window
 			}
 			st.window = b.windows
-			touched = append(touched, beaconTouch{st, cohort})
+			touched = append(touched, beaconTouch{st, co})
 			if b.ordered {
 				b.flowRecs.push(flowRec{flow: st, start: start, end: end})
 			}
 			st.windows.add(start)
 			e := st.dsts
-			if e == nil || e.gone || e.key.cohort != cohort {
-				ck := cohortDst{cohort, dst}
-				if e = b.prevalence[ck]; e == nil {
-					e = &dstDevs{key: ck}
-					b.prevalence[ck] = e
+			if e == nil || e.gone || e.co != co {
+				if e = co.dsts[dst]; e == nil {
+					e = &dstDevs{co: co, dst: dst}
+					co.dsts[dst] = e
 				}
 				st.dsts = e
 			}
@@ -677,12 +716,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		if !periodic && !retrying {
 			continue
 		}
-		cohort := t.cohort
+		co := t.co
 		peers := 0
-		if e := b.prevalence[cohortDst{cohort, k.dst}]; e != nil {
+		if e := co.dsts[k.dst]; e != nil {
 			peers = int(e.n)
 		}
-		devs := len(b.cohortDevs[cohort])
+		devs := len(co.devs)
 		if peers > max(1, devs/10) {
 			continue
 		}
@@ -697,9 +736,9 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		f.Score = math.Min(1, (1-cv/b.maxCV)*0.5+0.5*math.Min(1, float64(len(st.times))/float64(2*b.minCount)))
 		f.Key = "beacon:" + k.dst
 		f.DstHost = k.dst // the flow's copy
-		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, cohort)
+		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, co.name)
 		// One allocation for the evidence and the features.
-		fe := &beaconFindingData{evidence: [2]events.ID{st.first, st.last}, values: [4]events.Feature{
+		fe := &beaconFindingData{evidence: [2]events.ID{st.first, c.id(int(st.lastRow))}, values: [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
 			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
@@ -805,7 +844,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 		floor := int64(math.MaxInt64)
 		for _, dev := range b.flows {
 			for _, st := range dev.flows {
-				if last := st.times[len(st.times)-1]; last < cut {
+				if last := st.lastAt; last < cut {
 					b.forget(st)
 				} else {
 					floor = min(floor, last)
@@ -830,7 +869,7 @@ func (b *Beaconing) gcFlows(cut int64) {
 		if r.start >= cut {
 			break
 		}
-		if st := r.flow; !st.gone && st.times[len(st.times)-1] < cut {
+		if st := r.flow; !st.gone && st.lastAt < cut {
 			b.forget(st)
 		}
 		if done == i && r.end <= cut {
@@ -886,20 +925,28 @@ func routable(dst string) bool {
 
 // intervalStats returns the mean and coefficient of variation of the
 // intervals between ts once sorted, sorting a copy in *scratch if need be.
+// The intervals' sum is taken in the pass that finds ts sorted, which
+// connections mostly are (a pass of its own, then the sum's, were a third
+// of its time).
 func intervalStats(ts []int64, scratch *[]int64) (mean, cv float64) {
-	s := ts // connections mostly come in time order
-	if !slices.IsSorted(s) {
-		s = append((*scratch)[:0], ts...)
-		*scratch = s
-		slices.Sort(s)
+	s := ts
+	var sum float64
+	for i := 1; i < len(s); i++ {
+		if s[i] < s[i-1] {
+			s = append((*scratch)[:0], ts...)
+			*scratch = s
+			slices.Sort(s)
+			sum = 0
+			for i := 1; i < len(s); i++ {
+				sum += float64(s[i] - s[i-1])
+			}
+			break
+		}
+		sum += float64(s[i] - s[i-1])
 	}
 	n := len(s) - 1
 	if n < 1 {
 		return 0, math.Inf(1)
-	}
-	var sum float64
-	for i := 1; i < len(s); i++ {
-		sum += float64(s[i] - s[i-1])
 	}
 	mean = sum / float64(n)
 	if mean == 0 {
@@ -944,8 +991,8 @@ func (b *Beaconing) gc(now time.Time) {
 		}
 		e := r.dsts
 		if e == nil {
-			devs := b.cohortDevs[r.cohort]
-			if t, ok := devs[r.device]; ok && t.UnixNano() == r.at {
+			devs := r.co.devs
+			if t, ok := devs[r.device]; ok && t == r.at {
 				delete(devs, r.device)
 			}
 			continue
@@ -953,12 +1000,12 @@ func (b *Beaconing) gc(now time.Time) {
 		if e.gone {
 			// Forgotten, and its key perhaps set anew since: the
 			// record is of the entry of its key now.
-			if e = b.prevalence[e.key]; e == nil {
+			if e = e.co.dsts[e.dst]; e == nil {
 				continue
 			}
 		}
 		if e.expire(r.device, r.at) && e.n == 0 {
-			delete(b.prevalence, e.key)
+			delete(e.co.dsts, e.dst)
 			e.gone = true
 		}
 	}
