@@ -329,15 +329,56 @@ func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool) int {
 		addDense(&bb.rb.acc, set, mask, flip, v)
 		return cnt
 	}
-	k := flatten(bb.rb.idx[:], set, mask, not)
-	addLeaf(&bb.rb.acc, &bb.rb.idx, 0, k, v)
-	return k
+	addSparse(&bb.rb.acc, set, mask, flip, v)
+	return cnt
+}
+
+// addSparse adds v to the sums of the rows of set AND (mask XOR flip), a
+// few of the block's rows: flatten's steps, each adding v to its row's
+// sum rather than writing the row to a list for addLeaf (the list was
+// written and read back, some 0.3 ns a row). As in flatten, the
+// non-empty words are gathered first, then their rows taken four at a
+// time whatever a word's count: a step past a word's last row adds +0
+// (which changes no sum: sums are never -0) to the word's first row
+// (TrailingZeros64 of 0 is 64, masked to 0).
+//
+//go:noinline
+func addSparse(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
+	mask = mask[:len(set)]
+	leaf := [2]float64{0, v}
+	var xs [routeBlock / 64]uint64
+	var ws [routeBlock / 64]int32
+	nw := 0
+	for w, x := range set {
+		x &= mask[w] ^ flip
+		xs[nw&(len(xs)-1)] = x
+		ws[nw&(len(ws)-1)] = int32(w)
+		nw += b2i(x != 0)
+	}
+	for j, x := range xs[:nw] {
+		a := (*[64]float64)(acc[(ws[j]<<6)&routeMask:])
+		cnt := bits.OnesCount64(x)
+		for i := 0; ; i += 4 {
+			a[bits.TrailingZeros64(x)&63] += v // x holds a row: i < cnt
+			x &= x - 1
+			a[bits.TrailingZeros64(x)&63] += leaf[b2i(x != 0)]
+			x &= x - 1
+			a[bits.TrailingZeros64(x)&63] += leaf[b2i(x != 0)]
+			x &= x - 1
+			a[bits.TrailingZeros64(x)&63] += leaf[b2i(x != 0)]
+			x &= x - 1
+			if i+4 >= cnt {
+				break
+			}
+		}
+	}
 }
 
 // denseDiv: a leaf holding at least 1/denseDiv of its block's rows adds
-// its value by addDense rather than by a list of its rows (flatten and
+// its value by addDense rather than by its rows alone (flatten and
 // addLeaf cost about four times as much a row of the set as addDense a
-// row of the block). A tree's largest leaf usually holds about half of
+// row of the block; with addSparse, denseDiv 2, 3 and 6 measured within
+// noise of 4). A tree's largest leaf usually holds about half of
 // them (the end of the spine).
 const denseDiv = 4
 
