@@ -287,6 +287,29 @@ func TestBaselinesSorted(t *testing.T) {
 		}
 		sets = append(sets, cs)
 	}
+	// Columns of runs (baselineRuns): skewed counts mostly 0 (MAD 0, the
+	// mean deviation), few values repeated (medians between runs and
+	// within them), negative and fractional values, rows repeated whole,
+	// odd and even row counts.
+	r := rand.New(rand.NewPCG(7, 8))
+	for k := range 200 {
+		n := MinRows + r.IntN(300)
+		rows := make([][]float64, n)
+		for i := range rows {
+			if i > 0 && r.IntN(4) == 0 {
+				rows[i] = rows[r.IntN(i)] // a repeated row
+				continue
+			}
+			rows[i] = []float64{
+				float64(r.IntN(2+k%5) * r.IntN(2) * r.IntN(2)),
+				float64(r.IntN(3+k%4)) - 1.5,
+				float64(r.IntN(1+k%50)) / 3,
+				(r.Float64() - 0.5) * 1e3,
+				float64(b2i(r.IntN(20) == 0) * (1 + r.IntN(1000))),
+			}
+		}
+		sets = append(sets, rows)
+	}
 	buf := new(trainBuf)
 	for s, rows := range sets {
 		cols := columns(rows)
