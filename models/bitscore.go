@@ -225,7 +225,7 @@ func (bb *bitBuf) walk(nodes []node, i int32, d, cnt, words int) {
 	for {
 		nd := &nodes[i]
 		if nd.f < 0 {
-			bb.addMasked(set, set, nd.v, false)
+			bb.addMasked(set, set, nd.v, false, cnt)
 			return
 		}
 		if cnt <= bb.listMax || bb.slot[i] < 0 {
@@ -235,18 +235,32 @@ func (bb *bitBuf) walk(nodes []node, i int32, d, cnt, words int) {
 		}
 		s := int(bb.slot[i]) * words
 		le := bb.le[s : s+words]
+		ln, rn := &nodes[nd.c[0]], &nodes[nd.c[1]]
+		if ln.f < 0 && rn.f >= 0 {
+			// A leaf on the left (a spine cutting off a few rows): the
+			// right child's set first, into the next depth's, where the
+			// walk continues, its count giving the leaf's: one pass
+			// over the words fewer than counting the leaf's rows.
+			child := bb.sets[(d+1)*words : (d+2)*words]
+			right := andSet(child, set, le, true)
+			bb.addMasked(set, le, ln.v, false, cnt-right)
+			if right == 0 {
+				return
+			}
+			set, d, cnt, i = child, d+1, right, nd.c[1]
+			continue
+		}
 		left := 0
-		if ln := &nodes[nd.c[0]]; ln.f < 0 {
-			left = bb.addMasked(set, le, ln.v, false)
+		if ln.f < 0 {
+			left = bb.addMasked(set, le, ln.v, false, -1)
 		} else {
 			child := bb.sets[(d+1)*words : (d+2)*words]
 			if left = andSet(child, set, le, false); left > 0 {
 				bb.walk(nodes, nd.c[0], d+1, left, words)
 			}
 		}
-		rn := &nodes[nd.c[1]]
 		if rn.f < 0 {
-			bb.addMasked(set, le, rn.v, true)
+			bb.addMasked(set, le, rn.v, true, cnt-left)
 			return
 		}
 		// The right child's set is this node's rows not in le: in
@@ -317,13 +331,16 @@ func flatten(dst []int32, set, mask []uint64, not bool) int {
 }
 
 // addMasked adds v to the sums of the rows of set AND mask (AND NOT mask
-// when not) and returns how many there are.
-func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool) int {
+// when not) and returns how many there are: cnt, when the caller knows
+// it (else -1).
+func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool, cnt int) int {
 	mask = mask[:len(set)]
 	flip := flipOf(not)
-	cnt := 0
-	for w, x := range set {
-		cnt += bits.OnesCount64(x & (mask[w] ^ flip))
+	if cnt < 0 {
+		cnt = 0
+		for w, x := range set {
+			cnt += bits.OnesCount64(x & (mask[w] ^ flip))
+		}
 	}
 	if cnt*denseDiv >= len(set)*64 {
 		addDense(&bb.rb.acc, set, mask, flip, v)
