@@ -178,6 +178,45 @@ func TestFlatten(t *testing.T) {
 	}
 }
 
+// TestAddSparse: addSparse adds a value to the sums of the rows of a set
+// AND (NOT) a mask, as flatten and addLeaf do, bit for bit, and leaves the
+// other sums as they were, for sets from empty to full (the rows of a
+// word past its last one get +0).
+func TestAddSparse(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, words := range []int{1, 2, 5, 32} {
+		for _, density := range []float64{0, 0.02, 0.3, 0.9, 1} {
+			set, mask := make([]uint64, words), make([]uint64, words)
+			for w := range set {
+				for b := range 64 {
+					if r.Float64() < density {
+						set[w] |= 1 << b
+					}
+					if r.IntN(2) == 0 {
+						mask[w] |= 1 << b
+					}
+				}
+			}
+			for _, not := range []bool{false, true} {
+				var got, want [routeBlock]float64
+				for i := range got {
+					got[i] = float64(r.IntN(1000)) * r.Float64() // sums >= +0
+					want[i] = got[i]
+				}
+				v := r.Float64() * 10
+				var idx [routeBlock]int32
+				addLeaf(&want, &idx, 0, flatten(idx[:], set, mask, not), v)
+				addSparse(&got, set, mask, flipOf(not), v)
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%d words, density %v, not %v: sum %d is %v, want %v", words, density, not, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestPrefixLE: prefixLE and prefixLEs count the sorted values <= v, with
 // repeated values, v between, on and beyond them.
 func TestPrefixLE(t *testing.T) {
@@ -247,6 +286,29 @@ func TestBaselinesSorted(t *testing.T) {
 			cs[i] = []float64{5e-324, 1e100, -3, 0, float64(i), math.SmallestNonzeroFloat64 * 3}
 		}
 		sets = append(sets, cs)
+	}
+	// Columns of runs (baselineRuns): skewed counts mostly 0 (MAD 0, the
+	// mean deviation), few values repeated (medians between runs and
+	// within them), negative and fractional values, rows repeated whole,
+	// odd and even row counts.
+	r := rand.New(rand.NewPCG(7, 8))
+	for k := range 200 {
+		n := MinRows + r.IntN(300)
+		rows := make([][]float64, n)
+		for i := range rows {
+			if i > 0 && r.IntN(4) == 0 {
+				rows[i] = rows[r.IntN(i)] // a repeated row
+				continue
+			}
+			rows[i] = []float64{
+				float64(r.IntN(2+k%5) * r.IntN(2) * r.IntN(2)),
+				float64(r.IntN(3+k%4)) - 1.5,
+				float64(r.IntN(1+k%50)) / 3,
+				(r.Float64() - 0.5) * 1e3,
+				float64(b2i(r.IntN(20) == 0) * (1 + r.IntN(1000))),
+			}
+		}
+		sets = append(sets, rows)
 	}
 	buf := new(trainBuf)
 	for s, rows := range sets {

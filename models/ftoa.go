@@ -1,8 +1,10 @@
 package models
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // appendFloatF appends f (finite, not 0) as strconv.AppendFloat(b, f,
@@ -78,60 +80,109 @@ func appendFloatF(b []byte, f float64) ([]byte, bool) {
 		s, e10 = yru, -k0
 	}
 
-	// s's digits (at most 17), right-aligned in d[i:], two at a time, in
-	// 32-bit arithmetic: the last eight first when there are more.
-	var d [24]byte
-	i := len(d)
+	// s's digits (at most 17), right-aligned in d[i:], in 32-bit
+	// arithmetic: the last eight first when there are more. d has room
+	// before them for a sign, "0." and the zeros after the point (at most
+	// seven in the table's range, from 1e-8), so that the text is laid
+	// out in d and appended at once, not in pieces of unknown lengths (a
+	// memmove call each): the 32 bytes from d[i] are copied, and the
+	// text's length kept. The text ends at d[end].
+	const end = 32
+	var d [2 * end]byte
+	i := end
+	hi := uint32(s)
 	if s >= 1e8 {
-		lo := uint32(s % 1e8)
-		s /= 1e8
 		// Four pairs, two divisions deep rather than four.
+		lo := uint32(s % 1e8)
 		a, c := lo/10000, lo%10000
-		a1, a2, c1, c2 := a/100*2, a%100*2, c/100*2, c%100*2
-		d[16], d[17], d[18], d[19] = ftoaSmalls[a1], ftoaSmalls[a1+1], ftoaSmalls[a2], ftoaSmalls[a2+1]
-		d[20], d[21], d[22], d[23] = ftoaSmalls[c1], ftoaSmalls[c1+1], ftoaSmalls[c2], ftoaSmalls[c2+1]
-		i = 16
+		ftoaPut4(&d, 24, a)
+		ftoaPut4(&d, 28, c)
+		hi = uint32(s / 1e8) // < 10^9
+		i = 24
 	}
-	hi := uint32(s) // < 10^9
-	for hi >= 100 {
-		dd := hi % 100 * 2
-		hi /= 100
-		i -= 2
-		d[i], d[i+1] = ftoaSmalls[dd], ftoaSmalls[dd+1]
-	}
-	dd := hi * 2
-	i--
-	d[i] = ftoaSmalls[dd+1]
-	if hi >= 10 {
+	if i == 24 && hi >= 1e6 {
+		// Seven to nine more (most split values have 16 or 17 digits):
+		// eight at fixed places too, and the ninth, the leading zeros
+		// then skipped without a branch.
+		lo := hi % 1e8
+		a, c := lo/10000, lo%10000
+		ftoaPut4(&d, 16, a)
+		ftoaPut4(&d, 20, c)
+		d[15] = '0' + byte(hi/1e8)
+		i = 15 + b2i(hi < 1e8) + b2i(hi < 1e7)
+	} else {
+		for hi >= 100 {
+			dd := hi % 100 * 2
+			hi /= 100
+			i -= 2
+			d[i], d[i+1] = ftoaSmalls[dd], ftoaSmalls[dd+1]
+		}
+		dd := hi * 2
 		i--
-		d[i] = ftoaSmalls[dd]
+		d[i] = ftoaSmalls[dd+1]
+		if hi >= 10 {
+			i--
+			d[i] = ftoaSmalls[dd]
+		}
 	}
-	digits := d[i:]
-	nd := len(digits)
+	nd := end - i
 	dp := nd + e10 // digits before the point
 
-	if f < 0 {
-		b = append(b, '-')
-	}
 	switch {
 	case e10 >= 0: // a whole number
-		b = append(b, digits...)
+		if f < 0 {
+			b = append(b, '-')
+		}
+		b = append(b, d[i:end]...)
 		for range e10 {
 			b = append(b, '0')
 		}
+		return b, true
 	case dp > 0:
-		b = append(b, digits[:dp]...)
-		b = append(b, '.')
-		b = append(b, digits[dp:]...)
-	default:
-		b = append(b, '0', '.')
-		for range -dp {
-			b = append(b, '0')
+		// The digits before the point move one place to the front.
+		for k := i; k < i+dp; k++ {
+			d[k-1] = d[k]
 		}
-		b = append(b, digits...)
+		i--
+		d[i+dp] = '.'
+	default:
+		if -dp > 7 { // not reached (see d): strconv's then
+			return b, false
+		}
+		for range -dp {
+			i--
+			d[i] = '0'
+		}
+		i -= 2
+		d[i], d[i+1] = '0', '.'
 	}
-	return b, true
+	if f < 0 {
+		i--
+		d[i] = '-'
+	}
+	n := len(b)
+	if cap(b)-n < end {
+		b = slices.Grow(b, end)
+	}
+	*(*[end]byte)(b[n : n+end]) = *(*[end]byte)(d[i : i+end])
+	return b[:n+end-i], true
 }
+
+// ftoaPut4 writes x (< 10^4) as four digits, leading zeros included,
+// into d[at:at+4]: two pairs from ftoaPairs.
+func ftoaPut4(d *[64]byte, at int, x uint32) {
+	binary.LittleEndian.PutUint16(d[at:], ftoaPairs[(x/100)&127])
+	binary.LittleEndian.PutUint16(d[at+2:], ftoaPairs[(x%100)&127])
+}
+
+// ftoaPairs[x], for x in [0, 100), holds x's two digits, the first in
+// the low byte (the table is as long as a mask of the index allows).
+var ftoaPairs = func() (t [128]uint16) {
+	for x := range 100 {
+		t[x] = uint16('0'+x/10) | uint16('0'+x%10)<<8
+	}
+	return t
+}()
 
 // ftoaParityOK is the test of Algorithm 5.2 when r = δ: the digits s are
 // kept when z's parity is odd, or it is exact and mant is even.

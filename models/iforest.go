@@ -136,7 +136,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	a.Metrics.Scores = quantiles(scores)
 	flagged := len(scores) - upperBound(scores, a.Threshold)
 	a.Metrics.Flagged = float64(flagged) / float64(len(scores))
-	if err := a.seal(m); err != nil {
+	if err := a.seal(m, true); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -439,6 +440,62 @@ func TestFitCompiledIsCompile(t *testing.T) {
 			g, w := got.nodes[i], want.nodes[i]
 			if math.Float64bits(g.v) != math.Float64bits(w.v) || g.f != w.f || g.c != w.c || g.wf != w.wf {
 				t.Fatalf("%s: node %d %+v, compile %+v", s.name, i, g, w)
+			}
+		}
+	}
+}
+
+// TestFitTreesAreValid: the trees of isolation fits pass the full check
+// Load makes of an artifact's trees, which seal skips for them (they are
+// valid by construction): on the fixtures, shapes with repeated and equal
+// rows, deep and shallow trees, small samples, values at ±MaxAbsValue
+// and columns of two close values.
+func TestFitTreesAreValid(t *testing.T) {
+	type shape struct {
+		name                 string
+		rows                 [][]float64
+		trees, depth, sample int
+	}
+	var shapes []shape
+	for _, c := range fitFixtures() {
+		shapes = append(shapes, shape{c.name, c.rows, 100, 8, 256})
+	}
+	rows := fitFixtures()[0].rows
+	same := make([][]float64, 50)
+	for i := range same {
+		same[i] = []float64{1, 2, 3}
+	}
+	r := rand.New(rand.NewSource(3))
+	extreme := make([][]float64, 300)
+	for i := range extreme {
+		extreme[i] = []float64{
+			[3]float64{-MaxAbsValue, 0, MaxAbsValue}[r.Intn(3)],
+			1 + float64(r.Intn(2))*0x1p-52, // two adjacent values
+			r.NormFloat64() * 1e-300,
+			float64(r.Intn(3)),
+		}
+	}
+	shapes = append(shapes,
+		shape{"deep", rows, 20, 30, 1000},
+		shape{"shallow", rows, 30, 1, 256},
+		shape{"small sample", rows[:40], 50, 8, 2},
+		shape{"equal rows", same, 10, 8, 16},
+		shape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
+		shape{"extreme", extreme, 100, 12, 256},
+		shape{"few rows", extreme[:MinRows], 10, 8, 256},
+	)
+	for _, s := range shapes {
+		names := make([]string, len(s.rows[0]))
+		for j := range names {
+			names[j] = fmt.Sprintf("f%02d", j)
+		}
+		for seed := range int64(3) {
+			a, err := TrainIsolationForest(s.rows, names, IForestOptions{Trees: s.trees, Depth: s.depth, Sample: s.sample, Seed: seed, Serial: true})
+			if err != nil {
+				t.Fatalf("%s, seed %d: %v", s.name, seed, err)
+			}
+			if err := a.check(); err != nil {
+				t.Fatalf("%s, seed %d: the fit's artifact fails check: %v", s.name, seed, err)
 			}
 		}
 	}

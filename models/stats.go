@@ -36,7 +36,7 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 		copy(col, cols[j][:n])
 		scratch = sortFloats(col, scratch)
 		return false
-	})
+	}, nil)
 }
 
 // baselinesSorted is baselinesColumns given the n rows' distinct rows
@@ -52,64 +52,154 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 	if buf == nil {
 		buf = new(trainBuf)
 	}
-	var times []int32 // rows per distinct row (nil: one each)
+	// Rows per distinct row.
+	buf.times = grown(buf.times, nu)
+	times := buf.times[:nu]
 	if of != nil {
-		buf.times = grown(buf.times, nu)
-		times = buf.times[:nu]
 		clear(times)
 		for _, u := range of {
 			times[u]++
+		}
+	} else {
+		for u := range times {
+			times[u] = 1
 		}
 	}
 	buf.baseline = grown(buf.baseline, 2*n)
 	scratch := buf.keys
 	defer func() { buf.keys = scratch }()
-	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) bool {
+	negZero := func(j int) bool {
 		negZeros := 0 // counted without a branch a value
 		for _, v := range cols[j][:n] {
 			negZeros += b2i(math.Float64bits(v) == 1<<63)
 		}
-		negZero := negZeros > 0
-		if j >= len(orders) || negZero {
-			copy(col, cols[j][:n])
-			scratch = sortFloats(col, scratch)
-			return false
-		}
-		if orders[j] == nil {
+		return negZeros > 0
+	}
+	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) bool {
+		// The columns own left: those without an order, and those
+		// holding a -0.
+		if j < len(orders) && orders[j] == nil && !negZero(j) {
 			// All values equal, and the same bits (no -0).
 			col[0] = cols[j][0]
 			return true
 		}
-		ucol := ucols[j][:nu]
-		if times == nil {
-			for k, u := range orders[j] {
-				col[k] = ucol[u]
-			}
-			return false
-		}
-		k := 0
-		for _, u := range orders[j] {
-			v := ucol[u]
-			for range times[u] {
-				col[k] = v
-				k++
-			}
-		}
+		copy(col, cols[j][:n])
+		scratch = sortFloats(col, scratch)
 		return false
+	}, func(j int) (Baseline, bool) {
+		// A column's sorted values are its distinct values in order,
+		// each as many times as its rows: its baseline is computed on
+		// them so (baselineRuns), without writing them out.
+		if j >= len(orders) || orders[j] == nil || negZero(j) {
+			return Baseline{}, false
+		}
+		return baselineRuns(ucols[j][:nu], orders[j], times, n), true
 	})
+}
+
+// baselineRuns is the Baseline baselinesOf computes for n sorted values
+// given as runs of equal values: ucol[order[k]] repeated times[order[k]]
+// times, for k ascending. Its steps are baselinesOf's on the values
+// written out, a run at a time: the median's values found by counting,
+// the MAD by medianDev's merge of the deviations falling towards the
+// median and rising after it (a run of equal deviations taken at once:
+// medianDev takes all its values one after the other), and the mean
+// deviation summed value by value in order, the deviations of +0 left
+// out (adding +0 changes no sum, which is never -0).
+func baselineRuns(ucol []float64, order, times []int32, n int) Baseline {
+	w := func(u int32) int { return int(times[u]) }
+	// The values at sorted positions n/2-1 (when n is even) and n/2.
+	var lo, hi float64
+	c := 0
+	for _, u := range order {
+		c += w(u)
+		if c > n/2-1 && n%2 == 0 && c-w(u) <= n/2-1 {
+			lo = ucol[u]
+		}
+		if c > n/2 {
+			hi = ucol[u]
+			break
+		}
+	}
+	med := hi
+	if n%2 == 0 {
+		med = lo/2 + hi/2
+	}
+	// medianDev: the runs below med (i falling) and from it (j rising).
+	q, _ := slices.BinarySearchFunc(order, med, func(u int32, t float64) int {
+		if ucol[u] < t {
+			return -1
+		}
+		return 1
+	})
+	i, j := q-1, q
+	var prev, cur float64
+	for k := 0; k <= n/2; {
+		var d float64
+		var c int
+		if j >= len(order) || i >= 0 && math.Abs(ucol[order[i]]-med) <= math.Abs(ucol[order[j]]-med) {
+			d, c = math.Abs(ucol[order[i]]-med), w(order[i])
+			i--
+		} else {
+			d, c = math.Abs(ucol[order[j]]-med), w(order[j])
+			j++
+		}
+		// This run is the sequence's values k .. k+c-1.
+		if k+c-1 >= n/2 {
+			// Value n/2 is d; value n/2-1 is d too, or prev's run.
+			if n/2-1 >= k {
+				prev = d
+			} else {
+				prev = cur
+			}
+			cur = d
+			break
+		}
+		cur = d
+		k += c
+	}
+	mad := cur
+	if n%2 == 0 {
+		mad = prev/2 + cur/2
+	}
+	scale := 1.4826 * mad
+	if scale == 0 {
+		sum := 0.0
+		for _, u := range order {
+			if d := math.Abs(ucol[u] - med); d != 0 {
+				for range w(u) {
+					sum += d
+				}
+			}
+		}
+		scale = 1.2533 * sum / float64(n)
+	}
+	if scale == 0 || math.IsInf(scale, 0) {
+		scale = 1
+	}
+	return Baseline{Median: med, MAD: mad, Scale: scale}
 }
 
 // baselinesOf computes the baselines of width columns of n values, sorted
 // writing column j's values sorted ascending into col, or only col[0] when
 // it reports that all n values are col[0], bit for bit; scratch, when it
 // holds 2n values, serves as col and the deviations.
-func baselinesOf(width, n int, scratch []float64, sorted func(j int, col []float64) bool) []Baseline {
+//
+// own, when not nil, may compute column j's baseline itself (reporting
+// true), before sorted is asked.
+func baselinesOf(width, n int, scratch []float64, sorted func(j int, col []float64) bool, own func(j int) (Baseline, bool)) []Baseline {
 	out := make([]Baseline, width)
 	if len(scratch) < 2*n {
 		scratch = make([]float64, 2*n)
 	}
 	col, dev := scratch[:n:n], scratch[n:2*n:2*n]
 	for j := range width {
+		if own != nil {
+			var ok bool
+			if out[j], ok = own(j); ok {
+				continue
+			}
+		}
 		if sorted(j, col) {
 			// A constant column's median is its value (as median
 			// computes it), every deviation +0, and so is the MAD, the
