@@ -95,9 +95,11 @@ type State struct {
 	nextSweep int64
 	evicted   uint64
 	sc        scratch
-	evictBuf  []aged   // evict's scratch
-	seed      uint64   // of the memos' slots (see memo)
-	looks     []looked // novelty's
+	evictBuf  []aged    // evict's scratch
+	seed      uint64    // of the memos' slots (see memo)
+	looks     []looked  // novelty's
+	floats    []float64 // Compute's chunks (see take)
+	vectors   []Vector
 }
 
 type stateKey struct{ tenant, name string }
