@@ -89,8 +89,8 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 	}
 	start := w.Start.UnixNano()
 	st.advance(start)
-	vals := take(&st.floats, len(w.Devices)*NumFeatures, floatChunk)
-	out := take(&st.vectors, len(w.Devices), vectorChunk)
+	vals := make([]float64, len(w.Devices)*NumFeatures)
+	out := make([]Vector, len(w.Devices))
 	for i, d := range w.Devices {
 		v := vals[i*NumFeatures : (i+1)*NumFeatures : (i+1)*NumFeatures]
 		name := ""
@@ -102,32 +102,6 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 		out[i] = Vector{Tenant: d.Tenant, Device: d.Device, Cohort: name, Start: w.Start, End: w.End, Values: v, Rows: d.Rows}
 	}
 	return out
-}
-
-// The vectors and their values come from chunks of these many, shared by
-// the windows that fit (see take): a window of imported history has one
-// or two devices, and two allocations a window were most of what Compute
-// allocated.
-const (
-	floatChunk  = 4096 // 32 KiB
-	vectorChunk = 128  // 17 KiB
-)
-
-// take returns n zero Ts cut from *chunk, which it refills with room for
-// size when it holds fewer (a fresh allocation of n when n is larger).
-// The pieces are never reused: a Vector and its Values are the caller's,
-// and a chunk lives as long as any of its pieces does. Each piece's
-// capacity is its length, so that an append to it cannot reach the next.
-func take[T any](chunk *[]T, n, size int) []T {
-	if n > size {
-		return make([]T, n)
-	}
-	if len(*chunk) < n {
-		*chunk = make([]T, size)
-	}
-	s := (*chunk)[:n:n]
-	*chunk = (*chunk)[n:]
-	return s
 }
 
 // str returns value i of a utf8 column, "" when null (Arrow allows a null

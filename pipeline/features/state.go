@@ -95,11 +95,9 @@ type State struct {
 	nextSweep int64
 	evicted   uint64
 	sc        scratch
-	evictBuf  []aged    // evict's scratch
-	seed      uint64    // of the memos' slots (see memo)
-	looks     []looked  // novelty's
-	floats    []float64 // Compute's chunks (see take)
-	vectors   []Vector
+	evictBuf  []aged   // evict's scratch
+	seed      uint64   // of the memos' slots (see memo)
+	looks     []looked // novelty's
 }
 
 type stateKey struct{ tenant, name string }
