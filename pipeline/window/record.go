@@ -31,6 +31,10 @@ type record struct {
 	rows   int64
 	shared uint32 // bit i: column i is shared (see above)
 	cols   [NumCols]arrow.Array
+	// vals[i] is column i's values buffer when build made it of the
+	// slab (see columns.buffer), so that sole finds it without reading
+	// the column's Data first.
+	vals [NumCols]*memory.Buffer
 	// The window's slab, and the references to it: one per values buffer
 	// (see columns.release). nil when no column uses it.
 	slab   *memory.Buffer
@@ -86,6 +90,7 @@ func (r *record) Release() {
 	}
 	r.slab = nil
 	clear(r.cols[:])
+	clear(r.vals[:])
 }
 
 // sole reports whether the record's references are the only ones to its
@@ -104,19 +109,20 @@ func (r *record) Release() {
 // read (it cannot take a reference without holding one), and that count
 // was too high. With the record's count at zero, nothing else hands one out.
 func (r *record) sole() bool {
-	// In passes over the columns, each one step down every column's
-	// chain: the arrays; their Data and a dictionary's indices; the Data's
-	// buffer lists and the indices' Data; the values buffers. Each struct
-	// is a cache miss, mostly of a line the assembling goroutine wrote on
-	// the other core, and a pass's loads do not depend on each other, so
-	// their misses overlap: column by column, each load waited for the
-	// one before, which gave its address. The passes keep every chain's
-	// order above (an array, then its Data and indices, then the indices'
-	// Data and the values buffer, then the slab); the structs of
-	// different columns do not reach each other.
+	// In three passes over the columns: the arrays, then their Data and
+	// a dictionary's indices, then the indices' Data and the values
+	// buffers. Each struct is a cache miss, mostly of a line the
+	// assembling goroutine wrote on the other core, and a pass's loads
+	// do not depend on each other (the values buffers' addresses are the
+	// record's own, not read from the Data), so their misses overlap:
+	// column by column, each struct's load waited for the one before,
+	// which gave its address. The passes keep every chain's order above
+	// (an array, then its Data and indices, then the indices' Data and
+	// the values buffer, then the slab); the structs of different columns
+	// do not reach each other.
 	var (
+		cols       [NumCols]int
 		arrs, idxs [NumCols]*arrayLayout
-		lists      [NumCols][]*memory.Buffer
 		bad        int64
 		n          int
 	)
@@ -125,42 +131,30 @@ func (r *record) sole() bool {
 			continue
 		}
 		a, idx := layoutOf(c)
-		if a == nil {
-			return false // not an array build makes
+		if a == nil || r.vals[i] == nil {
+			// Not an array build makes, or not of the window's memory
+			// (a column made for this window alone: see nullArrays.get).
+			return false
 		}
 		bad |= a.refCount.Load() ^ 1
-		arrs[n], idxs[n] = a, idx
+		cols[n], arrs[n], idxs[n] = i, a, idx
 		n++
 	}
 	for k := range n {
-		d := (*dataLayout)(unsafe.Pointer(arrs[k].data))
-		bad |= d.refCount.Load() ^ 1
+		bad |= (*dataLayout)(unsafe.Pointer(arrs[k].data)).refCount.Load() ^ 1
 		if idx := idxs[k]; idx != nil { // a dictionary's indices: an Int8 array of a Data of the same buffers
 			bad |= idx.refCount.Load() ^ 1
 		}
-		lists[k] = d.buffers
-	}
-	var bufs [NumCols]*bufferLayout
-	for k := range n {
-		if idx := idxs[k]; idx != nil {
-			bad |= (*dataLayout)(unsafe.Pointer(idx.data)).refCount.Load() ^ 1
-		}
-		// The values buffer is the last (see columns.finish); the
-		// others are plain, without a count.
-		l := lists[k]
-		if len(l) == 0 || l[len(l)-1] == nil {
-			return false
-		}
-		bufs[k] = (*bufferLayout)(unsafe.Pointer(l[len(l)-1]))
 	}
 	for k := range n {
 		vals := int64(1)
-		if idxs[k] != nil {
+		if idx := idxs[k]; idx != nil {
+			bad |= (*dataLayout)(unsafe.Pointer(idx.data)).refCount.Load() ^ 1
 			vals = 2
 		}
-		b := bufs[k]
+		b := (*bufferLayout)(unsafe.Pointer(r.vals[cols[k]]))
 		if b.parent != r.slab {
-			return false // not the window's memory (a column made for this window alone: see nullArrays.get)
+			return false
 		}
 		bad |= b.refCount.Load() ^ vals
 	}
