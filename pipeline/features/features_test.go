@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +353,70 @@ func TestComputeForeignBatch(t *testing.T) {
 	}
 	if vs := features.Compute(&window.Window{}, nil, nil); vs != nil {
 		t.Errorf("window without a batch: %v", vs)
+	}
+}
+
+// Compute's vectors and their values, cut from chunks shared by windows,
+// are each the caller's own: writing to or appending to one window's
+// leaves every other window's as computed.
+func TestVectorsDoNotAlias(t *testing.T) {
+	syn := windowtest.Synthetic(20_000, 200, 4*time.Minute, 3)
+	a, err := window.New(window.Config{}, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	st, err := features.NewState(features.StateConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all [][]features.Vector
+	var want [][]float64
+	collect := func() {
+		for _, w := range a.Closed() {
+			vs := features.Compute(w, nil, st)
+			w.Release()
+			all = append(all, vs)
+			for _, v := range vs {
+				want = append(want, slices.Clone(v.Values))
+			}
+		}
+	}
+	for i := range syn {
+		a.Add(&syn[i])
+		if i%500 == 0 {
+			collect()
+		}
+	}
+	a.Flush()
+	collect()
+	if len(all) < 10 || len(want) < 500 {
+		t.Fatalf("%d windows, %d vectors", len(all), len(want))
+	}
+	// Scribble on every window's vectors in turn, through appends, then
+	// writes of a mark of the window's own, checking every window after
+	// each: those before hold their marks, those after what was computed.
+	mark := func(i int) float64 { return -float64(i + 10) }
+	for i, vs := range all {
+		_ = append(vs, features.Vector{Values: []float64{-1}})
+		for j := range vs {
+			_ = append(vs[j].Values, -2)
+		}
+		for j := range vs {
+			for f := range vs[j].Values {
+				vs[j].Values[f] = mark(i)
+			}
+		}
+		k := 0
+		for i2, vs2 := range all {
+			for j, v := range vs2 {
+				for f, x := range v.Values {
+					if w := want[k+j][f]; i2 <= i && x != mark(i2) || i2 > i && x != w {
+						t.Fatalf("after window %d's writes: window %d vector %d value %d is %v", i, i2, j, f, x)
+					}
+				}
+			}
+			k += len(vs2)
+		}
 	}
 }

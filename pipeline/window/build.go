@@ -352,11 +352,13 @@ func (c *columns) bytes(k cut) []byte { return c.slab.Bytes()[k.off : k.off+k.n]
 // own until the array's Data takes one (newData), and its reference to
 // the slab is counted by release, once for all: memory.SliceBuffer took
 // both, and build dropped the first right after, four atomic operations
-// a buffer where one is left.
-func (c *columns) buffer(k cut) *memory.Buffer {
+// a buffer where one is left. The record keeps it as column col's
+// values buffer (see record.sole).
+func (c *columns) buffer(col int, k cut) *memory.Buffer {
 	b := &c.chunks.bufs.take(1, c.n)[0]
 	sliceBuffer(b, c.slab, k.off, k.n)
 	c.slices++
+	c.wm.rec.vals[col] = b
 	return b
 }
 
@@ -711,7 +713,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
 		dt := colTypes[col]
-		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(c.fixed[col])}, nulls, dicts[col]))
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(col, c.fixed[col])}, nulls, dicts[col]))
 	}
 	mk(ColTime, -1)
 	mk(ColID, -1)
@@ -737,7 +739,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
 		dt := colTypes[col]
-		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(c.sBuf[s][2])}, c.sNulls[s], nil))
+		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(col, c.sBuf[s][2])}, c.sNulls[s], nil))
 	}
 	return cols
 }
@@ -813,7 +815,7 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 		valid = c.plainBuffer(c.run[k][0])
 	}
 	dt := arrow.BinaryTypes.String
-	return c.array(ColTenant+k, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(c.run[k][2])}, nulls, nil))
+	return c.array(ColTenant+k, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2])}, nulls, nil))
 }
 
 // copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes

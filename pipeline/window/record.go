@@ -31,6 +31,10 @@ type record struct {
 	rows   int64
 	shared uint32 // bit i: column i is shared (see above)
 	cols   [NumCols]arrow.Array
+	// vals[i] is column i's values buffer when build made it of the
+	// slab (see columns.buffer), so that sole finds it without reading
+	// the column's Data first.
+	vals [NumCols]*memory.Buffer
 	// The window's slab, and the references to it: one per values buffer
 	// (see columns.release). nil when no column uses it.
 	slab   *memory.Buffer
@@ -86,6 +90,7 @@ func (r *record) Release() {
 	}
 	r.slab = nil
 	clear(r.cols[:])
+	clear(r.vals[:])
 }
 
 // sole reports whether the record's references are the only ones to its
@@ -104,34 +109,52 @@ func (r *record) Release() {
 // read (it cannot take a reference without holding one), and that count
 // was too high. With the record's count at zero, nothing else hands one out.
 func (r *record) sole() bool {
-	var bad int64
+	// In three passes over the columns: the arrays, then their Data and
+	// a dictionary's indices, then the indices' Data and the values
+	// buffers. Each struct is a cache miss, mostly of a line the
+	// assembling goroutine wrote on the other core, and a pass's loads
+	// do not depend on each other (the values buffers' addresses are the
+	// record's own, not read from the Data), so their misses overlap:
+	// column by column, each struct's load waited for the one before,
+	// which gave its address. The passes keep every chain's order above
+	// (an array, then its Data and indices, then the indices' Data and
+	// the values buffer, then the slab); the structs of different columns
+	// do not reach each other.
+	var (
+		cols       [NumCols]int
+		arrs, idxs [NumCols]*arrayLayout
+		bad        int64
+		n          int
+	)
 	for i, c := range r.cols {
 		if r.shared&(1<<i) != 0 {
 			continue
 		}
 		a, idx := layoutOf(c)
-		if a == nil {
-			return false // not an array build makes
-		}
-		bad |= a.refCount.Load() ^ 1
-		d := (*dataLayout)(unsafe.Pointer(a.data))
-		bad |= d.refCount.Load() ^ 1
-		// The values buffer is the last (see columns.finish); the
-		// others are plain, without a count.
-		bufs := d.buffers
-		vals := int64(1)
-		if idx != nil { // a dictionary's indices: an Int8 array of a Data of the same buffers
-			bad |= idx.refCount.Load() ^ 1
-			id := (*dataLayout)(unsafe.Pointer(idx.data))
-			bad |= id.refCount.Load() ^ 1
-			vals = 2
-		}
-		if len(bufs) == 0 || bufs[len(bufs)-1] == nil {
+		if a == nil || r.vals[i] == nil {
+			// Not an array build makes, or not of the window's memory
+			// (a column made for this window alone: see nullArrays.get).
 			return false
 		}
-		b := (*bufferLayout)(unsafe.Pointer(bufs[len(bufs)-1]))
+		bad |= a.refCount.Load() ^ 1
+		cols[n], arrs[n], idxs[n] = i, a, idx
+		n++
+	}
+	for k := range n {
+		bad |= (*dataLayout)(unsafe.Pointer(arrs[k].data)).refCount.Load() ^ 1
+		if idx := idxs[k]; idx != nil { // a dictionary's indices: an Int8 array of a Data of the same buffers
+			bad |= idx.refCount.Load() ^ 1
+		}
+	}
+	for k := range n {
+		vals := int64(1)
+		if idx := idxs[k]; idx != nil {
+			bad |= (*dataLayout)(unsafe.Pointer(idx.data)).refCount.Load() ^ 1
+			vals = 2
+		}
+		b := (*bufferLayout)(unsafe.Pointer(r.vals[cols[k]]))
 		if b.parent != r.slab {
-			return false // not the window's memory (a column made for this window alone: see nullArrays.get)
+			return false
 		}
 		bad |= b.refCount.Load() ^ vals
 	}
