@@ -325,8 +325,7 @@ func (p *Processor) Flush() []events.Event {
 // alert, the interventions the tenant's policy calls for.
 func (p *Processor) emit(out []events.Event, f *detect.Finding) []events.Event {
 	p.stats.Findings++
-	alert, id, raised := p.alerts.finding(f)
-	out = append(out, alert)
+	out, id, raised := p.alerts.appendFinding(out, f)
 	if !raised {
 		p.stats.AlertsUpdated++
 		return out
