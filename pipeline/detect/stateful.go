@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 	"github.com/halo-sec/halo/pipeline/window"
 )
 
@@ -61,7 +62,14 @@ type NewDestination struct {
 	newsHit []int32        // by index in news: index in hits, -1 when known
 	cohorts keySet[string] // the window's cohorts
 	hits    []ndHit
+	// The memory of the findings, handed out from chunks (slab).
+	findings []Finding
+	data     []ndFindingData
 }
+
+// findingChunk is how many findings (and their data) a window detector
+// allocates at once.
+const findingChunk = 64
 
 // ndHit is a destination of a cohort unknown before a window, and the
 // devices that reached it in the window.
@@ -189,10 +197,12 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		}
 	}
 	var out []Finding
-	var data []ndFindingData // one allocation for every finding's evidence and feature
 	if nf > 0 {
-		out = make([]Finding, 0, nf)
-		data = make([]ndFindingData, nf)
+		// Cut from chunks, with their evidence and features: most windows
+		// have one or two findings, which were two allocations a window.
+		// A chunk lives until the emitting stage is done with the last
+		// window cut from it.
+		out = slab.Take(&n.findings, nf, findingChunk)[:0]
 	}
 	var m map[string]int32 // n.seen[mCohort]: hits of one cohort follow each other
 	var mCohort string
@@ -203,14 +213,19 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			d := w.Devices[h.devs[0].di]
 			out = out[:len(out)+1]
 			f := &out[len(out)-1]
-			*f = baseFinding("new-destination", w, d)
+			// Field by field into the zero finding (baseFinding's): a
+			// finding built on the stack was copied in whole (wbMove:
+			// 328 bytes, their pointers through the write barrier while
+			// the collector marks).
+			f.Detector, f.Tenant, f.Device = "new-destination", d.Tenant, d.Device
+			f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
 			// One allocation for the key, summary and explanation.
 			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
 			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
-			fd := &data[len(out)-1]
+			fd := slab.Next(&n.data, findingChunk)
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
 			fd.features[0] = &fd.feature
