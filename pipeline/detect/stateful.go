@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
@@ -75,7 +76,7 @@ const findingChunk = 64
 // devices that reached it in the window.
 type ndHit struct {
 	cohort string
-	key    string // cohort|dst
+	dst    string // the window's memory: copied if kept
 	devs   []ndDev
 	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
 	fires  bool  // a finding: one device, the cohort past its learning period
@@ -173,7 +174,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 				}
 				hi := int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
-				hits[hi].cohort, hits[hi].key, hits[hi].slot = cohort, cohort+"|"+dst, s
+				hits[hi].cohort, hits[hi].dst, hits[hi].slot = cohort, dst, s
 				newsHit[ki] = hi
 			}
 			hi := newsHit[ki]
@@ -186,7 +187,9 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			}
 		}
 	}
-	slices.SortFunc(hits, func(a, b ndHit) int { return strings.Compare(a.key, b.key) })
+	// In the order of cohort+"|"+dst, not joined: a joined key for every
+	// new destination was an allocation, most of them only sorted.
+	slices.SortFunc(hits, func(a, b ndHit) int { return compareJoined(a.cohort, a.dst, b.cohort, b.dst) })
 	// Count the findings first: a slice sized for every destination left
 	// was most of the detector's allocation (findings are few).
 	nf := 0
@@ -208,7 +211,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 	var mCohort string
 	for i := range hits {
 		h := &hits[i]
-		dst := h.key[len(h.cohort)+1:] // not the window's memory
+		dst := h.dst // the window's memory until copied
 		if h.fires {
 			d := w.Devices[h.devs[0].di]
 			out = out[:len(out)+1]
@@ -221,10 +224,13 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
-			// One allocation for the key, summary and explanation.
+			// One allocation for the key, summary and explanation, and
+			// the copy of the destination the detector keeps (the text is
+			// kept by the alert anyway).
 			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
 			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
+			dst = text[len("dst:"):k]
 			fd := slab.Next(&n.data, findingChunk)
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
@@ -236,6 +242,9 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		if s := h.slot; s >= 0 { // expired: seen anew
 			n.at[s] = end
 			continue
+		}
+		if !h.fires {
+			dst = strings.Clone(dst) // kept in seen: not the window's memory
 		}
 		if m == nil || h.cohort != mCohort {
 			mCohort = h.cohort
@@ -257,6 +266,32 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 	}
 	n.gc(w.End)
 	return out
+}
+
+// compareJoined is strings.Compare(a1+"|"+a2, b1+"|"+b2), without joining
+// them.
+func compareJoined(a1, a2, b1, b2 string) int {
+	if a1 == b1 { // most: the window's cohorts are few
+		return strings.Compare(a2, b2)
+	}
+	la, lb := len(a1)+1+len(a2), len(b1)+1+len(b2)
+	for i := range min(la, lb) {
+		if x, y := joinedAt(a1, a2, i), joinedAt(b1, b2, i); x != y {
+			return cmp.Compare(x, y)
+		}
+	}
+	return cmp.Compare(la, lb)
+}
+
+// joinedAt is (s1+"|"+s2)[i].
+func joinedAt(s1, s2 string, i int) byte {
+	switch {
+	case i < len(s1):
+		return s1[i]
+	case i == len(s1):
+		return '|'
+	}
+	return s2[i-len(s1)-1]
 }
 
 // ndFindingData holds a new-destination finding's evidence and feature.
