@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -37,6 +38,10 @@ type Processor struct {
 	registry  *identity.Registry
 	stats     Stats
 	observe   func(DeviceWindow) // ObserveWindows
+	// unenrolled is the cohort of the devices of the last tenant cohort
+	// found not enrolled (tenant, tenant + "//"): made once, not at every
+	// call (every device of every window, from the stages' goroutines).
+	unenrolled atomic.Pointer[[2]string]
 }
 
 // Stats counts what a processor did.
@@ -126,7 +131,12 @@ func (p *Processor) cohort(tenant, device string) string {
 	if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
 		return d.Cohort()
 	}
-	return tenant + "//"
+	if u := p.unenrolled.Load(); u != nil && u[0] == tenant {
+		return u[1]
+	}
+	c := tenant + "//"
+	p.unenrolled.Store(&[2]string{tenant, c})
+	return c
 }
 
 // Close releases the processor's memory (open windows).
