@@ -467,6 +467,11 @@ type Beaconing struct {
 	touched   []beaconTouch  // scratch for Window
 	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
 	sorted    []int64        // scratch for intervalStats
+	found     []Finding      // scratch for Window: its findings, copied out at its end
+	// The memory of the findings and their data, handed out from chunks
+	// (slab).
+	findings []Finding
+	data     []beaconFindingData
 	// seen records every time set in the cohorts' devices and prevalence, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -746,7 +751,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			}
 		}
 	}
-	var out []Finding
+	found := b.found[:0]
 	for _, t := range touched {
 		st, k := t.flow, t.flow.key()
 		// Three windows of evidence, or one storm of failed attempts (at
@@ -778,7 +783,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		// After the first finding, every window the flow is still active
 		// in repeats it (the alert's count and last seen follow).
 		st.fired = true
-		f := Finding{Detector: "beaconing", Tenant: k.tenant, Device: k.device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
+		// Field by field into the scratch (cleared after each window): a
+		// finding built on the stack was copied in whole.
+		found = extend(found)
+		f := &found[len(found)-1]
+		f.Detector, f.Tenant, f.Device = "beaconing", k.tenant, k.device
+		f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 		f.Severity = events.Severity_SEVERITY_MEDIUM
 		if cv <= b.maxCV/2 && len(st.times) >= 2*b.minCount {
 			f.Severity = events.Severity_SEVERITY_HIGH
@@ -787,19 +797,30 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		f.Key = "beacon:" + k.dst
 		f.DstHost = k.dst // the flow's copy
 		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, co.name)
-		// One allocation for the evidence and the features.
-		fe := &beaconFindingData{evidence: [2]events.ID{st.first, c.id(int(st.lastRow))}, values: [4]events.Feature{
+		// The evidence and the features, cut from a chunk.
+		fe := slab.Next(&b.data, findingChunk)
+		fe.evidence = [2]events.ID{st.first, c.id(int(st.lastRow))}
+		fe.values = [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
 			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
 			{Name: "cohort_prevalence", Value: float64(peers), Baseline: float64(devs)},
-		}}
+		}
 		for i := range fe.values {
 			fe.features[i] = &fe.values[i]
 		}
 		f.Evidence, f.Features = fe.evidence[:], fe.features[:]
-		out = append(out, f)
 	}
+	var out []Finding
+	if len(found) > 0 {
+		// Copied out of the scratch into a chunk's memory: a slice
+		// grown by append was an allocation or more a window with
+		// findings.
+		out = slab.Take(&b.findings, len(found), findingChunk)
+		copy(out, found)
+		clear(found) // nothing kept past the window
+	}
+	b.found = found
 	b.gc(w.End)
 	return out
 }
