@@ -5,12 +5,15 @@ import (
 	"sync"
 	"testing"
 	"unsafe"
+
+	"github.com/halo-sec/halo/events"
 )
 
 // TestCohortUnenrolled: the cohort of a device not enrolled is its
 // tenant's "tenant//", made once per run of one tenant and kept for the
-// next calls; tenants alternating from several goroutines (the stages
-// ask concurrently) each get their own (run with -race).
+// next calls, and the registry is asked once a device was enrolled;
+// tenants alternating from several goroutines (the stages ask
+// concurrently) each get their own (run with -race).
 func TestCohortUnenrolled(t *testing.T) {
 	p, err := NewProcessor(Config{})
 	if err != nil {
@@ -24,6 +27,19 @@ func TestCohortUnenrolled(t *testing.T) {
 		t.Fatal("the second cohort of a tenant made anew, not kept")
 	}
 	if c := p.cohort("lab", "10.0.0.1"); c != "lab//" {
+		t.Fatalf("cohort %q", c)
+	}
+	// Once a device is enrolled, its cohort is its model and firmware's;
+	// the others' stay their tenant's.
+	en := events.New("zeek", "pos-1", &events.DeviceEnrolled{Model: "m7", Firmware: "2.1"})
+	p.Process(&en)
+	if c := p.cohort("zeek", "pos-1"); c != "zeek/m7/2.1" {
+		t.Fatalf("cohort of an enrolled device %q", c)
+	}
+	if c := p.cohort("lab", "pos-1"); c != "lab//" { // another tenant's device of that id
+		t.Fatalf("cohort %q", c)
+	}
+	if c := p.cohort("zeek", "pos-2"); c != "zeek//" {
 		t.Fatalf("cohort %q", c)
 	}
 	var wg sync.WaitGroup
