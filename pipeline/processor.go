@@ -38,9 +38,10 @@ type Processor struct {
 	registry  *identity.Registry
 	stats     Stats
 	observe   func(DeviceWindow) // ObserveWindows
-	// unenrolled is the cohort of the devices of the last tenant cohort
-	// found not enrolled (tenant, tenant + "//"): made once, not at every
-	// call (every device of every window, from the stages' goroutines).
+	// unenrolled is (tenant, tenant + "//"): the cohort of the devices
+	// not enrolled of the last tenant cohort was asked about, made once,
+	// not at every call (every device of every window, from the stages'
+	// goroutines).
 	unenrolled atomic.Pointer[[2]string]
 	// enrolled turns true when a device.enrolled is applied: until then
 	// no device is in the registry (imported history), and cohort does
