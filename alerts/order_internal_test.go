@@ -81,7 +81,7 @@ func (ta *tenantAlerts) lookupID(id string) (*Alert, bool) {
 	return a, ok
 }
 
-// Set's last alert and last raised change nothing: on random raises,
+// Set's last alert, last raised and last tenant change nothing: on random raises,
 // updates, acknowledgements and resolutions — runs about one alert, about
 // one alert between raises of others, other tenants naming it — the set
 // folds what a set that always looks its maps up
@@ -119,7 +119,7 @@ func TestSetLastAlert(t *testing.T) {
 		}
 		ev.Seq = uint64(i + 1)
 		cached.Apply(&ev)
-		plain.last, plain.lastRaised = nil, nil
+		plain.last, plain.lastRaised, plain.lastTenant = nil, nil, nil // always the maps
 		plain.Apply(&ev)
 	}
 	for _, tenant := range []string{"acme", "globex"} {

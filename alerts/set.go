@@ -42,6 +42,11 @@ type Set struct {
 	// alert's updates often follow it. Only apply uses them, under the
 	// write lock.
 	last, lastRaised *Alert
+	// lastTenant is the tenant apply last raised an alert of, named
+	// lastTenantName (tenants are never removed): a replay's alerts are
+	// mostly one tenant's, looked up in tenants at every raise.
+	lastTenant     *tenantAlerts
+	lastTenantName string
 
 	opMu sync.Mutex // serializes Ack and Resolve (check, then append)
 
@@ -205,11 +210,15 @@ func (s *Set) ApplyAll(evs []events.Event) {
 }
 
 func (s *Set) tenant(name string) *tenantAlerts {
+	if ta := s.lastTenant; ta != nil && s.lastTenantName == name {
+		return ta
+	}
 	ta, ok := s.tenants[name]
 	if !ok {
 		ta = &tenantAlerts{byID: map[string]*Alert{}, open: map[string]int{}}
 		s.tenants[name] = ta
 	}
+	s.lastTenant, s.lastTenantName = ta, name
 	return ta
 }
 

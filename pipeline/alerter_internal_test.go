@@ -46,6 +46,7 @@ func TestAlerterLastAlertCache(t *testing.T) {
 	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	hits, raised := 0, 0
 	var prev, prev2 alertKey
+	var out []events.Event
 	for i := range 20000 {
 		switch r.IntN(50) {
 		case 0:
@@ -80,9 +81,18 @@ func TestAlerterLastAlertCache(t *testing.T) {
 		}
 		plain.last, plain.newest = nil, nil // always the map
 		g := f
-		ev1, id1, new1 := cached.finding(&f)
+		// The cached alerter appends in place (appendFinding), over an
+		// event left in the slice's memory: every field is written.
+		out = append(out[:0], events.Event{Schema: 9, Tenant: "x", Seq: 3, Recorded: at, Payload: &events.ClockTick{}})[:0]
+		var (
+			id1  string
+			new1 bool
+		)
+		out, id1, new1 = cached.appendFinding(out, &f)
+		ev1 := out[0]
 		ev2, id2, new2 := plain.finding(&g)
-		if id1 != id2 || new1 != new2 || ev1.ID != ev2.ID || !ev1.Time.Equal(ev2.Time) || !proto.Equal(ev1.Payload, ev2.Payload) {
+		if id1 != id2 || new1 != new2 || ev1.ID != ev2.ID || !ev1.Time.Equal(ev2.Time) || !proto.Equal(ev1.Payload, ev2.Payload) ||
+			ev1.Schema != ev2.Schema || ev1.Tenant != ev2.Tenant || ev1.Device != ev2.Device || ev1.Seq != 0 || !ev1.Recorded.IsZero() {
 			t.Fatalf("finding %d: cached alerter made %v %s %v (%v), the plain one %v %s %v (%v)", i, ev1.ID, id1, new1, ev1.Payload, ev2.ID, id2, new2, ev2.Payload)
 		}
 		if err := sweepsOpen(cached); err != nil {

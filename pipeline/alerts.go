@@ -25,7 +25,6 @@ type openAlert struct {
 	updates *events.IDHasher
 	count   uint32
 	gone    bool // replaced in alerter.open by a new alert of its key
-	first   time.Time
 	last    time.Time
 	score   float64
 	key     alertKey
@@ -111,8 +110,32 @@ func prefixedID(prefix string, id events.ID) string {
 	return string(b)
 }
 
-// finding returns the alert event for f and whether it raised a new alert.
+// finding returns the alert event for f, the alert's id and whether it
+// raised a new alert.
 func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
+	var ev events.Event
+	id, raised := a.fill(&ev, f)
+	return ev, id, raised
+}
+
+// appendFinding is finding appending the event to out, written in place:
+// an event returned by value was built on the stack and copied into the
+// outputs (128 bytes, its pointers through the write barrier while the
+// collector marks).
+func (a *alerter) appendFinding(out []events.Event, f *detect.Finding) ([]events.Event, string, bool) {
+	if n := len(out); n < cap(out) {
+		out = out[:n+1]
+		out[n] = events.Event{}
+	} else {
+		out = append(out, events.Event{})
+	}
+	id, raised := a.fill(&out[len(out)-1], f)
+	return out, id, raised
+}
+
+// fill writes the alert event for f into the zero event ev; it returns
+// the alert's id and whether f raised a new alert.
+func (a *alerter) fill(ev *events.Event, f *detect.Finding) (string, bool) {
 	if !f.Time.Before(a.gcAt) { // gc's test, without its call
 		a.gc(f.Time)
 	}
@@ -150,12 +173,9 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 			st.updates = new(events.IDHasher)
 		}
 		var nb [20]byte
-		ev := events.Event{
-			ID: st.updates.ID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))), Schema: events.SchemaVersion, // DerivedID("alert.updated", st.id, count), the count formatted on the stack
-			Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
-			Payload: p,
-		}
-		return ev, st.id, false
+		ev.ID = st.updates.ID("alert.updated", st.id, string(strconv.AppendUint(nb[:0], uint64(st.count), 10))) // DerivedID("alert.updated", st.id, count), the count formatted on the stack
+		ev.Schema, ev.Tenant, ev.Device, ev.Time, ev.Payload = events.SchemaVersion, f.Tenant, f.Device, f.Time.UTC(), p
+		return st.id, false
 	}
 	f.Describe() // a new alert carries the summary, explanation and features
 	id := a.alertID(f)
@@ -163,7 +183,7 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 		st.gone = true
 		a.last = nil // st, under k
 	}
-	st = &openAlert{id: id, count: 1, first: f.Time, last: f.Time, score: f.Score, key: k}
+	st = &openAlert{id: id, count: 1, last: f.Time, score: f.Score, key: k}
 	a.open[k] = st
 	a.all = append(a.all, st)
 	a.newest = st
@@ -179,12 +199,9 @@ func (a *alerter) finding(f *detect.Finding) (events.Event, string, bool) {
 	} else {
 		p.Evidence = ids(f.Evidence)
 	}
-	ev := events.Event{
-		ID: events.DerivedID("alert.raised", id), Schema: events.SchemaVersion,
-		Tenant: f.Tenant, Device: f.Device, Time: f.Time.UTC(),
-		Payload: p,
-	}
-	return ev, id, true
+	ev.ID = events.DerivedID("alert.raised", id)
+	ev.Schema, ev.Tenant, ev.Device, ev.Time, ev.Payload = events.SchemaVersion, f.Tenant, f.Device, f.Time.UTC(), p
+	return id, true
 }
 
 // raisedOne is an alert.raised payload with the memory of one evidence id.

@@ -252,8 +252,11 @@ func (s *stages) addEventFinding(f *detect.Finding) {
 			s.evFs = make([]evFinding, 0, evChunk)
 		}
 	}
-	s.evFs = append(s.evFs, evFinding{f: *f})
+	// Copied in place (the chunk's memory, zero or cleared by the stage):
+	// an evFinding built on the stack and appended was copied twice.
+	s.evFs = s.evFs[:len(s.evFs)+1]
 	e := &s.evFs[len(s.evFs)-1]
+	e.f = *f
 	if n := len(f.Evidence); n > len(e.ev) {
 		e.f.Evidence = slices.Clone(f.Evidence)
 	} else if n > 0 {

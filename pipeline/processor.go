@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -37,6 +38,16 @@ type Processor struct {
 	registry  *identity.Registry
 	stats     Stats
 	observe   func(DeviceWindow) // ObserveWindows
+	// unenrolled is (tenant, tenant + "//"): the cohort of the devices
+	// not enrolled of the last tenant cohort was asked about, made once,
+	// not at every call (every device of every window, from the stages'
+	// goroutines).
+	unenrolled atomic.Pointer[[2]string]
+	// enrolled turns true when a device.enrolled is applied: until then
+	// no device is in the registry (imported history), and cohort does
+	// not ask it (a read lock and a lookup for every device of every
+	// window, from two stages' goroutines at once).
+	enrolled atomic.Bool
 }
 
 // Stats counts what a processor did.
@@ -123,10 +134,17 @@ func NewProcessor(cfg Config) (*Processor, error) {
 // model and firmware for devices Halo did not enrol, such as imported
 // history).
 func (p *Processor) cohort(tenant, device string) string {
-	if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
-		return d.Cohort()
+	if p.enrolled.Load() {
+		if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
+			return d.Cohort()
+		}
 	}
-	return tenant + "//"
+	if u := p.unenrolled.Load(); u != nil && u[0] == tenant {
+		return u[1]
+	}
+	c := tenant + "//"
+	p.unenrolled.Store(&[2]string{tenant, c})
+	return c
 }
 
 // Close releases the processor's memory (open windows).
@@ -187,6 +205,9 @@ func (p *Processor) applyState(ev *events.Event) {
 			p.policies.Apply(ev)
 		}
 	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
+		if _, ok := pl.(*events.DeviceEnrolled); ok {
+			p.enrolled.Store(true)
+		}
 		p.registry.Apply(ev)
 	case *events.ModelDeployed:
 		if pl.Actor != models.PipelineActor {
@@ -325,8 +346,7 @@ func (p *Processor) Flush() []events.Event {
 // alert, the interventions the tenant's policy calls for.
 func (p *Processor) emit(out []events.Event, f *detect.Finding) []events.Event {
 	p.stats.Findings++
-	alert, id, raised := p.alerts.finding(f)
-	out = append(out, alert)
+	out, id, raised := p.alerts.appendFinding(out, f)
 	if !raised {
 		p.stats.AlertsUpdated++
 		return out

@@ -15,3 +15,15 @@ func Next[T any](s *[]T, chunk int) *T {
 	*s = (*s)[1:]
 	return p
 }
+
+// Take returns n zero values cut from *s, capped at n (an append to them
+// goes elsewhere), first refilling *s with max(n, chunk) new values when
+// fewer than n are left (the rest of the old chunk is dropped).
+func Take[T any](s *[]T, n, chunk int) []T {
+	if len(*s) < n {
+		*s = make([]T, max(n, chunk))
+	}
+	v := (*s)[:n:n]
+	*s = (*s)[n:]
+	return v
+}

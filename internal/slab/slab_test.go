@@ -22,3 +22,35 @@ func TestNext(t *testing.T) {
 		t.Fatal("a refill changed a value handed out")
 	}
 }
+
+func TestTake(t *testing.T) {
+	var s []int
+	a := Take(&s, 3, 5)
+	if len(a) != 3 || cap(a) != 3 || len(s) != 2 {
+		t.Fatalf("first take: %d values (cap %d), %d left", len(a), cap(a), len(s))
+	}
+	for i := range a {
+		a[i] = i + 1
+	}
+	if a2 := append(a, 9); &a2[0] == &a[0] || s[0] != 0 { // goes elsewhere: the values after a are not written
+		t.Fatalf("an append to a take wrote the next value: %d", s[0])
+	}
+	b := Take(&s, 2, 5) // the rest of the chunk
+	if len(b) != 2 || cap(b) != 2 || len(s) != 0 || b[0] != 0 || b[1] != 0 {
+		t.Fatalf("second take: %v (cap %d), %d left", b, cap(b), len(s))
+	}
+	c := Take(&s, 7, 5) // more than a chunk: a chunk of its own
+	if len(c) != 7 || cap(c) != 7 || len(s) != 0 {
+		t.Fatalf("large take: %d values (cap %d), %d left", len(c), cap(c), len(s))
+	}
+	d := Take(&s, 1, 5) // a new chunk
+	if len(d) != 1 || d[0] != 0 || len(s) != 4 {
+		t.Fatalf("after a refill: %v, %d left", d, len(s))
+	}
+	if z := Take(&s, 0, 5); len(z) != 0 || len(s) != 4 {
+		t.Fatalf("a take of none: %v, %d left", z, len(s))
+	}
+	if a[0] != 1 || a[1] != 2 || a[2] != 3 {
+		t.Fatalf("later takes changed the first: %v", a)
+	}
+}

@@ -53,12 +53,16 @@ func (d *Inbound) Event(ev *events.Event) []Finding {
 	start := ev.Time.Truncate(d.window)
 	in := &d.out
 	in.evidence[0] = ev.ID
-	in.finding[0] = Finding{
-		Detector: "inbound", Tenant: ev.Tenant, Device: ev.Device, Severity: events.Severity_SEVERITY_HIGH, Score: 0.9,
-		Key: "inbound", Time: ev.Time, WindowStart: start, WindowEnd: start.Add(d.window),
-		Evidence: in.evidence[:], DstIP: c.DstIp, DstHost: c.DstHost, DstPort: c.DstPort,
-		describe: describeInbound, // most update the device's open alert
-	}
+	// Every field, one by one (a caller's Describe may have filled in the
+	// last finding's text): a finding built on the stack was copied in
+	// whole (328 bytes, their pointers through the write barrier while
+	// the collector marks).
+	f := &in.finding[0]
+	f.Detector, f.Tenant, f.Device, f.Severity, f.Score = "inbound", ev.Tenant, ev.Device, events.Severity_SEVERITY_HIGH, 0.9
+	f.Key, f.Time, f.WindowStart, f.WindowEnd = "inbound", ev.Time, start, start.Add(d.window)
+	f.Evidence, f.Summary, f.Explanation, f.Features = in.evidence[:], "", "", nil
+	f.describe = describeInbound // most update the device's open alert
+	f.Fingerprint, f.DstHost, f.DstIP, f.DstPort = nil, c.DstHost, c.DstIp, c.DstPort
 	return in.finding[:]
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +81,50 @@ func TestNewDestinationForgetsOnlyMemory(t *testing.T) {
 		t.Fatalf("%d findings, at most %d destinations kept: the test checks little", found, kept)
 	}
 	t.Logf("%d findings, at most %d destinations kept", found, kept)
+}
+
+// TestCompareJoined: new-destination sorts its hits by cohort+"|"+dst
+// without joining them; compareJoined agrees with strings.Compare of the
+// joined strings on every pair of short strings over an alphabet with
+// the separator, the bytes around it and the extremes (cohorts that are
+// prefixes of each other, that hold "|", empty ones), and on random ones.
+func TestCompareJoined(t *testing.T) {
+	alphabet := []byte{0, 'a', '{', '|', '}', 0xff}
+	var short []string
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		short = append(short, prefix)
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(prefix+string(c), n-1)
+		}
+	}
+	gen("", 2)
+	check := func(a1, a2, b1, b2 string) {
+		if got, want := compareJoined(a1, a2, b1, b2), strings.Compare(a1+"|"+a2, b1+"|"+b2); got != want {
+			t.Fatalf("compareJoined(%q, %q, %q, %q) = %d, want %d", a1, a2, b1, b2, got, want)
+		}
+	}
+	for _, a1 := range short {
+		for _, b1 := range short {
+			for _, a2 := range short[:8] {
+				for _, b2 := range short[:8] {
+					check(a1, a2, b1, b2)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	rnd := func() string {
+		b := make([]byte, r.IntN(6))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 200000 {
+		check(rnd(), rnd(), rnd(), rnd())
+	}
 }

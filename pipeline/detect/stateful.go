@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/slab"
 	"github.com/halo-sec/halo/pipeline/window"
 )
 
@@ -61,13 +63,20 @@ type NewDestination struct {
 	newsHit []int32        // by index in news: index in hits, -1 when known
 	cohorts keySet[string] // the window's cohorts
 	hits    []ndHit
+	// The memory of the findings, handed out from chunks (slab).
+	findings []Finding
+	data     []ndFindingData
 }
+
+// findingChunk is how many findings (and their data) a window detector
+// allocates at once.
+const findingChunk = 64
 
 // ndHit is a destination of a cohort unknown before a window, and the
 // devices that reached it in the window.
 type ndHit struct {
 	cohort string
-	key    string // cohort|dst
+	dst    string // the window's memory: copied if kept
 	devs   []ndDev
 	slot   int32 // the destination's slot in NewDestination.at, expired; -1 when the cohort has none
 	fires  bool  // a finding: one device, the cohort past its learning period
@@ -165,7 +174,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 				}
 				hi := int32(len(hits))
 				hits = extend(hits) // reuses the devices' memory
-				hits[hi].cohort, hits[hi].key, hits[hi].slot = cohort, cohort+"|"+dst, s
+				hits[hi].cohort, hits[hi].dst, hits[hi].slot = cohort, dst, s
 				newsHit[ki] = hi
 			}
 			hi := newsHit[ki]
@@ -178,7 +187,9 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			}
 		}
 	}
-	slices.SortFunc(hits, func(a, b ndHit) int { return strings.Compare(a.key, b.key) })
+	// In the order of cohort+"|"+dst, not joined: a joined key for every
+	// new destination was an allocation, most of them only sorted.
+	slices.SortFunc(hits, func(a, b ndHit) int { return compareJoined(a.cohort, a.dst, b.cohort, b.dst) })
 	// Count the findings first: a slice sized for every destination left
 	// was most of the detector's allocation (findings are few).
 	nf := 0
@@ -189,28 +200,38 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		}
 	}
 	var out []Finding
-	var data []ndFindingData // one allocation for every finding's evidence and feature
 	if nf > 0 {
-		out = make([]Finding, 0, nf)
-		data = make([]ndFindingData, nf)
+		// Cut from chunks, with their evidence and features: most windows
+		// have one or two findings, which were two allocations a window.
+		// A chunk lives until the emitting stage is done with the last
+		// window cut from it.
+		out = slab.Take(&n.findings, nf, findingChunk)[:0]
 	}
 	var m map[string]int32 // n.seen[mCohort]: hits of one cohort follow each other
 	var mCohort string
 	for i := range hits {
 		h := &hits[i]
-		dst := h.key[len(h.cohort)+1:] // not the window's memory
+		dst := h.dst // the window's memory until copied
 		if h.fires {
 			d := w.Devices[h.devs[0].di]
 			out = out[:len(out)+1]
 			f := &out[len(out)-1]
-			*f = baseFinding("new-destination", w, d)
+			// Field by field into the zero finding (baseFinding's): a
+			// finding built on the stack was copied in whole (wbMove:
+			// 328 bytes, their pointers through the write barrier while
+			// the collector marks).
+			f.Detector, f.Tenant, f.Device = "new-destination", d.Tenant, d.Device
+			f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
-			// One allocation for the key, summary and explanation.
+			// One allocation for the key, summary and explanation, and
+			// the copy of the destination the detector keeps (the text is
+			// kept by the alert anyway).
 			text := "dst:" + dst + "first contact of the cohort with " + dst + "no device of cohort " + h.cohort + " reached " + dst + " in the last " + n.horizonText
 			k, sum := len("dst:")+len(dst), len("first contact of the cohort with ")+len(dst)
 			f.Key, f.Summary, f.Explanation = text[:k], text[k:k+sum], text[k+sum:]
-			fd := &data[len(out)-1]
+			dst = text[len("dst:"):k]
+			fd := slab.Next(&n.data, findingChunk)
 			fd.evidence[0] = h.devs[0].id
 			fd.feature = events.Feature{Name: "new_destinations_cohort", Value: 1, Baseline: 0}
 			fd.features[0] = &fd.feature
@@ -221,6 +242,9 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 		if s := h.slot; s >= 0 { // expired: seen anew
 			n.at[s] = end
 			continue
+		}
+		if !h.fires {
+			dst = strings.Clone(dst) // kept in seen: not the window's memory
 		}
 		if m == nil || h.cohort != mCohort {
 			mCohort = h.cohort
@@ -242,6 +266,32 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 	}
 	n.gc(w.End)
 	return out
+}
+
+// compareJoined is strings.Compare(a1+"|"+a2, b1+"|"+b2), without joining
+// them.
+func compareJoined(a1, a2, b1, b2 string) int {
+	if a1 == b1 { // most: the window's cohorts are few
+		return strings.Compare(a2, b2)
+	}
+	la, lb := len(a1)+1+len(a2), len(b1)+1+len(b2)
+	for i := range min(la, lb) {
+		if x, y := joinedAt(a1, a2, i), joinedAt(b1, b2, i); x != y {
+			return cmp.Compare(x, y)
+		}
+	}
+	return cmp.Compare(la, lb)
+}
+
+// joinedAt is (s1+"|"+s2)[i].
+func joinedAt(s1, s2 string, i int) byte {
+	switch {
+	case i < len(s1):
+		return s1[i]
+	case i == len(s1):
+		return '|'
+	}
+	return s2[i-len(s1)-1]
 }
 
 // ndFindingData holds a new-destination finding's evidence and feature.
@@ -417,6 +467,11 @@ type Beaconing struct {
 	touched   []beaconTouch  // scratch for Window
 	flowOf    []beaconFlowOf // scratch for Window, by destination id (cols.dstIDs)
 	sorted    []int64        // scratch for intervalStats
+	found     []Finding      // scratch for Window: its findings, copied out at its end
+	// The memory of the findings and their data, handed out from chunks
+	// (slab).
+	findings []Finding
+	data     []beaconFindingData
 	// seen records every time set in the cohorts' devices and prevalence, in the
 	// order set, which is time order (windows come in start order): gc
 	// forgets expired entries by walking its expired front instead of
@@ -696,7 +751,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			}
 		}
 	}
-	var out []Finding
+	found := b.found[:0]
 	for _, t := range touched {
 		st, k := t.flow, t.flow.key()
 		// Three windows of evidence, or one storm of failed attempts (at
@@ -728,7 +783,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		// After the first finding, every window the flow is still active
 		// in repeats it (the alert's count and last seen follow).
 		st.fired = true
-		f := Finding{Detector: "beaconing", Tenant: k.tenant, Device: k.device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
+		// Field by field into the scratch (cleared after each window): a
+		// finding built on the stack was copied in whole.
+		found = extend(found)
+		f := &found[len(found)-1]
+		f.Detector, f.Tenant, f.Device = "beaconing", k.tenant, k.device
+		f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 		f.Severity = events.Severity_SEVERITY_MEDIUM
 		if cv <= b.maxCV/2 && len(st.times) >= 2*b.minCount {
 			f.Severity = events.Severity_SEVERITY_HIGH
@@ -737,19 +797,30 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		f.Key = "beacon:" + k.dst
 		f.DstHost = k.dst // the flow's copy
 		f.Summary, f.Explanation = b.describe(st, periodic, mean, cv, peers, devs, co.name)
-		// One allocation for the evidence and the features.
-		fe := &beaconFindingData{evidence: [2]events.ID{st.first, c.id(int(st.lastRow))}, values: [4]events.Feature{
+		// The evidence and the features, cut from a chunk.
+		fe := slab.Next(&b.data, findingChunk)
+		fe.evidence = [2]events.ID{st.first, c.id(int(st.lastRow))}
+		fe.values = [4]events.Feature{
 			{Name: "beacon_count", Value: float64(len(st.times)), Baseline: float64(b.minCount)},
 			{Name: "beacon_interval_s", Value: mean / 1e9, Baseline: b.minInterval.Seconds()},
 			{Name: "beacon_cv", Value: cv, Baseline: b.maxCV},
 			{Name: "cohort_prevalence", Value: float64(peers), Baseline: float64(devs)},
-		}}
+		}
 		for i := range fe.values {
 			fe.features[i] = &fe.values[i]
 		}
 		f.Evidence, f.Features = fe.evidence[:], fe.features[:]
-		out = append(out, f)
 	}
+	var out []Finding
+	if len(found) > 0 {
+		// Copied out of the scratch into a chunk's memory: a slice
+		// grown by append was an allocation or more a window with
+		// findings.
+		out = slab.Take(&b.findings, len(found), findingChunk)
+		copy(out, found)
+		clear(found) // nothing kept past the window
+	}
+	b.found = found
 	b.gc(w.End)
 	return out
 }
