@@ -559,8 +559,12 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	} else {
 		w = new(pending)
 	}
-	// An emptied window (see close): rows reset, groups cleared.
-	*w = pending{rows: w.rows, groups: w.groups[:0], part: part, start: start, end: start + a.size}
+	// An emptied window (see close): rows reset, groups cleared. Its
+	// fields are set one by one: a whole pending written back (rows
+	// and all) went through a bulk write barrier of its dozen slices
+	// while the garbage collector marks.
+	w.groups = w.groups[:0]
+	w.part, w.start, w.end, w.strTotal = part, start, start+a.size, 0
 	// Size the columns for the partition's previous window (closed, or
 	// still open: the one before this) and a quarter more, so that the
 	// steady state allocates nothing and a new window seldom grows.
