@@ -602,8 +602,18 @@ func (w *pending) slot(d *devState) *slot {
 	}
 	g := int32(len(w.groups))
 	w.groups = append(w.groups, group{dev: d})
-	d.slots = append(d.slots, slot{w: w, g: g})
-	return &d.slots[len(d.slots)-1]
+	// Field by field, and the slice's length alone when it has room: a
+	// whole slot stored went through a bulk write barrier while the
+	// garbage collector marks, for each device of every window.
+	n := len(d.slots)
+	if n < cap(d.slots) {
+		d.slots = d.slots[:n+1]
+	} else {
+		d.slots = append(d.slots, slot{})
+	}
+	s := &d.slots[n]
+	s.w, s.lastT, s.g, s.n, s.last, s.unsorted = w, 0, g, 0, 0, false
+	return s
 }
 
 // remember records an open connection for the join.

@@ -53,7 +53,8 @@ func (a *Assembler) build(w *pending) *Window {
 	for k, g := range order {
 		key, m := &keys[g], int(w.groups[g].n)
 		pos[g] = int32(i)
-		devs[k] = DeviceRows{Tenant: key.tenant, Device: key.device, Rows: [2]int{i, i + m}}
+		d := &devs[k] // field by field (see the Window below)
+		d.Tenant, d.Device, d.Rows = key.tenant, key.device, [2]int{i, i + m}
 		tenantBytes += m * len(key.tenant)
 		deviceBytes += m * len(key.device)
 		i += m
@@ -139,14 +140,13 @@ func (a *Assembler) build(w *pending) *Window {
 	c.release()
 	wm.rec.init(n, shared, slab, slices) // takes the columns' references, made in its cols
 	c.arrs = nil
-	wm.w = Window{
-		Partition: w.part,
-		Start:     time.Unix(0, w.start).UTC(),
-		End:       time.Unix(0, w.end).UTC(),
-		Batch:     &wm.rec,
-		Devices:   devs,
-	}
-	return &wm.w
+	// Field by field into the zero Window: a whole one stored went
+	// through a bulk write barrier while the garbage collector marks.
+	ww := &wm.w
+	ww.Partition = w.part
+	ww.Start, ww.End = time.Unix(0, w.start).UTC(), time.Unix(0, w.end).UTC()
+	ww.Batch, ww.Devices = &wm.rec, devs
+	return ww
 }
 
 // windowMem holds a built Window with its record, its numeric arrays
