@@ -559,8 +559,12 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	} else {
 		w = new(pending)
 	}
-	// An emptied window (see close): rows reset, groups cleared.
-	*w = pending{rows: w.rows, groups: w.groups[:0], part: part, start: start, end: start + a.size}
+	// An emptied window (see close): rows reset, groups cleared. Its
+	// fields are set one by one: a whole pending written back (rows
+	// and all) went through a bulk write barrier of its dozen slices
+	// while the garbage collector marks.
+	w.groups = w.groups[:0]
+	w.part, w.start, w.end, w.strTotal = part, start, start+a.size, 0
 	// Size the columns for the partition's previous window (closed, or
 	// still open: the one before this) and a quarter more, so that the
 	// steady state allocates nothing and a new window seldom grows.
@@ -598,8 +602,18 @@ func (w *pending) slot(d *devState) *slot {
 	}
 	g := int32(len(w.groups))
 	w.groups = append(w.groups, group{dev: d})
-	d.slots = append(d.slots, slot{w: w, g: g})
-	return &d.slots[len(d.slots)-1]
+	// Field by field, and the slice's length alone when it has room: a
+	// whole slot stored went through a bulk write barrier while the
+	// garbage collector marks, for each device of every window.
+	n := len(d.slots)
+	if n < cap(d.slots) {
+		d.slots = d.slots[:n+1]
+	} else {
+		d.slots = append(d.slots, slot{})
+	}
+	s := &d.slots[n]
+	s.w, s.lastT, s.g, s.n, s.last, s.unsorted = w, 0, g, 0, 0, false
+	return s
 }
 
 // remember records an open connection for the join.

@@ -53,7 +53,8 @@ func (a *Assembler) build(w *pending) *Window {
 	for k, g := range order {
 		key, m := &keys[g], int(w.groups[g].n)
 		pos[g] = int32(i)
-		devs[k] = DeviceRows{Tenant: key.tenant, Device: key.device, Rows: [2]int{i, i + m}}
+		d := &devs[k] // field by field (see the Window below)
+		d.Tenant, d.Device, d.Rows = key.tenant, key.device, [2]int{i, i + m}
 		tenantBytes += m * len(key.tenant)
 		deviceBytes += m * len(key.device)
 		i += m
@@ -139,14 +140,13 @@ func (a *Assembler) build(w *pending) *Window {
 	c.release()
 	wm.rec.init(n, shared, slab, slices) // takes the columns' references, made in its cols
 	c.arrs = nil
-	wm.w = Window{
-		Partition: w.part,
-		Start:     time.Unix(0, w.start).UTC(),
-		End:       time.Unix(0, w.end).UTC(),
-		Batch:     &wm.rec,
-		Devices:   devs,
-	}
-	return &wm.w
+	// Field by field into the zero Window: a whole one stored went
+	// through a bulk write barrier while the garbage collector marks.
+	ww := &wm.w
+	ww.Partition = w.part
+	ww.Start, ww.End = time.Unix(0, w.start).UTC(), time.Unix(0, w.end).UTC()
+	ww.Batch, ww.Devices = &wm.rec, devs
+	return ww
 }
 
 // windowMem holds a built Window with its record, its numeric arrays
@@ -257,9 +257,20 @@ type colMem struct {
 // would be dropped right after, two atomic operations an array. Nor does
 // it take one on dict's Data, one of the shared dictionaries, whose count
 // is immortal (see newDictionaries).
-func (c *columns) newData(dt arrow.DataType, bufs []*memory.Buffer, nulls int, dict arrow.Array) *array.Data {
+//
+// Its buffers are the validity bitmap (nil for none) and the values (b1),
+// or the offsets (b1) and the values (b2) of a string column (b2 nil for
+// a fixed-width one). The list is written pointer by pointer: a copy of
+// a slice of them called typedslicecopy, and its bulk write barrier while
+// the garbage collector marks, for each array of every window.
+func (c *columns) newData(dt arrow.DataType, valid, b1, b2 *memory.Buffer, nulls int, dict arrow.Array) *array.Data {
 	m := &c.chunks.mem.take(1, c.n)[0]
-	list := m.list[:copy(m.list[:], bufs):len(bufs)]
+	m.list[0], m.list[1] = valid, b1
+	list := m.list[:2:2]
+	if b2 != nil {
+		m.list[2] = b2
+		list = m.list[:3:3]
+	}
 	d := &m.data
 	c.setData(d, dt, c.n, list, nulls, 0)
 	if dict != nil {
@@ -307,7 +318,14 @@ func (c *columns) setData(d *array.Data, dt arrow.DataType, n int, bufs []*memor
 // at a time, as it makes its arrays: none is left unused (sized up front,
 // a window's took a quarter more than it used, memory the collector
 // then allocated and scanned).
-type chunk[T any] struct{ free []T }
+//
+// The chunk's slice stays put and an index moves along it: moving the
+// slice wrote its pointer at every take, some fifty a window, each
+// through the write barrier while the garbage collector marks.
+type chunk[T any] struct {
+	free []T
+	next int // free[next:] is free
+}
 
 const (
 	// chunkBytes is the size of the allocations of a chunk: past the
@@ -323,13 +341,13 @@ func (ch *chunk[T]) take(n, rows int) []T {
 	if rows > chunkRows {
 		return make([]T, n)
 	}
-	if len(ch.free) < n {
+	k := ch.next
+	if len(ch.free)-k < n {
 		var t T
-		ch.free = make([]T, max(n, chunkBytes/int(unsafe.Sizeof(t))))
+		ch.free, k = make([]T, max(n, chunkBytes/int(unsafe.Sizeof(t)))), 0
 	}
-	s := ch.free[:n:n]
-	ch.free = ch.free[n:]
-	return s
+	ch.next = k + n
+	return ch.free[k : k+n : k+n]
 }
 
 // cut is a range of a columns' slab.
@@ -713,7 +731,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			valid, nulls = c.validBuf[group], c.validNulls[group]
 		}
 		dt := colTypes[col]
-		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.buffer(col, c.fixed[col])}, nulls, dicts[col]))
+		cols[col] = c.array(col, dt, c.newData(dt, valid, c.buffer(col, c.fixed[col]), nil, nulls, dicts[col]))
 	}
 	mk(ColTime, -1)
 	mk(ColID, -1)
@@ -739,7 +757,7 @@ func (c *columns) finish(dicts *dictionaries, nulls *nullArrays) []arrow.Array {
 			valid = c.plainBuffer(c.sBuf[s][0])
 		}
 		dt := colTypes[col]
-		cols[col] = c.array(col, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(col, c.sBuf[s][2])}, c.sNulls[s], nil))
+		cols[col] = c.array(col, dt, c.newData(dt, valid, c.plainBuffer(c.sBuf[s][1]), c.buffer(col, c.sBuf[s][2]), c.sNulls[s], nil))
 	}
 	return cols
 }
@@ -815,7 +833,7 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 		valid = c.plainBuffer(c.run[k][0])
 	}
 	dt := arrow.BinaryTypes.String
-	return c.array(ColTenant+k, dt, c.newData(dt, []*memory.Buffer{valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2])}, nulls, nil))
+	return c.array(ColTenant+k, dt, c.newData(dt, valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2]), nulls, nil))
 }
 
 // copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes

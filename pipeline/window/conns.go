@@ -75,14 +75,31 @@ type openConn struct {
 	long   string // the id, when longer than shortID bytes
 }
 
-func newOpenConn(id string, opened int64, dst *dest) openConn {
-	oc := openConn{idLen: int32(len(id)), opened: opened, dest: *dst}
+// set makes oc, a zero entry (the table's free slots and an empty first
+// are zero: see clear), the entry of connection id opened at opened to
+// dst. Field by field: a whole openConn (six strings) stored into a table
+// went through a bulk write barrier while the garbage collector marks,
+// for about every connection.
+func (oc *openConn) set(id string, opened int64, dst *dest) {
+	oc.idLen, oc.opened = int32(len(id)), opened
 	if len(id) <= shortID {
 		copy(oc.short[:], id)
 	} else {
 		oc.long = id
 	}
-	return oc
+	oc.dest.set(dst)
+}
+
+// clear makes oc zero, field by field (see set).
+func (oc *openConn) clear() {
+	oc.short, oc.idLen, oc.hash, oc.opened, oc.long = [shortID]byte{}, 0, 0, 0, ""
+	oc.dest.set(&dest{})
+}
+
+// set makes d a copy of s, field by field (see openConn.set).
+func (d *dest) set(s *dest) {
+	d.host, d.ip, d.sni, d.tlsFp = s.host, s.ip, s.sni, s.tlsFp
+	d.port, d.mode, d.ok, d.hasMode = s.port, s.mode, s.ok, s.hasMode
 }
 
 // is reports whether oc is connection id (not empty).
@@ -140,7 +157,7 @@ func (c *connTable) removeAt(i int) {
 	}
 	c.used--
 	c.tab[i] = c.tab[c.used]
-	c.tab[c.used] = openConn{}
+	c.tab[c.used].clear()
 }
 
 // deleteAt empties slot i of the table, moving back the entries after it
@@ -155,7 +172,7 @@ func (c *connTable) deleteAt(i int) {
 		c.tab[i] = c.tab[j]
 		i = j
 	}
-	c.tab[i] = openConn{}
+	c.tab[i].clear()
 	c.used--
 }
 
@@ -199,7 +216,7 @@ func (c *connTable) take(id string) (dest, bool) {
 	}
 	if c.first.is(id) {
 		d := c.first.dest
-		c.first = openConn{}
+		c.first.clear()
 		c.n--
 		return d, true
 	}
@@ -223,11 +240,12 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 		c.floor = opened
 	}
 	if c.first.is(id) {
-		c.first.opened, c.first.dest = opened, *dst
+		c.first.opened = opened
+		c.first.dest.set(dst)
 		return false
 	}
 	if c.used == 0 && c.first.idLen == 0 {
-		c.first = newOpenConn(id, opened, dst)
+		c.first.set(id, opened, dst)
 		c.n++
 		return true
 	}
@@ -235,12 +253,13 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 		h := connHash(id)
 		i, ok := c.slot(id, h)
 		if ok {
-			c.tab[i].opened, c.tab[i].dest = opened, *dst
+			c.tab[i].opened = opened
+			c.tab[i].dest.set(dst)
 			return false
 		}
 		c.n++
 		if c.first.idLen == 0 {
-			c.first = newOpenConn(id, opened, dst)
+			c.first.set(id, opened, dst)
 			return true
 		}
 		if 4*(c.used+1) > 3*len(c.tab) {
@@ -252,13 +271,14 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 	}
 	for i := range c.tab[:c.used] {
 		if oc := &c.tab[i]; oc.is(id) {
-			oc.opened, oc.dest = opened, *dst
+			oc.opened = opened
+			oc.dest.set(dst)
 			return false
 		}
 	}
 	c.n++
 	if c.first.idLen == 0 {
-		c.first = newOpenConn(id, opened, dst)
+		c.first.set(id, opened, dst)
 		return true
 	}
 	if c.used < len(c.tab) {
@@ -276,9 +296,10 @@ func (c *connTable) put(id string, opened int64, dst *dest) bool {
 	return true
 }
 
-// insert puts a new entry for id (hashed h, in a hash table) at slot i.
+// insert puts a new entry for id (hashed h, in a hash table) at slot i,
+// which is free (and so zero: see openConn.set).
 func (c *connTable) insert(i int, id string, h uint32, opened int64, dst *dest) {
-	c.tab[i] = newOpenConn(id, opened, dst)
+	c.tab[i].set(id, opened, dst)
 	c.tab[i].hash = h
 	c.used++
 }
@@ -314,7 +335,7 @@ func (c *connTable) grow() {
 func (c *connTable) removeIf(drop func(*openConn) bool) int {
 	n := 0
 	if c.first.idLen > 0 && drop(&c.first) {
-		c.first = openConn{}
+		c.first.clear()
 		n++
 	}
 	if !c.hashed() {

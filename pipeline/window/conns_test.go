@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -461,5 +462,53 @@ func BenchmarkConnTable(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// openConn.set on a zero entry gives the entry a struct literal gives, and
+// clear gives a zero one; dest.set copies every field. The field counts
+// are pinned: set, clear and dest.set write the fields one by one, and a
+// field added to either struct must be added to them.
+func TestOpenConnSet(t *testing.T) {
+	if n := reflect.TypeFor[openConn]().NumField(); n != 6 {
+		t.Fatalf("openConn has %d fields: set and clear write 6", n)
+	}
+	if n := reflect.TypeFor[dest]().NumField(); n != 8 {
+		t.Fatalf("dest has %d fields: dest.set writes 8", n)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	str := func(max int) string {
+		b := make([]byte, rng.IntN(max+1))
+		for i := range b {
+			b[i] = byte('a' + rng.IntN(26))
+		}
+		return string(b)
+	}
+	for range 2000 {
+		id := str(2 * shortID)
+		if id == "" {
+			id = "x"
+		}
+		dst := dest{host: str(20), ip: str(15), sni: str(20), tlsFp: str(32), port: rng.Uint32(), mode: int8(rng.IntN(4)), ok: rng.IntN(2) == 0, hasMode: rng.IntN(2) == 0}
+		opened := rng.Int64()
+		want := openConn{idLen: int32(len(id)), opened: opened, dest: dst}
+		if len(id) <= shortID {
+			copy(want.short[:], id)
+		} else {
+			want.long = id
+		}
+		var got openConn
+		got.set(id, opened, &dst)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("set(%q): %+v, want %+v", id, got, want)
+		}
+		if !got.is(id) {
+			t.Fatalf("set(%q): is(%q) false", id, id)
+		}
+		got.hash = rng.Uint32()
+		got.clear()
+		if !reflect.DeepEqual(got, openConn{}) {
+			t.Fatalf("clear: %+v, want zero", got)
+		}
 	}
 }

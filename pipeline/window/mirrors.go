@@ -129,7 +129,10 @@ func (c *columns) dictionaryArray(d *array.Data) arrow.Array {
 	m := &c.chunks.dicts.take(1, c.n)[0]
 	bufs := d.Buffers()
 	im := &c.chunks.mem.take(1, c.n)[0]
-	list := im.list[:copy(im.list[:], bufs):len(bufs)]
+	for i, b := range bufs { // one by one: see newData
+		im.list[i] = b
+	}
+	list := im.list[:len(bufs):len(bufs)]
 	idx := &im.data
 	c.setData(idx, d.DataType().(*arrow.DictionaryType).IndexType, d.Len(), list, d.NullN(), d.Offset())
 	m.idx.Reset(idx) // takes the indices' Data's one reference

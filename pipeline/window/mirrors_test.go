@@ -81,7 +81,7 @@ func TestDictionariesImmortal(t *testing.T) {
 		vals.Resize(3)
 		var c columns
 		c.n = 3
-		a := c.dictionaryArray(c.newData(Schema.Field(col).Type, []*memory.Buffer{nil, vals}, 0, dicts[col]))
+		a := c.dictionaryArray(c.newData(Schema.Field(col).Type, nil, vals, nil, 0, dicts[col]))
 		vals.Release()
 		if a.(*array.Dictionary).Dictionary().String() != want {
 			t.Fatal("dictionary changed")
@@ -112,7 +112,7 @@ func TestTimeAndIDArraysMatchArrow(t *testing.T) {
 		}
 		var c columns
 		c.n = n
-		d := c.newData(dt, []*memory.Buffer{nil, vals}, 0, nil)
+		d := c.newData(dt, nil, vals, nil, 0, nil)
 		var got arrow.Array
 		if col == ColTime {
 			got = c.timestampArray(d)
@@ -180,7 +180,7 @@ func TestDictionaryArrayMatchesArrow(t *testing.T) {
 		}
 		var c columns
 		c.n = n
-		got := c.dictionaryArray(c.newData(dt, []*memory.Buffer{valid, vals}, nullN, dicts[col]))
+		got := c.dictionaryArray(c.newData(dt, valid, vals, nil, nullN, dicts[col]))
 		wd := array.NewDataWithDictionary(dt, n, []*memory.Buffer{valid, vals}, nullN, 0, dicts[col].Data().(*array.Data))
 		want := array.MakeFromData(wd)
 		wd.Release()

@@ -175,12 +175,25 @@ func (w *pending) add(g int32, t int64, id *events.ID) (*row, int) {
 
 // putStr appends s as string column col of the row being filled (whose
 // records where its strings end).
+//
+// A column's bytes usually have room (sized by the partition's last
+// window: see newPending), and then only the slice's length is written:
+// append wrote its pointer and capacity back too, the pointer through the
+// write barrier while the garbage collector marks (some five values an
+// event).
 func (w *pending) putStr(col int, s string) {
-	if s == "" {
+	m := len(s)
+	if m == 0 {
 		return
 	}
-	w.strTotal += len(s)
-	w.data[col] = append(w.data[col], s...)
+	w.strTotal += m
+	n := len(w.data[col])
+	if cap(w.data[col])-n < m {
+		w.data[col] = append(w.data[col], s...)
+		return
+	}
+	w.data[col] = w.data[col][:n+m] // the length alone
+	copy(w.data[col][n:], s)
 }
 
 func (w *pending) putBytes(col int, b []byte) {
