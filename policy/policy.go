@@ -216,9 +216,12 @@ func SeverityName(s events.Severity) string {
 // RuleFor returns the first rule matching a detector at a severity.
 func (d *Document) RuleFor(detector string, sev events.Severity) (Rule, bool) {
 	rank := int(sev) - 1
-	for _, r := range d.Rules {
-		if (r.Detector == "*" || r.Detector == detector) && rank >= severityRank(r.MinSeverity) {
-			return r, true
+	for i := range d.Rules {
+		// By index: a range's value copied each rule (72 bytes) before
+		// its detector was compared, and the emitting stage asks for
+		// every alert it raises.
+		if r := &d.Rules[i]; (r.Detector == "*" || r.Detector == detector) && rank >= severityRank(r.MinSeverity) {
+			return *r, true
 		}
 	}
 	return Rule{}, false
