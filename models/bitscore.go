@@ -288,6 +288,21 @@ func andSet(dst, a, b []uint64, not bool) int {
 	return cnt
 }
 
+// setWords writes the non-zero words of set AND mask^flip to xs, and
+// their indices to ws, in order, and returns how many: each word is
+// written, and kept by counting it, without a branch.
+func setWords(xs *[routeBlock / 64]uint64, ws *[routeBlock / 64]int32, set, mask []uint64, flip uint64) int {
+	mask = mask[:len(set)]
+	nw := 0
+	for w, x := range set {
+		x &= mask[w] ^ flip
+		xs[nw&(len(xs)-1)] = x
+		ws[nw&(len(ws)-1)] = int32(w)
+		nw += b2i(x != 0)
+	}
+	return nw
+}
+
 // flatten writes the rows of set AND mask (AND NOT mask when not) into
 // dst, which must have room for 64 more, and returns how many there are.
 // It has no branch that depends on the rows, which would mispredict at
@@ -296,17 +311,9 @@ func andSet(dst, a, b []uint64, not bool) int {
 // whatever the word's count (the slots past the count are overwritten or
 // not read).
 func flatten(dst []int32, set, mask []uint64, not bool) int {
-	mask = mask[:len(set)]
-	flip := flipOf(not)
 	var xs [routeBlock / 64]uint64
 	var ws [routeBlock / 64]int32
-	nw := 0
-	for w, x := range set {
-		x &= mask[w] ^ flip
-		xs[nw&(len(xs)-1)] = x
-		ws[nw&(len(ws)-1)] = int32(w)
-		nw += b2i(x != 0)
-	}
+	nw := setWords(&xs, &ws, set, mask, flipOf(not))
 	k := 0
 	for j, x := range xs[:nw] {
 		base := ws[j] << 6
@@ -361,17 +368,10 @@ func (bb *bitBuf) addMasked(set, mask []uint64, v float64, not bool, cnt int) in
 //
 //go:noinline
 func addSparse(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
-	mask = mask[:len(set)]
 	leaf := [2]float64{0, v}
 	var xs [routeBlock / 64]uint64
 	var ws [routeBlock / 64]int32
-	nw := 0
-	for w, x := range set {
-		x &= mask[w] ^ flip
-		xs[nw&(len(xs)-1)] = x
-		ws[nw&(len(ws)-1)] = int32(w)
-		nw += b2i(x != 0)
-	}
+	nw := setWords(&xs, &ws, set, mask, flip)
 	for j, x := range xs[:nw] {
 		a := (*[64]float64)(acc[(ws[j]<<6)&routeMask:])
 		cnt := bits.OnesCount64(x)

@@ -145,17 +145,7 @@ func TestFlatten(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, words := range []int{1, 2, 5, 32} {
 		for _, density := range []float64{0, 0.02, 0.3, 0.9, 1} {
-			set, mask := make([]uint64, words), make([]uint64, words)
-			for w := range set {
-				for b := range 64 {
-					if r.Float64() < density {
-						set[w] |= 1 << b
-					}
-					if r.IntN(2) == 0 {
-						mask[w] |= 1 << b
-					}
-				}
-			}
+			set, mask := randomSetMask(r, words, density)
 			for _, not := range []bool{false, true} {
 				var want []int32
 				for w := range set {
@@ -186,17 +176,7 @@ func TestAddSparse(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, words := range []int{1, 2, 5, 32} {
 		for _, density := range []float64{0, 0.02, 0.3, 0.9, 1} {
-			set, mask := make([]uint64, words), make([]uint64, words)
-			for w := range set {
-				for b := range 64 {
-					if r.Float64() < density {
-						set[w] |= 1 << b
-					}
-					if r.IntN(2) == 0 {
-						mask[w] |= 1 << b
-					}
-				}
-			}
+			set, mask := randomSetMask(r, words, density)
 			for _, not := range []bool{false, true} {
 				var got, want [routeBlock]float64
 				for i := range got {
@@ -358,4 +338,21 @@ func TestSortRows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomSetMask returns a set of words*64 rows, each in it with the
+// given probability, and a mask holding half of them at random.
+func randomSetMask(r *rand.Rand, words int, density float64) (set, mask []uint64) {
+	set, mask = make([]uint64, words), make([]uint64, words)
+	for w := range set {
+		for b := range 64 {
+			if r.Float64() < density {
+				set[w] |= 1 << b
+			}
+			if r.IntN(2) == 0 {
+				mask[w] |= 1 << b
+			}
+		}
+	}
+	return set, mask
 }

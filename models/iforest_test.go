@@ -405,28 +405,7 @@ func TestScoreColumnsMatchesScoreAll(t *testing.T) {
 // with repeated rows, shallow and deep trees, small samples and a root
 // that does not split.
 func TestFitCompiledIsCompile(t *testing.T) {
-	type shape struct {
-		name                 string
-		rows                 [][]float64
-		trees, depth, sample int
-	}
-	var shapes []shape
-	for _, c := range fitFixtures() {
-		shapes = append(shapes, shape{c.name, c.rows, 100, 8, 256})
-	}
-	rows := fitFixtures()[0].rows
-	same := make([][]float64, 50)
-	for i := range same {
-		same[i] = []float64{1, 2, 3}
-	}
-	shapes = append(shapes,
-		shape{"deep", rows, 20, 30, 1000},
-		shape{"shallow", rows, 30, 1, 256},
-		shape{"small sample", rows[:40], 50, 8, 2},
-		shape{"equal rows", same, 10, 8, 16},
-		shape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
-	)
-	for _, s := range shapes {
+	for _, s := range fitShapes() {
 		cols := columns(s.rows)
 		ucols, nu, of := uniqueColumns(cols, len(s.rows))
 		trees, got := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9)
@@ -451,20 +430,6 @@ func TestFitCompiledIsCompile(t *testing.T) {
 // rows, deep and shallow trees, small samples, values at ±MaxAbsValue
 // and columns of two close values.
 func TestFitTreesAreValid(t *testing.T) {
-	type shape struct {
-		name                 string
-		rows                 [][]float64
-		trees, depth, sample int
-	}
-	var shapes []shape
-	for _, c := range fitFixtures() {
-		shapes = append(shapes, shape{c.name, c.rows, 100, 8, 256})
-	}
-	rows := fitFixtures()[0].rows
-	same := make([][]float64, 50)
-	for i := range same {
-		same[i] = []float64{1, 2, 3}
-	}
 	r := rand.New(rand.NewSource(3))
 	extreme := make([][]float64, 300)
 	for i := range extreme {
@@ -475,14 +440,9 @@ func TestFitTreesAreValid(t *testing.T) {
 			float64(r.Intn(3)),
 		}
 	}
-	shapes = append(shapes,
-		shape{"deep", rows, 20, 30, 1000},
-		shape{"shallow", rows, 30, 1, 256},
-		shape{"small sample", rows[:40], 50, 8, 2},
-		shape{"equal rows", same, 10, 8, 16},
-		shape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
-		shape{"extreme", extreme, 100, 12, 256},
-		shape{"few rows", extreme[:MinRows], 10, 8, 256},
+	shapes := append(fitShapes(),
+		fitShape{"extreme", extreme, 100, 12, 256},
+		fitShape{"few rows", extreme[:MinRows], 10, 8, 256},
 	)
 	for _, s := range shapes {
 		names := make([]string, len(s.rows[0]))
@@ -544,4 +504,32 @@ func TestColumnsChecked(t *testing.T) {
 	if _, ok := columnsChecked(nil, r, len(names)); !ok {
 		t.Fatal("±MaxAbsValue rejected")
 	}
+}
+
+// fitShape is a training set and the fit's parameters.
+type fitShape struct {
+	name                 string
+	rows                 [][]float64
+	trees, depth, sample int
+}
+
+// fitShapes are the fixtures at the default parameters, and shapes with
+// repeated and equal rows, deep and shallow trees and small samples.
+func fitShapes() []fitShape {
+	var shapes []fitShape
+	for _, c := range fitFixtures() {
+		shapes = append(shapes, fitShape{c.name, c.rows, 100, 8, 256})
+	}
+	rows := fitFixtures()[0].rows
+	same := make([][]float64, 50)
+	for i := range same {
+		same[i] = []float64{1, 2, 3}
+	}
+	return append(shapes,
+		fitShape{"deep", rows, 20, 30, 1000},
+		fitShape{"shallow", rows, 30, 1, 256},
+		fitShape{"small sample", rows[:40], 50, 8, 2},
+		fitShape{"equal rows", same, 10, 8, 16},
+		fitShape{"repeats", append(append([][]float64{}, rows[:100]...), rows[:100]...), 40, 8, 64},
+	)
 }

@@ -407,17 +407,21 @@ type smallSet[T comparable] struct {
 	n uint8
 }
 
-func (s *smallSet[T]) add(x T) {
-	if int(s.n) == len(s.v) {
+func (s *smallSet[T]) add(x T) { addFirst(s.v[:], &s.n, x) }
+
+// addFirst adds x to the n distinct values held in v unless it is one of
+// them or v is full.
+func addFirst[T comparable](v []T, n *uint8, x T) {
+	if int(*n) == len(v) {
 		return
 	}
-	for _, y := range s.v[:s.n] {
+	for _, y := range v[:*n] {
 		if y == x {
 			return
 		}
 	}
-	s.v[s.n] = x
-	s.n++
+	v[*n] = x
+	*n++
 }
 
 // portSet holds up to 3 distinct ports, the first 3 added: a flow's,
@@ -427,18 +431,7 @@ type portSet struct {
 	n uint8
 }
 
-func (s *portSet) add(x uint32) {
-	if int(s.n) == len(s.v) {
-		return
-	}
-	for _, y := range s.v[:s.n] {
-		if y == x {
-			return
-		}
-	}
-	s.v[s.n] = x
-	s.n++
-}
+func (s *portSet) add(x uint32) { addFirst(s.v[:], &s.n, x) }
 
 // Beaconing is the beaconing detector.
 type Beaconing struct {
