@@ -50,6 +50,28 @@ func (m *memo) find(k uint64) (int, bool) {
 	}
 }
 
+// put records k as e at slot i, where find gave (i, ok) for k when the
+// table had size slots, with no value removed since: a value found is still
+// in its slot unless the table grew; one not found still goes to slot i
+// unless the table grew or another value took it (an insertion fills only
+// an empty slot, so the probe run before i is still full of other values).
+// Otherwise, or when adding k needs the table to grow, it is set as by set.
+// It saves the second probe of a value just judged.
+func (m *memo) put(i, size int, ok bool, k uint64, e seen) {
+	if size == len(m.slots) && i >= 0 {
+		switch s := &m.slots[i]; {
+		case ok && s.k == k:
+			s.seen = e
+			return
+		case !ok && s.k == 0 && 4*(m.n+1) <= 3*len(m.slots):
+			*s = memoSlot{k, e}
+			m.n++
+			return
+		}
+	}
+	m.set(k, e)
+}
+
 func (m *memo) get(k uint64) (seen, bool) {
 	if i, ok := m.find(k); ok {
 		return m.slots[i].seen, true

@@ -157,15 +157,22 @@ func (s *State) cohort(tenant, cohort string) *cohortMemo {
 	return c
 }
 
-// looked is what a memo held for a value: e when ok.
+// looked is what a memo held for a value: e when ok, in slot i of a table
+// of size slots (i: the empty slot it would go to when not ok; see
+// memo.put).
 type looked struct {
-	e  seen
-	ok bool
+	e       seen
+	i, size int32
+	ok      bool
 }
 
 func (s *State) lookup(m *memo, k uint64) looked {
-	e, ok := m.get(k)
-	return looked{e, ok}
+	i, ok := m.find(k)
+	l := looked{i: int32(i), size: int32(len(m.slots)), ok: ok}
+	if ok {
+		l.e = m.slots[i].seen
+	}
+	return l
 }
 
 // isNew reports whether k counts as new in the window starting at start.
@@ -184,18 +191,20 @@ func (s *State) note(m *memo, k uint64, start int64, limit int) {
 }
 
 // noteSeen is note of a value whose lookup gave l (m unchanged since, but
-// for other values than k).
+// for other values than k added: none removed).
 func (s *State) noteSeen(m *memo, k uint64, l looked, start int64, limit int) {
 	switch e := l.e; {
 	case !l.ok:
 		if m.len() >= limit {
 			s.evict(m)
+			m.set(k, seen{start, start})
+			return
 		}
-		m.set(k, seen{start, start})
+		m.put(int(l.i), int(l.size), false, k, seen{start, start})
 	case e.last < start-s.forget:
-		m.set(k, seen{start, start})
+		m.put(int(l.i), int(l.size), true, k, seen{start, start})
 	default:
-		m.set(k, seen{min(e.first, start), max(e.last, start)})
+		m.put(int(l.i), int(l.size), true, k, seen{min(e.first, start), max(e.last, start)})
 	}
 }
 

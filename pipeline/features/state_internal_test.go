@@ -181,6 +181,78 @@ func TestMemoMatchesMap(t *testing.T) {
 	}
 }
 
+// TestMemoPutMatchesSet: a batch of values looked up, then stored with
+// put in the same order (as novelty records what it judged), with sets of
+// other values and growth in between, leaves what set would: a value
+// found in a slot, a new value whose empty slot another took, and tables
+// grown since the lookup among them (colliding keys make probe runs).
+func TestMemoPutMatchesSet(t *testing.T) {
+	var direct, fallback int
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		m := memo{seed: rng.Uint64()}
+		want := map[uint64]seen{}
+		universe := 4 + rng.IntN(400)
+		key := func() uint64 { return uint64(1+rng.IntN(universe))<<20 | uint64(rng.IntN(5)) }
+		for step := range 3000 {
+			type look struct {
+				k       uint64
+				i, size int
+				ok      bool
+			}
+			var batch []look
+			for range 1 + rng.IntN(12) {
+				k := key()
+				if slices.ContainsFunc(batch, func(l look) bool { return l.k == k }) {
+					continue // a batch's values are distinct, as a set's
+				}
+				i, ok := m.find(k)
+				batch = append(batch, look{k, i, len(m.slots), ok})
+			}
+			for _, l := range batch {
+				if rng.IntN(3) == 0 { // another value added in between
+					k := key()
+					if !slices.ContainsFunc(batch, func(l look) bool { return l.k == k }) {
+						e := seen{int64(step), int64(step)}
+						m.set(k, e)
+						want[k] = e
+					}
+				}
+				e := seen{int64(step), int64(step + rng.IntN(9))}
+				before := len(m.slots)
+				if l.size == before && l.i >= 0 && (l.ok || m.slots[l.i].k == 0) {
+					direct++
+				} else {
+					fallback++
+				}
+				m.put(l.i, l.size, l.ok, l.k, e)
+				want[l.k] = e
+				if got, ok := m.get(l.k); !ok || got != e {
+					t.Fatalf("seed %d step %d: %x = %v %v after put, want %v", seed, step, l.k, got, ok, e)
+				}
+			}
+			if m.len() != len(want) || 4*m.n > 3*len(m.slots) {
+				t.Fatalf("seed %d step %d: %d values in %d slots, want %d", seed, step, m.n, len(m.slots), len(want))
+			}
+			if step%64 == 0 { // keep the table from only growing
+				cut := int64(step - rng.IntN(500))
+				m.dropIf(func(e seen) bool { return e.last < cut })
+				for k, e := range want {
+					if e.last < cut {
+						delete(want, k)
+					}
+				}
+			}
+		}
+		if got := m.contents(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: contents differ", seed)
+		}
+	}
+	if direct == 0 || fallback == 0 {
+		t.Fatalf("put stored %d values in place and %d through set: want both paths", direct, fallback)
+	}
+}
+
 // refState is State's novelty memory as Go maps, with evictions by a full
 // sort: the reference novelty is checked against.
 type refState struct {
