@@ -98,11 +98,17 @@ type State struct {
 	evictBuf  []aged   // evict's scratch
 	seed      uint64   // of the memos' slots (see memo)
 	looks     []looked // novelty's
+	// The cohort last asked for (see cohort); forgotten when a sweep
+	// drops it.
+	lastCohort *cohortMemo
 }
 
 type stateKey struct{ tenant, name string }
 
-type cohortMemo struct{ dsts, tls memo }
+type cohortMemo struct {
+	dsts, tls memo
+	key       stateKey // its key in State.cohorts
+}
 
 // seen is the first and last window start (Unix ns) a value was seen in.
 type seen struct{ first, last int64 }
@@ -148,12 +154,25 @@ func (s *State) device(tenant, device string) *memo {
 	return m
 }
 
+// cohort returns the memo of a cohort, made when new. The last one asked
+// is kept: a window's devices are mostly of one cohort (all of a tenant's
+// unenrolled devices are), and two string compares cost less than the map's
+// hash of both.
+//
+// The last one is compared by its own key (cloned, as the map's): the
+// strings asked with may be views into a window's memory, recycled once the
+// window is released.
 func (s *State) cohort(tenant, cohort string) *cohortMemo {
+	if c := s.lastCohort; c != nil && c.key.tenant == tenant && c.key.name == cohort {
+		return c
+	}
 	c := s.cohorts[stateKey{tenant, cohort}]
 	if c == nil {
-		c = &cohortMemo{dsts: memo{seed: s.seed}, tls: memo{seed: s.seed}}
-		s.cohorts[stateKey{strings.Clone(tenant), strings.Clone(cohort)}] = c
+		k := stateKey{strings.Clone(tenant), strings.Clone(cohort)}
+		c = &cohortMemo{dsts: memo{seed: s.seed}, tls: memo{seed: s.seed}, key: k}
+		s.cohorts[k] = c
 	}
+	s.lastCohort = c
 	return c
 }
 
@@ -337,6 +356,9 @@ func (s *State) advance(start int64) {
 		sweep(&c.tls)
 		if c.dsts.len() == 0 && c.tls.len() == 0 {
 			delete(s.cohorts, k)
+			if c == s.lastCohort {
+				s.lastCohort = nil
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // TestSelectOldestIsSortPrefix checks the selection against a full sort on
@@ -399,6 +400,36 @@ func TestNoveltyMatchesReference(t *testing.T) {
 		}
 		if !evictedMid {
 			t.Fatalf("seed %d: no eviction while recording a device's values", seed)
+		}
+	}
+}
+
+// TestCohortLastAsked: the cohort kept from the last call is the map's for
+// the names asked, whatever was asked before (same tenant or name, another
+// of either), also once a sweep dropped it, and the strings asked with
+// may change after the call (a window's memory recycled).
+func TestCohortLastAsked(t *testing.T) {
+	st, _ := NewState(StateConfig{Forget: 100})
+	rng := rand.New(rand.NewPCG(4, 4))
+	for step := range 2000 {
+		buf := []byte(fmt.Sprint("t", rng.IntN(3)))
+		tenant := unsafe.String(unsafe.SliceData(buf), len(buf))
+		name := fmt.Sprint("c", rng.IntN(3))
+		c := st.cohort(tenant, name)
+		if want := st.cohorts[stateKey{tenant, name}]; c != want || c == nil {
+			t.Fatalf("step %d: cohort %s/%s is not the map's", step, tenant, name)
+		}
+		if rng.IntN(2) == 0 {
+			c.dsts.set(uint64(1+step), seen{int64(step), int64(step)})
+		}
+		for i := range buf {
+			buf[i] = 0xA5 // the caller's memory reused
+		}
+		if step%50 == 0 {
+			st.advance(int64(step) + 1000) // drops every cohort
+			if len(st.cohorts) != 0 || st.lastCohort != nil {
+				t.Fatalf("step %d: %d cohorts after a sweep, last kept %v", step, len(st.cohorts), st.lastCohort != nil)
+			}
 		}
 	}
 }
