@@ -37,7 +37,12 @@ after success (idempotent "status" POSTs, polling with a fixed body) — scope
 the detector to payment paths, or set the tenant's shield methods; loose
 duplicates fire on two genuine identical payments (same amount, merchant and
 terminal) within loose_horizon — common at a busy counter over hours, which
-is why the loose horizon is short and the severity medium.`
+is why the loose horizon is short and the severity medium; a device whose
+own timeout fires just as the answer to its success arrives (the edge wrote
+all of it, so nothing tells it the answer was abandoned) and that retries
+the same bytes is reported as a replay: seen only on a starved machine
+(a 400-device simulated fleet at load average 5-7 on 2 cores), where the
+device's 3 s payment timeout ran out.`
 
 func init() {
 	Register("replay-attack", replayDoc, func(opts map[string]string) (any, error) {
