@@ -296,3 +296,21 @@ func TestTenantSecret(t *testing.T) {
 		t.Fatalf("path traversal tenant: %v", err)
 	}
 }
+
+// Device answers false before any device is enrolled (without the lock),
+// and finds the first device enrolled, and only it, at once after.
+func TestDeviceBeforeAndAfterFirstEnrolment(t *testing.T) {
+	r := NewRegistry()
+	if _, ok := r.Device("pos-1"); ok {
+		t.Fatal("a device found in an empty registry")
+	}
+	en := events.New("acme", "pos-1", &events.DeviceEnrolled{Model: "m7", Firmware: "2.1"})
+	r.Apply(&en)
+	d, ok := r.Device("pos-1")
+	if !ok || d.Cohort() != "acme/m7/2.1" {
+		t.Fatalf("enrolled device: %+v, %v", d, ok)
+	}
+	if _, ok := r.Device("pos-2"); ok {
+		t.Fatal("a device never enrolled found")
+	}
+}

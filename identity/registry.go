@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -56,12 +57,16 @@ func (d *Device) Cohort() string { return d.Tenant + "/" + d.Model + "/" + d.Fir
 // Registry is the fold of the identity events: tenants, tokens, devices and
 // certificates. It is safe for concurrent use.
 type Registry struct {
-	mu       sync.RWMutex
-	tenants  map[string]*Tenant
-	tokens   map[string]*Token // by token id
-	devices  map[string]*Device
-	seq      uint64
-	onRevoke []func(device string, cert [32]byte)
+	mu      sync.RWMutex
+	tenants map[string]*Tenant
+	tokens  map[string]*Token // by token id
+	devices map[string]*Device
+	// anyDevice turns true with the first device.enrolled applied: until
+	// then (imported history) Device answers without taking the lock, which
+	// the pipeline's stages ask for every device of every window at once.
+	anyDevice atomic.Bool
+	seq       uint64
+	onRevoke  []func(device string, cert [32]byte)
 }
 
 // NewRegistry returns an empty registry.
@@ -120,6 +125,7 @@ func (r *Registry) Apply(ev *events.Event) {
 		if !ok {
 			d = &Device{ID: ev.Device, Tenant: ev.Tenant, Enrolled: ev.Time}
 			r.devices[ev.Device] = d
+			r.anyDevice.Store(true)
 		}
 		if d.Tenant != ev.Tenant {
 			break // a device id belongs to the tenant that enrolled it first
@@ -193,6 +199,9 @@ func (r *Registry) Tenants() []Tenant {
 
 // Device returns a copy of a device by id.
 func (r *Registry) Device(id string) (Device, bool) {
+	if !r.anyDevice.Load() {
+		return Device{}, false
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	d, ok := r.devices[id]

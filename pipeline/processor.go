@@ -43,11 +43,6 @@ type Processor struct {
 	// not at every call (every device of every window, from the stages'
 	// goroutines).
 	unenrolled atomic.Pointer[[2]string]
-	// enrolled turns true when a device.enrolled is applied: until then
-	// no device is in the registry (imported history), and cohort does
-	// not ask it (a read lock and a lookup for every device of every
-	// window, from two stages' goroutines at once).
-	enrolled atomic.Bool
 }
 
 // Stats counts what a processor did.
@@ -134,10 +129,8 @@ func NewProcessor(cfg Config) (*Processor, error) {
 // model and firmware for devices Halo did not enrol, such as imported
 // history).
 func (p *Processor) cohort(tenant, device string) string {
-	if p.enrolled.Load() {
-		if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
-			return d.Cohort()
-		}
+	if d, ok := p.registry.Device(device); ok && d.Tenant == tenant {
+		return d.Cohort()
 	}
 	if u := p.unenrolled.Load(); u != nil && u[0] == tenant {
 		return u[1]
@@ -205,9 +198,6 @@ func (p *Processor) applyState(ev *events.Event) {
 			p.policies.Apply(ev)
 		}
 	case *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked:
-		if _, ok := pl.(*events.DeviceEnrolled); ok {
-			p.enrolled.Store(true)
-		}
 		p.registry.Apply(ev)
 	case *events.ModelDeployed:
 		if pl.Actor != models.PipelineActor {

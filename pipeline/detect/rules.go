@@ -37,7 +37,18 @@ func floatOpt(opts map[string]string, name string, def float64) (float64, error)
 }
 
 func baseFinding(name string, w *window.Window, d window.DeviceRows) Finding {
-	return Finding{Detector: name, Tenant: d.Tenant, Device: d.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End}
+	var f Finding
+	f.setBase(name, w, d.Tenant, d.Device)
+	return f
+}
+
+// setBase sets a window finding's detector, device and times, field by
+// field: the detectors that write their findings in place into chunks
+// (a finding built on the stack was copied in whole, its 328 bytes'
+// pointers through the write barrier while the collector marks).
+func (f *Finding) setBase(name string, w *window.Window, tenant, device string) {
+	f.Detector, f.Tenant, f.Device = name, tenant, device
+	f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
 }
 
 // ---- scan ----

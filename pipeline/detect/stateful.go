@@ -216,12 +216,7 @@ func (n *NewDestination) window(w *window.Window, c *cols, ctx *Context) []Findi
 			d := w.Devices[h.devs[0].di]
 			out = out[:len(out)+1]
 			f := &out[len(out)-1]
-			// Field by field into the zero finding (baseFinding's): a
-			// finding built on the stack was copied in whole (wbMove:
-			// 328 bytes, their pointers through the write barrier while
-			// the collector marks).
-			f.Detector, f.Tenant, f.Device = "new-destination", d.Tenant, d.Device
-			f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
+			f.setBase("new-destination", w, d.Tenant, d.Device) // in place (setBase)
 			f.Severity = events.Severity_SEVERITY_LOW
 			f.Score = 0.3
 			// One allocation for the key, summary and explanation, and
@@ -776,12 +771,10 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		// After the first finding, every window the flow is still active
 		// in repeats it (the alert's count and last seen follow).
 		st.fired = true
-		// Field by field into the scratch (cleared after each window): a
-		// finding built on the stack was copied in whole.
+		// In place into the scratch (cleared after each window; setBase).
 		found = extend(found)
 		f := &found[len(found)-1]
-		f.Detector, f.Tenant, f.Device = "beaconing", k.tenant, k.device
-		f.Time, f.WindowStart, f.WindowEnd = w.End, w.Start, w.End
+		f.setBase("beaconing", w, k.tenant, k.device)
 		f.Severity = events.Severity_SEVERITY_MEDIUM
 		if cv <= b.maxCV/2 && len(st.times) >= 2*b.minCount {
 			f.Severity = events.Severity_SEVERITY_HIGH
