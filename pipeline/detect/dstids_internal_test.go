@@ -1,12 +1,15 @@
 package detect
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/pipeline/window"
 )
 
@@ -58,5 +61,73 @@ func TestDstIDs(t *testing.T) {
 	})
 	if rows == 0 || others == 0 {
 		t.Fatalf("%d connection rows, %d others: the test checks little", rows, others)
+	}
+}
+
+// cols.counts holds, for every device of a window, its rows of each type:
+// what flood, scan, auth-failures and blocked-attempts pass devices over
+// on.
+func TestCounts(t *testing.T) {
+	asm, err := window.New(window.Config{Size: time.Minute, Lateness: 5 * time.Second}, 1, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Release()
+	var seen typeCounts
+	eachWindow(asm, goldenEvents(3), func(w *window.Window) {
+		c := colsOf(w)
+		for di, d := range w.Devices {
+			var want typeCounts
+			for i := d.Rows[0]; i < d.Rows[1]; i++ {
+				want[c.typ[i]]++
+				seen[c.typ[i]]++
+			}
+			if got := *c.counts(di); got != want {
+				t.Fatalf("device %v: counts %v, want %v", d, got, want)
+			}
+		}
+	})
+	for _, typ := range []int8{window.TypeConnOpened, window.TypeConnClosed, window.TypeConnBlocked, window.TypeAuthFailed} {
+		if seen[typ] == 0 {
+			t.Fatalf("no row of type %d: the test checks little", typ)
+		}
+	}
+}
+
+// Flood passes a device over when its connections and bytes sent in all
+// are below its thresholds; bytes whose sum overflows are no such bound
+// (each destination's sum, below, is past the threshold).
+func TestFloodBytesOverflow(t *testing.T) {
+	asm, err := window.New(window.Config{Size: time.Minute, Lateness: 5 * time.Second}, 1, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Release()
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var evs []events.Event
+	for k, host := range []string{"a.example", "b.example"} {
+		cid := fmt.Sprint("c", k)
+		at := t0.Add(time.Duration(k+1) * time.Second)
+		evs = append(evs,
+			events.Event{ID: events.DerivedID("flood", cid+"o"), Tenant: "acme", Device: "pos-1", Time: at,
+				Payload: &events.ConnOpened{ConnId: cid, DstHost: host, DstPort: 443}},
+			events.Event{ID: events.DerivedID("flood", cid+"c"), Tenant: "acme", Device: "pos-1", Time: at.Add(time.Second),
+				Payload: &events.ConnClosed{ConnId: cid, BytesUp: 1 << 63}})
+	}
+	fl := newDetector[*Flood](t, "flood", nil)
+	var keys []string
+	eachWindow(asm, evs, func(w *window.Window) {
+		c := colsOf(w)
+		if got := c.bytesSent(w.Devices[0]); got != math.MaxUint64 {
+			t.Fatalf("bytes sent %d, want the overflow's %d", got, uint64(math.MaxUint64))
+		}
+		for _, f := range RunWindow(nil, []WindowDetector{fl}, w, nil) {
+			for i := range f {
+				keys = append(keys, f[i].Key)
+			}
+		}
+	})
+	if want := []string{"flood:a.example", "flood:b.example"}; !slices.Equal(keys, want) {
+		t.Fatalf("findings %q, want %q", keys, want)
 	}
 }

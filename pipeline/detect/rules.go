@@ -115,13 +115,24 @@ func (s *Scan) Window(w *window.Window, _ *Context) []Finding {
 func (s *Scan) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
 	defer s.reset()
-	ids, names := c.dstIDs()
-	hostAt := slices.Grow(s.hostAt[:0], len(names))[:len(names)]
-	clear(hostAt)
-	s.hostAt = hostAt
+	var ids []int32
+	var hostAt []int32
 	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
+		}
+		// Its distinct targets are at most its conn.opened rows, and
+		// without a conn.closed row it has no failures: most devices are
+		// passed over on their counts, without a target looked up.
+		if n := c.counts(di); int(n[window.TypeConnOpened]) < s.minTargets || n[window.TypeConnClosed] == 0 {
+			continue
+		}
+		if hostAt == nil {
+			var names []string
+			ids, names = c.dstIDs()
+			hostAt = slices.Grow(s.hostAt[:0], len(names))[:len(names)]
+			clear(hostAt)
+			s.hostAt = hostAt
 		}
 		s.reset()
 		hosts, closed := 0, 0
@@ -245,10 +256,9 @@ func (fl *Flood) Window(w *window.Window, _ *Context) []Finding {
 
 func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
-	ids, names := c.dstIDs()
-	slot := slices.Grow(fl.slot[:0], len(names))[:len(names)]
-	clear(slot)
-	fl.slot = slot
+	var ids []int32
+	var names []string
+	var slot []int32
 	dsts := fl.dsts[:0]
 	defer func() {
 		for i := range dsts {
@@ -256,9 +266,21 @@ func (fl *Flood) window(w *window.Window, c *cols, _ *Context) []Finding {
 		}
 		fl.dsts = dsts
 	}()
-	for _, d := range w.Devices {
+	for di, d := range w.Devices {
 		if d.Tenant == "" || d.Device == "" {
 			continue
+		}
+		// No destination can have more connections or bytes than the
+		// device has in all: most devices are passed over on their
+		// counts, without a destination looked up.
+		if int(c.counts(di)[window.TypeConnOpened]) < fl.minConns && c.bytesSent(d) < fl.minBytes {
+			continue
+		}
+		if slot == nil {
+			ids, names = c.dstIDs()
+			slot = slices.Grow(fl.slot[:0], len(names))[:len(names)]
+			clear(slot)
+			fl.slot = slot
 		}
 		for i := range dsts { // the previous device's
 			slot[dsts[i].dst] = 0
@@ -362,8 +384,8 @@ func (a *AuthFailures) Window(w *window.Window, _ *Context) []Finding {
 
 func (a *AuthFailures) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
-	for _, d := range w.Devices {
-		if d.Tenant == "" || d.Device == "" {
+	for di, d := range w.Devices {
+		if d.Tenant == "" || d.Device == "" || int(c.counts(di)[window.TypeAuthFailed]) < a.min {
 			continue
 		}
 		n := 0
@@ -434,8 +456,9 @@ func (b *BlockedAttempts) Window(w *window.Window, _ *Context) []Finding {
 
 func (b *BlockedAttempts) window(w *window.Window, c *cols, _ *Context) []Finding {
 	var out []Finding
-	for _, d := range w.Devices {
-		if d.Tenant == "" || d.Device == "" {
+	for di, d := range w.Devices {
+		// An intervention's attempts are at most the device's.
+		if d.Tenant == "" || d.Device == "" || int(c.counts(di)[window.TypeConnBlocked]) < b.min {
 			continue
 		}
 		byIV := map[string][]events.ID{}

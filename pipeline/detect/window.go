@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -42,10 +43,11 @@ type cols struct {
 	bytesUp *array.Uint64
 
 	w *window.Window
-	// The window's destinations and cohorts, made by the first detector
-	// that needs them (see dstIDs and cohort), in s.
-	s                    *scratch
-	haveDsts, haveCohort bool
+	// The window's destinations, cohorts and row counts, made by the
+	// first detector that needs them (see dstIDs, cohort and counts), in
+	// s.
+	s                                *scratch
+	haveDsts, haveCohort, haveCounts bool
 }
 
 // scratch is the memory of a window's cols tables. Its strings alias the
@@ -54,7 +56,15 @@ type scratch struct {
 	dstOf   []int32        // by row: index in dsts of a connection row's destination, -1 for other rows
 	dsts    keySet[string] // the window's distinct destinations; the first is "" (none)
 	cohorts []string       // by index in the window's devices
+	counts  []typeCounts   // by index in the window's devices
 }
+
+// typeCounts holds how many rows of each type (window.TypeConnOpened...,
+// the ColType dictionary's index, masked to 3 bits) a device has in a
+// window. The dictionary has 5 types; an index past 7 would add to
+// another type's count, which the detectors take as a bound: more rows,
+// never a device passed over that should not be.
+type typeCounts [8]int32
 
 func dictIdx(a arrow.Array) []int8 {
 	return a.(*array.Dictionary).Indices().(*array.Int8).Int8Values()
@@ -141,6 +151,46 @@ func (c *cols) cohort(ctx *Context, di int) string {
 		}
 	}
 	return s.cohorts[di]
+}
+
+// counts returns how many rows of each type the window's device di has,
+// counted once per window for every detector: a rule detector skips a
+// device whose rows are too few to reach its threshold without a pass
+// of its own over them (most windows' devices reach none: flood, scan,
+// auth-failures and blocked-attempts each read every row of every
+// window).
+func (c *cols) counts(di int) *typeCounts {
+	s := c.scratchMem()
+	if !c.haveCounts {
+		c.haveCounts = true
+		devs := c.w.Devices
+		s.counts = slices.Grow(s.counts[:0], len(devs))[:len(devs)]
+		for j, d := range devs {
+			var n typeCounts
+			for _, t := range c.typ[d.Rows[0]:d.Rows[1]] {
+				n[t&7]++
+			}
+			s.counts[j] = n
+		}
+	}
+	return &s.counts[di]
+}
+
+// bytesSent returns the sum of the bytes sent in the connections a device's
+// conn.closed rows close, or math.MaxUint64 if it overflows: a bound on
+// what flood adds up for any one of its destinations.
+func (c *cols) bytesSent(d window.DeviceRows) uint64 {
+	var sum uint64
+	for i := d.Rows[0]; i < d.Rows[1]; i++ {
+		if c.typ[i] == window.TypeConnClosed {
+			b := c.bytesUp.Value(i)
+			if sum+b < sum {
+				return math.MaxUint64
+			}
+			sum += b
+		}
+	}
+	return sum
 }
 
 func (c *cols) scratchMem() *scratch {
