@@ -399,14 +399,14 @@ func addSparse(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v floa
 // them (the end of the spine).
 const denseDiv = 4
 
-// addDense adds v to the sums of the rows of set AND (mask XOR flip), and
-// +0 to those of the block's other rows (every row of the set's words):
-// a sum is never -0 (it starts at +0 and adds leaf values >= +0), so x +
-// +0 is x, bit for bit. It reads no list of rows and has no branch on
-// them.
+// addDenseGo adds v to the sums of the rows of set AND (mask XOR flip),
+// and +0 to those of the block's other rows (every row of the set's
+// words): a sum is never -0 (it starts at +0 and adds leaf values >= +0),
+// so x + +0 is x, bit for bit. It reads no list of rows and has no branch
+// on them. addDense where it has no assembly, and its reference.
 //
 //go:noinline
-func addDense(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
+func addDenseGo(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
 	leaf := [2]float64{0, v}
 	mask = mask[:len(set)]
 	for w, x := range set {

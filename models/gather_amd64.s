@@ -145,3 +145,53 @@ ptail:
 pdone:
 	MOVQ	R8, ret+80(FP)
 	RET
+
+// func addDenseAsm(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64)
+//
+// addDenseGo for len(mask) >= len(set) and len(set) <= routeBlock/64 (the
+// caller checks); four rows a step: their four bits select the lanes of
+// two pairs (denseLanes) that keep v, the others adding +0.
+TEXT ·addDenseAsm(SB), NOSPLIT, $0-72
+	MOVQ	acc+0(FP), DI
+	MOVQ	set_base+8(FP), SI
+	MOVQ	set_len+16(FP), CX
+	MOVQ	mask_base+32(FP), R8
+	MOVQ	flip+56(FP), R9
+	MOVSD	v+64(FP), X0
+	MOVLHPS	X0, X0
+	LEAQ	·denseLanes(SB), R10
+	XORQ	DX, DX
+	TESTQ	CX, CX
+	JEQ	ddone
+
+dword:
+	MOVQ	(SI)(DX*8), AX
+	MOVQ	(R8)(DX*8), BX
+	XORQ	R9, BX
+	ANDQ	BX, AX
+	MOVQ	$16, R11
+
+dquad:
+	MOVQ	AX, BX
+	ANDQ	$15, BX
+	SHLQ	$5, BX
+	MOVUPD	(R10)(BX*1), X1
+	MOVUPD	16(R10)(BX*1), X2
+	ANDPD	X0, X1
+	ANDPD	X0, X2
+	MOVUPD	(DI), X3
+	MOVUPD	16(DI), X4
+	ADDPD	X1, X3
+	ADDPD	X2, X4
+	MOVUPD	X3, (DI)
+	MOVUPD	X4, 16(DI)
+	SHRQ	$4, AX
+	ADDQ	$32, DI
+	DECQ	R11
+	JNE	dquad
+	INCQ	DX
+	CMPQ	DX, CX
+	JLT	dword
+
+ddone:
+	RET

@@ -87,3 +87,41 @@ func TestPartitionIsGo(t *testing.T) {
 		}
 	}
 }
+
+// TestAddDenseIsGo: addDense (assembly on amd64) leaves the sums
+// addDenseGo leaves, bit for bit, for sets of every length up to a block
+// (set AND mask, and AND NOT mask), sparse and dense, and touches no sum
+// beyond the set's words.
+func TestAddDenseIsGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var acc, want [routeBlock]float64
+	for words := 0; words <= routeBlock/64; words++ {
+		for _, density := range []int{0, 1, 8, 32, 63, 64} {
+			set, mask := make([]uint64, words), make([]uint64, words)
+			for w := range set {
+				for b := range 64 {
+					if r.IntN(64) < density {
+						set[w] |= 1 << b
+					}
+					if r.IntN(2) == 0 {
+						mask[w] |= 1 << b
+					}
+				}
+			}
+			for i := range acc {
+				acc[i] = r.Float64() * 20
+			}
+			want = acc
+			for _, not := range []bool{false, true} {
+				v := 1 + r.Float64()*10
+				addDense(&acc, set, mask, flipOf(not), v)
+				addDenseGo(&want, set, mask, flipOf(not), v)
+			}
+			for i := range acc {
+				if math.Float64bits(acc[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%d words, density %d/64: sum %d = %v, want %v", words, density, i, acc[i], want[i])
+				}
+			}
+		}
+	}
+}
