@@ -562,24 +562,25 @@ func bucketOrder(keys, ktmp []uint64, order, otmp []int32, differ uint64) bool {
 		otmp[next[d]] = order[i]
 		next[d]++
 	}
+	// The buckets as they are, where the second pass leaves them (few
+	// values, all equal): one copy, not one a bucket (most of a column's
+	// 2 048 buckets hold none or one).
+	copy(keys, ktmp)
+	copy(order, otmp)
 	var counts [1<<(bucketBits+1) + 1]int32
 	start := int32(0)
 	for _, end := range next {
-		b, bk, bo := ktmp[start:end], keys[start:end], order[start:end]
-		if len(b) <= bucketFew {
-			copy(bk, b)
-			copy(bo, otmp[start:end])
+		if end-start <= bucketFew {
 			start = end
 			continue
 		}
+		b := ktmp[start:end]
 		and, or := ^uint64(0), uint64(0)
 		for _, k := range b {
 			and &= k
 			or |= k
 		}
 		if and == or { // all equal, in position order
-			copy(bk, b)
-			copy(bo, otmp[start:end])
 			start = end
 			continue
 		}
