@@ -18,11 +18,19 @@ package models
 //go:noescape
 func gatherMinMaxAsm(col []float64, data []int32, vals []float64) (lo, hi float64, ok bool)
 
-// partitionAsm is partitionGo for len(rows) >= 1, len(dst) and len(vals)
-// >= len(rows).
+// partitionAsm is partitionGo for len(rows) >= 1, len(vals) >= len(rows)
+// and len(dst) >= len(rows), but for the end the rows going right are
+// written back from: the end of dst, not dst[len(rows)].
 //
 //go:noescape
 func partitionAsm(dst, rows []int32, vals []float64, split float64) int
+
+// asmChunk bounds the rows an assembly loop is given in one call: the
+// goroutine cannot be preempted inside it (a fit of the largest sample,
+// 2²⁴ rows, would hold off a stop of the world for tens of milliseconds
+// a node), so larger nodes are taken a chunk at a time. A variable for
+// the tests.
+var asmChunk = 1 << 16
 
 // gatherMinMax writes col[data[k]] into vals[k] and returns their minimum
 // and maximum: golearn's, but for the sign of a zero extreme (the
@@ -32,21 +40,53 @@ func partitionAsm(dst, rows []int32, vals []float64, split float64) int
 // of a constant feature).
 func gatherMinMax(col []float64, data []int32, vals []float64) (float64, float64) {
 	vals = vals[:len(data)]
-	if len(data) > 0 {
+	if n := len(data); n > 0 && n <= asmChunk {
 		if lo, hi, ok := gatherMinMaxAsm(col, data, vals); ok {
+			return lo, hi
+		}
+	} else if n > 0 {
+		if lo, hi, ok := gatherMinMaxChunks(col, data, vals); ok {
 			return lo, hi
 		}
 	}
 	return gatherMinMaxGo(col, data, vals) // its panic
 }
 
+// gatherMinMaxChunks is gatherMinMaxAsm a chunk at a time.
+func gatherMinMaxChunks(col []float64, data []int32, vals []float64) (lo, hi float64, ok bool) {
+	lo, hi = col[data[0]], col[data[0]]
+	for k := 0; k < len(data); k += asmChunk {
+		e := min(k+asmChunk, len(data))
+		l, h, ok := gatherMinMaxAsm(col, data[k:e], vals[k:e])
+		if !ok {
+			return 0, 0, false
+		}
+		if l < lo {
+			lo = l
+		}
+		if h > hi {
+			hi = h
+		}
+	}
+	return lo, hi, true
+}
+
 // partition is partitionGo.
 func partition(dst, rows []int32, vals []float64, split float64) int {
-	_, _ = dst[:len(rows)], vals[:len(rows)]
-	if len(rows) == 0 {
-		return 0
+	vals, dst = vals[:len(rows)], dst[:len(rows)]
+	if n := len(rows); n > 0 && n <= asmChunk {
+		return partitionAsm(dst, rows, vals, split)
 	}
-	return partitionAsm(dst, rows, vals, split)
+	l, r := 0, len(rows)
+	for len(rows) > 0 {
+		// The chunk's rows go to the front and back of the part of dst
+		// not yet written, dst[l:r].
+		c := min(len(rows), asmChunk)
+		k := partitionAsm(dst[l:r], rows[:c], vals[:c], split)
+		l, r = l+k, r-(c-k)
+		rows, vals = rows[c:], vals[c:]
+	}
+	return l
 }
 
 // addDenseAsm is addDenseGo for len(mask) >= len(set) and len(set) <=

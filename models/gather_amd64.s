@@ -93,8 +93,9 @@ bad:
 
 // func partitionAsm(dst, rows []int32, vals []float64, split float64) int
 //
-// partitionGo for len(rows) >= 1, len(dst) and len(vals) >= len(rows)
-// (the caller checks); two rows a step. A row goes left when split >= its
+// partitionGo for len(rows) >= 1, len(vals) >= len(rows) and len(dst) >=
+// len(rows), the rows going right written back from the end of dst (the
+// caller checks); two rows a step. A row goes left when split >= its
 // value: UCOMISD sets the carry when split < value or either is NaN
 // (which goes right, as in partitionGo).
 TEXT ·partitionAsm(SB), NOSPLIT, $0-88
@@ -104,7 +105,7 @@ TEXT ·partitionAsm(SB), NOSPLIT, $0-88
 	MOVQ	vals_base+48(FP), R9
 	MOVSD	split+72(FP), X0
 	XORQ	R8, R8
-	MOVQ	CX, R10
+	MOVQ	dst_len+8(FP), R10
 	XORQ	DX, DX
 	LEAQ	-1(CX), R12
 	CMPQ	R12, $0

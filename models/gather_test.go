@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -13,6 +14,15 @@ import (
 // remainder of the four-row steps) drawn from columns of many shapes;
 // and an index outside the column panics, as the Go version does.
 func TestGatherMinMaxIsGo(t *testing.T) {
+	for _, chunk := range []int{0, 1, 3, 64} {
+		t.Run(fmt.Sprintf("chunk%d", chunk), func(t *testing.T) {
+			withAsmChunk(t, chunk)
+			testGatherMinMaxIsGo(t)
+		})
+	}
+}
+
+func testGatherMinMaxIsGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	gens := map[string]func() float64{
 		"normal":  func() float64 { return r.NormFloat64() * 1e3 },
@@ -68,6 +78,15 @@ func TestGatherMinMaxIsGo(t *testing.T) {
 // to the split, ±0 and NaN (which goes right), and writes nothing beyond
 // the rows' length.
 func TestPartitionIsGo(t *testing.T) {
+	for _, chunk := range []int{0, 1, 3, 64} {
+		t.Run(fmt.Sprintf("chunk%d", chunk), func(t *testing.T) {
+			withAsmChunk(t, chunk)
+			testPartitionIsGo(t)
+		})
+	}
+}
+
+func testPartitionIsGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	choices := []float64{-1, 0, math.Copysign(0, -1), 0.5, 1, 2, math.NaN()}
 	for _, split := range []float64{0, 0.5, 1, math.Copysign(0, -1), -3} {
