@@ -399,14 +399,14 @@ func addSparse(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v floa
 // them (the end of the spine).
 const denseDiv = 4
 
-// addDense adds v to the sums of the rows of set AND (mask XOR flip), and
-// +0 to those of the block's other rows (every row of the set's words):
-// a sum is never -0 (it starts at +0 and adds leaf values >= +0), so x +
-// +0 is x, bit for bit. It reads no list of rows and has no branch on
-// them.
+// addDenseGo adds v to the sums of the rows of set AND (mask XOR flip),
+// and +0 to those of the block's other rows (every row of the set's
+// words): a sum is never -0 (it starts at +0 and adds leaf values >= +0),
+// so x + +0 is x, bit for bit. It reads no list of rows and has no branch
+// on them. addDense where it has no assembly, and its reference.
 //
 //go:noinline
-func addDense(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
+func addDenseGo(acc *[routeBlock]float64, set, mask []uint64, flip uint64, v float64) {
 	leaf := [2]float64{0, v}
 	mask = mask[:len(set)]
 	for w, x := range set {
@@ -562,24 +562,25 @@ func bucketOrder(keys, ktmp []uint64, order, otmp []int32, differ uint64) bool {
 		otmp[next[d]] = order[i]
 		next[d]++
 	}
+	// The buckets as they are, where the second pass leaves them (few
+	// values, all equal): one copy, not one a bucket (most of a column's
+	// 2 048 buckets hold none or one).
+	copy(keys, ktmp)
+	copy(order, otmp)
 	var counts [1<<(bucketBits+1) + 1]int32
 	start := int32(0)
 	for _, end := range next {
-		b, bk, bo := ktmp[start:end], keys[start:end], order[start:end]
-		if len(b) <= bucketFew {
-			copy(bk, b)
-			copy(bo, otmp[start:end])
+		if end-start <= bucketFew {
 			start = end
 			continue
 		}
+		b := ktmp[start:end]
 		and, or := ^uint64(0), uint64(0)
 		for _, k := range b {
 			and &= k
 			or |= k
 		}
 		if and == or { // all equal, in position order
-			copy(bk, b)
-			copy(bo, otmp[start:end])
 			start = end
 			continue
 		}

@@ -234,12 +234,13 @@ func partitionBlock(dst, rows *[routeBlock]int32, lo, hi int, col *[routeBlock]f
 	return l
 }
 
-// partition writes rows into dst (as long as rows), those whose value
+// partitionGo writes rows into dst (as long as rows), those whose value
 // (vals[k] row k's) is <= split from the front, the others from the back,
-// and returns how many went to the front. Without branches: every row is
+// and returns how many went to the front: partition where it has no
+// assembly, and its reference. Without branches: every row is
 // written to both ends and the end it belongs to advances (a stray write
 // is overwritten before it is read).
-func partition(dst, rows []int32, vals []float64, split float64) int {
+func partitionGo(dst, rows []int32, vals []float64, split float64) int {
 	l, r := 0, len(rows)
 	vals = vals[:len(rows)]
 	for k, row := range rows {

@@ -289,12 +289,13 @@ func (b *isoBuilder) minMax(feature int, data []int32) (float64, float64) {
 	return gatherMinMax(b.cols[feature], data, b.vals[:len(data)])
 }
 
-// gatherMinMax writes col[data[k]] into vals[k] and returns their minimum
-// and maximum. Not inlined: in grow, its loop's registers would be
-// grow's, shuffled and reloaded from the stack every row.
+// gatherMinMaxGo writes col[data[k]] into vals[k] and returns their
+// minimum and maximum: gatherMinMax where it has no assembly, and its
+// reference. Not inlined: in grow, its loop's registers would be grow's,
+// shuffled and reloaded from the stack every row.
 //
 //go:noinline
-func gatherMinMax(col []float64, data []int32, vals []float64) (float64, float64) {
+func gatherMinMaxGo(col []float64, data []int32, vals []float64) (float64, float64) {
 	vals = vals[:len(data)]
 	lo, hi := col[data[0]], col[data[0]]
 	for k, i := range data {
