@@ -860,14 +860,28 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	pos, row := int32(0), 0
 	for i := range devs {
 		s := f(&devs[i])
-		for r := devs[i].Rows[0]; r < devs[i].Rows[1]; r++ {
-			o[row] = pos
-			if s == "" {
-				nulls++
-			} else {
-				pos += int32(copy(dst[pos:], s))
-				setBit(bits, row)
+		m := devs[i].Rows[1] - devs[i].Rows[0]
+		if s == "" {
+			for range m {
+				o[row] = pos
+				row++
 			}
+			nulls += m
+			continue
+		}
+		// The device's m values, s each, are written once and then
+		// doubled, a copy of what is written so far each time: a copy
+		// per row was a call to memmove per row (a large window's
+		// device holds dozens, its tenant thousands).
+		start, total := int(pos), m*len(s)
+		out := dst[start : start+total]
+		for done := copy(out, s); done < total; {
+			done += copy(out[done:], out[:done])
+		}
+		bitutil.SetBitsTo(bits, int64(row), int64(m), true)
+		for range m {
+			o[row] = pos
+			pos += int32(len(s))
 			row++
 		}
 	}
