@@ -579,9 +579,11 @@ func (a *Assembler) newPending(part int, start int64) *pending {
 	if w.cap < hint {
 		w.resize(hint + hint/4)
 	}
+	// And copyPad bytes more, which build's copies may read past a
+	// column's last value (see copyString).
 	for s, h := range strHint {
-		if cap(w.data[s]) < h {
-			w.data[s] = make([]byte, 0, h+h/4)
+		if cap(w.data[s]) < h+copyPad {
+			w.data[s] = make([]byte, 0, h+h/4+copyPad)
 		}
 	}
 	return w

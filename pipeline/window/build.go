@@ -120,9 +120,18 @@ func (a *Assembler) build(w *pending) *Window {
 		_, ends := w.block(k, n)
 		c.sink += touch(ends)
 	}
-	a.starts = c.stringSpans(&w.rows, perm, a.starts)
-	for s := range numStr {
-		c.gatherStrings(s, &w.rows, a.starts)
+	// A small window's values are copied as stringSpans lays them out;
+	// a larger one's a column at a time (see stringSpans).
+	var total int
+	for _, b := range strBytes {
+		total += b
+	}
+	fused := total <= fusedBytes
+	a.starts = c.stringSpans(&w.rows, perm, a.starts, fused)
+	if !fused {
+		for s := range numStr {
+			c.gatherStrings(s, &w.rows, a.starts)
+		}
 	}
 	c.wm, c.arrs = wm, &wm.rec.cols
 	cols := c.finish(a.dicts, &a.nulls)
@@ -500,7 +509,8 @@ func (c *columns) reset(mem memory.Allocator, n int, strBytes *[numStr]int, tena
 	}
 	for s := range numStr {
 		if c.sNull[s] = nullStr[s]; !nullStr[s] {
-			c.sBuf[s] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(strBytes[s])}
+			c.sBuf[s] = [3]cut{c.cut(bitmap), c.cut(4 * (n + 1)), c.cut(strBytes[s] + copyPad)}
+			c.sBuf[s][2].n = strBytes[s] // the values, then copyPad bytes that no array holds
 		}
 	}
 	for k, total := range [2]int{tenantBytes, deviceBytes} {
@@ -628,18 +638,30 @@ func (c *columns) gather(r *rows, perm []int32) {
 // random through a window's ends (40 bytes a row: 500 KB for 12 500 rows,
 // more than the core's cache), where the offsets and starts written here are
 // then read in order.
-func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
+//
+// With fused, it copies the values too, as it lays them out (starts is
+// left as given), which reads each column's pending bytes at random: for
+// a window whose string bytes are few (fusedBytes), all of them in the
+// core's cache, where the pass of gatherStrings per column, which reads
+// back the offsets and starts, cost about as much as the copies.
+func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool) []uint32 {
 	n := len(perm)
-	starts = resized(starts, 0, numStr*n)
+	if !fused {
+		starts = resized(starts, 0, numStr*n)
+	}
 	ends := r.ends
 	// The columns built, and their buffers.
+	type span struct {
+		bits     []byte
+		offs     []int32
+		st       []uint32
+		dst, src []byte // fused: see copyString
+		s        int    // the column
+		pos      int32
+		nulls    int
+	}
 	var (
-		cols   [numStr]int
-		bits   [numStr][]byte
-		offs   [numStr][]int32
-		st     [numStr][]uint32
-		pos    [numStr]int32
-		nulls  [numStr]int
+		spans  [numStr]span
 		active int
 	)
 	for s := range numStr {
@@ -652,12 +674,20 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
 			c.sNulls[s] = n
 			continue
 		}
-		cols[active] = s
-		bits[active] = c.bytes(c.sBuf[s][0])
-		offs[active] = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
-		st[active] = starts[s*n : (s+1)*n]
+		sp := &spans[active]
+		sp.s = s
+		sp.bits = c.bytes(c.sBuf[s][0])
+		sp.offs = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
+		if fused {
+			sp.dst, sp.src = c.strDst(s), r.data[s]
+			c.sink += touch(sp.src)
+			sp.src = sp.src[:cap(sp.src)]
+		} else {
+			sp.st = starts[s*n : (s+1)*n]
+		}
 		active++
 	}
+	act := spans[:active]
 	var zero [numStr]uint32
 	for i, x := range perm {
 		e := ends[x>>blockShift]
@@ -669,22 +699,28 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32) []uint32 {
 		} else if x > 0 { // the last row of the block before
 			lo = r.rowEnds(int(x) - 1)
 		}
-		for a := range active {
-			s := cols[a]
-			l, h := lo[s], hi[s]
-			offs[a][i] = pos[a]
-			st[a][i] = l
+		for a := range act {
+			sp := &act[a]
+			l, h := lo[sp.s], hi[sp.s]
+			p := sp.pos
+			sp.offs[i] = p
 			if l == h {
-				nulls[a]++
+				sp.nulls++
 				continue
 			}
-			pos[a] += int32(h - l)
-			setBit(bits[a], i)
+			if fused {
+				copyString(sp.dst, int(p), sp.src, int(l), int(h))
+			} else {
+				sp.st[i] = l
+			}
+			sp.pos = p + int32(h-l)
+			setBit(sp.bits, i)
 		}
 	}
-	for a := range active {
-		offs[a][n] = pos[a]
-		c.sNulls[cols[a]] = nulls[a]
+	for a := range act {
+		sp := &act[a]
+		sp.offs[n] = sp.pos
+		c.sNulls[sp.s] = sp.nulls
 	}
 	return starts
 }
@@ -697,15 +733,23 @@ func (c *columns) gatherStrings(s int, r *rows, starts []uint32) {
 		return
 	}
 	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
-	dst := c.bytes(c.sBuf[s][2])
+	dst := c.strDst(s)
 	src := r.data[s]
 	st := starts[s*n : (s+1)*n]
 	c.sink += touch(src)
+	src = src[:cap(src)]
 	for i, lo := range st {
 		if m := offs[i+1] - offs[i]; m != 0 {
 			copyString(dst, int(offs[i]), src, int(lo), int(lo)+int(m))
 		}
 	}
+}
+
+// strDst returns the data buffer of string column s and the copyPad bytes
+// after it (see reset).
+func (c *columns) strDst(s int) []byte {
+	k := c.sBuf[s][2]
+	return c.slab.Bytes()[k.off : k.off+k.n+copyPad]
 }
 
 // finish makes the arrays (tenant and device left nil). A column without
@@ -816,14 +860,28 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	pos, row := int32(0), 0
 	for i := range devs {
 		s := f(&devs[i])
-		for r := devs[i].Rows[0]; r < devs[i].Rows[1]; r++ {
-			o[row] = pos
-			if s == "" {
-				nulls++
-			} else {
-				pos += int32(copy(dst[pos:], s))
-				setBit(bits, row)
+		m := devs[i].Rows[1] - devs[i].Rows[0]
+		if s == "" {
+			for range m {
+				o[row] = pos
+				row++
 			}
+			nulls += m
+			continue
+		}
+		// The device's m values, s each, are written once and then
+		// doubled, a copy of what is written so far each time: a copy
+		// per row was a call to memmove per row (a large window's
+		// device holds dozens, its tenant thousands).
+		start, total := int(pos), m*len(s)
+		out := dst[start : start+total]
+		for done := copy(out, s); done < total; {
+			done += copy(out[done:], out[:done])
+		}
+		bitutil.SetBitsTo(bits, int64(row), int64(m), true)
+		for range m {
+			o[row] = pos
+			pos += int32(len(s))
 			row++
 		}
 	}
@@ -836,15 +894,32 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	return c.array(ColTenant+k, dt, c.newData(dt, valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2]), nulls, nil))
 }
 
-// copyString copies src[lo:hi] to dst[pos:]. A string of up to 64 bytes
-// far enough from both ends is copied in 16-byte blocks without a call to
-// memmove: the bytes it writes past the string's end belong to the strings
-// that follow, which are written after it.
+// fusedBytes is the most string bytes of a window (all its columns
+// together) whose values stringSpans copies itself.
+var fusedBytes = 16 << 10 // a variable so that a test can move it
+
+// copyPad is how far past a value's end copyString may read and write: the
+// slab holds that much after each string column's values (see reset), and
+// a pending window's bytes mostly have that much room (see newPending).
+const copyPad = 32
+
+// copyString copies src[lo:hi] to dst[pos:]. A value of up to copyPad
+// bytes (mostly an address, an id or a hash) far enough from both ends is
+// copied by two 16-byte loads and stores, without a call to memmove, which
+// cost more than the copy: the bytes it writes past the value's end belong
+// to the values of the column that follow, which are written after it, or
+// to the column's padding. The bytes it reads past the value's end may be
+// past the pending bytes' length, within their capacity.
 func copyString(dst []byte, pos int, src []byte, lo, hi int) {
-	if n := hi - lo; n <= 64 && pos+64 <= len(dst) && lo+64 <= len(src) {
-		for k := 0; k < n; k += 16 {
-			*(*[16]byte)(dst[pos+k:]) = *(*[16]byte)(src[lo+k:])
-		}
+	if hi-lo <= copyPad && uint(pos)+copyPad <= uint(len(dst)) && uint(lo)+copyPad <= uint(len(src)) {
+		// Two 16-byte halves through pointers, the bounds checked above
+		// (dst and src do not overlap): a copy of the whole array the
+		// compiler makes a call to memmove, and slices of the two add a
+		// dozen instructions of bounds checks and masks.
+		d := unsafe.Add(unsafe.Pointer(unsafe.SliceData(dst)), pos)
+		s := unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), lo)
+		*(*[16]byte)(d) = *(*[16]byte)(s)
+		*(*[16]byte)(unsafe.Add(d, 16)) = *(*[16]byte)(unsafe.Add(s, 16))
 		return
 	}
 	copy(dst[pos:], src[lo:hi])

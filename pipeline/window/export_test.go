@@ -23,3 +23,11 @@ func OwnedCounts(w *Window) []*atomic.Int64 {
 	}
 	return out
 }
+
+// SetFusedBytes sets the most string bytes of a window whose values
+// stringSpans copies itself, and returns a function that restores it.
+func SetFusedBytes(n int) (restore func()) {
+	old := fusedBytes
+	fusedBytes = n
+	return func() { fusedBytes = old }
+}

@@ -43,3 +43,33 @@ func TestPutStr(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyString: copyString copies every length of value, with and
+// without room for its padded copy on either side, and writes nothing
+// before the value nor past copyPad bytes after it.
+func TestCopyString(t *testing.T) {
+	src := make([]byte, 200)
+	for i := range src {
+		src[i] = byte(i*7 + 1)
+	}
+	for n := range 100 {
+		for _, lo := range []int{0, 3, len(src) - n - copyPad, len(src) - n} {
+			if lo < 0 {
+				continue
+			}
+			for _, room := range []int{0, copyPad/2 + 1, copyPad, 2 * copyPad} {
+				dst := bytes.Repeat([]byte{0xA5}, 8+n+room)
+				copyString(dst, 8, src, lo, lo+n)
+				if !bytes.Equal(dst[8:8+n], src[lo:lo+n]) {
+					t.Fatalf("length %d at %d, room %d: copied %x, want %x", n, lo, room, dst[8:8+n], src[lo:lo+n])
+				}
+				if !bytes.Equal(dst[:8], bytes.Repeat([]byte{0xA5}, 8)) {
+					t.Fatalf("length %d at %d, room %d: bytes before the value written", n, lo, room)
+				}
+				if rest := dst[min(len(dst), 8+max(n, copyPad)):]; !bytes.Equal(rest, bytes.Repeat([]byte{0xA5}, len(rest))) {
+					t.Fatalf("length %d at %d, room %d: bytes past copyPad written", n, lo, room)
+				}
+			}
+		}
+	}
+}

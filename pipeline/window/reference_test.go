@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -272,4 +273,30 @@ func renderBatch(w *window.Window) []string {
 		out[i] = strings.Join(cols, "|")
 	}
 	return out
+}
+
+// TestFusedStrings: a window's string columns are the same bytes whether
+// stringSpans copies the values as it lays them out or gatherStrings
+// copies them a column at a time, for windows of a few rows to some
+// thousand (values of 0 to 200 bytes: copies with and without memmove).
+func TestFusedStrings(t *testing.T) {
+	for _, sz := range []time.Duration{2 * time.Second, 20 * time.Second, 10 * time.Minute} {
+		evs := randomLog(rand.New(rand.NewPCG(uint64(sz), 5)), 3000)
+		var out [2][]byte
+		for k, limit := range []int{-1, math.MaxInt} { // never fused, always fused
+			restore := window.SetFusedBytes(limit)
+			a := newAssembler(t, window.Config{Size: sz, Lateness: 5 * time.Second}, 3, checked(t))
+			for i := range evs {
+				a.Add(&evs[i])
+			}
+			a.Flush()
+			ws := a.Closed()
+			out[k] = ipcBytes(t, ws)
+			releaseAll(ws)
+			restore()
+		}
+		if !bytes.Equal(out[0], out[1]) {
+			t.Errorf("%v windows: the fused copies give other bytes", sz)
+		}
+	}
 }
