@@ -296,11 +296,16 @@ func TestBaselinesSorted(t *testing.T) {
 		n := len(rows)
 		ucols, nu, of := uniqueColumns(cols, n)
 		want := baselinesColumns(cols, n)
-		got := baselinesSorted(buf, cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu))
-		for j := range want {
-			w, g := want[j], got[j]
-			if math.Float64bits(w.Median) != math.Float64bits(g.Median) || math.Float64bits(w.MAD) != math.Float64bits(g.MAD) || math.Float64bits(w.Scale) != math.Float64bits(g.Scale) {
-				t.Fatalf("set %d (%d rows, %d distinct), feature %d: %+v, want %+v", s, n, nu, j, g, w)
+		// negZero as columnsChecked reports it, and true (scan every
+		// column) whatever the values.
+		_, negZero, _ := columnsChecked(nil, rows, len(rows[0]))
+		for _, nz := range []bool{negZero, true} {
+			got := baselinesSorted(buf, cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu), nz)
+			for j := range want {
+				w, g := want[j], got[j]
+				if math.Float64bits(w.Median) != math.Float64bits(g.Median) || math.Float64bits(w.MAD) != math.Float64bits(g.MAD) || math.Float64bits(w.Scale) != math.Float64bits(g.Scale) {
+					t.Fatalf("set %d (%d rows, %d distinct), feature %d, negZero %v: %+v, want %+v", s, n, nu, j, nz, g, w)
+				}
 			}
 		}
 	}

@@ -26,34 +26,45 @@ func columnsIn(buf *[]float64, rows [][]float64) [][]float64 {
 	return cols
 }
 
+// maxAbsBits is math.Float64bits(MaxAbsValue) (TestColumnsChecked).
+const maxAbsBits = 0x54b249ad2594c37d
+
 // columnsChecked is columnsIn and checkTraining's test of the rows in one
 // pass over them, row by row: it reports false, with the columns partly
 // written, when a row is not width wide or holds a value checkTraining
 // rejects (NaN, infinite, beyond MaxAbsValue), which checkTraining then
-// names. rows must not be empty.
-func columnsChecked(buf *[]float64, rows [][]float64, width int) ([][]float64, bool) {
+// names. negZero reports whether a value is -0 (baselinesSorted scans
+// the columns for one only then). rows must not be empty.
+func columnsChecked(buf *[]float64, rows [][]float64, width int) (cols [][]float64, negZero, ok bool) {
 	n := len(rows)
 	flat := floatsIn(buf, width*n)
-	ok := true
+	// A value's bits less the sign, shifted out, are above MaxAbsValue's
+	// when it is beyond MaxAbsValue, infinite or NaN: their maximum,
+	// tested once at the end, rather than a float comparison a value.
+	// Its bits with the sign flipped are 0 for -0 alone: their minimum.
+	most, least := uint64(0), uint64(math.MaxUint64)
 	for i, r := range rows {
 		if len(r) != width {
-			return nil, false
+			return nil, false, false
 		}
-		// One comparison a value (NaN compares false, an infinity is
-		// above the bound), the row's values to the columns' i-th slots.
-		for j, v := range r {
-			flat[j*n+i] = v
-			ok = ok && math.Abs(v) <= MaxAbsValue
+		// The row's values to the columns' i-th slots.
+		k := i
+		for _, v := range r {
+			flat[k] = v
+			b := math.Float64bits(v)
+			most = max(most, b<<1)
+			least = min(least, b^(1<<63))
+			k += n
 		}
 	}
-	if !ok {
-		return nil, false
+	if most > maxAbsBits<<1 {
+		return nil, false, false
 	}
-	cols := make([][]float64, width)
+	cols = make([][]float64, width)
 	for j := range cols {
 		cols[j] = flat[j*n : (j+1)*n : (j+1)*n]
 	}
-	return cols, true
+	return cols, least == 0, true
 }
 
 // scoreColumns scores the n rows held column-major in cols into dst, the

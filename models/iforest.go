@@ -102,7 +102,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	sample := min(opts.Sample, len(rows))
 	buf := trainBufs.Get().(*trainBuf)
 	defer trainBufs.Put(buf)
-	cols, ok := columnsChecked(&buf.cols, rows, len(names))
+	cols, negZero, ok := columnsChecked(&buf.cols, rows, len(names))
 	if !ok {
 		if err := checkTraining(rows, names); err != nil {
 			return nil, err
@@ -119,7 +119,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
-		Baselines: baselinesSorted(buf, cols, len(rows), ucols, nu, of, orders),
+		Baselines: baselinesSorted(buf, cols, len(rows), ucols, nu, of, orders, negZero),
 		Span:      opts.Span,
 		Rows:      len(rows),
 		Seed:      opts.Seed,

@@ -463,12 +463,22 @@ func TestFitTreesAreValid(t *testing.T) {
 
 // TestColumnsChecked: columnsChecked is columnsIn on rows checkTraining
 // accepts, and rejects the rows it rejects, for which training returns
-// checkTraining's own error.
+// checkTraining's own error; it tells whether a value is -0.
 func TestColumnsChecked(t *testing.T) {
 	rows, _, names := synth(4, 300, 20, 5, 0, 1, 3)
-	cols, ok := columnsChecked(nil, rows, len(names))
-	if !ok {
-		t.Fatal("valid rows rejected")
+	cols, negZero, ok := columnsChecked(nil, rows, len(names))
+	if !ok || negZero {
+		t.Fatalf("valid rows without -0: accepted %v, -0 %v", ok, negZero)
+	}
+	for _, z := range []float64{math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64} {
+		r := slices.Clone(rows)
+		i := len(r) - 1
+		r[i] = slices.Clone(r[i])
+		r[i][len(names)-1] = z
+		_, negZero, ok := columnsChecked(nil, r, len(names))
+		if want := z == 0 && math.Signbit(z); !ok || negZero != want {
+			t.Fatalf("%v in the last row: accepted %v, -0 %v", z, ok, negZero)
+		}
 	}
 	want := columnsIn(nil, rows)
 	for j := range want {
@@ -477,7 +487,8 @@ func TestColumnsChecked(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewSource(8))
-	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 2 * MaxAbsValue, -2 * MaxAbsValue}
+	bad := []float64{math.NaN(), -math.NaN(), math.Inf(1), math.Inf(-1), 2 * MaxAbsValue, -2 * MaxAbsValue,
+		math.Nextafter(MaxAbsValue, math.Inf(1)), math.Nextafter(-MaxAbsValue, math.Inf(-1)), math.MaxFloat64}
 	for k := range 200 {
 		r := slices.Clone(rows)
 		i := rng.Intn(len(r))
@@ -490,7 +501,7 @@ func TestColumnsChecked(t *testing.T) {
 			r[i] = slices.Clone(r[i])
 			r[i][rng.Intn(len(names))] = bad[rng.Intn(len(bad))]
 		}
-		if _, ok := columnsChecked(nil, r, len(names)); ok {
+		if _, _, ok := columnsChecked(nil, r, len(names)); ok {
 			t.Fatalf("case %d: row %d accepted", k, i)
 		}
 		werr := checkTraining(r, names)
@@ -498,10 +509,13 @@ func TestColumnsChecked(t *testing.T) {
 			t.Fatalf("case %d: training error %v, checkTraining %v", k, err, werr)
 		}
 	}
-	// MaxAbsValue itself is a valid value.
+	// MaxAbsValue itself is a valid value (maxAbsBits its bits).
+	if math.Float64bits(MaxAbsValue) != maxAbsBits {
+		t.Fatalf("maxAbsBits %#x, MaxAbsValue's bits %#x", uint64(maxAbsBits), math.Float64bits(MaxAbsValue))
+	}
 	r := slices.Clone(rows)
 	r[0] = []float64{MaxAbsValue, -MaxAbsValue, 0, 1, 2}
-	if _, ok := columnsChecked(nil, r, len(names)); !ok {
+	if _, _, ok := columnsChecked(nil, r, len(names)); !ok {
 		t.Fatal("±MaxAbsValue rejected")
 	}
 }

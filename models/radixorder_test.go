@@ -64,7 +64,7 @@ func radixColumns(t testing.TB) map[string][]float64 {
 	}
 	rows := zeekCohortRows()
 	buf := new(trainBuf)
-	cols, ok := columnsChecked(&buf.cols, rows, len(rows[0]))
+	cols, _, ok := columnsChecked(&buf.cols, rows, len(rows[0]))
 	if !ok {
 		t.Fatal("Zeek fixture rejected")
 	}

@@ -47,8 +47,10 @@ func baselinesColumns(cols [][]float64, n int) []Baseline {
 // repeated as many times as rows have it, rather than a sort of the n
 // values. Equal values are the same bits, but for -0 and +0 (which
 // uniqueColumns does not tell apart): a column holding a -0 is sorted as
-// baselinesColumns sorts it. Its scratch is buf's (nil: new arrays).
-func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, orders [][]int32) []Baseline {
+// baselinesColumns sorts it. negZero false tells that no value of cols
+// is -0 (columnsChecked): no column is scanned for one. Its scratch is
+// buf's (nil: new arrays).
+func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, nu int, of []int32, orders [][]int32, negZero bool) []Baseline {
 	if buf == nil {
 		buf = new(trainBuf)
 	}
@@ -68,17 +70,22 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 	buf.baseline = grown(buf.baseline, 2*n)
 	scratch := buf.keys
 	defer func() { buf.keys = scratch }()
-	negZero := func(j int) bool {
-		negZeros := 0 // counted without a branch a value
-		for _, v := range cols[j][:n] {
-			negZeros += b2i(math.Float64bits(v) == 1<<63)
+	hasNegZero := func(j int) bool {
+		if !negZero {
+			return false
 		}
-		return negZeros > 0
+		// The least of the values' bits with the sign flipped: 0 for -0
+		// alone, kept without a branch a value.
+		least := uint64(math.MaxUint64)
+		for _, v := range cols[j][:n] {
+			least = min(least, math.Float64bits(v)^(1<<63))
+		}
+		return least == 0
 	}
 	return baselinesOf(len(cols), n, buf.baseline, func(j int, col []float64) bool {
 		// The columns own left: those without an order, and those
 		// holding a -0.
-		if j < len(orders) && orders[j] == nil && !negZero(j) {
+		if j < len(orders) && orders[j] == nil && !hasNegZero(j) {
 			// All values equal, and the same bits (no -0).
 			col[0] = cols[j][0]
 			return true
@@ -90,7 +97,7 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 		// A column's sorted values are its distinct values in order,
 		// each as many times as its rows: its baseline is computed on
 		// them so (baselineRuns), without writing them out.
-		if j >= len(orders) || orders[j] == nil || negZero(j) {
+		if j >= len(orders) || orders[j] == nil || hasNegZero(j) {
 			return Baseline{}, false
 		}
 		return baselineRuns(ucols[j][:nu], orders[j], times, n), true
