@@ -94,12 +94,7 @@ func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, dept
 	ends := make([]int, nTrees)
 	rows := newBound(n)
 	for i := range out {
-		b.rng.sample(b.data, &rows)
-		if of != nil {
-			for k, r := range b.data {
-				b.data[k] = of[r]
-			}
-		}
+		b.rng.sample(b.data, &rows, of)
 		b.base = len(b.nodes)
 		if !b.splits(b.data, 1) {
 			b.nodes = append(b.nodes,

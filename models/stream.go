@@ -157,15 +157,23 @@ func (s *stream) below(b *bound) int {
 
 // sample fills dst with below(b) draws, in order: the same values as that
 // many calls, with the ring's position in a register and the warm-up test
-// made once (a tree's sample is 256 draws, most of a fit's draws).
-func (s *stream) sample(dst []int32, b *bound) {
+// made once (a tree's sample is 256 draws, most of a fit's draws). With of
+// (len(of) == b.n), each draw r is written as of[r]: a fit's rows stand
+// for their distinct rows, mapped as drawn rather than in a second pass.
+func (s *stream) sample(dst []int32, b *bound, of []int32) {
 	if !s.warm || b.n > 1<<31-1 || b.pow2 {
 		for i := range dst {
 			dst[i] = int32(s.below(b))
 		}
+		if of != nil {
+			for i, r := range dst {
+				dst[i] = of[r]
+			}
+		}
 		return
 	}
 	k, ring := s.k, &s.ring
+	bm, bn, bmax := b.m, uint64(b.n), b.max
 	for i := 0; i < len(dst); {
 		// uint64, warm: output n is output n-607 plus output n-334.
 		j := k + streamLen - streamTap
@@ -178,11 +186,15 @@ func (s *stream) sample(dst []int32, b *bound) {
 			k = 0
 		}
 		v := int32(int64(x&(1<<63-1)) >> 32)
-		if v > b.max {
+		if v > bmax {
 			continue // rejected: draw again
 		}
-		hi, _ := bits.Mul64(b.m*uint64(v), uint64(b.n))
-		dst[i] = int32(hi)
+		hi, _ := bits.Mul64(bm*uint64(v), bn)
+		r := int32(hi)
+		if of != nil {
+			r = of[hi]
+		}
+		dst[i] = r
 		i++
 	}
 	s.k = k

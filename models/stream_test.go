@@ -76,7 +76,7 @@ func TestSampleIsBelow(t *testing.T) {
 		for i := range 3000 {
 			b := newBound(bounds[pick.Intn(len(bounds))])
 			dst := make([]int32, pick.Intn(700))
-			got.sample(dst, &b)
+			got.sample(dst, &b, nil)
 			for k, g := range dst {
 				if w := want.below(&b); int(g) != w {
 					t.Fatalf("seed %d, sample %d (n %d), draw %d: %d, below %d", seed, i, b.n, k, g, w)
@@ -106,6 +106,34 @@ func TestStreamReseeded(t *testing.T) {
 		for i := range 2000 {
 			if g, w := s.uint64(), want.Uint64(); g != w {
 				t.Fatalf("seed %d, draw %d: %d, math/rand %d", seed, i, g, w)
+			}
+		}
+	}
+}
+
+// TestSampleOf: sample with of writes of[r] for each draw r that sample
+// without it writes, cold and warm, and leaves the stream where it does.
+func TestSampleOf(t *testing.T) {
+	pick := rand.New(rand.NewSource(9))
+	for _, n := range []int{1, 2, 3, 256, 1774, 2000} {
+		of := make([]int32, n)
+		for i := range of {
+			of[i] = int32(pick.Intn(n))
+		}
+		b := newBound(n)
+		plain, mapped := newStream(int64(n)), newStream(int64(n))
+		for i := range 40 { // the ring warms up after 607 draws
+			dst := make([]int32, 1+pick.Intn(300))
+			got := make([]int32, len(dst))
+			plain.sample(dst, &b, nil)
+			mapped.sample(got, &b, of)
+			for k, r := range dst {
+				if got[k] != of[r] {
+					t.Fatalf("n %d, sample %d, draw %d: %d, of[%d] = %d", n, i, k, got[k], r, of[r])
+				}
+			}
+			if g, w := mapped.float64(), plain.float64(); g != w {
+				t.Fatalf("n %d, after sample %d: float64 %v, %v", n, i, g, w)
 			}
 		}
 	}
