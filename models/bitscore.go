@@ -2,6 +2,7 @@ package models
 
 import (
 	"math/bits"
+	"slices"
 	"sync"
 )
 
@@ -38,9 +39,10 @@ type bitBuf struct {
 	tmp   []int32   // radix sort scratch
 	keys  []uint64  // radix sort keys, and scratch
 	vals  []float64 // a feature's values in the order of order
-	head  []int32   // sweep: the first node whose prefix is k rows, or -1
-	next  []int32   // by node: the next node of the same prefix, or -1
-	sets  []uint64  // the DFS's node sets, one per depth
+	// at holds a feature's nodes, each as the rows going left at it
+	// (its prefix) above its index: sorted, the order of their le sets.
+	at   []uint64
+	sets []uint64 // the DFS's node sets, one per depth
 	// rb routes the rows of sets of at most listMax rows as lists, and
 	// holds the sums.
 	rb      *routeBuf
@@ -139,8 +141,7 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int, orders [][]i
 	bb.tmp = grown(bb.tmp, n)
 	bb.keys = grown(bb.keys, 2*n)
 	bb.vals = grown(bb.vals, n)
-	bb.head = grown(bb.head, n+1)
-	bb.next = grown(bb.next, len(nodes))
+	bb.at = grown(bb.at, internal)
 	bb.sets = grown(bb.sets, (m.depth+1)*words)
 	for f := range width {
 		fn := bb.byF[bb.start[f]:bb.start[f+1]]
@@ -158,40 +159,37 @@ func (bb *bitBuf) block(m *compiled, cols [][]float64, base, n int, orders [][]i
 		for k, r := range order {
 			vals[k] = col[r]
 		}
-		head := bb.head[:n+1]
-		for k := range head {
-			head[k] = -1
-		}
 		// The rows going left at a node: the prefix of vals <= its
 		// split, eight searches side by side.
+		at := bb.at[:0]
 		j := 0
 		for ; j+searchLanes <= len(fn); j += searchLanes {
 			var v [searchLanes]float64
 			for l := range v {
 				v[l] = nodes[fn[j+l]].v
 			}
-			at := prefixLEs(vals, &v)
-			for l, a := range at {
-				i := fn[j+l]
-				bb.next[i], head[a] = head[a], i
+			for l, a := range prefixLEs(vals, &v) {
+				at = append(at, uint64(a)<<32|uint64(fn[j+l]))
 			}
 		}
 		for _, i := range fn[j:] {
-			a := prefixLE(vals, nodes[i].v)
-			bb.next[i], head[a] = head[a], i
+			at = append(at, uint64(prefixLE(vals, nodes[i].v))<<32|uint64(i))
 		}
+		// Each node's le set, the rows in order up to its prefix: the
+		// nodes sorted by prefix (a few hundred, fewer than the n+1
+		// prefixes a sweep looking for nodes at each would visit), the
+		// rows set once each, up to the longest prefix.
+		slices.Sort(at)
 		set := bb.sets[:words] // scratch until the walk below
 		clear(set)
-		for k := 0; ; k++ {
-			for i := head[k]; i >= 0; i = bb.next[i] {
-				s := int(bb.slot[i]) * words
-				copy(bb.le[s:s+words], set)
+		k := 0
+		for _, x := range at {
+			for a := int(x >> 32); k < a; k++ {
+				r := order[k]
+				set[r>>6] |= 1 << (r & 63)
 			}
-			if k == n {
-				break
-			}
-			r := order[k]
-			set[r>>6] |= 1 << (r & 63)
+			s := int(bb.slot[uint32(x)]) * words
+			copy(bb.le[s:s+words], set)
 		}
 	}
 

@@ -15,7 +15,7 @@ func poisonBitBufs() {
 	bb := &bitBuf{
 		le: make([]uint64, 1<<16), slot: make([]int32, 1<<12), byF: make([]int32, 1<<12), start: make([]int32, 64),
 		order: make([]int32, 4096), tmp: make([]int32, 4096), keys: make([]uint64, 8192), vals: make([]float64, 4096),
-		head: make([]int32, 4097), next: make([]int32, 1<<12), sets: make([]uint64, 1<<12),
+		at: make([]uint64, 1<<12), sets: make([]uint64, 1<<12),
 	}
 	for i := range bb.le {
 		bb.le[i] = 0xA5A5A5A5A5A5A5A5
@@ -23,7 +23,10 @@ func poisonBitBufs() {
 	for i := range bb.sets {
 		bb.sets[i] = ^uint64(0)
 	}
-	for _, s := range [][]int32{bb.slot, bb.byF, bb.start, bb.order, bb.tmp, bb.head, bb.next} {
+	for i := range bb.at {
+		bb.at[i] = ^uint64(0)
+	}
+	for _, s := range [][]int32{bb.slot, bb.byF, bb.start, bb.order, bb.tmp} {
 		for i := range s {
 			s[i] = int32(i*7919) % 1000
 		}
