@@ -167,3 +167,25 @@ func TestAppendInts(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendFloats: appendFloats writes a []float64 as encoding/json does,
+// +0 and -0 first, last and amid others, after bytes already in the
+// buffer, and fails on what encoding/json fails on.
+func TestAppendFloats(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	for _, v := range [][]float64{nil, {}, {0}, {negZero}, {1.5}, {0, 0}, {0, 1.5, negZero, 0, 1e-7, 1e21, 3, 0}, {negZero, 0, 2.25e-300, -7}} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendFloats([]byte("x:"), v)
+		if err != nil || string(got) != "x:"+string(want) {
+			t.Fatalf("appendFloats(%v) = %s, %v, want x:%s", v, got, err, want)
+		}
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := appendFloats(nil, []float64{0, 1, bad}); err == nil {
+			t.Fatalf("appendFloats of %v: no error", bad)
+		}
+	}
+}
