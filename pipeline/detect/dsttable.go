@@ -8,23 +8,30 @@ import (
 
 // dstTable holds values by destination (beaconing's flows of a device,
 // its prevalence entries of a cohort): an open-addressing table of (hash,
-// key, value) slots with linear probing, at most half full, the hash
-// given by the caller. Beaconing hashes a destination once per window
+// value) slots with linear probing, at most half full, the hash given by
+// the caller and the key held by the value (dstKeyed). Beaconing hashes a destination once per window
 // (dstHash) for all the lookups and insertions of its flows and entries,
 // and removes a value by its pointer, reading no key: a Go map hashed the
 // string at each, and a deletion (a flow's and an entry's, mostly six
 // hours after their one connection) read the key's cold bytes to hash
 // and compare them. It never shrinks: it keeps the size of the most
-// values held at once (32 bytes a slot, at least two slots a value).
-type dstTable[T any] struct {
+// values held at once (16 bytes a slot, at least two slots a value: a
+// slot with the key's string took 32, and the table twice a map's memory).
+type dstTable[T any, P dstKeyed[T]] struct {
 	slots []dstSlot[T] // a power of two long, or empty
 	n     int
 }
 
+// dstKeyed is a value of a dstTable: it holds its key, which a lookup
+// compares once the hashes match (the caller reads the value next).
+type dstKeyed[T any] interface {
+	*T
+	dstKey() string
+}
+
 type dstSlot[T any] struct {
-	h   uint64
-	key string
-	v   *T // nil: a free slot
+	h uint64
+	v *T // nil: a free slot
 }
 
 // dstHash hashes a destination with seed (Beaconing.seed). The hashes only
@@ -32,10 +39,10 @@ type dstSlot[T any] struct {
 func dstHash(seed uint64, dst string) uint64 { return strhash.String(seed, dst) }
 
 // len returns the number of values held.
-func (t *dstTable[T]) len() int { return t.n }
+func (t *dstTable[T, P]) len() int { return t.n }
 
 // get returns the value of key, of hash h, nil if none.
-func (t *dstTable[T]) get(h uint64, key string) *T {
+func (t *dstTable[T, P]) get(h uint64, key string) *T {
 	if t.n == 0 {
 		return nil
 	}
@@ -45,21 +52,21 @@ func (t *dstTable[T]) get(h uint64, key string) *T {
 		if s.v == nil {
 			return nil
 		}
-		if s.h == h && s.key == key {
+		if s.h == h && P(s.v).dstKey() == key {
 			return s.v
 		}
 	}
 }
 
-// insert adds v as the value of key, of hash h, which t must not hold.
-func (t *dstTable[T]) insert(h uint64, key string, v *T) {
+// insert adds v, of hash h, whose key t must not hold.
+func (t *dstTable[T, P]) insert(h uint64, v *T) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.resize(max(8, 2*len(t.slots)))
 	}
-	t.put(dstSlot[T]{h, key, v})
+	t.put(dstSlot[T]{h, v})
 }
 
-func (t *dstTable[T]) put(s dstSlot[T]) {
+func (t *dstTable[T, P]) put(s dstSlot[T]) {
 	mask := uint64(len(t.slots) - 1)
 	for i := s.h & mask; ; i = (i + 1) & mask {
 		if t.slots[i].v == nil {
@@ -70,7 +77,7 @@ func (t *dstTable[T]) put(s dstSlot[T]) {
 	}
 }
 
-func (t *dstTable[T]) resize(size int) {
+func (t *dstTable[T, P]) resize(size int) {
 	old := t.slots
 	t.slots, t.n = make([]dstSlot[T], size), 0
 	for _, s := range old {
@@ -82,7 +89,7 @@ func (t *dstTable[T]) resize(size int) {
 
 // remove drops v, held under hash h, shifting the slots after it back so
 // that linear probing needs no tombstones.
-func (t *dstTable[T]) remove(h uint64, v *T) {
+func (t *dstTable[T, P]) remove(h uint64, v *T) {
 	mask := uint64(len(t.slots) - 1)
 	i := h & mask
 	for t.slots[i].v != v {
@@ -103,10 +110,10 @@ func (t *dstTable[T]) remove(h uint64, v *T) {
 
 // all yields the keys and values held, in no particular order; the table
 // must not change meanwhile.
-func (t *dstTable[T]) all() iter.Seq2[string, *T] {
+func (t *dstTable[T, P]) all() iter.Seq2[string, *T] {
 	return func(yield func(string, *T) bool) {
 		for i := range t.slots {
-			if s := &t.slots[i]; s.v != nil && !yield(s.key, s.v) {
+			if s := &t.slots[i]; s.v != nil && !yield(P(s.v).dstKey(), s.v) {
 				return
 			}
 		}

@@ -21,8 +21,8 @@ func TestDstTableMatchesMap(t *testing.T) {
 	for name, hash := range hashes {
 		t.Run(name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, 6))
-			var tab dstTable[int]
-			want := map[string]*int{}
+			var tab dstTable[keyedInt, *keyedInt]
+			want := map[string]*keyedInt{}
 			keys := make([]string, 300)
 			for i := range keys {
 				keys[i] = fmt.Sprint("10.0.", i/256, ".", i%256)
@@ -33,9 +33,8 @@ func TestDstTableMatchesMap(t *testing.T) {
 					tab.remove(hash(k), v)
 					delete(want, k)
 				} else if !ok {
-					v := new(int)
-					*v = step
-					tab.insert(hash(k), k, v)
+					v := &keyedInt{k, step}
+					tab.insert(hash(k), v)
 					want[k] = v
 				}
 				if tab.len() != len(want) {
@@ -71,3 +70,11 @@ func TestDstTableMatchesMap(t *testing.T) {
 		})
 	}
 }
+
+// keyedInt is a dstTable's value in tests.
+type keyedInt struct {
+	key string
+	n   int
+}
+
+func (v *keyedInt) dstKey() string { return v.key }

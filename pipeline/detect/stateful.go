@@ -358,12 +358,14 @@ type beaconKey struct{ tenant, device, dst string }
 type devKey struct{ tenant, device string }
 
 // beaconDev is a device's entry in Beaconing.flows: its flows by
-// destination. A flow is looked up in its device's map, found once per
+// destination. A flow is looked up in its device's table, found once per
 // window: by its destination alone, not by a key of three strings hashed
-// and copied at each lookup, insertion and deletion.
+// and copied at each lookup, insertion and deletion; the destination
+// hashed once a window for its flow's lookup and insertion and its
+// cohort's entry's (dstTable).
 type beaconDev struct {
 	key   devKey
-	flows dstTable[beaconState] // by destination
+	flows dstTable[beaconState, *beaconState] // by destination
 }
 
 // beaconState is a flow's state: 208 bytes. Its small fields come
@@ -471,10 +473,10 @@ type Beaconing struct {
 }
 
 // beaconCohort is a cohort's entry in Beaconing.cohorts, looked up once
-// per device and window. Its prevalence, a map by destination alone,
-// hashes one string a lookup: a map keyed by (cohort, destination) hashed
-// and compared both strings through the generic map code (its lookups,
-// insertions and deletions were 1.7x a string key's).
+// per device and window. Its prevalence, a table by destination alone
+// (dstTable), compares one string a lookup: a map keyed by (cohort,
+// destination) hashed and compared both strings through the generic map
+// code (its lookups, insertions and deletions were 1.7x a string key's).
 type beaconCohort struct {
 	name string
 	devs map[string]int64 // device → last seen, unix nanos (a window's end)
@@ -484,7 +486,7 @@ type beaconCohort struct {
 	// and one of the count, whose insertions, deletions and gc lookups
 	// each entry paid (most live for one connection; the window detectors
 	// took 1.05x the CPU).
-	dsts dstTable[dstDevs]
+	dsts dstTable[dstDevs, *dstDevs]
 }
 
 // dstDevs is an entry of a cohort's prevalence (beaconCohort.dsts): the
@@ -700,7 +702,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				}
 				st = &beaconState{dev: dev, dst: strings.Clone(names[id]), first: c.id(i)} // names alias the window's buffers
 				st.times = st.time1[:0]
-				dev.flows.insert(flowOf[id].h, st.dst, st)
+				dev.flows.insert(flowOf[id].h, st)
 				flowOf[id].st = st
 			}
 			dst := st.dst // the copy, for everything kept
@@ -728,7 +730,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			if e == nil || e.gone || e.co != co {
 				if e = co.dsts.get(flowOf[id].h, dst); e == nil {
 					e = &dstDevs{co: co, dst: dst}
-					co.dsts.insert(flowOf[id].h, dst, e)
+					co.dsts.insert(flowOf[id].h, e)
 				}
 				st.dsts = e
 			}
@@ -964,6 +966,12 @@ func (b *Beaconing) lookFlow(dev *beaconDev, f *beaconFlowOf, gen uint32, dst st
 	*f = beaconFlowOf{gen, st, h}
 	return st
 }
+
+// dstKey returns the flow's key in its device's flows (dstTable).
+func (st *beaconState) dstKey() string { return st.dst }
+
+// dstKey returns the entry's key in its cohort's prevalence (dstTable).
+func (e *dstDevs) dstKey() string { return e.dst }
 
 // key returns the flow's key.
 func (st *beaconState) key() beaconKey {
