@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -21,6 +23,10 @@ import (
 // or a second core.
 //
 //	go test ./replay -run '^$' -bench 'WindowDetectors$' -benchtime 20x -count 3
+//
+// HALO_BENCH_DETECTORS=beaconing (a comma-separated list) runs only those
+// detectors: one detector's cost, with the window's shared tables
+// (cols.dstIDs...) that the first detector to need them builds.
 func BenchmarkWindowDetectors(b *testing.B) {
 	store, n := benchLog(b)
 	evs := readAll(b, store, n)
@@ -54,7 +60,7 @@ func BenchmarkWindowDetectors(b *testing.B) {
 	cpu := cputime.Process()
 	for b.Loop() {
 		b.StopTimer()
-		ds, err := detect.New(nil, nil)
+		ds, err := detect.New(benchDetectors(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,4 +86,13 @@ func BenchmarkWindowDetectors(b *testing.B) {
 	cpuMs(b, cpu)
 	b.ReportMetric(float64(len(ws)), "windows")
 	b.ReportMetric(float64(findings), "findings")
+}
+
+// benchDetectors returns the detectors HALO_BENCH_DETECTORS names, nil
+// (all) when unset.
+func benchDetectors() []string {
+	if s := os.Getenv("HALO_BENCH_DETECTORS"); s != "" {
+		return strings.Split(s, ",")
+	}
+	return nil
 }

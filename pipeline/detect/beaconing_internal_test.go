@@ -132,7 +132,7 @@ type cohortDst struct{ cohort, dst string }
 
 // prevalenceOf returns b's prevalence entries by cohort and destination,
 // failing when a cohort or an entry is kept under a key other than its
-// own.
+// own or is not found by it.
 func prevalenceOf(t *testing.T, b *Beaconing) map[cohortDst]*dstDevs {
 	t.Helper()
 	m := map[cohortDst]*dstDevs{}
@@ -140,11 +140,19 @@ func prevalenceOf(t *testing.T, b *Beaconing) map[cohortDst]*dstDevs {
 		if co.name != name {
 			t.Fatalf("cohort %q kept under %q", co.name, name)
 		}
-		for dst, e := range co.dsts {
+		n := 0
+		for dst, e := range co.dsts.all() {
 			if e.co != co || e.dst != dst {
 				t.Fatalf("entry of %q in cohort %q kept under %q in cohort %q", e.dst, e.co.name, dst, name)
 			}
+			if got := co.dsts.get(dstHash(b.seed, dst), dst); got != e {
+				t.Fatalf("entry of %q in cohort %q not found by its destination", dst, name)
+			}
+			n++
 			m[cohortDst{name, dst}] = e
+		}
+		if n != co.dsts.len() {
+			t.Fatalf("cohort %q holds %d entries, counts %d", name, n, co.dsts.len())
 		}
 	}
 	return m

@@ -36,21 +36,29 @@ func newDetector[T any](t *testing.T, name string, opts map[string]string) T {
 }
 
 // flowKeys returns the keys of the flows b holds, checking that each is
-// kept under its key and no device is kept without flows.
+// kept under its key, found by it, and no device is kept without flows.
 func (b *Beaconing) flowKeys() map[beaconKey]bool {
 	keys := map[beaconKey]bool{}
 	for dk, dev := range b.flows {
-		if dev.key != dk || len(dev.flows) == 0 {
-			panic(fmt.Sprintf("device %v kept as %v with %d flows", dev.key, dk, len(dev.flows)))
+		if dev.key != dk || dev.flows.len() == 0 {
+			panic(fmt.Sprintf("device %v kept as %v with %d flows", dev.key, dk, dev.flows.len()))
 		}
-		for dst, st := range dev.flows {
+		n := 0
+		for dst, st := range dev.flows.all() {
 			if st.dev != dev || st.dst != dst || st.gone {
 				panic(fmt.Sprintf("flow %v kept as %v/%s (gone %v)", st.key(), dk, dst, st.gone))
 			}
+			if got := dev.flows.get(dstHash(b.seed, dst), dst); got != st {
+				panic(fmt.Sprintf("flow %v not found by its destination", st.key()))
+			}
+			n++
 			if st.lastAt != st.times[len(st.times)-1] {
 				panic(fmt.Sprintf("flow %v: last time %d, its times end at %d", st.key(), st.lastAt, st.times[len(st.times)-1]))
 			}
 			keys[st.key()] = true
+		}
+		if n != dev.flows.len() {
+			panic(fmt.Sprintf("device %v holds %d flows, counts %d", dev.key, n, dev.flows.len()))
 		}
 	}
 	return keys

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -357,12 +358,14 @@ type beaconKey struct{ tenant, device, dst string }
 type devKey struct{ tenant, device string }
 
 // beaconDev is a device's entry in Beaconing.flows: its flows by
-// destination. A flow is looked up in its device's map, found once per
+// destination. A flow is looked up in its device's table, found once per
 // window: by its destination alone, not by a key of three strings hashed
-// and copied at each lookup, insertion and deletion.
+// and copied at each lookup, insertion and deletion; the destination
+// hashed once a window for its flow's lookup and insertion and its
+// cohort's entry's (dstTable).
 type beaconDev struct {
 	key   devKey
-	flows map[string]*beaconState // by destination
+	flows dstTable[beaconState, *beaconState] // by destination
 }
 
 // beaconState is a flow's state: 208 bytes. Its small fields come
@@ -439,6 +442,8 @@ type Beaconing struct {
 	// and its prevalence (beaconCohort).
 	cohorts map[string]*beaconCohort
 	lastGC  time.Time
+	// seed is the destinations' hash seed in flows and cohorts (dstHash).
+	seed uint64
 	// flowRecs records, for every window, the flows it added a connection
 	// to, in window order: gc finds the flows whose last connection is
 	// older than the horizon among the records of windows that started
@@ -468,10 +473,10 @@ type Beaconing struct {
 }
 
 // beaconCohort is a cohort's entry in Beaconing.cohorts, looked up once
-// per device and window. Its prevalence, a map by destination alone,
-// hashes one string a lookup: a map keyed by (cohort, destination) hashed
-// and compared both strings through the generic map code (its lookups,
-// insertions and deletions were 1.7x a string key's).
+// per device and window. Its prevalence, a table by destination alone
+// (dstTable), compares one string a lookup: a map keyed by (cohort,
+// destination) hashed and compared both strings through the generic map
+// code (its lookups, insertions and deletions were 1.7x a string key's).
 type beaconCohort struct {
 	name string
 	devs map[string]int64 // device → last seen, unix nanos (a window's end)
@@ -481,7 +486,7 @@ type beaconCohort struct {
 	// and one of the count, whose insertions, deletions and gc lookups
 	// each entry paid (most live for one connection; the window detectors
 	// took 1.05x the CPU).
-	dsts map[string]*dstDevs
+	dsts dstTable[dstDevs, *dstDevs]
 }
 
 // dstDevs is an entry of a cohort's prevalence (beaconCohort.dsts): the
@@ -563,10 +568,11 @@ type flowRec struct {
 
 // beaconFlowOf is a device's flow to a destination (nil for none), once
 // looked up in a window: for the device gen (1 + its index in the
-// window's devices).
+// window's devices), with the destination's hash (dstHash).
 type beaconFlowOf struct {
 	gen uint32
 	st  *beaconState
+	h   uint64
 }
 
 // beaconTouch is a flow a window added a connection to, and the cohort of
@@ -606,7 +612,7 @@ func init() {
 		}
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
 			flows: map[devKey]*beaconDev{}, cohorts: map[string]*beaconCohort{},
-			ordered: true, lastStart: math.MinInt64}, nil
+			ordered: true, lastStart: math.MinInt64, seed: rand.Uint64()}, nil
 	})
 }
 
@@ -649,7 +655,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		cohort := c.cohort(ctx, di)
 		co := b.cohorts[cohort]
 		if co == nil {
-			co = &beaconCohort{name: cohort, devs: map[string]int64{}, dsts: map[string]*dstDevs{}}
+			co = &beaconCohort{name: cohort, devs: map[string]int64{}}
 			b.cohorts[cohort] = co
 		}
 		co.devs[d.Device] = end
@@ -667,12 +673,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				looked = true
 				dev = b.flows[devKey{d.Tenant, d.Device}]
 			}
-			var st *beaconState
-			if dev != nil {
-				st = dev.flows[names[id]]
-			}
-			flowOf[id] = beaconFlowOf{gen, st}
-			return st
+			return b.lookFlow(dev, &flowOf[id], gen, names[id])
 		}
 		for i := d.Rows[0]; i < d.Rows[1]; i++ {
 			if c.typ[i] == window.TypeConnClosed {
@@ -696,12 +697,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			st := flow(id)
 			if st == nil {
 				if dev == nil { // looked up by flow
-					dev = &beaconDev{key: devKey{d.Tenant, d.Device}, flows: map[string]*beaconState{}}
+					dev = &beaconDev{key: devKey{d.Tenant, d.Device}}
 					b.flows[dev.key] = dev
 				}
 				st = &beaconState{dev: dev, dst: strings.Clone(names[id]), first: c.id(i)} // names alias the window's buffers
 				st.times = st.time1[:0]
-				dev.flows[st.dst] = st
+				dev.flows.insert(flowOf[id].h, st)
 				flowOf[id].st = st
 			}
 			dst := st.dst // the copy, for everything kept
@@ -727,9 +728,9 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			st.windows.add(start)
 			e := st.dsts
 			if e == nil || e.gone || e.co != co {
-				if e = co.dsts[dst]; e == nil {
+				if e = co.dsts.get(flowOf[id].h, dst); e == nil {
 					e = &dstDevs{co: co, dst: dst}
-					co.dsts[dst] = e
+					co.dsts.insert(flowOf[id].h, e)
 				}
 				st.dsts = e
 			}
@@ -761,7 +762,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		}
 		co := t.co
 		peers := 0
-		if e := co.dsts[k.dst]; e != nil {
+		if e := co.dsts.get(dstHash(b.seed, k.dst), k.dst); e != nil {
 			peers = int(e.n)
 		}
 		devs := len(co.devs)
@@ -899,14 +900,18 @@ func (b *Beaconing) gcFlows(cut int64) {
 			return
 		}
 		floor := int64(math.MaxInt64)
+		var old []*beaconState // forgotten after the scan, which a removal would upset
 		for _, dev := range b.flows {
-			for _, st := range dev.flows {
+			for _, st := range dev.flows.all() {
 				if last := st.lastAt; last < cut {
-					b.forget(st)
+					old = append(old, st)
 				} else {
 					floor = min(floor, last)
 				}
 			}
+		}
+		for _, st := range old {
+			b.forget(st)
 		}
 		b.flowFloor = floor
 		return
@@ -942,12 +947,31 @@ func (b *Beaconing) gcFlows(cut int64) {
 // none left (a device's map keeps the memory of the most flows it held).
 func (b *Beaconing) forget(st *beaconState) {
 	dev := st.dev
-	delete(dev.flows, st.dst)
-	if len(dev.flows) == 0 {
+	dev.flows.remove(dstHash(b.seed, st.dst), st)
+	if dev.flows.len() == 0 {
 		delete(b.flows, dev.key)
 	}
 	st.gone = true
 }
+
+// lookFlow sets *f to the device's flow to dst (none without dev) for the
+// device gen, with dst's hash: the flow's lookup and insertion and its
+// cohort's entry's hash it once a window.
+func (b *Beaconing) lookFlow(dev *beaconDev, f *beaconFlowOf, gen uint32, dst string) *beaconState {
+	h := dstHash(b.seed, dst)
+	var st *beaconState
+	if dev != nil {
+		st = dev.flows.get(h, dst)
+	}
+	*f = beaconFlowOf{gen, st, h}
+	return st
+}
+
+// dstKey returns the flow's key in its device's flows (dstTable).
+func (st *beaconState) dstKey() string { return st.dst }
+
+// dstKey returns the entry's key in its cohort's prevalence (dstTable).
+func (e *dstDevs) dstKey() string { return e.dst }
 
 // key returns the flow's key.
 func (st *beaconState) key() beaconKey {
@@ -1057,12 +1081,12 @@ func (b *Beaconing) gc(now time.Time) {
 		if e.gone {
 			// Forgotten, and its key perhaps set anew since: the
 			// record is of the entry of its key now.
-			if e = e.co.dsts[e.dst]; e == nil {
+			if e = e.co.dsts.get(dstHash(b.seed, e.dst), e.dst); e == nil {
 				continue
 			}
 		}
 		if e.expire(r.device, r.at) && e.n == 0 {
-			delete(e.co.dsts, e.dst)
+			e.co.dsts.remove(dstHash(b.seed, e.dst), e)
 			e.gone = true
 		}
 	}
