@@ -44,7 +44,7 @@ type Assembler struct {
 	early                   int                  // see Add
 	free                    []*pending           // closed windows, emptied, for new ones
 	order, pos, perm        []int32              // build's scratch
-	starts                  []uint32
+	spans                   []uint64             // build's too (see stringSpans)
 	keys                    []devKey
 	cols                    columns          // and its columns
 	batchMem                memory.Allocator // what batches are allocated from: mem, or slabs

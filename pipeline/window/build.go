@@ -127,10 +127,10 @@ func (a *Assembler) build(w *pending) *Window {
 		total += b
 	}
 	fused := total <= fusedBytes
-	a.starts = c.stringSpans(&w.rows, perm, a.starts, fused)
+	a.spans = c.stringSpans(&w.rows, perm, a.spans, fused)
 	if !fused {
 		for s := range numStr {
-			c.gatherStrings(s, &w.rows, a.starts)
+			c.gatherStrings(s, &w.rows, a.spans)
 		}
 	}
 	c.wm, c.arrs = wm, &wm.rec.cols
@@ -630,38 +630,42 @@ func (c *columns) gather(r *rows, perm []int32) {
 }
 
 // stringSpans lays out the string columns of the rows in perm order: their
-// offsets, validity bits and null counts, and in starts (returned, grown
-// from the one given), column after column, where each value begins in its
-// column's pending bytes. A row's ends, and its predecessor's (where its
+// offsets, validity bits and null counts, and in spans (returned, grown
+// from the one given), column after column, where each value is in its
+// column's pending bytes: its start and end (end<<32 | start), for the
+// non-null values alone, in order (n slots a column, the first n-nulls
+// used). A null takes no entry: gatherStrings's pass reads only the
+// values it copies, where one over every row (more than half of them
+// null, in a window of mixed events) read the offsets of each as well. A row's ends, and its predecessor's (where its
 // values begin), are adjacent, so this one pass reads a row's ends once
 // for every column; a pass per column read them ten times, each time at
 // random through a window's ends (40 bytes a row: 500 KB for 12 500 rows,
 // more than the core's cache), where the offsets and starts written here are
 // then read in order.
 //
-// With fused, it copies the values too, as it lays them out (starts is
+// With fused, it copies the values too, as it lays them out (spans is
 // left as given), which reads each column's pending bytes at random: for
 // a window whose string bytes are few (fusedBytes), all of them in the
 // core's cache, where the pass of gatherStrings per column, which reads
 // back the offsets and starts, cost about as much as the copies.
-func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool) []uint32 {
+func (c *columns) stringSpans(r *rows, perm []int32, spans []uint64, fused bool) []uint64 {
 	n := len(perm)
 	if !fused {
-		starts = resized(starts, 0, numStr*n)
+		spans = resized(spans, 0, numStr*n)
 	}
 	ends := r.ends
 	// The columns built, and their buffers.
-	type span struct {
+	type col struct {
 		bits     []byte
 		offs     []int32
-		st       []uint32
-		dst, src []byte // fused: see copyString
-		s        int    // the column
+		sp       []uint64 // the column's spans
+		dst, src []byte   // fused: see copyString
+		s        int      // the column
 		pos      int32
 		nulls    int
 	}
 	var (
-		spans  [numStr]span
+		cols   [numStr]col
 		active int
 	)
 	for s := range numStr {
@@ -674,7 +678,7 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 			c.sNulls[s] = n
 			continue
 		}
-		sp := &spans[active]
+		sp := &cols[active]
 		sp.s = s
 		sp.bits = c.bytes(c.sBuf[s][0])
 		sp.offs = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
@@ -683,11 +687,11 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 			c.sink += touch(sp.src)
 			sp.src = sp.src[:cap(sp.src)]
 		} else {
-			sp.st = starts[s*n : (s+1)*n]
+			sp.sp = spans[s*n : (s+1)*n]
 		}
 		active++
 	}
-	act := spans[:active]
+	act := cols[:active]
 	var zero [numStr]uint32
 	for i, x := range perm {
 		e := ends[x>>blockShift]
@@ -699,6 +703,25 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 		} else if x > 0 { // the last row of the block before
 			lo = r.rowEnds(int(x) - 1)
 		}
+		// One loop for each way (fused or not), chosen a row at a
+		// time: a test of fused per value cost registers the loop
+		// needs.
+		if fused {
+			for a := range act {
+				sp := &act[a]
+				l, h := lo[sp.s], hi[sp.s]
+				p := sp.pos
+				sp.offs[i] = p
+				if l == h {
+					sp.nulls++
+					continue
+				}
+				copyString(sp.dst, int(p), sp.src, int(l), int(h))
+				sp.pos = p + int32(h-l)
+				setBit(sp.bits, i)
+			}
+			continue
+		}
 		for a := range act {
 			sp := &act[a]
 			l, h := lo[sp.s], hi[sp.s]
@@ -708,11 +731,7 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 				sp.nulls++
 				continue
 			}
-			if fused {
-				copyString(sp.dst, int(p), sp.src, int(l), int(h))
-			} else {
-				sp.st[i] = l
-			}
+			sp.sp[i-sp.nulls] = uint64(h)<<32 | uint64(l) // the column's i-nulls'th value
 			sp.pos = p + int32(h-l)
 			setBit(sp.bits, i)
 		}
@@ -722,26 +741,26 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 		sp.offs[n] = sp.pos
 		c.sNulls[sp.s] = sp.nulls
 	}
-	return starts
+	return spans
 }
 
 // gatherStrings copies the values of string column s into its data buffer,
-// in the order stringSpans laid them out (starts: theirs).
-func (c *columns) gatherStrings(s int, r *rows, starts []uint32) {
+// in the order stringSpans laid them out (spans: theirs, one a non-null
+// value, written one after the other from the buffer's start).
+func (c *columns) gatherStrings(s int, r *rows, spans []uint64) {
 	n := c.n
 	if c.sNull[s] || c.sNulls[s] == n {
 		return
 	}
-	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
 	dst := c.strDst(s)
 	src := r.data[s]
-	st := starts[s*n : (s+1)*n]
 	c.sink += touch(src)
 	src = src[:cap(src)]
-	for i, lo := range st {
-		if m := offs[i+1] - offs[i]; m != 0 {
-			copyString(dst, int(offs[i]), src, int(lo), int(lo)+int(m))
-		}
+	pos := 0
+	for _, v := range spans[s*n : s*n+n-c.sNulls[s]] {
+		lo, hi := int(uint32(v)), int(v>>32)
+		copyString(dst, pos, src, lo, hi)
+		pos += hi - lo
 	}
 }
 
