@@ -3,6 +3,7 @@ package window
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"time"
@@ -692,48 +693,65 @@ func (c *columns) stringSpans(r *rows, perm []int32, spans []uint64, fused bool)
 		active++
 	}
 	act := cols[:active]
+	// The rows are taken spanRows at a time: their ends found once,
+	// then each column's values laid out over them in a loop of its own,
+	// whose state stays in registers (a loop over the columns for each
+	// row kept it in memory, some twenty instructions a value), its
+	// validity bits set as one word. The chunk's ends, 2 lines a row,
+	// stay in the core's cache from one column to the next.
 	var zero [numStr]uint32
-	for i, x := range perm {
-		e := ends[x>>blockShift]
-		k := int(x&blockMask) * numStr
-		hi := (*[numStr]uint32)(e[k : k+numStr])
-		lo := &zero
-		if k > 0 {
-			lo = (*[numStr]uint32)(e[k-numStr : k])
-		} else if x > 0 { // the last row of the block before
-			lo = r.rowEnds(int(x) - 1)
-		}
-		// One loop for each way (fused or not), chosen a row at a
-		// time: a test of fused per value cost registers the loop
-		// needs.
-		if fused {
-			for a := range act {
-				sp := &act[a]
-				l, h := lo[sp.s], hi[sp.s]
-				p := sp.pos
-				sp.offs[i] = p
-				if l == h {
-					sp.nulls++
-					continue
-				}
-				copyString(sp.dst, int(p), sp.src, int(l), int(h))
-				sp.pos = p + int32(h-l)
-				setBit(sp.bits, i)
+	var los, his [spanRows]*[numStr]uint32
+	for c0 := 0; c0 < n; c0 += spanRows {
+		m := min(spanRows, n-c0)
+		for j, x := range perm[c0 : c0+m] {
+			e := ends[x>>blockShift]
+			k := int(x&blockMask) * numStr
+			his[j] = (*[numStr]uint32)(e[k : k+numStr])
+			switch {
+			case k > 0:
+				los[j] = (*[numStr]uint32)(e[k-numStr : k])
+			case x > 0: // the last row of the block before
+				los[j] = r.rowEnds(int(x) - 1)
+			default:
+				los[j] = &zero
 			}
-			continue
 		}
+		lo, hi := los[:m], his[:m]
 		for a := range act {
 			sp := &act[a]
-			l, h := lo[sp.s], hi[sp.s]
-			p := sp.pos
-			sp.offs[i] = p
-			if l == h {
-				sp.nulls++
-				continue
+			s, pos, nulls := sp.s, sp.pos, sp.nulls
+			offs := sp.offs[c0 : c0+m]
+			var word uint64
+			if fused {
+				// Inline: a fused window is small, often a few rows,
+				// where a call a column would cost more than the
+				// registers it frees.
+				dst, src := sp.dst, sp.src
+				for j := range offs {
+					l, h := lo[j][s], hi[j][s]
+					offs[j] = pos
+					if l == h {
+						nulls++
+						continue
+					}
+					copyString(dst, int(pos), src, int(l), int(h))
+					pos += int32(h - l)
+					word |= 1 << j
+				}
+			} else {
+				v := c0 - nulls // the column's values so far
+				pos, v, word = spanValues(offs, lo, hi, s, pos, sp.sp, v)
+				nulls = c0 + m - v
 			}
-			sp.sp[i-sp.nulls] = uint64(h)<<32 | uint64(l) // the column's i-nulls'th value
-			sp.pos = p + int32(h-l)
-			setBit(sp.bits, i)
+			sp.pos, sp.nulls = pos, nulls
+			bits := sp.bits[c0>>3 : c0>>3+(m+7)>>3]
+			if len(bits) == 8 {
+				binary.LittleEndian.PutUint64(bits, word)
+			} else {
+				for b := range bits {
+					bits[b] = byte(word >> (8 * b))
+				}
+			}
 		}
 	}
 	for a := range act {
@@ -742,6 +760,33 @@ func (c *columns) stringSpans(r *rows, perm []int32, spans []uint64, fused bool)
 		c.sNulls[sp.s] = sp.nulls
 	}
 	return spans
+}
+
+// spanValues lays out string column s of a chunk of rows (lo and hi: their
+// ends, offs: their offsets) from pos, the column's next byte, and v, its
+// next value in out: it returns them past the chunk, and the chunk's
+// validity bits. A function of its own, called once a
+// column and chunk of a large window, so that its loop has the registers
+// to itself: inline in stringSpans, the loop kept its index and bits on
+// the stack.
+func spanValues(offs []int32, lo, hi []*[numStr]uint32, s int, pos int32, out []uint64, v int) (int32, int, uint64) {
+	if uint(s) >= numStr { // s below numStr from here on: no check a value
+		panic("window: no such string column")
+	}
+	lo, hi = lo[:len(offs)], hi[:len(offs)]
+	var word uint64
+	for j := range offs {
+		l, h := lo[j][s], hi[j][s]
+		offs[j] = pos
+		if l == h {
+			continue
+		}
+		out[v] = uint64(h)<<32 | uint64(l)
+		v++
+		pos += int32(h - l)
+		word |= 1 << j
+	}
+	return pos, v, word
 }
 
 // gatherStrings copies the values of string column s into its data buffer,
@@ -912,6 +957,10 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	dt := arrow.BinaryTypes.String
 	return c.array(ColTenant+k, dt, c.newData(dt, valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2]), nulls, nil))
 }
+
+// spanRows is how many rows stringSpans lays out at a time: a word of
+// validity bits.
+const spanRows = 64
 
 // fusedBytes is the most string bytes of a window (all its columns
 // together) whose values stringSpans copies itself.
