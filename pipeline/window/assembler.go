@@ -27,6 +27,7 @@ type Assembler struct {
 	size, lateness, horizon int64
 	idle                    int64
 	top                     int64 // the largest watermark of any partition
+	topNext                 int64 // at most the end of top's window (see raiseTop)
 	mem                     memory.Allocator
 	dicts                   *dictionaries
 	nulls                   nullArrays   // all-null columns, shared by windows
@@ -44,7 +45,7 @@ type Assembler struct {
 	early                   int                  // see Add
 	free                    []*pending           // closed windows, emptied, for new ones
 	order, pos, perm        []int32              // build's scratch
-	starts                  []uint32
+	spans                   []uint64             // build's too (see stringSpans)
 	keys                    []devKey
 	cols                    columns          // and its columns
 	batchMem                memory.Allocator // what batches are allocated from: mem, or slabs
@@ -95,6 +96,7 @@ type partition struct {
 	openConns int
 	hint      int         // rows of the last window closed: the next one's first reservation
 	strHint   [numStr]int // and the bytes of its string columns
+	latest    int64       // the start of the window of its latest event (see add)
 }
 
 // devState is what an Assembler remembers of one device of a partition:
@@ -231,7 +233,7 @@ func New(cfg Config, partitions int, mem memory.Allocator) (*Assembler, error) {
 	}
 	a := &Assembler{
 		cfg: cfg, size: int64(cfg.Size), lateness: int64(cfg.Lateness), horizon: int64(cfg.JoinHorizon),
-		idle: int64(cfg.Idle), top: math.MinInt64, mem: mem, dicts: newDictionaries(), parts: make([]partition, partitions),
+		idle: int64(cfg.Idle), top: math.MinInt64, topNext: math.MinInt64, mem: mem, dicts: newDictionaries(), parts: make([]partition, partitions),
 		seed: rand.Uint64(), batchMem: mem,
 	}
 	for i := range a.parts {
@@ -315,7 +317,13 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 		a.lastTenant, a.lastDevice, a.lastDev = ev.Tenant, ev.Device, d
 	}
 	p := &a.parts[d.part]
-	start := t - t%a.size
+	// Most events of a partition fall in the window of its event before:
+	// a division (tens of cycles, each event) only for one that does not.
+	start := p.latest
+	if t < start || t-start >= a.size {
+		start = t - t%a.size
+		p.latest = start
+	}
 	if start+a.size <= p.wm {
 		a.stats.Late++
 		return false
@@ -360,12 +368,27 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 // that have fallen more than Idle behind it (see Config.Idle). The quiet
 // partitions' watermarks move to a window boundary, so where they land does
 // not depend on which event crossed it.
+//
+// Below topNext, a watermark above top is in top's window: no division
+// (two a watermark raised, tens of cycles each, for most events) tells
+// that. topNext is at most the end of top's window (Flush raises top
+// without it, which only lowers it relative to that end), and the least
+// int64 where that end would overflow or top is unset, which leaves the
+// divisions to decide.
 func (a *Assembler) raiseTop(wm int64) {
 	if wm <= a.top {
 		return
 	}
+	if wm < a.topNext {
+		a.top = wm
+		return
+	}
 	crossed := a.top == math.MinInt64 || floorDiv(wm, a.size) != floorDiv(a.top, a.size)
 	a.top = wm
+	a.topNext = math.MinInt64
+	if q := floorDiv(wm, a.size); q < math.MaxInt64/a.size {
+		a.topNext = (q + 1) * a.size
+	}
 	if !crossed {
 		return
 	}

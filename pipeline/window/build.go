@@ -3,6 +3,7 @@ package window
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"time"
@@ -127,10 +128,10 @@ func (a *Assembler) build(w *pending) *Window {
 		total += b
 	}
 	fused := total <= fusedBytes
-	a.starts = c.stringSpans(&w.rows, perm, a.starts, fused)
+	a.spans = c.stringSpans(&w.rows, perm, a.spans, fused)
 	if !fused {
 		for s := range numStr {
-			c.gatherStrings(s, &w.rows, a.starts)
+			c.gatherStrings(s, &w.rows, a.spans)
 		}
 	}
 	c.wm, c.arrs = wm, &wm.rec.cols
@@ -630,38 +631,42 @@ func (c *columns) gather(r *rows, perm []int32) {
 }
 
 // stringSpans lays out the string columns of the rows in perm order: their
-// offsets, validity bits and null counts, and in starts (returned, grown
-// from the one given), column after column, where each value begins in its
-// column's pending bytes. A row's ends, and its predecessor's (where its
+// offsets, validity bits and null counts, and in spans (returned, grown
+// from the one given), column after column, where each value is in its
+// column's pending bytes: its start and end (end<<32 | start), for the
+// non-null values alone, in order (n slots a column, the first n-nulls
+// used). A null takes no entry: gatherStrings's pass reads only the
+// values it copies, where one over every row (more than half of them
+// null, in a window of mixed events) read the offsets of each as well. A row's ends, and its predecessor's (where its
 // values begin), are adjacent, so this one pass reads a row's ends once
 // for every column; a pass per column read them ten times, each time at
 // random through a window's ends (40 bytes a row: 500 KB for 12 500 rows,
 // more than the core's cache), where the offsets and starts written here are
 // then read in order.
 //
-// With fused, it copies the values too, as it lays them out (starts is
+// With fused, it copies the values too, as it lays them out (spans is
 // left as given), which reads each column's pending bytes at random: for
 // a window whose string bytes are few (fusedBytes), all of them in the
 // core's cache, where the pass of gatherStrings per column, which reads
 // back the offsets and starts, cost about as much as the copies.
-func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool) []uint32 {
+func (c *columns) stringSpans(r *rows, perm []int32, spans []uint64, fused bool) []uint64 {
 	n := len(perm)
 	if !fused {
-		starts = resized(starts, 0, numStr*n)
+		spans = resized(spans, 0, numStr*n)
 	}
 	ends := r.ends
 	// The columns built, and their buffers.
-	type span struct {
+	type col struct {
 		bits     []byte
 		offs     []int32
-		st       []uint32
-		dst, src []byte // fused: see copyString
-		s        int    // the column
+		sp       []uint64 // the column's spans
+		dst, src []byte   // fused: see copyString
+		s        int      // the column
 		pos      int32
 		nulls    int
 	}
 	var (
-		spans  [numStr]span
+		cols   [numStr]col
 		active int
 	)
 	for s := range numStr {
@@ -674,7 +679,7 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 			c.sNulls[s] = n
 			continue
 		}
-		sp := &spans[active]
+		sp := &cols[active]
 		sp.s = s
 		sp.bits = c.bytes(c.sBuf[s][0])
 		sp.offs = arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
@@ -683,38 +688,70 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 			c.sink += touch(sp.src)
 			sp.src = sp.src[:cap(sp.src)]
 		} else {
-			sp.st = starts[s*n : (s+1)*n]
+			sp.sp = spans[s*n : (s+1)*n]
 		}
 		active++
 	}
-	act := spans[:active]
+	act := cols[:active]
+	// The rows are taken spanRows at a time: their ends found once,
+	// then each column's values laid out over them in a loop of its own,
+	// whose state stays in registers (a loop over the columns for each
+	// row kept it in memory, some twenty instructions a value), its
+	// validity bits set as one word. The chunk's ends, 2 lines a row,
+	// stay in the core's cache from one column to the next.
 	var zero [numStr]uint32
-	for i, x := range perm {
-		e := ends[x>>blockShift]
-		k := int(x&blockMask) * numStr
-		hi := (*[numStr]uint32)(e[k : k+numStr])
-		lo := &zero
-		if k > 0 {
-			lo = (*[numStr]uint32)(e[k-numStr : k])
-		} else if x > 0 { // the last row of the block before
-			lo = r.rowEnds(int(x) - 1)
+	var los, his [spanRows]*[numStr]uint32
+	for c0 := 0; c0 < n; c0 += spanRows {
+		m := min(spanRows, n-c0)
+		for j, x := range perm[c0 : c0+m] {
+			e := ends[x>>blockShift]
+			k := int(x&blockMask) * numStr
+			his[j] = (*[numStr]uint32)(e[k : k+numStr])
+			switch {
+			case k > 0:
+				los[j] = (*[numStr]uint32)(e[k-numStr : k])
+			case x > 0: // the last row of the block before
+				los[j] = r.rowEnds(int(x) - 1)
+			default:
+				los[j] = &zero
+			}
 		}
+		lo, hi := los[:m], his[:m]
 		for a := range act {
 			sp := &act[a]
-			l, h := lo[sp.s], hi[sp.s]
-			p := sp.pos
-			sp.offs[i] = p
-			if l == h {
-				sp.nulls++
-				continue
-			}
+			s, pos, nulls := sp.s, sp.pos, sp.nulls
+			offs := sp.offs[c0 : c0+m]
+			var word uint64
 			if fused {
-				copyString(sp.dst, int(p), sp.src, int(l), int(h))
+				// Inline: a fused window is small, often a few rows,
+				// where a call a column would cost more than the
+				// registers it frees.
+				dst, src := sp.dst, sp.src
+				for j := range offs {
+					l, h := lo[j][s], hi[j][s]
+					offs[j] = pos
+					if l == h {
+						nulls++
+						continue
+					}
+					copyString(dst, int(pos), src, int(l), int(h))
+					pos += int32(h - l)
+					word |= 1 << j
+				}
 			} else {
-				sp.st[i] = l
+				v := c0 - nulls // the column's values so far
+				pos, v, word = spanValues(offs, lo, hi, s, pos, sp.sp, v)
+				nulls = c0 + m - v
 			}
-			sp.pos = p + int32(h-l)
-			setBit(sp.bits, i)
+			sp.pos, sp.nulls = pos, nulls
+			bits := sp.bits[c0>>3 : c0>>3+(m+7)>>3]
+			if len(bits) == 8 {
+				binary.LittleEndian.PutUint64(bits, word)
+			} else {
+				for b := range bits {
+					bits[b] = byte(word >> (8 * b))
+				}
+			}
 		}
 	}
 	for a := range act {
@@ -722,26 +759,53 @@ func (c *columns) stringSpans(r *rows, perm []int32, starts []uint32, fused bool
 		sp.offs[n] = sp.pos
 		c.sNulls[sp.s] = sp.nulls
 	}
-	return starts
+	return spans
+}
+
+// spanValues lays out string column s of a chunk of rows (lo and hi: their
+// ends, offs: their offsets) from pos, the column's next byte, and v, its
+// next value in out: it returns them past the chunk, and the chunk's
+// validity bits. A function of its own, called once a
+// column and chunk of a large window, so that its loop has the registers
+// to itself: inline in stringSpans, the loop kept its index and bits on
+// the stack.
+func spanValues(offs []int32, lo, hi []*[numStr]uint32, s int, pos int32, out []uint64, v int) (int32, int, uint64) {
+	if uint(s) >= numStr { // s below numStr from here on: no check a value
+		panic("window: no such string column")
+	}
+	lo, hi = lo[:len(offs)], hi[:len(offs)]
+	var word uint64
+	for j := range offs {
+		l, h := lo[j][s], hi[j][s]
+		offs[j] = pos
+		if l == h {
+			continue
+		}
+		out[v] = uint64(h)<<32 | uint64(l)
+		v++
+		pos += int32(h - l)
+		word |= 1 << j
+	}
+	return pos, v, word
 }
 
 // gatherStrings copies the values of string column s into its data buffer,
-// in the order stringSpans laid them out (starts: theirs).
-func (c *columns) gatherStrings(s int, r *rows, starts []uint32) {
+// in the order stringSpans laid them out (spans: theirs, one a non-null
+// value, written one after the other from the buffer's start).
+func (c *columns) gatherStrings(s int, r *rows, spans []uint64) {
 	n := c.n
 	if c.sNull[s] || c.sNulls[s] == n {
 		return
 	}
-	offs := arrow.Int32Traits.CastFromBytes(c.bytes(c.sBuf[s][1]))[:n+1]
 	dst := c.strDst(s)
 	src := r.data[s]
-	st := starts[s*n : (s+1)*n]
 	c.sink += touch(src)
 	src = src[:cap(src)]
-	for i, lo := range st {
-		if m := offs[i+1] - offs[i]; m != 0 {
-			copyString(dst, int(offs[i]), src, int(lo), int(lo)+int(m))
-		}
+	pos := 0
+	for _, v := range spans[s*n : s*n+n-c.sNulls[s]] {
+		lo, hi := int(uint32(v)), int(v>>32)
+		copyString(dst, pos, src, lo, hi)
+		pos += hi - lo
 	}
 }
 
@@ -893,6 +957,10 @@ func (c *columns) runStrings(k int, devs []DeviceRows, f func(*DeviceRows) strin
 	dt := arrow.BinaryTypes.String
 	return c.array(ColTenant+k, dt, c.newData(dt, valid, c.plainBuffer(c.run[k][1]), c.buffer(ColTenant+k, c.run[k][2]), nulls, nil))
 }
+
+// spanRows is how many rows stringSpans lays out at a time: a word of
+// validity bits.
+const spanRows = 64
 
 // fusedBytes is the most string bytes of a window (all its columns
 // together) whose values stringSpans copies itself.
