@@ -173,18 +173,41 @@ func (s *stream) sample(dst []int32, b *bound, of []int32) {
 		return
 	}
 	k, ring := s.k, &s.ring
-	bm, bn, bmax := b.m, uint64(b.n), b.max
 	for i := 0; i < len(dst); {
-		// uint64, warm: output n is output n-607 plus output n-334.
+		// uint64, warm: output n is output n-607 plus output n-334, at
+		// ring[k] and ring[j]. Drawn in runs over which neither position
+		// wraps (at most 334 draws a run) and no more draws than dst has
+		// room for, as slices the loop indexes without a wrap test or a
+		// count of dst's room a draw.
 		j := k + streamLen - streamTap
 		if j >= streamLen {
 			j -= streamLen
 		}
-		x := ring[k] + ring[j]
-		ring[k] = x
-		if k++; k == streamLen {
+		run := ring[k:min(streamLen, k+streamLen-j, k+len(dst)-i)]
+		w := b.draws(dst[i:], run, ring[j:][:len(run)], of)
+		i += w
+		if k += len(run); k == streamLen {
 			k = 0
 		}
+	}
+	s.k = k
+}
+
+// draws is sample's loop over a run of the ring: run[t] += tap[t], each
+// output drawn below b.n or rejected, written to out as of[r] (or r
+// without of); it returns how many it wrote. len(out) >= len(run). Not
+// inlined: in sample, its loop's registers were sample's, spilled and
+// reloaded from the stack every draw.
+//
+//go:noinline
+func (b *bound) draws(out []int32, run, tap []uint64, of []int32) int {
+	bm, bn, bmax := b.m, uint64(b.n), b.max
+	tap = tap[:len(run)]
+	out = out[:len(run)]
+	w := 0
+	for t, x := range run {
+		x += tap[t]
+		run[t] = x
 		v := int32(int64(x&(1<<63-1)) >> 32)
 		if v > bmax {
 			continue // rejected: draw again
@@ -194,8 +217,8 @@ func (s *stream) sample(dst []int32, b *bound, of []int32) {
 		if of != nil {
 			r = of[hi]
 		}
-		dst[i] = r
-		i++
+		out[w] = r
+		w++
 	}
-	s.k = k
+	return w
 }
