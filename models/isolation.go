@@ -238,11 +238,12 @@ func (b *isoBuilder) grow(data, tmp []int32, d int) int32 {
 	known := b.constant[d*b.words : (d+1)*b.words]
 	copy(known, b.constant[(d-1)*b.words:d*b.words])
 	for lo == hi {
-		feature = b.rng.below(&b.feats)
-		if w, bit := feature/64, uint64(1)<<(feature%64); known[w]&bit != 0 {
-			lo, hi = 0, 0 // constant: only the draws below matter
-		} else if lo, hi = b.minMax(feature, data); lo == hi {
-			known[w] |= bit
+		// Features known constant on the node are drawn and passed over
+		// in feature, with selectValue's draw each (lo = hi: its value
+		// does not matter).
+		feature = b.rng.feature(&b.feats, known)
+		if lo, hi = b.minMax(feature, data); lo == hi {
+			known[feature/64] |= 1 << (feature % 64)
 		}
 		split = selectValue(b.rng, lo, hi)
 	}

@@ -106,6 +106,61 @@ func (s *stream) intn(n int) int {
 	return int(v % m)
 }
 
+// ringNext is uint64 on a warm ring r at position k: the output, and the
+// next position.
+func ringNext(r *[streamLen]uint64, k int) (uint64, int) {
+	j := k + streamLen - streamTap
+	if j >= streamLen {
+		j -= streamLen
+	}
+	x := r[k] + r[j]
+	r[k] = x
+	if k++; k == streamLen {
+		k = 0
+	}
+	return x, k
+}
+
+// feature draws below(b) until a value not in the bit set known, and after
+// each one in it a float64: the isolation fitter's draws of a node's
+// feature, where golearn draws again while the feature is constant on the
+// node, each time after selectValue's draw (see grow). Features known
+// constant are most of those draws; here they take a few instructions
+// each, with the ring's position in a register, not three calls.
+func (s *stream) feature(b *bound, known []uint64) int {
+	if !s.warm || b.n > 1<<31-1 || b.pow2 {
+		for {
+			f := s.below(b)
+			if known[f/64]&(1<<(f%64)) == 0 {
+				return f
+			}
+			s.float64()
+		}
+	}
+	k, ring := s.k, &s.ring
+	bm, bn, bmax := b.m, uint64(b.n), b.max
+	var x uint64
+	for {
+		x, k = ringNext(ring, k)
+		v := int32(int64(x&(1<<63-1)) >> 32)
+		if v > bmax {
+			continue // rejected: draw again
+		}
+		hi, _ := bits.Mul64(bm*uint64(v), bn)
+		if known[hi/64]&(1<<(hi%64)) == 0 {
+			s.k = k
+			return int(hi)
+		}
+		// float64, its value unused.
+		for {
+			x, k = ringNext(ring, k)
+			if float64(int64(x&(1<<63-1)))/(1<<63) != 1 {
+				break
+			}
+		}
+	}
+}
+
 // float64 is Rand.Float64.
 func (s *stream) float64() float64 {
 again:

@@ -138,3 +138,45 @@ func TestSampleOf(t *testing.T) {
 		}
 	}
 }
+
+// TestFeatureIsBelow: feature draws what grow drew before it, below until
+// a value not in known and a float64 after each one in it, cold and warm,
+// for bounds of every kind and sets of every density (all but one value
+// known included), and leaves the stream where those draws do.
+func TestFeatureIsBelow(t *testing.T) {
+	pick := rand.New(rand.NewSource(3))
+	// 1<<29 + 1: a bound Int31n rejects draws for, one in four.
+	for _, n := range []int{1, 2, 3, 22, 64, 65, 130, 1<<29 + 1} {
+		b := newBound(n)
+		want, got := newStream(int64(n)), newStream(int64(n))
+		none := make([]uint64, (n+63)/64)
+		for i := range 2000 {
+			known := none // none known: one value drawn
+			if n <= 200 {
+				known = make([]uint64, (n+63)/64)
+				density := pick.Intn(4)
+				for f := range n {
+					if pick.Intn(4) < density {
+						known[f/64] |= 1 << (f % 64)
+					}
+				}
+				free := pick.Intn(n)
+				known[free/64] &^= 1 << (free % 64)
+			}
+			var w int
+			for {
+				w = want.below(&b)
+				if known[w/64]&(1<<(w%64)) == 0 {
+					break
+				}
+				want.float64()
+			}
+			if g := got.feature(&b, known); g != w {
+				t.Fatalf("n %d, draw %d: feature %d, below %d", n, i, g, w)
+			}
+			if g, w := got.float64(), want.float64(); g != w {
+				t.Fatalf("n %d, after draw %d: float64 %v, %v", n, i, g, w)
+			}
+		}
+	}
+}
