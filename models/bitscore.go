@@ -441,11 +441,10 @@ func radixOrder(col []float64, order, tmp []int32, keys []uint64) {
 	keys, ktmp := keys[:n], keys[n:2*n]
 	out := order
 	otmp := tmp[:n]
-	whole := true
-	for _, v := range col {
-		whole = whole && isWhole(v)
+	whole, differ := wholeSortKeys(col, keys, ktmp)
+	if !whole {
+		keys, ktmp = ktmp, keys // the float keys
 	}
-	differ := sortKeys(col, keys, whole)
 	for i := range order {
 		order[i] = int32(i)
 	}

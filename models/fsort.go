@@ -90,9 +90,37 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 	return scratch
 }
 
+// wholeSortKeys is the test whether every value of col isWhole and
+// sortKeys, in one pass without a branch a value: each value's key is
+// written both as a whole value into a and as float bits into b. It
+// returns whole, and the bits where the keys sortKeys(col, ·, whole)
+// writes differ: those in a when whole, else those in b.
+func wholeSortKeys(col []float64, a, b []uint64) (whole bool, differ uint64) {
+	a, b = a[:len(col)], b[:len(col)]
+	aand, aor, band, bor := ^uint64(0), uint64(0), ^uint64(0), uint64(0)
+	var not uint64 // nonzero once a value is not whole (isWhole)
+	for i, v := range col {
+		k := uint64(int64(v))
+		bits := math.Float64bits(v)
+		f := bits ^ (uint64(int64(bits)>>63) | 1<<63) // sortKey
+		a[i], b[i] = k, f
+		not |= k>>53 | uint64(b2i(float64(int64(k)) != v))
+		aand, aor = aand&k, aor|k
+		band, bor = band&f, bor|f
+	}
+	if not == 0 {
+		return true, aand ^ aor
+	}
+	return false, band ^ bor
+}
+
 // isWhole reports whether v is a whole number in [0, 2⁵³): such values
-// sort as integers (sortKey).
-func isWhole(v float64) bool { return v >= 0 && v < 1<<53 && v == float64(uint64(v)) }
+// sort as integers (sortKey). It converts through int64, one instruction
+// each way, where uint64's conversions take a dozen and branches: a value
+// outside int64's range converts to an unspecified integer, but none
+// below 2⁵³ converts back to it, and a negative one's is at least 2⁵³ as
+// a uint64 (-0 converts to 0 and is whole, as v >= 0 says).
+func isWhole(v float64) bool { k := int64(v); return uint64(k) < 1<<53 && float64(k) == v }
 
 // sortKeys writes into keys the sort key of each value of col (sortKey;
 // whole: every value isWhole) and returns the bits where the keys
@@ -103,7 +131,7 @@ func sortKeys(col []float64, keys []uint64, whole bool) (differ uint64) {
 		var k uint64
 		switch bits := math.Float64bits(v); {
 		case whole:
-			k = uint64(v)
+			k = uint64(int64(v)) // v in [0, 2⁵³): isWhole's conversion
 		case bits>>63 != 0:
 			k = ^bits // negative: all bits flipped
 		default:

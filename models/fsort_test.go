@@ -105,3 +105,39 @@ func BenchmarkBaselines(b *testing.B) {
 		})
 	}
 }
+
+// TestIsWhole: isWhole, converting through int64, is the test of its
+// definition (v >= 0, v < 2⁵³, and v converts to a uint64 and back) on
+// the values at its edges and outside int64's range, and on values of
+// every exponent.
+func TestIsWhole(t *testing.T) {
+	want := func(v float64) bool { return v >= 0 && v < 1<<53 && v == float64(uint64(v)) }
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, -0.5, 1<<53 - 1, 1 << 53, 1<<53 + 2, 1<<53 - 0.5,
+		1 << 62, 1 << 63, 1 << 64, -(1 << 63), -(1 << 64), 1e300, -1e300, math.MaxFloat64, -math.MaxFloat64,
+		5e-324, -5e-324, math.Inf(1), math.Inf(-1), math.NaN(), 12345, 12345.25}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100000 {
+		v := math.Ldexp(r.Float64(), r.IntN(140)-10)
+		if r.IntN(2) == 0 {
+			v = math.Trunc(v)
+		}
+		if r.IntN(4) == 0 {
+			v = -v
+		}
+		vals = append(vals, v)
+	}
+	wholes := 0
+	for _, v := range vals {
+		if g, w := isWhole(v), want(v); g != w {
+			t.Fatalf("isWhole(%v) = %v, want %v", v, g, w)
+		} else if g {
+			wholes++
+			if k := uint64(int64(v)); k != uint64(v) {
+				t.Fatalf("%v: key %d through int64, %d", v, k, uint64(v))
+			}
+		}
+	}
+	if wholes < 1000 {
+		t.Fatalf("only %d whole values tested", wholes)
+	}
+}

@@ -196,3 +196,39 @@ func BenchmarkRadixOrder(b *testing.B) {
 		})
 	}
 }
+
+// TestWholeSortKeys: wholeSortKeys returns isWhole of every value, writes
+// what sortKeys writes with it (in a when whole, else in b) and returns
+// its differ, for radixOrder's
+// columns, each also with a value that is not whole (NaN, ±Inf, 2⁵³,
+// -1, 0.5, 2⁶⁴) put in it.
+func TestWholeSortKeys(t *testing.T) {
+	for name, col := range radixColumns(t) {
+		cols := [][]float64{col}
+		for _, odd := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1 << 53, -1, 0.5, 1 << 64} {
+			if len(col) > 0 {
+				c := slices.Clone(col)
+				c[len(c)/2] = odd
+				cols = append(cols, c)
+			}
+		}
+		for _, c := range cols {
+			whole := true
+			for _, v := range c {
+				whole = whole && isWhole(v)
+			}
+			want := make([]uint64, len(c))
+			wdiffer := sortKeys(c, want, whole)
+			a, b := make([]uint64, len(c)), make([]uint64, len(c))
+			gwhole, differ := wholeSortKeys(c, a, b)
+			keys := a
+			if !gwhole {
+				keys = b
+			}
+			if gwhole != whole || differ != wdiffer || !slices.Equal(keys, want) {
+				t.Fatalf("%s: whole %v, differ %x, keys equal %v; want whole %v, differ %x",
+					name, gwhole, differ, slices.Equal(keys, want), whole, wdiffer)
+			}
+		}
+	}
+}
