@@ -277,54 +277,65 @@ func (st *State) novelty(tenant, device, cohort string, start int64, v []float64
 	// Judge everything first, then record: an eviction while recording
 	// must not change the judgement of the values after it. The judging
 	// lookups are kept for the recording, which then only stores (one map
-	// operation a value and set instead of two), until an eviction: from
-	// then on a value kept may be gone, and each is looked up again.
+	// operation a value and set instead of two). The values not held are
+	// counted: they tell whether recording will fill a set.
 	looks := st.looks[:0]
 	newDev, newCohort, newTLS := 0, 0, 0
-	for _, k := range sc.dsts.slots {
-		if k != 0 {
-			ld, lc := st.lookup(dm, k), st.lookup(&cm.dsts, k)
-			if st.isNewSeen(ld, start) {
-				newDev++
-			}
-			if st.isNewSeen(lc, start) {
-				newCohort++
-			}
-			looks = append(looks, ld, lc)
+	addDev, addCohort, addTLS := 0, 0, 0
+	for _, k := range sc.dsts.vals {
+		ld, lc := st.lookup(dm, k), st.lookup(&cm.dsts, k)
+		if st.isNewSeen(ld, start) {
+			newDev++
 		}
+		if st.isNewSeen(lc, start) {
+			newCohort++
+		}
+		addDev += b2i(!ld.ok)
+		addCohort += b2i(!lc.ok)
+		looks = append(looks, ld, lc)
 	}
-	for _, k := range sc.tls.slots {
-		if k != 0 {
-			l := st.lookup(&cm.tls, k)
-			if st.isNewSeen(l, start) {
-				newTLS++
-			}
-			looks = append(looks, l)
+	for _, k := range sc.tls.vals {
+		l := st.lookup(&cm.tls, k)
+		if st.isNewSeen(l, start) {
+			newTLS++
 		}
+		addTLS += b2i(!l.ok)
+		looks = append(looks, l)
 	}
 	st.looks = looks
-	evicted := st.evicted
-	j := 0
-	record := func(m *memo, k uint64, limit int) {
-		if st.evicted == evicted {
-			st.noteSeen(m, k, looks[j], start, limit)
-		} else {
-			st.note(m, k, start, limit)
-		}
-		j++
-	}
-	for _, k := range sc.dsts.slots {
-		if k != 0 {
-			record(dm, k, st.cfg.MaxPerDevice)
-			record(&cm.dsts, k, st.cfg.MaxPerCohort)
-		}
-	}
-	for _, k := range sc.tls.slots {
-		if k != 0 {
-			record(&cm.tls, k, st.cfg.MaxPerCohort)
-		}
-	}
 	v[NewDstsDevice] = float64(newDev)
 	v[NewDstsCohort] = float64(newCohort)
 	v[NewTLSFpsCohort] = float64(newTLS)
+
+	if dm.len()+addDev > st.cfg.MaxPerDevice || cm.dsts.len()+addCohort > st.cfg.MaxPerCohort ||
+		cm.tls.len()+addTLS > st.cfg.MaxPerCohort {
+		// A set will be full: which values an eviction drops depends on
+		// the values recorded before it, so they are recorded in the
+		// order of the sets' slots, each looked up again (the memory
+		// State documents).
+		for _, k := range sc.dsts.slots {
+			if k != 0 {
+				st.note(dm, k, start, st.cfg.MaxPerDevice)
+				st.note(&cm.dsts, k, start, st.cfg.MaxPerCohort)
+			}
+		}
+		for _, k := range sc.tls.slots {
+			if k != 0 {
+				st.note(&cm.tls, k, start, st.cfg.MaxPerCohort)
+			}
+		}
+		return
+	}
+	// No eviction: each value is stored where its lookup found it or its
+	// place, and what the sets hold does not depend on the order.
+	j := 0
+	for _, k := range sc.dsts.vals {
+		st.noteSeen(dm, k, looks[j], start, st.cfg.MaxPerDevice)
+		st.noteSeen(&cm.dsts, k, looks[j+1], start, st.cfg.MaxPerCohort)
+		j += 2
+	}
+	for _, k := range sc.tls.vals {
+		st.noteSeen(&cm.tls, k, looks[j], start, st.cfg.MaxPerCohort)
+		j++
+	}
 }
