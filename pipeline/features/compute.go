@@ -1,6 +1,8 @@
 package features
 
 import (
+	"unsafe"
+
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/halo-sec/halo/events"
@@ -18,8 +20,45 @@ type columns struct {
 	port, status               []uint32
 	up, down                   []uint64
 	dur                        []int64
-	host, ip, tls, state       *array.String
+	host, ip, tls, state       strs
 	strict, loose              *array.Binary
+}
+
+// strs reads a utf8 column's values from its offsets and bytes, without
+// Value's range check and offset a row, and tests the validity bit only of
+// a value with bytes: a null slot's value is "" whatever the bitmap says,
+// unless it holds bytes, which Arrow allows (the window's batches never
+// do).
+type strs struct {
+	offs  []int32 // offs[i], offs[i+1] bound value i in data
+	data  string
+	valid []byte // validity bitmap; nil when the column has no nulls
+	bit0  int    // the bit of value 0 in valid
+}
+
+func bindStrs(a *array.String) strs {
+	s := strs{offs: a.ValueOffsets()}
+	if a.NullN() > 0 {
+		s.valid, s.bit0 = a.NullBitmapBytes(), a.Data().Offset()
+	}
+	// The offsets index the whole values buffer (ValueBytes starts at
+	// the array's first value).
+	if buf := a.Data().Buffers()[2]; buf != nil && buf.Len() > 0 {
+		b := buf.Bytes()
+		s.data = unsafe.String(&b[0], len(b))
+	}
+	return s
+}
+
+// at returns value i, "" when null.
+func (s *strs) at(i int) string {
+	v := s.data[s.offs[i]:s.offs[i+1]]
+	if v != "" && s.valid != nil {
+		if j := s.bit0 + i; s.valid[j>>3]>>(j&7)&1 == 0 {
+			return ""
+		}
+	}
+	return v
 }
 
 // bind returns w's columns (by value: Compute keeps them on its stack).
@@ -38,10 +77,10 @@ func bind(w *window.Window) (columns, bool) {
 		up:     b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values(),
 		down:   b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values(),
 		dur:    b.Column(window.ColDurationNs).(*array.Int64).Int64Values(),
-		host:   b.Column(window.ColDstHost).(*array.String),
-		ip:     b.Column(window.ColDstIP).(*array.String),
-		tls:    b.Column(window.ColTLSFp).(*array.String),
-		state:  b.Column(window.ColConnState).(*array.String),
+		host:   bindStrs(b.Column(window.ColDstHost).(*array.String)),
+		ip:     bindStrs(b.Column(window.ColDstIP).(*array.String)),
+		tls:    bindStrs(b.Column(window.ColTLSFp).(*array.String)),
+		state:  bindStrs(b.Column(window.ColConnState).(*array.String)),
 		strict: b.Column(window.ColStrictFp).(*array.Binary),
 		loose:  b.Column(window.ColLooseFp).(*array.Binary),
 	}, true
@@ -104,8 +143,7 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 	return out
 }
 
-// str returns value i of a utf8 column, "" when null (Arrow allows a null
-// slot to have bytes; the window's own batches never do).
+// str returns value i of a utf8 column, "" when null.
 func str(a *array.String, i int) string {
 	if a.IsNull(i) {
 		return ""
@@ -168,7 +206,7 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 		switch t {
 		case tOpened, tBlocked:
 			// Destinations: conn.opened and conn.blocked rows.
-			host, ip, port := str(c.host, i), str(c.ip, i), c.port[i]
+			host, ip, port := c.host.at(i), c.ip.at(i), c.port[i]
 			var hh uint64
 			if host != "" {
 				hh = hashString(host)
@@ -189,7 +227,7 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 				if c.mode[i] == modeHTTP {
 					http++
 				}
-				if fp := str(c.tls, i); fp != "" {
+				if fp := c.tls.at(i); fp != "" {
 					sc.tls.add(hashString(fp))
 				}
 			}
@@ -211,7 +249,7 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 			case reasonBlocked, reasonRevoked:
 				cut++
 			}
-			switch str(c.state, i) {
+			switch c.state.at(i) {
 			case "REJ":
 				failed++
 				refused++
