@@ -36,18 +36,21 @@ type strs struct {
 	bit0  int    // the bit of value 0 in valid
 }
 
-func bindStrs(a *array.String) strs {
-	s := strs{offs: a.ValueOffsets()}
+// bind reads a's buffers into s (in place: a window of a few rows pays for
+// bind's copies more than for the rows).
+func (s *strs) bind(a *array.String) {
+	s.offs = a.ValueOffsets()
+	s.valid, s.bit0 = nil, 0
 	if a.NullN() > 0 {
-		s.valid, s.bit0 = a.NullBitmapBytes(), a.Data().Offset()
+		s.valid, s.bit0 = a.NullBitmapBytes(), a.Offset()
 	}
 	// The offsets index the whole values buffer (ValueBytes starts at
 	// the array's first value).
+	s.data = ""
 	if buf := a.Data().Buffers()[2]; buf != nil && buf.Len() > 0 {
 		b := buf.Bytes()
 		s.data = unsafe.String(&b[0], len(b))
 	}
-	return s
 }
 
 // at returns value i, "" when null.
@@ -61,29 +64,29 @@ func (s *strs) at(i int) string {
 	return v
 }
 
-// bind returns w's columns (by value: Compute keeps them on its stack).
-func bind(w *window.Window) (columns, bool) {
+// bind reads w's columns into c (Compute keeps them on its stack), false
+// when w's batch does not have window.Schema.
+func (c *columns) bind(w *window.Window) bool {
 	b := w.Batch
 	if b == nil || !b.Schema().Equal(window.Schema) {
-		return columns{}, false
+		return false
 	}
 	idx := func(col int) []int8 {
 		return b.Column(col).(*array.Dictionary).Indices().(*array.Int8).Int8Values()
 	}
-	return columns{
-		typ: idx(window.ColType), mode: idx(window.ColMode), reason: idx(window.ColCloseReason), outcome: idx(window.ColOutcome),
-		port:   b.Column(window.ColDstPort).(*array.Uint32).Uint32Values(),
-		status: b.Column(window.ColStatus).(*array.Uint32).Uint32Values(),
-		up:     b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values(),
-		down:   b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values(),
-		dur:    b.Column(window.ColDurationNs).(*array.Int64).Int64Values(),
-		host:   bindStrs(b.Column(window.ColDstHost).(*array.String)),
-		ip:     bindStrs(b.Column(window.ColDstIP).(*array.String)),
-		tls:    bindStrs(b.Column(window.ColTLSFp).(*array.String)),
-		state:  bindStrs(b.Column(window.ColConnState).(*array.String)),
-		strict: b.Column(window.ColStrictFp).(*array.Binary),
-		loose:  b.Column(window.ColLooseFp).(*array.Binary),
-	}, true
+	c.typ, c.mode, c.reason, c.outcome = idx(window.ColType), idx(window.ColMode), idx(window.ColCloseReason), idx(window.ColOutcome)
+	c.port = b.Column(window.ColDstPort).(*array.Uint32).Uint32Values()
+	c.status = b.Column(window.ColStatus).(*array.Uint32).Uint32Values()
+	c.up = b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values()
+	c.down = b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values()
+	c.dur = b.Column(window.ColDurationNs).(*array.Int64).Int64Values()
+	c.host.bind(b.Column(window.ColDstHost).(*array.String))
+	c.ip.bind(b.Column(window.ColDstIP).(*array.String))
+	c.tls.bind(b.Column(window.ColTLSFp).(*array.String))
+	c.state.bind(b.Column(window.ColConnState).(*array.String))
+	c.strict = b.Column(window.ColStrictFp).(*array.Binary)
+	c.loose = b.Column(window.ColLooseFp).(*array.Binary)
+	return true
 }
 
 // Row type, mode, close reason and outcome codes as stored in the window's
@@ -119,8 +122,8 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 	if w == nil {
 		return nil
 	}
-	c, ok := bind(w)
-	if !ok {
+	var c columns
+	if !c.bind(w) {
 		return nil
 	}
 	if st == nil {

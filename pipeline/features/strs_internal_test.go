@@ -40,7 +40,8 @@ func TestStrsMatchesArray(t *testing.T) {
 		hidden := array.NewStringData(data)
 		data.Release()
 		for _, a := range []*array.String{whole, hidden, array.NewSlice(hidden, 37, 251).(*array.String), array.NewSlice(whole, 37, 251).(*array.String), array.NewSlice(whole, 300, 300).(*array.String)} {
-			s := bindStrs(a)
+			var s strs
+			s.bind(a)
 			if (s.valid != nil) != (a.NullN() > 0) {
 				t.Errorf("bitmap %v with %d nulls", s.valid != nil, a.NullN())
 			}
