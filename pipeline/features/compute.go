@@ -1,8 +1,6 @@
 package features
 
 import (
-	"unsafe"
-
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/halo-sec/halo/events"
@@ -24,38 +22,29 @@ type columns struct {
 	strict, loose              *array.Binary
 }
 
-// strs reads a utf8 column's values from its offsets and bytes, without
-// Value's range check and offset a row, and tests the validity bit only of
-// a value with bytes: a null slot's value is "" whatever the bitmap says,
+// strs reads a utf8 column's values, testing the validity bit only of a
+// value with bytes: a null slot's value is "" whatever the bitmap says,
 // unless it holds bytes, which Arrow allows (the window's batches never
-// do).
+// do). The bitmap is read from the array's own fields: its buffers are
+// other allocations, cold in a window of a few rows.
 type strs struct {
-	offs  []int32 // offs[i], offs[i+1] bound value i in data
-	data  string
+	a     *array.String
 	valid []byte // validity bitmap; nil when the column has no nulls
 	bit0  int    // the bit of value 0 in valid
 }
 
-// bind reads a's buffers into s (in place: a window of a few rows pays for
-// bind's copies more than for the rows).
+// bind reads a into s (in place: a window of a few rows pays for bind's
+// copies more than for the rows).
 func (s *strs) bind(a *array.String) {
-	s.offs = a.ValueOffsets()
-	s.valid, s.bit0 = nil, 0
-	if a.NullN() > 0 {
-		s.valid, s.bit0 = a.NullBitmapBytes(), a.Offset()
-	}
-	// The offsets index the whole values buffer (ValueBytes starts at
-	// the array's first value).
-	s.data = ""
-	if buf := a.Data().Buffers()[2]; buf != nil && buf.Len() > 0 {
-		b := buf.Bytes()
-		s.data = unsafe.String(&b[0], len(b))
+	s.a, s.valid, s.bit0 = a, nil, 0
+	if v := a.NullBitmapBytes(); len(v) > 0 {
+		s.valid, s.bit0 = v, a.Offset()
 	}
 }
 
 // at returns value i, "" when null.
 func (s *strs) at(i int) string {
-	v := s.data[s.offs[i]:s.offs[i+1]]
+	v := s.a.Value(i)
 	if v != "" && s.valid != nil {
 		if j := s.bit0 + i; s.valid[j>>3]>>(j&7)&1 == 0 {
 			return ""

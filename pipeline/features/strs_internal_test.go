@@ -42,9 +42,6 @@ func TestStrsMatchesArray(t *testing.T) {
 		for _, a := range []*array.String{whole, hidden, array.NewSlice(hidden, 37, 251).(*array.String), array.NewSlice(whole, 37, 251).(*array.String), array.NewSlice(whole, 300, 300).(*array.String)} {
 			var s strs
 			s.bind(a)
-			if (s.valid != nil) != (a.NullN() > 0) {
-				t.Errorf("bitmap %v with %d nulls", s.valid != nil, a.NullN())
-			}
 			for i := range a.Len() {
 				want := ""
 				if a.IsValid(i) {
