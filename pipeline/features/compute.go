@@ -18,33 +18,64 @@ type columns struct {
 	port, status               []uint32
 	up, down                   []uint64
 	dur                        []int64
-	host, ip, tls, state       *array.String
+	host, ip, tls, state       strs
 	strict, loose              *array.Binary
 }
 
-// bind returns w's columns (by value: Compute keeps them on its stack).
-func bind(w *window.Window) (columns, bool) {
+// strs reads a utf8 column's values, testing the validity bit only of a
+// value with bytes: a null slot's value is "" whatever the bitmap says,
+// unless it holds bytes, which Arrow allows (the window's batches never
+// do). The bitmap is read from the array's own fields: its buffers are
+// other allocations, cold in a window of a few rows.
+type strs struct {
+	a     *array.String
+	valid []byte // validity bitmap; nil when the column has no nulls
+	bit0  int    // the bit of value 0 in valid
+}
+
+// bind reads a into s (in place: a window of a few rows pays for bind's
+// copies more than for the rows).
+func (s *strs) bind(a *array.String) {
+	s.a, s.valid, s.bit0 = a, nil, 0
+	if v := a.NullBitmapBytes(); len(v) > 0 {
+		s.valid, s.bit0 = v, a.Offset()
+	}
+}
+
+// at returns value i, "" when null.
+func (s *strs) at(i int) string {
+	v := s.a.Value(i)
+	if v != "" && s.valid != nil {
+		if j := s.bit0 + i; s.valid[j>>3]>>(j&7)&1 == 0 {
+			return ""
+		}
+	}
+	return v
+}
+
+// bind reads w's columns into c (Compute keeps them on its stack), false
+// when w's batch does not have window.Schema.
+func (c *columns) bind(w *window.Window) bool {
 	b := w.Batch
 	if b == nil || !b.Schema().Equal(window.Schema) {
-		return columns{}, false
+		return false
 	}
 	idx := func(col int) []int8 {
 		return b.Column(col).(*array.Dictionary).Indices().(*array.Int8).Int8Values()
 	}
-	return columns{
-		typ: idx(window.ColType), mode: idx(window.ColMode), reason: idx(window.ColCloseReason), outcome: idx(window.ColOutcome),
-		port:   b.Column(window.ColDstPort).(*array.Uint32).Uint32Values(),
-		status: b.Column(window.ColStatus).(*array.Uint32).Uint32Values(),
-		up:     b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values(),
-		down:   b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values(),
-		dur:    b.Column(window.ColDurationNs).(*array.Int64).Int64Values(),
-		host:   b.Column(window.ColDstHost).(*array.String),
-		ip:     b.Column(window.ColDstIP).(*array.String),
-		tls:    b.Column(window.ColTLSFp).(*array.String),
-		state:  b.Column(window.ColConnState).(*array.String),
-		strict: b.Column(window.ColStrictFp).(*array.Binary),
-		loose:  b.Column(window.ColLooseFp).(*array.Binary),
-	}, true
+	c.typ, c.mode, c.reason, c.outcome = idx(window.ColType), idx(window.ColMode), idx(window.ColCloseReason), idx(window.ColOutcome)
+	c.port = b.Column(window.ColDstPort).(*array.Uint32).Uint32Values()
+	c.status = b.Column(window.ColStatus).(*array.Uint32).Uint32Values()
+	c.up = b.Column(window.ColBytesUp).(*array.Uint64).Uint64Values()
+	c.down = b.Column(window.ColBytesDown).(*array.Uint64).Uint64Values()
+	c.dur = b.Column(window.ColDurationNs).(*array.Int64).Int64Values()
+	c.host.bind(b.Column(window.ColDstHost).(*array.String))
+	c.ip.bind(b.Column(window.ColDstIP).(*array.String))
+	c.tls.bind(b.Column(window.ColTLSFp).(*array.String))
+	c.state.bind(b.Column(window.ColConnState).(*array.String))
+	c.strict = b.Column(window.ColStrictFp).(*array.Binary)
+	c.loose = b.Column(window.ColLooseFp).(*array.Binary)
+	return true
 }
 
 // Row type, mode, close reason and outcome codes as stored in the window's
@@ -80,8 +111,8 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 	if w == nil {
 		return nil
 	}
-	c, ok := bind(w)
-	if !ok {
+	var c columns
+	if !c.bind(w) {
 		return nil
 	}
 	if st == nil {
@@ -104,8 +135,7 @@ func Compute(w *window.Window, cohort func(tenant, device string) string, st *St
 	return out
 }
 
-// str returns value i of a utf8 column, "" when null (Arrow allows a null
-// slot to have bytes; the window's own batches never do).
+// str returns value i of a utf8 column, "" when null.
 func str(a *array.String, i int) string {
 	if a.IsNull(i) {
 		return ""
@@ -128,21 +158,16 @@ func bin(a *array.Binary, i int) []byte {
 // times over.
 func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 	typ := c.typ[lo:hi]
-	var nOpened, nClosed, nBlocked, nTx, nAuth int
+	// A count a type, without a branch on the type (they come mixed:
+	// a switch mispredicted); 5-7 count the types no feature reads (none
+	// in a window's own batch) and any code above them, which the pass
+	// below skips too.
+	var count [8]int
 	for _, t := range typ {
-		switch t {
-		case tOpened:
-			nOpened++
-		case tClosed:
-			nClosed++
-		case tBlocked:
-			nBlocked++
-		case tTx:
-			nTx++
-		case tAuth:
-			nAuth++
-		}
+		count[min(uint8(t), 7)]++
 	}
+	nOpened, nClosed, nBlocked := count[tOpened], count[tClosed], count[tBlocked]
+	nTx, nAuth := count[tTx], count[tAuth]
 	v[Connections] = float64(nOpened)
 	v[Transactions] = float64(nTx)
 	v[AuthFailures] = float64(nAuth)
@@ -168,7 +193,7 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 		switch t {
 		case tOpened, tBlocked:
 			// Destinations: conn.opened and conn.blocked rows.
-			host, ip, port := str(c.host, i), str(c.ip, i), c.port[i]
+			host, ip, port := c.host.at(i), c.ip.at(i), c.port[i]
 			var hh uint64
 			if host != "" {
 				hh = hashString(host)
@@ -186,10 +211,8 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 				sc.dsts.add(hashPair(hh, uint64(port)))
 			}
 			if t == tOpened {
-				if c.mode[i] == modeHTTP {
-					http++
-				}
-				if fp := str(c.tls, i); fp != "" {
+				http += b2i(c.mode[i] == modeHTTP) // a branch mispredicted
+				if fp := c.tls.at(i); fp != "" {
 					sc.tls.add(hashString(fp))
 				}
 			}
@@ -211,7 +234,7 @@ func (c *columns) device(lo, hi int, v []float64, sc *scratch) {
 			case reasonBlocked, reasonRevoked:
 				cut++
 			}
-			switch str(c.state, i) {
+			switch c.state.at(i) {
 			case "REJ":
 				failed++
 				refused++
@@ -277,54 +300,65 @@ func (st *State) novelty(tenant, device, cohort string, start int64, v []float64
 	// Judge everything first, then record: an eviction while recording
 	// must not change the judgement of the values after it. The judging
 	// lookups are kept for the recording, which then only stores (one map
-	// operation a value and set instead of two), until an eviction: from
-	// then on a value kept may be gone, and each is looked up again.
+	// operation a value and set instead of two). The values not held are
+	// counted: they tell whether recording will fill a set.
 	looks := st.looks[:0]
 	newDev, newCohort, newTLS := 0, 0, 0
-	for _, k := range sc.dsts.slots {
-		if k != 0 {
-			ld, lc := st.lookup(dm, k), st.lookup(&cm.dsts, k)
-			if st.isNewSeen(ld, start) {
-				newDev++
-			}
-			if st.isNewSeen(lc, start) {
-				newCohort++
-			}
-			looks = append(looks, ld, lc)
+	addDev, addCohort, addTLS := 0, 0, 0
+	for _, k := range sc.dsts.vals {
+		ld, lc := st.lookup(dm, k), st.lookup(&cm.dsts, k)
+		if st.isNewSeen(ld, start) {
+			newDev++
 		}
+		if st.isNewSeen(lc, start) {
+			newCohort++
+		}
+		addDev += b2i(!ld.ok)
+		addCohort += b2i(!lc.ok)
+		looks = append(looks, ld, lc)
 	}
-	for _, k := range sc.tls.slots {
-		if k != 0 {
-			l := st.lookup(&cm.tls, k)
-			if st.isNewSeen(l, start) {
-				newTLS++
-			}
-			looks = append(looks, l)
+	for _, k := range sc.tls.vals {
+		l := st.lookup(&cm.tls, k)
+		if st.isNewSeen(l, start) {
+			newTLS++
 		}
+		addTLS += b2i(!l.ok)
+		looks = append(looks, l)
 	}
 	st.looks = looks
-	evicted := st.evicted
-	j := 0
-	record := func(m *memo, k uint64, limit int) {
-		if st.evicted == evicted {
-			st.noteSeen(m, k, looks[j], start, limit)
-		} else {
-			st.note(m, k, start, limit)
-		}
-		j++
-	}
-	for _, k := range sc.dsts.slots {
-		if k != 0 {
-			record(dm, k, st.cfg.MaxPerDevice)
-			record(&cm.dsts, k, st.cfg.MaxPerCohort)
-		}
-	}
-	for _, k := range sc.tls.slots {
-		if k != 0 {
-			record(&cm.tls, k, st.cfg.MaxPerCohort)
-		}
-	}
 	v[NewDstsDevice] = float64(newDev)
 	v[NewDstsCohort] = float64(newCohort)
 	v[NewTLSFpsCohort] = float64(newTLS)
+
+	if dm.len()+addDev > st.cfg.MaxPerDevice || cm.dsts.len()+addCohort > st.cfg.MaxPerCohort ||
+		cm.tls.len()+addTLS > st.cfg.MaxPerCohort {
+		// A set will be full: which values an eviction drops depends on
+		// the values recorded before it, so they are recorded in the
+		// order of the sets' slots, each looked up again (the memory
+		// State documents).
+		for _, k := range sc.dsts.slots {
+			if k != 0 {
+				st.note(dm, k, start, st.cfg.MaxPerDevice)
+				st.note(&cm.dsts, k, start, st.cfg.MaxPerCohort)
+			}
+		}
+		for _, k := range sc.tls.slots {
+			if k != 0 {
+				st.note(&cm.tls, k, start, st.cfg.MaxPerCohort)
+			}
+		}
+		return
+	}
+	// No eviction: each value is stored where its lookup found it or its
+	// place, and what the sets hold does not depend on the order.
+	j := 0
+	for _, k := range sc.dsts.vals {
+		st.noteSeen(dm, k, looks[j], start, st.cfg.MaxPerDevice)
+		st.noteSeen(&cm.dsts, k, looks[j+1], start, st.cfg.MaxPerCohort)
+		j += 2
+	}
+	for _, k := range sc.tls.vals {
+		st.noteSeen(&cm.tls, k, looks[j], start, st.cfg.MaxPerCohort)
+		j++
+	}
 }

@@ -31,6 +31,9 @@ type set struct {
 	slots []uint64 // 0 = empty
 	mask  uint64
 	n     int
+	// vals are the values added, in the order they came: novelty walks
+	// them, not slots, which are at least twice as many (16 for one value).
+	vals []uint64
 }
 
 // reset empties s for at most n values (load factor at most 1/2).
@@ -47,6 +50,7 @@ func (s *set) reset(n int) {
 	}
 	s.mask = uint64(size - 1)
 	s.n = 0
+	s.vals = s.vals[:0]
 }
 
 // add inserts h and reports whether it was new.
@@ -60,6 +64,7 @@ func (s *set) add(h uint64) bool {
 		case 0:
 			s.slots[i] = h
 			s.n++
+			s.vals = append(s.vals, h)
 			return true
 		case h:
 			return false

@@ -362,8 +362,11 @@ func (r *refState) same(st *State) bool {
 // Go-map reference on random windows of a few devices and cohorts with
 // small bounds, so that sets fill and evict in the middle of a device's
 // values (values judged present, then evicted before they are recorded),
-// values repeat across windows and sets, and some are forgotten.
+// values repeat across windows and sets, and some are forgotten; and, the
+// reference recording in the sets' slot order, that novelty's recording in
+// the order the values came, when nothing is evicted, leaves the same.
 func TestNoveltyMatchesReference(t *testing.T) {
+	otherOrder := 0
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := StateConfig{Forget: 40, MaxPerDevice: 1 + rng.IntN(12), MaxPerCohort: 1 + rng.IntN(24)}
@@ -391,6 +394,9 @@ func TestNoveltyMatchesReference(t *testing.T) {
 			if got.evicted != before && nd+nt > 1 {
 				evictedMid = true
 			}
+			if got.evicted == before && !slices.Equal(got.sc.dsts.vals, nonZero(got.sc.dsts.slots)) {
+				otherOrder++
+			}
 			if !slices.Equal(vg, vw) {
 				t.Fatalf("seed %d step %d: %v, want %v", seed, step, vg, vw)
 			}
@@ -402,6 +408,13 @@ func TestNoveltyMatchesReference(t *testing.T) {
 			t.Fatalf("seed %d: no eviction while recording a device's values", seed)
 		}
 	}
+	if otherOrder < 20 {
+		t.Fatalf("%d windows' values recorded in another order than the slots'", otherOrder)
+	}
+}
+
+func nonZero(s []uint64) []uint64 {
+	return slices.DeleteFunc(slices.Clone(s), func(k uint64) bool { return k == 0 })
 }
 
 // TestCohortLastAsked: the cohort kept from the last call is the map's for
