@@ -172,3 +172,27 @@ func BenchmarkAppendFloat(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(splits)), "ns/value")
 	})
 }
+
+// TestFtoaPut8 checks ftoaPut8's lanes against strconv: every value of
+// each half of four digits (its quotients by multiplication hold only
+// below 10^4 and 100) with the other half's, and random values.
+func TestFtoaPut8(t *testing.T) {
+	check := func(x uint32) {
+		var d [64]byte
+		ftoaPut8(&d, 3, x)
+		want := strconv.Itoa(int(x) + 1e8)[1:]
+		if got := string(d[3:11]); got != want || d[2] != 0 || d[11] != 0 {
+			t.Fatalf("ftoaPut8(%d) = %q, want %q", x, d[2:12], want)
+		}
+	}
+	for h := uint32(0); h < 1e4; h++ {
+		check(h*1e4 + h)
+		check(h*1e4 + 9999 - h)
+		check(h)
+		check(h * 1e4)
+	}
+	rng := rand.New(rand.NewSource(2))
+	for range 100_000 {
+		check(uint32(rng.Int63n(1e8)))
+	}
+}

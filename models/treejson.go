@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 )
 
 // marshalContent is json.Marshal(c) with the trees written by appendTrees:
@@ -83,9 +85,27 @@ func appendInts(b []byte, v []int) []byte {
 	// text from intText, four bytes written and the excess cut, without a
 	// branch on the number of digits (which mispredicts, counts of one,
 	// two and three digits alternating along a tree); strconv for the
-	// rest.
+	// rest. The room for four bytes a value is made once, and each
+	// written through a pointer into it: append's check of the capacity,
+	// and the slice header it keeps, made half of a value's instructions
+	// (and bounds-checked writes as many: the compiler does not know that
+	// the text stays within the room).
 	start := len(b)
-	for _, x := range v {
+	b = slices.Grow(b, 4*len(v)+1)
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	n, i := start, 0
+	for ; i < len(v); i++ {
+		x := v[i]
+		if uint(x+1) >= uint(len(intText)) {
+			break
+		}
+		// n ≤ start+4·i, so the four bytes are within the room.
+		e := intText[x+1]
+		*(*[4]byte)(unsafe.Add(p, n)) = [4]byte{byte(e), byte(e >> 8), byte(e >> 16), byte(e >> 24)}
+		n += int(e >> 32)
+	}
+	b = b[:n]
+	for _, x := range v[i:] {
 		if uint(x+1) < uint(len(intText)) {
 			e := intText[x+1]
 			b = append(b, byte(e), byte(e>>8), byte(e>>16), byte(e>>24))
@@ -121,12 +141,21 @@ func appendFloats(b []byte, v []float64) ([]byte, error) {
 	}
 	// Every value is written after a comma, the first one's then turned
 	// into the bracket (as appendInts); a +0, a leaf's split (half of a
-	// tree's), as two bytes without a call.
+	// tree's), as two bytes without a call; one appendFloat writes in
+	// 'f' form, by appendFloatF (a split of the fitter's but rarely
+	// another), without appendFloat's call and tests of it.
 	start := len(b)
 	for _, f := range v {
 		if math.Float64bits(f) == 0 {
 			b = append(b, ',', '0')
 			continue
+		}
+		if a := math.Abs(f); a >= 1e-6 && a < 1e21 { // not NaN or ±Inf
+			var ok bool
+			if b, ok = appendFloatF(append(b, ','), f); ok {
+				continue
+			}
+			b = b[:len(b)-1]
 		}
 		var err error
 		if b, err = appendFloat(append(b, ','), f); err != nil {

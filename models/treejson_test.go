@@ -170,10 +170,12 @@ func TestAppendInts(t *testing.T) {
 
 // TestAppendFloats: appendFloats writes a []float64 as encoding/json does,
 // +0 and -0 first, last and amid others, after bytes already in the
-// buffer, and fails on what encoding/json fails on.
+// buffer, values appendFloatF declines and those at its range's ends,
+// and fails on what encoding/json fails on.
 func TestAppendFloats(t *testing.T) {
 	negZero := math.Copysign(0, -1)
-	for _, v := range [][]float64{nil, {}, {0}, {negZero}, {1.5}, {0, 0}, {0, 1.5, negZero, 0, 1e-7, 1e21, 3, 0}, {negZero, 0, 2.25e-300, -7}} {
+	for _, v := range [][]float64{nil, {}, {0}, {negZero}, {1.5}, {0, 0}, {0, 1.5, negZero, 0, 1e-7, 1e21, 3, 0}, {negZero, 0, 2.25e-300, -7},
+		{0.5, 1024, -2, 1e-6, -1e-6, 9.999999999999999e20, 123.456, 1e20}} { // powers of two: appendFloatF declines them
 		want, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
