@@ -13,11 +13,15 @@ import (
 // one aside (see gatherMinMax), on nodes of every length up to 300 (each
 // remainder of the four-row steps) drawn from columns of many shapes;
 // and an index outside the column panics, as the Go version does.
-func TestGatherMinMaxIsGo(t *testing.T) {
+func TestGatherMinMaxIsGo(t *testing.T) { eachAsmChunk(t, testGatherMinMaxIsGo) }
+
+// eachAsmChunk runs test with the assembly loops' chunk as it is (0) and
+// at 1, 3 and 64 rows a call (see asmChunk).
+func eachAsmChunk(t *testing.T, test func(*testing.T)) {
 	for _, chunk := range []int{0, 1, 3, 64} {
 		t.Run(fmt.Sprintf("chunk%d", chunk), func(t *testing.T) {
 			withAsmChunk(t, chunk)
-			testGatherMinMaxIsGo(t)
+			test(t)
 		})
 	}
 }
@@ -77,14 +81,7 @@ func testGatherMinMaxIsGo(t *testing.T) {
 // partitionGo does, on nodes of every length up to 300, with values equal
 // to the split, ±0 and NaN (which goes right), and writes nothing beyond
 // the rows' length.
-func TestPartitionIsGo(t *testing.T) {
-	for _, chunk := range []int{0, 1, 3, 64} {
-		t.Run(fmt.Sprintf("chunk%d", chunk), func(t *testing.T) {
-			withAsmChunk(t, chunk)
-			testPartitionIsGo(t)
-		})
-	}
-}
+func TestPartitionIsGo(t *testing.T) { eachAsmChunk(t, testPartitionIsGo) }
 
 func testPartitionIsGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
