@@ -1,13 +1,13 @@
 package models
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"strings"
@@ -31,9 +31,13 @@ const (
 	// FormatName is the artifact's "format" field, telling a Halo model
 	// from any other JSON document.
 	FormatName = "halo.model"
-	// FormatVersion is the artifact format version this build writes and
-	// reads.
-	FormatVersion = 1
+	// FormatVersion is the artifact format version this build writes. It
+	// reads it and version 1, which differs only in where the "id" member
+	// is: version 1 writes it third, after "format" and "version";
+	// version 2 last, after "trees", so that the content hashed for the ID
+	// and the file Save writes share all but their last bytes and seal
+	// hashes them in one pass (sums).
+	FormatVersion = 2
 	// MaxArtifactSize bounds what Load reads.
 	MaxArtifactSize = 256 << 20
 )
@@ -83,7 +87,8 @@ type TrainMetrics struct {
 // the features it reads, in order, with their training baselines; the
 // threshold above which a score is flagged; the training span, rows and
 // seed; metrics; and the trees. It is JSON (Save, Load) and its ID is the
-// SHA-256 of its content, so the same training gives the same ID.
+// SHA-256 of its content, so the same training gives the same ID (and the
+// same format version: FormatVersion).
 //
 // An Artifact returned by a trainer or Load is immutable: do not change
 // its fields (Score and Explain use a compiled copy of Trees). Its methods
@@ -91,10 +96,12 @@ type TrainMetrics struct {
 type Artifact struct {
 	// Format is FormatName.
 	Format string `json:"format"`
-	// Version is the format version, FormatVersion.
+	// Version is the format version: FormatVersion, or 1 for an artifact
+	// Load read from a version 1 file.
 	Version int `json:"version"`
 	// ID is "sha256:" and the hex SHA-256 of the artifact's JSON encoding
-	// with ID empty.
+	// with ID empty (marshalContent: the "id" member is last from version
+	// 2 on, third in version 1).
 	ID string `json:"id"`
 	// Kind of model.
 	Kind Kind `json:"kind"`
@@ -127,8 +134,8 @@ type Artifact struct {
 	Trees []Tree `json:"trees"`
 
 	m *compiled
-	// For an artifact a trainer sealed, the SHA-256 of what Save writes
-	// (SaveSHA256) and the content it hashed for the ID (sealedID): Save
+	// For an artifact a trainer sealed or Load read, the SHA-256 of what
+	// Save writes (SaveSHA256) and the ID of its content (sealedID): Save
 	// encodes the content again rather than the artifact keeping its
 	// ~150 kB, which a pipeline, asking only for the hash, never writes.
 	saveSum  [sha256.Size]byte
@@ -152,10 +159,7 @@ func (a *Artifact) content() (string, []byte, error) {
 // contentInto is content, the encoding written into *buf, which keeps it
 // (marshalContent), rather than a copy of its own.
 func (a *Artifact) contentInto(buf *[]byte) (string, []byte, error) {
-	c := *a
-	c.ID = ""
-	c.m = nil
-	c.saveSum, c.sealedID = [sha256.Size]byte{}, ""
+	c := a.contentCopy()
 	b, err := marshalContent(&c, buf)
 	if err != nil {
 		return "", nil, err
@@ -164,16 +168,24 @@ func (a *Artifact) contentInto(buf *[]byte) (string, []byte, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), b, nil
 }
 
+// contentCopy returns a copy of the artifact with ID empty and nothing
+// but its exported fields: what its ID is the hash of.
+func (a *Artifact) contentCopy() Artifact {
+	c := *a
+	c.ID = ""
+	c.m = nil
+	c.saveSum, c.sealedID = [sha256.Size]byte{}, ""
+	return c
+}
+
 // seal validates a freshly trained artifact, sets its ID, attaches m, the
-// compiled form of its trees, and keeps the SHA-256 of what Save writes:
-// the content it hashed with the ID inserted (the "id" member follows
-// "format" and "version", whose values hold no quote, so it is the first
-// `"id":""`), and a newline. grown says the trees are the isolation
-// fitter's, valid by construction (nodes in preorder, each a child of one
-// node before it, finite splits of the feature's range, leaves without
-// children: TestFitTreesAreValid checks many fits), whose check a
-// pipeline's every training would pay for (over 1% of a cohort
-// training): only their counts and the rest of the artifact are checked.
+// compiled form of its trees, and keeps the SHA-256 of what Save writes
+// (sums). grown says the trees are the isolation fitter's, valid by
+// construction (nodes in preorder, each a child of one node before it,
+// finite splits of the feature's range, leaves without children:
+// TestFitTreesAreValid checks many fits), whose check a pipeline's every
+// training would pay for (over 1% of a cohort training): only their counts
+// and the rest of the artifact are checked.
 func (a *Artifact) seal(m *compiled, grown bool) error {
 	a.Format, a.Version = FormatName, FormatVersion
 	a.Span.Start, a.Span.End = a.Span.Start.UTC(), a.Span.End.UTC()
@@ -186,33 +198,78 @@ func (a *Artifact) seal(m *compiled, grown bool) error {
 	}
 	buf := contentBufs.Get().(*[]byte)
 	defer contentBufs.Put(buf)
-	id, b, err := a.contentInto(buf)
-	if err != nil {
+	if err := a.sealContent(buf); err != nil {
 		return fmt.Errorf("encoding artifact: %w", err)
 	}
-	at, err := idAt(b)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	for _, p := range savedParts(b, at, id) {
-		h.Write(p)
-	}
-	h.Sum(a.saveSum[:0])
-	a.ID, a.sealedID = id, id
 	a.m = m
 	return nil
 }
 
-// idAt returns where, in content encoded with an empty ID, the ID goes.
-func idAt(content []byte) (int, error) {
+// sealContent encodes the artifact's content (into buf) and sets its ID,
+// sealedID and saveSum from it.
+func (a *Artifact) sealContent(buf *[]byte) error {
+	c := a.contentCopy()
+	b, err := marshalContent(&c, buf)
+	if err != nil {
+		return err
+	}
+	at, err := idAt(b, a.Version)
+	if err != nil {
+		return err
+	}
+	a.ID, a.saveSum = sums(b, at)
+	a.sealedID = a.ID
+	return nil
+}
+
+// sums returns the ID of content, encoded with an empty ID whose value
+// goes at at, and the SHA-256 of what Save writes: the content with the
+// ID inserted, and a newline. The two differ from at on, so the bytes
+// before it are hashed once, and the digest cloned; in version 2, whose
+// "id" member is last, that is all of the content but its last two bytes,
+// `"}` (in version 1, the ~40 bytes before the ID: two passes).
+func sums(content []byte, at int) (id string, save [sha256.Size]byte) {
+	h := sha256.New()
+	h.Write(content[:at])
+	var g hash.Hash
+	if c, ok := h.(hash.Cloner); ok {
+		g, _ = c.Clone() // the standard library's SHA-256 clones without error
+	}
+	if g == nil { // (the FIPS 140 module v1.0.0, GOFIPS140=v1.0.0, has no Clone): hash the prefix again
+		g = sha256.New()
+		g.Write(content[:at])
+	}
+	g.Write(content[at:])
+	var sum [sha256.Size]byte
+	id = "sha256:" + hex.EncodeToString(g.Sum(sum[:0]))
+	parts := savedParts(content, at, id)
+	for _, p := range parts[1:] {
+		h.Write(p)
+	}
+	h.Sum(save[:0])
+	return id, save
+}
+
+// idAt returns where, in content of the given version encoded with an
+// empty ID, the ID goes: in version 1 within the first `"id":""` (the
+// member follows "format" and "version", whose values hold no unescaped
+// quote), from version 2 before the content's last two bytes, `"}`.
+func idAt(content []byte, version int) (int, error) {
 	const empty = `"id":""`
-	at := bytes.Index(content, []byte(empty))
+	at := -1
+	if !idLast(version) {
+		at = bytes.Index(content, []byte(empty))
+	} else if bytes.HasSuffix(content, []byte(`,`+empty+`}`)) {
+		at = len(content) - len(empty) - 1
+	}
 	if at < 0 {
 		return 0, fmt.Errorf("encoding artifact: no %s member", empty)
 	}
 	return at + len(empty) - 1, nil
 }
+
+// idLast reports whether a format version writes the "id" member last.
+func idLast(version int) bool { return version >= 2 }
 
 // savedParts returns what Save writes for a sealed artifact, in the
 // pieces it writes them: the content up to the ID, the ID, the rest and
@@ -221,70 +278,59 @@ func savedParts(content []byte, at int, id string) [4][]byte {
 	return [4][]byte{content[:at], []byte(id), content[at:], []byte("\n")}
 }
 
-// sealedContent returns the content of a sealed artifact as seal hashed
-// it (held in buf), and where its ID goes. A trained artifact is not to be
-// changed: one whose content no longer has its ID is an error (Save wrote
-// the content as sealed when it kept it; SaveSHA256 still hashes that).
+// sealedContent returns the content of a sealed artifact as seal or Load
+// hashed it (held in buf), and where its ID goes. A trained or loaded
+// artifact is not to be changed: one whose content no longer has its ID
+// is an error (Save wrote the content as sealed when it kept it;
+// SaveSHA256 still hashes that).
 func (a *Artifact) sealedContent(buf *[]byte) (content []byte, at int, err error) {
 	id, b, err := a.contentInto(buf)
 	if err != nil {
 		return nil, 0, fmt.Errorf("encoding artifact: %w", err)
 	}
 	if id != a.sealedID || a.ID != a.sealedID {
-		return nil, 0, errors.New("models: Save of a trained artifact changed since its training")
+		return nil, 0, errors.New("models: Save of an artifact changed since its training or loading")
 	}
-	at, err = idAt(b)
+	at, err = idAt(b, a.Version)
 	return b, at, err
 }
 
-// Save writes the artifact as one line of JSON.
+// Save writes the artifact as one line of JSON: its content, members in
+// the order of its format version (marshalContent; version 1 as
+// encoding/json encodes an Artifact), the ID in it, and a newline.
 func (a *Artifact) Save(w io.Writer) error {
-	if a == nil || a.m == nil {
+	if a == nil || a.m == nil || a.sealedID == "" {
 		return errors.New("models: Save of an artifact that was not trained or loaded")
 	}
-	if a.sealedID != "" {
-		buf := contentBufs.Get().(*[]byte)
-		defer contentBufs.Put(buf)
-		b, at, err := a.sealedContent(buf)
-		if err != nil {
-			return err
-		}
-		for _, p := range savedParts(b, at, a.ID) {
-			if _, err := w.Write(p); err != nil {
-				return fmt.Errorf("writing model artifact: %w", err)
-			}
-		}
-		return nil
+	buf := contentBufs.Get().(*[]byte)
+	defer contentBufs.Put(buf)
+	b, at, err := a.sealedContent(buf)
+	if err != nil {
+		return err
 	}
-	bw := bufio.NewWriter(w)
-	if err := json.NewEncoder(bw).Encode(a); err != nil {
-		return fmt.Errorf("writing model artifact: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing model artifact: %w", err)
+	for _, p := range savedParts(b, at, a.ID) {
+		if _, err := w.Write(p); err != nil {
+			return fmt.Errorf("writing model artifact: %w", err)
+		}
 	}
 	return nil
 }
 
 // SaveSHA256 returns the SHA-256 of what Save writes (what a
-// model.deployed event records), without a copy of it for a trained
-// artifact.
+// model.deployed event records), kept since the artifact's training or
+// loading.
 func (a *Artifact) SaveSHA256() ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
-	h := sha256.New()
-	if a != nil && a.m != nil && a.sealedID != "" {
-		return a.saveSum, nil
-	} else if err := a.Save(h); err != nil {
-		return sum, err
+	if a == nil || a.m == nil || a.sealedID == "" {
+		return [sha256.Size]byte{}, errors.New("models: SaveSHA256 of an artifact that was not trained or loaded")
 	}
-	h.Sum(sum[:0])
-	return sum, nil
+	return a.saveSum, nil
 }
 
-// Load reads an artifact written by Save and checks it: ErrForeign for
-// data that is not a Halo model artifact, ErrVersion for another format
-// version, ErrCorrupt for a damaged or altered one (including an ID that
-// does not match the content).
+// Load reads an artifact written by Save, of format version 1 or 2, and
+// checks it: ErrForeign for data that is not a Halo model artifact,
+// ErrVersion for another format version, ErrCorrupt for a damaged or
+// altered one (including an ID that does not match the content, encoded
+// in the member order of its version).
 func Load(r io.Reader) (*Artifact, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxArtifactSize+1))
 	if err != nil {
@@ -315,8 +361,8 @@ func Load(r io.Reader) (*Artifact, error) {
 	if head.Format != FormatName {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrForeign, head.Format, FormatName)
 	}
-	if head.Version != FormatVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, head.Version, FormatVersion)
+	if head.Version != 1 && head.Version != FormatVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads versions 1 and %d", ErrVersion, head.Version, FormatVersion)
 	}
 	a := new(Artifact)
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -330,12 +376,15 @@ func Load(r io.Reader) (*Artifact, error) {
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	id, err := a.contentID()
+	id := a.ID
+	buf := contentBufs.Get().(*[]byte)
+	err = a.sealContent(buf) // sets a.ID from the content
+	contentBufs.Put(buf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if id != a.ID {
-		return nil, fmt.Errorf("%w: id %q does not match its content (%s): the file was altered", ErrCorrupt, a.ID, id)
+		return nil, fmt.Errorf("%w: id %q does not match its content (%s): the file was altered", ErrCorrupt, id, a.ID)
 	}
 	a.m = compile(a.Kind, len(a.Features), a.Trees, a.Params.Sample)
 	return a, nil

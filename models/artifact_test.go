@@ -3,9 +3,12 @@ package models
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -119,6 +122,7 @@ func rewrite(t *testing.T, data []byte, reseal bool, f func(m map[string]any)) [
 func TestLoadRejects(t *testing.T) {
 	good := save(t, smallIForest(t))
 	goodForest := save(t, smallForest(t))
+	v1 := readFixture(t, "v1-iforest.json")
 	tree0 := func(m map[string]any) map[string]any { return m["trees"].([]any)[0].(map[string]any) }
 	cases := []struct {
 		name string
@@ -132,7 +136,13 @@ func TestLoadRejects(t *testing.T) {
 		{"format of another type", []byte(`{"format":3}`), ErrForeign},
 		{"truncated", good[:len(good)/2], ErrCorrupt},
 		{"trailing data", append(append([]byte{}, good...), []byte(`{"x":1}`)...), ErrCorrupt},
-		{"newer version", rewrite(t, good, false, func(m map[string]any) { m["version"] = 2 }), ErrVersion},
+		{"newer version", rewrite(t, good, false, func(m map[string]any) { m["version"] = 3 }), ErrVersion},
+		{"version 0", rewrite(t, good, false, func(m map[string]any) { m["version"] = 0 }), ErrVersion},
+		{"version 2 as 1", rewrite(t, good, false, func(m map[string]any) { m["version"] = 1 }), ErrCorrupt},
+		{"version 1 as 2", rewrite(t, v1, false, func(m map[string]any) { m["version"] = 2 }), ErrCorrupt},
+		{"version 1 threshold altered", rewrite(t, v1, false, func(m map[string]any) { m["threshold"] = 0.99 }), ErrCorrupt},
+		{"version 1 id altered", rewrite(t, v1, false, func(m map[string]any) { m["id"] = "sha256:00" }), ErrCorrupt},
+		{"version 1 split altered", rewrite(t, v1, false, func(m map[string]any) { tree0(m)["split"].([]any)[0] = 1e9 }), ErrCorrupt},
 		{"unknown field", rewrite(t, good, false, func(m map[string]any) { m["extra"] = true }), ErrCorrupt},
 		{"threshold altered", rewrite(t, good, false, func(m map[string]any) { m["threshold"] = 0.99 }), ErrCorrupt},
 		{"id altered", rewrite(t, good, false, func(m map[string]any) { m["id"] = "sha256:00" }), ErrCorrupt},
@@ -216,7 +226,8 @@ func TestScoreIndependentOfParallelism(t *testing.T) {
 }
 
 // Save writes what a trainer sealed: exactly the JSON encoding of the
-// artifact, as it writes a loaded one.
+// artifact (jsonEncoding: from version 2 with "id" last), as it writes a
+// loaded one, of version 2 or 1.
 func TestSaveIsTheJSONEncoding(t *testing.T) {
 	rows, labels, names := synth(4, 400, 40, 6, 1, 2, 6)
 	ifo, err := TrainIsolationForest(rows, names, IForestOptions{Seed: 3, Trees: 20, Span: Span{Start: time.Date(2026, 11, 27, 8, 0, 0, 0, time.FixedZone("x", 3600)), End: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}})
@@ -227,11 +238,12 @@ func TestSaveIsTheJSONEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []*Artifact{ifo, rf} {
-		var want bytes.Buffer
-		if err := json.NewEncoder(&want).Encode(a); err != nil {
+	for _, a := range []*Artifact{ifo, rf, loadFixture(t, "v1-iforest.json"), loadFixture(t, "v1-forest.json")} {
+		enc, err := jsonEncoding(a)
+		if err != nil {
 			t.Fatal(err)
 		}
+		want := bytes.NewBuffer(append(enc, '\n'))
 		var got bytes.Buffer
 		if err := a.Save(&got); err != nil {
 			t.Fatal(err)
@@ -279,5 +291,120 @@ func TestCheckRowIsScoreIntosError(t *testing.T) {
 		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
 			t.Errorf("row %v: CheckRow %v, ScoreInto %v", c.row, got, want)
 		}
+	}
+}
+
+// readFixture reads a file of testdata; loadFixture loads it.
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func loadFixture(t testing.TB, name string) *Artifact {
+	t.Helper()
+	a, err := Load(bytes.NewReader(readFixture(t, name)))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return a
+}
+
+// TestFormatVersions: testdata/v1-*.json are smallIForest and smallForest
+// as version 1 wrote them (Save at dde4626, the "id" member after
+// "version"). They load, save to the same bytes, score as the artifacts
+// trained now, version 2, whose content differs only in the version and
+// where the "id" member is; a copy with one byte of a split changed does
+// not load. Version 2 writes "id" last, and its ID and SaveSHA256 are the
+// SHA-256 of the content and of the file, as in version 1.
+func TestFormatVersions(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		fresh *Artifact
+	}{{"v1-iforest.json", smallIForest(t)}, {"v1-forest.json", smallForest(t)}} {
+		t.Run(c.file, func(t *testing.T) {
+			data := readFixture(t, c.file)
+			if !bytes.HasPrefix(data, []byte(`{"format":"halo.model","version":1,"id":"sha256:`)) {
+				t.Fatalf("not a version 1 file: %.60s", data)
+			}
+			old := loadFixture(t, c.file)
+			a := c.fresh
+			if old.Version != 1 || a.Version != 2 {
+				t.Fatalf("versions %d and %d, want 1 and 2", old.Version, a.Version)
+			}
+			if got := save(t, old); !bytes.Equal(got, data) {
+				t.Fatal("the version 1 artifact saves to other bytes")
+			}
+			if sum, err := old.SaveSHA256(); err != nil || sum != sha256.Sum256(data) {
+				t.Fatalf("version 1 SaveSHA256 %x, %v; want the file's", sum, err)
+			}
+			// The same content but for the version and the id's place.
+			oc, ac := old.contentCopy(), a.contentCopy()
+			oc.Version = 2
+			ob, err := marshalContent(&oc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ab, err := marshalContent(&ac, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ob, ab) {
+				t.Fatal("the version 1 fixture's content differs from the artifact trained now")
+			}
+			if old.ID == a.ID {
+				t.Fatal("versions 1 and 2 have the same id")
+			}
+			rows, _, _ := synth(9, 500, 20, 4, 1, 2, 6)
+			rows = append(rows, []float64{0, 0, 0, 0}, []float64{-1e99, 1e99, 0, 1})
+			so, err := old.Score(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sa, err := a.Score(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range so {
+				if math.Float64bits(so[i]) != math.Float64bits(sa[i]) {
+					t.Fatalf("row %d: version 1 scores %v, version 2 %v", i, so[i], sa[i])
+				}
+			}
+
+			// Version 2: "id" last, the file the content with the ID and a
+			// newline, hashed by SaveSHA256, loaded to the same ID.
+			v2 := save(t, a)
+			content, err := marshalContent(&ac, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := sha256.Sum256(content)
+			if want := "sha256:" + hex.EncodeToString(id[:]); a.ID != want {
+				t.Fatalf("id %s, the content's SHA-256 %s", a.ID, want)
+			}
+			if !bytes.HasSuffix(content, []byte(`,"id":""}`)) || !bytes.Equal(v2, append(content[:len(content)-2:len(content)-2], a.ID+`"}`+"\n"...)) {
+				t.Fatalf("version 2 file is not its content with the id last: ...%s", v2[len(v2)-100:])
+			}
+			if sum, err := a.SaveSHA256(); err != nil || sum != sha256.Sum256(v2) {
+				t.Fatalf("version 2 SaveSHA256 %x, %v; want the file's", sum, err)
+			}
+			b, err := Load(bytes.NewReader(v2))
+			if err != nil || b.ID != a.ID || b.Version != 2 {
+				t.Fatalf("version 2 file loads as %v, %v", b, err)
+			}
+
+			// A split's first digit changed, in either version's file.
+			for _, file := range [][]byte{data, v2} {
+				at := bytes.Index(file, []byte(`"split":[`)) + len(`"split":[`)
+				bad := bytes.Clone(file)
+				bad[at] = '0' + (bad[at]-'0'+1)%10
+				if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("a file with a split altered (%.20s) loads: %v", bad[at-9:], err)
+				}
+			}
+		})
 	}
 }

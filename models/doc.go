@@ -12,8 +12,10 @@
 // one feature window per row) with the feature names; they return an
 // Artifact: versioned JSON holding the features, their training medians,
 // the threshold, the training span, rows, seed, metrics and the trees,
-// whose ID is the SHA-256 of its content. Save and Load write and check it
-// (ErrForeign, ErrVersion, ErrCorrupt). Artifact.Score scores rows on all
+// whose ID is the SHA-256 of its content (format version 2 writes the ID
+// as the last member; Load reads version 1 too, where it follows the
+// version). Save and Load write and check it (ErrForeign, ErrVersion,
+// ErrCorrupt). Artifact.Score scores rows on all
 // cores over the trees laid out flat (an isolation forest scores exactly as
 // golearn's Predict, bit for bit, about 5× faster on two cores);
 // Artifact.Explain says which features pushed a row's score and how far

@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzLoad feeds Load arbitrary bytes: it must return an artifact or an
-// error, never panic, and a loaded artifact must save, load again to the
-// same id, score and explain. Because an altered artifact fails the id
+// error, never panic, and a loaded artifact (of format version 1 or 2)
+// must save, load again to the same id, encode as encoding/json does,
+// score and explain. Because an altered artifact fails the id
 // check long before the structure checks, each input is also tried
 // "forged": decoded leniently, its id recomputed, and loaded again, which
 // drives the structure checks and the compiler with arbitrary trees.
@@ -18,8 +19,15 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 		f.Add(data[:len(data)/3])
 	}
-	f.Add([]byte(`{"format":"halo.model","version":1}`))
-	f.Add([]byte(`{"format":"halo.model","version":1,"kind":"iforest","features":["a"],"baselines":[{"median":0,"mad":0,"scale":1}],"threshold":0.5,"rows":10,"params":{"trees":1,"depth":1,"sample":2,"fpr":0.01},"trees":[{"feature":[0,-1,-1],"split":[0.5,0,0],"left":[1,-1,-1],"right":[2,-1,-1],"size":[2,1,1]}]}`))
+	for _, name := range []string{"v1-iforest.json", "v1-forest.json"} { // format version 1
+		data := readFixture(f, name)
+		f.Add(data)
+		f.Add(data[:len(data)/3])
+	}
+	for _, v := range []string{"1", "2", "3"} {
+		f.Add([]byte(`{"format":"halo.model","version":` + v + `}`))
+		f.Add([]byte(`{"format":"halo.model","version":` + v + `,"kind":"iforest","features":["a"],"baselines":[{"median":0,"mad":0,"scale":1}],"threshold":0.5,"rows":10,"params":{"trees":1,"depth":1,"sample":2,"fpr":0.01},"trees":[{"feature":[0,-1,-1],"split":[0.5,0,0],"left":[1,-1,-1],"right":[2,-1,-1],"size":[2,1,1]}],"id":""}`))
+	}
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})
 
@@ -59,6 +67,12 @@ func exercise(t *testing.T, data []byte) {
 	}
 	if b.ID != a.ID {
 		t.Fatalf("id changed over a round trip: %s, %s", a.ID, b.ID)
+	}
+	// The members in the order of a's version, as encoding/json writes them.
+	want, werr := jsonEncoding(a)
+	got, gerr := marshalContent(a, nil)
+	if werr != nil || gerr != nil || !bytes.Equal(got, want) {
+		t.Fatalf("version %d: marshalContent %s, %v; encoding/json %s, %v", a.Version, got, gerr, want, werr)
 	}
 	row := make([]float64, len(a.Features))
 	if _, err := a.Score([][]float64{row}); err != nil {

@@ -3,6 +3,7 @@ package models
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,9 +16,11 @@ import (
 // the same bytes (TestMarshalContentMatchesJSON), without reflection over
 // the bulk of an artifact, its hundreds of node arrays. Trees is the last
 // member, so the header is encoded with no trees (`"trees":null}`) and the
-// node arrays replace that null. The content is written into *buf, which
-// keeps it (its callers hash it, or write it, and recycle buf); with buf
-// nil, into a buffer of its own.
+// node arrays replace that null. From format version 2 (idLast), the "id"
+// member is moved from the header (where the Artifact's field order puts
+// it, after "version") to the end, after "trees". The content is written
+// into *buf, which keeps it (its callers hash it, or write it, and recycle
+// buf); with buf nil, into a buffer of its own.
 func marshalContent(c *Artifact, buf *[]byte) ([]byte, error) {
 	trees := c.Trees
 	h := *c
@@ -27,19 +30,35 @@ func marshalContent(c *Artifact, buf *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	const tail = `null}`
-	if trees == nil {
+	last := idLast(c.Version)
+	if trees == nil && !last {
 		return head, nil
 	}
 	if !bytes.HasSuffix(head, []byte(tail)) {
-		return json.Marshal(c) // not the layout assumed above: the slow, certain way
+		return nil, errors.New("models: encoding artifact: trees are not its last member")
+	}
+	// The header's "id" member: `,"id":` is not within the string before
+	// it, "format" (whose quotes are escaped), and "kind" follows it.
+	cut, kind := 0, 0
+	if last {
+		cut = bytes.Index(head, []byte(`,"id":`))
+		kind = bytes.Index(head, []byte(`,"kind":`))
+		if cut < 0 || kind < cut {
+			return nil, errors.New(`models: encoding artifact: no "id" member before "kind"`)
+		}
 	}
 	if buf == nil {
 		buf = new([]byte)
 	}
-	out := append((*buf)[:0], head[:len(head)-len(tail)]...)
-	out, err = appendTrees(out, trees)
-	if err != nil {
+	out := append((*buf)[:0], head[:cut]...)
+	out = append(out, head[kind:len(head)-len(tail)]...)
+	if trees == nil {
+		out = append(out, "null"...)
+	} else if out, err = appendTrees(out, trees); err != nil {
 		return nil, err
+	}
+	if last {
+		out = append(out, head[cut:kind]...) // `,"id":"…"`
 	}
 	out = append(out, '}')
 	*buf = out

@@ -26,8 +26,14 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 		{Feature: []int{-1}, Split: edgeFloats, Left: []int{-1}, Right: []int{-1}, Size: []int{math.MaxInt64, math.MinInt64}, Positive: []int{3}},
 		{Feature: []int{0, 9, 10, 99, 100, 999, 1000, 1001, -1, -2, -9, -10, -99, -100, -1000}, Split: []float64{}, Left: []int{511, 255, 12}, Right: []int{256}, Size: []int{9999, 10000, 65536}, Positive: []int{0, 1}},
 	}
-	for _, a := range []*Artifact{smallIForest(t), smallForest(t), {Kind: KindIForest, Trees: trees}, {Kind: KindForest}, {Trees: []Tree{}}} {
-		want, err := json.Marshal(a)
+	v1 := loadFixture(t, "v1-iforest.json")
+	odd := `sha256:"\<>&` + "\u2028\x01é" // escaped by encoding/json
+	for _, a := range []*Artifact{
+		smallIForest(t), smallForest(t), v1, {Kind: KindIForest, Trees: trees}, {Kind: KindForest}, {Trees: []Tree{}},
+		{Version: 1, ID: odd, Trees: trees}, {Version: 2, ID: odd, Format: `x,"id":"","kind":""`, Trees: trees},
+		{Version: 2, Kind: KindForest}, {Version: 2, Trees: []Tree{}}, {Version: 2, ID: "sha256:0"},
+	} {
+		want, err := jsonEncoding(a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,8 +42,11 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Fatalf("marshalContent differs from json.Marshal:\n got %s\nwant %s", got, want)
+			t.Fatalf("version %d: marshalContent differs from encoding/json:\n got %s\nwant %s", a.Version, got, want)
 		}
+	}
+	if smallIForest(t).Version != 2 || v1.Version != 1 {
+		t.Fatal("the cases above miss version 1 or 2")
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		a := &Artifact{Trees: []Tree{{Split: []float64{1, bad}}}}
@@ -45,6 +54,20 @@ func TestMarshalContentMatchesJSON(t *testing.T) {
 			t.Fatalf("split %v encoded without an error", bad)
 		}
 	}
+}
+
+// jsonEncoding is the JSON encoding of a by encoding/json alone, as
+// marshalContent writes it: the Artifact's fields in order, but from
+// version 2 the "id" member last (the outer field hides the embedded
+// one of the same name, and is encoded after the embedded fields).
+func jsonEncoding(a *Artifact) ([]byte, error) {
+	if !idLast(a.Version) {
+		return json.Marshal(a)
+	}
+	return json.Marshal(struct {
+		*Artifact
+		ID string `json:"id"`
+	}{a, a.ID})
 }
 
 // TestContentOwnsItsBytes: seal, Save and content encode in recycled
