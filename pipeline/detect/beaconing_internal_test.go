@@ -101,7 +101,7 @@ func TestBeaconingForgetsExactly(t *testing.T) {
 		for k, at := range lastDev {
 			var ok bool
 			if co := b.cohorts[k.cohort]; co != nil {
-				_, ok = co.devs[k.device]
+				ok = co.devs[k.device] != nil
 			}
 			if ok != kept(at) {
 				t.Fatalf("window ending %s: device %v last seen %s: kept %v", w.End, k, at, ok)

@@ -366,6 +366,7 @@ type devKey struct{ tenant, device string }
 type beaconDev struct {
 	key   devKey
 	flows dstTable[beaconState, *beaconState] // by destination
+	gone  bool                                // deleted from Beaconing.flows (it held no flow)
 }
 
 // beaconState is a flow's state: 208 bytes. Its small fields come
@@ -479,7 +480,7 @@ type Beaconing struct {
 // code (its lookups, insertions and deletions were 1.7x a string key's).
 type beaconCohort struct {
 	name string
-	devs map[string]int64 // device → last seen, unix nanos (a window's end)
+	devs map[string]*cohortDev // by device
 	// dsts holds, by destination, when each device of the cohort last
 	// reached it and how many devices it holds: one entry, with its first
 	// devices in it, rather than a map of (cohort, destination, device)
@@ -487,6 +488,17 @@ type beaconCohort struct {
 	// each entry paid (most live for one connection; the window detectors
 	// took 1.05x the CPU).
 	dsts dstTable[dstDevs, *dstDevs]
+}
+
+// cohortDev is a device's entry in its cohort's devices, looked up once
+// per window: when the device was last seen, and its flows (its entry in
+// Beaconing.flows unless nil, gone or another tenant's device of the same
+// name), where a lookup in Beaconing.flows hashed and compared its tenant
+// and device each window.
+type cohortDev struct {
+	at  int64         // last seen, unix nanos (a window's end)
+	dev *beaconDev    // the device's flows, as last looked up or made
+	co  *beaconCohort // whose entry it is
 }
 
 // dstDevs is an entry of a cohort's prevalence (beaconCohort.dsts): the
@@ -582,11 +594,11 @@ type beaconTouch struct {
 	co   *beaconCohort
 }
 
-// seenAt is one time set in a cohort's devices (co, device) or, with an
-// entry, in a cohort's prevalence (the device's in the entry of its key):
-// 40 bytes, where a flow reaches every window.
+// seenAt is one time set in a cohort's devices (the device's entry cd)
+// or, with an entry, in a cohort's prevalence (the device's in the entry
+// of its key): 40 bytes, where a flow reaches every window.
 type seenAt struct {
-	co     *beaconCohort // with no entry
+	cd     *cohortDev // with no entry
 	device string
 	dsts   *dstDevs // the entry set, kept or not
 	at     int64    // the time set, unix nanos (a window's end)
@@ -655,11 +667,16 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		cohort := c.cohort(ctx, di)
 		co := b.cohorts[cohort]
 		if co == nil {
-			co = &beaconCohort{name: cohort, devs: map[string]int64{}}
+			co = &beaconCohort{name: cohort, devs: map[string]*cohortDev{}}
 			b.cohorts[cohort] = co
 		}
-		co.devs[d.Device] = end
-		b.seen.push(seenAt{co: co, device: d.Device, at: end})
+		cd := co.devs[d.Device]
+		if cd == nil {
+			cd = &cohortDev{co: co}
+			co.devs[d.Device] = cd
+		}
+		cd.at = end
+		b.seen.push(seenAt{cd: cd, device: d.Device, at: end})
 		gen := uint32(di + 1)
 		// The device's flows, looked up at its first connection row: a
 		// device without any has none to look up.
@@ -671,7 +688,12 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			}
 			if !looked {
 				looked = true
-				dev = b.flows[devKey{d.Tenant, d.Device}]
+				// A cohort's devices are by device alone: a device of
+				// the same name in another tenant may share the entry.
+				if dev = cd.dev; dev == nil || dev.gone || dev.key.tenant != d.Tenant {
+					dev = b.flows[devKey{d.Tenant, d.Device}]
+					cd.dev = dev
+				}
 			}
 			return b.lookFlow(dev, &flowOf[id], gen, names[id])
 		}
@@ -699,8 +721,20 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				if dev == nil { // looked up by flow
 					dev = &beaconDev{key: devKey{d.Tenant, d.Device}}
 					b.flows[dev.key] = dev
+					cd.dev = dev
 				}
-				st = &beaconState{dev: dev, dst: strings.Clone(names[id]), first: c.id(i)} // names alias the window's buffers
+				// The flow's entry in its cohort's prevalence, found or
+				// made now (as below for a flow's first connection in a
+				// window), holds the copy of the destination (names
+				// alias the window's buffers): another device's when
+				// the cohort has the entry, not a copy per flow.
+				h := flowOf[id].h
+				e := co.dsts.get(h, names[id])
+				if e == nil {
+					e = &dstDevs{co: co, dst: strings.Clone(names[id])}
+					co.dsts.insert(h, e)
+				}
+				st = &beaconState{dev: dev, dst: e.dst, first: c.id(i), dsts: e}
 				st.times = st.time1[:0]
 				dev.flows.insert(flowOf[id].h, st)
 				flowOf[id].st = st
@@ -742,7 +776,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 	}
 	found := b.found[:0]
 	for _, t := range touched {
-		st, k := t.flow, t.flow.key()
+		st := t.flow
 		// Three windows of evidence, or one storm of failed attempts (at
 		// least 3x min_count) — a retry loop shows itself at once.
 		storm := st.failed >= 3*b.minCount
@@ -760,7 +794,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 		if !periodic && !retrying {
 			continue
 		}
-		co := t.co
+		k, co := st.key(), t.co
 		peers := 0
 		if e := co.dsts.get(dstHash(b.seed, k.dst), k.dst); e != nil {
 			peers = int(e.n)
@@ -950,6 +984,7 @@ func (b *Beaconing) forget(st *beaconState) {
 	dev.flows.remove(dstHash(b.seed, st.dst), st)
 	if dev.flows.len() == 0 {
 		delete(b.flows, dev.key)
+		dev.gone = true
 	}
 	st.gone = true
 }
@@ -1072,9 +1107,15 @@ func (b *Beaconing) gc(now time.Time) {
 		}
 		e := r.dsts
 		if e == nil {
-			devs := r.co.devs
-			if t, ok := devs[r.device]; ok && t == r.at {
-				delete(devs, r.device)
+			// A device's record: stale, without a lookup in its
+			// cohort's devices, once its entry has a later time (most
+			// are: a device is seen window after window). An entry not
+			// held any more was deleted at its time: the one held is a
+			// newer entry of the device, which this record is not of.
+			if cd := r.cd; cd.at == r.at {
+				if devs := cd.co.devs; devs[r.device] == cd {
+					delete(devs, r.device)
+				}
 			}
 			continue
 		}
