@@ -26,6 +26,10 @@ type Context struct {
 
 	cols    cols    // RunWindow's scratch
 	scratch scratch // the memory of cols' tables, kept across windows
+	// The window detectors RunWindow last ran, and each as a
+	// colsDetector (nil if it is not one): asCols.
+	dets     []WindowDetector
+	asserted []colsDetector
 }
 
 // cols gives typed access to a window's columns.
@@ -263,9 +267,9 @@ func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Co
 			ctx.scratch.forget()
 		}
 	}()
-	for _, d := range dets {
+	for i, d := range dets {
 		var f []Finding
-		if cd := asCols(d); cd != nil {
+		if cd := ctx.asCols(dets, i); cd != nil {
 			if c == nil {
 				c = &ctx.cols // kept in ctx: a cols escapes to the heap
 				*c = colsOf(w)
@@ -282,35 +286,21 @@ func RunWindow(out [][]Finding, dets []WindowDetector, w *window.Window, ctx *Co
 	return out
 }
 
-// asCols returns d as a colsDetector, nil if it is not one.
-func asCols(d WindowDetector) colsDetector {
-	if cd := listedCols(d); cd != nil {
-		return cd
+// asCols returns dets[i] as a colsDetector, nil if it is not one. The
+// assertion is kept in ctx for the detector at i: asserted once per window
+// and detector it went through the runtime's itab table most times (the
+// call site's cache of types fills slowly: 0.15% of a replay); comparing
+// the detector with the one kept costs two words.
+func (ctx *Context) asCols(dets []WindowDetector, i int) colsDetector {
+	d := dets[i]
+	if i < len(ctx.dets) && ctx.dets[i] == d {
+		return ctx.asserted[i]
+	}
+	if len(ctx.dets) != len(dets) {
+		ctx.dets = make([]WindowDetector, len(dets))
+		ctx.asserted = make([]colsDetector, len(dets))
 	}
 	cd, _ := d.(colsDetector)
+	ctx.dets[i], ctx.asserted[i] = d, cd
 	return cd
-}
-
-// listedCols returns d as a colsDetector if it is one of this package's
-// (nil otherwise): a switch on the types, where an assertion to the
-// interface, once per window and detector, went through the runtime's
-// itab table most times (the call site's cache of types fills slowly:
-// 0.15% of a replay). TestListedCols checks that it lists every
-// registered colsDetector.
-func listedCols(d WindowDetector) colsDetector {
-	switch d := d.(type) {
-	case *Beaconing:
-		return d
-	case *NewDestination:
-		return d
-	case *Scan:
-		return d
-	case *Flood:
-		return d
-	case *AuthFailures:
-		return d
-	case *BlockedAttempts:
-		return d
-	}
-	return nil
 }
