@@ -197,3 +197,46 @@ func TestColdMaxIsColumnMax(t *testing.T) {
 func sameBits(a, b []float64) bool {
 	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
+
+// TestVectorsFindEachCohort: Vectors keeps the cohort of the vector before
+// for the next; vectors of several tenants and cohorts, in runs and mixed
+// (keys alike but for where "|" falls), each go to their own cohort's rows,
+// in order, and the cohorts are made once.
+func TestVectorsFindEachCohort(t *testing.T) {
+	a := &Anomaly{minCold: 1 << 30, minTrain: 1 << 30, keep: 100, cohorts: map[string]*cohortModel{}}
+	pairs := [][2]string{{"t", "a"}, {"t", "a"}, {"t", "b"}, {"u", "a"}, {"t", "a"}, {"t|a", ""}, {"t", "a|"}, {"t", "a|"}, {"", "a"}, {"t", "a"}}
+	want := map[string][]float64{}
+	for win := range 3 {
+		w := &window.Window{End: time.Unix(int64(60*win), 0)}
+		var vecs []features.Vector
+		for i, p := range pairs {
+			x := float64(win*100 + i)
+			device := "d"
+			if p[0] == "" {
+				device = "" // skipped: no tenant
+			}
+			vecs = append(vecs, features.Vector{Tenant: p[0], Device: device, Cohort: p[1], Values: []float64{x}})
+			if p[0] != "" {
+				k := p[0] + "|" + p[1]
+				want[k] = append(want[k], x)
+			}
+		}
+		a.Vectors(w, vecs, nil)
+	}
+	if len(a.cohorts) != len(want) {
+		t.Fatalf("%d cohorts, want %d", len(a.cohorts), len(want))
+	}
+	for k, vals := range want {
+		cm := a.cohorts[k]
+		if cm == nil {
+			t.Fatalf("no cohort %q", k)
+		}
+		var got []float64
+		for _, r := range cm.rows {
+			got = append(got, r[0])
+		}
+		if !slices.Equal(got, vals) || cm.fresh != len(vals) {
+			t.Fatalf("cohort %q: rows %v (fresh %d), want %v", k, got, cm.fresh, vals)
+		}
+	}
+}
