@@ -137,6 +137,9 @@ type Anomaly struct {
 	// one goroutine.
 	row   [1][]float64
 	score [1]float64
+	// windows counts the calls of Vectors (coldMax: a cohort's maxima
+	// taken once a window).
+	windows uint64
 }
 
 // deployedModel is a model an operator deployed (halo models deploy).
@@ -227,6 +230,45 @@ type cohortModel struct {
 	trainedAt time.Time
 	trainRows int // windows the model in force was trained on
 	fresh     int // windows added since
+	// The cold-start rule's per-feature maxima (coldMax): columnMax of
+	// rows[:maxRows], maxRows -1 once a row has left (push) since they
+	// were taken; winMax is what it gave in window maxWin.
+	colMax, winMax []float64
+	maxRows        int
+	maxWin         uint64
+}
+
+// coldMax returns columnMax(cm.rows) as of the first call in window win
+// (Anomaly.windows), the same slice for the rest of that window, though rows
+// are pushed meanwhile: the cold-start rule judges a window's devices by the
+// rows before the window, as Vectors did with a map of columnMax per window.
+// While no row has left (fewer than keep, as during a cohort's first hour),
+// only the rows pushed since the last call are folded in, where columnMax
+// scanned every row each window: columnMax's fold of the same rows in the
+// same order, so the same values bit for bit (NaN and signed zeros
+// included).
+func (cm *cohortModel) coldMax(win uint64) []float64 {
+	if cm.maxWin == win {
+		return cm.winMax
+	}
+	cm.maxWin, cm.winMax = win, nil
+	if len(cm.rows) == 0 {
+		cm.maxRows = 0
+		return nil
+	}
+	if cm.maxRows <= 0 || cm.colMax == nil {
+		cm.colMax = append(cm.colMax[:0], cm.rows[0]...)
+		cm.maxRows = 1
+	}
+	out := cm.colMax
+	for _, r := range cm.rows[cm.maxRows:] {
+		for j := range min(len(r), len(out)) {
+			out[j] = max(out[j], r[j])
+		}
+	}
+	cm.maxRows = len(cm.rows)
+	cm.winMax = out
+	return out
 }
 
 // push appends a copy of values to the rows, the last keep of them,
@@ -240,6 +282,7 @@ func (cm *cohortModel) push(values []float64, keep int) {
 	if len(cm.rows) >= keep {
 		row = cm.rows[0][:0]
 		cm.rows = cm.rows[1:]
+		cm.maxRows = -1 // coldMax starts over
 	}
 	row = append(row, values...)
 	if n := len(cm.rows); n == cap(cm.rows) {
@@ -282,7 +325,16 @@ func (a *Anomaly) Model(cohort string) *models.Artifact {
 func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) []Finding {
 	var out []Finding
 	var touched []string
-	cold := map[string][]float64{} // cohort → per-feature max, computed once per window
+	a.windows++
+	// The cohort of the vector before, kept for the next: a window's
+	// devices come in (tenant, device) order and are mostly of one cohort,
+	// whose key was built (an allocation a device) and looked up in three
+	// maps again for each.
+	var (
+		tenant, cohort, key string
+		op                  *deployedModel
+		cm                  *cohortModel
+	)
 	for i := range vecs {
 		v := &vecs[i]
 		if v.Tenant == "" || v.Device == "" {
@@ -294,15 +346,18 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 			}
 			continue
 		}
-		key := v.Tenant + "|" + v.Cohort
-		op := a.operator[key]
-		if op == nil {
-			op = a.operator[v.Tenant+"|"]
-		}
-		cm := a.cohorts[key]
-		if cm == nil {
-			cm = &cohortModel{tenant: v.Tenant, first: w.End}
-			a.cohorts[key] = cm
+		if cm == nil || v.Tenant != tenant || v.Cohort != cohort {
+			tenant, cohort = v.Tenant, v.Cohort
+			key = v.Tenant + "|" + v.Cohort
+			op = a.operator[key]
+			if op == nil {
+				op = a.operator[v.Tenant+"|"]
+			}
+			cm = a.cohorts[key]
+			if cm == nil {
+				cm = &cohortModel{tenant: v.Tenant, first: w.End}
+				a.cohorts[key] = cm
+			}
 		}
 		if len(touched) == 0 || touched[len(touched)-1] != key {
 			touched = append(touched, key)
@@ -316,12 +371,7 @@ func (a *Anomaly) Vectors(w *window.Window, vecs []features.Vector, _ *Context) 
 				out = append(out, f)
 			}
 		} else if len(cm.rows) >= a.minCold && w.End.Sub(cm.first) >= a.minColdSpan {
-			q, ok := cold[key]
-			if !ok {
-				q = columnMax(cm.rows)
-				cold[key] = q
-			}
-			if f, ok := coldStart(w, v, q); ok {
+			if f, ok := coldStart(w, v, cm.coldMax(a.windows)); ok {
 				out = append(out, f)
 			}
 		}

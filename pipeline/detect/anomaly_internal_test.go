@@ -141,3 +141,102 @@ func TestCohortPush(t *testing.T) {
 		}
 	}
 }
+
+// TestColdMaxIsColumnMax: a cohort's cold-start maxima are columnMax of its
+// rows as they were at the first call of a window, bit for bit (NaN and
+// signed zeros too), whether folded in since the last window or taken
+// again after rows left; later calls in the same window give the same
+// values though rows were pushed since.
+func TestColdMaxIsColumnMax(t *testing.T) {
+	value := func(i, j int) float64 {
+		switch (i*7 + j*3) % 11 {
+		case 0:
+			return math.NaN()
+		case 1:
+			return math.Copysign(0, -1)
+		case 2:
+			return 0
+		case 3:
+			return math.Inf(-1)
+		}
+		return float64((i*(j+5))%17) - 8
+	}
+	for _, keep := range []int{1, 2, 5, 40} {
+		cm := &cohortModel{}
+		win := uint64(0)
+		i := 0
+		for round := range 60 {
+			if round == 1 {
+				round = 3 // the first rows pushed past keep in a window that had none
+			}
+			win++
+			if got := cm.coldMax(win); len(cm.rows) == 0 && got != nil {
+				t.Fatalf("keep %d: maxima %v of no rows", keep, got)
+			}
+			want := columnMax(cm.rows)
+			// Pushes within the window (none in some rounds, several
+			// past keep in others) do not change its maxima.
+			for range round % 4 {
+				values := make([]float64, 3)
+				for j := range values {
+					values[j] = value(i, j)
+				}
+				i++
+				cm.push(values, keep)
+				if got := cm.coldMax(win); !sameBits(got, want) {
+					t.Fatalf("keep %d, round %d: within the window %v, want %v", keep, round, got, want)
+				}
+			}
+			if got := cm.coldMax(win); !sameBits(got, want) {
+				t.Fatalf("keep %d, round %d: %v, want %v", keep, round, got, want)
+			}
+		}
+	}
+}
+
+func sameBits(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
+}
+
+// TestVectorsFindEachCohort: Vectors keeps the cohort of the vector before
+// for the next; vectors of several tenants and cohorts, in runs and mixed
+// (keys alike but for where "|" falls), each go to their own cohort's rows,
+// in order, and the cohorts are made once.
+func TestVectorsFindEachCohort(t *testing.T) {
+	a := &Anomaly{minCold: 1 << 30, minTrain: 1 << 30, keep: 100, cohorts: map[string]*cohortModel{}}
+	pairs := [][2]string{{"t", "a"}, {"t", "a"}, {"t", "b"}, {"u", "a"}, {"t", "a"}, {"t|a", ""}, {"t", "a|"}, {"t", "a|"}, {"", "a"}, {"t", "a"}}
+	want := map[string][]float64{}
+	for win := range 3 {
+		w := &window.Window{End: time.Unix(int64(60*win), 0)}
+		var vecs []features.Vector
+		for i, p := range pairs {
+			x := float64(win*100 + i)
+			device := "d"
+			if p[0] == "" {
+				device = "" // skipped: no tenant
+			}
+			vecs = append(vecs, features.Vector{Tenant: p[0], Device: device, Cohort: p[1], Values: []float64{x}})
+			if p[0] != "" {
+				k := p[0] + "|" + p[1]
+				want[k] = append(want[k], x)
+			}
+		}
+		a.Vectors(w, vecs, nil)
+	}
+	if len(a.cohorts) != len(want) {
+		t.Fatalf("%d cohorts, want %d", len(a.cohorts), len(want))
+	}
+	for k, vals := range want {
+		cm := a.cohorts[k]
+		if cm == nil {
+			t.Fatalf("no cohort %q", k)
+		}
+		var got []float64
+		for _, r := range cm.rows {
+			got = append(got, r[0])
+		}
+		if !slices.Equal(got, vals) || cm.fresh != len(vals) {
+			t.Fatalf("cohort %q: rows %v (fresh %d), want %v", k, got, cm.fresh, vals)
+		}
+	}
+}
