@@ -110,12 +110,12 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		return nil, fmt.Errorf("%w: rows rejected", ErrInput) // not reached: checkTraining names the row
 	}
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
-	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
+	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed, buf.unique.varying)
 
 	// The distinct rows sorted by each feature: the baselines' sorted
 	// columns, and the calibration's le sets (scoreBits), without a sort
 	// each.
-	orders := distinctOrders(buf, ucols, nu)
+	orders := distinctOrders(buf, ucols, nu, buf.unique.varying)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
@@ -168,11 +168,19 @@ var trainBufs = sync.Pool{New: func() any { return new(trainBuf) }}
 // distinctOrders returns, for each of the columns of the nu distinct rows
 // ucols (uniqueColumns) whose values are not all equal, the distinct rows
 // sorted by their values in it (radixOrder), and nil for the others;
-// held in buf.
-func distinctOrders(buf *trainBuf, ucols [][]float64, nu int) [][]int32 {
+// held in buf. vary, when not nil, tells which columns' values are not
+// all equal (uniqueBuf.varying), which it otherwise scans them for.
+func distinctOrders(buf *trainBuf, ucols [][]float64, nu int, vary []uint64) [][]int32 {
 	orders := make([][]int32, len(ucols))
 	varying := 0
 	for j, col := range ucols {
+		if vary != nil {
+			if vary[j/64]&(1<<(j%64)) != 0 {
+				orders[j] = []int32{} // sorted below
+				varying++
+			}
+			continue
+		}
 		col = col[:nu]
 		for _, v := range col {
 			if v != col[0] {

@@ -130,7 +130,7 @@ func TestValueRunsAreSortedRows(t *testing.T) {
 		}
 		cols := columns(rows)
 		ucols, nu, of := uniqueColumns(cols, n)
-		orders := distinctOrders(buf, ucols, nu)
+		orders := distinctOrders(buf, ucols, nu, nil)
 		times := make([]int32, nu)
 		for i := range n {
 			u := i
