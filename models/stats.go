@@ -120,6 +120,7 @@ func valueRuns(ucol []float64, order, times []int32, vals []float64, cnt []int32
 		return 0
 	}
 	vals, cnt = vals[:len(order)], cnt[:len(order)]
+	times = times[:len(ucol)] // one length in the loop's checks
 	r := 0
 	prev := ucol[order[0]]
 	c := int32(0)
