@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -124,7 +125,7 @@ func TestScoreBitsMatchesRoute(t *testing.T) {
 			// uses (distinctOrders, as the trainer gives them).
 			var orders [][]int32
 			if lo == 0 {
-				orders = distinctOrders(new(trainBuf), cols, hi)
+				orders = distinctOrders(new(trainBuf), cols, hi, nil)
 			}
 			for _, listMax := range []int{0, 1, bitListMax, 300, 1 << 30} {
 				for _, ord := range [][][]int32{nil, orders} {
@@ -303,7 +304,13 @@ func TestBaselinesSorted(t *testing.T) {
 		// column) whatever the values.
 		_, negZero, _ := columnsChecked(nil, rows, len(rows[0]))
 		for _, nz := range []bool{negZero, true} {
-			got := baselinesSorted(buf, cols, n, ucols, nu, of, distinctOrders(buf, ucols, nu), nz)
+			orders := distinctOrders(buf, ucols, nu, nil)
+			var ub uniqueBuf
+			uniqueColumnsIn(nil, &ub, cols, n)
+			if told := distinctOrders(new(trainBuf), ucols, nu, ub.varying); !reflect.DeepEqual(told, orders) {
+				t.Fatalf("set %d: the orders differ with the varying columns told", s)
+			}
+			got := baselinesSorted(buf, cols, n, ucols, nu, of, orders, nz)
 			for j := range want {
 				w, g := want[j], got[j]
 				if math.Float64bits(w.Median) != math.Float64bits(g.Median) || math.Float64bits(w.MAD) != math.Float64bits(g.MAD) || math.Float64bits(w.Scale) != math.Float64bits(g.Scale) {

@@ -291,6 +291,10 @@ func uniqueColumns(cols [][]float64, n int) (ucols [][]float64, nu int, of []int
 type uniqueBuf struct {
 	slots, first, of []int32
 	hashes           []uint64
+	// varying has bit j set when column j's values are not all equal
+	// (as of the distinct rows'): what distinctOrders and the fit would
+	// otherwise each scan the columns for.
+	varying []uint64
 }
 
 // uniqueColumnsIn is uniqueColumns holding the distinct rows' values of
@@ -300,15 +304,18 @@ func uniqueColumnsIn(buf *[]float64, ub *uniqueBuf, cols [][]float64, n int) (uc
 	if ub == nil {
 		ub = new(uniqueBuf)
 	}
+	ub.varying = grown(ub.varying, (len(cols)+63)/64)
+	clear(ub.varying)
 	if n == 0 {
 		return cols, 0, nil
 	}
 	varying := make([][]float64, 0, len(cols))
-	for _, col := range cols {
+	for j, col := range cols {
 		c := col[:n]
 		for _, v := range c[1:] {
 			if v != c[0] {
 				varying = append(varying, c)
+				ub.varying[j/64] |= 1 << (j % 64)
 				break
 			}
 		}

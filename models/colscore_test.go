@@ -44,6 +44,12 @@ func TestUniqueColumns(t *testing.T) {
 		rows := dupRows(uint64(tc.n*tc.width), tc.n, tc.width, tc.distinct)
 		cols := columns(rows)
 		ucols, nu, of := uniqueColumnsIn(&fb, &ub, cols, len(rows))
+		for j, col := range cols {
+			vary := slices.ContainsFunc(col, func(v float64) bool { return v != col[0] })
+			if got := ub.varying[j/64]&(1<<(j%64)) != 0; got != vary {
+				t.Fatalf("%+v: column %d varying %v, want %v", tc, j, got, vary)
+			}
+		}
 		fucols, fnu, fof := uniqueColumns(cols, len(rows))
 		if nu != fnu || !slices.Equal(of, fof) || (of == nil) != (fof == nil) {
 			t.Fatalf("%+v: recycled scratch gave %d distinct rows (map %v), fresh %d (%v)", tc, nu, of, fnu, fof)

@@ -91,27 +91,38 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 }
 
 // wholeSortKeys is the test whether every value of col isWhole and
-// sortKeys, in one pass without a branch a value: each value's key is
-// written both as a whole value into a and as float bits into b. It
-// returns whole, and the bits where the keys sortKeys(col, ·, whole)
-// writes differ: those in a when whole, else those in b.
+// sortKeys, without a branch a value: a first pass writes each value's
+// key as a whole value into a, testing them all; only when one is not
+// whole, a second writes the float keys into b. It returns whole, and the
+// bits where the keys sortKeys(col, ·, whole) writes differ: those in a
+// when whole, else those in b. (One pass writing both keys kept too many
+// values live: the compiler spilled them, twice the instructions a
+// value of the two light passes, and most columns are whole.)
 func wholeSortKeys(col []float64, a, b []uint64) (whole bool, differ uint64) {
-	a, b = a[:len(col)], b[:len(col)]
-	aand, aor, band, bor := ^uint64(0), uint64(0), ^uint64(0), uint64(0)
-	var not uint64 // nonzero once a value is not whole (isWhole)
+	a = a[:len(col)]
+	and, or := ^uint64(0), uint64(0)
+	// not is nonzero once a value is not whole (isWhole): its integer
+	// is 2⁵³ or more as a uint64, or converts back to other bits than
+	// its own but for the sign (-0 converts to +0, and is whole).
+	var not uint64
 	for i, v := range col {
 		k := uint64(int64(v))
-		bits := math.Float64bits(v)
-		f := bits ^ (uint64(int64(bits)>>63) | 1<<63) // sortKey
-		a[i], b[i] = k, f
-		not |= k>>53 | uint64(b2i(float64(int64(k)) != v))
-		aand, aor = aand&k, aor|k
-		band, bor = band&f, bor|f
+		a[i] = k
+		not |= k>>53 | (math.Float64bits(float64(int64(k)))^math.Float64bits(v))<<1
+		and, or = and&k, or|k
 	}
 	if not == 0 {
-		return true, aand ^ aor
+		return true, and ^ or
 	}
-	return false, band ^ bor
+	b = b[:len(col)]
+	and, or = ^uint64(0), uint64(0)
+	for i, v := range col {
+		bits := math.Float64bits(v)
+		f := bits ^ (uint64(int64(bits)>>63) | 1<<63) // sortKey
+		b[i] = f
+		and, or = and&f, or|f
+	}
+	return false, and ^ or
 }
 
 // isWhole reports whether v is a whole number in [0, 2⁵³): such values

@@ -110,12 +110,12 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		return nil, fmt.Errorf("%w: rows rejected", ErrInput) // not reached: checkTraining names the row
 	}
 	ucols, nu, of := uniqueColumnsIn(&buf.ucols, &buf.unique, cols, len(rows))
-	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed)
+	model, m := fitIsolationCompiled(ucols, nu, of, len(rows), opts.Trees, opts.Depth, sample, opts.Seed, buf.unique.varying)
 
 	// The distinct rows sorted by each feature: the baselines' sorted
 	// columns, and the calibration's le sets (scoreBits), without a sort
 	// each.
-	orders := distinctOrders(buf, ucols, nu)
+	orders := distinctOrders(buf, ucols, nu, buf.unique.varying)
 	a := &Artifact{
 		Kind:      KindIForest,
 		Features:  slices.Clone(names),
@@ -131,10 +131,8 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 	buf.scores = grown(buf.scores, len(rows))
 	scores := buf.scores[:len(rows)]
 	m.scoreDistinct(scores, cols, len(rows), ucols, nu, of, opts.Serial, orders)
-	buf.keys = sortFloats(scores, buf.keys)
-	a.Threshold = upperQuantile(scores, 1-opts.FPR)
-	a.Metrics.Scores = quantiles(scores)
-	flagged := len(scores) - upperBound(scores, a.Threshold)
+	var flagged int
+	a.Threshold, a.Metrics.Scores, flagged = calibration(scores, opts.FPR, buf)
 	a.Metrics.Flagged = float64(flagged) / float64(len(scores))
 	if err := a.seal(m, true); err != nil {
 		return nil, err
@@ -160,6 +158,9 @@ type trainBuf struct {
 	// values and their deviations.
 	times    []int32
 	baseline []float64
+	// a column's runs of equal values (valueRuns).
+	runVals []float64
+	runCnt  []int32
 }
 
 var trainBufs = sync.Pool{New: func() any { return new(trainBuf) }}
@@ -167,11 +168,19 @@ var trainBufs = sync.Pool{New: func() any { return new(trainBuf) }}
 // distinctOrders returns, for each of the columns of the nu distinct rows
 // ucols (uniqueColumns) whose values are not all equal, the distinct rows
 // sorted by their values in it (radixOrder), and nil for the others;
-// held in buf.
-func distinctOrders(buf *trainBuf, ucols [][]float64, nu int) [][]int32 {
+// held in buf. vary, when not nil, tells which columns' values are not
+// all equal (uniqueBuf.varying), which it otherwise scans them for.
+func distinctOrders(buf *trainBuf, ucols [][]float64, nu int, vary []uint64) [][]int32 {
 	orders := make([][]int32, len(ucols))
 	varying := 0
 	for j, col := range ucols {
+		if vary != nil {
+			if vary[j/64]&(1<<(j%64)) != 0 {
+				orders[j] = []int32{} // sorted below
+				varying++
+			}
+			continue
+		}
 		col = col[:nu]
 		for _, v := range col {
 			if v != col[0] {
@@ -196,6 +205,29 @@ func distinctOrders(buf *trainBuf, ucols [][]float64, nu int) [][]int32 {
 		radixOrder(ucols[j][:nu], orders[j], buf.tmp, buf.keys)
 	}
 	return orders
+}
+
+// calibration returns the threshold at fpr of the training scores (the
+// upper quantile at 1 − fpr), their quantiles and how many are above the
+// threshold: from the scores sorted, read at a few positions, which
+// rankSelect finds without sorting them (scores is left as it is, or
+// sorted).
+func calibration(scores []float64, fpr float64, buf *trainBuf) (threshold float64, q Quantiles, flagged int) {
+	n := len(scores)
+	ranks := [...]int{
+		quantileRank(n, 1-fpr),
+		0, quantileRank(n, 0.5), quantileRank(n, 0.9), quantileRank(n, 0.99), quantileRank(n, 0.999), n - 1,
+	}
+	var vals [len(ranks)]float64
+	var above [len(ranks)]int
+	var ok bool
+	if buf.keys, ok = rankSelect(scores, ranks[:], vals[:], above[:], buf.keys); !ok {
+		buf.keys = sortFloats(scores, buf.keys)
+		threshold = upperQuantile(scores, 1-fpr)
+		return threshold, quantiles(scores), n - upperBound(scores, threshold)
+	}
+	q = Quantiles{Min: vals[1], P50: vals[2], P90: vals[3], P99: vals[4], P999: vals[5], Max: vals[6]}
+	return vals[0], q, above[0]
 }
 
 // upperBound returns the number of values of sorted that are <= v.

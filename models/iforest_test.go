@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -407,8 +408,14 @@ func TestScoreColumnsMatchesScoreAll(t *testing.T) {
 func TestFitCompiledIsCompile(t *testing.T) {
 	for _, s := range fitShapes() {
 		cols := columns(s.rows)
-		ucols, nu, of := uniqueColumns(cols, len(s.rows))
-		trees, got := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9)
+		var ub uniqueBuf
+		ucols, nu, of := uniqueColumnsIn(nil, &ub, cols, len(s.rows))
+		trees, got := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9, ub.varying)
+		// The constant features told (as a training does) or scanned for:
+		// the same trees.
+		if scanned, _ := fitIsolationCompiled(ucols, nu, of, len(s.rows), s.trees, s.depth, s.sample, 9, nil); !reflect.DeepEqual(trees, scanned) {
+			t.Fatalf("%s: the trees differ with the varying features told", s.name)
+		}
 		want := compile(KindIForest, len(cols), trees, s.sample)
 		if got.kind != want.kind || got.width != want.width || got.norm != want.norm || got.depth != want.depth ||
 			(got.walk == nil) != (want.walk == nil) || !slices.Equal(got.roots, want.roots) || !slices.Equal(got.size, want.size) ||

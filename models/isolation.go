@@ -43,7 +43,7 @@ func fitIsolationColumns(cols [][]float64, n, nTrees, depth, sample int, seed in
 // maximum of -0 and +0 is the same either way), and rows are all equal
 // exactly when their distinct rows are the same one.
 func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) []Tree {
-	trees, _ := fitIsolationCompiled(ucols, nu, of, n, nTrees, depth, sample, seed)
+	trees, _ := fitIsolationCompiled(ucols, nu, of, n, nTrees, depth, sample, seed, nil)
 	return trees
 }
 
@@ -51,8 +51,9 @@ func fitIsolationUnique(ucols [][]float64, nu int, of []int32, n, nTrees, depth,
 // scoring: what compile(KindIForest, len(ucols), trees, sample) returns
 // (TestFitCompiledIsCompile), filled as the trees are copied out of the
 // fit's arena rather than read back from them, with the leaves' depths
-// the fit knew.
-func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64) ([]Tree, *compiled) {
+// the fit knew. varying, when not nil, tells which features' values are
+// not all equal (uniqueBuf.varying), which it otherwise scans ucols for.
+func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, depth, sample int, seed int64, varying []uint64) ([]Tree, *compiled) {
 	width := len(ucols)
 	words := (width + 63) / 64
 	b := isoBuilder{
@@ -72,6 +73,12 @@ func fitIsolationCompiled(ucols [][]float64, nu int, of []int32, n, nTrees, dept
 	// A feature constant over every row is constant on every node: its
 	// minimum and maximum need no scan, and it never tells rows apart.
 	for j, col := range ucols {
+		if varying != nil {
+			if varying[j/64]&(1<<(j%64)) == 0 {
+				b.constant[j/64] |= 1 << (j % 64)
+			}
+			continue
+		}
 		c := true
 		for _, v := range col[:nu] {
 			if v != col[0] {

@@ -201,11 +201,11 @@ func BenchmarkRadixOrder(b *testing.B) {
 // what sortKeys writes with it (in a when whole, else in b) and returns
 // its differ, for radixOrder's
 // columns, each also with a value that is not whole (NaN, ±Inf, 2⁵³,
-// -1, 0.5, 2⁶⁴) put in it.
+// -1, ±0.5, 2⁶⁴), or -0 (whole), put in it.
 func TestWholeSortKeys(t *testing.T) {
 	for name, col := range radixColumns(t) {
 		cols := [][]float64{col}
-		for _, odd := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1 << 53, -1, 0.5, 1 << 64} {
+		for _, odd := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1 << 53, -1, 0.5, -0.5, math.Copysign(0, -1), 1 << 64} {
 			if len(col) > 0 {
 				c := slices.Clone(col)
 				c[len(c)/2] = odd

@@ -2,6 +2,7 @@ package models
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -68,6 +69,7 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 		}
 	}
 	buf.baseline = grown(buf.baseline, 2*n)
+	buf.runVals, buf.runCnt = grown(buf.runVals, nu), grown(buf.runCnt, nu)
 	scratch := buf.keys
 	defer func() { buf.keys = scratch }()
 	hasNegZero := func(j int) bool {
@@ -100,31 +102,61 @@ func baselinesSorted(buf *trainBuf, cols [][]float64, n int, ucols [][]float64, 
 		if j >= len(orders) || orders[j] == nil || hasNegZero(j) {
 			return Baseline{}, false
 		}
-		return baselineRuns(ucols[j][:nu], orders[j], times, n), true
+		k := valueRuns(ucols[j][:nu], orders[j], times, buf.runVals, buf.runCnt)
+		return baselineRuns(buf.runVals[:k], buf.runCnt[:k], n), true
 	})
 }
 
+// valueRuns writes the distinct values of ucol in the order of order,
+// with no -0 among them (equal values are then the same bits), into vals,
+// and how many rows have each (times[u] rows have ucol[u]) into cnt,
+// which must have room for len(order) each, and returns how many there
+// are: a column's sorted values as runs of equal values, the few values
+// of a count over its many distinct rows. It has no branch on the
+// values: each row's value and its run's count so far are written to the
+// run's slot, which moves on when the value changes.
+func valueRuns(ucol []float64, order, times []int32, vals []float64, cnt []int32) int {
+	if len(order) == 0 {
+		return 0
+	}
+	vals, cnt = vals[:len(order)], cnt[:len(order)]
+	times = times[:len(ucol)] // one length in the loop's checks
+	r := 0
+	prev := ucol[order[0]]
+	c := int32(0)
+	for _, u := range order {
+		v := ucol[u]
+		next := b2i(v != prev)
+		r += next
+		c = c&^-int32(next) + times[u] // a new run counts from 0
+		vals[r], cnt[r] = v, c
+		prev = v
+	}
+	return r + 1
+}
+
 // baselineRuns is the Baseline baselinesOf computes for n sorted values
-// given as runs of equal values: ucol[order[k]] repeated times[order[k]]
-// times, for k ascending. Its steps are baselinesOf's on the values
+// given as runs of equal values: vals[k] repeated cnt[k] times, for k
+// ascending (valueRuns). Its steps are baselinesOf's on the values
 // written out, a run at a time: the median's values found by counting,
 // the MAD by medianDev's merge of the deviations falling towards the
 // median and rising after it (a run of equal deviations taken at once:
 // medianDev takes all its values one after the other), and the mean
 // deviation summed value by value in order, the deviations of +0 left
 // out (adding +0 changes no sum, which is never -0).
-func baselineRuns(ucol []float64, order, times []int32, n int) Baseline {
-	w := func(u int32) int { return int(times[u]) }
+func baselineRuns(vals []float64, cnt []int32, n int) Baseline {
+	cnt = cnt[:len(vals)]
 	// The values at sorted positions n/2-1 (when n is even) and n/2.
 	var lo, hi float64
 	c := 0
-	for _, u := range order {
-		c += w(u)
-		if c > n/2-1 && n%2 == 0 && c-w(u) <= n/2-1 {
-			lo = ucol[u]
+	for k, v := range vals {
+		w := int(cnt[k])
+		c += w
+		if c > n/2-1 && n%2 == 0 && c-w <= n/2-1 {
+			lo = v
 		}
 		if c > n/2 {
-			hi = ucol[u]
+			hi = v
 			break
 		}
 	}
@@ -133,22 +165,17 @@ func baselineRuns(ucol []float64, order, times []int32, n int) Baseline {
 		med = lo/2 + hi/2
 	}
 	// medianDev: the runs below med (i falling) and from it (j rising).
-	q, _ := slices.BinarySearchFunc(order, med, func(u int32, t float64) int {
-		if ucol[u] < t {
-			return -1
-		}
-		return 1
-	})
+	q, _ := slices.BinarySearch(vals, med)
 	i, j := q-1, q
 	var prev, cur float64
 	for k := 0; k <= n/2; {
 		var d float64
 		var c int
-		if j >= len(order) || i >= 0 && math.Abs(ucol[order[i]]-med) <= math.Abs(ucol[order[j]]-med) {
-			d, c = math.Abs(ucol[order[i]]-med), w(order[i])
+		if j >= len(vals) || i >= 0 && math.Abs(vals[i]-med) <= math.Abs(vals[j]-med) {
+			d, c = math.Abs(vals[i]-med), int(cnt[i])
 			i--
 		} else {
-			d, c = math.Abs(ucol[order[j]]-med), w(order[j])
+			d, c = math.Abs(vals[j]-med), int(cnt[j])
 			j++
 		}
 		// This run is the sequence's values k .. k+c-1.
@@ -172,9 +199,9 @@ func baselineRuns(ucol []float64, order, times []int32, n int) Baseline {
 	scale := 1.4826 * mad
 	if scale == 0 {
 		sum := 0.0
-		for _, u := range order {
-			if d := math.Abs(ucol[u] - med); d != 0 {
-				for range w(u) {
+		for k, v := range vals {
+			if d := math.Abs(v - med); d != 0 {
+				for range cnt[k] {
 					sum += d
 				}
 			}
@@ -288,11 +315,109 @@ func median(sorted []float64) float64 {
 // upperQuantile returns the smallest value v of sorted such that at most
 // (1−q)·n values are greater than v, i.e. the ⌈q·n⌉-th smallest value.
 func upperQuantile(sorted []float64, q float64) float64 {
-	n := len(sorted)
-	k := int(math.Ceil(q*float64(n)-1e-9)) - 1
-	k = max(0, min(k, n-1))
-	return sorted[k]
+	return sorted[quantileRank(len(sorted), q)]
 }
+
+// quantileRank is the position in n sorted values of upperQuantile's.
+func quantileRank(n int, q float64) int {
+	k := int(math.Ceil(q*float64(n)-1e-9)) - 1
+	return max(0, min(k, n-1))
+}
+
+// rankSelect sets vals[i] to the value at position ranks[i] of a sorted
+// (each rank in [0, len(a))), and above[i] to how many values of a are
+// greater than it, without sorting a: what a calibration reads of its
+// scores (a threshold, a few quantiles and the rows above the
+// threshold). A pass counts the values by the top selectBits bits where
+// their sort keys (sortKeys) differ, and only the buckets holding a rank
+// are gathered and sorted: a few dozen values each, where sortFloats
+// takes seven or eight radix passes over all the values of a float
+// column. A value's key gives it back bit for bit, and equal values
+// have equal keys but for -0 and +0, and NaN: with either in a it
+// reports false, setting nothing (the caller sorts). scratch is reused
+// and returned; a is not changed.
+func rankSelect(a []float64, ranks []int, vals []float64, above []int, scratch []uint64) ([]uint64, bool) {
+	n := len(a)
+	if cap(scratch) < 2*n {
+		scratch = make([]uint64, 2*n)
+	}
+	keys, got := scratch[:n], scratch[n:2*n]
+	// A NaN's bits less the sign, shifted out, are above +Inf's; -0's
+	// with the sign flipped are 0: their maximum and minimum, without a
+	// branch a value (as columnsChecked).
+	and, or := ^uint64(0), uint64(0)
+	most, least := uint64(0), uint64(math.MaxUint64)
+	for i, v := range a {
+		b := math.Float64bits(v)
+		most = max(most, b<<1)
+		least = min(least, b^(1<<63))
+		k := b ^ (uint64(int64(b)>>63) | 1<<63) // sortKeys' key of a float
+		keys[i] = k
+		and &= k
+		or |= k
+	}
+	if most > math.Float64bits(math.Inf(1))<<1 || least == 0 || n == 0 {
+		return scratch, false
+	}
+	differ := and ^ or
+	top := bits.Len64(differ)
+	w := min(selectBits, top)
+	s := uint(top - w)
+	m := uint64(1)<<w - 1
+	// start[d] is where bucket d's values begin in a sorted.
+	var start [1<<selectBits + 1]int32
+	for _, k := range keys {
+		start[(k>>s)&m+1]++
+	}
+	for d := 1; d <= 1<<w; d++ {
+		start[d] += start[d-1]
+	}
+	// The buckets holding a rank, and their values gathered where they
+	// go in a sorted (at a rank's bucket's start), then sorted.
+	var need [1 << selectBits / 64]uint64
+	var fill [1 << selectBits]int32
+	bucket := func(r int) int {
+		// The last bucket starting at or before r.
+		d, _ := slices.BinarySearch(start[1:1<<w+1], int32(r)+1)
+		return d
+	}
+	for _, r := range ranks {
+		d := bucket(r)
+		need[d/64] |= 1 << (d % 64)
+		fill[d] = start[d]
+	}
+	for _, k := range keys {
+		d := (k >> s) & m
+		if need[d/64]&(1<<(d%64)) != 0 {
+			got[fill[d]] = k
+			fill[d]++
+		}
+	}
+	for _, r := range ranks {
+		d := bucket(r)
+		b := got[start[d]:start[d+1]]
+		if need[d/64]&(1<<(d%64)) != 0 {
+			need[d/64] &^= 1 << (d % 64) // sorted once
+			slices.Sort(b)
+		}
+		k := got[r]
+		j := r + 1
+		for j < int(start[d+1]) && got[j] == k {
+			j++
+		}
+		if k>>63 != 0 {
+			k &^= 1 << 63
+		} else {
+			k = ^k
+		}
+		vals[0], above[0] = math.Float64frombits(k), n-j
+		vals, above = vals[1:], above[1:]
+	}
+	return scratch, true
+}
+
+// selectBits is how many bits rankSelect buckets values by.
+const selectBits = 11
 
 // Quantiles summarises a distribution of scores.
 type Quantiles struct {
