@@ -42,7 +42,8 @@ own timeout fires just as the answer to its success arrives (the edge wrote
 all of it, so nothing tells it the answer was abandoned) and that retries
 the same bytes is reported as a replay: seen only on a starved machine
 (a 400-device simulated fleet at load average 5-7 on 2 cores), where the
-device's 3 s payment timeout ran out.`
+simulated terminals' payment timeout was 3 s (it is 15 s now, closer to
+what terminals wait for an online authorization).`
 
 func init() {
 	Register("replay-attack", replayDoc, func(opts map[string]string) (any, error) {
