@@ -151,8 +151,8 @@ func prevalenceOf(t *testing.T, b *Beaconing) map[cohortDst]*dstDevs {
 			n++
 			m[cohortDst{name, dst}] = e
 		}
-		if n != co.dsts.len() {
-			t.Fatalf("cohort %q holds %d entries, counts %d", name, n, co.dsts.len())
+		if n != co.dsts.Len() {
+			t.Fatalf("cohort %q holds %d entries, counts %d", name, n, co.dsts.Len())
 		}
 	}
 	return m

@@ -30,18 +30,18 @@ func TestDstTableMatchesMap(t *testing.T) {
 			for step := range 20000 {
 				k := keys[rng.IntN(len(keys))]
 				if v, ok := want[k]; ok && rng.IntN(100) < 55 {
-					tab.remove(hash(k), v)
+					tab.Remove(hash(k), v)
 					delete(want, k)
 				} else if !ok {
 					v := &keyedInt{k, step}
-					tab.insert(hash(k), v)
+					tab.Insert(hash(k), v)
 					want[k] = v
 				}
-				if tab.len() != len(want) {
-					t.Fatalf("step %d: %d values, want %d", step, tab.len(), len(want))
+				if tab.Len() != len(want) {
+					t.Fatalf("step %d: %d values, want %d", step, tab.Len(), len(want))
 				}
-				if 2*tab.len() > len(tab.slots) {
-					t.Fatalf("step %d: %d values in %d slots", step, tab.len(), len(tab.slots))
+				if 2*tab.Len() > len(tab.Slots()) {
+					t.Fatalf("step %d: %d values in %d slots", step, tab.Len(), len(tab.Slots()))
 				}
 				for range 4 {
 					k := keys[rng.IntN(len(keys))]

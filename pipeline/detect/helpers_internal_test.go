@@ -40,8 +40,8 @@ func newDetector[T any](t *testing.T, name string, opts map[string]string) T {
 func (b *Beaconing) flowKeys() map[beaconKey]bool {
 	keys := map[beaconKey]bool{}
 	for dk, dev := range b.flows {
-		if dev.key != dk || dev.flows.len() == 0 {
-			panic(fmt.Sprintf("device %v kept as %v with %d flows", dev.key, dk, dev.flows.len()))
+		if dev.key != dk || dev.flows.Len() == 0 {
+			panic(fmt.Sprintf("device %v kept as %v with %d flows", dev.key, dk, dev.flows.Len()))
 		}
 		n := 0
 		for dst, st := range dev.flows.all() {
@@ -57,8 +57,8 @@ func (b *Beaconing) flowKeys() map[beaconKey]bool {
 			}
 			keys[st.key()] = true
 		}
-		if n != dev.flows.len() {
-			panic(fmt.Sprintf("device %v holds %d flows, counts %d", dev.key, n, dev.flows.len()))
+		if n != dev.flows.Len() {
+			panic(fmt.Sprintf("device %v holds %d flows, counts %d", dev.key, n, dev.flows.Len()))
 		}
 	}
 	return keys

@@ -732,11 +732,11 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 				e := co.dsts.get(h, names[id])
 				if e == nil {
 					e = &dstDevs{co: co, dst: strings.Clone(names[id])}
-					co.dsts.insert(h, e)
+					co.dsts.Insert(h, e)
 				}
 				st = &beaconState{dev: dev, dst: e.dst, first: c.id(i), dsts: e}
 				st.times = st.time1[:0]
-				dev.flows.insert(flowOf[id].h, st)
+				dev.flows.Insert(flowOf[id].h, st)
 				flowOf[id].st = st
 			}
 			dst := st.dst // the copy, for everything kept
@@ -764,7 +764,7 @@ func (b *Beaconing) window(w *window.Window, c *cols, ctx *Context) []Finding {
 			if e == nil || e.gone || e.co != co {
 				if e = co.dsts.get(flowOf[id].h, dst); e == nil {
 					e = &dstDevs{co: co, dst: dst}
-					co.dsts.insert(flowOf[id].h, e)
+					co.dsts.Insert(flowOf[id].h, e)
 				}
 				st.dsts = e
 			}
@@ -981,8 +981,8 @@ func (b *Beaconing) gcFlows(cut int64) {
 // none left (a device's map keeps the memory of the most flows it held).
 func (b *Beaconing) forget(st *beaconState) {
 	dev := st.dev
-	dev.flows.remove(dstHash(b.seed, st.dst), st)
-	if dev.flows.len() == 0 {
+	dev.flows.Remove(dstHash(b.seed, st.dst), st)
+	if dev.flows.Len() == 0 {
 		delete(b.flows, dev.key)
 		dev.gone = true
 	}
@@ -1127,7 +1127,7 @@ func (b *Beaconing) gc(now time.Time) {
 			}
 		}
 		if e.expire(r.device, r.at) && e.n == 0 {
-			e.co.dsts.remove(dstHash(b.seed, e.dst), e)
+			e.co.dsts.Remove(dstHash(b.seed, e.dst), e)
 			e.gone = true
 		}
 	}

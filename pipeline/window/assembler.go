@@ -310,7 +310,7 @@ func (a *Assembler) add(ev *events.Event, h uint64, hashed bool) bool {
 		d = a.devs.find(h, a.tenant, ev.Device)
 		if d == nil {
 			d = newDevState(a.tenant, ev.Device, events.Partition(ev.Device, len(a.parts)))
-			a.devs.insert(h, d)
+			a.devs.Insert(h, d)
 			q := &a.parts[d.part]
 			q.devs = append(q.devs, d)
 		}
@@ -742,7 +742,7 @@ func (a *Assembler) sweep(p *partition) {
 			if d == a.lastDev {
 				a.lastDev = nil
 			}
-			a.devs.remove(a.hash(d), d)
+			a.devs.Remove(a.hash(d), d)
 		} else {
 			kept = append(kept, d)
 		}

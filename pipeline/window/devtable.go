@@ -1,6 +1,9 @@
 package window
 
-import "github.com/halo-sec/halo/internal/strhash"
+import (
+	"github.com/halo-sec/halo/internal/ptrtable"
+	"github.com/halo-sec/halo/internal/strhash"
+)
 
 // devTable finds the devState of a (tenant, device): an
 // open-addressing table of (hash, state) slots with linear probing, at most
@@ -9,15 +12,11 @@ import "github.com/halo-sec/halo/internal/strhash"
 // (see devState) and which the caller reads next anyway: a Go map of the
 // device string would compare its own copy of the key, one more cache line
 // per event. The table never shrinks: it keeps the size of the most devices
-// held at once (16 bytes a slot, at least two slots a device).
+// held at once (16 bytes a slot, at least two slots a device). The table
+// itself is ptrtable's, shared with beaconing's destinations; lookups
+// (find, peek) compare the key here.
 type devTable struct {
-	slots []devSlot // a power of two long, or empty
-	n     int
-}
-
-type devSlot struct {
-	h uint64
-	d *devState
+	ptrtable.Table[devState] // Insert, Remove, Len
 }
 
 // devHash hashes a device or tenant id with seed (strhash.String);
@@ -30,90 +29,43 @@ func keyHash(tenantHash, deviceHash uint64) uint64 {
 }
 
 func (t *devTable) find(h uint64, tenant *tenantID, device string) *devState {
-	if len(t.slots) == 0 {
+	slots := t.Slots()
+	if len(slots) == 0 {
 		return nil
 	}
-	mask := uint64(len(t.slots) - 1)
+	mask := uint64(len(slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.d == nil {
+		s := &slots[i]
+		if s.P == nil {
 			return nil
 		}
-		if s.h == h && s.d.is(tenant, device) {
-			return s.d
+		if s.H == h && s.P.is(tenant, device) {
+			return s.P
 		}
 	}
-}
-
-// insert adds d, of hash h, which must not be in t.
-func (t *devTable) insert(h uint64, d *devState) {
-	if 2*(t.n+1) > len(t.slots) {
-		t.resize(max(16, 2*len(t.slots)))
-	}
-	t.put(h, d)
-}
-
-func (t *devTable) put(h uint64, d *devState) {
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		if t.slots[i].d == nil {
-			t.slots[i] = devSlot{h, d}
-			t.n++
-			return
-		}
-	}
-}
-
-func (t *devTable) resize(size int) {
-	old := t.slots
-	t.slots, t.n = make([]devSlot, size), 0
-	for _, s := range old {
-		if s.d != nil {
-			t.put(s.h, s.d)
-		}
-	}
-}
-
-// remove drops d, of hash h, which must be in t, shifting the slots after
-// it back so that linear probing needs no tombstones.
-func (t *devTable) remove(h uint64, d *devState) {
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
-	for t.slots[i].d != d {
-		i = (i + 1) & mask
-	}
-	for j := (i + 1) & mask; t.slots[j].d != nil; j = (j + 1) & mask {
-		// The entry at j may move to i unless its home slot lies
-		// cyclically in (i, j].
-		if home := t.slots[j].h & mask; (j-home)&mask < (j-i)&mask {
-			continue
-		}
-		t.slots[i] = t.slots[j]
-		i = j
-	}
-	t.slots[i] = devSlot{}
-	t.n--
 }
 
 // peek returns the first state of hash h, without comparing keys (a hint).
 func (t *devTable) peek(h uint64) *devState {
-	if len(t.slots) == 0 {
+	slots := t.Slots()
+	if len(slots) == 0 {
 		return nil
 	}
-	mask := uint64(len(t.slots) - 1)
+	mask := uint64(len(slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.d == nil || s.h == h {
-			return s.d
+		s := &slots[i]
+		if s.P == nil || s.H == h {
+			return s.P
 		}
 	}
 }
 
 // slot returns the address of h's home slot (for a prefetch), nil when the
 // table is empty.
-func (t *devTable) slot(h uint64) *devSlot {
-	if len(t.slots) == 0 {
+func (t *devTable) slot(h uint64) *ptrtable.Slot[devState] {
+	slots := t.Slots()
+	if len(slots) == 0 {
 		return nil
 	}
-	return &t.slots[h&uint64(len(t.slots)-1)]
+	return &slots[h&uint64(len(slots)-1)]
 }

@@ -50,14 +50,14 @@ func TestDevTable(t *testing.T) {
 				t.Fatalf("%v found before insert", k)
 			}
 			d := newDevState(tn, k.device, 0)
-			tb.insert(h, d)
+			tb.Insert(h, d)
 			want[k] = entry{d, h}
 		}
 	}
 	check := func() {
 		t.Helper()
-		if tb.n != len(want) {
-			t.Fatalf("%d states, want %d", tb.n, len(want))
+		if tb.Len() != len(want) {
+			t.Fatalf("%d states, want %d", tb.Len(), len(want))
 		}
 		for k, e := range want {
 			if got := tb.find(e.h, k.tenant, k.device); got != e.d {
@@ -80,7 +80,7 @@ func TestDevTable(t *testing.T) {
 	drop := func(f func(key) bool) {
 		for k, e := range want { // in random order
 			if f(k) {
-				tb.remove(e.h, e.d)
+				tb.Remove(e.h, e.d)
 				delete(want, k)
 				if got := tb.find(e.h, k.tenant, k.device); got != nil {
 					t.Fatalf("%v found after remove", k)
@@ -95,7 +95,7 @@ func TestDevTable(t *testing.T) {
 		k := key{tenants[0], fmt.Sprintf("new-%d", i)}
 		d := newDevState(k.tenant, k.device, 0)
 		h := uint64(i % 7)
-		tb.insert(h, d)
+		tb.Insert(h, d)
 		want[k] = entry{d, h}
 	}
 	check()
