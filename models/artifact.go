@@ -142,22 +142,8 @@ type Artifact struct {
 	sealedID string
 }
 
-// contentID computes the artifact's ID from its content.
-func (a *Artifact) contentID() (string, error) {
-	id, _, err := a.content()
-	return id, err
-}
-
-// content returns the artifact's ID and its JSON encoding with ID empty.
-func (a *Artifact) content() (string, []byte, error) {
-	buf := contentBufs.Get().(*[]byte)
-	defer contentBufs.Put(buf)
-	id, b, err := a.contentInto(buf)
-	return id, bytes.Clone(b), err
-}
-
-// contentInto is content, the encoding written into *buf, which keeps it
-// (marshalContent), rather than a copy of its own.
+// contentInto returns the artifact's ID and its JSON encoding with ID
+// empty, written into *buf, which keeps it (marshalContent).
 func (a *Artifact) contentInto(buf *[]byte) (string, []byte, error) {
 	c := a.contentCopy()
 	b, err := marshalContent(&c, buf)

@@ -408,3 +408,19 @@ func TestFormatVersions(t *testing.T) {
 		})
 	}
 }
+
+// contentID computes the artifact's ID from its content (what Load checks
+// and seal sets, through sealContent).
+func (a *Artifact) contentID() (string, error) {
+	id, _, err := a.content()
+	return id, err
+}
+
+// content returns the artifact's ID and a copy of its JSON encoding with
+// ID empty.
+func (a *Artifact) content() (string, []byte, error) {
+	buf := contentBufs.Get().(*[]byte)
+	defer contentBufs.Put(buf)
+	id, b, err := a.contentInto(buf)
+	return id, bytes.Clone(b), err
+}

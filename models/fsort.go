@@ -80,14 +80,24 @@ func sortFloats(a []float64, scratch []uint64) []uint64 {
 		return scratch
 	}
 	for i, k := range keys {
-		if k>>63 != 0 {
-			k &^= 1 << 63
-		} else {
-			k = ^k
-		}
-		a[i] = math.Float64frombits(k)
+		a[i] = keyFloat(k)
 	}
 	return scratch
+}
+
+// floatKey is the sort key of a float's bits (sortKey, of a value not
+// taken as whole), without a branch: keys in unsigned order are the
+// floats in order (a negative's bits all flipped, another's sign set).
+func floatKey(bits uint64) uint64 { return bits ^ (uint64(int64(bits)>>63) | 1<<63) }
+
+// keyFloat returns the float whose floatKey is k, bit for bit.
+func keyFloat(k uint64) float64 {
+	if k>>63 != 0 {
+		k &^= 1 << 63
+	} else {
+		k = ^k
+	}
+	return math.Float64frombits(k)
 }
 
 // wholeSortKeys is the test whether every value of col isWhole and
@@ -117,8 +127,7 @@ func wholeSortKeys(col []float64, a, b []uint64) (whole bool, differ uint64) {
 	b = b[:len(col)]
 	and, or = ^uint64(0), uint64(0)
 	for i, v := range col {
-		bits := math.Float64bits(v)
-		f := bits ^ (uint64(int64(bits)>>63) | 1<<63) // sortKey
+		f := floatKey(math.Float64bits(v))
 		b[i] = f
 		and, or = and&f, or|f
 	}

@@ -232,3 +232,26 @@ func TestWholeSortKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestFloatKeys: keyFloat gives back every float floatKey keyed, bit for
+// bit (signed zeros, infinities, NaNs, subnormals), and the keys order
+// the non-NaN floats as < does, -0 before +0.
+func TestFloatKeys(t *testing.T) {
+	vals := []float64{math.Inf(-1), -math.MaxFloat64, -1.5, -math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0,
+		math.SmallestNonzeroFloat64, 1, 1.5, math.MaxFloat64, math.Inf(1)}
+	for i, v := range vals {
+		if i > 0 && floatKey(math.Float64bits(vals[i-1])) >= floatKey(math.Float64bits(v)) {
+			t.Errorf("key of %v not below key of %v", vals[i-1], v)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 100000 {
+		b := rng.Uint64()
+		if i < len(vals) {
+			b = math.Float64bits(vals[i])
+		}
+		if got := math.Float64bits(keyFloat(floatKey(b))); got != b {
+			t.Fatalf("bits %#x come back as %#x", b, got)
+		}
+	}
+}

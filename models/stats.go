@@ -351,7 +351,7 @@ func rankSelect(a []float64, ranks []int, vals []float64, above []int, scratch [
 		b := math.Float64bits(v)
 		most = max(most, b<<1)
 		least = min(least, b^(1<<63))
-		k := b ^ (uint64(int64(b)>>63) | 1<<63) // sortKeys' key of a float
+		k := floatKey(b)
 		keys[i] = k
 		and &= k
 		or |= k
@@ -405,12 +405,7 @@ func rankSelect(a []float64, ranks []int, vals []float64, above []int, scratch [
 		for j < int(start[d+1]) && got[j] == k {
 			j++
 		}
-		if k>>63 != 0 {
-			k &^= 1 << 63
-		} else {
-			k = ^k
-		}
-		vals[0], above[0] = math.Float64frombits(k), n-j
+		vals[0], above[0] = keyFloat(k), n-j
 		vals, above = vals[1:], above[1:]
 	}
 	return scratch, true
