@@ -72,6 +72,11 @@ func webhookError(err error) *Error {
 	return errorf(http.StatusInternalServerError, CodeInternal, "webhook store: %v", err)
 }
 
+// webhookStartWait bounds how long creating a webhook waits for the alert
+// feed to start following the log (the first moments of a server's life).
+// A variable for the tests.
+var webhookStartWait = 10 * time.Second
+
 func (s *Server) createWebhook(r *http.Request, p principal) (int, any, *Error) {
 	eng, aerr := s.webhooksEngine()
 	if aerr != nil {
@@ -87,6 +92,19 @@ func (s *Server) createWebhook(r *http.Request, p principal) (int, any, *Error) 
 			return 0, nil, badRequest("filter.severity: %v", err)
 		}
 		req.Filter.Severity[i] = alerts.SeverityName(v)
+	}
+	// A new webhook gets the changes after the engine's cursor: wait until
+	// the feed has one, or changes raised before the feed subscribes would
+	// be lost to it (see webhooks.Engine.Begin).
+	t := time.NewTimer(webhookStartWait)
+	defer t.Stop()
+	select {
+	case <-eng.Started():
+	case <-r.Context().Done():
+		return 0, nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "webhooks: %v", r.Context().Err())
+	case <-t.C:
+		return 0, nil, errorf(http.StatusServiceUnavailable, CodeUnavailable,
+			"webhooks are starting: the alert feed is not followed yet (waited %v); retry", webhookStartWait)
 	}
 	w, err := eng.Create(r.Context(), p.tenant, req.URL, req.Secret, webhooks.Filter{
 		Severity: req.Filter.Severity, Detector: req.Filter.Detector, Device: req.Filter.Device})
@@ -190,6 +208,11 @@ func (s *Server) feedWebhooks(ctx context.Context, eng *webhooks.Engine) error {
 		return err
 	}
 	defer s.hub.unsubscribe(sub.subscriber)
+	if !resume { // a new journal: it follows from where this subscription starts
+		if err := eng.Begin(sub.after); err != nil {
+			return err
+		}
+	}
 	backlog, err := s.hub.replay(ctx, sub)
 	if err != nil {
 		return err

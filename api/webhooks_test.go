@@ -109,3 +109,42 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	e.expect(200, "DELETE", "/v1/webhooks/"+id, e.acme, "")
 	e.expect(404, "GET", "/v1/webhooks/"+id+"/deliveries", e.acme, "")
 }
+
+// TestWebhookCreateWaitsForTheFeed: until the server follows the alert
+// changes (Run), a webhook cannot be created, since the changes raised
+// before the feed subscribes would never reach it: the API answers 503
+// with a reason, and creates it once the feed runs.
+func TestWebhookCreateWaitsForTheFeed(t *testing.T) {
+	defer func(d time.Duration) { webhookStartWait = d }(webhookStartWait)
+	webhookStartWait = 100 * time.Millisecond
+	e := newEnv(t)
+	eng, err := webhooks.New(webhooks.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	srv, err := New(Config{Store: e.store, Registry: e.reg, Alerts: e.alerts, Interventions: e.ivs, Webhooks: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	e.http = hs
+	const body = `{"url":"http://127.0.0.1:9/in","secret":"acme-webhook-secret-0123456789"}`
+	r := e.expect(503, "POST", "/v1/webhooks", e.acme, body)
+	if !strings.Contains(string(r.raw), "not followed yet") {
+		t.Fatalf("503 without the reason: %s", r.raw)
+	}
+	if list := e.expect(200, "GET", "/v1/webhooks", e.acme, ""); len(ids(list, "webhooks")) != 0 {
+		t.Fatalf("a refused webhook is listed: %s", list.raw)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	webhookStartWait = 10 * time.Second
+	e.expect(201, "POST", "/v1/webhooks", e.acme, body)
+	if c, ok := eng.Cursor(); !ok {
+		t.Fatalf("the feed started without a cursor (%d)", c)
+	}
+}

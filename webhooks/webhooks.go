@@ -201,7 +201,8 @@ type Engine struct {
 	inflight   map[string]bool
 	cursor     uint64
 	hasCursor  bool
-	dirty      int // changes handled since the cursor was last written
+	started    chan struct{} // closed once there is a cursor (see Begin)
+	dirty      int           // changes handled since the cursor was last written
 	closed     bool
 	wake       chan struct{}
 	now        func() time.Time
@@ -223,7 +224,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, seal: seal,
 		hooks: map[string]*hook{}, deliveries: map[string]*Delivery{}, byHook: map[string][]string{},
-		inflight: map[string]bool{}, wake: make(chan struct{}, 1), now: time.Now,
+		inflight: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), now: time.Now,
 		result: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "halo_webhook_deliveries_total", Help: "Webhook delivery attempts by result (delivered, failed, dead).",
 		}, []string{"result"}),
@@ -248,6 +249,9 @@ func New(cfg Config) (*Engine, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if err := e.load(); err != nil {
 		return nil, err
+	}
+	if e.hasCursor {
+		close(e.started)
 	}
 	return e, nil
 }
@@ -545,11 +549,46 @@ func (e *Engine) Deliveries(tenant, id string, limit int) ([]Delivery, error) {
 }
 
 // Cursor is the log position of the last change handled, and whether one
-// was ever recorded (a new journal has none: start from now).
+// was ever recorded (a new journal has none: start from now, and Begin).
 func (e *Engine) Cursor() (uint64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.cursor, e.hasCursor
+}
+
+// Begin durably records seq as the cursor of a journal that has none: the
+// log position from which its feed follows the alert changes, set by the
+// feed once it is subscribed there. A webhook's CreatedSeq is the cursor
+// when it is created, so one created before any cursor would promise every
+// change after position 0 while the feed starts wherever the log is when
+// it subscribes: the changes in between would be neither delivered nor
+// skipped on purpose. Started tells callers when Create is safe. Begin does
+// nothing on a journal that already has a cursor.
+func (e *Engine) Begin(seq uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hasCursor {
+		return nil
+	}
+	if err := e.write(record{Op: "cursor", Seq: seq}); err != nil {
+		return err
+	}
+	e.setCursor(seq)
+	return nil
+}
+
+// Started is closed once the journal has a cursor (loaded, from Begin, or
+// from the first change handled): from then on a new webhook gets every
+// matching change after its creation.
+func (e *Engine) Started() <-chan struct{} { return e.started }
+
+// setCursor moves the cursor to seq; e.mu is held.
+func (e *Engine) setCursor(seq uint64) {
+	e.cursor = seq
+	if !e.hasCursor {
+		e.hasCursor = true
+		close(e.started)
+	}
 }
 
 // Handle durably enqueues one delivery of c per matching webhook of its
@@ -597,7 +636,7 @@ func (e *Engine) Handle(_ context.Context, c Change) error {
 			e.put(r.Delivery)
 		}
 	}
-	e.cursor, e.hasCursor = c.Seq, true
+	e.setCursor(c.Seq)
 	if len(recs) > 1 {
 		e.signal()
 	}

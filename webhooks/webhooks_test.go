@@ -283,3 +283,68 @@ func TestSignMatchesDocumentedFormula(t *testing.T) {
 		t.Fatal("stale timestamp accepted")
 	}
 }
+
+// TestBeginSetsTheStartOfANewJournal: a new journal has no cursor and is not
+// started; Begin records its feed's starting position durably (a reopened
+// journal is started at it), a webhook created then promises the changes
+// after it only, and Begin on a journal with a cursor changes nothing.
+func TestBeginSetsTheStartOfANewJournal(t *testing.T) {
+	dir := t.TempDir()
+	e, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Cursor(); ok {
+		t.Fatal("a new journal has a cursor")
+	}
+	select {
+	case <-e.Started():
+		t.Fatal("a new journal is started before Begin")
+	default:
+	}
+	if err := e.Begin(41); err != nil {
+		t.Fatal(err)
+	}
+	<-e.Started()
+	if err := e.Begin(7); err != nil { // already started: no change
+		t.Fatal(err)
+	}
+	e.Close()
+	if e, err = New(Config{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := e.Cursor(); c != 41 || !ok {
+		t.Fatalf("reopened after Begin: cursor %d %v, want 41 true", c, ok)
+	}
+	rcv := newReceiver(t, secret)
+	w, err := e.Create(context.Background(), "acme", rcv.srv.URL, secret, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.CreatedSeq != 41 {
+		t.Fatalf("CreatedSeq %d, want 41", w.CreatedSeq)
+	}
+	for _, c := range []Change{change(41, "acme", "high"), change(42, "acme", "high")} {
+		if err := e.Handle(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds, _ := e.Deliveries("acme", w.ID, 0); len(ds) != 1 || ds[0].Seq != 42 {
+		t.Fatalf("deliveries %+v, want the change at 42 only", ds)
+	}
+	e.Close()
+
+	e2, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	select {
+	case <-e2.Started():
+	default:
+		t.Fatal("a reopened journal with a cursor is not started")
+	}
+	if c, ok := e2.Cursor(); c != 42 || !ok {
+		t.Fatalf("reopened cursor %d %v, want 42 true", c, ok)
+	}
+}
