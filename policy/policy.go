@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"path"
 	"strings"
@@ -115,6 +116,9 @@ func Parse(b []byte) (Document, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&d); err != nil {
+		if errors.Is(err, io.EOF) { // yaml's word for no document at all
+			return Document{}, errors.New("policy: the document is empty (no YAML in it)")
+		}
 		return Document{}, fmt.Errorf("policy: %w", err)
 	}
 	d.setDefaults()

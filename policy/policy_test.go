@@ -110,6 +110,11 @@ rules:
 	if _, err := Parse([]byte("replay_shield: {horizon: soon}")); err == nil || !strings.Contains(err.Error(), "not a duration") {
 		t.Errorf("bad duration: %v", err)
 	}
+	for _, empty := range []string{"", "\n  \n", "# only a comment\n"} {
+		if _, err := Parse([]byte(empty)); err == nil || !strings.Contains(err.Error(), "the document is empty") {
+			t.Errorf("empty document %q: %v", empty, err)
+		}
+	}
 }
 
 func TestRecordAndFold(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -273,39 +274,59 @@ training its own.`,
 	return cmd
 }
 
-// readLabels reads JSON-lines labels; each is malicious.
+// maxLabelLine bounds one line of a labels file.
+const maxLabelLine = 1 << 20
+
+// readLabels reads a JSON-lines labels file; each label is malicious.
 func readLabels(path string) ([]replay.Label, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return parseLabels(f, path)
+}
+
+// parseLabels reads JSON-lines labels from r ({"tenant","device","label",
+// "start","end"} and an optional "detail"; blank lines are skipped); each
+// is malicious. Errors name the file and the line.
+func parseLabels(r io.Reader, name string) ([]replay.Label, error) {
 	var out []replay.Label
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLabelLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
 			continue
 		}
 		var l replay.Label
-		dec := json.NewDecoder(bytesReader(sc.Bytes()))
+		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n, err)
+			return nil, fmt.Errorf("%s line %d: %w", name, n, err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("%s line %d: more than one JSON value on the line", name, n)
 		}
 		if l.Tenant == "" || l.Device == "" || l.Start.IsZero() {
-			return nil, fmt.Errorf("%s line %d: tenant, device and start are required", path, n)
+			return nil, fmt.Errorf("%s line %d: tenant, device and start are required", name, n)
 		}
 		if l.End.IsZero() {
 			l.End = l.Start
 		}
 		if l.End.Before(l.Start) {
-			return nil, errors.New(path + ": end before start")
+			return nil, fmt.Errorf("%s line %d: end %s is before start %s", name, n, l.End.Format(time.RFC3339Nano), l.Start.Format(time.RFC3339Nano))
 		}
 		l.Malicious = true
 		out = append(out, l)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s line %d: longer than %d bytes", name, n+1, maxLabelLine)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
