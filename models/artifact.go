@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -92,7 +93,9 @@ type TrainMetrics struct {
 //
 // An Artifact returned by a trainer or Load is immutable: do not change
 // its fields (Score and Explain use a compiled copy of Trees). Its methods
-// are safe for concurrent use.
+// are safe for concurrent use. One trained with IForestOptions.Unsealed
+// has an empty ID until Seal (which Save and SaveSHA256 call): read ID
+// after Seal.
 type Artifact struct {
 	// Format is FormatName.
 	Format string `json:"format"`
@@ -140,6 +143,16 @@ type Artifact struct {
 	// ~150 kB, which a pipeline, asking only for the hash, never writes.
 	saveSum  [sha256.Size]byte
 	sealedID string
+	// unsealed, for an artifact trained with IForestOptions.Unsealed,
+	// seals it once (Seal); nil for every other.
+	unsealed *deferredSeal
+}
+
+// deferredSeal is the sealing an IForestOptions.Unsealed training left to
+// the artifact's first Seal, and its outcome.
+type deferredSeal struct {
+	once sync.Once
+	err  error
 }
 
 // contentInto returns the artifact's ID and its JSON encoding with ID
@@ -160,7 +173,7 @@ func (a *Artifact) contentCopy() Artifact {
 	c := *a
 	c.ID = ""
 	c.m = nil
-	c.saveSum, c.sealedID = [sha256.Size]byte{}, ""
+	c.saveSum, c.sealedID, c.unsealed = [sha256.Size]byte{}, "", nil
 	return c
 }
 
@@ -171,8 +184,11 @@ func (a *Artifact) contentCopy() Artifact {
 // finite splits of the feature's range, leaves without children:
 // TestFitTreesAreValid checks many fits), whose check a pipeline's every
 // training would pay for (over 1% of a cohort training): only their counts
-// and the rest of the artifact are checked.
-func (a *Artifact) seal(m *compiled, grown bool) error {
+// and the rest of the artifact are checked. deferred leaves the ID and
+// the hash of what Save writes to the first Seal (IForestOptions.Unsealed):
+// the artifact is validated and compiled all the same, so that a training
+// fails where it does sealed.
+func (a *Artifact) seal(m *compiled, grown, deferred bool) error {
 	a.Format, a.Version = FormatName, FormatVersion
 	a.Span.Start, a.Span.End = a.Span.Start.UTC(), a.Span.End.UTC()
 	err := a.checkHead()
@@ -182,6 +198,10 @@ func (a *Artifact) seal(m *compiled, grown bool) error {
 	if err != nil {
 		return fmt.Errorf("trained artifact is invalid: %w", err)
 	}
+	if deferred {
+		a.m, a.unsealed = m, new(deferredSeal)
+		return nil
+	}
 	buf := contentBufs.Get().(*[]byte)
 	defer contentBufs.Put(buf)
 	if err := a.sealContent(buf); err != nil {
@@ -189,6 +209,27 @@ func (a *Artifact) seal(m *compiled, grown bool) error {
 	}
 	a.m = m
 	return nil
+}
+
+// Seal sets the ID of an artifact trained with IForestOptions.Unsealed,
+// and keeps the SHA-256 of what Save writes, from its content: what
+// training seals by default, the same ID and the same hash. The first call
+// seals; later ones, concurrent or not, wait for it and return its error.
+// For any other trained or loaded artifact, already sealed, it does
+// nothing.
+func (a *Artifact) Seal() error {
+	d := a.unsealed
+	if d == nil {
+		return nil
+	}
+	d.once.Do(func() {
+		buf := contentBufs.Get().(*[]byte)
+		defer contentBufs.Put(buf)
+		if err := a.sealContent(buf); err != nil {
+			d.err = fmt.Errorf("encoding artifact: %w", err)
+		}
+	})
+	return d.err
 }
 
 // sealContent encodes the artifact's content (into buf) and sets its ID,
@@ -285,6 +326,11 @@ func (a *Artifact) sealedContent(buf *[]byte) (content []byte, at int, err error
 // the order of its format version (marshalContent; version 1 as
 // encoding/json encodes an Artifact), the ID in it, and a newline.
 func (a *Artifact) Save(w io.Writer) error {
+	if a != nil {
+		if err := a.Seal(); err != nil {
+			return err
+		}
+	}
 	if a == nil || a.m == nil || a.sealedID == "" {
 		return errors.New("models: Save of an artifact that was not trained or loaded")
 	}
@@ -304,8 +350,13 @@ func (a *Artifact) Save(w io.Writer) error {
 
 // SaveSHA256 returns the SHA-256 of what Save writes (what a
 // model.deployed event records), kept since the artifact's training or
-// loading.
+// loading (or its Seal, for one trained unsealed).
 func (a *Artifact) SaveSHA256() ([sha256.Size]byte, error) {
+	if a != nil {
+		if err := a.Seal(); err != nil {
+			return [sha256.Size]byte{}, err
+		}
+	}
 	if a == nil || a.m == nil || a.sealedID == "" {
 		return [sha256.Size]byte{}, errors.New("models: SaveSHA256 of an artifact that was not trained or loaded")
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -423,4 +424,67 @@ func (a *Artifact) content() (string, []byte, error) {
 	defer contentBufs.Put(buf)
 	id, b, err := a.contentInto(buf)
 	return id, bytes.Clone(b), err
+}
+
+// TestUnsealedSealsTheSame: an artifact trained Unsealed has no ID until
+// Seal, which gives it the ID, the saved bytes and the hash of them of the
+// same training sealed, once, from however many goroutines (go test -race),
+// though other trainings reuse the trainer's buffers in between; Save and
+// SaveSHA256 of one never sealed seal it first.
+func TestUnsealedSealsTheSame(t *testing.T) {
+	rows, _, names := synth(5, 400, 4, 6, 2, 2, 6)
+	opts := IForestOptions{Seed: 3, Trees: 20, Depth: 6, Sample: 64, CreatedBy: "test",
+		Span: Span{Start: time.Date(2026, 11, 28, 9, 0, 0, 0, time.FixedZone("CET", 3600)), End: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}}
+	sealed, err := TrainIsolationForest(rows, names, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantSum := save(t, sealed), sha256.Sum256(save(t, sealed))
+	if sum, err := sealed.SaveSHA256(); err != nil || sum != wantSum || sealed.Seal() != nil {
+		t.Fatalf("sealed: SaveSHA256 %x, %v; Seal %v", sum, err, sealed.Seal())
+	}
+	lazyOpts := opts
+	lazyOpts.Unsealed = true
+	train := func() *Artifact {
+		a, err := TrainIsolationForest(rows, names, lazyOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ID != "" {
+			t.Fatalf("unsealed artifact has ID %s", a.ID)
+		}
+		if a.Span.Start.Location() != time.UTC || a.Format != FormatName {
+			t.Fatalf("unsealed artifact not normalised as a sealed one: %v %q", a.Span.Start, a.Format)
+		}
+		return a
+	}
+	lazy, saved, hashed := train(), train(), train()
+	// Other trainings, their buffers recycled, before the seals.
+	other, _, _ := synth(6, 500, 4, 6, 1, 2, 6)
+	for range 3 {
+		if _, err := TrainIsolationForest(other, names, IForestOptions{Seed: 9, Trees: 30, Depth: 7, Sample: 128}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := lazy.Seal(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if lazy.ID != sealed.ID {
+		t.Fatalf("sealed late: ID %s, sealed at training %s", lazy.ID, sealed.ID)
+	}
+	if got := save(t, lazy); !bytes.Equal(got, want) {
+		t.Fatalf("sealed late, Save writes %d bytes unlike the %d of the sealed training", len(got), len(want))
+	}
+	if got := save(t, saved); !bytes.Equal(got, want) || saved.ID != sealed.ID {
+		t.Fatalf("Save of an unsealed artifact: ID %s, %d bytes, want %s and the %d bytes of the sealed training", saved.ID, len(got), sealed.ID, len(want))
+	}
+	if sum, err := hashed.SaveSHA256(); err != nil || sum != wantSum || hashed.ID != sealed.ID {
+		t.Fatalf("SaveSHA256 of an unsealed artifact: %x, %v, ID %s; want %x, %s", sum, err, hashed.ID, wantSum, sealed.ID)
+	}
 }

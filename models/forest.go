@@ -205,7 +205,7 @@ func TrainRandomForest(rows [][]float64, labels []bool, names []string, opts For
 		return nil, err
 	}
 	a.Metrics.Holdout, a.Metrics.HoldoutRows = &hm, len(test)
-	if err := a.seal(m, false); err != nil {
+	if err := a.seal(m, false, false); err != nil {
 		return nil, err
 	}
 	return a, nil

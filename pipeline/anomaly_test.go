@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,23 @@ func fleet(n, minutes int, t0 time.Time, seq *int) []events.Event {
 	return out
 }
 
+// exfiltration returns 20 minutes of a fleet's ordinary traffic, then a
+// device's big uploads to a new host, then 3 more minutes of the fleet's.
+func exfiltration() []events.Event {
+	seq := 0
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	evs := fleet(10, 20, t0, &seq)
+	for k := 0; k < 30; k++ {
+		at := t0.Add(21*time.Minute + time.Duration(k)*time.Second)
+		c := fmt.Sprint("x", k)
+		evs = append(evs,
+			events.Event{ID: events.DerivedID("x", c), Tenant: "acme", Device: "pos-04", Time: at, Payload: &events.ConnOpened{ConnId: c, DstHost: "drop.evil.example", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT}},
+			events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
+		)
+	}
+	return append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
+}
+
 // TestPipelineTrainsCohortModels: after enough windows of a cohort, the
 // pipeline trains its IsolationForest by event time, records
 // model.deployed, and from then on anomalies are judged by the model, not
@@ -44,19 +62,7 @@ func TestPipelineTrainsCohortModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		seq := 0
-		t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
-		evs := fleet(10, 20, t0, &seq)
-		// Then a device exfiltrates: big uploads to a new host.
-		for k := 0; k < 30; k++ {
-			at := t0.Add(21*time.Minute + time.Duration(k)*time.Second)
-			c := fmt.Sprint("x", k)
-			evs = append(evs,
-				events.Event{ID: events.DerivedID("x", c), Tenant: "acme", Device: "pos-04", Time: at, Payload: &events.ConnOpened{ConnId: c, DstHost: "drop.evil.example", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT}},
-				events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
-			)
-		}
-		evs = append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
+		evs := exfiltration()
 		var outs []events.Event
 		for i := range evs {
 			outs = append(outs, proc.Process(&evs[i])...)
@@ -112,5 +118,53 @@ func TestPipelineTrainsCohortModels(t *testing.T) {
 	}
 	if len(ids2) != len(deployed) || ids2[0] != deployed[0].ModelId {
 		t.Fatalf("a second run trained other models: %v vs %v", ids2, deployed[0].ModelId)
+	}
+}
+
+// TestNoModelEventsDropsOnlyModelDeployed: a processor with NoModelEvents
+// (a replay's, whose sink drops model.deployed) emits exactly what one
+// without it does, model.deployed left out, its alerts naming the same
+// models though it seals them only then (detect.ModelPublisher.Unpublished).
+func TestNoModelEventsDropsOnlyModelDeployed(t *testing.T) {
+	run := func(noModelEvents bool) []events.Event {
+		proc, err := NewProcessor(Config{NoModelEvents: noModelEvents, Detectors: []string{"anomaly"}, DetectorOptions: map[string]map[string]string{"anomaly": {"min_train": "150", "min_span": "1m", "min_cold": "20"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proc.Close()
+		evs := exfiltration()
+		var outs []events.Event
+		for i := range evs {
+			outs = append(outs, proc.Process(&evs[i])...)
+		}
+		return append(outs, proc.Flush()...)
+	}
+	var want []byte
+	deployed, named := 0, 0
+	for _, o := range run(false) {
+		if p, ok := o.Payload.(*events.ModelDeployed); ok {
+			deployed++
+			if p.ModelId == "" || len(p.ArtifactSha256) != 32 {
+				t.Fatalf("model.deployed %v", p)
+			}
+			continue
+		}
+		if p, ok := o.Payload.(*events.AlertRaised); ok && strings.HasPrefix(p.Explanation, "model ") {
+			named++
+		}
+		want = append(o.AppendJSON(want), '\n')
+	}
+	if deployed == 0 || named == 0 {
+		t.Fatalf("%d model.deployed, %d alerts naming a model: the test trains and names none", deployed, named)
+	}
+	var got []byte
+	for _, o := range run(true) {
+		if o.Type() == events.TypeModelDeployed {
+			t.Fatalf("NoModelEvents: %v", o.Payload)
+		}
+		got = append(o.AppendJSON(got), '\n')
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("NoModelEvents changed the other outputs:\n%s\nwant\n%s", got, want)
 	}
 }

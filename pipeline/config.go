@@ -54,6 +54,13 @@ type Config struct {
 	// Retries of a failing delivery before it goes to the dead letters.
 	// Default 5.
 	Retries int
+	// NoModelEvents: the processor emits no model.deployed for the models
+	// it trains, for a caller that would drop them (a replay folding its
+	// outputs into alerts and a report: replay.Outputs), which spares
+	// sealing the models whose ID no alert names
+	// (detect.ModelPublisher.Unpublished). Every other output is the
+	// same. The live pipeline emits them.
+	NoModelEvents bool
 }
 
 func (c *Config) setDefaults() {

@@ -107,6 +107,9 @@ func NewProcessor(cfg Config) (*Processor, error) {
 			p.vecDets = append(p.vecDets, vd)
 		}
 		if mp, ok := d.(detect.ModelPublisher); ok {
+			if cfg.NoModelEvents {
+				mp.Unpublished()
+			}
 			p.modelPubs = append(p.modelPubs, mp)
 		}
 	}

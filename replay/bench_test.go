@@ -69,15 +69,16 @@ func readAll(b *testing.B, store events.Store, n int) []events.Event {
 // it) that drops them, and which replays the range during the read when
 // it comes in time order (else from the sorter after the read), with its
 // outputs folded as they come (Outputs: the alert set the report and
-// alerts.jsonl are made from). It returns the alerts raised and ReadRun's
-// stats (the pipeline's, and whether it replayed during the read).
+// alerts.jsonl are made from; no model.deployed, NoModelEvents). It
+// returns the alerts raised and ReadRun's stats (the pipeline's, and
+// whether it replayed during the read).
 func replayLikeCLI(b *testing.B, store events.Store, n, sortBuffer int) (int, ReadRunStats) {
 	ctx := context.Background()
 	sorter := events.NewTimeSorter(b.TempDir(), sortBuffer)
 	sorter.DropRepeats = true
 	defer sorter.Close()
 	o := NewOutputs(time.Time{})
-	r := ReadRun{Sorter: sorter, Config: pipeline.Config{}, Sink: o.Add}
+	r := ReadRun{Sorter: sorter, Config: pipeline.Config{NoModelEvents: true}, Sink: o.Add}
 	st, err := r.Run(ctx, store)
 	if err != nil {
 		b.Fatal(err)

@@ -73,6 +73,8 @@ func (o *Outputs) addCandidate(ev events.Event) {
 // stay in the chunk, moved to its front, and their payloads are slimmed
 // in place (their evidence, features, summary and explanation dropped) —
 // a copy of each event and payload was a third of Add's allocation.
+// Other outputs (model.deployed) are dropped: a processor feeding Add
+// need not make them (pipeline.Config.NoModelEvents).
 func (o *Outputs) Add(chunk []events.Event) error {
 	if !o.since.from.IsZero() { // the outputs kept, at the chunk's front
 		n := 0

@@ -140,6 +140,9 @@ training its own.`,
 			// replay runs during the read when the range comes in time
 			// order (ReadRun), else from the sorter after it.
 			outs := replay.NewOutputs(from.value)
+			// Which has no use for model.deployed events: the processor
+			// makes none, nor seals the models no alert names.
+			pcfg.NoModelEvents = true
 			var (
 				total, nread  int
 				pstart, plast time.Time

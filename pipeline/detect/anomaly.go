@@ -38,6 +38,12 @@ type Scorer interface {
 // events; the pipeline drains them after each window.
 type ModelPublisher interface {
 	Deployed() []events.Event
+	// Unpublished tells the publisher, before its first window, that
+	// nothing takes its model.deployed events (a replay folding its
+	// outputs into alerts and a report): it records none, and seals a
+	// model it trains (hashes its content for its ID) only once the ID
+	// is needed, which in a replay is for a minority of them.
+	Unpublished()
 }
 
 const anomalyDoc = `anomaly: a device window unlike its cohort's, by a learned model.
@@ -129,6 +135,7 @@ type Anomaly struct {
 	modelDir                string
 	cohorts                 map[string]*cohortModel
 	deployed                []events.Event
+	unpublished             bool // Unpublished: no model.deployed, models sealed when their ID is needed
 	errors                  []error
 	fixed                   *models.Artifact          // option model: one model for every cohort, no training
 	fixedIdx                []int                     // the index in features.Names of each of its features
@@ -312,10 +319,19 @@ func (a *Anomaly) Deployed() []events.Event {
 	return out
 }
 
+// Unpublished implements ModelPublisher: the cohorts' models are trained
+// unsealed (models.IForestOptions.Unsealed) and sealed by scoreModel when
+// one raises a finding, whose explanation names it, unless they are kept
+// in model_dir (named by their ID). The alerts are the same.
+func (a *Anomaly) Unpublished() { a.unpublished = true }
+
 // Model returns the model in force for a cohort, if any (for tests and
-// tools).
+// tools), sealed.
 func (a *Anomaly) Model(cohort string) *models.Artifact {
-	if cm := a.cohorts[cohort]; cm != nil {
+	if cm := a.cohorts[cohort]; cm != nil && cm.model != nil {
+		if err := cm.model.Seal(); err != nil {
+			a.errors = append(a.errors, fmt.Errorf("sealing the model of %s: %w", cohort, err))
+		}
 		return cm.model
 	}
 	return nil
@@ -474,6 +490,12 @@ func (a *Anomaly) scoreModel(w *window.Window, v *features.Vector, row []float64
 	if trainMax != nil && !beyondAll(row, trainMax) {
 		return Finding{}, false
 	}
+	// The explanation names the model: one trained unsealed
+	// (Unpublished) gets its ID now, the first time it is needed.
+	if err := model.Seal(); err != nil {
+		a.errors = append(a.errors, fmt.Errorf("scoring %s/%s: %w", v.Tenant, v.Device, err))
+		return Finding{}, false
+	}
 	s := scores[0]
 	f := Finding{Detector: "anomaly", Tenant: v.Tenant, Device: v.Device, Time: w.End, WindowStart: w.Start, WindowEnd: w.End,
 		Severity: events.Severity_SEVERITY_MEDIUM, Score: s, Key: "anomaly"}
@@ -525,10 +547,12 @@ func coldStart(w *window.Window, v *features.Vector, q []float64) (Finding, bool
 }
 
 // train fits the cohort's IsolationForest on its windows, deterministically
-// (the seed is derived from the cohort), and records model.deployed. It
-// trains on the detect stage's goroutine (Serial): the pipeline's other
-// stages keep the other cores busy, and splitting the calibration over
-// them measured a little more CPU for a replay no faster.
+// (the seed is derived from the cohort), and records model.deployed (not
+// when Unpublished: then the model is sealed only when its ID is needed,
+// unless it is kept in model_dir). It trains on the detect stage's
+// goroutine (Serial): the pipeline's other stages keep the other cores
+// busy, and splitting the calibration over them measured a little more
+// CPU for a replay no faster.
 func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	// The training windows' largest values, first: the rows are each an
 	// allocation of their own, scattered in memory, and this scan brings
@@ -557,6 +581,7 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	art, err := models.TrainIsolationForest(cm.rows, features.Names, models.IForestOptions{
 		Seed: int64(h.Sum64() >> 1), FPR: a.fpr, CreatedBy: "halo pipeline",
 		Span: models.Span{Start: cm.first, End: at}, Serial: true,
+		Unsealed: a.unpublished && a.modelDir == "",
 	})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("training the model of %s: %w", key, err))
@@ -567,6 +592,9 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	cm.trainRows, cm.fresh = len(cm.rows), 0
 	cm.trainMax = trainMax
 	cm.version++
+	if a.unpublished && a.modelDir == "" {
+		return // unsealed, and neither kept nor published
+	}
 	sum, err := art.SaveSHA256()
 	if err != nil {
 		return
@@ -580,6 +608,9 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 				fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
 			}
 		}
+	}
+	if a.unpublished {
+		return
 	}
 	cohort := strings.TrimPrefix(key, cm.tenant+"|")
 	ev := events.Event{

@@ -1,11 +1,18 @@
 package detect
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/models"
 	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/pipeline/window"
@@ -238,5 +245,107 @@ func TestVectorsFindEachCohort(t *testing.T) {
 		if !slices.Equal(got, vals) || cm.fresh != len(vals) {
 			t.Fatalf("cohort %q: rows %v (fresh %d), want %v", k, got, cm.fresh, vals)
 		}
+	}
+}
+
+// TestUnpublishedSealsOnlyNamedModels: an Unpublished detector (a
+// replay's, whose model.deployed events nothing takes) records no
+// model.deployed and leaves its models unsealed until a finding's
+// explanation names one: that one gets the ID its training sealed would
+// have; the others stay unsealed. A published detector (the live
+// pipeline's) records each training's model.deployed, naming the model
+// sealed at training and the hash of its saved artifact.
+func TestUnpublishedSealsOnlyNamedModels(t *testing.T) {
+	width := len(features.Names)
+	cohortRows := func(k int) [][]float64 {
+		rows := make([][]float64, 300)
+		for i := range rows {
+			rows[i] = make([]float64, width)
+			for j := range rows[i] {
+				rows[i][j] = float64((i*(j+3+k))%7 + j)
+			}
+		}
+		return rows
+	}
+	at := time.Unix(7200, 0)
+	train := func(a *Anomaly) []*cohortModel {
+		var cms []*cohortModel
+		for k := range 3 {
+			cm := &cohortModel{tenant: "t", rows: cohortRows(k), first: time.Unix(0, 0)}
+			a.train(fmt.Sprintf("t|c%d", k), cm, at)
+			if cm.model == nil {
+				t.Fatalf("cohort %d: no model: %v", k, a.errors)
+			}
+			cms = append(cms, cm)
+		}
+		return cms
+	}
+	newAnomaly := func() *Anomaly {
+		return &Anomaly{fpr: 0.005, farSD: 8, cohorts: map[string]*cohortModel{}}
+	}
+
+	live := newAnomaly()
+	sealed := train(live)
+	deployed := live.Deployed()
+	if len(deployed) != len(sealed) {
+		t.Fatalf("published: %d model.deployed for %d trainings", len(deployed), len(sealed))
+	}
+	for k, ev := range deployed {
+		art := sealed[k].model
+		var saved bytes.Buffer
+		if err := art.Save(&saved); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(saved.Bytes())
+		p, ok := ev.Payload.(*events.ModelDeployed)
+		if !ok || !strings.HasPrefix(art.ID, "sha256:") || p.ModelId != art.ID || !bytes.Equal(p.ArtifactSha256, sum[:]) || p.Version != 1 || p.Cohort != fmt.Sprintf("c%d", k) {
+			t.Fatalf("published, cohort %d: model.deployed %v for model %s, saved hash %x", k, ev.Payload, art.ID, sum)
+		}
+	}
+
+	replay := newAnomaly()
+	replay.Unpublished()
+	cms := train(replay)
+	if d := replay.Deployed(); len(d) != 0 {
+		t.Fatalf("unpublished: %d model.deployed", len(d))
+	}
+	for k, cm := range cms {
+		if cm.model.ID != "" {
+			t.Fatalf("unpublished, cohort %d: model sealed at training (%s)", k, cm.model.ID)
+		}
+	}
+	// An exfiltration in cohort 1: far beyond its training windows.
+	row := slices.Clone(cms[1].rows[7])
+	for j := range row {
+		row[j] = 100*row[j] + 1000
+	}
+	asm, err := window.New(window.Config{Size: time.Minute, Lateness: 5 * time.Second}, 1, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Release()
+	var (
+		f            Finding
+		ok, scoredIn bool
+	)
+	eachWindow(asm, goldenEvents(3), func(w *window.Window) {
+		if !scoredIn { // the first window: any will do (the finding's evidence is none of its rows)
+			scoredIn = true
+			f, ok = replay.scoreModel(w, &features.Vector{Tenant: "t", Device: "d", Cohort: "c1"}, row, cms[1].model, 1, cms[1].trainMax)
+		}
+	})
+	if !ok {
+		t.Fatalf("no finding for the exfiltration: %v", replay.errors)
+	}
+	for k, cm := range cms {
+		switch {
+		case k == 1 && cm.model.ID != sealed[1].model.ID:
+			t.Fatalf("the model the finding names: ID %q, sealed at training %s", cm.model.ID, sealed[1].model.ID)
+		case k != 1 && cm.model.ID != "":
+			t.Fatalf("cohort %d: model sealed (%s) though no finding names it", k, cm.model.ID)
+		}
+	}
+	if want := "model " + shortID(sealed[1].model.ID) + " v1 of cohort c1: "; !strings.HasPrefix(f.Explanation, want) {
+		t.Fatalf("explanation %q, want it to start %q", f.Explanation, want)
 	}
 }
