@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	pgo "github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/halo-sec/halo/pipeline/features"
 )
@@ -74,7 +73,13 @@ func readFeatureFile(out []FeatureRow, b []byte, tenant string) (rows []FeatureR
 			rows, err = out, fmt.Errorf("%w: corrupt Parquet: %v", ErrFormat, r)
 		}
 	}()
-	f, err := pgo.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err := checkFooter(b); err != nil {
+		return out, err
+	}
+	// Halo reads the pages in order: it needs neither the page index nor
+	// bloom filters (it writes none), whose stated sizes parquet-go would
+	// allocate on opening the file.
+	f, err := pgo.OpenFile(bytes.NewReader(b), int64(len(b)), pgo.SkipPageIndex(true), pgo.SkipBloomFilters(true))
 	if err != nil {
 		return out, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
@@ -87,7 +92,7 @@ func readFeatureFile(out []FeatureRow, b []byte, tenant string) (rows []FeatureR
 	if v, _ := f.Lookup("halo.features"); v != strings.Join(features.Names, ",") {
 		return out, fmt.Errorf("%w: features %q, this build computes %s", ErrFormat, v, strings.Join(features.Names, ","))
 	}
-	if err := checkChunks(f, int64(len(b))); err != nil {
+	if err := checkChunks(f.Metadata(), b); err != nil {
 		return out, err
 	}
 	r := pgo.NewReader(f)
@@ -113,30 +118,4 @@ func readFeatureFile(out []FeatureRow, b []byte, tenant string) (rows []FeatureR
 		row.Label, _ = v.Field(7 + nf).Interface().(*string)
 		out = append(out, row)
 	}
-}
-
-// maxChunkBytes bounds the uncompressed size of one column chunk Halo reads
-// back (its writer makes row groups of at most 256k rows: a few MB a
-// column).
-const maxChunkBytes = 1 << 30
-
-// checkChunks rejects what Halo's writer never makes and a corrupt file may
-// claim, before parquet-go decodes pages: codecs other than zstd (its LZ4
-// decoder doubles its buffer until the process runs out of memory on a
-// corrupt block), and column chunks whose sizes do not fit the file or are
-// implausibly large. A page header may still lie about its size within
-// these bounds.
-func checkChunks(f *pgo.File, size int64) error {
-	for _, rg := range f.Metadata().RowGroups {
-		for _, c := range rg.Columns {
-			md := &c.MetaData
-			if md.Codec != format.Zstd && md.Codec != format.Uncompressed {
-				return fmt.Errorf("%w: column %v is %v-compressed, Halo writes zstd", ErrFormat, md.PathInSchema, md.Codec)
-			}
-			if md.TotalCompressedSize < 0 || md.TotalCompressedSize > size || md.TotalUncompressedSize < 0 || md.TotalUncompressedSize > maxChunkBytes {
-				return fmt.Errorf("%w: column %v claims %d bytes (%d uncompressed) in a file of %d", ErrFormat, md.PathInSchema, md.TotalCompressedSize, md.TotalUncompressedSize, size)
-			}
-		}
-	}
-	return nil
 }
