@@ -282,6 +282,20 @@ func checkChunk(md *format.ColumnMetaData, rows int64, data []byte) error {
 		if int64(h.CompressedPageSize) > int64(len(chunk))-pos {
 			return fmt.Errorf("page %d at %d: %d bytes, past the chunk's end (%d bytes left)", p, start+pos-int64(n), h.CompressedPageSize, int64(len(chunk))-pos)
 		}
+		if md.Codec == format.Zstd {
+			body, size := chunk[pos:pos+int64(h.CompressedPageSize)], int64(h.UncompressedPageSize)
+			compressed := true
+			if v := &h.DataPageHeaderV2; v.Valid {
+				levels := int64(v.V.DefinitionLevelsByteLength) + int64(v.V.RepetitionLevelsByteLength)
+				body, size = body[levels:], size-levels
+				compressed = !v.V.IsCompressed.Valid || v.V.IsCompressed.V
+			}
+			if compressed {
+				if err := checkZstd(body, size); err != nil {
+					return fmt.Errorf("page %d at %d: %w", p, start+pos-int64(n), err)
+				}
+			}
+		}
 		pos += int64(h.CompressedPageSize)
 		uncompressed += int64(n) + int64(h.UncompressedPageSize)
 		if h.Type == format.DataPageV2 {
@@ -372,6 +386,109 @@ func checkPage(md *format.ColumnMetaData, h *format.PageHeader, p int, data bool
 	}
 	if int64(h.UncompressedPageSize) > limit {
 		return fmt.Errorf("%d bytes uncompressed for %d values stored in %d (at most %d)", h.UncompressedPageSize, n, h.CompressedPageSize, limit)
+	}
+	return nil
+}
+
+// zstdBlockMax is the most a zstd block decodes to (Block_Maximum_Size).
+const zstdBlockMax = 128 << 10
+
+// checkZstd checks that the zstd frames of a page, which its header says
+// decode to size bytes, cannot decode to much more: parquet-go's decoder
+// takes whatever they decode to, so a few kB of RLE blocks would become
+// 128 MiB (4 bytes a block of 128 kB). It walks the frames' and blocks'
+// headers without decoding: a raw or RLE block decodes to its stated
+// size, a compressed block to at most 128 kB. The writer's encoder
+// (klauspost's, at its fastest level) cuts pages into blocks of 64 kB, so
+// a page of size bytes takes ceil(size/64 kB) blocks, which may decode to
+// less than 2×size + 128 kB; the check allows twice that (blocks down to
+// 32 kB), 4×size + 256 kB. A frame's stated content size is at most size.
+func checkZstd(b []byte, size int64) error {
+	var max int64 // what the blocks may decode to
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return fmt.Errorf("zstd: %d bytes after the last frame", len(b))
+		}
+		magic := binary.LittleEndian.Uint32(b)
+		if magic&^0xf == 0x184d2a50 { // a skippable frame
+			n := int64(binary.LittleEndian.Uint32(b[4:]))
+			if n > int64(len(b))-8 {
+				return fmt.Errorf("zstd: a skippable frame of %d bytes, %d left", n, len(b)-8)
+			}
+			b = b[8+n:]
+			continue
+		}
+		if magic != 0xfd2fb528 {
+			return fmt.Errorf("zstd: no frame (magic %#x)", magic)
+		}
+		fhd := b[4]
+		if fhd&0x08 != 0 {
+			return errors.New("zstd: a reserved bit set")
+		}
+		single := fhd&0x20 != 0
+		at := 5
+		if !single {
+			at++ // the window descriptor
+		}
+		at += []int{0, 1, 2, 4}[fhd&3] // dictionary id
+		fcsBytes := []int{0, 2, 4, 8}[fhd>>6]
+		if fhd>>6 == 0 && single {
+			fcsBytes = 1
+		}
+		if at+fcsBytes > len(b) {
+			return errors.New("zstd: a truncated frame header")
+		}
+		if fcsBytes > 0 {
+			var fcs uint64
+			switch fcsBytes {
+			case 1:
+				fcs = uint64(b[at])
+			case 2:
+				fcs = uint64(binary.LittleEndian.Uint16(b[at:])) + 256
+			case 4:
+				fcs = uint64(binary.LittleEndian.Uint32(b[at:]))
+			case 8:
+				fcs = binary.LittleEndian.Uint64(b[at:])
+			}
+			if fcs > uint64(size) {
+				return fmt.Errorf("zstd: a frame of %d bytes in a page of %d", fcs, size)
+			}
+		}
+		b = b[at+fcsBytes:]
+		for last := false; !last; {
+			if len(b) < 3 {
+				return errors.New("zstd: a truncated block header")
+			}
+			h := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
+			b = b[3:]
+			last = h&1 != 0
+			n := int64(h >> 3)
+			stored := n
+			switch (h >> 1) & 3 {
+			case 0: // raw
+				max += n
+			case 1: // RLE: one byte, n times
+				max += n
+				stored = 1
+			case 2:
+				max += zstdBlockMax
+			default:
+				return errors.New("zstd: a reserved block type")
+			}
+			if n > zstdBlockMax || stored > int64(len(b)) {
+				return fmt.Errorf("zstd: a block of %d bytes, %d left", n, len(b))
+			}
+			b = b[stored:]
+		}
+		if fhd&0x04 != 0 { // content checksum
+			if len(b) < 4 {
+				return errors.New("zstd: a truncated checksum")
+			}
+			b = b[4:]
+		}
+		if max > 4*size+2*zstdBlockMax {
+			return fmt.Errorf("zstd: blocks that may decode to %d bytes in a page of %d", max, size)
+		}
 	}
 	return nil
 }

@@ -51,6 +51,21 @@ func featureFileLies(t testing.TB) []struct {
 	listLie = append(listLie, make([]byte, 16)...)
 	deep := append(bytes.Repeat([]byte{0x1c}, 100), make([]byte, 101)...) // field 1 a struct, 100 deep
 	page := func(col, p int, edit func(*format.PageHeader)) []byte { return withPageHeader(t, good, col, p, edit) }
+	// zstd frames: 1024 RLE blocks of 128 kB (128 MiB from 4 kB), and a
+	// frame that states 2^40 bytes.
+	bomb := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38}
+	for i := range 1024 {
+		h := uint32(zstdBlockMax)<<3 | 1<<1
+		if i == 1023 {
+			h |= 1
+		}
+		bomb = append(bomb, byte(h), byte(h>>8), byte(h>>16), 0)
+	}
+	fcs := binary.LittleEndian.AppendUint64([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xe0}, 1<<40)
+	fcs = append(fcs, 0x01, 0, 0) // an empty last raw block
+	body := func(col int, b []byte) []byte {
+		return withPage(t, good, col, 0, func(*format.PageHeader, []byte) []byte { return b })
+	}
 	foot := func(edit func(*format.FileMetaData)) []byte { return withFooter(t, good, edit) }
 	chunk := func(col int, edit func(*format.ColumnMetaData)) []byte {
 		return foot(func(md *format.FileMetaData) { edit(&md.RowGroups[0].Columns[col].MetaData) })
@@ -95,6 +110,9 @@ func featureFileLies(t testing.TB) []struct {
 		{"dictionary page second", "column [device]: page 1 at 44: a dictionary page that is not", page(dev, 1, func(h *format.PageHeader) {
 			h.Type, h.DictionaryPageHeader.Valid, h.DictionaryPageHeader.V.NumValues = format.DictionaryPage, true, 2
 		})},
+		{"zstd bomb", "column [connections]: page 0 at 322: zstd: blocks that may decode to 134217728 bytes in a page of 16", body(conns, bomb)},
+		{"zstd frame size", "column [connections]: page 0 at 322: zstd: a frame of 1099511627776 bytes in a page of 16", body(conns, fcs)},
+		{"zstd garbage", "column [connections]: page 0 at 322: zstd: no frame", body(conns, []byte("not zstd, not at all"))},
 		{"page type", "column [connections]: page 0 at 322: a INDEX_PAGE page", page(conns, 0, func(h *format.PageHeader) { h.Type = format.IndexPage })},
 		{"data page without its header", "column [connections]: page 0 at 322: a data page without its header", page(conns, 0, func(h *format.PageHeader) { h.Type = format.DataPage })},
 	}

@@ -2,6 +2,7 @@ package export
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"testing"
 
 	"github.com/parquet-go/parquet-go/encoding/thrift"
@@ -46,9 +47,19 @@ func withFooter(t testing.TB, b []byte, edit func(*format.FileMetaData)) []byte 
 // withPageHeader returns b with the header of page p (0: the first,
 // dictionary or data) of column col in the first row group edited and
 // re-encoded, the offsets after it and the chunk's compressed size moved
-// by the change in the header's length. The page index is dropped (its
+// by the change in the page's length. The page index is dropped (its
 // offsets would be stale).
 func withPageHeader(t testing.TB, b []byte, col, p int, edit func(*format.PageHeader)) []byte {
+	t.Helper()
+	return withPage(t, b, col, p, func(h *format.PageHeader, body []byte) []byte {
+		edit(h)
+		return body
+	})
+}
+
+// withPage is withPageHeader that may also replace the page's bytes
+// (edit returns them; the header's compressed size follows).
+func withPage(t testing.TB, b []byte, col, p int, edit func(*format.PageHeader, []byte) []byte) []byte {
 	t.Helper()
 	body, md := splitFeatureFile(t, b)
 	c := &md.RowGroups[0].Columns[col].MetaData
@@ -70,13 +81,25 @@ func withPageHeader(t testing.TB, b []byte, col, p int, edit func(*format.PageHe
 		}
 		pos += n + int64(h.CompressedPageSize)
 	}
-	edit(&h)
+	old := body[pos+n : pos+n+int64(h.CompressedPageSize)]
+	page := edit(&h, old)
+	if len(page) != len(old) {
+		h.CompressedPageSize = int32(len(page))
+		if h.CRC != 0 {
+			h.CRC = int32(crc32.ChecksumIEEE(page))
+		}
+	}
 	enc, err := thrift.Marshal(&thrift.CompactProtocol{}, &h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := int64(len(enc)) - n
 	out := append(append(append([]byte(nil), body[:pos]...), enc...), body[pos+n:]...)
+	if len(page) != len(old) {
+		at := pos + int64(len(enc))
+		out = append(append(append([]byte(nil), out[:at]...), page...), out[at+int64(len(old)):]...)
+		d += int64(len(page) - len(old))
+	}
 	move := func(off *int64) {
 		if *off > pos {
 			*off += d
@@ -91,6 +114,6 @@ func withPageHeader(t testing.TB, b []byte, col, p int, edit func(*format.PageHe
 		}
 	}
 	c.TotalCompressedSize += d
-	c.TotalUncompressedSize += d
+	c.TotalUncompressedSize += int64(len(enc)) - n
 	return joinFeatureFile(t, out, md)
 }
