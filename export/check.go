@@ -13,7 +13,7 @@ import (
 // The checks below run before parquet-go decodes anything of a features
 // file. parquet-go trusts the sizes and counts a file states and allocates
 // what they say first: a list in the footer is made with its stated
-// length (a 36-byte file that claims 2^28 schema elements made it ask for
+// length (a 37-byte file that claims 2^28 schema elements made it ask for
 // 24 GiB: "fatal error: runtime: out of memory", which recover cannot
 // catch), a page's buffers with its stated compressed and uncompressed
 // sizes (up to 2 GiB each) and its levels, values and offsets with its
@@ -29,18 +29,18 @@ import (
 const maxRowGroupRows = 4 * rowGroupRows
 
 // maxChunkBytes bounds the uncompressed size of one column chunk. A
-// features column takes at most 16 bytes a row (maxFixedPageBytes) in
-// at most maxRowGroupRows rows, 16 MiB; a string column's dictionary holds
-// distinct values (device names), which take that much only with 64-byte
-// names in a full row group. 256 MiB is a wide margin.
+// number column takes at most 16 bytes a row (maxFixedPageBytes) in at
+// most maxRowGroupRows rows, 16 MiB; a string column, its dictionary of
+// distinct values besides: 256 MiB would take a million distinct device
+// names of 240 bytes.
 const maxChunkBytes = 256 << 20
 
 // maxFooterAlloc bounds what decoding a footer may allocate
-// (footerCost's estimate). A features row group's footer entries cost
-// about 20 kB by that estimate (30 column chunks of 560 bytes and their
-// lists), so 256 MiB is more than 10,000 row groups, 2.6 billion rows in
-// one file: ReadFeatures holds every row in memory, some 300 bytes each,
-// so such a file could not be read anyway.
+// (thriftWalk's estimate). A features file's footer costs some 140 kB by
+// that estimate and 80 kB more a row group (30 column chunks and their
+// lists; 32 times the footer's bytes), so 256 MiB is some 3,000 row
+// groups, 800 million rows in one file: ReadFeatures holds every row in
+// memory, some 300 bytes each, so such a file could not be read anyway.
 const maxFooterAlloc = 256 << 20
 
 // maxThriftDepth bounds the nesting of a footer's or page header's
