@@ -41,6 +41,14 @@ func exfiltration() []events.Event {
 	seq := 0
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	evs := fleet(10, 20, t0, &seq)
+	evs = append(evs, exfilUploads(t0)...)
+	return append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
+}
+
+// exfilUploads is pos-04's 30 big uploads to a new host, a second apart,
+// from t0 + 21 minutes.
+func exfilUploads(t0 time.Time) []events.Event {
+	var evs []events.Event
 	for k := 0; k < 30; k++ {
 		at := t0.Add(21*time.Minute + time.Duration(k)*time.Second)
 		c := fmt.Sprint("x", k)
@@ -49,7 +57,7 @@ func exfiltration() []events.Event {
 			events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
 		)
 	}
-	return append(evs, fleet(10, 3, t0.Add(22*time.Minute), &seq)...)
+	return evs
 }
 
 // TestPipelineTrainsCohortModels: after enough windows of a cohort, the

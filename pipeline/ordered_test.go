@@ -25,14 +25,7 @@ func orderedHistory() []events.Event {
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	evs := fleet(10, 20, t0, &seq)
 	evs = append(evs, goldenEvents()...)
-	for k := 0; k < 30; k++ {
-		at := t0.Add(21*time.Minute + time.Duration(k)*time.Second)
-		c := fmt.Sprint("x", k)
-		evs = append(evs,
-			events.Event{ID: events.DerivedID("x", c), Tenant: "acme", Device: "pos-04", Time: at, Payload: &events.ConnOpened{ConnId: c, DstHost: "drop.evil.example", DstPort: 443, Mode: events.ConnMode_CONN_MODE_CONNECT}},
-			events.Event{ID: events.DerivedID("y", c), Tenant: "acme", Device: "pos-04", Time: at.Add(time.Second), Payload: &events.ConnClosed{ConnId: c, BytesUp: 5_000_000, BytesDown: 2000, DurationNs: int64(time.Second), Reason: events.CloseReason_CLOSE_REASON_CLIENT}},
-		)
-	}
+	evs = append(evs, exfilUploads(t0)...)
 	// Inbound connections, more than a chunk of event findings
 	// (evChunk), each its own evidence, most about one alert.
 	for k := range evChunk + 60 {

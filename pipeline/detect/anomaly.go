@@ -578,10 +578,10 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(key))
+	lazy := a.unpublished && a.modelDir == "" // neither published nor kept: sealed when an alert names it
 	art, err := models.TrainIsolationForest(cm.rows, features.Names, models.IForestOptions{
 		Seed: int64(h.Sum64() >> 1), FPR: a.fpr, CreatedBy: "halo pipeline",
-		Span: models.Span{Start: cm.first, End: at}, Serial: true,
-		Unsealed: a.unpublished && a.modelDir == "",
+		Span: models.Span{Start: cm.first, End: at}, Serial: true, Unsealed: lazy,
 	})
 	if err != nil {
 		a.errors = append(a.errors, fmt.Errorf("training the model of %s: %w", key, err))
@@ -592,8 +592,8 @@ func (a *Anomaly) train(key string, cm *cohortModel, at time.Time) {
 	cm.trainRows, cm.fresh = len(cm.rows), 0
 	cm.trainMax = trainMax
 	cm.version++
-	if a.unpublished && a.modelDir == "" {
-		return // unsealed, and neither kept nor published
+	if lazy {
+		return
 	}
 	sum, err := art.SaveSHA256()
 	if err != nil {
