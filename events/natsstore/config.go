@@ -42,6 +42,12 @@ type Config struct {
 	CredsFile string
 	// Mode says how to find or start the server. Default ModeAuto.
 	Mode Mode
+	// MustExist makes Open fail with ErrNoLog instead of creating an event
+	// log: no files in DataDir (no running server advertised there and no
+	// embedded store) or no Halo stream on the server. For commands that
+	// only read, where a mistyped --data would otherwise create an empty
+	// log and read nothing from it. Not with ModeServe.
+	MustExist bool
 	// Listen is the embedded server's address. Default "127.0.0.1:0" (a
 	// random port on loopback). Only loopback addresses are accepted.
 	Listen string
@@ -152,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.URL != "" && c.Mode == ModeServe {
 		errs = append(errs, errors.New("serving the embedded event log and using an external NATS URL are exclusive"))
+	}
+	if c.MustExist && c.Mode == ModeServe {
+		errs = append(errs, errors.New("serving the event log creates it: MustExist does not apply"))
 	}
 	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Listen, err))

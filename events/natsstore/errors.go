@@ -10,6 +10,9 @@ var (
 	// external URL does not answer, or the data directory's server does not
 	// answer and cannot be started here.
 	ErrNoServer = errors.New("event log unreachable")
+	// ErrNoLog is returned by Open with Config.MustExist when there is no
+	// event log to open.
+	ErrNoLog = errors.New("no event log")
 	// ErrFutureEvent is returned by Append for an event stamped more than
 	// MaxFutureSkew after the current time.
 	ErrFutureEvent = errors.New("event time is in the future")

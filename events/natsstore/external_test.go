@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -88,4 +89,34 @@ func TestExternalUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("Open of a dead URL: %v, want an 'unreachable' error", err)
 	}
+}
+
+// TestExternalMustExist: on an external server without Halo's stream, Open
+// with MustExist is ErrNoLog and creates nothing; without it, Open creates
+// the stream.
+func TestExternalMustExist(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a nats-server process; run without -short")
+	}
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	cfg := Config{URL: srv.URL(), CredsFile: srv.SeedFile, MustExist: true}
+	if _, err := Open(ctx, cfg, testLogger(t)); !errors.Is(err, ErrNoLog) || !strings.Contains(err.Error(), StreamName) {
+		t.Fatalf("Open with MustExist of a server without the stream: %v, want ErrNoLog naming %s", err, StreamName)
+	}
+	if _, err := Open(ctx, cfg, testLogger(t)); !errors.Is(err, ErrNoLog) {
+		t.Fatalf("the first Open created the stream: %v", err)
+	}
+	cfg.MustExist = false
+	s, err := Open(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	cfg.MustExist = true
+	s, err = Open(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open with MustExist once the stream exists: %v", err)
+	}
+	s.Close()
 }

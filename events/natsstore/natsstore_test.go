@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"public listen", Config{DataDir: "x", Listen: "0.0.0.0:4222"}, []string{"loopback only"}},
 		{"bad listen", Config{DataDir: "x", Listen: "nope"}, []string{"listen address"}},
 		{"serve and url", Config{DataDir: "x", URL: "nats://127.0.0.1:4222", Mode: ModeServe}, []string{"exclusive"}},
+		{"serve what must exist", Config{DataDir: "x", Mode: ModeServe, MustExist: true}, []string{"MustExist does not apply"}},
 		{"several", Config{DataDir: "x", Partitions: 5000, MaxAge: -time.Second, MaxBytes: -1, DuplicateWindow: time.Millisecond},
 			[]string{"partitions 5000", "retention age", "retention size", "duplicate window"}},
 		{"window above age", Config{DataDir: "x", MaxAge: time.Minute, DuplicateWindow: time.Hour}, []string{"exceeds retention age"}},
@@ -49,6 +51,41 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+}
+
+// TestMustExist: a command that only reads gets ErrNoLog, naming the
+// directory, for a data directory that holds no log, and the directory is
+// left as it was (a mistyped --data made an empty log before); once a log
+// exists there it opens, whether its server runs in another process or
+// not.
+func TestMustExist(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "typo")
+	_, err := Open(ctx, Config{DataDir: dir, MustExist: true}, testLogger(t))
+	if !errors.Is(err, ErrNoLog) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Open of an empty directory with MustExist: %v, want ErrNoLog naming %s", err, dir)
+	}
+	if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatalf("Open with MustExist made %s (stat: %v)", dir, serr)
+	}
+	srv, err := Open(ctx, Config{DataDir: dir, Mode: ModeServe}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined, err := Open(ctx, Config{DataDir: dir, MustExist: true}, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open with MustExist while the log is served: %v", err)
+	}
+	joined.Close()
+	srv.Close()
+	alone, err := Open(ctx, Config{DataDir: dir, MustExist: true}, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open with MustExist of a log no process serves: %v", err)
+	}
+	if !alone.Embedded() {
+		t.Error("the log no process serves was not started in this process")
+	}
+	alone.Close()
 }
 
 func TestServeIsExclusiveAndAutoJoins(t *testing.T) {

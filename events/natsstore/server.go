@@ -80,6 +80,13 @@ func loadOrCreateSeed(natsDir string) (seed []byte, pub string, err error) {
 	return seed, pub, nil
 }
 
+// hasEmbeddedStore reports whether dataDir holds an embedded server's
+// JetStream files (any server ever started there made them).
+func hasEmbeddedStore(dataDir string) bool {
+	fi, err := os.Stat(filepath.Join(dataDir, natsDirName, storeDirName))
+	return err == nil && fi.IsDir()
+}
+
 // startEmbedded starts the data directory's server in this process.
 func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
 	natsDir := filepath.Join(cfg.DataDir, natsDirName)

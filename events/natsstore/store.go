@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +120,10 @@ func (s *Store) connect(ctx context.Context) error {
 			s.logger.Debug("advertised event log did not answer; starting one", "url", si.URL, "error", err)
 		}
 	}
+	if cfg.MustExist && !hasEmbeddedStore(cfg.DataDir) {
+		return fmt.Errorf("%w in %s: it holds no %s (check --data; halo up --data DIR creates one)",
+			ErrNoLog, cfg.DataDir, filepath.Join(natsDirName, storeDirName))
+	}
 	emb, err := startEmbedded(cfg, s.logger)
 	if errors.Is(err, ErrDataDirInUse) && cfg.Mode == ModeAuto {
 		// Another process holds the directory: it is starting or serving.
@@ -223,6 +228,12 @@ func (s *Store) streamConfig(partitions int) jetstream.StreamConfig {
 func (s *Store) ensureStream(ctx context.Context) error {
 	st, err := s.js.Stream(ctx, StreamName)
 	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && s.cfg.MustExist:
+		where := s.cfg.DataDir
+		if s.cfg.URL != "" {
+			where = redact(s.cfg.URL)
+		}
+		return fmt.Errorf("%w in %s: the server has no %s stream", ErrNoLog, where, StreamName)
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = s.js.CreateStream(ctx, s.streamConfig(s.cfg.Partitions))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {

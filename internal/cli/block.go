@@ -102,7 +102,7 @@ on standard output. Give at least one of --host, --cidr, --port and
 }
 
 func newBlockRmCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var reason string
 	cmd := &cobra.Command{
 		Use:     "rm ID",
@@ -134,7 +134,7 @@ func newBlockRmCmd(a *app) *cobra.Command {
 }
 
 func newBlockLsCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var tenant tenantFlag
 	cmd := &cobra.Command{
 		Use:   "ls",

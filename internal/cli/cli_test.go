@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"iter"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"events", "ls", "--from", "yesterday"}, []string{`"--from" flag`, "RFC 3339", "duration ago"}},
 		{[]string{"events", "ls", "--to", "-2h"}, []string{`"--to" flag`, "negative"}},
 		{[]string{"events", "ls", "--from", "2026-11-28", "--to", "2026-11-27"}, []string{"--from 2026-11-28T00:00:00Z is not before --to 2026-11-27T00:00:00Z"}},
+		{[]string{"replay", "--out", data, "--from", "2026-11-28", "--to", "2026-11-28"}, []string{"--from 2026-11-28T00:00:00Z is not before --to 2026-11-28T00:00:00Z"}},
 		{[]string{"events", "ls", "--tenant", "acme corp"}, []string{"invalid tenant name"}},
 		{[]string{"events", "ls", "--device", "pos/1"}, []string{"invalid device id"}},
 		{[]string{"events", "ls", "--nats", "http://nats:4222"}, []string{"invalid --nats", "nats://HOST:PORT"}},
@@ -76,6 +79,37 @@ func TestUsageErrors(t *testing.T) {
 			}
 			if !strings.Contains(stderr, "--help' for usage") {
 				t.Errorf("standard error does not point to --help:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestReadersNeedALog: the commands that only read the log, or change what
+// it holds, fail on a data directory without one and leave it alone; they
+// made an empty log there before, so a mistyped --data read nothing and
+// said nothing.
+func TestReadersNeedALog(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "typo")
+	out := t.TempDir()
+	for _, args := range [][]string{
+		{"events", "ls"}, {"events", "tail"}, {"replay", "--out", out}, {"incident", "x", "--out", out},
+		{"export", "--out", out}, {"models", "ls"}, {"models", "rollback", "--tenant", "acme", "--cohort", "c"},
+		{"tenants", "ls"}, {"tenants", "token", "add", "--tenant", "acme"}, {"devices", "ls"},
+		{"devices", "revoke", "--device", "pos-1"}, {"devices", "quarantine", "--device", "pos-1"},
+		{"devices", "release", "--device", "pos-1"}, {"block", "ls", "--tenant", "acme"},
+		{"block", "rm", "b-1"}, {"policy", "show", "--tenant", "acme"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, stdout, stderr := run(ctx, t, append(args, "--data", data)...)
+			if code != ExitFailure || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", code, stdout, ExitFailure)
+			}
+			if want := "no event log in " + data; !strings.Contains(stderr, want) {
+				t.Errorf("standard error lacks %q:\n%s", want, stderr)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the command made %s (stat: %v)", data, err)
 			}
 		})
 	}
@@ -287,4 +321,17 @@ func TestFollow(t *testing.T) {
 		t.Errorf("%d deliveries acknowledged, want 3", sub.acked)
 	}
 	checkLines(t, out.String(), []events.Event{a, b, c})
+}
+
+// TestImportErrorNamesTheFileOnce: a file that is no conn.log fails the
+// import with an error that names it once (the command named it again).
+func TestImportErrorNamesTheFileOnce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(file, []byte("not a log\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(context.Background(), t, "import", "zeek", "--data", t.TempDir(), "--tenant", "acme", file)
+	if code != ExitFailure || !strings.Contains(stderr, "not a conn.log") || strings.Count(stderr, file) != 1 {
+		t.Fatalf("exit %d, want %d and an error naming %s once:\n%s", code, ExitFailure, file, stderr)
+	}
 }

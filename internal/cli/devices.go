@@ -144,7 +144,7 @@ expire or the device is revoked. Writes the same files as enroll.`
 }
 
 func newRevokeCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var device deviceFlag
 	var reason string
 	cmd := &cobra.Command{
@@ -180,7 +180,7 @@ new certificate.`,
 }
 
 func newQuarantineCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var device deviceFlag
 	var reason string
 	var expiry durationFlag
@@ -229,7 +229,7 @@ the intervention id.`,
 }
 
 func newReleaseCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var device deviceFlag
 	var reason string
 	cmd := &cobra.Command{
@@ -274,7 +274,7 @@ func newReleaseCmd(a *app) *cobra.Command {
 }
 
 func newDevicesLsCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var tenant tenantFlag
 	var asJSON bool
 	cmd := &cobra.Command{

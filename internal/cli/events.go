@@ -59,7 +59,7 @@ type eventsLsCmd struct {
 }
 
 func newEventsLsCmd(a *app) *cobra.Command {
-	c := &eventsLsCmd{app: a}
+	c := &eventsLsCmd{app: a, store: storeFlags{mustExist: true}}
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "Print every event matching the filters, one JSON object per line",
@@ -169,7 +169,7 @@ type eventsTailCmd struct {
 }
 
 func newEventsTailCmd(a *app) *cobra.Command {
-	c := &eventsTailCmd{app: a}
+	c := &eventsTailCmd{app: a, store: storeFlags{mustExist: true}}
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Follow new events as they are appended, one JSON object per line",

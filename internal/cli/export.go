@@ -16,7 +16,7 @@ import (
 
 func newExportCmd(a *app) *cobra.Command {
 	var (
-		sf                     storeFlags
+		sf                     = storeFlags{mustExist: true}
 		from, to               timeFlag
 		tenant                 tenantFlag
 		window, lateness, warm durationFlag

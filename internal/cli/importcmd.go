@@ -119,7 +119,7 @@ writes the malicious labels as JSON lines {"tenant","device","label",
 					return sorter.Add(ev)
 				})
 				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
+					return err // it names the file
 				}
 				for _, e := range st.Errors {
 					fmt.Fprintf(a.stderr, "%s: skipped %s\n", filepath.Base(path), e)

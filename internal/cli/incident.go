@@ -25,7 +25,7 @@ var errUnknownAlert = errors.New("unknown alert")
 
 func newIncidentCmd(a *app) *cobra.Command {
 	var (
-		sf            storeFlags
+		sf            = storeFlags{mustExist: true}
 		pf            pipelineFlags
 		tenant        tenantFlag
 		before, after = durationFlag{15 * time.Minute}, durationFlag{15 * time.Minute}

@@ -348,7 +348,7 @@ pipeline scores the tenant's windows with it from then on.`,
 
 func newModelsRollbackCmd(a *app) *cobra.Command {
 	var (
-		sf     storeFlags
+		sf     = storeFlags{mustExist: true}
 		tenant tenantFlag
 		cohort string
 	)
@@ -390,7 +390,7 @@ pipeline trains itself.`,
 
 func newModelsLsCmd(a *app) *cobra.Command {
 	var (
-		sf     storeFlags
+		sf     = storeFlags{mustExist: true}
 		tenant tenantFlag
 	)
 	cmd := &cobra.Command{

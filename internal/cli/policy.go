@@ -71,7 +71,7 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 	sf.register(set.Flags(), dataDirHelp)
 	set.Flags().Var(&tenant, "tenant", "the tenant `NAME` (required; e.g. --tenant acme)")
 
-	var sf2 storeFlags
+	sf2 := storeFlags{mustExist: true}
 	var tenant2 tenantFlag
 	show := &cobra.Command{
 		Use:     "show",

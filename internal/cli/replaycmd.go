@@ -25,7 +25,7 @@ import (
 
 func newReplayCmd(a *app) *cobra.Command {
 	var (
-		sf         storeFlags
+		sf         = storeFlags{mustExist: true}
 		pf         pipelineFlags
 		from, to   timeFlag
 		tenant     tenantFlag
@@ -77,6 +77,9 @@ training its own.`,
 			defer replay.BatchGC()()
 			if out == "" {
 				return usageErrorf("--out is required")
+			}
+			if !from.value.IsZero() && !to.value.IsZero() && !from.value.Before(to.value) {
+				return usageErrorf("--from %s is not before --to %s", from.String(), to.String())
 			}
 			pcfg, err := pf.config()
 			if err != nil {

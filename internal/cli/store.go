@@ -18,6 +18,10 @@ type storeFlags struct {
 	dataDir   string
 	natsURL   string
 	natsCreds string
+	// mustExist: the command only reads the log or changes what it holds,
+	// so a missing log is an error, not a new empty one made in a
+	// mistyped --data (natsstore.Config.MustExist).
+	mustExist bool
 }
 
 const dataDirHelp = "data directory `DIR`: the embedded event log keeps its files in DIR/nats, and a running 'halo up' advertises itself there (default $XDG_DATA_HOME/halo, else ~/.local/share/halo; e.g. --data /var/lib/halo)"
@@ -50,7 +54,7 @@ func (f *storeFlags) config(mode natsstore.Mode) (natsstore.Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return natsstore.Config{}, &usageError{err}
 	}
-	return natsstore.Config{DataDir: dir, URL: f.natsURL, CredsFile: f.natsCreds, Mode: mode}, nil
+	return natsstore.Config{DataDir: dir, URL: f.natsURL, CredsFile: f.natsCreds, Mode: mode, MustExist: f.mustExist && mode == natsstore.ModeAuto}, nil
 }
 
 // resolveDataDir returns the absolute data directory: flag, else

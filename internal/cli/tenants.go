@@ -68,7 +68,7 @@ hash.`,
 }
 
 func newTenantsLsCmd(a *app) *cobra.Command {
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Short:   "List tenants with their device counts",
@@ -99,7 +99,7 @@ func newTokenCmd(a *app) *cobra.Command {
 		Long:    "API tokens authenticate a tenant's people and tools to Halo's API; Halo keeps only their SHA-256 hashes.",
 		Example: `  halo tenants token add --tenant acme --role viewer`,
 		Args:    cobra.ArbitraryArgs, RunE: runGroup}
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	var tenant tenantFlag
 	role := newChoice("operator", "operator", "viewer")
 	add := &cobra.Command{
