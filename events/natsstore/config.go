@@ -19,8 +19,10 @@ const (
 	// process, which Close stops. Commands such as `halo events ls` use it.
 	ModeAuto Mode = iota
 	// ModeServe starts the embedded server on DataDir and advertises it for
-	// other commands; ErrDataDirInUse if another process serves DataDir.
-	// `halo up` uses it.
+	// other commands. When a command's server (Config.Yield) holds DataDir,
+	// it asks that command to hand it over and waits for it; when another
+	// process serves DataDir and does not yield, ErrDataDirInUse. `halo up`
+	// uses it.
 	ModeServe
 )
 
@@ -48,6 +50,23 @@ type Config struct {
 	// only read, where a mistyped --data would otherwise create an empty
 	// log and read nothing from it. Not with ModeServe.
 	MustExist bool
+	// Holder names this process to others in the data directory's
+	// server.json (e.g. "halo replay"), for their messages. Optional.
+	Holder string
+	// Yield: an embedded server this process starts for itself (ModeAuto,
+	// when no server runs on DataDir) hands the data directory over to a
+	// ModeServe process that asks for it (halo up starting): the store then
+	// closes, and what it was doing fails with ErrHandedOver. Without it, a
+	// command run while halo up was down kept halo up from starting until
+	// the command ended. Default false: the roles run alone (edge,
+	// pipeline) keep the log they serve.
+	Yield bool
+	// AwaitServer makes Open (ModeAuto, embedded) wait up to
+	// ConnectTimeout + 30s for a process that serves the data directory
+	// (halo up) and join it, instead of starting a server: for a command
+	// that follows on after handing the directory over, which would
+	// otherwise take it again before halo up does.
+	AwaitServer bool
 	// Listen is the embedded server's address. Default "127.0.0.1:0" (a
 	// random port on loopback). Only loopback addresses are accepted.
 	Listen string

@@ -11,6 +11,16 @@
 // retried message inside its de-duplication window; readers drop repeated
 // event ids beyond it (Read exactly, subscriptions within a bounded memory).
 //
+// One process at a time serves a data directory's embedded log; the others
+// join it through DATA/nats/server.json. halo up serves it (ModeServe). A
+// command run while no server runs there starts one for itself; when halo
+// up then starts, it asks such a command (Config.Yield) to hand the
+// directory over instead of failing: the command's store closes
+// (ErrHandedOver; halo events tail follows on through halo up's server),
+// and halo up starts once the directory is free. A process that serves
+// others (another halo up, a role run alone) keeps it. Commands that only
+// read (Config.MustExist) never create a log.
+//
 // Time ranges are in event time. JetStream indexes messages by the time it
 // stored them, which is never much earlier than the event time of what they
 // carry (Append refuses events stamped more than MaxFutureSkew ahead), so a

@@ -10,6 +10,10 @@ var (
 	// external URL does not answer, or the data directory's server does not
 	// answer and cannot be started here.
 	ErrNoServer = errors.New("event log unreachable")
+	// ErrHandedOver is returned by a store whose process started its own
+	// embedded server (Config.Yield) once it has handed the data directory
+	// over to a halo up starting: it wraps events.ErrClosed.
+	ErrHandedOver = errors.New("halo up took over the event log while this command ran")
 	// ErrNoLog is returned by Open with Config.MustExist when there is no
 	// event log to open.
 	ErrNoLog = errors.New("no event log")

@@ -16,7 +16,7 @@ import (
 // subscription, or 0 when the name is new.
 func (s *Store) Position(ctx context.Context, name string) (uint64, error) {
 	if s.closed.Load() {
-		return 0, events.ErrClosed
+		return 0, s.closedErr()
 	}
 	c, err := s.stream.Consumer(ctx, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -45,7 +45,7 @@ const DeadLetterStream = "HALO_DLQ"
 // in its headers, in the dead-letter stream.
 func (s *Store) DeadLetter(ctx context.Context, source string, payload []byte, reason string, headers map[string]string) error {
 	if s.closed.Load() {
-		return events.ErrClosed
+		return s.closedErr()
 	}
 	if err := s.ensureDLQ(ctx); err != nil {
 		return err

@@ -36,7 +36,7 @@ var fetched = func(b jetstream.MessageBatch) jetstream.MessageBatch { return b }
 func (s *Store) Read(ctx context.Context, q events.Query) iter.Seq2[events.Event, error] {
 	return func(yield func(events.Event, error) bool) {
 		if s.closed.Load() {
-			yield(events.Event{}, events.ErrClosed)
+			yield(events.Event{}, s.closedErr())
 			return
 		}
 		filters, err := s.filters(q.Tenant, q.Device, q.Types)
@@ -171,7 +171,7 @@ func (s *Store) stalled(ctx context.Context, cons jetstream.Consumer, stalls *in
 
 func (s *Store) readErr(err error) error {
 	if s.closed.Load() {
-		return events.ErrClosed
+		return s.closedErr()
 	}
 	return fmt.Errorf("reading the event log: %w", err)
 }

@@ -36,7 +36,28 @@ func SeedFile(dataDir string) string { return filepath.Join(dataDir, natsDirName
 type serverInfo struct {
 	URL string `json:"url"`
 	PID int    `json:"pid"`
+	// Holder is Config.Holder of the process (e.g. "halo replay").
+	Holder string `json:"holder,omitempty"`
+	// Serving: the process serves the log for others (ModeServe).
+	Serving bool `json:"serving,omitempty"`
+	// Yields: the process runs the server for itself only and hands the
+	// data directory over when asked (Config.Yield).
+	Yields bool `json:"yields,omitempty"`
 }
+
+// who names the process of si for messages: "halo replay (pid 42)".
+func (si serverInfo) who() string {
+	name := si.Holder
+	if name == "" {
+		name = "a process"
+	}
+	return fmt.Sprintf("%s (pid %d)", name, si.PID)
+}
+
+// handoverSubject is where a yielding process's store listens for a
+// ModeServe process that wants the data directory (outside the stream's
+// halo.> subjects).
+const handoverSubject = "_HALO.handover"
 
 // embedded is a nats-server running in this process on a data directory.
 type embedded struct {
@@ -153,7 +174,8 @@ func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
 		return nil, fmt.Errorf("%w: the embedded server did not start listening on %s within 60s", ErrNoServer, cfg.Listen)
 	}
 	e.url = srv.ClientURL()
-	info, _ := json.Marshal(serverInfo{URL: e.url, PID: os.Getpid()})
+	info, _ := json.Marshal(serverInfo{URL: e.url, PID: os.Getpid(), Holder: cfg.Holder,
+		Serving: cfg.Mode == ModeServe, Yields: cfg.Mode == ModeAuto && cfg.Yield})
 	if err := fsutil.WriteFileAtomic(e.file, info, 0o600); err != nil {
 		return nil, fmt.Errorf("advertising the event log: %w", err)
 	}

@@ -52,6 +52,7 @@ type Store struct {
 	appended, messages, corrupt, unknown, duplicates, readStalls atomic.Uint64
 
 	closed    atomic.Bool
+	handover  atomic.Pointer[error] // why the store closed, once handed over (Config.Yield)
 	dlqReady  atomic.Bool
 	closeOnce sync.Once
 	bufs      sync.Pool
@@ -86,7 +87,154 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		s.Close()
 		return nil, err
 	}
+	if s.emb != nil && cfg.Mode == ModeAuto && cfg.Yield {
+		if err := s.listenForHandover(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// closedErr is the error of an operation on the closed store: ErrHandedOver
+// (wrapping events.ErrClosed) when it closed to hand its data directory
+// over, else events.ErrClosed.
+func (s *Store) closedErr() error {
+	if err := s.handover.Load(); err != nil {
+		return *err
+	}
+	return events.ErrClosed
+}
+
+// listenForHandover makes the store, whose process started the data
+// directory's server for itself, hand the directory over when a ModeServe
+// process asks for it (takeOver): it closes at once, what it was doing
+// fails with ErrHandedOver, and the server stops, which releases the
+// directory.
+func (s *Store) listenForHandover() error {
+	_, err := s.nc.Subscribe(handoverSubject, func(m *nats.Msg) {
+		taker := string(m.Data)
+		if taker == "" {
+			taker = "another process"
+		}
+		err := fmt.Errorf("%w (%s asked for %s): run it again, it then goes through that process's server: %w",
+			ErrHandedOver, taker, s.cfg.DataDir, events.ErrClosed)
+		if !s.handover.CompareAndSwap(nil, &err) {
+			return
+		}
+		s.closed.Store(true)
+		s.logger.Warn("handing the event log over", "to", taker, "data_dir", s.cfg.DataDir)
+		if err := m.Respond(nil); err == nil {
+			s.nc.Flush()
+		}
+		go s.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("listening for halo up: %w", err)
+	}
+	return s.nc.Flush()
+}
+
+// takeOver is ModeServe's answer to a data directory held by another
+// process. When that process runs the server for itself only (it yields:
+// a command run while halo up was down), it asks it to hand the directory
+// over and starts the embedded server once it has; when the holder serves
+// others (another halo up, a role run alone), ErrDataDirInUse naming it.
+// A holder that has not yet said who it is (no server.json: it is
+// starting) is waited for.
+func (s *Store) takeOver(ctx context.Context) (*embedded, error) {
+	cfg := &s.cfg
+	deadline := time.Now().Add(cfg.ConnectTimeout + 30*time.Second)
+	var asked serverInfo
+	var lastErr error
+	for {
+		// A command started meanwhile may have taken the directory the
+		// one asked let go of: each new holder is asked in turn.
+		if si, ok := readServerInfo(cfg.DataDir); ok && si.URL != asked.URL {
+			if !si.Yields {
+				return nil, fmt.Errorf("%w: %s: %s serves it", ErrDataDirInUse, cfg.DataDir, si.who())
+			}
+			if lastErr = s.askHandover(si); lastErr == nil {
+				s.logger.Warn("taking the event log over from a command that ran its own server", "from", si.who(), "data_dir", cfg.DataDir)
+				asked = si
+			}
+		}
+		emb, err := startEmbedded(cfg, s.logger)
+		if !errors.Is(err, ErrDataDirInUse) {
+			return emb, err
+		}
+		if time.Now().After(deadline) {
+			switch {
+			case asked.PID != 0:
+				return nil, fmt.Errorf("%w: %s: %s agreed to hand it over but still holds it", ErrDataDirInUse, cfg.DataDir, asked.who())
+			case lastErr != nil:
+				return nil, fmt.Errorf("%w: %s: its holder did not hand it over: %v", ErrDataDirInUse, cfg.DataDir, lastErr)
+			}
+			return nil, fmt.Errorf("%w: %s: held by a process that does not say which (no %s)", ErrDataDirInUse, cfg.DataDir, serverFileName)
+		}
+		if err := waitCtx(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// awaitServer connects to the process that serves the data directory
+// (ModeServe) once it has said so in server.json.
+func (s *Store) awaitServer(ctx context.Context) error {
+	cfg := &s.cfg
+	deadline := time.Now().Add(cfg.ConnectTimeout + 30*time.Second)
+	var err error
+	for {
+		if si, ok := readServerInfo(cfg.DataDir); ok && si.Serving {
+			var o nats.Option
+			if o, err = s.seedOption(); err != nil {
+				return err
+			}
+			if err = s.dial(si.URL, o); err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("none said so in " + serverFileName)
+			}
+			return fmt.Errorf("%w: waiting for the process that serves %s: %w", ErrNoServer, cfg.DataDir, err)
+		}
+		if werr := waitCtx(ctx, 50*time.Millisecond); werr != nil {
+			return werr
+		}
+	}
+}
+
+// askHandover asks the process of si, which yields, for the data
+// directory.
+func (s *Store) askHandover(si serverInfo) error {
+	o, err := s.seedOption()
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(si.URL, o, nats.Name("halo-handover"), nats.Timeout(s.cfg.ConnectTimeout), nats.NoReconnect())
+	if err != nil {
+		return fmt.Errorf("connecting to %s's server: %w", si.who(), err)
+	}
+	defer nc.Close()
+	holder := s.cfg.Holder
+	if holder == "" {
+		holder = "halo up"
+	}
+	if _, err := nc.Request(handoverSubject, fmt.Appendf(nil, "%s (pid %d)", holder, os.Getpid()), 5*time.Second); err != nil {
+		return fmt.Errorf("asking %s: %w", si.who(), err)
+	}
+	return nil
+}
+
+// seedOption authenticates to the data directory's embedded server.
+func (s *Store) seedOption() (nats.Option, error) {
+	path := SeedFile(s.cfg.DataDir)
+	if err := fsutil.CheckPrivate(path); err != nil {
+		return nil, fmt.Errorf("event log credentials: %w", err)
+	}
+	return nats.NkeyOptionFromSeed(path)
 }
 
 func (s *Store) connect(ctx context.Context) error {
@@ -102,13 +250,7 @@ func (s *Store) connect(ctx context.Context) error {
 		}
 		return s.dial(cfg.URL, opts...)
 	}
-	seedOpt := func() (nats.Option, error) {
-		path := SeedFile(cfg.DataDir)
-		if err := fsutil.CheckPrivate(path); err != nil {
-			return nil, fmt.Errorf("event log credentials: %w", err)
-		}
-		return nats.NkeyOptionFromSeed(path)
-	}
+	seedOpt := s.seedOption
 	if cfg.Mode == ModeAuto {
 		if si, ok := readServerInfo(cfg.DataDir); ok {
 			o, err := seedOpt()
@@ -120,11 +262,17 @@ func (s *Store) connect(ctx context.Context) error {
 			s.logger.Debug("advertised event log did not answer; starting one", "url", si.URL, "error", err)
 		}
 	}
+	if cfg.Mode == ModeAuto && cfg.AwaitServer {
+		return s.awaitServer(ctx)
+	}
 	if cfg.MustExist && !hasEmbeddedStore(cfg.DataDir) {
 		return fmt.Errorf("%w in %s: it holds no %s (check --data; halo up --data DIR creates one)",
 			ErrNoLog, cfg.DataDir, filepath.Join(natsDirName, storeDirName))
 	}
 	emb, err := startEmbedded(cfg, s.logger)
+	if errors.Is(err, ErrDataDirInUse) && cfg.Mode == ModeServe {
+		emb, err = s.takeOver(ctx)
+	}
 	if errors.Is(err, ErrDataDirInUse) && cfg.Mode == ModeAuto {
 		// Another process holds the directory: it is starting or serving.
 		deadline := time.Now().Add(cfg.ConnectTimeout + 10*time.Second)
@@ -276,7 +424,7 @@ func (s *Store) Embedded() bool { return s.emb != nil }
 // Ping returns nil when the log answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
-		return events.ErrClosed
+		return s.closedErr()
 	}
 	if _, err := s.stream.Info(ctx); err != nil {
 		return fmt.Errorf("event log: %w", err)
@@ -340,10 +488,15 @@ func (s *Store) getBuf() *[]byte {
 // are published in order, except label.recorded events, packed apart
 // (nothing consumes labels in order with a device's other events); across
 // partitions the messages stay within MaxBatchSpan of event-time order.
-func (s *Store) Append(ctx context.Context, evs ...events.Event) error {
+func (s *Store) Append(ctx context.Context, evs ...events.Event) (err error) {
 	if s.closed.Load() {
-		return events.ErrClosed
+		return s.closedErr()
 	}
+	defer func() {
+		if err != nil && s.handover.Load() != nil && !errors.Is(err, ErrHandedOver) {
+			err = fmt.Errorf("%w: %w", s.closedErr(), err)
+		}
+	}()
 	if len(evs) == 0 {
 		return nil
 	}

@@ -21,7 +21,7 @@ import (
 // the last Config.SubscriptionDedup ids.
 func (s *Store) Subscribe(ctx context.Context, o events.SubscribeOptions) (events.Subscription, error) {
 	if s.closed.Load() {
-		return nil, events.ErrClosed
+		return nil, s.closedErr()
 	}
 	filters, err := s.filters(o.Tenant, o.Device, o.Types)
 	if err != nil {
@@ -130,7 +130,7 @@ func (sub *subscription) match(ev *events.Event) bool {
 func (sub *subscription) Next(ctx context.Context) (events.Delivery, error) {
 	for {
 		if sub.s.closed.Load() {
-			return events.Delivery{}, events.ErrClosed
+			return events.Delivery{}, sub.s.closedErr()
 		}
 		msg, err := sub.mc.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -138,7 +138,7 @@ func (sub *subscription) Next(ctx context.Context) (events.Delivery, error) {
 				return events.Delivery{}, ctx.Err()
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || sub.s.closed.Load() {
-				return events.Delivery{}, events.ErrClosed
+				return events.Delivery{}, sub.s.closedErr()
 			}
 			return events.Delivery{}, fmt.Errorf("receiving from the event log: %w", err)
 		}

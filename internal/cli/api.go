@@ -21,7 +21,7 @@ import (
 
 func newAPICmd(a *app) *cobra.Command {
 	var (
-		sf          storeFlags
+		sf          = storeFlags{role: true}
 		pf          pipelineFlags
 		addr        = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
 		denyPrivate bool
@@ -49,6 +49,7 @@ feature windows and scores: give the pipeline's own.`,
 			if err != nil {
 				return err
 			}
+			cfg.Holder = a.command
 			store, err := natsstore.Open(ctx, cfg, a.logger)
 			if err != nil {
 				return openError(ctx, err)

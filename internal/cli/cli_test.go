@@ -307,7 +307,7 @@ func TestFollow(t *testing.T) {
 	done := make(chan struct{})
 	var n int
 	var err error
-	go func() { n, err = follow(ctx, sub, out); close(done) }()
+	go func() { n, err = follow(ctx, sub, out, func(uint64) {}); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for strings.Count(out.String(), "\n") < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

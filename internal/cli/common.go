@@ -22,6 +22,7 @@ func openStore(ctx context.Context, a *app, f *storeFlags) (*natsstore.Store, er
 	if err != nil {
 		return nil, err
 	}
+	cfg.Holder = a.command
 	store, err := natsstore.Open(ctx, cfg, a.logger)
 	if err != nil {
 		return nil, openError(ctx, err)

@@ -43,7 +43,7 @@ func (f *edgeFlags) staticHosts() (map[string]netip.Addr, error) {
 
 func newEdgeCmd(a *app) *cobra.Command {
 	var (
-		sf    storeFlags
+		sf    = storeFlags{role: true}
 		ef    edgeFlags
 		addr  = addrFlag{value: "127.0.0.1:8443"}
 		maddr = addrFlag{allowZeroPort: true}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -114,6 +115,7 @@ func (c *eventsLsCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.Holder = c.app.command
 	log := c.app.logger
 	store, err := natsstore.Open(ctx, cfg, log)
 	if err != nil {
@@ -204,6 +206,7 @@ func (c *eventsTailCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.Holder = c.app.command
 	f := &c.filters
 	opts := events.SubscribeOptions{Tenant: f.tenant.value, Device: f.device.value, Types: f.types.types}
 	if f.from.value.IsZero() {
@@ -212,37 +215,71 @@ func (c *eventsTailCmd) run(ctx context.Context) error {
 		opts.StartTime = f.from.value
 	}
 	log := c.app.logger
+	total := 0
+	for {
+		n, next, err := c.tail(ctx, cfg, opts)
+		total += n
+		if errors.Is(err, natsstore.ErrHandedOver) {
+			// halo up started on the data directory this tail served
+			// for itself: follow on through halo up's server, from
+			// where it stopped.
+			log.Info("halo up took over the event log: following on through it", "from_seq", next.StartSeq)
+			opts, cfg.AwaitServer = next, true
+			continue
+		}
+		log.Info("stopped following", "count", total)
+		return err
+	}
+}
+
+// tail follows the log until ctx ends or the subscription fails. It
+// returns the options that follow on from where it stopped (the position
+// after the last delivery, or after the end of the log when it
+// subscribed).
+func (c *eventsTailCmd) tail(ctx context.Context, cfg natsstore.Config, opts events.SubscribeOptions) (int, events.SubscribeOptions, error) {
+	log := c.app.logger
 	store, err := natsstore.Open(ctx, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil { // interrupted: the normal end of tail
-			return nil
+			return 0, opts, nil
 		}
-		return openError(ctx, err)
+		return 0, opts, openError(ctx, err)
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Warn("closing the event log", "error", err)
 		}
 	}()
+	next := opts
+	if opts.NewOnly {
+		last, err := store.LastSeq(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, opts, nil
+			}
+			return 0, opts, fmt.Errorf("subscribing to the event log: %w", err)
+		}
+		next.NewOnly, next.StartSeq = false, last+1
+		opts = next
+	}
 	sub, err := store.Subscribe(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return 0, opts, nil
 		}
-		return fmt.Errorf("subscribing to the event log: %w", err)
+		return 0, opts, fmt.Errorf("subscribing to the event log: %w", err)
 	}
 	defer sub.Close()
 	log.Info("following the event log", "nats_url", store.ClientURL())
-	n, err := follow(ctx, sub, c.app.stdout)
+	n, err := follow(ctx, sub, c.app.stdout, func(seq uint64) { next.StartSeq, next.StartTime = seq+1, time.Time{} })
 	reportSkipped(c.app, store.Stats())
-	log.Info("stopped following", "count", n)
-	return err
+	return n, next, err
 }
 
 // follow writes every event sub delivers as one JSON line to out, flushing
 // after each delivery, until ctx ends (a nil error) or the subscription or
 // out fails.
-func follow(ctx context.Context, sub events.Subscription, out io.Writer) (n int, err error) {
+func follow(ctx context.Context, sub events.Subscription, out io.Writer, done func(seq uint64)) (n int, err error) {
 	w := bufio.NewWriterSize(out, 64<<10)
 	var line []byte
 	for {
@@ -263,6 +300,7 @@ func follow(ctx context.Context, sub events.Subscription, out io.Writer) (n int,
 		if err := w.Flush(); err != nil {
 			return n, fmt.Errorf("%w: %w", errOutput, err)
 		}
+		done(d.Seq)
 		if err := d.Ack(ctx); err != nil && ctx.Err() == nil {
 			return n, fmt.Errorf("acknowledging delivery %d: %w", d.Seq, err)
 		}

@@ -74,7 +74,7 @@ func (f *pipelineFlags) config() (pipeline.Config, error) {
 
 func newPipelineCmd(a *app) *cobra.Command {
 	var (
-		sf    storeFlags
+		sf    = storeFlags{role: true}
 		pf    pipelineFlags
 		maddr = addrFlag{allowZeroPort: true}
 	)

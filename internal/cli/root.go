@@ -54,6 +54,9 @@ type app struct {
 
 	logLevel  *choiceFlag
 	logFormat *choiceFlag
+	// command is the command being run ("halo replay"): it names this
+	// process to others on the same data directory.
+	command string
 }
 
 // usageError marks an error in the command line itself (exit code 2).
@@ -102,12 +105,15 @@ Logs go to standard error; results go to standard output.`,
 
   # Debug logs as JSON
   halo --log-level debug --log-format json up`,
-		Version:           version(),
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		Args:              cobra.ArbitraryArgs,
-		RunE:              runGroup,
-		PersistentPreRunE: func(*cobra.Command, []string) error { a.logger = a.newLogger(); return nil },
+		Version:       version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          runGroup,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.logger, a.command = a.newLogger(), cmd.CommandPath()
+			return nil
+		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.DisableDefaultCmd = true

@@ -15,7 +15,7 @@ import (
 
 func newSimCmd(a *app) *cobra.Command {
 	var (
-		sf             storeFlags
+		sf             = storeFlags{role: true}
 		tenant         tenantFlag
 		edge           string
 		devices        int

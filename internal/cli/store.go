@@ -22,6 +22,10 @@ type storeFlags struct {
 	// so a missing log is an error, not a new empty one made in a
 	// mistyped --data (natsstore.Config.MustExist).
 	mustExist bool
+	// role: the command serves others (edge, pipeline, API, simulator run
+	// alone), so a log it started for itself is not handed over to halo
+	// up; every other command's is (natsstore.Config.Yield).
+	role bool
 }
 
 const dataDirHelp = "data directory `DIR`: the embedded event log keeps its files in DIR/nats, and a running 'halo up' advertises itself there (default $XDG_DATA_HOME/halo, else ~/.local/share/halo; e.g. --data /var/lib/halo)"
@@ -54,7 +58,7 @@ func (f *storeFlags) config(mode natsstore.Mode) (natsstore.Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return natsstore.Config{}, &usageError{err}
 	}
-	return natsstore.Config{DataDir: dir, URL: f.natsURL, CredsFile: f.natsCreds, Mode: mode, MustExist: f.mustExist && mode == natsstore.ModeAuto}, nil
+	return natsstore.Config{DataDir: dir, URL: f.natsURL, CredsFile: f.natsCreds, Mode: mode, MustExist: f.mustExist && mode == natsstore.ModeAuto, Yield: !f.role}, nil
 }
 
 // resolveDataDir returns the absolute data directory: flag, else

@@ -1,0 +1,129 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/storetest"
+)
+
+// newLogDir makes an event log in a data directory and closes it.
+func newLogDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(context.Background(), Config{DataDir: dir, Mode: ModeServe}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), storetest.Traffic("acme", "pos-1", time.Now(), 3)...); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return dir
+}
+
+// TestHandover: a command that started the data directory's server for
+// itself (halo up was down) hands it over when halo up starts: halo up
+// starts instead of failing, and the command's store fails what it does
+// next, its subscription too, with ErrHandedOver naming who took over.
+func TestHandover(t *testing.T) {
+	ctx := context.Background()
+	dir := newLogDir(t)
+	cmd, err := Open(ctx, Config{DataDir: dir, Holder: "halo events tail", Yield: true}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Close()
+	if !cmd.Embedded() {
+		t.Fatal("the command did not start its own server")
+	}
+	sub, err := cmd.Subscribe(ctx, events.SubscribeOptions{NewOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := make(chan error, 1)
+	go func() {
+		_, err := sub.Next(ctx)
+		next <- err
+	}()
+
+	up, err := Open(ctx, Config{DataDir: dir, Mode: ModeServe, Holder: "halo up"}, testLogger(t))
+	if err != nil {
+		t.Fatalf("halo up while a command held the data directory: %v", err)
+	}
+	defer up.Close()
+	if !up.Embedded() {
+		t.Fatal("halo up does not serve the data directory")
+	}
+	if got := storetest.ReadAll(t, up, events.Query{}); len(got) != 3 {
+		t.Fatalf("halo up reads %d events, want the 3 of the log", len(got))
+	}
+
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrHandedOver) || !errors.Is(err, events.ErrClosed) || !strings.Contains(err.Error(), "halo up (pid ") {
+			t.Errorf("%s after the handover: %v, want ErrHandedOver (and events.ErrClosed) naming halo up", what, err)
+		}
+	}
+	select {
+	case err := <-next:
+		check("the subscription's Next", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscription's Next still waits 10 s after the handover")
+	}
+	check("Append", cmd.Append(ctx, storetest.Traffic("acme", "pos-2", time.Now(), 1)...))
+	for _, err := range cmd.Read(ctx, events.Query{}) {
+		check("Read", err)
+		break
+	}
+
+	// Commands from now on go through halo up's server.
+	again, err := Open(ctx, Config{DataDir: dir, Holder: "halo events ls", Yield: true, MustExist: true}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Embedded() {
+		t.Error("a command after the handover started its own server instead of joining halo up's")
+	}
+}
+
+// TestNoHandoverFromServers: a halo up, or a role run alone, keeps the data
+// directory it serves; a halo up starting then fails at once, naming it,
+// and the holder goes on.
+func TestNoHandoverFromServers(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		holder string
+		cfg    Config
+	}{
+		{"halo up", Config{Mode: ModeServe}},
+		{"halo edge", Config{Yield: false}},
+	} {
+		t.Run(tc.holder, func(t *testing.T) {
+			dir := newLogDir(t)
+			cfg := tc.cfg
+			cfg.DataDir, cfg.Holder = dir, tc.holder
+			holder, err := Open(ctx, cfg, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Close()
+			start := time.Now()
+			_, err = Open(ctx, Config{DataDir: dir, Mode: ModeServe, Holder: "halo up"}, testLogger(t))
+			if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), tc.holder+" (pid ") {
+				t.Fatalf("halo up on a directory %s serves: %v, want ErrDataDirInUse naming it", tc.holder, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("halo up took %v to fail, want at once", d)
+			}
+			if err := holder.Append(ctx, storetest.Traffic("acme", "pos-2", time.Now(), 1)...); err != nil {
+				t.Errorf("the holder after the refused halo up: %v", err)
+			}
+		})
+	}
+}
