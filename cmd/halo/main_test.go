@@ -134,7 +134,7 @@ func TestUpEndToEnd(t *testing.T) {
 	up2.Stderr = &up2Err
 	err = runWithin(up2, 30*time.Second)
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(up2Err.String(), "another halo up serves this data directory") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(up2Err.String(), "halo up (pid ") {
 		t.Errorf("second halo up: %v, stderr:\n%s\nwant exit 1 saying the data directory is served", err, &up2Err)
 	}
 

@@ -170,6 +170,7 @@ func (u *upCmd) config() (natsstore.Config, error) {
 		return natsstore.Config{}, &usageError{err}
 	}
 	cfg.ManageStream = true
+	cfg.Holder = u.app.command
 	cfg.Partitions = u.partitions
 	cfg.SyncInterval = u.syncInterval.value
 	cfg.MaxAge = u.retentionAge.value
@@ -254,7 +255,7 @@ func (u *upCmd) run(ctx context.Context) error {
 			return &usageError{err}
 		}
 		if errors.Is(err, natsstore.ErrDataDirInUse) {
-			return fmt.Errorf("another halo up serves this data directory (stop it, or give another --data): %w", err)
+			return fmt.Errorf("the data directory's event log is in use (stop that process, or give another --data): %w", err)
 		}
 		return errors.Join(fmt.Errorf("opening the event log: %w", err), herr)
 	}
@@ -304,6 +305,20 @@ func (u *upCmd) run(ctx context.Context) error {
 
 	var runErr error
 	edgeStopped, pipeStopped := false, false
+	// ended is the error of a role that returned: none when halo up is
+	// stopping and the role stopped with it (the signal can win the
+	// select against the role's own return of nil; a clean stop then
+	// failed with "pipeline: %!w(<nil>)"), else what it returned, or that
+	// it stopped unasked.
+	ended := func(role string, err error) error {
+		switch {
+		case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):
+			return nil
+		case err == nil:
+			return fmt.Errorf("%s: stopped unexpectedly", role)
+		}
+		return fmt.Errorf("%s: %w", role, err)
+	}
 	select {
 	case <-ctx.Done():
 	case <-reg.WhenReady():
@@ -328,22 +343,22 @@ func (u *upCmd) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case err := <-served:
-			runErr = fmt.Errorf("API server: %w", err)
+			runErr = ended("API server", err)
 		case err := <-edgeDone:
 			edgeStopped = true
-			runErr = fmt.Errorf("edge: %w", err)
+			runErr = ended("edge", err)
 		case err := <-pipeDone:
 			pipeStopped = true
-			runErr = fmt.Errorf("pipeline: %w", err)
+			runErr = ended("pipeline", err)
 		}
 	case err := <-pipeDone:
 		pipeStopped = true
-		runErr = fmt.Errorf("pipeline: %w", err)
+		runErr = ended("pipeline", err)
 	case err := <-served:
-		runErr = fmt.Errorf("API server: %w", err)
+		runErr = ended("API server", err)
 	case err := <-edgeDone:
 		edgeStopped = true
-		runErr = fmt.Errorf("edge: %w", err)
+		runErr = ended("edge", err)
 	}
 
 	log.Info("stopping")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +63,40 @@ func TestWatchEventLog(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("watchEventLog did not return after cancel")
 	}
+}
+
+// TestUpStopsCleanly: halo up asked to stop once up exits 0, every time.
+// The stop signal and the pipeline's own return of nil were ready at once
+// and the select took either: a clean stop then failed, now and then, with
+// "pipeline: %!w(<nil>)".
+func TestUpStopsCleanly(t *testing.T) {
+	data := t.TempDir()
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errb syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- Main(ctx, []string{"up", "--data", data, "--api-addr", "127.0.0.1:0", "--edge-addr", freeTCPAddr(t)}, &out, &errb)
+		}()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(errb.String(), "halo is up"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: halo up not up within 20 s:\n%s", i, errb.String())
+			}
+		}
+		cancel()
+		if code := <-done; code != ExitOK || strings.Contains(errb.String(), "%!") {
+			t.Fatalf("run %d: exit %d after a stop, want %d:\n%s", i, code, ExitOK, errb.String())
+		}
+	}
+}
+
+// freeTCPAddr is a loopback address with a port free a moment ago.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
