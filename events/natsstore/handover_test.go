@@ -127,3 +127,58 @@ func TestNoHandoverFromServers(t *testing.T) {
 		})
 	}
 }
+
+// TestClientFollowsServerRestart: a client of the data directory's server
+// (halo events tail while halo up runs) reconnects to it after it restarts
+// on another port, and its subscription goes on delivering; it retried
+// the old port forever before, and heard nothing more.
+func TestClientFollowsServerRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := newLogDir(t)
+	up, err := Open(ctx, Config{DataDir: dir, Mode: ModeServe, Holder: "halo up"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := Open(ctx, Config{DataDir: dir, Holder: "halo events tail", Yield: true}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if client.Embedded() {
+		t.Fatal("the client started its own server")
+	}
+	sub, err := client.Subscribe(ctx, events.SubscribeOptions{NewOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	oldURL := up.ClientURL()
+	up.Close()
+
+	up, err = Open(ctx, Config{DataDir: dir, Mode: ModeServe, Holder: "halo up"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if up.ClientURL() == oldURL {
+		t.Fatalf("the restarted server listens where it did (%s): the test shows nothing", oldURL)
+	}
+	ev := storetest.Traffic("acme", "pos-9", time.Now(), 1)
+	if err := up.Append(ctx, ev...); err != nil {
+		t.Fatal(err)
+	}
+	nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		d, err := sub.Next(nctx)
+		if err != nil {
+			t.Fatalf("the client's subscription after the server restarted: %v", err)
+		}
+		if len(d.Events) > 0 {
+			if d.Events[0].ID != ev[0].ID {
+				t.Fatalf("delivered %s, want the event appended after the restart %s", d.Events[0].ID, ev[0].ID)
+			}
+			return
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -219,6 +220,22 @@ func readServerInfo(dataDir string) (serverInfo, bool) {
 		return serverInfo{}, false
 	}
 	return si, true
+}
+
+// advertisedDialer dials the server that dir's server.json advertises
+// when it says one, else the address asked for.
+type advertisedDialer struct {
+	dir     string
+	timeout time.Duration
+}
+
+func (d advertisedDialer) Dial(network, address string) (net.Conn, error) {
+	if si, ok := readServerInfo(d.dir); ok {
+		if u, err := url.Parse(si.URL); err == nil && u.Host != "" {
+			address = u.Host
+		}
+	}
+	return net.DialTimeout(network, address, d.timeout)
 }
 
 // waitCtx sleeps d or until ctx ends.

@@ -327,11 +327,25 @@ func (s *Store) dial(url string, opts ...nats.Option) error {
 				logger.Warn("event log connection lost", "error", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("event log connection restored", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			u := nc.ConnectedUrlRedacted()
+			if si, ok := readServerInfo(s.cfg.DataDir); ok && s.cfg.URL == "" {
+				u = si.URL // where advertisedDialer went
+			}
+			logger.Info("event log connection restored", "url", u)
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			logger.Warn("event log error", "error", err)
 		}),
 	)
+	if s.cfg.URL == "" {
+		// The data directory's server: after a restart (halo up stopped
+		// and started again) it listens on another port, so reconnects
+		// go wherever server.json says it now is. Without this a client
+		// (halo events tail, a role run alone) retried the old port
+		// forever and heard nothing more.
+		opts = append(opts, nats.SetCustomDialer(advertisedDialer{dir: s.cfg.DataDir, timeout: s.cfg.ConnectTimeout}))
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("%w: connecting to %s: %w", ErrNoServer, redact(url), err)
