@@ -33,6 +33,9 @@ func TestUsageErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want []string // substrings of standard error
@@ -44,6 +47,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"events", "ls", "--to", "-2h"}, []string{`"--to" flag`, "negative"}},
 		{[]string{"events", "ls", "--from", "2026-11-28", "--to", "2026-11-27"}, []string{"--from 2026-11-28T00:00:00Z is not before --to 2026-11-27T00:00:00Z"}},
 		{[]string{"replay", "--out", data, "--from", "2026-11-28", "--to", "2026-11-28"}, []string{"--from 2026-11-28T00:00:00Z is not before --to 2026-11-28T00:00:00Z"}},
+		{[]string{"replay", "--out", filepath.Join(data, "file")}, []string{"--out " + filepath.Join(data, "file") + " is a file"}},
+		{[]string{"export", "--out", filepath.Join(data, "file")}, []string{"is a file: give a directory"}},
+		{[]string{"incident", "x", "--out", filepath.Join(data, "file")}, []string{"is a file: give a directory"}},
 		{[]string{"events", "ls", "--tenant", "acme corp"}, []string{"invalid tenant name"}},
 		{[]string{"events", "ls", "--device", "pos/1"}, []string{"invalid device id"}},
 		{[]string{"events", "ls", "--nats", "http://nats:4222"}, []string{"invalid --nats", "nats://HOST:PORT"}},

@@ -85,3 +85,15 @@ func removeStaleSortDirs(a *app, dir string) {
 		fmt.Fprintf(a.stderr, "removed %d directories of sorted runs that interrupted runs left in %s\n", n, dir)
 	}
 }
+
+// checkOutDir checks --out, a directory a command writes into, before it
+// does any work: given, and not an existing file.
+func checkOutDir(out string) error {
+	if out == "" {
+		return usageErrorf("--out is required")
+	}
+	if fi, err := os.Stat(out); err == nil && !fi.IsDir() {
+		return usageErrorf("--out %s is a file: give a directory (it is made if missing)", out)
+	}
+	return nil
+}

@@ -55,8 +55,8 @@ does; nothing before --from is exported.`,
   duckdb -c "select tenant, date, count(*) from read_parquet('/tmp/export/connections/**/*.parquet', hive_partitioning=true) group by all"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usageErrorf("--out is required")
+			if err := checkOutDir(out); err != nil {
+				return err
 			}
 			if rowsPerFile < 0 {
 				return usageErrorf("--rows-per-file %d: must be positive", rowsPerFile)

@@ -61,8 +61,8 @@ tenants needs --tenant.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer replay.BatchGC()()
 			id := args[0]
-			if out == "" {
-				return usageErrorf("--out is required")
+			if err := checkOutDir(out); err != nil {
+				return err
 			}
 			if after.value <= 0 {
 				return usageErrorf("--after must be positive: the range [alert - before, alert + after) must hold the alert")

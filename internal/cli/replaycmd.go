@@ -75,8 +75,8 @@ training its own.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			defer replay.BatchGC()()
-			if out == "" {
-				return usageErrorf("--out is required")
+			if err := checkOutDir(out); err != nil {
+				return err
 			}
 			if !from.value.IsZero() && !to.value.IsZero() && !from.value.Before(to.value) {
 				return usageErrorf("--from %s is not before --to %s", from.String(), to.String())
