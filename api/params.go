@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +15,8 @@ import (
 	"github.com/halo-sec/halo/events"
 )
 
-// alertParams are the query parameters GET /v1/alerts accepts.
-var alertParams = map[string]bool{"status": true, "severity": true, "device": true, "detector": true, "since": true, "until": true, "limit": true, "cursor": true}
+// alertQuery are the query parameters GET /v1/alerts accepts.
+var alertQuery = []string{"status", "severity", "device", "detector", "since", "until", "limit", "cursor"}
 
 // parseAlertQuery turns GET /v1/alerts' query into a filter. A limit above
 // maxLimit is clamped to it; every other bad value is a 400 naming the
@@ -27,8 +28,8 @@ func parseAlertQuery(rawQuery string, defLimit, maxLimit int) (alerts.Filter, *E
 		return f, badRequest("malformed query string: %v", err)
 	}
 	for k, vs := range q {
-		if !alertParams[k] {
-			return f, badRequest("unknown query parameter %q (use status, severity, device, detector, since, until, limit, cursor)", k)
+		if !slices.Contains(alertQuery, k) {
+			return f, badRequest("unknown query parameter %q (use %s)", k, strings.Join(alertQuery, ", "))
 		}
 		if len(vs) > 1 {
 			return f, badRequest("query parameter %q given %d times (give it once; status and severity take comma-separated lists)", k, len(vs))

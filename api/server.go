@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,6 +190,31 @@ type route struct {
 	// stream, instead of h, writes the response itself (Server-Sent
 	// Events); it returns an error only before writing anything.
 	stream func(w http.ResponseWriter, r *http.Request, p principal) *Error
+	// query lists the query parameters the route reads; any other is a
+	// 400 (a mistyped or unsupported one was ignored: GET /v1/devices?limit=1
+	// listed every device).
+	query []string
+}
+
+// checkQuery refuses a query parameter the route does not read.
+func (rt *route) checkQuery(r *http.Request) *Error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("malformed query string: %v", err)
+	}
+	for k := range q {
+		if slices.Contains(rt.query, k) {
+			continue
+		}
+		if len(rt.query) == 0 {
+			return badRequest("unknown query parameter %q: %s takes none", k, rt.pattern())
+		}
+		return badRequest("unknown query parameter %q (use %s)", k, strings.Join(rt.query, ", "))
+	}
+	return nil
 }
 
 func (rt *route) pattern() string { return rt.method + " " + rt.path }
@@ -220,15 +247,15 @@ func New(cfg Config) (*Server, error) {
 
 	s.routes = []*route{
 		{method: "GET", path: "/v1/openapi.json", public: true, h: s.openAPI},
-		{method: "GET", path: "/v1/alerts", h: s.listAlerts},
-		{method: "GET", path: "/v1/alerts/stream", stream: s.streamAlerts},
+		{method: "GET", path: "/v1/alerts", h: s.listAlerts, query: alertQuery},
+		{method: "GET", path: "/v1/alerts/stream", stream: s.streamAlerts, query: []string{"last_event_id"}},
 		{method: "GET", path: "/v1/alerts/{id}", h: s.getAlert},
 		{method: "POST", path: "/v1/alerts/{id}/ack", write: true, h: s.ackAlert},
 		{method: "POST", path: "/v1/alerts/{id}/resolve", write: true, h: s.resolveAlert},
 		{method: "GET", path: "/v1/devices", h: s.listDevices},
 		{method: "POST", path: "/v1/devices", write: true, h: s.enrollDevice},
 		{method: "GET", path: "/v1/devices/{id}", h: s.getDevice},
-		{method: "GET", path: "/v1/devices/{id}/timeline", h: s.deviceTimeline},
+		{method: "GET", path: "/v1/devices/{id}/timeline", h: s.deviceTimeline, query: timelineParams},
 		{method: "POST", path: "/v1/devices/{id}/quarantine", write: true, h: s.quarantine},
 		{method: "DELETE", path: "/v1/devices/{id}/quarantine", write: true, h: s.release},
 		{method: "GET", path: "/v1/interventions", h: s.listInterventions},
@@ -237,7 +264,7 @@ func New(cfg Config) (*Server, error) {
 		{method: "GET", path: "/v1/webhooks", h: s.listWebhooks},
 		{method: "POST", path: "/v1/webhooks", write: true, h: s.createWebhook},
 		{method: "DELETE", path: "/v1/webhooks/{id}", write: true, h: s.deleteWebhook},
-		{method: "GET", path: "/v1/webhooks/{id}/deliveries", h: s.listDeliveries},
+		{method: "GET", path: "/v1/webhooks/{id}/deliveries", h: s.listDeliveries, query: []string{"limit"}},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) }))
@@ -305,6 +332,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		apiErr = s.unmatched(r)
 	case rt.write && p.role != events.Role_ROLE_OPERATOR:
 		apiErr = errorf(http.StatusForbidden, CodeForbidden, "this token is read-only (role %s): %s needs an operator token", roleName(p.role), rt.pattern())
+	case rt.checkQuery(r) != nil:
+		apiErr = rt.checkQuery(r)
 	case rt.stream != nil:
 		status = http.StatusOK
 		apiErr = rt.stream(w, r, p)

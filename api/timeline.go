@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
@@ -27,7 +28,8 @@ const (
 	defaultTimelineSpan  = time.Hour
 )
 
-var timelineParams = map[string]bool{"from": true, "to": true, "limit": true, "windows": true}
+// timelineParams are the query parameters GET /v1/devices/{id}/timeline accepts.
+var timelineParams = []string{"from", "to", "limit", "windows"}
 
 type timelineQuery struct {
 	from, to  time.Time
@@ -45,8 +47,8 @@ func parseTimelineQuery(rawQuery string, now time.Time) (timelineQuery, *Error) 
 		return tq, badRequest("malformed query string: %v", err)
 	}
 	for k, vs := range q {
-		if !timelineParams[k] {
-			return tq, badRequest("unknown query parameter %q (use from, to, limit, windows)", k)
+		if !slices.Contains(timelineParams, k) {
+			return tq, badRequest("unknown query parameter %q (use %s)", k, strings.Join(timelineParams, ", "))
 		}
 		if len(vs) > 1 {
 			return tq, badRequest("query parameter %q given %d times (give it once)", k, len(vs))
