@@ -31,6 +31,8 @@ func newLogDir(t *testing.T) string {
 // starts instead of failing, and the command's store fails what it does
 // next, its subscription too, with ErrHandedOver naming who took over.
 func TestHandover(t *testing.T) {
+	defer func(g time.Duration) { handoverGrace = g }(handoverGrace)
+	handoverGrace = 100 * time.Millisecond
 	ctx := context.Background()
 	dir := newLogDir(t)
 	cmd, err := Open(ctx, Config{DataDir: dir, Holder: "halo events tail", Yield: true}, testLogger(t))
@@ -180,5 +182,36 @@ func TestClientFollowsServerRestart(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestHandoverGrace: a command that ends within handoverGrace of halo up
+// starting is let finish, not asked: halo up starts after it, and the
+// command saw no error.
+func TestHandoverGrace(t *testing.T) {
+	ctx := context.Background()
+	dir := newLogDir(t)
+	cmd, err := Open(ctx, Config{DataDir: dir, Holder: "halo tenants create", Yield: true}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Close()
+	ended := make(chan error, 1)
+	go func() {
+		time.Sleep(handoverGrace / 3)
+		err := cmd.Append(ctx, storetest.Traffic("acme", "pos-2", time.Now(), 1)...)
+		cmd.Close()
+		ended <- err
+	}()
+	up, err := Open(ctx, Config{DataDir: dir, Mode: ModeServe, Holder: "halo up"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if err := <-ended; err != nil {
+		t.Errorf("the command that ended within the grace: %v", err)
+	}
+	if got := storetest.ReadAll(t, up, events.Query{}); len(got) != 4 {
+		t.Errorf("halo up reads %d events, want the 3 of the log and the command's 1", len(got))
 	}
 }

@@ -144,13 +144,16 @@ func (s *Store) listenForHandover() error {
 // starting) is waited for.
 func (s *Store) takeOver(ctx context.Context) (*embedded, error) {
 	cfg := &s.cfg
-	deadline := time.Now().Add(cfg.ConnectTimeout + 30*time.Second)
+	start := time.Now()
+	deadline := start.Add(cfg.ConnectTimeout + 30*time.Second)
 	var asked serverInfo
 	var lastErr error
 	for {
 		// A command started meanwhile may have taken the directory the
-		// one asked let go of: each new holder is asked in turn.
-		if si, ok := readServerInfo(cfg.DataDir); ok && si.URL != asked.URL {
+		// one asked let go of: each new holder is asked in turn. One that
+		// yields is first given handoverGrace to end by itself: most
+		// commands take less, and one asked fails what it was doing.
+		if si, ok := readServerInfo(cfg.DataDir); ok && si.URL != asked.URL && (!si.Yields || time.Since(start) >= handoverGrace) {
 			if !si.Yields {
 				return nil, fmt.Errorf("%w: %s: %s serves it", ErrDataDirInUse, cfg.DataDir, si.who())
 			}
@@ -205,6 +208,10 @@ func (s *Store) awaitServer(ctx context.Context) error {
 		}
 	}
 }
+
+// handoverGrace is how long takeOver waits for a yielding holder to end
+// before asking it for the data directory (a variable for the tests).
+var handoverGrace = 3 * time.Second
 
 // askHandover asks the process of si, which yields, for the data
 // directory.
