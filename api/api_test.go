@@ -387,6 +387,7 @@ func TestBadInput(t *testing.T) {
 		{400, "POST", "/v1/devices/pos-1/quarantine", `{"expiry":"-1h"}`, "expiry"},
 		{400, "POST", "/v1/interventions", `{}`, "block"},
 		{400, "POST", "/v1/interventions", `{"cidr":"10.0.0.0/99"}`, "cidr"},
+		{400, "POST", "/v1/interventions", `{"host":"*"}`, "matches every destination"},
 		{400, "POST", "/v1/interventions", `{"port":70000}`, "port"},
 		{400, "POST", "/v1/interventions", `{"fingerprint":"zz"}`, "fingerprint"},
 		{400, "POST", "/v1/interventions", `{"host":"[a"}`, "host glob"},

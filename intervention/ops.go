@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/events"
@@ -11,6 +12,30 @@ import (
 
 // ErrEmptyMatch is returned for a block that would match everything.
 var ErrEmptyMatch = errors.New("a block needs at least one of host, cidr, port or fingerprint")
+
+// narrows refuses a block whose host glob and CIDR cover every host and
+// address with nothing else to narrow them (a host glob "*" or "***", a
+// CIDR 0.0.0.0/0): a typo away from cutting the tenant's every device off,
+// which ErrEmptyMatch refuses when the fields are empty. With a port or a
+// fingerprint they are a deliberate block of those everywhere.
+func narrows(m Match) error {
+	if m.Port != 0 || len(m.StrictFP) > 0 {
+		return nil
+	}
+	all := m.HostGlob == "" || strings.Trim(m.HostGlob, "*?.") == ""
+	allIPs := !m.CIDR.IsValid() || m.CIDR.Bits() == 0
+	if !all || !allIPs {
+		return nil
+	}
+	what := "host " + m.HostGlob
+	if m.CIDR.IsValid() {
+		what = "cidr " + m.CIDR.String()
+		if m.HostGlob != "" {
+			what = "host " + m.HostGlob + " and cidr " + m.CIDR.String()
+		}
+	}
+	return fmt.Errorf("%w: %s matches every destination (to cut a device off, quarantine it)", ErrEmptyMatch, what)
+}
 
 // ErrNotFound is returned when lifting an intervention that is not in force.
 var ErrNotFound = errors.New("no such intervention in force")
@@ -52,6 +77,9 @@ func NewEvent(r Request) (events.Event, error) {
 		}
 		if m.IsZero() {
 			return events.Event{}, ErrEmptyMatch
+		}
+		if err := narrows(m); err != nil {
+			return events.Event{}, err
 		}
 	case events.InterventionKind_INTERVENTION_KIND_QUARANTINE:
 		if r.Device == "" {

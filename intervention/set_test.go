@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,21 @@ func TestNewEventValidation(t *testing.T) {
 	}
 	if _, err := NewEvent(bad[1]); !errors.Is(err, ErrEmptyMatch) {
 		t.Errorf("empty match: %v", err)
+	}
+	// Matches of every destination, refused as the empty one is; with a
+	// port or a fingerprint, a deliberate block of those everywhere.
+	for _, m := range []*events.Match{{HostGlob: "*"}, {HostGlob: "***"}, {HostGlob: "*.*"}, {Cidr: "0.0.0.0/0"}, {Cidr: "::/0"},
+		{HostGlob: "*", Cidr: "::/0"}} {
+		_, err := NewEvent(Request{Kind: block, Tenant: "acme", Match: m})
+		if !errors.Is(err, ErrEmptyMatch) || !strings.Contains(err.Error(), "matches every destination") {
+			t.Errorf("block of %v: %v, want ErrEmptyMatch saying it matches every destination", m, err)
+		}
+	}
+	for _, m := range []*events.Match{{HostGlob: "*", Port: 25}, {Cidr: "0.0.0.0/0", Port: 23}, {HostGlob: "*.evil.example"},
+		{Cidr: "10.0.0.0/8"}, {HostGlob: "*", Cidr: "192.0.2.0/24"}} {
+		if _, err := NewEvent(Request{Kind: block, Tenant: "acme", Match: m}); err != nil {
+			t.Errorf("block of %v: %v", m, err)
+		}
 	}
 	ev, err := NewEvent(Request{Kind: block, Tenant: "acme", Match: &events.Match{Cidr: "192.0.2.7"}})
 	if err != nil {

@@ -49,7 +49,9 @@ func newBlockAddCmd(a *app) *cobra.Command {
 		Short: "Add a block and print its id",
 		Long: `Add a block for a tenant's devices (or one device) and print its id, alone
 on standard output. Give at least one of --host, --cidr, --port and
---fingerprint; every one given must match.`,
+--fingerprint; every one given must match. A block of every destination
+(--host '*', --cidr 0.0.0.0/0, with no port or fingerprint) is refused: to
+cut a device off, quarantine it.`,
 		Example: `  halo block add --tenant acme --host '*.evil.example' --reason "C&C"
   halo block add --tenant acme --device POS-00012 --cidr 203.0.113.0/24 --port 8080 --expiry 24h`,
 		Args: noArgs,
