@@ -152,6 +152,9 @@ func newBlockLsCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant.value); err != nil {
+				return err
+			}
 			set, err := intervention.Load(ctx, store)
 			if err != nil {
 				return err

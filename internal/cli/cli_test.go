@@ -341,3 +341,30 @@ func TestImportErrorNamesTheFileOnce(t *testing.T) {
 		t.Fatalf("exit %d, want %d and an error naming %s once:\n%s", code, ExitFailure, file, stderr)
 	}
 }
+
+// TestUnknownTenant: --tenant naming no tenant of the log is an error that
+// lists those there are, for the commands that list or show a tenant's
+// things (they printed nothing, or Halo's default policy, silently), and a
+// warning for replay and export (whose reports then say 0 events).
+func TestUnknownTenant(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: exit %d:\n%s", code, stderr)
+	}
+	for _, args := range [][]string{{"devices", "ls"}, {"block", "ls"}, {"policy", "show"}, {"models", "ls"}} {
+		code, stdout, stderr := run(ctx, t, append(args, "--data", data, "--tenant", "acme-typo")...)
+		if code != ExitFailure || stdout != "" || !strings.Contains(stderr, `no tenant "acme-typo" in the event log (tenants: acme)`) {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s\nwant %d, nothing, and the error", args, code, stdout, stderr, ExitFailure)
+		}
+		if code, _, stderr := run(ctx, t, append(args, "--data", data, "--tenant", "acme")...); code != ExitOK {
+			t.Errorf("%v --tenant acme: exit %d:\n%s", args, code, stderr)
+		}
+	}
+	for _, args := range [][]string{{"replay"}, {"export"}} {
+		code, _, stderr := run(ctx, t, append(args, "--data", data, "--tenant", "acme-typo", "--out", t.TempDir())...)
+		if code != ExitOK || !strings.Contains(stderr, `warning: no tenant "acme-typo"`) {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant 0 and a warning", args, code, stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/user"
+	"strings"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
@@ -96,4 +97,39 @@ func checkOutDir(out string) error {
 		return usageErrorf("--out %s is a file: give a directory (it is made if missing)", out)
 	}
 	return nil
+}
+
+// requireTenant: a --tenant naming no tenant of the log is an error that
+// lists those there are (a typo listed nothing, or the default policy,
+// silently). Nothing to check when name is empty.
+func requireTenant(ctx context.Context, store events.Store, name string) error {
+	if name == "" {
+		return nil
+	}
+	reg, err := identity.Load(ctx, store)
+	if err != nil {
+		return fmt.Errorf("reading tenants and devices: %w", err)
+	}
+	return knownTenant(reg, name)
+}
+
+// knownTenant is requireTenant's check on a registry already loaded.
+func knownTenant(reg *identity.Registry, name string) error {
+	if name == "" {
+		return nil
+	}
+	if _, ok := reg.Tenant(name); ok {
+		return nil
+	}
+	var names []string
+	for _, t := range reg.Tenants() {
+		names = append(names, t.Name)
+	}
+	switch {
+	case len(names) == 0:
+		return fmt.Errorf("no tenant %q: the event log has none yet (halo tenants create NAME)", name)
+	case len(names) > 10:
+		names = append(names[:10], fmt.Sprintf("… %d more: halo tenants ls", len(names)-10))
+	}
+	return fmt.Errorf("no tenant %q in the event log (tenants: %s)", name, strings.Join(names, ", "))
 }

@@ -292,6 +292,9 @@ and when their newest valid certificate expires.`,
 				return err
 			}
 			defer store.Close()
+			if err := knownTenant(reg, tenant.value); err != nil {
+				return err
+			}
 			ivs, err := intervention.Load(ctx, store)
 			if err != nil {
 				return err

@@ -80,6 +80,9 @@ does; nothing before --from is exported.`,
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant.value); err != nil {
+				fmt.Fprintf(a.stderr, "warning: %v: nothing of it to read\n", err)
+			}
 			removeStaleSortDirs(a, out)
 			st, err := export.Run(ctx, store, cfg)
 			reportSkipped(a, store.Stats()) // corrupt log messages are skipped and counted, never exported

@@ -406,6 +406,9 @@ func newModelsLsCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant.value); err != nil {
+				return err
+			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\tTENANT\tCOHORT\tVERSION\tMODEL\tKIND\tTHRESHOLD\tAT\tBY")
 			hist := deps.History(tenant.value)

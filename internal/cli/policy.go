@@ -89,6 +89,9 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant2.value); err != nil {
+				return err
+			}
 			pols, err := policy.Load(ctx, store)
 			if err != nil {
 				return err

@@ -117,6 +117,9 @@ training its own.`,
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant.value); err != nil {
+				fmt.Fprintf(a.stderr, "warning: %v: nothing of it to read\n", err)
+			}
 			// --warmup: the history before --from is replayed first to build
 			// baselines; nothing timed before --from is reported.
 			readFrom := from.value
