@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/identity"
 )
 
 func newLabelsCmd(a *app) *cobra.Command {
@@ -24,7 +26,7 @@ features table's malicious column, and so the models trained on it.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: runGroup,
 	}
-	var sf storeFlags
+	sf := storeFlags{mustExist: true}
 	source := newChoice("simulator", "simulator", "import")
 	imp := &cobra.Command{
 		Use:   "import FILE",
@@ -32,7 +34,9 @@ features table's malicious column, and so the models trained on it.`,
 		Long: `Record every label of a JSON-lines labels file (the format of halo sim
 --labels-out and halo replay --labels) as a malicious label.recorded event.
 Event ids are derived from the label, so importing a file twice records it
-once. A malformed line stops the import before anything is recorded.`,
+once. A malformed line, or a label of a tenant the log does not hold (a
+file of another data directory), stops the import before anything is
+recorded.`,
 		Example: `  halo labels import attacks.jsonl --data /var/lib/halo
   halo labels import analyst-spans.jsonl --source import`,
 		Args: exactArgs(1, "the labels FILE"),
@@ -72,6 +76,21 @@ once. A malformed line stops the import before anything is recorded.`,
 				return err
 			}
 			defer store.Close()
+			reg, err := identity.Load(ctx, store)
+			if err != nil {
+				return fmt.Errorf("reading tenants and devices: %w", err)
+			}
+			var unknown []string
+			for _, l := range labels {
+				if _, ok := reg.Tenant(l.Tenant); !ok && !slices.Contains(unknown, l.Tenant) {
+					unknown = append(unknown, l.Tenant)
+				}
+			}
+			if len(unknown) > 0 {
+				// A labels file of another data directory, most likely:
+				// nothing recorded rather than labels nothing reads.
+				return fmt.Errorf("%s: nothing recorded: %w", args[0], knownTenant(reg, unknown[0]))
+			}
 			events.SortByTime(evs)
 			if err := store.Append(ctx, evs...); err != nil {
 				return fmt.Errorf("recording the labels: %w", err)

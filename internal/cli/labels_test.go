@@ -19,6 +19,21 @@ func TestLabelsImport(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Before the tenant exists: nothing recorded (a labels file of another
+	// data directory, most likely), and the log is not made for it.
+	if code, out, stderr := run(ctx, t, "labels", "import", file, "--data", data); code != ExitFailure || out != "" || !strings.Contains(stderr, "no event log in") {
+		t.Fatalf("labels import before there is a log: %d %q %s", code, out, stderr)
+	}
+	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: %d %s", code, stderr)
+	}
+	if code, out, stderr := run(ctx, t, "labels", "import", file, "--data", data); code != ExitFailure || out != "" ||
+		!strings.Contains(stderr, `nothing recorded: no tenant "shop" in the event log (tenants: acme)`) {
+		t.Fatalf("labels import of another tenant's labels: %d %q %s", code, out, stderr)
+	}
+	if code, _, stderr := run(ctx, t, "tenants", "create", "shop", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: %d %s", code, stderr)
+	}
 	for range 2 {
 		if code, out, stderr := run(ctx, t, "labels", "import", file, "--data", data); code != ExitOK || !strings.Contains(out, "recorded 2 labels") {
 			t.Fatalf("labels import: %d %s %s", code, out, stderr)
