@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +68,11 @@ type embedded struct {
 	lock *os.File
 	file string
 	url  string
+	// writeErr is the server's first storage write error (no space left
+	// on device, EFBIG, EIO), from its log: nats-server's file store keeps
+	// failing every write after one, even once the disk has room again,
+	// until the store is opened anew (Store.heal restarts the server).
+	writeErr atomic.Pointer[string]
 }
 
 // loadOrCreateSeed returns the user nkey seed of dataDir, creating it with
@@ -168,7 +175,7 @@ func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring the embedded event log: %w", err)
 	}
-	srv.SetLoggerV2(&serverLogger{l: logger.With("component", "nats")}, false, false, false)
+	srv.SetLoggerV2(&serverLogger{l: logger.With("component", "nats"), e: e}, false, false, false)
 	e.srv = srv
 	go srv.Start()
 	if !srv.ReadyForConnections(60 * time.Second) {
@@ -252,11 +259,22 @@ func waitCtx(ctx context.Context, d time.Duration) error {
 
 // serverLogger adapts nats-server's logger to slog. Notices are debug
 // messages for Halo: the server's banner is not the user's business.
-type serverLogger struct{ l *slog.Logger }
+type serverLogger struct {
+	l *slog.Logger
+	e *embedded // its write errors are noted there; nil: not noted
+}
 
 func (s *serverLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s *serverLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s *serverLogger) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s *serverLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s *serverLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s *serverLogger) Tracef(format string, v ...any)  {}
+func (s *serverLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	s.l.Error(msg)
+	// The file store's write failures, as nats-server v2.15 words them
+	// (TestStorageWriteFailureHeals fails if that changes).
+	if s.e != nil && (strings.Contains(msg, "failed to store a msg") || strings.Contains(msg, "Critical write error")) {
+		s.e.writeErr.CompareAndSwap(nil, &msg)
+	}
+}
+func (s *serverLogger) Debugf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s *serverLogger) Tracef(format string, v ...any) {}

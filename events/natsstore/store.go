@@ -36,6 +36,9 @@ type Stats struct {
 	Unknown    uint64 // events of types this build does not know, skipped
 	Duplicates uint64 // repeated event ids dropped by readers
 	ReadStalls uint64 // reads failed because pending events never came
+	// Restarts of the embedded server after its storage failed a write
+	// (heal).
+	StorageRestarts uint64
 }
 
 // Store is events.Store on NATS JetStream.
@@ -49,10 +52,14 @@ type Store struct {
 	partitions int
 	url        string
 
-	appended, messages, corrupt, unknown, duplicates, readStalls atomic.Uint64
+	appended, messages, corrupt, unknown, duplicates, readStalls, restarts atomic.Uint64
 
 	closed    atomic.Bool
 	handover  atomic.Pointer[error] // why the store closed, once handed over (Config.Yield)
+	embMu     sync.Mutex            // guards emb against heal's restarts
+	healStop  chan struct{}         // closed by Close; nil when heal does not run
+	healEvery time.Duration         // healInterval when opened
+	healDone  chan struct{}
 	dlqReady  atomic.Bool
 	closeOnce sync.Once
 	bufs      sync.Pool
@@ -92,6 +99,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 			s.Close()
 			return nil, err
 		}
+	}
+	if s.emb != nil && cfg.Mode == ModeServe {
+		s.healStop, s.healDone, s.healEvery = make(chan struct{}), make(chan struct{}), healInterval
+		go func() {
+			defer close(s.healDone)
+			s.heal(s.healStop)
+		}()
 	}
 	return s, nil
 }
@@ -440,12 +454,19 @@ func (s *Store) Partitions() int { return s.partitions }
 func (s *Store) ClientURL() string { return s.url }
 
 // Embedded reports whether this process runs the log's server.
-func (s *Store) Embedded() bool { return s.emb != nil }
+func (s *Store) Embedded() bool {
+	s.embMu.Lock()
+	defer s.embMu.Unlock()
+	return s.emb != nil
+}
 
 // Ping returns nil when the log answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return s.closedErr()
+	}
+	if err := s.storageErr(); err != nil {
+		return err
 	}
 	if _, err := s.stream.Info(ctx); err != nil {
 		return fmt.Errorf("event log: %w", err)
@@ -458,6 +479,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		Appended: s.appended.Load(), Messages: s.messages.Load(), Corrupt: s.corrupt.Load(),
 		Unknown: s.unknown.Load(), Duplicates: s.duplicates.Load(), ReadStalls: s.readStalls.Load(),
+		StorageRestarts: s.restarts.Load(),
 	}
 }
 
@@ -466,12 +488,18 @@ func (s *Store) Stats() Stats {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.healStop != nil {
+			close(s.healStop)
+			<-s.healDone
+		}
 		if s.nc != nil {
 			s.nc.Close()
 		}
+		s.embMu.Lock()
 		if s.emb != nil {
 			s.emb.shutdown()
 		}
+		s.embMu.Unlock()
 	})
 	return nil
 }
