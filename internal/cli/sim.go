@@ -15,7 +15,7 @@ import (
 
 func newSimCmd(a *app) *cobra.Command {
 	var (
-		sf             = storeFlags{role: true}
+		sf             storeFlags
 		tenant         tenantFlag
 		edge           string
 		devices        int

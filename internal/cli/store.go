@@ -22,9 +22,10 @@ type storeFlags struct {
 	// so a missing log is an error, not a new empty one made in a
 	// mistyped --data (natsstore.Config.MustExist).
 	mustExist bool
-	// role: the command serves others (edge, pipeline, API, simulator run
+	// role: the command serves others (the edge, pipeline or API run
 	// alone), so a log it started for itself is not handed over to halo
-	// up; every other command's is (natsstore.Config.Yield).
+	// up; every other command's is (natsstore.Config.Yield), halo sim's
+	// too (it drives a running halo up's edge).
 	role bool
 }
 
