@@ -195,6 +195,8 @@ type Engine struct {
 	mu         sync.Mutex
 	f          *os.File
 	lines      int
+	size       int64 // bytes of whole records in the journal
+	torn       bool  // a failed append could not be cut off: compact first
 	hooks      map[string]*hook
 	deliveries map[string]*Delivery
 	byHook     map[string][]string // delivery ids, oldest first
@@ -396,7 +398,11 @@ func (e *Engine) compact() error {
 	if e.f, err = os.OpenFile(e.journalPath(), os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
-	e.lines = len(recs)
+	fi, err := e.f.Stat()
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	e.lines, e.size, e.torn = len(recs), fi.Size(), false
 	return nil
 }
 
@@ -413,12 +419,27 @@ func (e *Engine) write(recs ...record) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
-	if _, err := e.f.Write(buf); err != nil {
+	if e.torn {
+		if err := e.compact(); err != nil {
+			return fmt.Errorf("webhooks: writing the journal: %w", err)
+		}
+	}
+	_, err := e.f.Write(buf)
+	if err == nil {
+		err = e.f.Sync()
+	}
+	if err != nil {
+		// A short write (a full disk) left part of a line: cut it off, or
+		// the next append would continue that line and the journal would
+		// drop both records as one malformed line when loaded (a webhook
+		// created and acknowledged after the failure was lost at the next
+		// start). If it cannot be cut, the next write rewrites the journal.
+		if terr := e.f.Truncate(e.size); terr != nil {
+			e.torn = true
+		}
 		return fmt.Errorf("webhooks: writing the journal: %w", err)
 	}
-	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("webhooks: writing the journal: %w", err)
-	}
+	e.size += int64(len(buf))
 	e.lines += len(recs)
 	if live := len(e.hooks) + len(e.deliveries) + 1; e.lines > 4*live+10000 {
 		if err := e.compact(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -346,5 +347,58 @@ func TestBeginSetsTheStartOfANewJournal(t *testing.T) {
 	}
 	if c, ok := e2.Cursor(); c != 42 || !ok {
 		t.Fatalf("reopened cursor %d %v, want 42 true", c, ok)
+	}
+}
+
+// TestJournalSurvivesAFailedWrite: a journal append cut short (a full disk;
+// here a real short write past RLIMIT_FSIZE) fails its caller and leaves
+// nothing behind: a webhook created once writes succeed again is still
+// there when the journal is reopened. The part line was left, the next
+// append continued it, and the loader dropped both records as one
+// malformed line: that webhook, acknowledged, was lost.
+func TestJournalSurvivesAFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	e, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rcv := newReceiver(t, secret)
+	ctx := context.Background()
+	if err := e.Begin(1); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "webhooks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	limit := syscall.Rlimit{Cur: uint64(fi.Size()) + 40, Max: old.Max} // room for part of a record
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	_, cerr := e.Create(ctx, "acme", rcv.srv.URL+"/lost", secret, Filter{})
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if cerr == nil {
+		t.Fatal("a webhook whose journal record did not fit was created")
+	}
+	w, err := e.Create(ctx, "acme", rcv.srv.URL+"/kept", secret, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e2, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	got := e2.List("acme")
+	if len(got) != 1 || got[0].ID != w.ID {
+		t.Fatalf("webhooks after reopening: %+v, want only %s, created after the failed write", got, w.ID)
 	}
 }
