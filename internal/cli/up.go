@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,6 +317,8 @@ func (u *upCmd) run(ctx context.Context) error {
 			return nil
 		case err == nil:
 			return fmt.Errorf("%s: stopped unexpectedly", role)
+		case strings.HasPrefix(err.Error(), role+": "): // it names itself ("edge: edge: listen …")
+			return err
 		}
 		return fmt.Errorf("%s: %w", role, err)
 	}

@@ -100,3 +100,17 @@ func freeTCPAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestUpEdgePortTaken: an edge address in use fails halo up with the
+// listener's error, the role named once (it read "edge: edge: listen …").
+func TestUpEdgePortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, stderr := run(context.Background(), t, "up", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--edge-addr", ln.Addr().String())
+	if code != ExitFailure || !strings.Contains(stderr, "halo: edge: listen tcp "+ln.Addr().String()) || strings.Contains(stderr, "edge: edge:") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant %d and the edge's listen error, the role named once", code, stderr, ExitFailure)
+	}
+}
