@@ -37,6 +37,21 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// Trimmed reports whether the log's retention (age or size) has removed
+// its oldest messages, and when the oldest it still holds was recorded: a
+// range that starts before then is read without what was removed.
+func (s *Store) Trimmed(ctx context.Context) (trimmed bool, oldest time.Time, err error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("reading the event log: %w", err)
+	}
+	st := info.State
+	// FirstSeq moves past 1 only when messages are removed (Halo's log
+	// never deletes one itself); an empty log that lost everything has
+	// FirstSeq past LastSeq.
+	return st.FirstSeq > 1, st.FirstTime, nil
+}
+
 // DeadLetterStream holds messages a consumer could not process, with the
 // reason, on subjects halo-dlq.<source>, for 30 days.
 const DeadLetterStream = "HALO_DLQ"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/natsstore"
+	"github.com/halo-sec/halo/events/storetest"
 )
 
 // run runs Main with args and returns its exit code and outputs.
@@ -365,6 +368,50 @@ func TestUnknownTenant(t *testing.T) {
 		code, _, stderr := run(ctx, t, append(args, "--data", data, "--tenant", "acme-typo", "--out", t.TempDir())...)
 		if code != ExitOK || !strings.Contains(stderr, `warning: no tenant "acme-typo"`) {
 			t.Errorf("%v: exit %d, stderr:\n%s\nwant 0 and a warning", args, code, stderr)
+		}
+	}
+}
+
+// TestTrimmedLogWarns: replay and export of a range that starts before the
+// oldest event the log's retention kept say so (the report said nothing
+// of the events gone); a range inside what it holds, or a log that never
+// lost any, does not.
+func TestTrimmedLogWarns(t *testing.T) {
+	ctx := context.Background()
+	trimmedDir, fullDir := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		dir      string
+		maxBytes int64
+	}{{trimmedDir, 64 << 10}, {fullDir, 0}} {
+		s, err := natsstore.Open(ctx, natsstore.Config{DataDir: c.dir, Mode: natsstore.ModeServe, MaxBytes: c.maxBytes}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now().Add(-time.Hour)
+		for i := range 20 {
+			if err := s.Append(ctx, storetest.Traffic("acme", fmt.Sprintf("pos-%d", i), start.Add(time.Duration(i)*time.Minute), 100)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if trimmed, _, err := s.Trimmed(ctx); err != nil || trimmed != (c.maxBytes > 0) {
+			t.Fatalf("Trimmed: %v %v, want %v", trimmed, err, c.maxBytes > 0)
+		}
+		s.Close()
+	}
+	const warning = "warning: the log's retention removed its oldest events"
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"replay", "--data", trimmedDir}, true},
+		{[]string{"export", "--data", trimmedDir}, true},
+		{[]string{"replay", "--data", trimmedDir, "--from", "2h", "--warmup", "0s"}, true},
+		{[]string{"replay", "--data", trimmedDir, "--from", time.Now().Add(time.Minute).UTC().Format(time.RFC3339), "--warmup", "0s"}, false},
+		{[]string{"replay", "--data", fullDir}, false},
+	} {
+		code, _, stderr := run(ctx, t, append(tc.args, "--out", t.TempDir())...)
+		if code != ExitOK || strings.Contains(stderr, warning) != tc.warn {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant 0, and the warning: %v", tc.args, code, stderr, tc.warn)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
 	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
@@ -132,4 +133,17 @@ func knownTenant(reg *identity.Registry, name string) error {
 		names = append(names[:10], fmt.Sprintf("… %d more: halo tenants ls", len(names)-10))
 	}
 	return fmt.Errorf("no tenant %q in the event log (tenants: %s)", name, strings.Join(names, ", "))
+}
+
+// warnTrimmed tells standard error when a range read from the log starts
+// (from; zero: the log's beginning) before the oldest event its retention
+// kept: the older events are gone, and a report over the range would
+// otherwise not say so.
+func warnTrimmed(ctx context.Context, a *app, store *natsstore.Store, from time.Time) {
+	trimmed, oldest, err := store.Trimmed(ctx)
+	if err != nil || !trimmed || !from.IsZero() && !from.Before(oldest) {
+		return
+	}
+	fmt.Fprintf(a.stderr, "warning: the log's retention removed its oldest events: it holds those recorded since %s, and nothing before is read\n",
+		oldest.UTC().Format(time.RFC3339))
 }

@@ -83,6 +83,7 @@ does; nothing before --from is exported.`,
 			if err := requireTenant(ctx, store, tenant.value); err != nil {
 				fmt.Fprintf(a.stderr, "warning: %v: nothing of it to read\n", err)
 			}
+			warnTrimmed(ctx, a, store, from.value)
 			removeStaleSortDirs(a, out)
 			st, err := export.Run(ctx, store, cfg)
 			reportSkipped(a, store.Stats()) // corrupt log messages are skipped and counted, never exported

@@ -126,6 +126,7 @@ training its own.`,
 			if !readFrom.IsZero() {
 				readFrom = readFrom.Add(-pcfg.Warmup)
 			}
+			warnTrimmed(ctx, a, store, readFrom)
 			q := events.Query{From: readFrom, To: to.value, Tenant: tenant.value, Device: device.value}
 			// The log is in append order: sort by (time, id) in bounded
 			// memory, spilling sorted runs next to the output when the
