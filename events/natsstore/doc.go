@@ -19,7 +19,12 @@
 // (ErrHandedOver; halo events tail follows on through halo up's server),
 // and halo up starts once the directory is free. A process that serves
 // others (another halo up, a role run alone) keeps it. Commands that only
-// read (Config.MustExist) never create a log.
+// read (Config.MustExist) never create a log. Clients of the embedded
+// server reconnect wherever server.json says it is, so a halo up restarted
+// on another port keeps them. When the server's file store fails a write
+// (a full disk), it fails every later one until reopened: Ping reports it,
+// and a serving store restarts the server once the disk takes writes
+// again (heal).
 //
 // Time ranges are in event time. JetStream indexes messages by the time it
 // stored them, which is never much earlier than the event time of what they
