@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -290,10 +291,15 @@ func TestEdgeEndToEnd(t *testing.T) {
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`halo_edge_refusals_total{reason="replay"} 1`, `halo_edge_handshakes_total{result="revoked"}`, `halo_edge_publisher_spool_files 0`, `halo_pipeline_outputs_total{type="alert.raised"}`} {
+	for _, want := range []string{`halo_edge_refusals_total{reason="replay"} 1`, `halo_edge_handshakes_total{result="revoked"}`, `halo_edge_publisher_spool_files 0`, `halo_pipeline_outputs_total{type="alert.raised"}`,
+		"halo_eventlog_appended_events_total ", "halo_eventlog_corrupt_messages_total 0", "halo_eventlog_storage_restarts_total 0"} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	if regexp.MustCompile(`(?m)^halo_eventlog_appended_events_total 0$`).Match(m) {
+		t.Error("/metrics says the log was appended nothing, though the edge recorded events")
 	}
 
 	up.Process.Signal(syscall.SIGTERM)

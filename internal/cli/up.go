@@ -261,6 +261,8 @@ func (u *upCmd) run(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("opening the event log: %w", err), herr)
 	}
 
+	promReg.MustRegister(storeCollectors(store)...)
+
 	// Readiness: the event log is ready once it answers a ping, and is
 	// watched for as long as the process runs.
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -430,5 +432,25 @@ func watchEventLog(ctx context.Context, p pinger, interval time.Duration, reg *h
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// storeCollectors export the event log store's counters (natsstore.Stats)
+// as Prometheus metrics: what this process appended, and what its readers
+// skipped (corrupt messages, unknown types, repeats), which were only in
+// the log lines of the commands that read.
+func storeCollectors(store *natsstore.Store) []prometheus.Collector {
+	counter := func(name, help string, v func(natsstore.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(store.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("halo_eventlog_appended_events_total", "Events this process appended to the log, acknowledged.", func(s natsstore.Stats) uint64 { return s.Appended }),
+		counter("halo_eventlog_messages_total", "Log messages this process published (each carries one or more events).", func(s natsstore.Stats) uint64 { return s.Messages }),
+		counter("halo_eventlog_corrupt_messages_total", "Log messages that did not decode, skipped by this process's readers.", func(s natsstore.Stats) uint64 { return s.Corrupt }),
+		counter("halo_eventlog_unknown_events_total", "Events of types this build does not know, skipped by this process's readers.", func(s natsstore.Stats) uint64 { return s.Unknown }),
+		counter("halo_eventlog_duplicate_events_total", "Repeated event ids dropped by this process's readers.", func(s natsstore.Stats) uint64 { return s.Duplicates }),
+		counter("halo_eventlog_read_stalls_total", "Reads failed because pending events never came.", func(s natsstore.Stats) uint64 { return s.ReadStalls }),
+		counter("halo_eventlog_storage_restarts_total", "Restarts of the embedded log's server after its storage failed a write (a full disk).", func(s natsstore.Stats) uint64 { return s.StorageRestarts }),
 	}
 }
