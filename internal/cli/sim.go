@@ -87,10 +87,13 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 			if err != nil {
 				return err
 			}
+			noUp := false // no --edge, and no halo up runs on the data directory: the default edge address
 			if !cmd.Flags().Changed("edge") && cfg.DataDir != "" {
 				if up, err := readUpInfo(cfg.DataDir); err == nil {
 					edge = up.Edge
 					a.logger.Info("using the edge of the halo up running on the data directory", "edge", edge, "pid", up.PID)
+				} else {
+					noUp = true
 				}
 			}
 			scfg := sim.Config{
@@ -160,6 +163,10 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 				}
 				if errors.Is(runErr, sim.ErrEdgeResolve) {
 					return &usageError{runErr}
+				}
+				if noUp && errors.Is(runErr, sim.ErrNoEdge) {
+					return fmt.Errorf("no halo up runs on %s, and no edge answers at the default %s: start halo up --data %s, or give --edge HOST:PORT: %w",
+						cfg.DataDir, edge, cfg.DataDir, runErr)
 				}
 				return runErr
 			}

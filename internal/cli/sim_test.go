@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -108,5 +109,24 @@ func removeAll(t *testing.T, dir string) {
 		if err := os.RemoveAll(dir); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestSimWithoutUp: halo sim on a data directory no halo up runs on, with
+// no --edge, says so and what to do (it said "no edge answers at the given
+// address" of an address nobody gave).
+func TestSimWithoutUp(t *testing.T) {
+	data := t.TempDir()
+	ctx := context.Background()
+	if code, _, stderr := run(ctx, t, "tenants", "create", "shop", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: %d %s", code, stderr)
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:8443", time.Second); err == nil {
+		c.Close()
+		t.Skip("something listens on the default edge address 127.0.0.1:8443 here")
+	}
+	code, _, stderr := run(ctx, t, "sim", "--data", data, "--tenant", "shop", "--devices", "1", "--duration", "1s", "--no-progress")
+	if code != ExitFailure || !strings.Contains(stderr, "no halo up runs on "+data+", and no edge answers at the default 127.0.0.1:8443") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
