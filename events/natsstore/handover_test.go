@@ -1,9 +1,12 @@
 package natsstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +219,48 @@ func TestHandoverGrace(t *testing.T) {
 	if got := storetest.ReadAll(t, up, events.Query{}); len(got) != 4 {
 		t.Errorf("halo up reads %d events, want the 3 of the log and the command's 1", len(got))
 	}
+}
+
+// TestClientSaysItStillWaits: a client whose server is gone (halo up
+// stopped) says every unreachableNote that it is still retrying; it said
+// "connection lost" once, then nothing, however long it waited.
+func TestClientSaysItStillWaits(t *testing.T) {
+	defer func(d time.Duration) { unreachableNote = d }(unreachableNote)
+	unreachableNote = 200 * time.Millisecond
+	ctx := context.Background()
+	dir := newLogDir(t)
+	up, err := Open(ctx, Config{DataDir: dir, Mode: ModeServe}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	client, err := Open(ctx, Config{DataDir: dir}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	up.Close()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "event log still unreachable; retrying"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word from the client within 10 s of losing its server:\n%s", logs.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

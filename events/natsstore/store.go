@@ -336,16 +336,32 @@ func credsOption(path string) (nats.Option, error) {
 	return nats.NkeyOptionFromSeed(path)
 }
 
+// unreachableNote is how often a client that lost the log says it is
+// still retrying (a variable for the tests).
+var unreachableNote = 30 * time.Second
+
 func (s *Store) dial(url string, opts ...nats.Option) error {
 	logger := s.logger
+	var lost, said atomic.Int64 // when the connection was lost, and when that was last said (Unix ns)
 	opts = append(opts,
 		nats.Name("halo"),
 		nats.Timeout(s.cfg.ConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			lost.Store(time.Now().UnixNano())
+			said.Store(time.Now().UnixNano())
 			if err != nil && !s.closed.Load() {
 				logger.Warn("event log connection lost", "error", err)
+			}
+		}),
+		// Reconnection is tried every 250 ms, forever: said every 30 s,
+		// so that a client waiting on a log that is gone (halo up stopped)
+		// does not wait in silence.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			now := time.Now().UnixNano()
+			if last := said.Load(); now-last >= int64(unreachableNote) && said.CompareAndSwap(last, now) && !s.closed.Load() {
+				logger.Warn("event log still unreachable; retrying", "for", time.Duration(now-lost.Load()).Round(time.Second), "error", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
