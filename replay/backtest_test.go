@@ -47,6 +47,33 @@ func TestCompareBaseline(t *testing.T) {
 	}
 }
 
+// TestLiveWindow: the live pipeline's window is the most common window of
+// its alerts (the shorter on a tie); none without alerts that have one.
+func TestLiveWindow(t *testing.T) {
+	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	raised := func(d time.Duration) events.Event {
+		p := &events.AlertRaised{AlertId: "a"}
+		if d > 0 {
+			p.WindowStart, p.WindowEnd = at.UnixNano(), at.Add(d).UnixNano()
+		}
+		return events.Event{Time: at, Payload: p}
+	}
+	for _, c := range []struct {
+		live []events.Event
+		want time.Duration
+		ok   bool
+	}{
+		{nil, 0, false},
+		{[]events.Event{raised(0), {Time: at, Payload: &events.AlertUpdated{AlertId: "a"}}}, 0, false},
+		{[]events.Event{raised(10 * time.Second), raised(time.Minute), raised(10 * time.Second), raised(0)}, 10 * time.Second, true},
+		{[]events.Event{raised(time.Minute), raised(10 * time.Second)}, 10 * time.Second, true},
+	} {
+		if got, ok := LiveWindow(c.live); got != c.want || ok != c.ok {
+			t.Errorf("LiveWindow of %d events: %v %v, want %v %v", len(c.live), got, ok, c.want, c.ok)
+		}
+	}
+}
+
 // TestRangeTally: events before From are warm-up; in range, labels, live
 // alerts and device-days are gathered.
 func TestRangeTally(t *testing.T) {

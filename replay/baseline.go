@@ -18,6 +18,30 @@ type BaselineDiff struct {
 	Added     []AlertRef             `json:"added"`  // raised by the candidate only
 	Missed    []AlertRef             `json:"missed"` // raised live only
 	ByDet     map[string]BaselineDet `json:"by_detector"`
+	// Note says why the comparison may not hold, when it can tell: the live
+	// alerts were over windows of another size.
+	Note string `json:"note,omitempty"`
+}
+
+// LiveWindow is the window size of the live pipeline, as its alerts say
+// (window_end - window_start, the most common one); not ok without any.
+// The pipeline's settings are not in the log: an alert's window is the one
+// that shows.
+func LiveWindow(live []events.Event) (time.Duration, bool) {
+	n := map[time.Duration]int{}
+	best, most := time.Duration(0), 0
+	for _, e := range live {
+		p, ok := e.Payload.(*events.AlertRaised)
+		if !ok || p.WindowStart == 0 || p.WindowEnd <= p.WindowStart {
+			continue
+		}
+		d := time.Duration(p.WindowEnd - p.WindowStart)
+		n[d]++
+		if n[d] > most || n[d] == most && d < best {
+			best, most = d, n[d]
+		}
+	}
+	return best, most > 0
 }
 
 // BaselineDet is the comparison for one detector.

@@ -280,6 +280,15 @@ func checkLiveBaseline(t *testing.T, bin, data string, run func(...string) strin
 		base.Baseline.Both != want || len(base.Baseline.Added) != 0 || len(base.Baseline.Missed) != 0 {
 		t.Fatalf("replay against the live pipeline's alerts: %+v, want all %d in both\n%s", base.Baseline, want, summary)
 	}
+	// Another window size than the live pipeline's: no id can match, and
+	// the report says why and what to give.
+	out2 := t.TempDir()
+	run("replay", "--tenant", "lab", "--baseline", "--window", "30s", "--out", out2)
+	var base2 struct{ Baseline struct{ Note string } }
+	if b, _ := os.ReadFile(filepath.Join(out2, "report.json")); json.Unmarshal(b, &base2) != nil ||
+		!strings.Contains(base2.Baseline.Note, "the live pipeline's alerts are over 1m0s windows, this replay's over 30s: give --window 1m0s") {
+		t.Fatalf("--baseline with another window: note %q, want it to name both windows", base2.Baseline.Note)
+	}
 }
 
 // checkWarmup replays from the time of the middle alert of a full replay,

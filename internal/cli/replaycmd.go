@@ -245,6 +245,11 @@ training its own.`,
 			rep := replay.Evaluate(candidate, labels, window, deviceDays)
 			if baseline {
 				d := replay.CompareBaseline(tally.Live, candidate)
+				if lw, ok := replay.LiveWindow(tally.Live); ok && lw != window {
+					// Alert ids hold the window: none can match.
+					d.Note = fmt.Sprintf("the live pipeline's alerts are over %v windows, this replay's over %v: give --window %v (and the live pipeline's other settings, such as --lateness and --option, if they differ) to compare like with like", lw, window, lw)
+					fmt.Fprintf(a.stderr, "warning: --baseline: %s\n", d.Note)
+				}
 				rep.Baseline = &d
 				fmt.Fprintf(a.stdout, "baseline: %d live alerts, %d candidate; %d in both, %d added, %d missed (report.json .baseline)\n", d.Live, d.Candidate, d.Both, len(d.Added), len(d.Missed))
 			}
