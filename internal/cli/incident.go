@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,6 +109,12 @@ tenants needs --tenant.`,
 			}
 			fmt.Fprintf(a.stderr, "alert %s: %s on %s/%s at %s; building the timeline\n", al.ID, al.Detector, al.Tenant, al.Device,
 				al.Time.UTC().Format(time.RFC3339Nano))
+			if w := al.WindowEnd.Sub(al.WindowStart); !cmd.Flags().Changed("window") && w > 0 && w != cmp.Or(pcfg.WindowSize, time.Minute) {
+				// The pipeline that raised it ran with other windows (halo
+				// up --demo's are 10s): its windows are the ones to show.
+				pcfg.WindowSize = w
+				fmt.Fprintf(a.stderr, "feature windows of %v, the alert's own (--window chooses others)\n", w)
+			}
 			start := time.Now()
 			tl, err := api.BuildTimeline(ctx, store, set, api.TimelineRequest{Tenant: al.Tenant, Device: al.Device,
 				From: al.Time.Add(-before.value), To: al.Time.Add(after.value), Limit: limit, Pipeline: pcfg})
