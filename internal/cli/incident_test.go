@@ -43,7 +43,9 @@ func TestIncidentUsesTheAlertsWindows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tl struct{ Windows []struct{ Start, End time.Time } }
+		var tl struct {
+			Windows []struct{ Start, End time.Time }
+		}
 		if err := json.Unmarshal(b, &tl); err != nil || len(tl.Windows) == 0 {
 			t.Fatalf("timeline.json: %v, %d windows", err, len(tl.Windows))
 		}
