@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,7 +207,7 @@ func testDemo(t *testing.T, bin string) {
 	data := filepath.Join(t.TempDir(), "data")
 	api := freeAddr(t)
 	up := startUp(t, bin, api, "--demo", "--data", data, "--edge-addr", freeAddr(t))
-	var info struct{ URL, Token string }
+	var info struct{ URL, Token, Replay string }
 	// halo prints the token before it writes demo.json, but the printed
 	// line reaches up.stderr through a pipe and a copying goroutine, so
 	// wait for both.
@@ -255,6 +256,28 @@ func testDemo(t *testing.T, bin string) {
 	up.stop()
 	if !strings.Contains(up.stderr.String(), "stopped") {
 		t.Fatalf("no clean stop:\n%s", tail(up.stderr.String(), 2000))
+	}
+	// demo.json's replay command, with the demo pipeline's settings, raises
+	// every alert the demo raised (it gave none of them before: 10s
+	// windows against the replay's default 60s).
+	args := strings.Fields(info.Replay)
+	if len(args) < 2 || args[0] != "halo" || !slices.Contains(args, "--window") || args[len(args)-1] != "OUTDIR" {
+		t.Fatalf("demo.json replay %q: want a halo replay command with the demo's window, ending in OUTDIR", info.Replay)
+	}
+	out := t.TempDir()
+	args[len(args)-1] = out
+	if b, err := exec.Command(bin, args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", info.Replay, err, b)
+	}
+	var rep struct {
+		Baseline struct {
+			Live, Both int
+			Missed     []struct{ ID, Detector string }
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "report.json")); json.Unmarshal(b, &rep) != nil || rep.Baseline.Live == 0 ||
+		rep.Baseline.Both != rep.Baseline.Live || len(rep.Baseline.Missed) != 0 {
+		t.Fatalf("demo.json's replay against the demo's alerts: %+v, want every live alert in both", rep.Baseline)
 	}
 }
 

@@ -32,6 +32,30 @@ func (f *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.options, "detector-option", nil, "set a detector's option, `DETECTOR.OPTION=VALUE`, as its documentation names them (repeatable; e.g. --detector-option beaconing.min_interval=2s)")
 }
 
+// replayArgs are the flags that give a replay this pipeline's settings
+// (those set; a replay's defaults are the pipeline's), e.g.
+// "--window 10s --lateness 2s --detector-option beaconing.min_interval=4s":
+// the same events then give the same alerts. Not --warmup: a replay's
+// warm-up is what it reads before --from.
+func (f *pipelineFlags) replayArgs() string {
+	var args []string
+	for _, d := range []struct {
+		name string
+		f    durationFlag
+	}{{"window", f.window}, {"lateness", f.lateness}, {"suppression", f.suppression}} {
+		if d.f.value != 0 {
+			args = append(args, "--"+d.name, d.f.String())
+		}
+	}
+	if len(f.detectors) > 0 {
+		args = append(args, "--detectors", strings.Join(f.detectors, ","))
+	}
+	for _, o := range f.options {
+		args = append(args, "--detector-option", o)
+	}
+	return strings.Join(args, " ")
+}
+
 // detectorOptions parses --detector-option values.
 func (f *pipelineFlags) detectorOptions() (map[string]map[string]string, error) {
 	if len(f.options) == 0 {

@@ -247,7 +247,7 @@ training its own.`,
 				d := replay.CompareBaseline(tally.Live, candidate)
 				if lw, ok := replay.LiveWindow(tally.Live); ok && lw != window {
 					// Alert ids hold the window: none can match.
-					d.Note = fmt.Sprintf("the live pipeline's alerts are over %v windows, this replay's over %v: give --window %v (and the live pipeline's other settings, such as --lateness and --option, if they differ) to compare like with like", lw, window, lw)
+					d.Note = fmt.Sprintf("the live pipeline's alerts are over %v windows, this replay's over %v: give --window %v (and the live pipeline's other settings, such as --lateness and --detector-option, if they differ) to compare like with like", lw, window, lw)
 					fmt.Fprintf(a.stderr, "warning: --baseline: %s\n", d.Note)
 				}
 				rep.Baseline = &d
