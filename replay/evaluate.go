@@ -92,8 +92,11 @@ type pair struct {
 // of the repeats they fold in) against labels over
 // (device, window) pairs: a pair is positive when a malicious labeled event
 // falls in it; an alert predicts the pairs its window covers. deviceDays
-// counts the devices with at least one event per UTC day.
-func Evaluate(alerts []events.Event, labels []Label, window time.Duration, deviceDays int) Report {
+// counts the devices with at least one event per UTC day. With active
+// (RangeTally.Activity), a labeled span makes positive only the windows in
+// which its device has traffic; nil: every window it covers (a span over a
+// quiet hour counted 60 false negatives no detector could avoid).
+func Evaluate(alerts []events.Event, labels []Label, window time.Duration, deviceDays int, active Activity) Report {
 	w := int64(window)
 	positive := map[pair]string{} // → label name of the first label in it
 	firstLabel := map[string]time.Time{}
@@ -104,6 +107,11 @@ func Evaluate(alerts []events.Event, labels []Label, window time.Duration, devic
 		}
 		for k := floorDiv(l.Start.UnixNano(), w); k <= floorDiv(l.End.UnixNano(), w); k++ {
 			p := pair{l.Tenant, l.Device, k}
+			if active != nil {
+				if _, ok := active[p]; !ok {
+					continue // no event of the device in it: nothing labeled to catch
+				}
+			}
 			if _, ok := positive[p]; !ok {
 				positive[p] = l.Name()
 				labelPairs[l.Name()] = append(labelPairs[l.Name()], p)
@@ -239,6 +247,16 @@ func DeviceDays(evs []events.Event) int {
 		s.add(&evs[i])
 	}
 	return len(s)
+}
+
+// ActivityOf is the Activity of evs over windows of the given size, as a
+// RangeTally with that Window gathers it.
+func ActivityOf(evs []events.Event, window time.Duration) Activity {
+	t := RangeTally{Window: window}
+	for i := range evs {
+		t.Add(&evs[i])
+	}
+	return t.Activity()
 }
 
 // sortedDetectors lists a report's detectors, for printing.

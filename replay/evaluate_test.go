@@ -28,7 +28,7 @@ func TestEvaluateByHand(t *testing.T) {
 		alert("c", "anomaly", t0, w),                    // FP
 		alert("b", "flood", t0.Add(20*time.Minute), w),  // FP (wrong window)
 	}
-	r := Evaluate(alerts, labels, w, 4)
+	r := Evaluate(alerts, labels, w, 4, nil)
 	o := r.Overall
 	if o.TP != 2 || o.FP != 2 || o.FN != 2 || o.Precision != 0.5 || o.Recall != 0.5 || math.Abs(o.F1-0.5) > 1e-12 {
 		t.Fatalf("overall %+v", o)
@@ -46,7 +46,7 @@ func TestEvaluateByHand(t *testing.T) {
 		t.Fatalf("false alerts per device-day %v", r.FalseAlertsPerDeviceDay)
 	}
 	// Always numbers, never null or NaN.
-	empty := Evaluate(nil, nil, w, 0)
+	empty := Evaluate(nil, nil, w, 0, nil)
 	b, err := json.Marshal(empty)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestEvaluateUpdatesPredictTheirWindow(t *testing.T) {
 		return events.Event{ID: events.NewID(), Tenant: "t", Device: "a", Time: start.Add(w), Payload: &events.AlertUpdated{
 			AlertId: id, Count: uint32(k + 1), WindowStart: start.UnixNano(), WindowEnd: start.Add(w).UnixNano()}}
 	}
-	r := Evaluate([]events.Event{raised, update(1), update(2)}, labels, w, 1)
+	r := Evaluate([]events.Event{raised, update(1), update(2)}, labels, w, 1, nil)
 	if o := r.Overall; o.TP != 3 || o.FP != 0 || o.FN != 0 {
 		t.Fatalf("overall %+v, want 3 true positives (windows 0, 1, 2) and nothing else", o)
 	}
@@ -86,7 +86,34 @@ func TestEvaluateUpdatesPredictTheirWindow(t *testing.T) {
 	legacy.Time = t0.Add(90 * time.Second)
 	p := legacy.Payload.(*events.AlertUpdated)
 	p.WindowStart, p.WindowEnd = 0, 0
-	if o := Evaluate([]events.Event{raised, legacy}, labels, w, 1).Overall; o.TP != 2 || o.FN != 1 || o.FP != 0 {
+	if o := Evaluate([]events.Event{raised, legacy}, labels, w, 1, nil).Overall; o.TP != 2 || o.FN != 1 || o.FP != 0 {
 		t.Fatalf("legacy update: overall %+v, want windows 0 and 1", o)
+	}
+}
+
+// TestEvaluateSpanNeedsTraffic: a labeled span makes positive only the
+// windows in which its device has traffic (ActivityOf); a span over a
+// quiet hour counted 60 false negatives no detector could avoid. Label
+// events themselves are not traffic.
+func TestEvaluateSpanNeedsTraffic(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := time.Minute
+	labels := []Label{{Tenant: "t", Device: "a", Label: "Malicious", Start: t0, End: t0.Add(time.Hour), Malicious: true}}
+	traffic := func(at time.Duration, p events.Payload) events.Event {
+		return events.Event{ID: events.NewID(), Tenant: "t", Device: "a", Time: t0.Add(at), Payload: p}
+	}
+	evs := []events.Event{
+		traffic(90*time.Second, &events.ConnOpened{ConnId: "c1"}),          // window 1
+		traffic(30*time.Minute, &events.TxObserved{ConnId: "c2"}),          // window 30
+		traffic(45*time.Minute, &events.LabelRecorded{Label: "Malicious"}), // not traffic
+		{ID: events.NewID(), Tenant: "t", Device: "b", Time: t0.Add(5 * time.Minute), Payload: &events.ConnOpened{ConnId: "c3"}},
+	}
+	alerts := []events.Event{alert("a", "scan", t0.Add(time.Minute), w)}
+	r := Evaluate(alerts, labels, w, 1, ActivityOf(evs, w))
+	if o := r.Overall; o.TP != 1 || o.FN != 1 || o.FP != 0 {
+		t.Fatalf("with the device's traffic: %+v, want tp 1 (window 1) fn 1 (window 30) fp 0", o)
+	}
+	if o := Evaluate(alerts, labels, w, 1, nil).Overall; o.TP != 1 || o.FN != 60 {
+		t.Fatalf("without activity, every window of the span: %+v, want tp 1 fn 60", o)
 	}
 }

@@ -56,7 +56,7 @@ malicious record, per device-day. The logs are Stratosphere Lab's (see
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := Evaluate(AlertsOf(outs), LabelsFromEvents(evs), time.Minute, DeviceDays(evs))
+		r := Evaluate(AlertsOf(outs), LabelsFromEvents(evs), time.Minute, DeviceDays(evs), ActivityOf(evs, time.Minute))
 		name := strings.SplitN(f, "/", 2)[0]
 		if r.Overall.TP+r.Overall.FN == 0 {
 			fmt.Fprintf(&doc, "| %s (unlabeled) | %d | %d | %d | %d | — | — | — | — |\n", name, st.Records, st.Devices, r.DeviceDays, r.Alerts)

@@ -24,7 +24,7 @@ func TestReportHTMLSelfContained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Evaluate(AlertsOf(outs), labels, time.Minute, DeviceDays(evs))
+	r := Evaluate(AlertsOf(outs), labels, time.Minute, DeviceDays(evs), ActivityOf(evs, time.Minute))
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r, AlertsOf(outs), labels, time.Minute); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func TestOutputsMatchWholeOutputs(t *testing.T) {
 			t.Fatalf("from %v: %d candidate alert events, want %d", from, len(o.Candidate()), len(candidate))
 		}
 		days := DeviceDays(evs)
-		got, want := Evaluate(o.Candidate(), labels, time.Minute, days), Evaluate(candidate, labels, time.Minute, days)
+		got, want := Evaluate(o.Candidate(), labels, time.Minute, days, nil), Evaluate(candidate, labels, time.Minute, days, nil)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("from %v: report %+v, want %+v", from, got.Overall, want.Overall)
 		}

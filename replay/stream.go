@@ -68,9 +68,23 @@ type RangeTally struct {
 	// InRange and WarmUp count the events at or after From and before it
 	// (repeats included).
 	InRange, WarmUp int
-	days            deviceDays
-	kept            map[events.ID]time.Time // labels and live alerts taken
+	// Window, when set, makes Add note the (device, window) pairs with
+	// traffic in range (Activity), for Evaluate.
+	Window time.Duration
+	days   deviceDays
+	kept   map[events.ID]time.Time // labels and live alerts taken
+	active Activity
 }
+
+// Activity is the set of (device, window) pairs with traffic: the pairs a
+// labeled span can make positive (Evaluate). A span's windows without any
+// of the device's events hold no labeled event, and no detector could see
+// them.
+type Activity map[pair]struct{}
+
+// Activity returns the pairs with traffic among the events added in range
+// (nil without Window).
+func (t *RangeTally) Activity() Activity { return t.active }
 
 // first reports whether ev is the first of its id and time among the
 // labels and live alerts taken.
@@ -93,6 +107,13 @@ func (t *RangeTally) Add(ev *events.Event) {
 	}
 	t.InRange++
 	switch ev.Type() {
+	case events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed:
+		if t.Window > 0 && ev.Device != "" {
+			if t.active == nil {
+				t.active = Activity{}
+			}
+			t.active[pair{ev.Tenant, ev.Device, floorDiv(ev.Time.UnixNano(), int64(t.Window))}] = struct{}{}
+		}
 	case events.TypeLabelRecorded:
 		if t.first(ev) {
 			t.Labels = append(t.Labels, LabelsFromEvents([]events.Event{*ev})...)

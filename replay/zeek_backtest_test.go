@@ -75,7 +75,7 @@ func TestZeekBacktest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := Evaluate(AlertsOf(outs), labels, time.Minute, dd)
+			r := Evaluate(AlertsOf(outs), labels, time.Minute, dd, ActivityOf(evs, time.Minute))
 			t.Logf("%s: %d records, %d labels; %d alerts, %d late; overall P %.2f R %.2f F1 %.2f (tp %d fp %d fn %d); by detector %v; by label %v",
 				f, st.Records, len(labels), r.Alerts, stats.LateEvents, r.Overall.Precision, r.Overall.Recall, r.Overall.F1, r.Overall.TP, r.Overall.FP, r.Overall.FN, r.ByDetector, r.ByLabel)
 			if fl := floors[filepath.Dir(f)]; r.Overall.Precision < fl[0] || r.Overall.Recall < fl[1] {

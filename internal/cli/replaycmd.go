@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,7 +139,7 @@ training its own.`,
 			sorter := events.NewTimeSorter(out, sortBuffer)
 			sorter.DropRepeats = true // read without remembering every id: repeats go after sorting
 			defer sorter.Close()
-			tally := &replay.RangeTally{From: from.value, KeepLive: baseline}
+			tally := &replay.RangeTally{From: from.value, KeepLive: baseline, Window: cmp.Or(pcfg.WindowSize, time.Minute)}
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
@@ -242,7 +243,7 @@ training its own.`,
 				window = time.Minute
 			}
 			candidate := outs.Candidate()
-			rep := replay.Evaluate(candidate, labels, window, deviceDays)
+			rep := replay.Evaluate(candidate, labels, window, deviceDays, tally.Activity())
 			if baseline {
 				d := replay.CompareBaseline(tally.Live, candidate)
 				if lw, ok := replay.LiveWindow(tally.Live); ok && lw != window {
