@@ -105,20 +105,29 @@ func Evaluate(alerts []events.Event, labels []Label, window time.Duration, devic
 		if !l.Malicious {
 			continue
 		}
+		first := l.Start // of what is labeled: the span's start, or its first window with traffic
+		seen := false
 		for k := floorDiv(l.Start.UnixNano(), w); k <= floorDiv(l.End.UnixNano(), w); k++ {
 			p := pair{l.Tenant, l.Device, k}
 			if active != nil {
 				if _, ok := active[p]; !ok {
 					continue // no event of the device in it: nothing labeled to catch
 				}
+				if !seen {
+					first = maxTime(l.Start, time.Unix(0, k*w).UTC())
+				}
 			}
+			seen = true
 			if _, ok := positive[p]; !ok {
 				positive[p] = l.Name()
 				labelPairs[l.Name()] = append(labelPairs[l.Name()], p)
 			}
 		}
-		if t, ok := firstLabel[l.Name()]; !ok || l.Start.Before(t) {
-			firstLabel[l.Name()] = l.Start
+		if !seen {
+			continue // nothing of it in the range's traffic
+		}
+		if t, ok := firstLabel[l.Name()]; !ok || first.Before(t) {
+			firstLabel[l.Name()] = first
 		}
 	}
 	predicted := map[pair]bool{}
@@ -267,4 +276,11 @@ func (r *Report) sortedDetectors() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

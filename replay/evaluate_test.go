@@ -113,7 +113,17 @@ func TestEvaluateSpanNeedsTraffic(t *testing.T) {
 	if o := r.Overall; o.TP != 1 || o.FN != 1 || o.FP != 0 {
 		t.Fatalf("with the device's traffic: %+v, want tp 1 (window 1) fn 1 (window 30) fp 0", o)
 	}
-	if o := Evaluate(alerts, labels, w, 1, nil).Overall; o.TP != 1 || o.FN != 60 {
+	// Time to detect runs from the span's first window with traffic (the
+	// alert came at the end of window 1: 60 s after its start), not from
+	// the span's start in a quiet stretch (120 s).
+	if l := r.ByLabel["Malicious"]; l.TimeToDetect != 60 || l.Positives != 2 {
+		t.Fatalf("by label %+v, want 2 positives and 60 s to detect", l)
+	}
+	all := Evaluate(alerts, labels, w, 1, nil)
+	if o := all.Overall; o.TP != 1 || o.FN != 60 {
 		t.Fatalf("without activity, every window of the span: %+v, want tp 1 fn 60", o)
+	}
+	if l := all.ByLabel["Malicious"]; l.TimeToDetect != 120 {
+		t.Fatalf("without activity: by label %+v, want 120 s to detect", l)
 	}
 }
