@@ -121,7 +121,7 @@ func init() {
 			}
 		}
 		return a, nil
-	})
+	}, "min_cold", "min_train", "min_span", "min_cold_span", "retrain", "fpr", "far_sd", "model_dir", "model")
 }
 
 // Anomaly is the anomaly detector.

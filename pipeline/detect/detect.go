@@ -2,7 +2,9 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,11 +74,15 @@ var (
 	regMu    sync.RWMutex
 	registry = map[string]Factory{}
 	docs     = map[string]string{}
+	optNames = map[string][]string{}
 )
 
-// Register adds a detector factory under name, with its documentation.
-// It panics on a duplicate name: registration happens in init functions.
-func Register(name, doc string, f Factory) {
+// Register adds a detector factory under name, with its documentation and
+// the names of the options it reads: New refuses any other, so a mistyped
+// option (beaconing.min_intervl=4s) is an error rather than a setting
+// silently left at its default. It panics on a duplicate name:
+// registration happens in init functions.
+func Register(name, doc string, f Factory, options ...string) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[name]; dup {
@@ -84,6 +90,14 @@ func Register(name, doc string, f Factory) {
 	}
 	registry[name] = f
 	docs[name] = doc
+	optNames[name] = options
+}
+
+// Options lists the options a detector reads, sorted.
+func Options(name string) []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return slices.Sorted(slices.Values(optNames[name]))
 }
 
 // Names lists the registered detectors, sorted.
@@ -117,6 +131,11 @@ func New(names []string, opts map[string]map[string]string) ([]any, error) {
 		regMu.RUnlock()
 		if !ok {
 			return nil, fmt.Errorf("unknown detector %q (known: %v)", n, Names())
+		}
+		for k := range opts[n] {
+			if known := Options(n); !slices.Contains(known, k) {
+				return nil, fmt.Errorf("detector %s: unknown option %q (known: %s)", n, k, strings.Join(known, ", "))
+			}
 		}
 		d, err := f(opts[n])
 		if err != nil {

@@ -28,7 +28,7 @@ func init() {
 			return nil, err
 		}
 		return &Inbound{window: w}, nil
-	})
+	}, "window")
 }
 
 // Inbound is the inbound detector.

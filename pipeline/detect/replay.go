@@ -70,7 +70,7 @@ func init() {
 			d.opts.WindowSize = w
 		}
 		return d, nil
-	})
+	}, "horizon", "loose_horizon", "window")
 }
 
 // ReplayOptions configure the replay-attack detector.

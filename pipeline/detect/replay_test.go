@@ -196,3 +196,32 @@ func TestReplayRetryOfALostResponse(t *testing.T) {
 		t.Fatalf("%d connections remembered for %d fingerprints", len(d.byConn), len(d.strict))
 	}
 }
+
+// TestUnknownOptions: an option a detector does not read is an error naming
+// the ones it does (a mistyped beaconing.min_intervl=4s was accepted and
+// left the setting at its default); every option a detector declares is
+// read: an invalid value of it is an error naming it (model_dir, a
+// directory made when needed, takes any path).
+func TestUnknownOptions(t *testing.T) {
+	_, err := New([]string{"beaconing"}, map[string]map[string]string{"beaconing": {"min_intervl": "4s"}})
+	if err == nil || !strings.Contains(err.Error(), `detector beaconing: unknown option "min_intervl" (known: horizon, max_cv, min_count, min_interval)`) {
+		t.Fatalf("a mistyped option: %v", err)
+	}
+	for _, name := range Names() {
+		opts := Options(name)
+		if len(opts) == 0 && name != "anomaly" {
+			// Every detector has options today; one with none must say
+			// so here.
+			t.Errorf("detector %s declares no options", name)
+		}
+		for _, o := range opts {
+			if o == "model_dir" {
+				continue
+			}
+			_, err := New([]string{name}, map[string]map[string]string{name: {o: "!bad"}})
+			if err == nil || !strings.Contains(err.Error(), o) {
+				t.Errorf("%s.%s=!bad: %v, want an error naming %s (does the detector read it?)", name, o, err, o)
+			}
+		}
+	}
+}

@@ -88,7 +88,7 @@ func init() {
 			return nil, err
 		}
 		return &Scan{minTargets: t, minFail: f}, nil
-	})
+	}, "min_targets", "min_fail_ratio")
 }
 
 // Name implements WindowDetector.
@@ -242,7 +242,7 @@ func init() {
 			return nil, err
 		}
 		return &Flood{minConns: n, minBytes: uint64(mb * 1e6)}, nil
-	})
+	}, "min_conns", "min_mb")
 }
 
 // Name implements WindowDetector.
@@ -370,7 +370,7 @@ func init() {
 			return nil, err
 		}
 		return &AuthFailures{min: n}, nil
-	})
+	}, "min_failures")
 }
 
 // Name implements WindowDetector.
@@ -442,7 +442,7 @@ func init() {
 			return nil, err
 		}
 		return &BlockedAttempts{min: n}, nil
-	})
+	}, "min_attempts")
 }
 
 // Name implements WindowDetector.

@@ -106,7 +106,7 @@ func init() {
 			return nil, err
 		}
 		return &NewDestination{horizon: h, learning: l, horizonText: h.String(), seen: map[string]map[string]int32{}, firstSeen: map[string]time.Time{}}, nil
-	})
+	}, "horizon", "learning")
 }
 
 // Name implements WindowDetector.
@@ -625,7 +625,7 @@ func init() {
 		return &Beaconing{minCount: n, minInterval: iv, maxCV: cv, horizon: h,
 			flows: map[devKey]*beaconDev{}, cohorts: map[string]*beaconCohort{},
 			ordered: true, lastStart: math.MinInt64, seed: rand.Uint64()}, nil
-	})
+	}, "min_count", "min_interval", "max_cv", "horizon")
 }
 
 // Name implements WindowDetector.
