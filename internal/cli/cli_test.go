@@ -39,6 +39,10 @@ func TestUsageErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "file"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	typo := filepath.Join(data, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("rules:\n  - detector: beconing\n    min_severity: high\n    actions: [quarantine]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want []string // substrings of standard error
@@ -53,6 +57,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"replay", "--out", filepath.Join(data, "file")}, []string{"--out " + filepath.Join(data, "file") + " is a file"}},
 		{[]string{"export", "--out", filepath.Join(data, "file")}, []string{"is a file: give a directory"}},
 		{[]string{"incident", "x", "--out", filepath.Join(data, "file")}, []string{"is a file: give a directory"}},
+		{[]string{"policy", "set", typo, "--tenant", "acme", "--data", data}, []string{`rule 1: unknown detector "beconing"`, "beaconing"}},
+		{[]string{"replay", "--policy", typo, "--out", data}, []string{`--policy ` + typo + `: rule 1: unknown detector "beconing"`}},
 		{[]string{"events", "ls", "--tenant", "acme corp"}, []string{"invalid tenant name"}},
 		{[]string{"events", "ls", "--device", "pos/1"}, []string{"invalid device id"}},
 		{[]string{"events", "ls", "--nats", "http://nats:4222"}, []string{"invalid --nats", "nats://HOST:PORT"}},

@@ -3,9 +3,12 @@ package cli
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/pipeline/detect"
 	"github.com/halo-sec/halo/policy"
 )
 
@@ -47,8 +50,12 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 			if err != nil {
 				return &usageError{err}
 			}
-			if _, err := policy.Parse(b); err != nil {
+			doc, err := policy.Parse(b)
+			if err != nil {
 				return &usageError{err}
+			}
+			if err := knownDetectors(doc); err != nil {
+				return &usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
 			ctx := cmd.Context()
 			store, err := openStore(ctx, a, &sf)
@@ -108,4 +115,16 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 	show.Flags().Var(&tenant2, "tenant", "the tenant `NAME` (required; e.g. --tenant acme)")
 	cmd.AddCommand(set, show)
 	return cmd
+}
+
+// knownDetectors refuses a policy rule for a detector Halo does not have:
+// a rule for "beconing" was recorded and matched nothing, silently, while
+// its author believed beaconing quarantined.
+func knownDetectors(doc policy.Document) error {
+	for i, r := range doc.Rules {
+		if r.Detector != "*" && !slices.Contains(detect.Names(), r.Detector) {
+			return fmt.Errorf("rule %d: unknown detector %q (known: %s, or * for any)", i+1, r.Detector, strings.Join(detect.Names(), ", "))
+		}
+	}
+	return nil
 }

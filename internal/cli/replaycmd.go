@@ -92,6 +92,9 @@ training its own.`,
 					return &usageError{fmt.Errorf("--policy: %w", err)}
 				}
 				doc, err := policy.Parse(b)
+				if err == nil {
+					err = knownDetectors(doc)
+				}
 				if err != nil {
 					return &usageError{fmt.Errorf("--policy %s: %w", polFile, err)}
 				}
