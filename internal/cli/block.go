@@ -76,11 +76,21 @@ cut a device off, quarantine it.`,
 				return &usageError{err}
 			}
 			ctx := cmd.Context()
-			store, err := openStore(ctx, a, &sf)
+			store, reg, err := openRegistry(ctx, a, &sf)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			// A block for a tenant or device the log does not hold was
+			// recorded and enforced on nothing (the API refuses it).
+			if err := knownTenant(reg, tenant.value); err != nil {
+				return err
+			}
+			if device.value != "" {
+				if d, ok := reg.Device(device.value); !ok || d.Tenant != tenant.value {
+					return fmt.Errorf("no device %q in tenant %s (halo devices ls --tenant %s lists them)", device.value, tenant.value, tenant.value)
+				}
+			}
 			id, err := intervention.Apply(ctx, store, req)
 			if err != nil {
 				return err

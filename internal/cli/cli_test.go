@@ -421,3 +421,29 @@ func TestTrimmedLogWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAddNeedsItsTarget: halo block add for a tenant, or a device of
+// it, that the log does not hold fails naming what is missing (the block
+// was recorded and enforced on nothing; the API refuses it already).
+func TestBlockAddNeedsItsTarget(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: %d %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tenant", "acme-typo"}, `no tenant "acme-typo" in the event log (tenants: acme)`},
+		{[]string{"--tenant", "acme", "--device", "pos-404"}, `no device "pos-404" in tenant acme`},
+	} {
+		code, stdout, stderr := run(ctx, t, append([]string{"block", "add", "--data", data, "--host", "evil.example"}, tc.args...)...)
+		if code != ExitFailure || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("block add %v: exit %d, stdout %q, stderr:\n%s\nwant %d and %q", tc.args, code, stdout, stderr, ExitFailure, tc.want)
+		}
+	}
+	if code, stdout, stderr := run(ctx, t, "block", "add", "--data", data, "--tenant", "acme", "--host", "evil.example"); code != ExitOK || !strings.HasPrefix(stdout, "iv-") {
+		t.Fatalf("block add for the tenant: exit %d, stdout %q:\n%s", code, stdout, stderr)
+	}
+}
