@@ -443,6 +443,13 @@ func TestBlockAddNeedsItsTarget(t *testing.T) {
 			t.Errorf("block add %v: exit %d, stdout %q, stderr:\n%s\nwant %d and %q", tc.args, code, stdout, stderr, ExitFailure, tc.want)
 		}
 	}
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(pol, []byte("rules:\n  - detector: scan\n    min_severity: high\n    actions: [notify]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(ctx, t, "policy", "set", pol, "--data", data, "--tenant", "acme-typo"); code != ExitFailure || !strings.Contains(stderr, `no tenant "acme-typo"`) {
+		t.Errorf("policy set for no tenant: exit %d:\n%s", code, stderr)
+	}
 	if code, stdout, stderr := run(ctx, t, "block", "add", "--data", data, "--tenant", "acme", "--host", "evil.example"); code != ExitOK || !strings.HasPrefix(stdout, "iv-") {
 		t.Fatalf("block add for the tenant: exit %d, stdout %q:\n%s", code, stdout, stderr)
 	}

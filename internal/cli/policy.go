@@ -63,6 +63,9 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 				return err
 			}
 			defer store.Close()
+			if err := requireTenant(ctx, store, tenant.value); err != nil {
+				return err // a policy of no tenant governs nothing
+			}
 			pols, err := policy.Load(ctx, store)
 			if err != nil {
 				return err
