@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/pipeline/detect"
 	"github.com/halo-sec/halo/webhooks"
 )
 
@@ -92,6 +96,18 @@ func (s *Server) createWebhook(r *http.Request, p principal) (int, any, *Error) 
 			return 0, nil, badRequest("filter.severity: %v", err)
 		}
 		req.Filter.Severity[i] = alerts.SeverityName(v)
+	}
+	// A detector Halo does not have matches nothing: a filter naming
+	// "beconing" was accepted and its webhook never called.
+	for _, d := range req.Filter.Detector {
+		if !slices.Contains(detect.Names(), d) {
+			return 0, nil, badRequest("filter.detector: unknown detector %q (known: %s)", d, strings.Join(detect.Names(), ", "))
+		}
+	}
+	for _, d := range req.Filter.Device {
+		if err := events.ValidateDevice(d); err != nil {
+			return 0, nil, badRequest("filter.device: %v", err)
+		}
 	}
 	// A new webhook gets the changes after the engine's cursor: wait until
 	// the feed has one, or changes raised before the feed subscribes would

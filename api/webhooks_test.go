@@ -66,6 +66,10 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	e.expect(400, "POST", "/v1/webhooks", e.acme, `{"url":"`+rcv.URL+`","secret":"`+secret+`","extra":1}`)
 	e.expect(400, "POST", "/v1/webhooks", e.acme, `{"url":"gopher://x","secret":"`+secret+`"}`)
 	e.expect(400, "POST", "/v1/webhooks", e.acme, `{"url":"`+rcv.URL+`","secret":"`+secret+`","filter":{"severity":["urgent"]}}`)
+	if r := e.expect(400, "POST", "/v1/webhooks", e.acme, `{"url":"`+rcv.URL+`","secret":"`+secret+`","filter":{"detector":["beconing"]}}`); !strings.Contains(r.msg, `unknown detector "beconing"`) {
+		t.Errorf("a filter of an unknown detector: %s", r.msg)
+	}
+	e.expect(400, "POST", "/v1/webhooks", e.acme, `{"url":"`+rcv.URL+`","secret":"`+secret+`","filter":{"device":["a/b"]}}`)
 	e.expect(403, "POST", "/v1/webhooks", e.viewer, `{"url":"`+rcv.URL+`","secret":"`+secret+`"}`)
 	list := e.expect(200, "GET", "/v1/webhooks", e.viewer, "")
 	if ids(list, "webhooks")[0] != id || len(ids(list, "webhooks")) != 1 || strings.Contains(string(list.raw), secret) {
