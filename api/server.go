@@ -332,8 +332,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		apiErr = s.unmatched(r)
 	case rt.write && p.role != events.Role_ROLE_OPERATOR:
 		apiErr = errorf(http.StatusForbidden, CodeForbidden, "this token is read-only (role %s): %s needs an operator token", roleName(p.role), rt.pattern())
-	case rt.checkQuery(r) != nil:
+	default:
 		apiErr = rt.checkQuery(r)
+	}
+	switch {
+	case apiErr != nil || rt == nil:
 	case rt.stream != nil:
 		status = http.StatusOK
 		apiErr = rt.stream(w, r, p)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/halo-sec/halo/alerts"
@@ -100,8 +98,8 @@ func (s *Server) createWebhook(r *http.Request, p principal) (int, any, *Error) 
 	// A detector Halo does not have matches nothing: a filter naming
 	// "beconing" was accepted and its webhook never called.
 	for _, d := range req.Filter.Detector {
-		if !slices.Contains(detect.Names(), d) {
-			return 0, nil, badRequest("filter.detector: unknown detector %q (known: %s)", d, strings.Join(detect.Names(), ", "))
+		if err := detect.Check(d); err != nil {
+			return 0, nil, badRequest("filter.detector: %v", err)
 		}
 	}
 	for _, d := range req.Filter.Device {

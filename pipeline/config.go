@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -63,13 +64,17 @@ type Config struct {
 	NoModelEvents bool
 }
 
+// DefaultWindow is the window size when Config.WindowSize is not set.
+const DefaultWindow = time.Minute
+
+// Window is the window size in force: WindowSize, else DefaultWindow.
+func (c *Config) Window() time.Duration { return cmp.Or(c.WindowSize, DefaultWindow) }
+
 func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "pipeline"
 	}
-	if c.WindowSize == 0 {
-		c.WindowSize = time.Minute
-	}
+	c.WindowSize = c.Window()
 	if c.Lateness == 0 {
 		c.Lateness = 5 * time.Second
 	}

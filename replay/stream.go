@@ -70,10 +70,11 @@ type RangeTally struct {
 	InRange, WarmUp int
 	// Window, when set, makes Add note the (device, window) pairs with
 	// traffic in range (Activity), for Evaluate.
-	Window time.Duration
-	days   deviceDays
-	kept   map[events.ID]time.Time // labels and live alerts taken
-	active Activity
+	Window     time.Duration
+	days       deviceDays
+	kept       map[events.ID]time.Time // labels and live alerts taken
+	active     Activity
+	lastActive pair // the pair last put in active: a device's events come in runs
 }
 
 // Activity is the set of (device, window) pairs with traffic: the pairs a
@@ -109,10 +110,12 @@ func (t *RangeTally) Add(ev *events.Event) {
 	switch ev.Type() {
 	case events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed:
 		if t.Window > 0 && ev.Device != "" {
-			if t.active == nil {
-				t.active = Activity{}
+			if p := (pair{ev.Tenant, ev.Device, floorDiv(ev.Time.UnixNano(), int64(t.Window))}); p != t.lastActive || t.active == nil {
+				if t.active == nil {
+					t.active = Activity{}
+				}
+				t.active[p], t.lastActive = struct{}{}, p
 			}
-			t.active[pair{ev.Tenant, ev.Device, floorDiv(ev.Time.UnixNano(), int64(t.Window))}] = struct{}{}
 		}
 	case events.TypeLabelRecorded:
 		if t.first(ev) {

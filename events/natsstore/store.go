@@ -195,30 +195,28 @@ func (s *Store) takeOver(ctx context.Context) (*embedded, error) {
 	}
 }
 
-// awaitServer connects to the process that serves the data directory
-// (ModeServe) once it has said so in server.json.
-func (s *Store) awaitServer(ctx context.Context) error {
-	cfg := &s.cfg
-	deadline := time.Now().Add(cfg.ConnectTimeout + 30*time.Second)
-	var err error
+// joinAdvertised connects to the server that the data directory's
+// server.json advertises, once it advertises one that want accepts,
+// waiting up to wait; then it returns timedOut of the last connection
+// error (nil when none was advertised).
+func (s *Store) joinAdvertised(ctx context.Context, wait time.Duration, want func(serverInfo) bool, timedOut func(last error) error) error {
+	deadline := time.Now().Add(wait)
+	var last error
 	for {
-		if si, ok := readServerInfo(cfg.DataDir); ok && si.Serving {
-			var o nats.Option
-			if o, err = s.seedOption(); err != nil {
+		if si, ok := readServerInfo(s.cfg.DataDir); ok && want(si) {
+			o, err := s.seedOption()
+			if err != nil {
 				return err
 			}
-			if err = s.dial(si.URL, o); err == nil {
+			if last = s.dial(si.URL, o); last == nil {
 				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("none said so in " + serverFileName)
-			}
-			return fmt.Errorf("%w: waiting for the process that serves %s: %w", ErrNoServer, cfg.DataDir, err)
+			return timedOut(last)
 		}
-		if werr := waitCtx(ctx, 50*time.Millisecond); werr != nil {
-			return werr
+		if err := waitCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -271,10 +269,9 @@ func (s *Store) connect(ctx context.Context) error {
 		}
 		return s.dial(cfg.URL, opts...)
 	}
-	seedOpt := s.seedOption
 	if cfg.Mode == ModeAuto {
 		if si, ok := readServerInfo(cfg.DataDir); ok {
-			o, err := seedOpt()
+			o, err := s.seedOption()
 			if err == nil {
 				if err = s.dial(si.URL, o); err == nil {
 					return nil
@@ -284,7 +281,14 @@ func (s *Store) connect(ctx context.Context) error {
 		}
 	}
 	if cfg.Mode == ModeAuto && cfg.AwaitServer {
-		return s.awaitServer(ctx)
+		// Only the process that serves the directory (halo up): this
+		// one would otherwise take the directory back before it does.
+		return s.joinAdvertised(ctx, cfg.ConnectTimeout+30*time.Second, func(si serverInfo) bool { return si.Serving }, func(last error) error {
+			if last == nil {
+				last = errors.New("none said so in " + serverFileName)
+			}
+			return fmt.Errorf("%w: waiting for the process that serves %s: %w", ErrNoServer, cfg.DataDir, last)
+		})
 	}
 	if cfg.MustExist && !hasEmbeddedStore(cfg.DataDir) {
 		return fmt.Errorf("%w in %s: it holds no %s (check --data; halo up --data DIR creates one)",
@@ -296,29 +300,19 @@ func (s *Store) connect(ctx context.Context) error {
 	}
 	if errors.Is(err, ErrDataDirInUse) && cfg.Mode == ModeAuto {
 		// Another process holds the directory: it is starting or serving.
-		deadline := time.Now().Add(cfg.ConnectTimeout + 10*time.Second)
-		for time.Now().Before(deadline) {
-			if si, ok := readServerInfo(cfg.DataDir); ok {
-				o, oerr := seedOpt()
-				if oerr != nil {
-					return oerr
-				}
-				if err = s.dial(si.URL, o); err == nil {
-					return nil
-				}
+		return s.joinAdvertised(ctx, cfg.ConnectTimeout+10*time.Second, func(serverInfo) bool { return true }, func(last error) error {
+			if last == nil {
+				last = err
 			}
-			if werr := waitCtx(ctx, 100*time.Millisecond); werr != nil {
-				return werr
-			}
-		}
-		return fmt.Errorf("%w: %s is held by another process (pid in %s) that does not answer: %v",
-			ErrNoServer, cfg.DataDir, SeedFile(cfg.DataDir), err)
+			return fmt.Errorf("%w: %s is held by another process (pid in %s) that does not answer: %v",
+				ErrNoServer, cfg.DataDir, SeedFile(cfg.DataDir), last)
+		})
 	}
 	if err != nil {
 		return err
 	}
 	s.emb = emb
-	o, err := seedOpt()
+	o, err := s.seedOption()
 	if err != nil {
 		return err
 	}

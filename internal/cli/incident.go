@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,7 +108,7 @@ tenants needs --tenant.`,
 			}
 			fmt.Fprintf(a.stderr, "alert %s: %s on %s/%s at %s; building the timeline\n", al.ID, al.Detector, al.Tenant, al.Device,
 				al.Time.UTC().Format(time.RFC3339Nano))
-			if w := al.WindowEnd.Sub(al.WindowStart); !cmd.Flags().Changed("window") && w > 0 && w != cmp.Or(pcfg.WindowSize, time.Minute) {
+			if w := al.WindowEnd.Sub(al.WindowStart); !cmd.Flags().Changed("window") && w > 0 && w != pcfg.Window() {
 				// The pipeline that raised it ran with other windows (halo
 				// up --demo's are 10s): its windows are the ones to show.
 				pcfg.WindowSize = w

@@ -68,8 +68,8 @@ func (f *pipelineFlags) detectorOptions() (map[string]map[string]string, error) 
 		if !ok || !ok2 || det == "" || name == "" || val == "" {
 			return nil, usageErrorf("--detector-option %q: want DETECTOR.OPTION=VALUE (e.g. beaconing.min_interval=2s)", o)
 		}
-		if detect.Doc(det) == "" {
-			return nil, usageErrorf("--detector-option %q: unknown detector %q (known: %s)", o, det, strings.Join(detect.Names(), ", "))
+		if err := detect.Check(det); err != nil {
+			return nil, usageErrorf("--detector-option %q: %w", o, err)
 		}
 		if out[det] == nil {
 			out[det] = map[string]string{}
@@ -85,8 +85,8 @@ func (f *pipelineFlags) detectorOptions() (map[string]map[string]string, error) 
 
 func (f *pipelineFlags) config() (pipeline.Config, error) {
 	for _, d := range f.detectors {
-		if detect.Doc(d) == "" {
-			return pipeline.Config{}, usageErrorf("--detectors: unknown detector %q (known: %s)", d, strings.Join(detect.Names(), ", "))
+		if err := detect.Check(d); err != nil {
+			return pipeline.Config{}, usageErrorf("--detectors: %w", err)
 		}
 	}
 	opts, err := f.detectorOptions()

@@ -3,8 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -125,8 +123,11 @@ recorded in the log (policy.changed); running edges apply it within a second.`,
 // its author believed beaconing quarantined.
 func knownDetectors(doc policy.Document) error {
 	for i, r := range doc.Rules {
-		if r.Detector != "*" && !slices.Contains(detect.Names(), r.Detector) {
-			return fmt.Errorf("rule %d: unknown detector %q (known: %s, or * for any)", i+1, r.Detector, strings.Join(detect.Names(), ", "))
+		if r.Detector == "*" {
+			continue
+		}
+		if err := detect.Check(r.Detector); err != nil {
+			return fmt.Errorf("rule %d: %w (or * for any)", i+1, err)
 		}
 	}
 	return nil

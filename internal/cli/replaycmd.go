@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,7 +141,8 @@ training its own.`,
 			sorter := events.NewTimeSorter(out, sortBuffer)
 			sorter.DropRepeats = true // read without remembering every id: repeats go after sorting
 			defer sorter.Close()
-			tally := &replay.RangeTally{From: from.value, KeepLive: baseline, Window: cmp.Or(pcfg.WindowSize, time.Minute)}
+			window := pcfg.Window()
+			tally := &replay.RangeTally{From: from.value, KeepLive: baseline, Window: window}
 			lastSeq, _ := store.LastSeq(ctx)
 			start, last := time.Now(), time.Now()
 			var firstSeq uint64
@@ -240,10 +240,6 @@ training its own.`,
 			}
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "alerts.jsonl"), buf, 0o644); err != nil {
 				return err
-			}
-			window := pcfg.WindowSize
-			if window == 0 {
-				window = time.Minute
 			}
 			candidate := outs.Candidate()
 			rep := replay.Evaluate(candidate, labels, window, deviceDays, tally.Activity())

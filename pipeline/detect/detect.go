@@ -93,6 +93,18 @@ func Register(name, doc string, f Factory, options ...string) {
 	optNames[name] = options
 }
 
+// Check returns nil for a registered detector, else an error naming the
+// registered ones: what every place that takes a detector's name says.
+func Check(name string) error {
+	regMu.RLock()
+	_, ok := registry[name]
+	regMu.RUnlock()
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("unknown detector %q (known: %s)", name, strings.Join(Names(), ", "))
+}
+
 // Options lists the options a detector reads, sorted.
 func Options(name string) []string {
 	regMu.RLock()
@@ -126,12 +138,12 @@ func New(names []string, opts map[string]map[string]string) ([]any, error) {
 	}
 	out := make([]any, 0, len(names))
 	for _, n := range names {
-		regMu.RLock()
-		f, ok := registry[n]
-		regMu.RUnlock()
-		if !ok {
-			return nil, fmt.Errorf("unknown detector %q (known: %v)", n, Names())
+		if err := Check(n); err != nil {
+			return nil, err
 		}
+		regMu.RLock()
+		f := registry[n]
+		regMu.RUnlock()
 		for k := range opts[n] {
 			if known := Options(n); !slices.Contains(known, k) {
 				return nil, fmt.Errorf("detector %s: unknown option %q (known: %s)", n, k, strings.Join(known, ", "))
