@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,6 +117,38 @@ func BenchmarkReplay(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 		b.ReportMetric(float64(overlapped)/float64(b.N), "overlapped")
 		cpuMs(b, cpu)
+	})
+	// The raw read and the full replay in turns, each from a collected
+	// heap, as a halo replay process starts: the two sub-benchmarks above
+	// run a second apart, and from one run to the next either moves by
+	// 10-20 % on a shared machine (raw read 41-55 ms, replay 78-96 ms in
+	// session 13), which their ratio doubles. In turns, a slow spell
+	// slows both: "raw/full" is the ratio of the sums, "raw/full-median"
+	// the median of the iterations' ratios.
+	b.Run("paired", func(b *testing.B) {
+		var raw, full time.Duration
+		var ratios []float64
+		for b.Loop() {
+			b.StopTimer()
+			runtime.GC()
+			b.StartTimer()
+			t0 := time.Now()
+			readAll(b, store, n)
+			r := time.Since(t0)
+			b.StopTimer()
+			runtime.GC()
+			b.StartTimer()
+			t0 = time.Now()
+			replayLikeCLI(b, store, n, 0)
+			f := time.Since(t0)
+			raw, full = raw+r, full+f
+			ratios = append(ratios, r.Seconds()/f.Seconds())
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(raw.Seconds()*1e3/float64(b.N), "raw-ms/op")
+		b.ReportMetric(full.Seconds()*1e3/float64(b.N), "full-ms/op")
+		b.ReportMetric(raw.Seconds()/full.Seconds(), "raw/full")
+		b.ReportMetric(ratios[len(ratios)/2], "raw/full-median")
 	})
 	// The same events in a log out of order (the later half appended
 	// first): the replay during the read is abandoned halfway through
