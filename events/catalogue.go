@@ -29,6 +29,7 @@ const (
 	TypeInterventionApplied Type = "intervention.applied"
 	TypeInterventionLifted  Type = "intervention.lifted"
 	TypeModelDeployed       Type = "model.deployed"
+	TypePipelineConfigured  Type = "pipeline.configured"
 )
 
 // Payload is the body of an event: one of the generated payload messages
@@ -56,7 +57,7 @@ const (
 	KindClock    = "clock"    // clock.tick
 	KindAlert    = "alert"    // alert.*
 	KindLabel    = "label"    // label.recorded
-	KindControl  = "control"  // policy.changed, intervention.*, model.deployed
+	KindControl  = "control"  // policy.changed, intervention.*, model.deployed, pipeline.configured
 )
 
 // catalogue lists every event type with its Envelope field number. The
@@ -82,6 +83,7 @@ var catalogue = []typeInfo{
 	{TypeInterventionApplied, 32, KindControl, func() Payload { return new(InterventionApplied) }},
 	{TypeInterventionLifted, 33, KindControl, func() Payload { return new(InterventionLifted) }},
 	{TypeModelDeployed, 34, KindControl, func() Payload { return new(ModelDeployed) }},
+	{TypePipelineConfigured, 35, KindControl, func() Payload { return new(PipelineConfigured) }},
 }
 
 var (
@@ -163,3 +165,4 @@ func (*PolicyChanged) EventType() Type       { return TypePolicyChanged }
 func (*InterventionApplied) EventType() Type { return TypeInterventionApplied }
 func (*InterventionLifted) EventType() Type  { return TypeInterventionLifted }
 func (*ModelDeployed) EventType() Type       { return TypeModelDeployed }
+func (*PipelineConfigured) EventType() Type  { return TypePipelineConfigured }

@@ -107,6 +107,11 @@ func sampleEvents() []events.Event {
 			Threshold: 0.62, Cohort: "Ingenico Move/5000@4.2", ArtifactSha256: h(0xe0, 32),
 			Artifact: "models/acme/m-iforest-0003.bin", Actor: "trainer",
 		}},
+		{"", "", &events.PipelineConfigured{
+			Name: "pipeline", WindowNs: int64(10 * time.Second), LatenessNs: int64(2 * time.Second), SuppressionNs: int64(10 * time.Minute),
+			Detectors: []string{"beaconing", "replay-attack"}, Version: "v0.15.0",
+			DetectorOptions: []*events.DetectorOption{{Detector: "beaconing", Option: "min_interval", Value: "4s"}},
+		}},
 	}
 	out := make([]events.Event, len(payloads))
 	for i, p := range payloads {

@@ -52,7 +52,7 @@ func New(tenant, device string, p Payload) Event {
 }
 
 // tenantOptional lists the types whose events may have no tenant.
-var tenantOptional = map[Type]bool{TypeAuthFailed: true, TypeClockTick: true}
+var tenantOptional = map[Type]bool{TypeAuthFailed: true, TypeClockTick: true, TypePipelineConfigured: true}
 
 // deviceRequired lists the types whose events must name a device.
 var deviceRequired = map[Type]bool{

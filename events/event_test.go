@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 		events.TypeDeviceEnrolled: true, events.TypeDeviceRevoked: true, events.TypeConnOpened: true,
 		events.TypeConnClosed: true, events.TypeConnBlocked: true, events.TypeTxObserved: true,
 	}
-	tenantOptional := map[events.Type]bool{events.TypeAuthFailed: true, events.TypeClockTick: true}
+	tenantOptional := map[events.Type]bool{events.TypeAuthFailed: true, events.TypeClockTick: true, events.TypePipelineConfigured: true}
 	for _, s := range sampleEvents() {
 		typ := s.Type()
 		noDevice := s

@@ -632,6 +632,7 @@ type Envelope struct {
 	//	*Envelope_InterventionApplied
 	//	*Envelope_InterventionLifted
 	//	*Envelope_ModelDeployed
+	//	*Envelope_PipelineConfigured
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -887,6 +888,15 @@ func (x *Envelope) GetModelDeployed() *ModelDeployed {
 	return nil
 }
 
+func (x *Envelope) GetPipelineConfigured() *PipelineConfigured {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_PipelineConfigured); ok {
+			return x.PipelineConfigured
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -967,6 +977,10 @@ type Envelope_ModelDeployed struct {
 	ModelDeployed *ModelDeployed `protobuf:"bytes,34,opt,name=model_deployed,json=modelDeployed,proto3,oneof"`
 }
 
+type Envelope_PipelineConfigured struct {
+	PipelineConfigured *PipelineConfigured `protobuf:"bytes,35,opt,name=pipeline_configured,json=pipelineConfigured,proto3,oneof"`
+}
+
 func (*Envelope_TenantCreated) isEnvelope_Payload() {}
 
 func (*Envelope_TokenAdded) isEnvelope_Payload() {}
@@ -1004,6 +1018,8 @@ func (*Envelope_InterventionApplied) isEnvelope_Payload() {}
 func (*Envelope_InterventionLifted) isEnvelope_Payload() {}
 
 func (*Envelope_ModelDeployed) isEnvelope_Payload() {}
+
+func (*Envelope_PipelineConfigured) isEnvelope_Payload() {}
 
 // Batch is the body of one log message: several events that share a subject.
 // Its wire form is the concatenation of length-delimited envelopes, so a
@@ -2812,11 +2828,168 @@ func (x *ModelDeployed) GetActor() string {
 	return ""
 }
 
+// PipelineConfigured records the settings a live pipeline runs with, when it
+// starts with settings other than those last recorded under its name: the
+// settings its outputs depend on, which a replay, an incident timeline or an
+// export of the same events takes to give the same windows and alerts.
+// Installation-wide (no tenant, no device).
+type PipelineConfigured struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // the pipeline's subscription name
+	WindowNs        int64                  `protobuf:"varint,2,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
+	LatenessNs      int64                  `protobuf:"varint,3,opt,name=lateness_ns,json=latenessNs,proto3" json:"lateness_ns,omitempty"`
+	SuppressionNs   int64                  `protobuf:"varint,4,opt,name=suppression_ns,json=suppressionNs,proto3" json:"suppression_ns,omitempty"`
+	Detectors       []string               `protobuf:"bytes,5,rep,name=detectors,proto3" json:"detectors,omitempty"`                                    // empty: every detector of the build
+	DetectorOptions []*DetectorOption      `protobuf:"bytes,6,rep,name=detector_options,json=detectorOptions,proto3" json:"detector_options,omitempty"` // sorted by detector, option
+	Version         string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`                                        // the halo build that runs it
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PipelineConfigured) Reset() {
+	*x = PipelineConfigured{}
+	mi := &file_halo_events_v1_events_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineConfigured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineConfigured) ProtoMessage() {}
+
+func (x *PipelineConfigured) ProtoReflect() protoreflect.Message {
+	mi := &file_halo_events_v1_events_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineConfigured.ProtoReflect.Descriptor instead.
+func (*PipelineConfigured) Descriptor() ([]byte, []int) {
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PipelineConfigured) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PipelineConfigured) GetWindowNs() int64 {
+	if x != nil {
+		return x.WindowNs
+	}
+	return 0
+}
+
+func (x *PipelineConfigured) GetLatenessNs() int64 {
+	if x != nil {
+		return x.LatenessNs
+	}
+	return 0
+}
+
+func (x *PipelineConfigured) GetSuppressionNs() int64 {
+	if x != nil {
+		return x.SuppressionNs
+	}
+	return 0
+}
+
+func (x *PipelineConfigured) GetDetectors() []string {
+	if x != nil {
+		return x.Detectors
+	}
+	return nil
+}
+
+func (x *PipelineConfigured) GetDetectorOptions() []*DetectorOption {
+	if x != nil {
+		return x.DetectorOptions
+	}
+	return nil
+}
+
+func (x *PipelineConfigured) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type DetectorOption struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Detector      string                 `protobuf:"bytes,1,opt,name=detector,proto3" json:"detector,omitempty"`
+	Option        string                 `protobuf:"bytes,2,opt,name=option,proto3" json:"option,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetectorOption) Reset() {
+	*x = DetectorOption{}
+	mi := &file_halo_events_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetectorOption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetectorOption) ProtoMessage() {}
+
+func (x *DetectorOption) ProtoReflect() protoreflect.Message {
+	mi := &file_halo_events_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetectorOption.ProtoReflect.Descriptor instead.
+func (*DetectorOption) Descriptor() ([]byte, []int) {
+	return file_halo_events_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DetectorOption) GetDetector() string {
+	if x != nil {
+		return x.Detector
+	}
+	return ""
+}
+
+func (x *DetectorOption) GetOption() string {
+	if x != nil {
+		return x.Option
+	}
+	return ""
+}
+
+func (x *DetectorOption) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 var File_halo_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1bhalo/events/v1/events.proto\x12\x0ehalo.events.v1\"\xdd\v\n" +
+	"\x1bhalo/events/v1/events.proto\x12\x0ehalo.events.v1\"\xb4\f\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\rR\x06schema\x12\x16\n" +
@@ -2848,7 +3021,8 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\x0epolicy_changed\x18\x1f \x01(\v2\x1d.halo.events.v1.PolicyChangedH\x00R\rpolicyChanged\x12X\n" +
 	"\x14intervention_applied\x18  \x01(\v2#.halo.events.v1.InterventionAppliedH\x00R\x13interventionApplied\x12U\n" +
 	"\x13intervention_lifted\x18! \x01(\v2\".halo.events.v1.InterventionLiftedH\x00R\x12interventionLifted\x12F\n" +
-	"\x0emodel_deployed\x18\" \x01(\v2\x1d.halo.events.v1.ModelDeployedH\x00R\rmodelDeployedB\t\n" +
+	"\x0emodel_deployed\x18\" \x01(\v2\x1d.halo.events.v1.ModelDeployedH\x00R\rmodelDeployed\x12U\n" +
+	"\x13pipeline_configured\x18# \x01(\v2\".halo.events.v1.PipelineConfiguredH\x00R\x12pipelineConfiguredB\t\n" +
 	"\apayload\"9\n" +
 	"\x05Batch\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.halo.events.v1.EnvelopeR\x06events\"H\n" +
@@ -3019,7 +3193,20 @@ const file_halo_events_v1_events_proto_rawDesc = "" +
 	"\x06cohort\x18\x06 \x01(\tR\x06cohort\x12'\n" +
 	"\x0fartifact_sha256\x18\a \x01(\fR\x0eartifactSha256\x12\x1a\n" +
 	"\bartifact\x18\b \x01(\tR\bartifact\x12\x14\n" +
-	"\x05actor\x18\t \x01(\tR\x05actor*@\n" +
+	"\x05actor\x18\t \x01(\tR\x05actor\"\x90\x02\n" +
+	"\x12PipelineConfigured\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\twindow_ns\x18\x02 \x01(\x03R\bwindowNs\x12\x1f\n" +
+	"\vlateness_ns\x18\x03 \x01(\x03R\n" +
+	"latenessNs\x12%\n" +
+	"\x0esuppression_ns\x18\x04 \x01(\x03R\rsuppressionNs\x12\x1c\n" +
+	"\tdetectors\x18\x05 \x03(\tR\tdetectors\x12I\n" +
+	"\x10detector_options\x18\x06 \x03(\v2\x1e.halo.events.v1.DetectorOptionR\x0fdetectorOptions\x12\x18\n" +
+	"\aversion\x18\a \x01(\tR\aversion\"Z\n" +
+	"\x0eDetectorOption\x12\x1a\n" +
+	"\bdetector\x18\x01 \x01(\tR\bdetector\x12\x16\n" +
+	"\x06option\x18\x02 \x01(\tR\x06option\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value*@\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -3095,7 +3282,7 @@ func file_halo_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_halo_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_halo_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_halo_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_halo_events_v1_events_proto_goTypes = []any{
 	(Role)(0),                   // 0: halo.events.v1.Role
 	(EnrollMethod)(0),           // 1: halo.events.v1.EnrollMethod
@@ -3130,6 +3317,8 @@ var file_halo_events_v1_events_proto_goTypes = []any{
 	(*InterventionApplied)(nil), // 30: halo.events.v1.InterventionApplied
 	(*InterventionLifted)(nil),  // 31: halo.events.v1.InterventionLifted
 	(*ModelDeployed)(nil),       // 32: halo.events.v1.ModelDeployed
+	(*PipelineConfigured)(nil),  // 33: halo.events.v1.PipelineConfigured
+	(*DetectorOption)(nil),      // 34: halo.events.v1.DetectorOption
 }
 var file_halo_events_v1_events_proto_depIdxs = []int32{
 	12, // 0: halo.events.v1.Envelope.tenant_created:type_name -> halo.events.v1.TenantCreated
@@ -3151,24 +3340,26 @@ var file_halo_events_v1_events_proto_depIdxs = []int32{
 	30, // 16: halo.events.v1.Envelope.intervention_applied:type_name -> halo.events.v1.InterventionApplied
 	31, // 17: halo.events.v1.Envelope.intervention_lifted:type_name -> halo.events.v1.InterventionLifted
 	32, // 18: halo.events.v1.Envelope.model_deployed:type_name -> halo.events.v1.ModelDeployed
-	10, // 19: halo.events.v1.Batch.events:type_name -> halo.events.v1.Envelope
-	0,  // 20: halo.events.v1.TokenAdded.role:type_name -> halo.events.v1.Role
-	1,  // 21: halo.events.v1.DeviceEnrolled.method:type_name -> halo.events.v1.EnrollMethod
-	2,  // 22: halo.events.v1.AuthFailed.reason:type_name -> halo.events.v1.AuthFailReason
-	3,  // 23: halo.events.v1.ConnOpened.mode:type_name -> halo.events.v1.ConnMode
-	4,  // 24: halo.events.v1.ConnClosed.reason:type_name -> halo.events.v1.CloseReason
-	5,  // 25: halo.events.v1.TxObserved.outcome:type_name -> halo.events.v1.TxOutcome
-	6,  // 26: halo.events.v1.AlertRaised.severity:type_name -> halo.events.v1.Severity
-	23, // 27: halo.events.v1.AlertRaised.features:type_name -> halo.events.v1.Feature
-	7,  // 28: halo.events.v1.AlertResolved.verdict:type_name -> halo.events.v1.Verdict
-	8,  // 29: halo.events.v1.LabelRecorded.source:type_name -> halo.events.v1.LabelSource
-	9,  // 30: halo.events.v1.InterventionApplied.kind:type_name -> halo.events.v1.InterventionKind
-	29, // 31: halo.events.v1.InterventionApplied.match:type_name -> halo.events.v1.Match
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	33, // 19: halo.events.v1.Envelope.pipeline_configured:type_name -> halo.events.v1.PipelineConfigured
+	10, // 20: halo.events.v1.Batch.events:type_name -> halo.events.v1.Envelope
+	0,  // 21: halo.events.v1.TokenAdded.role:type_name -> halo.events.v1.Role
+	1,  // 22: halo.events.v1.DeviceEnrolled.method:type_name -> halo.events.v1.EnrollMethod
+	2,  // 23: halo.events.v1.AuthFailed.reason:type_name -> halo.events.v1.AuthFailReason
+	3,  // 24: halo.events.v1.ConnOpened.mode:type_name -> halo.events.v1.ConnMode
+	4,  // 25: halo.events.v1.ConnClosed.reason:type_name -> halo.events.v1.CloseReason
+	5,  // 26: halo.events.v1.TxObserved.outcome:type_name -> halo.events.v1.TxOutcome
+	6,  // 27: halo.events.v1.AlertRaised.severity:type_name -> halo.events.v1.Severity
+	23, // 28: halo.events.v1.AlertRaised.features:type_name -> halo.events.v1.Feature
+	7,  // 29: halo.events.v1.AlertResolved.verdict:type_name -> halo.events.v1.Verdict
+	8,  // 30: halo.events.v1.LabelRecorded.source:type_name -> halo.events.v1.LabelSource
+	9,  // 31: halo.events.v1.InterventionApplied.kind:type_name -> halo.events.v1.InterventionKind
+	29, // 32: halo.events.v1.InterventionApplied.match:type_name -> halo.events.v1.Match
+	34, // 33: halo.events.v1.PipelineConfigured.detector_options:type_name -> halo.events.v1.DetectorOption
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_halo_events_v1_events_proto_init() }
@@ -3196,6 +3387,7 @@ func file_halo_events_v1_events_proto_init() {
 		(*Envelope_InterventionApplied)(nil),
 		(*Envelope_InterventionLifted)(nil),
 		(*Envelope_ModelDeployed)(nil),
+		(*Envelope_PipelineConfigured)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3203,7 +3395,7 @@ func file_halo_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_halo_events_v1_events_proto_rawDesc), len(file_halo_events_v1_events_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -34,6 +34,7 @@ func Samples(tenant, device string, t time.Time) []events.Event {
 		&events.InterventionApplied{InterventionId: "iv-1", Kind: events.InterventionKind_INTERVENTION_KIND_BLOCK, Match: &events.Match{HostGlob: "*.evil.example", Cidr: "10.0.0.0/8", Port: 8080, StrictFp: fp("strict")}, Reason: "C&C", AlertId: "al-1", Actor: "pipeline", Expires: at(time.Hour), DryRun: true},
 		&events.InterventionLifted{InterventionId: "iv-1", Reason: "expired", Actor: "pipeline"},
 		&events.ModelDeployed{ModelId: "m-1", Kind: "iforest", Version: 1, Features: []string{"connections", "bytes_up"}, Threshold: 0.61, Cohort: "P2/1.4.2", ArtifactSha256: fp("model"), Artifact: "models/m-1.json", Actor: "ds"},
+		&events.PipelineConfigured{Name: "pipeline", WindowNs: int64(10 * time.Second), LatenessNs: int64(2 * time.Second), SuppressionNs: int64(10 * time.Minute), Detectors: []string{"beaconing", "scan"}, DetectorOptions: []*events.DetectorOption{{Detector: "beaconing", Option: "min_interval", Value: "4s"}}, Version: "v0.1.0"},
 	}
 	if len(payloads) != len(events.Types()) {
 		panic(fmt.Sprintf("storetest.Samples covers %d types, the catalogue has %d", len(payloads), len(events.Types())))
@@ -41,7 +42,7 @@ func Samples(tenant, device string, t time.Time) []events.Event {
 	out := make([]events.Event, len(payloads))
 	for i, p := range payloads {
 		ten, dev := tenant, device
-		if p.EventType() == events.TypeClockTick {
+		if p.EventType() == events.TypeClockTick || p.EventType() == events.TypePipelineConfigured {
 			ten, dev = "", ""
 		}
 		if p.EventType() == events.TypeTenantCreated || p.EventType() == events.TypeTokenAdded || p.EventType() == events.TypePolicyChanged {
