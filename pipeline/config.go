@@ -62,6 +62,9 @@ type Config struct {
 	// (detect.ModelPublisher.Unpublished). Every other output is the
 	// same. The live pipeline emits them.
 	NoModelEvents bool
+	// Version names the halo build, recorded with the live pipeline's
+	// settings (pipeline.configured).
+	Version string
 }
 
 // DefaultWindow is the window size when Config.WindowSize is not set.

@@ -392,13 +392,13 @@ func (p *Processor) deploy(tenant string, d *events.ModelDeployed) {
 }
 
 // IsPipelineOutput reports whether ev is one the pipeline writes (and so
-// never consumes): alerts, interventions, and the model.deployed of the
-// models it trains.
+// never consumes): alerts, interventions, the model.deployed of the
+// models it trains, and the pipeline.configured of its settings.
 func IsPipelineOutput(ev *events.Event) bool {
 	// By the payload's type, as IsOutput by the event's
 	// (TestOrderFreeByPayload): the names compared were 1% of a replay.
 	switch p := ev.Payload.(type) {
-	case *events.AlertRaised, *events.AlertUpdated, *events.InterventionApplied:
+	case *events.AlertRaised, *events.AlertUpdated, *events.InterventionApplied, *events.PipelineConfigured:
 		return true
 	case *events.ModelDeployed:
 		return p.Actor == models.PipelineActor
@@ -420,8 +420,9 @@ func OrderFree(ev *events.Event) bool {
 	return IsPipelineOutput(ev)
 }
 
-// IsOutput reports whether an event is of a type the pipeline writes (for
-// model.deployed, see IsPipelineOutput).
+// IsOutput reports whether an event is of a type the processor writes (for
+// model.deployed, see IsPipelineOutput; the live pipeline also records
+// pipeline.configured).
 func IsOutput(t events.Type) bool {
 	switch t {
 	case events.TypeAlertRaised, events.TypeAlertUpdated, events.TypeInterventionApplied, events.TypeModelDeployed:

@@ -108,6 +108,12 @@ func (l *Live) Run(ctx context.Context) error {
 	if err := l.warmUp(ctx, pos); err != nil {
 		return err
 	}
+	// Replays, incident timelines and exports of these events take the
+	// settings from the log to give the same windows and alerts. Without
+	// them they need the flags: worth a warning, not a stopped pipeline.
+	if err := l.recordSettings(ctx); err != nil && ctx.Err() == nil {
+		l.logger.Warn("pipeline: could not record its settings in the log (a replay of its events will need its --window, --lateness and --detector-option flags)", "error", err)
+	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(l.logger.With("component", "pipeline"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
 	if err != nil {
