@@ -81,6 +81,8 @@ type Report struct {
 	// Baseline: the comparison with the live pipeline's alerts over the
 	// same range (halo replay --baseline); absent otherwise.
 	Baseline *BaselineDiff `json:"baseline,omitempty"`
+	// Settings the pipeline ran with (halo replay sets them).
+	Settings *Settings `json:"settings,omitempty"`
 }
 
 type pair struct {

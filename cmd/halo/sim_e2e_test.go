@@ -257,27 +257,40 @@ func testDemo(t *testing.T, bin string) {
 	if !strings.Contains(up.stderr.String(), "stopped") {
 		t.Fatalf("no clean stop:\n%s", tail(up.stderr.String(), 2000))
 	}
-	// demo.json's replay command, with the demo pipeline's settings, raises
-	// every alert the demo raised (it gave none of them before: 10s
-	// windows against the replay's default 60s).
+	// demo.json's replay command raises every alert the demo raised: it
+	// takes the demo pipeline's settings (10s windows, 2s lateness, a
+	// beaconing option) from the log (pipeline.configured). It gave none
+	// of them with the replay's defaults, 60s windows.
 	args := strings.Fields(info.Replay)
-	if len(args) < 2 || args[0] != "halo" || !slices.Contains(args, "--window") || args[len(args)-1] != "OUTDIR" {
-		t.Fatalf("demo.json replay %q: want a halo replay command with the demo's window, ending in OUTDIR", info.Replay)
+	if len(args) < 2 || args[0] != "halo" || slices.Contains(args, "--window") || args[len(args)-1] != "OUTDIR" {
+		t.Fatalf("demo.json replay %q: want a halo replay command with no settings flags, ending in OUTDIR", info.Replay)
 	}
 	out := t.TempDir()
 	args[len(args)-1] = out
-	if b, err := exec.Command(bin, args[1:]...).CombinedOutput(); err != nil {
+	b, err := exec.Command(bin, args[1:]...).CombinedOutput()
+	if err != nil {
 		t.Fatalf("%s: %v\n%s", info.Replay, err, b)
+	}
+	if !strings.Contains(string(b), "settings of the live pipeline, recorded") || !strings.Contains(string(b), "--window 10s --lateness 2s") {
+		t.Fatalf("%s did not say it took the live pipeline's settings:\n%s", info.Replay, b)
 	}
 	var rep struct {
 		Baseline struct {
 			Live, Both int
 			Missed     []struct{ ID, Detector string }
 		}
+		Settings struct {
+			Window          string
+			DetectorOptions map[string]map[string]string `json:"detector_options"`
+			LiveRecorded    *time.Time                   `json:"live_settings_recorded"`
+		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "report.json")); json.Unmarshal(b, &rep) != nil || rep.Baseline.Live == 0 ||
 		rep.Baseline.Both != rep.Baseline.Live || len(rep.Baseline.Missed) != 0 {
 		t.Fatalf("demo.json's replay against the demo's alerts: %+v, want every live alert in both", rep.Baseline)
+	}
+	if rep.Settings.Window != "10s" || rep.Settings.DetectorOptions["beaconing"]["min_interval"] == "" || rep.Settings.LiveRecorded == nil {
+		t.Fatalf("report.json settings %+v: want the demo pipeline's, taken from the log", rep.Settings)
 	}
 }
 

@@ -21,10 +21,11 @@ import (
 
 func newAPICmd(a *app) *cobra.Command {
 	var (
-		sf          = storeFlags{role: true}
-		pf          pipelineFlags
-		addr        = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
-		denyPrivate bool
+		sf           = storeFlags{role: true}
+		pf           pipelineFlags
+		addr         = addrFlag{value: "127.0.0.1:8080", allowZeroPort: true}
+		denyPrivate  bool
+		liveSettings bool
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -35,7 +36,8 @@ tenants create / halo tenants token add; the OpenAPI 3 document at
 /v1/openapi.json), /healthz and /metrics. Every write goes through the log;
 reads come from folds that follow it, so several API processes can serve one
 log. The pipeline flags say how GET /v1/devices/{id}/timeline recomputes
-feature windows and scores: give the pipeline's own.`,
+feature windows and scores; those left unset are the live pipeline's, as it
+recorded them in the log when this API started.`,
 		Example: `  halo api --data /var/lib/halo --addr 0.0.0.0:8080
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/alerts?status=open`,
 		Args: noArgs,
@@ -55,6 +57,11 @@ feature windows and scores: give the pipeline's own.`,
 				return openError(ctx, err)
 			}
 			defer store.Close()
+			if liveSettings { // at start: a later change of the pipeline's needs a restart
+				if _, err := applyLiveSettings(ctx, a, cmd.Flags(), store, &pcfg, time.Time{}, time.Time{}); err != nil {
+					return err
+				}
+			}
 			reg := prometheus.NewRegistry()
 			fctx, stop := context.WithCancel(ctx)
 			defer stop()
@@ -93,6 +100,7 @@ feature windows and scores: give the pipeline's own.`,
 	}
 	sf.register(cmd.Flags(), dataDirHelp)
 	pf.register(cmd.Flags())
+	liveSettingsFlag(cmd.Flags(), &liveSettings)
 	cmd.Flags().BoolVar(&denyPrivate, "webhook-deny-private", false, "refuse webhook URLs that resolve to loopback, private or link-local addresses (e.g. --webhook-deny-private)")
 	cmd.Flags().Var(&addr, "addr", "address to serve on; port 0 picks a free port, shown in the ready line (e.g. --addr 0.0.0.0:8080)")
 	return cmd

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -79,16 +78,16 @@ func (f *demoFlags) prepare(fs *pflag.FlagSet, u *upCmd) error {
 type demoInfo struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
-	// Replay is the command that replays the demo's log with its
-	// pipeline's settings (10s windows, …): it gives the alerts the
-	// demo raised, which --baseline compares.
+	// Replay is the command that replays the demo's log; it takes the
+	// demo pipeline's settings (10s windows, …) from the log, and so
+	// gives the alerts the demo raised, which --baseline compares.
 	Replay string `json:"replay"`
 }
 
 // runDemo creates the demo tenant (or a new token for it), writes
 // demo.json, prints the console URL and the token, and runs the simulated
 // fleet until ctx ends.
-func runDemo(ctx context.Context, store events.Store, dataDir string, apiAddr net.Addr, edgeAddr string, devices int, replayArgs string, w func(string), log *slog.Logger) error {
+func runDemo(ctx context.Context, store events.Store, dataDir string, apiAddr net.Addr, edgeAddr string, devices int, w func(string), log *slog.Logger) error {
 	reg, err := identity.Load(ctx, store)
 	if err != nil {
 		return err
@@ -103,8 +102,8 @@ func runDemo(ctx context.Context, store events.Store, dataDir string, apiAddr ne
 		return fmt.Errorf("demo tenant: %w", err)
 	}
 	url := "http://" + consoleHost(apiAddr) + "/"
-	replay := strings.TrimSpace(fmt.Sprintf("halo replay --data %s %s --baseline --out OUTDIR", dataDir, replayArgs))
-	b, _ := json.MarshalIndent(demoInfo{URL: url, Token: token, Replay: strings.Join(strings.Fields(replay), " ")}, "", "  ")
+	replay := fmt.Sprintf("halo replay --data %s --baseline --out OUTDIR", dataDir)
+	b, _ := json.MarshalIndent(demoInfo{URL: url, Token: token, Replay: replay}, "", "  ")
 	// Printed first and written whole (rename): whoever sees demo.json
 	// has already been shown the same URL and token.
 	w(fmt.Sprintf("demo: open %s and sign in with the token %s (also in %s)\n", url, token, filepath.Join(dataDir, "demo.json")))

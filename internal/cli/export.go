@@ -22,6 +22,7 @@ func newExportCmd(a *app) *cobra.Command {
 		window, lateness, warm durationFlag
 		out                    string
 		scores, overwrite      bool
+		liveSettings           bool
 		rowsPerFile, sortBuf   int
 		tables                 []string
 	)
@@ -49,7 +50,9 @@ every column. Files are written under temporary names and renamed, and the
 tables are moved into OUTDIR only once all are written: an interrupted export
 leaves no half file and no half table. With --from, the --warmup before it is
 read to build the features' baselines (novelty, anomaly models), as a replay
-does; nothing before --from is exported.`,
+does; nothing before --from is exported. The features' windows are the live
+pipeline's, as it recorded them in the log (--window and --lateness override
+them).`,
 		Example: `  halo export --data /var/lib/halo --from 2026-11-01 --to 2026-11-08 --out /tmp/export
   python3 -c "import pandas as pd; print(pd.read_parquet('/tmp/export/features').groupby('malicious').size())"
   duckdb -c "select tenant, date, count(*) from read_parquet('/tmp/export/connections/**/*.parquet', hive_partitioning=true) group by all"`,
@@ -82,6 +85,13 @@ does; nothing before --from is exported.`,
 			defer store.Close()
 			if err := requireTenant(ctx, store, tenant.value); err != nil {
 				fmt.Fprintf(a.stderr, "warning: %v: nothing of it to read\n", err)
+			}
+			if liveSettings { // the features' windows: the live pipeline's
+				pc := cfg.Pipeline
+				if _, err := applyLiveSettings(ctx, a, cmd.Flags(), store, &pc, from.value, to.value); err != nil {
+					return err
+				}
+				cfg.Pipeline.WindowSize, cfg.Pipeline.Lateness = pc.WindowSize, pc.Lateness
 			}
 			warnTrimmed(ctx, a, store, from.value)
 			removeStaleSortDirs(a, out)
@@ -126,6 +136,7 @@ does; nothing before --from is exported.`,
 	fs.Var(&to, "to", "end of the range, event time, exclusive (e.g. --to 2026-11-08)")
 	fs.Var(&tenant, "tenant", "only this tenant's rows (e.g. --tenant lab)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for the tables and export.json (required; e.g. --out /tmp/export)")
+	liveSettingsFlag(fs, &liveSettings)
 	fs.Var(&window, "window", "event-time window of the features, as the pipeline's (default 60s; e.g. --window 5m)")
 	fs.Var(&lateness, "lateness", "how late an event may arrive after its window's end, as the pipeline's (default 5s; e.g. --lateness 30s)")
 	fs.Var(&warm, "warmup", "history before --from read to build the features' state (default 24h; e.g. --warmup 72h)")

@@ -31,6 +31,7 @@ func newIncidentCmd(a *app) *cobra.Command {
 		before, after = durationFlag{15 * time.Minute}, durationFlag{15 * time.Minute}
 		limit         int
 		out           string
+		liveSettings  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "incident ALERT_ID",
@@ -106,6 +107,11 @@ tenants needs --tenant.`,
 			if !ok {
 				return fmt.Errorf("%w %q: raised in tenant %s but not in the alert fold", errUnknownAlert, id, tenants[0])
 			}
+			if liveSettings {
+				if _, err := applyLiveSettings(ctx, a, cmd.Flags(), store, &pcfg, al.Time.Add(-before.value), al.Time.Add(after.value)); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(a.stderr, "alert %s: %s on %s/%s at %s; building the timeline\n", al.ID, al.Detector, al.Tenant, al.Device,
 				al.Time.UTC().Format(time.RFC3339Nano))
 			if w := al.WindowEnd.Sub(al.WindowStart); !cmd.Flags().Changed("window") && w > 0 && w != pcfg.Window() {
@@ -158,5 +164,6 @@ tenants needs --tenant.`,
 	fs.Var(&after, "after", "how long after the alert the timeline ends, exclusive; positive (e.g. --after 10m)")
 	fs.IntVar(&limit, "limit", 1000, "most events, windows and alerts in the timeline, the earliest of each; above 10000 clamped (e.g. --limit 5000)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for timeline.json and timeline.html (required; e.g. --out /tmp/incident)")
+	liveSettingsFlag(fs, &liveSettings)
 	return cmd
 }

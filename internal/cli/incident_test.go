@@ -21,23 +21,8 @@ import (
 // alert's.
 func TestIncidentUsesTheAlertsWindows(t *testing.T) {
 	ctx := context.Background()
-	data := t.TempDir()
-	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
-		t.Fatalf("tenants create: %d %s", code, stderr)
-	}
-	s, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
-	evs := storetest.Traffic("acme", "pos-1", at, 60)
-	alert := events.New("acme", "pos-1", &events.AlertRaised{AlertId: "al-test", Detector: "scan", Severity: events.Severity_SEVERITY_HIGH,
-		Score: 1, WindowStart: at.UnixNano(), WindowEnd: at.Add(10 * time.Second).UnixNano(), Key: "scan", Summary: "a scan"})
-	alert.Time = at.Add(10 * time.Second)
-	if err := s.Append(ctx, append(evs, alert)...); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	data := acmeLog(ctx, t, append(storetest.Traffic("acme", "pos-1", at, 60), scanAlert(at, 10*time.Second))...)
 	spans := func(out string) map[time.Duration]int {
 		b, err := os.ReadFile(filepath.Join(out, "timeline.json"))
 		if err != nil {
@@ -71,4 +56,31 @@ func TestIncidentUsesTheAlertsWindows(t *testing.T) {
 	if n := spans(out); len(n) != 1 || n[time.Minute] == 0 {
 		t.Errorf("window sizes with --window 60s: %v, want 60s only", n)
 	}
+}
+
+// acmeLog is a new log of tenant acme (halo tenants create) holding evs.
+func acmeLog(ctx context.Context, t *testing.T, evs ...events.Event) (data string) {
+	t.Helper()
+	data = t.TempDir()
+	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
+		t.Fatalf("tenants create: %d %s", code, stderr)
+	}
+	s, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Append(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// scanAlert is the alert.raised "al-test" of acme's pos-1 over the window
+// [at, at+window).
+func scanAlert(at time.Time, window time.Duration) events.Event {
+	alert := events.New("acme", "pos-1", &events.AlertRaised{AlertId: "al-test", Detector: "scan", Severity: events.Severity_SEVERITY_HIGH,
+		Score: 1, WindowStart: at.UnixNano(), WindowEnd: at.Add(window).UnixNano(), Key: "scan", Summary: "a scan"})
+	alert.Time = at.Add(window)
+	return alert
 }

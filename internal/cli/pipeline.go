@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/internal/roles"
 	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/detect"
@@ -30,30 +34,6 @@ func (f *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.suppression, "suppression", "repeats of an open alert within this long update it instead of raising a new one (default 10m; e.g. --suppression 1h)")
 	fs.Var(&f.warmup, "warmup", "history re-read on start to rebuild the detectors' state (default 24h; e.g. --warmup 72h)")
 	fs.StringArrayVar(&f.options, "detector-option", nil, "set a detector's option, `DETECTOR.OPTION=VALUE`, as its documentation names them (repeatable; e.g. --detector-option beaconing.min_interval=2s)")
-}
-
-// replayArgs are the flags that give a replay this pipeline's settings
-// (those set; a replay's defaults are the pipeline's), e.g.
-// "--window 10s --lateness 2s --detector-option beaconing.min_interval=4s":
-// the same events then give the same alerts. Not --warmup: a replay's
-// warm-up is what it reads before --from.
-func (f *pipelineFlags) replayArgs() string {
-	var args []string
-	for _, d := range []struct {
-		name string
-		f    durationFlag
-	}{{"window", f.window}, {"lateness", f.lateness}, {"suppression", f.suppression}} {
-		if d.f.value != 0 {
-			args = append(args, "--"+d.name, d.f.String())
-		}
-	}
-	if len(f.detectors) > 0 {
-		args = append(args, "--detectors", strings.Join(f.detectors, ","))
-	}
-	for _, o := range f.options {
-		args = append(args, "--detector-option", o)
-	}
-	return strings.Join(args, " ")
 }
 
 // detectorOptions parses --detector-option values.
@@ -93,8 +73,74 @@ func (f *pipelineFlags) config() (pipeline.Config, error) {
 	if err != nil {
 		return pipeline.Config{}, err
 	}
-	return pipeline.Config{Detectors: f.detectors, DetectorOptions: opts, WindowSize: f.window.value, Lateness: f.lateness.value, Suppression: f.suppression.value, Warmup: f.warmup.value}, nil
+	return pipeline.Config{Detectors: f.detectors, DetectorOptions: opts, WindowSize: f.window.value, Lateness: f.lateness.value, Suppression: f.suppression.value, Warmup: f.warmup.value,
+		Version: version()}, nil
 }
+
+// liveSettingsFlag registers --live-settings on a command that runs the
+// pipeline over the log's history.
+func liveSettingsFlag(fs *pflag.FlagSet, v *bool) {
+	fs.BoolVar(v, "live-settings", true, "take the settings the flags leave unset (--window, --lateness, --suppression, --detectors, --detector-option) from those the live pipeline recorded in the log, so the same events give the same windows and alerts (e.g. --live-settings=false: this build's defaults)")
+}
+
+// applyLiveSettings fills the settings of pcfg that the flags of fs leave
+// unset with those the live pipeline recorded in the log for [from, to)
+// (pipeline.RecordedSettings), says so on stderr (what, e.g. "replay",
+// names the command), and warns when the live pipeline ran with other
+// settings over part of the range. Detector options merge: a flag's
+// replaces the recorded value of that option only. It returns the
+// recorded settings taken, or nil when the log records none.
+func applyLiveSettings(ctx context.Context, a *app, fs *pflag.FlagSet, store events.Store, pcfg *pipeline.Config, from, to time.Time) (*pipeline.Settings, error) {
+	rec, ok, err := pipeline.RecordedSettings(ctx, store, pcfg.Name, from, to)
+	if err != nil || !ok {
+		return nil, err
+	}
+	s := rec.Settings
+	if !fs.Changed("window") {
+		pcfg.WindowSize = s.Window
+	}
+	if !fs.Changed("lateness") {
+		pcfg.Lateness = s.Lateness
+	}
+	if !fs.Changed("suppression") {
+		pcfg.Suppression = s.Suppression
+	}
+	if !fs.Changed("detectors") && len(s.Detectors) > 0 {
+		for _, d := range s.Detectors {
+			if err := detect.Check(d); err != nil {
+				return nil, usageErrorf("the live pipeline's settings (recorded %s by %s) run a detector this build does not have: %w; give --detectors, or --live-settings=false", stamp(s.At), s.Version, err)
+			}
+		}
+		pcfg.Detectors = s.Detectors
+	}
+	if len(s.DetectorOptions) > 0 {
+		merged := map[string]map[string]string{}
+		for det, o := range s.DetectorOptions {
+			merged[det] = maps.Clone(o)
+		}
+		for det, o := range pcfg.DetectorOptions {
+			if merged[det] == nil {
+				merged[det] = map[string]string{}
+			}
+			maps.Copy(merged[det], o)
+		}
+		if _, err := detect.New(nil, merged); err != nil {
+			return nil, usageErrorf("the live pipeline's detector options (recorded %s by %s) do not suit this build: %v; give --live-settings=false", stamp(s.At), s.Version, err)
+		}
+		pcfg.DetectorOptions = merged
+	}
+	fmt.Fprintf(a.stderr, "settings of the live pipeline, recorded %s: %s (flags override them; --live-settings=false ignores them)\n", stamp(s.At), s.Args())
+	if s.Version != "" && s.Version != version() {
+		fmt.Fprintf(a.stderr, "note: the live pipeline ran %s, this is %s: detectors that changed between them give other alerts\n", s.Version, version())
+	}
+	for _, o := range rec.Others {
+		fmt.Fprintf(a.stderr, "warning: the live pipeline ran with other settings from %s: %s; this run takes those recorded %s over the whole range (narrow it with --from/--to, or give the flags)\n", stamp(o.At), o.Args(), stamp(s.At))
+	}
+	return &s, nil
+}
+
+// stamp formats an instant for messages: RFC 3339 in UTC, to the second.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func newPipelineCmd(a *app) *cobra.Command {
 	var (

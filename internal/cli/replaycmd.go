@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,17 +26,18 @@ import (
 
 func newReplayCmd(a *app) *cobra.Command {
 	var (
-		sf         = storeFlags{mustExist: true}
-		pf         pipelineFlags
-		from, to   timeFlag
-		tenant     tenantFlag
-		device     deviceFlag
-		labelFile  string
-		out        string
-		baseline   bool
-		polFile    string
-		modelFile  string
-		sortBuffer int
+		sf           = storeFlags{mustExist: true}
+		pf           pipelineFlags
+		from, to     timeFlag
+		tenant       tenantFlag
+		device       deviceFlag
+		labelFile    string
+		out          string
+		baseline     bool
+		polFile      string
+		modelFile    string
+		sortBuffer   int
+		liveSettings bool
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
@@ -66,7 +68,13 @@ end), and only the pipeline's state and the alerts it raised stay in memory.
 is every tenant's policy for the replay, and the policies recorded in the log
 are ignored. --model FILE backtests a candidate model (an artifact of halo
 models train): the anomaly detector scores every cohort with it instead of
-training its own.`,
+training its own.
+
+The settings the flags leave unset (--window, --lateness, --suppression,
+--detectors, --detector-option) are those the live pipeline recorded in the
+log (pipeline.configured), so that the same events give the same windows and
+alerts; report.json .settings says which ran. A flag overrides its setting
+only; --live-settings=false gives this build's defaults.`,
 		Example: `  halo import zeek --tenant lab conn.log.labeled
   halo replay --tenant lab --out /tmp/backtest && jq .overall /tmp/backtest/report.json
 
@@ -103,7 +111,13 @@ training its own.`,
 				if len(pcfg.Detectors) > 0 && !slices.Contains(pcfg.Detectors, "anomaly") {
 					return usageErrorf("--model scores with the anomaly detector, which --detectors leaves out")
 				}
-				pcfg.DetectorOptions = map[string]map[string]string{"anomaly": {"model": modelFile}}
+				// Over the anomaly detector's other options, not the
+				// other detectors' (they were dropped).
+				pcfg.DetectorOptions = maps.Clone(pcfg.DetectorOptions)
+				if pcfg.DetectorOptions == nil {
+					pcfg.DetectorOptions = map[string]map[string]string{}
+				}
+				pcfg.DetectorOptions["anomaly"] = map[string]string{"model": modelFile}
 				if _, err := pipeline.NewProcessor(pcfg); err != nil { // a bad artifact is reported before reading the log
 					return &usageError{fmt.Errorf("--model: %w", err)}
 				}
@@ -122,6 +136,12 @@ training its own.`,
 			defer store.Close()
 			if err := requireTenant(ctx, store, tenant.value); err != nil {
 				fmt.Fprintf(a.stderr, "warning: %v: nothing of it to read\n", err)
+			}
+			var live *pipeline.Settings
+			if liveSettings {
+				if live, err = applyLiveSettings(ctx, a, cmd.Flags(), store, &pcfg, from.value, to.value); err != nil {
+					return err
+				}
 			}
 			// --warmup: the history before --from is replayed first to build
 			// baselines; nothing timed before --from is reported.
@@ -243,6 +263,7 @@ training its own.`,
 			}
 			candidate := outs.Candidate()
 			rep := replay.Evaluate(candidate, labels, window, deviceDays, tally.Activity())
+			rep.Settings = replay.SettingsOf(pcfg, live)
 			if baseline {
 				d := replay.CompareBaseline(tally.Live, candidate)
 				if lw, ok := replay.LiveWindow(tally.Live); ok && lw != window {
@@ -286,6 +307,7 @@ training its own.`,
 	fs.StringVar(&modelFile, "model", "", "backtest this model artifact `FILE` (halo models train): the anomaly detector scores every cohort with it (e.g. --model iforest.json)")
 	fs.IntVar(&sortBuffer, "sort-buffer", events.DefaultSortEvents, "events held in memory to sort the range by event time; a larger range is sorted in runs on disk under OUTDIR, removed at the end (e.g. --sort-buffer 500000)")
 	fs.StringVar(&out, "out", "", "`OUTDIR` for alerts.jsonl and report.json (required; e.g. --out /tmp/backtest)")
+	liveSettingsFlag(fs, &liveSettings)
 	return cmd
 }
 

@@ -338,7 +338,7 @@ func (u *upCmd) run(ctx context.Context) error {
 		}
 		if u.demo.on {
 			wg.Go(func() {
-				err := runDemo(edgeCtx, store, cfg.DataDir, ln.Addr(), boundEdge, u.demo.devices, u.pipe.replayArgs(),
+				err := runDemo(edgeCtx, store, cfg.DataDir, ln.Addr(), boundEdge, u.demo.devices,
 					func(s string) { fmt.Fprint(u.app.stderr, s) }, log)
 				if err != nil && edgeCtx.Err() == nil {
 					log.Error("the demo stopped", "error", err)

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/events/storetest"
+	"github.com/halo-sec/halo/pipeline"
+)
+
+// TestReplayTakesTheLiveSettings: halo replay, incident and export take
+// the settings the flags leave unset from the pipeline.configured the live
+// pipeline recorded; a flag overrides its setting only, and
+// --live-settings=false gives the build's defaults. Before, a replay of a
+// halo up --demo log ran 60s windows against the demo's 10s and matched
+// none of its alerts.
+func TestReplayTakesTheLiveSettings(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	live := pipeline.Config{WindowSize: 10 * time.Second, Lateness: 2 * time.Second, Version: version(),
+		DetectorOptions: map[string]map[string]string{"beaconing": {"min_interval": "4s"}}}
+	configured := events.New("", "", live.Configured())
+	configured.Time = at.Add(-time.Hour)
+	data := acmeLog(ctx, t, append(storetest.Traffic("acme", "pos-1", at, 60), configured, scanAlert(at, 10*time.Second))...)
+
+	settings := func(out string) (window string, opts map[string]map[string]string, recorded bool) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(out, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Settings struct {
+				Window          string
+				DetectorOptions map[string]map[string]string `json:"detector_options"`
+				LiveRecorded    *time.Time                   `json:"live_settings_recorded"`
+			}
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Settings.Window, rep.Settings.DetectorOptions, rep.Settings.LiveRecorded != nil
+	}
+	const said = "settings of the live pipeline, recorded "
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		window   string
+		interval string
+		recorded bool
+	}{
+		{"the live settings", nil, "10s", "4s", true},
+		{"a flag overrides its setting only", []string{"--window", "30s"}, "30s", "4s", true},
+		{"an option flag overrides that option", []string{"--detector-option", "beaconing.min_interval=6s"}, "10s", "6s", true},
+		{"the build's defaults", []string{"--live-settings=false"}, "1m0s", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			code, _, stderr := run(ctx, t, append([]string{"replay", "--data", data, "--out", out}, tc.args...)...)
+			if code != ExitOK {
+				t.Fatalf("replay: %d\n%s", code, stderr)
+			}
+			if strings.Contains(stderr, said) != tc.recorded {
+				t.Fatalf("stderr says it took the live settings: %v, want %v\n%s", !tc.recorded, tc.recorded, stderr)
+			}
+			w, opts, rec := settings(out)
+			if w != tc.window || opts["beaconing"]["min_interval"] != tc.interval || rec != tc.recorded {
+				t.Fatalf("report settings: window %s, options %v, recorded %v; want %s, beaconing.min_interval %q, %v", w, opts, rec, tc.window, tc.interval, tc.recorded)
+			}
+		})
+	}
+
+	// The incident timeline's windows, and the exported features', are the
+	// live pipeline's 10s, with no "alert's own" correction needed.
+	out := t.TempDir()
+	code, _, stderr := run(ctx, t, "incident", "al-test", "--data", data, "--out", out)
+	if code != ExitOK || !strings.Contains(stderr, said+stamp(configured.Time)+": --window 10s --lateness 2s") || strings.Contains(stderr, "the alert's own") {
+		t.Fatalf("incident: %d\n%s", code, stderr)
+	}
+	exp := t.TempDir()
+	code, _, stderr = run(ctx, t, "export", "--data", data, "--tables", "features", "--out", exp)
+	if code != ExitOK || !strings.Contains(stderr, said) {
+		t.Fatalf("export: %d\n%s", code, stderr)
+	}
+}
+
+// TestLiveSettingsUnknownToThisBuild: recorded settings this build cannot
+// run (a detector option it does not have, written by another version) are
+// a usage error that says how to go on, not a replay with the option
+// silently dropped.
+func TestLiveSettingsUnknownToThisBuild(t *testing.T) {
+	ctx := context.Background()
+	p := pipeline.Config{Version: "halo v9.9.9"}.Configured()
+	p.DetectorOptions = []*events.DetectorOption{{Detector: "beaconing", Option: "jitter_model", Value: "fft"}}
+	data := acmeLog(ctx, t, events.New("", "", p))
+	code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir())
+	if code != ExitUsage || !strings.Contains(stderr, "recorded") || !strings.Contains(stderr, "by halo v9.9.9") || !strings.Contains(stderr, "jitter_model") || !strings.Contains(stderr, "--live-settings=false") {
+		t.Fatalf("replay: %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--live-settings=false"); code != ExitOK {
+		t.Fatalf("replay --live-settings=false: %d\n%s", code, stderr)
+	}
+}
