@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func TestReplayTakesTheLiveSettings(t *testing.T) {
 		return rep.Settings.Window, rep.Settings.DetectorOptions, rep.Settings.LiveRecorded != nil
 	}
 	const said = "settings of the live pipeline, recorded "
+	_, model := modelFile(t)
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -59,6 +61,9 @@ func TestReplayTakesTheLiveSettings(t *testing.T) {
 		{"a flag overrides its setting only", []string{"--window", "30s"}, "30s", "4s", true},
 		{"an option flag overrides that option", []string{"--detector-option", "beaconing.min_interval=6s"}, "10s", "6s", true},
 		{"the build's defaults", []string{"--live-settings=false"}, "1m0s", "", false},
+		// --model sets the anomaly detector's option; it dropped the
+		// others' before.
+		{"--model keeps the other options", []string{"--live-settings=false", "--detector-option", "beaconing.min_interval=6s", "--model", model}, "1m0s", "6s", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -70,6 +75,9 @@ func TestReplayTakesTheLiveSettings(t *testing.T) {
 				t.Fatalf("stderr says it took the live settings: %v, want %v\n%s", !tc.recorded, tc.recorded, stderr)
 			}
 			w, opts, rec := settings(out)
+			if slices.Contains(tc.args, "--model") && opts["anomaly"]["model"] != model {
+				t.Fatalf("report settings: options %v, want anomaly.model %s", opts, model)
+			}
 			if w != tc.window || opts["beaconing"]["min_interval"] != tc.interval || rec != tc.recorded {
 				t.Fatalf("report settings: window %s, options %v, recorded %v; want %s, beaconing.min_interval %q, %v", w, opts, rec, tc.window, tc.interval, tc.recorded)
 			}

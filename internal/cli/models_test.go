@@ -17,24 +17,7 @@ import (
 func TestModelsDeployLsRollback(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	var rows [][]float64
-	for i := 0; i < 200; i++ {
-		r := make([]float64, len(features.Names))
-		r[i%len(r)] = float64(i % 3)
-		rows = append(rows, r)
-	}
-	art, err := models.TrainIsolationForest(rows, features.Names, models.IForestOptions{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := art.Save(&b); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "m.json")
-	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	art, file := modelFile(t)
 	if code, _, stderr := run(ctx, t, "models", "deploy", file, "--data", data, "--tenant", "acme"); code != ExitFailure || !strings.Contains(stderr, "halo tenants create acme") {
 		t.Fatalf("deploy to a missing tenant: %d %s", code, stderr)
 	}
@@ -74,4 +57,29 @@ func TestModelsDeployLsRollback(t *testing.T) {
 	if code, _, _ = run(ctx, t, "models", "deploy", file, "--data", data); code != ExitUsage {
 		t.Fatalf("deploy without --tenant: exit %d", code)
 	}
+}
+
+// modelFile trains a small isolation forest over the pipeline's features
+// and saves it to a file, as halo models train does.
+func modelFile(t *testing.T) (*models.Artifact, string) {
+	t.Helper()
+	var rows [][]float64
+	for i := 0; i < 200; i++ {
+		r := make([]float64, len(features.Names))
+		r[i%len(r)] = float64(i % 3)
+		rows = append(rows, r)
+	}
+	art, err := models.TrainIsolationForest(rows, features.Names, models.IForestOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := art.Save(&b); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "m.json")
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return art, file
 }
