@@ -45,7 +45,7 @@ func newEdgeCmd(a *app) *cobra.Command {
 	var (
 		sf    = storeFlags{role: true}
 		ef    edgeFlags
-		addr  = addrFlag{value: "127.0.0.1:8443"}
+		addr  = addrFlag{value: defaultEdge}
 		maddr = addrFlag{allowZeroPort: true}
 	)
 	cmd := &cobra.Command{

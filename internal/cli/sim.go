@@ -13,6 +13,10 @@ import (
 	"github.com/halo-sec/halo/sim"
 )
 
+// defaultEdge is where halo up and halo edge listen for devices by
+// default (a variable: a test points it at a port nothing listens on).
+var defaultEdge = "127.0.0.1:8443"
+
 func newSimCmd(a *app) *cobra.Command {
 	var (
 		sf             storeFlags
@@ -177,7 +181,7 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 	}
 	fs := cmd.Flags()
 	sf.register(fs, dataDirHelp)
-	fs.StringVar(&edge, "edge", "127.0.0.1:8443", "the edge's `HOST:PORT`; without it, the edge of the halo up running on --data, else 127.0.0.1:8443 (e.g. --edge 127.0.0.1:8443)")
+	fs.StringVar(&edge, "edge", defaultEdge, "the edge's `HOST:PORT`; without it, the edge of the halo up running on --data, else "+defaultEdge+" (e.g. --edge 127.0.0.1:8443)")
 	fs.Var(&tenant, "tenant", "the tenant `NAME` of the fleet, created when missing (required; e.g. --tenant acme)")
 	fs.IntVar(&devices, "devices", 10, "number of simulated devices, enrolled as TENANT-pos-00001 and up (e.g. --devices 200)")
 	fs.Var(&duration, "duration", "how long to run; 0 runs until interrupted (e.g. --duration 10m)")

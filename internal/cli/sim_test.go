@@ -121,12 +121,18 @@ func TestSimWithoutUp(t *testing.T) {
 	if code, _, stderr := run(ctx, t, "tenants", "create", "shop", "--data", data); code != ExitOK {
 		t.Fatalf("tenants create: %d %s", code, stderr)
 	}
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:8443", time.Second); err == nil {
-		c.Close()
-		t.Skip("something listens on the default edge address 127.0.0.1:8443 here")
+	// The default edge address, moved to a port nothing listens on (the
+	// test skipped when something listened on 8443).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	ln.Close()
+	defer func(d string) { defaultEdge = d }(defaultEdge)
+	defaultEdge = addr
 	code, _, stderr := run(ctx, t, "sim", "--data", data, "--tenant", "shop", "--devices", "1", "--duration", "1s", "--no-progress")
-	if code != ExitFailure || !strings.Contains(stderr, "no halo up runs on "+data+", and no edge answers at the default 127.0.0.1:8443") {
+	if code != ExitFailure || !strings.Contains(stderr, "no halo up runs on "+data+", and no edge answers at the default "+addr) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -61,7 +61,7 @@ type upCmd struct {
 func newUpCmd(a *app) *cobra.Command {
 	u := &upCmd{
 		app:          a,
-		edgeAddr:     addrFlag{value: "127.0.0.1:8443"},
+		edgeAddr:     addrFlag{value: defaultEdge},
 		apiAddr:      addrFlag{value: "127.0.0.1:8080", allowZeroPort: true},
 		syncInterval: syncFlag{value: 2 * time.Minute},
 	}
