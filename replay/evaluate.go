@@ -29,6 +29,22 @@ func (l *Label) Name() string {
 	return l.Label
 }
 
+// Event is the label.recorded of a malicious label from source (halo
+// labels import, a simulator): its ID derives from the label, so
+// recording it twice records it once, and its time is its start. A span
+// that ends where it starts holds that instant.
+func (l *Label) Event(source events.LabelSource) events.Event {
+	end := l.End
+	if !end.After(l.Start) {
+		end = l.Start.Add(time.Nanosecond) // half-open spans hold their start
+	}
+	ev := events.New(l.Tenant, l.Device, &events.LabelRecorded{Label: l.Label, Detail: l.Detail, Malicious: true,
+		Start: l.Start.UnixNano(), End: end.UnixNano(), Source: source})
+	ev.ID = events.DerivedID("label.recorded", l.Tenant, l.Device, l.Label, l.Detail, l.Start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano))
+	ev.Time = l.Start.UTC()
+	return ev
+}
+
 // LabelsFromEvents turns label.recorded events into labels (malicious ones
 // only matter for scoring).
 func LabelsFromEvents(evs []events.Event) []Label {

@@ -122,6 +122,10 @@ type Config struct {
 	// Labels receives one JSON line per device and injected attack.
 	// Optional.
 	Labels io.Writer
+	// RecordLabels also records each label in Store as a label.recorded
+	// (source simulator), where halo replay and halo export find them:
+	// the log then holds the fleet's ground truth (halo up --demo).
+	RecordLabels bool
 	// Seed of every random choice. Default 1.
 	Seed uint64
 	// Domain of the destinations' names; the edge must resolve

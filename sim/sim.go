@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/identity"
 	"github.com/halo-sec/halo/replay"
 )
@@ -53,6 +54,10 @@ type Stats struct {
 	// AttacksSent of AttacksPlanned.
 	AttacksSent    int `json:"attacks_sent"`
 	AttacksPlanned int `json:"attacks_planned"`
+	// LabelsRecorded in the log (Config.RecordLabels), and LabelErrors:
+	// labels the log refused (each logged).
+	LabelsRecorded int64 `json:"labels_recorded"`
+	LabelErrors    int64 `json:"label_errors"`
 	// Elapsed since the traffic started.
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -68,6 +73,7 @@ type counters struct {
 	requests, answered, refused, errors, plainAnswered, plain2xx atomic.Int64
 	payments, approved, retries                                  atomic.Int64
 	attacks                                                      atomic.Int64
+	labelsRecorded, labelErrors                                  atomic.Int64
 
 	refusedMu sync.Mutex
 	refusedBy map[string]int64 // the edge's Halo-Error codes
@@ -145,6 +151,7 @@ func (s *Sim) Stats() Stats {
 		PlainAnswered: c.plainAnswered.Load(), Plain2xx: c.plain2xx.Load(),
 		Payments: c.payments.Load(), Approved: c.approved.Load(), Retries: c.retries.Load(),
 		AttacksSent: int(c.attacks.Load()), AttacksPlanned: len(s.cfg.Attacks),
+		LabelsRecorded: c.labelsRecorded.Load(), LabelErrors: c.labelErrors.Load(),
 	}
 	c.refusedMu.Lock()
 	if len(c.refusedBy) > 0 {
@@ -407,10 +414,10 @@ func (s *Sim) adoption(ctx context.Context) {
 	s.log.Info("a cohort adopts a new destination", "model", m.model, "firmware", m.firmware, "devices", n, "host", "assets-v2."+s.cfg.Domain)
 }
 
-// addLabel records an injected attack and writes it to the labels file.
+// addLabel records an injected attack, writes it to the labels file and,
+// with RecordLabels, records it in the log.
 func (s *Sim) addLabel(l replay.Label) {
 	s.labelMu.Lock()
-	defer s.labelMu.Unlock()
 	s.labels = append(s.labels, l)
 	if s.cfg.Labels != nil {
 		b, _ := json.Marshal(l)
@@ -418,6 +425,18 @@ func (s *Sim) addLabel(l replay.Label) {
 			s.log.Warn("writing a label failed", "error", err)
 		}
 	}
+	s.labelMu.Unlock()
+	if !s.cfg.RecordLabels {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Append(ctx, l.Event(events.LabelSource_LABEL_SOURCE_SIMULATOR)); err != nil {
+		s.stats.labelErrors.Add(1)
+		s.log.Warn("recording a label in the log failed", "label", l.Label, "device_id", l.Device, "error", err)
+		return
+	}
+	s.stats.labelsRecorded.Add(1)
 }
 
 var errNoPayment = errors.New("no approved payment to replay")

@@ -59,7 +59,7 @@ func TestFleetThroughTheEdge(t *testing.T) {
 	var labels bytes.Buffer
 	attacks, _ := ParseAttacks("replay@2s:2,badcert@3s:device-4")
 	s, err := New(Config{Edge: edge, Store: store, DataDir: dir, Tenant: "acme", Devices: 4, Duration: 8 * time.Second,
-		Rate: 3, Attacks: attacks, Labels: &labels, Seed: 42})
+		Rate: 3, Attacks: attacks, Labels: &labels, RecordLabels: true, Seed: 42})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +151,27 @@ func TestFleetThroughTheEdge(t *testing.T) {
 	for _, l := range got {
 		if _, ok := want[l.Device+"|"+l.Label]; !ok || l.Tenant != "acme" || l.Start.IsZero() || l.End.Before(l.Start) {
 			t.Fatalf("unexpected label %+v", l)
+		}
+	}
+	// RecordLabels: the same labels in the log, as label.recorded of the
+	// simulator, where halo replay and halo export find them.
+	var recorded []string
+	for ev, err := range store.Read(ctx, events.Query{Types: []events.Type{events.TypeLabelRecorded}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ev.Payload.(*events.LabelRecorded)
+		if ev.Tenant != "acme" || !p.Malicious || p.Source != events.LabelSource_LABEL_SOURCE_SIMULATOR {
+			t.Fatalf("label.recorded %v of %s", p, ev.Tenant)
+		}
+		recorded = append(recorded, ev.Device+"|"+p.Label)
+	}
+	if len(recorded) != len(want) || st.LabelsRecorded != int64(len(want)) || st.LabelErrors != 0 {
+		t.Fatalf("recorded %v (stats: %d recorded, %d errors), want %d", recorded, st.LabelsRecorded, st.LabelErrors, len(want))
+	}
+	for _, r := range recorded {
+		if _, ok := want[r]; !ok {
+			t.Fatalf("recorded %s, want one of %v", r, want)
 		}
 	}
 }

@@ -279,6 +279,8 @@ func testDemo(t *testing.T, bin string) {
 			Live, Both int
 			Missed     []struct{ ID, Detector string }
 		}
+		Overall  struct{ TP, FP int }
+		ByLabel  map[string]struct{ Recall float64 } `json:"by_label"`
 		Settings struct {
 			Window          string
 			DetectorOptions map[string]map[string]string `json:"detector_options"`
@@ -288,6 +290,11 @@ func testDemo(t *testing.T, bin string) {
 	if b, _ := os.ReadFile(filepath.Join(out, "report.json")); json.Unmarshal(b, &rep) != nil || rep.Baseline.Live == 0 ||
 		rep.Baseline.Both != rep.Baseline.Live || len(rep.Baseline.Missed) != 0 {
 		t.Fatalf("demo.json's replay against the demo's alerts: %+v, want every live alert in both", rep.Baseline)
+	}
+	// The demo records its attacks as labels in the log: the replay
+	// scores its alerts against them (it counted every alert false).
+	if rep.Overall.TP == 0 || rep.ByLabel["replay"].Recall != 1 {
+		t.Fatalf("demo.json's replay scored %+v, by label %+v: want the demo's attacks as labels, the replayed payment found", rep.Overall, rep.ByLabel)
 	}
 	if rep.Settings.Window != "10s" || rep.Settings.DetectorOptions["beaconing"]["min_interval"] == "" || rep.Settings.LiveRecorded == nil {
 		t.Fatalf("report.json settings %+v: want the demo pipeline's, taken from the log", rep.Settings)

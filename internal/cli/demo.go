@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, store events.Store, dataDir string, apiAddr ne
 	s, err := sim.New(sim.Config{
 		Edge: edgeAddr, Store: store, DataDir: dataDir, Tenant: demoTenant, Devices: devices, Attacks: attacks,
 		Domain: demoDomain, BeaconInterval: demoBeacon, BeaconCount: 16, Actor: "demo",
-		DevicePrefix: demoTenant + "-pos", Logger: log.With("component", "sim"),
+		DevicePrefix: demoTenant + "-pos", Logger: log.With("component", "sim"), RecordLabels: true,
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,15 +59,7 @@ recorded.`,
 				if err := events.ValidateDevice(l.Device); err != nil {
 					return &usageError{fmt.Errorf("%s: %w", args[0], err)}
 				}
-				end := l.End
-				if !end.After(l.Start) {
-					end = l.Start.Add(time.Nanosecond) // half-open spans hold their start
-				}
-				ev := events.New(l.Tenant, l.Device, &events.LabelRecorded{Label: l.Label, Detail: l.Detail, Malicious: true,
-					Start: l.Start.UnixNano(), End: end.UnixNano(), Source: src})
-				ev.ID = events.DerivedID("label.recorded", l.Tenant, l.Device, l.Label, l.Detail, l.Start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano))
-				ev.Time = l.Start.UTC()
-				evs = append(evs, ev)
+				evs = append(evs, l.Event(src))
 			}
 			ctx := cmd.Context()
 			store, err := openStore(ctx, a, &sf)

@@ -67,9 +67,13 @@ func TestReplayTakesTheLiveSettings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
-			code, _, stderr := run(ctx, t, append([]string{"replay", "--data", data, "--out", out}, tc.args...)...)
+			code, stdout, stderr := run(ctx, t, append([]string{"replay", "--data", data, "--out", out}, tc.args...)...)
 			if code != ExitOK {
 				t.Fatalf("replay: %d\n%s", code, stderr)
+			}
+			// The log holds no label: its alerts are not all false ones.
+			if !strings.Contains(stdout, "no labels in the range (label.recorded events, or --labels FILE): precision and recall not measured") {
+				t.Fatalf("replay of a log without labels printed:\n%s", stdout)
 			}
 			if strings.Contains(stderr, said) != tc.recorded {
 				t.Fatalf("stderr says it took the live settings: %v, want %v\n%s", !tc.recorded, tc.recorded, stderr)

@@ -288,9 +288,13 @@ only; --live-settings=false gives this build's defaults.`,
 			if err := fsutil.WriteFileAtomic(filepath.Join(out, "report.html"), page.Bytes(), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts, %d interventions (dry run) in %v: precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d); %s\n",
-				stats.Events, stats.Windows, len(outs.Raised), outs.NInterventions, time.Since(pstart).Round(time.Millisecond),
-				rep.Overall.Precision, rep.Overall.Recall, rep.Overall.F1, rep.Overall.TP, rep.Overall.FP, rep.Overall.FN, out)
+			figures := fmt.Sprintf("precision %.3f recall %.3f F1 %.3f (tp %d fp %d fn %d)", rep.Overall.Precision, rep.Overall.Recall, rep.Overall.F1, rep.Overall.TP, rep.Overall.FP, rep.Overall.FN)
+			if len(labels) == 0 {
+				// Every alert would count as a false one.
+				figures = "no labels in the range (label.recorded events, or --labels FILE): precision and recall not measured"
+			}
+			fmt.Fprintf(a.stdout, "%d events, %d windows, %d alerts, %d interventions (dry run) in %v: %s; %s\n",
+				stats.Events, stats.Windows, len(outs.Raised), outs.NInterventions, time.Since(pstart).Round(time.Millisecond), figures, out)
 			return nil
 		},
 	}

@@ -27,6 +27,7 @@ func newSimCmd(a *app) *cobra.Command {
 		rate           float64
 		attacks        string
 		labelsOut      string
+		recordLabels   bool
 		seed           uint64
 		domain         string
 		certsOut       string
@@ -104,7 +105,7 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 				Edge: edge, DataDir: cfg.DataDir, Tenant: tenant.value, Devices: devices, Duration: duration.value,
 				Rate: rate, Attacks: list, Seed: seed, Domain: domain, CertsDir: certsOut,
 				BeaconInterval: beaconInterval.value, BeaconCount: beaconCount, ExfilBytes: exfilBytes.value,
-				Logger: a.logger.With("component", "sim"),
+				Logger: a.logger.With("component", "sim"), RecordLabels: recordLabels,
 			}
 			var labels *os.File
 			if labelsOut != "" {
@@ -187,6 +188,7 @@ attacks; at the end the counters are printed to standard output as JSON.`,
 	fs.Var(&duration, "duration", "how long to run; 0 runs until interrupted (e.g. --duration 10m)")
 	fs.Float64Var(&rate, "rate", 1, "multiplies every device's activity, for load tests (e.g. --rate 5)")
 	fs.StringVar(&attacks, "attacks", "", "attacks to inject, KIND@OFFSET[:DEVICE] comma-separated; kinds "+strings.Join(sim.AttackKinds, ", ")+" (e.g. --attacks replay@5m,beacon@10m:device-3)")
+	fs.BoolVar(&recordLabels, "record-labels", false, "also record each injected attack in the log as a label.recorded (source simulator), where halo replay and halo export find it (e.g. --record-labels)")
 	fs.StringVar(&labelsOut, "labels-out", "", "write each injected attack to `FILE` as JSON lines for halo replay --labels (e.g. --labels-out attacks.jsonl)")
 	fs.Uint64Var(&seed, "seed", 1, "seed of every random choice: devices, schedule, amounts (e.g. --seed 42)")
 	fs.StringVar(&domain, "domain", "sim.halo.test", "domain of the destinations' names, which the edge must resolve to 127.0.0.1 (e.g. --domain sim.example)")
