@@ -100,6 +100,14 @@ func TestReplayTakesTheLiveSettings(t *testing.T) {
 	if code != ExitOK || !strings.Contains(stderr, said) {
 		t.Fatalf("export: %d\n%s", code, stderr)
 	}
+	// halo api run alone takes them when it starts (its timelines'
+	// windows), until it is stopped.
+	actx, stop := context.WithTimeout(ctx, 3*time.Second)
+	defer stop()
+	code, _, stderr = run(actx, t, "api", "--data", data, "--addr", "127.0.0.1:0")
+	if code != ExitOK || !strings.Contains(stderr, said+stamp(configured.Time)+": --window 10s") {
+		t.Fatalf("api: %d\n%s", code, stderr)
+	}
 }
 
 // TestLiveSettingsUnknownToThisBuild: recorded settings this build cannot
