@@ -140,7 +140,8 @@ svg{max-width:100%;background:#fafafa;border:1px solid #ddd}.lbl{font-size:10px;
 </style></head><body>
 <h1>Backtest report</h1>
 <p>{{.R.Alerts}} alerts over {{.R.DeviceDays}} device-days, windows of {{.R.WindowSeconds}} s. False alerts per device-day: {{f .R.FalseAlertsPerDeviceDay}}.</p>
-<h2>Overall</h2>
+{{with .R.Settings}}<p>Settings: windows of {{.Window}}, lateness {{.Lateness}}, suppression {{.Suppression}}; detectors {{range $i, $d := .Detectors}}{{if $i}}, {{end}}{{$d}}{{end}}{{range $det, $o := .DetectorOptions}}{{range $k, $v := $o}}; {{$det}}.{{$k}} = {{$v}}{{end}}{{end}}{{with .LiveRecorded}} (the live pipeline's, recorded {{.Format "2006-01-02T15:04:05Z07:00"}}){{end}}.</p>
+{{end}}<h2>Overall</h2>
 <table><tr><th></th><th>precision</th><th>recall</th><th>F1</th><th>TP</th><th>FP</th><th>FN</th></tr>
 <tr><td>all detectors</td><td>{{f .R.Overall.Precision}}</td><td>{{f .R.Overall.Recall}}</td><td>{{f .R.Overall.F1}}</td><td>{{.R.Overall.TP}}</td><td>{{.R.Overall.FP}}</td><td>{{.R.Overall.FN}}</td></tr>
 </table>

@@ -25,12 +25,17 @@ func TestReportHTMLSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := Evaluate(AlertsOf(outs), labels, time.Minute, DeviceDays(evs), ActivityOf(evs, time.Minute))
+	recorded := time.Date(2026, 11, 28, 16, 0, 0, 0, time.UTC)
+	r.Settings = SettingsOf(pipeline.Config{DetectorOptions: map[string]map[string]string{"beaconing": {"min_interval": "4s"}}},
+		&pipeline.Settings{At: recorded})
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r, AlertsOf(outs), labels, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	html := b.String()
-	for _, want := range []string{"<svg", "Backtest report", "beaconing", `class="tp"`, "CC"} {
+	for _, want := range []string{"<svg", "Backtest report", "beaconing", `class="tp"`, "CC",
+		"Settings: windows of 1m0s, lateness 5s, suppression 10m0s; detectors anomaly, auth-failures,",
+		"; beaconing.min_interval = 4s (the live pipeline's, recorded 2026-11-28T16:00:00Z)."} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
