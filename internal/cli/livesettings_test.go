@@ -127,3 +127,27 @@ func TestLiveSettingsUnknownToThisBuild(t *testing.T) {
 		t.Fatalf("replay --live-settings=false: %d\n%s", code, stderr)
 	}
 }
+
+// TestLiveSettingsChangedWithinTheRange: a replay over a range in which
+// the live pipeline's settings changed takes those in force at its end,
+// and warns, naming the others and when they started.
+func TestLiveSettingsChangedWithinTheRange(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	first := events.New("", "", pipeline.Config{WindowSize: 10 * time.Second, Version: version()}.Configured())
+	first.Time = at.Add(-time.Hour)
+	second := events.New("", "", pipeline.Config{WindowSize: 30 * time.Second, Version: version()}.Configured())
+	second.Time = at.Add(time.Minute)
+	data := acmeLog(ctx, t, append(storetest.Traffic("acme", "pos-1", at, 60), first, second)...)
+	// Over both: the later ones, and a warning of the first.
+	code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--from", stamp(at.Add(-30*time.Minute)), "--warmup", "0s")
+	if code != ExitOK || !strings.Contains(stderr, "recorded "+stamp(second.Time)+": --window 30s") ||
+		!strings.Contains(stderr, "warning: the live pipeline ran with other settings from "+stamp(first.Time)+": --window 10s") {
+		t.Fatalf("replay over both: %d\n%s", code, stderr)
+	}
+	// Before the change: the first ones, no warning.
+	code, _, stderr = run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--from", stamp(at.Add(-30*time.Minute)), "--to", stamp(at), "--warmup", "0s")
+	if code != ExitOK || !strings.Contains(stderr, "recorded "+stamp(first.Time)+": --window 10s") || strings.Contains(stderr, "warning: the live pipeline ran") {
+		t.Fatalf("replay before the change: %d\n%s", code, stderr)
+	}
+}
