@@ -151,3 +151,19 @@ func TestLiveSettingsChangedWithinTheRange(t *testing.T) {
 		t.Fatalf("replay before the change: %d\n%s", code, stderr)
 	}
 }
+
+// TestLiveDetectorsWithoutAnomalyRefuseModel: --model scores with the
+// anomaly detector; when the live pipeline's recorded detectors leave it
+// out, the replay says so rather than scoring with nothing.
+func TestLiveDetectorsWithoutAnomalyRefuseModel(t *testing.T) {
+	ctx := context.Background()
+	data := acmeLog(ctx, t, events.New("", "", pipeline.Config{Detectors: []string{"scan", "flood"}, Version: version()}.Configured()))
+	_, model := modelFile(t)
+	code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--model", model)
+	if code != ExitUsage || !strings.Contains(stderr, "which the live pipeline's detectors (scan,flood) leave out") {
+		t.Fatalf("replay --model: %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--model", model, "--detectors", "anomaly,scan"); code != ExitOK {
+		t.Fatalf("replay --model --detectors anomaly,scan: %d\n%s", code, stderr)
+	}
+}

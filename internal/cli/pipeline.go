@@ -85,9 +85,8 @@ func liveSettingsFlag(fs *pflag.FlagSet, v *bool) {
 
 // applyLiveSettings fills the settings of pcfg that the flags of fs leave
 // unset with those the live pipeline recorded in the log for [from, to)
-// (pipeline.RecordedSettings), says so on stderr (what, e.g. "replay",
-// names the command), and warns when the live pipeline ran with other
-// settings over part of the range. Detector options merge: a flag's
+// (pipeline.RecordedSettings), says so on stderr, and warns when the live
+// pipeline ran with other settings over part of the range. Detector options merge: a flag's
 // replaces the recorded value of that option only. It returns the
 // recorded settings taken, or nil when the log records none.
 func applyLiveSettings(ctx context.Context, a *app, fs *pflag.FlagSet, store events.Store, pcfg *pipeline.Config, from, to time.Time) (*pipeline.Settings, error) {

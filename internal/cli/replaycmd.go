@@ -142,6 +142,9 @@ only; --live-settings=false gives this build's defaults.`,
 				if live, err = applyLiveSettings(ctx, a, cmd.Flags(), store, &pcfg, from.value, to.value); err != nil {
 					return err
 				}
+				if modelFile != "" && len(pcfg.Detectors) > 0 && !slices.Contains(pcfg.Detectors, "anomaly") {
+					return usageErrorf("--model scores with the anomaly detector, which the live pipeline's detectors (%s) leave out: give --detectors", strings.Join(pcfg.Detectors, ","))
+				}
 			}
 			// --warmup: the history before --from is replayed first to build
 			// baselines; nothing timed before --from is reported.
