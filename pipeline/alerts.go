@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -261,8 +262,9 @@ func ids(in []events.ID) [][]byte {
 
 // decide applies the tenant's policy to a new alert: it appends to out the
 // interventions it calls for, with ids derived from the alert so that
-// re-processing records each once.
-func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID string) []events.Event {
+// re-processing records each once, unless held (nil: none) says the same
+// intervention is in force until as late or later.
+func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID string, held *inForce) []events.Event {
 	rule, ok := doc.RuleFor(f.Detector, f.Severity)
 	if !ok {
 		return out
@@ -314,8 +316,80 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 		if err != nil {
 			continue
 		}
+		if held != nil && !held.add(&ev) {
+			continue
+		}
 		ev.ID = events.DerivedID("intervention.applied", req.ID)
 		out = append(out, ev)
 	}
 	return out
+}
+
+// inForce remembers the interventions the pipeline applied, by what they
+// do, until they expire or an operator lifts them (intervention.lifted),
+// so that an alert whose policy calls for one in force for at least half
+// the new one's term records none: two devices replaying one payment raise
+// two alerts, and each blocked the same fingerprint for 24 h from
+// milliseconds apart, a second row in every list of blocks that changed
+// nothing. Past half its term, a new alert records a new one, which ends
+// later.
+type inForce struct {
+	byWhat map[ivWhat]ivHeld
+	byID   map[string]ivWhat
+	adds   int
+}
+
+// ivWhat is what an intervention does.
+type ivWhat struct {
+	tenant, device string
+	kind           events.InterventionKind
+	dryRun         bool
+	match          string // the match's fields, hex fingerprint
+}
+
+type ivHeld struct {
+	id      string
+	expires int64 // Unix ns; 0: until lifted
+}
+
+// add reports whether ev, a new intervention.applied, is to be recorded:
+// none in force at its time does the same, or the one that does ends
+// before half of ev's term (or ends, and ev does not); if so, it
+// remembers it.
+func (h *inForce) add(ev *events.Event) bool {
+	p := ev.Payload.(*events.InterventionApplied)
+	w := ivWhat{tenant: ev.Tenant, device: ev.Device, kind: p.Kind, dryRun: p.DryRun}
+	if m := p.Match; m != nil {
+		w.match = fmt.Sprintf("%s|%s|%d|%x", m.HostGlob, m.Cidr, m.Port, m.StrictFp)
+	}
+	now := ev.Time.UnixNano()
+	if cur, ok := h.byWhat[w]; ok && (cur.expires == 0 || cur.expires > now) &&
+		(cur.expires == 0 || p.Expires != 0 && cur.expires-now >= (p.Expires-now)/2) {
+		return false
+	}
+	if h.byWhat == nil {
+		h.byWhat, h.byID = map[ivWhat]ivHeld{}, map[string]ivWhat{}
+	}
+	if h.adds++; h.adds%1024 == 0 { // forget the expired now and then
+		for k, v := range h.byWhat {
+			if v.expires != 0 && v.expires <= now {
+				delete(h.byWhat, k)
+				delete(h.byID, v.id)
+			}
+		}
+	}
+	if old, ok := h.byWhat[w]; ok {
+		delete(h.byID, old.id)
+	}
+	h.byWhat[w] = ivHeld{id: p.InterventionId, expires: p.Expires}
+	h.byID[p.InterventionId] = w
+	return true
+}
+
+// lift forgets the intervention an operator lifted.
+func (h *inForce) lift(id string) {
+	if w, ok := h.byID[id]; ok {
+		delete(h.byWhat, w)
+		delete(h.byID, id)
+	}
 }

@@ -51,7 +51,7 @@ func TestDecideIsPlain(t *testing.T) {
 		}
 		f.DstPort = uint32(r.IntN(2) * 443)
 		id := fmt.Sprint("al-", i)
-		got, want := decide(nil, doc, &f, id), decidePlain(nil, doc, &f, id)
+		got, want := decide(nil, doc, &f, id, nil), decidePlain(nil, doc, &f, id)
 		if len(got) != len(want) {
 			t.Fatalf("finding %d, rule %+v: %d interventions, want %d", i, rule, len(got), len(want))
 		}

@@ -34,10 +34,12 @@ type Processor struct {
 	windows   *window.Assembler
 	detCtx    *detect.Context
 	alerts    *alerter
-	policies  *policy.Set
-	registry  *identity.Registry
-	stats     Stats
-	observe   func(DeviceWindow) // ObserveWindows
+	// held: the interventions applied that are in force (decide).
+	held     inForce
+	policies *policy.Set
+	registry *identity.Registry
+	stats    Stats
+	observe  func(DeviceWindow) // ObserveWindows
 	// unenrolled is (tenant, tenant + "//"): the cohort of the devices
 	// not enrolled of the last tenant cohort was asked about, made once,
 	// not at every call (every device of every window, from the stages'
@@ -187,7 +189,8 @@ func (p *Processor) count(ev *events.Event) {
 // decides by (policies, the registry, deployed models) rather than traffic.
 func isStateEvent(ev *events.Event) bool {
 	switch ev.Payload.(type) {
-	case *events.PolicyChanged, *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked, *events.ModelDeployed:
+	case *events.PolicyChanged, *events.TenantCreated, *events.TokenAdded, *events.DeviceEnrolled, *events.DeviceRevoked, *events.ModelDeployed,
+		*events.InterventionLifted:
 		return true
 	}
 	return false
@@ -206,6 +209,8 @@ func (p *Processor) applyState(ev *events.Event) {
 		if pl.Actor != models.PipelineActor {
 			p.deploy(ev.Tenant, pl)
 		}
+	case *events.InterventionLifted:
+		p.held.lift(pl.InterventionId)
 	}
 }
 
@@ -350,7 +355,7 @@ func (p *Processor) emit(out []events.Event, f *detect.Finding) []events.Event {
 		pol = p.policies.For(f.Tenant)
 	}
 	n := len(out)
-	out = decide(out, pol, f, id)
+	out = decide(out, pol, f, id, &p.held)
 	p.stats.Interventions += uint64(len(out) - n)
 	return out
 }

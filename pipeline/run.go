@@ -29,7 +29,7 @@ type Store interface {
 // InputTypes are the event types the pipeline consumes.
 var InputTypes = []events.Type{
 	events.TypeConnOpened, events.TypeConnClosed, events.TypeConnBlocked, events.TypeTxObserved, events.TypeAuthFailed,
-	events.TypeClockTick, events.TypePolicyChanged,
+	events.TypeClockTick, events.TypePolicyChanged, events.TypeInterventionLifted,
 	events.TypeTenantCreated, events.TypeTokenAdded, events.TypeDeviceEnrolled, events.TypeDeviceRevoked,
 	events.TypeModelDeployed, // an operator's deployment; the pipeline's own are outputs
 }
