@@ -43,6 +43,10 @@ const (
 	MaxArtifactSize = 256 << 20
 )
 
+// Window is the size of the feature windows the model was trained on; 0
+// when not recorded (Artifact.WindowNs).
+func (a *Artifact) Window() time.Duration { return time.Duration(a.WindowNs) }
+
 // Span is the event-time range of the feature windows a model was trained
 // on. The trainers take it from their options (the rows carry no time) and
 // store it in UTC.
@@ -117,6 +121,12 @@ type Artifact struct {
 	Threshold float64 `json:"threshold"`
 	// Span is the event-time range of the training windows.
 	Span Span `json:"span"`
+	// WindowNs is the size of the feature windows the model was trained
+	// on, in nanoseconds (halo models train takes it from the export): a
+	// pipeline of other windows does not score with it, their counts being
+	// on another scale. 0: not recorded (the pipeline's own models, which
+	// are trained on its windows).
+	WindowNs int64 `json:"window_ns,omitempty"`
 	// Rows is how many rows the model was given (for a forest, training and
 	// held-out rows together).
 	Rows int `json:"rows"`
@@ -475,6 +485,9 @@ func (a *Artifact) checkHead() error {
 	}
 	if !a.Span.Start.IsZero() && a.Span.End.Before(a.Span.Start) {
 		bad("span ends (%s) before it starts (%s)", a.Span.End, a.Span.Start)
+	}
+	if a.WindowNs < 0 {
+		bad("window_ns %d is negative", a.WindowNs)
 	}
 	if a.Rows < MinRows {
 		bad("%d rows, at least %d", a.Rows, MinRows)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sjwhitworth/golearn/base"
 	"github.com/sjwhitworth/golearn/trees"
@@ -36,6 +37,9 @@ type ForestOptions struct {
 	// Span is the event-time range of the training windows, recorded in the
 	// artifact. Default: zero.
 	Span Span
+	// Window is the size of the training rows' feature windows, recorded
+	// in the artifact (Artifact.WindowNs). Default: zero, not recorded.
+	Window time.Duration
 	// CreatedBy names the trainer in the artifact. Default "halo/models".
 	CreatedBy string
 }
@@ -80,6 +84,9 @@ func (o *ForestOptions) Validate(width int) error {
 	}
 	if !o.Span.Start.IsZero() && o.Span.End.Before(o.Span.Start) {
 		errs = append(errs, fmt.Errorf("%w: span ends before it starts", ErrOptions))
+	}
+	if o.Window < 0 {
+		errs = append(errs, fmt.Errorf("%w: window %v is negative", ErrOptions, o.Window))
 	}
 	return errors.Join(errs...)
 }
@@ -185,6 +192,7 @@ func TrainRandomForest(rows [][]float64, labels []bool, names []string, opts For
 		Baselines: baselines(benign, width),
 		Threshold: opts.Threshold,
 		Span:      opts.Span,
+		WindowNs:  int64(opts.Window),
 		Rows:      len(rows),
 		Seed:      opts.Seed,
 		CreatedBy: opts.CreatedBy,

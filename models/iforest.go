@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // IForestOptions configure TrainIsolationForest.
@@ -30,6 +31,9 @@ type IForestOptions struct {
 	// Span is the event-time range of the training windows, recorded in the
 	// artifact. Default: zero.
 	Span Span
+	// Window is the size of the training rows' feature windows, recorded
+	// in the artifact (Artifact.WindowNs). Default: zero, not recorded.
+	Window time.Duration
 	// CreatedBy names the trainer in the artifact. Default "halo/models".
 	CreatedBy string
 	// Serial trains on the calling goroutine alone. By default the
@@ -85,6 +89,9 @@ func (o *IForestOptions) Validate() error {
 	if !o.Span.Start.IsZero() && o.Span.End.Before(o.Span.Start) {
 		errs = append(errs, fmt.Errorf("%w: span ends before it starts", ErrOptions))
 	}
+	if o.Window < 0 {
+		errs = append(errs, fmt.Errorf("%w: window %v is negative", ErrOptions, o.Window))
+	}
 	return errors.Join(errs...)
 }
 
@@ -130,6 +137,7 @@ func TrainIsolationForest(rows [][]float64, names []string, opts IForestOptions)
 		Features:  slices.Clone(names),
 		Baselines: baselinesSorted(buf, cols, len(rows), ucols, nu, of, orders, negZero),
 		Span:      opts.Span,
+		WindowNs:  int64(opts.Window),
 		Rows:      len(rows),
 		Seed:      opts.Seed,
 		CreatedBy: opts.CreatedBy,

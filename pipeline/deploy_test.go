@@ -309,3 +309,57 @@ func TestDeployedRandomForest(t *testing.T) {
 		t.Fatalf("flagged %v, want the busy pos-1 only", flagged)
 	}
 }
+
+// TestDeployedModelOfOtherWindows: a model trained on windows of another
+// size than the pipeline's (its artifact says which) is counted as a model
+// error and not used: its counts are on another scale, so every window
+// would score off it. One that says nothing of its windows is used.
+func TestDeployedModelOfOtherWindows(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openLog(t, dir)
+	var rows [][]float64
+	for i := 0; i < 300; i++ {
+		r := make([]float64, len(features.Names))
+		r[0] = float64(i % 2)
+		rows = append(rows, r)
+	}
+	deploy := func(window time.Duration) {
+		t.Helper()
+		art, err := models.TrainIsolationForest(rows, features.Names, models.IForestOptions{Seed: 3, Window: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if art.Window() != window {
+			t.Fatalf("artifact window %v, want %v", art.Window(), window)
+		}
+		path := saveArtifact(t, art, filepath.Join(dir, fmt.Sprintf("w%v.json", window)))
+		if _, err := models.NewDeployments().Deploy(ctx, store, dir, path, "acme", "", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats := func() Stats {
+		t.Helper()
+		proc, err := NewProcessor(Config{Detectors: []string{"anomaly"}, WindowSize: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proc.Close()
+		for ev, err := range store.Read(ctx, events.Query{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			proc.Process(&ev)
+		}
+		return proc.Stats()
+	}
+	deploy(time.Minute)
+	deploy(0)
+	if st := stats(); st.ModelErrors != 0 {
+		t.Fatalf("models of the pipeline's windows, and of windows not said: %d errors (%s)", st.ModelErrors, st.LastModelErr)
+	}
+	deploy(10 * time.Second)
+	if st := stats(); st.ModelErrors != 1 || !strings.Contains(st.LastModelErr, "it was trained on 10s windows, this pipeline's are 1m0s") {
+		t.Fatalf("a model of 10s windows in a pipeline of 1m: %d errors (%s)", st.ModelErrors, st.LastModelErr)
+	}
+}

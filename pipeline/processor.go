@@ -368,7 +368,8 @@ type deployer interface {
 // deploy applies an operator's model.deployed: the artifact it names (its
 // SHA-256 checked) replaces the detectors' own models for the tenant or
 // cohort; an empty model id returns to them (a rollback). A missing or
-// altered artifact is counted in ModelErrors and changes nothing.
+// altered artifact, or one trained on windows of another size, is counted
+// in ModelErrors and changes nothing.
 func (p *Processor) deploy(tenant string, d *events.ModelDeployed) {
 	var art *models.Artifact
 	if d.ModelId != "" {
@@ -379,6 +380,10 @@ func (p *Processor) deploy(tenant string, d *events.ModelDeployed) {
 			} else {
 				art, err = models.Load(bytes.NewReader(b))
 			}
+		}
+		if err == nil && art.Window() != 0 && art.Window() != p.cfg.WindowSize {
+			// Its features count other windows: every score off scale.
+			err = fmt.Errorf("it was trained on %v windows, this pipeline's are %v", art.Window(), p.cfg.WindowSize)
 		}
 		if err != nil {
 			p.stats.ModelErrors++

@@ -58,6 +58,16 @@ func TestIncidentUsesTheAlertsWindows(t *testing.T) {
 	}
 }
 
+// appendTo appends evs to the log of data.
+func appendTo(ctx context.Context, data string, evs ...events.Event) error {
+	s, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Append(ctx, evs...)
+}
+
 // acmeLog is a new log of tenant acme (halo tenants create) holding evs.
 func acmeLog(ctx context.Context, t *testing.T, evs ...events.Event) (data string) {
 	t.Helper()
@@ -65,12 +75,7 @@ func acmeLog(ctx context.Context, t *testing.T, evs ...events.Event) (data strin
 	if code, _, stderr := run(ctx, t, "tenants", "create", "acme", "--data", data); code != ExitOK {
 		t.Fatalf("tenants create: %d %s", code, stderr)
 	}
-	s, err := natsstore.Open(ctx, natsstore.Config{DataDir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Append(ctx, evs...); err != nil {
+	if err := appendTo(ctx, data, evs...); err != nil {
 		t.Fatal(err)
 	}
 	return data

@@ -15,10 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/events/natsstore"
 	"github.com/halo-sec/halo/export"
 	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/features"
 )
 
@@ -88,18 +90,18 @@ replay --model take.`,
 					pos++
 				}
 			}
-			fmt.Fprintf(a.stderr, "read %d windows (%d malicious) with %d features from %d files in %v; training %s\n",
-				len(fset.Rows), pos, len(fset.Names), fset.Files, time.Since(start).Round(time.Millisecond), kind.value)
+			fmt.Fprintf(a.stderr, "read %d windows of %v (%d malicious) with %d features from %d files in %v; training %s\n",
+				len(fset.Rows), fset.Window, pos, len(fset.Names), fset.Files, time.Since(start).Round(time.Millisecond), kind.value)
 			tstart := time.Now()
 			var art *models.Artifact
 			switch kind.value {
 			case "iforest":
-				art, err = models.TrainIsolationForest(fset.Rows, fset.Names, models.IForestOptions{Trees: trees, Seed: seed, FPR: fpr, CreatedBy: "halo models train"})
+				art, err = models.TrainIsolationForest(fset.Rows, fset.Names, models.IForestOptions{Trees: trees, Seed: seed, FPR: fpr, CreatedBy: "halo models train", Window: fset.Window})
 			default:
 				if pos == 0 || pos == len(fset.Rows) {
 					return fmt.Errorf("--kind forest needs labeled windows of both classes; the export has %d malicious of %d (import labels, or train --kind iforest)", pos, len(fset.Rows))
 				}
-				art, err = models.TrainRandomForest(fset.Rows, fset.Malicious, fset.Names, models.ForestOptions{Trees: trees, Seed: seed, CreatedBy: "halo models train"})
+				art, err = models.TrainRandomForest(fset.Rows, fset.Malicious, fset.Names, models.ForestOptions{Trees: trees, Seed: seed, CreatedBy: "halo models train", Window: fset.Window})
 			}
 			if err != nil {
 				return err
@@ -257,6 +259,8 @@ type trainingSet struct {
 	Malicious []bool
 	Labels    []string // the covering label's name, "" when none
 	Files     int
+	// Window is the size of the feature windows.
+	Window time.Duration
 }
 
 // readTrainingSet reads the features table of an export (export.ReadFeatures)
@@ -275,8 +279,11 @@ func readTrainingSet(dir string, names []string) (*trainingSet, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("the export in %s holds no feature windows (export them with: halo export --tables features --out %s)", dir, dir)
 	}
-	ts := &trainingSet{Names: names}
+	ts := &trainingSet{Names: names, Window: time.Duration(rows[0].End - rows[0].Start)}
 	for _, r := range rows {
+		if w := time.Duration(r.End - r.Start); w != ts.Window {
+			return nil, fmt.Errorf("the export in %s holds feature windows of %v and of %v: train on one size, the pipeline's", dir, ts.Window, w)
+		}
 		v := make([]float64, len(idx))
 		for j, k := range idx {
 			v[j] = r.Values[k]
@@ -326,6 +333,9 @@ pipeline scores the tenant's windows with it from then on.`,
 			defer store.Close()
 			if _, ok := reg.Tenant(tenant.value); !ok {
 				return fmt.Errorf("no tenant %s (create it with: halo tenants create %s)", tenant.value, tenant.value)
+			}
+			if err := windowsMatch(ctx, store, args[0]); err != nil {
+				return err
 			}
 			deps, err := models.LoadDeployments(ctx, store)
 			if err != nil {
@@ -470,4 +480,36 @@ func shortModelID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// windowsMatch checks that the model artifact at path, when it records the
+// size of the windows it was trained on, was trained on the live
+// pipeline's, as the pipeline recorded them in the log (a pipeline scores
+// no window with a model of other windows: their counts are on another
+// scale).
+func windowsMatch(ctx context.Context, store events.Store, path string) error {
+	w, err := modelWindow(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rec, ok, err := pipeline.RecordedSettings(ctx, store, "", time.Time{}, time.Time{})
+	if err != nil || !ok || w == 0 || w == rec.Window {
+		return err
+	}
+	return fmt.Errorf("%s was trained on %v windows; the live pipeline's are %v (recorded %s): export with --window %v, and train again", path, w, rec.Window, stamp(rec.At), rec.Window)
+}
+
+// modelWindow is the size of the windows the model artifact at path was
+// trained on; 0 when it does not say.
+func modelWindow(path string) (time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	art, err := models.Load(f)
+	if err != nil {
+		return 0, err
+	}
+	return art.Window(), nil
 }

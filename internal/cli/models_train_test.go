@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/halo-sec/halo/events"
 	"github.com/halo-sec/halo/models"
+	"github.com/halo-sec/halo/pipeline"
 	"github.com/halo-sec/halo/pipeline/features"
 	"github.com/halo-sec/halo/replay/zeek/zeektest"
 )
@@ -103,6 +106,24 @@ func TestModelsTrainEval(t *testing.T) {
 	f.Close()
 	if err != nil || strings.Join(art.Features, ",") != "connections,dst_ports,failed_conns" {
 		t.Fatalf("subset artifact: %v %v", art, err)
+	}
+	// The artifact records the export's windows (60 s, the default), and
+	// neither a pipeline of other windows nor a replay of them takes it:
+	// its counts are on another scale.
+	if fset.Window != time.Minute || art.Window() != time.Minute {
+		t.Fatalf("windows: export %v, artifact %v; want 1m", fset.Window, art.Window())
+	}
+	if code, _, stderr := run(ctx, t, "replay", "--data", data, "--out", t.TempDir(), "--model", sub, "--window", "10s"); code != ExitUsage ||
+		!strings.Contains(stderr, "was trained on 1m0s windows, this replay's are 10s") {
+		t.Fatalf("replay --model of other windows: %d %s", code, stderr)
+	}
+	live := events.New("", "", pipeline.Config{WindowSize: 10 * time.Second, Version: version()}.Configured())
+	if err := appendTo(ctx, data, live); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(ctx, t, "models", "deploy", sub, "--data", data, "--tenant", "lab"); code != ExitFailure ||
+		!strings.Contains(stderr, "was trained on 1m0s windows; the live pipeline's are 10s") {
+		t.Fatalf("deploy to a pipeline of other windows: %d %s", code, stderr)
 	}
 	eval(sub)
 	// Errors.

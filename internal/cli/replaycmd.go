@@ -146,6 +146,14 @@ only; --live-settings=false gives this build's defaults.`,
 					return usageErrorf("--model scores with the anomaly detector, which the live pipeline's detectors (%s) leave out: give --detectors", strings.Join(pcfg.Detectors, ","))
 				}
 			}
+			if modelFile != "" {
+				if w, err := modelWindow(modelFile); err != nil || w != 0 && w != pcfg.Window() {
+					if err != nil {
+						return &usageError{fmt.Errorf("--model: %w", err)}
+					}
+					return usageErrorf("--model %s was trained on %v windows, this replay's are %v: give --window %v (or train it on an export of %v windows)", modelFile, w, pcfg.Window(), w, pcfg.Window())
+				}
+			}
 			// --warmup: the history before --from is replayed first to build
 			// baselines; nothing timed before --from is reported.
 			readFrom := from.value
