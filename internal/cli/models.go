@@ -190,6 +190,9 @@ precision, recall, by_label, ...).`,
 			if err != nil {
 				return err
 			}
+			if art.Window() != 0 && art.Window() != fset.Window {
+				return fmt.Errorf("%s was trained on %v windows, the export's are %v: evaluate it on an export of %v windows (halo export --window %v)", model, art.Window(), fset.Window, art.Window(), art.Window())
+			}
 			scores, err := art.Score(fset.Rows)
 			if err != nil {
 				return err

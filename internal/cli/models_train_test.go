@@ -117,6 +117,14 @@ func TestModelsTrainEval(t *testing.T) {
 		!strings.Contains(stderr, "was trained on 1m0s windows, this replay's are 10s") {
 		t.Fatalf("replay --model of other windows: %d %s", code, stderr)
 	}
+	exp10 := filepath.Join(t.TempDir(), "export10")
+	if code, _, stderr := run(ctx, t, "export", "--data", data, "--out", exp10, "--tables", "features", "--window", "10s"); code != ExitOK {
+		t.Fatalf("export --window 10s: %s", stderr)
+	}
+	if code, _, stderr := run(ctx, t, "models", "eval", "--model", sub, "--data", exp10); code != ExitFailure ||
+		!strings.Contains(stderr, "was trained on 1m0s windows, the export's are 10s") {
+		t.Fatalf("eval on an export of other windows: %d %s", code, stderr)
+	}
 	live := events.New("", "", pipeline.Config{WindowSize: 10 * time.Second, Version: version()}.Configured())
 	if err := appendTo(ctx, data, live); err != nil {
 		t.Fatal(err)
