@@ -327,12 +327,12 @@ func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID
 
 // inForce remembers the interventions the pipeline applied, by what they
 // do, until they expire or an operator lifts them (intervention.lifted),
-// so that an alert whose policy calls for one in force for at least half
-// the new one's term records none: two devices replaying one payment raise
-// two alerts, and each blocked the same fingerprint for 24 h from
-// milliseconds apart, a second row in every list of blocks that changed
-// nothing. Past half its term, a new alert records a new one, which ends
-// later.
+// so that an alert whose policy calls for one in force until at most
+// sameEnd before the new one would end records none: two devices replaying
+// one payment raise two alerts, and each blocked the same fingerprint for
+// 24 h from milliseconds apart, a second row in every list of blocks that
+// changed nothing. Any later, a new one is recorded: an intervention lasts
+// its full term from every alert that calls for it.
 type inForce struct {
 	byWhat map[ivWhat]ivHeld
 	byID   map[string]ivWhat
@@ -352,9 +352,13 @@ type ivHeld struct {
 	expires int64 // Unix ns; 0: until lifted
 }
 
+// sameEnd is how much sooner than a new intervention one in force that
+// does the same may end for the new one to add nothing.
+const sameEnd = time.Minute
+
 // add reports whether ev, a new intervention.applied, is to be recorded:
-// none in force at its time does the same, or the one that does ends
-// before half of ev's term (or ends, and ev does not); if so, it
+// none in force at its time does the same, or the one that does ends more
+// than sameEnd before ev would (or ends, and ev does not); if so, it
 // remembers it.
 func (h *inForce) add(ev *events.Event) bool {
 	p := ev.Payload.(*events.InterventionApplied)
@@ -364,7 +368,7 @@ func (h *inForce) add(ev *events.Event) bool {
 	}
 	now := ev.Time.UnixNano()
 	if cur, ok := h.byWhat[w]; ok && (cur.expires == 0 || cur.expires > now) &&
-		(cur.expires == 0 || p.Expires != 0 && cur.expires-now >= (p.Expires-now)/2) {
+		(cur.expires == 0 || p.Expires != 0 && p.Expires-cur.expires <= int64(sameEnd)) {
 		return false
 	}
 	if h.byWhat == nil {

@@ -53,15 +53,15 @@ func TestInterventionInForceIsNotRepeated(t *testing.T) {
 	if alerts2 <= alerts || blocks2 != 2 {
 		t.Fatalf("after the lift: %d alerts (%d before), %d blocks: want a new alert and a new block", alerts2, alerts, blocks2)
 	}
-	// The block (24 h from 2 min) covers a replay 5 h later, which it
-	// covers for 19 h of the 24 a new one would; 13 h later it covers 11,
-	// less than half: a new block, ending later.
-	process(payment("pos-5", at.Add(5*time.Hour), "Q", 200))
+	// A replay 30 s later: the block in force ends 30 s before a new one
+	// would, no new block; 5 h later, a new block, which ends 5 h later:
+	// a block lasts its full term from every alert.
+	process(payment("pos-5", at.Add(2*time.Minute+30*time.Second), "Q", 200))
 	if a, b, _ := count(); a <= alerts2 || b != 2 {
-		t.Fatalf("5 h later: %d alerts, %d blocks: want a new alert, no new block", a, b)
+		t.Fatalf("30 s later: %d alerts, %d blocks: want a new alert, no new block", a, b)
 	}
-	process(payment("pos-6", at.Add(13*time.Hour), "Q", 200))
+	process(payment("pos-6", at.Add(5*time.Hour), "Q", 200))
 	if _, b, _ := count(); b != 3 {
-		t.Fatalf("13 h later: %d blocks: want a new one", b)
+		t.Fatalf("5 h later: %d blocks: want a new one", b)
 	}
 }
