@@ -207,7 +207,7 @@ func BuildTimeline(ctx context.Context, store events.Store, set *alerts.Set, req
 		limit = defaultTimelineLimit
 	}
 	limit = min(limit, maxTimelineLimit)
-	proc, err := pipeline.NewProcessor(req.Pipeline)
+	proc, err := pipeline.NewProcessor(req.Pipeline.OfLog(store))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTimelineRequest, err)
 	}

@@ -192,9 +192,7 @@ func (c *Config) Validate() error {
 // runs on disk) and then go through the tables and the features a chunk at
 // a time.
 func Run(ctx context.Context, store events.Store, cfg Config) (Stats, error) {
-	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Pipeline.Partitions == 0 {
-		cfg.Pipeline.Partitions = ps.Partitions()
-	}
+	cfg.Pipeline = cfg.Pipeline.OfLog(store)
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Stats{}, err

@@ -67,6 +67,16 @@ type Config struct {
 	Version string
 }
 
+// OfLog returns c with the partitions of the log store reads (one that
+// says, as natsstore's does) when c leaves them unset: a processor of
+// other partitions takes the log's clock ticks for other devices' windows.
+func (c Config) OfLog(store events.Store) Config {
+	if ps, ok := store.(interface{ Partitions() int }); ok && c.Partitions == 0 {
+		c.Partitions = ps.Partitions()
+	}
+	return c
+}
+
 // DefaultWindow is the window size when Config.WindowSize is not set.
 const DefaultWindow = time.Minute
 

@@ -60,6 +60,10 @@ type Stats struct {
 	ModelErrors   uint64 // model trainings that failed
 	LastModelErr  string
 	LastEventTime time.Time
+	// ForeignTicks: clock ticks of a log of other partitions than the
+	// processor's (Config.Partitions; Config.OfLog takes the log's), which
+	// it ignores: they name other devices' windows.
+	ForeignTicks uint64
 }
 
 // NewProcessor builds a processor with the configured detectors.
@@ -217,6 +221,10 @@ func (p *Processor) applyState(ev *events.Event) {
 // window adds a traffic event or a partition's clock tick to the windows.
 func (p *Processor) window(ev *events.Event) {
 	if tick, ok := ev.Payload.(*events.ClockTick); ok {
+		if tick.Partitions != 0 && int(tick.Partitions) != p.cfg.Partitions {
+			p.stats.ForeignTicks++
+			return
+		}
 		if int(tick.Partition) < p.cfg.Partitions {
 			p.windows.Tick(int(tick.Partition), ev.Time)
 		}

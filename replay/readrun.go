@@ -100,6 +100,7 @@ var errAbandoned = errors.New("replay: the log is out of event-time order; repla
 
 // Run reads r.Query's range from store and replays it (see ReadRun).
 func (r *ReadRun) Run(ctx context.Context, store events.Store) (ReadRunStats, error) {
+	r.Config = r.Config.OfLog(store)
 	s := r.Sorter
 	q := r.Query
 	q.Repeats = s.DropRepeats

@@ -251,6 +251,9 @@ only; --live-settings=false gives this build's defaults.`,
 			if time.Since(pstart) >= time.Second {
 				fmt.Fprintf(a.stderr, "\rreplayed %d events in %v%s\n", total-rst.Repeats, time.Since(pstart).Round(time.Millisecond), strings.Repeat(" ", 30))
 			}
+			if n := stats.ForeignTicks; n > 0 {
+				fmt.Fprintf(a.stderr, "warning: %d clock ticks of the log name partitions of another count than this replay's %d: ignored, its windows closed by the events alone\n", n, rr.Config.Partitions)
+			}
 			if n := rst.Repeats; n > 0 {
 				fmt.Fprintf(a.stderr, "%d events the log holds more than once were replayed once\n", n)
 			}

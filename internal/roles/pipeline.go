@@ -13,9 +13,7 @@ import (
 // Pipeline runs the detection pipeline until ctx ends: it rebuilds its state
 // from the log, then consumes live. ready is called once it consumes.
 func Pipeline(ctx context.Context, store pipeline.Store, cfg pipeline.Config, reg prometheus.Registerer, logger *slog.Logger, ready func()) error {
-	if ps, ok := store.(interface{ Partitions() int }); ok && cfg.Partitions == 0 {
-		cfg.Partitions = ps.Partitions()
-	}
+	cfg = cfg.OfLog(store)
 	if ds, ok := store.(interface{ DataDir() string }); ok && cfg.ModelDir == "" && ds.DataDir() != "" {
 		cfg.ModelDir = filepath.Join(ds.DataDir(), "models")
 	}
