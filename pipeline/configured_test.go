@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,54 @@ func TestRecordedSettingsOverARange(t *testing.T) {
 	}
 	if _, ok, err := RecordedSettings(ctx, store, "other", time.Time{}, time.Time{}); ok || err != nil {
 		t.Fatalf("a pipeline that recorded nothing: %v, %v", ok, err)
+	}
+}
+
+// TestOnePipelineOfANameAtATime: a second pipeline of the same name on one
+// log fails, naming the one that runs (it shared its durable subscription:
+// each saw part of every device's events); once the first stops, the next
+// starts at once.
+func TestOnePipelineOfANameAtATime(t *testing.T) {
+	defer func(d time.Duration) { leaseWait = d }(leaseWait)
+	leaseWait = 300 * time.Millisecond
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	start := func() (*Live, context.CancelFunc, chan error) {
+		t.Helper()
+		live, err := NewLive(Config{}, store, nil, slog.New(slog.NewTextHandler(tw{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- live.Run(lctx) }()
+		return live, cancel, done
+	}
+	first, stop, done := start()
+	<-first.Ready()
+	_, stop2, done2 := start()
+	defer stop2()
+	select {
+	case err := <-done2:
+		if err == nil || !strings.Contains(err.Error(), `pipeline "pipeline"`) || !strings.Contains(err.Error(), "held by another process: pid") {
+			t.Fatalf("second pipeline: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second pipeline of the same name runs")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	third, stop3, done3 := start()
+	defer stop3()
+	select {
+	case <-third.Ready():
+	case err := <-done3:
+		t.Fatalf("after the first stopped: %v", err)
 	}
 }

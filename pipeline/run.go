@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -33,6 +34,20 @@ var InputTypes = []events.Type{
 	events.TypeTenantCreated, events.TypeTokenAdded, events.TypeDeviceEnrolled, events.TypeDeviceRevoked,
 	events.TypeModelDeployed, // an operator's deployment; the pipeline's own are outputs
 }
+
+// leaser is a store that leases names to one process at a time
+// (natsstore.Store.Lease).
+type leaser interface {
+	Lease(ctx context.Context, name string, wait time.Duration) (release func(), lost <-chan struct{}, err error)
+}
+
+// leaseWait is how long a starting pipeline waits for the lease of its
+// name: a pipeline that crashed holds it for natsstore.LeaseTTL (6 s) at
+// most. A variable for tests.
+var leaseWait = 8 * time.Second
+
+// errLeaseLost ends a pipeline whose lease another process took.
+var errLeaseLost = errors.New("pipeline: another process took its lease while it ran (its log unreachable for longer than the lease): stopped, so as not to share its subscription")
 
 // Live is the pipeline running against the log.
 type Live struct {
@@ -100,7 +115,32 @@ func (l *Live) Stats() Stats {
 
 // Run rebuilds the pipeline's state from the log (warm-up), then consumes
 // live until ctx ends.
-func (l *Live) Run(ctx context.Context) error {
+func (l *Live) Run(ctx context.Context) (err error) {
+	// One pipeline of a name at a time: two would split the durable
+	// subscription's deliveries between them, each seeing part of every
+	// device's events (partial windows, missed and doubled alerts).
+	if ls, ok := l.store.(leaser); ok {
+		release, lost, err := ls.Lease(ctx, "pipeline."+l.cfg.Name, leaseWait)
+		if err != nil {
+			return fmt.Errorf("pipeline %q: %w (one runs per log: halo up runs one; stop it first)", l.cfg.Name, err)
+		}
+		defer release()
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case <-lost:
+				cancel(errLeaseLost)
+			case <-ctx.Done():
+			}
+		}()
+		defer func() {
+			if errors.Is(context.Cause(ctx), errLeaseLost) {
+				err = errLeaseLost
+			}
+		}()
+	}
 	pos, err := l.store.Position(ctx, l.cfg.Name)
 	if err != nil {
 		return err
