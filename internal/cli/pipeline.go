@@ -159,7 +159,9 @@ intervention.applied, which the edge enforces.
 On start it rebuilds its state by re-reading --warmup of history without
 emitting, then resumes after the last position it acknowledged: killing and
 restarting it loses no alert and writes none twice. A delivery that keeps
-failing goes to the dead letters (stream HALO_DLQ) with the reason.
+failing goes to the dead letters (stream HALO_DLQ) with the reason. One
+pipeline runs per log: this one fails, naming the other, when halo up (or
+another halo pipeline) already runs one.
 
 Detectors:
 ` + detectorList(),
