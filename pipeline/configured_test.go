@@ -171,7 +171,7 @@ func TestOnePipelineOfANameAtATime(t *testing.T) {
 	defer stop2()
 	select {
 	case err := <-done2:
-		if err == nil || !strings.Contains(err.Error(), `pipeline "pipeline"`) || !strings.Contains(err.Error(), "held by another process: pid") {
+		if err == nil || !strings.Contains(err.Error(), `another pipeline named "pipeline" runs on this log (lease "pipeline.pipeline" held by another process: pid`) {
 			t.Fatalf("second pipeline: %v", err)
 		}
 	case <-time.After(10 * time.Second):

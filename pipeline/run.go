@@ -122,7 +122,7 @@ func (l *Live) Run(ctx context.Context) (err error) {
 	if ls, ok := l.store.(leaser); ok {
 		release, lost, err := ls.Lease(ctx, "pipeline."+l.cfg.Name, leaseWait)
 		if err != nil {
-			return fmt.Errorf("pipeline %q: %w (one runs per log: halo up runs one; stop it first)", l.cfg.Name, err)
+			return fmt.Errorf("another pipeline named %q runs on this log (%w): one runs per log, and halo up runs one; stop it first", l.cfg.Name, err)
 		}
 		defer release()
 		var cancel context.CancelCauseFunc

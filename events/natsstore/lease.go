@@ -69,7 +69,7 @@ func (s *Store) Lease(ctx context.Context, name string, wait time.Duration) (rel
 			_ = json.Unmarshal(e.Value(), &other)
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("%q is %w: %s", name, ErrLeaseHeld, other)
+			return nil, nil, fmt.Errorf("lease %q %w: %s", name, ErrLeaseHeld, other)
 		}
 		select {
 		case <-ctx.Done():
