@@ -55,7 +55,10 @@ func (s *Store) Lease(ctx context.Context, name string, wait time.Duration) (rel
 	me := LeaseHolder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
 	val, _ := json.Marshal(me)
 	deadline := time.Now().Add(wait)
-	var rev uint64
+	var (
+		rev  uint64
+		said bool
+	)
 	for {
 		rev, err = kv.Create(ctx, name, val)
 		if err == nil {
@@ -70,6 +73,11 @@ func (s *Store) Lease(ctx context.Context, name string, wait time.Duration) (rel
 		}
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("lease %q %w: %s", name, ErrLeaseHeld, other)
+		}
+		if !said {
+			said = true
+			s.logger.Info("waiting for a lease: another process holds it (a holder gone without releasing it lapses within the lease's TTL)",
+				"name", name, "holder", other.String(), "ttl", LeaseTTL, "wait", wait)
 		}
 		select {
 		case <-ctx.Done():
