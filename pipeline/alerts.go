@@ -262,8 +262,9 @@ func ids(in []events.ID) [][]byte {
 
 // decide applies the tenant's policy to a new alert: it appends to out the
 // interventions it calls for, with ids derived from the alert so that
-// re-processing records each once, unless held (nil: none) says the same
-// intervention is in force until as late or later.
+// re-processing records each once, unless held (nil: none) holds the same
+// intervention, in force until at most sameEnd before the new one would
+// end (inForce.add).
 func decide(out []events.Event, doc *policy.Document, f *detect.Finding, alertID string, held *inForce) []events.Event {
 	rule, ok := doc.RuleFor(f.Detector, f.Severity)
 	if !ok {
