@@ -22,4 +22,7 @@ var (
 	ErrUnknownType = errors.New("unknown event type")
 	// ErrClosed is returned by a Store or Subscription used after Close.
 	ErrClosed = errors.New("event store closed")
+	// ErrLeaseHeld is returned by a store's lease of a name that another
+	// process holds (natsstore.Store.Lease).
+	ErrLeaseHeld = errors.New("held by another process")
 )

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -187,5 +188,32 @@ func TestOnePipelineOfANameAtATime(t *testing.T) {
 	case <-third.Ready():
 	case err := <-done3:
 		t.Fatalf("after the first stopped: %v", err)
+	}
+}
+
+// failingLease is a log whose leases fail for another reason than a
+// holder (an external NATS that refuses the bucket).
+type failingLease struct{ *natsstore.Store }
+
+func (failingLease) Lease(context.Context, string, time.Duration) (func(), <-chan struct{}, error) {
+	return nil, nil, errors.New("permissions violation for subscription to $JS.API.STREAM.CREATE.KV_HALO_LEASES")
+}
+
+// TestLeaseRefused: a pipeline that cannot take its lease says so, and
+// does not say another pipeline runs.
+func TestLeaseRefused(t *testing.T) {
+	ctx := context.Background()
+	store, err := natsstore.Open(ctx, natsstore.Config{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	live, err := NewLive(Config{}, failingLease{store}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = live.Run(ctx)
+	if err == nil || strings.Contains(err.Error(), "another pipeline") || !strings.Contains(err.Error(), "taking its lease") || !strings.Contains(err.Error(), "KV_HALO_LEASES") {
+		t.Fatalf("Run: %v", err)
 	}
 }

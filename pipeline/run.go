@@ -121,8 +121,11 @@ func (l *Live) Run(ctx context.Context) (err error) {
 	// device's events (partial windows, missed and doubled alerts).
 	if ls, ok := l.store.(leaser); ok {
 		release, lost, err := ls.Lease(ctx, "pipeline."+l.cfg.Name, leaseWait)
-		if err != nil {
+		if errors.Is(err, events.ErrLeaseHeld) {
 			return fmt.Errorf("another pipeline named %q runs on this log (%w): one runs per log, and halo up runs one; stop it first", l.cfg.Name, err)
+		}
+		if err != nil {
+			return fmt.Errorf("pipeline %q: taking its lease, so that no other pipeline of its name shares its subscription: %w", l.cfg.Name, err)
 		}
 		defer release()
 		var cancel context.CancelCauseFunc

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/halo-sec/halo/events"
 )
 
 // LeaseBucket is the key-value bucket of the leases (Store.Lease).
@@ -21,7 +23,7 @@ const LeaseBucket = "HALO_LEASES"
 var LeaseTTL = 6 * time.Second
 
 // ErrLeaseHeld is returned by Lease when another process holds the name.
-var ErrLeaseHeld = errors.New("held by another process")
+var ErrLeaseHeld = events.ErrLeaseHeld
 
 // LeaseHolder says who holds a lease.
 type LeaseHolder struct {
