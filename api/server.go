@@ -96,6 +96,9 @@ type Config struct {
 	// Webhooks is the webhook registry and delivery engine behind
 	// /v1/webhooks. Optional: without it those routes answer 503.
 	Webhooks *webhooks.Engine
+	// NoWebhooks says why Webhooks is nil, in those 503 answers. Default:
+	// the server has no data directory.
+	NoWebhooks string
 }
 
 func (c *Config) setDefaults() {

@@ -59,7 +59,11 @@ func webhookView(w webhooks.Webhook) webhookJSON {
 
 func (s *Server) webhooksEngine() (*webhooks.Engine, *Error) {
 	if s.cfg.Webhooks == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "webhooks are not configured on this server (it has no data directory)")
+		why := s.cfg.NoWebhooks
+		if why == "" {
+			why = "it has no data directory"
+		}
+		return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "webhooks are not served by this server: %s", why)
 	}
 	return s.cfg.Webhooks, nil
 }

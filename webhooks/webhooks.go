@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -187,6 +188,7 @@ type record struct {
 // Config.Dir, so a restart resumes every pending delivery.
 type Engine struct {
 	cfg    Config
+	lock   *os.File // lockDir's, released by Close
 	log    *slog.Logger
 	client *http.Client
 	seal   *sealer
@@ -219,6 +221,16 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unlock(lock)
+		}
+	}()
 	seal, err := loadOrCreateKey(filepath.Join(cfg.Dir, "secret.key"))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -255,7 +267,41 @@ func New(cfg Config) (*Engine, error) {
 	if e.hasCursor {
 		close(e.started)
 	}
+	e.lock, ok = lock, true
 	return e, nil
+}
+
+// ErrInUse is returned by New for a directory another process's engine
+// holds: two engines on one journal would each deliver every alert, and
+// neither would see the webhooks the other registers.
+var ErrInUse = errors.New("webhooks: the directory is in use by another process")
+
+// lockDir takes the engine's lock of dir (a flock of dir/lock, which
+// holds the holder's pid), or fails with ErrInUse naming the holder.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (pid %s)", ErrInUse, dir, strings.TrimSpace(string(pid)))
+		}
+		return nil, fmt.Errorf("webhooks: locking %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+func unlock(f *os.File) {
+	if f != nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
 }
 
 func (e *Engine) journalPath() string { return filepath.Join(e.cfg.Dir, "webhooks.jsonl") }
@@ -913,5 +959,7 @@ func (e *Engine) Close() error {
 		err = e.write(record{Op: "cursor", Seq: e.cursor})
 	}
 	e.closed = true
-	return errors.Join(err, e.f.Close())
+	err = errors.Join(err, e.f.Close())
+	unlock(e.lock)
+	return err
 }

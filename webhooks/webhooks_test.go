@@ -402,3 +402,26 @@ func TestJournalSurvivesAFailedWrite(t *testing.T) {
 		t.Fatalf("webhooks after reopening: %+v, want only %s, created after the failed write", got, w.ID)
 	}
 }
+
+// TestOneEngineADirectory: a second engine on a directory another holds
+// (a halo api started on halo up's data directory) fails with ErrInUse
+// naming the holder's pid: two would each deliver every alert, and
+// neither would see the webhooks the other registers. Closed, the
+// directory is free.
+func TestOneEngineADirectory(t *testing.T) {
+	dir := t.TempDir()
+	e, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{Dir: dir})
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+		t.Fatalf("a second engine: %v", err)
+	}
+	e.Close()
+	e2, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	e2.Close()
+}

@@ -2,6 +2,7 @@ package roles
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -63,17 +64,27 @@ func API(ctx context.Context, store events.Store, dataDir string, reg prometheus
 			return nil, nil, err
 		}
 	}
-	var hooks *webhooks.Engine
+	var (
+		hooks      *webhooks.Engine
+		noWebhooks string
+	)
 	if dataDir != "" {
 		hooks, err = webhooks.New(webhooks.Config{Dir: filepath.Join(dataDir, "webhooks"), DenyPrivate: opt.WebhookDenyPrivate,
 			Logger: logger.With("component", "webhooks"), Metrics: reg})
+		if errors.Is(err, webhooks.ErrInUse) {
+			// Another API of this data directory (halo up's) delivers
+			// them: a second engine would deliver every alert again.
+			noWebhooks = "another process of this data directory serves them (" + err.Error() + "); use its API for /v1/webhooks"
+			logger.Warn("api: serving no webhooks: another process of this data directory does", "error", err)
+			hooks, err = nil, nil
+		}
 		if err != nil {
 			return nil, nil, err
 		}
 	}
 	seen := &lastSeen{at: map[string]time.Time{}}
 	srv, err := api.New(api.Config{Store: store, Registry: ids, Alerts: als, Interventions: ivs, Policies: pols, CA: ca,
-		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks, LastSeen: seen.get, Pipeline: opt.Pipeline})
+		Logger: logger.With("component", "api"), Metrics: reg, Webhooks: hooks, NoWebhooks: noWebhooks, LastSeen: seen.get, Pipeline: opt.Pipeline})
 	if err != nil {
 		if hooks != nil {
 			hooks.Close()
