@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -22,9 +23,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/halo-sec/halo/internal/fsutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -228,7 +229,7 @@ func New(cfg Config) (*Engine, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			unlock(lock)
+			fsutil.Unlock(lock)
 		}
 	}()
 	seal, err := loadOrCreateKey(filepath.Join(cfg.Dir, "secret.key"))
@@ -276,32 +277,17 @@ func New(cfg Config) (*Engine, error) {
 // neither would see the webhooks the other registers.
 var ErrInUse = errors.New("webhooks: the directory is in use by another process")
 
-// lockDir takes the engine's lock of dir (a flock of dir/lock, which
-// holds the holder's pid), or fails with ErrInUse naming the holder.
+// lockDir takes the engine's lock of dir (fsutil.Lock of dir/lock), or
+// fails with ErrInUse naming the holder.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, holder, err := fsutil.Lock(filepath.Join(dir, "lock"))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s (%s)", ErrInUse, dir, cmp.Or(holder, "another process"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		pid, _ := io.ReadAll(io.LimitReader(f, 32))
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s (pid %s)", ErrInUse, dir, strings.TrimSpace(string(pid)))
-		}
-		return nil, fmt.Errorf("webhooks: locking %s: %w", dir, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
 	return f, nil
-}
-
-func unlock(f *os.File) {
-	if f != nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}
 }
 
 func (e *Engine) journalPath() string { return filepath.Join(e.cfg.Dir, "webhooks.jsonl") }
@@ -960,6 +946,6 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	err = errors.Join(err, e.f.Close())
-	unlock(e.lock)
+	fsutil.Unlock(e.lock)
 	return err
 }

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,8 +139,8 @@ func TestLeftoverSpool(t *testing.T) {
 	em := startEmitters(p1, "acme", 4, 1, 250, 0, func(err error) bool { t.Errorf("Emit: %v", err); return false })
 	em.wg.Wait()
 	accepted := em.wait()
-	if _, err := New(cfg, store, nil); !errors.Is(err, ErrSpoolInUse) {
-		t.Errorf("second publisher on the spool: %v, want ErrSpoolInUse", err)
+	if _, err := New(cfg, store, nil); !errors.Is(err, ErrSpoolInUse) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+		t.Errorf("second publisher on the spool: %v, want ErrSpoolInUse naming the holder", err)
 	}
 	closeP(t, p1)
 	st := p1.Stats()

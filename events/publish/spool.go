@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,10 +14,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/halo-sec/halo/events"
+	"github.com/halo-sec/halo/internal/fsutil"
 )
 
 // Spool files.
@@ -192,15 +193,11 @@ func openSpool(dir string, maxBytes int64, maxBatch int, logger *slog.Logger) (*
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the spool directory: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening the spool lock: %w", err)
+	lock, holder, err := fsutil.Lock(filepath.Join(dir, lockFileName))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s (%s)", ErrSpoolInUse, dir, cmp.Or(holder, "another process"))
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrSpoolInUse, dir)
-		}
+	if err != nil {
 		return nil, fmt.Errorf("locking the spool directory %s: %w", dir, err)
 	}
 	s := &spool{dir: dir, maxBytes: maxBytes, maxBatch: maxBatch, logger: logger, lock: lock, nextSeq: 1, stuck: map[string]bool{}}
@@ -212,11 +209,8 @@ func openSpool(dir string, maxBytes int64, maxBatch int, logger *slog.Logger) (*
 }
 
 func (s *spool) close() {
-	if s.lock != nil {
-		syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
-		s.lock.Close()
-		s.lock = nil
-	}
+	fsutil.Unlock(s.lock)
+	s.lock = nil
 }
 
 func spoolName(seq uint64) string {

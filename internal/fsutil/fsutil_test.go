@@ -1,6 +1,8 @@
 package fsutil
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,4 +37,24 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := WriteFileAtomic(filepath.Join(t.TempDir(), "missing", "x"), nil, 0o600); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
+}
+
+// TestLock: a second lock of a file fails at once, naming the holder's
+// pid; unlocked, it is free.
+func TestLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	f, _, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, holder, err := Lock(path); !errors.Is(err, ErrLocked) || holder != fmt.Sprintf("pid %d", os.Getpid()) {
+		t.Fatalf("a second lock: %v, holder %q", err, holder)
+	}
+	Unlock(f)
+	g, _, err := Lock(path)
+	if err != nil {
+		t.Fatalf("after Unlock: %v", err)
+	}
+	Unlock(g)
+	Unlock(nil)
 }
