@@ -77,6 +77,9 @@ func (c Config) OfLog(store events.Store) Config {
 	return c
 }
 
+// DefaultName is the pipeline's name when Config.Name is not set.
+const DefaultName = "pipeline"
+
 // DefaultWindow is the window size when Config.WindowSize is not set.
 const DefaultWindow = time.Minute
 
@@ -85,7 +88,7 @@ func (c *Config) Window() time.Duration { return cmp.Or(c.WindowSize, DefaultWin
 
 func (c *Config) setDefaults() {
 	if c.Name == "" {
-		c.Name = "pipeline"
+		c.Name = DefaultName
 	}
 	c.WindowSize = c.Window()
 	if c.Lateness == 0 {

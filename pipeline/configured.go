@@ -97,16 +97,13 @@ type Recorded struct {
 // settings in force over [from, to) (zero bounds are open), and false when
 // the log records none.
 func RecordedSettings(ctx context.Context, store events.Store, name string, from, to time.Time) (Recorded, bool, error) {
-	name = cmp.Or(name, "pipeline")
-	var all []Settings
-	err := events.FoldAll(ctx, store, []events.Type{events.TypePipelineConfigured}, "the pipeline's settings", func(ev *events.Event) {
-		if p, ok := ev.Payload.(*events.PipelineConfigured); ok && p.Name == name {
-			s, _ := SettingsOf(ev)
-			all = append(all, s)
-		}
-	})
-	if err != nil || len(all) == 0 {
+	evs, err := configured(ctx, store, cmp.Or(name, DefaultName))
+	if err != nil || len(evs) == 0 {
 		return Recorded{}, false, err
+	}
+	all := make([]Settings, len(evs))
+	for i := range evs {
+		all[i], _ = SettingsOf(&evs[i])
 	}
 	slices.SortStableFunc(all, func(a, b Settings) int { return a.At.Compare(b.At) })
 	in := 0 // the last at or before to, else the first
@@ -142,20 +139,27 @@ func (s Settings) same(o Settings) bool {
 // unless the last one recorded under its name says the same.
 func (l *Live) recordSettings(ctx context.Context) error {
 	cur := l.cfg.Configured()
-	var last *events.PipelineConfigured
-	err := events.FoldAll(ctx, l.store, []events.Type{events.TypePipelineConfigured}, "the pipeline's settings", func(ev *events.Event) {
-		if p, ok := ev.Payload.(*events.PipelineConfigured); ok && p.Name == cur.Name {
-			last = p
-		}
-	})
+	evs, err := configured(ctx, l.store, cur.Name)
 	if err != nil {
 		return err
 	}
-	if last != nil && proto.Equal(last, cur) {
+	if n := len(evs); n > 0 && proto.Equal(evs[n-1].Payload.(*events.PipelineConfigured), cur) {
 		return nil
 	}
 	if err := l.store.Append(ctx, events.New("", "", cur)); err != nil {
 		return fmt.Errorf("recording the pipeline's settings: %w", err)
 	}
 	return nil
+}
+
+// configured returns the log's pipeline.configured events of the pipeline
+// named name, in log order.
+func configured(ctx context.Context, store events.Store, name string) ([]events.Event, error) {
+	var out []events.Event
+	err := events.FoldAll(ctx, store, []events.Type{events.TypePipelineConfigured}, "the pipeline's settings", func(ev *events.Event) {
+		if p, ok := ev.Payload.(*events.PipelineConfigured); ok && p.Name == name {
+			out = append(out, *ev)
+		}
+	})
+	return out, err
 }

@@ -1,7 +1,7 @@
 package replay
 
 import (
-	"slices"
+	"maps"
 	"time"
 
 	"github.com/halo-sec/halo/pipeline"
@@ -29,16 +29,13 @@ func SettingsOf(cfg pipeline.Config, live *pipeline.Settings) *Settings {
 	c := cfg.Configured()
 	s := &Settings{
 		Window: time.Duration(c.WindowNs).String(), Lateness: time.Duration(c.LatenessNs).String(), Suppression: time.Duration(c.SuppressionNs).String(),
-		Detectors: slices.Clone(cfg.Detectors), DetectorOptions: map[string]map[string]string{},
+		Detectors: c.Detectors, DetectorOptions: maps.Clone(cfg.DetectorOptions),
+	}
+	if s.DetectorOptions == nil {
+		s.DetectorOptions = map[string]map[string]string{}
 	}
 	if len(s.Detectors) == 0 {
 		s.Detectors = detect.Names()
-	}
-	for _, o := range c.DetectorOptions {
-		if s.DetectorOptions[o.Detector] == nil {
-			s.DetectorOptions[o.Detector] = map[string]string{}
-		}
-		s.DetectorOptions[o.Detector][o.Option] = o.Value
 	}
 	if live != nil {
 		at := live.At.UTC()

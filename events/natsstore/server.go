@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -122,16 +121,12 @@ func startEmbedded(cfg *Config, logger *slog.Logger) (*embedded, error) {
 	if err := os.MkdirAll(natsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", natsDir, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(natsDir, lockFileName), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock: %w", err)
+	lock, _, err := fsutil.Lock(filepath.Join(natsDir, lockFileName))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
-		}
-		return nil, fmt.Errorf("locking %s: %w", natsDir, err)
+	if err != nil {
+		return nil, err
 	}
 	e := &embedded{lock: lock, file: filepath.Join(natsDir, serverFileName)}
 	ok := false
@@ -209,11 +204,8 @@ func (e *embedded) shutdown() {
 		e.srv.WaitForShutdown()
 		e.srv = nil
 	}
-	if e.lock != nil {
-		syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
-		e.lock.Close()
-		e.lock = nil
-	}
+	fsutil.Unlock(e.lock)
+	e.lock = nil
 }
 
 // readServerInfo returns the advertised address of dataDir's server, if any.
